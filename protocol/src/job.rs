@@ -1,0 +1,1022 @@
+//! The job document: one Automerge document per job (work order).
+//!
+//! Writes go through [`JobDoc`], which knows the document's layout; reads go through [`read_job`],
+//! which turns the document into the typed [`Job`] read model. Every field of the read model has a
+//! default, so a document written by an older schema version (which lacks newer fields) still
+//! reads: see `protocol/tests/fixtures/` and the schema tests.
+//!
+//! The layout (keys of the root map) is documented in `docs/job-document.md`.
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, AutoSerde, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::rules::{self, Status};
+use crate::{Millis, SchemaError};
+
+/// The schema version this code writes into `schema_version`.
+///
+/// Version 1 is the first shipped layout. A later version may add fields (older phones ignore
+/// them, newer code defaults them when reading older documents) but never reuses a key with a
+/// different meaning.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// What kind of work a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Installing a new product.
+    Installation,
+    /// Fixing a fault.
+    #[default]
+    Repair,
+    /// Planned maintenance.
+    Maintenance,
+    /// An inspection visit.
+    Inspection,
+    /// A customer complaint; runs the complaint clocks.
+    Complaint,
+}
+
+impl JobKind {
+    /// The wire and storage name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Installation => "installation",
+            JobKind::Repair => "repair",
+            JobKind::Maintenance => "maintenance",
+            JobKind::Inspection => "inspection",
+            JobKind::Complaint => "complaint",
+        }
+    }
+
+    /// Parses a kind from its wire name.
+    pub fn parse(s: &str) -> Result<Self, SchemaError> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+            SchemaError::InvalidValue {
+                field: "kind",
+                value: s.to_owned(),
+            }
+        })
+    }
+}
+
+/// The customer's service tier. VIP customers get tighter targets and go first in every queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// The standard tier.
+    #[default]
+    Standard,
+    /// Very important customers.
+    Vip,
+}
+
+impl Tier {
+    /// The wire and storage name of the tier.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Standard => "standard",
+            Tier::Vip => "vip",
+        }
+    }
+}
+
+/// How urgent dispatch judged the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Can wait for a convenient slot.
+    Low,
+    /// The usual.
+    #[default]
+    Normal,
+    /// Next free slot.
+    High,
+    /// Drop everything.
+    Urgent,
+}
+
+/// Who made a change, as far as the document's domain rules care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An installer or service engineer in the field.
+    #[default]
+    Installer,
+    /// Dispatch staff in the office (and the server acting for them).
+    Dispatch,
+}
+
+/// The customer a job is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Customer {
+    /// The customer's id in the service organisation's records.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Service tier.
+    pub tier: Tier,
+    /// Phone number.
+    pub phone: String,
+    /// E-mail address.
+    pub email: String,
+}
+
+/// Where the work happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Site {
+    /// Street address.
+    pub address: String,
+    /// Service region, used for assignment and the KPIs.
+    pub region: String,
+}
+
+/// The installed product the job is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Product {
+    /// Product model (selects the manual and the checklist template).
+    pub model: String,
+    /// Serial number of the unit on site.
+    pub serial: String,
+    /// When it was installed (ms since the Unix epoch), if it is.
+    pub install_date: Option<Millis>,
+    /// The purchase record's reference.
+    pub purchase_ref: String,
+    /// When the warranty ends (ms since the Unix epoch).
+    pub warranty_end: Option<Millis>,
+}
+
+/// The reported problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Problem {
+    /// Problem category (for classification and demand KPIs).
+    pub category: String,
+    /// What the customer said.
+    pub description: String,
+}
+
+/// The appointment window agreed with the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Appointment {
+    /// Window start (ms since the Unix epoch).
+    pub start: Millis,
+    /// Window end (ms since the Unix epoch).
+    pub end: Millis,
+}
+
+/// The SLA deadlines dispatch set when the job was created (ms since the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SlaDeadlines {
+    /// Job must be created by then (call received + 1 minute by default).
+    pub respond_by: Option<Millis>,
+    /// Job must be assigned by then.
+    pub dispatch_by: Option<Millis>,
+    /// Job must be technically resolved by then.
+    pub resolve_by: Option<Millis>,
+    /// Complaints: feedback to the customer by then.
+    pub feedback_by: Option<Millis>,
+}
+
+/// One step in the job's lifecycle, kept forever in `transitions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Transition {
+    /// The state moved to.
+    pub to: Status,
+    /// The user who made the move.
+    pub by: String,
+    /// Whether the user acted as dispatch (may move backwards) or as an installer.
+    pub role: Role,
+    /// The device the move was made on.
+    pub device: String,
+    /// The device's clock at the move (ms since the Unix epoch).
+    pub at: Millis,
+    /// Where the device was, if known.
+    pub lat: Option<f64>,
+    /// Where the device was, if known.
+    pub lon: Option<f64>,
+}
+
+/// A request for help from the field, which climbs the escalation ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct HelpRequest {
+    /// Who asked.
+    pub by: String,
+    /// When (device clock, ms since the Unix epoch).
+    pub at: Millis,
+    /// Why.
+    pub reason: String,
+}
+
+/// The escalation state of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Escalation {
+    /// The ring dispatch (or the SLA scheduler) put the job in; 1 when unset.
+    pub ring: u8,
+    /// Requests for help from the field.
+    pub help_requests: Vec<HelpRequest>,
+}
+
+/// One checklist item. Each field merges on its own, so two devices editing different fields of
+/// the same item keep both edits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ChecklistItem {
+    /// What to check.
+    pub label: String,
+    /// Display order.
+    pub position: u32,
+    /// Ticked?
+    pub done: bool,
+    /// A measured or entered value, if the item asks for one.
+    pub value: String,
+    /// A remark.
+    pub note: String,
+}
+
+/// A part used on the job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PartUsed {
+    /// The part number.
+    pub part_number: String,
+    /// How many.
+    pub quantity: u32,
+    /// Covered by warranty (true) or charged to the customer.
+    pub under_warranty: bool,
+    /// Who recorded it.
+    pub by: String,
+    /// When (device clock, ms since the Unix epoch).
+    pub at: Millis,
+}
+
+/// What a time entry measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeKind {
+    /// Driving to the site.
+    Travel,
+    /// Working on site.
+    #[default]
+    OnSite,
+}
+
+/// Time spent on the job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TimeEntry {
+    /// Travel or on site.
+    pub kind: TimeKind,
+    /// Start (ms since the Unix epoch).
+    pub start: Millis,
+    /// End (ms since the Unix epoch).
+    pub end: Millis,
+    /// Who worked.
+    pub by: String,
+}
+
+/// The result of the work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Outcome {
+    /// Fixed (or installed successfully) on the first visit? Feeds first-time fix and one-time
+    /// installation success.
+    pub first_visit_success: Option<bool>,
+    /// The cause found.
+    pub cause: String,
+    /// The fix applied.
+    pub fix: String,
+    /// A summary for the customer and dispatch.
+    pub summary: String,
+}
+
+/// A reference to a blob (photo, signature image, report) stored by content hash. The bytes travel
+/// separately; the document holds only this reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct BlobRef {
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Media type, e.g. `image/jpeg`.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// A caption.
+    pub caption: String,
+    /// When it was captured (device clock, ms since the Unix epoch).
+    pub taken_at: Millis,
+}
+
+/// The customer's signature: an image reference plus the hash of the report it signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Signature {
+    /// The signature image.
+    pub image: BlobRef,
+    /// Who signed.
+    pub signed_by: String,
+    /// Hex SHA-256 of the service report the customer signed.
+    pub report_sha256: String,
+}
+
+/// The customer's rating of the visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Rating {
+    /// 1 to 5.
+    pub score: u8,
+    /// What the customer said.
+    pub comment: String,
+}
+
+/// The typed read model of a job document. Derived state (the effective status, the escalation
+/// ring) is computed by the domain rules in [`crate::rules`], never stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Job {
+    /// The schema version the document was created with.
+    pub schema_version: u64,
+    /// The job's id.
+    pub id: String,
+    /// What kind of work.
+    pub kind: JobKind,
+    /// When the customer's call was received (ms since the Unix epoch). SLA clocks start here.
+    pub call_received_at: Millis,
+    /// When the job was created (ms since the Unix epoch).
+    pub created_at: Millis,
+    /// The customer.
+    pub customer: Customer,
+    /// The site.
+    pub site: Site,
+    /// The installed product.
+    pub product: Product,
+    /// The reported problem.
+    pub problem: Problem,
+    /// Dispatch's priority.
+    pub priority: Priority,
+    /// The appointment window, once scheduled.
+    pub appointment: Option<Appointment>,
+    /// The assigned installer's user id, once assigned.
+    pub assignee: Option<String>,
+    /// SLA deadlines.
+    pub sla: SlaDeadlines,
+    /// Escalation ring and help requests.
+    pub escalation: Escalation,
+    /// Every lifecycle move, in document order.
+    pub transitions: Vec<Transition>,
+    /// Checklist items by item id.
+    pub checklist: std::collections::BTreeMap<String, ChecklistItem>,
+    /// Free-form notes (collaborative text).
+    pub notes: String,
+    /// Parts used.
+    pub parts: Vec<PartUsed>,
+    /// Time entries.
+    pub time_entries: Vec<TimeEntry>,
+    /// The outcome of the work.
+    pub outcome: Outcome,
+    /// Photos taken on site.
+    pub photos: Vec<BlobRef>,
+    /// The customer's signature, once signed.
+    pub signature: Option<Signature>,
+    /// The customer's rating, once given.
+    pub rating: Option<Rating>,
+}
+
+impl Job {
+    /// The job's current status, derived from its transitions by [`rules::effective_status`].
+    pub fn status(&self) -> Status {
+        rules::effective_status(&self.transitions)
+    }
+
+    /// The escalation ring the job is in (1, 2 or 3), derived by [`rules::effective_ring`].
+    pub fn ring(&self) -> u8 {
+        rules::effective_ring(&self.escalation)
+    }
+
+    /// The listing row for this job: what projections and queues show.
+    pub fn summary(&self) -> JobSummary {
+        JobSummary {
+            id: self.id.clone(),
+            kind: self.kind,
+            status: self.status(),
+            assignee: self.assignee.clone(),
+            appointment_start: self.appointment.map(|a| a.start),
+            appointment_end: self.appointment.map(|a| a.end),
+            customer_name: self.customer.name.clone(),
+            tier: self.customer.tier,
+            region: self.site.region.clone(),
+            priority: self.priority,
+            ring: self.ring(),
+            call_received_at: self.call_received_at,
+            resolve_by: self.sla.resolve_by,
+            first_visit_success: self.outcome.first_visit_success,
+            rating: self.rating.as_ref().map(|r| r.score),
+        }
+    }
+}
+
+/// One row of a job listing, kept in projection tables on both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// The job's id.
+    pub id: String,
+    /// What kind of work.
+    pub kind: JobKind,
+    /// Effective status.
+    pub status: Status,
+    /// Assigned installer.
+    pub assignee: Option<String>,
+    /// Appointment window start.
+    pub appointment_start: Option<Millis>,
+    /// Appointment window end.
+    pub appointment_end: Option<Millis>,
+    /// Customer display name.
+    pub customer_name: String,
+    /// Customer tier.
+    pub tier: Tier,
+    /// Service region.
+    pub region: String,
+    /// Priority.
+    pub priority: Priority,
+    /// Escalation ring.
+    pub ring: u8,
+    /// When the call came in.
+    pub call_received_at: Millis,
+    /// Resolution deadline.
+    pub resolve_by: Option<Millis>,
+    /// First-visit success, once known.
+    pub first_visit_success: Option<bool>,
+    /// Customer rating, once given.
+    pub rating: Option<u8>,
+}
+
+/// Reads a job document into its typed read model. Missing fields take their defaults, so
+/// documents of older schema versions read; values of the wrong type are an error that names the
+/// field.
+pub fn read_job(doc: &impl ReadDoc) -> Result<Job, SchemaError> {
+    let value = serde_json::to_value(AutoSerde::from(doc))
+        .map_err(|e| SchemaError::Unreadable(e.to_string()))?;
+    let job: Job =
+        serde_json::from_value(value).map_err(|e| SchemaError::Unreadable(e.to_string()))?;
+    if job.id.is_empty() {
+        return Err(SchemaError::MissingField("id"));
+    }
+    Ok(job)
+}
+
+/// What dispatch records when it opens a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct NewJob {
+    /// The id to give the job (the server generates one when empty).
+    pub id: String,
+    /// What kind of work.
+    pub kind: JobKind,
+    /// When the customer's call was received (ms since the Unix epoch).
+    pub call_received_at: Millis,
+    /// The customer.
+    pub customer: Customer,
+    /// The site.
+    pub site: Site,
+    /// The installed product.
+    pub product: Product,
+    /// The reported problem.
+    pub problem: Problem,
+    /// Priority.
+    pub priority: Priority,
+    /// SLA deadlines.
+    pub sla: SlaDeadlines,
+    /// Checklist items (id, label), usually from a template for the kind and product.
+    pub checklist: Vec<(String, String)>,
+}
+
+/// Who is editing, for the provenance that transitions and entries carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Editor {
+    /// The user's id.
+    pub user: String,
+    /// The device's id.
+    pub device: String,
+    /// The role the user acts in.
+    pub role: Role,
+}
+
+/// A job document open for editing. Every edit is one Automerge change that carries the
+/// wall-clock time of the edit (Automerge records 0 unless told).
+pub struct JobDoc {
+    doc: AutoCommit,
+}
+
+impl std::fmt::Debug for JobDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobDoc")
+            .field("actor", self.doc.get_actor())
+            .finish()
+    }
+}
+
+fn put_str(doc: &mut AutoCommit, obj: &ObjId, key: &str, value: &str) -> Result<(), SchemaError> {
+    doc.put(obj, key, value)?;
+    Ok(())
+}
+
+fn to_json(value: &impl Serialize) -> Result<serde_json::Value, SchemaError> {
+    serde_json::to_value(value).map_err(|e| SchemaError::Unreadable(e.to_string()))
+}
+
+/// Writes a JSON value into the document under `obj[key]`: objects become maps, arrays become
+/// lists, strings become scalar strings. Used for the record-shaped parts of the schema so the
+/// layout follows the serde shape of the read model exactly.
+fn put_json(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<(), SchemaError> {
+    match value {
+        serde_json::Value::Object(map) => {
+            let child = doc.put_object(obj, key, ObjType::Map)?;
+            for (k, v) in map {
+                put_json(doc, &child, k, v)?;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            let child = doc.put_object(obj, key, ObjType::List)?;
+            for (i, v) in items.iter().enumerate() {
+                insert_json(doc, &child, i, v)?;
+            }
+        }
+        scalar => doc.put(obj, key, json_scalar(scalar))?,
+    }
+    Ok(())
+}
+
+fn insert_json(
+    doc: &mut AutoCommit,
+    list: &ObjId,
+    index: usize,
+    value: &serde_json::Value,
+) -> Result<(), SchemaError> {
+    match value {
+        serde_json::Value::Object(map) => {
+            let child = doc.insert_object(list, index, ObjType::Map)?;
+            for (k, v) in map {
+                put_json(doc, &child, k, v)?;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            let child = doc.insert_object(list, index, ObjType::List)?;
+            for (i, v) in items.iter().enumerate() {
+                insert_json(doc, &child, i, v)?;
+            }
+        }
+        scalar => doc.insert(list, index, json_scalar(scalar))?,
+    }
+    Ok(())
+}
+
+fn json_scalar(value: &serde_json::Value) -> ScalarValue {
+    match value {
+        serde_json::Value::Null => ScalarValue::Null,
+        serde_json::Value::Bool(b) => ScalarValue::Boolean(*b),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => ScalarValue::Int(i),
+            (None, Some(f)) => ScalarValue::F64(f),
+            (None, None) => ScalarValue::Null,
+        },
+        serde_json::Value::String(s) => ScalarValue::Str(s.as_str().into()),
+        // Objects and arrays are handled by the callers.
+        _ => ScalarValue::Null,
+    }
+}
+
+impl JobDoc {
+    /// Creates a new job document from what dispatch recorded, as one change by `actor`.
+    pub fn create(
+        actor: ActorId,
+        job: &NewJob,
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<Self, SchemaError> {
+        if job.id.is_empty() {
+            return Err(SchemaError::MissingField("id"));
+        }
+        let mut doc = AutoCommit::new().with_actor(actor);
+        let root = automerge::ROOT;
+        doc.put(&root, "schema_version", SCHEMA_VERSION)?;
+        put_str(&mut doc, &root, "id", &job.id)?;
+        put_str(&mut doc, &root, "kind", job.kind.as_str())?;
+        doc.put(&root, "call_received_at", job.call_received_at)?;
+        doc.put(&root, "created_at", now)?;
+        put_json(&mut doc, &root, "customer", &to_json(&job.customer)?)?;
+        put_json(&mut doc, &root, "site", &to_json(&job.site)?)?;
+        put_json(&mut doc, &root, "product", &to_json(&job.product)?)?;
+        put_json(&mut doc, &root, "problem", &to_json(&job.problem)?)?;
+        put_json(&mut doc, &root, "priority", &to_json(&job.priority)?)?;
+        put_json(&mut doc, &root, "sla", &to_json(&job.sla)?)?;
+        doc.put(&root, "appointment", ScalarValue::Null)?;
+        doc.put(&root, "assignee", ScalarValue::Null)?;
+        let escalation = doc.put_object(&root, "escalation", ObjType::Map)?;
+        doc.put(&escalation, "ring", 1_i64)?;
+        doc.put_object(&escalation, "help_requests", ObjType::List)?;
+        let transitions = doc.put_object(&root, "transitions", ObjType::List)?;
+        let first = Transition {
+            to: Status::New,
+            by: editor.user.clone(),
+            role: editor.role,
+            device: editor.device.clone(),
+            at: now,
+            lat: None,
+            lon: None,
+        };
+        insert_json(&mut doc, &transitions, 0, &to_json(&first)?)?;
+        let checklist = doc.put_object(&root, "checklist", ObjType::Map)?;
+        for (position, (item_id, label)) in job.checklist.iter().enumerate() {
+            let item = ChecklistItem {
+                label: label.clone(),
+                position: u32::try_from(position).unwrap_or(u32::MAX),
+                ..ChecklistItem::default()
+            };
+            put_json(&mut doc, &checklist, item_id, &to_json(&item)?)?;
+        }
+        doc.put_object(&root, "notes", ObjType::Text)?;
+        for list in ["parts", "time_entries", "photos"] {
+            doc.put_object(&root, list, ObjType::List)?;
+        }
+        put_json(&mut doc, &root, "outcome", &to_json(&Outcome::default())?)?;
+        doc.put(&root, "signature", ScalarValue::Null)?;
+        doc.put(&root, "rating", ScalarValue::Null)?;
+        let mut this = JobDoc { doc };
+        this.commit(now, "create job");
+        Ok(this)
+    }
+
+    /// Loads a document from saved bytes (a full save, optionally followed by incremental
+    /// chunks or raw changes), editing as `actor`.
+    pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, SchemaError> {
+        let doc = AutoCommit::load(bytes)?.with_actor(actor);
+        Ok(JobDoc { doc })
+    }
+
+    /// Wraps an already loaded document.
+    pub fn from_automerge(doc: AutoCommit) -> Self {
+        JobDoc { doc }
+    }
+
+    /// The underlying Automerge document.
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// Gives up the wrapper and returns the Automerge document.
+    pub fn into_automerge(self) -> AutoCommit {
+        self.doc
+    }
+
+    /// Reads the typed view of the document.
+    pub fn read(&self) -> Result<Job, SchemaError> {
+        read_job(&self.doc)
+    }
+
+    fn commit(&mut self, now: Millis, message: &str) {
+        let options = automerge::transaction::CommitOptions::default()
+            .with_message(message)
+            .with_time(now.div_euclid(1000));
+        self.doc.commit_with(options);
+    }
+
+    fn map(&mut self, key: &str) -> Result<ObjId, SchemaError> {
+        match self.doc.get(automerge::ROOT, key)? {
+            Some((Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Ok(self.doc.put_object(automerge::ROOT, key, ObjType::Map)?),
+        }
+    }
+
+    fn list(&mut self, parent: &ObjId, key: &str) -> Result<ObjId, SchemaError> {
+        match self.doc.get(parent, key)? {
+            Some((Value::Object(ObjType::List), id)) => Ok(id),
+            _ => Ok(self.doc.put_object(parent, key, ObjType::List)?),
+        }
+    }
+
+    fn append(
+        &mut self,
+        parent: &ObjId,
+        key: &str,
+        value: &impl Serialize,
+    ) -> Result<(), SchemaError> {
+        let list = self.list(parent, key)?;
+        let len = self.doc.length(&list);
+        insert_json(&mut self.doc, &list, len, &to_json(value)?)
+    }
+
+    /// Records a lifecycle move. Whether the move is allowed for the editor's role is checked by
+    /// [`rules::check_transition`] before anything is written.
+    pub fn transition(
+        &mut self,
+        to: Status,
+        editor: &Editor,
+        now: Millis,
+        position: Option<(f64, f64)>,
+    ) -> Result<(), SchemaError> {
+        let current = self.read()?.status();
+        rules::check_transition(current, to, editor.role)?;
+        let transition = Transition {
+            to,
+            by: editor.user.clone(),
+            role: editor.role,
+            device: editor.device.clone(),
+            at: now,
+            lat: position.map(|p| p.0),
+            lon: position.map(|p| p.1),
+        };
+        self.append(&automerge::ROOT, "transitions", &transition)?;
+        self.commit(now, &format!("status {}", to.as_str()));
+        Ok(())
+    }
+
+    /// Assigns (or reassigns, or with `None` unassigns) the job. Dispatch only.
+    pub fn assign(
+        &mut self,
+        assignee: Option<&str>,
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        rules::require_dispatch(editor.role, "assignee")?;
+        match assignee {
+            Some(user) => put_str(&mut self.doc, &automerge::ROOT, "assignee", user)?,
+            None => self
+                .doc
+                .put(automerge::ROOT, "assignee", ScalarValue::Null)?,
+        }
+        let status = self.read()?.status();
+        let to = if assignee.is_some() {
+            Status::Assigned
+        } else {
+            Status::Scheduled
+        };
+        if status != to && !status.is_terminal() {
+            let transition = Transition {
+                to,
+                by: editor.user.clone(),
+                role: editor.role,
+                device: editor.device.clone(),
+                at: now,
+                lat: None,
+                lon: None,
+            };
+            self.append(&automerge::ROOT, "transitions", &transition)?;
+        }
+        self.commit(now, "assign");
+        Ok(())
+    }
+
+    /// Sets the appointment window. Dispatch only.
+    pub fn set_appointment(
+        &mut self,
+        window: Appointment,
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        rules::require_dispatch(editor.role, "appointment")?;
+        if window.end < window.start {
+            return Err(SchemaError::InvalidValue {
+                field: "appointment",
+                value: "end before start".into(),
+            });
+        }
+        let appointment = self.map("appointment")?;
+        self.doc.put(&appointment, "start", window.start)?;
+        self.doc.put(&appointment, "end", window.end)?;
+        let job = self.read()?;
+        if job.status() == Status::New {
+            let transition = Transition {
+                to: Status::Scheduled,
+                by: editor.user.clone(),
+                role: editor.role,
+                device: editor.device.clone(),
+                at: now,
+                lat: None,
+                lon: None,
+            };
+            self.append(&automerge::ROOT, "transitions", &transition)?;
+        }
+        self.commit(now, "appointment");
+        Ok(())
+    }
+
+    /// Sets the priority. Dispatch only.
+    pub fn set_priority(
+        &mut self,
+        priority: Priority,
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        rules::require_dispatch(editor.role, "priority")?;
+        put_json(
+            &mut self.doc,
+            &automerge::ROOT,
+            "priority",
+            &to_json(&priority)?,
+        )?;
+        self.commit(now, "priority");
+        Ok(())
+    }
+
+    /// Updates one checklist item. Only the fields given are written, so edits of different
+    /// fields on different devices both survive the merge.
+    pub fn update_checklist_item(
+        &mut self,
+        item_id: &str,
+        update: &ChecklistUpdate,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        let checklist = self.map("checklist")?;
+        let item = match self.doc.get(&checklist, item_id)? {
+            Some((Value::Object(ObjType::Map), id)) => id,
+            _ => {
+                let label = update
+                    .label
+                    .clone()
+                    .ok_or(SchemaError::UnknownChecklistItem(item_id.to_owned()))?;
+                let position = self.doc.length(&checklist);
+                let item = self.doc.put_object(&checklist, item_id, ObjType::Map)?;
+                self.doc.put(&item, "label", label)?;
+                self.doc.put(
+                    &item,
+                    "position",
+                    i64::try_from(position).unwrap_or(i64::MAX),
+                )?;
+                item
+            }
+        };
+        if let Some(done) = update.done {
+            self.doc.put(&item, "done", done)?;
+        }
+        if let Some(value) = &update.value {
+            self.doc.put(&item, "value", value.as_str())?;
+        }
+        if let Some(note) = &update.note {
+            self.doc.put(&item, "note", note.as_str())?;
+        }
+        self.commit(now, "checklist");
+        Ok(())
+    }
+
+    /// Splices the notes text: deletes `delete` characters at `index` and inserts `insert`
+    /// there. Concurrent splices on different devices interleave as collaborative text.
+    pub fn splice_notes(
+        &mut self,
+        index: usize,
+        delete: usize,
+        insert: &str,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        let notes = match self.doc.get(automerge::ROOT, "notes")? {
+            Some((Value::Object(ObjType::Text), id)) => id,
+            _ => self
+                .doc
+                .put_object(automerge::ROOT, "notes", ObjType::Text)?,
+        };
+        let length = self.doc.length(&notes);
+        if index > length || index + delete > length {
+            return Err(SchemaError::InvalidValue {
+                field: "notes",
+                value: format!("splice {index}+{delete} outside text of length {length}"),
+            });
+        }
+        let delete = isize::try_from(delete).unwrap_or(isize::MAX);
+        self.doc.splice_text(&notes, index, delete, insert)?;
+        self.commit(now, "notes");
+        Ok(())
+    }
+
+    /// Records a part used.
+    pub fn add_part(&mut self, part: &PartUsed, now: Millis) -> Result<(), SchemaError> {
+        if part.part_number.trim().is_empty() || part.quantity == 0 {
+            return Err(SchemaError::InvalidValue {
+                field: "parts",
+                value: "a part needs a part number and a quantity of at least 1".into(),
+            });
+        }
+        self.append(&automerge::ROOT, "parts", part)?;
+        self.commit(now, "part");
+        Ok(())
+    }
+
+    /// Records time spent.
+    pub fn add_time_entry(&mut self, entry: &TimeEntry, now: Millis) -> Result<(), SchemaError> {
+        if entry.end < entry.start {
+            return Err(SchemaError::InvalidValue {
+                field: "time_entries",
+                value: "end before start".into(),
+            });
+        }
+        self.append(&automerge::ROOT, "time_entries", entry)?;
+        self.commit(now, "time");
+        Ok(())
+    }
+
+    /// Records the outcome of the work.
+    pub fn set_outcome(&mut self, outcome: &Outcome, now: Millis) -> Result<(), SchemaError> {
+        put_json(
+            &mut self.doc,
+            &automerge::ROOT,
+            "outcome",
+            &to_json(outcome)?,
+        )?;
+        self.commit(now, "outcome");
+        Ok(())
+    }
+
+    /// Records the customer's rating.
+    pub fn set_rating(&mut self, rating: &Rating, now: Millis) -> Result<(), SchemaError> {
+        if !(1..=5).contains(&rating.score) {
+            return Err(SchemaError::InvalidValue {
+                field: "rating",
+                value: rating.score.to_string(),
+            });
+        }
+        put_json(&mut self.doc, &automerge::ROOT, "rating", &to_json(rating)?)?;
+        self.commit(now, "rating");
+        Ok(())
+    }
+
+    /// Attaches a photo reference.
+    pub fn add_photo(&mut self, photo: &BlobRef, now: Millis) -> Result<(), SchemaError> {
+        rules::check_sha256(&photo.sha256)?;
+        self.append(&automerge::ROOT, "photos", photo)?;
+        self.commit(now, "photo");
+        Ok(())
+    }
+
+    /// Records the customer's signature reference.
+    pub fn set_signature(&mut self, signature: &Signature, now: Millis) -> Result<(), SchemaError> {
+        rules::check_sha256(&signature.image.sha256)?;
+        rules::check_sha256(&signature.report_sha256)?;
+        put_json(
+            &mut self.doc,
+            &automerge::ROOT,
+            "signature",
+            &to_json(signature)?,
+        )?;
+        self.commit(now, "signature");
+        Ok(())
+    }
+
+    /// Asks for help from the next ring up. A change in the document, so it works offline.
+    pub fn request_help(
+        &mut self,
+        editor: &Editor,
+        reason: &str,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        let escalation = self.map("escalation")?;
+        let request = HelpRequest {
+            by: editor.user.clone(),
+            at: now,
+            reason: reason.to_owned(),
+        };
+        self.append(&escalation, "help_requests", &request)?;
+        self.commit(now, "help request");
+        Ok(())
+    }
+
+    /// Sets the escalation ring (1 to 3). Dispatch (and the server's SLA scheduler) only.
+    pub fn set_ring(&mut self, ring: u8, editor: &Editor, now: Millis) -> Result<(), SchemaError> {
+        rules::require_dispatch(editor.role, "escalation ring")?;
+        if !(1..=3).contains(&ring) {
+            return Err(SchemaError::InvalidValue {
+                field: "escalation.ring",
+                value: ring.to_string(),
+            });
+        }
+        let escalation = self.map("escalation")?;
+        self.doc.put(&escalation, "ring", i64::from(ring))?;
+        self.commit(now, "escalation ring");
+        Ok(())
+    }
+}
+
+/// A partial update of a checklist item: `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ChecklistUpdate {
+    /// The label, required only when the item does not exist yet (an item added on site).
+    pub label: Option<String>,
+    /// Ticked?
+    pub done: Option<bool>,
+    /// Entered value.
+    pub value: Option<String>,
+    /// Remark.
+    pub note: Option<String>,
+}

@@ -1,0 +1,182 @@
+//! The sync wire messages, version 1. `docs/sync-protocol.md` is the contract; this module is its
+//! reference implementation.
+//!
+//! A message is one CBOR map (RFC 8949) sent as the body of `POST /v1/sync`, gzip-compressed by
+//! HTTP content coding. Byte strings (Automerge changes, documents, sync messages, actor ids) are
+//! CBOR byte strings, not base64. Every message carries `v`, the protocol version; a peer that
+//! receives a version it does not speak rejects the message and says which versions it speaks.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// The protocol version this code speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The media type of sync message bodies.
+pub const CONTENT_TYPE: &str = "application/cbor";
+
+/// A device's half of a sync round: what it has for the server, and where it is in the server's
+/// history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SyncRequest {
+    /// Protocol version, [`PROTOCOL_VERSION`].
+    pub v: u32,
+    /// The device's id, stable per app install.
+    pub device: String,
+    /// The installer's user id.
+    pub user: String,
+    /// The device's Automerge actor id (16 bytes).
+    pub actor: ByteBuf,
+    /// The last server cursor this device applied; 0 for a device that holds nothing. Sending
+    /// it acknowledges the response that carried it.
+    pub cursor: u64,
+    /// Local changes the server has not acknowledged, grouped by job.
+    #[serde(default)]
+    pub push: Vec<JobChanges>,
+    /// Automerge sync messages for jobs in fallback (see [`SyncResponse::resync`]).
+    #[serde(default)]
+    pub resync: Vec<ResyncMessage>,
+}
+
+/// Automerge changes for one job, each in Automerge's binary change format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JobChanges {
+    /// The job's id.
+    pub job: String,
+    /// The changes, in causal order.
+    pub changes: Vec<ByteBuf>,
+}
+
+/// One Automerge sync protocol message for one job, used only in the fallback path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ResyncMessage {
+    /// The job's id.
+    pub job: String,
+    /// An encoded `automerge::sync::Message`.
+    pub message: ByteBuf,
+}
+
+/// A whole job document, for a job that entered the device's scope or after a reset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JobDocument {
+    /// The job's id.
+    pub job: String,
+    /// The document, as produced by `Automerge::save`.
+    pub doc: ByteBuf,
+}
+
+/// Why the server refused a job's pushed changes. The device records the refusal with its reason
+/// and moves on: a refusal never blocks the changes behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Refusal {
+    /// The job's id.
+    pub job: String,
+    /// A stable machine-readable code, e.g. `unknown_job`, `out_of_scope`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub reason: String,
+}
+
+/// The server's half of a sync round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SyncResponse {
+    /// Protocol version, [`PROTOCOL_VERSION`].
+    pub v: u32,
+    /// Identifies the server's database; a device that sees it change resets its cursor.
+    pub server: String,
+    /// The cursor to send next time. Everything up to it that concerns the device is in this
+    /// response (or an earlier one).
+    pub cursor: u64,
+    /// More is waiting: the device should sync again at once with the new cursor.
+    #[serde(default)]
+    pub more: bool,
+    /// The server cannot trust the device's cursor (one side lost state): the response carries
+    /// every job in scope as a whole document, and the device runs the fallback for every job it
+    /// holds.
+    #[serde(default)]
+    pub reset: bool,
+    /// Jobs whose pushed changes are durably stored.
+    #[serde(default)]
+    pub accepted: Vec<String>,
+    /// Jobs whose pushed changes were refused, with the reason.
+    #[serde(default)]
+    pub refused: Vec<Refusal>,
+    /// Jobs whose pushed changes depend on history the server does not have; the device
+    /// switches these jobs to the fallback (Automerge sync messages).
+    #[serde(default)]
+    pub resync_needed: Vec<String>,
+    /// Changes to jobs the device holds, made elsewhere since its cursor.
+    #[serde(default)]
+    pub changes: Vec<JobChanges>,
+    /// Whole documents for jobs that entered the device's scope.
+    #[serde(default)]
+    pub documents: Vec<JobDocument>,
+    /// Jobs that left the device's scope (reassigned, cancelled for it).
+    #[serde(default)]
+    pub left: Vec<String>,
+    /// The server's answers in the fallback path.
+    #[serde(default)]
+    pub resync: Vec<ResyncMessage>,
+}
+
+impl SyncResponse {
+    /// Whether the response carries anything the device must apply (and so acknowledge).
+    pub fn has_content(&self) -> bool {
+        !(self.changes.is_empty()
+            && self.documents.is_empty()
+            && self.left.is_empty()
+            && self.resync.is_empty())
+    }
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WireError {
+    /// The bytes are not a CBOR map of the expected shape.
+    #[error("malformed sync message: {0}")]
+    Malformed(String),
+    /// The message is of a protocol version this code does not speak.
+    #[error("unsupported protocol version {found}; this peer speaks version {supported}")]
+    UnsupportedVersion {
+        /// The version in the message.
+        found: u64,
+        /// The version this code speaks.
+        supported: u32,
+    },
+}
+
+/// Encodes a message as CBOR.
+pub fn encode(message: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail, and every message type serializes.
+    if let Err(e) = ciborium::into_writer(message, &mut out) {
+        unreachable!("encoding a sync message into memory failed: {e}");
+    }
+    out
+}
+
+/// Decodes a message, checking the protocol version before the shape so that a message from a
+/// newer peer fails with [`WireError::UnsupportedVersion`] rather than a shape error.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    let value: ciborium::Value =
+        ciborium::from_reader(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+    let map = value
+        .as_map()
+        .ok_or_else(|| WireError::Malformed("the message is not a CBOR map".into()))?;
+    let version = map
+        .iter()
+        .find(|(key, _)| key.as_text() == Some("v"))
+        .and_then(|(_, value)| value.as_integer())
+        .ok_or_else(|| WireError::Malformed("the message has no protocol version `v`".into()))?;
+    let version = u64::try_from(version).unwrap_or(u64::MAX);
+    if version != u64::from(PROTOCOL_VERSION) {
+        return Err(WireError::UnsupportedVersion {
+            found: version,
+            supported: PROTOCOL_VERSION,
+        });
+    }
+    value
+        .deserialized()
+        .map_err(|e| WireError::Malformed(e.to_string()))
+}

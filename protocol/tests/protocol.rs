@@ -1,0 +1,337 @@
+//! Pins the persisted and wire formats and the merge behaviour of the job document.
+
+use fieldsync_protocol::automerge::{ActorId, AutoCommit, ReadDoc};
+use fieldsync_protocol::job::{
+    Appointment, ChecklistUpdate, Customer, Editor, JobDoc, JobKind, NewJob, Role, Tier, read_job,
+};
+use fieldsync_protocol::rules::Status;
+use fieldsync_protocol::wire::{self, JobChanges, SyncRequest, SyncResponse, WireError};
+
+/// Reads a stored fixture. With `FIELDSYNC_BLESS=1` in the environment it first (re)writes it from
+/// `make`: that is how a fixture is created, and a reviewed diff is how a format change lands.
+fn fixture(name: &str, make: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    if std::env::var_os("FIELDSYNC_BLESS").is_some() {
+        std::fs::write(&path, make()).expect("write fixture");
+    }
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// The layout of the pilot builds, before schema version 1: a flat record without escalation,
+/// checklist, notes, outcome or rating.
+fn legacy_document() -> Vec<u8> {
+    use fieldsync_protocol::automerge::{ObjType, ROOT, transaction::Transactable};
+    let mut doc = AutoCommit::new().with_actor(actor(9));
+    doc.put(ROOT, "schema_version", 0_u64).expect("put");
+    doc.put(ROOT, "id", "job-legacy").expect("put");
+    doc.put(ROOT, "kind", "maintenance").expect("put");
+    doc.put(ROOT, "created_at", NOW).expect("put");
+    let customer = doc.put_object(ROOT, "customer", ObjType::Map).expect("put");
+    doc.put(&customer, "name", "Old Customer").expect("put");
+    doc.put_object(ROOT, "transitions", ObjType::List)
+        .expect("put");
+    doc.save()
+}
+
+const NOW: i64 = 1_790_000_000_000;
+
+fn dispatcher() -> Editor {
+    Editor {
+        user: "disp-1".into(),
+        device: "console".into(),
+        role: Role::Dispatch,
+    }
+}
+
+fn installer(device: &str) -> Editor {
+    Editor {
+        user: "tech-1".into(),
+        device: device.into(),
+        role: Role::Installer,
+    }
+}
+
+fn actor(n: u8) -> ActorId {
+    ActorId::from([n; 16].as_slice())
+}
+
+fn new_job() -> NewJob {
+    NewJob {
+        id: "job-1".into(),
+        kind: JobKind::Repair,
+        call_received_at: NOW - 30_000,
+        customer: Customer {
+            id: "c-1".into(),
+            name: "Ada".into(),
+            tier: Tier::Vip,
+            ..Default::default()
+        },
+        checklist: vec![
+            ("power".into(), "Check power supply".into()),
+            ("seal".into(), "Check seal".into()),
+        ],
+        ..Default::default()
+    }
+}
+
+fn assigned_job() -> JobDoc {
+    let mut doc = JobDoc::create(actor(1), &new_job(), &dispatcher(), NOW).expect("create");
+    doc.set_appointment(
+        Appointment {
+            start: NOW + 3_600_000,
+            end: NOW + 7_200_000,
+        },
+        &dispatcher(),
+        NOW,
+    )
+    .expect("appointment");
+    doc.assign(Some("tech-1"), &dispatcher(), NOW)
+        .expect("assign");
+    doc
+}
+
+fn fork(doc: &mut JobDoc, n: u8) -> JobDoc {
+    let bytes = doc.automerge().save();
+    JobDoc::load(&bytes, actor(n)).expect("load")
+}
+
+#[test]
+fn created_job_reads_back() {
+    let doc = assigned_job();
+    let job = doc.read().expect("read");
+    assert_eq!(job.id, "job-1");
+    assert_eq!(job.schema_version, 1);
+    assert_eq!(job.customer.tier, Tier::Vip);
+    assert_eq!(job.assignee.as_deref(), Some("tech-1"));
+    assert_eq!(job.status(), Status::Assigned);
+    assert_eq!(job.checklist.len(), 2);
+    assert_eq!(job.checklist["seal"].position, 1);
+    assert_eq!(job.appointment.map(|a| a.end), Some(NOW + 7_200_000));
+}
+
+#[test]
+fn every_commit_records_wall_clock_time() {
+    let mut doc = assigned_job();
+    let changes = doc.automerge().get_changes(&[]);
+    assert!(
+        changes.iter().all(|c| c.timestamp() == NOW / 1000),
+        "a change has no time"
+    );
+}
+
+#[test]
+fn concurrent_on_site_and_completed_end_completed() {
+    let mut server = assigned_job();
+    let mut phone_a = fork(&mut server, 2);
+    let mut phone_b = fork(&mut server, 3);
+    phone_a
+        .transition(Status::EnRoute, &installer("a"), NOW, None)
+        .expect("en route");
+    phone_a
+        .transition(Status::OnSite, &installer("a"), NOW, None)
+        .expect("on site");
+    phone_b
+        .transition(Status::EnRoute, &installer("b"), NOW, None)
+        .expect("en route");
+    phone_b
+        .transition(Status::OnSite, &installer("b"), NOW, None)
+        .expect("on site");
+    phone_b
+        .transition(Status::Completed, &installer("b"), NOW, None)
+        .expect("completed");
+    // Merge in both orders: both replicas agree.
+    let mut left = fork(&mut phone_a, 4);
+    left.automerge().merge(phone_b.automerge()).expect("merge");
+    let mut right = fork(&mut phone_b, 5);
+    right.automerge().merge(phone_a.automerge()).expect("merge");
+    assert_eq!(left.read().expect("read").status(), Status::Completed);
+    assert_eq!(right.read().expect("read").status(), Status::Completed);
+}
+
+#[test]
+fn only_dispatch_reopens() {
+    let mut doc = assigned_job();
+    doc.transition(Status::OnSite, &installer("a"), NOW, None)
+        .expect("on site");
+    doc.transition(Status::Incomplete, &installer("a"), NOW, None)
+        .expect("incomplete");
+    assert!(
+        doc.transition(Status::Assigned, &installer("a"), NOW, None)
+            .is_err()
+    );
+    doc.transition(Status::Assigned, &dispatcher(), NOW, None)
+        .expect("follow-up");
+    assert_eq!(doc.read().expect("read").status(), Status::Assigned);
+    assert!(doc.assign(Some("tech-2"), &installer("a"), NOW).is_err());
+}
+
+#[test]
+fn checklist_item_edited_on_two_devices_keeps_both_fields() {
+    let mut server = assigned_job();
+    let mut phone_a = fork(&mut server, 2);
+    let mut phone_b = fork(&mut server, 3);
+    let tick = ChecklistUpdate {
+        done: Some(true),
+        ..Default::default()
+    };
+    let remark = ChecklistUpdate {
+        note: Some("cable frayed".into()),
+        ..Default::default()
+    };
+    phone_a
+        .update_checklist_item("power", &tick, NOW)
+        .expect("tick");
+    phone_b
+        .update_checklist_item("power", &remark, NOW)
+        .expect("note");
+    phone_a
+        .automerge()
+        .merge(phone_b.automerge())
+        .expect("merge");
+    let item = phone_a.read().expect("read").checklist["power"].clone();
+    assert!(item.done);
+    assert_eq!(item.note, "cable frayed");
+    assert_eq!(item.label, "Check power supply");
+}
+
+#[test]
+fn notes_are_collaborative_text() {
+    let mut server = assigned_job();
+    let mut phone_a = fork(&mut server, 2);
+    let mut phone_b = fork(&mut server, 3);
+    phone_a
+        .splice_notes(0, 0, "Replaced fuse. ", NOW)
+        .expect("a");
+    phone_b
+        .splice_notes(0, 0, "Customer not home at 9. ", NOW)
+        .expect("b");
+    phone_a
+        .automerge()
+        .merge(phone_b.automerge())
+        .expect("merge");
+    let notes = phone_a.read().expect("read").notes;
+    assert!(
+        notes.contains("Replaced fuse. ") && notes.contains("Customer not home at 9. "),
+        "{notes}"
+    );
+    assert!(phone_a.splice_notes(999, 0, "x", NOW).is_err());
+}
+
+/// A document written by an earlier layout (no escalation, checklist, notes, outcome or rating,
+/// as the first pilot builds wrote) must still read, with defaults for what it lacks.
+#[test]
+fn older_schema_fixture_reads_with_defaults() {
+    let bytes = fixture("job-schema-0.automerge", legacy_document);
+    let doc = AutoCommit::load(&bytes).expect("load fixture");
+    let job = read_job(&doc).expect("read older document");
+    assert_eq!(job.id, "job-legacy");
+    assert_eq!(job.schema_version, 0);
+    assert_eq!(job.customer.name, "Old Customer");
+    assert_eq!(job.status(), Status::New);
+    assert_eq!(job.ring(), 1);
+    assert!(job.checklist.is_empty() && job.notes.is_empty() && job.rating.is_none());
+    // And it accepts edits in the new code.
+    let mut doc = JobDoc::from_automerge(doc);
+    doc.request_help(&installer("a"), "stuck", NOW)
+        .expect("edit older document");
+    assert_eq!(doc.read().expect("read").ring(), 2);
+}
+
+#[test]
+fn wrong_types_are_named() {
+    let mut doc = AutoCommit::new();
+    use fieldsync_protocol::automerge::transaction::Transactable;
+    doc.put(fieldsync_protocol::automerge::ROOT, "id", "job-x")
+        .expect("put");
+    doc.put(fieldsync_protocol::automerge::ROOT, "kind", "teleportation")
+        .expect("put");
+    let error = read_job(&doc).expect_err("unknown kind").to_string();
+    assert!(error.contains("teleportation"), "{error}");
+    assert!(
+        doc.get(fieldsync_protocol::automerge::ROOT, "id")
+            .expect("get")
+            .is_some()
+    );
+}
+
+fn sample_request() -> SyncRequest {
+    SyncRequest {
+        v: wire::PROTOCOL_VERSION,
+        device: "dev-1".into(),
+        user: "tech-1".into(),
+        actor: vec![7; 16].into(),
+        cursor: 42,
+        push: vec![JobChanges {
+            job: "job-1".into(),
+            changes: vec![vec![1, 2, 3].into()],
+        }],
+        resync: vec![],
+    }
+}
+
+/// The version 1 encoding is a contract with phones in the field: this pins it byte for byte.
+#[test]
+fn sync_request_v1_encoding_is_pinned() {
+    let encoded = wire::encode(&sample_request());
+    let pinned = fixture("sync-request-v1.cbor", || wire::encode(&sample_request()));
+    assert_eq!(encoded, pinned, "the v1 wire encoding changed");
+    assert_eq!(wire::decode::<SyncRequest>(&pinned), Ok(sample_request()));
+}
+
+#[test]
+fn sync_response_round_trips_and_defaults_missing_lists() {
+    let response = SyncResponse {
+        v: 1,
+        server: "s".into(),
+        cursor: 9,
+        accepted: vec!["job-1".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        wire::decode::<SyncResponse>(&wire::encode(&response)),
+        Ok(response)
+    );
+    #[derive(serde::Serialize)]
+    struct Minimal {
+        v: u32,
+        server: &'static str,
+        cursor: u64,
+    }
+    let minimal = wire::encode(&Minimal {
+        v: 1,
+        server: "s",
+        cursor: 3,
+    });
+    assert_eq!(
+        wire::decode::<SyncResponse>(&minimal).map(|r| r.cursor),
+        Ok(3)
+    );
+}
+
+#[test]
+fn bad_messages_are_named() {
+    let mut newer = sample_request();
+    newer.v = 2;
+    assert_eq!(
+        wire::decode::<SyncRequest>(&wire::encode(&newer)),
+        Err(WireError::UnsupportedVersion {
+            found: 2,
+            supported: 1
+        })
+    );
+    let encoded = wire::encode(&sample_request());
+    assert!(matches!(
+        wire::decode::<SyncRequest>(&encoded[..encoded.len() / 2]),
+        Err(WireError::Malformed(_))
+    ));
+    assert!(matches!(
+        wire::decode::<SyncRequest>(b"\x01"),
+        Err(WireError::Malformed(_))
+    ));
+    assert!(matches!(
+        wire::decode::<SyncRequest>(&wire::encode(&[1, 2])),
+        Err(WireError::Malformed(_))
+    ));
+}
