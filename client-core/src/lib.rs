@@ -1,1 +1,17 @@
-//! placeholder
+//! Fieldsync's phone library.
+//!
+//! An installer's jobs live here as Automerge documents in a local SQLite database ([`Store`]);
+//! every operation works offline and is durable before it returns. Local changes wait in an
+//! outbox until the server acknowledges them. The sync engine ([`SyncSession`]) is sans-IO;
+//! [`transport::HttpTransport`] is the only module that talks to the network.
+
+mod db;
+mod error;
+mod store;
+mod sync;
+pub mod transport;
+
+pub use error::{Error, Result};
+pub use fieldsync_protocol as protocol;
+pub use store::{DeviceIdentity, JobQuery, JobSyncState, OutboxStatus, RefusalRecord, Store};
+pub use sync::{SyncReport, SyncSession};

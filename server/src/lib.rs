@@ -1,1 +1,104 @@
-//! placeholder
+//! The Fieldsync server: reconciles the CRDT changes phones send when they reconnect, serves the
+//! dispatch API, and tells online devices when something changed for them.
+//!
+//! - [`sync`]: one sync round, sans-IO (decoded request in, response out).
+//! - [`dispatch`]: what the office does to jobs.
+//! - [`storage`]: the storage trait, the SQLite backend and the conformance suite.
+//! - [`api`]: the axum application.
+
+pub mod api;
+pub mod demo;
+pub mod dispatch;
+pub mod error;
+pub mod jobs;
+pub mod storage;
+pub mod sync;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use api::{AppState, app};
+pub use error::AppError;
+
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A server running on its own runtime thread: for tests, benchmarks and the device simulator.
+/// Dropping it shuts the server down gracefully and waits for it.
+pub struct BackgroundServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its shared state (storage and nudges).
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for BackgroundServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackgroundServer {
+    /// Starts a server over `storage` on `addr` (use port 0 for any free port).
+    pub fn start(storage: Arc<dyn storage::Storage>, addr: &str) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(addr))?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(storage);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serve_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(serve(listener, serve_state, async move {
+                let _ = rx.await;
+            }))
+        });
+        Ok(BackgroundServer {
+            addr,
+            state,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits until it has finished.
+    pub fn stop(mut self) {
+        self.shutdown_and_join();
+    }
+
+    fn shutdown_and_join(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            if let Ok(Err(e)) = thread.join() {
+                tracing::warn!(error = %e, "server stopped with an error");
+            }
+        }
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        self.shutdown_and_join();
+    }
+}

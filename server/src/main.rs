@@ -1,1 +1,259 @@
-fn main() {}
+//! The `fieldsync` command: runs the server, or acts as an installer's phone (the device
+//! simulator) against a running server.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use fieldsync_client_core::protocol::job::{ChecklistUpdate, Outcome};
+use fieldsync_client_core::protocol::rules::Status;
+use fieldsync_client_core::transport::HttpTransport;
+use fieldsync_client_core::{JobQuery, Store};
+use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::{AppState, demo, serve};
+
+const USAGE: &str = "\
+usage:
+  fieldsync serve [--db PATH] [--addr HOST:PORT] [--demo]
+      Runs the server on an embedded SQLite file (default fieldsync.sqlite3, 127.0.0.1:8080).
+      --demo fills an empty database with installers and today's jobs.
+  fieldsync device --store PATH --user USER [--server URL] COMMAND
+      Acts as USER's phone with its local store at PATH. Commands:
+        list | show JOB | status | sync | watch
+        start JOB | arrive JOB | check JOB ITEM [NOTE] | note JOB TEXT
+        part JOB PART_NUMBER QUANTITY | rate JOB SCORE [COMMENT] | help JOB REASON
+        complete JOB [SUMMARY] | incomplete JOB [REASON]";
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => run_server(&args[1..]),
+        Some("device") => run_device(&args[1..]),
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Splits `--flag value` options from positional arguments.
+fn parse(
+    args: &[String],
+    flags: &[&str],
+    switches: &[&str],
+) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+    let mut options = Vec::new();
+    let mut positional = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if switches.contains(&arg.as_str()) {
+            options.push((arg.clone(), String::new()));
+        } else if flags.contains(&arg.as_str()) {
+            let value = iter
+                .next()
+                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))?;
+            options.push((arg.clone(), value.clone()));
+        } else if arg.starts_with("--") {
+            return Err(format!("unknown option {arg}\n{USAGE}"));
+        } else {
+            positional.push(arg.clone());
+        }
+    }
+    Ok((options, positional))
+}
+
+fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    options
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn run_server(args: &[String]) -> Result<(), String> {
+    let (options, positional) = parse(args, &["--db", "--addr"], &["--demo"])?;
+    if !positional.is_empty() {
+        return Err(format!("unexpected argument {}\n{USAGE}", positional[0]));
+    }
+    let db = option(&options, "--db").unwrap_or("fieldsync.sqlite3");
+    let addr = option(&options, "--addr").unwrap_or("127.0.0.1:8080");
+    let storage = SqliteStorage::open(db).map_err(|e| format!("cannot open {db}: {e}"))?;
+    if option(&options, "--demo").is_some() {
+        let created = demo::seed(&storage, 6, fieldsync_client_core::protocol::now_millis())
+            .map_err(|e| e.to_string())?;
+        if created > 0 {
+            println!(
+                "demo data: {created} jobs for installers {}",
+                demo::INSTALLERS.map(|i| i.0).join(", ")
+            );
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        println!("Fieldsync server on {url} (database {db})");
+        println!("  jobs:     curl {url}/v1/jobs");
+        println!("  a phone:  cargo run -p fieldsync-server --bin fieldsync -- device --store anna.sqlite3 --user anna --server {url} sync");
+        let state = AppState::new(Arc::new(storage));
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            println!("shutting down");
+        };
+        serve(listener, state, shutdown).await.map_err(|e| e.to_string())
+    })
+}
+
+fn run_device(args: &[String]) -> Result<(), String> {
+    let (options, positional) = parse(args, &["--store", "--user", "--server"], &[])?;
+    let path = option(&options, "--store").ok_or(format!("--store is required\n{USAGE}"))?;
+    let user = option(&options, "--user").ok_or(format!("--user is required\n{USAGE}"))?;
+    let server = option(&options, "--server").unwrap_or("http://127.0.0.1:8080");
+    let store = Store::open(path, user).map_err(|e| e.to_string())?;
+    let arg = |i: usize, what: &str| {
+        positional
+            .get(i)
+            .cloned()
+            .ok_or_else(|| format!("missing {what}\n{USAGE}"))
+    };
+    let command = arg(0, "command")?;
+    let e = |e: fieldsync_client_core::Error| e.to_string();
+    match command.as_str() {
+        "list" => {
+            for job in store.list_jobs(&JobQuery::default()).map_err(e)? {
+                let state = store.sync_state(&job.id).map_err(e)?;
+                println!(
+                    "{}  {:<10} {:<12} {:<20} {:?}",
+                    job.id,
+                    job.status.as_str(),
+                    job.kind.as_str(),
+                    job.customer_name,
+                    state
+                );
+            }
+        }
+        "show" => {
+            let job = store.job(&arg(1, "JOB")?).map_err(e)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&job).map_err(|e| e.to_string())?
+            );
+            println!("status: {}", job.status().as_str());
+        }
+        "status" => {
+            let outbox = store.outbox_status().map_err(e)?;
+            println!(
+                "device {} for {}; cursor {}",
+                store.identity().device_id,
+                user,
+                store.cursor().map_err(e)?
+            );
+            println!(
+                "outbox: {} waiting, oldest {:?}, refusals {}",
+                outbox.depth, outbox.oldest_created_at, outbox.refusals
+            );
+            for refusal in store.refusals().map_err(e)? {
+                println!(
+                    "  refused {}: {} ({})",
+                    refusal.job_id, refusal.reason, refusal.code
+                );
+            }
+        }
+        "sync" => {
+            let transport = HttpTransport::new(server);
+            let report = transport.sync(&store).map_err(e)?;
+            let stats = transport.stats();
+            println!(
+                "synced in {} round trips ({} B up, {} B down): {} accepted, {} refused, {} updated, {} removed",
+                report.round_trips,
+                stats.bytes_sent,
+                stats.bytes_received,
+                report.accepted_jobs,
+                report.refused_jobs,
+                report.updated_jobs,
+                report.purged_jobs
+            );
+        }
+        "watch" => {
+            let transport = HttpTransport::new(server);
+            println!("watching for changes (Ctrl-C to stop)");
+            loop {
+                if transport
+                    .wait_for_nudge(user, std::time::Duration::from_secs(60))
+                    .map_err(e)?
+                {
+                    let report = transport.sync(&store).map_err(e)?;
+                    println!("change arrived: {} jobs updated", report.updated_jobs);
+                }
+            }
+        }
+        "start" => store
+            .move_status(&arg(1, "JOB")?, Status::EnRoute, None)
+            .map_err(e)?,
+        "arrive" => store
+            .move_status(&arg(1, "JOB")?, Status::OnSite, None)
+            .map_err(e)?,
+        "check" => {
+            let update = ChecklistUpdate {
+                done: Some(true),
+                note: positional.get(3).cloned(),
+                ..Default::default()
+            };
+            store
+                .update_checklist_item(&arg(1, "JOB")?, &arg(2, "ITEM")?, &update)
+                .map_err(e)?;
+        }
+        "note" => store
+            .append_note(&arg(1, "JOB")?, &positional[2..].join(" "))
+            .map_err(e)?,
+        "part" => {
+            let quantity = arg(3, "QUANTITY")?
+                .parse()
+                .map_err(|_| "QUANTITY must be a whole number".to_owned())?;
+            store
+                .add_part(&arg(1, "JOB")?, &arg(2, "PART_NUMBER")?, quantity, true)
+                .map_err(e)?;
+        }
+        "rate" => {
+            let score = arg(2, "SCORE")?
+                .parse()
+                .map_err(|_| "SCORE must be 1 to 5".to_owned())?;
+            store
+                .set_rating(
+                    &arg(1, "JOB")?,
+                    score,
+                    &positional.get(3..).map(|r| r.join(" ")).unwrap_or_default(),
+                )
+                .map_err(e)?;
+        }
+        "help" => store
+            .request_help(&arg(1, "JOB")?, &positional[2..].join(" "))
+            .map_err(e)?,
+        "complete" | "incomplete" => {
+            let outcome = Outcome {
+                first_visit_success: Some(command == "complete"),
+                summary: positional.get(2..).map(|r| r.join(" ")).unwrap_or_default(),
+                ..Outcome::default()
+            };
+            store
+                .finish_visit(&arg(1, "JOB")?, &outcome, command == "complete")
+                .map_err(e)?;
+        }
+        other => return Err(format!("unknown device command `{other}`\n{USAGE}")),
+    }
+    if !matches!(
+        command.as_str(),
+        "list" | "show" | "status" | "sync" | "watch"
+    ) {
+        println!("saved on the phone; run `sync` to send it");
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The errors of client-core. [`Error`] is what the public API returns; its variants say what the
+//! caller can do about the problem. Internal detail stays in the message.
+
+use fieldsync_protocol::SchemaError;
+use fieldsync_protocol::wire::WireError;
+
+/// Everything that can go wrong in client-core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The job is not on this device.
+    #[error("job `{0}` is not on this device")]
+    UnknownJob(String),
+    /// The edit breaks a rule of the job document (a forbidden status move, a field the installer
+    /// does not own, a value out of range). Nothing was written.
+    #[error("edit refused: {0}")]
+    Refused(#[from] SchemaError),
+    /// The local database failed. Nothing half-written is visible: every operation is one
+    /// transaction.
+    #[error("local database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// The local database belongs to another user or a newer app version.
+    #[error("the local store cannot be opened: {0}")]
+    StoreMismatch(String),
+    /// A stored job document could not be loaded.
+    #[error("stored document for job `{job}` is unreadable: {reason}")]
+    CorruptDocument {
+        /// The job.
+        job: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The server sent something this device cannot use.
+    #[error("bad response from the server: {0}")]
+    Protocol(String),
+    /// The server answered with an error status.
+    #[error("the server refused the request ({status}): {message}")]
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server could not be reached; local work is safe and will sync later.
+    #[error("the server cannot be reached: {0}")]
+    Offline(String),
+}
+
+impl From<WireError> for Error {
+    fn from(e: WireError) -> Self {
+        Error::Protocol(e.to_string())
+    }
+}
+
+/// The result type of client-core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,595 @@
+//! The [`Store`]: the one entry point over the phone's SQLite database.
+//!
+//! Every installer operation is one SQLite transaction that writes the new Automerge change as a
+//! document chunk, queues it in the outbox and updates the projection row, so the edit is durable
+//! (and shown) before the call returns, with or without a network.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use fieldsync_protocol::job::{
+    ChecklistUpdate, Editor, Job, JobDoc, JobSummary, Outcome, PartUsed, Rating, Role, TimeEntry,
+};
+use fieldsync_protocol::rules::Status;
+use fieldsync_protocol::{Millis, now_millis};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::db;
+use crate::error::{Error, Result};
+
+/// After this many incremental chunks a document is compacted into one snapshot.
+const COMPACT_AFTER_CHUNKS: i64 = 32;
+
+/// Who this device is: fixed when the store is first created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    /// A random id for this app install.
+    pub device_id: String,
+    /// The installer signed in on it.
+    pub user_id: String,
+    /// The Automerge actor id every local change carries: stable per install, so the server can
+    /// map actor → device → user.
+    pub actor: ActorId,
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobQuery {
+    /// Only jobs whose appointment ends at or after this time (jobs without an appointment are
+    /// included).
+    pub from: Option<Millis>,
+    /// Only jobs whose appointment starts before this time.
+    pub until: Option<Millis>,
+    /// Only jobs in one of these statuses (all when empty).
+    pub statuses: Vec<Status>,
+}
+
+impl JobQuery {
+    /// Today's and upcoming open jobs: the installer's default list. `now` is the device clock.
+    pub fn today_and_upcoming(now: Millis) -> Self {
+        const DAY: Millis = 86_400_000;
+        JobQuery {
+            from: Some(now - now.rem_euclid(DAY)),
+            until: None,
+            statuses: vec![
+                Status::Scheduled,
+                Status::Assigned,
+                Status::EnRoute,
+                Status::OnSite,
+                Status::Incomplete,
+            ],
+        }
+    }
+}
+
+/// What the UI shows about a job's sync progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobSyncState {
+    /// Saved on the phone; not yet sent.
+    SavedLocally,
+    /// Sent to the server; the answer has not arrived.
+    Uploaded,
+    /// Everything captured for the job is durably on the server.
+    Accepted,
+    /// The server refused some of the job's changes (see [`Store::refusals`]).
+    Refused,
+}
+
+/// The outbox at a glance: it must never stall silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxStatus {
+    /// Changes waiting for the server's acknowledgement.
+    pub depth: u64,
+    /// When the oldest waiting change was made (device clock), if any.
+    pub oldest_created_at: Option<Millis>,
+    /// How many times the most-tried waiting change was sent without an answer.
+    pub max_attempts: u64,
+    /// Refusals recorded so far.
+    pub refusals: u64,
+}
+
+/// A refusal the server sent for a job's changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalRecord {
+    /// The job.
+    pub job_id: String,
+    /// The server's code, e.g. `out_of_scope`.
+    pub code: String,
+    /// The server's explanation.
+    pub reason: String,
+    /// How many changes it covered.
+    pub changes: u64,
+    /// When the refusal arrived (device clock).
+    pub at: Millis,
+}
+
+/// The phone's local store of jobs. Cheap to share behind an `Arc`: one connection, used by one
+/// writer at a time.
+pub struct Store {
+    conn: Mutex<Connection>,
+    identity: DeviceIdentity,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .optional()?)
+}
+
+pub(crate) fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Opens the store at `path` for `user_id`, creating it (with a new device id and actor) on
+    /// first use. A store created for another user is refused: one install, one installer.
+    pub fn open(path: impl AsRef<Path>, user_id: &str) -> Result<Store> {
+        if user_id.trim().is_empty() {
+            return Err(Error::StoreMismatch("a user id is required".into()));
+        }
+        let mut conn = db::open(path.as_ref())?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let identity = match (
+            meta_get(&tx, "device_id")?,
+            meta_get(&tx, "user_id")?,
+            meta_get(&tx, "actor")?,
+        ) {
+            (Some(device_id), Some(stored_user), Some(actor)) => {
+                if stored_user != user_id {
+                    return Err(Error::StoreMismatch(format!(
+                        "this store belongs to user `{stored_user}`, not `{user_id}`"
+                    )));
+                }
+                let actor = ActorId::try_from(actor.as_str())
+                    .map_err(|e| Error::StoreMismatch(format!("stored actor id: {e}")))?;
+                DeviceIdentity {
+                    device_id,
+                    user_id: stored_user,
+                    actor,
+                }
+            }
+            _ => {
+                let identity = DeviceIdentity {
+                    device_id: format!("dev-{}", uuid::Uuid::new_v4().simple()),
+                    user_id: user_id.to_owned(),
+                    actor: ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
+                };
+                meta_set(&tx, "device_id", &identity.device_id)?;
+                meta_set(&tx, "user_id", &identity.user_id)?;
+                meta_set(&tx, "actor", &hex(identity.actor.to_bytes()))?;
+                identity
+            }
+        };
+        tx.commit()?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            identity,
+        })
+    }
+
+    /// Who this device is.
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.identity
+    }
+
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (the transaction rolls
+        // back on drop), so the connection stays usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn editor(&self) -> Editor {
+        Editor {
+            user: self.identity.user_id.clone(),
+            device: self.identity.device_id.clone(),
+            role: Role::Installer,
+        }
+    }
+
+    /// Lists jobs, ordered by appointment (unscheduled last).
+    pub fn list_jobs(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT summary, status FROM jobs
+             WHERE (?1 IS NULL OR appointment_end IS NULL OR appointment_end >= ?1)
+               AND (?2 IS NULL OR appointment_start IS NULL OR appointment_start < ?2)
+             ORDER BY appointment_start IS NULL, appointment_start, job_id",
+        )?;
+        let rows = stmt.query_map(params![query.from, query.until], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut jobs = Vec::new();
+        for row in rows {
+            let (summary, status) = row?;
+            if !query.statuses.is_empty() && !query.statuses.iter().any(|s| s.as_str() == status) {
+                continue;
+            }
+            let summary: JobSummary =
+                serde_json::from_str(&summary).map_err(|e| Error::CorruptDocument {
+                    job: status,
+                    reason: e.to_string(),
+                })?;
+            jobs.push(summary);
+        }
+        Ok(jobs)
+    }
+
+    /// Ids of every job document on the device.
+    pub fn job_ids(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT job_id FROM docs ORDER BY job_id")?;
+        let ids = stmt
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+
+    /// Opens a job: its whole read model.
+    pub fn job(&self, job_id: &str) -> Result<Job> {
+        let conn = self.conn();
+        let doc = load_doc(&conn, job_id)?;
+        read(&doc, job_id)
+    }
+
+    /// The current heads of a job document (for comparing replicas).
+    pub fn heads(&self, job_id: &str) -> Result<Vec<ChangeHash>> {
+        let conn = self.conn();
+        let mut doc = load_doc(&conn, job_id)?;
+        Ok(doc.get_heads())
+    }
+
+    /// Moves the job's status from the field (en route, on site, completed, incomplete).
+    pub fn move_status(
+        &self,
+        job_id: &str,
+        to: Status,
+        position: Option<(f64, f64)>,
+    ) -> Result<()> {
+        let editor = self.editor();
+        self.edit(job_id, |doc, now| {
+            doc.transition(to, &editor, now, position)
+        })
+    }
+
+    /// Ends the visit: records the outcome and moves to completed (or incomplete, which asks
+    /// dispatch for a follow-up visit) in one durable step.
+    pub fn finish_visit(&self, job_id: &str, outcome: &Outcome, completed: bool) -> Result<()> {
+        let editor = self.editor();
+        let to = if completed {
+            Status::Completed
+        } else {
+            Status::Incomplete
+        };
+        self.edit(job_id, |doc, now| {
+            doc.set_outcome(outcome, now)?;
+            doc.transition(to, &editor, now, None)
+        })
+    }
+
+    /// Ticks or fills a checklist item.
+    pub fn update_checklist_item(
+        &self,
+        job_id: &str,
+        item_id: &str,
+        update: &ChecklistUpdate,
+    ) -> Result<()> {
+        self.edit(job_id, |doc, now| {
+            doc.update_checklist_item(item_id, update, now)
+        })
+    }
+
+    /// Appends a line to the job's notes.
+    pub fn append_note(&self, job_id: &str, text: &str) -> Result<()> {
+        self.edit(job_id, |doc, now| {
+            let current = doc.read()?.notes;
+            let separator = if current.is_empty() || current.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            doc.splice_notes(
+                current.chars().count(),
+                0,
+                &format!("{separator}{text}"),
+                now,
+            )
+        })
+    }
+
+    /// Edits the notes in place: deletes `delete` characters at `index` and inserts `insert`.
+    pub fn splice_notes(
+        &self,
+        job_id: &str,
+        index: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<()> {
+        self.edit(job_id, |doc, now| {
+            doc.splice_notes(index, delete, insert, now)
+        })
+    }
+
+    /// Records a part used.
+    pub fn add_part(
+        &self,
+        job_id: &str,
+        part_number: &str,
+        quantity: u32,
+        under_warranty: bool,
+    ) -> Result<()> {
+        let by = self.identity.user_id.clone();
+        self.edit(job_id, |doc, now| {
+            let part = PartUsed {
+                part_number: part_number.to_owned(),
+                quantity,
+                under_warranty,
+                by,
+                at: now,
+            };
+            doc.add_part(&part, now)
+        })
+    }
+
+    /// Records time spent (travel or on site).
+    pub fn add_time_entry(&self, job_id: &str, entry: &TimeEntry) -> Result<()> {
+        let entry = TimeEntry {
+            by: self.identity.user_id.clone(),
+            ..entry.clone()
+        };
+        self.edit(job_id, |doc, now| doc.add_time_entry(&entry, now))
+    }
+
+    /// Records the customer's rating and comment.
+    pub fn set_rating(&self, job_id: &str, score: u8, comment: &str) -> Result<()> {
+        let rating = Rating {
+            score,
+            comment: comment.to_owned(),
+        };
+        self.edit(job_id, |doc, now| doc.set_rating(&rating, now))
+    }
+
+    /// Asks the next ring up for help. Works offline: it is a change like any other.
+    pub fn request_help(&self, job_id: &str, reason: &str) -> Result<()> {
+        let editor = self.editor();
+        self.edit(job_id, |doc, now| doc.request_help(&editor, reason, now))
+    }
+
+    /// Applies `f` to the job document and makes the resulting changes durable in one
+    /// transaction: document chunk, outbox entry, projection. If `f` fails nothing is written.
+    fn edit(
+        &self,
+        job_id: &str,
+        f: impl FnOnce(&mut JobDoc, Millis) -> Result<(), fieldsync_protocol::SchemaError>,
+    ) -> Result<()> {
+        let now = now_millis();
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut doc = load_doc(&tx, job_id)?;
+        doc.set_actor(self.identity.actor.clone());
+        let before = doc.get_heads();
+        let mut job_doc = JobDoc::from_automerge(doc);
+        f(&mut job_doc, now)?;
+        let mut doc = job_doc.into_automerge();
+        let changes = doc.get_changes(&before);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        for change in &changes {
+            tx.execute(
+                "INSERT INTO outbox (job_id, hash, change, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![job_id, change.hash().0.as_slice(), change.raw_bytes(), now],
+            )?;
+        }
+        append_changes(&tx, job_id, &changes)?;
+        maybe_compact(&tx, job_id, &mut doc)?;
+        update_projection(&tx, job_id, &doc)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The outbox at a glance.
+    pub fn outbox_status(&self) -> Result<OutboxStatus> {
+        let conn = self.conn();
+        let (depth, oldest, attempts) = conn.query_row(
+            "SELECT COUNT(*), MIN(created_at), COALESCE(MAX(attempts), 0) FROM outbox",
+            [],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, Option<i64>>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            },
+        )?;
+        let refusals: i64 =
+            conn.query_row("SELECT COUNT(*) FROM refusals", [], |row| row.get(0))?;
+        Ok(OutboxStatus {
+            depth: depth.unsigned_abs(),
+            oldest_created_at: oldest,
+            max_attempts: attempts.unsigned_abs(),
+            refusals: refusals.unsigned_abs(),
+        })
+    }
+
+    /// Where a job's captured work stands: saved locally, uploaded, accepted by the server, or
+    /// refused.
+    pub fn sync_state(&self, job_id: &str) -> Result<JobSyncState> {
+        let conn = self.conn();
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM docs WHERE job_id = ?1)",
+            [job_id],
+            |row| row.get(0),
+        )?;
+        if !exists {
+            return Err(Error::UnknownJob(job_id.to_owned()));
+        }
+        let (unsent, sent): (i64, i64) = conn.query_row(
+            "SELECT COALESCE(SUM(sent_at IS NULL), 0), COALESCE(SUM(sent_at IS NOT NULL), 0) FROM outbox WHERE job_id = ?1",
+            [job_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let refused: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM refusals WHERE job_id = ?1)",
+            [job_id],
+            |row| row.get(0),
+        )?;
+        Ok(if unsent > 0 {
+            JobSyncState::SavedLocally
+        } else if sent > 0 {
+            JobSyncState::Uploaded
+        } else if refused {
+            JobSyncState::Refused
+        } else {
+            JobSyncState::Accepted
+        })
+    }
+
+    /// The refusals the server sent, newest first.
+    pub fn refusals(&self) -> Result<Vec<RefusalRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT job_id, code, reason, changes, at FROM refusals ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(RefusalRecord {
+                job_id: row.get(0)?,
+                code: row.get(1)?,
+                reason: row.get(2)?,
+                changes: row.get::<_, i64>(3)?.unsigned_abs(),
+                at: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The server cursor this device has applied up to (0 before the first sync).
+    pub fn cursor(&self) -> Result<u64> {
+        let conn = self.conn();
+        Ok(meta_get(&conn, "cursor")?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+}
+
+/// Loads a job document from its chunks (a snapshot followed by incremental changes).
+pub(crate) fn load_doc(conn: &Connection, job_id: &str) -> Result<AutoCommit> {
+    let mut stmt =
+        conn.prepare_cached("SELECT bytes FROM doc_chunks WHERE job_id = ?1 ORDER BY id")?;
+    let mut bytes = Vec::new();
+    let mut chunks = 0;
+    for chunk in stmt.query_map([job_id], |row| row.get::<_, Vec<u8>>(0))? {
+        bytes.extend_from_slice(&chunk?);
+        chunks += 1;
+    }
+    if chunks == 0 {
+        return Err(Error::UnknownJob(job_id.to_owned()));
+    }
+    AutoCommit::load(&bytes).map_err(|e| Error::CorruptDocument {
+        job: job_id.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn read(doc: &AutoCommit, job_id: &str) -> Result<Job> {
+    fieldsync_protocol::job::read_job(doc).map_err(|e| Error::CorruptDocument {
+        job: job_id.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Appends changes to a document's chunk list (creating the document row when new).
+pub(crate) fn append_changes(tx: &Transaction<'_>, job_id: &str, changes: &[Change]) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut bytes = Vec::new();
+    for change in changes {
+        bytes.extend_from_slice(change.raw_bytes());
+    }
+    tx.execute(
+        "INSERT INTO docs (job_id, chunk_count) VALUES (?1, 1)
+         ON CONFLICT (job_id) DO UPDATE SET chunk_count = chunk_count + 1",
+        [job_id],
+    )?;
+    tx.execute(
+        "INSERT INTO doc_chunks (job_id, bytes) VALUES (?1, ?2)",
+        params![job_id, bytes],
+    )?;
+    Ok(())
+}
+
+/// Replaces a document's chunks with one snapshot.
+pub(crate) fn replace_with_snapshot(
+    tx: &Transaction<'_>,
+    job_id: &str,
+    doc: &mut AutoCommit,
+) -> Result<()> {
+    tx.execute("DELETE FROM doc_chunks WHERE job_id = ?1", [job_id])?;
+    tx.execute(
+        "INSERT INTO docs (job_id, chunk_count) VALUES (?1, 1)
+         ON CONFLICT (job_id) DO UPDATE SET chunk_count = 1",
+        [job_id],
+    )?;
+    tx.execute(
+        "INSERT INTO doc_chunks (job_id, bytes) VALUES (?1, ?2)",
+        params![job_id, doc.save()],
+    )?;
+    Ok(())
+}
+
+/// Compacts a document once it has gathered many incremental chunks.
+pub(crate) fn maybe_compact(
+    tx: &Transaction<'_>,
+    job_id: &str,
+    doc: &mut AutoCommit,
+) -> Result<()> {
+    let chunks: i64 = tx.query_row(
+        "SELECT chunk_count FROM docs WHERE job_id = ?1",
+        [job_id],
+        |row| row.get(0),
+    )?;
+    if chunks > COMPACT_AFTER_CHUNKS {
+        replace_with_snapshot(tx, job_id, doc)?;
+    }
+    Ok(())
+}
+
+/// Rewrites the projection row of a job from its document.
+pub(crate) fn update_projection(
+    tx: &Transaction<'_>,
+    job_id: &str,
+    doc: &AutoCommit,
+) -> Result<()> {
+    let summary = read(doc, job_id)?.summary();
+    let json = serde_json::to_string(&summary).map_err(|e| Error::Protocol(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO jobs (job_id, status, appointment_start, appointment_end, summary) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, appointment_start = excluded.appointment_start,
+           appointment_end = excluded.appointment_end, summary = excluded.summary",
+        params![job_id, summary.status.as_str(), summary.appointment_start, summary.appointment_end, json],
+    )?;
+    Ok(())
+}

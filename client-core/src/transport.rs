@@ -1,0 +1,169 @@
+//! The HTTP transport: the only place client-core does network I/O.
+//!
+//! It drives a [`SyncSession`] against a server: each request body is gzip-compressed, each
+//! response decompressed, and the byte counts on the wire are kept for the UI and benchmarks.
+//! Calls block; an app runs them off its main thread.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::Duration;
+
+use fieldsync_protocol::wire;
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::sync::{SyncReport, SyncSession};
+
+/// The largest response body the transport accepts (decompressed).
+const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// Bytes and round trips a transport has used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WireStats {
+    /// Request bodies as sent (compressed).
+    pub bytes_sent: u64,
+    /// Response bodies as received (compressed).
+    pub bytes_received: u64,
+    /// Completed request/response exchanges.
+    pub round_trips: u64,
+}
+
+/// A blocking HTTP client for one Fieldsync server.
+pub struct HttpTransport {
+    agent: ureq::Agent,
+    base_url: String,
+    stats: std::sync::Mutex<WireStats>,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(bytes)
+        .map_err(|e| Error::Protocol(e.to_string()))?;
+    encoder.finish().map_err(|e| Error::Protocol(e.to_string()))
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(MAX_RESPONSE_BYTES)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Protocol(format!("bad gzip body: {e}")))?;
+    Ok(out)
+}
+
+impl HttpTransport {
+    /// A transport for the server at `base_url` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base_url: &str) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build();
+        HttpTransport {
+            agent: ureq::Agent::new_with_config(config),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            stats: std::sync::Mutex::new(WireStats::default()),
+        }
+    }
+
+    /// What this transport has used so far.
+    pub fn stats(&self) -> WireStats {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a whole sync session: pushes the outbox, pulls what changed, acknowledges it.
+    pub fn sync(&self, store: &Store) -> Result<SyncReport> {
+        let mut session = SyncSession::new(store);
+        while let Some(request) = session.next_request()? {
+            let response = self.exchange(&request)?;
+            session.receive(&response)?;
+        }
+        Ok(session.report().clone())
+    }
+
+    /// Sends one sync request body and returns the response body (both uncompressed).
+    pub fn exchange(&self, body: &[u8]) -> Result<Vec<u8>> {
+        let compressed = gzip(body)?;
+        let mut response = self
+            .agent
+            .post(format!("{}/v1/sync", self.base_url))
+            .header("Content-Type", wire::CONTENT_TYPE)
+            .header("Content-Encoding", "gzip")
+            .header("Accept-Encoding", "gzip")
+            .send(&compressed[..])
+            .map_err(|e| Error::Offline(e.to_string()))?;
+        let status = response.status().as_u16();
+        let gzipped = response
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let raw = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|e| Error::Offline(e.to_string()))?;
+        {
+            let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            stats.bytes_sent += compressed.len() as u64;
+            stats.bytes_received += raw.len() as u64;
+            stats.round_trips += 1;
+        }
+        let body = if gzipped { gunzip(&raw)? } else { raw };
+        if status >= 400 {
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            return Err(Error::Server { status, message });
+        }
+        Ok(body)
+    }
+
+    /// Waits up to `timeout` for the server's live nudge that something changed for `user`.
+    /// Returns true when a nudge arrived (the caller then syncs), false on timeout.
+    pub fn wait_for_nudge(&self, user: &str, timeout: Duration) -> Result<bool> {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build();
+        let agent = ureq::Agent::new_with_config(config);
+        let response = agent
+            .get(format!("{}/v1/events?user={}", self.base_url, user))
+            .header("Accept", "text/event-stream")
+            .call();
+        let response = match response {
+            Ok(response) => response,
+            Err(ureq::Error::Timeout(_)) => return Ok(false),
+            Err(e) => return Err(Error::Offline(e.to_string())),
+        };
+        if response.status().as_u16() >= 400 {
+            return Err(Error::Server {
+                status: response.status().as_u16(),
+                message: "event stream refused".into(),
+            });
+        }
+        let reader = BufReader::new(response.into_body().into_reader());
+        for line in reader.lines() {
+            match line {
+                Ok(line) if line.starts_with("event: changed") => return Ok(true),
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Ok(false),
+                Err(e) => {
+                    if e.to_string().contains("timeout") {
+                        return Ok(false);
+                    }
+                    return Err(Error::Offline(e.to_string()));
+                }
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,74 @@
+//! The server's error type and how it becomes an HTTP response.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::storage::StorageError;
+
+/// Everything a request can fail with. Client errors name the problem; internal errors are
+/// logged and answered with a generic message.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed or breaks a rule.
+    #[error("{message}")]
+    BadRequest {
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with stored state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A bug or a corrupt store.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A 400 with a code and a message.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<fieldsync_protocol::SchemaError> for AppError {
+    fn from(e: fieldsync_protocol::SchemaError) -> Self {
+        AppError::bad_request("invalid_edit", e.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            AppError::BadRequest { code, message } => {
+                (StatusCode::BAD_REQUEST, *code, message.clone())
+            }
+            AppError::NotFound(message) => (StatusCode::NOT_FOUND, "not_found", message.clone()),
+            AppError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone()),
+            AppError::Storage(_) | AppError::Internal(_) => {
+                tracing::error!(error = %self, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal server error".to_owned(),
+                )
+            }
+        };
+        (
+            status,
+            Json(serde_json::json!({ "error": message, "code": code })),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,517 @@
+//! The server side of a sync round, sans-IO: a decoded [`SyncRequest`] in, a [`SyncResponse`] out.
+//!
+//! Everything happens in one write transaction: the device's pushed changes are merged and
+//! stored, the page of history the device has not seen is collected, and the device's cursors
+//! are recorded; the response leaves only after the commit. A round is a pure function of the
+//! request and the stored state, so a retried or duplicated request gets an equivalent answer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fieldsync_protocol::Millis;
+use fieldsync_protocol::automerge::Change;
+use fieldsync_protocol::automerge::sync::{Message, State, SyncDoc};
+use fieldsync_protocol::wire::{
+    JobChanges, JobDocument, PROTOCOL_VERSION, Refusal, ResyncMessage, SyncRequest, SyncResponse,
+};
+
+use crate::error::AppError;
+use crate::jobs;
+use crate::storage::{DeviceRecord, EventKind, Storage, WriteTx, write};
+
+/// Limits of one response page.
+#[derive(Debug, Clone, Copy)]
+pub struct PageLimits {
+    /// Stop adding history once the page holds this many bytes.
+    pub bytes: usize,
+    /// Read at most this many history entries per page.
+    pub events: usize,
+}
+
+impl Default for PageLimits {
+    fn default() -> Self {
+        PageLimits {
+            bytes: 2 << 20,
+            events: 5_000,
+        }
+    }
+}
+
+/// The result of a round: the response and the users whose other devices should sync.
+#[derive(Debug)]
+pub struct RoundOutcome {
+    /// What to send back.
+    pub response: SyncResponse,
+    /// Users to nudge.
+    pub nudge: Vec<String>,
+}
+
+struct DecodedPush {
+    job: String,
+    changes: Vec<Change>,
+}
+
+fn validate(request: &SyncRequest) -> Result<(), AppError> {
+    if request.v != PROTOCOL_VERSION {
+        return Err(AppError::bad_request(
+            "unsupported_version",
+            format!("protocol version {} is not spoken here", request.v),
+        ));
+    }
+    if request.device.trim().is_empty() || request.device.len() > 128 {
+        return Err(AppError::bad_request(
+            "bad_device",
+            "`device` must be 1 to 128 characters",
+        ));
+    }
+    if request.user.trim().is_empty() || request.user.len() > 128 {
+        return Err(AppError::bad_request(
+            "bad_user",
+            "`user` must be 1 to 128 characters",
+        ));
+    }
+    if request.actor.is_empty() || request.actor.len() > 32 {
+        return Err(AppError::bad_request(
+            "bad_actor",
+            "`actor` must be 1 to 32 bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes every pushed change before anything is stored, so a malformed one rejects the whole
+/// request with nothing written.
+fn decode_pushes(request: &SyncRequest) -> Result<Vec<DecodedPush>, AppError> {
+    request
+        .push
+        .iter()
+        .map(|push| {
+            let changes = push
+                .changes
+                .iter()
+                .enumerate()
+                .map(|(i, bytes)| {
+                    Change::from_bytes(bytes.to_vec()).map_err(|e| {
+                        AppError::bad_request(
+                            "malformed_change",
+                            format!(
+                                "job `{}`: change {i} is not an Automerge change: {e}",
+                                push.job
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(DecodedPush {
+                job: push.job.clone(),
+                changes,
+            })
+        })
+        .collect()
+}
+
+fn decode_resync(request: &SyncRequest) -> Result<Vec<(String, Message)>, AppError> {
+    request
+        .resync
+        .iter()
+        .map(|m| {
+            Message::decode(&m.message)
+                .map(|message| (m.job.clone(), message))
+                .map_err(|e| {
+                    AppError::bad_request("malformed_sync_message", format!("job `{}`: {e}", m.job))
+                })
+        })
+        .collect()
+}
+
+fn refusal(job: &str, code: &str, reason: String) -> Refusal {
+    Refusal {
+        job: job.to_owned(),
+        code: code.to_owned(),
+        reason,
+    }
+}
+
+/// Handles one sync round.
+pub fn handle(
+    storage: &dyn Storage,
+    request: &SyncRequest,
+    limits: PageLimits,
+    now: Millis,
+) -> Result<RoundOutcome, AppError> {
+    validate(request)?;
+    let pushes = decode_pushes(request)?;
+    let resync = decode_resync(request)?;
+    write(storage, |tx| {
+        let server = tx.server_id()?;
+        let device = tx.device(&request.device)?;
+        if let Some(device) = &device {
+            if device.user_id != request.user {
+                return Err(AppError::Conflict(format!(
+                    "device `{}` belongs to another user; sign in again on a fresh install",
+                    request.device
+                )));
+            }
+        }
+        // Either side lost state: the device presents a cursor older than one it already
+        // acknowledged (restored from a backup), or newer than any we issued (our database was
+        // restored from an older backup, or is not the one the device synced with).
+        let reset = match &device {
+            Some(d) => {
+                request.cursor < d.last_presented_cursor || request.cursor > d.last_issued_cursor
+            }
+            None => request.cursor != 0,
+        };
+
+        let mut response = SyncResponse {
+            v: PROTOCOL_VERSION,
+            server,
+            reset,
+            ..SyncResponse::default()
+        };
+        let mut nudge = BTreeSet::new();
+        for push in pushes {
+            ingest(
+                tx,
+                &request.device,
+                &request.user,
+                push,
+                &mut response,
+                &mut nudge,
+                now,
+            )?;
+        }
+        for (job, message) in resync {
+            if let Some(answer) = resync_round(
+                tx,
+                &request.device,
+                &request.user,
+                &job,
+                message,
+                &mut response,
+                &mut nudge,
+                now,
+            )? {
+                response.resync.push(answer);
+            }
+        }
+        let after = if reset { 0 } else { request.cursor };
+        collect_page(tx, request, after, limits, &mut response)?;
+
+        tx.put_device(&DeviceRecord {
+            device_id: request.device.clone(),
+            user_id: request.user.clone(),
+            actor: request.actor.to_vec(),
+            last_presented_cursor: request.cursor,
+            last_issued_cursor: response.cursor,
+            last_seen: now,
+        })?;
+        Ok(RoundOutcome {
+            response,
+            nudge: nudge.into_iter().collect(),
+        })
+    })
+}
+
+/// Whether `user`'s devices may push changes for the job: it is assigned to them, or was (a job
+/// reassigned while its installer was offline still receives that installer's captured work).
+fn may_push(
+    tx: &dyn WriteTx,
+    job: &str,
+    user: &str,
+    assignee: Option<&str>,
+) -> Result<bool, AppError> {
+    Ok(assignee == Some(user) || tx.ever_in_scope(job, user)?)
+}
+
+fn ingest(
+    tx: &mut dyn WriteTx,
+    device: &str,
+    user: &str,
+    push: DecodedPush,
+    response: &mut SyncResponse,
+    nudge: &mut BTreeSet<String>,
+    now: Millis,
+) -> Result<(), AppError> {
+    let Some(stored) = tx.job(&push.job)? else {
+        response.refused.push(refusal(
+            &push.job,
+            "unknown_job",
+            format!("there is no job `{}`", push.job),
+        ));
+        return Ok(());
+    };
+    if !may_push(tx, &push.job, user, stored.summary.assignee.as_deref())? {
+        response.refused.push(refusal(
+            &push.job,
+            "out_of_scope",
+            format!("job `{}` is not assigned to `{user}`", push.job),
+        ));
+        return Ok(());
+    }
+    let mut doc = jobs::load(&push.job, &stored.doc)?;
+    let new: Vec<Change> = push
+        .changes
+        .into_iter()
+        .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
+        .collect();
+    if new.is_empty() {
+        response.accepted.push(push.job);
+        return Ok(());
+    }
+    doc.apply_changes(new.clone())
+        .map_err(|e| AppError::bad_request("invalid_change", format!("job `{}`: {e}", push.job)))?;
+    if new
+        .iter()
+        .any(|c| doc.get_change_by_hash(&c.hash()).is_none())
+    {
+        // The changes build on history we do not have (our database was restored, or the device
+        // skipped some): the Automerge sync fallback finds out what is missing.
+        response.resync_needed.push(push.job);
+        return Ok(());
+    }
+    if let Err(e) = jobs::read(&push.job, &doc) {
+        response
+            .refused
+            .push(refusal(&push.job, "invalid_document", e.to_string()));
+        return Ok(());
+    }
+    let committed = jobs::commit(
+        tx,
+        &push.job,
+        &mut doc,
+        Some(&stored.summary),
+        &new,
+        Some(device),
+        now,
+    )?;
+    nudge.extend(committed.nudge);
+    response.accepted.push(push.job);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn resync_round(
+    tx: &mut dyn WriteTx,
+    device: &str,
+    user: &str,
+    job: &str,
+    message: Message,
+    response: &mut SyncResponse,
+    nudge: &mut BTreeSet<String>,
+    now: Millis,
+) -> Result<Option<ResyncMessage>, AppError> {
+    let Some(stored) = tx.job(job)? else {
+        response.refused.push(refusal(
+            job,
+            "unknown_job",
+            format!("there is no job `{job}`"),
+        ));
+        return Ok(None);
+    };
+    if !may_push(tx, job, user, stored.summary.assignee.as_deref())? {
+        response.refused.push(refusal(
+            job,
+            "out_of_scope",
+            format!("job `{job}` is not assigned to `{user}`"),
+        ));
+        return Ok(None);
+    }
+    let mut doc = jobs::load(job, &stored.doc)?;
+    let before = doc.get_heads();
+    // The server keeps no per-device sync state: each fallback round starts from a fresh state
+    // primed by the device's message, which is enough for Automerge's protocol to converge.
+    let mut state = State::new();
+    doc.sync()
+        .receive_sync_message(&mut state, message)
+        .map_err(|e| AppError::bad_request("invalid_sync_message", format!("job `{job}`: {e}")))?;
+    let gained = doc.get_changes(&before);
+    if !gained.is_empty() {
+        let committed = jobs::commit(
+            tx,
+            job,
+            &mut doc,
+            Some(&stored.summary),
+            &gained,
+            Some(device),
+            now,
+        )?;
+        nudge.extend(committed.nudge);
+    }
+    Ok(doc
+        .sync()
+        .generate_sync_message(&mut state)
+        .map(|m| ResyncMessage {
+            job: job.to_owned(),
+            message: m.encode().into(),
+        }))
+}
+
+/// Fills the response with the history after `after` that concerns the device, up to the page
+/// limits, and sets the cursor.
+fn collect_page(
+    tx: &mut dyn WriteTx,
+    request: &SyncRequest,
+    after: u64,
+    limits: PageLimits,
+    response: &mut SyncResponse,
+) -> Result<(), AppError> {
+    // Read the high-water mark first: everything up to it is either in this page or later pages.
+    let max_seq = tx.max_seq()?;
+    let events = tx.events_for_user(&request.user, after, limits.events)?;
+    let full_page = events.len() == limits.events;
+    let mut changes: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    let mut documents: BTreeSet<String> = BTreeSet::new();
+    let mut left: BTreeSet<String> = BTreeSet::new();
+    let mut entered_since: BTreeMap<String, bool> = BTreeMap::new();
+    let mut bytes = 0;
+    let mut cursor = max_seq;
+    let mut more = false;
+    for event in &events {
+        match event.kind {
+            EventKind::Enter => {
+                let Some(stored) = tx.job(&event.job_id)? else {
+                    continue;
+                };
+                if stored.summary.assignee.as_deref() == Some(request.user.as_str())
+                    && documents.insert(event.job_id.clone())
+                {
+                    left.remove(&event.job_id);
+                    changes.remove(&event.job_id);
+                    bytes += stored.doc.len();
+                    response.documents.push(JobDocument {
+                        job: event.job_id.clone(),
+                        doc: stored.doc.into(),
+                    });
+                }
+            }
+            EventKind::Leave => {
+                let still_assigned = tx
+                    .job(&event.job_id)?
+                    .and_then(|j| j.summary.assignee)
+                    .as_deref()
+                    == Some(request.user.as_str());
+                if !still_assigned {
+                    left.insert(event.job_id.clone());
+                }
+            }
+            EventKind::Change => {
+                if documents.contains(&event.job_id) {
+                    continue;
+                }
+                // The device's own uploads come back only when it lost state.
+                if !response.reset
+                    && event.origin_device.as_deref() == Some(request.device.as_str())
+                {
+                    continue;
+                }
+                // A job that entered the scope after the cursor arrives whole at its entry event.
+                let entered = match entered_since.get(&event.job_id) {
+                    Some(entered) => *entered,
+                    None => {
+                        let entered = tx
+                            .latest_entry(&event.job_id, &request.user)?
+                            .is_some_and(|seq| seq > after);
+                        entered_since.insert(event.job_id.clone(), entered);
+                        entered
+                    }
+                };
+                if entered {
+                    continue;
+                }
+                if let Some(change) = &event.change {
+                    bytes += change.len();
+                    changes
+                        .entry(event.job_id.clone())
+                        .or_default()
+                        .push(change.clone());
+                }
+            }
+        }
+        if bytes >= limits.bytes {
+            cursor = event.seq;
+            more = true;
+            break;
+        }
+    }
+    if full_page && !more {
+        cursor = events.last().map_or(max_seq, |e| e.seq);
+        more = true;
+    }
+    response.changes = changes
+        .into_iter()
+        .map(|(job, changes)| JobChanges {
+            job,
+            changes: changes.into_iter().map(Into::into).collect(),
+        })
+        .collect();
+    response.left = left.into_iter().collect();
+    response.cursor = cursor;
+    response.more = more;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::sqlite::SqliteStorage;
+
+    fn request(cursor: u64) -> SyncRequest {
+        SyncRequest {
+            v: 1,
+            device: "d1".into(),
+            user: "u1".into(),
+            actor: vec![1; 16].into(),
+            cursor,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn cursor_regression_and_unknown_cursor_reset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("s.db")).expect("open");
+        let first = handle(&storage, &request(0), PageLimits::default(), 1).expect("round");
+        assert!(!first.response.reset);
+        // A brand-new device record that claims a cursor: the server cannot trust it.
+        let mut stranger = request(7);
+        stranger.device = "d2".into();
+        assert!(
+            handle(&storage, &stranger, PageLimits::default(), 1)
+                .expect("round")
+                .response
+                .reset
+        );
+        // Beyond what was issued to d1.
+        assert!(
+            handle(
+                &storage,
+                &request(first.response.cursor + 5),
+                PageLimits::default(),
+                1
+            )
+            .expect("round")
+            .response
+            .reset
+        );
+    }
+
+    #[test]
+    fn malformed_change_rejects_everything() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("s.db")).expect("open");
+        let mut bad = request(0);
+        bad.push.push(JobChanges {
+            job: "j".into(),
+            changes: vec![vec![0xde, 0xad].into()],
+        });
+        let error = handle(&storage, &bad, PageLimits::default(), 1).expect_err("malformed");
+        assert!(
+            error.to_string().contains("not an Automerge change"),
+            "{error}"
+        );
+        assert_eq!(
+            crate::storage::read(&storage, |tx| tx.device("d1")).expect("read"),
+            None
+        );
+    }
+}
