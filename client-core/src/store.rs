@@ -485,6 +485,14 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Writes a consistent copy of the whole store to `path` (which must not exist), e.g. for
+    /// the phone's backup.
+    pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<()> {
+        let target = path.as_ref().to_string_lossy().into_owned();
+        self.conn().execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+
     /// The server cursor this device has applied up to (0 before the first sync).
     pub fn cursor(&self) -> Result<u64> {
         let conn = self.conn();

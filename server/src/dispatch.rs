@@ -63,6 +63,8 @@ pub struct JobView {
     pub job: Job,
     /// The job's history on the server: (seq, kind, device or user, server time).
     pub history: Vec<HistoryEntry>,
+    /// The document's current heads (hex change hashes), for comparing replicas.
+    pub heads: Vec<String>,
 }
 
 /// One entry of a job's server-side history.
@@ -239,8 +241,9 @@ impl<'s> Dispatch<'s> {
             let stored = tx
                 .job(job_id)?
                 .ok_or_else(|| AppError::NotFound(format!("there is no job `{job_id}`")))?;
-            let doc = jobs::load(job_id, &stored.doc)?;
+            let mut doc = jobs::load(job_id, &stored.doc)?;
             let job = jobs::read(job_id, &doc)?;
+            let heads = doc.get_heads().iter().map(ToString::to_string).collect();
             let history = tx
                 .job_history(job_id)?
                 .into_iter()
@@ -255,6 +258,7 @@ impl<'s> Dispatch<'s> {
                 summary: stored.summary,
                 job,
                 history,
+                heads,
             })
         })
     }

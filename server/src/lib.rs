@@ -53,13 +53,17 @@ impl std::fmt::Debug for BackgroundServer {
 impl BackgroundServer {
     /// Starts a server over `storage` on `addr` (use port 0 for any free port).
     pub fn start(storage: Arc<dyn storage::Storage>, addr: &str) -> std::io::Result<Self> {
+        Self::start_with(AppState::new(storage), addr)
+    }
+
+    /// Starts a server with the given state on `addr`.
+    pub fn start_with(state: AppState, addr: &str) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
-        let state = AppState::new(storage);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve_state = state.clone();
         let thread = std::thread::spawn(move || {

@@ -1,0 +1,298 @@
+//! Scenarios written as numbered steps, each against a real server over HTTP.
+
+use std::time::Duration;
+
+use fieldsync_client_core::protocol::job::{ChecklistUpdate, Outcome};
+use fieldsync_client_core::protocol::rules::Status;
+use fieldsync_client_core::{JobQuery, JobSyncState, SyncSession};
+use fieldsync_tests::TestServer;
+
+use crate::{phone_heads, server_heads};
+
+const HOUR: i64 = 3_600_000;
+
+#[test]
+fn field_day_offline_work_meets_a_moved_appointment() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+
+    // 1. Dispatch takes the call, schedules and assigns the job.
+    let job = dispatcher.create_job("Ada Lovelace");
+    dispatcher.set_appointment(&job, 1_800_000_000_000, 1_800_000_000_000 + 2 * HOUR);
+    dispatcher.assign(&job, Some("anna"));
+
+    // 2. Anna's phone syncs: the job arrives whole.
+    let phone = server.phone("anna");
+    let report = phone.sync();
+    assert_eq!(report.updated_jobs, 1);
+    let listed = phone.store.list_jobs(&JobQuery::default()).expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, Status::Assigned);
+
+    // 3. Offline in the basement: she works the job. Every step is durable at once.
+    phone.store.move_status(&job, Status::EnRoute, None).expect("en route");
+    phone.store.move_status(&job, Status::OnSite, Some((52.5, 13.4))).expect("on site");
+    phone.store.update_checklist_item(&job, "power", &ChecklistUpdate { done: Some(true), ..Default::default() }).expect("tick");
+    phone.store.append_note(&job, "Replaced the pressure valve.").expect("note");
+    phone.store.add_part(&job, "PV-22", 1, true).expect("part");
+    phone.store.set_rating(&job, 5, "Quick and tidy").expect("rating");
+    let outcome = Outcome { first_visit_success: Some(true), cause: "valve".into(), fix: "replaced".into(), summary: "fixed".into() };
+    phone.store.finish_visit(&job, &outcome, true).expect("complete");
+    assert_eq!(phone.store.sync_state(&job).expect("state"), JobSyncState::SavedLocally);
+    // Seven operations, eight changes: ending the visit records the outcome and the status.
+    assert_eq!(phone.store.outbox_status().expect("outbox").depth, 8);
+
+    // 4. Meanwhile dispatch moves the appointment.
+    dispatcher.set_appointment(&job, 1_800_000_000_000 + HOUR, 1_800_000_000_000 + 3 * HOUR);
+
+    // 5. The phone reconnects: one round trip plus the acknowledgement.
+    let report = phone.sync();
+    assert_eq!(report.round_trips, 2, "{report:?}");
+    assert_eq!(report.accepted_jobs, 1);
+    assert_eq!(phone.store.sync_state(&job).expect("state"), JobSyncState::Accepted);
+    assert_eq!(phone.store.outbox_status().expect("outbox").depth, 0);
+
+    // 6. Both sides hold identical heads and every edit.
+    assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
+    let on_server = &dispatcher.job(&job)["job"];
+    let on_phone = phone.store.job(&job).expect("job");
+    assert_eq!(on_server["appointment"]["start"], 1_800_000_000_000_i64 + HOUR);
+    assert_eq!(on_phone.appointment.map(|a| a.start), Some(1_800_000_000_000 + HOUR));
+    assert_eq!(on_server["checklist"]["power"]["done"], true);
+    assert_eq!(on_server["notes"], "Replaced the pressure valve.");
+    assert_eq!(on_server["parts"][0]["part_number"], "PV-22");
+    assert_eq!(on_server["rating"]["score"], 5);
+    assert_eq!(on_server["outcome"]["first_visit_success"], true);
+    assert_eq!(dispatcher.job(&job)["summary"]["status"], "completed");
+    let transitions = on_server["transitions"].as_array().expect("transitions");
+    let on_site = transitions.iter().find(|t| t["to"] == "on_site").expect("on_site kept");
+    assert_eq!(on_site["by"], "anna");
+    assert_eq!(on_site["lat"], 52.5);
+
+    // 7. A sync with nothing new is one round trip.
+    assert_eq!(phone.sync().round_trips, 1);
+}
+
+#[test]
+fn server_restart_between_rounds_loses_nothing() {
+    let mut server = TestServer::start();
+    let job = server.dispatcher().create_job("Grace Hopper");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+
+    // 1. Edit offline, sync, and restart the server.
+    phone.store.append_note(&job, "first").expect("note");
+    phone.sync();
+    server.restart_with(|_| {});
+    // 2. Edit again after the restart; dispatch edits too.
+    phone.store.append_note(&job, "second").expect("note");
+    server.dispatcher().set_appointment(&job, 1_000, 2_000);
+    let report = phone.sync();
+    assert!(!report.reset, "a restart is not a reset: {report:?}");
+    assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
+    assert_eq!(server.dispatcher().job(&job)["job"]["notes"], "first\nsecond");
+}
+
+#[test]
+fn a_round_cut_off_mid_response_is_retried_to_the_same_result() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Alan Turing");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    phone.store.append_note(&job, "captured before the cut").expect("note");
+    server.dispatcher().set_appointment(&job, 5_000, 9_000);
+
+    // 1. The request reaches the server, which commits; the response is cut off at every
+    //    possible length. The device cannot use any of them and keeps its outbox.
+    let mut session = SyncSession::new(&phone.store);
+    let request = session.next_request().expect("request").expect("something to send");
+    let response = phone.transport.exchange(&request).expect("exchange");
+    for cut in [0, 1, response.len() / 3, response.len() / 2, response.len() - 1] {
+        let mut retry = SyncSession::new(&phone.store);
+        let request = retry.next_request().expect("request").expect("something to send");
+        assert!(retry.receive(&response[..cut]).is_err(), "a truncated response at {cut} was accepted");
+        drop(request);
+    }
+    drop(session);
+    assert_eq!(phone.store.outbox_status().expect("outbox").depth, 1);
+
+    // 2. The retry converges, and the server stored the change once.
+    let report = phone.sync();
+    assert_eq!(report.accepted_jobs, 1);
+    assert_eq!(phone.store.outbox_status().expect("outbox").depth, 0);
+    assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
+    let view = server.dispatcher().job(&job);
+    assert_eq!(view["job"]["notes"], "captured before the cut");
+    assert_eq!(view["job"]["appointment"]["start"], 5_000);
+    // Duplicated delivery stored nothing twice.
+    let changes = view["history"].as_array().expect("history").iter().filter(|h| h["kind"] == "change").count();
+    assert_eq!(changes, 4, "create, assign, appointment, note: {view}");
+}
+
+#[test]
+fn the_same_job_edited_on_two_phones_of_one_installer() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Katherine Johnson");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    let tablet = server.phone("anna");
+    phone.sync();
+    tablet.sync();
+
+    // 1. Both edit the same checklist item offline, different fields, and the notes.
+    phone.store.update_checklist_item(&job, "seal", &ChecklistUpdate { done: Some(true), ..Default::default() }).expect("tick");
+    tablet.store.update_checklist_item(&job, "seal", &ChecklistUpdate { note: Some("gasket worn".into()), ..Default::default() }).expect("note");
+    phone.store.move_status(&job, Status::OnSite, None).expect("on site");
+    tablet.store.finish_visit(&job, &Outcome::default(), true).expect("completed");
+
+    // 2. Both sync (twice, so each sees the other's work).
+    phone.sync();
+    tablet.sync();
+    phone.sync();
+    let item = phone.store.job(&job).expect("job").checklist["seal"].clone();
+    assert!(item.done && item.note == "gasket worn", "{item:?}");
+    assert_eq!(phone.store.job(&job).expect("job").status(), Status::Completed);
+    assert_eq!(phone_heads(&phone, &job), phone_heads(&tablet, &job));
+    assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
+}
+
+#[test]
+fn reassigned_while_offline_keeps_the_captured_work_then_leaves_the_phone() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let job = dispatcher.create_job("Hedy Lamarr");
+    let other = dispatcher.create_job("Other customer");
+    dispatcher.assign(&job, Some("anna"));
+    dispatcher.assign(&other, Some("anna"));
+    let anna = server.phone("anna");
+    anna.sync();
+
+    // 1. Anna works the job offline; dispatch gives it to Ben meanwhile.
+    anna.store.append_note(&job, "wiring checked").expect("note");
+    anna.store.add_part(&job, "FUSE-5", 2, false).expect("part");
+    dispatcher.assign(&job, Some("ben"));
+
+    // 2. Anna reconnects: her work lands on the server, then the job leaves her phone.
+    let report = anna.sync();
+    assert_eq!(report.accepted_jobs, 1, "{report:?}");
+    assert_eq!(report.purged_jobs, 1, "{report:?}");
+    assert_eq!(anna.store.job_ids().expect("ids"), vec![other.clone()]);
+    let on_server = dispatcher.job(&job);
+    assert_eq!(on_server["job"]["notes"], "wiring checked");
+    assert_eq!(on_server["job"]["parts"][0]["by"], "anna");
+    assert_eq!(on_server["summary"]["assignee"], "ben");
+
+    // 3. Ben's phone gets the job with Anna's work in it.
+    let ben = server.phone("ben");
+    ben.sync();
+    assert_eq!(ben.store.job(&job).expect("job").notes, "wiring checked");
+}
+
+#[test]
+fn a_server_restored_from_an_older_backup_gets_the_phone_work_back() {
+    let mut server = TestServer::start();
+    let job = server.dispatcher().create_job("Barbara Liskov");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+
+    // 1. Back up the server's database.
+    let backup = server.dir.path().join("backup.sqlite3");
+    server.restart_with(|dir| {
+        std::fs::copy(dir.join("server.sqlite3"), &backup).expect("backup");
+    });
+    // 2. The phone uploads work; the server accepts it and the outbox empties.
+    phone.store.append_note(&job, "done after the backup").expect("note");
+    phone.store.move_status(&job, Status::OnSite, None).expect("status");
+    phone.sync();
+    assert_eq!(phone.store.outbox_status().expect("outbox").depth, 0);
+
+    // 3. The server is restored from the backup: it lost that work.
+    server.restart_with(|dir| {
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("server.sqlite3{suffix}")));
+        }
+        std::fs::copy(&backup, dir.join("server.sqlite3")).expect("restore");
+    });
+    assert_eq!(server.dispatcher().job(&job)["job"]["notes"], "");
+
+    // 4. The phone reconnects: the server sees a cursor it never issued, resets, and the
+    //    Automerge sync fallback brings the lost work back.
+    let report = phone.sync();
+    assert!(report.reset, "{report:?}");
+    assert_eq!(server.dispatcher().job(&job)["job"]["notes"], "done after the backup");
+    assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
+    assert_eq!(phone.sync().round_trips, 1, "settled after the fallback");
+}
+
+#[test]
+fn a_phone_restored_from_a_backup_catches_up() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Frances Allen");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    let backup_dir = tempfile::tempdir().expect("tempdir");
+    let backup = backup_dir.path().join("backup.sqlite3");
+    phone.store.backup_to(&backup).expect("backup phone");
+
+    phone.store.append_note(&job, "uploaded, then the phone was restored").expect("note");
+    phone.sync();
+    server.dispatcher().set_appointment(&job, 10_000, 20_000);
+    phone.sync();
+    let expected = server_heads(&server, &job);
+    drop(phone);
+
+    // The restored store presents an old cursor: the server resets and sends everything.
+    let restored_dir = tempfile::tempdir().expect("tempdir");
+    let restored_path = restored_dir.path().join("phone.sqlite3");
+    std::fs::copy(&backup, &restored_path).expect("restore");
+    let store = fieldsync_client_core::Store::open(&restored_path, "anna").expect("open restored");
+    let transport = fieldsync_client_core::transport::HttpTransport::new(&server.url());
+    let report = transport.sync(&store).expect("sync");
+    assert!(report.reset, "{report:?}");
+    let mut heads: Vec<String> = store.heads(&job).expect("heads").iter().map(ToString::to_string).collect();
+    heads.sort();
+    assert_eq!(heads, expected);
+    assert_eq!(store.job(&job).expect("job").notes, "uploaded, then the phone was restored");
+}
+
+#[test]
+fn an_online_phone_is_nudged_when_its_jobs_change() {
+    let server = TestServer::start();
+    let phone = server.phone("anna");
+    phone.sync();
+    let url = server.url();
+    let waiter = std::thread::spawn(move || {
+        let transport = fieldsync_client_core::transport::HttpTransport::new(&url);
+        transport.wait_for_nudge("anna", Duration::from_secs(20))
+    });
+    // Give the listener time to subscribe, then change something for Anna (and for Ben, who
+    // must not wake Anna... but Anna's job does).
+    std::thread::sleep(Duration::from_millis(300));
+    let job = server.dispatcher().create_job("Margaret Hamilton");
+    server.dispatcher().assign(&job, Some("anna"));
+    assert!(waiter.join().expect("thread").expect("nudge"), "no nudge arrived");
+    phone.sync();
+    assert_eq!(phone.store.job_ids().expect("ids"), vec![job]);
+}
+
+#[test]
+fn large_catch_up_is_paged() {
+    let server = TestServer::start_with_limits(fieldsync_server::sync::PageLimits { bytes: 4_096, events: 10 });
+    let dispatcher = server.dispatcher();
+    let jobs: Vec<String> = (0..30).map(|i| dispatcher.create_job(&format!("Customer {i}"))).collect();
+    for job in &jobs {
+        dispatcher.assign(job, Some("anna"));
+        dispatcher.set_appointment(job, 1_000, 2_000);
+    }
+    let phone = server.phone("anna");
+    let report = phone.sync();
+    assert!(report.round_trips > 3, "expected several pages: {report:?}");
+    assert_eq!(phone.store.job_ids().expect("ids").len(), 30);
+    for job in &jobs {
+        assert_eq!(phone_heads(&phone, job), server_heads(&server, job));
+    }
+}
