@@ -149,7 +149,7 @@ async fn events(
     let user = query.user;
     let stream =
         BroadcastStream::new(state.nudges.subscribe()).filter_map(move |nudge| match nudge {
-            Ok(nudge) if nudge.users.iter().any(|u| *u == user) => {
+            Ok(nudge) if nudge.users.contains(&user) => {
                 Some(Ok(Event::default().event("changed").data("sync")))
             }
             Ok(_) => None,

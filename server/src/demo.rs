@@ -87,7 +87,7 @@ pub fn seed(
                 customer: Customer {
                     id: format!("cust-{k}"),
                     name: format!("Customer {k}"),
-                    tier: if k % 4 == 0 {
+                    tier: if k.is_multiple_of(4) {
                         Tier::Vip
                     } else {
                         Tier::Standard
@@ -112,7 +112,7 @@ pub fn seed(
                     },
                     description: "Customer reports the unit stopped working".into(),
                 },
-                priority: if k % 4 == 0 {
+                priority: if k.is_multiple_of(4) {
                     Priority::High
                 } else {
                     Priority::Normal

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::jobs::{self, Committed};
-use crate::storage::{Storage, User, read, write};
+use crate::storage::{HistoryEntry, Storage, User, read, write};
 
 /// SLA targets in milliseconds, per tier. PRODUCT.md's defaults; all configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,20 +65,6 @@ pub struct JobView {
     pub history: Vec<HistoryEntry>,
     /// The document's current heads (hex change hashes), for comparing replicas.
     pub heads: Vec<String>,
-}
-
-/// One entry of a job's server-side history.
-#[derive(Debug, Clone, Serialize)]
-pub struct HistoryEntry {
-    /// Position in the server's history.
-    pub seq: u64,
-    /// `change`, `enter` or `leave`.
-    pub kind: &'static str,
-    /// The device that uploaded a change, or the user a scope event concerns; none for the
-    /// server's own changes.
-    pub by: Option<String>,
-    /// Server time.
-    pub at: Millis,
 }
 
 /// The dispatch service over a storage backend.
@@ -245,15 +231,7 @@ impl<'s> Dispatch<'s> {
             let job = jobs::read(job_id, &doc)?;
             let heads = doc.get_heads().iter().map(ToString::to_string).collect();
             let history = tx
-                .job_history(job_id)?
-                .into_iter()
-                .map(|(seq, kind, by, at)| HistoryEntry {
-                    seq,
-                    kind: kind.as_str(),
-                    by,
-                    at,
-                })
-                .collect();
+                .job_history(job_id)?;
             Ok(JobView {
                 summary: stored.summary,
                 job,

@@ -93,10 +93,10 @@ impl BackgroundServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(thread) = self.thread.take() {
-            if let Ok(Err(e)) = thread.join() {
-                tracing::warn!(error = %e, "server stopped with an error");
-            }
+        if let Some(thread) = self.thread.take()
+            && let Ok(Err(e)) = thread.join()
+        {
+            tracing::warn!(error = %e, "server stopped with an error");
         }
     }
 }

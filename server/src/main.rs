@@ -45,48 +45,45 @@ fn main() -> ExitCode {
     }
 }
 
-/// Splits `--flag value` options from positional arguments.
-fn parse(
-    args: &[String],
-    flags: &[&str],
-    switches: &[&str],
-) -> Result<(Vec<(String, String)>, Vec<String>), String> {
-    let mut options = Vec::new();
-    let mut positional = Vec::new();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if switches.contains(&arg.as_str()) {
-            options.push((arg.clone(), String::new()));
-        } else if flags.contains(&arg.as_str()) {
-            let value = iter
-                .next()
-                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))?;
-            options.push((arg.clone(), value.clone()));
-        } else if arg.starts_with("--") {
-            return Err(format!("unknown option {arg}\n{USAGE}"));
-        } else {
-            positional.push(arg.clone());
-        }
-    }
-    Ok((options, positional))
+/// A command line split into `--flag value` options and positional arguments.
+struct Args {
+    options: Vec<(String, String)>,
+    positional: Vec<String>,
 }
 
-fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    options
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+impl Args {
+    fn parse(args: &[String], flags: &[&str], switches: &[&str]) -> Result<Args, String> {
+        let mut parsed = Args { options: Vec::new(), positional: Vec::new() };
+        let mut iter = args.iter();
+        while let Some(arg) = iter.next() {
+            if switches.contains(&arg.as_str()) {
+                parsed.options.push((arg.clone(), String::new()));
+            } else if flags.contains(&arg.as_str()) {
+                let value = iter.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))?;
+                parsed.options.push((arg.clone(), value.clone()));
+            } else if arg.starts_with("--") {
+                return Err(format!("unknown option {arg}\n{USAGE}"));
+            } else {
+                parsed.positional.push(arg.clone());
+            }
+        }
+        Ok(parsed)
+    }
+
+    fn option(&self, name: &str) -> Option<&str> {
+        self.options.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
 }
 
 fn run_server(args: &[String]) -> Result<(), String> {
-    let (options, positional) = parse(args, &["--db", "--addr"], &["--demo"])?;
-    if !positional.is_empty() {
-        return Err(format!("unexpected argument {}\n{USAGE}", positional[0]));
+    let cli = Args::parse(args, &["--db", "--addr"], &["--demo"])?;
+    if !cli.positional.is_empty() {
+        return Err(format!("unexpected argument {}\n{USAGE}", cli.positional[0]));
     }
-    let db = option(&options, "--db").unwrap_or("fieldsync.sqlite3");
-    let addr = option(&options, "--addr").unwrap_or("127.0.0.1:8080");
+    let db = cli.option("--db").unwrap_or("fieldsync.sqlite3");
+    let addr = cli.option("--addr").unwrap_or("127.0.0.1:8080");
     let storage = SqliteStorage::open(db).map_err(|e| format!("cannot open {db}: {e}"))?;
-    if option(&options, "--demo").is_some() {
+    if cli.option("--demo").is_some() {
         let created = demo::seed(&storage, 6, fieldsync_client_core::protocol::now_millis())
             .map_err(|e| e.to_string())?;
         if created > 0 {
@@ -113,10 +110,11 @@ fn run_server(args: &[String]) -> Result<(), String> {
 }
 
 fn run_device(args: &[String]) -> Result<(), String> {
-    let (options, positional) = parse(args, &["--store", "--user", "--server"], &[])?;
-    let path = option(&options, "--store").ok_or(format!("--store is required\n{USAGE}"))?;
-    let user = option(&options, "--user").ok_or(format!("--user is required\n{USAGE}"))?;
-    let server = option(&options, "--server").unwrap_or("http://127.0.0.1:8080");
+    let cli = Args::parse(args, &["--store", "--user", "--server"], &[])?;
+    let positional = &cli.positional;
+    let path = cli.option("--store").ok_or(format!("--store is required\n{USAGE}"))?;
+    let user = cli.option("--user").ok_or(format!("--user is required\n{USAGE}"))?;
+    let server = cli.option("--server").unwrap_or("http://127.0.0.1:8080");
     let store = Store::open(path, user).map_err(|e| e.to_string())?;
     let arg = |i: usize, what: &str| {
         positional
@@ -212,7 +210,7 @@ fn run_device(args: &[String]) -> Result<(), String> {
                 .map_err(e)?;
         }
         "note" => store
-            .append_note(&arg(1, "JOB")?, &positional[2..].join(" "))
+            .append_note(&arg(1, "JOB")?, &positional.get(2..).unwrap_or_default().join(" "))
             .map_err(e)?,
         "part" => {
             let quantity = arg(3, "QUANTITY")?
@@ -235,7 +233,7 @@ fn run_device(args: &[String]) -> Result<(), String> {
                 .map_err(e)?;
         }
         "help" => store
-            .request_help(&arg(1, "JOB")?, &positional[2..].join(" "))
+            .request_help(&arg(1, "JOB")?, &positional.get(2..).unwrap_or_default().join(" "))
             .map_err(e)?,
         "complete" | "incomplete" => {
             let outcome = Outcome {

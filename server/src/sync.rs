@@ -144,13 +144,13 @@ pub fn handle(
     write(storage, |tx| {
         let server = tx.server_id()?;
         let device = tx.device(&request.device)?;
-        if let Some(device) = &device {
-            if device.user_id != request.user {
-                return Err(AppError::Conflict(format!(
-                    "device `{}` belongs to another user; sign in again on a fresh install",
-                    request.device
-                )));
-            }
+        if let Some(device) = &device
+            && device.user_id != request.user
+        {
+            return Err(AppError::Conflict(format!(
+                "device `{}` belongs to another user; sign in again on a fresh install",
+                request.device
+            )));
         }
         // Either side lost state: the device presents a cursor older than one it already
         // acknowledged (restored from a backup), or newer than any we issued (our database was

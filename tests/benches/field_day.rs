@@ -1,1 +1,172 @@
-fn main() {}
+//! The field-day reconnect benchmark (the workload of the baselines we measure against).
+//!
+//! The phone holds N jobs (30 fields, a 20-item checklist, 3 notes each). While it is offline it
+//! changes 20 jobs (8 changes each) and dispatch changes 20 others (1 change each); then the app
+//! restarts and reconnects. Reported: round trips, bytes on the wire against the raw Automerge
+//! change bytes, time until both sides hold the same heads, jobs that exchanged any message, and
+//! the first download of all jobs to an empty phone. Medians of 3 runs.
+//!
+//! Run with `cargo bench -p fieldsync-tests --bench field_day` (add `-- --quick` for one run
+//! of 200 jobs).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use fieldsync_client_core::protocol::job::{
+    Appointment, ChecklistUpdate, Customer, JobKind, NewJob, Product, Problem, Site, SlaDeadlines, Tier,
+};
+use fieldsync_client_core::protocol::rules::Status;
+use fieldsync_client_core::protocol::wire::{self, SyncRequest, SyncResponse};
+use fieldsync_client_core::transport::HttpTransport;
+use fieldsync_client_core::{Store, SyncSession};
+use fieldsync_server::dispatch::Dispatch;
+use fieldsync_server::storage::{EventKind, read};
+use fieldsync_tests::TestServer;
+
+const CHANGED_ON_PHONE: usize = 20;
+const CHANGED_BY_DISPATCH: usize = 20;
+
+struct Run {
+    first_download: Duration,
+    first_download_bytes: u64,
+    reconnect: Duration,
+    round_trips: u64,
+    wire_bytes: u64,
+    raw_change_bytes: u64,
+    jobs_exchanged: usize,
+}
+
+fn new_job(i: usize) -> NewJob {
+    NewJob {
+        kind: JobKind::Repair,
+        customer: Customer {
+            id: format!("cust-{i}"),
+            name: format!("Customer {i}"),
+            tier: if i.is_multiple_of(5) { Tier::Vip } else { Tier::Standard },
+            phone: "+1 555 0100".into(),
+            email: format!("c{i}@example.com"),
+        },
+        site: Site { address: format!("{i} Long Street, Springfield"), region: "north".into() },
+        product: Product { model: "HP-300".into(), serial: format!("SN{i:08}"), install_date: Some(1_600_000_000_000), purchase_ref: format!("PO-{i}"), warranty_end: Some(1_900_000_000_000) },
+        problem: Problem { category: "no heat".into(), description: "The heat pump stops after a few minutes and shows error E42.".into() },
+        sla: SlaDeadlines::default(),
+        checklist: (0..20).map(|k| (format!("item-{k:02}"), format!("Checklist step number {k}"))).collect(),
+        ..NewJob::default()
+    }
+}
+
+fn run(jobs: usize) -> Run {
+    let server = TestServer::start();
+    let storage = server.storage();
+    let dispatch = Dispatch::new(storage.as_ref(), "dispatch");
+    let mut ids = Vec::with_capacity(jobs);
+    for i in 0..jobs {
+        let (summary, _) = dispatch.create(new_job(i), 1_790_000_000_000).expect("create");
+        dispatch.set_appointment(&summary.id, Appointment { start: 1_790_000_000_000, end: 1_790_000_360_000 }, 1_790_000_000_000).expect("appointment");
+        dispatch.assign(&summary.id, Some("anna"), 1_790_000_000_000).expect("assign");
+        ids.push(summary.id);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("phone.sqlite3");
+
+    // First download to an empty phone. The three notes are the installer's, written once the
+    // jobs are on the phone, and synced before the field day starts.
+    let store = Store::open(&path, "anna").expect("store");
+    let transport = HttpTransport::new(&server.url());
+    let started = Instant::now();
+    transport.sync(&store).expect("first sync");
+    let first_download = started.elapsed();
+    let first_download_bytes = transport.stats().bytes_received;
+    for id in &ids {
+        for n in 0..3 {
+            store.append_note(id, &format!("Note {n}: customer prefers a call before arrival.")).expect("note");
+        }
+    }
+    transport.sync(&store).expect("notes sync");
+    let cursor_before = read(storage.as_ref(), |tx| tx.max_seq()).expect("seq");
+
+    // Offline: 20 jobs × 8 changes on the phone, 20 other jobs × 1 change by dispatch.
+    for id in &ids[..CHANGED_ON_PHONE] {
+        store.move_status(id, Status::EnRoute, None).expect("en route");
+        store.move_status(id, Status::OnSite, None).expect("on site");
+        for k in 0..4 {
+            store.update_checklist_item(id, &format!("item-{k:02}"), &ChecklistUpdate { done: Some(true), ..Default::default() }).expect("tick");
+        }
+        store.append_note(id, "Replaced the filter.").expect("note");
+        store.add_part(id, "FLT-9", 1, true).expect("part");
+    }
+    for id in &ids[CHANGED_ON_PHONE..CHANGED_ON_PHONE + CHANGED_BY_DISPATCH] {
+        dispatch.set_appointment(id, Appointment { start: 1_790_100_000_000, end: 1_790_100_360_000 }, 1_790_000_100_000).expect("move");
+    }
+    let phone_raw = fieldsync_tests::outbox_bytes(&path);
+    let dispatch_raw: u64 = read(storage.as_ref(), |tx| {
+        let events = tx.events_for_user("anna", cursor_before, usize::MAX >> 1)?;
+        Ok::<_, fieldsync_server::storage::StorageError>(
+            events.iter().filter(|e| e.kind == EventKind::Change).filter_map(|e| e.change.as_ref()).map(|c| c.len() as u64).sum(),
+        )
+    })
+    .expect("dispatch changes");
+
+    // The app restarts and reconnects.
+    drop(store);
+    let store = Store::open(&path, "anna").expect("reopen");
+    let transport = HttpTransport::new(&server.url());
+    let started = Instant::now();
+    let mut session = SyncSession::new(&store);
+    let mut exchanged = BTreeSet::new();
+    while let Some(request) = session.next_request().expect("request") {
+        let decoded: SyncRequest = wire::decode(&request).expect("request");
+        exchanged.extend(decoded.push.iter().map(|p| p.job.clone()));
+        let response = transport.exchange(&request).expect("exchange");
+        let decoded: SyncResponse = wire::decode(&response).expect("response");
+        exchanged.extend(decoded.changes.iter().map(|c| c.job.clone()));
+        exchanged.extend(decoded.documents.iter().map(|d| d.job.clone()));
+        session.receive(&response).expect("receive");
+    }
+    let reconnect = started.elapsed();
+    for id in &ids[..CHANGED_ON_PHONE + CHANGED_BY_DISPATCH] {
+        let mut phone: Vec<String> = store.heads(id).expect("heads").iter().map(ToString::to_string).collect();
+        phone.sort();
+        let mut server_heads = dispatch.get(id).expect("job").heads;
+        server_heads.sort();
+        assert_eq!(phone, server_heads, "job {id} did not converge");
+    }
+    let stats = transport.stats();
+    Run {
+        first_download,
+        first_download_bytes,
+        reconnect,
+        round_trips: stats.round_trips,
+        wire_bytes: stats.bytes_sent + stats.bytes_received,
+        raw_change_bytes: phone_raw + dispatch_raw,
+        jobs_exchanged: exchanged.len(),
+    }
+}
+
+fn median<T: Copy + Ord>(mut values: Vec<T>) -> T {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let sizes: &[usize] = if quick { &[200] } else { &[200, 1_000] };
+    let repeats = if quick { 1 } else { 3 };
+    println!("field-day reconnect, medians of {repeats} run(s)");
+    println!("| jobs | round trips | wire bytes | raw change bytes | wire / raw | reconnect | jobs exchanged | first download | first download bytes |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &jobs in sizes {
+        let runs: Vec<Run> = (0..repeats).map(|_| run(jobs)).collect();
+        let wire = median(runs.iter().map(|r| r.wire_bytes).collect());
+        let raw = median(runs.iter().map(|r| r.raw_change_bytes).collect());
+        println!(
+            "| {jobs} | {} | {wire} | {raw} | {:.2}× | {:.1} ms | {} of {jobs} | {:.0} ms | {} |",
+            median(runs.iter().map(|r| r.round_trips).collect()),
+            wire as f64 / raw as f64,
+            median(runs.iter().map(|r| r.reconnect).collect()).as_secs_f64() * 1e3,
+            median(runs.iter().map(|r| r.jobs_exchanged).collect()),
+            median(runs.iter().map(|r| r.first_download).collect()).as_secs_f64() * 1e3,
+            median(runs.iter().map(|r| r.first_download_bytes).collect()),
+        );
+    }
+}

@@ -68,6 +68,11 @@ impl TestServer {
         self.boot();
     }
 
+    /// The running server's storage, for seeding large fixtures without HTTP.
+    pub fn storage(&self) -> Arc<dyn fieldsync_server::storage::Storage> {
+        self.server.as_ref().expect("server is running").state.storage.clone()
+    }
+
     /// The base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -186,4 +191,11 @@ impl Phone {
     pub fn sync(&self) -> SyncReport {
         self.transport.sync(&self.store).expect("sync")
     }
+}
+
+/// The raw Automerge change bytes waiting in a phone store's outbox (read from its file).
+pub fn outbox_bytes(store_path: &Path) -> u64 {
+    let conn = rusqlite::Connection::open(store_path).expect("open phone store");
+    let bytes: i64 = conn.query_row("SELECT COALESCE(SUM(LENGTH(change)), 0) FROM outbox", [], |r| r.get(0)).expect("sum");
+    u64::try_from(bytes).unwrap_or(0)
 }

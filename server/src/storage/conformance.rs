@@ -71,9 +71,9 @@ fn jobs_round_trip_and_history_is_ordered(store: &dyn Storage) {
     .expect("read");
     assert_eq!(stored, Some(job));
     assert_eq!(max, 3);
-    let seqs: Vec<u64> = history.iter().map(|h| h.0).collect();
+    let seqs: Vec<u64> = history.iter().map(|h| h.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
-    assert_eq!(history[2].1, EventKind::Enter);
+    assert_eq!(history[2].kind, EventKind::Enter);
     assert_eq!(read(store, |tx| tx.job("nope")).expect("read"), None);
     assert_eq!(read(store, |tx| tx.list_jobs()).expect("read").len(), 1);
 }

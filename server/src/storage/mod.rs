@@ -43,7 +43,8 @@ pub struct StoredJob {
 }
 
 /// What an entry in the server's history records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// An Automerge change to a job.
     Change,
@@ -92,6 +93,20 @@ pub struct Event {
     pub origin_device: Option<String>,
     /// For changes, the change bytes.
     pub change: Option<Vec<u8>>,
+}
+
+/// One entry of a job's history, as the job page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// Position in the server's history.
+    pub seq: u64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The device that uploaded a change, or the user a scope event concerns; none for the
+    /// server's own changes.
+    pub by: Option<String>,
+    /// Server time.
+    pub at: Millis,
 }
 
 /// A change to append to the history.
@@ -170,7 +185,7 @@ pub trait ReadTx {
     fn job_history(
         &self,
         job_id: &str,
-    ) -> Result<Vec<(u64, EventKind, Option<String>, Millis)>, StorageError>;
+    ) -> Result<Vec<HistoryEntry>, StorageError>;
 }
 
 /// Writes inside one transaction.

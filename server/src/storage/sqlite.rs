@@ -11,6 +11,7 @@ use fieldsync_protocol::job::JobSummary;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{
+    HistoryEntry,
     DeviceRecord, Event, EventKind, NewChange, ReadTx, Storage, StorageError, StoredJob, User,
     WriteTx,
 };
@@ -305,7 +306,7 @@ impl ReadTx for Tx<'_> {
     fn job_history(
         &self,
         job_id: &str,
-    ) -> Result<Vec<(u64, EventKind, Option<String>, Millis)>, StorageError> {
+    ) -> Result<Vec<HistoryEntry>, StorageError> {
         let mut stmt = self.0.prepare_cached(
             "SELECT seq, kind, COALESCE(origin_device, user_id), received_at FROM events WHERE job_id = ?1 ORDER BY seq",
         )?;
@@ -319,7 +320,7 @@ impl ReadTx for Tx<'_> {
         })?;
         rows.map(|row| {
             let (seq, kind, who, at) = row?;
-            Ok((to_u64(seq), EventKind::parse(&kind)?, who, at))
+            Ok(HistoryEntry { seq: to_u64(seq), kind: EventKind::parse(&kind)?, by: who, at })
         })
         .collect()
     }
