@@ -47,21 +47,26 @@ pub struct SyncReport {
 struct InFlight {
     /// Outbox row ids sent in this request, per job.
     sent: BTreeMap<String, Vec<i64>>,
-    /// Jobs with a fallback message in this request.
-    resync: BTreeSet<String>,
+    /// Fallback jobs whose sync state showed the server holding all our heads when this request
+    /// was built, with the newest outbox row that existed then. If the server has nothing more
+    /// to say about them, they are settled.
+    confirmed: BTreeMap<String, i64>,
 }
 
 /// One sync session: call [`SyncSession::next_request`] until it returns `None`, passing each
 /// response to [`SyncSession::receive`]. A request that failed in transit is simply retried:
-/// calling `next_request` again rebuilds it from durable state.
+/// calling `next_request` again (or starting a new session) rebuilds it from durable state.
+///
+/// Which jobs are in the fallback path is durable (`docs.needs_resync`), so a session killed
+/// half-way through a fallback resumes it next time; only Automerge's per-round sync state lives
+/// in memory, and a fresh one is always safe.
 pub struct SyncSession<'s> {
     store: &'s Store,
-    /// Jobs in the fallback path, with the Automerge sync state for each.
+    /// Automerge sync state per job in the fallback path.
     resync: BTreeMap<String, State>,
-    /// Outbox rows of jobs in fallback that the fallback will settle, per job.
-    resync_outbox: BTreeMap<String, Vec<i64>>,
     in_flight: Option<InFlight>,
-    /// Whether the last response asked for another round (more pages, or content to acknowledge).
+    /// Whether the last response asked for another round (more pages, content to acknowledge,
+    /// or fallback work).
     again: bool,
     report: SyncReport,
     touched: BTreeSet<String>,
@@ -81,7 +86,6 @@ impl<'s> SyncSession<'s> {
         SyncSession {
             store,
             resync: BTreeMap::new(),
-            resync_outbox: BTreeMap::new(),
             in_flight: None,
             again: true,
             report: SyncReport::default(),
@@ -108,6 +112,12 @@ impl<'s> SyncSession<'s> {
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
 
+        let flagged = fallback_jobs(&tx)?;
+        self.resync.retain(|job, _| flagged.contains(job));
+        for job in &flagged {
+            self.resync.entry(job.clone()).or_default();
+        }
+
         // The outbox, oldest first, up to the budget; jobs in fallback travel as sync messages.
         let mut push: BTreeMap<String, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
         let mut bytes = 0;
@@ -118,7 +128,7 @@ impl<'s> SyncSession<'s> {
             while let Some(row) = rows.next()? {
                 let (id, job, change): (i64, String, Vec<u8>) =
                     (row.get(0)?, row.get(1)?, row.get(2)?);
-                if self.resync.contains_key(&job) {
+                if flagged.contains(&job) {
                     continue;
                 }
                 if bytes > 0 && bytes + change.len() > PUSH_BUDGET_BYTES {
@@ -139,19 +149,39 @@ impl<'s> SyncSession<'s> {
         }
 
         let mut resync = Vec::new();
-        let mut resync_jobs = BTreeSet::new();
+        let mut confirmed = BTreeMap::new();
         for (job, state) in &mut self.resync {
             let mut doc = store::load_doc(&tx, job)?;
-            if let Some(message) = doc.sync().generate_sync_message(state) {
+            let mut message = doc.sync().generate_sync_message(state);
+            if message.is_none() {
+                let ours = doc.get_heads();
+                let server_has_ours = state
+                    .their_heads
+                    .as_ref()
+                    .is_some_and(|theirs| ours.iter().all(|h| theirs.contains(h)));
+                if server_has_ours {
+                    let newest: i64 = tx.query_row(
+                        "SELECT COALESCE(MAX(id), 0) FROM outbox WHERE job_id = ?1",
+                        [job],
+                        |row| row.get(0),
+                    )?;
+                    confirmed.insert(job.clone(), newest);
+                } else {
+                    // Quiet without proof that the server has our heads: start the exchange
+                    // again from a fresh state, which always opens with a message.
+                    *state = State::new();
+                    message = doc.sync().generate_sync_message(state);
+                }
+            }
+            if let Some(message) = message {
                 resync.push(ResyncMessage {
                     job: job.clone(),
                     message: message.encode().into(),
                 });
-                resync_jobs.insert(job.clone());
             }
         }
 
-        if push.is_empty() && resync.is_empty() && !self.again {
+        if push.is_empty() && resync.is_empty() && confirmed.is_empty() && !self.again {
             tx.commit()?;
             return Ok(None);
         }
@@ -180,7 +210,7 @@ impl<'s> SyncSession<'s> {
                 .into_iter()
                 .map(|(job, rows)| (job, rows.into_iter().map(|(id, _)| id).collect()))
                 .collect(),
-            resync: resync_jobs,
+            confirmed,
         });
         Ok(Some(wire::encode(&request)))
     }
@@ -210,23 +240,25 @@ impl<'s> SyncSession<'s> {
             }
         }
         for refusal in &response.refused {
-            if let Some(ids) = in_flight.sent.get(&refusal.job) {
-                delete_outbox_rows(&tx, ids)?;
-                tx.execute(
-                    "INSERT INTO refusals (job_id, code, reason, changes, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![refusal.job, refusal.code, refusal.reason, ids.len() as i64, now_millis()],
-                )?;
-                self.report.refused_jobs += 1;
-            }
+            let ids = match in_flight.sent.get(&refusal.job) {
+                Some(ids) => ids.clone(),
+                // A refused fallback: everything waiting for the job is refused with it.
+                None if self.resync.contains_key(&refusal.job) => {
+                    self.resync.remove(&refusal.job);
+                    set_fallback(&tx, &refusal.job, false)?;
+                    outbox_ids(&tx, &refusal.job, i64::MAX)?
+                }
+                None => continue,
+            };
+            delete_outbox_rows(&tx, &ids)?;
+            tx.execute(
+                "INSERT INTO refusals (job_id, code, reason, changes, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![refusal.job, refusal.code, refusal.reason, ids.len() as i64, now_millis()],
+            )?;
+            self.report.refused_jobs += 1;
         }
         for job in &response.resync_needed {
-            if let Some(ids) = in_flight.sent.get(job) {
-                self.resync_outbox
-                    .entry(job.clone())
-                    .or_default()
-                    .extend(ids);
-            }
-            self.start_resync(job);
+            set_fallback(&tx, job, true)?;
         }
         // Whatever was sent and not answered goes back to "saved locally".
         for ids in in_flight.sent.values() {
@@ -235,16 +267,19 @@ impl<'s> SyncSession<'s> {
             }
         }
 
+        let mut lost_state = false;
         for JobChanges { job, changes } in &response.changes {
             let changes = changes
                 .iter()
                 .map(|bytes| Change::from_bytes(bytes.to_vec()))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Error::Protocol(format!("job `{job}`: bad change: {e}")))?;
-            if apply_changes(&tx, job, changes)? {
-                self.touched.insert(job.clone());
-            } else {
-                self.start_resync(job);
+            match apply_changes(&tx, job, changes)? {
+                Applied::Stored => {
+                    self.touched.insert(job.clone());
+                }
+                Applied::MissingHistory => set_fallback(&tx, job, true)?,
+                Applied::UnknownJob => lost_state = true,
             }
         }
         for document in &response.documents {
@@ -258,85 +293,92 @@ impl<'s> SyncSession<'s> {
             let decoded = Message::decode(&message.message).map_err(|e| {
                 Error::Protocol(format!("job `{}`: bad sync message: {e}", message.job))
             })?;
-            let state = self.resync.entry(message.job.clone()).or_default();
-            let mut doc = match store::load_doc(&tx, &message.job) {
-                Ok(doc) => doc,
-                Err(Error::UnknownJob(_)) => AutoCommit::new(),
-                Err(e) => return Err(e),
+            let Some(state) = self.resync.get_mut(&message.job) else {
+                continue;
             };
+            let mut doc = store::load_doc(&tx, &message.job)?;
+            let before = doc.get_heads();
             doc.sync()
                 .receive_sync_message(state, decoded)
                 .map_err(|e| {
                     Error::Protocol(format!("job `{}`: sync message: {e}", message.job))
                 })?;
-            if !doc.get_heads().is_empty() {
+            if doc.get_heads() != before {
                 store::replace_with_snapshot(&tx, &message.job, &mut doc)?;
                 store::update_projection(&tx, &message.job, &doc)?;
                 self.touched.insert(message.job.clone());
             }
         }
+
+        // Fallback jobs the server confirmed holding all our heads, and which it had nothing more
+        // to say about, are settled: their outbox rows up to that point are on the server.
+        let answered: BTreeSet<&String> = response.resync.iter().map(|m| &m.job).collect();
+        for (job, newest) in &in_flight.confirmed {
+            if answered.contains(job) || !self.resync.contains_key(job) {
+                continue;
+            }
+            self.resync.remove(job);
+            delete_outbox_rows(&tx, &outbox_ids(&tx, job, *newest)?)?;
+            set_fallback(&tx, job, false)?;
+            self.report.resynced_jobs += 1;
+        }
+
         for job in &response.left {
             tx.execute("UPDATE docs SET left_scope = 1 WHERE job_id = ?1", [job])?;
         }
         self.report.purged_jobs += purge_safe_jobs(&tx)?;
 
-        // Fallback jobs that had nothing to say this round and got no answer are settled: the
-        // server has every change we have, so their outbox rows are done.
-        let answered: BTreeSet<&String> = response.resync.iter().map(|m| &m.job).collect();
-        let settled: Vec<String> = self
-            .resync
-            .keys()
-            .filter(|job| !in_flight.resync.contains(*job) && !answered.contains(job))
-            .cloned()
-            .collect();
-        for job in settled {
-            self.resync.remove(&job);
-            if let Some(ids) = self.resync_outbox.remove(&job) {
-                delete_outbox_rows(&tx, &ids)?;
-            }
-            self.report.resynced_jobs += 1;
-        }
-
-        let mut cursor = response.cursor;
-        if server_changed {
-            cursor = 0;
-        }
+        // A changed server, or changes for a job we do not hold, mean our cursor cannot be
+        // trusted: cursor 0 makes the server send every job in scope whole.
+        let cursor = if server_changed || lost_state {
+            0
+        } else {
+            response.cursor
+        };
         meta_set(&tx, "cursor", &cursor.to_string())?;
         if response.reset || server_changed {
             self.report.reset = true;
-            let mut stmt = tx.prepare_cached("SELECT job_id FROM docs")?;
-            let jobs = stmt
-                .query_map([], |row| row.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            drop(stmt);
-            for job in jobs {
-                let mut outbox = tx.prepare_cached("SELECT id FROM outbox WHERE job_id = ?1")?;
-                let ids = outbox
-                    .query_map([&job], |row| row.get::<_, i64>(0))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.resync_outbox
-                    .entry(job.clone())
-                    .or_default()
-                    .extend(ids);
-                self.start_resync(&job);
-            }
+            tx.execute("UPDATE docs SET needs_resync = 1", [])?;
         }
+        let fallback_pending = !fallback_jobs(&tx)?.is_empty();
         tx.commit()?;
         self.report.updated_jobs = self.touched.len();
         // Another round acknowledges what we applied, fetches the next page, or continues the
-        // fallback; the outbox and the fallback are checked again in `next_request`.
+        // fallback; the outbox is checked again in `next_request`.
         self.again = response.more
             || response.has_content()
             || response.reset
             || server_changed
-            || !self.resync.is_empty();
+            || lost_state
+            || fallback_pending;
         Ok(())
     }
+}
 
-    fn start_resync(&mut self, job: &str) {
-        self.resync.entry(job.to_owned()).or_default();
-        self.again = true;
-    }
+/// Jobs in the fallback path.
+fn fallback_jobs(tx: &Transaction<'_>) -> Result<BTreeSet<String>> {
+    let mut stmt = tx.prepare_cached("SELECT job_id FROM docs WHERE needs_resync = 1")?;
+    let jobs = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<BTreeSet<String>, _>>()?;
+    Ok(jobs)
+}
+
+fn set_fallback(tx: &Transaction<'_>, job: &str, on: bool) -> Result<()> {
+    tx.execute(
+        "UPDATE docs SET needs_resync = ?1 WHERE job_id = ?2",
+        params![on, job],
+    )?;
+    Ok(())
+}
+
+/// Outbox rows of a job up to and including row `newest`.
+fn outbox_ids(tx: &Transaction<'_>, job: &str, newest: i64) -> Result<Vec<i64>> {
+    let mut stmt = tx.prepare_cached("SELECT id FROM outbox WHERE job_id = ?1 AND id <= ?2")?;
+    let ids = stmt
+        .query_map(params![job, newest], |row| row.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok(ids)
 }
 
 fn delete_outbox_rows(tx: &Transaction<'_>, ids: &[i64]) -> Result<()> {
@@ -347,13 +389,21 @@ fn delete_outbox_rows(tx: &Transaction<'_>, ids: &[i64]) -> Result<()> {
     Ok(())
 }
 
-/// Applies changes from the server to a job document. Returns false when some change depends on
-/// history this device lacks (then nothing is stored and the job goes through the fallback).
-fn apply_changes(tx: &Transaction<'_>, job: &str, changes: Vec<Change>) -> Result<bool> {
+/// What applying the server's changes to a job did.
+enum Applied {
+    /// Stored (or already known).
+    Stored,
+    /// Some change depends on history this device lacks; nothing was stored.
+    MissingHistory,
+    /// The device does not hold the job at all.
+    UnknownJob,
+}
+
+/// Applies changes from the server to a job document.
+fn apply_changes(tx: &Transaction<'_>, job: &str, changes: Vec<Change>) -> Result<Applied> {
     let mut doc = match store::load_doc(tx, job) {
         Ok(doc) => doc,
-        // Changes for a job we do not hold: only the fallback can bring its whole history.
-        Err(Error::UnknownJob(_)) => return Ok(false),
+        Err(Error::UnknownJob(_)) => return Ok(Applied::UnknownJob),
         Err(e) => return Err(e),
     };
     let new: Vec<Change> = changes
@@ -361,7 +411,7 @@ fn apply_changes(tx: &Transaction<'_>, job: &str, changes: Vec<Change>) -> Resul
         .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
         .collect();
     if new.is_empty() {
-        return Ok(true);
+        return Ok(Applied::Stored);
     }
     doc.apply_changes(new.clone())
         .map_err(|e| Error::Protocol(format!("job `{job}`: {e}")))?;
@@ -369,12 +419,12 @@ fn apply_changes(tx: &Transaction<'_>, job: &str, changes: Vec<Change>) -> Resul
         .iter()
         .any(|c| doc.get_change_by_hash(&c.hash()).is_none())
     {
-        return Ok(false);
+        return Ok(Applied::MissingHistory);
     }
     store::append_changes(tx, job, &new)?;
     store::maybe_compact(tx, job, &mut doc)?;
     store::update_projection(tx, job, &doc)?;
-    Ok(true)
+    Ok(Applied::Stored)
 }
 
 /// Stores a whole document from the server, merging it with what the device holds.

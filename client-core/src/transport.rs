@@ -136,7 +136,8 @@ impl HttpTransport {
             .build();
         let agent = ureq::Agent::new_with_config(config);
         let response = agent
-            .get(format!("{}/v1/events?user={}", self.base_url, user))
+            .get(format!("{}/v1/events", self.base_url))
+            .query("user", user)
             .header("Accept", "text/event-stream")
             .call();
         let response = match response {

@@ -560,6 +560,31 @@ fn put_json(
     Ok(())
 }
 
+/// Like [`put_json`], but writes an object into the map already at `obj[key]` field by field
+/// (recursively) and leaves fields that already hold the value alone, so concurrent edits of
+/// different fields on different devices both survive.
+fn update_json(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<(), SchemaError> {
+    match (value, doc.get(obj, key)?) {
+        (serde_json::Value::Object(map), Some((Value::Object(ObjType::Map), existing))) => {
+            for (k, v) in map {
+                update_json(doc, &existing, k, v)?;
+            }
+            Ok(())
+        }
+        (scalar, Some((Value::Scalar(current), _)))
+            if !scalar.is_object() && !scalar.is_array() && json_scalar(scalar) == *current =>
+        {
+            Ok(())
+        }
+        _ => put_json(doc, obj, key, value),
+    }
+}
+
 fn insert_json(
     doc: &mut AutoCommit,
     list: &ObjId,
@@ -928,7 +953,7 @@ impl JobDoc {
 
     /// Records the outcome of the work.
     pub fn set_outcome(&mut self, outcome: &Outcome, now: Millis) -> Result<(), SchemaError> {
-        put_json(
+        update_json(
             &mut self.doc,
             &automerge::ROOT,
             "outcome",
@@ -946,7 +971,7 @@ impl JobDoc {
                 value: rating.score.to_string(),
             });
         }
-        put_json(&mut self.doc, &automerge::ROOT, "rating", &to_json(rating)?)?;
+        update_json(&mut self.doc, &automerge::ROOT, "rating", &to_json(rating)?)?;
         self.commit(now, "rating");
         Ok(())
     }
@@ -963,7 +988,7 @@ impl JobDoc {
     pub fn set_signature(&mut self, signature: &Signature, now: Millis) -> Result<(), SchemaError> {
         rules::check_sha256(&signature.image.sha256)?;
         rules::check_sha256(&signature.report_sha256)?;
-        put_json(
+        update_json(
             &mut self.doc,
             &automerge::ROOT,
             "signature",

@@ -335,3 +335,114 @@ fn bad_messages_are_named() {
         Err(WireError::Malformed(_))
     ));
 }
+
+#[test]
+fn outcome_fields_edited_on_two_devices_both_survive() {
+    use fieldsync_protocol::job::Outcome;
+    let mut server = assigned_job();
+    let mut phone_a = fork(&mut server, 2);
+    let mut phone_b = fork(&mut server, 3);
+    phone_a
+        .set_outcome(
+            &Outcome {
+                cause: "corroded contact".into(),
+                ..Default::default()
+            },
+            NOW,
+        )
+        .expect("a");
+    phone_b
+        .set_outcome(
+            &Outcome {
+                first_visit_success: Some(true),
+                ..Default::default()
+            },
+            NOW,
+        )
+        .expect("b");
+    phone_a
+        .automerge()
+        .merge(phone_b.automerge())
+        .expect("merge");
+    let outcome = phone_a.read().expect("read").outcome;
+    assert_eq!(outcome.cause, "corroded contact");
+    assert_eq!(outcome.first_visit_success, Some(true));
+}
+
+fn sample_response() -> SyncResponse {
+    use fieldsync_protocol::wire::{JobDocument, Refusal, ResyncMessage};
+    SyncResponse {
+        v: wire::PROTOCOL_VERSION,
+        server: "srv-1".into(),
+        cursor: 46,
+        more: false,
+        reset: false,
+        accepted: vec!["job-1".into()],
+        refused: vec![Refusal {
+            job: "job-9".into(),
+            code: "unknown_job".into(),
+            reason: "there is no job `job-9`".into(),
+        }],
+        resync_needed: vec!["job-3".into()],
+        changes: vec![JobChanges {
+            job: "job-2".into(),
+            changes: vec![vec![4, 5].into()],
+        }],
+        documents: vec![JobDocument {
+            job: "job-4".into(),
+            doc: vec![6].into(),
+        }],
+        left: vec!["job-5".into()],
+        resync: vec![ResyncMessage {
+            job: "job-3".into(),
+            message: vec![0x42].into(),
+        }],
+    }
+}
+
+#[test]
+fn sync_response_v1_encoding_is_pinned() {
+    let pinned = fixture("sync-response-v1.cbor", || wire::encode(&sample_response()));
+    assert_eq!(
+        wire::encode(&sample_response()),
+        pinned,
+        "the v1 wire encoding changed"
+    );
+    assert_eq!(wire::decode::<SyncResponse>(&pinned), Ok(sample_response()));
+}
+
+/// A schema version 1 document written by an earlier build: it must keep loading, and its
+/// layout (keys, nesting, types as JSON) is pinned so a layout change is a reviewed diff.
+#[test]
+fn schema_v1_document_layout_is_pinned() {
+    let bytes = fixture("job-schema-1.automerge", || {
+        let mut doc = assigned_job();
+        doc.transition(Status::OnSite, &installer("a"), NOW, Some((52.5, 13.4)))
+            .expect("on site");
+        doc.update_checklist_item(
+            "power",
+            &ChecklistUpdate {
+                done: Some(true),
+                ..Default::default()
+            },
+            NOW,
+        )
+        .expect("tick");
+        doc.splice_notes(0, 0, "Replaced fuse.", NOW)
+            .expect("notes");
+        doc.automerge().save()
+    });
+    let doc = AutoCommit::load(&bytes).expect("load pinned document");
+    let layout =
+        serde_json::to_string_pretty(&fieldsync_protocol::automerge::AutoSerde::from(&doc))
+            .expect("json");
+    let pinned = fixture("job-schema-1.json", || layout.clone().into_bytes());
+    assert_eq!(
+        layout,
+        String::from_utf8(pinned).expect("utf-8"),
+        "the schema 1 layout changed"
+    );
+    let job = read_job(&doc).expect("read");
+    assert_eq!(job.status(), Status::OnSite);
+    assert!(job.checklist["power"].done);
+}

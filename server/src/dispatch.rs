@@ -230,8 +230,7 @@ impl<'s> Dispatch<'s> {
             let mut doc = jobs::load(job_id, &stored.doc)?;
             let job = jobs::read(job_id, &doc)?;
             let heads = doc.get_heads().iter().map(ToString::to_string).collect();
-            let history = tx
-                .job_history(job_id)?;
+            let history = tx.job_history(job_id)?;
             Ok(JobView {
                 summary: stored.summary,
                 job,

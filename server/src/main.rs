@@ -53,13 +53,18 @@ struct Args {
 
 impl Args {
     fn parse(args: &[String], flags: &[&str], switches: &[&str]) -> Result<Args, String> {
-        let mut parsed = Args { options: Vec::new(), positional: Vec::new() };
+        let mut parsed = Args {
+            options: Vec::new(),
+            positional: Vec::new(),
+        };
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
             if switches.contains(&arg.as_str()) {
                 parsed.options.push((arg.clone(), String::new()));
             } else if flags.contains(&arg.as_str()) {
-                let value = iter.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))?;
+                let value = iter
+                    .next()
+                    .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))?;
                 parsed.options.push((arg.clone(), value.clone()));
             } else if arg.starts_with("--") {
                 return Err(format!("unknown option {arg}\n{USAGE}"));
@@ -71,14 +76,20 @@ impl Args {
     }
 
     fn option(&self, name: &str) -> Option<&str> {
-        self.options.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 fn run_server(args: &[String]) -> Result<(), String> {
     let cli = Args::parse(args, &["--db", "--addr"], &["--demo"])?;
     if !cli.positional.is_empty() {
-        return Err(format!("unexpected argument {}\n{USAGE}", cli.positional[0]));
+        return Err(format!(
+            "unexpected argument {}\n{USAGE}",
+            cli.positional[0]
+        ));
     }
     let db = cli.option("--db").unwrap_or("fieldsync.sqlite3");
     let addr = cli.option("--addr").unwrap_or("127.0.0.1:8080");
@@ -112,8 +123,12 @@ fn run_server(args: &[String]) -> Result<(), String> {
 fn run_device(args: &[String]) -> Result<(), String> {
     let cli = Args::parse(args, &["--store", "--user", "--server"], &[])?;
     let positional = &cli.positional;
-    let path = cli.option("--store").ok_or(format!("--store is required\n{USAGE}"))?;
-    let user = cli.option("--user").ok_or(format!("--user is required\n{USAGE}"))?;
+    let path = cli
+        .option("--store")
+        .ok_or(format!("--store is required\n{USAGE}"))?;
+    let user = cli
+        .option("--user")
+        .ok_or(format!("--user is required\n{USAGE}"))?;
     let server = cli.option("--server").unwrap_or("http://127.0.0.1:8080");
     let store = Store::open(path, user).map_err(|e| e.to_string())?;
     let arg = |i: usize, what: &str| {
@@ -210,7 +225,10 @@ fn run_device(args: &[String]) -> Result<(), String> {
                 .map_err(e)?;
         }
         "note" => store
-            .append_note(&arg(1, "JOB")?, &positional.get(2..).unwrap_or_default().join(" "))
+            .append_note(
+                &arg(1, "JOB")?,
+                &positional.get(2..).unwrap_or_default().join(" "),
+            )
             .map_err(e)?,
         "part" => {
             let quantity = arg(3, "QUANTITY")?
@@ -233,7 +251,10 @@ fn run_device(args: &[String]) -> Result<(), String> {
                 .map_err(e)?;
         }
         "help" => store
-            .request_help(&arg(1, "JOB")?, &positional.get(2..).unwrap_or_default().join(" "))
+            .request_help(
+                &arg(1, "JOB")?,
+                &positional.get(2..).unwrap_or_default().join(" "),
+            )
             .map_err(e)?,
         "complete" | "incomplete" => {
             let outcome = Outcome {

@@ -47,7 +47,7 @@ pub struct RoundOutcome {
 
 struct DecodedPush {
     job: String,
-    changes: Vec<Change>,
+    changes: Result<Vec<Change>, String>,
 }
 
 fn validate(request: &SyncRequest) -> Result<(), AppError> {
@@ -78,9 +78,9 @@ fn validate(request: &SyncRequest) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Decodes every pushed change before anything is stored, so a malformed one rejects the whole
-/// request with nothing written.
-fn decode_pushes(request: &SyncRequest) -> Result<Vec<DecodedPush>, AppError> {
+/// Decodes the pushed changes. A push with a change that does not decode is refused on its own
+/// (nothing of it is stored), so one bad change never blocks the other jobs' changes.
+fn decode_pushes(request: &SyncRequest) -> Vec<DecodedPush> {
     request
         .push
         .iter()
@@ -90,35 +90,26 @@ fn decode_pushes(request: &SyncRequest) -> Result<Vec<DecodedPush>, AppError> {
                 .iter()
                 .enumerate()
                 .map(|(i, bytes)| {
-                    Change::from_bytes(bytes.to_vec()).map_err(|e| {
-                        AppError::bad_request(
-                            "malformed_change",
-                            format!(
-                                "job `{}`: change {i} is not an Automerge change: {e}",
-                                push.job
-                            ),
-                        )
-                    })
+                    Change::from_bytes(bytes.to_vec())
+                        .map_err(|e| format!("change {i} is not an Automerge change: {e}"))
                 })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(DecodedPush {
+                .collect();
+            DecodedPush {
                 job: push.job.clone(),
                 changes,
-            })
+            }
         })
         .collect()
 }
 
-fn decode_resync(request: &SyncRequest) -> Result<Vec<(String, Message)>, AppError> {
+fn decode_resync(request: &SyncRequest) -> Vec<(String, Result<Message, String>)> {
     request
         .resync
         .iter()
         .map(|m| {
-            Message::decode(&m.message)
-                .map(|message| (m.job.clone(), message))
-                .map_err(|e| {
-                    AppError::bad_request("malformed_sync_message", format!("job `{}`: {e}", m.job))
-                })
+            let message = Message::decode(&m.message)
+                .map_err(|e| format!("not an Automerge sync message: {e}"));
+            (m.job.clone(), message)
         })
         .collect()
 }
@@ -139,8 +130,8 @@ pub fn handle(
     now: Millis,
 ) -> Result<RoundOutcome, AppError> {
     validate(request)?;
-    let pushes = decode_pushes(request)?;
-    let resync = decode_resync(request)?;
+    let pushes = decode_pushes(request);
+    let resync = decode_resync(request);
     write(storage, |tx| {
         let server = tx.server_id()?;
         let device = tx.device(&request.device)?;
@@ -201,7 +192,9 @@ pub fn handle(
             device_id: request.device.clone(),
             user_id: request.user.clone(),
             actor: request.actor.to_vec(),
-            last_presented_cursor: request.cursor,
+            // After a reset the presented cursor proved nothing; the next request starts afresh
+            // from the cursor issued now.
+            last_presented_cursor: if reset { 0 } else { request.cursor },
             last_issued_cursor: response.cursor,
             last_seen: now,
         })?;
@@ -248,9 +241,19 @@ fn ingest(
         ));
         return Ok(());
     }
+    let changes = match push.changes {
+        Ok(changes) => changes,
+        Err(reason) => {
+            response.refused.push(refusal(
+                &push.job,
+                "malformed_change",
+                format!("job `{}`: {reason}", push.job),
+            ));
+            return Ok(());
+        }
+    };
     let mut doc = jobs::load(&push.job, &stored.doc)?;
-    let new: Vec<Change> = push
-        .changes
+    let new: Vec<Change> = changes
         .into_iter()
         .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
         .collect();
@@ -258,8 +261,14 @@ fn ingest(
         response.accepted.push(push.job);
         return Ok(());
     }
-    doc.apply_changes(new.clone())
-        .map_err(|e| AppError::bad_request("invalid_change", format!("job `{}`: {e}", push.job)))?;
+    if let Err(e) = doc.apply_changes(new.clone()) {
+        response.refused.push(refusal(
+            &push.job,
+            "invalid_change",
+            format!("job `{}`: {e}", push.job),
+        ));
+        return Ok(());
+    }
     if new
         .iter()
         .any(|c| doc.get_change_by_hash(&c.hash()).is_none())
@@ -295,7 +304,7 @@ fn resync_round(
     device: &str,
     user: &str,
     job: &str,
-    message: Message,
+    message: Result<Message, String>,
     response: &mut SyncResponse,
     nudge: &mut BTreeSet<String>,
     now: Millis,
@@ -321,9 +330,19 @@ fn resync_round(
     // The server keeps no per-device sync state: each fallback round starts from a fresh state
     // primed by the device's message, which is enough for Automerge's protocol to converge.
     let mut state = State::new();
-    doc.sync()
-        .receive_sync_message(&mut state, message)
-        .map_err(|e| AppError::bad_request("invalid_sync_message", format!("job `{job}`: {e}")))?;
+    let received = message.and_then(|message| {
+        doc.sync()
+            .receive_sync_message(&mut state, message)
+            .map_err(|e| format!("the sync message does not apply: {e}"))
+    });
+    if let Err(reason) = received {
+        response.refused.push(refusal(
+            job,
+            "invalid_sync_message",
+            format!("job `{job}`: {reason}"),
+        ));
+        return Ok(None);
+    }
     let gained = doc.get_changes(&before);
     if !gained.is_empty() {
         let committed = jobs::commit(
@@ -496,7 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_change_rejects_everything() {
+    fn a_malformed_change_is_refused_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         let storage = SqliteStorage::open(dir.path().join("s.db")).expect("open");
         let mut bad = request(0);
@@ -504,14 +523,10 @@ mod tests {
             job: "j".into(),
             changes: vec![vec![0xde, 0xad].into()],
         });
-        let error = handle(&storage, &bad, PageLimits::default(), 1).expect_err("malformed");
-        assert!(
-            error.to_string().contains("not an Automerge change"),
-            "{error}"
-        );
-        assert_eq!(
-            crate::storage::read(&storage, |tx| tx.device("d1")).expect("read"),
-            None
-        );
+        let outcome = handle(&storage, &bad, PageLimits::default(), 1).expect("round");
+        // The job does not exist, so that is what is said first; nothing is stored either way.
+        assert_eq!(outcome.response.refused.len(), 1);
+        assert_eq!(outcome.response.refused[0].code, "unknown_job");
+        assert!(outcome.response.accepted.is_empty());
     }
 }

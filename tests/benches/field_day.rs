@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use fieldsync_client_core::protocol::job::{
-    Appointment, ChecklistUpdate, Customer, JobKind, NewJob, Product, Problem, Site, SlaDeadlines, Tier,
+    Appointment, ChecklistUpdate, Customer, JobKind, NewJob, Problem, Product, Site, SlaDeadlines,
+    Tier,
 };
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_client_core::protocol::wire::{self, SyncRequest, SyncResponse};
@@ -42,15 +43,33 @@ fn new_job(i: usize) -> NewJob {
         customer: Customer {
             id: format!("cust-{i}"),
             name: format!("Customer {i}"),
-            tier: if i.is_multiple_of(5) { Tier::Vip } else { Tier::Standard },
+            tier: if i.is_multiple_of(5) {
+                Tier::Vip
+            } else {
+                Tier::Standard
+            },
             phone: "+1 555 0100".into(),
             email: format!("c{i}@example.com"),
         },
-        site: Site { address: format!("{i} Long Street, Springfield"), region: "north".into() },
-        product: Product { model: "HP-300".into(), serial: format!("SN{i:08}"), install_date: Some(1_600_000_000_000), purchase_ref: format!("PO-{i}"), warranty_end: Some(1_900_000_000_000) },
-        problem: Problem { category: "no heat".into(), description: "The heat pump stops after a few minutes and shows error E42.".into() },
+        site: Site {
+            address: format!("{i} Long Street, Springfield"),
+            region: "north".into(),
+        },
+        product: Product {
+            model: "HP-300".into(),
+            serial: format!("SN{i:08}"),
+            install_date: Some(1_600_000_000_000),
+            purchase_ref: format!("PO-{i}"),
+            warranty_end: Some(1_900_000_000_000),
+        },
+        problem: Problem {
+            category: "no heat".into(),
+            description: "The heat pump stops after a few minutes and shows error E42.".into(),
+        },
         sla: SlaDeadlines::default(),
-        checklist: (0..20).map(|k| (format!("item-{k:02}"), format!("Checklist step number {k}"))).collect(),
+        checklist: (0..20)
+            .map(|k| (format!("item-{k:02}"), format!("Checklist step number {k}")))
+            .collect(),
         ..NewJob::default()
     }
 }
@@ -61,9 +80,22 @@ fn run(jobs: usize) -> Run {
     let dispatch = Dispatch::new(storage.as_ref(), "dispatch");
     let mut ids = Vec::with_capacity(jobs);
     for i in 0..jobs {
-        let (summary, _) = dispatch.create(new_job(i), 1_790_000_000_000).expect("create");
-        dispatch.set_appointment(&summary.id, Appointment { start: 1_790_000_000_000, end: 1_790_000_360_000 }, 1_790_000_000_000).expect("appointment");
-        dispatch.assign(&summary.id, Some("anna"), 1_790_000_000_000).expect("assign");
+        let (summary, _) = dispatch
+            .create(new_job(i), 1_790_000_000_000)
+            .expect("create");
+        dispatch
+            .set_appointment(
+                &summary.id,
+                Appointment {
+                    start: 1_790_000_000_000,
+                    end: 1_790_000_360_000,
+                },
+                1_790_000_000_000,
+            )
+            .expect("appointment");
+        dispatch
+            .assign(&summary.id, Some("anna"), 1_790_000_000_000)
+            .expect("assign");
         ids.push(summary.id);
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -79,7 +111,12 @@ fn run(jobs: usize) -> Run {
     let first_download_bytes = transport.stats().bytes_received;
     for id in &ids {
         for n in 0..3 {
-            store.append_note(id, &format!("Note {n}: customer prefers a call before arrival.")).expect("note");
+            store
+                .append_note(
+                    id,
+                    &format!("Note {n}: customer prefers a call before arrival."),
+                )
+                .expect("note");
         }
     }
     transport.sync(&store).expect("notes sync");
@@ -87,22 +124,49 @@ fn run(jobs: usize) -> Run {
 
     // Offline: 20 jobs × 8 changes on the phone, 20 other jobs × 1 change by dispatch.
     for id in &ids[..CHANGED_ON_PHONE] {
-        store.move_status(id, Status::EnRoute, None).expect("en route");
-        store.move_status(id, Status::OnSite, None).expect("on site");
+        store
+            .move_status(id, Status::EnRoute, None)
+            .expect("en route");
+        store
+            .move_status(id, Status::OnSite, None)
+            .expect("on site");
         for k in 0..4 {
-            store.update_checklist_item(id, &format!("item-{k:02}"), &ChecklistUpdate { done: Some(true), ..Default::default() }).expect("tick");
+            store
+                .update_checklist_item(
+                    id,
+                    &format!("item-{k:02}"),
+                    &ChecklistUpdate {
+                        done: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .expect("tick");
         }
         store.append_note(id, "Replaced the filter.").expect("note");
         store.add_part(id, "FLT-9", 1, true).expect("part");
     }
     for id in &ids[CHANGED_ON_PHONE..CHANGED_ON_PHONE + CHANGED_BY_DISPATCH] {
-        dispatch.set_appointment(id, Appointment { start: 1_790_100_000_000, end: 1_790_100_360_000 }, 1_790_000_100_000).expect("move");
+        dispatch
+            .set_appointment(
+                id,
+                Appointment {
+                    start: 1_790_100_000_000,
+                    end: 1_790_100_360_000,
+                },
+                1_790_000_100_000,
+            )
+            .expect("move");
     }
     let phone_raw = fieldsync_tests::outbox_bytes(&path);
     let dispatch_raw: u64 = read(storage.as_ref(), |tx| {
         let events = tx.events_for_user("anna", cursor_before, usize::MAX >> 1)?;
         Ok::<_, fieldsync_server::storage::StorageError>(
-            events.iter().filter(|e| e.kind == EventKind::Change).filter_map(|e| e.change.as_ref()).map(|c| c.len() as u64).sum(),
+            events
+                .iter()
+                .filter(|e| e.kind == EventKind::Change)
+                .filter_map(|e| e.change.as_ref())
+                .map(|c| c.len() as u64)
+                .sum(),
         )
     })
     .expect("dispatch changes");
@@ -125,7 +189,12 @@ fn run(jobs: usize) -> Run {
     }
     let reconnect = started.elapsed();
     for id in &ids[..CHANGED_ON_PHONE + CHANGED_BY_DISPATCH] {
-        let mut phone: Vec<String> = store.heads(id).expect("heads").iter().map(ToString::to_string).collect();
+        let mut phone: Vec<String> = store
+            .heads(id)
+            .expect("heads")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         phone.sort();
         let mut server_heads = dispatch.get(id).expect("job").heads;
         server_heads.sort();
@@ -153,7 +222,9 @@ fn main() {
     let sizes: &[usize] = if quick { &[200] } else { &[200, 1_000] };
     let repeats = if quick { 1 } else { 3 };
     println!("field-day reconnect, medians of {repeats} run(s)");
-    println!("| jobs | round trips | wire bytes | raw change bytes | wire / raw | reconnect | jobs exchanged | first download | first download bytes |");
+    println!(
+        "| jobs | round trips | wire bytes | raw change bytes | wire / raw | reconnect | jobs exchanged | first download | first download bytes |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &jobs in sizes {
         let runs: Vec<Run> = (0..repeats).map(|_| run(jobs)).collect();

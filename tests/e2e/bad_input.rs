@@ -7,19 +7,34 @@ use fieldsync_tests::TestServer;
 use serde_json::json;
 
 fn post_sync(server: &TestServer, body: &[u8], gzip: bool) -> (u16, serde_json::Value) {
-    let agent = ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build());
-    let mut request = agent.post(format!("{}/v1/sync", server.url())).header("Content-Type", wire::CONTENT_TYPE);
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    let mut request = agent
+        .post(format!("{}/v1/sync", server.url()))
+        .header("Content-Type", wire::CONTENT_TYPE);
     if gzip {
         request = request.header("Content-Encoding", "gzip");
     }
     let mut response = request.send(body).expect("POST /v1/sync");
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 fn request() -> SyncRequest {
-    SyncRequest { v: 1, device: "dev-x".into(), user: "anna".into(), actor: vec![9; 16].into(), ..Default::default() }
+    SyncRequest {
+        v: 1,
+        device: "dev-x".into(),
+        user: "anna".into(),
+        actor: vec![9; 16].into(),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -31,7 +46,13 @@ fn malformed_and_truncated_messages_are_400() {
     let encoded = wire::encode(&request());
     let (status, body) = post_sync(&server, &encoded[..encoded.len() - 3], false);
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().expect("message").contains("malformed"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("message")
+            .contains("malformed"),
+        "{body}"
+    );
     let (status, body) = post_sync(&server, b"\x1f\x8b\x08garbage", true);
     assert_eq!(status, 400, "a broken gzip body: {body}");
 }
@@ -44,7 +65,13 @@ fn unknown_protocol_versions_are_named() {
     let (status, body) = post_sync(&server, &wire::encode(&newer), false);
     assert_eq!(status, 400);
     assert_eq!(body["code"], "unsupported_version");
-    assert!(body["error"].as_str().expect("message").contains("version 7"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("message")
+            .contains("version 7"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -62,18 +89,52 @@ fn oversized_bodies_are_413_even_when_compressed_small() {
 }
 
 #[test]
-fn malformed_changes_reject_the_whole_request_and_store_nothing() {
+fn a_malformed_change_is_refused_alone_and_the_rest_goes_through() {
     let server = TestServer::start();
-    let job = server.dispatcher().create_job("Ada");
-    server.dispatcher().assign(&job, Some("anna"));
-    let before = server.dispatcher().job(&job)["heads"].clone();
-    let mut bad = request();
-    bad.push = vec![JobChanges { job: job.clone(), changes: vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3].into()] }];
-    let (status, body) = post_sync(&server, &wire::encode(&bad), false);
-    assert_eq!(status, 400);
-    assert_eq!(body["code"], "malformed_change");
-    assert!(body["error"].as_str().expect("message").contains(&job), "{body}");
-    assert_eq!(server.dispatcher().job(&job)["heads"], before);
+    let poisoned = server.dispatcher().create_job("Ada");
+    let honest = server.dispatcher().create_job("Grace");
+    server.dispatcher().assign(&poisoned, Some("anna"));
+    server.dispatcher().assign(&honest, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    let before = server.dispatcher().job(&poisoned)["heads"].clone();
+
+    // The phone's honest request, with a corrupt change for the other job slipped in.
+    phone.store.append_note(&honest, "real work").expect("note");
+    let mut session = fieldsync_client_core::SyncSession::new(&phone.store);
+    let mut request: SyncRequest =
+        wire::decode(&session.next_request().expect("request").expect("some")).expect("decode");
+    request.push.push(JobChanges {
+        job: poisoned.clone(),
+        changes: vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3].into()],
+    });
+    let body = phone
+        .transport
+        .exchange(&wire::encode(&request))
+        .expect("exchange");
+    let response: wire::SyncResponse = wire::decode(&body).expect("decode");
+
+    assert_eq!(response.refused.len(), 1, "{response:?}");
+    assert_eq!(response.refused[0].job, poisoned);
+    assert_eq!(response.refused[0].code, "malformed_change");
+    assert!(
+        response.refused[0]
+            .reason
+            .contains("not an Automerge change"),
+        "{:?}",
+        response.refused[0]
+    );
+    assert_eq!(response.accepted, vec![honest.clone()]);
+    assert_eq!(
+        server.dispatcher().job(&poisoned)["heads"],
+        before,
+        "nothing stored for the poisoned job"
+    );
+    session.receive(&body).expect("receive");
+    assert_eq!(
+        server.dispatcher().job(&honest)["job"]["notes"],
+        "real work"
+    );
 }
 
 #[test]
@@ -87,14 +148,24 @@ fn changes_for_unknown_jobs_are_refused_and_the_rest_goes_through() {
     // A push for a job that does not exist.
     let mut forged = request();
     forged.device = phone.store.identity().device_id.clone();
-    forged.push = vec![JobChanges { job: "job-does-not-exist".into(), changes: vec![] }];
-    let body = phone.transport.exchange(&wire::encode(&forged)).expect("exchange");
+    forged.push = vec![JobChanges {
+        job: "job-does-not-exist".into(),
+        changes: vec![],
+    }];
+    let body = phone
+        .transport
+        .exchange(&wire::encode(&forged))
+        .expect("exchange");
     let response: wire::SyncResponse = wire::decode(&body).expect("decode");
     assert_eq!(response.refused.len(), 1);
     assert_eq!(response.refused[0].code, "unknown_job");
     assert!(response.refused[0].reason.contains("job-does-not-exist"));
     let listed = server.dispatcher().get("/v1/jobs").body;
-    assert_eq!(listed.as_array().expect("jobs").len(), 1, "nothing was created");
+    assert_eq!(
+        listed.as_array().expect("jobs").len(),
+        1,
+        "nothing was created"
+    );
     // The honest outbox still drains.
     phone.sync();
     assert_eq!(server.dispatcher().job(&job)["job"]["notes"], "real work");
@@ -104,22 +175,60 @@ fn changes_for_unknown_jobs_are_refused_and_the_rest_goes_through() {
 fn the_dispatch_api_names_bad_input() {
     let server = TestServer::start();
     let dispatcher = server.dispatcher();
-    let answer = dispatcher.post("/v1/jobs", &json!({ "kind": "teleport", "customer": { "name": "x" } }));
+    let answer = dispatcher.post(
+        "/v1/jobs",
+        &json!({ "kind": "teleport", "customer": { "name": "x" } }),
+    );
     assert_eq!(answer.status, 400);
-    assert!(answer.body["error"].as_str().expect("message").contains("teleport"), "{:?}", answer.body);
+    assert!(
+        answer.body["error"]
+            .as_str()
+            .expect("message")
+            .contains("teleport"),
+        "{:?}",
+        answer.body
+    );
     let answer = dispatcher.post("/v1/jobs", &json!({ "customer": { "name": " " } }));
     assert_eq!(answer.status, 400);
-    assert!(answer.body["error"].as_str().expect("message").contains("customer.name"));
-    assert_eq!(dispatcher.get("/v1/jobs").body.as_array().expect("jobs").len(), 0, "no partial job");
+    assert!(
+        answer.body["error"]
+            .as_str()
+            .expect("message")
+            .contains("customer.name")
+    );
+    assert_eq!(
+        dispatcher
+            .get("/v1/jobs")
+            .body
+            .as_array()
+            .expect("jobs")
+            .len(),
+        0,
+        "no partial job"
+    );
     assert_eq!(dispatcher.get("/v1/jobs/nope").status, 404);
     let job = dispatcher.create_job("Ada");
-    let answer = dispatcher.post(&format!("/v1/jobs/{job}/assign"), &json!({ "assignee": "dispatch" }));
+    let answer = dispatcher.post(
+        &format!("/v1/jobs/{job}/assign"),
+        &json!({ "assignee": "dispatch" }),
+    );
     assert_eq!(answer.status, 400);
     assert_eq!(answer.body["code"], "unknown_installer");
-    let answer = dispatcher.post(&format!("/v1/jobs/{job}/appointment"), &json!({ "start": 10, "end": 5 }));
+    let answer = dispatcher.post(
+        &format!("/v1/jobs/{job}/appointment"),
+        &json!({ "start": 10, "end": 5 }),
+    );
     assert_eq!(answer.status, 400);
-    assert!(answer.body["error"].as_str().expect("message").contains("end before start"));
-    let answer = dispatcher.post(&format!("/v1/jobs/{job}/status"), &json!({ "to": "teleported" }));
+    assert!(
+        answer.body["error"]
+            .as_str()
+            .expect("message")
+            .contains("end before start")
+    );
+    let answer = dispatcher.post(
+        &format!("/v1/jobs/{job}/status"),
+        &json!({ "to": "teleported" }),
+    );
     assert_eq!(answer.status, 400);
     let answer = dispatcher.post(&format!("/v1/jobs/{job}/assign"), &json!("not an object"));
     assert_eq!(answer.status, 400);

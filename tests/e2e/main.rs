@@ -6,7 +6,13 @@ mod simulation;
 
 /// Hex heads of a phone's copy of a job, sorted as the server reports them.
 pub fn phone_heads(phone: &fieldsync_tests::Phone, job: &str) -> Vec<String> {
-    let mut heads: Vec<String> = phone.store.heads(job).expect("heads").iter().map(ToString::to_string).collect();
+    let mut heads: Vec<String> = phone
+        .store
+        .heads(job)
+        .expect("heads")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     heads.sort();
     heads
 }

@@ -30,15 +30,48 @@ fn field_day_offline_work_meets_a_moved_appointment() {
     assert_eq!(listed[0].status, Status::Assigned);
 
     // 3. Offline in the basement: she works the job. Every step is durable at once.
-    phone.store.move_status(&job, Status::EnRoute, None).expect("en route");
-    phone.store.move_status(&job, Status::OnSite, Some((52.5, 13.4))).expect("on site");
-    phone.store.update_checklist_item(&job, "power", &ChecklistUpdate { done: Some(true), ..Default::default() }).expect("tick");
-    phone.store.append_note(&job, "Replaced the pressure valve.").expect("note");
+    phone
+        .store
+        .move_status(&job, Status::EnRoute, None)
+        .expect("en route");
+    phone
+        .store
+        .move_status(&job, Status::OnSite, Some((52.5, 13.4)))
+        .expect("on site");
+    phone
+        .store
+        .update_checklist_item(
+            &job,
+            "power",
+            &ChecklistUpdate {
+                done: Some(true),
+                ..Default::default()
+            },
+        )
+        .expect("tick");
+    phone
+        .store
+        .append_note(&job, "Replaced the pressure valve.")
+        .expect("note");
     phone.store.add_part(&job, "PV-22", 1, true).expect("part");
-    phone.store.set_rating(&job, 5, "Quick and tidy").expect("rating");
-    let outcome = Outcome { first_visit_success: Some(true), cause: "valve".into(), fix: "replaced".into(), summary: "fixed".into() };
-    phone.store.finish_visit(&job, &outcome, true).expect("complete");
-    assert_eq!(phone.store.sync_state(&job).expect("state"), JobSyncState::SavedLocally);
+    phone
+        .store
+        .set_rating(&job, 5, "Quick and tidy")
+        .expect("rating");
+    let outcome = Outcome {
+        first_visit_success: Some(true),
+        cause: "valve".into(),
+        fix: "replaced".into(),
+        summary: "fixed".into(),
+    };
+    phone
+        .store
+        .finish_visit(&job, &outcome, true)
+        .expect("complete");
+    assert_eq!(
+        phone.store.sync_state(&job).expect("state"),
+        JobSyncState::SavedLocally
+    );
     // Seven operations, eight changes: ending the visit records the outcome and the status.
     assert_eq!(phone.store.outbox_status().expect("outbox").depth, 8);
 
@@ -49,15 +82,24 @@ fn field_day_offline_work_meets_a_moved_appointment() {
     let report = phone.sync();
     assert_eq!(report.round_trips, 2, "{report:?}");
     assert_eq!(report.accepted_jobs, 1);
-    assert_eq!(phone.store.sync_state(&job).expect("state"), JobSyncState::Accepted);
+    assert_eq!(
+        phone.store.sync_state(&job).expect("state"),
+        JobSyncState::Accepted
+    );
     assert_eq!(phone.store.outbox_status().expect("outbox").depth, 0);
 
     // 6. Both sides hold identical heads and every edit.
     assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
     let on_server = &dispatcher.job(&job)["job"];
     let on_phone = phone.store.job(&job).expect("job");
-    assert_eq!(on_server["appointment"]["start"], 1_800_000_000_000_i64 + HOUR);
-    assert_eq!(on_phone.appointment.map(|a| a.start), Some(1_800_000_000_000 + HOUR));
+    assert_eq!(
+        on_server["appointment"]["start"],
+        1_800_000_000_000_i64 + HOUR
+    );
+    assert_eq!(
+        on_phone.appointment.map(|a| a.start),
+        Some(1_800_000_000_000 + HOUR)
+    );
     assert_eq!(on_server["checklist"]["power"]["done"], true);
     assert_eq!(on_server["notes"], "Replaced the pressure valve.");
     assert_eq!(on_server["parts"][0]["part_number"], "PV-22");
@@ -65,7 +107,10 @@ fn field_day_offline_work_meets_a_moved_appointment() {
     assert_eq!(on_server["outcome"]["first_visit_success"], true);
     assert_eq!(dispatcher.job(&job)["summary"]["status"], "completed");
     let transitions = on_server["transitions"].as_array().expect("transitions");
-    let on_site = transitions.iter().find(|t| t["to"] == "on_site").expect("on_site kept");
+    let on_site = transitions
+        .iter()
+        .find(|t| t["to"] == "on_site")
+        .expect("on_site kept");
     assert_eq!(on_site["by"], "anna");
     assert_eq!(on_site["lat"], 52.5);
 
@@ -91,7 +136,10 @@ fn server_restart_between_rounds_loses_nothing() {
     let report = phone.sync();
     assert!(!report.reset, "a restart is not a reset: {report:?}");
     assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
-    assert_eq!(server.dispatcher().job(&job)["job"]["notes"], "first\nsecond");
+    assert_eq!(
+        server.dispatcher().job(&job)["job"]["notes"],
+        "first\nsecond"
+    );
 }
 
 #[test]
@@ -101,18 +149,36 @@ fn a_round_cut_off_mid_response_is_retried_to_the_same_result() {
     server.dispatcher().assign(&job, Some("anna"));
     let phone = server.phone("anna");
     phone.sync();
-    phone.store.append_note(&job, "captured before the cut").expect("note");
+    phone
+        .store
+        .append_note(&job, "captured before the cut")
+        .expect("note");
     server.dispatcher().set_appointment(&job, 5_000, 9_000);
 
     // 1. The request reaches the server, which commits; the response is cut off at every
     //    possible length. The device cannot use any of them and keeps its outbox.
     let mut session = SyncSession::new(&phone.store);
-    let request = session.next_request().expect("request").expect("something to send");
+    let request = session
+        .next_request()
+        .expect("request")
+        .expect("something to send");
     let response = phone.transport.exchange(&request).expect("exchange");
-    for cut in [0, 1, response.len() / 3, response.len() / 2, response.len() - 1] {
+    for cut in [
+        0,
+        1,
+        response.len() / 3,
+        response.len() / 2,
+        response.len() - 1,
+    ] {
         let mut retry = SyncSession::new(&phone.store);
-        let request = retry.next_request().expect("request").expect("something to send");
-        assert!(retry.receive(&response[..cut]).is_err(), "a truncated response at {cut} was accepted");
+        let request = retry
+            .next_request()
+            .expect("request")
+            .expect("something to send");
+        assert!(
+            retry.receive(&response[..cut]).is_err(),
+            "a truncated response at {cut} was accepted"
+        );
         drop(request);
     }
     drop(session);
@@ -127,7 +193,12 @@ fn a_round_cut_off_mid_response_is_retried_to_the_same_result() {
     assert_eq!(view["job"]["notes"], "captured before the cut");
     assert_eq!(view["job"]["appointment"]["start"], 5_000);
     // Duplicated delivery stored nothing twice.
-    let changes = view["history"].as_array().expect("history").iter().filter(|h| h["kind"] == "change").count();
+    let changes = view["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|h| h["kind"] == "change")
+        .count();
     assert_eq!(changes, 4, "create, assign, appointment, note: {view}");
 }
 
@@ -142,10 +213,36 @@ fn the_same_job_edited_on_two_phones_of_one_installer() {
     tablet.sync();
 
     // 1. Both edit the same checklist item offline, different fields, and the notes.
-    phone.store.update_checklist_item(&job, "seal", &ChecklistUpdate { done: Some(true), ..Default::default() }).expect("tick");
-    tablet.store.update_checklist_item(&job, "seal", &ChecklistUpdate { note: Some("gasket worn".into()), ..Default::default() }).expect("note");
-    phone.store.move_status(&job, Status::OnSite, None).expect("on site");
-    tablet.store.finish_visit(&job, &Outcome::default(), true).expect("completed");
+    phone
+        .store
+        .update_checklist_item(
+            &job,
+            "seal",
+            &ChecklistUpdate {
+                done: Some(true),
+                ..Default::default()
+            },
+        )
+        .expect("tick");
+    tablet
+        .store
+        .update_checklist_item(
+            &job,
+            "seal",
+            &ChecklistUpdate {
+                note: Some("gasket worn".into()),
+                ..Default::default()
+            },
+        )
+        .expect("note");
+    phone
+        .store
+        .move_status(&job, Status::OnSite, None)
+        .expect("on site");
+    tablet
+        .store
+        .finish_visit(&job, &Outcome::default(), true)
+        .expect("completed");
 
     // 2. Both sync (twice, so each sees the other's work).
     phone.sync();
@@ -153,7 +250,10 @@ fn the_same_job_edited_on_two_phones_of_one_installer() {
     phone.sync();
     let item = phone.store.job(&job).expect("job").checklist["seal"].clone();
     assert!(item.done && item.note == "gasket worn", "{item:?}");
-    assert_eq!(phone.store.job(&job).expect("job").status(), Status::Completed);
+    assert_eq!(
+        phone.store.job(&job).expect("job").status(),
+        Status::Completed
+    );
     assert_eq!(phone_heads(&phone, &job), phone_heads(&tablet, &job));
     assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
 }
@@ -170,7 +270,9 @@ fn reassigned_while_offline_keeps_the_captured_work_then_leaves_the_phone() {
     anna.sync();
 
     // 1. Anna works the job offline; dispatch gives it to Ben meanwhile.
-    anna.store.append_note(&job, "wiring checked").expect("note");
+    anna.store
+        .append_note(&job, "wiring checked")
+        .expect("note");
     anna.store.add_part(&job, "FUSE-5", 2, false).expect("part");
     dispatcher.assign(&job, Some("ben"));
 
@@ -204,8 +306,14 @@ fn a_server_restored_from_an_older_backup_gets_the_phone_work_back() {
         std::fs::copy(dir.join("server.sqlite3"), &backup).expect("backup");
     });
     // 2. The phone uploads work; the server accepts it and the outbox empties.
-    phone.store.append_note(&job, "done after the backup").expect("note");
-    phone.store.move_status(&job, Status::OnSite, None).expect("status");
+    phone
+        .store
+        .append_note(&job, "done after the backup")
+        .expect("note");
+    phone
+        .store
+        .move_status(&job, Status::OnSite, None)
+        .expect("status");
     phone.sync();
     assert_eq!(phone.store.outbox_status().expect("outbox").depth, 0);
 
@@ -222,7 +330,10 @@ fn a_server_restored_from_an_older_backup_gets_the_phone_work_back() {
     //    Automerge sync fallback brings the lost work back.
     let report = phone.sync();
     assert!(report.reset, "{report:?}");
-    assert_eq!(server.dispatcher().job(&job)["job"]["notes"], "done after the backup");
+    assert_eq!(
+        server.dispatcher().job(&job)["job"]["notes"],
+        "done after the backup"
+    );
     assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
     assert_eq!(phone.sync().round_trips, 1, "settled after the fallback");
 }
@@ -238,7 +349,10 @@ fn a_phone_restored_from_a_backup_catches_up() {
     let backup = backup_dir.path().join("backup.sqlite3");
     phone.store.backup_to(&backup).expect("backup phone");
 
-    phone.store.append_note(&job, "uploaded, then the phone was restored").expect("note");
+    phone
+        .store
+        .append_note(&job, "uploaded, then the phone was restored")
+        .expect("note");
     phone.sync();
     server.dispatcher().set_appointment(&job, 10_000, 20_000);
     phone.sync();
@@ -253,10 +367,18 @@ fn a_phone_restored_from_a_backup_catches_up() {
     let transport = fieldsync_client_core::transport::HttpTransport::new(&server.url());
     let report = transport.sync(&store).expect("sync");
     assert!(report.reset, "{report:?}");
-    let mut heads: Vec<String> = store.heads(&job).expect("heads").iter().map(ToString::to_string).collect();
+    let mut heads: Vec<String> = store
+        .heads(&job)
+        .expect("heads")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     heads.sort();
     assert_eq!(heads, expected);
-    assert_eq!(store.job(&job).expect("job").notes, "uploaded, then the phone was restored");
+    assert_eq!(
+        store.job(&job).expect("job").notes,
+        "uploaded, then the phone was restored"
+    );
 }
 
 #[test]
@@ -274,16 +396,24 @@ fn an_online_phone_is_nudged_when_its_jobs_change() {
     std::thread::sleep(Duration::from_millis(300));
     let job = server.dispatcher().create_job("Margaret Hamilton");
     server.dispatcher().assign(&job, Some("anna"));
-    assert!(waiter.join().expect("thread").expect("nudge"), "no nudge arrived");
+    assert!(
+        waiter.join().expect("thread").expect("nudge"),
+        "no nudge arrived"
+    );
     phone.sync();
     assert_eq!(phone.store.job_ids().expect("ids"), vec![job]);
 }
 
 #[test]
 fn large_catch_up_is_paged() {
-    let server = TestServer::start_with_limits(fieldsync_server::sync::PageLimits { bytes: 4_096, events: 10 });
+    let server = TestServer::start_with_limits(fieldsync_server::sync::PageLimits {
+        bytes: 4_096,
+        events: 10,
+    });
     let dispatcher = server.dispatcher();
-    let jobs: Vec<String> = (0..30).map(|i| dispatcher.create_job(&format!("Customer {i}"))).collect();
+    let jobs: Vec<String> = (0..30)
+        .map(|i| dispatcher.create_job(&format!("Customer {i}")))
+        .collect();
     for job in &jobs {
         dispatcher.assign(job, Some("anna"));
         dispatcher.set_appointment(job, 1_000, 2_000);
@@ -295,4 +425,45 @@ fn large_catch_up_is_paged() {
     for job in &jobs {
         assert_eq!(phone_heads(&phone, job), server_heads(&server, job));
     }
+}
+
+#[test]
+fn changes_the_server_cannot_place_go_through_the_fallback() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Sophie Wilson");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    phone.store.append_note(&job, "first").expect("note");
+    phone.store.append_note(&job, "second").expect("note");
+
+    // 1. The first change is lost on the way: the server gets one that builds on history it
+    //    does not have, and asks for the fallback.
+    let mut session = SyncSession::new(&phone.store);
+    let request = session.next_request().expect("request").expect("some");
+    let mut request: fieldsync_client_core::protocol::wire::SyncRequest =
+        fieldsync_client_core::protocol::wire::decode(&request).expect("decode");
+    request.push[0].changes.remove(0);
+    let response = phone
+        .transport
+        .exchange(&fieldsync_client_core::protocol::wire::encode(&request))
+        .expect("exchange");
+    session.receive(&response).expect("receive");
+    assert_eq!(
+        phone.store.outbox_status().expect("outbox").depth,
+        2,
+        "nothing is dropped on the way"
+    );
+
+    // 2. The app is killed here; the fallback resumes in the next session and settles.
+    drop(session);
+    let report = phone.sync();
+    assert_eq!(report.resynced_jobs, 1, "{report:?}");
+    assert_eq!(phone.store.outbox_status().expect("outbox").depth, 0);
+    assert_eq!(
+        server.dispatcher().job(&job)["job"]["notes"],
+        "first\nsecond"
+    );
+    assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
+    assert_eq!(phone.sync().round_trips, 1, "settled");
 }

@@ -32,7 +32,12 @@ enum Step {
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
-    prop_oneof![Just(Fault::None), Just(Fault::DropRequest), Just(Fault::LoseResponse), Just(Fault::Duplicate)]
+    prop_oneof![
+        Just(Fault::None),
+        Just(Fault::DropRequest),
+        Just(Fault::LoseResponse),
+        Just(Fault::Duplicate)
+    ]
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -60,7 +65,13 @@ impl World {
         let server = SqliteStorage::open(dir.path().join("server.db")).expect("server");
         write(&server, |tx| {
             for id in ["anna", "ben"] {
-                tx.put_user(&User { id: id.into(), name: id.into(), role: "installer".into(), region: String::new(), skills: vec![] })?;
+                tx.put_user(&User {
+                    id: id.into(),
+                    name: id.into(),
+                    role: "installer".into(),
+                    region: String::new(),
+                    skills: vec![],
+                })?;
             }
             Ok::<_, fieldsync_server::AppError>(())
         })
@@ -69,20 +80,34 @@ impl World {
         let jobs = (0..JOBS)
             .map(|i| {
                 let new = fieldsync_client_core::protocol::job::NewJob {
-                    customer: fieldsync_client_core::protocol::job::Customer { name: format!("c{i}"), ..Default::default() },
+                    customer: fieldsync_client_core::protocol::job::Customer {
+                        name: format!("c{i}"),
+                        ..Default::default()
+                    },
                     ..Default::default()
                 };
                 let (summary, _) = dispatch.create(new, 1).expect("create");
-                dispatch.assign(&summary.id, Some(if i == 2 { "ben" } else { "anna" }), 1).expect("assign");
+                dispatch
+                    .assign(&summary.id, Some(if i == 2 { "ben" } else { "anna" }), 1)
+                    .expect("assign");
                 summary.id
             })
             .collect();
         let devices = DEVICES
             .iter()
             .enumerate()
-            .map(|(i, user)| Store::open(dir.path().join(format!("device-{i}.db")), user).expect("store"))
+            .map(|(i, user)| {
+                Store::open(dir.path().join(format!("device-{i}.db")), user).expect("store")
+            })
             .collect();
-        World { _dir: dir, server, devices, jobs, clock: std::cell::Cell::new(10), written: vec![Vec::new(); JOBS] }
+        World {
+            _dir: dir,
+            server,
+            devices,
+            jobs,
+            clock: std::cell::Cell::new(10),
+            written: vec![Vec::new(); JOBS],
+        }
     }
 
     fn tick(&self) -> i64 {
@@ -93,8 +118,12 @@ impl World {
     fn round(&self, request: &[u8]) -> Vec<u8> {
         let now = self.tick();
         let request: SyncRequest = wire::decode(request).expect("device sent a valid request");
-        let limits = PageLimits { bytes: 2_000, events: 8 };
-        let outcome = sync::handle(&self.server as &dyn Storage, &request, limits, now).expect("round");
+        let limits = PageLimits {
+            bytes: 2_000,
+            events: 8,
+        };
+        let outcome =
+            sync::handle(&self.server as &dyn Storage, &request, limits, now).expect("round");
         wire::encode(&outcome.response)
     }
 
@@ -125,27 +154,41 @@ impl World {
             Step::PhoneEdit { device, job } => {
                 let token = format!("d{device}-n{}", self.written[job].len());
                 // A device edits only jobs it holds.
-                if self.devices[device].append_note(&self.jobs[job], &token).is_ok() {
+                if self.devices[device]
+                    .append_note(&self.jobs[job], &token)
+                    .is_ok()
+                {
                     self.written[job].push(token);
                 }
             }
             Step::DispatchAppointment { job, start } => {
                 let now = self.tick();
                 Dispatch::new(&self.server, "dispatch")
-                    .set_appointment(&self.jobs[job], Appointment { start, end: start + 10 }, now)
+                    .set_appointment(
+                        &self.jobs[job],
+                        Appointment {
+                            start,
+                            end: start + 10,
+                        },
+                        now,
+                    )
                     .expect("appointment");
             }
             Step::Reassign { job, to_ben } => {
                 let now = self.tick();
                 let to = if to_ben { "ben" } else { "anna" };
-                Dispatch::new(&self.server, "dispatch").assign(&self.jobs[job], Some(to), now).expect("assign");
+                Dispatch::new(&self.server, "dispatch")
+                    .assign(&self.jobs[job], Some(to), now)
+                    .expect("assign");
             }
             Step::Sync { device, fault } => self.sync(device, fault),
         }
     }
 
     fn server_job(&self, job: usize) -> (Vec<String>, String) {
-        let view = Dispatch::new(&self.server, "dispatch").get(&self.jobs[job]).expect("job");
+        let view = Dispatch::new(&self.server, "dispatch")
+            .get(&self.jobs[job])
+            .expect("job");
         let mut heads = view.heads;
         heads.sort();
         (heads, view.job.notes)

@@ -31,10 +31,21 @@ impl TestServer {
     /// Like [`TestServer::start`], with the given sync page limits.
     pub fn start_with_limits(limits: PageLimits) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut server = TestServer { dir, server: None, addr: "127.0.0.1:0".into(), limits };
+        let mut server = TestServer {
+            dir,
+            server: None,
+            addr: "127.0.0.1:0".into(),
+            limits,
+        };
         server.boot();
-        for (id, role) in [("anna", "installer"), ("ben", "installer"), ("dispatch", "dispatcher")] {
-            server.dispatcher().post("/v1/users", &json!({ "id": id, "name": id, "role": role }));
+        for (id, role) in [
+            ("anna", "installer"),
+            ("ben", "installer"),
+            ("dispatch", "dispatcher"),
+        ] {
+            server
+                .dispatcher()
+                .post("/v1/users", &json!({ "id": id, "name": id, "role": role }));
         }
         server
     }
@@ -70,7 +81,12 @@ impl TestServer {
 
     /// The running server's storage, for seeding large fixtures without HTTP.
     pub fn storage(&self) -> Arc<dyn fieldsync_server::storage::Storage> {
-        self.server.as_ref().expect("server is running").state.storage.clone()
+        self.server
+            .as_ref()
+            .expect("server is running")
+            .state
+            .storage
+            .clone()
     }
 
     /// The base URL.
@@ -80,7 +96,10 @@ impl TestServer {
 
     /// A dispatcher using the JSON API.
     pub fn dispatcher(&self) -> Dispatcher {
-        Dispatcher { url: self.url(), agent: agent() }
+        Dispatcher {
+            url: self.url(),
+            agent: agent(),
+        }
     }
 
     /// A new phone for `user`, with its store in a fresh file.
@@ -88,7 +107,12 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("phone.sqlite3");
         let store = Store::open(&path, user).expect("open phone store");
-        Phone { store, transport: HttpTransport::new(&self.url()), path, _dir: dir }
+        Phone {
+            store,
+            transport: HttpTransport::new(&self.url()),
+            path,
+            _dir: dir,
+        }
     }
 }
 
@@ -99,7 +123,11 @@ impl Drop for TestServer {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build())
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    )
 }
 
 /// The office side, over HTTP.
@@ -128,15 +156,25 @@ impl Dispatcher {
             .expect("POST");
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
-        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
     }
 
     /// GETs JSON.
     pub fn get(&self, path: &str) -> Answer {
-        let mut response = self.agent.get(format!("{}{path}", self.url)).call().expect("GET");
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.url))
+            .call()
+            .expect("GET");
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
-        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
     }
 
     /// Opens a repair job for a customer and returns its id.
@@ -157,13 +195,19 @@ impl Dispatcher {
 
     /// Assigns a job (or unassigns with `None`).
     pub fn assign(&self, job: &str, installer: Option<&str>) {
-        let answer = self.post(&format!("/v1/jobs/{job}/assign"), &json!({ "assignee": installer }));
+        let answer = self.post(
+            &format!("/v1/jobs/{job}/assign"),
+            &json!({ "assignee": installer }),
+        );
         assert_eq!(answer.status, 200, "assign: {:?}", answer.body);
     }
 
     /// Sets the appointment window.
     pub fn set_appointment(&self, job: &str, start: i64, end: i64) {
-        let answer = self.post(&format!("/v1/jobs/{job}/appointment"), &json!({ "start": start, "end": end }));
+        let answer = self.post(
+            &format!("/v1/jobs/{job}/appointment"),
+            &json!({ "start": start, "end": end }),
+        );
         assert_eq!(answer.status, 200, "appointment: {:?}", answer.body);
     }
 
@@ -196,6 +240,12 @@ impl Phone {
 /// The raw Automerge change bytes waiting in a phone store's outbox (read from its file).
 pub fn outbox_bytes(store_path: &Path) -> u64 {
     let conn = rusqlite::Connection::open(store_path).expect("open phone store");
-    let bytes: i64 = conn.query_row("SELECT COALESCE(SUM(LENGTH(change)), 0) FROM outbox", [], |r| r.get(0)).expect("sum");
+    let bytes: i64 = conn
+        .query_row(
+            "SELECT COALESCE(SUM(LENGTH(change)), 0) FROM outbox",
+            [],
+            |r| r.get(0),
+        )
+        .expect("sum");
     u64::try_from(bytes).unwrap_or(0)
 }

@@ -182,10 +182,7 @@ pub trait ReadTx {
     /// Every user.
     fn users(&self) -> Result<Vec<User>, StorageError>;
     /// The history of one job: (seq, kind, origin device, server time), oldest first.
-    fn job_history(
-        &self,
-        job_id: &str,
-    ) -> Result<Vec<HistoryEntry>, StorageError>;
+    fn job_history(&self, job_id: &str) -> Result<Vec<HistoryEntry>, StorageError>;
 }
 
 /// Writes inside one transaction.

@@ -11,9 +11,8 @@ use fieldsync_protocol::job::JobSummary;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{
-    HistoryEntry,
-    DeviceRecord, Event, EventKind, NewChange, ReadTx, Storage, StorageError, StoredJob, User,
-    WriteTx,
+    DeviceRecord, Event, EventKind, HistoryEntry, NewChange, ReadTx, Storage, StorageError,
+    StoredJob, User, WriteTx,
 };
 
 /// Numbered migrations over `PRAGMA user_version`; never edit a shipped one.
@@ -303,10 +302,7 @@ impl ReadTx for Tx<'_> {
         .collect()
     }
 
-    fn job_history(
-        &self,
-        job_id: &str,
-    ) -> Result<Vec<HistoryEntry>, StorageError> {
+    fn job_history(&self, job_id: &str) -> Result<Vec<HistoryEntry>, StorageError> {
         let mut stmt = self.0.prepare_cached(
             "SELECT seq, kind, COALESCE(origin_device, user_id), received_at FROM events WHERE job_id = ?1 ORDER BY seq",
         )?;
@@ -320,7 +316,12 @@ impl ReadTx for Tx<'_> {
         })?;
         rows.map(|row| {
             let (seq, kind, who, at) = row?;
-            Ok(HistoryEntry { seq: to_u64(seq), kind: EventKind::parse(&kind)?, by: who, at })
+            Ok(HistoryEntry {
+                seq: to_u64(seq),
+                kind: EventKind::parse(&kind)?,
+                by: who,
+                at,
+            })
         })
         .collect()
     }
