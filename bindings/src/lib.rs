@@ -1,1 +1,2 @@
 //! placeholder
+uniffi::setup_scaffolding!();

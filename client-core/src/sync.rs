@@ -446,10 +446,10 @@ fn store_document(tx: &Transaction<'_>, job: &str, incoming: &mut AutoCommit) ->
 }
 
 /// Removes jobs that left the device's scope, but only once nothing captured for them waits in
-/// the outbox: captured work is never dropped.
+/// the outbox and no fallback is pending for them: captured work is never dropped.
 fn purge_safe_jobs(tx: &Transaction<'_>) -> Result<usize> {
     let purged = tx.execute(
-        "DELETE FROM docs WHERE left_scope = 1 AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = docs.job_id)",
+        "DELETE FROM docs WHERE left_scope = 1 AND needs_resync = 0 AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = docs.job_id)",
         [],
     )?;
     Ok(purged)

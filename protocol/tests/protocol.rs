@@ -411,36 +411,49 @@ fn sync_response_v1_encoding_is_pinned() {
     assert_eq!(wire::decode::<SyncResponse>(&pinned), Ok(sample_response()));
 }
 
-/// A schema version 1 document written by an earlier build: it must keep loading, and its
-/// layout (keys, nesting, types as JSON) is pinned so a layout change is a reviewed diff.
+fn schema_v1_sample() -> JobDoc {
+    let mut doc = assigned_job();
+    doc.transition(Status::OnSite, &installer("a"), NOW, Some((52.5, 13.4)))
+        .expect("on site");
+    doc.update_checklist_item(
+        "power",
+        &ChecklistUpdate {
+            done: Some(true),
+            ..Default::default()
+        },
+        NOW,
+    )
+    .expect("tick");
+    doc.splice_notes(0, 0, "Replaced fuse.", NOW)
+        .expect("notes");
+    doc
+}
+
+fn layout(doc: &AutoCommit) -> String {
+    serde_json::to_string_pretty(&fieldsync_protocol::automerge::AutoSerde::from(doc))
+        .expect("json")
+}
+
+/// The schema 1 layout (keys, nesting, types as JSON) that today's code writes is pinned, so a
+/// layout change is a reviewed diff; and a schema 1 document stored by an earlier build keeps
+/// loading into the same layout.
 #[test]
 fn schema_v1_document_layout_is_pinned() {
-    let bytes = fixture("job-schema-1.automerge", || {
-        let mut doc = assigned_job();
-        doc.transition(Status::OnSite, &installer("a"), NOW, Some((52.5, 13.4)))
-            .expect("on site");
-        doc.update_checklist_item(
-            "power",
-            &ChecklistUpdate {
-                done: Some(true),
-                ..Default::default()
-            },
-            NOW,
-        )
-        .expect("tick");
-        doc.splice_notes(0, 0, "Replaced fuse.", NOW)
-            .expect("notes");
-        doc.automerge().save()
+    let written_now = layout(schema_v1_sample().automerge());
+    let pinned = String::from_utf8(fixture("job-schema-1.json", || {
+        written_now.clone().into_bytes()
+    }))
+    .expect("utf-8");
+    assert_eq!(written_now, pinned, "the schema 1 layout changed");
+
+    let stored = fixture("job-schema-1.automerge", || {
+        schema_v1_sample().automerge().save()
     });
-    let doc = AutoCommit::load(&bytes).expect("load pinned document");
-    let layout =
-        serde_json::to_string_pretty(&fieldsync_protocol::automerge::AutoSerde::from(&doc))
-            .expect("json");
-    let pinned = fixture("job-schema-1.json", || layout.clone().into_bytes());
+    let doc = AutoCommit::load(&stored).expect("load pinned document");
     assert_eq!(
-        layout,
-        String::from_utf8(pinned).expect("utf-8"),
-        "the schema 1 layout changed"
+        layout(&doc),
+        pinned,
+        "a stored schema 1 document reads differently"
     );
     let job = read_job(&doc).expect("read");
     assert_eq!(job.status(), Status::OnSite);

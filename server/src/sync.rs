@@ -345,6 +345,12 @@ fn resync_round(
     }
     let gained = doc.get_changes(&before);
     if !gained.is_empty() {
+        if let Err(e) = jobs::read(job, &doc) {
+            response
+                .refused
+                .push(refusal(job, "invalid_document", e.to_string()));
+            return Ok(None);
+        }
         let committed = jobs::commit(
             tx,
             job,
