@@ -36,6 +36,8 @@ pub struct SyncReport {
     pub refused_jobs: usize,
     /// Jobs that received changes or documents from the server.
     pub updated_jobs: usize,
+    /// Their ids.
+    pub updated_job_ids: Vec<String>,
     /// Jobs removed from the device because they left its scope.
     pub purged_jobs: usize,
     /// Jobs that went through the fallback path.
@@ -343,6 +345,7 @@ impl<'s> SyncSession<'s> {
         let fallback_pending = !fallback_jobs(&tx)?.is_empty();
         tx.commit()?;
         self.report.updated_jobs = self.touched.len();
+        self.report.updated_job_ids = self.touched.iter().cloned().collect();
         // Another round acknowledges what we applied, fetches the next page, or continues the
         // fallback; the outbox is checked again in `next_request`.
         self.again = response.more

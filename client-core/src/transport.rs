@@ -31,6 +31,8 @@ pub struct WireStats {
 pub struct HttpTransport {
     agent: ureq::Agent,
     base_url: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    credential: Option<String>,
     stats: std::sync::Mutex<WireStats>,
 }
 
@@ -69,8 +71,19 @@ impl HttpTransport {
         HttpTransport {
             agent: ureq::Agent::new_with_config(config),
             base_url: base_url.trim_end_matches('/').to_owned(),
+            credential: None,
             stats: std::sync::Mutex::new(WireStats::default()),
         }
+    }
+
+    /// Sends `credential` (the device's enrollment token) with every request.
+    pub fn with_credential(mut self, credential: &str) -> Self {
+        self.credential = Some(credential.to_owned());
+        self
+    }
+
+    fn authorization(&self) -> Option<String> {
+        self.credential.as_ref().map(|c| format!("Bearer {c}"))
     }
 
     /// What this transport has used so far.
@@ -91,9 +104,11 @@ impl HttpTransport {
     /// Sends one sync request body and returns the response body (both uncompressed).
     pub fn exchange(&self, body: &[u8]) -> Result<Vec<u8>> {
         let compressed = gzip(body)?;
-        let mut response = self
-            .agent
-            .post(format!("{}/v1/sync", self.base_url))
+        let mut request = self.agent.post(format!("{}/v1/sync", self.base_url));
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        let mut response = request
             .header("Content-Type", wire::CONTENT_TYPE)
             .header("Content-Encoding", "gzip")
             .header("Accept-Encoding", "gzip")
@@ -135,8 +150,11 @@ impl HttpTransport {
             .timeout_global(Some(timeout))
             .build();
         let agent = ureq::Agent::new_with_config(config);
-        let response = agent
-            .get(format!("{}/v1/events", self.base_url))
+        let mut request = agent.get(format!("{}/v1/events", self.base_url));
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request
             .query("user", user)
             .header("Accept", "text/event-stream")
             .call();

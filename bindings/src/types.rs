@@ -1,0 +1,387 @@
+//! Records and enums that cross the FFI boundary, converted from client-core's types.
+
+use fieldsync_client_core::protocol::job::{self, JobSummary};
+use fieldsync_client_core::protocol::rules::Status;
+use fieldsync_client_core::{JobSyncState, OutboxStatus, RefusalRecord, SyncReport};
+
+/// A job's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum JobStatus {
+    /// Opened by dispatch.
+    New,
+    /// Has an appointment.
+    Scheduled,
+    /// Has an installer.
+    Assigned,
+    /// The installer is on the way.
+    EnRoute,
+    /// The installer is on site.
+    OnSite,
+    /// Work done.
+    Completed,
+    /// The visit ended unfinished; a follow-up is needed.
+    Incomplete,
+    /// Called off.
+    Cancelled,
+    /// Feedback is in.
+    Closed,
+}
+
+impl From<Status> for JobStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::New => JobStatus::New,
+            Status::Scheduled => JobStatus::Scheduled,
+            Status::Assigned => JobStatus::Assigned,
+            Status::EnRoute => JobStatus::EnRoute,
+            Status::OnSite => JobStatus::OnSite,
+            Status::Completed => JobStatus::Completed,
+            Status::Incomplete => JobStatus::Incomplete,
+            Status::Cancelled => JobStatus::Cancelled,
+            Status::Closed => JobStatus::Closed,
+        }
+    }
+}
+
+impl From<JobStatus> for Status {
+    fn from(status: JobStatus) -> Self {
+        match status {
+            JobStatus::New => Status::New,
+            JobStatus::Scheduled => Status::Scheduled,
+            JobStatus::Assigned => Status::Assigned,
+            JobStatus::EnRoute => Status::EnRoute,
+            JobStatus::OnSite => Status::OnSite,
+            JobStatus::Completed => Status::Completed,
+            JobStatus::Incomplete => Status::Incomplete,
+            JobStatus::Cancelled => Status::Cancelled,
+            JobStatus::Closed => Status::Closed,
+        }
+    }
+}
+
+/// One row of the installer's job list.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct JobListItem {
+    /// The job's id.
+    pub id: String,
+    /// `installation`, `repair`, `maintenance`, `inspection` or `complaint`.
+    pub kind: String,
+    /// Current status.
+    pub status: JobStatus,
+    /// Customer display name.
+    pub customer_name: String,
+    /// Whether the customer is VIP (first in every list).
+    pub vip: bool,
+    /// Service region.
+    pub region: String,
+    /// Appointment window start, ms since the Unix epoch.
+    pub appointment_start_ms: Option<i64>,
+    /// Appointment window end, ms since the Unix epoch.
+    pub appointment_end_ms: Option<i64>,
+    /// Escalation ring (1 to 3).
+    pub ring: u8,
+}
+
+impl From<JobSummary> for JobListItem {
+    fn from(s: JobSummary) -> Self {
+        JobListItem {
+            id: s.id,
+            kind: s.kind.as_str().to_owned(),
+            status: s.status.into(),
+            customer_name: s.customer_name,
+            vip: s.tier == job::Tier::Vip,
+            region: s.region,
+            appointment_start_ms: s.appointment_start,
+            appointment_end_ms: s.appointment_end,
+            ring: s.ring,
+        }
+    }
+}
+
+/// A checklist item.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ChecklistItem {
+    /// The item's id.
+    pub id: String,
+    /// What to check.
+    pub label: String,
+    /// Ticked?
+    pub done: bool,
+    /// Entered value.
+    pub value: String,
+    /// Remark.
+    pub note: String,
+}
+
+/// A part used.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PartUsed {
+    /// Part number.
+    pub part_number: String,
+    /// Quantity.
+    pub quantity: u32,
+    /// Under warranty (true) or charged.
+    pub under_warranty: bool,
+}
+
+/// Everything the installer sees when opening a job.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct JobDetail {
+    /// The listing fields.
+    pub summary: JobListItem,
+    /// Customer phone.
+    pub customer_phone: String,
+    /// Site address.
+    pub address: String,
+    /// Product model.
+    pub product_model: String,
+    /// Product serial number.
+    pub product_serial: String,
+    /// Warranty end, ms since the Unix epoch.
+    pub warranty_end_ms: Option<i64>,
+    /// Problem category.
+    pub problem_category: String,
+    /// What the customer reported.
+    pub problem_description: String,
+    /// Checklist, in display order.
+    pub checklist: Vec<ChecklistItem>,
+    /// Notes.
+    pub notes: String,
+    /// Parts used.
+    pub parts: Vec<PartUsed>,
+    /// Customer rating, once given.
+    pub rating: Option<u8>,
+    /// The customer's comment.
+    pub rating_comment: String,
+    /// Help requests made so far.
+    pub help_requests: u32,
+}
+
+impl JobDetail {
+    pub(crate) fn from_job(job: job::Job) -> Self {
+        let mut items: Vec<(String, job::ChecklistItem)> =
+            job.checklist.clone().into_iter().collect();
+        items.sort_by_key(|(_, item)| item.position);
+        JobDetail {
+            summary: job.summary().into(),
+            customer_phone: job.customer.phone.clone(),
+            address: job.site.address.clone(),
+            product_model: job.product.model.clone(),
+            product_serial: job.product.serial.clone(),
+            warranty_end_ms: job.product.warranty_end,
+            problem_category: job.problem.category.clone(),
+            problem_description: job.problem.description.clone(),
+            checklist: items
+                .into_iter()
+                .map(|(id, item)| ChecklistItem {
+                    id,
+                    label: item.label,
+                    done: item.done,
+                    value: item.value,
+                    note: item.note,
+                })
+                .collect(),
+            notes: job.notes.clone(),
+            parts: job
+                .parts
+                .iter()
+                .map(|p| PartUsed {
+                    part_number: p.part_number.clone(),
+                    quantity: p.quantity,
+                    under_warranty: p.under_warranty,
+                })
+                .collect(),
+            rating: job.rating.as_ref().map(|r| r.score),
+            rating_comment: job
+                .rating
+                .as_ref()
+                .map(|r| r.comment.clone())
+                .unwrap_or_default(),
+            help_requests: u32::try_from(job.escalation.help_requests.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// A partial checklist update: `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Default, uniffi::Record)]
+pub struct ChecklistUpdate {
+    /// Ticked?
+    #[uniffi(default = None)]
+    pub done: Option<bool>,
+    /// Entered value.
+    #[uniffi(default = None)]
+    pub value: Option<String>,
+    /// Remark.
+    #[uniffi(default = None)]
+    pub note: Option<String>,
+}
+
+impl From<ChecklistUpdate> for job::ChecklistUpdate {
+    fn from(u: ChecklistUpdate) -> Self {
+        job::ChecklistUpdate {
+            label: None,
+            done: u.done,
+            value: u.value,
+            note: u.note,
+        }
+    }
+}
+
+/// How the visit ended.
+#[derive(Debug, Clone, PartialEq, Default, uniffi::Record)]
+pub struct VisitOutcome {
+    /// Fixed (or installed) on this first visit?
+    pub first_visit_success: bool,
+    /// The cause found.
+    #[uniffi(default = "")]
+    pub cause: String,
+    /// The fix applied.
+    #[uniffi(default = "")]
+    pub fix: String,
+    /// A summary for the customer and dispatch.
+    #[uniffi(default = "")]
+    pub summary: String,
+}
+
+impl From<VisitOutcome> for job::Outcome {
+    fn from(o: VisitOutcome) -> Self {
+        job::Outcome {
+            first_visit_success: Some(o.first_visit_success),
+            cause: o.cause,
+            fix: o.fix,
+            summary: o.summary,
+        }
+    }
+}
+
+/// Where the phone is.
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+pub struct GeoPoint {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+}
+
+/// What a time entry measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TimeKind {
+    /// Driving to the site.
+    Travel,
+    /// Working on site.
+    OnSite,
+}
+
+/// Where a job's captured work stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncState {
+    /// Saved on the phone, not yet sent.
+    SavedLocally,
+    /// Sent; the server's answer has not arrived.
+    Uploaded,
+    /// Durably on the server.
+    Accepted,
+    /// The server refused some of it: see `refusals()`.
+    Refused,
+}
+
+impl From<JobSyncState> for SyncState {
+    fn from(s: JobSyncState) -> Self {
+        match s {
+            JobSyncState::SavedLocally => SyncState::SavedLocally,
+            JobSyncState::Uploaded => SyncState::Uploaded,
+            JobSyncState::Accepted => SyncState::Accepted,
+            JobSyncState::Refused => SyncState::Refused,
+        }
+    }
+}
+
+/// The outbox at a glance.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Outbox {
+    /// Changes waiting for the server.
+    pub depth: u64,
+    /// When the oldest of them was made, ms since the Unix epoch.
+    pub oldest_created_at_ms: Option<i64>,
+    /// Refusals recorded.
+    pub refusals: u64,
+}
+
+impl From<OutboxStatus> for Outbox {
+    fn from(o: OutboxStatus) -> Self {
+        Outbox {
+            depth: o.depth,
+            oldest_created_at_ms: o.oldest_created_at,
+            refusals: o.refusals,
+        }
+    }
+}
+
+/// A refusal the server sent.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Refusal {
+    /// The job.
+    pub job_id: String,
+    /// Machine-readable code.
+    pub code: String,
+    /// Explanation.
+    pub reason: String,
+}
+
+impl From<RefusalRecord> for Refusal {
+    fn from(r: RefusalRecord) -> Self {
+        Refusal {
+            job_id: r.job_id,
+            code: r.code,
+            reason: r.reason,
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncSummary {
+    /// Request/response exchanges.
+    pub round_trips: u32,
+    /// Jobs whose work the server accepted.
+    pub accepted_jobs: u32,
+    /// Jobs whose work the server refused.
+    pub refused_jobs: u32,
+    /// Jobs that changed on the phone because of the sync.
+    pub updated_job_ids: Vec<String>,
+    /// Jobs removed from the phone (they left the installer's scope).
+    pub removed_jobs: u32,
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl From<SyncReport> for SyncSummary {
+    fn from(r: SyncReport) -> Self {
+        SyncSummary {
+            round_trips: r.round_trips,
+            accepted_jobs: count(r.accepted_jobs),
+            refused_jobs: count(r.refused_jobs),
+            updated_job_ids: r.updated_job_ids,
+            removed_jobs: count(r.purged_jobs),
+        }
+    }
+}
+
+/// Sync progress, for the listener.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncEvent {
+    /// A sync started.
+    Started,
+    /// A sync finished.
+    Finished {
+        /// What it did.
+        summary: SyncSummary,
+    },
+    /// A sync failed; local work is safe.
+    Failed {
+        /// Why.
+        message: String,
+    },
+}

@@ -1,0 +1,184 @@
+"""The generated Python module driven against a real Fieldsync server.
+
+Environment: FIELDSYNC_SERVER_BIN (the `fieldsync` binary); the generated `fieldsync` module and
+its library on PYTHONPATH.
+"""
+
+import gc
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import unittest
+import urllib.request
+
+import fieldsync
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A `fieldsync serve` process on a fixed port over a database in `directory`."""
+
+    def __init__(self, directory):
+        self.db = os.path.join(directory, "server.sqlite3")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [os.environ["FIELDSYNC_SERVER_BIN"], "serve", "--db", self.db, "--addr", f"127.0.0.1:{self.port}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = self.process.stdout.readline()
+        assert "Fieldsync server on" in line, line
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=20)
+        self.process.stdout.close()
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return json.loads(response.read() or b"null")
+
+
+class Recorder(fieldsync.FieldsyncListener):
+    def __init__(self):
+        self.changed = []
+        self.events = []
+
+    def jobs_changed(self, job_ids):
+        self.changed.append(list(job_ids))
+
+    def sync_progressed(self, event):
+        self.events.append(event)
+
+
+class InstallerDay(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.server = Server(self.dir.name)
+        self.server.start()
+        self.server.call("POST", "/v1/users", {"id": "anna", "name": "Anna", "role": "installer"})
+        job = self.server.call("POST", "/v1/jobs", {
+            "kind": "repair",
+            "customer": {"name": "Ada", "tier": "vip", "phone": "+1 555 0100"},
+            "site": {"address": "1 Main Street", "region": "north"},
+            "product": {"model": "HP-300", "serial": "SN1"},
+            "checklist": [["power", "Check power"], ["seal", "Check seal"]],
+        })
+        self.job = job["id"]
+        self.server.call("POST", f"/v1/jobs/{self.job}/assign", {"assignee": "anna"})
+        self.config = fieldsync.ClientConfig(
+            store_path=os.path.join(self.dir.name, "phone.sqlite3"), user_id="anna", server_url=self.server.url
+        )
+
+    def tearDown(self):
+        if self.server.process.poll() is None:
+            self.server.stop()
+        self.dir.cleanup()
+
+    def test_offline_work_reaches_the_server(self):
+        client = fieldsync.FieldsyncClient.open(self.config)
+        recorder = Recorder()
+        subscription = client.subscribe(recorder)
+
+        summary = client.sync_now()
+        self.assertEqual(summary.updated_job_ids, [self.job])
+        self.assertIsInstance(recorder.events[0], fieldsync.SyncEvent.STARTED)
+        self.assertIsInstance(recorder.events[-1], fieldsync.SyncEvent.FINISHED)
+        self.assertIn([self.job], recorder.changed)
+        jobs = client.all_jobs()
+        self.assertEqual([j.id for j in jobs], [self.job])
+        self.assertEqual(jobs[0].status, fieldsync.JobStatus.ASSIGNED)
+        self.assertTrue(jobs[0].vip)
+
+        # Offline: the server is gone; every step still saves at once.
+        self.server.stop()
+        client.move_status(self.job, fieldsync.JobStatus.EN_ROUTE, None)
+        client.move_status(self.job, fieldsync.JobStatus.ON_SITE, fieldsync.GeoPoint(lat=52.5, lon=13.4))
+        client.update_checklist_item(self.job, "power", fieldsync.ChecklistUpdate(done=True))
+        client.append_note(self.job, "Replaced the valve.")
+        client.add_part(self.job, "PV-22", 1, True)
+        client.add_time_entry(self.job, fieldsync.TimeKind.ON_SITE, 1_000, 2_000)
+        client.set_rating(self.job, 5, "Tidy work")
+        client.finish_visit(self.job, fieldsync.VisitOutcome(first_visit_success=True, cause="valve"), True)
+        self.assertEqual(client.sync_state(self.job), fieldsync.SyncState.SAVED_LOCALLY)
+        self.assertEqual(client.outbox().depth, 9)
+        detail = client.job(self.job)
+        self.assertEqual(detail.summary.status, fieldsync.JobStatus.COMPLETED)
+        self.assertTrue(detail.checklist[0].done)
+        self.assertEqual(detail.parts[0].part_number, "PV-22")
+
+        with self.assertRaises(fieldsync.FieldsyncError.Offline):
+            client.sync_now()
+        self.assertIsInstance(recorder.events[-1], fieldsync.SyncEvent.FAILED)
+
+        # Back online: one sync and the server holds every edit.
+        self.server.start()
+        summary = client.sync_now()
+        self.assertEqual(summary.accepted_jobs, 1)
+        self.assertEqual(client.sync_state(self.job), fieldsync.SyncState.ACCEPTED)
+        self.assertEqual(client.outbox().depth, 0)
+        on_server = self.server.call("GET", f"/v1/jobs/{self.job}")
+        self.assertEqual(on_server["summary"]["status"], "completed")
+        self.assertEqual(on_server["job"]["notes"], "Replaced the valve.")
+        self.assertEqual(on_server["job"]["rating"]["score"], 5)
+        subscription.cancel()
+
+    def test_errors_arrive_as_exceptions_and_nothing_is_saved(self):
+        client = fieldsync.FieldsyncClient.open(self.config)
+        client.sync_now()
+        with self.assertRaises(fieldsync.FieldsyncError.NotFound):
+            client.job("no-such-job")
+        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed) as raised:
+            client.set_rating(self.job, 9, "too good")
+        self.assertIn("rating", str(raised.exception))
+        client.move_status(self.job, fieldsync.JobStatus.ON_SITE, None)
+        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed):
+            client.move_status(self.job, fieldsync.JobStatus.EN_ROUTE, None)
+        self.assertEqual(client.outbox().depth, 1)
+        other_user = fieldsync.ClientConfig(store_path=self.config.store_path, user_id="ben", server_url=self.server.url)
+        with self.assertRaises(fieldsync.FieldsyncError.Storage):
+            fieldsync.FieldsyncClient.open(other_user)
+
+    def test_subscriptions_stop_when_cancelled_or_dropped_and_objects_close(self):
+        client = fieldsync.FieldsyncClient.open(self.config)
+        client.sync_now()
+        kept, cancelled, dropped = Recorder(), Recorder(), Recorder()
+        keep = client.subscribe(kept)
+        cancel = client.subscribe(cancelled)
+        client.subscribe(dropped)  # the subscription object is dropped at once
+        gc.collect()
+        cancel.cancel()
+        cancel.cancel()
+        client.append_note(self.job, "one")
+        self.assertEqual(kept.changed, [[self.job]])
+        self.assertEqual(cancelled.changed, [])
+        self.assertEqual(dropped.changed, [])
+        del keep
+        gc.collect()
+        client.append_note(self.job, "two")
+        self.assertEqual(kept.changed, [[self.job]])
+        # Closing the client and opening the store again keeps everything.
+        device = client.device_id()
+        del client
+        gc.collect()
+        reopened = fieldsync.FieldsyncClient.open(self.config)
+        self.assertEqual(reopened.device_id(), device)
+        self.assertEqual(reopened.job(self.job).notes, "one\ntwo")
+
+
+if __name__ == "__main__":
+    unittest.main()
