@@ -204,6 +204,21 @@ pub struct Transition {
     pub lon: Option<f64>,
 }
 
+impl Transition {
+    /// A move to `to` made by `editor` at `now` (device clock), optionally where.
+    pub fn new(to: Status, editor: &Editor, now: Millis, position: Option<(f64, f64)>) -> Self {
+        Transition {
+            to,
+            by: editor.user.clone(),
+            role: editor.role,
+            device: editor.device.clone(),
+            at: now,
+            lat: position.map(|p| p.0),
+            lon: position.map(|p| p.1),
+        }
+    }
+}
+
 /// A request for help from the field, which climbs the escalation ladder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -654,15 +669,7 @@ impl JobDoc {
         doc.put(&escalation, "ring", 1_i64)?;
         doc.put_object(&escalation, "help_requests", ObjType::List)?;
         let transitions = doc.put_object(&root, "transitions", ObjType::List)?;
-        let first = Transition {
-            to: Status::New,
-            by: editor.user.clone(),
-            role: editor.role,
-            device: editor.device.clone(),
-            at: now,
-            lat: None,
-            lon: None,
-        };
+        let first = Transition::new(Status::New, editor, now, None);
         insert_json(&mut doc, &transitions, 0, &to_json(&first)?)?;
         let checklist = doc.put_object(&root, "checklist", ObjType::Map)?;
         for (position, (item_id, label)) in job.checklist.iter().enumerate() {
@@ -755,15 +762,7 @@ impl JobDoc {
     ) -> Result<(), SchemaError> {
         let current = self.read()?.status();
         rules::check_transition(current, to, editor.role)?;
-        let transition = Transition {
-            to,
-            by: editor.user.clone(),
-            role: editor.role,
-            device: editor.device.clone(),
-            at: now,
-            lat: position.map(|p| p.0),
-            lon: position.map(|p| p.1),
-        };
+        let transition = Transition::new(to, editor, now, position);
         self.append(&automerge::ROOT, "transitions", &transition)?;
         self.commit(now, &format!("status {}", to.as_str()));
         Ok(())
@@ -790,15 +789,7 @@ impl JobDoc {
             Status::Scheduled
         };
         if status != to && !status.is_terminal() {
-            let transition = Transition {
-                to,
-                by: editor.user.clone(),
-                role: editor.role,
-                device: editor.device.clone(),
-                at: now,
-                lat: None,
-                lon: None,
-            };
+            let transition = Transition::new(to, editor, now, None);
             self.append(&automerge::ROOT, "transitions", &transition)?;
         }
         self.commit(now, "assign");
@@ -824,15 +815,7 @@ impl JobDoc {
         self.doc.put(&appointment, "end", window.end)?;
         let job = self.read()?;
         if job.status() == Status::New {
-            let transition = Transition {
-                to: Status::Scheduled,
-                by: editor.user.clone(),
-                role: editor.role,
-                device: editor.device.clone(),
-                at: now,
-                lat: None,
-                lon: None,
-            };
+            let transition = Transition::new(Status::Scheduled, editor, now, None);
             self.append(&automerge::ROOT, "transitions", &transition)?;
         }
         self.commit(now, "appointment");
