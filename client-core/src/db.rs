@@ -18,7 +18,8 @@ const MIGRATIONS: &[&str] = &[
         job_id TEXT PRIMARY KEY NOT NULL,
         chunk_count INTEGER NOT NULL DEFAULT 0,
         left_scope INTEGER NOT NULL DEFAULT 0,
-        needs_resync INTEGER NOT NULL DEFAULT 0
+        needs_resync INTEGER NOT NULL DEFAULT 0,
+        last_push_refused INTEGER NOT NULL DEFAULT 0
     ) STRICT;
     CREATE TABLE doc_chunks (
         id INTEGER PRIMARY KEY,

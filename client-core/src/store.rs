@@ -74,7 +74,8 @@ pub enum JobSyncState {
     Uploaded,
     /// Everything captured for the job is durably on the server.
     Accepted,
-    /// The server refused some of the job's changes (see [`Store::refusals`]).
+    /// The server refused the job's most recent changes (see [`Store::refusals`]); a later
+    /// accepted push clears this.
     Refused,
 }
 
@@ -452,7 +453,7 @@ impl Store {
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
         let refused: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM refusals WHERE job_id = ?1)",
+            "SELECT last_push_refused FROM docs WHERE job_id = ?1",
             [job_id],
             |row| row.get(0),
         )?;
@@ -600,4 +601,111 @@ pub(crate) fn update_projection(
         params![job_id, summary.status.as_str(), summary.appointment_start, summary.appointment_end, json],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use fieldsync_protocol::automerge::ActorId;
+    use fieldsync_protocol::job::{Customer, Editor, JobDoc, NewJob, Role};
+
+    use super::*;
+
+    /// Puts a job assigned to `user` into the store, as a sync would.
+    fn seed(store: &Store, user: &str) -> String {
+        let dispatch = Editor {
+            user: "dispatch".into(),
+            device: "server".into(),
+            role: Role::Dispatch,
+        };
+        let new = NewJob {
+            id: "job-1".into(),
+            customer: Customer {
+                name: "Ada".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut doc = JobDoc::create(ActorId::from([9_u8; 16].as_slice()), &new, &dispatch, 1)
+            .expect("create");
+        doc.assign(Some(user), &dispatch, 1).expect("assign");
+        let mut doc = doc.into_automerge();
+        let mut conn = store.conn();
+        let tx = conn.transaction().expect("tx");
+        replace_with_snapshot(&tx, "job-1", &mut doc).expect("store");
+        update_projection(&tx, "job-1", &doc).expect("projection");
+        tx.commit().expect("commit");
+        "job-1".into()
+    }
+
+    #[test]
+    fn many_edits_compact_into_a_snapshot_and_lose_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
+        let job = seed(&store, "anna");
+        for n in 0..(COMPACT_AFTER_CHUNKS + 8) {
+            store.append_note(&job, &format!("line {n}")).expect("note");
+        }
+        let chunks: i64 = store
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) FROM doc_chunks WHERE job_id = ?1",
+                [&job],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert!(
+            chunks <= COMPACT_AFTER_CHUNKS,
+            "{chunks} chunks were never compacted"
+        );
+        let notes = store.job(&job).expect("job").notes;
+        assert_eq!(notes.lines().count(), (COMPACT_AFTER_CHUNKS + 8) as usize);
+        assert_eq!(
+            store.outbox_status().expect("outbox").depth,
+            (COMPACT_AFTER_CHUNKS + 8) as u64
+        );
+        // And it all survives reopening the file.
+        drop(store);
+        let store = Store::open(dir.path().join("phone.db"), "anna").expect("reopen");
+        assert_eq!(store.job(&job).expect("job").notes, notes);
+    }
+
+    #[test]
+    fn a_failed_edit_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
+        let job = seed(&store, "anna");
+        let heads = store.heads(&job).expect("heads");
+        assert!(store.set_rating(&job, 0, "no stars").is_err());
+        assert!(store.move_status(&job, Status::Closed, None).is_err());
+        assert!(store.add_part(&job, " ", 1, true).is_err());
+        assert!(matches!(
+            store.append_note("nope", "x"),
+            Err(Error::UnknownJob(_))
+        ));
+        assert_eq!(store.heads(&job).expect("heads"), heads);
+        assert_eq!(store.outbox_status().expect("outbox").depth, 0);
+        assert_eq!(
+            store.sync_state(&job).expect("state"),
+            JobSyncState::Accepted
+        );
+    }
+
+    #[test]
+    fn a_store_belongs_to_one_installer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("phone.db");
+        let identity = Store::open(&path, "anna").expect("open").identity().clone();
+        assert_eq!(
+            Store::open(&path, "anna").expect("reopen").identity(),
+            &identity
+        );
+        assert!(matches!(
+            Store::open(&path, "ben"),
+            Err(Error::StoreMismatch(_))
+        ));
+        assert!(matches!(
+            Store::open(dir.path().join("other.db"), " "),
+            Err(Error::StoreMismatch(_))
+        ));
+    }
 }

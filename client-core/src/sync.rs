@@ -238,6 +238,10 @@ impl<'s> SyncSession<'s> {
         for job in &response.accepted {
             if let Some(ids) = in_flight.sent.get(job) {
                 delete_outbox_rows(&tx, ids)?;
+                tx.execute(
+                    "UPDATE docs SET last_push_refused = 0 WHERE job_id = ?1",
+                    [job],
+                )?;
                 self.report.accepted_jobs += 1;
             }
         }
@@ -253,6 +257,10 @@ impl<'s> SyncSession<'s> {
                 None => continue,
             };
             delete_outbox_rows(&tx, &ids)?;
+            tx.execute(
+                "UPDATE docs SET last_push_refused = 1 WHERE job_id = ?1",
+                [&refusal.job],
+            )?;
             tx.execute(
                 "INSERT INTO refusals (job_id, code, reason, changes, at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![refusal.job, refusal.code, refusal.reason, ids.len() as i64, now_millis()],
