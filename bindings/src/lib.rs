@@ -12,6 +12,7 @@ mod error;
 mod types;
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -32,7 +33,8 @@ pub struct ClientConfig {
     pub store_path: String,
     /// The installer signed in on this device.
     pub user_id: String,
-    /// The Fieldsync server, e.g. `https://sync.example.com`.
+    /// The Fieldsync server, e.g. `http://10.0.2.2:8080`. Only `http://` URLs are accepted by
+    /// this build (TLS is not compiled in); anything else is refused at `open`.
     pub server_url: String,
     /// The device's credential from enrollment, sent with every request, if it has one.
     #[uniffi(default = None)]
@@ -86,10 +88,14 @@ pub struct FieldsyncClient {
     transport: HttpTransport,
     listeners: Arc<Listeners>,
     next_listener: AtomicU64,
+    /// Held while a sync runs, so concurrent `sync_now` calls run one after the other.
+    syncing: Mutex<()>,
 }
 
 impl FieldsyncClient {
-    /// Calls every listener, without holding the lock while foreign code runs.
+    /// Calls every listener, without holding the lock while foreign code runs. A listener that
+    /// throws is skipped: the change it was told about is already saved, and the other
+    /// listeners still hear about it.
     fn notify(&self, call: impl Fn(&dyn FieldsyncListener)) {
         let listeners: Vec<Arc<dyn FieldsyncListener>> = self
             .listeners
@@ -99,7 +105,7 @@ impl FieldsyncClient {
             .cloned()
             .collect();
         for listener in listeners {
-            call(listener.as_ref());
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| call(listener.as_ref())));
         }
     }
 
@@ -119,6 +125,14 @@ impl FieldsyncClient {
     /// Opens (creating on first use) the local store for the signed-in installer.
     #[uniffi::constructor]
     pub fn open(config: ClientConfig) -> Result<Arc<Self>, FieldsyncError> {
+        if !config.server_url.starts_with("http://") {
+            return Err(FieldsyncError::NotAllowed {
+                reason: format!(
+                    "server_url must start with http:// (got `{}`)",
+                    config.server_url
+                ),
+            });
+        }
         let store = Store::open(&config.store_path, &config.user_id)?;
         let mut transport = HttpTransport::new(&config.server_url);
         if let Some(credential) = config.device_credential {
@@ -129,6 +143,7 @@ impl FieldsyncClient {
             transport,
             listeners: Arc::new(Mutex::new(BTreeMap::new())),
             next_listener: AtomicU64::new(1),
+            syncing: Mutex::new(()),
         }))
     }
 
@@ -147,12 +162,18 @@ impl FieldsyncClient {
             .collect())
     }
 
-    /// Today's and upcoming open jobs (the installer's default list); `now_ms` is the phone's
-    /// clock in ms since the Unix epoch.
-    pub fn today_and_upcoming(&self, now_ms: i64) -> Result<Vec<JobListItem>, FieldsyncError> {
+    /// Today's and upcoming open jobs (the installer's default list). `now_ms` is the phone's
+    /// clock in ms since the Unix epoch; `utc_offset_minutes` its time zone's offset now (e.g.
+    /// 60 for Central European Time), so "today" starts at local midnight.
+    pub fn today_and_upcoming(
+        &self,
+        now_ms: i64,
+        utc_offset_minutes: i32,
+    ) -> Result<Vec<JobListItem>, FieldsyncError> {
+        let query = JobQuery::today_and_upcoming(now_ms, i64::from(utc_offset_minutes) * 60_000);
         Ok(self
             .store
-            .list_jobs(&JobQuery::today_and_upcoming(now_ms))?
+            .list_jobs(&query)?
             .into_iter()
             .map(Into::into)
             .collect())
@@ -262,9 +283,14 @@ impl FieldsyncClient {
     }
 
     /// Syncs now: sends what was captured, receives what changed. Blocks on the network.
+    /// Concurrent calls run one after the other.
     pub fn sync_now(&self) -> Result<SyncSummary, FieldsyncError> {
         self.notify(|l| l.sync_progressed(SyncEvent::Started));
-        match self.transport.sync(&self.store) {
+        let result = {
+            let _one_at_a_time = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+            self.transport.sync(&self.store)
+        };
+        match result {
             Ok(report) => {
                 let summary = SyncSummary::from(report);
                 if !summary.updated_job_ids.is_empty() {

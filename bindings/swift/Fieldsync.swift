@@ -519,6 +519,22 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
+    typealias FfiType = Int32
+    typealias SwiftType = Int32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int32, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -710,6 +726,7 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     
     /**
      * Syncs now: sends what was captured, receives what changed. Blocks on the network.
+     * Concurrent calls run one after the other.
      */
     func syncNow() throws  -> SyncSummary
     
@@ -719,10 +736,11 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func syncState(jobId: String) throws  -> SyncState
     
     /**
-     * Today's and upcoming open jobs (the installer's default list); `now_ms` is the phone's
-     * clock in ms since the Unix epoch.
+     * Today's and upcoming open jobs (the installer's default list). `now_ms` is the phone's
+     * clock in ms since the Unix epoch; `utc_offset_minutes` its time zone's offset now (e.g.
+     * 60 for Central European Time), so "today" starts at local midnight.
      */
-    func todayAndUpcoming(nowMs: Int64) throws  -> [JobListItem]
+    func todayAndUpcoming(nowMs: Int64, utcOffsetMinutes: Int32) throws  -> [JobListItem]
     
     /**
      * Ticks or fills a checklist item.
@@ -979,6 +997,7 @@ open func subscribe(listener: FieldsyncListener) -> Subscription  {
     
     /**
      * Syncs now: sends what was captured, receives what changed. Blocks on the network.
+     * Concurrent calls run one after the other.
      */
 open func syncNow()throws  -> SyncSummary  {
     return try  FfiConverterTypeSyncSummary_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -1003,15 +1022,17 @@ open func syncState(jobId: String)throws  -> SyncState  {
 }
     
     /**
-     * Today's and upcoming open jobs (the installer's default list); `now_ms` is the phone's
-     * clock in ms since the Unix epoch.
+     * Today's and upcoming open jobs (the installer's default list). `now_ms` is the phone's
+     * clock in ms since the Unix epoch; `utc_offset_minutes` its time zone's offset now (e.g.
+     * 60 for Central European Time), so "today" starts at local midnight.
      */
-open func todayAndUpcoming(nowMs: Int64)throws  -> [JobListItem]  {
+open func todayAndUpcoming(nowMs: Int64, utcOffsetMinutes: Int32)throws  -> [JobListItem]  {
     return try  FfiConverterSequenceTypeJobListItem.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
         uniffiCallStatus in
     uniffi_fieldsync_fn_method_fieldsyncclient_today_and_upcoming(
             self.uniffiCloneHandle(),
-        FfiConverterInt64.lower(nowMs),uniffiCallStatus
+        FfiConverterInt64.lower(nowMs),
+        FfiConverterInt32.lower(utcOffsetMinutes),uniffiCallStatus
     )
 })
 }
@@ -1668,7 +1689,8 @@ public struct ClientConfig: Equatable, Hashable {
      */
     public var userId: String
     /**
-     * The Fieldsync server, e.g. `https://sync.example.com`.
+     * The Fieldsync server, e.g. `http://10.0.2.2:8080`. Only `http://` URLs are accepted by
+     * this build (TLS is not compiled in); anything else is refused at `open`.
      */
     public var serverUrl: String
     /**
@@ -1686,7 +1708,8 @@ public struct ClientConfig: Equatable, Hashable {
          * The installer signed in on this device.
          */userId: String, 
         /**
-         * The Fieldsync server, e.g. `https://sync.example.com`.
+         * The Fieldsync server, e.g. `http://10.0.2.2:8080`. Only `http://` URLs are accepted by
+         * this build (TLS is not compiled in); anything else is refused at `open`.
          */serverUrl: String, 
         /**
          * The device's credential from enrollment, sent with every request, if it has one.
@@ -3432,13 +3455,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_subscribe() != 43292) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_checksum_method_fieldsyncclient_sync_now() != 30595) {
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_sync_now() != 58176) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_sync_state() != 12997) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_checksum_method_fieldsyncclient_today_and_upcoming() != 50006) {
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_today_and_upcoming() != 19903) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_update_checklist_item() != 44479) {

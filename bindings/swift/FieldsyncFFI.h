@@ -359,7 +359,7 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_sync_state(uint64_t ptr, R
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_TODAY_AND_UPCOMING
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_TODAY_AND_UPCOMING
-RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_today_and_upcoming(uint64_t ptr, int64_t now_ms, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_today_and_upcoming(uint64_t ptr, int64_t now_ms, int32_t utc_offset_minutes, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_UPDATE_CHECKLIST_ITEM

@@ -47,11 +47,14 @@ pub struct JobQuery {
 }
 
 impl JobQuery {
-    /// Today's and upcoming open jobs: the installer's default list. `now` is the device clock.
-    pub fn today_and_upcoming(now: Millis) -> Self {
+    /// Today's and upcoming open jobs: the installer's default list. `now` is the device clock
+    /// and `utc_offset` its time zone's offset from UTC in ms, so "today" starts at local
+    /// midnight.
+    pub fn today_and_upcoming(now: Millis, utc_offset: Millis) -> Self {
         const DAY: Millis = 86_400_000;
+        let local = now + utc_offset;
         JobQuery {
-            from: Some(now - now.rem_euclid(DAY)),
+            from: Some(local - local.rem_euclid(DAY) - utc_offset),
             until: None,
             statuses: vec![
                 Status::Scheduled,

@@ -10,6 +10,8 @@ import os
 import socket
 import subprocess
 import tempfile
+import threading
+import time
 import unittest
 import urllib.request
 
@@ -178,6 +180,49 @@ class InstallerDay(unittest.TestCase):
         reopened = fieldsync.FieldsyncClient.open(self.config)
         self.assertEqual(reopened.device_id(), device)
         self.assertEqual(reopened.job(self.job).notes, "one\ntwo")
+
+    def test_a_throwing_listener_does_not_undo_or_block_anything(self):
+        class Broken(fieldsync.FieldsyncListener):
+            def jobs_changed(self, job_ids):
+                raise RuntimeError("app bug")
+
+            def sync_progressed(self, event):
+                raise RuntimeError("app bug")
+
+        client = fieldsync.FieldsyncClient.open(self.config)
+        broken = client.subscribe(Broken())
+        healthy = Recorder()
+        kept = client.subscribe(healthy)
+        client.sync_now()
+        client.request_help(self.job, "needs a second pair of hands")
+        self.assertEqual(client.job(self.job).help_requests, 1)
+        self.assertEqual(client.job(self.job).summary.ring, 2)
+        self.assertIn([self.job], healthy.changed)
+        self.assertIsInstance(healthy.events[-1], fieldsync.SyncEvent.FINISHED)
+        broken.cancel()
+        kept.cancel()
+
+    def test_https_urls_are_refused_with_a_clear_error(self):
+        config = fieldsync.ClientConfig(store_path=self.config.store_path, user_id="anna", server_url="https://example.com")
+        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed) as raised:
+            fieldsync.FieldsyncClient.open(config)
+        self.assertIn("http://", raised.exception.reason)
+
+    def test_todays_list_and_the_live_nudge(self):
+        client = fieldsync.FieldsyncClient.open(self.config)
+        client.sync_now()
+        # The job has no appointment yet: it is in today's list whatever the time zone.
+        now = int(time.time() * 1000)
+        self.assertEqual([j.id for j in client.today_and_upcoming(now, 120)], [self.job])
+        nudged = []
+        waiter = threading.Thread(target=lambda: nudged.append(client.wait_for_changes(20_000)))
+        waiter.start()
+        time.sleep(0.3)
+        second = self.server.call("POST", "/v1/jobs", {"customer": {"name": "Grace"}})["id"]
+        self.server.call("POST", f"/v1/jobs/{second}/assign", {"assignee": "anna"})
+        waiter.join()
+        self.assertEqual(nudged, [True])
+        self.assertEqual(client.sync_now().updated_job_ids, [second])
 
 
 if __name__ == "__main__":
