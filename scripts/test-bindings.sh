@@ -30,7 +30,7 @@ echo "-- Python"
 rm -rf "$generated/python"
 "$bindgen" generate --no-format --library "$library" --language python --out-dir "$generated/python" >/dev/null
 cp "$library" "$generated/python/"
-PYTHONPATH=$generated/python python3 -m unittest discover -s bindings/tests/python -v
+RUST_BACKTRACE=0 PYTHONPATH=$generated/python python3 -m unittest discover -s bindings/tests/python -v
 
 echo "-- Swift (generated sources must match bindings/swift)"
 rm -rf "$generated/swift"

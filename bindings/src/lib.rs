@@ -277,6 +277,22 @@ impl FieldsyncClient {
         self.edited(&job_id, self.store.set_rating(&job_id, score, &comment))
     }
 
+    /// Attaches a photo (the encoded image bytes) to the job. The bytes are kept on the phone
+    /// and the job references them by SHA-256; attaching the same bytes again changes nothing.
+    pub fn attach_photo(
+        &self,
+        job_id: String,
+        bytes: Vec<u8>,
+        mime_type: String,
+        caption: String,
+    ) -> Result<PhotoRef, FieldsyncError> {
+        let photo = self
+            .store
+            .attach_photo(&job_id, &bytes, &mime_type, &caption)?;
+        self.notify(|l| l.jobs_changed(vec![job_id.clone()]));
+        Ok(photo.into())
+    }
+
     /// Asks the next ring up for help. Works offline; it travels with the next sync.
     pub fn request_help(&self, job_id: String, reason: String) -> Result<(), FieldsyncError> {
         self.edited(&job_id, self.store.request_help(&job_id, &reason))

@@ -124,6 +124,33 @@ pub struct PartUsed {
     pub under_warranty: bool,
 }
 
+/// A photo attached to a job.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PhotoRef {
+    /// Lower-case hex SHA-256 of the bytes: the photo's identity.
+    pub sha256: String,
+    /// Media type, e.g. `image/jpeg`.
+    pub mime_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Caption.
+    pub caption: String,
+    /// When it was taken (phone clock), ms since the Unix epoch.
+    pub taken_at_ms: i64,
+}
+
+impl From<job::BlobRef> for PhotoRef {
+    fn from(b: job::BlobRef) -> Self {
+        PhotoRef {
+            sha256: b.sha256,
+            mime_type: b.mime,
+            size: b.size,
+            caption: b.caption,
+            taken_at_ms: b.taken_at,
+        }
+    }
+}
+
 /// Everything the installer sees when opening a job.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct JobDetail {
@@ -155,6 +182,8 @@ pub struct JobDetail {
     pub rating_comment: String,
     /// Help requests made so far.
     pub help_requests: u32,
+    /// Photos attached.
+    pub photos: Vec<PhotoRef>,
 }
 
 impl JobDetail {
@@ -198,6 +227,7 @@ impl JobDetail {
                 .map(|r| r.comment.clone())
                 .unwrap_or_default(),
             help_requests: u32::try_from(job.escalation.help_requests.len()).unwrap_or(u32::MAX),
+            photos: job.photos.iter().cloned().map(Into::into).collect(),
         }
     }
 }

@@ -650,6 +650,24 @@ fileprivate struct FfiConverterString: FfiConverter {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
+    }
+}
+
 
 
 
@@ -677,6 +695,12 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
      * Appends a line to the job's notes.
      */
     func appendNote(jobId: String, text: String) throws 
+    
+    /**
+     * Attaches a photo (the encoded image bytes) to the job. The bytes are kept on the phone
+     * and the job references them by SHA-256; attaching the same bytes again changes nothing.
+     */
+    func attachPhoto(jobId: String, bytes: Data, mimeType: String, caption: String) throws  -> PhotoRef
     
     /**
      * This install's device id.
@@ -875,6 +899,23 @@ open func appendNote(jobId: String, text: String)throws   {try rustCallWithError
         FfiConverterString.lower(text),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Attaches a photo (the encoded image bytes) to the job. The bytes are kept on the phone
+     * and the job references them by SHA-256; attaching the same bytes again changes nothing.
+     */
+open func attachPhoto(jobId: String, bytes: Data, mimeType: String, caption: String)throws  -> PhotoRef  {
+    return try  FfiConverterTypePhotoRef_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_attach_photo(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(jobId),
+        FfiConverterData.lower(bytes),
+        FfiConverterString.lower(mimeType),
+        FfiConverterString.lower(caption),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1896,6 +1937,10 @@ public struct JobDetail: Equatable, Hashable {
      * Help requests made so far.
      */
     public var helpRequests: UInt32
+    /**
+     * Photos attached.
+     */
+    public var photos: [PhotoRef]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1941,7 +1986,10 @@ public struct JobDetail: Equatable, Hashable {
          */ratingComment: String, 
         /**
          * Help requests made so far.
-         */helpRequests: UInt32) {
+         */helpRequests: UInt32, 
+        /**
+         * Photos attached.
+         */photos: [PhotoRef]) {
         self.summary = summary
         self.customerPhone = customerPhone
         self.address = address
@@ -1956,6 +2004,7 @@ public struct JobDetail: Equatable, Hashable {
         self.rating = rating
         self.ratingComment = ratingComment
         self.helpRequests = helpRequests
+        self.photos = photos
     }
 
     
@@ -1987,7 +2036,8 @@ public struct FfiConverterTypeJobDetail: FfiConverterRustBuffer {
                 parts: FfiConverterSequenceTypePartUsed.read(from: &buf), 
                 rating: FfiConverterOptionUInt8.read(from: &buf), 
                 ratingComment: FfiConverterString.read(from: &buf), 
-                helpRequests: FfiConverterUInt32.read(from: &buf)
+                helpRequests: FfiConverterUInt32.read(from: &buf), 
+                photos: FfiConverterSequenceTypePhotoRef.read(from: &buf)
         )
     }
 
@@ -2006,6 +2056,7 @@ public struct FfiConverterTypeJobDetail: FfiConverterRustBuffer {
         FfiConverterOptionUInt8.write(value.rating, into: &buf)
         FfiConverterString.write(value.ratingComment, into: &buf)
         FfiConverterUInt32.write(value.helpRequests, into: &buf)
+        FfiConverterSequenceTypePhotoRef.write(value.photos, into: &buf)
     }
 }
 
@@ -2319,6 +2370,105 @@ public func FfiConverterTypePartUsed_lift(_ buf: RustBuffer) throws -> PartUsed 
 #endif
 public func FfiConverterTypePartUsed_lower(_ value: PartUsed) -> RustBuffer {
     return FfiConverterTypePartUsed.lower(value)
+}
+
+
+/**
+ * A photo attached to a job.
+ */
+public struct PhotoRef: Equatable, Hashable {
+    /**
+     * Lower-case hex SHA-256 of the bytes: the photo's identity.
+     */
+    public var sha256: String
+    /**
+     * Media type, e.g. `image/jpeg`.
+     */
+    public var mimeType: String
+    /**
+     * Size in bytes.
+     */
+    public var size: UInt64
+    /**
+     * Caption.
+     */
+    public var caption: String
+    /**
+     * When it was taken (phone clock), ms since the Unix epoch.
+     */
+    public var takenAtMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Lower-case hex SHA-256 of the bytes: the photo's identity.
+         */sha256: String, 
+        /**
+         * Media type, e.g. `image/jpeg`.
+         */mimeType: String, 
+        /**
+         * Size in bytes.
+         */size: UInt64, 
+        /**
+         * Caption.
+         */caption: String, 
+        /**
+         * When it was taken (phone clock), ms since the Unix epoch.
+         */takenAtMs: Int64) {
+        self.sha256 = sha256
+        self.mimeType = mimeType
+        self.size = size
+        self.caption = caption
+        self.takenAtMs = takenAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PhotoRef: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePhotoRef: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PhotoRef {
+        return
+            try PhotoRef(
+                sha256: FfiConverterString.read(from: &buf), 
+                mimeType: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf), 
+                caption: FfiConverterString.read(from: &buf), 
+                takenAtMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PhotoRef, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sha256, into: &buf)
+        FfiConverterString.write(value.mimeType, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterString.write(value.caption, into: &buf)
+        FfiConverterInt64.write(value.takenAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePhotoRef_lift(_ buf: RustBuffer) throws -> PhotoRef {
+    return try FfiConverterTypePhotoRef.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePhotoRef_lower(_ value: PhotoRef) -> RustBuffer {
+    return FfiConverterTypePhotoRef.lower(value)
 }
 
 
@@ -3379,6 +3529,31 @@ fileprivate struct FfiConverterSequenceTypePartUsed: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePhotoRef: FfiConverterRustBuffer {
+    typealias SwiftType = [PhotoRef]
+
+    public static func write(_ value: [PhotoRef], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePhotoRef.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PhotoRef] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PhotoRef]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePhotoRef.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeRefusal: FfiConverterRustBuffer {
     typealias SwiftType = [Refusal]
 
@@ -3426,6 +3601,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_append_note() != 21115) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_attach_photo() != 12417) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_device_id() != 55730) {

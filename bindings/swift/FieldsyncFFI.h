@@ -302,6 +302,11 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_all_jobs(uint64_t ptr, Rus
 void uniffi_fieldsync_fn_method_fieldsyncclient_append_note(uint64_t ptr, RustBuffer job_id, RustBuffer text, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ATTACH_PHOTO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ATTACH_PHOTO
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_attach_photo(uint64_t ptr, RustBuffer job_id, RustBuffer bytes, RustBuffer mime_type, RustBuffer caption, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -693,6 +698,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_all_jobs(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_APPEND_NOTE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_APPEND_NOTE
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_append_note(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ATTACH_PHOTO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ATTACH_PHOTO
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_attach_photo(void
     
 );
 #endif

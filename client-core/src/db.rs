@@ -54,7 +54,14 @@ const MIGRATIONS: &[&str] = &[
         changes INTEGER NOT NULL,
         at INTEGER NOT NULL
     ) STRICT;
-    CREATE INDEX refusals_job ON refusals(job_id);",
+    CREATE INDEX refusals_job ON refusals(job_id);
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY NOT NULL,
+        mime TEXT NOT NULL,
+        bytes BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        uploaded INTEGER NOT NULL DEFAULT 0
+    ) STRICT;",
 ];
 
 /// The schema version this code writes.

@@ -9,15 +9,20 @@ use std::sync::{Mutex, MutexGuard};
 
 use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use fieldsync_protocol::job::{
-    ChecklistUpdate, Editor, Job, JobDoc, JobSummary, Outcome, PartUsed, Rating, Role, TimeEntry,
+    BlobRef, ChecklistUpdate, Editor, Job, JobDoc, JobSummary, Outcome, PartUsed, Rating, Role,
+    TimeEntry,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, now_millis};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::db;
 use crate::error::{Error, Result};
+
+/// The largest photo accepted.
+pub const MAX_PHOTO_BYTES: usize = 25 << 20;
 
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
@@ -375,6 +380,76 @@ impl Store {
         self.edit(job_id, |doc, now| doc.set_rating(&rating, now))
     }
 
+    /// Attaches a photo to the job: the bytes go into the phone's blob store and the job
+    /// references them by SHA-256, both in one durable step. The same bytes are stored once, and
+    /// attaching them to the same job again changes nothing. The bytes stay on the phone until
+    /// they are uploaded (the upload comes with the media transfer; nothing deletes them before).
+    pub fn attach_photo(
+        &self,
+        job_id: &str,
+        bytes: &[u8],
+        mime: &str,
+        caption: &str,
+    ) -> Result<BlobRef> {
+        if bytes.is_empty() || bytes.len() > MAX_PHOTO_BYTES {
+            return Err(Error::Refused(
+                fieldsync_protocol::SchemaError::InvalidValue {
+                    field: "photo",
+                    value: format!(
+                        "{} bytes (a photo has 1 byte to {MAX_PHOTO_BYTES} bytes)",
+                        bytes.len()
+                    ),
+                },
+            ));
+        }
+        if !mime.starts_with("image/") {
+            return Err(Error::Refused(
+                fieldsync_protocol::SchemaError::InvalidValue {
+                    field: "photo mime type",
+                    value: mime.to_owned(),
+                },
+            ));
+        }
+        let sha256 = hex(&Sha256::digest(bytes));
+        let mut attached = None;
+        self.edit_in(job_id, |doc, now, tx| {
+            tx.execute(
+                "INSERT INTO blobs (sha256, mime, bytes, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sha256) DO NOTHING",
+                params![sha256, mime, bytes, now],
+            )?;
+            let existing = doc.read()?.photos.into_iter().find(|p| p.sha256 == sha256);
+            let photo = match existing {
+                Some(photo) => photo,
+                None => {
+                    let photo = BlobRef {
+                        sha256: sha256.clone(),
+                        mime: mime.to_owned(),
+                        size: bytes.len() as u64,
+                        caption: caption.to_owned(),
+                        taken_at: now,
+                    };
+                    doc.add_photo(&photo, now)?;
+                    photo
+                }
+            };
+            attached = Some(photo);
+            Ok(())
+        })?;
+        attached.ok_or_else(|| Error::UnknownJob(job_id.to_owned()))
+    }
+
+    /// The bytes of a blob on the phone, by SHA-256 (lower-case hex).
+    pub fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT bytes FROM blobs WHERE sha256 = ?1",
+                [sha256],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
     /// Asks the next ring up for help. Works offline: it is a change like any other.
     pub fn request_help(&self, job_id: &str, reason: &str) -> Result<()> {
         let editor = self.editor();
@@ -388,6 +463,15 @@ impl Store {
         job_id: &str,
         f: impl FnOnce(&mut JobDoc, Millis) -> Result<(), fieldsync_protocol::SchemaError>,
     ) -> Result<()> {
+        self.edit_in(job_id, |doc, now, _| Ok(f(doc, now)?))
+    }
+
+    /// Like [`Store::edit`], for edits that also write other rows in the same transaction.
+    fn edit_in(
+        &self,
+        job_id: &str,
+        f: impl FnOnce(&mut JobDoc, Millis, &Transaction<'_>) -> Result<()>,
+    ) -> Result<()> {
         let now = now_millis();
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -395,7 +479,7 @@ impl Store {
         doc.set_actor(self.identity.actor.clone());
         let before = doc.get_heads();
         let mut job_doc = JobDoc::from_automerge(doc);
-        f(&mut job_doc, now)?;
+        f(&mut job_doc, now, &tx)?;
         let mut doc = job_doc.into_automerge();
         let changes = doc.get_changes(&before);
         if changes.is_empty() {
@@ -710,5 +794,35 @@ mod tests {
             Store::open(dir.path().join("other.db"), " "),
             Err(Error::StoreMismatch(_))
         ));
+    }
+
+    #[test]
+    fn a_photo_is_stored_once_and_referenced_by_its_hash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
+        let job = seed(&store, "anna");
+        let bytes = b"\xff\xd8\xff not really a jpeg".to_vec();
+        let photo = store
+            .attach_photo(&job, &bytes, "image/jpeg", "broken valve")
+            .expect("attach");
+        assert_eq!(photo.sha256, hex(&Sha256::digest(&bytes)));
+        let again = store
+            .attach_photo(&job, &bytes, "image/jpeg", "same bytes")
+            .expect("again");
+        assert_eq!(again, photo);
+        assert_eq!(store.job(&job).expect("job").photos, vec![photo.clone()]);
+        assert_eq!(store.blob(&photo.sha256).expect("blob"), Some(bytes));
+        let blobs: i64 = store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(blobs, 1);
+        assert!(store.attach_photo(&job, b"", "image/jpeg", "").is_err());
+        assert!(
+            store
+                .attach_photo(&job, b"%PDF", "application/pdf", "")
+                .is_err()
+        );
+        assert_eq!(store.outbox_status().expect("outbox").depth, 1);
     }
 }

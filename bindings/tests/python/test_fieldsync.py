@@ -5,6 +5,7 @@ its library on PYTHONPATH.
 """
 
 import gc
+import hashlib
 import json
 import os
 import socket
@@ -115,9 +116,13 @@ class InstallerDay(unittest.TestCase):
         client.add_part(self.job, "PV-22", 1, True)
         client.add_time_entry(self.job, fieldsync.TimeKind.ON_SITE, 1_000, 2_000)
         client.set_rating(self.job, 5, "Tidy work")
+        photo_bytes = b"\xff\xd8\xff" + bytes(range(256)) * 40
+        photo = client.attach_photo(self.job, photo_bytes, "image/jpeg", "new valve")
+        self.assertEqual(photo.sha256, hashlib.sha256(photo_bytes).hexdigest())
+        self.assertEqual(client.attach_photo(self.job, photo_bytes, "image/jpeg", "again"), photo)
         client.finish_visit(self.job, fieldsync.VisitOutcome(first_visit_success=True, cause="valve"), True)
         self.assertEqual(client.sync_state(self.job), fieldsync.SyncState.SAVED_LOCALLY)
-        self.assertEqual(client.outbox().depth, 9)
+        self.assertEqual(client.outbox().depth, 10)
         detail = client.job(self.job)
         self.assertEqual(detail.summary.status, fieldsync.JobStatus.COMPLETED)
         self.assertTrue(detail.checklist[0].done)
@@ -137,6 +142,7 @@ class InstallerDay(unittest.TestCase):
         self.assertEqual(on_server["summary"]["status"], "completed")
         self.assertEqual(on_server["job"]["notes"], "Replaced the valve.")
         self.assertEqual(on_server["job"]["rating"]["score"], 5)
+        self.assertEqual(on_server["job"]["photos"][0]["sha256"], photo.sha256)
         subscription.cancel()
 
     def test_errors_arrive_as_exceptions_and_nothing_is_saved(self):
