@@ -643,6 +643,11 @@ pub(crate) fn replace_with_snapshot(
     job_id: &str,
     doc: &mut AutoCommit,
 ) -> Result<()> {
+    insert_snapshot(tx, job_id, &doc.save())
+}
+
+/// Replaces a document's chunks with the given saved bytes.
+pub(crate) fn insert_snapshot(tx: &Transaction<'_>, job_id: &str, saved: &[u8]) -> Result<()> {
     tx.execute("DELETE FROM doc_chunks WHERE job_id = ?1", [job_id])?;
     tx.execute(
         "INSERT INTO docs (job_id, chunk_count) VALUES (?1, 1)
@@ -651,7 +656,7 @@ pub(crate) fn replace_with_snapshot(
     )?;
     tx.execute(
         "INSERT INTO doc_chunks (job_id, bytes) VALUES (?1, ?2)",
-        params![job_id, doc.save()],
+        params![job_id, saved],
     )?;
     Ok(())
 }

@@ -296,7 +296,7 @@ impl<'s> SyncSession<'s> {
             let mut incoming = AutoCommit::load(&document.doc).map_err(|e| {
                 Error::Protocol(format!("job `{}`: bad document: {e}", document.job))
             })?;
-            store_document(&tx, &document.job, &mut incoming)?;
+            store_document(&tx, &document.job, &document.doc, &mut incoming)?;
             self.touched.insert(document.job.clone());
         }
         for message in &response.resync {
@@ -439,21 +439,28 @@ fn apply_changes(tx: &Transaction<'_>, job: &str, changes: Vec<Change>) -> Resul
 }
 
 /// Stores a whole document from the server, merging it with what the device holds.
-fn store_document(tx: &Transaction<'_>, job: &str, incoming: &mut AutoCommit) -> Result<()> {
-    let mut doc = match store::load_doc(tx, job) {
+fn store_document(
+    tx: &Transaction<'_>,
+    job: &str,
+    bytes: &[u8],
+    incoming: &mut AutoCommit,
+) -> Result<()> {
+    tx.execute("UPDATE docs SET left_scope = 0 WHERE job_id = ?1", [job])?;
+    match store::load_doc(tx, job) {
         Ok(mut local) => {
             local
                 .merge(incoming)
                 .map_err(|e| Error::Protocol(format!("job `{job}`: {e}")))?;
-            local
+            store::replace_with_snapshot(tx, job, &mut local)?;
+            store::update_projection(tx, job, &local)
         }
-        Err(Error::UnknownJob(_)) => incoming.clone(),
-        Err(e) => return Err(e),
-    };
-    tx.execute("UPDATE docs SET left_scope = 0 WHERE job_id = ?1", [job])?;
-    store::replace_with_snapshot(tx, job, &mut doc)?;
-    store::update_projection(tx, job, &doc)?;
-    Ok(())
+        // A job new to the phone: the server's bytes are already a compact snapshot.
+        Err(Error::UnknownJob(_)) => {
+            store::insert_snapshot(tx, job, bytes)?;
+            store::update_projection(tx, job, incoming)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Removes jobs that left the device's scope, but only once nothing captured for them waits in
