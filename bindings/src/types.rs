@@ -331,6 +331,8 @@ impl From<JobSyncState> for SyncState {
 pub struct Outbox {
     /// Changes waiting for the server.
     pub depth: u64,
+    /// Changes the server refused: kept on the phone, not sent again (see `refusals()`).
+    pub parked: u64,
     /// When the oldest of them was made, ms since the Unix epoch.
     pub oldest_created_at_ms: Option<i64>,
     /// Refusals recorded.
@@ -341,6 +343,7 @@ impl From<OutboxStatus> for Outbox {
     fn from(o: OutboxStatus) -> Self {
         Outbox {
             depth: o.depth,
+            parked: o.parked,
             oldest_created_at_ms: o.oldest_created_at,
             refusals: o.refusals,
         }

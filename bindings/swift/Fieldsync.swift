@@ -2224,6 +2224,10 @@ public struct Outbox: Equatable, Hashable {
      */
     public var depth: UInt64
     /**
+     * Changes the server refused: kept on the phone, not sent again (see `refusals()`).
+     */
+    public var parked: UInt64
+    /**
      * When the oldest of them was made, ms since the Unix epoch.
      */
     public var oldestCreatedAtMs: Int64?
@@ -2239,12 +2243,16 @@ public struct Outbox: Equatable, Hashable {
          * Changes waiting for the server.
          */depth: UInt64, 
         /**
+         * Changes the server refused: kept on the phone, not sent again (see `refusals()`).
+         */parked: UInt64, 
+        /**
          * When the oldest of them was made, ms since the Unix epoch.
          */oldestCreatedAtMs: Int64?, 
         /**
          * Refusals recorded.
          */refusals: UInt64) {
         self.depth = depth
+        self.parked = parked
         self.oldestCreatedAtMs = oldestCreatedAtMs
         self.refusals = refusals
     }
@@ -2266,6 +2274,7 @@ public struct FfiConverterTypeOutbox: FfiConverterRustBuffer {
         return
             try Outbox(
                 depth: FfiConverterUInt64.read(from: &buf), 
+                parked: FfiConverterUInt64.read(from: &buf), 
                 oldestCreatedAtMs: FfiConverterOptionInt64.read(from: &buf), 
                 refusals: FfiConverterUInt64.read(from: &buf)
         )
@@ -2273,6 +2282,7 @@ public struct FfiConverterTypeOutbox: FfiConverterRustBuffer {
 
     public static func write(_ value: Outbox, into buf: inout [UInt8]) {
         FfiConverterUInt64.write(value.depth, into: &buf)
+        FfiConverterUInt64.write(value.parked, into: &buf)
         FfiConverterOptionInt64.write(value.oldestCreatedAtMs, into: &buf)
         FfiConverterUInt64.write(value.refusals, into: &buf)
     }

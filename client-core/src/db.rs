@@ -43,7 +43,8 @@ const MIGRATIONS: &[&str] = &[
         change BLOB NOT NULL,
         created_at INTEGER NOT NULL,
         sent_at INTEGER,
-        attempts INTEGER NOT NULL DEFAULT 0
+        attempts INTEGER NOT NULL DEFAULT 0,
+        parked INTEGER NOT NULL DEFAULT 0
     ) STRICT;
     CREATE INDEX outbox_job ON outbox(job_id);
     CREATE TABLE refusals (
@@ -61,7 +62,13 @@ const MIGRATIONS: &[&str] = &[
         bytes BLOB NOT NULL,
         created_at INTEGER NOT NULL,
         uploaded INTEGER NOT NULL DEFAULT 0
-    ) STRICT;",
+    ) STRICT;
+    CREATE TABLE job_blobs (
+        job_id TEXT NOT NULL REFERENCES docs(job_id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+        PRIMARY KEY (job_id, sha256)
+    ) STRICT;
+    CREATE INDEX job_blobs_blob ON job_blobs(sha256);",
 ];
 
 /// The schema version this code writes.

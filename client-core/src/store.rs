@@ -34,8 +34,9 @@ pub struct DeviceIdentity {
     pub device_id: String,
     /// The installer signed in on it.
     pub user_id: String,
-    /// The Automerge actor id every local change carries: stable per install, so the server can
-    /// map actor → device → user.
+    /// The Automerge actor id local changes carry: new each time the store is opened (so a
+    /// restored backup never reuses sequence numbers); the server maps each actor it sees to
+    /// the device and its user.
     pub actor: ActorId,
 }
 
@@ -57,9 +58,13 @@ impl JobQuery {
     /// midnight.
     pub fn today_and_upcoming(now: Millis, utc_offset: Millis) -> Self {
         const DAY: Millis = 86_400_000;
-        let local = now + utc_offset;
+        let local = now.saturating_add(utc_offset);
         JobQuery {
-            from: Some(local - local.rem_euclid(DAY) - utc_offset),
+            from: Some(
+                local
+                    .saturating_sub(local.rem_euclid(DAY))
+                    .saturating_sub(utc_offset),
+            ),
             until: None,
             statuses: vec![
                 Status::Scheduled,
@@ -92,6 +97,8 @@ pub enum JobSyncState {
 pub struct OutboxStatus {
     /// Changes waiting for the server's acknowledgement.
     pub depth: u64,
+    /// Changes the server refused, kept on the phone and not sent again.
+    pub parked: u64,
     /// When the oldest waiting change was made (device clock), if any.
     pub oldest_created_at: Option<Millis>,
     /// How many times the most-tried waiting change was sent without an answer.
@@ -159,19 +166,18 @@ impl Store {
         }
         let mut conn = db::open(path.as_ref())?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let identity = match (
-            meta_get(&tx, "device_id")?,
-            meta_get(&tx, "user_id")?,
-            meta_get(&tx, "actor")?,
-        ) {
-            (Some(device_id), Some(stored_user), Some(actor)) => {
+        // A fresh actor every time the store is opened: a store restored from a backup must
+        // never reuse an actor's sequence numbers for different changes (Automerge refuses a
+        // second change with the same actor and number). The server maps every actor it sees
+        // to this device.
+        let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice());
+        let identity = match (meta_get(&tx, "device_id")?, meta_get(&tx, "user_id")?) {
+            (Some(device_id), Some(stored_user)) => {
                 if stored_user != user_id {
                     return Err(Error::StoreMismatch(format!(
                         "this store belongs to user `{stored_user}`, not `{user_id}`"
                     )));
                 }
-                let actor = ActorId::try_from(actor.as_str())
-                    .map_err(|e| Error::StoreMismatch(format!("stored actor id: {e}")))?;
                 DeviceIdentity {
                     device_id,
                     user_id: stored_user,
@@ -182,11 +188,10 @@ impl Store {
                 let identity = DeviceIdentity {
                     device_id: format!("dev-{}", uuid::Uuid::new_v4().simple()),
                     user_id: user_id.to_owned(),
-                    actor: ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
+                    actor,
                 };
                 meta_set(&tx, "device_id", &identity.device_id)?;
                 meta_set(&tx, "user_id", &identity.user_id)?;
-                meta_set(&tx, "actor", &hex(identity.actor.to_bytes()))?;
                 identity
             }
         };
@@ -417,6 +422,10 @@ impl Store {
                 "INSERT INTO blobs (sha256, mime, bytes, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sha256) DO NOTHING",
                 params![sha256, mime, bytes, now],
             )?;
+            tx.execute(
+                "INSERT INTO job_blobs (job_id, sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![job_id, sha256],
+            )?;
             let existing = doc.read()?.photos.into_iter().find(|p| p.sha256 == sha256);
             let photo = match existing {
                 Some(photo) => photo,
@@ -483,6 +492,8 @@ impl Store {
         let mut doc = job_doc.into_automerge();
         let changes = doc.get_changes(&before);
         if changes.is_empty() {
+            // Nothing changed in the document, but `f` may have written other rows.
+            tx.commit()?;
             return Ok(());
         }
         for change in &changes {
@@ -502,7 +513,7 @@ impl Store {
     pub fn outbox_status(&self) -> Result<OutboxStatus> {
         let conn = self.conn();
         let (depth, oldest, attempts) = conn.query_row(
-            "SELECT COUNT(*), MIN(created_at), COALESCE(MAX(attempts), 0) FROM outbox",
+            "SELECT COUNT(*), MIN(created_at), COALESCE(MAX(attempts), 0) FROM outbox WHERE parked = 0",
             [],
             |row| {
                 Ok((
@@ -514,8 +525,13 @@ impl Store {
         )?;
         let refusals: i64 =
             conn.query_row("SELECT COUNT(*) FROM refusals", [], |row| row.get(0))?;
+        let parked: i64 =
+            conn.query_row("SELECT COUNT(*) FROM outbox WHERE parked = 1", [], |row| {
+                row.get(0)
+            })?;
         Ok(OutboxStatus {
             depth: depth.unsigned_abs(),
+            parked: parked.unsigned_abs(),
             oldest_created_at: oldest,
             max_attempts: attempts.unsigned_abs(),
             refusals: refusals.unsigned_abs(),
@@ -535,18 +551,25 @@ impl Store {
             return Err(Error::UnknownJob(job_id.to_owned()));
         }
         let (unsent, sent): (i64, i64) = conn.query_row(
-            "SELECT COALESCE(SUM(sent_at IS NULL), 0), COALESCE(SUM(sent_at IS NOT NULL), 0) FROM outbox WHERE job_id = ?1",
+            "SELECT COALESCE(SUM(sent_at IS NULL), 0), COALESCE(SUM(sent_at IS NOT NULL), 0)
+             FROM outbox WHERE job_id = ?1 AND parked = 0",
             [job_id],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        let refused: bool = conn.query_row(
-            "SELECT last_push_refused FROM docs WHERE job_id = ?1",
+        let (refused, in_fallback): (bool, bool) = conn.query_row(
+            "SELECT last_push_refused, needs_resync FROM docs WHERE job_id = ?1",
+            [job_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        // Photo bytes count as captured work: until the server holds them, the job is not done.
+        let photos_waiting: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM job_blobs JOIN blobs USING (sha256) WHERE job_id = ?1 AND uploaded = 0)",
             [job_id],
             |row| row.get(0),
         )?;
-        Ok(if unsent > 0 {
+        Ok(if unsent > 0 || photos_waiting {
             JobSyncState::SavedLocally
-        } else if sent > 0 {
+        } else if sent > 0 || in_fallback {
             JobSyncState::Uploaded
         } else if refused {
             JobSyncState::Refused
@@ -787,10 +810,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("phone.db");
         let identity = Store::open(&path, "anna").expect("open").identity().clone();
+        let reopened = Store::open(&path, "anna")
+            .expect("reopen")
+            .identity()
+            .clone();
         assert_eq!(
-            Store::open(&path, "anna").expect("reopen").identity(),
-            &identity
+            (&reopened.device_id, &reopened.user_id),
+            (&identity.device_id, &identity.user_id)
         );
+        // A fresh actor each time, so a restored copy never reuses sequence numbers.
+        assert_ne!(reopened.actor, identity.actor);
         assert!(matches!(
             Store::open(&path, "ben"),
             Err(Error::StoreMismatch(_))

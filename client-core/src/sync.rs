@@ -23,7 +23,7 @@ use crate::store::{self, Store, meta_get, meta_set};
 const PUSH_BUDGET_BYTES: usize = 1 << 20;
 
 /// A session that needs more rounds than this is not settling (a server bug or a hostile one).
-const MAX_ROUNDS: u32 = 10_000;
+const MAX_ROUNDS: u32 = 1_000;
 
 /// What a finished session did, for the UI and the benchmarks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,8 +124,9 @@ impl<'s> SyncSession<'s> {
         let mut push: BTreeMap<String, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
         let mut bytes = 0;
         {
-            let mut stmt =
-                tx.prepare_cached("SELECT id, job_id, change FROM outbox ORDER BY id")?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, job_id, change FROM outbox WHERE parked = 0 ORDER BY id",
+            )?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let (id, job, change): (i64, String, Vec<u8>) =
@@ -151,6 +152,7 @@ impl<'s> SyncSession<'s> {
         }
 
         let mut resync = Vec::new();
+        let mut resync_bytes = 0;
         let mut confirmed = BTreeMap::new();
         for (job, state) in &mut self.resync {
             let mut doc = store::load_doc(&tx, job)?;
@@ -176,9 +178,16 @@ impl<'s> SyncSession<'s> {
                 }
             }
             if let Some(message) = message {
+                if resync_bytes > PUSH_BUDGET_BYTES {
+                    // The rest go next round; a fresh state makes them start over cleanly.
+                    *state = State::new();
+                    continue;
+                }
+                let message = message.encode();
+                resync_bytes += message.len();
                 resync.push(ResyncMessage {
                     job: job.clone(),
-                    message: message.encode().into(),
+                    message: message.into(),
                 });
             }
         }
@@ -256,7 +265,9 @@ impl<'s> SyncSession<'s> {
                 }
                 None => continue,
             };
-            delete_outbox_rows(&tx, &ids)?;
+            // Refused changes are parked, not deleted: they stay on the phone (and keep the job
+            // from being purged) but are not pushed again.
+            park_outbox_rows(&tx, &ids)?;
             tx.execute(
                 "UPDATE docs SET last_push_refused = 1 WHERE job_id = ?1",
                 [&refusal.job],
@@ -278,45 +289,72 @@ impl<'s> SyncSession<'s> {
         }
 
         let mut lost_state = false;
+        // A job whose data this phone cannot use goes through the fallback (changes, documents)
+        // or, if the fallback itself fails, is set aside with a local refusal: one bad job never
+        // stops the others from syncing. Database errors still fail the whole round.
         for JobChanges { job, changes } in &response.changes {
-            let changes = changes
+            let applied = changes
                 .iter()
                 .map(|bytes| Change::from_bytes(bytes.to_vec()))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::Protocol(format!("job `{job}`: bad change: {e}")))?;
-            match apply_changes(&tx, job, changes)? {
-                Applied::Stored => {
+                .map_err(|e| Error::Protocol(format!("bad change: {e}")))
+                .and_then(|changes| apply_changes(&tx, job, changes));
+            match per_job(applied)? {
+                Ok(Applied::Stored) => {
                     self.touched.insert(job.clone());
                 }
-                Applied::MissingHistory => set_fallback(&tx, job, true)?,
-                Applied::UnknownJob => lost_state = true,
+                Ok(Applied::MissingHistory) | Err(_) => set_fallback(&tx, job, true)?,
+                Ok(Applied::UnknownJob) => lost_state = true,
             }
         }
         for document in &response.documents {
-            let mut incoming = AutoCommit::load(&document.doc).map_err(|e| {
-                Error::Protocol(format!("job `{}`: bad document: {e}", document.job))
-            })?;
-            store_document(&tx, &document.job, &document.doc, &mut incoming)?;
-            self.touched.insert(document.job.clone());
+            let stored = AutoCommit::load(&document.doc)
+                .map_err(|e| Error::Protocol(format!("bad document: {e}")))
+                .and_then(|mut incoming| {
+                    store_document(&tx, &document.job, &document.doc, &mut incoming)
+                });
+            match per_job(stored)? {
+                Ok(()) => {
+                    self.touched.insert(document.job.clone());
+                }
+                Err(_) => set_fallback(&tx, &document.job, true)?,
+            }
         }
         for message in &response.resync {
-            let decoded = Message::decode(&message.message).map_err(|e| {
-                Error::Protocol(format!("job `{}`: bad sync message: {e}", message.job))
-            })?;
             let Some(state) = self.resync.get_mut(&message.job) else {
                 continue;
             };
-            let mut doc = store::load_doc(&tx, &message.job)?;
-            let before = doc.get_heads();
-            doc.sync()
-                .receive_sync_message(state, decoded)
-                .map_err(|e| {
-                    Error::Protocol(format!("job `{}`: sync message: {e}", message.job))
-                })?;
-            if doc.get_heads() != before {
-                store::replace_with_snapshot(&tx, &message.job, &mut doc)?;
-                store::update_projection(&tx, &message.job, &doc)?;
-                self.touched.insert(message.job.clone());
+            let received = Message::decode(&message.message)
+                .map_err(|e| Error::Protocol(format!("bad sync message: {e}")))
+                .and_then(|decoded| {
+                    let mut doc = store::load_doc(&tx, &message.job)?;
+                    let before = doc.get_heads();
+                    doc.sync()
+                        .receive_sync_message(state, decoded)
+                        .map_err(|e| Error::Protocol(format!("sync message: {e}")))?;
+                    if doc.get_heads() != before {
+                        store::replace_with_snapshot(&tx, &message.job, &mut doc)?;
+                        store::update_projection(&tx, &message.job, &doc)?;
+                    }
+                    Ok(doc.get_heads() != before)
+                });
+            match per_job(received)? {
+                Ok(true) => {
+                    self.touched.insert(message.job.clone());
+                }
+                Ok(false) => {}
+                Err(reason) => {
+                    self.resync.remove(&message.job);
+                    set_fallback(&tx, &message.job, false)?;
+                    tx.execute(
+                        "INSERT INTO refusals (job_id, code, reason, changes, at) VALUES (?1, 'merge_failed', ?2, 0, ?3)",
+                        params![message.job, reason, now_millis()],
+                    )?;
+                    tx.execute(
+                        "UPDATE docs SET last_push_refused = 1 WHERE job_id = ?1",
+                        [&message.job],
+                    )?;
+                }
             }
         }
 
@@ -366,6 +404,18 @@ impl<'s> SyncSession<'s> {
     }
 }
 
+/// Splits a per-job result: errors about the job's data become the inner `Err` (the caller
+/// sets the job aside and goes on), anything else (the database failing) stays fatal.
+fn per_job<T>(result: Result<T>) -> Result<Result<T, String>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(e @ (Error::Protocol(_) | Error::CorruptDocument { .. } | Error::Refused(_))) => {
+            Ok(Err(e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Jobs in the fallback path.
 fn fallback_jobs(tx: &Transaction<'_>) -> Result<BTreeSet<String>> {
     let mut stmt = tx.prepare_cached("SELECT job_id FROM docs WHERE needs_resync = 1")?;
@@ -390,6 +440,15 @@ fn outbox_ids(tx: &Transaction<'_>, job: &str, newest: i64) -> Result<Vec<i64>> 
         .query_map(params![job, newest], |row| row.get(0))?
         .collect::<Result<Vec<i64>, _>>()?;
     Ok(ids)
+}
+
+fn park_outbox_rows(tx: &Transaction<'_>, ids: &[i64]) -> Result<()> {
+    let mut stmt =
+        tx.prepare_cached("UPDATE outbox SET parked = 1, sent_at = NULL WHERE id = ?1")?;
+    for id in ids {
+        stmt.execute([id])?;
+    }
+    Ok(())
 }
 
 fn delete_outbox_rows(tx: &Transaction<'_>, ids: &[i64]) -> Result<()> {
@@ -467,7 +526,10 @@ fn store_document(
 /// the outbox and no fallback is pending for them: captured work is never dropped.
 fn purge_safe_jobs(tx: &Transaction<'_>) -> Result<usize> {
     let purged = tx.execute(
-        "DELETE FROM docs WHERE left_scope = 1 AND needs_resync = 0 AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = docs.job_id)",
+        "DELETE FROM docs WHERE left_scope = 1 AND needs_resync = 0
+           AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = docs.job_id)
+           AND NOT EXISTS (SELECT 1 FROM job_blobs JOIN blobs USING (sha256)
+                           WHERE job_blobs.job_id = docs.job_id AND blobs.uploaded = 0)",
         [],
     )?;
     Ok(purged)

@@ -478,6 +478,7 @@ pub struct JobSummary {
 /// documents of older schema versions read; values of the wrong type are an error that names the
 /// field.
 pub fn read_job(doc: &impl ReadDoc) -> Result<Job, SchemaError> {
+    check_depth(doc, &automerge::ROOT, 0)?;
     let value = serde_json::to_value(AutoSerde::from(doc))
         .map_err(|e| SchemaError::Unreadable(e.to_string()))?;
     let job: Job =
@@ -486,6 +487,27 @@ pub fn read_job(doc: &impl ReadDoc) -> Result<Job, SchemaError> {
         return Err(SchemaError::MissingField("id"));
     }
     Ok(job)
+}
+
+/// How deeply objects may nest in a job document. The schema needs four levels; the limit keeps
+/// a hostile document from exhausting the stack of whoever reads it.
+pub const MAX_NESTING: usize = 8;
+
+fn check_depth(doc: &impl ReadDoc, obj: &ObjId, depth: usize) -> Result<(), SchemaError> {
+    if depth > MAX_NESTING {
+        return Err(SchemaError::Unreadable(format!(
+            "objects nest deeper than {MAX_NESTING} levels"
+        )));
+    }
+    if doc.object_type(obj)? == ObjType::Text {
+        return Ok(());
+    }
+    for (value, id) in doc.values(obj) {
+        if let Value::Object(_) = value {
+            check_depth(doc, &id, depth + 1)?;
+        }
+    }
+    Ok(())
 }
 
 /// What dispatch records when it opens a job.
@@ -896,7 +918,7 @@ impl JobDoc {
                 .put_object(automerge::ROOT, "notes", ObjType::Text)?,
         };
         let length = self.doc.length(&notes);
-        if index > length || index + delete > length {
+        if index.checked_add(delete).is_none_or(|end| end > length) {
             return Err(SchemaError::InvalidValue {
                 field: "notes",
                 value: format!("splice {index}+{delete} outside text of length {length}"),

@@ -7,13 +7,14 @@ use fieldsync_protocol::job::{
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::wire::{self, JobChanges, SyncRequest, SyncResponse, WireError};
 
-/// Reads a stored fixture. With `FIELDSYNC_BLESS=1` in the environment it first (re)writes it from
-/// `make`: that is how a fixture is created, and a reviewed diff is how a format change lands.
+/// Reads a stored fixture. With `FIELDSYNC_BLESS=<file name>` in the environment it first
+/// (re)writes that one fixture from `make`: that is how a fixture is created, and a reviewed diff
+/// is how a format change lands. Fixtures of earlier versions are never re-blessed.
 fn fixture(name: &str, make: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
-    if std::env::var_os("FIELDSYNC_BLESS").is_some() {
+    if std::env::var_os("FIELDSYNC_BLESS").is_some_and(|bless| bless == name) {
         std::fs::write(&path, make()).expect("write fixture");
     }
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
@@ -458,4 +459,17 @@ fn schema_v1_document_layout_is_pinned() {
     let job = read_job(&doc).expect("read");
     assert_eq!(job.status(), Status::OnSite);
     assert!(job.checklist["power"].done);
+}
+
+#[test]
+fn hostile_nesting_is_refused_not_a_crash() {
+    use fieldsync_protocol::automerge::{ObjType, ROOT, transaction::Transactable};
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "id", "job-deep").expect("put");
+    let mut obj = doc.put_object(ROOT, "customer", ObjType::Map).expect("put");
+    for _ in 0..100_000 {
+        obj = doc.put_object(&obj, "x", ObjType::Map).expect("nest");
+    }
+    let error = read_job(&doc).expect_err("too deep").to_string();
+    assert!(error.contains("nest deeper"), "{error}");
 }

@@ -51,6 +51,11 @@ pub fn commit(
             bytes: c.raw_bytes().to_vec(),
         })
         .collect();
+    if let Some(device) = origin_device {
+        for change in changes {
+            tx.record_actor(change.actor_id().to_bytes(), device)?;
+        }
+    }
     tx.put_job(
         &StoredJob {
             doc: doc.save(),

@@ -188,13 +188,19 @@ pub fn handle(
         let after = if reset { 0 } else { request.cursor };
         collect_page(tx, request, after, limits, &mut response)?;
 
+        tx.record_actor(&request.actor, &request.device)?;
         tx.put_device(&DeviceRecord {
             device_id: request.device.clone(),
             user_id: request.user.clone(),
             actor: request.actor.to_vec(),
-            // After a reset the presented cursor proved nothing; the next request starts afresh
-            // from the cursor issued now.
-            last_presented_cursor: if reset { 0 } else { request.cursor },
+            // After a reset the presented cursor proved nothing. Recording the cursor issued now
+            // as "presented" means a retry with the old cursor (the reset response was lost) is
+            // reset again, while the device's next normal request is not.
+            last_presented_cursor: if reset {
+                response.cursor
+            } else {
+                request.cursor
+            },
             last_issued_cursor: response.cursor,
             last_seen: now,
         })?;

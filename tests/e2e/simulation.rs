@@ -152,7 +152,7 @@ impl World {
     fn apply(&mut self, step: &Step) {
         match *step {
             Step::PhoneEdit { device, job } => {
-                let token = format!("d{device}-n{}", self.written[job].len());
+                let token = format!("[d{device}-n{}]", self.written[job].len());
                 // A device edits only jobs it holds.
                 if self.devices[device]
                     .append_note(&self.jobs[job], &token)

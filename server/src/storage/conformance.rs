@@ -202,4 +202,19 @@ fn devices_and_users_round_trip(store: &dyn Storage) {
         Some(device)
     );
     assert_eq!(read(store, |tx| tx.users()).expect("read"), vec![user]);
+    write(store, |tx| {
+        tx.record_actor(&[7; 16], "d1")?;
+        tx.record_actor(&[7; 16], "d2")
+    })
+    .expect("actors");
+    assert_eq!(
+        read(store, |tx| tx.device_for_actor(&[7; 16]))
+            .expect("read")
+            .as_deref(),
+        Some("d1")
+    );
+    assert_eq!(
+        read(store, |tx| tx.device_for_actor(&[8; 16])).expect("read"),
+        None
+    );
 }

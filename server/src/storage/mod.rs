@@ -157,8 +157,12 @@ pub trait ReadTx {
     /// A random id made when the database was created; it tells devices which database they
     /// talk to.
     fn server_id(&self) -> Result<String, StorageError>;
-    /// The server's own Automerge actor id, for changes dispatch makes.
+    /// The server's Automerge actor id for changes dispatch makes: new for every process (every
+    /// open of the store), so a database restored from a backup never reuses the sequence
+    /// numbers of changes it lost but phones still hold.
     fn server_actor(&self) -> Result<Vec<u8>, StorageError>;
+    /// The device that uploaded changes by `actor`, if any did.
+    fn device_for_actor(&self, actor: &[u8]) -> Result<Option<String>, StorageError>;
     /// The highest `seq` in the history (0 when empty).
     fn max_seq(&self) -> Result<u64, StorageError>;
     /// One job.
@@ -205,6 +209,8 @@ pub trait WriteTx: ReadTx {
     ) -> Result<(), StorageError>;
     /// Creates or updates a device.
     fn put_device(&mut self, device: &DeviceRecord) -> Result<(), StorageError>;
+    /// Records that `actor` belongs to `device_id` (the first device seen with it keeps it).
+    fn record_actor(&mut self, actor: &[u8], device_id: &str) -> Result<(), StorageError>;
     /// Creates or updates a user.
     fn put_user(&mut self, user: &User) -> Result<(), StorageError>;
 }

@@ -58,12 +58,18 @@ const MIGRATIONS: &[&str] = &[
         last_issued_cursor INTEGER NOT NULL,
         last_seen INTEGER NOT NULL
     ) STRICT;
-    CREATE INDEX devices_by_user ON devices(user_id);",
+    CREATE INDEX devices_by_user ON devices(user_id);
+    CREATE TABLE actors (
+        actor BLOB PRIMARY KEY NOT NULL,
+        device_id TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The SQLite storage backend.
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
+    /// The server's actor for this process (see [`ReadTx::server_actor`]).
+    actor: Vec<u8>,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -105,16 +111,13 @@ impl SqliteStorage {
                     "INSERT INTO meta (key, value) VALUES ('server_id', ?1)",
                     [server_id.as_bytes()],
                 )?;
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('actor', ?1)",
-                    [uuid::Uuid::new_v4().as_bytes().as_slice()],
-                )?;
             }
             tx.pragma_update(None, "user_version", to_i64(index as u64 + 1))?;
             tx.commit()?;
         }
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
+            actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
         })
     }
 
@@ -130,7 +133,7 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        f(&Tx(tx))
+        f(&Tx(tx, &self.actor))
     }
 
     fn write_tx(
@@ -139,14 +142,14 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut tx = Tx(tx);
+        let mut tx = Tx(tx, &self.actor);
         f(&mut tx)?;
         tx.0.commit()?;
         Ok(())
     }
 }
 
-struct Tx<'c>(Transaction<'c>);
+struct Tx<'c>(Transaction<'c>, &'c [u8]);
 
 fn summary_from(json: &str) -> Result<JobSummary, StorageError> {
     serde_json::from_str(json).map_err(|e| StorageError::Corrupt(format!("job summary: {e}")))
@@ -163,11 +166,18 @@ impl ReadTx for Tx<'_> {
     }
 
     fn server_actor(&self) -> Result<Vec<u8>, StorageError> {
+        Ok(self.1.to_vec())
+    }
+
+    fn device_for_actor(&self, actor: &[u8]) -> Result<Option<String>, StorageError> {
         Ok(self
             .0
-            .query_row("SELECT value FROM meta WHERE key = 'actor'", [], |r| {
-                r.get(0)
-            })?)
+            .query_row(
+                "SELECT device_id FROM actors WHERE actor = ?1",
+                [actor],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn max_seq(&self) -> Result<u64, StorageError> {
@@ -398,6 +408,14 @@ impl WriteTx for Tx<'_> {
                 to_i64(device.last_issued_cursor),
                 device.last_seen
             ],
+        )?;
+        Ok(())
+    }
+
+    fn record_actor(&mut self, actor: &[u8], device_id: &str) -> Result<(), StorageError> {
+        self.0.execute(
+            "INSERT INTO actors (actor, device_id) VALUES (?1, ?2) ON CONFLICT (actor) DO NOTHING",
+            params![actor, device_id],
         )?;
         Ok(())
     }
