@@ -293,13 +293,15 @@ impl<'s> SyncSession<'s> {
         // or, if the fallback itself fails, is set aside with a local refusal: one bad job never
         // stops the others from syncing. Database errors still fail the whole round.
         for JobChanges { job, changes } in &response.changes {
-            let applied = changes
-                .iter()
-                .map(|bytes| Change::from_bytes(bytes.to_vec()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::Protocol(format!("bad change: {e}")))
-                .and_then(|changes| apply_changes(&tx, job, changes));
-            match per_job(applied)? {
+            let applied = per_job(&tx, || {
+                let changes = changes
+                    .iter()
+                    .map(|bytes| Change::from_bytes(bytes.to_vec()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| Error::Protocol(format!("bad change: {e}")))?;
+                apply_changes(&tx, job, changes)
+            })?;
+            match applied {
                 Ok(Applied::Stored) => {
                     self.touched.insert(job.clone());
                 }
@@ -308,12 +310,12 @@ impl<'s> SyncSession<'s> {
             }
         }
         for document in &response.documents {
-            let stored = AutoCommit::load(&document.doc)
-                .map_err(|e| Error::Protocol(format!("bad document: {e}")))
-                .and_then(|mut incoming| {
-                    store_document(&tx, &document.job, &document.doc, &mut incoming)
-                });
-            match per_job(stored)? {
+            let stored = per_job(&tx, || {
+                let mut incoming = AutoCommit::load(&document.doc)
+                    .map_err(|e| Error::Protocol(format!("bad document: {e}")))?;
+                store_document(&tx, &document.job, &document.doc, &mut incoming)
+            })?;
+            match stored {
                 Ok(()) => {
                     self.touched.insert(document.job.clone());
                 }
@@ -324,21 +326,22 @@ impl<'s> SyncSession<'s> {
             let Some(state) = self.resync.get_mut(&message.job) else {
                 continue;
             };
-            let received = Message::decode(&message.message)
-                .map_err(|e| Error::Protocol(format!("bad sync message: {e}")))
-                .and_then(|decoded| {
-                    let mut doc = store::load_doc(&tx, &message.job)?;
-                    let before = doc.get_heads();
-                    doc.sync()
-                        .receive_sync_message(state, decoded)
-                        .map_err(|e| Error::Protocol(format!("sync message: {e}")))?;
-                    if doc.get_heads() != before {
-                        store::replace_with_snapshot(&tx, &message.job, &mut doc)?;
-                        store::update_projection(&tx, &message.job, &doc)?;
-                    }
-                    Ok(doc.get_heads() != before)
-                });
-            match per_job(received)? {
+            let received = per_job(&tx, || {
+                let decoded = Message::decode(&message.message)
+                    .map_err(|e| Error::Protocol(format!("bad sync message: {e}")))?;
+                let mut doc = store::load_doc(&tx, &message.job)?;
+                let before = doc.get_heads();
+                doc.sync()
+                    .receive_sync_message(state, decoded)
+                    .map_err(|e| Error::Protocol(format!("sync message: {e}")))?;
+                let gained = doc.get_heads() != before;
+                if gained {
+                    store::replace_with_snapshot(&tx, &message.job, &mut doc)?;
+                    store::update_projection(&tx, &message.job, &doc)?;
+                }
+                Ok(gained)
+            })?;
+            match received {
                 Ok(true) => {
                     self.touched.insert(message.job.clone());
                 }
@@ -346,6 +349,7 @@ impl<'s> SyncSession<'s> {
                 Err(reason) => {
                     self.resync.remove(&message.job);
                     set_fallback(&tx, &message.job, false)?;
+                    park_outbox_rows(&tx, &outbox_ids(&tx, &message.job, i64::MAX)?)?;
                     tx.execute(
                         "INSERT INTO refusals (job_id, code, reason, changes, at) VALUES (?1, 'merge_failed', ?2, 0, ?3)",
                         params![message.job, reason, now_millis()],
@@ -404,12 +408,18 @@ impl<'s> SyncSession<'s> {
     }
 }
 
-/// Splits a per-job result: errors about the job's data become the inner `Err` (the caller
-/// sets the job aside and goes on), anything else (the database failing) stays fatal.
-fn per_job<T>(result: Result<T>) -> Result<Result<T, String>> {
-    match result {
-        Ok(value) => Ok(Ok(value)),
+/// Runs one job's part of a round inside a savepoint. Errors about the job's data roll that
+/// part back and come out as the inner `Err` (the caller sets the job aside and goes on);
+/// anything else (the database failing) stays fatal for the round.
+fn per_job<T>(tx: &Transaction<'_>, f: impl FnOnce() -> Result<T>) -> Result<Result<T, String>> {
+    tx.execute_batch("SAVEPOINT per_job")?;
+    match f() {
+        Ok(value) => {
+            tx.execute_batch("RELEASE per_job")?;
+            Ok(Ok(value))
+        }
         Err(e @ (Error::Protocol(_) | Error::CorruptDocument { .. } | Error::Refused(_))) => {
+            tx.execute_batch("ROLLBACK TO per_job; RELEASE per_job")?;
             Ok(Err(e.to_string()))
         }
         Err(e) => Err(e),
@@ -533,4 +543,63 @@ fn purge_safe_jobs(tx: &Transaction<'_>) -> Result<usize> {
         [],
     )?;
     Ok(purged)
+}
+
+#[cfg(test)]
+mod tests {
+    use fieldsync_protocol::automerge::ActorId;
+    use fieldsync_protocol::job::{Customer, Editor, JobDoc, NewJob, Role};
+    use fieldsync_protocol::wire::JobChanges;
+
+    use super::*;
+
+    fn seed(store: &Store, id: &str) -> JobDoc {
+        let dispatch = Editor { user: "dispatch".into(), device: "server".into(), role: Role::Dispatch };
+        let new = NewJob { id: id.into(), customer: Customer { name: "Ada".into(), ..Default::default() }, ..Default::default() };
+        let mut doc = JobDoc::create(ActorId::from([9_u8; 16].as_slice()), &new, &dispatch, 1).expect("create");
+        doc.assign(Some("anna"), &dispatch, 1).expect("assign");
+        let mut saved = doc.automerge().clone();
+        let mut conn = store.conn();
+        let tx = conn.transaction().expect("tx");
+        store::replace_with_snapshot(&tx, id, &mut saved).expect("store");
+        store::update_projection(&tx, id, &saved).expect("projection");
+        tx.commit().expect("commit");
+        doc
+    }
+
+    /// One job's unusable data is set aside; the other job in the same response still syncs,
+    /// and nothing half-written remains for the bad one.
+    #[test]
+    fn one_bad_job_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
+        seed(&store, "bad");
+        let mut good = seed(&store, "good");
+        let bad_heads = store.heads("bad").expect("heads");
+        let before = good.automerge().get_heads();
+        good.splice_notes(0, 0, "from the office", 2).expect("edit");
+        let change = good.automerge().get_changes(&before)[0].raw_bytes().to_vec();
+
+        let mut session = SyncSession::new(&store);
+        session.next_request().expect("request").expect("first request");
+        let response = SyncResponse {
+            v: wire::PROTOCOL_VERSION,
+            server: "srv".into(),
+            cursor: 7,
+            changes: vec![
+                JobChanges { job: "bad".into(), changes: vec![vec![0x85, 0x6f, 0x4a, 0x83, 0, 1].into()] },
+                JobChanges { job: "good".into(), changes: vec![change.into()] },
+            ],
+            ..SyncResponse::default()
+        };
+        session.receive(&wire::encode(&response)).expect("the round succeeds");
+        assert_eq!(store.job("good").expect("good").notes, "from the office");
+        assert_eq!(store.heads("bad").expect("heads"), bad_heads);
+        assert_eq!(store.cursor().expect("cursor"), 7);
+        let flagged: bool = store
+            .conn()
+            .query_row("SELECT needs_resync FROM docs WHERE job_id = 'bad'", [], |r| r.get(0))
+            .expect("flag");
+        assert!(flagged, "the bad job goes through the fallback");
+    }
 }
