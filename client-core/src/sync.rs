@@ -554,9 +554,21 @@ mod tests {
     use super::*;
 
     fn seed(store: &Store, id: &str) -> JobDoc {
-        let dispatch = Editor { user: "dispatch".into(), device: "server".into(), role: Role::Dispatch };
-        let new = NewJob { id: id.into(), customer: Customer { name: "Ada".into(), ..Default::default() }, ..Default::default() };
-        let mut doc = JobDoc::create(ActorId::from([9_u8; 16].as_slice()), &new, &dispatch, 1).expect("create");
+        let dispatch = Editor {
+            user: "dispatch".into(),
+            device: "server".into(),
+            role: Role::Dispatch,
+        };
+        let new = NewJob {
+            id: id.into(),
+            customer: Customer {
+                name: "Ada".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut doc = JobDoc::create(ActorId::from([9_u8; 16].as_slice()), &new, &dispatch, 1)
+            .expect("create");
         doc.assign(Some("anna"), &dispatch, 1).expect("assign");
         let mut saved = doc.automerge().clone();
         let mut conn = store.conn();
@@ -578,27 +590,44 @@ mod tests {
         let bad_heads = store.heads("bad").expect("heads");
         let before = good.automerge().get_heads();
         good.splice_notes(0, 0, "from the office", 2).expect("edit");
-        let change = good.automerge().get_changes(&before)[0].raw_bytes().to_vec();
+        let change = good.automerge().get_changes(&before)[0]
+            .raw_bytes()
+            .to_vec();
 
         let mut session = SyncSession::new(&store);
-        session.next_request().expect("request").expect("first request");
+        session
+            .next_request()
+            .expect("request")
+            .expect("first request");
         let response = SyncResponse {
             v: wire::PROTOCOL_VERSION,
             server: "srv".into(),
             cursor: 7,
             changes: vec![
-                JobChanges { job: "bad".into(), changes: vec![vec![0x85, 0x6f, 0x4a, 0x83, 0, 1].into()] },
-                JobChanges { job: "good".into(), changes: vec![change.into()] },
+                JobChanges {
+                    job: "bad".into(),
+                    changes: vec![vec![0x85, 0x6f, 0x4a, 0x83, 0, 1].into()],
+                },
+                JobChanges {
+                    job: "good".into(),
+                    changes: vec![change.into()],
+                },
             ],
             ..SyncResponse::default()
         };
-        session.receive(&wire::encode(&response)).expect("the round succeeds");
+        session
+            .receive(&wire::encode(&response))
+            .expect("the round succeeds");
         assert_eq!(store.job("good").expect("good").notes, "from the office");
         assert_eq!(store.heads("bad").expect("heads"), bad_heads);
         assert_eq!(store.cursor().expect("cursor"), 7);
         let flagged: bool = store
             .conn()
-            .query_row("SELECT needs_resync FROM docs WHERE job_id = 'bad'", [], |r| r.get(0))
+            .query_row(
+                "SELECT needs_resync FROM docs WHERE job_id = 'bad'",
+                [],
+                |r| r.get(0),
+            )
             .expect("flag");
         assert!(flagged, "the bad job goes through the fallback");
     }

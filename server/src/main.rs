@@ -1,6 +1,7 @@
 //! The `fieldsync` command: runs the server, or acts as an installer's phone (the device
 //! simulator) against a running server.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -141,9 +142,10 @@ fn run_device(args: &[String]) -> Result<(), String> {
     let e = |e: fieldsync_client_core::Error| e.to_string();
     match command.as_str() {
         "list" => {
+            let mut out = std::io::stdout().lock();
             for job in store.list_jobs(&JobQuery::default()).map_err(e)? {
                 let state = store.sync_state(&job.id).map_err(e)?;
-                println!(
+                let line = format!(
                     "{}  {:<10} {:<12} {:<20} {:?}",
                     job.id,
                     job.status.as_str(),
@@ -151,6 +153,10 @@ fn run_device(args: &[String]) -> Result<(), String> {
                     job.customer_name,
                     state
                 );
+                // A closed pipe (`... list | head`) just ends the listing.
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
             }
         }
         "show" => {
