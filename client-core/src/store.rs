@@ -719,21 +719,22 @@ pub(crate) fn update_projection(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use fieldsync_protocol::automerge::ActorId;
     use fieldsync_protocol::job::{Customer, Editor, JobDoc, NewJob, Role};
 
     use super::*;
 
-    /// Puts a job assigned to `user` into the store, as a sync would.
-    fn seed(store: &Store, user: &str) -> String {
+    /// Puts a job `id` assigned to `user` into the store, as a sync would, and returns the
+    /// document as the server holds it.
+    pub(crate) fn seed(store: &Store, id: &str, user: &str) -> JobDoc {
         let dispatch = Editor {
             user: "dispatch".into(),
             device: "server".into(),
             role: Role::Dispatch,
         };
         let new = NewJob {
-            id: "job-1".into(),
+            id: id.into(),
             customer: Customer {
                 name: "Ada".into(),
                 ..Default::default()
@@ -743,20 +744,21 @@ mod tests {
         let mut doc = JobDoc::create(ActorId::from([9_u8; 16].as_slice()), &new, &dispatch, 1)
             .expect("create");
         doc.assign(Some(user), &dispatch, 1).expect("assign");
-        let mut doc = doc.into_automerge();
+        let mut saved = doc.automerge().clone();
         let mut conn = store.conn();
         let tx = conn.transaction().expect("tx");
-        replace_with_snapshot(&tx, "job-1", &mut doc).expect("store");
-        update_projection(&tx, "job-1", &doc).expect("projection");
+        replace_with_snapshot(&tx, id, &mut saved).expect("store");
+        update_projection(&tx, id, &saved).expect("projection");
         tx.commit().expect("commit");
-        "job-1".into()
+        doc
     }
 
     #[test]
     fn many_edits_compact_into_a_snapshot_and_lose_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
-        let job = seed(&store, "anna");
+        let job = String::from("job-1");
+        seed(&store, &job, "anna");
         for n in 0..(COMPACT_AFTER_CHUNKS + 8) {
             store.append_note(&job, &format!("line {n}")).expect("note");
         }
@@ -788,7 +790,8 @@ mod tests {
     fn a_failed_edit_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
-        let job = seed(&store, "anna");
+        let job = String::from("job-1");
+        seed(&store, &job, "anna");
         let heads = store.heads(&job).expect("heads");
         assert!(store.set_rating(&job, 0, "no stars").is_err());
         assert!(store.move_status(&job, Status::Closed, None).is_err());
@@ -834,7 +837,8 @@ mod tests {
     fn a_photo_is_stored_once_and_referenced_by_its_hash() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
-        let job = seed(&store, "anna");
+        let job = String::from("job-1");
+        seed(&store, &job, "anna");
         let bytes = b"\xff\xd8\xff not really a jpeg".to_vec();
         let photo = store
             .attach_photo(&job, &bytes, "image/jpeg", "broken valve")

@@ -547,37 +547,10 @@ fn purge_safe_jobs(tx: &Transaction<'_>) -> Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use fieldsync_protocol::automerge::ActorId;
-    use fieldsync_protocol::job::{Customer, Editor, JobDoc, NewJob, Role};
     use fieldsync_protocol::wire::JobChanges;
 
     use super::*;
-
-    fn seed(store: &Store, id: &str) -> JobDoc {
-        let dispatch = Editor {
-            user: "dispatch".into(),
-            device: "server".into(),
-            role: Role::Dispatch,
-        };
-        let new = NewJob {
-            id: id.into(),
-            customer: Customer {
-                name: "Ada".into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let mut doc = JobDoc::create(ActorId::from([9_u8; 16].as_slice()), &new, &dispatch, 1)
-            .expect("create");
-        doc.assign(Some("anna"), &dispatch, 1).expect("assign");
-        let mut saved = doc.automerge().clone();
-        let mut conn = store.conn();
-        let tx = conn.transaction().expect("tx");
-        store::replace_with_snapshot(&tx, id, &mut saved).expect("store");
-        store::update_projection(&tx, id, &saved).expect("projection");
-        tx.commit().expect("commit");
-        doc
-    }
+    use crate::store::tests::seed;
 
     /// One job's unusable data is set aside; the other job in the same response still syncs,
     /// and nothing half-written remains for the bad one.
@@ -585,8 +558,8 @@ mod tests {
     fn one_bad_job_does_not_stop_the_others() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
-        seed(&store, "bad");
-        let mut good = seed(&store, "good");
+        seed(&store, "bad", "anna");
+        let mut good = seed(&store, "good", "anna");
         let bad_heads = store.heads("bad").expect("heads");
         let before = good.automerge().get_heads();
         good.splice_notes(0, 0, "from the office", 2).expect("edit");

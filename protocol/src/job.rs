@@ -844,24 +844,6 @@ impl JobDoc {
         Ok(())
     }
 
-    /// Sets the priority. Dispatch only.
-    pub fn set_priority(
-        &mut self,
-        priority: Priority,
-        editor: &Editor,
-        now: Millis,
-    ) -> Result<(), SchemaError> {
-        rules::require_dispatch(editor.role, "priority")?;
-        put_json(
-            &mut self.doc,
-            &automerge::ROOT,
-            "priority",
-            &to_json(&priority)?,
-        )?;
-        self.commit(now, "priority");
-        Ok(())
-    }
-
     /// Updates one checklist item. Only the fields given are written, so edits of different
     /// fields on different devices both survive the merge.
     pub fn update_checklist_item(
@@ -989,20 +971,6 @@ impl JobDoc {
         Ok(())
     }
 
-    /// Records the customer's signature reference.
-    pub fn set_signature(&mut self, signature: &Signature, now: Millis) -> Result<(), SchemaError> {
-        rules::check_sha256(&signature.image.sha256)?;
-        rules::check_sha256(&signature.report_sha256)?;
-        update_json(
-            &mut self.doc,
-            &automerge::ROOT,
-            "signature",
-            &to_json(signature)?,
-        )?;
-        self.commit(now, "signature");
-        Ok(())
-    }
-
     /// Asks for help from the next ring up. A change in the document, so it works offline.
     pub fn request_help(
         &mut self,
@@ -1018,21 +986,6 @@ impl JobDoc {
         };
         self.append(&escalation, "help_requests", &request)?;
         self.commit(now, "help request");
-        Ok(())
-    }
-
-    /// Sets the escalation ring (1 to 3). Dispatch (and the server's SLA scheduler) only.
-    pub fn set_ring(&mut self, ring: u8, editor: &Editor, now: Millis) -> Result<(), SchemaError> {
-        rules::require_dispatch(editor.role, "escalation ring")?;
-        if !(1..=3).contains(&ring) {
-            return Err(SchemaError::InvalidValue {
-                field: "escalation.ring",
-                value: ring.to_string(),
-            });
-        }
-        let escalation = self.map("escalation")?;
-        self.doc.put(&escalation, "ring", i64::from(ring))?;
-        self.commit(now, "escalation ring");
         Ok(())
     }
 }

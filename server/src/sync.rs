@@ -16,7 +16,7 @@ use fieldsync_protocol::wire::{
 
 use crate::error::AppError;
 use crate::jobs;
-use crate::storage::{DeviceRecord, EventKind, Storage, WriteTx, write};
+use crate::storage::{DeviceRecord, EventKind, Storage, StoredJob, WriteTx, write};
 
 /// Limits of one response page.
 #[derive(Debug, Clone, Copy)]
@@ -211,15 +211,32 @@ pub fn handle(
     })
 }
 
-/// Whether `user`'s devices may push changes for the job: it is assigned to them, or was (a job
-/// reassigned while its installer was offline still receives that installer's captured work).
-fn may_push(
+/// The stored job, if `user`'s devices may send changes for it: it exists and is assigned to
+/// them, or was (a job reassigned while its installer was offline still receives that
+/// installer's captured work). Otherwise the refusal is added to the response.
+fn pushable_job(
     tx: &dyn WriteTx,
     job: &str,
     user: &str,
-    assignee: Option<&str>,
-) -> Result<bool, AppError> {
-    Ok(assignee == Some(user) || tx.ever_in_scope(job, user)?)
+    response: &mut SyncResponse,
+) -> Result<Option<StoredJob>, AppError> {
+    let Some(stored) = tx.job(job)? else {
+        response.refused.push(refusal(
+            job,
+            "unknown_job",
+            format!("there is no job `{job}`"),
+        ));
+        return Ok(None);
+    };
+    if stored.summary.assignee.as_deref() != Some(user) && !tx.ever_in_scope(job, user)? {
+        response.refused.push(refusal(
+            job,
+            "out_of_scope",
+            format!("job `{job}` is not assigned to `{user}`"),
+        ));
+        return Ok(None);
+    }
+    Ok(Some(stored))
 }
 
 fn ingest(
@@ -231,22 +248,9 @@ fn ingest(
     nudge: &mut BTreeSet<String>,
     now: Millis,
 ) -> Result<(), AppError> {
-    let Some(stored) = tx.job(&push.job)? else {
-        response.refused.push(refusal(
-            &push.job,
-            "unknown_job",
-            format!("there is no job `{}`", push.job),
-        ));
+    let Some(stored) = pushable_job(tx, &push.job, user, response)? else {
         return Ok(());
     };
-    if !may_push(tx, &push.job, user, stored.summary.assignee.as_deref())? {
-        response.refused.push(refusal(
-            &push.job,
-            "out_of_scope",
-            format!("job `{}` is not assigned to `{user}`", push.job),
-        ));
-        return Ok(());
-    }
     let changes = match push.changes {
         Ok(changes) => changes,
         Err(reason) => {
@@ -315,22 +319,9 @@ fn resync_round(
     nudge: &mut BTreeSet<String>,
     now: Millis,
 ) -> Result<Option<ResyncMessage>, AppError> {
-    let Some(stored) = tx.job(job)? else {
-        response.refused.push(refusal(
-            job,
-            "unknown_job",
-            format!("there is no job `{job}`"),
-        ));
+    let Some(stored) = pushable_job(tx, job, user, response)? else {
         return Ok(None);
     };
-    if !may_push(tx, job, user, stored.summary.assignee.as_deref())? {
-        response.refused.push(refusal(
-            job,
-            "out_of_scope",
-            format!("job `{job}` is not assigned to `{user}`"),
-        ));
-        return Ok(None);
-    }
     let mut doc = jobs::load(job, &stored.doc)?;
     let before = doc.get_heads();
     // The server keeps no per-device sync state: each fallback round starts from a fresh state

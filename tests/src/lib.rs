@@ -110,7 +110,6 @@ impl TestServer {
         Phone {
             store,
             transport: HttpTransport::new(&self.url()),
-            path,
             _dir: dir,
         }
     }
@@ -225,8 +224,6 @@ pub struct Phone {
     pub store: Store,
     /// The transport, with its byte counters.
     pub transport: HttpTransport,
-    /// The store's file.
-    pub path: PathBuf,
     _dir: tempfile::TempDir,
 }
 

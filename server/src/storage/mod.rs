@@ -239,14 +239,7 @@ pub fn read<T, E: From<StorageError>>(
     let mut out = None;
     let result = storage.read_tx(&mut |tx| {
         let f = f.take().ok_or(StorageError::Aborted)?;
-        let value = f(tx);
-        let failed = value.is_err();
-        out = Some(value);
-        if failed {
-            Err(StorageError::Aborted)
-        } else {
-            Ok(())
-        }
+        keep(&mut out, f(tx))
     });
     finish(out, result)
 }
@@ -260,18 +253,23 @@ pub fn write<T, E: From<StorageError>>(
     let mut out = None;
     let result = storage.write_tx(&mut |tx| {
         let f = f.take().ok_or(StorageError::Aborted)?;
-        let value = f(tx);
-        let failed = value.is_err();
-        out = Some(value);
-        if failed {
-            Err(StorageError::Aborted)
-        } else {
-            Ok(())
-        }
+        keep(&mut out, f(tx))
     });
     finish(out, result)
 }
 
+/// Keeps the closure's result for the caller; a failed closure tells the backend to roll back.
+fn keep<T, E>(out: &mut Option<Result<T, E>>, value: Result<T, E>) -> Result<(), StorageError> {
+    let failed = value.is_err();
+    *out = Some(value);
+    if failed {
+        Err(StorageError::Aborted)
+    } else {
+        Ok(())
+    }
+}
+
+/// The closure's own error wins over the `Aborted` it caused; otherwise the backend's result.
 fn finish<T, E: From<StorageError>>(
     out: Option<Result<T, E>>,
     result: Result<(), StorageError>,
