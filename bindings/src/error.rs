@@ -33,6 +33,12 @@ pub enum FieldsyncError {
         /// The server's explanation.
         reason: String,
     },
+    /// The server revoked this device; the jobs it held have been wiped. Enroll it again.
+    #[error("revoked: {reason}")]
+    Revoked {
+        /// The server's explanation.
+        reason: String,
+    },
     /// The local store cannot be used (a different user's store, a newer app's database, a
     /// corrupt document, a failing disk).
     #[error("local store: {reason}")]
@@ -49,6 +55,7 @@ impl From<CoreError> for FieldsyncError {
             CoreError::UnknownJob(_) => FieldsyncError::NotFound { reason },
             CoreError::Refused(_) => FieldsyncError::NotAllowed { reason },
             CoreError::Offline(_) => FieldsyncError::Offline { reason },
+            CoreError::Revoked(_) => FieldsyncError::Revoked { reason },
             CoreError::Server { status, message } => FieldsyncError::Server {
                 status,
                 reason: message,

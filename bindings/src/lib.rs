@@ -333,10 +333,18 @@ impl FieldsyncClient {
     /// Waits up to `timeout_ms` for the server to say something changed for this installer.
     /// Returns true when it did (then call `sync_now`). Blocks on the network.
     pub fn wait_for_changes(&self, timeout_ms: u64) -> Result<bool, FieldsyncError> {
-        let user = self.store.identity().user_id.clone();
         Ok(self
             .transport
-            .wait_for_nudge(&user, Duration::from_millis(timeout_ms))?)
+            .wait_for_nudge(Duration::from_millis(timeout_ms))?)
+    }
+
+    /// Enrolls this device with the one-time code dispatch gave the installer, and uses the
+    /// credential from then on. Returns the credential: keep it in the platform keystore
+    /// (Android Keystore, iOS Keychain) and pass it to `open` next time. Blocks on the network.
+    pub fn enroll(&self, code: String) -> Result<String, FieldsyncError> {
+        let credential = self.transport.enroll(&self.store, &code)?;
+        self.transport.set_credential(&credential);
+        Ok(credential)
     }
 
     /// Where a job's captured work stands.
@@ -349,7 +357,8 @@ impl FieldsyncClient {
         Ok(self.store.outbox_status()?.into())
     }
 
-    /// Refusals the server sent, newest first.
+    /// What the server refused or undid, newest first: refused pushes, and `rule_violation`
+    /// records for edits it accepted and then put back because they broke a field rule.
     pub fn refusals(&self) -> Result<Vec<Refusal>, FieldsyncError> {
         Ok(self.store.refusals()?.into_iter().map(Into::into).collect())
     }

@@ -40,6 +40,10 @@ pub enum Error {
         /// The server's explanation.
         message: String,
     },
+    /// The server revoked this device (lost, stolen, or retired): the jobs it held have been
+    /// wiped from it. Enroll it again to use it.
+    #[error("this device has been revoked: {0}")]
+    Revoked(String),
     /// The server could not be reached; local work is safe and will sync later.
     #[error("the server cannot be reached: {0}")]
     Offline(String),

@@ -578,7 +578,8 @@ impl Store {
         })
     }
 
-    /// The refusals the server sent, newest first.
+    /// What the server refused (pushes it could not take) or undid (`rule_violation`: a change
+    /// it accepted and compensated because it broke a field rule), newest first.
     pub fn refusals(&self) -> Result<Vec<RefusalRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -601,6 +602,24 @@ impl Store {
     pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<()> {
         let target = path.as_ref().to_string_lossy().into_owned();
         self.conn().execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+
+    /// Removes every job from the device, captured work included: what a revoked device does
+    /// (it is lost or stolen, and the server no longer accepts anything from it). The device
+    /// identity stays, so it can be enrolled again.
+    pub fn wipe(&self) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DELETE FROM outbox;
+             DELETE FROM job_blobs;
+             DELETE FROM docs;
+             DELETE FROM blobs;
+             DELETE FROM refusals;
+             DELETE FROM meta WHERE key IN ('cursor', 'server');",
+        )?;
+        tx.commit()?;
         Ok(())
     }
 

@@ -281,6 +281,19 @@ impl<'s> SyncSession<'s> {
         for job in &response.resync_needed {
             set_fallback(&tx, job, true)?;
         }
+        // Accepted, but a field rule was broken: the server's compensating change arrives with
+        // the other changes; the phone keeps the server's explanation to show.
+        for violation in &response.violations {
+            tx.execute(
+                "INSERT INTO refusals (job_id, code, reason, changes, at) VALUES (?1, ?2, ?3, 1, ?4)",
+                params![
+                    violation.job,
+                    RULE_VIOLATION,
+                    format!("{}: {}", violation.field, violation.reason),
+                    now_millis()
+                ],
+            )?;
+        }
         // Whatever was sent and not answered goes back to "saved locally".
         for ids in in_flight.sent.values() {
             for id in ids {
@@ -532,8 +545,12 @@ fn store_document(
     }
 }
 
+/// The refusal code under which the phone records a field-rule violation the server reported.
+pub const RULE_VIOLATION: &str = "rule_violation";
+
 /// Removes jobs that left the device's scope, but only once nothing captured for them waits in
-/// the outbox and no fallback is pending for them: captured work is never dropped.
+/// the outbox and no fallback is pending for them: captured work is never dropped. What goes
+/// goes whole: the document, its projection, its photos' bytes and its refusal records.
 fn purge_safe_jobs(tx: &Transaction<'_>) -> Result<usize> {
     let purged = tx.execute(
         "DELETE FROM docs WHERE left_scope = 1 AND needs_resync = 0
@@ -542,7 +559,20 @@ fn purge_safe_jobs(tx: &Transaction<'_>) -> Result<usize> {
                            WHERE job_blobs.job_id = docs.job_id AND blobs.uploaded = 0)",
         [],
     )?;
+    if purged > 0 {
+        delete_orphans(tx)?;
+    }
     Ok(purged)
+}
+
+/// Deletes photo bytes and refusal records no job on the device refers to any more.
+fn delete_orphans(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "DELETE FROM blobs WHERE NOT EXISTS
+           (SELECT 1 FROM job_blobs WHERE job_blobs.sha256 = blobs.sha256);
+         DELETE FROM refusals WHERE job_id NOT IN (SELECT job_id FROM docs);",
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub struct HttpTransport {
     agent: ureq::Agent,
     base_url: String,
     /// Sent as `Authorization: Bearer …` when set.
-    credential: Option<String>,
+    credential: std::sync::Mutex<Option<String>>,
     stats: std::sync::Mutex<WireStats>,
 }
 
@@ -71,19 +71,28 @@ impl HttpTransport {
         HttpTransport {
             agent: ureq::Agent::new_with_config(config),
             base_url: base_url.trim_end_matches('/').to_owned(),
-            credential: None,
+            credential: std::sync::Mutex::new(None),
             stats: std::sync::Mutex::new(WireStats::default()),
         }
     }
 
     /// Sends `credential` (the device's enrollment token) with every request.
-    pub fn with_credential(mut self, credential: &str) -> Self {
-        self.credential = Some(credential.to_owned());
+    pub fn with_credential(self, credential: &str) -> Self {
+        self.set_credential(credential);
         self
     }
 
+    /// Sends `credential` with every request from now on (e.g. right after [`Self::enroll`]).
+    pub fn set_credential(&self, credential: &str) {
+        *self.credential.lock().unwrap_or_else(|p| p.into_inner()) = Some(credential.to_owned());
+    }
+
     fn authorization(&self) -> Option<String> {
-        self.credential.as_ref().map(|c| format!("Bearer {c}"))
+        self.credential
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|c| format!("Bearer {c}"))
     }
 
     /// What this transport has used so far.
@@ -92,13 +101,56 @@ impl HttpTransport {
     }
 
     /// Runs a whole sync session: pushes the outbox, pulls what changed, acknowledges it.
+    ///
+    /// A device the server revoked wipes every job it holds and returns [`Error::Revoked`].
     pub fn sync(&self, store: &Store) -> Result<SyncReport> {
         let mut session = SyncSession::new(store);
         while let Some(request) = session.next_request()? {
-            let response = self.exchange(&request)?;
+            let response = match self.exchange(&request) {
+                Err(Error::Revoked(reason)) => {
+                    store.wipe()?;
+                    return Err(Error::Revoked(reason));
+                }
+                other => other?,
+            };
             session.receive(&response)?;
         }
         Ok(session.report().clone())
+    }
+
+    /// Enrolls `store`'s device with a one-time code from dispatch and returns the device's
+    /// credential, which the app keeps in the platform keystore and passes to
+    /// [`HttpTransport::with_credential`] from then on. The code must be for the store's user.
+    pub fn enroll(&self, store: &Store, code: &str) -> Result<String> {
+        let identity = store.identity();
+        let body = serde_json::json!({ "code": code, "device": identity.device_id });
+        let mut response = self
+            .agent
+            .post(format!("{}/v1/devices/enroll", self.base_url))
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .map_err(|e| Error::Offline(e.to_string()))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| Error::Offline(e.to_string()))?;
+        if status >= 400 {
+            return Err(server_error(status, text.as_bytes()));
+        }
+        let answer: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Protocol(format!("enrollment answer: {e}")))?;
+        if answer["user"].as_str() != Some(identity.user_id.as_str()) {
+            return Err(Error::Protocol(format!(
+                "the enrollment code is for `{}`, but this store belongs to `{}`",
+                answer["user"].as_str().unwrap_or("?"),
+                identity.user_id
+            )));
+        }
+        answer["credential"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Protocol("the enrollment answer has no credential".into()))
     }
 
     /// Sends one sync request body and returns the response body (both uncompressed).
@@ -133,18 +185,15 @@ impl HttpTransport {
         }
         let body = if gzipped { gunzip(&raw)? } else { raw };
         if status >= 400 {
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            return Err(Error::Server { status, message });
+            return Err(server_error(status, &body));
         }
         Ok(body)
     }
 
-    /// Waits up to `timeout` for the server's live nudge that something changed for `user`.
-    /// Returns true when a nudge arrived (the caller then syncs), false on timeout.
-    pub fn wait_for_nudge(&self, user: &str, timeout: Duration) -> Result<bool> {
+    /// Waits up to `timeout` for the server's live nudge that something changed for this
+    /// device's user. Returns true when a nudge arrived (the caller then syncs), false on
+    /// timeout.
+    pub fn wait_for_nudge(&self, timeout: Duration) -> Result<bool> {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
@@ -154,20 +203,19 @@ impl HttpTransport {
         if let Some(authorization) = self.authorization() {
             request = request.header("Authorization", authorization);
         }
-        let response = request
-            .query("user", user)
-            .header("Accept", "text/event-stream")
-            .call();
+        let response = request.header("Accept", "text/event-stream").call();
         let response = match response {
             Ok(response) => response,
             Err(ureq::Error::Timeout(_)) => return Ok(false),
             Err(e) => return Err(Error::Offline(e.to_string())),
         };
-        if response.status().as_u16() >= 400 {
-            return Err(Error::Server {
-                status: response.status().as_u16(),
-                message: "event stream refused".into(),
-            });
+        let status = response.status().as_u16();
+        if status >= 400 {
+            let body = response
+                .into_body()
+                .read_to_vec()
+                .map_err(|e| Error::Offline(e.to_string()))?;
+            return Err(server_error(status, &body));
         }
         let reader = BufReader::new(response.into_body().into_reader());
         for line in reader.lines() {
@@ -185,4 +233,21 @@ impl HttpTransport {
         }
         Ok(false)
     }
+}
+
+/// The error for a server's error answer (`{"error": …, "code": …}`).
+fn server_error(status: u16, body: &[u8]) -> Error {
+    let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let message = field("error").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    if status == 401 && field("code").as_deref() == Some("device_revoked") {
+        return Error::Revoked(message);
+    }
+    Error::Server { status, message }
 }

@@ -11,6 +11,7 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, AutoSerde, ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::access;
 use crate::rules::{self, Status};
 use crate::{Millis, SchemaError};
 
@@ -797,7 +798,7 @@ impl JobDoc {
         editor: &Editor,
         now: Millis,
     ) -> Result<(), SchemaError> {
-        rules::require_dispatch(editor.role, "assignee")?;
+        access::check_edit(editor.role, "assignee")?;
         match assignee {
             Some(user) => put_str(&mut self.doc, &automerge::ROOT, "assignee", user)?,
             None => self
@@ -825,7 +826,7 @@ impl JobDoc {
         editor: &Editor,
         now: Millis,
     ) -> Result<(), SchemaError> {
-        rules::require_dispatch(editor.role, "appointment")?;
+        access::check_edit(editor.role, "appointment")?;
         if window.end < window.start {
             return Err(SchemaError::InvalidValue {
                 field: "appointment",

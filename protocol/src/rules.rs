@@ -138,14 +138,6 @@ pub fn check_transition(from: Status, to: Status, role: Role) -> Result<(), Sche
     }
 }
 
-/// Refuses planning-field edits from anyone but dispatch.
-pub fn require_dispatch(role: Role, field: &'static str) -> Result<(), SchemaError> {
-    match role {
-        Role::Dispatch => Ok(()),
-        Role::Installer => Err(SchemaError::NotYourField { field }),
-    }
-}
-
 /// The escalation ring a job is in: the ring dispatch set, raised to at least ring 2 once the
 /// engineer on site asked for help; never above 3.
 pub fn effective_ring(escalation: &Escalation) -> u8 {

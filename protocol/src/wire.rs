@@ -118,6 +118,23 @@ pub struct SyncResponse {
     /// The server's answers in the fallback path.
     #[serde(default)]
     pub resync: Vec<ResyncMessage>,
+    /// Pushed changes that broke a field rule: they were accepted into history and the server
+    /// wrote a compensating change (which arrives in `changes`). Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<ViolationReport>,
+}
+
+/// A pushed change that broke a field rule (`docs/sync-protocol.md`, "Field rules").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ViolationReport {
+    /// The job's id.
+    pub job: String,
+    /// The offending change's hash (32 bytes).
+    pub change: ByteBuf,
+    /// The field it touched, as the field-rules table names it.
+    pub field: String,
+    /// Why it was not allowed.
+    pub reason: String,
 }
 
 impl SyncResponse {

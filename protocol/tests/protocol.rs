@@ -398,7 +398,34 @@ fn sample_response() -> SyncResponse {
             job: "job-3".into(),
             message: vec![0x42].into(),
         }],
+        violations: vec![],
     }
+}
+
+fn response_with_violation() -> SyncResponse {
+    SyncResponse {
+        violations: vec![fieldsync_protocol::wire::ViolationReport {
+            job: "job-1".into(),
+            change: vec![7; 32].into(),
+            field: "assignee".into(),
+            reason: "phones may not change `assignee`".into(),
+        }],
+        ..sample_response()
+    }
+}
+
+/// `violations` is an optional field added within version 1: responses without it are pinned
+/// above (and stay byte-identical); this pins one with it.
+#[test]
+fn sync_response_v1_with_violations_is_pinned() {
+    let pinned = fixture("sync-response-v1-violations.cbor", || {
+        wire::encode(&response_with_violation())
+    });
+    assert_eq!(wire::encode(&response_with_violation()), pinned);
+    assert_eq!(
+        wire::decode::<SyncResponse>(&pinned),
+        Ok(response_with_violation())
+    );
 }
 
 #[test]

@@ -6,11 +6,17 @@ use fieldsync_protocol::job::{
     Appointment, Customer, JobKind, NewJob, Priority, Problem, Product, Site, Tier,
 };
 
+use crate::auth;
 use crate::dispatch::Dispatch;
 use crate::error::AppError;
 use crate::storage::{Storage, User};
 
 const HOUR: Millis = 3_600_000;
+
+/// The demo dispatcher's user id.
+pub const DISPATCHER: &str = "dispatch";
+/// The demo dispatcher's password: demo databases only, printed by `fieldsync serve --demo`.
+pub const DISPATCHER_PASSWORD: &str = "dispatch-demo";
 
 /// The demo installers: (id, name, region, skills).
 pub const INSTALLERS: [(&str, &str, &str); 3] = [
@@ -47,25 +53,33 @@ pub fn seed(
     jobs_per_installer: usize,
     now: Millis,
 ) -> Result<usize, AppError> {
-    let dispatch = Dispatch::new(storage, "dispatch");
-    if !dispatch.users()?.is_empty() {
+    let dispatch = Dispatch::new(storage, DISPATCHER);
+    if dispatch.users()?.iter().any(|u| u.role != "admin") {
         return Ok(0);
     }
-    dispatch.put_user(&User {
-        id: "dispatch".into(),
-        name: "Dana Dispatch".into(),
-        role: "dispatcher".into(),
-        region: String::new(),
-        skills: vec![],
-    })?;
+    auth::put_user(
+        storage,
+        &User {
+            id: DISPATCHER.into(),
+            name: "Dana Dispatch".into(),
+            role: "dispatcher".into(),
+            region: String::new(),
+            skills: vec![],
+        },
+        Some(DISPATCHER_PASSWORD),
+    )?;
     for (id, name, region) in INSTALLERS {
-        dispatch.put_user(&User {
-            id: id.into(),
-            name: name.into(),
-            role: "installer".into(),
-            region: region.into(),
-            skills: vec!["boilers".into(), "heat pumps".into()],
-        })?;
+        auth::put_user(
+            storage,
+            &User {
+                id: id.into(),
+                name: name.into(),
+                role: "installer".into(),
+                region: region.into(),
+                skills: vec!["boilers".into(), "heat pumps".into()],
+            },
+            None,
+        )?;
     }
     let kinds = [
         JobKind::Repair,

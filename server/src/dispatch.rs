@@ -10,8 +10,9 @@ use fieldsync_protocol::{Millis, SchemaError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+use crate::jobs::Author;
 use crate::jobs::{self, Committed};
-use crate::storage::{HistoryEntry, Storage, User, read, write};
+use crate::storage::{AuditEntry, Storage, User, read, write};
 
 /// SLA targets in milliseconds, per tier. PRODUCT.md's defaults; all configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,8 +62,9 @@ pub struct JobView {
     pub summary: JobSummary,
     /// The whole read model.
     pub job: Job,
-    /// The job's history on the server: (seq, kind, device or user, server time).
-    pub history: Vec<HistoryEntry>,
+    /// The job's audit trail: every change (who, which fields, device and server time), scope
+    /// move, violation, compensation, purge and flag, oldest first.
+    pub history: Vec<AuditEntry>,
     /// The document's current heads (hex change hashes), for comparing replicas.
     pub heads: Vec<String>,
 }
@@ -83,6 +85,13 @@ impl<'s> Dispatch<'s> {
                 device: "server".into(),
                 role: Role::Dispatch,
             },
+        }
+    }
+
+    fn author(&self) -> Author<'_> {
+        Author {
+            user: &self.editor.user,
+            device: None,
         }
     }
 
@@ -136,7 +145,8 @@ impl<'s> Dispatch<'s> {
             let actor = ActorId::from(tx.server_actor()?.as_slice());
             let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
             let changes = doc.get_changes(&[]);
-            let committed = jobs::commit(tx, &new.id, &mut doc, None, &changes, None, now)?;
+            let committed =
+                jobs::commit(tx, &new.id, &mut doc, None, &changes, self.author(), now)?;
             let summary = committed
                 .summary
                 .clone()
@@ -169,7 +179,7 @@ impl<'s> Dispatch<'s> {
                 &mut doc,
                 Some(&stored.summary),
                 &changes,
-                None,
+                self.author(),
                 now,
             )?;
             let summary = committed.summary.clone().unwrap_or(stored.summary);
@@ -230,7 +240,7 @@ impl<'s> Dispatch<'s> {
             let mut doc = jobs::load(job_id, &stored.doc)?;
             let job = jobs::read(job_id, &doc)?;
             let heads = doc.get_heads().iter().map(ToString::to_string).collect();
-            let history = tx.job_history(job_id)?;
+            let history = tx.audit(Some(job_id), None, usize::MAX >> 1)?;
             Ok(JobView {
                 summary: stored.summary,
                 job,
@@ -248,23 +258,5 @@ impl<'s> Dispatch<'s> {
     /// Every user.
     pub fn users(&self) -> Result<Vec<User>, AppError> {
         read(self.storage, |tx| Ok(tx.users()?))
-    }
-
-    /// Creates or updates a user.
-    pub fn put_user(&self, user: &User) -> Result<(), AppError> {
-        const ROLES: [&str; 5] = [
-            "installer",
-            "dispatcher",
-            "supervisor",
-            "head_of_engineering",
-            "admin",
-        ];
-        if user.id.trim().is_empty() || !ROLES.contains(&user.role.as_str()) {
-            return Err(AppError::bad_request(
-                "invalid_user",
-                format!("a user needs an id and a role among {ROLES:?}"),
-            ));
-        }
-        write(self.storage, |tx| Ok(tx.put_user(user)?))
     }
 }

@@ -18,6 +18,25 @@ pub enum AppError {
         /// What is wrong.
         message: String,
     },
+    /// No credential, or one that does not (or no longer) work.
+    #[error("{message}")]
+    Unauthorized {
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The caller is known but may not do this.
+    #[error("{message}")]
+    Forbidden {
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Too many attempts; try again after the given number of seconds.
+    #[error("too many attempts; try again in {0} seconds")]
+    TooManyAttempts(u64),
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -42,6 +61,24 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// A 401 with a code and a message.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 403 with a code and a message.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<fieldsync_protocol::SchemaError> for AppError {
     fn from(e: fieldsync_protocol::SchemaError) -> Self {
         AppError::bad_request("invalid_edit", e.to_string())
@@ -53,6 +90,24 @@ impl IntoResponse for AppError {
         let (status, code, message) = match &self {
             AppError::BadRequest { code, message } => {
                 (StatusCode::BAD_REQUEST, *code, message.clone())
+            }
+            AppError::Unauthorized { code, message } => {
+                (StatusCode::UNAUTHORIZED, *code, message.clone())
+            }
+            AppError::Forbidden { code, message } => {
+                (StatusCode::FORBIDDEN, *code, message.clone())
+            }
+            AppError::TooManyAttempts(seconds) => {
+                let body = Json(serde_json::json!({
+                    "error": self.to_string(),
+                    "code": "too_many_attempts",
+                }));
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(axum::http::header::RETRY_AFTER, seconds.to_string())],
+                    body,
+                )
+                    .into_response();
             }
             AppError::NotFound(message) => (StatusCode::NOT_FOUND, "not_found", message.clone()),
             AppError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone()),

@@ -2,11 +2,26 @@
 //! sync and dispatch cannot disagree about projections or scope.
 
 use fieldsync_protocol::Millis;
+use fieldsync_protocol::access::inspect_change;
 use fieldsync_protocol::automerge::{AutoCommit, Change};
-use fieldsync_protocol::job::{Job, JobSummary, read_job};
+use fieldsync_protocol::job::{Job, JobSummary, Role, read_job};
 
 use crate::error::AppError;
-use crate::storage::{EventKind, NewChange, StoredJob, WriteTx};
+use crate::storage::{AuditEntry, AuditKind, EventKind, NewChange, StoredJob, WriteTx};
+
+/// Who a committed batch of changes comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Author<'a> {
+    /// The user: the phone's user, or the dispatcher acting through the office API.
+    pub user: &'a str,
+    /// The device that uploaded the changes; `None` for the office.
+    pub device: Option<&'a str>,
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// What a commit changed, for the live nudge.
 #[derive(Debug, Default)]
@@ -29,39 +44,72 @@ pub fn read(job_id: &str, doc: &AutoCommit) -> Result<Job, AppError> {
         .map_err(|e| AppError::Internal(format!("stored job `{job_id}` does not read: {e}")))
 }
 
+/// The device the server records as the author of its own actors' changes.
+pub const SERVER_DEVICE: &str = "@server";
+
 /// Stores `doc` (which gained `changes`) with its new projection, appends the changes to the
-/// history, and records scope events when the assignee changed.
+/// history and the audit trail, and records scope events when the assignee changed.
+///
+/// Changes by the server's own actor are dispatch's edits, or, in a device's batch, the
+/// compensations the server wrote; they are attributed to the server, and every device in scope
+/// (the uploader included) receives them.
 pub fn commit(
     tx: &mut dyn WriteTx,
     job_id: &str,
     doc: &mut AutoCommit,
     previous: Option<&JobSummary>,
     changes: &[Change],
-    origin_device: Option<&str>,
+    author: Author<'_>,
     now: Millis,
 ) -> Result<Committed, AppError> {
     if changes.is_empty() {
         return Ok(Committed::default());
     }
     let summary = read(job_id, doc)?.summary();
-    let new_changes: Vec<NewChange> = changes
-        .iter()
-        .map(|c| NewChange {
-            hash: c.hash().0,
-            bytes: c.raw_bytes().to_vec(),
-        })
-        .collect();
-    if let Some(device) = origin_device {
-        for change in changes {
-            tx.record_actor(change.actor_id().to_bytes(), device)?;
+    let server_actor = tx.server_actor()?;
+    tx.record_actor(&server_actor, SERVER_DEVICE)?;
+    let mut new_changes = Vec::with_capacity(changes.len());
+    for change in changes {
+        let actor = change.actor_id().to_bytes();
+        let by_server = actor == server_actor.as_slice();
+        let device = if by_server { None } else { author.device };
+        if let Some(device) = device {
+            tx.record_actor(actor, device)?;
         }
+        let compensation = by_server && author.device.is_some();
+        let fields = inspect_change(doc, change, Role::Dispatch, author.user).fields;
+        tx.append_audit(&AuditEntry {
+            id: 0,
+            job_id: job_id.to_owned(),
+            kind: if compensation {
+                AuditKind::Compensation
+            } else {
+                AuditKind::Change
+            },
+            user: (!compensation).then(|| author.user.to_owned()),
+            device: device.map(str::to_owned),
+            actor: Some(hex(actor)),
+            change: Some(hex(&change.hash().0)),
+            fields: fields.into_iter().collect(),
+            device_time: Some(change.timestamp().saturating_mul(1000)),
+            server_time: now,
+            detail: if compensation {
+                "restored fields the device may not change".into()
+            } else {
+                String::new()
+            },
+        })?;
+        new_changes.push(NewChange {
+            hash: change.hash().0,
+            bytes: change.raw_bytes().to_vec(),
+            origin_device: device.map(str::to_owned),
+        });
     }
     tx.put_job(
         &StoredJob {
             doc: doc.save(),
             summary: summary.clone(),
         },
-        origin_device,
         &new_changes,
         now,
     )?;
@@ -69,15 +117,42 @@ pub fn commit(
     let mut nudge: Vec<String> = summary.assignee.iter().cloned().collect();
     if before != summary.assignee {
         if let Some(old) = &before {
-            tx.record_scope(job_id, old, EventKind::Leave, now)?;
+            record_scope(tx, job_id, old, EventKind::Leave, now)?;
             nudge.push(old.clone());
         }
         if let Some(new) = &summary.assignee {
-            tx.record_scope(job_id, new, EventKind::Enter, now)?;
+            record_scope(tx, job_id, new, EventKind::Enter, now)?;
         }
     }
     Ok(Committed {
         summary: Some(summary),
         nudge,
     })
+}
+
+fn record_scope(
+    tx: &mut dyn WriteTx,
+    job_id: &str,
+    user: &str,
+    kind: EventKind,
+    now: Millis,
+) -> Result<(), AppError> {
+    tx.record_scope(job_id, user, kind, now)?;
+    tx.append_audit(&AuditEntry {
+        id: 0,
+        job_id: job_id.to_owned(),
+        kind: match kind {
+            EventKind::Leave => AuditKind::Leave,
+            _ => AuditKind::Enter,
+        },
+        user: Some(user.to_owned()),
+        device: None,
+        actor: None,
+        change: None,
+        fields: Vec::new(),
+        device_time: None,
+        server_time: now,
+        detail: String::new(),
+    })?;
+    Ok(())
 }

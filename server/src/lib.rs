@@ -2,11 +2,13 @@
 //! dispatch API, and tells online devices when something changed for them.
 //!
 //! - [`sync`]: one sync round, sans-IO (decoded request in, response out).
+//! - [`auth`]: who is calling and what they may do.
 //! - [`dispatch`]: what the office does to jobs.
 //! - [`storage`]: the storage trait, the SQLite backend and the conformance suite.
 //! - [`api`]: the axum application.
 
 pub mod api;
+pub mod auth;
 pub mod demo;
 pub mod dispatch;
 pub mod error;

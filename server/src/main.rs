@@ -10,16 +10,22 @@ use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{JobQuery, Store};
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::{AppState, demo, serve};
+use fieldsync_server::{AppState, auth, demo, serve};
 
 const USAGE: &str = "\
 usage:
   fieldsync serve [--db PATH] [--addr HOST:PORT] [--demo]
       Runs the server on an embedded SQLite file (default fieldsync.sqlite3, 127.0.0.1:8080).
-      --demo fills an empty database with installers and today's jobs.
+      On a database without an admin it creates the user `admin` with the password in
+      FIELDSYNC_ADMIN_PASSWORD, or prints a generated one once. FIELDSYNC_ADMIN_PASSWORD also
+      resets the admin's password on an existing database.
+      --demo fills an empty database with installers, a dispatcher and today's jobs.
+  fieldsync enroll-code [--db PATH] --user USER
+      Prints a one-time enrollment code for USER's phone (also: POST /v1/enrollments).
   fieldsync device --store PATH --user USER [--server URL] COMMAND
-      Acts as USER's phone with its local store at PATH. Commands:
-        list | show JOB | status | sync | watch
+      Acts as USER's phone with its local store at PATH (its credential in PATH.credential).
+      Commands:
+        enroll CODE | list | show JOB | status | sync | watch
         start JOB | arrive JOB | check JOB ITEM [NOTE] | note JOB TEXT
         part JOB PART_NUMBER QUANTITY | rate JOB SCORE [COMMENT] | help JOB REASON
         complete JOB [SUMMARY] | incomplete JOB [REASON]";
@@ -35,6 +41,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("serve") => run_server(&args[1..]),
         Some("device") => run_device(&args[1..]),
+        Some("enroll-code") => run_enroll_code(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -95,13 +102,21 @@ fn run_server(args: &[String]) -> Result<(), String> {
     let db = cli.option("--db").unwrap_or("fieldsync.sqlite3");
     let addr = cli.option("--addr").unwrap_or("127.0.0.1:8080");
     let storage = SqliteStorage::open(db).map_err(|e| format!("cannot open {db}: {e}"))?;
+    let admin_password = std::env::var("FIELDSYNC_ADMIN_PASSWORD").ok();
+    if let Some(generated) =
+        auth::ensure_admin(&storage, admin_password.as_deref()).map_err(|e| e.to_string())?
+    {
+        println!("created user `admin` with password {generated} (shown once)");
+    }
     if cli.option("--demo").is_some() {
         let created = demo::seed(&storage, 6, fieldsync_client_core::protocol::now_millis())
             .map_err(|e| e.to_string())?;
         if created > 0 {
             println!(
-                "demo data: {created} jobs for installers {}",
-                demo::INSTALLERS.map(|i| i.0).join(", ")
+                "demo data: {created} jobs for installers {}; dispatch signs in as `{}` with password `{}`",
+                demo::INSTALLERS.map(|i| i.0).join(", "),
+                demo::DISPATCHER,
+                demo::DISPATCHER_PASSWORD
             );
         }
     }
@@ -110,8 +125,8 @@ fn run_server(args: &[String]) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
         println!("Fieldsync server on {url} (database {db})");
-        println!("  jobs:     curl {url}/v1/jobs");
-        println!("  a phone:  cargo run -p fieldsync-server --bin fieldsync -- device --store anna.sqlite3 --user anna --server {url} sync");
+        println!("  sign in:  curl -d '{{\"user\":\"dispatch\",\"password\":\"…\"}}' {url}/v1/auth/login");
+        println!("  a phone:  fieldsync enroll-code --db {db} --user anna, then fieldsync device --store anna.sqlite3 --user anna --server {url} enroll CODE");
         let state = AppState::new(Arc::new(storage));
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
@@ -119,6 +134,30 @@ fn run_server(args: &[String]) -> Result<(), String> {
         };
         serve(listener, state, shutdown).await.map_err(|e| e.to_string())
     })
+}
+
+fn run_enroll_code(args: &[String]) -> Result<(), String> {
+    let cli = Args::parse(args, &["--db", "--user"], &[])?;
+    let db = cli.option("--db").unwrap_or("fieldsync.sqlite3");
+    let user = cli
+        .option("--user")
+        .ok_or(format!("--user is required\n{USAGE}"))?;
+    let storage = SqliteStorage::open(db).map_err(|e| format!("cannot open {db}: {e}"))?;
+    let issued = auth::issue_enrollment_code(
+        &storage,
+        "command line",
+        user,
+        fieldsync_client_core::protocol::now_millis(),
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{}", issued.code);
+    Ok(())
+}
+
+/// The simulator keeps the device credential next to its store (a real app uses the platform
+/// keystore).
+fn credential_path(store: &str) -> String {
+    format!("{store}.credential")
 }
 
 fn run_device(args: &[String]) -> Result<(), String> {
@@ -132,6 +171,10 @@ fn run_device(args: &[String]) -> Result<(), String> {
         .ok_or(format!("--user is required\n{USAGE}"))?;
     let server = cli.option("--server").unwrap_or("http://127.0.0.1:8080");
     let store = Store::open(path, user).map_err(|e| e.to_string())?;
+    let transport = HttpTransport::new(server);
+    if let Ok(credential) = std::fs::read_to_string(credential_path(path)) {
+        transport.set_credential(credential.trim());
+    }
     let arg = |i: usize, what: &str| {
         positional
             .get(i)
@@ -141,6 +184,12 @@ fn run_device(args: &[String]) -> Result<(), String> {
     let command = arg(0, "command")?;
     let e = |e: fieldsync_client_core::Error| e.to_string();
     match command.as_str() {
+        "enroll" => {
+            let credential = transport.enroll(&store, &arg(1, "CODE")?).map_err(e)?;
+            std::fs::write(credential_path(path), credential)
+                .map_err(|e| format!("cannot keep the credential: {e}"))?;
+            println!("enrolled device {} for {user}", store.identity().device_id);
+        }
         "list" => {
             let mut out = std::io::stdout().lock();
             for job in store.list_jobs(&JobQuery::default()).map_err(e)? {
@@ -187,7 +236,6 @@ fn run_device(args: &[String]) -> Result<(), String> {
             }
         }
         "sync" => {
-            let transport = HttpTransport::new(server);
             let report = transport.sync(&store).map_err(e)?;
             let stats = transport.stats();
             println!(
@@ -202,11 +250,10 @@ fn run_device(args: &[String]) -> Result<(), String> {
             );
         }
         "watch" => {
-            let transport = HttpTransport::new(server);
             println!("watching for changes (Ctrl-C to stop)");
             loop {
                 if transport
-                    .wait_for_nudge(user, std::time::Duration::from_secs(60))
+                    .wait_for_nudge(std::time::Duration::from_secs(60))
                     .map_err(e)?
                 {
                     let report = transport.sync(&store).map_err(e)?;
@@ -276,7 +323,7 @@ fn run_device(args: &[String]) -> Result<(), String> {
     }
     if !matches!(
         command.as_str(),
-        "list" | "show" | "status" | "sync" | "watch"
+        "enroll" | "list" | "show" | "status" | "sync" | "watch"
     ) {
         println!("saved on the phone; run `sync` to send it");
     }

@@ -8,15 +8,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fieldsync_protocol::Millis;
-use fieldsync_protocol::automerge::Change;
+use fieldsync_protocol::access::{Violation, compensate, inspect_change};
 use fieldsync_protocol::automerge::sync::{Message, State, SyncDoc};
+use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use fieldsync_protocol::job::{Role, read_job};
 use fieldsync_protocol::wire::{
     JobChanges, JobDocument, PROTOCOL_VERSION, Refusal, ResyncMessage, SyncRequest, SyncResponse,
+    ViolationReport,
 };
 
 use crate::error::AppError;
-use crate::jobs;
-use crate::storage::{DeviceRecord, EventKind, Storage, StoredJob, WriteTx, write};
+use crate::jobs::{self, Author, hex};
+use crate::storage::{
+    AuditEntry, AuditKind, DeviceRecord, EventKind, Storage, StoredJob, WriteTx, write,
+};
+
+/// A device with this many rule violations is flagged for an admin.
+pub const FLAG_AFTER_VIOLATIONS: u64 = 3;
 
 /// Limits of one response page.
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +142,14 @@ pub fn handle(
     let resync = decode_resync(request);
     write(storage, |tx| {
         let server = tx.server_id()?;
+        if let Some(owner) = tx.device_for_actor(&request.actor)?
+            && owner != request.device
+        {
+            return Err(AppError::forbidden(
+                "forged_actor",
+                "the actor id belongs to another device",
+            ));
+        }
         let device = tx.device(&request.device)?;
         if let Some(device) = &device
             && device.user_id != request.user
@@ -186,7 +202,7 @@ pub fn handle(
             }
         }
         let after = if reset { 0 } else { request.cursor };
-        collect_page(tx, request, after, limits, &mut response)?;
+        collect_page(tx, request, after, limits, &mut response, now)?;
 
         tx.record_actor(&request.actor, &request.device)?;
         tx.put_device(&DeviceRecord {
@@ -262,49 +278,210 @@ fn ingest(
             return Ok(());
         }
     };
-    let mut doc = jobs::load(&push.job, &stored.doc)?;
-    let new: Vec<Change> = changes
+    // A device pushes only its own changes: an actor another device (or the server) owns is
+    // a forgery, and the whole push is refused with nothing stored.
+    for change in &changes {
+        if let Some(owner) = tx.device_for_actor(change.actor_id().to_bytes())?
+            && owner != device
+        {
+            response.refused.push(refusal(
+                &push.job,
+                "forged_actor",
+                format!(
+                    "job `{}`: change {} is signed with an actor id that belongs to another device",
+                    push.job,
+                    change.hash()
+                ),
+            ));
+            return Ok(());
+        }
+    }
+    let mut doc = server_doc(tx, &push.job, &stored)?;
+    let mut pending: Vec<Change> = changes
         .into_iter()
         .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
         .collect();
-    if new.is_empty() {
+    if pending.is_empty() {
         response.accepted.push(push.job);
         return Ok(());
     }
-    if let Err(e) = doc.apply_changes(new.clone()) {
-        response.refused.push(refusal(
-            &push.job,
-            "invalid_change",
-            format!("job `{}`: {e}", push.job),
-        ));
-        return Ok(());
+    let start = doc.get_heads();
+    let mut violations = Vec::new();
+    for change in pending.clone() {
+        if doc.get_change_by_hash(&change.hash()).is_some() {
+            continue;
+        }
+        let before = doc.get_heads();
+        if let Err(e) = doc.apply_changes([change]) {
+            response.refused.push(refusal(
+                &push.job,
+                "invalid_change",
+                format!("job `{}`: {e}", push.job),
+            ));
+            return Ok(());
+        }
+        // A change can bring queued ones with it (pushed out of causal order).
+        let (applied, waiting): (Vec<Change>, Vec<Change>) = pending
+            .into_iter()
+            .partition(|c| doc.get_change_by_hash(&c.hash()).is_some());
+        pending = waiting;
+        for change in &applied {
+            violations.extend(enforce(&mut doc, &before, change, user, now)?);
+        }
     }
-    if new
-        .iter()
-        .any(|c| doc.get_change_by_hash(&c.hash()).is_none())
-    {
+    if !pending.is_empty() {
         // The changes build on history we do not have (our database was restored, or the device
         // skipped some): the Automerge sync fallback finds out what is missing.
         response.resync_needed.push(push.job);
         return Ok(());
     }
-    if let Err(e) = jobs::read(&push.job, &doc) {
+    if let Err(e) = read_job(&doc) {
         response
             .refused
             .push(refusal(&push.job, "invalid_document", e.to_string()));
         return Ok(());
     }
+    let gained = doc.get_changes(&start);
     let committed = jobs::commit(
         tx,
         &push.job,
         &mut doc,
         Some(&stored.summary),
-        &new,
-        Some(device),
+        &gained,
+        Author {
+            user,
+            device: Some(device),
+        },
         now,
     )?;
     nudge.extend(committed.nudge);
+    record_violations(
+        tx,
+        &push.job,
+        device,
+        user,
+        &violations,
+        true,
+        response,
+        now,
+    )?;
+    flag_work_from_previous_assignee(tx, &push.job, &stored, device, user, now)?;
     response.accepted.push(push.job);
+    Ok(())
+}
+
+/// The stored document, editing as the server (for compensating changes).
+fn server_doc(tx: &dyn WriteTx, job_id: &str, stored: &StoredJob) -> Result<AutoCommit, AppError> {
+    let actor = ActorId::from(tx.server_actor()?.as_slice());
+    Ok(jobs::load(job_id, &stored.doc)?.with_actor(actor))
+}
+
+/// A change that broke a rule, found by [`enforce`].
+struct Broken {
+    change: Change,
+    violation: Violation,
+}
+
+/// Holds one applied change to the field rules: finds what it broke and writes the
+/// compensating change at once, so the changes after it build on a document that keeps the
+/// rules. A change that leaves the document unreadable has every field it touched put back.
+fn enforce(
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+    change: &Change,
+    user: &str,
+    now: Millis,
+) -> Result<Vec<Broken>, AppError> {
+    let inspection = inspect_change(doc, change, Role::Installer, user);
+    let message = format!("compensate {}", change.hash());
+    let seconds = now.div_euclid(1000);
+    let mut broken = inspection.violations.clone();
+    compensate(doc, before, &broken, &message, seconds)?;
+    if let Err(e) = read_job(doc) {
+        let repairs = inspection.schema_repairs(&e.to_string());
+        compensate(doc, before, &repairs, &message, seconds)?;
+        broken.extend(repairs);
+    }
+    Ok(broken
+        .into_iter()
+        .map(|violation| Broken {
+            change: change.clone(),
+            violation,
+        })
+        .collect())
+}
+
+/// Records violations in the audit trail and the response; a device whose own changes keep
+/// breaking rules is flagged for an admin. Changes a device relayed for others (the fallback
+/// after a server restore) are compensated but not held against it.
+#[allow(clippy::too_many_arguments)]
+fn record_violations(
+    tx: &mut dyn WriteTx,
+    job: &str,
+    device: &str,
+    user: &str,
+    broken: &[Broken],
+    own: bool,
+    response: &mut SyncResponse,
+    now: Millis,
+) -> Result<(), AppError> {
+    if broken.is_empty() {
+        return Ok(());
+    }
+    for Broken { change, violation } in broken {
+        tracing::warn!(job, device, user, field = %violation.field, reason = %violation.reason, "field rule violation");
+        tx.append_audit(&AuditEntry {
+            id: 0,
+            job_id: job.to_owned(),
+            kind: AuditKind::Violation,
+            user: Some(user.to_owned()),
+            device: own.then(|| device.to_owned()),
+            actor: Some(hex(change.actor_id().to_bytes())),
+            change: Some(hex(&change.hash().0)),
+            fields: vec![violation.field.clone()],
+            device_time: Some(change.timestamp().saturating_mul(1000)),
+            server_time: now,
+            detail: violation.reason.clone(),
+        })?;
+        response.violations.push(ViolationReport {
+            job: job.to_owned(),
+            change: change.hash().0.to_vec().into(),
+            field: violation.field.clone(),
+            reason: violation.reason.clone(),
+        });
+    }
+    if own && tx.violation_count(device)? >= FLAG_AFTER_VIOLATIONS {
+        tx.flag_device(device, now)?;
+    }
+    Ok(())
+}
+
+/// A job reassigned while its previous installer worked offline keeps that work and is flagged
+/// for dispatch.
+fn flag_work_from_previous_assignee(
+    tx: &mut dyn WriteTx,
+    job: &str,
+    stored: &StoredJob,
+    device: &str,
+    user: &str,
+    now: Millis,
+) -> Result<(), AppError> {
+    if stored.summary.assignee.as_deref() == Some(user) {
+        return Ok(());
+    }
+    tx.append_audit(&AuditEntry {
+        id: 0,
+        job_id: job.to_owned(),
+        kind: AuditKind::Flag,
+        user: Some(user.to_owned()),
+        device: Some(device.to_owned()),
+        actor: None,
+        change: None,
+        fields: Vec::new(),
+        device_time: None,
+        server_time: now,
+        detail: format!("work arrived from the previous assignee `{user}`"),
+    })?;
     Ok(())
 }
 
@@ -322,7 +499,7 @@ fn resync_round(
     let Some(stored) = pushable_job(tx, job, user, response)? else {
         return Ok(None);
     };
-    let mut doc = jobs::load(job, &stored.doc)?;
+    let mut doc = server_doc(tx, job, &stored)?;
     let before = doc.get_heads();
     // The server keeps no per-device sync state: each fallback round starts from a fresh state
     // primed by the device's message, which is enough for Automerge's protocol to converge.
@@ -340,24 +517,42 @@ fn resync_round(
         ));
         return Ok(None);
     }
-    let gained = doc.get_changes(&before);
-    if !gained.is_empty() {
-        if let Err(e) = jobs::read(job, &doc) {
+    let received: Vec<Change> = doc.get_changes(&before);
+    if !received.is_empty() {
+        // Every change gained here is held to the device's rules, whoever's actor made it: the
+        // device vouches for what it relays.
+        let mut own = Vec::new();
+        let mut relayed = Vec::new();
+        for change in &received {
+            let broken = enforce(&mut doc, &before, change, user, now)?;
+            match tx.device_for_actor(change.actor_id().to_bytes())? {
+                Some(owner) if owner != device => relayed.extend(broken),
+                _ => own.extend(broken),
+            }
+        }
+        if let Err(e) = read_job(&doc) {
             response
                 .refused
                 .push(refusal(job, "invalid_document", e.to_string()));
             return Ok(None);
         }
+        let gained = doc.get_changes(&before);
         let committed = jobs::commit(
             tx,
             job,
             &mut doc,
             Some(&stored.summary),
             &gained,
-            Some(device),
+            Author {
+                user,
+                device: Some(device),
+            },
             now,
         )?;
         nudge.extend(committed.nudge);
+        record_violations(tx, job, device, user, &own, true, response, now)?;
+        record_violations(tx, job, device, user, &relayed, false, response, now)?;
+        flag_work_from_previous_assignee(tx, job, &stored, device, user, now)?;
     }
     Ok(doc
         .sync()
@@ -376,6 +571,7 @@ fn collect_page(
     after: u64,
     limits: PageLimits,
     response: &mut SyncResponse,
+    now: Millis,
 ) -> Result<(), AppError> {
     // Read the high-water mark first: everything up to it is either in this page or later pages.
     let max_seq = tx.max_seq()?;
@@ -412,8 +608,20 @@ fn collect_page(
                     .and_then(|j| j.summary.assignee)
                     .as_deref()
                     == Some(request.user.as_str());
-                if !still_assigned {
-                    left.insert(event.job_id.clone());
+                if !still_assigned && left.insert(event.job_id.clone()) {
+                    tx.append_audit(&AuditEntry {
+                        id: 0,
+                        job_id: event.job_id.clone(),
+                        kind: AuditKind::Purge,
+                        user: Some(request.user.clone()),
+                        device: Some(request.device.clone()),
+                        actor: None,
+                        change: None,
+                        fields: Vec::new(),
+                        device_time: None,
+                        server_time: now,
+                        detail: "the device was told to purge the job once its work is safe".into(),
+                    })?;
                 }
             }
             EventKind::Change => {
@@ -497,6 +705,7 @@ mod tests {
         // A brand-new device record that claims a cursor: the server cannot trust it.
         let mut stranger = request(7);
         stranger.device = "d2".into();
+        stranger.actor = vec![2; 16].into();
         assert!(
             handle(&storage, &stranger, PageLimits::default(), 1)
                 .expect("round")
@@ -514,6 +723,26 @@ mod tests {
             .expect("round")
             .response
             .reset
+        );
+    }
+
+    #[test]
+    fn an_actor_belongs_to_one_device() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("s.db")).expect("open");
+        handle(&storage, &request(0), PageLimits::default(), 1).expect("round");
+        let mut impostor = request(0);
+        impostor.device = "d2".into();
+        let error = handle(&storage, &impostor, PageLimits::default(), 1).expect_err("forged");
+        assert!(
+            matches!(
+                error,
+                AppError::Forbidden {
+                    code: "forged_actor",
+                    ..
+                }
+            ),
+            "{error:?}"
         );
     }
 

@@ -104,7 +104,8 @@ fn run(jobs: usize) -> Run {
     // First download to an empty phone. The three notes are the installer's, written once the
     // jobs are on the phone, and synced before the field day starts.
     let store = Store::open(&path, "anna").expect("store");
-    let transport = HttpTransport::new(&server.url());
+    let credential = server.enroll(&store);
+    let transport = HttpTransport::new(&server.url()).with_credential(&credential);
     let started = Instant::now();
     transport.sync(&store).expect("first sync");
     let first_download = started.elapsed();
@@ -174,7 +175,7 @@ fn run(jobs: usize) -> Run {
     // The app restarts and reconnects.
     drop(store);
     let store = Store::open(&path, "anna").expect("reopen");
-    let transport = HttpTransport::new(&server.url());
+    let transport = HttpTransport::new(&server.url()).with_credential(&credential);
     let started = Instant::now();
     let mut session = SyncSession::new(&store);
     let mut exchanged = BTreeSet::new();

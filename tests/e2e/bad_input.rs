@@ -3,10 +3,16 @@
 use std::io::Write;
 
 use fieldsync_client_core::protocol::wire::{self, JobChanges, SyncRequest};
-use fieldsync_tests::TestServer;
+use fieldsync_tests::{Phone, TestServer};
 use serde_json::json;
 
-fn post_sync(server: &TestServer, body: &[u8], gzip: bool) -> (u16, serde_json::Value) {
+/// POSTs a raw body to `/v1/sync` with `phone`'s credential.
+fn post_sync(
+    server: &TestServer,
+    phone: &Phone,
+    body: &[u8],
+    gzip: bool,
+) -> (u16, serde_json::Value) {
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -14,6 +20,7 @@ fn post_sync(server: &TestServer, body: &[u8], gzip: bool) -> (u16, serde_json::
     );
     let mut request = agent
         .post(format!("{}/v1/sync", server.url()))
+        .header("Authorization", format!("Bearer {}", phone.credential))
         .header("Content-Type", wire::CONTENT_TYPE);
     if gzip {
         request = request.header("Content-Encoding", "gzip");
@@ -27,10 +34,11 @@ fn post_sync(server: &TestServer, body: &[u8], gzip: bool) -> (u16, serde_json::
     )
 }
 
-fn request() -> SyncRequest {
+/// A request in `phone`'s name.
+fn request(phone: &Phone) -> SyncRequest {
     SyncRequest {
         v: 1,
-        device: "dev-x".into(),
+        device: phone.store.identity().device_id.clone(),
         user: "anna".into(),
         actor: vec![9; 16].into(),
         ..Default::default()
@@ -40,11 +48,12 @@ fn request() -> SyncRequest {
 #[test]
 fn malformed_and_truncated_messages_are_400() {
     let server = TestServer::start();
-    let (status, body) = post_sync(&server, b"not cbor at all", false);
+    let phone = server.phone("anna");
+    let (status, body) = post_sync(&server, &phone, b"not cbor at all", false);
     assert_eq!(status, 400);
     assert_eq!(body["code"], "malformed_message");
-    let encoded = wire::encode(&request());
-    let (status, body) = post_sync(&server, &encoded[..encoded.len() - 3], false);
+    let encoded = wire::encode(&request(&phone));
+    let (status, body) = post_sync(&server, &phone, &encoded[..encoded.len() - 3], false);
     assert_eq!(status, 400, "{body}");
     assert!(
         body["error"]
@@ -53,16 +62,17 @@ fn malformed_and_truncated_messages_are_400() {
             .contains("malformed"),
         "{body}"
     );
-    let (status, body) = post_sync(&server, b"\x1f\x8b\x08garbage", true);
+    let (status, body) = post_sync(&server, &phone, b"\x1f\x8b\x08garbage", true);
     assert_eq!(status, 400, "a broken gzip body: {body}");
 }
 
 #[test]
 fn unknown_protocol_versions_are_named() {
     let server = TestServer::start();
-    let mut newer = request();
+    let phone = server.phone("anna");
+    let mut newer = request(&phone);
     newer.v = 7;
-    let (status, body) = post_sync(&server, &wire::encode(&newer), false);
+    let (status, body) = post_sync(&server, &phone, &wire::encode(&newer), false);
     assert_eq!(status, 400);
     assert_eq!(body["code"], "unsupported_version");
     assert!(
@@ -77,14 +87,15 @@ fn unknown_protocol_versions_are_named() {
 #[test]
 fn oversized_bodies_are_413_even_when_compressed_small() {
     let server = TestServer::start();
+    let phone = server.phone("anna");
     let huge = vec![0_u8; 17 << 20];
-    let (status, _) = post_sync(&server, &huge, false);
+    let (status, _) = post_sync(&server, &phone, &huge, false);
     assert_eq!(status, 413);
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(&huge).expect("compress");
     let bomb = encoder.finish().expect("finish");
     assert!(bomb.len() < 100_000);
-    let (status, _) = post_sync(&server, &bomb, true);
+    let (status, _) = post_sync(&server, &phone, &bomb, true);
     assert_eq!(status, 413);
 }
 
@@ -146,8 +157,7 @@ fn changes_for_unknown_jobs_are_refused_and_the_rest_goes_through() {
     phone.sync();
     phone.store.append_note(&job, "real work").expect("note");
     // A push for a job that does not exist.
-    let mut forged = request();
-    forged.device = phone.store.identity().device_id.clone();
+    let mut forged = request(&phone);
     forged.push = vec![JobChanges {
         job: "job-does-not-exist".into(),
         changes: vec![],

@@ -357,6 +357,7 @@ fn a_phone_restored_from_a_backup_catches_up() {
     server.dispatcher().set_appointment(&job, 10_000, 20_000);
     phone.sync();
     let expected = server_heads(&server, &job);
+    let credential = phone.credential.clone();
     drop(phone);
 
     // The restored store presents an old cursor: the server resets and sends everything.
@@ -369,7 +370,9 @@ fn a_phone_restored_from_a_backup_catches_up() {
     store
         .append_note(&job, "captured after the restore")
         .expect("note");
-    let transport = fieldsync_client_core::transport::HttpTransport::new(&server.url());
+    // The platform keystore came back with the backup: the same device, the same credential.
+    let transport = fieldsync_client_core::transport::HttpTransport::new(&server.url())
+        .with_credential(&credential);
     let report = transport.sync(&store).expect("sync");
     assert!(report.reset, "{report:?}");
     assert_eq!(store.outbox_status().expect("outbox").depth, 0);
@@ -405,9 +408,11 @@ fn an_online_phone_is_nudged_when_its_jobs_change() {
     let phone = server.phone("anna");
     phone.sync();
     let url = server.url();
+    let credential = phone.credential.clone();
     let waiter = std::thread::spawn(move || {
-        let transport = fieldsync_client_core::transport::HttpTransport::new(&url);
-        transport.wait_for_nudge("anna", Duration::from_secs(20))
+        let transport =
+            fieldsync_client_core::transport::HttpTransport::new(&url).with_credential(&credential);
+        transport.wait_for_nudge(Duration::from_secs(20))
     });
     // The listener subscribes in the background: dispatch keeps assigning Anna new work until
     // the nudge has arrived (on a busy machine the first assignment may come before it listens).

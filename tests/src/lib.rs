@@ -2,14 +2,15 @@
 //! temporary SQLite file, phones with their own store files, and a dispatcher speaking the JSON
 //! API over HTTP.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{Store, SyncReport};
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::sync::PageLimits;
-use fieldsync_server::{AppState, BackgroundServer};
+use fieldsync_server::{AppState, BackgroundServer, auth};
 use serde_json::{Value, json};
 
 /// A server over a SQLite file in a temporary directory; it can be stopped and started again on
@@ -20,10 +21,28 @@ pub struct TestServer {
     server: Option<BackgroundServer>,
     addr: String,
     limits: PageLimits,
+    /// Office session tokens by user, so each user signs in once.
+    sessions: Mutex<HashMap<String, String>>,
+}
+
+/// The users every test server has, with their roles. Office users' passwords are
+/// [`password_of`] their id.
+pub const USERS: [(&str, &str); 6] = [
+    ("anna", "installer"),
+    ("ben", "installer"),
+    ("dispatch", "dispatcher"),
+    ("sam", "supervisor"),
+    ("hana", "head_of_engineering"),
+    ("admin", "admin"),
+];
+
+/// The test password of an office user.
+pub fn password_of(user: &str) -> String {
+    format!("{user}-test-password")
 }
 
 impl TestServer {
-    /// Starts a server on a fresh database, with installers `anna`, `ben` and a dispatcher.
+    /// Starts a server on a fresh database with the [`USERS`].
     pub fn start() -> Self {
         Self::start_with_limits(PageLimits::default())
     }
@@ -36,16 +55,19 @@ impl TestServer {
             server: None,
             addr: "127.0.0.1:0".into(),
             limits,
+            sessions: Mutex::default(),
         };
         server.boot();
-        for (id, role) in [
-            ("anna", "installer"),
-            ("ben", "installer"),
-            ("dispatch", "dispatcher"),
-        ] {
-            server
-                .dispatcher()
-                .post("/v1/users", &json!({ "id": id, "name": id, "role": role }));
+        // As `fieldsync serve` does on a new database, with the password from the environment.
+        auth::ensure_admin(server.storage().as_ref(), Some(&password_of("admin"))).expect("admin");
+        let admin = server.office("admin");
+        for (id, role) in USERS.into_iter().filter(|(id, _)| *id != "admin") {
+            let password = (role != "installer").then(|| password_of(id));
+            let answer = admin.post(
+                "/v1/users",
+                &json!({ "id": id, "name": id, "role": role, "password": password }),
+            );
+            assert_eq!(answer.status, 201, "create {id}: {:?}", answer.body);
         }
         server
     }
@@ -94,22 +116,71 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
-    /// A dispatcher using the JSON API.
+    /// The dispatcher `dispatch`, signed in, using the JSON API.
     pub fn dispatcher(&self) -> Dispatcher {
+        self.office("dispatch")
+    }
+
+    /// An office user (see [`USERS`]), signed in with their password.
+    pub fn office(&self, user: &str) -> Dispatcher {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let token = sessions
+            .entry(user.to_owned())
+            .or_insert_with(|| {
+                let answer = self.anonymous().post(
+                    "/v1/auth/login",
+                    &json!({ "user": user, "password": password_of(user) }),
+                );
+                assert_eq!(answer.status, 200, "sign in {user}: {:?}", answer.body);
+                answer.body["token"].as_str().expect("token").to_owned()
+            })
+            .clone();
+        self.with_token(Some(&token))
+    }
+
+    /// A caller with no credential at all.
+    pub fn anonymous(&self) -> Dispatcher {
+        self.with_token(None)
+    }
+
+    /// A caller sending `token` as its bearer credential.
+    pub fn with_token(&self, token: Option<&str>) -> Dispatcher {
         Dispatcher {
             url: self.url(),
             agent: agent(),
+            token: token.map(str::to_owned),
         }
     }
 
-    /// A new phone for `user`, with its store in a fresh file.
+    /// Enrolls `store`'s device as dispatch would (a one-time code, traded by the device for its
+    /// credential) and returns the credential.
+    pub fn enroll(&self, store: &Store) -> String {
+        let user = store.identity().user_id.clone();
+        let answer = self
+            .dispatcher()
+            .post("/v1/enrollments", &json!({ "user": user }));
+        assert_eq!(answer.status, 201, "enrollment code: {:?}", answer.body);
+        let code = answer.body["code"].as_str().expect("code");
+        HttpTransport::new(&self.url())
+            .enroll(store, code)
+            .expect("enroll")
+    }
+
+    /// A transport for `store`'s device, enrolled.
+    pub fn transport_for(&self, store: &Store) -> HttpTransport {
+        HttpTransport::new(&self.url()).with_credential(&self.enroll(store))
+    }
+
+    /// A new, enrolled phone for `user`, with its store in a fresh file.
     pub fn phone(&self, user: &str) -> Phone {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("phone.sqlite3");
         let store = Store::open(&path, user).expect("open phone store");
+        let credential = self.enroll(&store);
         Phone {
             store,
-            transport: HttpTransport::new(&self.url()),
+            transport: HttpTransport::new(&self.url()).with_credential(&credential),
+            credential,
             _dir: dir,
         }
     }
@@ -129,10 +200,11 @@ fn agent() -> ureq::Agent {
     )
 }
 
-/// The office side, over HTTP.
+/// A caller of the JSON API over HTTP (the office, or anyone with a token).
 pub struct Dispatcher {
     url: String,
     agent: ureq::Agent,
+    token: Option<String>,
 }
 
 /// An HTTP answer: status and JSON body.
@@ -145,35 +217,41 @@ pub struct Answer {
 }
 
 impl Dispatcher {
+    fn authorization(&self) -> Option<String> {
+        self.token.as_ref().map(|t| format!("Bearer {t}"))
+    }
+
     /// POSTs JSON and returns the answer, whatever its status.
     pub fn post(&self, path: &str, body: &Value) -> Answer {
-        let mut response = self
+        let mut request = self
             .agent
             .post(format!("{}{path}", self.url))
-            .header("Content-Type", "application/json")
-            .send(body.to_string().as_bytes())
-            .expect("POST");
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            .header("Content-Type", "application/json");
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
         }
+        answer(request.send(body.to_string().as_bytes()).expect("POST"))
+    }
+
+    /// POSTs raw bytes with a content type.
+    pub fn post_bytes(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("Content-Type", content_type);
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        answer(request.send(body).expect("POST"))
     }
 
     /// GETs JSON.
     pub fn get(&self, path: &str) -> Answer {
-        let mut response = self
-            .agent
-            .get(format!("{}{path}", self.url))
-            .call()
-            .expect("GET");
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        let mut request = self.agent.get(format!("{}{path}", self.url));
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
         }
+        answer(request.call().expect("GET"))
     }
 
     /// Opens a repair job for a customer and returns its id.
@@ -218,12 +296,23 @@ impl Dispatcher {
     }
 }
 
-/// An installer's phone: a store file and an HTTP transport.
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    Answer {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
+}
+
+/// An installer's phone: a store file and an enrolled HTTP transport.
 pub struct Phone {
     /// The local store.
     pub store: Store,
     /// The transport, with its byte counters.
     pub transport: HttpTransport,
+    /// The device's credential.
+    pub credential: String,
     _dir: tempfile::TempDir,
 }
 

@@ -5,7 +5,8 @@ use fieldsync_protocol::job::{JobKind, JobSummary, Priority, Tier};
 use fieldsync_protocol::rules::Status;
 
 use super::{
-    DeviceRecord, EventKind, NewChange, Storage, StorageError, StoredJob, User, read, write,
+    AuditEntry, AuditKind, Credential, DeviceRecord, EnrollmentCode, EventKind, NewChange, Session,
+    Storage, StorageError, StoredJob, User, read, write,
 };
 
 fn summary(id: &str, assignee: Option<&str>) -> JobSummary {
@@ -32,6 +33,14 @@ fn change(n: u8) -> NewChange {
     NewChange {
         hash: [n; 32],
         bytes: vec![n; 4],
+        origin_device: None,
+    }
+}
+
+fn change_from(n: u8, device: &str) -> NewChange {
+    NewChange {
+        origin_device: Some(device.into()),
+        ..change(n)
     }
 }
 
@@ -43,6 +52,8 @@ pub fn run_all(fresh: &dyn Fn() -> Box<dyn Storage>) {
     failed_write_leaves_nothing(fresh().as_ref());
     events_follow_current_scope(fresh().as_ref());
     devices_and_users_round_trip(fresh().as_ref());
+    identities_round_trip(fresh().as_ref());
+    audit_is_ordered_and_filtered(fresh().as_ref());
 }
 
 fn identity_is_stable(store: &dyn Storage) {
@@ -61,12 +72,16 @@ fn jobs_round_trip_and_history_is_ordered(store: &dyn Storage) {
         summary: summary("j1", Some("u1")),
     };
     write(store, |tx| {
-        tx.put_job(&job, Some("d1"), &[change(1), change(2)], 10)?;
+        tx.put_job(&job, &[change_from(1, "d1"), change_from(2, "d1")], 10)?;
         tx.record_scope("j1", "u1", EventKind::Enter, 10)
     })
     .expect("write");
     let (stored, max, history) = read(store, |tx| {
-        Ok::<_, StorageError>((tx.job("j1")?, tx.max_seq()?, tx.job_history("j1")?))
+        Ok::<_, StorageError>((
+            tx.job("j1")?,
+            tx.max_seq()?,
+            tx.events_for_user("u1", 0, 10)?,
+        ))
     })
     .expect("read");
     assert_eq!(stored, Some(job));
@@ -84,15 +99,14 @@ fn duplicate_changes_are_stored_once(store: &dyn Storage) {
         summary: summary("j1", Some("u1")),
     };
     write(store, |tx| {
-        tx.put_job(&job, Some("d1"), &[change(1)], 10)?;
-        tx.put_job(&job, Some("d2"), &[change(1), change(2)], 11)
+        tx.put_job(&job, &[change_from(1, "d1")], 10)?;
+        tx.put_job(&job, &[change_from(1, "d2"), change(2)], 11)
     })
     .expect("write");
     // Sequence numbers may have gaps; what matters is one entry per change.
-    assert_eq!(
-        read(store, |tx| tx.job_history("j1")).expect("read").len(),
-        2
-    );
+    let events = read(store, |tx| tx.events_for_user("u1", 0, 10)).expect("read");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].origin_device.as_deref(), Some("d1"));
 }
 
 fn failed_write_leaves_nothing(store: &dyn Storage) {
@@ -101,7 +115,7 @@ fn failed_write_leaves_nothing(store: &dyn Storage) {
         summary: summary("j1", None),
     };
     let result: Result<(), StorageError> = write(store, |tx| {
-        tx.put_job(&job, None, &[change(1)], 10)?;
+        tx.put_job(&job, &[change(1)], 10)?;
         Err(StorageError::Corrupt("boom".into()))
     });
     assert!(result.is_err());
@@ -116,7 +130,6 @@ fn events_follow_current_scope(store: &dyn Storage) {
                 doc: vec![1],
                 summary: summary("mine", Some("u1")),
             },
-            None,
             &[change(1)],
             1,
         )?;
@@ -126,7 +139,6 @@ fn events_follow_current_scope(store: &dyn Storage) {
                 doc: vec![1],
                 summary: summary("theirs", Some("u2")),
             },
-            None,
             &[change(2)],
             1,
         )?;
@@ -136,8 +148,7 @@ fn events_follow_current_scope(store: &dyn Storage) {
                 doc: vec![2],
                 summary: summary("mine", Some("u1")),
             },
-            Some("d1"),
-            &[change(3)],
+            &[change_from(3, "d1")],
             2,
         )
     })
@@ -217,4 +228,118 @@ fn devices_and_users_round_trip(store: &dyn Storage) {
         read(store, |tx| tx.device_for_actor(&[8; 16])).expect("read"),
         None
     );
+}
+
+fn identities_round_trip(store: &dyn Storage) {
+    let user = User {
+        id: "u1".into(),
+        name: "Una".into(),
+        role: "dispatcher".into(),
+        region: String::new(),
+        skills: vec![],
+    };
+    let session = Session {
+        user_id: "u1".into(),
+        csrf: "c".into(),
+        expires_at: 9,
+    };
+    let code = EnrollmentCode {
+        user_id: "u1".into(),
+        created_by: "admin".into(),
+        expires_at: 9,
+        used_at: None,
+    };
+    let credential = Credential {
+        device_id: "d1".into(),
+        user_id: "u1".into(),
+        enrolled_at: 1,
+        enrolled_by: "admin".into(),
+        revoked_at: None,
+        flagged_at: None,
+    };
+    write(store, |tx| {
+        tx.put_user(&user)?;
+        tx.set_password_hash("u1", "$argon2id$x")?;
+        tx.put_session(b"s", &session)?;
+        tx.put_enrollment_code(b"c", &code)?;
+        tx.put_credential(b"t", &credential)
+    })
+    .expect("write");
+    read(store, |tx| {
+        assert_eq!(tx.user("u1")?, Some(user.clone()));
+        assert_eq!(tx.password_hash("u1")?.as_deref(), Some("$argon2id$x"));
+        assert_eq!(tx.password_hash("nobody")?, None);
+        assert_eq!(tx.session(b"s")?, Some(session.clone()));
+        assert_eq!(tx.enrollment_code(b"c")?, Some(code.clone()));
+        assert_eq!(tx.credential_by_token(b"t")?, Some(credential.clone()));
+        assert_eq!(tx.credential_by_token(b"x")?, None);
+        Ok::<_, StorageError>(())
+    })
+    .expect("read");
+    let (first, second, revoked, missing) = write(store, |tx| {
+        let first = tx.use_enrollment_code(b"c", 5)?;
+        let second = tx.use_enrollment_code(b"c", 6)?;
+        let revoked = tx.revoke_device("d1", 7)?;
+        let missing = tx.revoke_device("d9", 7)?;
+        tx.flag_device("d1", 8)?;
+        tx.flag_device("d1", 9)?;
+        tx.delete_session(b"s")?;
+        Ok::<_, StorageError>((first, second, revoked, missing))
+    })
+    .expect("write");
+    assert!(first && !second && revoked && !missing);
+    read(store, |tx| {
+        assert_eq!(tx.enrollment_code(b"c")?.and_then(|c| c.used_at), Some(5));
+        let stored = tx.credentials()?;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            (stored[0].revoked_at, stored[0].flagged_at),
+            (Some(7), Some(8))
+        );
+        assert_eq!(tx.session(b"s")?, None);
+        Ok::<_, StorageError>(())
+    })
+    .expect("read");
+}
+
+fn audit_is_ordered_and_filtered(store: &dyn Storage) {
+    let entry = |job: &str, kind: AuditKind, device: Option<&str>| AuditEntry {
+        id: 0,
+        job_id: job.into(),
+        kind,
+        user: Some("u1".into()),
+        device: device.map(str::to_owned),
+        actor: Some("ab".into()),
+        change: Some("cd".into()),
+        fields: vec!["notes".into()],
+        device_time: Some(1),
+        server_time: 2,
+        detail: "why".into(),
+    };
+    write(store, |tx| {
+        tx.append_audit(&entry("j1", AuditKind::Change, Some("d1")))?;
+        tx.append_audit(&entry("j1", AuditKind::Violation, Some("d1")))?;
+        tx.append_audit(&entry("j2", AuditKind::Violation, Some("d1")))?;
+        tx.append_audit(&entry("j2", AuditKind::Violation, None))
+    })
+    .expect("write");
+    read(store, |tx| {
+        let j1 = tx.audit(Some("j1"), None, 100)?;
+        assert_eq!(j1.len(), 2);
+        assert!(j1[0].id < j1[1].id);
+        assert_eq!(
+            AuditEntry {
+                id: 0,
+                ..j1[0].clone()
+            },
+            entry("j1", AuditKind::Change, Some("d1"))
+        );
+        assert_eq!(tx.audit(None, Some(AuditKind::Violation), 100)?.len(), 3);
+        let newest = tx.audit(None, None, 2)?;
+        assert_eq!(newest.len(), 2);
+        assert_eq!(newest[1].job_id, "j2");
+        assert_eq!(tx.violation_count("d1")?, 2);
+        Ok::<_, StorageError>(())
+    })
+    .expect("read");
 }

@@ -95,18 +95,123 @@ pub struct Event {
     pub change: Option<Vec<u8>>,
 }
 
-/// One entry of a job's history, as the job page shows it.
+/// What an audit trail entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// An accepted change (from a device, or dispatch's through the server).
+    Change,
+    /// A change the server wrote to undo a rule violation.
+    Compensation,
+    /// A pushed change broke a field rule.
+    Violation,
+    /// The job entered a user's scope.
+    Enter,
+    /// The job left a user's scope.
+    Leave,
+    /// A device was told to purge the job.
+    Purge,
+    /// Something dispatch should look at (e.g. work arrived from a previous assignee).
+    Flag,
+}
+
+impl AuditKind {
+    /// Every kind.
+    pub const ALL: [AuditKind; 7] = [
+        AuditKind::Change,
+        AuditKind::Compensation,
+        AuditKind::Violation,
+        AuditKind::Enter,
+        AuditKind::Leave,
+        AuditKind::Purge,
+        AuditKind::Flag,
+    ];
+
+    /// The storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Change => "change",
+            AuditKind::Compensation => "compensation",
+            AuditKind::Violation => "violation",
+            AuditKind::Enter => "enter",
+            AuditKind::Leave => "leave",
+            AuditKind::Purge => "purge",
+            AuditKind::Flag => "flag",
+        }
+    }
+
+    /// Parses a storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        AuditKind::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+}
+
+/// One entry of the audit trail: who did what to which job, when, from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HistoryEntry {
-    /// Position in the server's history.
-    pub seq: u64,
+pub struct AuditEntry {
+    /// Position in the trail (assigned by storage; ignored when appending).
+    pub id: u64,
+    /// The job.
+    pub job_id: String,
     /// What happened.
-    pub kind: EventKind,
-    /// The device that uploaded a change, or the user a scope event concerns; none for the
-    /// server's own changes.
-    pub by: Option<String>,
-    /// Server time.
-    pub at: Millis,
+    pub kind: AuditKind,
+    /// The user who did it (or whose scope changed).
+    pub user: Option<String>,
+    /// The device it came from (none for the office and the server).
+    pub device: Option<String>,
+    /// The Automerge actor (hex).
+    pub actor: Option<String>,
+    /// The change hash (hex).
+    pub change: Option<String>,
+    /// The fields touched, as the field-rules table names them.
+    pub fields: Vec<String>,
+    /// The device's clock at the change (ms since the Unix epoch), as it claimed it.
+    pub device_time: Option<Millis>,
+    /// The server's clock when it was stored.
+    pub server_time: Millis,
+    /// A human-readable detail: a violation's reason, a flag's text.
+    pub detail: String,
+}
+
+/// A device's credential, issued at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    /// The device id (chosen by the app install).
+    pub device_id: String,
+    /// The user the device acts for.
+    pub user_id: String,
+    /// When it was enrolled.
+    pub enrolled_at: Millis,
+    /// Who issued the enrollment code.
+    pub enrolled_by: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Millis>,
+    /// When it was flagged for an admin (repeated rule violations), if it was.
+    pub flagged_at: Option<Millis>,
+}
+
+/// A signed-in office session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Who signed in.
+    pub user_id: String,
+    /// The token a cookie-authenticated request must echo in `x-csrf-token`.
+    pub csrf: String,
+    /// When it stops working.
+    pub expires_at: Millis,
+}
+
+/// A one-time enrollment code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentCode {
+    /// The user the enrolled device will act for.
+    pub user_id: String,
+    /// Who issued it.
+    pub created_by: String,
+    /// When it stops working.
+    pub expires_at: Millis,
+    /// When it was used, if it was.
+    pub used_at: Option<Millis>,
 }
 
 /// A change to append to the history.
@@ -116,6 +221,9 @@ pub struct NewChange {
     pub hash: [u8; 32],
     /// The change bytes.
     pub bytes: Vec<u8>,
+    /// The device that uploaded it (`None` for the server's own changes, which every device in
+    /// scope receives, the uploader included).
+    pub origin_device: Option<String>,
 }
 
 /// A device the server has seen, and where it is in the history.
@@ -185,8 +293,28 @@ pub trait ReadTx {
     fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError>;
     /// Every user.
     fn users(&self) -> Result<Vec<User>, StorageError>;
-    /// The history of one job: (seq, kind, origin device, server time), oldest first.
-    fn job_history(&self, job_id: &str) -> Result<Vec<HistoryEntry>, StorageError>;
+    /// One user.
+    fn user(&self, user_id: &str) -> Result<Option<User>, StorageError>;
+    /// A user's password hash (PHC string), if they have a password.
+    fn password_hash(&self, user_id: &str) -> Result<Option<String>, StorageError>;
+    /// The session whose token hashes to `token_hash`.
+    fn session(&self, token_hash: &[u8]) -> Result<Option<Session>, StorageError>;
+    /// The enrollment code that hashes to `code_hash`.
+    fn enrollment_code(&self, code_hash: &[u8]) -> Result<Option<EnrollmentCode>, StorageError>;
+    /// The device whose credential hashes to `token_hash`.
+    fn credential_by_token(&self, token_hash: &[u8]) -> Result<Option<Credential>, StorageError>;
+    /// Every enrolled device, by device id.
+    fn credentials(&self) -> Result<Vec<Credential>, StorageError>;
+    /// Audit entries, oldest first: of one job or all, of one kind or all, at most `limit`
+    /// (the newest `limit` when there are more).
+    fn audit(
+        &self,
+        job_id: Option<&str>,
+        kind: Option<AuditKind>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StorageError>;
+    /// How many violations a device has made.
+    fn violation_count(&self, device_id: &str) -> Result<u64, StorageError>;
 }
 
 /// Writes inside one transaction.
@@ -195,7 +323,6 @@ pub trait WriteTx: ReadTx {
     fn put_job(
         &mut self,
         job: &StoredJob,
-        origin_device: Option<&str>,
         changes: &[NewChange],
         now: Millis,
     ) -> Result<(), StorageError>;
@@ -213,6 +340,33 @@ pub trait WriteTx: ReadTx {
     fn record_actor(&mut self, actor: &[u8], device_id: &str) -> Result<(), StorageError>;
     /// Creates or updates a user.
     fn put_user(&mut self, user: &User) -> Result<(), StorageError>;
+    /// Sets a user's password hash (PHC string).
+    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> Result<(), StorageError>;
+    /// Stores a session under its token's hash.
+    fn put_session(&mut self, token_hash: &[u8], session: &Session) -> Result<(), StorageError>;
+    /// Ends a session.
+    fn delete_session(&mut self, token_hash: &[u8]) -> Result<(), StorageError>;
+    /// Stores an enrollment code under its hash.
+    fn put_enrollment_code(
+        &mut self,
+        code_hash: &[u8],
+        code: &EnrollmentCode,
+    ) -> Result<(), StorageError>;
+    /// Marks a code used; false when it was already used (or does not exist).
+    fn use_enrollment_code(&mut self, code_hash: &[u8], now: Millis) -> Result<bool, StorageError>;
+    /// Creates or replaces a device's credential (re-enrolling a device replaces its token and
+    /// lifts a revocation).
+    fn put_credential(
+        &mut self,
+        token_hash: &[u8],
+        credential: &Credential,
+    ) -> Result<(), StorageError>;
+    /// Revokes a device's credential at once; false when there is no such device.
+    fn revoke_device(&mut self, device_id: &str, now: Millis) -> Result<bool, StorageError>;
+    /// Flags a device for an admin (first flag time kept).
+    fn flag_device(&mut self, device_id: &str, now: Millis) -> Result<(), StorageError>;
+    /// Appends to the audit trail (the entry's `id` is ignored).
+    fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StorageError>;
 }
 
 /// A storage backend.

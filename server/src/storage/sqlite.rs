@@ -11,8 +11,8 @@ use fieldsync_protocol::job::JobSummary;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{
-    DeviceRecord, Event, EventKind, HistoryEntry, NewChange, ReadTx, Storage, StorageError,
-    StoredJob, User, WriteTx,
+    AuditEntry, AuditKind, Credential, DeviceRecord, EnrollmentCode, Event, EventKind, NewChange,
+    ReadTx, Session, Storage, StorageError, StoredJob, User, WriteTx,
 };
 
 /// Numbered migrations over `PRAGMA user_version`; never edit a shipped one.
@@ -63,6 +63,46 @@ const MIGRATIONS: &[&str] = &[
         actor BLOB PRIMARY KEY NOT NULL,
         device_id TEXT NOT NULL
     ) STRICT;",
+    // 2: identities, device credentials and the audit trail.
+    "ALTER TABLE users ADD COLUMN password_hash TEXT;
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        csrf TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE enrollment_codes (
+        code_hash BLOB PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        created_by TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+    ) STRICT;
+    CREATE TABLE credentials (
+        device_id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        token_hash BLOB NOT NULL UNIQUE,
+        enrolled_at INTEGER NOT NULL,
+        enrolled_by TEXT NOT NULL,
+        revoked_at INTEGER,
+        flagged_at INTEGER
+    ) STRICT;
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        user_id TEXT,
+        device_id TEXT,
+        actor TEXT,
+        change_hash TEXT,
+        fields TEXT NOT NULL DEFAULT '[]',
+        device_time INTEGER,
+        server_time INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX audit_by_job ON audit(job_id, id);
+    CREATE INDEX audit_by_kind ON audit(kind, id);
+    CREATE INDEX audit_violations_by_device ON audit(device_id) WHERE kind = 'violation';",
 ];
 
 /// The SQLite storage backend.
@@ -312,36 +352,165 @@ impl ReadTx for Tx<'_> {
         .collect()
     }
 
-    fn job_history(&self, job_id: &str) -> Result<Vec<HistoryEntry>, StorageError> {
+    fn user(&self, user_id: &str) -> Result<Option<User>, StorageError> {
+        Ok(self.users()?.into_iter().find(|u| u.id == user_id))
+    }
+
+    fn password_hash(&self, user_id: &str) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT password_hash FROM users WHERE id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    fn session(&self, token_hash: &[u8]) -> Result<Option<Session>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT user_id, csrf, expires_at FROM sessions WHERE token_hash = ?1",
+                [token_hash],
+                |r| {
+                    Ok(Session {
+                        user_id: r.get(0)?,
+                        csrf: r.get(1)?,
+                        expires_at: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn enrollment_code(&self, code_hash: &[u8]) -> Result<Option<EnrollmentCode>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT user_id, created_by, expires_at, used_at FROM enrollment_codes
+                 WHERE code_hash = ?1",
+                [code_hash],
+                |r| {
+                    Ok(EnrollmentCode {
+                        user_id: r.get(0)?,
+                        created_by: r.get(1)?,
+                        expires_at: r.get(2)?,
+                        used_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn credential_by_token(&self, token_hash: &[u8]) -> Result<Option<Credential>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                &format!("{CREDENTIAL_COLUMNS} WHERE token_hash = ?1"),
+                [token_hash],
+                credential_from,
+            )
+            .optional()?)
+    }
+
+    fn credentials(&self) -> Result<Vec<Credential>, StorageError> {
+        let mut stmt = self
+            .0
+            .prepare_cached(&format!("{CREDENTIAL_COLUMNS} ORDER BY device_id"))?;
+        let rows = stmt.query_map([], credential_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn audit(
+        &self,
+        job_id: Option<&str>,
+        kind: Option<AuditKind>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
         let mut stmt = self.0.prepare_cached(
-            "SELECT seq, kind, COALESCE(origin_device, user_id), received_at FROM events WHERE job_id = ?1 ORDER BY seq",
+            "SELECT * FROM (
+               SELECT id, job_id, kind, user_id, device_id, actor, change_hash, fields,
+                      device_time, server_time, detail
+               FROM audit WHERE (?1 IS NULL OR job_id = ?1) AND (?2 IS NULL OR kind = ?2)
+               ORDER BY id DESC LIMIT ?3)
+             ORDER BY id",
         )?;
-        let rows = stmt.query_map([job_id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
+        let rows = stmt.query_map(
+            params![job_id, kind.map(AuditKind::as_str), to_i64(limit as u64)],
+            |r| {
+                Ok((
+                    (
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ),
+                    (
+                        r.get(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                    ),
+                ))
+            },
+        )?;
         rows.map(|row| {
-            let (seq, kind, who, at) = row?;
-            Ok(HistoryEntry {
-                seq: to_u64(seq),
-                kind: EventKind::parse(&kind)?,
-                by: who,
-                at,
+            let (
+                (id, job_id, kind, user, device, actor),
+                (change, fields, device_time, server_time, detail),
+            ) = row?;
+            Ok(AuditEntry {
+                id: to_u64(id),
+                job_id,
+                kind: AuditKind::parse(&kind)
+                    .ok_or_else(|| StorageError::Corrupt(format!("unknown audit kind `{kind}`")))?,
+                user,
+                device,
+                actor,
+                change,
+                fields: serde_json::from_str(&fields)
+                    .map_err(|e| StorageError::Corrupt(format!("audit fields: {e}")))?,
+                device_time,
+                server_time,
+                detail,
             })
         })
         .collect()
     }
+
+    fn violation_count(&self, device_id: &str) -> Result<u64, StorageError> {
+        let count: i64 = self.0.query_row(
+            "SELECT COUNT(*) FROM audit WHERE kind = 'violation' AND device_id = ?1",
+            [device_id],
+            |r| r.get(0),
+        )?;
+        Ok(to_u64(count))
+    }
+}
+
+const CREDENTIAL_COLUMNS: &str = "SELECT device_id, user_id, enrolled_at, enrolled_by, revoked_at, \
+     flagged_at FROM credentials";
+
+fn credential_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Credential> {
+    Ok(Credential {
+        device_id: r.get(0)?,
+        user_id: r.get(1)?,
+        enrolled_at: r.get(2)?,
+        enrolled_by: r.get(3)?,
+        revoked_at: r.get(4)?,
+        flagged_at: r.get(5)?,
+    })
 }
 
 impl WriteTx for Tx<'_> {
     fn put_job(
         &mut self,
         job: &StoredJob,
-        origin_device: Option<&str>,
         changes: &[NewChange],
         now: Millis,
     ) -> Result<(), StorageError> {
@@ -370,7 +539,7 @@ impl WriteTx for Tx<'_> {
         for change in changes {
             stmt.execute(params![
                 job.summary.id,
-                origin_device,
+                change.origin_device,
                 change.hash.as_slice(),
                 change.bytes,
                 now
@@ -429,6 +598,125 @@ impl WriteTx for Tx<'_> {
                region = excluded.region, skills = excluded.skills",
             params![user.id, user.name, user.role, user.region, skills],
         )?;
+        Ok(())
+    }
+
+    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> Result<(), StorageError> {
+        self.0.execute(
+            "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+            params![user_id, hash],
+        )?;
+        Ok(())
+    }
+
+    fn put_session(&mut self, token_hash: &[u8], session: &Session) -> Result<(), StorageError> {
+        self.0.execute(
+            "INSERT INTO sessions (token_hash, user_id, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                token_hash,
+                session.user_id,
+                session.csrf,
+                session.expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, token_hash: &[u8]) -> Result<(), StorageError> {
+        self.0
+            .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+        Ok(())
+    }
+
+    fn put_enrollment_code(
+        &mut self,
+        code_hash: &[u8],
+        code: &EnrollmentCode,
+    ) -> Result<(), StorageError> {
+        self.0.execute(
+            "INSERT INTO enrollment_codes (code_hash, user_id, created_by, expires_at, used_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                code_hash,
+                code.user_id,
+                code.created_by,
+                code.expires_at,
+                code.used_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn use_enrollment_code(&mut self, code_hash: &[u8], now: Millis) -> Result<bool, StorageError> {
+        let updated = self.0.execute(
+            "UPDATE enrollment_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
+            params![code_hash, now],
+        )?;
+        Ok(updated == 1)
+    }
+
+    fn put_credential(
+        &mut self,
+        token_hash: &[u8],
+        credential: &Credential,
+    ) -> Result<(), StorageError> {
+        self.0.execute(
+            "INSERT INTO credentials (device_id, user_id, token_hash, enrolled_at, enrolled_by,
+               revoked_at, flagged_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id,
+               token_hash = excluded.token_hash, enrolled_at = excluded.enrolled_at,
+               enrolled_by = excluded.enrolled_by, revoked_at = excluded.revoked_at,
+               flagged_at = excluded.flagged_at",
+            params![
+                credential.device_id,
+                credential.user_id,
+                token_hash,
+                credential.enrolled_at,
+                credential.enrolled_by,
+                credential.revoked_at,
+                credential.flagged_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_device(&mut self, device_id: &str, now: Millis) -> Result<bool, StorageError> {
+        let updated = self.0.execute(
+            "UPDATE credentials SET revoked_at = COALESCE(revoked_at, ?2) WHERE device_id = ?1",
+            params![device_id, now],
+        )?;
+        Ok(updated == 1)
+    }
+
+    fn flag_device(&mut self, device_id: &str, now: Millis) -> Result<(), StorageError> {
+        self.0.execute(
+            "UPDATE credentials SET flagged_at = COALESCE(flagged_at, ?2) WHERE device_id = ?1",
+            params![device_id, now],
+        )?;
+        Ok(())
+    }
+
+    fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StorageError> {
+        let fields = serde_json::to_string(&entry.fields)
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO audit (job_id, kind, user_id, device_id, actor, change_hash, fields,
+                   device_time, server_time, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                entry.job_id,
+                entry.kind.as_str(),
+                entry.user,
+                entry.device,
+                entry.actor,
+                entry.change,
+                fields,
+                entry.device_time,
+                entry.server_time,
+                entry.detail
+            ])?;
         Ok(())
     }
 }

@@ -1,0 +1,726 @@
+//! Who may change which field of a job document, and how the server holds phones to it.
+//!
+//! [`FIELD_RULES`] is the one table of field ownership (PRODUCT.md): installers' phones change
+//! the execution record of their own jobs, dispatch changes planning fields, and nobody from a
+//! phone changes the customer's data, the assignee, the priority or the SLA deadlines. The phone
+//! consults it before it makes an edit ([`check_edit`]); the server enforces it anyway on every
+//! change a phone uploads ([`inspect_phone_change`]).
+//!
+//! A change that breaks a rule cannot simply be dropped: later changes from the same phone
+//! depend on it. So the server accepts it into history and writes a compensating change
+//! ([`compensate`]) that puts the protected fields back as they were before it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, Change, ChangeHash, ObjId, ObjType, Prop, ReadDoc, Value};
+
+use crate::SchemaError;
+use crate::job::{Role, read_job};
+use crate::rules::INSTALLER_TARGETS;
+
+/// What a phone may do to a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneAccess {
+    /// Nothing: the field belongs to dispatch or to nobody.
+    None,
+    /// Any edit (the execution record).
+    Edit,
+    /// Add new entries to the list, made by the phone's own user; existing entries stay as they
+    /// are.
+    Append,
+}
+
+/// Who may change one field of the job document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldRule {
+    /// The field: a top-level key, or `parent.key` for a field inside `escalation`.
+    pub field: &'static str,
+    /// What an installer's phone may do.
+    pub phone: PhoneAccess,
+    /// Whether dispatch (the office, through the server) may change it.
+    pub dispatch: bool,
+}
+
+const fn rule(field: &'static str, phone: PhoneAccess, dispatch: bool) -> FieldRule {
+    FieldRule {
+        field,
+        phone,
+        dispatch,
+    }
+}
+
+/// Field ownership. Any field not listed belongs to nobody: a phone that adds one is
+/// compensated, and dispatch has no writer for it.
+pub const FIELD_RULES: &[FieldRule] = &[
+    // Identity: written once when the job is created.
+    rule("schema_version", PhoneAccess::None, false),
+    rule("id", PhoneAccess::None, false),
+    rule("created_at", PhoneAccess::None, false),
+    // What the customer called about, and the plan: dispatch's.
+    rule("kind", PhoneAccess::None, true),
+    rule("call_received_at", PhoneAccess::None, true),
+    rule("customer", PhoneAccess::None, true),
+    rule("site", PhoneAccess::None, true),
+    rule("product", PhoneAccess::None, true),
+    rule("problem", PhoneAccess::None, true),
+    rule("priority", PhoneAccess::None, true),
+    rule("appointment", PhoneAccess::None, true),
+    rule("assignee", PhoneAccess::None, true),
+    rule("sla", PhoneAccess::None, true),
+    rule("escalation", PhoneAccess::None, true),
+    rule("escalation.ring", PhoneAccess::None, true),
+    // The field record: the installer's.
+    rule("escalation.help_requests", PhoneAccess::Append, true),
+    rule("transitions", PhoneAccess::Append, true),
+    rule("checklist", PhoneAccess::Edit, true),
+    rule("notes", PhoneAccess::Edit, false),
+    rule("parts", PhoneAccess::Edit, false),
+    rule("time_entries", PhoneAccess::Edit, false),
+    rule("outcome", PhoneAccess::Edit, false),
+    rule("photos", PhoneAccess::Edit, false),
+    rule("signature", PhoneAccess::Edit, false),
+    rule("rating", PhoneAccess::Edit, false),
+];
+
+const NOBODYS: FieldRule = rule("", PhoneAccess::None, false);
+
+/// The rule for a field name as [`FIELD_RULES`] spells it.
+pub fn rule_for(field: &str) -> &'static FieldRule {
+    FIELD_RULES
+        .iter()
+        .find(|rule| rule.field == field)
+        .unwrap_or(&NOBODYS)
+}
+
+/// Refuses an edit of `field` that `role` may not make, before anything is written.
+pub fn check_edit(role: Role, field: &'static str) -> Result<(), SchemaError> {
+    let rule = rule_for(field);
+    let allowed = match role {
+        Role::Dispatch => rule.dispatch,
+        Role::Installer => rule.phone != PhoneAccess::None,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(SchemaError::NotYourField { field })
+    }
+}
+
+/// The field a path into the document belongs to: the top-level key, or `escalation.<key>`.
+fn field_of(keys: &[String]) -> String {
+    match keys {
+        [] => String::new(),
+        [parent, child, ..] if parent == "escalation" => format!("{parent}.{child}"),
+        [top, ..] => top.clone(),
+    }
+}
+
+/// How deep the list of an append-only field sits (the number of map keys leading to it).
+fn list_depth(field: &str) -> usize {
+    field.split('.').count()
+}
+
+/// A rule broken by one change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The field (as [`FIELD_RULES`] names it).
+    pub field: String,
+    /// What was wrong, for people.
+    pub reason: String,
+    repair: Repair,
+}
+
+/// How [`compensate`] undoes a violation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Repair {
+    /// Put the field back as it was.
+    RestoreField(Vec<String>),
+    /// Take out an entry the phone appended to an append-only list.
+    RemoveEntry { field: String, entry: String },
+}
+
+/// What one change touched, and the rules it broke.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inspection {
+    /// Every field the change wrote to (as [`FIELD_RULES`] names them), for the audit trail.
+    pub fields: BTreeSet<String>,
+    /// The rules it broke (empty for an honest phone, and for dispatch's own changes).
+    pub violations: Vec<Violation>,
+}
+
+impl Inspection {
+    /// Violations that put back every field the change touched, for a change that left the
+    /// document unreadable: `reason` says what no longer reads.
+    pub fn schema_repairs(&self, reason: &str) -> Vec<Violation> {
+        self.fields
+            .iter()
+            .map(|field| Violation {
+                field: field.clone(),
+                reason: format!("the change breaks the job document: {reason}"),
+                repair: Repair::RestoreField(field.split('.').map(str::to_owned).collect()),
+            })
+            .collect()
+    }
+}
+
+/// Checks one change against [`FIELD_RULES`] for a writer in `role` (`user` is the writer's
+/// user id). `doc` must already contain the change. Dispatch's own changes are only recorded.
+pub fn inspect_change(doc: &AutoCommit, change: &Change, role: Role, user: &str) -> Inspection {
+    let expanded = change.decode();
+    let actor = change.actor_id().to_hex_string();
+    let start = change.start_op().get();
+    let ops = || expanded.operations.iter().zip(start..);
+    // Objects this change made: edits inside them are part of making them.
+    let created: BTreeSet<String> = ops()
+        .filter(|(op, _)| matches!(op.action, automerge::legacy::OpType::Make(_)))
+        .map(|(_, counter)| format!("{counter}@{actor}"))
+        .collect();
+    let mut inspection = Inspection::default();
+    let mut found: BTreeMap<String, Violation> = BTreeMap::new();
+    let mut appended: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut add = |violation: Violation| {
+        found
+            .entry(format!("{}:{:?}", violation.field, violation.repair))
+            .or_insert(violation);
+    };
+    for (op, counter) in ops() {
+        // The map keys (and list entry object ids) from the root to the op's object.
+        let chain = match object_chain(doc, &op.obj.to_string()) {
+            Ok(chain) => chain,
+            Err(reason) => {
+                add(Violation {
+                    field: String::new(),
+                    reason,
+                    repair: Repair::RestoreField(Vec::new()),
+                });
+                continue;
+            }
+        };
+        let mut keys: Vec<String> = chain.iter().map(|(key, _)| key.clone()).collect();
+        if let automerge::legacy::Key::Map(key) = &op.key {
+            keys.push(key.to_string());
+        }
+        let field = field_of(&keys);
+        inspection.fields.insert(field.clone());
+        if role == Role::Dispatch {
+            continue;
+        }
+        let rule = rule_for(&field);
+        let restore = |reason: String| Violation {
+            reason,
+            field: field.clone(),
+            repair: Repair::RestoreField(field.split('.').map(str::to_owned).collect()),
+        };
+        let frozen = || restore(format!("entries of `{field}` cannot be changed or removed"));
+        match rule.phone {
+            PhoneAccess::Edit => {}
+            PhoneAccess::None if rule.field.is_empty() => {
+                add(restore(format!(
+                    "`{field}` is not a job field a phone may write"
+                )));
+            }
+            PhoneAccess::None => add(restore(format!("phones may not change `{field}`"))),
+            PhoneAccess::Append => {
+                let depth = list_depth(&field);
+                if chain.len() < depth {
+                    add(restore(format!(
+                        "`{field}` is append-only and cannot be replaced"
+                    )));
+                } else if chain.len() == depth {
+                    // An op on the list itself: a new entry, or a change to an existing one.
+                    if op.insert {
+                        appended.insert((field.clone(), format!("{counter}@{actor}")));
+                    } else if !op
+                        .key
+                        .to_opid()
+                        .is_some_and(|target| created.contains(&target.to_string()))
+                    {
+                        add(frozen());
+                    }
+                } else if !created.contains(&chain[depth].1) {
+                    // Inside an entry this change did not make.
+                    add(frozen());
+                }
+            }
+        }
+    }
+    for (field, entry) in appended {
+        if let Err(reason) = check_entry(doc, &field, &entry, user) {
+            add(Violation {
+                reason,
+                field: field.clone(),
+                repair: Repair::RemoveEntry { field, entry },
+            });
+        }
+    }
+    inspection.violations = found.into_values().collect();
+    inspection
+}
+
+/// The path from the root to `obj` as (key, object id) pairs: the key is the map key, or `#`
+/// for a list position; the object id is the object at that step.
+fn object_chain(doc: &AutoCommit, obj: &str) -> Result<Vec<(String, String)>, String> {
+    if obj == "_root" {
+        return Ok(Vec::new());
+    }
+    let id = doc
+        .import_obj(obj)
+        .map_err(|e| format!("the change names an unknown object: {e}"))?;
+    let path = doc
+        .parents(&id)
+        .map_err(|e| format!("the change names an unknown object: {e}"))?
+        .path();
+    // `path` pairs each parent with the prop leading out of it; the object reached by step i
+    // is the parent of step i + 1, or `obj` itself for the last step.
+    let mut chain = Vec::with_capacity(path.len());
+    for (i, (_, prop)) in path.iter().enumerate() {
+        let reached = path
+            .get(i + 1)
+            .map_or_else(|| id.to_string(), |(parent, _)| parent.to_string());
+        let key = match prop {
+            Prop::Map(key) => key.clone(),
+            Prop::Seq(_) => "#".to_owned(),
+        };
+        chain.push((key, reached));
+    }
+    Ok(chain)
+}
+
+const NOT_A_RECORD: &str = "a new list entry must be a record";
+
+/// Checks a list entry a phone appended: it must be a record in the phone user's own name, and
+/// a status move an installer may make.
+fn check_entry(doc: &AutoCommit, field: &str, entry: &str, user: &str) -> Result<(), String> {
+    let job =
+        read_job(doc).map_err(|e| format!("the new entry of `{field}` does not read: {e}"))?;
+    let id = doc.import_obj(entry).map_err(|_| NOT_A_RECORD)?;
+    let index = match doc.parents(&id).ok().and_then(|p| p.path().last().cloned()) {
+        Some((_, Prop::Seq(index))) => index,
+        _ => return Err(NOT_A_RECORD.into()),
+    };
+    match field {
+        "transitions" => {
+            let transition = job.transitions.get(index).ok_or(NOT_A_RECORD)?;
+            if transition.role != Role::Installer {
+                return Err("a phone may only move a job as an installer".into());
+            }
+            if transition.by != user {
+                return Err(format!(
+                    "a status move must be made in the phone user's name, not `{}`",
+                    transition.by
+                ));
+            }
+            if !INSTALLER_TARGETS.contains(&transition.to) {
+                return Err(format!(
+                    "an installer may not move a job to {}",
+                    transition.to.as_str()
+                ));
+            }
+        }
+        "escalation.help_requests" => {
+            let request = job
+                .escalation
+                .help_requests
+                .get(index)
+                .ok_or(NOT_A_RECORD)?;
+            if request.by != user {
+                return Err(format!(
+                    "a help request must be made in the phone user's name, not `{}`",
+                    request.by
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Undoes `violations` in `doc` as one change (by `doc`'s actor), restoring each broken field to
+/// its value at `before` (the heads just before the violating change was applied) and taking out
+/// entries that should not have been appended. Fields nobody broke are left alone, so concurrent
+/// honest edits survive. Returns whether anything was written.
+pub fn compensate(
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+    violations: &[Violation],
+    message: &str,
+    now_seconds: i64,
+) -> Result<bool, SchemaError> {
+    if violations.is_empty() {
+        return Ok(false);
+    }
+    let mut earlier = doc.fork_at(before)?;
+    let mut removed = BTreeSet::new();
+    for violation in violations {
+        match &violation.repair {
+            Repair::RestoreField(keys) if keys.is_empty() || keys[0].is_empty() => {
+                for key in union_keys(doc, &earlier, &automerge::ROOT, &automerge::ROOT) {
+                    restore(doc, &mut earlier, &automerge::ROOT, &automerge::ROOT, &key)?;
+                }
+            }
+            Repair::RestoreField(keys) => {
+                restore_path(doc, &mut earlier, keys)?;
+            }
+            Repair::RemoveEntry { field, entry } => {
+                if removed.insert(entry.clone()) {
+                    remove_entry(doc, field, entry)?;
+                }
+            }
+        }
+    }
+    if doc.pending_ops() == 0 {
+        return Ok(false);
+    }
+    let options = automerge::transaction::CommitOptions::default()
+        .with_message(message.to_owned())
+        .with_time(now_seconds);
+    doc.commit_with(options);
+    Ok(true)
+}
+
+/// Restores the value at a path of map keys (one or two levels).
+fn restore_path(
+    doc: &mut AutoCommit,
+    earlier: &mut AutoCommit,
+    keys: &[String],
+) -> Result<(), SchemaError> {
+    let (mut here, mut there) = (automerge::ROOT, automerge::ROOT);
+    let Some((last, parents)) = keys.split_last() else {
+        return Ok(());
+    };
+    for key in parents {
+        let now = doc.get(&here, key.as_str())?;
+        let then = earlier.get(&there, key.as_str())?;
+        match (now, then) {
+            (Some((Value::Object(ObjType::Map), a)), Some((Value::Object(ObjType::Map), b)))
+                if a.to_string() == b.to_string() =>
+            {
+                here = a;
+                there = b;
+            }
+            // The parent itself changed: restore it whole.
+            _ => return restore(doc, earlier, &here, &there, key),
+        }
+    }
+    restore(doc, earlier, &here, &there, last)
+}
+
+fn union_keys(doc: &AutoCommit, earlier: &AutoCommit, here: &ObjId, there: &ObjId) -> Vec<String> {
+    let mut keys: BTreeSet<String> = doc.keys(here).collect();
+    keys.extend(earlier.keys(there));
+    keys.into_iter().collect()
+}
+
+/// Makes `doc[here][key]` equal `earlier[there][key]`, touching only what differs: maps that
+/// are the same object are restored key by key, so untouched parts keep concurrent edits.
+fn restore(
+    doc: &mut AutoCommit,
+    earlier: &mut AutoCommit,
+    here: &ObjId,
+    there: &ObjId,
+    key: &str,
+) -> Result<(), SchemaError> {
+    let now = doc.get(here, key)?;
+    let then = earlier.get(there, key)?;
+    match (now, then) {
+        (None, None) => {}
+        (Some(_), None) => doc.delete(here, key)?,
+        (Some((Value::Scalar(a), _)), Some((Value::Scalar(b), _))) if a == b => {}
+        (Some((Value::Object(ObjType::Map), a)), Some((Value::Object(ObjType::Map), b)))
+            if a.to_string() == b.to_string() =>
+        {
+            for child in union_keys(doc, earlier, &a, &b) {
+                restore(doc, earlier, &a, &b, &child)?;
+            }
+        }
+        (Some((Value::Object(kind), a)), Some((Value::Object(same), b)))
+            if kind == same
+                && a.to_string() == b.to_string()
+                && hydrated(doc, &a) == hydrated(earlier, &b) => {}
+        (_, Some((value, source))) => copy_into_map(doc, earlier, here, key, value, &source)?,
+    }
+    Ok(())
+}
+
+fn hydrated(doc: &AutoCommit, obj: &ObjId) -> Option<automerge::hydrate::Value> {
+    doc.hydrate(obj, None).ok()
+}
+
+/// Writes a copy of `earlier`'s value (a scalar, or the object `source`) at `doc[here][key]`.
+fn copy_into_map(
+    doc: &mut AutoCommit,
+    earlier: &AutoCommit,
+    here: &ObjId,
+    key: &str,
+    value: Value<'_>,
+    source: &ObjId,
+) -> Result<(), SchemaError> {
+    match value {
+        Value::Scalar(scalar) => doc.put(here, key, scalar.into_owned())?,
+        Value::Object(kind) => {
+            let target = doc.put_object(here, key, kind)?;
+            copy_contents(doc, earlier, &target, source, kind)?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_contents(
+    doc: &mut AutoCommit,
+    earlier: &AutoCommit,
+    target: &ObjId,
+    source: &ObjId,
+    kind: ObjType,
+) -> Result<(), SchemaError> {
+    match kind {
+        ObjType::Text => {
+            let text = earlier.text(source)?;
+            doc.splice_text(target, 0, 0, &text)?;
+        }
+        ObjType::Map | ObjType::Table => {
+            for key in earlier.keys(source).collect::<Vec<_>>() {
+                if let Some((value, child)) = earlier.get(source, key.as_str())? {
+                    copy_into_map(doc, earlier, target, &key, value, &child)?;
+                }
+            }
+        }
+        ObjType::List => {
+            for index in 0..earlier.length(source) {
+                if let Some((value, child)) = earlier.get(source, index)? {
+                    match value {
+                        Value::Scalar(scalar) => {
+                            doc.insert(target, index, scalar.into_owned())?;
+                        }
+                        Value::Object(kind) => {
+                            let inserted = doc.insert_object(target, index, kind)?;
+                            copy_contents(doc, earlier, &inserted, &child, kind)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the list entry whose object id is `entry` from the list at `field`.
+fn remove_entry(doc: &mut AutoCommit, field: &str, entry: &str) -> Result<(), SchemaError> {
+    let mut list = automerge::ROOT;
+    for key in field.split('.') {
+        match doc.get(&list, key)? {
+            Some((Value::Object(_), id)) => list = id,
+            _ => return Ok(()),
+        }
+    }
+    let position = (0..doc.length(&list)).find(|&index| {
+        doc.get(&list, index)
+            .ok()
+            .flatten()
+            .is_some_and(|(_, id)| id.to_string() == entry)
+    });
+    if let Some(index) = position {
+        doc.delete(&list, index)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_field_is_in_the_schema_and_listed_once() {
+        let job = serde_json::to_value(crate::job::Job::default()).expect("json");
+        let mut seen = BTreeSet::new();
+        for rule in FIELD_RULES {
+            assert!(seen.insert(rule.field), "{} listed twice", rule.field);
+            let mut value = &job;
+            for key in rule.field.split('.') {
+                value = value
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{} is not in the read model", rule.field));
+            }
+        }
+        // Every top-level field of the read model has a rule.
+        for key in job.as_object().expect("object").keys() {
+            assert!(seen.contains(key.as_str()), "no rule for {key}");
+        }
+    }
+
+    #[test]
+    fn phones_may_not_touch_planning_or_customer_data() {
+        for field in ["assignee", "customer", "priority", "sla", "escalation.ring"] {
+            assert!(check_edit(Role::Installer, field).is_err(), "{field}");
+            assert!(check_edit(Role::Dispatch, field).is_ok(), "{field}");
+        }
+        for field in ["notes", "checklist", "transitions", "signature"] {
+            assert!(check_edit(Role::Installer, field).is_ok(), "{field}");
+        }
+        assert!(check_edit(Role::Dispatch, "id").is_err());
+        assert!(check_edit(Role::Installer, "nonsense").is_err());
+    }
+
+    use crate::job::{Editor, JobDoc, NewJob, Transition};
+    use crate::rules::Status;
+    use automerge::ActorId;
+
+    fn editor(user: &str, role: Role) -> Editor {
+        Editor {
+            user: user.into(),
+            device: format!("{user}-device"),
+            role,
+        }
+    }
+
+    /// A job created and assigned to `anna` by dispatch, and a phone's fork of it.
+    fn job_and_phone() -> (AutoCommit, AutoCommit) {
+        let office = editor("dispatch", Role::Dispatch);
+        let mut job = JobDoc::create(
+            ActorId::from(vec![1; 16]),
+            &NewJob {
+                id: "j1".into(),
+                checklist: vec![("power".into(), "Check power".into())],
+                ..NewJob::default()
+            },
+            &office,
+            1_000,
+        )
+        .expect("create");
+        job.assign(Some("anna"), &office, 2_000).expect("assign");
+        let mut server = job.into_automerge();
+        let phone = server.fork().with_actor(ActorId::from(vec![2; 16]));
+        (server, phone)
+    }
+
+    /// Applies the phone's latest change to the server document, inspects it and compensates.
+    fn receive(server: &mut AutoCommit, phone: &mut AutoCommit) -> Inspection {
+        let change = phone.get_last_local_change().expect("a change").clone();
+        let before = server.get_heads();
+        server.apply_changes([change.clone()]).expect("apply");
+        let inspection = inspect_change(server, &change, Role::Installer, "anna");
+        compensate(server, &before, &inspection.violations, "compensate", 3).expect("compensate");
+        inspection
+    }
+
+    fn job_of(doc: &AutoCommit) -> crate::job::Job {
+        read_job(doc).expect("reads")
+    }
+
+    #[test]
+    fn honest_edits_pass_and_are_recorded_by_field() {
+        let (mut server, phone) = job_and_phone();
+        let mut phone = JobDoc::from_automerge(phone);
+        let anna = editor("anna", Role::Installer);
+        phone
+            .transition(Status::EnRoute, &anna, 3_000, None)
+            .expect("move");
+        let mut phone = phone.into_automerge();
+        let inspection = receive(&mut server, &mut phone);
+        assert!(inspection.violations.is_empty(), "{inspection:?}");
+        assert!(inspection.fields.contains("transitions"));
+        assert_eq!(job_of(&server).status(), Status::EnRoute);
+    }
+
+    #[test]
+    fn protected_fields_are_put_back_and_the_rest_kept() {
+        let (mut server, mut phone) = job_and_phone();
+        phone
+            .put(automerge::ROOT, "assignee", "mallory")
+            .expect("put");
+        let (_, customer) = phone
+            .get(automerge::ROOT, "customer")
+            .expect("get")
+            .expect("customer");
+        phone.put(&customer, "name", "Mallory Inc").expect("put");
+        phone.put(automerge::ROOT, "bogus", 1_i64).expect("put");
+        let (_, notes) = phone
+            .get(automerge::ROOT, "notes")
+            .expect("get")
+            .expect("notes");
+        phone.splice_text(&notes, 0, 0, "fixed it").expect("splice");
+        phone.commit();
+        let inspection = receive(&mut server, &mut phone);
+        let fields: BTreeSet<&str> = inspection
+            .violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, BTreeSet::from(["assignee", "bogus", "customer"]));
+        let job = job_of(&server);
+        assert_eq!(job.assignee.as_deref(), Some("anna"));
+        assert_eq!(job.customer.name, "");
+        assert_eq!(job.notes, "fixed it");
+        assert!(server.get(automerge::ROOT, "bogus").expect("get").is_none());
+    }
+
+    #[test]
+    fn appended_entries_are_checked_and_history_is_frozen() {
+        let (mut server, mut phone) = job_and_phone();
+        // A dispatch-role move in someone else's name, appended with raw ops.
+        let forged = Transition {
+            to: Status::Closed,
+            by: "dispatch".into(),
+            role: Role::Dispatch,
+            ..Transition::default()
+        };
+        let (_, list) = phone
+            .get(automerge::ROOT, "transitions")
+            .expect("get")
+            .expect("transitions");
+        let at = phone.length(&list);
+        let entry = phone
+            .insert_object(&list, at, ObjType::Map)
+            .expect("insert");
+        for (key, value) in serde_json::to_value(&forged)
+            .expect("json")
+            .as_object()
+            .expect("map")
+        {
+            if let Some(text) = value.as_str() {
+                phone.put(&entry, key.as_str(), text).expect("put");
+            }
+        }
+        phone.commit();
+        let inspection = receive(&mut server, &mut phone);
+        assert_eq!(inspection.violations.len(), 1, "{inspection:?}");
+        assert_eq!(job_of(&server).transitions.len(), 2);
+        assert_eq!(job_of(&server).status(), Status::Assigned);
+
+        // Rewriting history: the first transition edited, the second deleted.
+        let (_, first) = phone.get(&list, 0).expect("get").expect("first");
+        phone.put(&first, "to", "closed").expect("put");
+        phone.delete(&list, 1).expect("delete");
+        phone.commit();
+        let inspection = receive(&mut server, &mut phone);
+        assert!(!inspection.violations.is_empty());
+        let job = job_of(&server);
+        assert_eq!(job.transitions.len(), 2);
+        assert_eq!(job.transitions[0].to, Status::New);
+        assert_eq!(job.status(), Status::Assigned);
+    }
+
+    #[test]
+    fn dispatch_changes_are_recorded_not_judged() {
+        let (mut server, _) = job_and_phone();
+        let mut office = JobDoc::from_automerge(server.fork());
+        office
+            .assign(Some("ben"), &editor("dispatch", Role::Dispatch), 5_000)
+            .expect("assign");
+        let mut office = office.into_automerge();
+        let change = office.get_last_local_change().expect("change").clone();
+        server.apply_changes([change.clone()]).expect("apply");
+        let inspection = inspect_change(&server, &change, Role::Dispatch, "dispatch");
+        assert!(inspection.violations.is_empty());
+        assert!(inspection.fields.contains("assignee"));
+    }
+
+    #[test]
+    fn field_names_follow_the_table() {
+        let keys = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(field_of(&keys(&["customer", "name"])), "customer");
+        assert_eq!(field_of(&keys(&["escalation", "ring"])), "escalation.ring");
+        assert_eq!(field_of(&keys(&["escalation"])), "escalation");
+        assert_eq!(list_depth("escalation.help_requests"), 2);
+    }
+}
