@@ -16,8 +16,8 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Change, ChangeHash, ObjId, ObjType, Prop, ReadDoc, Value};
 
 use crate::SchemaError;
-use crate::job::{Role, read_job};
-use crate::rules::INSTALLER_TARGETS;
+use crate::job::Role;
+use crate::rules::{INSTALLER_TARGETS, Status};
 
 /// What a phone may do to a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +168,9 @@ impl Inspection {
 /// user id). `doc` must already contain the change. Dispatch's own changes are only recorded.
 pub fn inspect_change(doc: &AutoCommit, change: &Change, role: Role, user: &str) -> Inspection {
     let expanded = change.decode();
+    // Paths are resolved as of the change itself: an object deleted later still has the path
+    // it had when this change touched it.
+    let heads = [change.hash()];
     let actor = change.actor_id().to_hex_string();
     let start = change.start_op().get();
     let ops = || expanded.operations.iter().zip(start..);
@@ -186,7 +189,7 @@ pub fn inspect_change(doc: &AutoCommit, change: &Change, role: Role, user: &str)
     };
     for (op, counter) in ops() {
         // The map keys (and list entry object ids) from the root to the op's object.
-        let chain = match object_chain(doc, &op.obj.to_string()) {
+        let chain = match object_chain(doc, &op.obj.to_string(), &heads) {
             Ok(chain) => chain,
             Err(reason) => {
                 add(Violation {
@@ -260,7 +263,11 @@ pub fn inspect_change(doc: &AutoCommit, change: &Change, role: Role, user: &str)
 
 /// The path from the root to `obj` as (key, object id) pairs: the key is the map key, or `#`
 /// for a list position; the object id is the object at that step.
-fn object_chain(doc: &AutoCommit, obj: &str) -> Result<Vec<(String, String)>, String> {
+fn object_chain(
+    doc: &AutoCommit,
+    obj: &str,
+    heads: &[ChangeHash],
+) -> Result<Vec<(String, String)>, String> {
     if obj == "_root" {
         return Ok(Vec::new());
     }
@@ -268,7 +275,7 @@ fn object_chain(doc: &AutoCommit, obj: &str) -> Result<Vec<(String, String)>, St
         .import_obj(obj)
         .map_err(|e| format!("the change names an unknown object: {e}"))?;
     let path = doc
-        .parents(&id)
+        .parents_at(&id, heads)
         .map_err(|e| format!("the change names an unknown object: {e}"))?
         .path();
     // `path` pairs each parent with the prop leading out of it; the object reached by step i
@@ -290,48 +297,38 @@ fn object_chain(doc: &AutoCommit, obj: &str) -> Result<Vec<(String, String)>, St
 const NOT_A_RECORD: &str = "a new list entry must be a record";
 
 /// Checks a list entry a phone appended: it must be a record in the phone user's own name, and
-/// a status move an installer may make.
+/// a status move an installer may make. The entry is read by its object id, wherever concurrent
+/// appends put it in the list.
 fn check_entry(doc: &AutoCommit, field: &str, entry: &str, user: &str) -> Result<(), String> {
-    let job =
-        read_job(doc).map_err(|e| format!("the new entry of `{field}` does not read: {e}"))?;
     let id = doc.import_obj(entry).map_err(|_| NOT_A_RECORD)?;
-    let index = match doc.parents(&id).ok().and_then(|p| p.path().last().cloned()) {
-        Some((_, Prop::Seq(index))) => index,
-        _ => return Err(NOT_A_RECORD.into()),
+    if doc.object_type(&id).ok() != Some(ObjType::Map) {
+        return Err(NOT_A_RECORD.into());
+    }
+    let text = |key: &str| match doc.get(&id, key) {
+        Ok(Some((Value::Scalar(scalar), _))) => match scalar.as_ref() {
+            automerge::ScalarValue::Str(text) => text.to_string(),
+            _ => String::new(),
+        },
+        _ => String::new(),
     };
-    match field {
-        "transitions" => {
-            let transition = job.transitions.get(index).ok_or(NOT_A_RECORD)?;
-            if transition.role != Role::Installer {
-                return Err("a phone may only move a job as an installer".into());
-            }
-            if transition.by != user {
-                return Err(format!(
-                    "a status move must be made in the phone user's name, not `{}`",
-                    transition.by
-                ));
-            }
-            if !INSTALLER_TARGETS.contains(&transition.to) {
-                return Err(format!(
-                    "an installer may not move a job to {}",
-                    transition.to.as_str()
-                ));
-            }
+    let by = text("by");
+    if by != user {
+        return Err(format!(
+            "a new entry of `{field}` must be made in the phone user's name, not `{by}`"
+        ));
+    }
+    if field == "transitions" {
+        let role = text("role");
+        if !role.is_empty() && role != "installer" {
+            return Err("a phone may only move a job as an installer".into());
         }
-        "escalation.help_requests" => {
-            let request = job
-                .escalation
-                .help_requests
-                .get(index)
-                .ok_or(NOT_A_RECORD)?;
-            if request.by != user {
-                return Err(format!(
-                    "a help request must be made in the phone user's name, not `{}`",
-                    request.by
-                ));
-            }
+        let to = Status::parse(&text("to")).map_err(|e| e.to_string())?;
+        if !INSTALLER_TARGETS.contains(&to) {
+            return Err(format!(
+                "an installer may not move a job to {}",
+                to.as_str()
+            ));
         }
-        _ => {}
     }
     Ok(())
 }
@@ -350,17 +347,28 @@ pub fn compensate(
     if violations.is_empty() {
         return Ok(false);
     }
-    let mut earlier = doc.fork_at(before)?;
+    let earlier = doc.fork_at(before)?;
     let mut removed = BTreeSet::new();
     for violation in violations {
         match &violation.repair {
             Repair::RestoreField(keys) if keys.is_empty() || keys[0].is_empty() => {
+                let restorer = Restorer {
+                    earlier: &earlier,
+                    keep_new_entries: false,
+                };
                 for key in union_keys(doc, &earlier, &automerge::ROOT, &automerge::ROOT) {
-                    restore(doc, &mut earlier, &automerge::ROOT, &automerge::ROOT, &key)?;
+                    restorer.restore(doc, &automerge::ROOT, &automerge::ROOT, &key)?;
                 }
             }
             Repair::RestoreField(keys) => {
-                restore_path(doc, &mut earlier, keys)?;
+                let field = keys.join(".");
+                let restorer = Restorer {
+                    earlier: &earlier,
+                    // An append-only list keeps entries appended alongside (checked on their
+                    // own); anything else goes back exactly.
+                    keep_new_entries: rule_for(&field).phone == PhoneAccess::Append,
+                };
+                restorer.restore_path(doc, keys)?;
             }
             Repair::RemoveEntry { field, entry } => {
                 if removed.insert(entry.clone()) {
@@ -379,68 +387,141 @@ pub fn compensate(
     Ok(true)
 }
 
-/// Restores the value at a path of map keys (one or two levels).
-fn restore_path(
-    doc: &mut AutoCommit,
-    earlier: &mut AutoCommit,
-    keys: &[String],
-) -> Result<(), SchemaError> {
-    let (mut here, mut there) = (automerge::ROOT, automerge::ROOT);
-    let Some((last, parents)) = keys.split_last() else {
-        return Ok(());
-    };
-    for key in parents {
-        let now = doc.get(&here, key.as_str())?;
-        let then = earlier.get(&there, key.as_str())?;
-        match (now, then) {
-            (Some((Value::Object(ObjType::Map), a)), Some((Value::Object(ObjType::Map), b)))
-                if a.to_string() == b.to_string() =>
-            {
-                here = a;
-                there = b;
-            }
-            // The parent itself changed: restore it whole.
-            _ => return restore(doc, earlier, &here, &there, key),
-        }
-    }
-    restore(doc, earlier, &here, &there, last)
-}
-
 fn union_keys(doc: &AutoCommit, earlier: &AutoCommit, here: &ObjId, there: &ObjId) -> Vec<String> {
     let mut keys: BTreeSet<String> = doc.keys(here).collect();
     keys.extend(earlier.keys(there));
     keys.into_iter().collect()
 }
 
-/// Makes `doc[here][key]` equal `earlier[there][key]`, touching only what differs: maps that
-/// are the same object are restored key by key, so untouched parts keep concurrent edits.
-fn restore(
-    doc: &mut AutoCommit,
-    earlier: &mut AutoCommit,
-    here: &ObjId,
-    there: &ObjId,
-    key: &str,
-) -> Result<(), SchemaError> {
-    let now = doc.get(here, key)?;
-    let then = earlier.get(there, key)?;
-    match (now, then) {
-        (None, None) => {}
-        (Some(_), None) => doc.delete(here, key)?,
-        (Some((Value::Scalar(a), _)), Some((Value::Scalar(b), _))) if a == b => {}
-        (Some((Value::Object(ObjType::Map), a)), Some((Value::Object(ObjType::Map), b)))
-            if a.to_string() == b.to_string() =>
-        {
-            for child in union_keys(doc, earlier, &a, &b) {
-                restore(doc, earlier, &a, &b, &child)?;
+/// Puts parts of a document back as they were in `earlier`, touching only what differs: objects
+/// that are still the same object are restored entry by entry, so the parts nobody broke keep
+/// concurrent edits (and entries appended to a list by others stay where they are).
+struct Restorer<'e> {
+    earlier: &'e AutoCommit,
+    keep_new_entries: bool,
+}
+
+impl Restorer<'_> {
+    /// Restores the value at a path of map keys (one or two levels).
+    fn restore_path(&self, doc: &mut AutoCommit, keys: &[String]) -> Result<(), SchemaError> {
+        let (mut here, mut there) = (automerge::ROOT, automerge::ROOT);
+        let Some((last, parents)) = keys.split_last() else {
+            return Ok(());
+        };
+        for key in parents {
+            let now = doc.get(&here, key.as_str())?;
+            let then = self.earlier.get(&there, key.as_str())?;
+            match (now, then) {
+                (
+                    Some((Value::Object(ObjType::Map), a)),
+                    Some((Value::Object(ObjType::Map), b)),
+                ) if a == b => {
+                    here = a;
+                    there = b;
+                }
+                // The parent itself changed: restore it whole.
+                _ => return self.restore(doc, &here, &there, key),
             }
         }
-        (Some((Value::Object(kind), a)), Some((Value::Object(same), b)))
-            if kind == same
-                && a.to_string() == b.to_string()
-                && hydrated(doc, &a) == hydrated(earlier, &b) => {}
-        (_, Some((value, source))) => copy_into_map(doc, earlier, here, key, value, &source)?,
+        self.restore(doc, &here, &there, last)
     }
-    Ok(())
+
+    /// Makes `doc[here][key]` equal `earlier[there][key]`.
+    fn restore(
+        &self,
+        doc: &mut AutoCommit,
+        here: &ObjId,
+        there: &ObjId,
+        key: &str,
+    ) -> Result<(), SchemaError> {
+        let now = doc.get(here, key)?;
+        let then = self.earlier.get(there, key)?;
+        match (now, then) {
+            (None, None) => {}
+            (Some(_), None) => doc.delete(here, key)?,
+            (Some((Value::Scalar(a), _)), Some((Value::Scalar(b), _))) if a == b => {}
+            (Some((Value::Object(ObjType::Map), a)), Some((Value::Object(ObjType::Map), b)))
+                if a == b =>
+            {
+                self.restore_map(doc, &a, &b)?;
+            }
+            (Some((Value::Object(ObjType::List), a)), Some((Value::Object(ObjType::List), b)))
+                if a == b =>
+            {
+                self.restore_list(doc, &a, &b)?;
+            }
+            (Some((Value::Object(kind), a)), Some((Value::Object(same), b)))
+                if kind == same && a == b && hydrated(doc, &a) == hydrated(self.earlier, &b) => {}
+            (_, Some((value, source))) => {
+                copy_into_map(doc, self.earlier, here, key, value, &source)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn restore_map(
+        &self,
+        doc: &mut AutoCommit,
+        here: &ObjId,
+        there: &ObjId,
+    ) -> Result<(), SchemaError> {
+        for key in union_keys(doc, self.earlier, here, there) {
+            self.restore(doc, here, there, &key)?;
+        }
+        Ok(())
+    }
+
+    /// Restores a list that is still the same object: entries deleted come back at their
+    /// place, entries edited are restored, entries added go (unless kept).
+    fn restore_list(
+        &self,
+        doc: &mut AutoCommit,
+        here: &ObjId,
+        there: &ObjId,
+    ) -> Result<(), SchemaError> {
+        let then: Vec<(Value<'static>, ObjId)> = (0..self.earlier.length(there))
+            .filter_map(|i| self.earlier.get(there, i).ok().flatten())
+            .map(|(value, id)| (value.into_owned(), id))
+            .collect();
+        let ids_now = |doc: &AutoCommit| -> Vec<ObjId> {
+            (0..doc.length(here))
+                .filter_map(|i| doc.get(here, i).ok().flatten().map(|(_, id)| id))
+                .collect()
+        };
+        if !self.keep_new_entries {
+            let known: BTreeSet<String> = then.iter().map(|(_, id)| id.to_string()).collect();
+            for (index, id) in ids_now(doc).iter().enumerate().rev() {
+                if !known.contains(&id.to_string()) {
+                    doc.delete(here, index)?;
+                }
+            }
+        }
+        // Where the previous surviving entry of `earlier` now is: a missing entry goes after it.
+        let mut insert_at = 0;
+        for (value, id) in &then {
+            match ids_now(doc).iter().position(|now| now == id) {
+                Some(index) => {
+                    if let Value::Object(ObjType::Map) = value {
+                        self.restore_map(doc, id, id)?;
+                    }
+                    insert_at = index + 1;
+                }
+                None => {
+                    match value {
+                        Value::Scalar(scalar) => {
+                            doc.insert(here, insert_at, scalar.clone().into_owned())?;
+                        }
+                        Value::Object(kind) => {
+                            let copy = doc.insert_object(here, insert_at, *kind)?;
+                            copy_contents(doc, self.earlier, &copy, id, *kind)?;
+                        }
+                    }
+                    insert_at += 1;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn hydrated(doc: &AutoCommit, obj: &ObjId) -> Option<automerge::hydrate::Value> {
@@ -561,7 +642,7 @@ mod tests {
         assert!(check_edit(Role::Installer, "nonsense").is_err());
     }
 
-    use crate::job::{Editor, JobDoc, NewJob, Transition};
+    use crate::job::{Editor, JobDoc, NewJob, Transition, read_job};
     use crate::rules::Status;
     use automerge::ActorId;
 
@@ -698,6 +779,37 @@ mod tests {
         assert_eq!(job.transitions.len(), 2);
         assert_eq!(job.transitions[0].to, Status::New);
         assert_eq!(job.status(), Status::Assigned);
+    }
+
+    #[test]
+    fn restoring_a_rewritten_list_keeps_concurrent_honest_appends() {
+        let (mut server, mut hostile) = job_and_phone();
+        let mut honest =
+            JobDoc::from_automerge(server.fork().with_actor(ActorId::from(vec![3; 16])));
+        honest
+            .transition(
+                Status::EnRoute,
+                &editor("anna", Role::Installer),
+                3_000,
+                None,
+            )
+            .expect("move");
+        let mut honest = honest.into_automerge();
+        let change = honest.get_last_local_change().expect("change").clone();
+        // The hostile phone, not having seen it, deletes the assignment from the history.
+        let (_, list) = hostile
+            .get(automerge::ROOT, "transitions")
+            .expect("get")
+            .expect("list");
+        hostile.delete(&list, 1).expect("delete");
+        hostile.commit();
+        server.apply_changes([change]).expect("honest");
+        receive(&mut server, &mut hostile);
+        let job = job_of(&server);
+        let moves: Vec<Status> = job.transitions.iter().map(|t| t.to).collect();
+        assert_eq!(moves.len(), 3, "{moves:?}");
+        assert!(moves.contains(&Status::Assigned) && moves.contains(&Status::EnRoute));
+        assert_eq!(job.status(), Status::EnRoute);
     }
 
     #[test]

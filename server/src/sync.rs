@@ -98,8 +98,10 @@ fn decode_pushes(request: &SyncRequest) -> Vec<DecodedPush> {
                 .iter()
                 .enumerate()
                 .map(|(i, bytes)| {
-                    Change::from_bytes(bytes.to_vec())
-                        .map_err(|e| format!("change {i} is not an Automerge change: {e}"))
+                    guarded(|| {
+                        Change::from_bytes(bytes.to_vec())
+                            .map_err(|e| format!("change {i} is not an Automerge change: {e}"))
+                    })
                 })
                 .collect();
             DecodedPush {
@@ -115,11 +117,22 @@ fn decode_resync(request: &SyncRequest) -> Vec<(String, Result<Message, String>)
         .resync
         .iter()
         .map(|m| {
-            let message = Message::decode(&m.message)
-                .map_err(|e| format!("not an Automerge sync message: {e}"));
+            let message = guarded(|| {
+                Message::decode(&m.message)
+                    .map_err(|e| format!("not an Automerge sync message: {e}"))
+            });
             (m.job.clone(), message)
         })
         .collect()
+}
+
+/// Runs Automerge on untrusted bytes. Automerge can panic on some malformed changes (found by
+/// the arbitrary-bytes property test) instead of returning an error; a hostile device must not
+/// turn that into a failed round for everyone, so the panic becomes a refusal. The document it
+/// was working on is discarded by the caller (nothing is stored after a refusal).
+fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err("Automerge could not process it (malformed input)".into()))
 }
 
 fn refusal(job: &str, code: &str, reason: String) -> Refusal {
@@ -278,9 +291,19 @@ fn ingest(
             return Ok(());
         }
     };
+    let mut doc = server_doc(tx, &push.job, &stored)?;
+    // Changes the server already has are a harmless replay.
+    let mut pending: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
+        .collect();
+    if pending.is_empty() {
+        response.accepted.push(push.job);
+        return Ok(());
+    }
     // A device pushes only its own changes: an actor another device (or the server) owns is
     // a forgery, and the whole push is refused with nothing stored.
-    for change in &changes {
+    for change in &pending {
         if let Some(owner) = tx.device_for_actor(change.actor_id().to_bytes())?
             && owner != device
         {
@@ -296,15 +319,6 @@ fn ingest(
             return Ok(());
         }
     }
-    let mut doc = server_doc(tx, &push.job, &stored)?;
-    let mut pending: Vec<Change> = changes
-        .into_iter()
-        .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
-        .collect();
-    if pending.is_empty() {
-        response.accepted.push(push.job);
-        return Ok(());
-    }
     let start = doc.get_heads();
     let mut violations = Vec::new();
     for change in pending.clone() {
@@ -312,7 +326,8 @@ fn ingest(
             continue;
         }
         let before = doc.get_heads();
-        if let Err(e) = doc.apply_changes([change]) {
+        let applied = guarded(|| doc.apply_changes([change]).map_err(|e| e.to_string()));
+        if let Err(e) = applied {
             response.refused.push(refusal(
                 &push.job,
                 "invalid_change",
@@ -505,9 +520,11 @@ fn resync_round(
     // primed by the device's message, which is enough for Automerge's protocol to converge.
     let mut state = State::new();
     let received = message.and_then(|message| {
-        doc.sync()
-            .receive_sync_message(&mut state, message)
-            .map_err(|e| format!("the sync message does not apply: {e}"))
+        guarded(|| {
+            doc.sync()
+                .receive_sync_message(&mut state, message)
+                .map_err(|e| format!("the sync message does not apply: {e}"))
+        })
     });
     if let Err(reason) = received {
         response.refused.push(refusal(

@@ -1,6 +1,8 @@
 //! Fieldsync's end-to-end suite: one binary, a real server on a real socket per test.
 
+mod access;
 mod bad_input;
+mod hostile;
 mod scenarios;
 mod simulation;
 

@@ -317,6 +317,11 @@ pub struct Phone {
 }
 
 impl Phone {
+    /// The store's file.
+    pub fn path(&self) -> PathBuf {
+        self._dir.path().join("phone.sqlite3")
+    }
+
     /// Syncs until settled.
     pub fn sync(&self) -> SyncReport {
         self.transport.sync(&self.store).expect("sync")

@@ -1,6 +1,7 @@
 // The generated Kotlin bindings driven against a real Fieldsync server on the JVM: the same
 // scenario an Android app runs. Environment: FIELDSYNC_SERVER_BIN; the library on
-// jna.library.path.
+// jna.library.path. The server runs with FIELDSYNC_ADMIN_PASSWORD set, so it creates its `admin`
+// with a known password instead of printing a generated one.
 
 import com.fieldsync.ChecklistUpdate
 import com.fieldsync.ClientConfig
@@ -20,17 +21,27 @@ import java.net.http.HttpResponse
 import java.nio.file.Files
 import kotlin.system.exitProcess
 
+const val ADMIN_PASSWORD = "admin-test-password"
+const val DISPATCH_PASSWORD = "dispatch-test-password"
+
+/** The first `"key":"value"` string in a JSON object. */
+fun jsonString(json: String, key: String): String =
+    Regex("\"$key\":\"([^\"]+)\"").find(json)?.groupValues?.get(1) ?: error("no \"$key\" in $json")
+
 class Server(dir: java.nio.file.Path) {
     private val db = dir.resolve("server.sqlite3").toString()
     private val port = ServerSocket(0).use { it.localPort }
     val url = "http://127.0.0.1:$port"
     private var process: Process? = null
     private val http = HttpClient.newHttpClient()
+    /** The session token of whoever signed in last; every call carries it. */
+    private var token: String? = null
 
     fun start() {
-        val started = ProcessBuilder(System.getenv("FIELDSYNC_SERVER_BIN"), "serve", "--db", db, "--addr", "127.0.0.1:$port")
+        val builder = ProcessBuilder(System.getenv("FIELDSYNC_SERVER_BIN"), "serve", "--db", db, "--addr", "127.0.0.1:$port")
             .redirectError(ProcessBuilder.Redirect.DISCARD)
-            .start()
+        builder.environment()["FIELDSYNC_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+        val started = builder.start()
         val line = started.inputStream.bufferedReader().readLine() ?: ""
         check(line.contains("Fieldsync server on")) { "server did not start: $line" }
         process = started
@@ -42,12 +53,19 @@ class Server(dir: java.nio.file.Path) {
         process = null
     }
 
+    /** Signs an office user in; later calls go as them (sessions outlive a server restart). */
+    fun signIn(user: String, password: String) {
+        token = null
+        token = jsonString(call("POST", "/v1/auth/login", """{"user":"$user","password":"$password"}"""), "token")
+    }
+
     fun call(method: String, path: String, body: String?): String {
         val publisher = if (body == null) HttpRequest.BodyPublishers.noBody() else HttpRequest.BodyPublishers.ofString(body)
-        val request = HttpRequest.newBuilder(URI.create(url + path))
+        val builder = HttpRequest.newBuilder(URI.create(url + path))
             .header("Content-Type", "application/json")
             .method(method, publisher)
-            .build()
+        token?.let { builder.header("Authorization", "Bearer $it") }
+        val request = builder.build()
         val response = http.send(request, HttpResponse.BodyHandlers.ofString())
         check(response.statusCode() in 200..299) { "$method $path: ${response.statusCode()} ${response.body()}" }
         return response.body()
@@ -80,13 +98,20 @@ fun main() {
     val server = Server(dir)
     server.start()
     try {
+        server.signIn("admin", ADMIN_PASSWORD)
         server.call("POST", "/v1/users", """{"id":"anna","name":"Anna","role":"installer"}""")
+        server.call("POST", "/v1/users", """{"id":"dispatch","name":"Dora","role":"dispatcher","password":"$DISPATCH_PASSWORD"}""")
+        // The admin may read jobs but not edit them: dispatch does the rest.
+        server.signIn("dispatch", DISPATCH_PASSWORD)
         val created = server.call("POST", "/v1/jobs", """{"kind":"repair","customer":{"name":"Ada","tier":"vip"},"checklist":[["power","Check power"]]}""")
-        val job = Regex("\"id\":\"([^\"]+)\"").find(created)!!.groupValues[1]
+        val job = jsonString(created, "id")
         server.call("POST", "/v1/jobs/$job/assign", """{"assignee":"anna"}""")
 
         val config = ClientConfig(storePath = dir.resolve("phone.sqlite3").toString(), userId = "anna", serverUrl = server.url)
         FieldsyncClient.open(config).use { client ->
+            // 0. The phone is enrolled with a one-time code from dispatch.
+            val code = jsonString(server.call("POST", "/v1/enrollments", """{"user":"anna"}"""), "code")
+            client.enroll(code)
             val recorder = Recorder()
             client.subscribe(recorder).use {
                 // 1. The job arrives; the listener hears about it.

@@ -1,7 +1,8 @@
 """The generated Python module driven against a real Fieldsync server.
 
 Environment: FIELDSYNC_SERVER_BIN (the `fieldsync` binary); the generated `fieldsync` module and
-its library on PYTHONPATH.
+its library on PYTHONPATH. The server runs with FIELDSYNC_ADMIN_PASSWORD set, so it creates its
+`admin` with a known password instead of printing a generated one.
 """
 
 import gc
@@ -14,9 +15,13 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 import fieldsync
+
+ADMIN_PASSWORD = "admin-test-password"
+DISPATCH_PASSWORD = "dispatch-test-password"
 
 
 def free_port():
@@ -26,13 +31,15 @@ def free_port():
 
 
 class Server:
-    """A `fieldsync serve` process on a fixed port over a database in `directory`."""
+    """A `fieldsync serve` process on a fixed port over a database in `directory`; API calls carry
+    the session token of whoever signed in last."""
 
     def __init__(self, directory):
         self.db = os.path.join(directory, "server.sqlite3")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
+        self.token = None
 
     def start(self):
         self.process = subprocess.Popen(
@@ -40,6 +47,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            env={**os.environ, "FIELDSYNC_ADMIN_PASSWORD": ADMIN_PASSWORD},
         )
         line = self.process.stdout.readline()
         assert "Fieldsync server on" in line, line
@@ -49,9 +57,16 @@ class Server:
         self.process.wait(timeout=20)
         self.process.stdout.close()
 
-    def call(self, method, path, body=None):
+    def sign_in(self, user, password):
+        """Signs an office user in; later calls go as them (sessions outlive a server restart)."""
+        self.token = self.call("POST", "/v1/auth/login", {"user": user, "password": password}, authenticated=False)["token"]
+
+    def call(self, method, path, body=None, authenticated=True):
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if authenticated:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=20) as response:
             return json.loads(response.read() or b"null")
 
@@ -73,7 +88,13 @@ class InstallerDay(unittest.TestCase):
         self.dir = tempfile.TemporaryDirectory()
         self.server = Server(self.dir.name)
         self.server.start()
+        self.server.sign_in("admin", ADMIN_PASSWORD)
         self.server.call("POST", "/v1/users", {"id": "anna", "name": "Anna", "role": "installer"})
+        self.server.call("POST", "/v1/users", {
+            "id": "dispatch", "name": "Dora", "role": "dispatcher", "password": DISPATCH_PASSWORD,
+        })
+        # The admin may read jobs but not edit them: dispatch does the rest.
+        self.server.sign_in("dispatch", DISPATCH_PASSWORD)
         job = self.server.call("POST", "/v1/jobs", {
             "kind": "repair",
             "customer": {"name": "Ada", "tier": "vip", "phone": "+1 555 0100"},
@@ -87,13 +108,21 @@ class InstallerDay(unittest.TestCase):
             store_path=os.path.join(self.dir.name, "phone.sqlite3"), user_id="anna", server_url=self.server.url
         )
 
+    def enrolled(self):
+        """Opens the phone on its fresh store and enrolls it with a one-time code from dispatch. The
+        credential is kept in `self.credential` for opening the same store again."""
+        client = fieldsync.FieldsyncClient.open(self.config)
+        code = self.server.call("POST", "/v1/enrollments", {"user": "anna"})["code"]
+        self.credential = client.enroll(code)
+        return client
+
     def tearDown(self):
         if self.server.process.poll() is None:
             self.server.stop()
         self.dir.cleanup()
 
     def test_offline_work_reaches_the_server(self):
-        client = fieldsync.FieldsyncClient.open(self.config)
+        client = self.enrolled()
         recorder = Recorder()
         subscription = client.subscribe(recorder)
 
@@ -148,7 +177,7 @@ class InstallerDay(unittest.TestCase):
         subscription.cancel()
 
     def test_errors_arrive_as_exceptions_and_nothing_is_saved(self):
-        client = fieldsync.FieldsyncClient.open(self.config)
+        client = self.enrolled()
         client.sync_now()
         with self.assertRaises(fieldsync.FieldsyncError.NotFound):
             client.job("no-such-job")
@@ -164,7 +193,7 @@ class InstallerDay(unittest.TestCase):
             fieldsync.FieldsyncClient.open(other_user)
 
     def test_subscriptions_stop_when_cancelled_or_dropped_and_objects_close(self):
-        client = fieldsync.FieldsyncClient.open(self.config)
+        client = self.enrolled()
         client.sync_now()
         kept, cancelled, dropped = Recorder(), Recorder(), Recorder()
         keep = client.subscribe(kept)
@@ -185,7 +214,10 @@ class InstallerDay(unittest.TestCase):
         device = client.device_id()
         del client
         gc.collect()
-        reopened = fieldsync.FieldsyncClient.open(self.config)
+        reopened = fieldsync.FieldsyncClient.open(fieldsync.ClientConfig(
+            store_path=self.config.store_path, user_id="anna", server_url=self.server.url,
+            device_credential=self.credential,
+        ))
         self.assertEqual(reopened.device_id(), device)
         self.assertEqual(reopened.job(self.job).notes, "one\ntwo")
 
@@ -197,7 +229,7 @@ class InstallerDay(unittest.TestCase):
             def sync_progressed(self, event):
                 raise RuntimeError("app bug")
 
-        client = fieldsync.FieldsyncClient.open(self.config)
+        client = self.enrolled()
         broken = client.subscribe(Broken())
         healthy = Recorder()
         kept = client.subscribe(healthy)
@@ -217,7 +249,7 @@ class InstallerDay(unittest.TestCase):
         self.assertIn("http://", raised.exception.reason)
 
     def test_todays_list_and_the_live_nudge(self):
-        client = fieldsync.FieldsyncClient.open(self.config)
+        client = self.enrolled()
         client.sync_now()
         # The job has no appointment yet: it is in today's list whatever the time zone.
         now = int(time.time() * 1000)
@@ -235,6 +267,22 @@ class InstallerDay(unittest.TestCase):
         waiter.join()
         self.assertEqual(nudged, [True])
         self.assertEqual(sorted(client.sync_now().updated_job_ids), sorted(assigned))
+
+    def test_a_revoked_device_is_wiped_and_the_api_needs_a_sign_in(self):
+        client = self.enrolled()
+        client.sync_now()
+        self.assertEqual([j.id for j in client.all_jobs()], [self.job])
+        # The phone is lost: dispatch revokes it, and its next sync wipes the jobs it held.
+        self.server.call("POST", f"/v1/devices/{client.device_id()}/revoke")
+        with self.assertRaises(fieldsync.FieldsyncError.Revoked):
+            client.sync_now()
+        self.assertEqual(client.all_jobs(), [])
+        # Nobody reads jobs without signing in.
+        with self.assertRaises(urllib.error.HTTPError) as raised:
+            self.server.call("GET", "/v1/jobs", authenticated=False)
+        with raised.exception:
+            self.assertEqual(raised.exception.code, 401)
+            self.assertEqual(json.loads(raised.exception.read())["code"], "unauthenticated")
 
 
 if __name__ == "__main__":

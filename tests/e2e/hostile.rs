@@ -1,0 +1,435 @@
+//! A hostile client: an enrolled device whose app was modified to send anything. It speaks the
+//! wire protocol itself and crafts raw Automerge changes by hand, never through client-core.
+//! Each attack is compensated or rejected as specified, and the honest devices' data survives.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use fieldsync_client_core::protocol::access::{FIELD_RULES, PhoneAccess};
+use fieldsync_client_core::protocol::wire::{self, JobChanges, SyncRequest, SyncResponse};
+use fieldsync_tests::{Answer, Phone, TestServer};
+use serde_json::{Value as Json, json};
+
+/// A device enrolled like any other, driven by hand.
+struct Hostile {
+    url: String,
+    agent: ureq::Agent,
+    credential: String,
+    device: String,
+    user: String,
+    actor: ActorId,
+    cursor: u64,
+    docs: BTreeMap<String, AutoCommit>,
+}
+
+impl Hostile {
+    fn enroll(server: &TestServer, device: &str, user: &str) -> Self {
+        let code = server
+            .dispatcher()
+            .post("/v1/enrollments", &json!({ "user": user }));
+        let enrolled = server.anonymous().post(
+            "/v1/devices/enroll",
+            &json!({ "code": code.body["code"], "device": device }),
+        );
+        assert_eq!(enrolled.status, 201, "{:?}", enrolled.body);
+        let mut hostile = Hostile {
+            url: server.url(),
+            agent: ureq::Agent::new_with_config(
+                ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build(),
+            ),
+            credential: enrolled.body["credential"]
+                .as_str()
+                .expect("credential")
+                .into(),
+            device: device.into(),
+            user: user.into(),
+            actor: ActorId::from(device.as_bytes()),
+            cursor: 0,
+            docs: BTreeMap::new(),
+        };
+        hostile.round(Vec::new());
+        hostile
+    }
+
+    fn request(&self, push: Vec<JobChanges>) -> SyncRequest {
+        SyncRequest {
+            v: wire::PROTOCOL_VERSION,
+            device: self.device.clone(),
+            user: self.user.clone(),
+            actor: self.actor.to_bytes().to_vec().into(),
+            cursor: self.cursor,
+            push,
+            resync: Vec::new(),
+        }
+    }
+
+    /// Sends a request as is and returns the HTTP answer.
+    fn send(&self, request: &SyncRequest) -> (u16, Vec<u8>) {
+        let mut response = self
+            .agent
+            .post(format!("{}/v1/sync", self.url))
+            .header("Authorization", format!("Bearer {}", self.credential))
+            .header("Content-Type", wire::CONTENT_TYPE)
+            .send(&wire::encode(request)[..])
+            .expect("POST /v1/sync");
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_vec().expect("body");
+        (status, body)
+    }
+
+    /// One round: pushes, applies what came back, acknowledges.
+    fn round(&mut self, push: Vec<JobChanges>) -> SyncResponse {
+        let (status, body) = self.send(&self.request(push));
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let response: SyncResponse = wire::decode(&body).expect("response");
+        for document in &response.documents {
+            let doc = AutoCommit::load(&document.doc)
+                .expect("document")
+                .with_actor(self.actor.clone());
+            self.docs.insert(document.job.clone(), doc);
+        }
+        for changes in &response.changes {
+            if let Some(doc) = self.docs.get_mut(&changes.job) {
+                for bytes in &changes.changes {
+                    doc.load_incremental(bytes).expect("change");
+                }
+            }
+        }
+        self.cursor = response.cursor;
+        response
+    }
+
+    fn doc(&mut self, job: &str) -> &mut AutoCommit {
+        self.docs.get_mut(job).expect("the job is on the device")
+    }
+
+    /// Commits what was written to `job` and pushes that one change.
+    fn push_edit(&mut self, job: &str) -> SyncResponse {
+        let doc = self.doc(job);
+        doc.commit();
+        let change = doc.get_last_local_change().expect("a change").clone();
+        self.round(vec![JobChanges {
+            job: job.into(),
+            changes: vec![change.raw_bytes().to_vec().into()],
+        }])
+    }
+}
+
+fn job_json(server: &TestServer, job: &str) -> Json {
+    server.dispatcher().job(job)["job"].clone()
+}
+
+/// Writes a new value at a field path of the document (creating nothing on the way).
+fn overwrite(doc: &mut AutoCommit, field: &str) {
+    match field.split_once('.') {
+        Some((parent, key)) => {
+            let (_, obj) = doc.get(ROOT, parent).expect("get").expect("parent");
+            doc.put(&obj, key, 3_i64).expect("put");
+        }
+        None => match doc.get(ROOT, field).expect("get") {
+            Some((Value::Object(ObjType::Map), obj)) if field != "escalation" => {
+                doc.put(&obj, "name", "Mallory").expect("put");
+                doc.put(&obj, "injected", true).expect("put");
+            }
+            _ => doc.put(ROOT, field, "hacked").expect("put"),
+        },
+    }
+}
+
+fn assert_audited(server: &TestServer, job: &str, kind: &str, field: &str) {
+    let trail = server
+        .dispatcher()
+        .get(&format!("/v1/jobs/{job}/audit"))
+        .body;
+    assert!(
+        trail.as_array().expect("trail").iter().any(|entry| {
+            entry["kind"] == kind
+                && entry["fields"]
+                    .as_array()
+                    .is_some_and(|f| f.contains(&json!(field)))
+        }),
+        "no {kind} for {field} in {trail:#}"
+    );
+}
+
+#[test]
+fn every_protected_field_is_put_back_and_honest_work_survives() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Ada");
+    server.dispatcher().assign(&job, Some("anna"));
+    let honest: Phone = server.phone("anna");
+    honest.sync();
+    let mut hostile = Hostile::enroll(&server, "modified-app", "anna");
+    let protected: Vec<&str> = FIELD_RULES
+        .iter()
+        .filter(|rule| rule.phone == PhoneAccess::None)
+        .map(|rule| rule.field)
+        .chain(["bogus"])
+        .collect();
+    assert!(protected.contains(&"assignee") && protected.contains(&"sla"));
+
+    for (n, field) in protected.iter().enumerate() {
+        let before = job_json(&server, &job);
+        // The honest phone works on the job at the same time.
+        honest
+            .store
+            .append_note(&job, &format!("honest note {n}. "))
+            .expect("note");
+        overwrite(hostile.doc(&job), field);
+        let response = hostile.push_edit(&job);
+        assert_eq!(
+            response.accepted,
+            vec![job.clone()],
+            "{field}: {response:?}"
+        );
+        assert!(
+            response.violations.iter().any(|v| v.field == *field),
+            "{field}: {:?}",
+            response.violations
+        );
+        honest.sync();
+        let after = job_json(&server, &job);
+        for (key, value) in before.as_object().expect("object") {
+            if key != "notes" {
+                assert_eq!(&after[key], value, "{field} changed {key}");
+            }
+        }
+        assert_eq!(after.get("bogus"), None);
+        assert!(
+            after["notes"]
+                .as_str()
+                .expect("notes")
+                .contains(&format!("honest note {n}.")),
+            "{field}"
+        );
+        assert_audited(&server, &job, "violation", field);
+    }
+    // The compensations came back to the hostile device too: its copy shows the truth again.
+    hostile.round(Vec::new());
+    let assignee = hostile.doc(&job).get(ROOT, "assignee").expect("get");
+    assert!(
+        matches!(&assignee, Some((Value::Scalar(s), _)) if **s == ScalarValue::Str("anna".into())),
+        "{assignee:?}"
+    );
+    // The honest phone converged with the server and never saw a violation of its own.
+    honest.sync();
+    assert_eq!(
+        crate::phone_heads(&honest, &job),
+        crate::server_heads(&server, &job)
+    );
+    assert!(honest.store.refusals().expect("refusals").is_empty());
+    // A device that keeps breaking rules is flagged for an admin; the honest one is not.
+    let devices = server.office("admin").get("/v1/devices").body;
+    let flagged = |device: &str| {
+        devices
+            .as_array()
+            .expect("devices")
+            .iter()
+            .find(|d| d["device_id"] == device)
+            .map(|d| !d["flagged_at"].is_null())
+    };
+    assert_eq!(flagged("modified-app"), Some(true), "{devices:#}");
+    assert_eq!(
+        flagged(&honest.store.identity().device_id),
+        Some(false),
+        "{devices:#}"
+    );
+}
+
+#[test]
+fn forged_status_moves_and_rewritten_history_are_undone() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Ada");
+    server.dispatcher().assign(&job, Some("anna"));
+    let mut hostile = Hostile::enroll(&server, "modified-app", "anna");
+    let (_, transitions) = hostile
+        .doc(&job)
+        .get(ROOT, "transitions")
+        .expect("get")
+        .expect("transitions");
+    // A dispatch-only move, in the dispatcher's name.
+    let doc = hostile.doc(&job);
+    let at = doc.length(&transitions);
+    let entry = doc
+        .insert_object(&transitions, at, ObjType::Map)
+        .expect("insert");
+    for (key, value) in [("to", "closed"), ("by", "dispatch"), ("role", "dispatch")] {
+        doc.put(&entry, key, value).expect("put");
+    }
+    let response = hostile.push_edit(&job);
+    assert!(
+        response
+            .violations
+            .iter()
+            .any(|v| v.field == "transitions" && v.reason.contains("`dispatch`")),
+        "{:?}",
+        response.violations
+    );
+    assert_eq!(
+        job_json(&server, &job)["transitions"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        server.dispatcher().job(&job)["summary"]["status"],
+        "assigned"
+    );
+
+    // Rewriting the history: the first move edited, the assignment deleted.
+    let doc = hostile.doc(&job);
+    let (_, first) = doc.get(&transitions, 0).expect("get").expect("first");
+    doc.put(&first, "to", "completed").expect("put");
+    doc.delete(&transitions, 1).expect("delete");
+    let response = hostile.push_edit(&job);
+    assert!(!response.violations.is_empty());
+    let after = job_json(&server, &job);
+    assert_eq!(after["transitions"][0]["to"], "new");
+    assert_eq!(
+        server.dispatcher().job(&job)["summary"]["status"],
+        "assigned"
+    );
+
+    // An honest forward move by the same device still counts (the list is still the same
+    // object: restoring it never replaces it, so concurrent honest appends are kept).
+    let doc = hostile.doc(&job);
+    let (_, now) = doc
+        .get(ROOT, "transitions")
+        .expect("get")
+        .expect("transitions");
+    assert_eq!(now, transitions);
+    let at = doc.length(&transitions);
+    let entry = doc
+        .insert_object(&transitions, at, ObjType::Map)
+        .expect("insert");
+    for (key, value) in [("to", "en_route"), ("by", "anna"), ("role", "installer")] {
+        doc.put(&entry, key, value).expect("put");
+    }
+    let response = hostile.push_edit(&job);
+    assert!(response.violations.is_empty(), "{:?}", response.violations);
+    assert_eq!(
+        server.dispatcher().job(&job)["summary"]["status"],
+        "en_route"
+    );
+}
+
+#[test]
+fn forgeries_and_other_installers_jobs_are_rejected_with_nothing_stored() {
+    let server = TestServer::start();
+    let mine = server.dispatcher().create_job("Ada");
+    let theirs = server.dispatcher().create_job("Grace");
+    server.dispatcher().assign(&mine, Some("anna"));
+    server.dispatcher().assign(&theirs, Some("ben"));
+    let honest = server.phone("anna");
+    honest.sync();
+    honest.store.append_note(&mine, "honest").expect("note");
+    honest.sync();
+    let mut hostile = Hostile::enroll(&server, "modified-app", "anna");
+    assert!(
+        !hostile.docs.contains_key(&theirs),
+        "ben's job never reaches anna"
+    );
+
+    // Another installer's job: built from the server's own copy, pushed as anna.
+    let theirs_before = crate::server_heads(&server, &theirs);
+    let theirs_doc = server.storage();
+    let stored = fieldsync_server::storage::read(theirs_doc.as_ref(), |tx| tx.job(&theirs))
+        .expect("read")
+        .expect("job");
+    let mut foreign = AutoCommit::load(&stored.doc)
+        .expect("load")
+        .with_actor(hostile.actor.clone());
+    foreign.put(ROOT, "assignee", "anna").expect("put");
+    foreign.commit();
+    let change = foreign.get_last_local_change().expect("change").clone();
+    let response = hostile.round(vec![JobChanges {
+        job: theirs.clone(),
+        changes: vec![change.raw_bytes().to_vec().into()],
+    }]);
+    assert_eq!(response.refused.len(), 1, "{response:?}");
+    assert_eq!(response.refused[0].code, "out_of_scope");
+    assert_eq!(crate::server_heads(&server, &theirs), theirs_before);
+
+    // A change signed with the honest phone's actor.
+    let mine_before = crate::server_heads(&server, &mine);
+    let doc = hostile.doc(&mine);
+    let mut forged = doc.fork().with_actor(honest.store.identity().actor.clone());
+    forged.put(ROOT, "priority", "urgent").expect("put");
+    forged.commit();
+    let change = forged.get_last_local_change().expect("change").clone();
+    let response = hostile.round(vec![JobChanges {
+        job: mine.clone(),
+        changes: vec![change.raw_bytes().to_vec().into()],
+    }]);
+    assert_eq!(response.refused.len(), 1, "{response:?}");
+    assert_eq!(response.refused[0].code, "forged_actor");
+    assert_eq!(crate::server_heads(&server, &mine), mine_before);
+
+    // The request in another device's or user's name, or with another device's actor.
+    let mut request = hostile.request(Vec::new());
+    request.device = honest.store.identity().device_id.clone();
+    let (status, body) = hostile.send(&request);
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("forged_identity"));
+    let mut request = hostile.request(Vec::new());
+    request.user = "ben".into();
+    assert_eq!(hostile.send(&request).0, 403);
+    let mut request = hostile.request(Vec::new());
+    request.actor = honest.store.identity().actor.to_bytes().to_vec().into();
+    let (status, body) = hostile.send(&request);
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("forged_actor"));
+
+    // Replaying changes the server already has (the honest phone's, the hostile's own) is a
+    // no-op: accepted, nothing new.
+    let history: Vec<Vec<u8>> = hostile
+        .doc(&mine)
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let response = hostile.round(vec![JobChanges {
+        job: mine.clone(),
+        changes: history.into_iter().map(Into::into).collect(),
+    }]);
+    assert_eq!(response.accepted, vec![mine.clone()]);
+    assert!(response.violations.is_empty());
+    assert_eq!(crate::server_heads(&server, &mine), mine_before);
+    assert_eq!(job_json(&server, &mine)["notes"], "honest");
+}
+
+#[test]
+fn a_revoked_device_is_refused_at_once_and_wipes_its_jobs() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Ada");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    phone.store.append_note(&job, "unsent").expect("note");
+    let device = phone.store.identity().device_id.clone();
+    let answer: Answer = server
+        .dispatcher()
+        .post(&format!("/v1/devices/{device}/revoke"), &json!({}));
+    assert_eq!(answer.status, 204, "{:?}", answer.body);
+
+    let error = phone.transport.sync(&phone.store).expect_err("revoked");
+    assert!(
+        matches!(error, fieldsync_client_core::Error::Revoked(_)),
+        "{error:?}"
+    );
+    assert!(phone.store.job_ids().expect("ids").is_empty());
+    let conn = rusqlite::Connection::open(phone.path()).expect("open phone file");
+    for table in ["docs", "doc_chunks", "jobs", "outbox", "blobs", "job_blobs"] {
+        let rows: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, 0, "{table}");
+    }
+    // Nothing the device could do with its credential works any more.
+    let events = server.with_token(Some(&phone.credential)).get("/v1/events");
+    assert_eq!(events.status, 401);
+    assert_eq!(events.body["code"], "device_revoked");
+}
