@@ -708,6 +708,13 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func deviceId()  -> String
     
     /**
+     * Enrolls this device with the one-time code dispatch gave the installer, and uses the
+     * credential from then on. Returns the credential: keep it in the platform keystore
+     * (Android Keystore, iOS Keychain) and pass it to `open` next time. Blocks on the network.
+     */
+    func enroll(code: String) throws  -> String
+    
+    /**
      * Ends the visit with its outcome: completed, or incomplete (asks dispatch for a follow-up).
      */
     func finishVisit(jobId: String, outcome: VisitOutcome, completed: Bool) throws 
@@ -729,7 +736,8 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func outbox() throws  -> Outbox
     
     /**
-     * Refusals the server sent, newest first.
+     * What the server refused or undid, newest first: refused pushes, and `rule_violation`
+     * records for edits it accepted and then put back because they broke a field rule.
      */
     func refusals() throws  -> [Refusal]
     
@@ -931,6 +939,21 @@ open func deviceId() -> String  {
 }
     
     /**
+     * Enrolls this device with the one-time code dispatch gave the installer, and uses the
+     * credential from then on. Returns the credential: keep it in the platform keystore
+     * (Android Keystore, iOS Keychain) and pass it to `open` next time. Blocks on the network.
+     */
+open func enroll(code: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_enroll(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(code),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Ends the visit with its outcome: completed, or incomplete (asks dispatch for a follow-up).
      */
 open func finishVisit(jobId: String, outcome: VisitOutcome, completed: Bool)throws   {try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -985,7 +1008,8 @@ open func outbox()throws  -> Outbox  {
 }
     
     /**
-     * Refusals the server sent, newest first.
+     * What the server refused or undid, newest first: refused pushes, and `rule_violation`
+     * records for edits it accepted and then put back because they broke a field rule.
      */
 open func refusals()throws  -> [Refusal]  {
     return try  FfiConverterSequenceTypeRefusal.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -2795,6 +2819,14 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */reason: String
     )
     /**
+     * The server revoked this device; the jobs it held have been wiped. Enroll it again.
+     */
+    case Revoked(
+        /**
+         * The server's explanation.
+         */reason: String
+    )
+    /**
      * The local store cannot be used (a different user's store, a newer app's database, a
      * corrupt document, a failing disk).
      */
@@ -2845,7 +2877,10 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
             status: try FfiConverterUInt16.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Storage(
+        case 5: return .Revoked(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -2881,8 +2916,13 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .Revoked(reason):
             writeInt(&buf, Int32(5))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Storage(reason):
+            writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -3619,6 +3659,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_device_id() != 55730) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_enroll() != 15934) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_finish_visit() != 10847) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3631,7 +3674,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_outbox() != 1526) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_checksum_method_fieldsyncclient_refusals() != 37762) {
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_refusals() != 61439) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_request_help() != 11104) {

@@ -312,6 +312,11 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_attach_photo(uint64_t ptr,
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ENROLL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ENROLL
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_enroll(uint64_t ptr, RustBuffer code, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_FINISH_VISIT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_FINISH_VISIT
 void uniffi_fieldsync_fn_method_fieldsyncclient_finish_visit(uint64_t ptr, RustBuffer job_id, RustBuffer outcome, int8_t completed, RustCallStatus *_Nonnull out_status
@@ -710,6 +715,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_attach_photo(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_device_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ENROLL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ENROLL
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_enroll(void
     
 );
 #endif
