@@ -634,4 +634,37 @@ mod tests {
             .expect("flag");
         assert!(flagged, "the bad job goes through the fallback");
     }
+
+    /// A change the server accepted but put back is shown to the installer among the refusals,
+    /// with the field and the server's reason; it does not park anything.
+    #[test]
+    fn reported_violations_are_kept_to_show() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
+        seed(&store, "j1", "anna");
+        let mut session = SyncSession::new(&store);
+        session.next_request().expect("request").expect("first");
+        let response = SyncResponse {
+            v: wire::PROTOCOL_VERSION,
+            server: "srv".into(),
+            cursor: 3,
+            violations: vec![fieldsync_protocol::wire::ViolationReport {
+                job: "j1".into(),
+                change: vec![1; 32].into(),
+                field: "assignee".into(),
+                reason: "phones may not change `assignee`".into(),
+            }],
+            ..SyncResponse::default()
+        };
+        session.receive(&wire::encode(&response)).expect("round");
+        let refusals = store.refusals().expect("refusals");
+        assert_eq!(refusals.len(), 1);
+        assert_eq!(refusals[0].code, RULE_VIOLATION);
+        assert!(
+            refusals[0].reason.starts_with("assignee: "),
+            "{:?}",
+            refusals[0]
+        );
+        assert_eq!(store.outbox_status().expect("outbox").parked, 0);
+    }
 }

@@ -440,6 +440,17 @@ impl Job {
     }
 }
 
+impl JobSummary {
+    /// The installer whose devices hold the job: its assignee, unless the job was cancelled
+    /// (a cancelled job leaves the installer's scope and their phones).
+    pub fn holder(&self) -> Option<&str> {
+        match self.status {
+            Status::Cancelled => None,
+            _ => self.assignee.as_deref(),
+        }
+    }
+}
+
 /// One row of a job listing, kept in projection tables on both sides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSummary {

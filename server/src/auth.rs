@@ -674,6 +674,15 @@ mod tests {
         }
     }
 
+    fn password(id: &str) -> String {
+        format!("{id}-password-1")
+    }
+
+    /// Creates a user with the password [`password`] gives.
+    fn person(storage: &SqliteStorage, id: &str, role: UserRole) {
+        put_user(storage, &user(id, role), Some(&password(id))).expect("user");
+    }
+
     fn with_bearer(token: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -694,12 +703,7 @@ mod tests {
     #[test]
     fn sign_in_is_rate_limited_per_user() {
         let (_dir, storage) = storage();
-        put_user(
-            &storage,
-            &user("dana", UserRole::Dispatcher),
-            Some("dana-password-1"),
-        )
-        .expect("user");
+        person(&storage, "dana", UserRole::Dispatcher);
         let limiter = LoginLimiter::default();
         for _ in 0..LoginLimiter::MAX_FAILURES {
             let e = sign_in(&storage, &limiter, "dana", "nope", 1).expect_err("wrong");
@@ -712,32 +716,22 @@ mod tests {
             ));
         }
         // Even the right password is refused until the window passes.
-        let e = sign_in(&storage, &limiter, "dana", "dana-password-1", 1).expect_err("limited");
+        let e = sign_in(&storage, &limiter, "dana", &password("dana"), 1).expect_err("limited");
         assert!(matches!(e, AppError::TooManyAttempts(_)), "{e:?}");
         // Other accounts are not locked out.
-        put_user(
-            &storage,
-            &user("eve", UserRole::Dispatcher),
-            Some("eve-password-1"),
-        )
-        .expect("user");
-        assert!(sign_in(&storage, &limiter, "eve", "eve-password-1", 1).is_ok());
+        person(&storage, "eve", UserRole::Dispatcher);
+        assert!(sign_in(&storage, &limiter, "eve", &password("eve"), 1).is_ok());
     }
 
     #[test]
     fn sessions_expire_and_csrf_guards_cookie_writes() {
         let (_dir, storage) = storage();
-        put_user(
-            &storage,
-            &user("dana", UserRole::Dispatcher),
-            Some("dana-password-1"),
-        )
-        .expect("user");
+        person(&storage, "dana", UserRole::Dispatcher);
         let session = sign_in(
             &storage,
             &LoginLimiter::default(),
             "dana",
-            "dana-password-1",
+            &password("dana"),
             1,
         )
         .expect("sign in");
@@ -844,17 +838,12 @@ mod tests {
     #[test]
     fn installers_do_not_sign_in_to_the_office() {
         let (_dir, storage) = storage();
-        put_user(
-            &storage,
-            &user("anna", UserRole::Installer),
-            Some("anna-password-1"),
-        )
-        .expect("user");
+        person(&storage, "anna", UserRole::Installer);
         let e = sign_in(
             &storage,
             &LoginLimiter::default(),
             "anna",
-            "anna-password-1",
+            &password("anna"),
             1,
         )
         .expect_err("refused");

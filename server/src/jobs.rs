@@ -48,7 +48,8 @@ pub fn read(job_id: &str, doc: &AutoCommit) -> Result<Job, AppError> {
 pub const SERVER_DEVICE: &str = "@server";
 
 /// Stores `doc` (which gained `changes`) with its new projection, appends the changes to the
-/// history and the audit trail, and records scope events when the assignee changed.
+/// history and the audit trail, and records scope events when the job's holder changed (it was
+/// reassigned, unassigned, cancelled or reopened).
 ///
 /// Changes by the server's own actor are dispatch's edits, or, in a device's batch, the
 /// compensations the server wrote; they are attributed to the server, and every device in scope
@@ -113,14 +114,15 @@ pub fn commit(
         &new_changes,
         now,
     )?;
-    let before = previous.and_then(|p| p.assignee.clone());
+    let before = previous.and_then(JobSummary::holder);
+    let after = summary.holder();
     let mut nudge: Vec<String> = summary.assignee.iter().cloned().collect();
-    if before != summary.assignee {
-        if let Some(old) = &before {
+    if before != after {
+        if let Some(old) = before {
             record_scope(tx, job_id, old, EventKind::Leave, now)?;
-            nudge.push(old.clone());
+            nudge.push(old.to_owned());
         }
-        if let Some(new) = &summary.assignee {
+        if let Some(new) = after {
             record_scope(tx, job_id, new, EventKind::Enter, now)?;
         }
     }

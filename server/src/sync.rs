@@ -257,7 +257,7 @@ fn pushable_job(
         ));
         return Ok(None);
     };
-    if stored.summary.assignee.as_deref() != Some(user) && !tx.ever_in_scope(job, user)? {
+    if stored.summary.holder() != Some(user) && !tx.ever_in_scope(job, user)? {
         response.refused.push(refusal(
             job,
             "out_of_scope",
@@ -481,7 +481,7 @@ fn flag_work_from_previous_assignee(
     user: &str,
     now: Millis,
 ) -> Result<(), AppError> {
-    if stored.summary.assignee.as_deref() == Some(user) {
+    if stored.summary.holder() == Some(user) {
         return Ok(());
     }
     tx.append_audit(&AuditEntry {
@@ -607,7 +607,7 @@ fn collect_page(
                 let Some(stored) = tx.job(&event.job_id)? else {
                     continue;
                 };
-                if stored.summary.assignee.as_deref() == Some(request.user.as_str())
+                if stored.summary.holder() == Some(request.user.as_str())
                     && documents.insert(event.job_id.clone())
                 {
                     left.remove(&event.job_id);
@@ -620,12 +620,10 @@ fn collect_page(
                 }
             }
             EventKind::Leave => {
-                let still_assigned = tx
+                let still_held = tx
                     .job(&event.job_id)?
-                    .and_then(|j| j.summary.assignee)
-                    .as_deref()
-                    == Some(request.user.as_str());
-                if !still_assigned && left.insert(event.job_id.clone()) {
+                    .is_some_and(|j| j.summary.holder() == Some(request.user.as_str()));
+                if !still_held && left.insert(event.job_id.clone()) {
                     tx.append_audit(&AuditEntry {
                         id: 0,
                         job_id: event.job_id.clone(),

@@ -152,6 +152,8 @@ fn authorization_matrix_has_no_leaks() {
                         .post_bytes(path, wire::CONTENT_TYPE, &sync_body(&phone))
                         .status
                 }
+                // A stream that never ends: the status is all there is to read.
+                "EVENTS" => client.status_of(path),
                 _ => {
                     client
                         .post(path, body.as_ref().unwrap_or(&Value::Null))
@@ -400,6 +402,51 @@ fn work_from_a_previous_assignee_is_merged_attributed_flagged_then_purged() {
         assert_eq!(rows, 0, "{table}");
     }
     assert_eq!(dispatcher.job(&job)["job"]["notes"], "wiring checked");
+}
+
+#[test]
+fn a_cancelled_job_leaves_the_phone_once_its_work_is_safe_and_a_reopened_one_returns() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let job = dispatcher.create_job("Ada");
+    dispatcher.assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    phone
+        .store
+        .append_note(&job, "arrived, customer cancelled")
+        .expect("note");
+    let answer = dispatcher.post(
+        &format!("/v1/jobs/{job}/status"),
+        &json!({ "to": "cancelled" }),
+    );
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+
+    let report = phone.sync();
+    assert_eq!(report.purged_jobs, 1, "{report:?}");
+    assert!(phone.store.job_ids().expect("ids").is_empty());
+    assert_eq!(
+        dispatcher.job(&job)["job"]["notes"],
+        "arrived, customer cancelled",
+        "the captured work reached the server first"
+    );
+    // Dispatch changing the cancelled job does not reach the phone.
+    dispatcher.set_appointment(&job, 1_000, 2_000);
+    let report = phone.sync();
+    assert!(!report.reset, "{report:?}");
+    assert!(phone.store.job_ids().expect("ids").is_empty());
+
+    let answer = dispatcher.post(
+        &format!("/v1/jobs/{job}/status"),
+        &json!({ "to": "assigned" }),
+    );
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    phone.sync();
+    assert_eq!(phone.store.job_ids().expect("ids"), vec![job.clone()]);
+    assert_eq!(
+        crate::phone_heads(&phone, &job),
+        crate::server_heads(&server, &job)
+    );
 }
 
 /// A server store with one installer job, for the in-process property test.

@@ -245,6 +245,15 @@ impl Dispatcher {
         answer(request.send(body).expect("POST"))
     }
 
+    /// GETs `path` and returns the status without reading the body (for event streams).
+    pub fn status_of(&self, path: &str) -> u16 {
+        let mut request = self.agent.get(format!("{}{path}", self.url));
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        request.call().expect("GET").status().as_u16()
+    }
+
     /// GETs JSON.
     pub fn get(&self, path: &str) -> Answer {
         let mut request = self.agent.get(format!("{}{path}", self.url));

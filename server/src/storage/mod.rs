@@ -277,8 +277,9 @@ pub trait ReadTx {
     fn job(&self, job_id: &str) -> Result<Option<StoredJob>, StorageError>;
     /// Every job's projection, oldest call first.
     fn list_jobs(&self) -> Result<Vec<JobSummary>, StorageError>;
-    /// History entries after `after` that concern `user`: changes to jobs currently assigned to
-    /// them and their scope events, in `seq` order, at most `limit`.
+    /// History entries after `after` that concern `user`: changes to jobs they currently hold
+    /// (assigned to them and not cancelled) and their scope events, in `seq` order, at most
+    /// `limit`.
     fn events_for_user(
         &self,
         user: &str,

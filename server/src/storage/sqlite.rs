@@ -262,7 +262,8 @@ impl ReadTx for Tx<'_> {
         let mut stmt = self.0.prepare_cached(
             "SELECT seq, job_id, kind, user_id, origin_device, change FROM events
              WHERE seq > ?1 AND (
-               (kind = 'change' AND job_id IN (SELECT job_id FROM jobs WHERE assignee = ?2))
+               (kind = 'change' AND job_id IN
+                 (SELECT job_id FROM jobs WHERE assignee = ?2 AND status <> 'cancelled'))
                OR (kind IN ('enter', 'leave') AND user_id = ?2))
              ORDER BY seq LIMIT ?3",
         )?;
