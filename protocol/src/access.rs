@@ -187,9 +187,16 @@ pub fn inspect_change(doc: &AutoCommit, change: &Change, role: Role, user: &str)
             .entry(format!("{}:{:?}", violation.field, violation.repair))
             .or_insert(violation);
     };
+    // Most ops of a change work on a few objects (a notes splice is one op per character).
+    let mut chains: BTreeMap<String, Result<Vec<(String, String)>, String>> = BTreeMap::new();
     for (op, counter) in ops() {
         // The map keys (and list entry object ids) from the root to the op's object.
-        let chain = match object_chain(doc, &op.obj.to_string(), &heads) {
+        let obj = op.obj.to_string();
+        let chain = chains
+            .entry(obj)
+            .or_insert_with_key(|obj| object_chain(doc, obj, &heads))
+            .clone();
+        let chain = match chain {
             Ok(chain) => chain,
             Err(reason) => {
                 add(Violation {

@@ -92,6 +92,7 @@ impl<'s> Dispatch<'s> {
         Author {
             user: &self.editor.user,
             device: None,
+            fields: jobs::NO_FIELDS,
         }
     }
 

@@ -1,9 +1,11 @@
 //! Committing a merged job document: the one place that turns a document into stored state, so
 //! sync and dispatch cannot disagree about projections or scope.
 
+use std::collections::BTreeMap;
+
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::access::inspect_change;
-use fieldsync_protocol::automerge::{AutoCommit, Change};
+use fieldsync_protocol::automerge::{AutoCommit, Change, ChangeHash};
 use fieldsync_protocol::job::{Job, JobSummary, Role, read_job};
 
 use crate::error::AppError;
@@ -16,7 +18,13 @@ pub struct Author<'a> {
     pub user: &'a str,
     /// The device that uploaded the changes; `None` for the office.
     pub device: Option<&'a str>,
+    /// The fields changes touched, where already known (from enforcing the field rules); the
+    /// others are inspected here.
+    pub fields: &'a BTreeMap<ChangeHash, Vec<String>>,
 }
+
+/// No fields known in advance.
+pub const NO_FIELDS: &BTreeMap<ChangeHash, Vec<String>> = &BTreeMap::new();
 
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
@@ -78,7 +86,13 @@ pub fn commit(
             tx.record_actor(actor, device)?;
         }
         let compensation = by_server && author.device.is_some();
-        let fields = inspect_change(doc, change, Role::Dispatch, author.user).fields;
+        let fields = match author.fields.get(&change.hash()) {
+            Some(known) => known.clone(),
+            None => inspect_change(doc, change, Role::Dispatch, author.user)
+                .fields
+                .into_iter()
+                .collect(),
+        };
         tx.append_audit(&AuditEntry {
             id: 0,
             job_id: job_id.to_owned(),
@@ -91,7 +105,7 @@ pub fn commit(
             device: device.map(str::to_owned),
             actor: Some(hex(actor)),
             change: Some(hex(&change.hash().0)),
-            fields: fields.into_iter().collect(),
+            fields,
             device_time: Some(change.timestamp().saturating_mul(1000)),
             server_time: now,
             detail: if compensation {

@@ -293,7 +293,7 @@ fn ingest(
     };
     let mut doc = server_doc(tx, &push.job, &stored)?;
     // Changes the server already has are a harmless replay.
-    let mut pending: Vec<Change> = changes
+    let pending: Vec<Change> = changes
         .into_iter()
         .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
         .collect();
@@ -319,37 +319,41 @@ fn ingest(
             return Ok(());
         }
     }
-    let start = doc.get_heads();
-    let mut violations = Vec::new();
-    for change in pending.clone() {
-        if doc.get_change_by_hash(&change.hash()).is_some() {
-            continue;
-        }
-        let before = doc.get_heads();
-        let applied = guarded(|| doc.apply_changes([change]).map_err(|e| e.to_string()));
-        if let Err(e) = applied {
+    // Fast path: the schema is checked once at the end. Only when that fails is the push
+    // applied again checking after every change, to put back exactly what broke it.
+    let mut outcome = apply_pushed(doc, pending.clone(), user, now, false)?;
+    if let Applied::Done { doc, .. } = &outcome
+        && read_job(doc.as_ref()).is_err()
+    {
+        outcome = apply_pushed(
+            server_doc(tx, &push.job, &stored)?,
+            pending,
+            user,
+            now,
+            true,
+        )?;
+    }
+    let (mut doc, start, enforced) = match outcome {
+        Applied::Done {
+            doc,
+            start,
+            enforced,
+        } => (*doc, start, enforced),
+        Applied::Refused(reason) => {
             response.refused.push(refusal(
                 &push.job,
                 "invalid_change",
-                format!("job `{}`: {e}", push.job),
+                format!("job `{}`: {reason}", push.job),
             ));
             return Ok(());
         }
-        // A change can bring queued ones with it (pushed out of causal order).
-        let (applied, waiting): (Vec<Change>, Vec<Change>) = pending
-            .into_iter()
-            .partition(|c| doc.get_change_by_hash(&c.hash()).is_some());
-        pending = waiting;
-        for change in &applied {
-            violations.extend(enforce(&mut doc, &before, change, user, now)?);
+        Applied::Missing => {
+            // The changes build on history we do not have (our database was restored, or the
+            // device skipped some): the Automerge sync fallback finds out what is missing.
+            response.resync_needed.push(push.job);
+            return Ok(());
         }
-    }
-    if !pending.is_empty() {
-        // The changes build on history we do not have (our database was restored, or the device
-        // skipped some): the Automerge sync fallback finds out what is missing.
-        response.resync_needed.push(push.job);
-        return Ok(());
-    }
+    };
     if let Err(e) = read_job(&doc) {
         response
             .refused
@@ -366,6 +370,7 @@ fn ingest(
         Author {
             user,
             device: Some(device),
+            fields: &enforced.fields,
         },
         now,
     )?;
@@ -375,7 +380,7 @@ fn ingest(
         &push.job,
         device,
         user,
-        &violations,
+        &enforced.broken,
         true,
         response,
         now,
@@ -391,39 +396,106 @@ fn server_doc(tx: &dyn WriteTx, job_id: &str, stored: &StoredJob) -> Result<Auto
     Ok(jobs::load(job_id, &stored.doc)?.with_actor(actor))
 }
 
-/// A change that broke a rule, found by [`enforce`].
+/// What applying a push gave.
+enum Applied {
+    /// Every change is in `doc` (with compensations after the ones that broke rules).
+    Done {
+        doc: Box<AutoCommit>,
+        /// The heads before the push.
+        start: Vec<ChangeHash>,
+        enforced: Enforced,
+    },
+    /// Automerge refused a change (or failed on it).
+    Refused(String),
+    /// Some change depends on history the server does not have.
+    Missing,
+}
+
+/// Applies pushed changes one at a time, in the order given, holding each to the field rules
+/// as soon as it is in (so the changes after it build on a document that keeps them).
+fn apply_pushed(
+    mut doc: AutoCommit,
+    mut pending: Vec<Change>,
+    user: &str,
+    now: Millis,
+    check_schema_each: bool,
+) -> Result<Applied, AppError> {
+    let start = doc.get_heads();
+    let mut enforced = Enforced::default();
+    for change in pending.clone() {
+        if doc.get_change_by_hash(&change.hash()).is_some() {
+            continue;
+        }
+        let before = doc.get_heads();
+        if let Err(reason) = guarded(|| doc.apply_changes([change]).map_err(|e| e.to_string())) {
+            return Ok(Applied::Refused(reason));
+        }
+        // A change can bring queued ones with it (pushed out of causal order).
+        let (applied, waiting): (Vec<Change>, Vec<Change>) = pending
+            .into_iter()
+            .partition(|c| doc.get_change_by_hash(&c.hash()).is_some());
+        pending = waiting;
+        for change in &applied {
+            enforced.enforce(&mut doc, &before, change, user, now, check_schema_each)?;
+        }
+    }
+    if !pending.is_empty() {
+        return Ok(Applied::Missing);
+    }
+    Ok(Applied::Done {
+        doc: Box::new(doc),
+        start,
+        enforced,
+    })
+}
+
+/// A change that broke a rule.
 struct Broken {
     change: Change,
     violation: Violation,
 }
 
-/// Holds one applied change to the field rules: finds what it broke and writes the
-/// compensating change at once, so the changes after it build on a document that keeps the
-/// rules. A change that leaves the document unreadable has every field it touched put back.
-fn enforce(
-    doc: &mut AutoCommit,
-    before: &[ChangeHash],
-    change: &Change,
-    user: &str,
-    now: Millis,
-) -> Result<Vec<Broken>, AppError> {
-    let inspection = inspect_change(doc, change, Role::Installer, user);
-    let message = format!("compensate {}", change.hash());
-    let seconds = now.div_euclid(1000);
-    let mut broken = inspection.violations.clone();
-    compensate(doc, before, &broken, &message, seconds)?;
-    if let Err(e) = read_job(doc) {
-        let repairs = inspection.schema_repairs(&e.to_string());
-        compensate(doc, before, &repairs, &message, seconds)?;
-        broken.extend(repairs);
+/// What holding changes to the field rules found.
+#[derive(Default)]
+struct Enforced {
+    /// The rules broken, per change.
+    broken: Vec<Broken>,
+    /// The fields each change touched, for the audit trail.
+    fields: BTreeMap<ChangeHash, Vec<String>>,
+}
+
+impl Enforced {
+    /// Holds one applied change to the field rules: finds what it broke and writes the
+    /// compensating change at once. With `check_schema`, a change that leaves the document
+    /// unreadable has every field it touched put back too.
+    fn enforce(
+        &mut self,
+        doc: &mut AutoCommit,
+        before: &[ChangeHash],
+        change: &Change,
+        user: &str,
+        now: Millis,
+        check_schema: bool,
+    ) -> Result<(), AppError> {
+        let inspection = inspect_change(doc, change, Role::Installer, user);
+        let message = format!("compensate {}", change.hash());
+        let seconds = now.div_euclid(1000);
+        let mut broken = inspection.violations.clone();
+        compensate(doc, before, &broken, &message, seconds)?;
+        if check_schema && let Err(e) = read_job(doc) {
+            let repairs = inspection.schema_repairs(&e.to_string());
+            compensate(doc, before, &repairs, &message, seconds)?;
+            broken.extend(repairs);
+        }
+        self.fields
+            .insert(change.hash(), inspection.fields.into_iter().collect());
+        self.broken
+            .extend(broken.into_iter().map(|violation| Broken {
+                change: change.clone(),
+                violation,
+            }));
+        Ok(())
     }
-    Ok(broken
-        .into_iter()
-        .map(|violation| Broken {
-            change: change.clone(),
-            violation,
-        })
-        .collect())
 }
 
 /// Records violations in the audit trail and the response; a device whose own changes keep
@@ -538,14 +610,18 @@ fn resync_round(
     if !received.is_empty() {
         // Every change gained here is held to the device's rules, whoever's actor made it: the
         // device vouches for what it relays.
-        let mut own = Vec::new();
-        let mut relayed = Vec::new();
+        let mut own = Enforced::default();
+        let mut relayed = Enforced::default();
         for change in &received {
-            let broken = enforce(&mut doc, &before, change, user, now)?;
-            match tx.device_for_actor(change.actor_id().to_bytes())? {
-                Some(owner) if owner != device => relayed.extend(broken),
-                _ => own.extend(broken),
-            }
+            let relayed_change = tx
+                .device_for_actor(change.actor_id().to_bytes())?
+                .is_some_and(|owner| owner != device);
+            let enforced = if relayed_change {
+                &mut relayed
+            } else {
+                &mut own
+            };
+            enforced.enforce(&mut doc, &before, change, user, now, true)?;
         }
         if let Err(e) = read_job(&doc) {
             response
@@ -563,12 +639,13 @@ fn resync_round(
             Author {
                 user,
                 device: Some(device),
+                fields: &own.fields,
             },
             now,
         )?;
         nudge.extend(committed.nudge);
-        record_violations(tx, job, device, user, &own, true, response, now)?;
-        record_violations(tx, job, device, user, &relayed, false, response, now)?;
+        record_violations(tx, job, device, user, &own.broken, true, response, now)?;
+        record_violations(tx, job, device, user, &relayed.broken, false, response, now)?;
         flag_work_from_previous_assignee(tx, job, &stored, device, user, now)?;
     }
     Ok(doc

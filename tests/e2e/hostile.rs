@@ -433,3 +433,41 @@ fn a_revoked_device_is_refused_at_once_and_wipes_its_jobs() {
     assert_eq!(events.status, 401);
     assert_eq!(events.body["code"], "device_revoked");
 }
+
+#[test]
+fn a_change_that_breaks_the_document_has_its_fields_put_back_and_the_rest_stands() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Ada");
+    server.dispatcher().assign(&job, Some("anna"));
+    let mut hostile = Hostile::enroll(&server, "modified-app", "anna");
+    let doc = hostile.doc(&job);
+    // A field phones own, given a value of the wrong type: the document no longer reads.
+    doc.put(ROOT, "notes", 42_i64).expect("put");
+    doc.commit();
+    let broken = doc.get_last_local_change().expect("change").clone();
+    // An honest edit after it, in the same push.
+    let (_, checklist) = doc.get(ROOT, "checklist").expect("get").expect("checklist");
+    let (_, power) = doc.get(&checklist, "power").expect("get").expect("power");
+    doc.put(&power, "done", true).expect("put");
+    doc.commit();
+    let honest = doc.get_last_local_change().expect("change").clone();
+    let response = hostile.round(vec![JobChanges {
+        job: job.clone(),
+        changes: vec![
+            broken.raw_bytes().to_vec().into(),
+            honest.raw_bytes().to_vec().into(),
+        ],
+    }]);
+    assert_eq!(response.accepted, vec![job.clone()], "{response:?}");
+    assert!(
+        response
+            .violations
+            .iter()
+            .any(|v| v.field == "notes" && v.reason.contains("breaks the job document")),
+        "{:?}",
+        response.violations
+    );
+    let after = job_json(&server, &job);
+    assert_eq!(after["notes"], "");
+    assert_eq!(after["checklist"]["power"]["done"], true);
+}
