@@ -333,9 +333,17 @@ impl FieldsyncClient {
     /// Waits up to `timeout_ms` for the server to say something changed for this installer.
     /// Returns true when it did (then call `sync_now`). Blocks on the network.
     pub fn wait_for_changes(&self, timeout_ms: u64) -> Result<bool, FieldsyncError> {
-        Ok(self
+        match self
             .transport
-            .wait_for_nudge(Duration::from_millis(timeout_ms))?)
+            .wait_for_nudge(Duration::from_millis(timeout_ms))
+        {
+            // However the device learns it was revoked, it wipes what it holds.
+            Err(fieldsync_client_core::Error::Revoked(reason)) => {
+                self.store.wipe()?;
+                Err(FieldsyncError::Revoked { reason })
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Enrolls this device with the one-time code dispatch gave the installer, and uses the

@@ -123,7 +123,11 @@ impl HttpTransport {
     /// [`HttpTransport::with_credential`] from then on. The code must be for the store's user.
     pub fn enroll(&self, store: &Store, code: &str) -> Result<String> {
         let identity = store.identity();
-        let body = serde_json::json!({ "code": code, "device": identity.device_id });
+        let body = serde_json::json!({
+            "code": code,
+            "device": identity.device_id,
+            "user": identity.user_id,
+        });
         let mut response = self
             .agent
             .post(format!("{}/v1/devices/enroll", self.base_url))

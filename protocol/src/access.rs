@@ -238,15 +238,28 @@ pub fn inspect_change(doc: &AutoCommit, change: &Change, role: Role, user: &str)
                         "`{field}` is append-only and cannot be replaced"
                     )));
                 } else if chain.len() == depth {
-                    // An op on the list itself: a new entry, or a change to an existing one.
-                    if op.insert {
-                        appended.insert((field.clone(), format!("{counter}@{actor}")));
-                    } else if !op
+                    // An op on the list itself: a new entry, or a change to an entry. A value
+                    // put over an entry is checked like a new entry (its object id is this op's).
+                    let value = format!("{counter}@{actor}");
+                    let puts_value = !matches!(op.action, automerge::legacy::OpType::Delete);
+                    let target_is_new = op
                         .key
                         .to_opid()
-                        .is_some_and(|target| created.contains(&target.to_string()))
-                    {
+                        .is_some_and(|target| created.contains(&target.to_string()));
+                    if op.insert || (target_is_new && puts_value) {
+                        appended.insert((field.clone(), value));
+                    } else if !target_is_new {
                         add(frozen());
+                        if puts_value {
+                            add(Violation {
+                                reason: format!("entries of `{field}` cannot be replaced"),
+                                field: field.clone(),
+                                repair: Repair::RemoveEntry {
+                                    field: field.clone(),
+                                    entry: value,
+                                },
+                            });
+                        }
                     }
                 } else if !created.contains(&chain[depth].1) {
                     // Inside an entry this change did not make.

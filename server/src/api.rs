@@ -290,17 +290,15 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppErro
         .map_err(|e| AppError::bad_request("invalid_json", format!("invalid request body: {e}")))
 }
 
-/// Runs a dispatch edit as the signed-in office user.
+/// Runs a dispatch edit as the signed-in office user (whose permission the handler checked
+/// before reading the body).
 async fn edit(
     state: &AppState,
     principal: Principal,
-    method: &Method,
-    headers: &HeaderMap,
     f: impl FnOnce(&Dispatch<'_>) -> Result<(fieldsync_protocol::job::JobSummary, Committed), AppError>
     + Send
     + 'static,
 ) -> Result<Json<fieldsync_protocol::job::JobSummary>, AppError> {
-    principal.require(Permission::EditJobs, method, headers)?;
     let storage = state.storage.clone();
     let (summary, committed) =
         blocking(move || f(&Dispatch::new(storage.as_ref(), principal.user()))).await?;
@@ -315,11 +313,9 @@ async fn create_job(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::EditJobs, &method, &headers)?;
     let new: NewJob = parse_json(&body)?;
-    let summary = edit(&state, principal, &method, &headers, move |d| {
-        d.create(new, now_millis())
-    })
-    .await?;
+    let summary = edit(&state, principal, move |d| d.create(new, now_millis())).await?;
     Ok((StatusCode::CREATED, summary))
 }
 
@@ -336,8 +332,9 @@ async fn assign_job(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::EditJobs, &method, &headers)?;
     let body: AssignBody = parse_json(&body)?;
-    edit(&state, principal, &method, &headers, move |d| {
+    edit(&state, principal, move |d| {
         d.assign(&id, body.assignee.as_deref(), now_millis())
     })
     .await
@@ -351,8 +348,9 @@ async fn set_appointment(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::EditJobs, &method, &headers)?;
     let window: Appointment = parse_json(&body)?;
-    edit(&state, principal, &method, &headers, move |d| {
+    edit(&state, principal, move |d| {
         d.set_appointment(&id, window, now_millis())
     })
     .await
@@ -371,9 +369,10 @@ async fn move_status(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::EditJobs, &method, &headers)?;
     let body: StatusBody = parse_json(&body)?;
     let to = Status::parse(&body.to)?;
-    edit(&state, principal, &method, &headers, move |d| {
+    edit(&state, principal, move |d| {
         d.move_status(&id, to, now_millis())
     })
     .await
@@ -438,7 +437,7 @@ async fn login(State(state): State<AppState>, body: Bytes) -> Result<Response, A
     })
     .await?;
     let cookie = format!(
-        "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        "{}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
         auth::SESSION_COOKIE,
         signed_in.token,
         auth::SESSION_LIFETIME_MS / 1000
@@ -450,7 +449,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     let storage = state.storage.clone();
     blocking(move || auth::sign_out(storage.as_ref(), &headers)).await?;
     let cookie = format!(
-        "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+        "{}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0",
         auth::SESSION_COOKIE
     );
     Ok(([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
@@ -482,6 +481,9 @@ async fn issue_enrollment(
 struct EnrollBody {
     code: String,
     device: String,
+    /// The installer the device is signed in as, if the app knows: checked before the code is
+    /// spent.
+    user: Option<String>,
 }
 
 /// A device trades a one-time code for its credential. The code is the authentication.
@@ -491,9 +493,16 @@ async fn enroll_device(
 ) -> Result<impl IntoResponse, AppError> {
     let body: EnrollBody = parse_json(&body)?;
     let storage = state.storage.clone();
-    let enrolled =
-        blocking(move || auth::enroll(storage.as_ref(), &body.code, &body.device, now_millis()))
-            .await?;
+    let enrolled = blocking(move || {
+        auth::enroll(
+            storage.as_ref(),
+            &body.code,
+            &body.device,
+            body.user.as_deref(),
+            now_millis(),
+        )
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(enrolled)))
 }
 

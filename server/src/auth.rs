@@ -1,8 +1,9 @@
 //! Who is calling and what they may do: office sign-in, device enrollment and credentials, and
 //! the one table of which role may do what ([`ACCESS`]).
 //!
-//! Secrets (session tokens, device credentials, enrollment codes) are 256-bit random strings
-//! handed out once and stored only as their SHA-256: a copy of the database lets nobody sign in.
+//! Secrets (session tokens, device credentials, enrollment codes) are 64 hex digits carrying 244
+//! random bits, handed out once and stored only as their SHA-256: a copy of the database lets
+//! nobody sign in.
 //! Passwords are hashed with Argon2id. Every request except sign-in, enrollment and the health
 //! check carries a secret; [`authenticate`] turns it into a [`Principal`] and [`Principal::require`]
 //! checks it against [`ACCESS`].
@@ -108,10 +109,9 @@ const OFFICE: &[UserRole] = &[
     UserRole::Admin,
 ];
 
-/// Which office role may do what. Devices (whatever their user's role) may only
-/// [`Permission::Sync`], and only for their own user; office sessions never sync.
+/// Which office role may do what. [`Permission::Sync`] is no office role's: devices
+/// (whatever their user's role) may only sync, and only for their own user.
 pub const ACCESS: &[(Permission, &[UserRole])] = &[
-    (Permission::Sync, &[]),
     (Permission::ReadJobs, OFFICE),
     (
         Permission::EditJobs,
@@ -236,8 +236,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
-/// A new 256-bit secret as 64 hex digits (two version-4 UUIDs' worth of OS randomness: 244
-/// random bits).
+/// A new secret as 64 hex digits: two version-4 UUIDs' worth of OS randomness (244 random bits).
 pub fn new_secret() -> String {
     let a = uuid::Uuid::new_v4();
     let b = uuid::Uuid::new_v4();
@@ -265,6 +264,12 @@ fn verify_password(password: &str, stored: &str) -> bool {
             .verify_password(password.as_bytes(), &hash)
             .is_ok()
     })
+}
+
+/// A hash no password matches in practice, checked when the account does not exist.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&new_secret()).unwrap_or_default())
 }
 
 /// The shortest password accepted.
@@ -348,9 +353,17 @@ impl LoginLimiter {
     /// The window.
     pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
-    fn check(&self, user: &str) -> Result<(), AppError> {
+    /// Accounts tracked at most; beyond it, accounts without a recent failure are forgotten.
+    const MAX_TRACKED: usize = 10_000;
+
+    /// Counts an attempt as failed before the password is checked (so parallel guesses cannot
+    /// all pass the check while the slow hash runs), or refuses it when the account is locked.
+    fn attempt(&self, user: &str) -> Result<Instant, AppError> {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
+        if failures.len() >= Self::MAX_TRACKED {
+            failures.retain(|_, at| at.iter().any(|t| now.duration_since(*t) < Self::WINDOW));
+        }
         let recent = failures.entry(user.to_owned()).or_default();
         recent.retain(|at| now.duration_since(*at) < Self::WINDOW);
         if recent.len() >= Self::MAX_FAILURES {
@@ -358,20 +371,16 @@ impl LoginLimiter {
             let wait = Self::WINDOW.saturating_sub(now.duration_since(oldest));
             return Err(AppError::TooManyAttempts(wait.as_secs().max(1)));
         }
-        Ok(())
+        recent.push(now);
+        Ok(now)
     }
 
-    fn failed(&self, user: &str) {
+    /// Takes back the attempt made at `at`: the password was right.
+    fn succeeded(&self, user: &str, at: Instant) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures
-            .entry(user.to_owned())
-            .or_default()
-            .push(Instant::now());
-    }
-
-    fn succeeded(&self, user: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.remove(user);
+        if let Some(recent) = failures.get_mut(user) {
+            recent.retain(|t| *t != at);
+        }
     }
 }
 
@@ -398,22 +407,25 @@ pub fn sign_in(
     password: &str,
     now: Millis,
 ) -> Result<SignedIn, AppError> {
-    limiter.check(user)?;
+    let attempt = limiter.attempt(user)?;
     let found = read(storage, |tx| {
         Ok::<_, AppError>((tx.user(user)?, tx.password_hash(user)?))
     })?;
     let role = match found {
         (Some(u), Some(hash)) if verify_password(password, &hash) => UserRole::parse(&u.role),
-        _ => None,
+        _ => {
+            // As slow as a real check, so the answer's timing does not tell which accounts exist.
+            verify_password(password, dummy_hash());
+            None
+        }
     };
     let Some(role) = role else {
-        limiter.failed(user);
         return Err(AppError::unauthorized(
             "bad_credentials",
             "the user id or the password is wrong",
         ));
     };
-    limiter.succeeded(user);
+    limiter.succeeded(user, attempt);
     if role == UserRole::Installer {
         return Err(AppError::forbidden(
             "installer_sign_in",
@@ -508,12 +520,13 @@ pub fn enroll(
     storage: &dyn Storage,
     code: &str,
     device_id: &str,
+    expected_user: Option<&str>,
     now: Millis,
 ) -> Result<Enrolled, AppError> {
-    if device_id.trim().is_empty() || device_id.len() > 128 {
+    if device_id.trim().is_empty() || device_id.len() > 128 || device_id.starts_with('@') {
         return Err(AppError::bad_request(
             "bad_device",
-            "`device` must be 1 to 128 characters",
+            "`device` must be 1 to 128 characters and not start with `@` (reserved for the server)",
         ));
     }
     let credential = new_secret();
@@ -529,15 +542,19 @@ pub fn enroll(
         if issued.used_at.is_some() || issued.expires_at <= now {
             return Err(invalid());
         }
+        // Checked before the code is spent: a phone signed in as someone else keeps its code.
+        if let Some(expected) = expected_user
+            && expected != issued.user_id
+        {
+            return Err(AppError::Conflict(format!(
+                "the enrollment code is for another installer than `{expected}`"
+            )));
+        }
         if !tx.use_enrollment_code(&code_hash, now)? {
             return Err(invalid());
         }
         let taken_by_sync = tx.device(device_id)?.map(|d| d.user_id);
-        let taken_by_enrollment = tx
-            .credentials()?
-            .into_iter()
-            .find(|c| c.device_id == device_id)
-            .map(|c| c.user_id);
+        let taken_by_enrollment = tx.credential(device_id)?.map(|c| c.user_id);
         if let Some(owner) = taken_by_sync.or(taken_by_enrollment)
             && owner != issued.user_id
         {
@@ -621,6 +638,7 @@ pub fn put_user(
     write(storage, |tx| {
         tx.put_user(user)?;
         if let Some(hash) = &hash {
+            // A new password ends every session signed in with the old one.
             tx.set_password_hash(&user.id, hash)?;
         }
         Ok(())
@@ -788,10 +806,10 @@ mod tests {
         put_user(&storage, &user("anna", UserRole::Installer), None).expect("user");
         assert!(issue_enrollment_code(&storage, "dispatch", "nobody", 1).is_err());
         let issued = issue_enrollment_code(&storage, "dispatch", "anna", 1).expect("code");
-        let enrolled = enroll(&storage, &issued.code, "phone-1", 2).expect("enroll");
+        let enrolled = enroll(&storage, &issued.code, "phone-1", Some("anna"), 2).expect("enroll");
         assert_eq!(enrolled.user, "anna");
         assert!(
-            enroll(&storage, &issued.code, "phone-2", 3).is_err(),
+            enroll(&storage, &issued.code, "phone-2", None, 3).is_err(),
             "a code works once"
         );
         let late = issue_enrollment_code(&storage, "dispatch", "anna", 1).expect("code");
@@ -800,10 +818,17 @@ mod tests {
                 &storage,
                 &late.code,
                 "phone-3",
+                None,
                 1 + ENROLLMENT_CODE_LIFETIME_MS
             )
             .is_err()
         );
+        // A code for someone else is refused before it is spent, and the server's name is
+        // reserved.
+        let other = issue_enrollment_code(&storage, "dispatch", "anna", 1).expect("code");
+        assert!(enroll(&storage, &other.code, "phone-4", Some("ben"), 2).is_err());
+        assert!(enroll(&storage, &other.code, "@server", None, 2).is_err());
+        assert!(enroll(&storage, &other.code, "phone-4", Some("anna"), 2).is_ok());
 
         let headers = with_bearer(&enrolled.credential);
         let principal = authenticate(&storage, &headers, 4).expect("auth");
@@ -830,7 +855,11 @@ mod tests {
         // Nothing stored is the secret itself.
         let conn = rusqlite::Connection::open(_dir.path().join("s.db")).expect("open");
         let stored: Vec<u8> = conn
-            .query_row("SELECT token_hash FROM credentials", [], |r| r.get(0))
+            .query_row(
+                "SELECT token_hash FROM credentials WHERE device_id = 'phone-1'",
+                [],
+                |r| r.get(0),
+            )
             .expect("row");
         assert_eq!(stored, secret_hash(&enrolled.credential).to_vec());
     }

@@ -93,6 +93,7 @@ impl<'s> Dispatch<'s> {
             user: &self.editor.user,
             device: None,
             fields: jobs::NO_FIELDS,
+            binds_actors: true,
         }
     }
 

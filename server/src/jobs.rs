@@ -21,6 +21,8 @@ pub struct Author<'a> {
     /// The fields changes touched, where already known (from enforcing the field rules); the
     /// others are inspected here.
     pub fields: &'a BTreeMap<ChangeHash, Vec<String>>,
+    /// Whether the changes' actors not yet known are recorded as the device's.
+    pub binds_actors: bool,
 }
 
 /// No fields known in advance.
@@ -82,7 +84,9 @@ pub fn commit(
         let actor = change.actor_id().to_bytes();
         let by_server = actor == server_actor.as_slice();
         let device = if by_server { None } else { author.device };
-        if let Some(device) = device {
+        if let Some(device) = device
+            && author.binds_actors
+        {
             tx.record_actor(actor, device)?;
         }
         let compensation = by_server && author.device.is_some();

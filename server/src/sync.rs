@@ -291,47 +291,66 @@ fn ingest(
             return Ok(());
         }
     };
-    let mut doc = server_doc(tx, &push.job, &stored)?;
+    let from = Origin {
+        device,
+        user,
+        fallback: false,
+    };
+    if store_device_changes(tx, from, &push.job, &stored, changes, response, nudge, now)?.is_some()
+    {
+        response.accepted.push(push.job);
+    }
+    Ok(())
+}
+
+/// Who sent changes, and how.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    device: &'a str,
+    user: &'a str,
+    /// Gained through the fallback (Automerge sync messages) rather than pushed.
+    fallback: bool,
+}
+
+/// Stores changes a device sent for one job: checks whose actors they carry, applies them one
+/// at a time holding each to the field rules (compensating at once), and commits. Returns the
+/// committed document, or `None` when the job's changes were refused (the refusal is in the
+/// response and nothing is stored).
+#[allow(clippy::too_many_arguments)]
+fn store_device_changes(
+    tx: &mut dyn WriteTx,
+    from: Origin<'_>,
+    job: &str,
+    stored: &StoredJob,
+    changes: Vec<Change>,
+    response: &mut SyncResponse,
+    nudge: &mut BTreeSet<String>,
+    now: Millis,
+) -> Result<Option<AutoCommit>, AppError> {
+    let mut doc = server_doc(tx, job, stored)?;
     // Changes the server already has are a harmless replay.
     let pending: Vec<Change> = changes
         .into_iter()
         .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
         .collect();
     if pending.is_empty() {
-        response.accepted.push(push.job);
-        return Ok(());
+        return Ok(Some(doc));
     }
-    // A device pushes only its own changes: an actor another device (or the server) owns is
-    // a forgery, and the whole push is refused with nothing stored.
-    for change in &pending {
-        if let Some(owner) = tx.device_for_actor(change.actor_id().to_bytes())?
-            && owner != device
-        {
-            response.refused.push(refusal(
-                &push.job,
-                "forged_actor",
-                format!(
-                    "job `{}`: change {} is signed with an actor id that belongs to another device",
-                    push.job,
-                    change.hash()
-                ),
-            ));
-            return Ok(());
-        }
+    if let Some(reason) = forged_actor(tx, from, &pending)? {
+        response.refused.push(refusal(
+            job,
+            "forged_actor",
+            format!("job `{job}`: {reason}"),
+        ));
+        return Ok(None);
     }
     // Fast path: the schema is checked once at the end. Only when that fails is the push
     // applied again checking after every change, to put back exactly what broke it.
-    let mut outcome = apply_pushed(doc, pending.clone(), user, now, false)?;
+    let mut outcome = apply_pushed(doc, pending.clone(), from.user, now, false);
     if let Applied::Done { doc, .. } = &outcome
         && read_job(doc.as_ref()).is_err()
     {
-        outcome = apply_pushed(
-            server_doc(tx, &push.job, &stored)?,
-            pending,
-            user,
-            now,
-            true,
-        )?;
+        outcome = apply_pushed(server_doc(tx, job, stored)?, pending, from.user, now, true);
     }
     let (mut doc, start, enforced) = match outcome {
         Applied::Done {
@@ -341,53 +360,80 @@ fn ingest(
         } => (*doc, start, enforced),
         Applied::Refused(reason) => {
             response.refused.push(refusal(
-                &push.job,
+                job,
                 "invalid_change",
-                format!("job `{}`: {reason}", push.job),
+                format!("job `{job}`: {reason}"),
             ));
-            return Ok(());
+            return Ok(None);
+        }
+        Applied::Missing if from.fallback => {
+            response.refused.push(refusal(
+                job,
+                "invalid_sync_message",
+                format!("job `{job}`: the changes depend on history that was not sent"),
+            ));
+            return Ok(None);
         }
         Applied::Missing => {
             // The changes build on history we do not have (our database was restored, or the
             // device skipped some): the Automerge sync fallback finds out what is missing.
-            response.resync_needed.push(push.job);
-            return Ok(());
+            response.resync_needed.push(job.to_owned());
+            return Ok(None);
         }
     };
     if let Err(e) = read_job(&doc) {
         response
             .refused
-            .push(refusal(&push.job, "invalid_document", e.to_string()));
-        return Ok(());
+            .push(refusal(job, "invalid_document", e.to_string()));
+        return Ok(None);
     }
     let gained = doc.get_changes(&start);
     let committed = jobs::commit(
         tx,
-        &push.job,
+        job,
         &mut doc,
         Some(&stored.summary),
         &gained,
         Author {
-            user,
-            device: Some(device),
+            user: from.user,
+            device: Some(from.device),
             fields: &enforced.fields,
+            // Actors met only in the fallback may be other devices' whose records a restore
+            // lost: binding them to the relaying device would lock their owners out.
+            binds_actors: !from.fallback,
         },
         now,
     )?;
     nudge.extend(committed.nudge);
-    record_violations(
-        tx,
-        &push.job,
-        device,
-        user,
-        &enforced.broken,
-        true,
-        response,
-        now,
-    )?;
-    flag_work_from_previous_assignee(tx, &push.job, &stored, device, user, now)?;
-    response.accepted.push(push.job);
-    Ok(())
+    record_violations(tx, job, from, &enforced.broken, response, now)?;
+    flag_work_from_previous_assignee(tx, job, stored, from, now)?;
+    Ok(Some(doc))
+}
+
+/// Why `changes` cannot be the sending device's, if they cannot. A device pushes only its own
+/// changes. In the fallback it may also relay changes of its own user's other devices (after a
+/// server restore they hold what the server lost); never another user's or the server's.
+fn forged_actor(
+    tx: &dyn WriteTx,
+    from: Origin<'_>,
+    changes: &[Change],
+) -> Result<Option<String>, AppError> {
+    for change in changes {
+        let Some(owner) = tx.device_for_actor(change.actor_id().to_bytes())? else {
+            continue;
+        };
+        if owner == from.device {
+            continue;
+        }
+        let same_user = from.fallback && tx.device(&owner)?.is_some_and(|d| d.user_id == from.user);
+        if !same_user {
+            return Ok(Some(format!(
+                "change {} is signed with an actor id that belongs to another device",
+                change.hash()
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// The stored document, editing as the server (for compensating changes).
@@ -419,7 +465,7 @@ fn apply_pushed(
     user: &str,
     now: Millis,
     check_schema_each: bool,
-) -> Result<Applied, AppError> {
+) -> Applied {
     let start = doc.get_heads();
     let mut enforced = Enforced::default();
     for change in pending.clone() {
@@ -428,7 +474,7 @@ fn apply_pushed(
         }
         let before = doc.get_heads();
         if let Err(reason) = guarded(|| doc.apply_changes([change]).map_err(|e| e.to_string())) {
-            return Ok(Applied::Refused(reason));
+            return Applied::Refused(reason);
         }
         // A change can bring queued ones with it (pushed out of causal order).
         let (applied, waiting): (Vec<Change>, Vec<Change>) = pending
@@ -436,17 +482,24 @@ fn apply_pushed(
             .partition(|c| doc.get_change_by_hash(&c.hash()).is_some());
         pending = waiting;
         for change in &applied {
-            enforced.enforce(&mut doc, &before, change, user, now, check_schema_each)?;
+            let held = guarded(|| {
+                enforced
+                    .enforce(&mut doc, &before, change, user, now, check_schema_each)
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(reason) = held {
+                return Applied::Refused(format!("the change cannot be checked: {reason}"));
+            }
         }
     }
     if !pending.is_empty() {
-        return Ok(Applied::Missing);
+        return Applied::Missing;
     }
-    Ok(Applied::Done {
+    Applied::Done {
         doc: Box::new(doc),
         start,
         enforced,
-    })
+    }
 }
 
 /// A change that broke a rule.
@@ -476,7 +529,7 @@ impl Enforced {
         user: &str,
         now: Millis,
         check_schema: bool,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), fieldsync_protocol::SchemaError> {
         let inspection = inspect_change(doc, change, Role::Installer, user);
         let message = format!("compensate {}", change.hash());
         let seconds = now.div_euclid(1000);
@@ -499,30 +552,28 @@ impl Enforced {
 }
 
 /// Records violations in the audit trail and the response; a device whose own changes keep
-/// breaking rules is flagged for an admin. Changes a device relayed for others (the fallback
-/// after a server restore) are compensated but not held against it.
-#[allow(clippy::too_many_arguments)]
+/// breaking rules (three changes) is flagged for an admin. Changes it relayed for its user's
+/// other devices are compensated the same way but not held against it.
 fn record_violations(
     tx: &mut dyn WriteTx,
     job: &str,
-    device: &str,
-    user: &str,
+    from: Origin<'_>,
     broken: &[Broken],
-    own: bool,
     response: &mut SyncResponse,
     now: Millis,
 ) -> Result<(), AppError> {
-    if broken.is_empty() {
-        return Ok(());
-    }
+    let mut counted = false;
     for Broken { change, violation } in broken {
-        tracing::warn!(job, device, user, field = %violation.field, reason = %violation.reason, "field rule violation");
+        let owner = tx.device_for_actor(change.actor_id().to_bytes())?;
+        let own = owner.is_none_or(|owner| owner == from.device);
+        counted |= own;
+        tracing::warn!(job, device = from.device, user = from.user, field = %violation.field, reason = %violation.reason, "field rule violation");
         tx.append_audit(&AuditEntry {
             id: 0,
             job_id: job.to_owned(),
             kind: AuditKind::Violation,
-            user: Some(user.to_owned()),
-            device: own.then(|| device.to_owned()),
+            user: Some(from.user.to_owned()),
+            device: own.then(|| from.device.to_owned()),
             actor: Some(hex(change.actor_id().to_bytes())),
             change: Some(hex(&change.hash().0)),
             fields: vec![violation.field.clone()],
@@ -537,8 +588,8 @@ fn record_violations(
             reason: violation.reason.clone(),
         });
     }
-    if own && tx.violation_count(device)? >= FLAG_AFTER_VIOLATIONS {
-        tx.flag_device(device, now)?;
+    if counted && tx.violation_count(from.device)? >= FLAG_AFTER_VIOLATIONS {
+        tx.flag_device(from.device, now)?;
     }
     Ok(())
 }
@@ -549,10 +600,10 @@ fn flag_work_from_previous_assignee(
     tx: &mut dyn WriteTx,
     job: &str,
     stored: &StoredJob,
-    device: &str,
-    user: &str,
+    from: Origin<'_>,
     now: Millis,
 ) -> Result<(), AppError> {
+    let (device, user) = (from.device, from.user);
     if stored.summary.holder() == Some(user) {
         return Ok(());
     }
@@ -586,14 +637,17 @@ fn resync_round(
     let Some(stored) = pushable_job(tx, job, user, response)? else {
         return Ok(None);
     };
-    let mut doc = server_doc(tx, job, &stored)?;
-    let before = doc.get_heads();
-    // The server keeps no per-device sync state: each fallback round starts from a fresh state
-    // primed by the device's message, which is enough for Automerge's protocol to converge.
+    // Automerge's protocol runs on a scratch copy, to learn which changes the device sent; they
+    // are then stored like pushed ones, one at a time under the field rules. The server keeps no
+    // per-device sync state: each fallback round starts from a fresh state primed by the
+    // device's message, which is enough for the protocol to converge.
+    let mut scratch = server_doc(tx, job, &stored)?;
+    let before = scratch.get_heads();
     let mut state = State::new();
     let received = message.and_then(|message| {
         guarded(|| {
-            doc.sync()
+            scratch
+                .sync()
                 .receive_sync_message(&mut state, message)
                 .map_err(|e| format!("the sync message does not apply: {e}"))
         })
@@ -606,55 +660,51 @@ fn resync_round(
         ));
         return Ok(None);
     }
-    let received: Vec<Change> = doc.get_changes(&before);
-    if !received.is_empty() {
-        // Every change gained here is held to the device's rules, whoever's actor made it: the
-        // device vouches for what it relays.
-        let mut own = Enforced::default();
-        let mut relayed = Enforced::default();
-        for change in &received {
-            let relayed_change = tx
-                .device_for_actor(change.actor_id().to_bytes())?
-                .is_some_and(|owner| owner != device);
-            let enforced = if relayed_change {
-                &mut relayed
-            } else {
-                &mut own
-            };
-            enforced.enforce(&mut doc, &before, change, user, now, true)?;
-        }
-        if let Err(e) = read_job(&doc) {
-            response
-                .refused
-                .push(refusal(job, "invalid_document", e.to_string()));
-            return Ok(None);
-        }
-        let gained = doc.get_changes(&before);
-        let committed = jobs::commit(
-            tx,
-            job,
-            &mut doc,
-            Some(&stored.summary),
-            &gained,
-            Author {
-                user,
-                device: Some(device),
-                fields: &own.fields,
-            },
-            now,
-        )?;
-        nudge.extend(committed.nudge);
-        record_violations(tx, job, device, user, &own.broken, true, response, now)?;
-        record_violations(tx, job, device, user, &relayed.broken, false, response, now)?;
-        flag_work_from_previous_assignee(tx, job, &stored, device, user, now)?;
-    }
-    Ok(doc
+    let sent = scratch.get_changes(&before);
+    let from = Origin {
+        device,
+        user,
+        fallback: true,
+    };
+    let Some(mut doc) = store_device_changes(tx, from, job, &stored, sent, response, nudge, now)?
+    else {
+        return Ok(None);
+    };
+    // A device that no longer holds the job still delivers its captured work, but learns
+    // nothing new about it: it is answered from the document as far as it already knows it.
+    let mut view = if stored.summary.holder() == Some(user) {
+        doc
+    } else {
+        let theirs: Vec<ChangeHash> = state
+            .their_heads
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .collect();
+        doc.fork_at(&theirs)
+            .map_err(|e| AppError::Internal(format!("job `{job}`: {e}")))?
+    };
+    Ok(view
         .sync()
         .generate_sync_message(&mut state)
         .map(|m| ResyncMessage {
             job: job.to_owned(),
             message: m.encode().into(),
         }))
+}
+
+/// Whether the device was already told to purge the job since it last left the user's scope
+/// (a retried or reset page says it again; the audit trail says it once).
+fn told_to_purge(tx: &dyn WriteTx, job: &str, request: &SyncRequest) -> Result<bool, AppError> {
+    let trail = tx.audit(Some(job), None, usize::MAX >> 1)?;
+    let since_leave = trail
+        .iter()
+        .rposition(|e| e.kind == AuditKind::Leave && e.user.as_deref() == Some(&request.user))
+        .map_or(&trail[..], |at| &trail[at..]);
+    Ok(since_leave
+        .iter()
+        .any(|e| e.kind == AuditKind::Purge && e.device.as_deref() == Some(&request.device)))
 }
 
 /// Fills the response with the history after `after` that concerns the device, up to the page
@@ -700,7 +750,10 @@ fn collect_page(
                 let still_held = tx
                     .job(&event.job_id)?
                     .is_some_and(|j| j.summary.holder() == Some(request.user.as_str()));
-                if !still_held && left.insert(event.job_id.clone()) {
+                if !still_held
+                    && left.insert(event.job_id.clone())
+                    && !told_to_purge(tx, &event.job_id, request)?
+                {
                     tx.append_audit(&AuditEntry {
                         id: 0,
                         job_id: event.job_id.clone(),

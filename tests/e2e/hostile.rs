@@ -293,6 +293,39 @@ fn forged_status_moves_and_rewritten_history_are_undone() {
         "assigned"
     );
 
+    // Entries replaced wholesale: a valid new entry overwritten in the same change by a
+    // dispatch-role one, and the first entry of the history overwritten outright.
+    let doc = hostile.doc(&job);
+    let at = doc.length(&transitions);
+    let valid = doc
+        .insert_object(&transitions, at, ObjType::Map)
+        .expect("insert");
+    for (key, value) in [("to", "en_route"), ("by", "anna"), ("role", "installer")] {
+        doc.put(&valid, key, value).expect("put");
+    }
+    for index in [at, 0] {
+        let forged = doc
+            .put_object(&transitions, index, ObjType::Map)
+            .expect("overwrite");
+        for (key, value) in [("to", "closed"), ("by", "dispatch"), ("role", "dispatch")] {
+            doc.put(&forged, key, value).expect("put");
+        }
+    }
+    let response = hostile.push_edit(&job);
+    assert!(response.violations.len() >= 2, "{:?}", response.violations);
+    let after = job_json(&server, &job);
+    let moves: Vec<&str> = after["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .map(|t| t["to"].as_str().expect("to"))
+        .collect();
+    assert_eq!(moves, ["new", "assigned"], "{after:#}");
+    assert_eq!(
+        server.dispatcher().job(&job)["summary"]["status"],
+        "assigned"
+    );
+
     // An honest forward move by the same device still counts (the list is still the same
     // object: restoring it never replaces it, so concurrent honest appends are kept).
     let doc = hostile.doc(&job);
@@ -470,4 +503,85 @@ fn a_change_that_breaks_the_document_has_its_fields_put_back_and_the_rest_stands
     let after = job_json(&server, &job);
     assert_eq!(after["notes"], "");
     assert_eq!(after["checklist"]["power"]["done"], true);
+}
+
+/// Runs the fallback for `job` from `doc` (Automerge's sync protocol, a few rounds) and returns
+/// the server's answers.
+fn fallback(hostile: &mut Hostile, job: &str, doc: &mut AutoCommit) -> Vec<SyncResponse> {
+    use automerge::sync::{Message, State, SyncDoc};
+    let mut state = State::new();
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let Some(message) = doc.sync().generate_sync_message(&mut state) else {
+            break;
+        };
+        let mut request = hostile.request(Vec::new());
+        request.resync = vec![wire::ResyncMessage {
+            job: job.into(),
+            message: message.encode().into(),
+        }];
+        let (status, body) = hostile.send(&request);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let response: SyncResponse = wire::decode(&body).expect("response");
+        for answer in &response.resync {
+            let message = Message::decode(&answer.message).expect("message");
+            doc.sync()
+                .receive_sync_message(&mut state, message)
+                .expect("apply");
+        }
+        let done = response.resync.is_empty() || !response.refused.is_empty();
+        answers.push(response);
+        if done {
+            break;
+        }
+    }
+    answers
+}
+
+#[test]
+fn the_fallback_takes_no_forged_actor_and_tells_a_former_assignee_nothing_new() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Ada");
+    server.dispatcher().assign(&job, Some("anna"));
+    let mut hostile = Hostile::enroll(&server, "modified-app", "anna");
+
+    // A change under the server's own actor (any dispatch change shows it), sent through the
+    // fallback rather than pushed.
+    let before = crate::server_heads(&server, &job);
+    let doc = hostile.doc(&job);
+    let server_actor = doc
+        .get_changes(&[])
+        .first()
+        .expect("creation")
+        .actor_id()
+        .clone();
+    let mut forged = doc.fork().with_actor(server_actor);
+    forged.put(ROOT, "priority", "urgent").expect("put");
+    forged.commit();
+    let answers = fallback(&mut hostile, &job, &mut forged);
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.refused.iter().any(|r| r.code == "forged_actor")),
+        "{answers:?}"
+    );
+    assert_eq!(crate::server_heads(&server, &job), before);
+
+    // Reassigned: the new assignee's work never reaches the former one, even when it asks
+    // from scratch.
+    server.dispatcher().assign(&job, Some("ben"));
+    let ben = server.phone("ben");
+    ben.sync();
+    ben.store
+        .append_note(&job, "ben's private note")
+        .expect("note");
+    ben.sync();
+    let mut nothing = AutoCommit::new();
+    let answers = fallback(&mut hostile, &job, &mut nothing);
+    assert!(answers.iter().all(|a| a.refused.is_empty()), "{answers:?}");
+    assert!(
+        nothing.get_changes(&[]).is_empty(),
+        "the former assignee learned {} changes",
+        nothing.get_changes(&[]).len()
+    );
 }

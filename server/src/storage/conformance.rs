@@ -273,6 +273,8 @@ fn identities_round_trip(store: &dyn Storage) {
         assert_eq!(tx.enrollment_code(b"c")?, Some(code.clone()));
         assert_eq!(tx.credential_by_token(b"t")?, Some(credential.clone()));
         assert_eq!(tx.credential_by_token(b"x")?, None);
+        assert_eq!(tx.credential("d1")?, Some(credential.clone()));
+        assert_eq!(tx.credential("d9")?, None);
         Ok::<_, StorageError>(())
     })
     .expect("read");
@@ -283,6 +285,8 @@ fn identities_round_trip(store: &dyn Storage) {
         let missing = tx.revoke_device("d9", 7)?;
         tx.flag_device("d1", 8)?;
         tx.flag_device("d1", 9)?;
+        tx.put_session(b"s2", &session)?;
+        tx.set_password_hash("u1", "$argon2id$y")?;
         tx.delete_session(b"s")?;
         Ok::<_, StorageError>((first, second, revoked, missing))
     })
@@ -297,6 +301,7 @@ fn identities_round_trip(store: &dyn Storage) {
             (Some(7), Some(8))
         );
         assert_eq!(tx.session(b"s")?, None);
+        assert_eq!(tx.session(b"s2")?, None, "a new password ends the sessions");
         Ok::<_, StorageError>(())
     })
     .expect("read");
@@ -338,7 +343,11 @@ fn audit_is_ordered_and_filtered(store: &dyn Storage) {
         let newest = tx.audit(None, None, 2)?;
         assert_eq!(newest.len(), 2);
         assert_eq!(newest[1].job_id, "j2");
-        assert_eq!(tx.violation_count("d1")?, 2);
+        assert_eq!(
+            tx.violation_count("d1")?,
+            1,
+            "counted per change, not per field"
+        );
         Ok::<_, StorageError>(())
     })
     .expect("read");

@@ -304,6 +304,8 @@ pub trait ReadTx {
     fn enrollment_code(&self, code_hash: &[u8]) -> Result<Option<EnrollmentCode>, StorageError>;
     /// The device whose credential hashes to `token_hash`.
     fn credential_by_token(&self, token_hash: &[u8]) -> Result<Option<Credential>, StorageError>;
+    /// One enrolled device.
+    fn credential(&self, device_id: &str) -> Result<Option<Credential>, StorageError>;
     /// Every enrolled device, by device id.
     fn credentials(&self) -> Result<Vec<Credential>, StorageError>;
     /// Audit entries, oldest first: of one job or all, of one kind or all, at most `limit`
@@ -314,7 +316,7 @@ pub trait ReadTx {
         kind: Option<AuditKind>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StorageError>;
-    /// How many violations a device has made.
+    /// How many changes from a device broke field rules.
     fn violation_count(&self, device_id: &str) -> Result<u64, StorageError>;
 }
 
@@ -341,7 +343,7 @@ pub trait WriteTx: ReadTx {
     fn record_actor(&mut self, actor: &[u8], device_id: &str) -> Result<(), StorageError>;
     /// Creates or updates a user.
     fn put_user(&mut self, user: &User) -> Result<(), StorageError>;
-    /// Sets a user's password hash (PHC string).
+    /// Sets a user's password hash (PHC string) and ends the user's sessions.
     fn set_password_hash(&mut self, user_id: &str, hash: &str) -> Result<(), StorageError>;
     /// Stores a session under its token's hash.
     fn put_session(&mut self, token_hash: &[u8], session: &Session) -> Result<(), StorageError>;
@@ -356,7 +358,7 @@ pub trait WriteTx: ReadTx {
     /// Marks a code used; false when it was already used (or does not exist).
     fn use_enrollment_code(&mut self, code_hash: &[u8], now: Millis) -> Result<bool, StorageError>;
     /// Creates or replaces a device's credential (re-enrolling a device replaces its token and
-    /// lifts a revocation).
+    /// lifts a revocation; a flag for an admin stays).
     fn put_credential(
         &mut self,
         token_hash: &[u8],

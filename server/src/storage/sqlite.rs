@@ -354,7 +354,32 @@ impl ReadTx for Tx<'_> {
     }
 
     fn user(&self, user_id: &str) -> Result<Option<User>, StorageError> {
-        Ok(self.users()?.into_iter().find(|u| u.id == user_id))
+        let row = self
+            .0
+            .query_row(
+                "SELECT name, role, region, skills FROM users WHERE id = ?1",
+                [user_id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(name, role, region, skills)| {
+            Ok(User {
+                id: user_id.to_owned(),
+                name,
+                role,
+                region,
+                skills: serde_json::from_str(&skills)
+                    .map_err(|e| StorageError::Corrupt(format!("user skills: {e}")))?,
+            })
+        })
+        .transpose()
     }
 
     fn password_hash(&self, user_id: &str) -> Result<Option<String>, StorageError> {
@@ -411,6 +436,17 @@ impl ReadTx for Tx<'_> {
             .query_row(
                 &format!("{CREDENTIAL_COLUMNS} WHERE token_hash = ?1"),
                 [token_hash],
+                credential_from,
+            )
+            .optional()?)
+    }
+
+    fn credential(&self, device_id: &str) -> Result<Option<Credential>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                &format!("{CREDENTIAL_COLUMNS} WHERE device_id = ?1"),
+                [device_id],
                 credential_from,
             )
             .optional()?)
@@ -486,7 +522,8 @@ impl ReadTx for Tx<'_> {
 
     fn violation_count(&self, device_id: &str) -> Result<u64, StorageError> {
         let count: i64 = self.0.query_row(
-            "SELECT COUNT(*) FROM audit WHERE kind = 'violation' AND device_id = ?1",
+            "SELECT COUNT(DISTINCT change_hash) FROM audit
+             WHERE kind = 'violation' AND device_id = ?1",
             [device_id],
             |r| r.get(0),
         )?;
@@ -607,6 +644,8 @@ impl WriteTx for Tx<'_> {
             "UPDATE users SET password_hash = ?2 WHERE id = ?1",
             params![user_id, hash],
         )?;
+        self.0
+            .execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
         Ok(())
     }
 
@@ -667,7 +706,7 @@ impl WriteTx for Tx<'_> {
              ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id,
                token_hash = excluded.token_hash, enrolled_at = excluded.enrolled_at,
                enrolled_by = excluded.enrolled_by, revoked_at = excluded.revoked_at,
-               flagged_at = excluded.flagged_at",
+               flagged_at = COALESCE(credentials.flagged_at, excluded.flagged_at)",
             params![
                 credential.device_id,
                 credential.user_id,
