@@ -108,15 +108,27 @@ impl Hostile {
 
     /// Commits what was written to `job` and pushes that one change.
     fn push_edit(&mut self, job: &str) -> SyncResponse {
-        let doc = self.doc(job);
-        doc.commit();
-        let change = doc.get_last_local_change().expect("a change").clone();
+        let change = committed(self.doc(job));
+        self.push(job, vec![change])
+    }
+
+    /// Pushes raw changes for `job` in one round.
+    fn push(&mut self, job: &str, changes: Vec<serde_bytes::ByteBuf>) -> SyncResponse {
         self.round(vec![JobChanges {
             job: job.into(),
-            changes: vec![change.raw_bytes().to_vec().into()],
+            changes,
         }])
     }
 }
+
+/// Commits what was written to `doc` (any copy, under any actor) and returns that change.
+fn committed(doc: &mut AutoCommit) -> serde_bytes::ByteBuf {
+    doc.commit();
+    let change = doc.get_last_local_change().expect("a change");
+    change.raw_bytes().to_vec().into()
+}
+
+impl Hostile {}
 
 fn job_json(server: &TestServer, job: &str) -> Json {
     server.dispatcher().job(job)["job"].clone()
@@ -376,12 +388,7 @@ fn forgeries_and_other_installers_jobs_are_rejected_with_nothing_stored() {
         .expect("load")
         .with_actor(hostile.actor.clone());
     foreign.put(ROOT, "assignee", "anna").expect("put");
-    foreign.commit();
-    let change = foreign.get_last_local_change().expect("change").clone();
-    let response = hostile.round(vec![JobChanges {
-        job: theirs.clone(),
-        changes: vec![change.raw_bytes().to_vec().into()],
-    }]);
+    let response = hostile.push(&theirs, vec![committed(&mut foreign)]);
     assert_eq!(response.refused.len(), 1, "{response:?}");
     assert_eq!(response.refused[0].code, "out_of_scope");
     assert_eq!(crate::server_heads(&server, &theirs), theirs_before);
@@ -391,12 +398,7 @@ fn forgeries_and_other_installers_jobs_are_rejected_with_nothing_stored() {
     let doc = hostile.doc(&mine);
     let mut forged = doc.fork().with_actor(honest.store.identity().actor.clone());
     forged.put(ROOT, "priority", "urgent").expect("put");
-    forged.commit();
-    let change = forged.get_last_local_change().expect("change").clone();
-    let response = hostile.round(vec![JobChanges {
-        job: mine.clone(),
-        changes: vec![change.raw_bytes().to_vec().into()],
-    }]);
+    let response = hostile.push(&mine, vec![committed(&mut forged)]);
     assert_eq!(response.refused.len(), 1, "{response:?}");
     assert_eq!(response.refused[0].code, "forged_actor");
     assert_eq!(crate::server_heads(&server, &mine), mine_before);
@@ -424,10 +426,7 @@ fn forgeries_and_other_installers_jobs_are_rejected_with_nothing_stored() {
         .iter()
         .map(|c| c.raw_bytes().to_vec())
         .collect();
-    let response = hostile.round(vec![JobChanges {
-        job: mine.clone(),
-        changes: history.into_iter().map(Into::into).collect(),
-    }]);
+    let response = hostile.push(&mine, history.into_iter().map(Into::into).collect());
     assert_eq!(response.accepted, vec![mine.clone()]);
     assert!(response.violations.is_empty());
     assert_eq!(crate::server_heads(&server, &mine), mine_before);
@@ -476,21 +475,13 @@ fn a_change_that_breaks_the_document_has_its_fields_put_back_and_the_rest_stands
     let doc = hostile.doc(&job);
     // A field phones own, given a value of the wrong type: the document no longer reads.
     doc.put(ROOT, "notes", 42_i64).expect("put");
-    doc.commit();
-    let broken = doc.get_last_local_change().expect("change").clone();
+    let broken = committed(doc);
     // An honest edit after it, in the same push.
     let (_, checklist) = doc.get(ROOT, "checklist").expect("get").expect("checklist");
     let (_, power) = doc.get(&checklist, "power").expect("get").expect("power");
     doc.put(&power, "done", true).expect("put");
-    doc.commit();
-    let honest = doc.get_last_local_change().expect("change").clone();
-    let response = hostile.round(vec![JobChanges {
-        job: job.clone(),
-        changes: vec![
-            broken.raw_bytes().to_vec().into(),
-            honest.raw_bytes().to_vec().into(),
-        ],
-    }]);
+    let honest = committed(doc);
+    let response = hostile.push(&job, vec![broken, honest]);
     assert_eq!(response.accepted, vec![job.clone()], "{response:?}");
     assert!(
         response
