@@ -29,7 +29,7 @@ pub struct Author<'a> {
 pub const NO_FIELDS: &BTreeMap<ChangeHash, Vec<String>> = &BTreeMap::new();
 
 /// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -52,6 +52,16 @@ pub fn load(job_id: &str, bytes: &[u8]) -> Result<AutoCommit, AppError> {
 pub fn read(job_id: &str, doc: &AutoCommit) -> Result<Job, AppError> {
     read_job(doc)
         .map_err(|e| AppError::Internal(format!("stored job `{job_id}` does not read: {e}")))
+}
+
+/// An audit entry about `change`: its actor, hash and the device clock it claims.
+pub fn change_audit(job_id: &str, kind: AuditKind, change: &Change, now: Millis) -> AuditEntry {
+    AuditEntry {
+        actor: Some(hex(change.actor_id().to_bytes())),
+        change: Some(hex(&change.hash().0)),
+        device_time: Some(change.timestamp().saturating_mul(1000)),
+        ..AuditEntry::new(job_id, kind, now)
+    }
 }
 
 /// The device the server records as the author of its own actors' changes.
@@ -97,26 +107,21 @@ pub fn commit(
                 .into_iter()
                 .collect(),
         };
+        let kind = if compensation {
+            AuditKind::Compensation
+        } else {
+            AuditKind::Change
+        };
         tx.append_audit(&AuditEntry {
-            id: 0,
-            job_id: job_id.to_owned(),
-            kind: if compensation {
-                AuditKind::Compensation
-            } else {
-                AuditKind::Change
-            },
             user: (!compensation).then(|| author.user.to_owned()),
             device: device.map(str::to_owned),
-            actor: Some(hex(actor)),
-            change: Some(hex(&change.hash().0)),
             fields,
-            device_time: Some(change.timestamp().saturating_mul(1000)),
-            server_time: now,
             detail: if compensation {
                 "restored fields the device may not change".into()
             } else {
                 String::new()
             },
+            ..change_audit(job_id, kind, change, now)
         })?;
         new_changes.push(NewChange {
             hash: change.hash().0,
@@ -158,21 +163,13 @@ fn record_scope(
     now: Millis,
 ) -> Result<(), AppError> {
     tx.record_scope(job_id, user, kind, now)?;
+    let audited = match kind {
+        EventKind::Leave => AuditKind::Leave,
+        _ => AuditKind::Enter,
+    };
     tx.append_audit(&AuditEntry {
-        id: 0,
-        job_id: job_id.to_owned(),
-        kind: match kind {
-            EventKind::Leave => AuditKind::Leave,
-            _ => AuditKind::Enter,
-        },
         user: Some(user.to_owned()),
-        device: None,
-        actor: None,
-        change: None,
-        fields: Vec::new(),
-        device_time: None,
-        server_time: now,
-        detail: String::new(),
+        ..AuditEntry::new(job_id, audited, now)
     })?;
     Ok(())
 }

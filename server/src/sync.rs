@@ -18,7 +18,7 @@ use fieldsync_protocol::wire::{
 };
 
 use crate::error::AppError;
-use crate::jobs::{self, Author, hex};
+use crate::jobs::{self, Author};
 use crate::storage::{
     AuditEntry, AuditKind, DeviceRecord, EventKind, Storage, StoredJob, WriteTx, write,
 };
@@ -569,17 +569,11 @@ fn record_violations(
         counted |= own;
         tracing::warn!(job, device = from.device, user = from.user, field = %violation.field, reason = %violation.reason, "field rule violation");
         tx.append_audit(&AuditEntry {
-            id: 0,
-            job_id: job.to_owned(),
-            kind: AuditKind::Violation,
             user: Some(from.user.to_owned()),
             device: own.then(|| from.device.to_owned()),
-            actor: Some(hex(change.actor_id().to_bytes())),
-            change: Some(hex(&change.hash().0)),
             fields: vec![violation.field.clone()],
-            device_time: Some(change.timestamp().saturating_mul(1000)),
-            server_time: now,
             detail: violation.reason.clone(),
+            ..jobs::change_audit(job, AuditKind::Violation, change, now)
         })?;
         response.violations.push(ViolationReport {
             job: job.to_owned(),
@@ -608,17 +602,10 @@ fn flag_work_from_previous_assignee(
         return Ok(());
     }
     tx.append_audit(&AuditEntry {
-        id: 0,
-        job_id: job.to_owned(),
-        kind: AuditKind::Flag,
         user: Some(user.to_owned()),
         device: Some(device.to_owned()),
-        actor: None,
-        change: None,
-        fields: Vec::new(),
-        device_time: None,
-        server_time: now,
         detail: format!("work arrived from the previous assignee `{user}`"),
+        ..AuditEntry::new(job, AuditKind::Flag, now)
     })?;
     Ok(())
 }
@@ -755,17 +742,10 @@ fn collect_page(
                     && !told_to_purge(tx, &event.job_id, request)?
                 {
                     tx.append_audit(&AuditEntry {
-                        id: 0,
-                        job_id: event.job_id.clone(),
-                        kind: AuditKind::Purge,
                         user: Some(request.user.clone()),
                         device: Some(request.device.clone()),
-                        actor: None,
-                        change: None,
-                        fields: Vec::new(),
-                        device_time: None,
-                        server_time: now,
                         detail: "the device was told to purge the job once its work is safe".into(),
+                        ..AuditEntry::new(&event.job_id, AuditKind::Purge, now)
                     })?;
                 }
             }

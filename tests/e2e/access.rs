@@ -172,33 +172,21 @@ fn authorization_matrix_has_no_leaks() {
     // Through sync, the device holds exactly its installer's jobs.
     phone.sync();
     assert_eq!(phone.store.job_ids().expect("ids"), vec![in_scope.clone()]);
-    // Anything but a bearer device credential is refused on the sync path too, even a valid
-    // office session cookie.
-    let office_cookie = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build(),
-    )
-    .post(format!("{}/v1/sync", server.url()))
-    .header("Cookie", format!("fieldsync_session={}", phone.credential))
-    .send(&sync_body(&phone)[..])
-    .expect("POST");
+    // A device credential works only as a bearer token: sent as the session cookie (where a
+    // browser would send it), it is refused.
+    let office_cookie = fieldsync_tests::agent()
+        .post(format!("{}/v1/sync", server.url()))
+        .header("Cookie", format!("fieldsync_session={}", phone.credential))
+        .send(&sync_body(&phone)[..])
+        .expect("POST");
     assert_eq!(office_cookie.status().as_u16(), 401);
-}
-
-fn raw_agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build(),
-    )
 }
 
 #[test]
 fn office_sign_in_uses_safe_cookies_csrf_and_a_rate_limit() {
     let server = TestServer::start();
     let login = |user: &str, password: &str| {
-        raw_agent()
+        fieldsync_tests::agent()
             .post(format!("{}/v1/auth/login", server.url()))
             .header("Content-Type", "application/json")
             .send(
@@ -228,7 +216,7 @@ fn office_sign_in_uses_safe_cookies_csrf_and_a_rate_limit() {
     // A browser request authenticated by the cookie must carry the CSRF token to change
     // anything; reading needs no token.
     let with_cookie = |path: &str, csrf: Option<&str>| {
-        let mut request = raw_agent()
+        let mut request = fieldsync_tests::agent()
             .post(format!("{}{path}", server.url()))
             .header("Content-Type", "application/json")
             .header("Cookie", format!("fieldsync_session={token}"));
@@ -248,7 +236,7 @@ fn office_sign_in_uses_safe_cookies_csrf_and_a_rate_limit() {
     assert_eq!(with_cookie("/v1/jobs", None), 403);
     assert_eq!(with_cookie("/v1/jobs", Some("forged")), 403);
     assert_eq!(with_cookie("/v1/jobs", Some(csrf)), 201);
-    let read = raw_agent()
+    let read = fieldsync_tests::agent()
         .get(format!("{}/v1/jobs", server.url()))
         .header("Cookie", format!("fieldsync_session={token}"))
         .call()
@@ -272,7 +260,7 @@ fn office_sign_in_uses_safe_cookies_csrf_and_a_rate_limit() {
     assert_eq!(login("hana", &password_of("hana")).status().as_u16(), 200);
 
     // Signing out ends the session at once.
-    let out = raw_agent()
+    let out = fieldsync_tests::agent()
         .post(format!("{}/v1/auth/logout", server.url()))
         .header("Authorization", format!("Bearer {token}"))
         .send(&b""[..])

@@ -22,11 +22,7 @@ fn try_post_sync(
     body: &[u8],
     gzip: bool,
 ) -> Result<(u16, serde_json::Value), ureq::Error> {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build(),
-    );
+    let agent = fieldsync_tests::agent();
     let mut request = agent
         .post(format!("{}/v1/sync", server.url()))
         .header("Authorization", format!("Bearer {}", phone.credential))

@@ -35,11 +35,7 @@ impl Hostile {
         assert_eq!(enrolled.status, 201, "{:?}", enrolled.body);
         let mut hostile = Hostile {
             url: server.url(),
-            agent: ureq::Agent::new_with_config(
-                ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build(),
-            ),
+            agent: fieldsync_tests::agent(),
             credential: enrolled.body["credential"]
                 .as_str()
                 .expect("credential")
@@ -129,6 +125,33 @@ fn committed(doc: &mut AutoCommit) -> serde_bytes::ByteBuf {
 }
 
 impl Hostile {}
+
+/// Fills a transition entry by hand: the status moved to, in whose name and role.
+fn write_transition(
+    doc: &mut AutoCommit,
+    entry: &automerge::ObjId,
+    to: &str,
+    by: &str,
+    role: &str,
+) {
+    for (key, value) in [("to", to), ("by", by), ("role", role)] {
+        doc.put(entry, key, value).expect("put");
+    }
+}
+
+/// Appends a transition entry by hand and returns it.
+fn append_transition(
+    doc: &mut AutoCommit,
+    list: &automerge::ObjId,
+    to: &str,
+    by: &str,
+    role: &str,
+) -> automerge::ObjId {
+    let at = doc.length(list);
+    let entry = doc.insert_object(list, at, ObjType::Map).expect("insert");
+    write_transition(doc, &entry, to, by, role);
+    entry
+}
 
 fn job_json(server: &TestServer, job: &str) -> Json {
     server.dispatcher().job(job)["job"].clone()
@@ -263,14 +286,13 @@ fn forged_status_moves_and_rewritten_history_are_undone() {
         .expect("get")
         .expect("transitions");
     // A dispatch-only move, in the dispatcher's name.
-    let doc = hostile.doc(&job);
-    let at = doc.length(&transitions);
-    let entry = doc
-        .insert_object(&transitions, at, ObjType::Map)
-        .expect("insert");
-    for (key, value) in [("to", "closed"), ("by", "dispatch"), ("role", "dispatch")] {
-        doc.put(&entry, key, value).expect("put");
-    }
+    append_transition(
+        hostile.doc(&job),
+        &transitions,
+        "closed",
+        "dispatch",
+        "dispatch",
+    );
     let response = hostile.push_edit(&job);
     assert!(
         response
@@ -309,19 +331,12 @@ fn forged_status_moves_and_rewritten_history_are_undone() {
     // dispatch-role one, and the first entry of the history overwritten outright.
     let doc = hostile.doc(&job);
     let at = doc.length(&transitions);
-    let valid = doc
-        .insert_object(&transitions, at, ObjType::Map)
-        .expect("insert");
-    for (key, value) in [("to", "en_route"), ("by", "anna"), ("role", "installer")] {
-        doc.put(&valid, key, value).expect("put");
-    }
+    append_transition(doc, &transitions, "en_route", "anna", "installer");
     for index in [at, 0] {
         let forged = doc
             .put_object(&transitions, index, ObjType::Map)
             .expect("overwrite");
-        for (key, value) in [("to", "closed"), ("by", "dispatch"), ("role", "dispatch")] {
-            doc.put(&forged, key, value).expect("put");
-        }
+        write_transition(doc, &forged, "closed", "dispatch", "dispatch");
     }
     let response = hostile.push_edit(&job);
     assert!(response.violations.len() >= 2, "{:?}", response.violations);
@@ -346,13 +361,7 @@ fn forged_status_moves_and_rewritten_history_are_undone() {
         .expect("get")
         .expect("transitions");
     assert_eq!(now, transitions);
-    let at = doc.length(&transitions);
-    let entry = doc
-        .insert_object(&transitions, at, ObjType::Map)
-        .expect("insert");
-    for (key, value) in [("to", "en_route"), ("by", "anna"), ("role", "installer")] {
-        doc.put(&entry, key, value).expect("put");
-    }
+    append_transition(doc, &transitions, "en_route", "anna", "installer");
     let response = hostile.push_edit(&job);
     assert!(response.violations.is_empty(), "{:?}", response.violations);
     assert_eq!(

@@ -192,7 +192,8 @@ impl Drop for TestServer {
     }
 }
 
-fn agent() -> ureq::Agent {
+/// An HTTP client that returns error statuses as answers instead of failing.
+pub fn agent() -> ureq::Agent {
     ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .http_status_as_error(false)

@@ -173,6 +173,25 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+impl AuditEntry {
+    /// An entry of `kind` for `job_id` at server time `now`, with nothing else filled in.
+    pub fn new(job_id: &str, kind: AuditKind, now: Millis) -> Self {
+        AuditEntry {
+            id: 0,
+            job_id: job_id.to_owned(),
+            kind,
+            user: None,
+            device: None,
+            actor: None,
+            change: None,
+            fields: Vec::new(),
+            device_time: None,
+            server_time: now,
+            detail: String::new(),
+        }
+    }
+}
+
 /// A device's credential, issued at enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Credential {
