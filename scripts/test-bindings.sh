@@ -7,19 +7,8 @@ target=${CARGO_TARGET_DIR:-$root/target}
 tools=$target/tools
 generated=$target/bindings
 
-apt_install() {
-  # Installs Debian packages when missing (CI and fresh machines run as root).
-  local missing=()
-  for package in "$@"; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-}
+# shellcheck source=scripts/apt-install.sh
+source scripts/apt-install.sh
 
 cargo build --locked -q -p fieldsync-bindings -p uniffi-bindgen -p fieldsync-server --bin uniffi-bindgen --bin fieldsync --lib
 library=$target/debug/libfieldsync.so

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::automerge::AutoCommit;
-use fieldsync_protocol::job::{Customer, NewJob, read_job};
+use fieldsync_protocol::job::{Customer, NewJob, Problem, Site, read_job};
 use fieldsync_protocol::wire::{JobChanges, PROTOCOL_VERSION, ResyncMessage, SyncRequest};
 use fieldsync_server::auth::put_user;
 use fieldsync_server::dispatch::Dispatch;
@@ -55,6 +55,14 @@ fn fixture() -> &'static Fixture {
                 customer: Customer {
                     name: "Fuzz Customer".into(),
                     ..Customer::default()
+                },
+                site: Site {
+                    address: "1 Fuzz Road".into(),
+                    region: "north".into(),
+                },
+                problem: Problem {
+                    category: "no heat".into(),
+                    description: "fuzzed".into(),
                 },
                 ..NewJob::default()
             };

@@ -830,6 +830,22 @@ impl JobDoc {
         Ok(())
     }
 
+    /// Sets the escalation ring (1: the engineer, 2: the engineering supervisor, 3: the head of
+    /// engineering). Dispatch and the server's escalation ladder only.
+    pub fn escalate(&mut self, ring: u8, editor: &Editor, now: Millis) -> Result<(), SchemaError> {
+        access::check_edit(editor.role, "escalation.ring")?;
+        if !(1..=3).contains(&ring) {
+            return Err(SchemaError::InvalidValue {
+                field: "escalation.ring",
+                value: ring.to_string(),
+            });
+        }
+        let escalation = self.map("escalation")?;
+        self.doc.put(&escalation, "ring", i64::from(ring))?;
+        self.commit(now, &format!("escalate to ring {ring}"));
+        Ok(())
+    }
+
     /// Sets the appointment window. Dispatch only.
     pub fn set_appointment(
         &mut self,

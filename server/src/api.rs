@@ -15,34 +15,50 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::{Appointment, NewJob};
-use fieldsync_protocol::now_millis;
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::wire::{self, SyncRequest, WireError};
 use serde::Deserialize;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, LoginLimiter, Permission, Principal};
+use crate::clock::{Clock, SystemClock};
+use crate::console;
 use crate::dispatch::Dispatch;
 use crate::error::AppError;
+use crate::escalation::{self, TickOutcome};
 use crate::jobs::Committed;
-use crate::storage::{AuditKind, Storage, User, read};
+use crate::kpi::{self, KpiFilter, Period};
+use crate::planning;
+use crate::sla::SlaPolicy;
+use crate::storage::{AuditKind, Reminder, Storage, User, read, write};
 use crate::sync::{self, PageLimits};
 
 /// The largest request body accepted, after decompression.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 
-/// A live nudge: something changed for these users.
+/// What the live event stream tells its listeners.
 #[derive(Debug, Clone)]
-pub struct Nudge {
-    /// The users whose devices should sync.
-    pub users: Arc<[String]>,
+pub enum Live {
+    /// Something changed on these jobs; these users' devices should sync. Office listeners
+    /// hear every change.
+    Changed {
+        /// The users whose devices should sync.
+        users: Arc<[String]>,
+        /// The jobs that changed.
+        jobs: Arc<[String]>,
+    },
+    /// A reminder fired: the office hears every one, a device those addressed to its user.
+    Reminder(Arc<Reminder>),
+    /// A device was revoked: its open event streams end.
+    Revoked(String),
 }
 
 /// What every handler shares.
@@ -50,33 +66,77 @@ pub struct Nudge {
 pub struct AppState {
     /// The storage backend.
     pub storage: Arc<dyn Storage>,
-    /// Live nudges to online devices.
-    pub nudges: broadcast::Sender<Nudge>,
+    /// Live events to online devices and consoles.
+    pub live: broadcast::Sender<Live>,
     /// Sync page limits.
     pub limits: PageLimits,
     /// Failed sign-in attempts.
     pub logins: Arc<LoginLimiter>,
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+    /// The SLA targets new jobs run under, and the escalation ladder's timing.
+    pub sla: Arc<SlaPolicy>,
+    /// Wakes the escalation scheduler early (something changed).
+    pub scheduler_wake: Arc<Notify>,
+    /// Becomes true when the server shuts down: live event streams end.
+    pub closing: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
-    /// State over a storage backend with default limits.
+    /// State over a storage backend with default limits, the system clock and the default
+    /// SLA policy.
     pub fn new(storage: Arc<dyn Storage>) -> Self {
-        let (nudges, _) = broadcast::channel(1024);
+        let (live, _) = broadcast::channel(1024);
         AppState {
             storage,
-            nudges,
+            live,
             limits: PageLimits::default(),
             logins: Arc::default(),
+            clock: Arc::new(SystemClock),
+            sla: Arc::default(),
+            scheduler_wake: Arc::default(),
+            closing: Arc::new(watch::channel(false).0),
         }
     }
 
-    fn nudge(&self, users: Vec<String>) {
-        if !users.is_empty() {
-            // No subscribers is fine: nobody is online.
-            let _ = self.nudges.send(Nudge {
-                users: users.into(),
+    /// The current time by the state's clock.
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// Tells listeners that `jobs` changed and `users`' devices should sync, and lets the
+    /// escalation ladder look again.
+    pub fn changed(&self, users: Vec<String>, jobs: Vec<String>) {
+        // No subscribers is fine: nobody is online.
+        let _ = self.live.send(Live::Changed {
+            users: users.into(),
+            jobs: jobs.into(),
+        });
+        self.scheduler_wake.notify_one();
+    }
+
+    /// Publishes what an escalation tick did: new reminders and raised rings.
+    pub fn publish_tick(&self, outcome: TickOutcome) {
+        if !outcome.escalated.is_empty() {
+            let _ = self.live.send(Live::Changed {
+                users: outcome.nudge.into(),
+                jobs: outcome.escalated.into(),
             });
         }
+        for reminder in outcome.reminders {
+            let _ = self.live.send(Live::Reminder(Arc::new(reminder)));
+        }
+    }
+
+    /// Runs the escalation ladder now, at the state's clock, and publishes what it did.
+    pub fn escalate_now(&self) -> Result<(), AppError> {
+        let outcome = escalation::tick(self.storage.as_ref(), &self.sla, self.now())?;
+        self.publish_tick(outcome);
+        Ok(())
+    }
+
+    fn dispatch<'s>(&'s self, user: &str) -> Dispatch<'s> {
+        Dispatch::new(self.storage.as_ref(), user).with_sla(&self.sla)
     }
 }
 
@@ -96,6 +156,14 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/enrollments", post(issue_enrollment))
         .route("/v1/devices", get(list_devices))
         .route("/v1/devices/{id}/revoke", post(revoke_device))
+        .route("/v1/me", get(me))
+        .route("/v1/queues", get(queues))
+        .route("/v1/board", get(board))
+        .route("/v1/jobs/{id}/suggestions", get(suggestions))
+        .route("/v1/reminders", get(reminders))
+        .route("/v1/reminders/{id}/ack", post(acknowledge_reminder))
+        .route("/v1/kpis", get(kpis))
+        .route("/v1/config/sla", get(sla_config))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -108,6 +176,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/auth/logout", post(logout))
         .route("/v1/devices/enroll", post(enroll_device))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(console::routes())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -130,8 +199,8 @@ async fn authenticate(
 ) -> Result<Response, AppError> {
     let storage = state.storage.clone();
     let headers = request.headers().clone();
-    let principal =
-        blocking(move || auth::authenticate(storage.as_ref(), &headers, now_millis())).await?;
+    let now = state.now();
+    let principal = blocking(move || auth::authenticate(storage.as_ref(), &headers, now)).await?;
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }
@@ -171,9 +240,11 @@ async fn sync_handler(
     }
     let storage = state.storage.clone();
     let limits = state.limits;
-    let outcome =
-        blocking(move || sync::handle(storage.as_ref(), &request, limits, now_millis())).await?;
-    state.nudge(outcome.nudge);
+    let now = state.now();
+    let outcome = blocking(move || sync::handle(storage.as_ref(), &request, limits, now)).await?;
+    if !outcome.nudge.is_empty() {
+        state.changed(outcome.nudge, Vec::new());
+    }
     Ok((
         [(header::CONTENT_TYPE, wire::CONTENT_TYPE)],
         wire::encode(&outcome.response),
@@ -181,7 +252,8 @@ async fn sync_handler(
         .into_response())
 }
 
-/// Live nudges: a device hears about its own user's jobs; the office hears about every job.
+/// Live events: a device hears about its own user's jobs and reminders; the office hears about
+/// everything. A stream ends when the server shuts down, and a device's when it is revoked.
 async fn events(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -193,21 +265,47 @@ async fn events(
         Principal::Office { .. } => Permission::WatchAll,
     };
     principal.require(permission, &method, &headers)?;
-    let only = match principal {
-        Principal::Device(credential) => Some(credential.user_id),
-        Principal::Office { .. } => None,
+    let (only, device) = match principal {
+        Principal::Device(credential) => (Some(credential.user_id), Some(credential.device_id)),
+        Principal::Office { .. } => (None, None),
     };
-    let stream =
-        BroadcastStream::new(state.nudges.subscribe()).filter_map(move |nudge| match nudge {
-            Ok(nudge) if only.as_ref().is_none_or(|user| nudge.users.contains(user)) => {
-                Some(Ok(Event::default().event("changed").data("sync")))
+    // Each item: `Some(event)` to send, `None` to end the stream.
+    let stream = BroadcastStream::new(state.live.subscribe()).filter_map(move |live| {
+        let event = match live {
+            Ok(Live::Revoked(revoked)) => {
+                return (device.as_ref() == Some(&revoked)).then_some(None);
             }
-            Ok(_) => None,
-            // Missed nudges (a slow reader): say "changed" anyway, a sync finds out what.
-            Err(_) => Some(Ok(Event::default().event("changed").data("sync"))),
-        });
-    let hello = tokio_stream::once(Ok(Event::default().event("ready").data("listening")));
-    Ok(Sse::new(hello.chain(stream)).keep_alive(KeepAlive::default()))
+            Ok(Live::Changed { users, jobs }) => {
+                if only.as_ref().is_some_and(|user| !users.contains(user)) {
+                    return None;
+                }
+                let data = serde_json::json!({ "jobs": &*jobs }).to_string();
+                Event::default().event("changed").data(data)
+            }
+            Ok(Live::Reminder(reminder)) => {
+                if only
+                    .as_ref()
+                    .is_some_and(|user| reminder.to_user.as_ref() != Some(user))
+                {
+                    return None;
+                }
+                Event::default()
+                    .event("reminder")
+                    .json_data(&*reminder)
+                    .ok()?
+            }
+            // Missed events (a slow reader): say "changed" anyway, a sync finds out what.
+            Err(_) => Event::default().event("changed").data("{\"jobs\":[]}"),
+        };
+        Some(Some(Ok(event)))
+    });
+    let hello = tokio_stream::once(Some(Ok(Event::default().event("ready").data("listening"))));
+    // The stream ends when the server shuts down.
+    let closing = WatchStream::new(state.closing.subscribe())
+        .filter(|closing| *closing)
+        .map(|_| None);
+    let stream = hello.chain(stream).merge(closing).map_while(|event| event);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 async fn list_jobs(
@@ -217,8 +315,7 @@ async fn list_jobs(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadJobs, &method, &headers)?;
-    let storage = state.storage.clone();
-    let jobs = blocking(move || Dispatch::new(storage.as_ref(), principal.user()).list()).await?;
+    let jobs = blocking(move || state.dispatch(principal.user()).list()).await?;
     Ok(Json(jobs))
 }
 
@@ -230,8 +327,8 @@ async fn get_job(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadJobs, &method, &headers)?;
-    let storage = state.storage.clone();
-    let view = blocking(move || Dispatch::new(storage.as_ref(), principal.user()).get(&id)).await?;
+    let now = state.now();
+    let view = blocking(move || state.dispatch(principal.user()).get(&id, now)).await?;
     Ok(Json(view))
 }
 
@@ -299,10 +396,9 @@ async fn edit(
     + Send
     + 'static,
 ) -> Result<Json<fieldsync_protocol::job::JobSummary>, AppError> {
-    let storage = state.storage.clone();
-    let (summary, committed) =
-        blocking(move || f(&Dispatch::new(storage.as_ref(), principal.user()))).await?;
-    state.nudge(committed.nudge);
+    let worker = state.clone();
+    let (summary, committed) = blocking(move || f(&worker.dispatch(principal.user()))).await?;
+    state.changed(committed.nudge, vec![summary.id.clone()]);
     Ok(Json(summary))
 }
 
@@ -315,7 +411,8 @@ async fn create_job(
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::EditJobs, &method, &headers)?;
     let new: NewJob = parse_json(&body)?;
-    let summary = edit(&state, principal, move |d| d.create(new, now_millis())).await?;
+    let now = state.now();
+    let summary = edit(&state, principal, move |d| d.create(new, now)).await?;
     Ok((StatusCode::CREATED, summary))
 }
 
@@ -334,8 +431,9 @@ async fn assign_job(
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::EditJobs, &method, &headers)?;
     let body: AssignBody = parse_json(&body)?;
+    let now = state.now();
     edit(&state, principal, move |d| {
-        d.assign(&id, body.assignee.as_deref(), now_millis())
+        d.assign(&id, body.assignee.as_deref(), now)
     })
     .await
 }
@@ -350,8 +448,9 @@ async fn set_appointment(
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::EditJobs, &method, &headers)?;
     let window: Appointment = parse_json(&body)?;
+    let now = state.now();
     edit(&state, principal, move |d| {
-        d.set_appointment(&id, window, now_millis())
+        d.set_appointment(&id, window, now)
     })
     .await
 }
@@ -372,10 +471,8 @@ async fn move_status(
     principal.require(Permission::EditJobs, &method, &headers)?;
     let body: StatusBody = parse_json(&body)?;
     let to = Status::parse(&body.to)?;
-    edit(&state, principal, move |d| {
-        d.move_status(&id, to, now_millis())
-    })
-    .await
+    let now = state.now();
+    edit(&state, principal, move |d| d.move_status(&id, to, now)).await
 }
 
 async fn list_users(
@@ -385,9 +482,8 @@ async fn list_users(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadUsers, &method, &headers)?;
-    let storage = state.storage.clone();
     Ok(Json(
-        blocking(move || Dispatch::new(storage.as_ref(), principal.user()).users()).await?,
+        blocking(move || state.dispatch(principal.user()).users()).await?,
     ))
 }
 
@@ -426,14 +522,9 @@ async fn login(State(state): State<AppState>, body: Bytes) -> Result<Response, A
     let body: LoginBody = parse_json(&body)?;
     let storage = state.storage.clone();
     let limiter = state.logins.clone();
+    let now = state.now();
     let signed_in = blocking(move || {
-        auth::sign_in(
-            storage.as_ref(),
-            &limiter,
-            &body.user,
-            &body.password,
-            now_millis(),
-        )
+        auth::sign_in(storage.as_ref(), &limiter, &body.user, &body.password, now)
     })
     .await?;
     let cookie = format!(
@@ -470,8 +561,9 @@ async fn issue_enrollment(
     principal.require(Permission::ManageDevices, &method, &headers)?;
     let body: EnrollmentBody = parse_json(&body)?;
     let storage = state.storage.clone();
+    let now = state.now();
     let issued = blocking(move || {
-        auth::issue_enrollment_code(storage.as_ref(), principal.user(), &body.user, now_millis())
+        auth::issue_enrollment_code(storage.as_ref(), principal.user(), &body.user, now)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(issued)))
@@ -493,13 +585,14 @@ async fn enroll_device(
 ) -> Result<impl IntoResponse, AppError> {
     let body: EnrollBody = parse_json(&body)?;
     let storage = state.storage.clone();
+    let now = state.now();
     let enrolled = blocking(move || {
         auth::enroll(
             storage.as_ref(),
             &body.code,
             &body.device,
             body.user.as_deref(),
-            now_millis(),
+            now,
         )
     })
     .await?;
@@ -549,6 +642,273 @@ async fn revoke_device(
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ManageDevices, &method, &headers)?;
     let storage = state.storage.clone();
-    blocking(move || auth::revoke(storage.as_ref(), &id, now_millis())).await?;
+    let now = state.now();
+    let device = id.clone();
+    blocking(move || auth::revoke(storage.as_ref(), &device, now)).await?;
+    let _ = state.live.send(Live::Revoked(id));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who is signed in, and the CSRF token of a cookie session (so a reloaded console page can
+/// recover it; only our own origin can read the answer).
+#[derive(serde::Serialize)]
+struct Me {
+    user: String,
+    name: String,
+    role: auth::UserRole,
+    csrf: Option<String>,
+}
+
+async fn me(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    let Principal::Office { user, role, csrf } = principal else {
+        return Err(AppError::forbidden(
+            "office_only",
+            "devices have no office session",
+        ));
+    };
+    let storage = state.storage.clone();
+    let id = user.clone();
+    let name = blocking(move || read(storage.as_ref(), |tx| Ok::<_, AppError>(tx.user(&id)?)))
+        .await?
+        .map_or_else(|| user.clone(), |u| u.name);
+    Ok(Json(Me {
+        user,
+        name,
+        role,
+        csrf,
+    }))
+}
+
+async fn queues(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    let storage = state.storage.clone();
+    let now = state.now();
+    let queues = blocking(move || read(storage.as_ref(), |tx| planning::queues(tx, now))).await?;
+    Ok(Json(queues))
+}
+
+#[derive(Deserialize)]
+struct DayQuery {
+    day: Option<String>,
+    tz_offset: Option<i64>,
+}
+
+impl DayQuery {
+    fn day(&self, now: Millis) -> Result<planning::Day, AppError> {
+        planning::Day::parse(self.day.as_deref(), self.tz_offset, now)
+    }
+}
+
+async fn board(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<DayQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    let day = query.day(state.now())?;
+    let storage = state.storage.clone();
+    let board = blocking(move || read(storage.as_ref(), |tx| planning::board(tx, &day))).await?;
+    Ok(Json(board))
+}
+
+async fn suggestions(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<DayQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    let day = query.day(state.now())?;
+    let storage = state.storage.clone();
+    let ranked =
+        blocking(move || read(storage.as_ref(), |tx| planning::suggestions(tx, &id, &day))).await?;
+    Ok(Json(ranked))
+}
+
+async fn reminders(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    let storage = state.storage.clone();
+    let open = blocking(move || {
+        read(storage.as_ref(), |tx| {
+            Ok::<_, AppError>(tx.reminders(true)?)
+        })
+    })
+    .await?;
+    Ok(Json(open))
+}
+
+async fn acknowledge_reminder(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::EditJobs, &method, &headers)?;
+    let id: u64 = id.parse().map_err(|_| {
+        AppError::bad_request("invalid_path", format!("`{id}` is not a reminder id"))
+    })?;
+    let storage = state.storage.clone();
+    let now = state.now();
+    let found = blocking(move || {
+        write(storage.as_ref(), |tx| {
+            Ok::<_, AppError>(tx.acknowledge_reminder(id, now)?)
+        })
+    })
+    .await?;
+    if !found {
+        return Err(AppError::NotFound(format!("there is no reminder {id}")));
+    }
+    state.changed(Vec::new(), Vec::new());
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct KpiQuery {
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    region: Option<String>,
+    category: Option<String>,
+    kind: Option<String>,
+    engineer: Option<String>,
+}
+
+/// A KPI report: the metrics per period and in total, demand by category and region, the
+/// engineers' table with the service star, and the values the filters can take.
+#[derive(serde::Serialize)]
+struct KpiReport {
+    period: Period,
+    from: Millis,
+    to: Millis,
+    buckets: Vec<kpi::Bucket>,
+    total: kpi::Metrics,
+    by_category: Vec<kpi::Count>,
+    by_region: Vec<kpi::Count>,
+    engineers: Vec<kpi::EngineerKpis>,
+    service_star: Option<String>,
+    options: KpiOptions,
+}
+
+/// The values the report's filters can take.
+#[derive(serde::Serialize)]
+struct KpiOptions {
+    regions: Vec<String>,
+    categories: Vec<String>,
+    engineers: Vec<EngineerOption>,
+}
+
+#[derive(serde::Serialize)]
+struct EngineerOption {
+    user: String,
+    name: String,
+}
+
+async fn kpis(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<KpiQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    let now = state.now();
+    let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let period = match nonempty(query.period) {
+        Some(p) => Period::parse(&p)?,
+        None => Period::Month,
+    };
+    let to = match nonempty(query.to) {
+        Some(day) => planning::parse_day(&day)? + planning::DAY,
+        None => now - now.rem_euclid(planning::DAY) + planning::DAY,
+    };
+    let from = match nonempty(query.from) {
+        Some(day) => planning::parse_day(&day)?,
+        None => to - 90 * planning::DAY,
+    };
+    if from >= to {
+        return Err(AppError::invalid_field(
+            "from",
+            "`from` must be before `to`",
+        ));
+    }
+    let kind = nonempty(query.kind)
+        .map(|k| {
+            fieldsync_protocol::job::JobKind::parse(&k)
+                .map_err(|e| AppError::bad_request("invalid_query", e.to_string()))
+        })
+        .transpose()?;
+    let filter = KpiFilter {
+        from,
+        to,
+        region: nonempty(query.region),
+        category: nonempty(query.category),
+        kind,
+        engineer: nonempty(query.engineer),
+    };
+    let storage = state.storage.clone();
+    let (data, options) = blocking(move || {
+        read(storage.as_ref(), |tx| {
+            let data = tx.kpis(&filter, period, now)?;
+            let (regions, categories) = tx.kpi_dimensions()?;
+            let options = KpiOptions {
+                regions,
+                categories,
+                engineers: tx
+                    .users()?
+                    .into_iter()
+                    .filter(|u| u.role == "installer")
+                    .map(|u| EngineerOption {
+                        user: u.id,
+                        name: u.name,
+                    })
+                    .collect(),
+            };
+            Ok::<_, AppError>((data, options))
+        })
+    })
+    .await?;
+    let service_star = kpi::service_star(&data.engineers).map(|e| e.user.clone());
+    Ok(Json(KpiReport {
+        period,
+        from,
+        to,
+        buckets: data.buckets,
+        total: data.total,
+        by_category: data.by_category,
+        by_region: data.by_region,
+        engineers: data.engineers,
+        service_star,
+        options,
+    }))
+}
+
+async fn sla_config(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    Ok(Json(state.sla.as_ref().clone()))
 }

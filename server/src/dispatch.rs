@@ -3,56 +3,120 @@
 
 use fieldsync_protocol::automerge::{ActorId, AutoCommit};
 use fieldsync_protocol::job::{
-    Appointment, Editor, Job, JobDoc, JobKind, JobSummary, NewJob, Role, Tier,
+    Appointment, Editor, Job, JobDoc, JobKind, JobSummary, NewJob, Role,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, SchemaError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use std::sync::LazyLock;
 
 use crate::error::AppError;
-use crate::jobs::Author;
-use crate::jobs::{self, Committed};
-use crate::storage::{AuditEntry, Storage, User, read, write};
+use crate::facts::JobFacts;
+use crate::jobs::{self, Author, Committed};
+use crate::planning;
+use crate::sla::{ClockView, MINUTE, SlaPolicy};
+use crate::storage::{AuditEntry, AuditKind, Reminder, Storage, User, read, write};
 
-/// SLA targets in milliseconds, per tier. PRODUCT.md's defaults; all configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlaTargets {
-    /// Call received → job created.
-    pub respond_ms: Millis,
-    /// Job created → dispatched.
-    pub dispatch_ms: Millis,
-    /// Dispatched → technically resolved.
-    pub resolve_ms: Millis,
-    /// Complaint → feedback to the customer.
-    pub feedback_ms: Millis,
+static DEFAULT_POLICY: LazyLock<SlaPolicy> = LazyLock::new(SlaPolicy::default);
+
+/// The checklist a new job starts with when the call did not bring one: a template per kind of
+/// work.
+pub fn default_checklist(kind: JobKind) -> Vec<(String, String)> {
+    let items: &[(&str, &str)] = match kind {
+        JobKind::Installation => &[
+            ("site", "Site prepared"),
+            ("mount", "Unit mounted"),
+            ("commission", "Commissioned and tested"),
+            ("handover", "Customer shown how to use it"),
+        ],
+        JobKind::Maintenance | JobKind::Inspection => &[
+            ("inspect", "Unit inspected"),
+            ("clean", "Filters and heat exchanger cleaned"),
+            ("safety", "Safety checks passed"),
+            ("report", "Findings explained to the customer"),
+        ],
+        JobKind::Repair | JobKind::Complaint => &[
+            ("power", "Power supply checked"),
+            ("diagnose", "Fault diagnosed"),
+            ("repair", "Repair done"),
+            ("test", "Tested after repair"),
+        ],
+    };
+    items
+        .iter()
+        .map(|(id, label)| ((*id).to_owned(), (*label).to_owned()))
+        .collect()
 }
 
-const MINUTE: Millis = 60_000;
-const HOUR: Millis = 60 * MINUTE;
+/// The longest free-text field accepted from a call.
+pub const MAX_TEXT: usize = 4000;
 
-impl SlaTargets {
-    /// The standard tier's defaults: 1 minute, 5 minutes, 48 hours, 48 hours.
-    pub const STANDARD: SlaTargets = SlaTargets {
-        respond_ms: MINUTE,
-        dispatch_ms: 5 * MINUTE,
-        resolve_ms: 48 * HOUR,
-        feedback_ms: 48 * HOUR,
-    };
-    /// VIP defaults: tighter dispatch and resolution.
-    pub const VIP: SlaTargets = SlaTargets {
-        respond_ms: MINUTE,
-        dispatch_ms: 2 * MINUTE,
-        resolve_ms: 24 * HOUR,
-        feedback_ms: 24 * HOUR,
-    };
-
-    /// The targets for a tier.
-    pub fn for_tier(tier: Tier) -> SlaTargets {
-        match tier {
-            Tier::Standard => SlaTargets::STANDARD,
-            Tier::Vip => SlaTargets::VIP,
+/// Checks a call before anything is stored; the error names the first bad field.
+pub fn validate_call(new: &NewJob, now: Millis) -> Result<(), AppError> {
+    // What dispatch needs to send someone; the region and the product model may be unknown
+    // on the phone and filled in later.
+    let required: [(&'static str, &str, &str); 4] = [
+        ("customer.name", &new.customer.name, "the customer's name"),
+        ("site.address", &new.site.address, "the site address"),
+        (
+            "problem.category",
+            &new.problem.category,
+            "the problem category",
+        ),
+        (
+            "problem.description",
+            &new.problem.description,
+            "a description of the problem",
+        ),
+    ];
+    for (field, value, what) in required {
+        if value.trim().is_empty() {
+            return Err(AppError::invalid_field(
+                field,
+                format!("{what} is required"),
+            ));
         }
     }
+    let texts: [(&'static str, &str); 9] = [
+        ("customer.name", &new.customer.name),
+        ("customer.phone", &new.customer.phone),
+        ("customer.email", &new.customer.email),
+        ("site.address", &new.site.address),
+        ("site.region", &new.site.region),
+        ("product.model", &new.product.model),
+        ("product.serial", &new.product.serial),
+        ("problem.category", &new.problem.category),
+        ("problem.description", &new.problem.description),
+    ];
+    for (field, value) in texts {
+        if value.chars().count() > MAX_TEXT {
+            return Err(AppError::invalid_field(
+                field,
+                format!("{field} is longer than {MAX_TEXT} characters"),
+            ));
+        }
+    }
+    let email = new.customer.email.trim();
+    if !email.is_empty() && !email.contains('@') {
+        return Err(AppError::invalid_field(
+            "customer.email",
+            format!("`{email}` is not an e-mail address"),
+        ));
+    }
+    if new.call_received_at > now + MINUTE {
+        return Err(AppError::invalid_field(
+            "call_received_at",
+            "the call's received time is in the future",
+        ));
+    }
+    if new.call_received_at < 0 {
+        return Err(AppError::invalid_field(
+            "call_received_at",
+            "the call's received time is before 1970",
+        ));
+    }
+    Ok(())
 }
 
 /// A job with its projection, as the dispatch API returns it.
@@ -67,12 +131,24 @@ pub struct JobView {
     pub history: Vec<AuditEntry>,
     /// The document's current heads (hex change hashes), for comparing replicas.
     pub heads: Vec<String>,
+    /// The SLA clocks and where they stand.
+    pub clocks: Vec<ClockView>,
+    /// The reminders the escalation ladder sent about it, oldest first.
+    pub reminders: Vec<Reminder>,
+    /// Visits ended on site.
+    pub visits: u32,
+    /// Flags raised about it (e.g. work arrived from a previous assignee).
+    pub flags: Vec<String>,
+    /// The service facts: clock stop times, with the device's and the server's time of the
+    /// completion.
+    pub facts: Option<JobFacts>,
 }
 
 /// The dispatch service over a storage backend.
 pub struct Dispatch<'s> {
     storage: &'s dyn Storage,
     editor: Editor,
+    policy: &'s SlaPolicy,
 }
 
 impl<'s> Dispatch<'s> {
@@ -85,7 +161,14 @@ impl<'s> Dispatch<'s> {
                 device: "server".into(),
                 role: Role::Dispatch,
             },
+            policy: &DEFAULT_POLICY,
         }
+    }
+
+    /// The same, opening jobs under `policy` instead of the default SLA targets.
+    pub fn with_sla(mut self, policy: &'s SlaPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     fn author(&self) -> Author<'_> {
@@ -97,45 +180,30 @@ impl<'s> Dispatch<'s> {
         }
     }
 
-    /// Opens a job from a call. Fills the id, the call time and the SLA deadlines when absent.
+    /// Opens a job from a call: checks it ([`validate_call`]), then fills the id, the call
+    /// time, the SLA deadlines of the policy and the kind's checklist when absent.
     pub fn create(
         &self,
         mut new: NewJob,
         now: Millis,
     ) -> Result<(JobSummary, Committed), AppError> {
-        if new.customer.name.trim().is_empty() {
-            return Err(AppError::bad_request(
-                "invalid_job",
-                "customer.name is required",
-            ));
-        }
         if new.id.is_empty() {
             new.id = format!("job-{}", uuid::Uuid::new_v4().simple());
         }
         if new.call_received_at == 0 {
             new.call_received_at = now;
         }
-        if new.call_received_at > now + MINUTE {
-            return Err(AppError::bad_request(
-                "invalid_job",
-                "call_received_at is in the future",
-            ));
-        }
-        let targets = SlaTargets::for_tier(new.customer.tier);
-        let received = new.call_received_at;
-        new.sla
-            .respond_by
-            .get_or_insert(received + targets.respond_ms);
-        new.sla
-            .dispatch_by
-            .get_or_insert(received + targets.dispatch_ms);
-        new.sla
-            .resolve_by
-            .get_or_insert(received + targets.resolve_ms);
-        if new.kind == JobKind::Complaint {
-            new.sla
-                .feedback_by
-                .get_or_insert(received + targets.feedback_ms);
+        validate_call(&new, now)?;
+        let deadlines = self
+            .policy
+            .deadlines(new.customer.tier, new.kind, new.call_received_at);
+        let sla = &mut new.sla;
+        sla.respond_by = sla.respond_by.or(deadlines.respond_by);
+        sla.dispatch_by = sla.dispatch_by.or(deadlines.dispatch_by);
+        sla.resolve_by = sla.resolve_by.or(deadlines.resolve_by);
+        sla.feedback_by = sla.feedback_by.or(deadlines.feedback_by);
+        if new.checklist.is_empty() {
+            new.checklist = default_checklist(new.kind);
         }
         write(self.storage, |tx| {
             if tx.job(&new.id)?.is_some() {
@@ -216,6 +284,12 @@ impl<'s> Dispatch<'s> {
         window: Appointment,
         now: Millis,
     ) -> Result<(JobSummary, Committed), AppError> {
+        if window.end <= window.start {
+            return Err(AppError::invalid_field(
+                "end",
+                "the appointment must end after it starts",
+            ));
+        }
         self.edit(job_id, now, |doc, editor| {
             doc.set_appointment(window, editor, now)
         })
@@ -233,8 +307,18 @@ impl<'s> Dispatch<'s> {
         })
     }
 
-    /// One job with its history.
-    pub fn get(&self, job_id: &str) -> Result<JobView, AppError> {
+    /// Sets the escalation ring.
+    pub fn escalate(
+        &self,
+        job_id: &str,
+        ring: u8,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), AppError> {
+        self.edit(job_id, now, |doc, editor| doc.escalate(ring, editor, now))
+    }
+
+    /// One job with its history, clocks and reminders, as seen at `now`.
+    pub fn get(&self, job_id: &str, now: Millis) -> Result<JobView, AppError> {
         read(self.storage, |tx| {
             let stored = tx
                 .job(job_id)?
@@ -243,11 +327,25 @@ impl<'s> Dispatch<'s> {
             let job = jobs::read(job_id, &doc)?;
             let heads = doc.get_heads().iter().map(ToString::to_string).collect();
             let history = tx.audit(Some(job_id), None, usize::MAX >> 1)?;
+            let facts = tx.job_facts(job_id)?;
+            let flags = history
+                .iter()
+                .filter(|e| e.kind == AuditKind::Flag)
+                .map(|e| e.detail.clone())
+                .collect();
             Ok(JobView {
                 summary: stored.summary,
                 job,
                 history,
                 heads,
+                clocks: facts
+                    .as_ref()
+                    .map(|f| planning::clocks(f, now))
+                    .unwrap_or_default(),
+                reminders: tx.job_reminders(job_id)?,
+                visits: facts.as_ref().map_or(0, |f| f.visits),
+                flags,
+                facts,
             })
         })
     }

@@ -37,6 +37,14 @@ pub enum AppError {
     /// Too many attempts; try again after the given number of seconds.
     #[error("too many attempts; try again in {0} seconds")]
     TooManyAttempts(u64),
+    /// One field of a submitted form or object is invalid.
+    #[error("{message}")]
+    InvalidField {
+        /// The field, as the API names it (e.g. `customer.name`).
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -62,6 +70,14 @@ impl AppError {
 }
 
 impl AppError {
+    /// A 400 naming the invalid field (code `invalid_field`).
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        AppError::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+
     /// A 401 with a code and a message.
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
         AppError::Unauthorized {
@@ -108,6 +124,14 @@ impl IntoResponse for AppError {
                     body,
                 )
                     .into_response();
+            }
+            AppError::InvalidField { field, message } => {
+                let body = Json(serde_json::json!({
+                    "error": message,
+                    "code": "invalid_field",
+                    "field": field,
+                }));
+                return (StatusCode::BAD_REQUEST, body).into_response();
             }
             AppError::NotFound(message) => (StatusCode::NOT_FOUND, "not_found", message.clone()),
             AppError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone()),

@@ -9,6 +9,7 @@ use fieldsync_protocol::automerge::{AutoCommit, Change, ChangeHash};
 use fieldsync_protocol::job::{Job, JobSummary, Role, read_job};
 
 use crate::error::AppError;
+use crate::facts::JobFacts;
 use crate::storage::{AuditEntry, AuditKind, EventKind, NewChange, StoredJob, WriteTx};
 
 /// Who a committed batch of changes comes from.
@@ -67,9 +68,9 @@ pub fn change_audit(job_id: &str, kind: AuditKind, change: &Change, now: Millis)
 /// The device the server records as the author of its own actors' changes.
 pub const SERVER_DEVICE: &str = "@server";
 
-/// Stores `doc` (which gained `changes`) with its new projection, appends the changes to the
-/// history and the audit trail, and records scope events when the job's holder changed (it was
-/// reassigned, unassigned, cancelled or reopened).
+/// Stores `doc` (which gained `changes`) with its new projections (the summary and the service
+/// facts), appends the changes to the history and the audit trail, and records scope events
+/// when the job's holder changed (it was reassigned, unassigned, cancelled or reopened).
 ///
 /// Changes by the server's own actor are dispatch's edits, or, in a device's batch, the
 /// compensations the server wrote; they are attributed to the server, and every device in scope
@@ -86,7 +87,8 @@ pub fn commit(
     if changes.is_empty() {
         return Ok(Committed::default());
     }
-    let summary = read(job_id, doc)?.summary();
+    let job = read(job_id, doc)?;
+    let summary = job.summary();
     let server_actor = tx.server_actor()?;
     tx.record_actor(&server_actor, SERVER_DEVICE)?;
     let mut new_changes = Vec::with_capacity(changes.len());
@@ -137,6 +139,8 @@ pub fn commit(
         &new_changes,
         now,
     )?;
+    let facts = JobFacts::derive(&job, tx.job_facts(job_id)?.as_ref(), now);
+    tx.put_job_facts(&facts)?;
     let before = previous.and_then(JobSummary::holder);
     let after = summary.holder();
     let mut nudge: Vec<String> = summary.assignee.iter().cloned().collect();

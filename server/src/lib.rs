@@ -3,16 +3,26 @@
 //!
 //! - [`sync`]: one sync round, sans-IO (decoded request in, response out).
 //! - [`auth`]: who is calling and what they may do.
-//! - [`dispatch`]: what the office does to jobs.
+//! - [`dispatch`]: what the office does to jobs; [`planning`]: queues, day board, suggestions.
+//! - [`sla`], [`facts`], [`escalation`], [`kpi`]: SLA clocks, the service facts projection, the
+//!   escalation ladder and its durable scheduler, the KPIs.
+//! - [`console`]: the dispatch console, embedded.
 //! - [`storage`]: the storage trait, the SQLite backend and the conformance suite.
 //! - [`api`]: the axum application.
 
 pub mod api;
 pub mod auth;
+pub mod clock;
+pub mod console;
 pub mod demo;
 pub mod dispatch;
 pub mod error;
+pub mod escalation;
+pub mod facts;
 pub mod jobs;
+pub mod kpi;
+pub mod planning;
+pub mod sla;
 pub mod storage;
 pub mod sync;
 
@@ -22,15 +32,25 @@ use std::sync::Arc;
 pub use api::{AppState, app};
 pub use error::AppError;
 
-/// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves `state` on `listener` until `shutdown` resolves, then ends the live event streams
+/// and finishes in-flight requests. The escalation scheduler runs alongside.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let scheduler = tokio::spawn(escalation::run(state.clone()));
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Event streams never end by themselves; a graceful shutdown would wait for them.
+        let _ = closing.send(true);
+    };
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    scheduler.abort();
+    served
 }
 
 /// A server running on its own runtime thread: for tests, benchmarks and the device simulator.

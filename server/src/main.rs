@@ -9,17 +9,21 @@ use fieldsync_client_core::protocol::job::{ChecklistUpdate, Outcome};
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{JobQuery, Store};
+use fieldsync_server::sla::SlaPolicy;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::{AppState, auth, demo, serve};
+use fieldsync_server::{AppState, auth, demo, escalation, serve};
 
 const USAGE: &str = "\
 usage:
-  fieldsync serve [--db PATH] [--addr HOST:PORT] [--demo]
-      Runs the server on an embedded SQLite file (default fieldsync.sqlite3, 127.0.0.1:8080).
+  fieldsync serve [--db PATH] [--addr HOST:PORT] [--sla FILE] [--demo]
+      Runs the server and its dispatch console on an embedded SQLite file (default
+      fieldsync.sqlite3, 127.0.0.1:8080). --sla reads the SLA targets per tier and kind from a
+      JSON file (GET /v1/config/sla shows the format, with the defaults).
       On a database without an admin it creates the user `admin` with the password in
       FIELDSYNC_ADMIN_PASSWORD, or prints a generated one once. FIELDSYNC_ADMIN_PASSWORD also
       resets the admin's password on an existing database.
-      --demo fills an empty database with installers, a dispatcher and today's jobs.
+      --demo fills an empty database with a month of demo work: installers, a dispatcher,
+      customers of both tiers, complaints, escalations, follow-ups and today's jobs.
   fieldsync enroll-code [--db PATH] --user USER
       Prints a one-time enrollment code for USER's phone (also: POST /v1/enrollments).
   fieldsync device --store PATH --user USER [--server URL] COMMAND
@@ -92,7 +96,7 @@ impl Args {
 }
 
 fn run_server(args: &[String]) -> Result<(), String> {
-    let cli = Args::parse(args, &["--db", "--addr"], &["--demo"])?;
+    let cli = Args::parse(args, &["--db", "--addr", "--sla"], &["--demo"])?;
     if !cli.positional.is_empty() {
         return Err(format!(
             "unexpected argument {}\n{USAGE}",
@@ -101,7 +105,15 @@ fn run_server(args: &[String]) -> Result<(), String> {
     }
     let db = cli.option("--db").unwrap_or("fieldsync.sqlite3");
     let addr = cli.option("--addr").unwrap_or("127.0.0.1:8080");
+    let sla = match cli.option("--sla") {
+        Some(path) => {
+            SlaPolicy::from_file(std::path::Path::new(path)).map_err(|e| e.to_string())?
+        }
+        None => SlaPolicy::default(),
+    };
     let storage = SqliteStorage::open(db).map_err(|e| format!("cannot open {db}: {e}"))?;
+    let now = fieldsync_client_core::protocol::now_millis();
+    escalation::backfill_facts(&storage, now).map_err(|e| e.to_string())?;
     let admin_password = std::env::var("FIELDSYNC_ADMIN_PASSWORD").ok();
     if let Some(generated) =
         auth::ensure_admin(&storage, admin_password.as_deref()).map_err(|e| e.to_string())?
@@ -109,15 +121,20 @@ fn run_server(args: &[String]) -> Result<(), String> {
         println!("created user `admin` with password {generated} (shown once)");
     }
     if cli.option("--demo").is_some() {
-        let created = demo::seed(&storage, 6, fieldsync_client_core::protocol::now_millis())
-            .map_err(|e| e.to_string())?;
+        let created = demo::seed(&storage, &sla, now).map_err(|e| e.to_string())?;
         if created > 0 {
             println!(
-                "demo data: {created} jobs for installers {}; dispatch signs in as `{}` with password `{}`",
-                demo::INSTALLERS.map(|i| i.0).join(", "),
+                "demo data: a month of work, {created} jobs for installers {}",
+                demo::INSTALLERS.map(|i| i.0).join(", ")
+            );
+            println!(
+                "  dispatch signs in as `{}` with password `{}`",
                 demo::DISPATCHER,
                 demo::DISPATCHER_PASSWORD
             );
+            for (user, _, role, password) in demo::OFFICE {
+                println!("  {role}: `{user}` with password `{password}`");
+            }
         }
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
@@ -127,7 +144,11 @@ fn run_server(args: &[String]) -> Result<(), String> {
         println!("Fieldsync server on {url} (database {db})");
         println!("  sign in:  curl -d '{{\"user\":\"dispatch\",\"password\":\"…\"}}' {url}/v1/auth/login");
         println!("  a phone:  fieldsync enroll-code --db {db} --user anna, then fieldsync device --store anna.sqlite3 --user anna --server {url} enroll CODE");
-        let state = AppState::new(Arc::new(storage));
+        println!("  console:  {url}/ (API description at {url}/v1/openapi.json)");
+        let state = AppState {
+            sla: Arc::new(sla),
+            ..AppState::new(Arc::new(storage))
+        };
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             println!("shutting down");

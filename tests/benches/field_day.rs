@@ -197,7 +197,7 @@ fn run(jobs: usize) -> Run {
             .map(ToString::to_string)
             .collect();
         phone.sort();
-        let mut server_heads = dispatch.get(id).expect("job").heads;
+        let mut server_heads = dispatch.get(id, 0).expect("job").heads;
         server_heads.sort();
         assert_eq!(phone, server_heads, "job {id} did not converge");
     }

@@ -53,7 +53,11 @@ fn authorization_matrix_has_no_leaks() {
         })
         .collect();
     let spare_device_id = spare_device.store.identity().device_id.clone();
-    let new_job = json!({ "customer": { "name": "Matrix", "tier": "standard" } });
+    let new_job = json!({
+        "customer": { "name": "Matrix", "tier": "standard" },
+        "site": { "address": "1 Matrix Road" },
+        "problem": { "category": "no heat", "description": "cold" },
+    });
     let new_user = json!({ "id": "zoe", "name": "Zoe", "role": "installer" });
     // One row per endpoint; one expected status per caller, in `CALLERS` order.
     let rows: Vec<(&str, String, Option<Value>, [u16; 7])> = vec![
@@ -141,6 +145,57 @@ fn authorization_matrix_has_no_leaks() {
             None,
             [401, 200, 401, 403, 403, 403, 403],
         ),
+        // The dispatch desk: office only; acknowledging takes the right to change jobs.
+        (
+            "GET",
+            "/v1/queues".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/board".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            format!("/v1/jobs/{in_scope}/suggestions"),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/kpis".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/reminders".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/reminders/424242/ack".into(),
+            Some(json!({})),
+            [401, 403, 401, 404, 404, 404, 403],
+        ),
+        (
+            "GET",
+            "/v1/config/sla".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/me".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        // Public: the console's page and the API description.
+        ("GET", "/v1/openapi.json".into(), None, [200; 7]),
     ];
     let mut wrong = Vec::new();
     for (method, path, body, expected) in &rows {
@@ -225,9 +280,13 @@ fn office_sign_in_uses_safe_cookies_csrf_and_a_rate_limit() {
         }
         request
             .send(
-                json!({ "customer": { "name": "Cookie" } })
-                    .to_string()
-                    .as_bytes(),
+                json!({
+                    "customer": { "name": "Cookie" },
+                    "site": { "address": "1 Cookie Lane" },
+                    "problem": { "category": "leak", "description": "drips" },
+                })
+                .to_string()
+                .as_bytes(),
             )
             .expect("POST")
             .status()
@@ -451,16 +510,7 @@ fn seeded() -> (tempfile::TempDir, SqliteStorage, String) {
     fieldsync_server::auth::put_user(&storage, &anna, None).expect("user");
     let dispatch = fieldsync_server::dispatch::Dispatch::new(&storage, "dispatch");
     let (job, _) = dispatch
-        .create(
-            fieldsync_client_core::protocol::job::NewJob {
-                customer: fieldsync_client_core::protocol::job::Customer {
-                    name: "Ada".into(),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            1,
-        )
+        .create(fieldsync_tests::new_call("Ada"), 1)
         .expect("job");
     dispatch.assign(&job.id, Some("anna"), 2).expect("assign");
     (dir, storage, job.id)

@@ -216,14 +216,74 @@ fn the_dispatch_api_names_bad_input() {
         "{:?}",
         answer.body
     );
-    let answer = dispatcher.post("/v1/jobs", &json!({ "customer": { "name": " " } }));
-    assert_eq!(answer.status, 400);
-    assert!(
-        answer.body["error"]
-            .as_str()
-            .expect("message")
-            .contains("customer.name")
-    );
+    // Each bad call names its field; nothing is stored.
+    let good = json!({
+        "kind": "repair",
+        "customer": { "name": "Ada", "email": "ada@example.com" },
+        "site": { "address": "1 Main Street", "region": "north" },
+        "problem": { "category": "leak", "description": "water under the unit" },
+    });
+    let long = "x".repeat(4001);
+    let bad_calls = [
+        (
+            "/customer/name",
+            json!(" "),
+            "customer.name",
+            "name is required",
+        ),
+        (
+            "/site/address",
+            json!(""),
+            "site.address",
+            "address is required",
+        ),
+        (
+            "/problem/category",
+            json!(""),
+            "problem.category",
+            "category is required",
+        ),
+        (
+            "/problem/description",
+            json!("  "),
+            "problem.description",
+            "description",
+        ),
+        (
+            "/customer/email",
+            json!("ada.example.com"),
+            "customer.email",
+            "not an e-mail",
+        ),
+        (
+            "/problem/description",
+            json!(long),
+            "problem.description",
+            "longer than 4000",
+        ),
+        (
+            "/call_received_at",
+            json!(4_102_444_800_000_i64),
+            "call_received_at",
+            "future",
+        ),
+    ];
+    for (pointer, value, field, says) in bad_calls {
+        let mut call = good.clone();
+        let (parent, key) = pointer.rsplit_once('/').expect("pointer");
+        let target = if parent.is_empty() {
+            &mut call
+        } else {
+            call.pointer_mut(parent).expect("parent")
+        };
+        target[key] = value;
+        let answer = dispatcher.post("/v1/jobs", &call);
+        assert_eq!(answer.status, 400, "{field}: {:?}", answer.body);
+        assert_eq!(answer.body["code"], "invalid_field", "{field}");
+        assert_eq!(answer.body["field"], field);
+        let message = answer.body["error"].as_str().expect("message");
+        assert!(message.contains(says), "{field}: {message}");
+    }
     assert_eq!(
         dispatcher
             .get("/v1/jobs")
@@ -251,8 +311,9 @@ fn the_dispatch_api_names_bad_input() {
         answer.body["error"]
             .as_str()
             .expect("message")
-            .contains("end before start")
+            .contains("must end after it starts")
     );
+    assert_eq!(answer.body["field"], "end");
     let answer = dispatcher.post(
         &format!("/v1/jobs/{job}/status"),
         &json!({ "to": "teleported" }),

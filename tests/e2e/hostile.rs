@@ -451,10 +451,14 @@ fn a_revoked_device_is_refused_at_once_and_wipes_its_jobs() {
     phone.sync();
     phone.store.append_note(&job, "unsent").expect("note");
     let device = phone.store.identity().device_id.clone();
+    let open_stream = fieldsync_tests::EventStream::open(&server.url(), &phone.credential);
     let answer: Answer = server
         .dispatcher()
         .post(&format!("/v1/devices/{device}/revoke"), &json!({}));
     assert_eq!(answer.status, 204, "{:?}", answer.body);
+    // An event stream already open hears nothing more: it ends.
+    server.dispatcher().create_job("After revocation");
+    open_stream.expect_end();
 
     let error = phone.transport.sync(&phone.store).expect_err("revoked");
     assert!(

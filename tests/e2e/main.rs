@@ -2,6 +2,8 @@
 
 mod access;
 mod bad_input;
+mod browser;
+mod console;
 mod hostile;
 mod scenarios;
 mod simulation;

@@ -79,13 +79,7 @@ impl World {
         let dispatch = Dispatch::new(&server, "dispatch");
         let jobs = (0..JOBS)
             .map(|i| {
-                let new = fieldsync_client_core::protocol::job::NewJob {
-                    customer: fieldsync_client_core::protocol::job::Customer {
-                        name: format!("c{i}"),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
+                let new = fieldsync_tests::new_call(&format!("c{i}"));
                 let (summary, _) = dispatch.create(new, 1).expect("create");
                 dispatch
                     .assign(&summary.id, Some(if i == 2 { "ben" } else { "anna" }), 1)
@@ -187,7 +181,7 @@ impl World {
 
     fn server_job(&self, job: usize) -> (Vec<String>, String) {
         let view = Dispatch::new(&self.server, "dispatch")
-            .get(&self.jobs[job])
+            .get(&self.jobs[job], 0)
             .expect("job");
         let mut heads = view.heads;
         heads.sort();
@@ -216,7 +210,7 @@ proptest! {
             for token in &world.written[job] {
                 prop_assert!(notes.contains(token.as_str()), "edit {} lost from job {}: {:?}", token, job, notes);
             }
-            let assignee = Dispatch::new(&world.server, "dispatch").get(&world.jobs[job]).expect("job").summary.assignee;
+            let assignee = Dispatch::new(&world.server, "dispatch").get(&world.jobs[job], 0).expect("job").summary.assignee;
             for (device, store) in world.devices.iter().enumerate() {
                 let holds = store.job_ids().expect("ids").contains(&world.jobs[job]);
                 let in_scope = assignee.as_deref() == Some(DEVICES[device]);

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{Store, SyncReport};
+use fieldsync_server::clock::ManualClock;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::sync::PageLimits;
 use fieldsync_server::{AppState, BackgroundServer, auth};
@@ -21,6 +22,7 @@ pub struct TestServer {
     server: Option<BackgroundServer>,
     addr: String,
     limits: PageLimits,
+    clock: Option<Arc<ManualClock>>,
     /// Office session tokens by user, so each user signs in once.
     sessions: Mutex<HashMap<String, String>>,
 }
@@ -49,12 +51,22 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with the given sync page limits.
     pub fn start_with_limits(limits: PageLimits) -> Self {
+        Self::start_with(limits, None)
+    }
+
+    /// Like [`TestServer::start`], on a clock the test moves (the phones keep real time).
+    pub fn start_with_clock(clock: Arc<ManualClock>) -> Self {
+        Self::start_with(PageLimits::default(), Some(clock))
+    }
+
+    fn start_with(limits: PageLimits, clock: Option<Arc<ManualClock>>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = TestServer {
             dir,
             server: None,
             addr: "127.0.0.1:0".into(),
             limits,
+            clock,
             sessions: Mutex::default(),
         };
         server.boot();
@@ -81,6 +93,9 @@ impl TestServer {
         let storage = SqliteStorage::open(self.db_path()).expect("open server database");
         let mut state = AppState::new(Arc::new(storage));
         state.limits = self.limits;
+        if let Some(clock) = &self.clock {
+            state.clock = clock.clone();
+        }
         let server = BackgroundServer::start_with(state, &self.addr).expect("start server");
         self.addr = server.addr.to_string();
         self.server = Some(server);
@@ -103,12 +118,17 @@ impl TestServer {
 
     /// The running server's storage, for seeding large fixtures without HTTP.
     pub fn storage(&self) -> Arc<dyn fieldsync_server::storage::Storage> {
-        self.server
-            .as_ref()
-            .expect("server is running")
-            .state
-            .storage
-            .clone()
+        self.state().storage.clone()
+    }
+
+    /// The running server's shared state.
+    pub fn state(&self) -> &AppState {
+        &self.server.as_ref().expect("server is running").state
+    }
+
+    /// Runs the escalation ladder now, at the server's clock (it also runs on its own).
+    pub fn escalate_now(&self) {
+        self.state().escalate_now().expect("escalation tick");
     }
 
     /// The base URL.
@@ -136,6 +156,15 @@ impl TestServer {
             })
             .clone();
         self.with_token(Some(&token))
+    }
+
+    /// Forgets the office sessions, so the next [`TestServer::office`] signs in again (after
+    /// the server's clock moved past their lifetime).
+    pub fn sign_in_again(&self) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// A caller with no credential at all.
@@ -218,6 +247,11 @@ pub struct Answer {
 }
 
 impl Dispatcher {
+    /// The bearer token this caller sends, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     fn authorization(&self) -> Option<String> {
         self.token.as_ref().map(|t| format!("Bearer {t}"))
     }
@@ -349,4 +383,91 @@ pub fn outbox_bytes(store_path: &Path) -> u64 {
         )
         .expect("sum");
     u64::try_from(bytes).unwrap_or(0)
+}
+
+/// A live event stream (`/v1/events`) read on its own thread: every event as (name, data).
+pub struct EventStream {
+    events: std::sync::mpsc::Receiver<(String, String)>,
+}
+
+impl EventStream {
+    /// Opens the stream with a bearer token (an office session or a device credential) and
+    /// waits until the server says it is listening.
+    pub fn open(url: &str, token: &str) -> Self {
+        let response = agent()
+            .get(format!("{url}/v1/events"))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Accept", "text/event-stream")
+            .call()
+            .expect("open the event stream");
+        assert_eq!(response.status(), 200, "event stream");
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let reader = std::io::BufReader::new(response.into_body().into_reader());
+            let (mut name, mut data) = (String::new(), String::new());
+            for line in reader.lines() {
+                let Ok(line) = line else { return };
+                if let Some(value) = line.strip_prefix("event:") {
+                    name = value.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data = value.trim().to_owned();
+                } else if line.is_empty()
+                    && !name.is_empty()
+                    && tx
+                        .send((std::mem::take(&mut name), std::mem::take(&mut data)))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let stream = EventStream { events };
+        stream.expect("ready");
+        stream
+    }
+
+    /// Waits for the server to end the stream; fails on any further event, or after a generous
+    /// time.
+    pub fn expect_end(&self) {
+        match self.events.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok((event, data)) => panic!("the stream went on: {event} {data}"),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
+            Err(e) => panic!("the stream did not end: {e}"),
+        }
+    }
+
+    /// The data of the next event called `name` (skipping others), or a panic after a generous
+    /// time without one.
+    pub fn expect(&self, name: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok((event, data)) if event == name => return data,
+                Ok(_) => {}
+                Err(e) => panic!("no `{name}` event: {e}"),
+            }
+        }
+    }
+}
+
+/// A call with everything intake requires, for tests that open jobs without HTTP.
+pub fn new_call(customer: &str) -> fieldsync_client_core::protocol::job::NewJob {
+    use fieldsync_client_core::protocol::job::{Customer, NewJob, Problem, Site};
+    NewJob {
+        customer: Customer {
+            name: customer.into(),
+            ..Customer::default()
+        },
+        site: Site {
+            address: "1 Test Road".into(),
+            region: "north".into(),
+        },
+        problem: Problem {
+            category: "no heat".into(),
+            description: "cold radiators".into(),
+        },
+        ..NewJob::default()
+    }
 }

@@ -103,7 +103,7 @@ fun main() {
         server.call("POST", "/v1/users", """{"id":"dispatch","name":"Dora","role":"dispatcher","password":"$DISPATCH_PASSWORD"}""")
         // The admin may read jobs but not edit them: dispatch does the rest.
         server.signIn("dispatch", DISPATCH_PASSWORD)
-        val created = server.call("POST", "/v1/jobs", """{"kind":"repair","customer":{"name":"Ada","tier":"vip"},"checklist":[["power","Check power"]]}""")
+        val created = server.call("POST", "/v1/jobs", """{"kind":"repair","customer":{"name":"Ada","tier":"vip"},"site":{"address":"1 Main Street"},"problem":{"category":"no heat","description":"Radiators cold"},"checklist":[["power","Check power"]]}""")
         val job = jsonString(created, "id")
         server.call("POST", "/v1/jobs/$job/assign", """{"assignee":"anna"}""")
 

@@ -100,6 +100,7 @@ class InstallerDay(unittest.TestCase):
             "customer": {"name": "Ada", "tier": "vip", "phone": "+1 555 0100"},
             "site": {"address": "1 Main Street", "region": "north"},
             "product": {"model": "HP-300", "serial": "SN1"},
+            "problem": {"category": "no heat", "description": "Radiators cold"},
             "checklist": [["power", "Check power"], ["seal", "Check seal"]],
         })
         self.job = job["id"]
@@ -260,7 +261,11 @@ class InstallerDay(unittest.TestCase):
         # The waiter subscribes in the background: keep assigning work until it has heard.
         assigned = []
         while waiter.is_alive() and len(assigned) < 50:
-            job = self.server.call("POST", "/v1/jobs", {"customer": {"name": "Grace"}})["id"]
+            job = self.server.call("POST", "/v1/jobs", {
+                "customer": {"name": "Grace"},
+                "site": {"address": "2 Mill Lane"},
+                "problem": {"category": "leak", "description": "Water under the unit"},
+            })["id"]
             self.server.call("POST", f"/v1/jobs/{job}/assign", {"assignee": "anna"})
             assigned.append(job)
             time.sleep(0.2)

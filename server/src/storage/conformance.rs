@@ -5,9 +5,10 @@ use fieldsync_protocol::job::{JobKind, JobSummary, Priority, Tier};
 use fieldsync_protocol::rules::Status;
 
 use super::{
-    AuditEntry, AuditKind, Credential, DeviceRecord, EnrollmentCode, EventKind, NewChange, Session,
-    Storage, StorageError, StoredJob, User, read, write,
+    AuditEntry, AuditKind, Credential, DeviceRecord, EnrollmentCode, EventKind, NewChange,
+    Reminder, Session, Storage, StorageError, StoredJob, User, read, write,
 };
+use crate::facts::JobFacts;
 
 fn summary(id: &str, assignee: Option<&str>) -> JobSummary {
     JobSummary {
@@ -54,6 +55,7 @@ pub fn run_all(fresh: &dyn Fn() -> Box<dyn Storage>) {
     devices_and_users_round_trip(fresh().as_ref());
     identities_round_trip(fresh().as_ref());
     audit_is_ordered_and_filtered(fresh().as_ref());
+    facts_and_reminders_round_trip(fresh().as_ref());
 }
 
 fn identity_is_stable(store: &dyn Storage) {
@@ -348,6 +350,82 @@ fn audit_is_ordered_and_filtered(store: &dyn Storage) {
             1,
             "counted per change, not per field"
         );
+        Ok::<_, StorageError>(())
+    })
+    .expect("read");
+}
+
+fn facts_and_reminders_round_trip(store: &dyn Storage) {
+    let mut facts = JobFacts::derive(
+        &fieldsync_protocol::job::Job {
+            id: "j1".into(),
+            call_received_at: 10,
+            created_at: 20,
+            ..Default::default()
+        },
+        None,
+        30,
+    );
+    facts.assignee = Some("u1".into());
+    facts.region = "north".into();
+    facts.category = "leak".into();
+    write(store, |tx| {
+        tx.put_job(
+            &StoredJob {
+                doc: vec![1],
+                summary: summary("j1", Some("u1")),
+            },
+            &[change(1)],
+            30,
+        )?;
+        assert_eq!(tx.jobs_without_facts()?, ["j1"]);
+        tx.put_job_facts(&facts)?;
+        Ok::<_, StorageError>(())
+    })
+    .expect("write");
+    read(store, |tx| {
+        assert_eq!(tx.job_facts("j1")?.as_ref(), Some(&facts));
+        assert_eq!(tx.open_job_facts()?, [facts.clone()]);
+        assert!(tx.jobs_without_facts()?.is_empty());
+        let (regions, categories) = tx.kpi_dimensions()?;
+        assert_eq!(
+            (regions, categories),
+            (vec!["north".into()], vec!["leak".into()])
+        );
+        Ok::<_, StorageError>(())
+    })
+    .expect("read");
+
+    let reminder = Reminder {
+        id: 0,
+        job_id: "j1".into(),
+        rule: "resolve:owner".into(),
+        to_user: Some("u1".into()),
+        to_role: None,
+        ring: 2,
+        clock: "resolve".into(),
+        message: "overdue".into(),
+        created_at: 40,
+        acknowledged_at: None,
+    };
+    let (first, again) = write(store, |tx| {
+        Ok::<_, StorageError>((tx.add_reminder(&reminder)?, tx.add_reminder(&reminder)?))
+    })
+    .expect("add");
+    let first = first.expect("a new rule fires");
+    assert!(again.is_none(), "a rule fires once per job");
+    assert_eq!(first.rule, "resolve:owner");
+    write(store, |tx| {
+        assert!(tx.acknowledge_reminder(first.id, 50)?);
+        assert!(!tx.acknowledge_reminder(first.id + 100, 50)?);
+        Ok::<_, StorageError>(())
+    })
+    .expect("ack");
+    read(store, |tx| {
+        assert!(tx.reminders(true)?.is_empty());
+        let all = tx.reminders(false)?;
+        assert_eq!(all[0].acknowledged_at, Some(50));
+        assert_eq!(tx.job_reminders("j1")?.len(), 1);
         Ok::<_, StorageError>(())
     })
     .expect("read");

@@ -7,11 +7,15 @@
 //! default; every backend must pass the suite in [`conformance`].
 
 pub mod conformance;
+mod service_sql;
 pub mod sqlite;
 
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::JobSummary;
 use serde::{Deserialize, Serialize};
+
+use crate::facts::JobFacts;
+use crate::kpi::{KpiData, KpiFilter, Period};
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -279,6 +283,32 @@ pub struct User {
     pub skills: Vec<String>,
 }
 
+/// A reminder about overdue or escalated work, stored so it survives a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reminder {
+    /// Its id (assigned by storage).
+    pub id: u64,
+    /// The job.
+    pub job_id: String,
+    /// The escalation rule that fired it (each fires once per job), e.g. `resolve:ring2`.
+    pub rule: String,
+    /// The person reminded, when it is one person (the engineer).
+    pub to_user: Option<String>,
+    /// The role reminded, when it is a ring or a desk (`dispatcher`, `supervisor`,
+    /// `head_of_engineering`).
+    pub to_role: Option<String>,
+    /// The ring the job was in when it fired.
+    pub ring: u8,
+    /// The clock that ran out (`dispatch`, `resolve`, `feedback`, `complaint`) or `help`.
+    pub clock: String,
+    /// What the reminder says.
+    pub message: String,
+    /// When it fired.
+    pub created_at: Millis,
+    /// When someone acknowledged it.
+    pub acknowledged_at: Option<Millis>,
+}
+
 /// Reads inside one transaction.
 pub trait ReadTx {
     /// A random id made when the database was created; it tells devices which database they
@@ -337,6 +367,26 @@ pub trait ReadTx {
     ) -> Result<Vec<AuditEntry>, StorageError>;
     /// How many changes from a device broke field rules.
     fn violation_count(&self, device_id: &str) -> Result<u64, StorageError>;
+    /// One job's service facts.
+    fn job_facts(&self, job_id: &str) -> Result<Option<JobFacts>, StorageError>;
+    /// The facts of every job not cancelled or closed, oldest call first.
+    fn open_job_facts(&self) -> Result<Vec<JobFacts>, StorageError>;
+    /// The ids of jobs that have no facts row yet (stored before the projection existed).
+    fn jobs_without_facts(&self) -> Result<Vec<String>, StorageError>;
+    /// The KPIs over the jobs `filter` selects, per `period`; SLA clocks not stopped count as
+    /// run once their deadline is before `now`.
+    fn kpis(
+        &self,
+        filter: &KpiFilter,
+        period: Period,
+        now: Millis,
+    ) -> Result<KpiData, StorageError>;
+    /// The regions and problem categories jobs have (for the KPI filters), sorted.
+    fn kpi_dimensions(&self) -> Result<(Vec<String>, Vec<String>), StorageError>;
+    /// Reminders, newest first: only those not acknowledged when `open_only`.
+    fn reminders(&self, open_only: bool) -> Result<Vec<Reminder>, StorageError>;
+    /// One job's reminders, oldest first.
+    fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError>;
 }
 
 /// Writes inside one transaction.
@@ -389,6 +439,13 @@ pub trait WriteTx: ReadTx {
     fn flag_device(&mut self, device_id: &str, now: Millis) -> Result<(), StorageError>;
     /// Appends to the audit trail (the entry's `id` is ignored).
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StorageError>;
+    /// Creates or replaces a job's service facts.
+    fn put_job_facts(&mut self, facts: &JobFacts) -> Result<(), StorageError>;
+    /// Stores a reminder unless its job's `rule` already fired; returns it with its id when
+    /// it is new.
+    fn add_reminder(&mut self, reminder: &Reminder) -> Result<Option<Reminder>, StorageError>;
+    /// Acknowledges a reminder; false when there is no such reminder.
+    fn acknowledge_reminder(&mut self, id: u64, now: Millis) -> Result<bool, StorageError>;
 }
 
 /// A storage backend.

@@ -10,10 +10,13 @@ use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::JobSummary;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::service_sql;
 use super::{
     AuditEntry, AuditKind, Credential, DeviceRecord, EnrollmentCode, Event, EventKind, NewChange,
-    ReadTx, Session, Storage, StorageError, StoredJob, User, WriteTx,
+    ReadTx, Reminder, Session, Storage, StorageError, StoredJob, User, WriteTx,
 };
+use crate::facts::JobFacts;
+use crate::kpi::{KpiData, KpiFilter, Period};
 
 /// Numbered migrations over `PRAGMA user_version`; never edit a shipped one.
 const MIGRATIONS: &[&str] = &[
@@ -103,6 +106,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_by_job ON audit(job_id, id);
     CREATE INDEX audit_by_kind ON audit(kind, id);
     CREATE INDEX audit_violations_by_device ON audit(device_id) WHERE kind = 'violation';",
+    // 3: the service facts projection (KPIs) and the stored reminders.
+    service_sql::MIGRATION,
 ];
 
 /// The SQLite storage backend.
@@ -529,6 +534,39 @@ impl ReadTx for Tx<'_> {
         )?;
         Ok(to_u64(count))
     }
+
+    fn job_facts(&self, job_id: &str) -> Result<Option<JobFacts>, StorageError> {
+        service_sql::facts(&self.0, job_id)
+    }
+
+    fn open_job_facts(&self) -> Result<Vec<JobFacts>, StorageError> {
+        service_sql::open_facts(&self.0)
+    }
+
+    fn jobs_without_facts(&self) -> Result<Vec<String>, StorageError> {
+        service_sql::jobs_without_facts(&self.0)
+    }
+
+    fn kpis(
+        &self,
+        filter: &KpiFilter,
+        period: Period,
+        now: Millis,
+    ) -> Result<KpiData, StorageError> {
+        service_sql::kpis(&self.0, filter, period, now)
+    }
+
+    fn kpi_dimensions(&self) -> Result<(Vec<String>, Vec<String>), StorageError> {
+        service_sql::kpi_dimensions(&self.0)
+    }
+
+    fn reminders(&self, open_only: bool) -> Result<Vec<Reminder>, StorageError> {
+        service_sql::reminders(&self.0, open_only)
+    }
+
+    fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError> {
+        service_sql::job_reminders(&self.0, job_id)
+    }
 }
 
 const CREDENTIAL_COLUMNS: &str = "SELECT device_id, user_id, enrolled_at, enrolled_by, revoked_at, \
@@ -758,6 +796,18 @@ impl WriteTx for Tx<'_> {
                 entry.detail
             ])?;
         Ok(())
+    }
+
+    fn put_job_facts(&mut self, facts: &JobFacts) -> Result<(), StorageError> {
+        service_sql::put_facts(&self.0, facts)
+    }
+
+    fn add_reminder(&mut self, reminder: &Reminder) -> Result<Option<Reminder>, StorageError> {
+        service_sql::add_reminder(&self.0, reminder)
+    }
+
+    fn acknowledge_reminder(&mut self, id: u64, now: Millis) -> Result<bool, StorageError> {
+        service_sql::acknowledge_reminder(&self.0, id, now)
     }
 }
 

@@ -1,0 +1,364 @@
+//! The SLA policy (targets per customer tier and kind of job, all configuration) and the clocks
+//! it starts on every job.
+//!
+//! PRODUCT.md's defaults: a job is created within 1 minute of the call, dispatched within 5
+//! minutes and technically resolved within 48 hours; a complaint gets feedback within 48 hours and
+//! climbs to the supervisor after 24 hours unresolved. VIP customers get tighter targets.
+
+use std::path::Path;
+
+use fieldsync_protocol::Millis;
+use fieldsync_protocol::job::{JobKind, SlaDeadlines, Tier};
+use serde::{Deserialize, Serialize};
+
+/// One minute in milliseconds.
+pub const MINUTE: Millis = 60_000;
+/// One hour in milliseconds.
+pub const HOUR: Millis = 60 * MINUTE;
+
+/// The targets one job runs under, in milliseconds from the call's received time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaTargets {
+    /// Call received → job created.
+    pub respond_ms: Millis,
+    /// Call received → dispatched (assigned).
+    pub dispatch_ms: Millis,
+    /// Call received → technically resolved (completed).
+    pub resolve_ms: Millis,
+    /// Call received → feedback to the customer (the job closed); complaints only.
+    pub feedback_ms: Option<Millis>,
+    /// Unresolved this long after the call, the job climbs to the supervisor (ring 2) whatever
+    /// its resolution clock says; complaints only.
+    pub escalate_unresolved_ms: Option<Millis>,
+}
+
+/// One row of the policy: the targets for a tier and a kind of job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaRule {
+    /// The customer tier.
+    pub tier: Tier,
+    /// The kind of job.
+    pub kind: JobKind,
+    /// Its targets.
+    #[serde(flatten)]
+    pub targets: SlaTargets,
+}
+
+/// The whole SLA configuration: one rule per tier and kind, and how long overdue work waits
+/// before the next ring up is reminded too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaPolicy {
+    /// Targets per tier and kind; every pair has exactly one rule.
+    pub targets: Vec<SlaRule>,
+    /// Overdue this long after the owner was reminded, the next ring up is reminded (and a job
+    /// past its resolution deadline climbs from ring 2 to ring 3).
+    pub remind_next_ring_after_ms: Millis,
+}
+
+/// Why an SLA configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read the SLA configuration `{path}`: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The reason.
+        message: String,
+    },
+    /// The file is not a valid policy.
+    #[error("invalid SLA configuration: {0}")]
+    Invalid(String),
+}
+
+const KINDS: [JobKind; 5] = [
+    JobKind::Installation,
+    JobKind::Repair,
+    JobKind::Maintenance,
+    JobKind::Inspection,
+    JobKind::Complaint,
+];
+const TIERS: [Tier; 2] = [Tier::Standard, Tier::Vip];
+
+const FALLBACK: SlaTargets = SlaTargets {
+    respond_ms: MINUTE,
+    dispatch_ms: 5 * MINUTE,
+    resolve_ms: 48 * HOUR,
+    feedback_ms: None,
+    escalate_unresolved_ms: None,
+};
+
+impl Default for SlaPolicy {
+    /// PRODUCT.md's defaults; VIP customers get half the dispatch, resolution and feedback
+    /// time and a complaint reaches the supervisor after 12 hours instead of 24.
+    fn default() -> Self {
+        let mut targets = Vec::new();
+        for tier in TIERS {
+            let vip = tier == Tier::Vip;
+            for kind in KINDS {
+                let complaint = kind == JobKind::Complaint;
+                targets.push(SlaRule {
+                    tier,
+                    kind,
+                    targets: SlaTargets {
+                        respond_ms: MINUTE,
+                        dispatch_ms: if vip { 2 * MINUTE } else { 5 * MINUTE },
+                        resolve_ms: if vip { 24 * HOUR } else { 48 * HOUR },
+                        feedback_ms: complaint.then_some(if vip { 24 * HOUR } else { 48 * HOUR }),
+                        escalate_unresolved_ms: complaint.then_some(if vip {
+                            12 * HOUR
+                        } else {
+                            24 * HOUR
+                        }),
+                    },
+                });
+            }
+        }
+        SlaPolicy {
+            targets,
+            remind_next_ring_after_ms: HOUR,
+        }
+    }
+}
+
+impl SlaPolicy {
+    /// Reads and checks a policy from a JSON file.
+    pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_json(&text)
+    }
+
+    /// Parses and checks a policy.
+    pub fn from_json(text: &str) -> Result<Self, PolicyError> {
+        let policy: SlaPolicy =
+            serde_json::from_str(text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
+        policy.check()?;
+        Ok(policy)
+    }
+
+    /// Every tier and kind has exactly one rule, and every target is positive.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        for tier in TIERS {
+            for kind in KINDS {
+                let count = self
+                    .targets
+                    .iter()
+                    .filter(|r| r.tier == tier && r.kind == kind)
+                    .count();
+                if count != 1 {
+                    return Err(PolicyError::Invalid(format!(
+                        "{count} rules for tier `{}` and kind `{}`; there must be exactly one",
+                        tier.as_str(),
+                        kind.as_str()
+                    )));
+                }
+            }
+        }
+        for rule in &self.targets {
+            let t = rule.targets;
+            let all = [Some(t.respond_ms), Some(t.dispatch_ms), Some(t.resolve_ms)]
+                .into_iter()
+                .chain([t.feedback_ms, t.escalate_unresolved_ms]);
+            if all.flatten().any(|ms| ms <= 0) {
+                return Err(PolicyError::Invalid(format!(
+                    "the targets for tier `{}` and kind `{}` must be positive",
+                    rule.tier.as_str(),
+                    rule.kind.as_str()
+                )));
+            }
+        }
+        if self.remind_next_ring_after_ms <= 0 {
+            return Err(PolicyError::Invalid(
+                "remind_next_ring_after_ms must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The targets for a tier and kind. A checked policy has every pair; a hand-built one
+    /// missing a pair falls back to the standard repair targets.
+    pub fn targets(&self, tier: Tier, kind: JobKind) -> SlaTargets {
+        self.targets
+            .iter()
+            .find(|r| r.tier == tier && r.kind == kind)
+            .map_or(FALLBACK, |r| r.targets)
+    }
+
+    /// The deadlines a job opened from a call received at `received` runs against.
+    pub fn deadlines(&self, tier: Tier, kind: JobKind, received: Millis) -> SlaDeadlines {
+        let t = self.targets(tier, kind);
+        SlaDeadlines {
+            respond_by: Some(received + t.respond_ms),
+            dispatch_by: Some(received + t.dispatch_ms),
+            resolve_by: Some(received + t.resolve_ms),
+            feedback_by: t.feedback_ms.map(|ms| received + ms),
+        }
+    }
+}
+
+/// The four SLA clocks of PRODUCT.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaClock {
+    /// Call received → job created.
+    Respond,
+    /// → dispatched (assigned to an installer).
+    Dispatch,
+    /// → technically resolved (completed).
+    Resolve,
+    /// Complaints: → feedback to the customer (closed).
+    Feedback,
+}
+
+impl SlaClock {
+    /// Every clock.
+    pub const ALL: [SlaClock; 4] = [
+        SlaClock::Respond,
+        SlaClock::Dispatch,
+        SlaClock::Resolve,
+        SlaClock::Feedback,
+    ];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaClock::Respond => "respond",
+            SlaClock::Dispatch => "dispatch",
+            SlaClock::Resolve => "resolve",
+            SlaClock::Feedback => "feedback",
+        }
+    }
+}
+
+/// Where a clock stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockState {
+    /// Not done, not yet due.
+    Running,
+    /// Done by the deadline.
+    Met,
+    /// Done after the deadline.
+    Missed,
+    /// Not done and past the deadline.
+    Overdue,
+}
+
+/// One clock of one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClockView {
+    /// Which clock.
+    pub clock: SlaClock,
+    /// Its deadline.
+    pub due: Millis,
+    /// When it stopped (the work was done), if it did.
+    pub done_at: Option<Millis>,
+    /// Where it stands at `now`.
+    pub state: ClockState,
+}
+
+impl ClockView {
+    /// A clock due at `due`, stopped at `done_at`, seen at `now`.
+    pub fn new(clock: SlaClock, due: Millis, done_at: Option<Millis>, now: Millis) -> Self {
+        let state = match done_at {
+            Some(done) if done <= due => ClockState::Met,
+            Some(_) => ClockState::Missed,
+            None if now > due => ClockState::Overdue,
+            None => ClockState::Running,
+        };
+        ClockView {
+            clock,
+            due,
+            done_at,
+            state,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_deadlines_per_tier_and_kind() {
+        let policy = SlaPolicy::default();
+        let t0 = 1_000_000;
+        let standard = policy.deadlines(Tier::Standard, JobKind::Repair, t0);
+        assert_eq!(standard.respond_by, Some(t0 + MINUTE));
+        assert_eq!(standard.dispatch_by, Some(t0 + 5 * MINUTE));
+        assert_eq!(standard.resolve_by, Some(t0 + 48 * HOUR));
+        assert_eq!(standard.feedback_by, None, "only complaints owe feedback");
+        let complaint = policy.deadlines(Tier::Standard, JobKind::Complaint, t0);
+        assert_eq!(complaint.feedback_by, Some(t0 + 48 * HOUR));
+        assert_eq!(
+            policy
+                .targets(Tier::Standard, JobKind::Complaint)
+                .escalate_unresolved_ms,
+            Some(24 * HOUR)
+        );
+        let vip = policy.deadlines(Tier::Vip, JobKind::Repair, t0);
+        assert_eq!(vip.dispatch_by, Some(t0 + 2 * MINUTE));
+        assert_eq!(vip.resolve_by, Some(t0 + 24 * HOUR));
+        assert!(vip.resolve_by < standard.resolve_by);
+    }
+
+    #[test]
+    fn a_policy_file_overrides_one_pair_and_is_checked() {
+        let mut policy = SlaPolicy::default();
+        for rule in &mut policy.targets {
+            if rule.tier == Tier::Vip && rule.kind == JobKind::Installation {
+                rule.targets.dispatch_ms = 90_000;
+            }
+        }
+        let json = serde_json::to_string(&policy).expect("json");
+        let read = SlaPolicy::from_json(&json).expect("valid");
+        assert_eq!(
+            read.deadlines(Tier::Vip, JobKind::Installation, 0)
+                .dispatch_by,
+            Some(90_000)
+        );
+        assert_eq!(
+            read.deadlines(Tier::Vip, JobKind::Repair, 0).dispatch_by,
+            Some(2 * MINUTE)
+        );
+
+        let mut missing = policy.clone();
+        missing.targets.pop();
+        let error = missing.check().expect_err("a pair without a rule");
+        assert!(
+            error.to_string().contains("0 rules for tier `vip`"),
+            "{error}"
+        );
+
+        let mut negative = policy;
+        negative.targets[0].targets.resolve_ms = 0;
+        let error = negative.check().expect_err("zero target");
+        assert!(error.to_string().contains("must be positive"), "{error}");
+
+        let error = SlaPolicy::from_json("{\"targets\": 3}").expect_err("not a policy");
+        assert!(error.to_string().starts_with("invalid SLA configuration"));
+    }
+
+    #[test]
+    fn clock_states() {
+        assert_eq!(
+            ClockView::new(SlaClock::Dispatch, 10, Some(10), 99).state,
+            ClockState::Met
+        );
+        assert_eq!(
+            ClockView::new(SlaClock::Dispatch, 10, Some(11), 99).state,
+            ClockState::Missed
+        );
+        assert_eq!(
+            ClockView::new(SlaClock::Dispatch, 10, None, 10).state,
+            ClockState::Running
+        );
+        assert_eq!(
+            ClockView::new(SlaClock::Dispatch, 10, None, 11).state,
+            ClockState::Overdue
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! The dispatch console in a real browser: headless Chromium (Debian's `chromium`, or the
+//! binary named by `FIELDSYNC_CHROMIUM`) driven over the Chrome DevTools Protocol. A dispatcher
+//! signs in, is told what is wrong with a bad call, takes a good one, assigns it from the day
+//! board's suggestions, watches a simulated phone complete it and sees the KPI move live; a
+//! second test opens the demo month and keeps screenshots of the dashboard and the board.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use fieldsync_client_core::protocol::job::Outcome;
+use fieldsync_client_core::protocol::now_millis;
+use fieldsync_client_core::protocol::rules::Status;
+use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::{BackgroundServer, auth, demo, sla::SlaPolicy};
+use fieldsync_tests::{TestServer, password_of};
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+/// A headless Chromium with one page, spoken to over the DevTools protocol.
+struct Browser {
+    child: Child,
+    socket: WebSocket<TcpStream>,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+fn chromium_binary() -> String {
+    if let Ok(path) = std::env::var("FIELDSYNC_CHROMIUM") {
+        return path;
+    }
+    for candidate in [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ] {
+        if std::path::Path::new(candidate).exists() {
+            return candidate.to_owned();
+        }
+    }
+    panic!(
+        "no Chromium found for the browser tests: install Debian's `chromium` package (the \
+         README's test command does) or set FIELDSYNC_CHROMIUM"
+    );
+}
+
+impl Browser {
+    fn launch() -> Self {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut child = Command::new(chromium_binary())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1440,1000",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chromium");
+        // Chromium prints its DevTools endpoint on stderr; the port is then in the profile.
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("chromium exited before listening")
+                .expect("read stderr");
+            if let Some(rest) = line.split("ws://127.0.0.1:").nth(1) {
+                break rest.split('/').next().expect("port").to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let targets: Value = serde_json::from_str(
+            &fieldsync_tests::agent()
+                .get(format!("http://127.0.0.1:{port}/json/list"))
+                .call()
+                .expect("list targets")
+                .body_mut()
+                .read_to_string()
+                .expect("targets"),
+        )
+        .expect("targets json");
+        let page = targets
+            .as_array()
+            .expect("targets")
+            .iter()
+            .find(|t| t["type"] == "page")
+            .expect("a page target");
+        let ws_url = page["webSocketDebuggerUrl"].as_str().expect("ws url");
+        let stream = TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect devtools");
+        let (socket, _) = tungstenite::client(ws_url, stream).expect("devtools handshake");
+        let mut browser = Browser {
+            child,
+            socket,
+            next_id: 0,
+            _profile: profile,
+        };
+        browser.call("Page.enable", json!({}));
+        browser.call("Runtime.enable", json!({}));
+        browser
+    }
+
+    /// Sends one command and waits for its answer (events in between are skipped).
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let message = json!({ "id": id, "method": method, "params": params });
+        self.socket
+            .send(Message::text(message.to_string()))
+            .expect("send to chromium");
+        loop {
+            let Message::Text(text) = self.socket.read().expect("read from chromium") else {
+                continue;
+            };
+            let reply: Value = serde_json::from_str(&text).expect("devtools json");
+            if reply["id"] == id {
+                assert!(reply["error"].is_null(), "{method}: {}", reply["error"]);
+                return reply["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates JavaScript in the page (awaiting a promise) and returns its value.
+    fn eval(&mut self, expression: &str) -> Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "awaitPromise": true, "returnByValue": true }),
+        );
+        assert!(
+            result["exceptionDetails"].is_null(),
+            "{expression}: {}",
+            result["exceptionDetails"]
+        );
+        result["result"]["value"].clone()
+    }
+
+    fn goto(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url }));
+    }
+
+    /// Waits until `condition` (a JavaScript expression) is true; panics with `what` after a
+    /// generous time (this is a wait for the page, not a timing assertion).
+    fn wait_for(&mut self, condition: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.eval(&format!("!!({condition})")) == json!(true) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let body = self.eval("document.body ? document.body.innerText.slice(0, 2000) : ''");
+        panic!("the page never showed {what}; it shows:\n{body}");
+    }
+
+    /// The text of the first element matching `selector`.
+    fn text(&mut self, selector: &str) -> String {
+        let js = format!(
+            "(document.querySelector({s}) || {{}}).textContent || ''",
+            s = json!(selector)
+        );
+        self.eval(&js)
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    }
+
+    /// Types into an input, select or textarea as a user would (input and change events).
+    fn fill(&mut self, selector: &str, value: &str) {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({s}); if (!e) throw new Error('no ' + {s});
+               e.focus(); e.value = {v};
+               e.dispatchEvent(new Event('input', {{ bubbles: true }}));
+               e.dispatchEvent(new Event('change', {{ bubbles: true }})); return true; }})()",
+            s = json!(selector),
+            v = json!(value)
+        );
+        self.eval(&js);
+    }
+
+    fn click(&mut self, selector: &str) {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({s}); if (!e) throw new Error('no ' + {s});
+               e.click(); return true; }})()",
+            s = json!(selector)
+        );
+        self.eval(&js);
+    }
+
+    /// Saves a PNG of the page to the test artifacts folder and returns its path.
+    fn screenshot(&mut self, name: &str) -> PathBuf {
+        let shot = self.call(
+            "Page.captureScreenshot",
+            json!({ "format": "png", "captureBeyondViewport": true }),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("png data"))
+            .expect("base64");
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        let dir = artifacts_dir();
+        std::fs::create_dir_all(&dir).expect("artifacts dir");
+        let path = dir.join(name);
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    fn sign_in(&mut self, url: &str, user: &str, password: &str) {
+        self.goto(&format!("{url}/"));
+        self.wait_for("document.querySelector('#login-form')", "the sign-in form");
+        self.fill("#login-user", user);
+        self.fill("#login-password", password);
+        self.eval("document.querySelector('#login-form').requestSubmit(), true");
+        self.wait_for("document.querySelector('#nav')", "the signed-in console");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the browser tests keep their screenshots: `FIELDSYNC_ARTIFACTS`, or
+/// `target/test-artifacts` in the workspace.
+fn artifacts_dir() -> PathBuf {
+    std::env::var_os("FIELDSYNC_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+                .join("test-artifacts")
+        })
+}
+
+fn today() -> String {
+    let now = now_millis();
+    fieldsync_server::planning::day_label(now - now.rem_euclid(fieldsync_server::planning::DAY))
+}
+
+#[test]
+fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
+    let server = TestServer::start();
+    let url = server.url();
+    let mut browser = Browser::launch();
+    browser.sign_in(&url, "dispatch", &password_of("dispatch"));
+    assert!(browser.text("#whoami").contains("dispatch"));
+
+    // A bad call: the page names the problem, the API said 400, nothing is stored.
+    browser.eval("location.hash = '#/intake', true");
+    browser.wait_for("document.querySelector('#intake-form')", "the intake form");
+    browser.fill("#customer_name", "");
+    browser.fill("#site_address", "12 Harbour Road");
+    browser.fill("#region", "north");
+    browser.fill("#category", "no heat");
+    browser.fill("#description", "Radiators cold since this morning");
+    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
+    browser.wait_for(
+        "(document.querySelector('#intake-error') || {}).textContent",
+        "an intake error",
+    );
+    assert!(
+        browser.text("#intake-error").contains("name is required"),
+        "{}",
+        browser.text("#intake-error")
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('#customer_name').classList.contains('invalid')"),
+        json!(true)
+    );
+    assert_eq!(server.dispatcher().get("/v1/jobs").body, json!([]));
+
+    // The call, taken properly.
+    browser.fill("#customer_name", "Hotel Tanaka");
+    browser.fill("#tier", "vip");
+    browser.fill("#kind", "repair");
+    browser.fill("#product_model", "HP-200");
+    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
+    browser.wait_for("location.hash.startsWith('#/jobs/')", "the new job's page");
+    let hash = browser.eval("location.hash");
+    let job = hash
+        .as_str()
+        .and_then(|h| h.strip_prefix("#/jobs/"))
+        .expect("job id")
+        .to_owned();
+    let stored = server.dispatcher().job(&job);
+    assert_eq!(stored["job"]["customer"]["tier"], "vip");
+    assert_eq!(stored["job"]["problem"]["category"], "no heat");
+
+    // Assign it on today's board, from the ranked suggestions.
+    let day = today();
+    browser.eval(&format!("location.hash = '#/board?day={day}', true"));
+    let on_board = format!("document.querySelector('#board-unplanned [data-job-id=\"{job}\"]')");
+    browser.wait_for(&on_board, "the call among the unplanned jobs");
+    browser.click(&format!("#board-unplanned [data-job-id=\"{job}\"]"));
+    browser.wait_for(
+        "document.querySelector('#suggestions button.assign-btn[data-user=\"anna\"]')",
+        "anna among the suggestions",
+    );
+    browser.click("#suggestions button.assign-btn[data-user=\"anna\"]");
+    let assigned = || server.dispatcher().job(&job)["summary"]["assignee"].clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while assigned() != json!("anna") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(assigned(), json!("anna"), "assigned from the board");
+
+    // The dashboard before the phone reports back.
+    browser.eval("location.hash = '#/dashboard', true");
+    browser.wait_for(
+        "document.querySelector('#kpi-first-time-fix .value')",
+        "the first-time fix tile",
+    );
+    let before = browser.text("#kpi-first-time-fix .value");
+    assert!(!before.contains("100"), "nothing resolved yet: {before}");
+
+    // The installer's phone completes the job (offline, then syncs); the dashboard updates
+    // by itself.
+    let phone = server.phone("anna");
+    phone.sync();
+    phone
+        .store
+        .move_status(&job, Status::EnRoute, None)
+        .expect("en route");
+    phone
+        .store
+        .move_status(&job, Status::OnSite, None)
+        .expect("on site");
+    let outcome = Outcome {
+        first_visit_success: Some(true),
+        cause: "air in the system".into(),
+        fix: "bled the radiators".into(),
+        summary: "warm again".into(),
+    };
+    phone
+        .store
+        .finish_visit(&job, &outcome, true)
+        .expect("complete");
+    phone
+        .store
+        .set_rating(&job, 5, "quick and kind")
+        .expect("rating");
+    phone.sync();
+    browser.wait_for(
+        "(document.querySelector('#kpi-first-time-fix .value') || {}).textContent === '100%'",
+        "first-time fix at 100% after the phone's sync",
+    );
+    let shot = browser.screenshot("dashboard-one-job.png");
+    assert!(shot.exists());
+
+    // The job page shows the field record and who did what from which device.
+    browser.eval(&format!("location.hash = '#/jobs/{job}', true"));
+    browser.wait_for(
+        "(document.querySelector('#job-status') || {}).textContent",
+        "the job page",
+    );
+    browser.wait_for(
+        "/completed/i.test(document.querySelector('#job-status').textContent)",
+        "the completed status",
+    );
+    let history = browser.text("#job-history");
+    assert!(history.contains("anna"), "{history}");
+    assert!(
+        browser
+            .eval("document.body.innerText")
+            .as_str()
+            .unwrap_or_default()
+            .contains("bled the radiators")
+    );
+}
+
+#[test]
+fn the_demo_month_fills_the_dashboard_board_and_queues() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = SqliteStorage::open(dir.path().join("demo.sqlite3")).expect("open");
+    auth::ensure_admin(&storage, Some("demo-admin-password")).expect("admin");
+    let now = now_millis();
+    let created = demo::seed(&storage, &SlaPolicy::default(), now).expect("seed");
+    assert!(created > 150, "a month of work: {created} jobs");
+    let server = BackgroundServer::start(Arc::new(storage), "127.0.0.1:0").expect("server");
+    let url = server.url();
+
+    // What the demo must show a newcomer, checked through the API.
+    let office = fieldsync_tests::agent();
+    let login: Value = serde_json::from_str(
+        &office
+            .post(format!("{url}/v1/auth/login"))
+            .header("Content-Type", "application/json")
+            .send(
+                json!({ "user": demo::DISPATCHER, "password": demo::DISPATCHER_PASSWORD })
+                    .to_string(),
+            )
+            .expect("login")
+            .body_mut()
+            .read_to_string()
+            .expect("body"),
+    )
+    .expect("json");
+    let token = login["token"].as_str().expect("token");
+    let get = |path: &str| -> Value {
+        let text = office
+            .get(format!("{url}{path}"))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .expect("get")
+            .body_mut()
+            .read_to_string()
+            .expect("body");
+        serde_json::from_str(&text).expect("json")
+    };
+    let jobs = get("/v1/jobs");
+    let jobs = jobs.as_array().expect("jobs");
+    let count = |f: &dyn Fn(&Value) -> bool| jobs.iter().filter(|j| f(j)).count();
+    assert!(count(&|j| j["tier"] == "vip") > 10, "VIP customers");
+    assert!(count(&|j| j["kind"] == "complaint") > 5, "complaints");
+    assert!(
+        count(&|j| j["ring"].as_u64() >= Some(2)) >= 2,
+        "escalations"
+    );
+    assert!(count(&|j| j["status"] == "closed") > 50, "closed work");
+    let kpis = get("/v1/kpis?period=week");
+    assert!(kpis["buckets"].as_array().map_or(0, Vec::len) >= 4, "weeks");
+    let total = &kpis["total"];
+    let ftf = total["first_time_fix"]["rate"].as_f64().expect("ftf");
+    assert!((0.75..0.97).contains(&ftf), "first-time fix {ftf}");
+    assert!(total["satisfaction"]["of"].as_u64() > Some(50), "ratings");
+    assert!(kpis["service_star"].is_string(), "a service star");
+    let queues = get("/v1/queues");
+    for queue in ["unassigned", "escalated", "overdue"] {
+        assert!(
+            !queues[queue].as_array().expect("queue").is_empty(),
+            "the {queue} queue has work"
+        );
+    }
+    let visits = get("/v1/audit?kind=change");
+    assert!(visits.as_array().is_some_and(|a| !a.is_empty()));
+
+    let mut browser = Browser::launch();
+    browser.sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
+    browser.eval("location.hash = '#/dashboard', true");
+    browser.wait_for(
+        "document.querySelector('#chart-rates svg') && document.querySelectorAll('#kpi-engineers tr[data-engineer]').length >= 5",
+        "the dashboard's charts and engineers",
+    );
+    assert!(browser.eval("document.querySelectorAll('#kpi-engineers tr.star').length") == json!(1));
+    let dashboard = browser.screenshot("dashboard.png");
+    browser.eval(&format!("location.hash = '#/board?day={}', true", today()));
+    browser.wait_for(
+        "document.querySelectorAll('.board-row[data-engineer]').length >= 5",
+        "the day board",
+    );
+    browser.screenshot("board.png");
+    browser.eval("location.hash = '#/queues', true");
+    browser.wait_for(
+        "document.querySelectorAll('#queue-unassigned .queue-item').length > 0",
+        "the queues",
+    );
+    browser.screenshot("queues.png");
+    assert!(dashboard.exists());
+}

@@ -1,0 +1,512 @@
+//! The dispatch desk end to end: SLA clocks per tier, queues, the day board, ranked
+//! suggestions, the escalation ladder on a clock the test moves (reminders stored, pushed,
+//! surviving a restart), help requests from the field, device times, live updates and the KPIs.
+
+use std::sync::Arc;
+
+use fieldsync_client_core::protocol::job::Outcome;
+use fieldsync_client_core::protocol::now_millis;
+use fieldsync_client_core::protocol::rules::Status;
+use fieldsync_server::clock::ManualClock;
+use fieldsync_tests::{EventStream, TestServer};
+use serde_json::{Value, json};
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+
+fn call(tier: &str, kind: &str, region: &str, model: &str) -> Value {
+    json!({
+        "kind": kind,
+        "customer": { "name": format!("{tier} customer"), "tier": tier },
+        "site": { "address": "1 Harbour Road", "region": region },
+        "product": { "model": model },
+        "problem": { "category": "no heat", "description": "radiators cold" },
+    })
+}
+
+fn create(server: &TestServer, body: &Value) -> String {
+    let answer = server.dispatcher().post("/v1/jobs", body);
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    answer.body["id"].as_str().expect("id").to_owned()
+}
+
+fn queue_ids(server: &TestServer, queue: &str) -> Vec<String> {
+    let answer = server.dispatcher().get("/v1/queues");
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body[queue]
+        .as_array()
+        .expect("queue")
+        .iter()
+        .map(|item| item["job"]["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+fn clock_of(view: &Value, clock: &str) -> Value {
+    view["clocks"]
+        .as_array()
+        .expect("clocks")
+        .iter()
+        .find(|c| c["clock"] == clock)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn reminder_rules(server: &TestServer, job: &str) -> Vec<String> {
+    let answer = server.dispatcher().get("/v1/reminders");
+    assert_eq!(answer.status, 200);
+    let mut rules: Vec<String> = answer
+        .body
+        .as_array()
+        .expect("reminders")
+        .iter()
+        .filter(|r| r["job_id"] == job)
+        .map(|r| r["rule"].as_str().expect("rule").to_owned())
+        .collect();
+    rules.sort();
+    rules
+}
+
+#[test]
+fn clocks_queues_and_the_ladder_run_on_the_servers_clock_and_survive_a_restart() {
+    let start = now_millis();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut server = TestServer::start_with_clock(clock.clone());
+    let standard = create(&server, &call("standard", "repair", "north", "HP-200"));
+    let vip = create(&server, &call("vip", "repair", "north", "HP-200"));
+
+    // Deadlines per tier, from the call's received time.
+    let view = server.dispatcher().job(&vip);
+    assert_eq!(clock_of(&view, "dispatch")["due"], start + 2 * MINUTE);
+    assert_eq!(clock_of(&view, "resolve")["due"], start + 24 * HOUR);
+    assert_eq!(clock_of(&view, "respond")["state"], "met");
+    let view = server.dispatcher().job(&standard);
+    assert_eq!(clock_of(&view, "dispatch")["due"], start + 5 * MINUTE);
+    assert_eq!(clock_of(&view, "resolve")["due"], start + 48 * HOUR);
+    assert_eq!(clock_of(&view, "feedback"), Value::Null, "not a complaint");
+
+    // VIP first in every queue, though called second.
+    assert_eq!(
+        queue_ids(&server, "unassigned"),
+        [vip.as_str(), standard.as_str()]
+    );
+    assert!(queue_ids(&server, "overdue").is_empty());
+
+    // Three minutes on: the VIP dispatch clock ran out; dispatch is reminded.
+    clock.advance(3 * MINUTE);
+    server.escalate_now();
+    assert_eq!(queue_ids(&server, "overdue"), [vip.as_str()]);
+    assert_eq!(reminder_rules(&server, &vip), ["dispatch:owner"]);
+    assert!(reminder_rules(&server, &standard).is_empty());
+    assert_eq!(
+        clock_of(&server.dispatcher().job(&vip), "dispatch")["state"],
+        "overdue"
+    );
+
+    // Dispatched late: the clock is missed, the reminder stays acknowledged-able.
+    server.dispatcher().assign(&vip, Some("anna"));
+    server.dispatcher().assign(&standard, Some("anna"));
+    assert_eq!(
+        clock_of(&server.dispatcher().job(&vip), "dispatch")["state"],
+        "missed"
+    );
+    assert_eq!(
+        clock_of(&server.dispatcher().job(&standard), "dispatch")["state"],
+        "met"
+    );
+
+    // The engineer's phone is online and hears its reminders.
+    let phone = server.phone("anna");
+    phone.sync();
+    let device_events = EventStream::open(&server.url(), &phone.credential);
+
+    // A day on, the VIP job is past its resolution deadline: ring 2, the engineer and the
+    // supervisor are reminded, and the phone is told.
+    clock.advance(24 * HOUR);
+    server.sign_in_again();
+    server.escalate_now();
+    let pushed: Value = serde_json::from_str(&device_events.expect("reminder")).expect("json");
+    assert_eq!(pushed["job_id"], vip);
+    assert_eq!(pushed["to_user"], "anna");
+    assert_eq!(server.dispatcher().job(&vip)["summary"]["ring"], 2);
+    assert_eq!(
+        reminder_rules(&server, &vip),
+        ["dispatch:owner", "resolve:owner", "resolve:ring2"]
+    );
+    assert_eq!(queue_ids(&server, "escalated"), [vip.as_str()]);
+    phone.sync();
+    assert_eq!(
+        phone.store.job(&vip).expect("job").ring(),
+        2,
+        "the phone sees the ring"
+    );
+
+    // Reminders are stored: a restart keeps them, and ticking again repeats none.
+    server.restart_with(|_| {});
+    server.escalate_now();
+    assert_eq!(
+        reminder_rules(&server, &vip),
+        ["dispatch:owner", "resolve:owner", "resolve:ring2"]
+    );
+    // Still overdue an hour later: ring 3, the head of engineering is reminded.
+    clock.advance(HOUR);
+    server.escalate_now();
+    assert_eq!(server.dispatcher().job(&vip)["summary"]["ring"], 3);
+    assert!(reminder_rules(&server, &vip).contains(&"resolve:ring3".to_owned()));
+    assert_eq!(server.dispatcher().job(&standard)["summary"]["ring"], 1);
+
+    // Acknowledged reminders leave the open list.
+    let open = server.dispatcher().get("/v1/reminders").body;
+    let first = open[0]["id"].as_u64().expect("id");
+    let answer = server
+        .dispatcher()
+        .post(&format!("/v1/reminders/{first}/ack"), &json!({}));
+    assert_eq!(answer.status, 204);
+    let after = server.dispatcher().get("/v1/reminders").body;
+    assert_eq!(
+        after.as_array().map(Vec::len),
+        open.as_array().map(|a| a.len() - 1)
+    );
+    assert_eq!(
+        server
+            .dispatcher()
+            .post("/v1/reminders/999999/ack", &json!({}))
+            .status,
+        404
+    );
+}
+
+#[test]
+fn a_complaint_unresolved_for_24_hours_reaches_the_supervisor() {
+    let start = now_millis();
+    let clock = Arc::new(ManualClock::new(start));
+    let server = TestServer::start_with_clock(clock.clone());
+    let complaint = create(&server, &call("standard", "complaint", "south", "BX-9"));
+    server.dispatcher().assign(&complaint, Some("ben"));
+    let view = server.dispatcher().job(&complaint);
+    assert_eq!(clock_of(&view, "feedback")["due"], start + 48 * HOUR);
+    clock.advance(24 * HOUR - MINUTE);
+    server.sign_in_again();
+    server.escalate_now();
+    assert_eq!(server.dispatcher().job(&complaint)["summary"]["ring"], 1);
+    clock.advance(2 * MINUTE);
+    server.escalate_now();
+    assert_eq!(server.dispatcher().job(&complaint)["summary"]["ring"], 2);
+    assert_eq!(reminder_rules(&server, &complaint), ["complaint:ring2"]);
+    let supervisor = server.office("sam").get("/v1/reminders").body;
+    assert_eq!(supervisor[0]["to_role"], "supervisor");
+}
+
+#[test]
+fn help_asked_offline_escalates_when_it_arrives() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Roof");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    // No signal on the roof: the request waits in the outbox.
+    phone
+        .store
+        .move_status(&job, Status::EnRoute, None)
+        .expect("en route");
+    phone
+        .store
+        .move_status(&job, Status::OnSite, None)
+        .expect("on site");
+    phone
+        .store
+        .request_help(&job, "controller fault I have not seen")
+        .expect("help");
+    assert_eq!(server.dispatcher().job(&job)["summary"]["ring"], 1);
+    phone.sync();
+    server.escalate_now();
+    let view = server.dispatcher().job(&job);
+    assert_eq!(view["summary"]["ring"], 2);
+    assert_eq!(reminder_rules(&server, &job), ["help:1"]);
+    let escalated = server.dispatcher().get("/v1/queues").body["escalated"].clone();
+    assert_eq!(escalated[0]["job"]["id"], job);
+    assert!(
+        escalated[0]["note"]
+            .as_str()
+            .expect("note")
+            .contains("asked for help")
+    );
+    // A second request climbs to ring 3.
+    phone.store.request_help(&job, "still stuck").expect("help");
+    phone.sync();
+    server.escalate_now();
+    assert_eq!(server.dispatcher().job(&job)["summary"]["ring"], 3);
+}
+
+#[test]
+fn suggestions_rank_by_skill_region_and_load_and_say_why() {
+    let server = TestServer::start();
+    let admin = server.office("admin");
+    for (id, region, skills) in [
+        ("anna", "north", json!(["HP", "no heat"])),
+        ("ben", "south", json!(["HP"])),
+        ("cleo", "north", json!(["AC"])),
+    ] {
+        let answer = admin.post(
+            "/v1/users",
+            &json!({ "id": id, "name": id, "role": "installer", "region": region, "skills": skills }),
+        );
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+    }
+    let dispatcher = server.dispatcher();
+    let day = "2026-11-23";
+    let nine = 1_795_424_400_000_i64; // 2026-11-23 09:00 UTC
+    let job = create(&server, &call("standard", "repair", "north", "HP-200"));
+    let ranked = dispatcher
+        .get(&format!("/v1/jobs/{job}/suggestions?day={day}"))
+        .body;
+    let order: Vec<&str> = ranked
+        .as_array()
+        .expect("ranked")
+        .iter()
+        .map(|s| s["user"].as_str().expect("user"))
+        .collect();
+    // anna: two skills and the region (8); ben: one skill (3); cleo: the region (2).
+    assert_eq!(order, ["anna", "ben", "cleo"]);
+    assert_eq!(ranked[0]["score"], 8);
+    let reasons: Vec<&str> = ranked[0]["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|r| r.as_str().expect("reason"))
+        .collect();
+    assert_eq!(
+        reasons,
+        ["knows HP, no heat", "works in north", "free on 2026-11-23"]
+    );
+
+    // Three jobs that day make anna the busier choice: ben comes first.
+    for n in 0..3 {
+        let other = create(&server, &call("standard", "repair", "north", "HP-200"));
+        dispatcher.set_appointment(&other, nine + n * 2 * HOUR, nine + (n * 2 + 1) * HOUR);
+        dispatcher.assign(&other, Some("anna"));
+    }
+    let ranked = dispatcher
+        .get(&format!("/v1/jobs/{job}/suggestions?day={day}"))
+        .body;
+    assert_eq!(ranked[0]["user"], "anna", "8 - 3 = 5 still beats 3");
+    assert_eq!(ranked[0]["load"], 3);
+    assert!(
+        ranked[0]["reasons"][2]
+            .as_str()
+            .expect("load reason")
+            .contains("3 jobs on 2026-11-23")
+    );
+
+    // The day board shows anna's three appointments and what is left to plan.
+    let board = dispatcher.get(&format!("/v1/board?day={day}")).body;
+    let anna = board["engineers"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|row| row["user"] == "anna")
+        .expect("anna's row");
+    assert_eq!(anna["jobs"].as_array().map(Vec::len), Some(3));
+    let unplanned: Vec<&str> = board["unplanned"]
+        .as_array()
+        .expect("unplanned")
+        .iter()
+        .map(|j| j["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(unplanned, [job.as_str()]);
+    assert_eq!(dispatcher.get("/v1/board?day=23-11-2026").status, 400);
+    assert_eq!(dispatcher.get("/v1/jobs/nope/suggestions").status, 404);
+}
+
+#[test]
+fn offline_work_is_timed_by_the_device_when_plausible_and_the_kpis_move() {
+    // The office is an hour behind the phone's real time at intake and two hours ahead when
+    // the phone's work finally arrives: done offline, synced late.
+    let real = now_millis();
+    let clock = Arc::new(ManualClock::new(real - HOUR));
+    let server = TestServer::start_with_clock(clock.clone());
+    let job = server.dispatcher().create_job("Basement");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    let kpis = |server: &TestServer| server.dispatcher().get("/v1/kpis?period=day").body;
+    assert_eq!(kpis(&server)["total"]["first_time_fix"]["of"], 0);
+
+    phone
+        .store
+        .move_status(&job, Status::EnRoute, None)
+        .expect("en route");
+    phone
+        .store
+        .move_status(&job, Status::OnSite, None)
+        .expect("on site");
+    let done_at = now_millis();
+    let outcome = Outcome {
+        first_visit_success: Some(true),
+        cause: "worn seal".into(),
+        fix: "replaced the seal".into(),
+        summary: "fixed".into(),
+    };
+    phone
+        .store
+        .finish_visit(&job, &outcome, true)
+        .expect("done");
+    phone.store.set_rating(&job, 5, "great").expect("rating");
+    clock.set(real + 2 * HOUR);
+    phone.sync();
+
+    let facts = server.dispatcher().job(&job)["facts"].clone();
+    let resolved = facts["resolved_at"].as_i64().expect("resolved");
+    assert!(
+        resolved >= done_at && resolved < real + HOUR,
+        "the device's time"
+    );
+    assert_eq!(facts["resolved_device_at"], resolved);
+    assert_eq!(
+        facts["resolved_server_at"],
+        real + 2 * HOUR,
+        "and when it arrived"
+    );
+
+    let total = kpis(&server)["total"].clone();
+    assert_eq!(
+        total["first_time_fix"],
+        json!({ "hits": 1, "of": 1, "rate": 1.0 })
+    );
+    assert_eq!(total["satisfaction"]["hits"], 1);
+    assert_eq!(total["sla"]["resolve"]["hits"], 1);
+    assert_eq!(
+        total["time_to_resolve"]["median_ms"].as_i64(),
+        Some(resolved - (real - HOUR))
+    );
+    let star = kpis(&server)["engineers"][0].clone();
+    assert_eq!(
+        (star["user"].clone(), star["jobs_done"].clone()),
+        (json!("anna"), json!(1))
+    );
+
+    // Bad filters are named.
+    let dispatcher = server.dispatcher();
+    for (query, says) in [
+        ("period=year", "period"),
+        ("from=yesterday", "YYYY-MM-DD"),
+        ("kind=teleport", "teleport"),
+        ("from=2026-11-02&to=2026-11-01", "before"),
+    ] {
+        let answer = dispatcher.get(&format!("/v1/kpis?{query}"));
+        assert_eq!(answer.status, 400, "{query}");
+        let message = answer.body["error"].as_str().expect("message");
+        assert!(message.contains(says), "{query}: {message}");
+    }
+}
+
+#[test]
+fn the_console_hears_every_change_live() {
+    let server = TestServer::start();
+    let console = server.office("sam");
+    let events = EventStream::open(&server.url(), console.token().expect("token"));
+    // Another dispatcher takes a call: no installer involved, the console still hears it.
+    let job = server.dispatcher().create_job("Live");
+    let data: Value = serde_json::from_str(&events.expect("changed")).expect("json");
+    assert_eq!(data["jobs"], json!([job]));
+    // A phone's sync is heard too.
+    server.dispatcher().assign(&job, Some("anna"));
+    events.expect("changed");
+    let phone = server.phone("anna");
+    phone.sync();
+    phone
+        .store
+        .move_status(&job, Status::EnRoute, None)
+        .expect("en route");
+    phone.sync();
+    events.expect("changed");
+}
+
+#[test]
+fn the_console_and_its_api_description_are_served() {
+    let server = TestServer::start();
+    let page = fieldsync_tests::agent()
+        .get(format!("{}/", server.url()))
+        .call()
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    let spec = server.anonymous().get("/v1/openapi.json").body;
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/v1/kpis"]["get"].is_object());
+    let config = server.dispatcher().get("/v1/config/sla").body;
+    assert_eq!(config["targets"].as_array().map(Vec::len), Some(10));
+    let me = server.dispatcher().get("/v1/me").body;
+    assert_eq!(me["role"], "dispatcher");
+}
+
+#[test]
+fn an_incomplete_visit_asks_dispatch_for_a_follow_up() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let job = dispatcher.create_job("Follow-up");
+    dispatcher.assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    phone
+        .store
+        .move_status(&job, Status::EnRoute, None)
+        .expect("en route");
+    phone
+        .store
+        .move_status(&job, Status::OnSite, None)
+        .expect("on site");
+    let outcome = Outcome {
+        first_visit_success: Some(false),
+        summary: "part on order".into(),
+        ..Outcome::default()
+    };
+    phone
+        .store
+        .finish_visit(&job, &outcome, false)
+        .expect("incomplete");
+    phone.sync();
+    let flagged = dispatcher.get("/v1/queues").body["flagged"].clone();
+    assert_eq!(flagged[0]["job"]["id"], job);
+    assert!(
+        flagged[0]["note"]
+            .as_str()
+            .expect("note")
+            .contains("follow-up")
+    );
+    // Dispatch books the second visit: the job leaves the flagged queue and stays open.
+    let tomorrow = now_millis() + 24 * HOUR;
+    dispatcher.set_appointment(&job, tomorrow, tomorrow + 2 * HOUR);
+    let answer = dispatcher.post(
+        &format!("/v1/jobs/{job}/status"),
+        &json!({ "to": "assigned" }),
+    );
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert!(queue_ids(&server, "flagged").is_empty());
+    phone.sync();
+    phone
+        .store
+        .move_status(&job, Status::EnRoute, None)
+        .expect("second visit");
+    phone
+        .store
+        .move_status(&job, Status::OnSite, None)
+        .expect("on site");
+    phone
+        .store
+        .finish_visit(&job, &Outcome::default(), true)
+        .expect("completed");
+    phone.sync();
+    let view = dispatcher.job(&job);
+    assert_eq!(view["visits"], 2);
+    assert_eq!(
+        view["facts"]["first_visit_fixed"], false,
+        "not a first-time fix"
+    );
+    assert_eq!(clock_of(&view, "resolve")["state"], "met");
+}
