@@ -146,6 +146,10 @@ function fmtRange(start, end) {
 const fmtAny = (v) => (typeof v === 'number' ? fmtDate(v) : v || '—');
 
 // Calendar days are handled as YYYY-MM-DD strings in the browser's local time.
+// The KPI range is in UTC days: show the day itself, not the local time of its midnight.
+function fmtUtcDay(ms) {
+  return new Date(ms).toLocaleDateString([], { timeZone: 'UTC', day: 'numeric', month: 'short', year: 'numeric' });
+}
 function localDay(d = new Date()) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
@@ -1007,7 +1011,7 @@ async function viewDashboard() {
   return h('div', { class: 'page dashboard' },
     h('h1', { class: 'page-title' }, 'Dashboard'),
     kpiFilters(d.options || {}),
-    h('p', { class: 'muted range' }, `${fmtDate(d.from)} – ${fmtDate(d.to)} · by ${d.period}`),
+    h('p', { class: 'muted range' }, `${fmtUtcDay(d.from)} – ${fmtUtcDay(d.to - 1)} · by ${d.period}`),
     h('div', { class: 'tiles' },
       ratioTile('kpi-first-time-fix', 'First-time fix', t.first_time_fix),
       ratioTile('kpi-install-success', 'Installation success', t.installation_success),

@@ -117,10 +117,11 @@ impl AppState {
 
     /// Publishes what an escalation tick did: new reminders and raised rings.
     pub fn publish_tick(&self, outcome: TickOutcome) {
-        if !outcome.escalated.is_empty() {
+        // One event per job, so a device hears only of its own user's jobs.
+        for (job, users) in outcome.escalated {
             let _ = self.live.send(Live::Changed {
-                users: outcome.nudge.into(),
-                jobs: outcome.escalated.into(),
+                users: users.into(),
+                jobs: vec![job].into(),
             });
         }
         for reminder in outcome.reminders {
@@ -294,7 +295,10 @@ async fn events(
                     .json_data(&*reminder)
                     .ok()?
             }
-            // Missed events (a slow reader): say "changed" anyway, a sync finds out what.
+            // Missed events (a slow reader). A device's stream ends: one of them may have been
+            // its revocation, and reconnecting checks the credential again. The office hears
+            // "changed" and refreshes.
+            Err(_) if device.is_some() => return Some(None),
             Err(_) => Event::default().event("changed").data("{\"jobs\":[]}"),
         };
         Some(Some(Ok(event)))
@@ -677,12 +681,16 @@ async fn me(
     let name = blocking(move || read(storage.as_ref(), |tx| Ok::<_, AppError>(tx.user(&id)?)))
         .await?
         .map_or_else(|| user.clone(), |u| u.name);
-    Ok(Json(Me {
-        user,
-        name,
-        role,
-        csrf,
-    }))
+    // The answer carries the CSRF token: never from a cache.
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(Me {
+            user,
+            name,
+            role,
+            csrf,
+        }),
+    ))
 }
 
 async fn queues(

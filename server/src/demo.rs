@@ -10,7 +10,7 @@
 //! made (so device and server times differ, as they do offline). The data is the same on every
 //! run (a fixed pseudo-random sequence), relative to the time it is seeded.
 
-use fieldsync_protocol::automerge::{ActorId, AutoCommit};
+use fieldsync_protocol::automerge::ActorId;
 use fieldsync_protocol::job::{
     Appointment, ChecklistUpdate, Customer, Editor, JobDoc, JobKind, NewJob, Outcome, PartUsed,
     Priority, Problem, Product, Rating, Role, Site, Tier, TimeEntry, TimeKind,
@@ -23,10 +23,9 @@ use crate::dispatch::Dispatch;
 use crate::error::AppError;
 use crate::escalation;
 use crate::jobs::{self, Author, NO_FIELDS};
+use crate::planning::DAY;
 use crate::sla::{HOUR, MINUTE, SlaPolicy};
 use crate::storage::{Storage, User, WriteTx, write};
-
-const DAY: Millis = 24 * HOUR;
 
 /// The demo dispatcher's user id.
 pub const DISPATCHER: &str = "dispatch";
@@ -121,7 +120,7 @@ enum Hand<'a> {
     Phone(&'a str),
 }
 
-/// Applies one edit to a stored job inside `tx`, made at `at` and stored at `received`.
+/// Applies one edit to a stored job inside `tx`, stored at `received`.
 fn edit(
     tx: &mut dyn WriteTx,
     job_id: &str,
@@ -129,9 +128,6 @@ fn edit(
     received: Millis,
     f: impl FnOnce(&mut JobDoc, &Editor) -> Result<(), SchemaError>,
 ) -> Result<(), AppError> {
-    let stored = tx
-        .job(job_id)?
-        .ok_or_else(|| AppError::NotFound(format!("there is no job `{job_id}`")))?;
     let (actor, editor, device) = match hand {
         Hand::Office => (
             ActorId::from(tx.server_actor()?.as_slice()),
@@ -155,27 +151,13 @@ fn edit(
             )
         }
     };
-    let mut doc: AutoCommit = jobs::load(job_id, &stored.doc)?.with_actor(actor);
-    let before = doc.get_heads();
-    let mut job_doc = JobDoc::from_automerge(doc);
-    f(&mut job_doc, &editor)?;
-    let mut doc = job_doc.into_automerge();
-    let changes = doc.get_changes(&before);
     let author = Author {
         user: &editor.user,
         device: device.as_deref(),
         fields: NO_FIELDS,
         binds_actors: true,
     };
-    jobs::commit(
-        tx,
-        job_id,
-        &mut doc,
-        Some(&stored.summary),
-        &changes,
-        author,
-        received,
-    )?;
+    jobs::edit(tx, job_id, actor, &editor, author, received, f)?;
     Ok(())
 }
 

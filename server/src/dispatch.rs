@@ -1,7 +1,7 @@
 //! What dispatch does to jobs: open, schedule, assign, move status. Every edit is an Automerge
 //! change by the server's actor, committed like a device's.
 
-use fieldsync_protocol::automerge::{ActorId, AutoCommit};
+use fieldsync_protocol::automerge::ActorId;
 use fieldsync_protocol::job::{
     Appointment, Editor, Job, JobDoc, JobKind, JobSummary, NewJob, Role,
 };
@@ -180,8 +180,9 @@ impl<'s> Dispatch<'s> {
         }
     }
 
-    /// Opens a job from a call: checks it ([`validate_call`]), then fills the id, the call
-    /// time, the SLA deadlines of the policy and the kind's checklist when absent.
+    /// Opens a job from a call: checks it ([`validate_call`]), then fills the id and the call
+    /// time when absent, sets the SLA deadlines from the policy (deadlines sent with the call
+    /// are ignored: the policy is the contract) and the kind's checklist when absent.
     pub fn create(
         &self,
         mut new: NewJob,
@@ -194,14 +195,11 @@ impl<'s> Dispatch<'s> {
             new.call_received_at = now;
         }
         validate_call(&new, now)?;
-        let deadlines = self
+        // A caller's clock a little ahead of ours: the call came in now.
+        new.call_received_at = new.call_received_at.min(now);
+        new.sla = self
             .policy
             .deadlines(new.customer.tier, new.kind, new.call_received_at);
-        let sla = &mut new.sla;
-        sla.respond_by = sla.respond_by.or(deadlines.respond_by);
-        sla.dispatch_by = sla.dispatch_by.or(deadlines.dispatch_by);
-        sla.resolve_by = sla.resolve_by.or(deadlines.resolve_by);
-        sla.feedback_by = sla.feedback_by.or(deadlines.feedback_by);
         if new.checklist.is_empty() {
             new.checklist = default_checklist(new.kind);
         }
@@ -233,27 +231,8 @@ impl<'s> Dispatch<'s> {
         f: impl FnOnce(&mut JobDoc, &Editor) -> Result<(), SchemaError>,
     ) -> Result<(JobSummary, Committed), AppError> {
         write(self.storage, |tx| {
-            let stored = tx
-                .job(job_id)?
-                .ok_or_else(|| AppError::NotFound(format!("there is no job `{job_id}`")))?;
             let actor = ActorId::from(tx.server_actor()?.as_slice());
-            let mut doc: AutoCommit = jobs::load(job_id, &stored.doc)?.with_actor(actor);
-            let before = doc.get_heads();
-            let mut job_doc = JobDoc::from_automerge(doc);
-            f(&mut job_doc, &self.editor)?;
-            let mut doc = job_doc.into_automerge();
-            let changes = doc.get_changes(&before);
-            let committed = jobs::commit(
-                tx,
-                job_id,
-                &mut doc,
-                Some(&stored.summary),
-                &changes,
-                self.author(),
-                now,
-            )?;
-            let summary = committed.summary.clone().unwrap_or(stored.summary);
-            Ok((summary, committed))
+            jobs::edit(tx, job_id, actor, &self.editor, self.author(), now, f)
         })
     }
 
@@ -307,14 +286,20 @@ impl<'s> Dispatch<'s> {
         })
     }
 
-    /// Sets the escalation ring.
-    pub fn escalate(
+    /// Raises the escalation ring to `ring`, checked against the stored document in the same
+    /// transaction: a job already at or above it is left alone (no change is made).
+    pub fn raise_ring(
         &self,
         job_id: &str,
         ring: u8,
         now: Millis,
     ) -> Result<(JobSummary, Committed), AppError> {
-        self.edit(job_id, now, |doc, editor| doc.escalate(ring, editor, now))
+        self.edit(job_id, now, |doc, editor| {
+            if doc.read()?.ring() < ring {
+                doc.escalate(ring, editor, now)?;
+            }
+            Ok(())
+        })
     }
 
     /// One job with its history, clocks and reminders, as seen at `now`.

@@ -1,12 +1,13 @@
 //! The three-ring escalation ladder and the overdue reminders, run by a durable scheduler.
 //!
 //! Everything the ladder decides follows from the job facts ([`crate::facts`]) and the time:
-//! [`tick`] looks at every open job, climbs the rings that are due (an Automerge change by the
-//! server, so the phones see the new ring) and stores the reminders that are due. Each rule
-//! fires once per job (storage keeps a reminder per job and rule), so a tick can run any number
-//! of times, and a server that was down simply catches up on its first tick: nothing lives in
-//! an in-memory timer. [`run`] ticks at the next deadline, at least every
-//! [`MAX_SLEEP`], and at once when something changed (a help request arriving with a sync).
+//! [`tick`] looks at every open job, raises the rings that are due (an Automerge change by the
+//! server, so the phones see the new ring; a ring is only ever raised here, and only when the
+//! job is below it) and stores the reminders that are due. Each rule fires once per job
+//! (storage keeps a reminder per job and rule), so a tick can run any number of times, and a
+//! server that was down simply catches up on its first tick: nothing lives in an in-memory
+//! timer. [`run`] ticks at the next deadline, at least every [`MAX_SLEEP`], and soon (after
+//! [`MIN_SLEEP`]) when something changed, such as a help request arriving with a sync.
 //!
 //! The rules, for a job not cancelled or closed:
 //! - dispatch clock overdue (not assigned): remind dispatch; still overdue
@@ -38,6 +39,8 @@ pub const SCHEDULER: &str = "@escalation";
 
 /// The longest the scheduler sleeps between ticks.
 pub const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// The shortest: a busy server (every sync wakes the scheduler) ticks at most this often.
+pub const MIN_SLEEP: Duration = Duration::from_secs(1);
 
 /// Who a rule reminds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +99,7 @@ fn evaluate(f: &JobFacts, policy: &SlaPolicy, now: Millis) -> (u8, Vec<Due>, Opt
                 ),
             );
         }
-        if at(deadline + after) {
+        if at(deadline.saturating_add(after)) {
             push(
                 "dispatch:next",
                 "dispatch",
@@ -127,7 +130,7 @@ fn evaluate(f: &JobFacts, policy: &SlaPolicy, now: Millis) -> (u8, Vec<Due>, Opt
                 ),
             );
         }
-        if at(deadline + after) {
+        if at(deadline.saturating_add(after)) {
             ring = 3;
             push(
                 "resolve:ring3",
@@ -144,7 +147,7 @@ fn evaluate(f: &JobFacts, policy: &SlaPolicy, now: Millis) -> (u8, Vec<Due>, Opt
     if f.kind == JobKind::Complaint
         && f.resolved_at.is_none()
         && let Some(limit) = targets.escalate_unresolved_ms
-        && at(f.call_received_at + limit)
+        && at(f.call_received_at.saturating_add(limit))
     {
         ring = ring.max(2);
         push(
@@ -169,7 +172,7 @@ fn evaluate(f: &JobFacts, policy: &SlaPolicy, now: Millis) -> (u8, Vec<Due>, Opt
                 format!("complaint {} owes the customer feedback", f.job_id),
             );
         }
-        if at(deadline + after) {
+        if at(deadline.saturating_add(after)) {
             push(
                 "feedback:next",
                 "feedback",
@@ -207,15 +210,16 @@ fn evaluate(f: &JobFacts, policy: &SlaPolicy, now: Millis) -> (u8, Vec<Due>, Opt
 pub struct TickOutcome {
     /// Reminders stored by this tick (not those that fired before).
     pub reminders: Vec<Reminder>,
-    /// Jobs whose ring this tick raised.
-    pub escalated: Vec<String>,
-    /// Users whose devices should sync (the ring changed on their job).
-    pub nudge: Vec<String>,
+    /// Jobs whose ring this tick raised, each with the users whose devices should sync.
+    pub escalated: Vec<(String, Vec<String>)>,
+    /// Jobs the tick could not handle (logged; the next tick tries again).
+    pub failed: usize,
     /// The next time a rule becomes due, if any.
     pub next_due: Option<Millis>,
 }
 
-/// Runs the ladder once at `now`.
+/// Runs the ladder once at `now`. A job that fails is logged and skipped, so one bad job
+/// cannot hold up the others.
 pub fn tick(
     storage: &dyn Storage,
     policy: &SlaPolicy,
@@ -223,47 +227,63 @@ pub fn tick(
 ) -> Result<TickOutcome, AppError> {
     let open = read(storage, |tx| Ok::<_, AppError>(tx.open_job_facts()?))?;
     let mut outcome = TickOutcome::default();
-    let dispatch = Dispatch::new(storage, SCHEDULER);
+    let dispatch = Dispatch::new(storage, SCHEDULER).with_sla(policy);
+    let mut due_reminders = Vec::new();
     for facts in open {
         let (ring, due, next) = evaluate(&facts, policy, now);
         if let Some(next) = next {
             outcome.next_due = Some(outcome.next_due.map_or(next, |n| n.min(next)));
         }
         if ring > facts.ring {
-            let (_, committed) = dispatch.escalate(&facts.job_id, ring, now)?;
-            outcome.escalated.push(facts.job_id.clone());
-            outcome.nudge.extend(committed.nudge);
-        }
-        if due.is_empty() {
-            continue;
-        }
-        let stored = write(storage, |tx| {
-            let mut stored = Vec::new();
-            for d in &due {
-                let (to_user, to_role) = match (d.to, &facts.assignee) {
-                    (Recipient::Engineer, Some(engineer)) => (Some(engineer.clone()), None),
-                    (Recipient::Engineer, None) => (None, Some("dispatcher".to_owned())),
-                    (Recipient::Role(role), _) => (None, Some(role.to_owned())),
-                };
-                let reminder = Reminder {
-                    id: 0,
-                    job_id: facts.job_id.clone(),
-                    rule: d.rule.to_owned(),
-                    to_user,
-                    to_role,
-                    ring: d.ring,
-                    clock: d.clock.to_owned(),
-                    message: d.message.clone(),
-                    created_at: now,
-                    acknowledged_at: None,
-                };
-                stored.extend(tx.add_reminder(&reminder)?);
+            match dispatch.raise_ring(&facts.job_id, ring, now) {
+                Ok((_, committed)) if committed.summary.is_some() => {
+                    outcome
+                        .escalated
+                        .push((facts.job_id.clone(), committed.nudge));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(job = %facts.job_id, error = %e, "escalation failed");
+                    outcome.failed += 1;
+                    continue;
+                }
             }
-            Ok::<_, AppError>(stored)
-        })?;
-        outcome.reminders.extend(stored);
+        }
+        due_reminders.extend(due.into_iter().map(|d| reminder(&facts, d, now)));
     }
+    if due_reminders.is_empty() {
+        return Ok(outcome);
+    }
+    // One transaction for the tick's reminders; those that fired before are left alone.
+    outcome.reminders = write(storage, |tx| {
+        let mut stored = Vec::new();
+        for reminder in &due_reminders {
+            stored.extend(tx.add_reminder(reminder)?);
+        }
+        Ok::<_, AppError>(stored)
+    })?;
     Ok(outcome)
+}
+
+/// The reminder a due rule sends about a job.
+fn reminder(facts: &JobFacts, due: Due, now: Millis) -> Reminder {
+    let (to_user, to_role) = match (due.to, &facts.assignee) {
+        (Recipient::Engineer, Some(engineer)) => (Some(engineer.clone()), None),
+        (Recipient::Engineer, None) => (None, Some("dispatcher".to_owned())),
+        (Recipient::Role(role), _) => (None, Some(role.to_owned())),
+    };
+    Reminder {
+        id: 0,
+        job_id: facts.job_id.clone(),
+        rule: due.rule.to_owned(),
+        to_user,
+        to_role,
+        ring: due.ring,
+        clock: due.clock.to_owned(),
+        message: due.message,
+        created_at: now,
+        acknowledged_at: None,
+    }
 }
 
 /// Gives jobs stored before the facts projection existed their facts (device times are
@@ -312,7 +332,7 @@ pub async fn run(state: AppState) {
         let wait = next_due
             .map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0) + 1))
             .unwrap_or(MAX_SLEEP)
-            .min(MAX_SLEEP);
+            .clamp(MIN_SLEEP, MAX_SLEEP);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = state.scheduler_wake.notified() => {}

@@ -13,8 +13,10 @@ use fieldsync_protocol::job::{Job, JobKind, SlaDeadlines, Tier, Transition};
 use fieldsync_protocol::rules::Status;
 use serde::{Deserialize, Serialize};
 
-/// One job's facts, as the projection table stores them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One job's facts, as the projection table stores them. Fields missing from a stored row (a
+/// row written by an older server) take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct JobFacts {
     /// The job.
     pub job_id: String,
@@ -38,7 +40,9 @@ pub struct JobFacts {
     pub created_at: Millis,
     /// When it was first assigned (stops the dispatch clock).
     pub dispatched_at: Option<Millis>,
-    /// When it was first completed (stops the resolve clock): the device's time when plausible.
+    /// When it was completed (stops the resolve clock): the device's time when plausible. The
+    /// last completion counts, and only while the job stays completed or closed: a reopened job
+    /// is unresolved again.
     pub resolved_at: Option<Millis>,
     /// The device's clock at that completion, as it claimed it.
     pub resolved_device_at: Option<Millis>,
@@ -52,8 +56,8 @@ pub struct JobFacts {
     pub deadlines: SlaDeadlines,
     /// Visits ended on site (completed or incomplete).
     pub visits: u32,
-    /// Once resolved: whether on the first visit (no incomplete visit before the completion,
-    /// and the installer did not record the first visit as unsuccessful).
+    /// Once resolved: whether on the first visit (it was the only visit, and the installer did
+    /// not record it as unsuccessful).
     pub first_visit_fixed: Option<bool>,
     /// The customer's rating.
     pub rating: Option<u8>,
@@ -92,19 +96,21 @@ impl JobFacts {
             (at, received)
         };
         let first = |status: Status| job.transitions.iter().find(|t| t.to == status);
-        let completion = first(Status::Completed);
+        let status = job.status();
+        let completion = job
+            .transitions
+            .iter()
+            .rev()
+            .find(|t| t.to == Status::Completed)
+            .filter(|_| matches!(status, Status::Completed | Status::Closed));
         let resolved = completion.map(timed);
-        let visit_ends: Vec<&Transition> = job
+        let visit_ends = job
             .transitions
             .iter()
             .filter(|t| matches!(t.to, Status::Completed | Status::Incomplete))
-            .collect();
-        let first_visit_fixed = completion.map(|_| {
-            visit_ends
-                .first()
-                .is_some_and(|t| t.to == Status::Completed)
-                && job.outcome.first_visit_success != Some(false)
-        });
+            .count();
+        let first_visit_fixed =
+            completion.map(|_| visit_ends == 1 && job.outcome.first_visit_success != Some(false));
         JobFacts {
             job_id: job.id.clone(),
             kind: job.kind,
@@ -112,7 +118,7 @@ impl JobFacts {
             region: job.site.region.clone(),
             category: job.problem.category.clone(),
             assignee: job.assignee.clone(),
-            status: job.status(),
+            status,
             ring: job.ring(),
             call_received_at: job.call_received_at,
             created_at,
@@ -123,18 +129,12 @@ impl JobFacts {
             feedback_at: first(Status::Closed).map(|t| timed(t).0),
             appointment_start: job.appointment.map(|a| a.start),
             deadlines: job.sla,
-            visits: u32::try_from(visit_ends.len()).unwrap_or(u32::MAX),
+            visits: u32::try_from(visit_ends).unwrap_or(u32::MAX),
             first_visit_fixed,
             rating: job.rating.as_ref().map(|r| r.score),
             help_requests: u32::try_from(job.escalation.help_requests.len()).unwrap_or(u32::MAX),
             receipts,
         }
-    }
-
-    /// Whether work remains: not cancelled or closed. (A completed complaint still owes its
-    /// feedback.)
-    pub fn is_open(&self) -> bool {
-        !matches!(self.status, Status::Cancelled | Status::Closed)
     }
 }
 
@@ -205,10 +205,33 @@ mod tests {
         assert_eq!(later.resolved_at, Some(50_000));
     }
 
+    /// Dispatch moving the job back to assigned (a reopen or a follow-up visit).
+    fn back_to_assigned(at: Millis) -> Transition {
+        let office = Editor {
+            user: "dispatch".into(),
+            device: "server".into(),
+            role: Role::Dispatch,
+        };
+        Transition::new(Status::Assigned, &office, at, None)
+    }
+
+    #[test]
+    fn a_reopened_job_is_unresolved_until_completed_again() {
+        let mut reopened = job(vec![mv(Status::Completed, 10_000)]);
+        reopened.transitions.push(back_to_assigned(15_000));
+        let facts = JobFacts::derive(&reopened, None, 16_000);
+        assert_eq!((facts.resolved_at, facts.first_visit_fixed), (None, None));
+        reopened.transitions.push(mv(Status::Completed, 20_000));
+        let facts = JobFacts::derive(&reopened, None, 21_000);
+        assert_eq!(facts.resolved_at, Some(20_000), "the last completion");
+        assert_eq!(facts.first_visit_fixed, Some(false), "two visits");
+    }
+
     #[test]
     fn an_incomplete_first_visit_is_not_a_first_time_fix() {
         let two_visits = job(vec![
             mv(Status::Incomplete, 10_000),
+            back_to_assigned(12_000),
             mv(Status::Completed, 20_000),
         ]);
         let facts = JobFacts::derive(&two_visits, None, 30_000);

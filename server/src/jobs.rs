@@ -4,13 +4,16 @@
 use std::collections::BTreeMap;
 
 use fieldsync_protocol::Millis;
+use fieldsync_protocol::SchemaError;
 use fieldsync_protocol::access::inspect_change;
-use fieldsync_protocol::automerge::{AutoCommit, Change, ChangeHash};
-use fieldsync_protocol::job::{Job, JobSummary, Role, read_job};
+use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use fieldsync_protocol::job::{Editor, Job, JobDoc, JobSummary, Role, read_job};
 
 use crate::error::AppError;
 use crate::facts::JobFacts;
-use crate::storage::{AuditEntry, AuditKind, EventKind, NewChange, StoredJob, WriteTx};
+use crate::storage::{
+    AuditEntry, AuditKind, EventKind, NewChange, StorageError, StoredJob, WriteTx,
+};
 
 /// Who a committed batch of changes comes from.
 #[derive(Debug, Clone, Copy)]
@@ -139,7 +142,16 @@ pub fn commit(
         &new_changes,
         now,
     )?;
-    let facts = JobFacts::derive(&job, tx.job_facts(job_id)?.as_ref(), now);
+    // Unreadable previous facts must not block the job's work: they are derived afresh.
+    let previous_facts = match tx.job_facts(job_id) {
+        Ok(facts) => facts,
+        Err(StorageError::Corrupt(e)) => {
+            tracing::warn!(job = job_id, error = %e, "stored job facts unreadable; derived afresh");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let facts = JobFacts::derive(&job, previous_facts.as_ref(), now);
     tx.put_job_facts(&facts)?;
     let before = previous.and_then(JobSummary::holder);
     let after = summary.holder();
@@ -157,6 +169,40 @@ pub fn commit(
         summary: Some(summary),
         nudge,
     })
+}
+
+/// Applies `f` to the stored job `job_id` as `editor`, writing with `actor`, and commits what it
+/// changed as `author` at `now` inside `tx`. Returns the projection (unchanged when `f` changed
+/// nothing) and what the commit did.
+pub fn edit(
+    tx: &mut dyn WriteTx,
+    job_id: &str,
+    actor: ActorId,
+    editor: &Editor,
+    author: Author<'_>,
+    now: Millis,
+    f: impl FnOnce(&mut JobDoc, &Editor) -> Result<(), SchemaError>,
+) -> Result<(JobSummary, Committed), AppError> {
+    let stored = tx
+        .job(job_id)?
+        .ok_or_else(|| AppError::NotFound(format!("there is no job `{job_id}`")))?;
+    let mut doc = load(job_id, &stored.doc)?.with_actor(actor);
+    let before = doc.get_heads();
+    let mut job_doc = JobDoc::from_automerge(doc);
+    f(&mut job_doc, editor)?;
+    let mut doc = job_doc.into_automerge();
+    let changes = doc.get_changes(&before);
+    let committed = commit(
+        tx,
+        job_id,
+        &mut doc,
+        Some(&stored.summary),
+        &changes,
+        author,
+        now,
+    )?;
+    let summary = committed.summary.clone().unwrap_or(stored.summary);
+    Ok((summary, committed))
 }
 
 fn record_scope(

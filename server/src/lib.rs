@@ -44,7 +44,7 @@ pub async fn serve(
     let shutdown = async move {
         shutdown.await;
         // Event streams never end by themselves; a graceful shutdown would wait for them.
-        let _ = closing.send(true);
+        closing.send_replace(true);
     };
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
@@ -58,7 +58,7 @@ pub async fn serve(
 pub struct BackgroundServer {
     /// The address it listens on.
     pub addr: SocketAddr,
-    /// Its shared state (storage and nudges).
+    /// Its shared state.
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,

@@ -13,7 +13,8 @@ use crate::facts::JobFacts;
 use crate::sla::{ClockState, ClockView, SlaClock};
 use crate::storage::{AuditKind, ReadTx, User};
 
-/// One day in milliseconds.
+/// One day in milliseconds. Days here are 24 hours from local midnight: on a day when the
+/// clocks change, the board is an hour short or long at its end.
 pub const DAY: Millis = 24 * 3_600_000;
 
 /// A job in a queue, with the deadline that matters there and why it is there.
@@ -45,9 +46,11 @@ pub struct Queues {
     pub flagged: Vec<QueueItem>,
 }
 
-/// The clocks of a job, from its facts, as seen at `now`.
+/// The clocks of a job, from its facts, as seen at `now`. A cancelled job keeps only the
+/// clocks it stopped.
 pub fn clocks(f: &JobFacts, now: Millis) -> Vec<ClockView> {
     let d = &f.deadlines;
+    let cancelled = f.status == Status::Cancelled;
     [
         (SlaClock::Respond, d.respond_by, Some(f.created_at)),
         (SlaClock::Dispatch, d.dispatch_by, f.dispatched_at),
@@ -55,6 +58,7 @@ pub fn clocks(f: &JobFacts, now: Millis) -> Vec<ClockView> {
         (SlaClock::Feedback, d.feedback_by, f.feedback_at),
     ]
     .into_iter()
+    .filter(|(_, _, done)| !cancelled || done.is_some())
     .filter_map(|(clock, due, done)| due.map(|due| ClockView::new(clock, due, done, now)))
     .collect()
 }
@@ -81,7 +85,12 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, AppError> {
             continue;
         };
         let views = clocks(f, now);
-        let clock_of = |c: SlaClock| views.iter().find(|v| v.clock == c);
+        // A queue is ordered by a deadline still ahead or already missed, never by one met.
+        let clock_of = |c: SlaClock| {
+            views.iter().find(|v| {
+                v.clock == c && matches!(v.state, ClockState::Running | ClockState::Overdue)
+            })
+        };
         let item = |clock: Option<&ClockView>, note: String| QueueItem {
             job: job.clone(),
             clock: clock.map(|c| c.clock),
@@ -110,7 +119,7 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, AppError> {
                 format!("{} deadline passed", late.clock.as_str()),
             ));
         }
-        if job.ring >= 2 {
+        if job.ring >= 2 && f.resolved_at.is_none() {
             let why = if f.help_requests > 0 {
                 format!("ring {}: the engineer asked for help", job.ring)
             } else {
@@ -203,7 +212,10 @@ pub fn parse_day(day: &str) -> Result<Millis, AppError> {
     };
     let mut parts = day.splitn(3, '-');
     let mut next = |len: usize| -> Result<i64, AppError> {
-        let part = parts.next().filter(|p| p.len() == len).ok_or_else(bad)?;
+        let part = parts
+            .next()
+            .filter(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(bad)?;
         part.parse().map_err(|_| bad())
     };
     let (y, m, d) = (next(4)?, next(2)?, next(2)?);
@@ -298,7 +310,7 @@ pub struct BoardRow {
 /// The day board: every engineer's appointments on one day, and what still needs planning.
 #[derive(Debug, Clone, Serialize)]
 pub struct Board {
-    /// The day, `YYYY-MM-DD` (UTC).
+    /// The day, `YYYY-MM-DD` (local to the time zone asked for; UTC by default).
     pub day: String,
     /// Its start.
     pub start: Millis,
@@ -419,7 +431,8 @@ pub fn suggestions(tx: &dyn ReadTx, job_id: &str, day: &Day) -> Result<Vec<Sugge
                     )
                 })
                 .collect();
-            let same_region = !job.site.region.is_empty() && u.region == job.site.region;
+            let same_region = !job.site.region.trim().is_empty()
+                && u.region.trim().eq_ignore_ascii_case(job.site.region.trim());
             let load = jobs
                 .iter()
                 .filter(|j| j.id != job.id && j.assignee.as_deref() == Some(&u.id))

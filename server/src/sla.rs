@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub const MINUTE: Millis = 60_000;
 /// One hour in milliseconds.
 pub const HOUR: Millis = 60 * MINUTE;
+/// The longest target a policy may set: a year.
+pub const MAX_TARGET: Millis = 366 * 24 * HOUR;
 
 /// The targets one job runs under, in milliseconds from the call's received time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,8 +91,9 @@ const FALLBACK: SlaTargets = SlaTargets {
 };
 
 impl Default for SlaPolicy {
-    /// PRODUCT.md's defaults; VIP customers get half the dispatch, resolution and feedback
-    /// time and a complaint reaches the supervisor after 12 hours instead of 24.
+    /// PRODUCT.md's defaults; VIP customers are dispatched within 2 minutes instead of 5, get
+    /// half the resolution and feedback time, and their complaint reaches the supervisor after
+    /// 12 hours instead of 24.
     fn default() -> Self {
         let mut targets = Vec::new();
         for tier in TIERS {
@@ -162,17 +165,17 @@ impl SlaPolicy {
             let all = [Some(t.respond_ms), Some(t.dispatch_ms), Some(t.resolve_ms)]
                 .into_iter()
                 .chain([t.feedback_ms, t.escalate_unresolved_ms]);
-            if all.flatten().any(|ms| ms <= 0) {
+            if all.flatten().any(|ms| !(1..=MAX_TARGET).contains(&ms)) {
                 return Err(PolicyError::Invalid(format!(
-                    "the targets for tier `{}` and kind `{}` must be positive",
+                    "the targets for tier `{}` and kind `{}` must be positive and at most a year",
                     rule.tier.as_str(),
                     rule.kind.as_str()
                 )));
             }
         }
-        if self.remind_next_ring_after_ms <= 0 {
+        if !(1..=MAX_TARGET).contains(&self.remind_next_ring_after_ms) {
             return Err(PolicyError::Invalid(
-                "remind_next_ring_after_ms must be positive".into(),
+                "remind_next_ring_after_ms must be positive and at most a year".into(),
             ));
         }
         Ok(())
@@ -191,10 +194,10 @@ impl SlaPolicy {
     pub fn deadlines(&self, tier: Tier, kind: JobKind, received: Millis) -> SlaDeadlines {
         let t = self.targets(tier, kind);
         SlaDeadlines {
-            respond_by: Some(received + t.respond_ms),
-            dispatch_by: Some(received + t.dispatch_ms),
-            resolve_by: Some(received + t.resolve_ms),
-            feedback_by: t.feedback_ms.map(|ms| received + ms),
+            respond_by: Some(received.saturating_add(t.respond_ms)),
+            dispatch_by: Some(received.saturating_add(t.dispatch_ms)),
+            resolve_by: Some(received.saturating_add(t.resolve_ms)),
+            feedback_by: t.feedback_ms.map(|ms| received.saturating_add(ms)),
         }
     }
 }
@@ -214,14 +217,6 @@ pub enum SlaClock {
 }
 
 impl SlaClock {
-    /// Every clock.
-    pub const ALL: [SlaClock; 4] = [
-        SlaClock::Respond,
-        SlaClock::Dispatch,
-        SlaClock::Resolve,
-        SlaClock::Feedback,
-    ];
-
     /// The API name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -337,6 +332,9 @@ mod tests {
         negative.targets[0].targets.resolve_ms = 0;
         let error = negative.check().expect_err("zero target");
         assert!(error.to_string().contains("must be positive"), "{error}");
+        let mut endless = SlaPolicy::default();
+        endless.targets[0].targets.resolve_ms = Millis::MAX;
+        assert!(endless.check().is_err(), "a target beyond a year");
 
         let error = SlaPolicy::from_json("{\"targets\": 3}").expect_err("not a policy");
         assert!(error.to_string().starts_with("invalid SLA configuration"));

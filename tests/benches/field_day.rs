@@ -24,6 +24,11 @@ use fieldsync_server::dispatch::Dispatch;
 use fieldsync_server::storage::{EventKind, read};
 use fieldsync_tests::TestServer;
 
+/// When the benchmark's jobs are opened: now, so their SLA clocks are running, not overdue (the
+/// escalation ladder would otherwise climb every job during the run).
+static T0: std::sync::LazyLock<i64> =
+    std::sync::LazyLock::new(fieldsync_client_core::protocol::now_millis);
+
 const CHANGED_ON_PHONE: usize = 20;
 const CHANGED_BY_DISPATCH: usize = 20;
 
@@ -80,21 +85,19 @@ fn run(jobs: usize) -> Run {
     let dispatch = Dispatch::new(storage.as_ref(), "dispatch");
     let mut ids = Vec::with_capacity(jobs);
     for i in 0..jobs {
-        let (summary, _) = dispatch
-            .create(new_job(i), 1_790_000_000_000)
-            .expect("create");
+        let (summary, _) = dispatch.create(new_job(i), *T0).expect("create");
         dispatch
             .set_appointment(
                 &summary.id,
                 Appointment {
-                    start: 1_790_000_000_000,
-                    end: 1_790_000_360_000,
+                    start: *T0,
+                    end: *T0 + 360_000,
                 },
-                1_790_000_000_000,
+                *T0,
             )
             .expect("appointment");
         dispatch
-            .assign(&summary.id, Some("anna"), 1_790_000_000_000)
+            .assign(&summary.id, Some("anna"), *T0)
             .expect("assign");
         ids.push(summary.id);
     }
@@ -151,10 +154,10 @@ fn run(jobs: usize) -> Run {
             .set_appointment(
                 id,
                 Appointment {
-                    start: 1_790_100_000_000,
-                    end: 1_790_100_360_000,
+                    start: *T0 + 100_000_000,
+                    end: *T0 + 100_360_000,
                 },
-                1_790_000_100_000,
+                *T0 + 100_000,
             )
             .expect("move");
     }

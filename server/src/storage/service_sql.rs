@@ -109,9 +109,15 @@ pub(super) fn open_facts(conn: &Connection) -> Result<Vec<JobFacts>, StorageErro
         "SELECT facts FROM job_facts WHERE status NOT IN ('cancelled', 'closed')
          ORDER BY call_received_at, job_id",
     )?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    rows.map(|j| serde_json::from_str(&j?).map_err(corrupt))
-        .collect()
+    let mut open = Vec::new();
+    for json in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        // One unreadable row must not hide every other job from the ladder and the queues.
+        match serde_json::from_str(&json?) {
+            Ok(facts) => open.push(facts),
+            Err(e) => tracing::warn!(error = %e, "skipped unreadable job facts"),
+        }
+    }
+    Ok(open)
 }
 
 pub(super) fn jobs_without_facts(conn: &Connection) -> Result<Vec<String>, StorageError> {
@@ -214,7 +220,7 @@ fn ratios(
 /// The durations measured, by the name [`Metrics`] gives them.
 const DURATIONS: [(&str, &str); 4] = [
     ("first_response", "created_at - call_received_at"),
-    ("time_to_dispatch", "dispatched_at - created_at"),
+    ("time_to_dispatch", "dispatched_at - call_received_at"),
     ("time_to_resolve", "resolved_at - call_received_at"),
     ("appointment_wait", "appointment_start - call_received_at"),
 ];

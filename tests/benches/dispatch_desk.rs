@@ -1,0 +1,118 @@
+//! The dispatch desk's reads under a realistic history: the demo organisation's work over one
+//! month and over a year (about 250 and 3,000 jobs), served over HTTP on loopback. Reported:
+//! median latency of the KPI report (by week, unfiltered and filtered), the queues, the day
+//! board, ranked suggestions, and one escalation tick over every open job. Medians of 25 calls.
+//!
+//! Run with `cargo bench -p fieldsync-tests --bench dispatch_desk` (add `-- --quick` for the
+//! month only).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fieldsync_client_core::protocol::now_millis;
+use fieldsync_server::sla::SlaPolicy;
+use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::{BackgroundServer, auth, demo, escalation};
+use serde_json::{Value, json};
+
+const CALLS: usize = 25;
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn timed(mut f: impl FnMut()) -> Duration {
+    f();
+    median(
+        (0..CALLS)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let spans: &[i64] = if quick { &[30] } else { &[30, 365] };
+    println!("dispatch desk reads, medians of {CALLS} calls");
+    println!(
+        "| days of history | jobs | KPIs by week | KPIs, one region and kind | queues | day board | suggestions | escalation tick |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &days in spans {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = Arc::new(SqliteStorage::open(dir.path().join("desk.sqlite3")).expect("db"));
+        auth::ensure_admin(storage.as_ref(), Some("bench-admin-password")).expect("admin");
+        let now = now_millis();
+        let jobs =
+            demo::seed_days(storage.as_ref(), &SlaPolicy::default(), now, days).expect("seed");
+        let server = BackgroundServer::start(storage.clone(), "127.0.0.1:0").expect("server");
+        let url = server.url();
+        let agent = fieldsync_tests::agent();
+        let login: Value = serde_json::from_str(
+            &agent
+                .post(format!("{url}/v1/auth/login"))
+                .header("Content-Type", "application/json")
+                .send(
+                    json!({ "user": demo::DISPATCHER, "password": demo::DISPATCHER_PASSWORD })
+                        .to_string(),
+                )
+                .expect("login")
+                .body_mut()
+                .read_to_string()
+                .expect("body"),
+        )
+        .expect("json");
+        let token = format!("Bearer {}", login["token"].as_str().expect("token"));
+        let get = |path: &str| {
+            let mut response = agent
+                .get(format!("{url}{path}"))
+                .header("Authorization", &token)
+                .call()
+                .expect("get");
+            assert_eq!(response.status(), 200, "{path}");
+            response.body_mut().read_to_string().expect("body");
+        };
+        let job: Value = {
+            let mut response = agent
+                .get(format!("{url}/v1/queues"))
+                .header("Authorization", &token)
+                .call()
+                .expect("queues");
+            serde_json::from_str(&response.body_mut().read_to_string().expect("body"))
+                .expect("json")
+        };
+        let some_job = job["unassigned"][0]["job"]["id"]
+            .as_str()
+            .expect("an unassigned job")
+            .to_owned();
+        let from = fieldsync_server::planning::day_label(now - days * 86_400_000);
+        let kpis = timed(|| get(&format!("/v1/kpis?period=week&from={from}")));
+        let filtered = timed(|| {
+            get(&format!(
+                "/v1/kpis?period=week&from={from}&region=north&kind=repair"
+            ))
+        });
+        let queues = timed(|| get("/v1/queues"));
+        let board = timed(|| get("/v1/board"));
+        let suggestions = timed(|| get(&format!("/v1/jobs/{some_job}/suggestions")));
+        let policy = SlaPolicy::default();
+        let tick = timed(|| {
+            escalation::tick(storage.as_ref(), &policy, now).expect("tick");
+        });
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+        println!(
+            "| {days} | {jobs} | {} | {} | {} | {} | {} | {} |",
+            ms(kpis),
+            ms(filtered),
+            ms(queues),
+            ms(board),
+            ms(suggestions),
+            ms(tick)
+        );
+    }
+}
