@@ -472,30 +472,25 @@ fn call(
         if start > now {
             return Ok(());
         }
-        // A few jobs run into trouble: the engineer asks for help, or the job stalls.
-        if dice.chance(0.03) {
-            edit(
-                tx,
-                &job_id,
-                &Hand::Phone(engineer),
-                start + HOUR,
-                |doc, editor| {
-                    doc.transition(Status::EnRoute, editor, start, None)?;
-                    doc.transition(Status::OnSite, editor, start + 30 * MINUTE, None)?;
-                    doc.request_help(
-                        editor,
-                        "Controller fault I have not seen before",
-                        start + HOUR,
-                    )
-                },
-            )?;
+        // A few jobs run into trouble: the engineer asks for help on site (the supervisor joins
+        // a second visit), or, in the last days, the job stalls and waits on the ladder.
+        let recent = start > now - 3 * DAY;
+        if recent && dice.chance(0.06) {
             return Ok(());
         }
-        if dice.chance(0.025) {
-            return Ok(());
-        }
-        let first_fix = dice.chance(0.80 + 0.12 * progress);
-        let end = visit(tx, &job_id, engineer, start, first_fix, kind, dice)?;
+        let helped = dice.chance(0.04);
+        let first_fix = !helped && dice.chance(0.80 + 0.12 * progress);
+        let end = if helped {
+            let asked = start + HOUR;
+            edit(tx, &job_id, &Hand::Phone(engineer), asked, |doc, editor| {
+                doc.transition(Status::EnRoute, editor, start, None)?;
+                doc.transition(Status::OnSite, editor, start + 30 * MINUTE, None)?;
+                doc.request_help(editor, "Controller fault I have not seen before", asked)
+            })?;
+            asked
+        } else {
+            visit(tx, &job_id, engineer, start, first_fix, kind, dice)?
+        };
         let mut resolved = end;
         if !first_fix {
             let again =

@@ -18,8 +18,8 @@
 //! - a complaint unresolved `escalate_unresolved_ms` after the call climbs to ring 2 and the
 //!   supervisor is reminded;
 //! - complaint feedback overdue: remind dispatch, then the supervisor;
-//! - the engineer asked for help: the first request takes the job to ring 2 (the supervisor is
-//!   reminded), a second to ring 3 (the head of engineering).
+//! - the engineer asked for help on a job not yet resolved: the first request takes the job to
+//!   ring 2 (the supervisor is reminded), a second to ring 3 (the head of engineering).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,7 +182,13 @@ fn evaluate(f: &JobFacts, policy: &SlaPolicy, now: Millis) -> (u8, Vec<Due>, Opt
             );
         }
     }
-    if f.help_requests >= 1 {
+    // Help asked for on a job since resolved needs nobody any more.
+    let help = if f.resolved_at.is_none() {
+        f.help_requests
+    } else {
+        0
+    };
+    if help >= 1 {
         ring = ring.max(2);
         push(
             "help:1",
@@ -192,7 +198,7 @@ fn evaluate(f: &JobFacts, policy: &SlaPolicy, now: Millis) -> (u8, Vec<Due>, Opt
             format!("the engineer on {} asked for help", f.job_id),
         );
     }
-    if f.help_requests >= 2 {
+    if help >= 2 {
         ring = 3;
         push(
             "help:2",
@@ -451,6 +457,14 @@ mod tests {
         job.help_requests = 2;
         let (ring, due, _) = evaluate(&job, &policy, HOUR);
         assert_eq!((ring, rules(&due)), (3, vec!["help:1", "help:2"]));
+        job.ring = 1;
+        job.resolved_at = Some(HOUR / 2);
+        let (ring, due, _) = evaluate(&job, &policy, HOUR);
+        assert_eq!(
+            (ring, due.len()),
+            (1, 0),
+            "resolved: nobody needs reminding"
+        );
     }
 
     #[test]
