@@ -13,7 +13,7 @@ use fieldsync_client_core::protocol::now_millis;
 use fieldsync_server::sla::SlaPolicy;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{BackgroundServer, auth, demo, escalation};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const CALLS: usize = 25;
 
@@ -53,21 +53,10 @@ fn main() {
         let server = BackgroundServer::start(storage.clone(), "127.0.0.1:0").expect("server");
         let url = server.url();
         let agent = fieldsync_tests::agent();
-        let login: Value = serde_json::from_str(
-            &agent
-                .post(format!("{url}/v1/auth/login"))
-                .header("Content-Type", "application/json")
-                .send(
-                    json!({ "user": demo::DISPATCHER, "password": demo::DISPATCHER_PASSWORD })
-                        .to_string(),
-                )
-                .expect("login")
-                .body_mut()
-                .read_to_string()
-                .expect("body"),
-        )
-        .expect("json");
-        let token = format!("Bearer {}", login["token"].as_str().expect("token"));
+        let token = format!(
+            "Bearer {}",
+            fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD)
+        );
         let get = |path: &str| {
             let mut response = agent
                 .get(format!("{url}{path}"))

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use fieldsync_client_core::protocol::job::Outcome;
 use fieldsync_client_core::protocol::now_millis;
-use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{BackgroundServer, auth, demo, sla::SlaPolicy};
 use fieldsync_tests::{TestServer, password_of};
@@ -333,14 +332,7 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     // by itself.
     let phone = server.phone("anna");
     phone.sync();
-    phone
-        .store
-        .move_status(&job, Status::EnRoute, None)
-        .expect("en route");
-    phone
-        .store
-        .move_status(&job, Status::OnSite, None)
-        .expect("on site");
+    phone.arrive(&job);
     let outcome = Outcome {
         first_visit_success: Some(true),
         cause: "air in the system".into(),
@@ -397,21 +389,7 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
 
     // What the demo must show a newcomer, checked through the API.
     let office = fieldsync_tests::agent();
-    let login: Value = serde_json::from_str(
-        &office
-            .post(format!("{url}/v1/auth/login"))
-            .header("Content-Type", "application/json")
-            .send(
-                json!({ "user": demo::DISPATCHER, "password": demo::DISPATCHER_PASSWORD })
-                    .to_string(),
-            )
-            .expect("login")
-            .body_mut()
-            .read_to_string()
-            .expect("body"),
-    )
-    .expect("json");
-    let token = login["token"].as_str().expect("token");
+    let token = fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
     let get = |path: &str| -> Value {
         let text = office
             .get(format!("{url}{path}"))

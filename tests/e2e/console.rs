@@ -204,14 +204,7 @@ fn help_asked_offline_escalates_when_it_arrives() {
     let phone = server.phone("anna");
     phone.sync();
     // No signal on the roof: the request waits in the outbox.
-    phone
-        .store
-        .move_status(&job, Status::EnRoute, None)
-        .expect("en route");
-    phone
-        .store
-        .move_status(&job, Status::OnSite, None)
-        .expect("on site");
+    phone.arrive(&job);
     phone
         .store
         .request_help(&job, "controller fault I have not seen")
@@ -331,14 +324,7 @@ fn offline_work_is_timed_by_the_device_when_plausible_and_the_kpis_move() {
     let kpis = |server: &TestServer| server.dispatcher().get("/v1/kpis?period=day").body;
     assert_eq!(kpis(&server)["total"]["first_time_fix"]["of"], 0);
 
-    phone
-        .store
-        .move_status(&job, Status::EnRoute, None)
-        .expect("en route");
-    phone
-        .store
-        .move_status(&job, Status::OnSite, None)
-        .expect("on site");
+    phone.arrive(&job);
     let done_at = now_millis();
     let outcome = Outcome {
         first_visit_success: Some(true),
@@ -453,14 +439,7 @@ fn an_incomplete_visit_asks_dispatch_for_a_follow_up() {
     dispatcher.assign(&job, Some("anna"));
     let phone = server.phone("anna");
     phone.sync();
-    phone
-        .store
-        .move_status(&job, Status::EnRoute, None)
-        .expect("en route");
-    phone
-        .store
-        .move_status(&job, Status::OnSite, None)
-        .expect("on site");
+    phone.arrive(&job);
     let outcome = Outcome {
         first_visit_success: Some(false),
         summary: "part on order".into(),
@@ -489,14 +468,7 @@ fn an_incomplete_visit_asks_dispatch_for_a_follow_up() {
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert!(queue_ids(&server, "flagged").is_empty());
     phone.sync();
-    phone
-        .store
-        .move_status(&job, Status::EnRoute, None)
-        .expect("second visit");
-    phone
-        .store
-        .move_status(&job, Status::OnSite, None)
-        .expect("on site");
+    phone.arrive(&job);
     phone
         .store
         .finish_visit(&job, &Outcome::default(), true)

@@ -366,6 +366,14 @@ impl Phone {
         self._dir.path().join("phone.sqlite3")
     }
 
+    /// Travels to the job and arrives on site (offline: nothing is sent).
+    pub fn arrive(&self, job: &str) {
+        use fieldsync_client_core::protocol::rules::Status;
+        for to in [Status::EnRoute, Status::OnSite] {
+            self.store.move_status(job, to, None).expect("status move");
+        }
+    }
+
     /// Syncs until settled.
     pub fn sync(&self) -> SyncReport {
         self.transport.sync(&self.store).expect("sync")
@@ -450,6 +458,19 @@ impl EventStream {
             }
         }
     }
+}
+
+/// Signs an office user in over HTTP and returns the session token.
+pub fn sign_in(url: &str, user: &str, password: &str) -> String {
+    let mut response = agent()
+        .post(format!("{url}/v1/auth/login"))
+        .header("Content-Type", "application/json")
+        .send(json!({ "user": user, "password": password }).to_string())
+        .expect("sign in");
+    assert_eq!(response.status(), 200, "sign in {user}");
+    let body: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().expect("body")).expect("json");
+    body["token"].as_str().expect("token").to_owned()
 }
 
 /// A call with everything intake requires, for tests that open jobs without HTTP.

@@ -11,6 +11,7 @@ use crate::kpi::{
     SlaCompliance,
 };
 use fieldsync_protocol::Millis;
+use fieldsync_protocol::job::JobKind;
 
 /// Migration 3: the facts projection and the reminders.
 pub(super) const MIGRATION: &str = "
@@ -134,14 +135,15 @@ const FILTER: &str = "call_received_at >= ?1 AND call_received_at < ?2
     AND (?3 IS NULL OR region = ?3) AND (?4 IS NULL OR category = ?4)
     AND (?5 IS NULL OR kind = ?5) AND (?6 IS NULL OR assignee = ?6)";
 
-fn filter_params(filter: &KpiFilter) -> [Box<dyn ToSql + '_>; 6] {
+/// `?1`–`?6` of [`FILTER`], borrowed from `filter` and the kind's name.
+fn filter_params<'f>(filter: &'f KpiFilter, kind: &'f Option<&'static str>) -> [&'f dyn ToSql; 6] {
     [
-        Box::new(filter.from),
-        Box::new(filter.to),
-        Box::new(filter.region.as_deref()),
-        Box::new(filter.category.as_deref()),
-        Box::new(filter.kind.map(|k| k.as_str())),
-        Box::new(filter.engineer.as_deref()),
+        &filter.from,
+        &filter.to,
+        &filter.region,
+        &filter.category,
+        kind,
+        &filter.engineer,
     ]
 }
 
@@ -189,8 +191,9 @@ fn ratios(
         label = period_label(period)
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let [a, b, c, d, e, f] = filter_params(filter);
-    let bound: [&dyn ToSql; 7] = [&*a, &*b, &*c, &*d, &*e, &*f, &now];
+    let kind = filter.kind.map(JobKind::as_str);
+    let [a, b, c, d, e, f] = filter_params(filter, &kind);
+    let bound: [&dyn ToSql; 7] = [a, b, c, d, e, f, &now];
     let rows = stmt.query_map(&bound[..], |r| {
         let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, f64>(i)? as u64) };
         let ratio = |i: usize| -> rusqlite::Result<Ratio> { Ok(Ratio::new(n(i)?, n(i + 1)?)) };
@@ -265,9 +268,8 @@ fn percentiles(
          FROM ranked GROUP BY metric, period"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let bound = filter_params(filter);
-    let bound: Vec<&dyn ToSql> = bound.iter().map(|b| &**b as &dyn ToSql).collect();
-    let mut rows = stmt.query(&bound[..])?;
+    let kind = filter.kind.map(JobKind::as_str);
+    let mut rows = stmt.query(&filter_params(filter, &kind)[..])?;
     while let Some(r) = rows.next()? {
         let metric: String = r.get(0)?;
         let period: String = r.get(1)?;
@@ -302,9 +304,8 @@ fn counts(conn: &Connection, column: &str, filter: &KpiFilter) -> Result<Vec<Cou
          GROUP BY 1 ORDER BY 2 DESC, 1"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let bound = filter_params(filter);
-    let bound: Vec<&dyn ToSql> = bound.iter().map(|b| &**b as &dyn ToSql).collect();
-    let rows = stmt.query_map(&bound[..], |r| {
+    let kind = filter.kind.map(JobKind::as_str);
+    let rows = stmt.query_map(&filter_params(filter, &kind)[..], |r| {
         Ok(Count {
             key: r.get(0)?,
             jobs: to_u64(r.get(1)?),
@@ -325,9 +326,8 @@ fn engineers(conn: &Connection, filter: &KpiFilter) -> Result<Vec<EngineerKpis>,
          GROUP BY f.assignee ORDER BY 2, 1"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let bound = filter_params(filter);
-    let bound: Vec<&dyn ToSql> = bound.iter().map(|b| &**b as &dyn ToSql).collect();
-    let rows = stmt.query_map(&bound[..], |r| {
+    let kind = filter.kind.map(JobKind::as_str);
+    let rows = stmt.query_map(&filter_params(filter, &kind)[..], |r| {
         let done = r.get::<_, f64>(2)? as u64;
         Ok(EngineerKpis {
             user: r.get(0)?,
