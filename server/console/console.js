@@ -299,6 +299,8 @@ async function logout() {
 }
 
 function startApp() {
+  // Admins read everything but plan nothing: the stylesheet hides the controls they may not use.
+  document.body.dataset.role = state.me.role;
   const path = location.hash.replace(/^#/, '').split('?')[0];
   if (!path || path === '/') history.replaceState(null, '', '#/queues');
   renderShell();
@@ -643,13 +645,14 @@ function engineerRow(ctx, eng) {
     track);
   dropTarget(row, (id, e) => {
     const job = ctx.jobs.get(id);
+    if (!job) return; // only jobs on this board (not text dragged in from elsewhere)
     const rect = track.getBoundingClientRect();
-    const length = job && job.appointment_start != null && job.appointment_end > job.appointment_start
+    const length = job.appointment_start != null && job.appointment_end > job.appointment_start
       ? job.appointment_end - job.appointment_start : DEFAULT_VISIT;
     let start;
     if (e.clientX < rect.left) {
       // Dropped on the name: keep the time if it is on this day, else a morning slot.
-      const keep = job && job.appointment_start >= ctx.t0 && job.appointment_start < ctx.t1;
+      const keep = job.appointment_start >= ctx.t0 && job.appointment_start < ctx.t1;
       start = keep ? job.appointment_start : ctx.t0 + 2 * HOUR;
     } else {
       const frac = Math.min(Math.max((e.clientX - rect.left) / rect.width, 0), 1);

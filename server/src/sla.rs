@@ -134,10 +134,14 @@ impl SlaPolicy {
         Self::from_json(&text)
     }
 
-    /// Parses and checks a policy.
+    /// Parses and checks a policy. Unknown keys are refused: a misspelt optional target
+    /// would otherwise silently turn its clock off.
     pub fn from_json(text: &str) -> Result<Self, PolicyError> {
-        let policy: SlaPolicy =
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
+        refuse_unknown_keys(&value)?;
+        let policy: SlaPolicy =
+            serde_json::from_value(value).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         policy.check()?;
         Ok(policy)
     }
@@ -200,6 +204,42 @@ impl SlaPolicy {
             feedback_by: t.feedback_ms.map(|ms| received.saturating_add(ms)),
         }
     }
+}
+
+/// Refuses keys a policy does not have (serde cannot, through the flattened targets).
+fn refuse_unknown_keys(value: &serde_json::Value) -> Result<(), PolicyError> {
+    const POLICY: [&str; 2] = ["targets", "remind_next_ring_after_ms"];
+    const RULE: [&str; 7] = [
+        "tier",
+        "kind",
+        "respond_ms",
+        "dispatch_ms",
+        "resolve_ms",
+        "feedback_ms",
+        "escalate_unresolved_ms",
+    ];
+    let unknown = |object: &serde_json::Map<String, serde_json::Value>, known: &[&str]| {
+        object
+            .keys()
+            .find(|k| !known.contains(&k.as_str()))
+            .map(|k| PolicyError::Invalid(format!("unknown key `{k}`")))
+    };
+    if let Some(object) = value.as_object() {
+        if let Some(error) = unknown(object, &POLICY) {
+            return Err(error);
+        }
+        for rule in object
+            .get("targets")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(error) = rule.as_object().and_then(|r| unknown(r, &RULE)) {
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The four SLA clocks of PRODUCT.md.
@@ -335,6 +375,13 @@ mod tests {
         let mut endless = SlaPolicy::default();
         endless.targets[0].targets.resolve_ms = Millis::MAX;
         assert!(endless.check().is_err(), "a target beyond a year");
+
+        let misspelt = json.replace("\"feedback_ms\"", "\"feedbak_ms\"");
+        let error = SlaPolicy::from_json(&misspelt).expect_err("a misspelt key");
+        assert!(
+            error.to_string().contains("unknown key `feedbak_ms`"),
+            "{error}"
+        );
 
         let error = SlaPolicy::from_json("{\"targets\": 3}").expect_err("not a policy");
         assert!(error.to_string().starts_with("invalid SLA configuration"));

@@ -450,4 +450,26 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
     );
     browser.screenshot("queues.png");
     assert!(dashboard.exists());
+
+    // An admin reads the same pages but is offered no planning controls.
+    let mut admin = Browser::launch();
+    admin.sign_in(&url, "admin", "demo-admin-password");
+    admin.eval("location.hash = '#/queues', true");
+    admin.wait_for(
+        "document.querySelector('#queue-unassigned .queue-item')",
+        "the queues for the admin",
+    );
+    admin.click("#queue-unassigned .queue-item");
+    admin.wait_for(
+        "document.querySelector('#suggestions button.assign-btn')",
+        "the job page's suggestions",
+    );
+    let shown =
+        "[...document.querySelectorAll('.assign-btn, .status-btn, #nav a[href=\"#/intake\"]')]
+        .filter((e) => e.offsetParent !== null).length";
+    assert_eq!(
+        admin.eval(shown),
+        json!(0),
+        "no planning controls for an admin"
+    );
 }
