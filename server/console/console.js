@@ -974,10 +974,15 @@ function historyTable(history) {
 // ---------------------------------------------------------------- reminders
 
 async function viewReminders() {
-  const list = await api('GET', '/v1/reminders');
-  setBadge(list.length);
+  // "Only mine": those addressed to me or to my role (my ring); otherwise everybody's.
+  const list = await api('GET', `/v1/reminders${state.remindersMine ? '?mine=true' : ''}`);
+  if (!state.remindersMine) setBadge(list.length);
+  const mine = h('input', { type: 'checkbox', id: 'reminders-mine' });
+  mine.checked = !!state.remindersMine;
+  mine.addEventListener('change', () => { state.remindersMine = mine.checked; route(); });
   return h('div', { class: 'page' },
     h('h1', { class: 'page-title' }, 'Open reminders ', h('span', { class: 'count' }, String(list.length))),
+    h('label', { class: 'filter-toggle', for: 'reminders-mine' }, mine, ' Only mine'),
     errorBox('reminders-error'),
     list.length ? h('ul', { class: 'card reminder-list' }, list.map((r) => reminderItem(r, 'reminders-error')))
       : h('p', { class: 'empty card' }, 'No open reminders.'));

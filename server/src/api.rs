@@ -748,20 +748,38 @@ async fn suggestions(
     Ok(Json(ranked))
 }
 
+#[derive(Deserialize)]
+struct RemindersQuery {
+    /// Only those addressed to the caller or to the caller's role.
+    #[serde(default)]
+    mine: bool,
+}
+
+/// The open reminders, newest first: all of them, or (`?mine=true`) the caller's inbox.
 async fn reminders(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     method: Method,
     headers: HeaderMap,
+    Query(query): Query<RemindersQuery>,
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadJobs, &method, &headers)?;
+    let (user, role) = match &principal {
+        Principal::Office { user, role, .. } => (user.clone(), role.as_str()),
+        Principal::Device(_) => return Err(AppError::forbidden("office_only", "office only")),
+    };
     let storage = state.storage.clone();
-    let open = blocking(move || {
+    let mut open = blocking(move || {
         read(storage.as_ref(), |tx| {
             Ok::<_, AppError>(tx.reminders(true)?)
         })
     })
     .await?;
+    if query.mine {
+        open.retain(|r| {
+            r.to_user.as_deref() == Some(user.as_str()) || r.to_role.as_deref() == Some(role)
+        });
+    }
     Ok(Json(open))
 }
 

@@ -451,6 +451,21 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
     browser.screenshot("queues.png");
     assert!(dashboard.exists());
 
+    // Dispatch's own inbox is narrower than everybody's (the rings' reminders go elsewhere).
+    browser.eval("location.hash = '#/reminders', true");
+    browser.wait_for(
+        "document.querySelectorAll('li.reminder').length > 0",
+        "the open reminders",
+    );
+    let all = browser.eval("document.querySelectorAll('li.reminder').length");
+    browser.click("#reminders-mine");
+    browser.wait_for(
+        &format!(
+            "document.querySelector('#reminders-mine').checked && document.querySelectorAll('li.reminder').length < {all}"
+        ),
+        "only dispatch's reminders",
+    );
+
     // An admin reads the same pages but is offered no planning controls.
     let mut admin = Browser::launch();
     admin.sign_in(&url, "admin", "demo-admin-password");

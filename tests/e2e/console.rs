@@ -194,6 +194,13 @@ fn a_complaint_unresolved_for_24_hours_reaches_the_supervisor() {
     assert_eq!(reminder_rules(&server, &complaint), ["complaint:ring2"]);
     let supervisor = server.office("sam").get("/v1/reminders").body;
     assert_eq!(supervisor[0]["to_role"], "supervisor");
+    // Each ring's inbox: the supervisor's holds it, dispatch's does not.
+    let inbox = |user: &str| {
+        let answer = server.office(user).get("/v1/reminders?mine=true");
+        assert_eq!(answer.status, 200);
+        answer.body.as_array().map_or(0, Vec::len)
+    };
+    assert_eq!((inbox("sam"), inbox("dispatch")), (1, 0));
 }
 
 #[test]
