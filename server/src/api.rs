@@ -38,7 +38,7 @@ use crate::jobs::Committed;
 use crate::kpi::{self, KpiFilter, Period};
 use crate::planning;
 use crate::sla::SlaPolicy;
-use crate::storage::{AuditKind, Reminder, Storage, User, read, write};
+use crate::storage::{AuditKind, ReadTx, Reminder, Storage, User, read, write};
 use crate::sync::{self, PageLimits};
 
 /// The largest request body accepted, after decompression.
@@ -134,6 +134,15 @@ impl AppState {
         let outcome = escalation::tick(self.storage.as_ref(), &self.sla, self.now())?;
         self.publish_tick(outcome);
         Ok(())
+    }
+
+    /// Runs `f` in a read transaction on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn ReadTx) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let storage = self.storage.clone();
+        blocking(move || read(storage.as_ref(), f)).await
     }
 
     fn dispatch<'s>(&'s self, user: &str) -> Dispatch<'s> {
@@ -344,16 +353,14 @@ async fn job_audit(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadJobs, &method, &headers)?;
-    let storage = state.storage.clone();
-    let entries = blocking(move || {
-        read(storage.as_ref(), |tx| {
+    let entries = state
+        .read(move |tx| {
             if tx.job(&id)?.is_none() {
                 return Err(AppError::NotFound(format!("there is no job `{id}`")));
             }
             Ok(tx.audit(Some(&id), None, usize::MAX >> 1)?)
         })
-    })
-    .await?;
+        .await?;
     Ok(Json(entries))
 }
 
@@ -380,9 +387,9 @@ async fn audit(
         })?),
     };
     let limit = query.limit.unwrap_or(500).min(10_000);
-    let storage = state.storage.clone();
-    let entries =
-        blocking(move || read(storage.as_ref(), |tx| Ok(tx.audit(None, kind, limit)?))).await?;
+    let entries = state
+        .read(move |tx| Ok(tx.audit(None, kind, limit)?))
+        .await?;
     Ok(Json(entries))
 }
 
@@ -619,9 +626,8 @@ async fn list_devices(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadDevices, &method, &headers)?;
-    let storage = state.storage.clone();
-    let devices = blocking(move || {
-        read(storage.as_ref(), |tx| {
+    let devices = state
+        .read(|tx| {
             let mut views = Vec::new();
             for credential in tx.credentials()? {
                 views.push(DeviceView {
@@ -630,10 +636,9 @@ async fn list_devices(
                     credential,
                 });
             }
-            Ok::<_, AppError>(views)
+            Ok(views)
         })
-    })
-    .await?;
+        .await?;
     Ok(Json(devices))
 }
 
@@ -676,9 +681,9 @@ async fn me(
             "devices have no office session",
         ));
     };
-    let storage = state.storage.clone();
     let id = user.clone();
-    let name = blocking(move || read(storage.as_ref(), |tx| Ok::<_, AppError>(tx.user(&id)?)))
+    let name = state
+        .read(move |tx| Ok(tx.user(&id)?))
         .await?
         .map_or_else(|| user.clone(), |u| u.name);
     // The answer carries the CSRF token: never from a cache.
@@ -700,9 +705,8 @@ async fn queues(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadJobs, &method, &headers)?;
-    let storage = state.storage.clone();
     let now = state.now();
-    let queues = blocking(move || read(storage.as_ref(), |tx| planning::queues(tx, now))).await?;
+    let queues = state.read(move |tx| planning::queues(tx, now)).await?;
     Ok(Json(queues))
 }
 
@@ -727,8 +731,7 @@ async fn board(
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadJobs, &method, &headers)?;
     let day = query.day(state.now())?;
-    let storage = state.storage.clone();
-    let board = blocking(move || read(storage.as_ref(), |tx| planning::board(tx, &day))).await?;
+    let board = state.read(move |tx| planning::board(tx, &day)).await?;
     Ok(Json(board))
 }
 
@@ -742,9 +745,9 @@ async fn suggestions(
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadJobs, &method, &headers)?;
     let day = query.day(state.now())?;
-    let storage = state.storage.clone();
-    let ranked =
-        blocking(move || read(storage.as_ref(), |tx| planning::suggestions(tx, &id, &day))).await?;
+    let ranked = state
+        .read(move |tx| planning::suggestions(tx, &id, &day))
+        .await?;
     Ok(Json(ranked))
 }
 
@@ -764,20 +767,13 @@ async fn reminders(
     Query(query): Query<RemindersQuery>,
 ) -> Result<impl IntoResponse, AppError> {
     principal.require(Permission::ReadJobs, &method, &headers)?;
-    let (user, role) = match &principal {
-        Principal::Office { user, role, .. } => (user.clone(), role.as_str()),
-        Principal::Device(_) => return Err(AppError::forbidden("office_only", "office only")),
-    };
-    let storage = state.storage.clone();
-    let mut open = blocking(move || {
-        read(storage.as_ref(), |tx| {
-            Ok::<_, AppError>(tx.reminders(true)?)
-        })
-    })
-    .await?;
+    let mut open = state.read(|tx| Ok(tx.reminders(true)?)).await?;
     if query.mine {
+        // Only office users get this far (`ReadJobs`), so there is a role.
+        let role = principal.role().map(auth::UserRole::as_str);
         open.retain(|r| {
-            r.to_user.as_deref() == Some(user.as_str()) || r.to_role.as_deref() == Some(role)
+            r.to_user.as_deref() == Some(principal.user())
+                || (role.is_some() && r.to_role.as_deref() == role)
         });
     }
     Ok(Json(open))
@@ -827,11 +823,8 @@ struct KpiReport {
     period: Period,
     from: Millis,
     to: Millis,
-    buckets: Vec<kpi::Bucket>,
-    total: kpi::Metrics,
-    by_category: Vec<kpi::Count>,
-    by_region: Vec<kpi::Count>,
-    engineers: Vec<kpi::EngineerKpis>,
+    #[serde(flatten)]
+    data: kpi::KpiData,
     service_star: Option<String>,
     options: KpiOptions,
 }
@@ -892,9 +885,8 @@ async fn kpis(
         kind,
         engineer: nonempty(query.engineer),
     };
-    let storage = state.storage.clone();
-    let (data, options) = blocking(move || {
-        read(storage.as_ref(), |tx| {
+    let (data, options) = state
+        .read(move |tx| {
             let data = tx.kpis(&filter, period, now)?;
             let (regions, categories) = tx.kpi_dimensions()?;
             let options = KpiOptions {
@@ -910,20 +902,15 @@ async fn kpis(
                     })
                     .collect(),
             };
-            Ok::<_, AppError>((data, options))
+            Ok((data, options))
         })
-    })
-    .await?;
+        .await?;
     let service_star = kpi::service_star(&data.engineers).map(|e| e.user.clone());
     Ok(Json(KpiReport {
         period,
         from,
         to,
-        buckets: data.buckets,
-        total: data.total,
-        by_category: data.by_category,
-        by_region: data.by_region,
-        engineers: data.engineers,
+        data,
         service_star,
         options,
     }))

@@ -173,6 +173,14 @@ impl Principal {
         }
     }
 
+    /// The office user's role (`None` for a device).
+    pub fn role(&self) -> Option<UserRole> {
+        match self {
+            Principal::Office { role, .. } => Some(*role),
+            Principal::Device(_) => None,
+        }
+    }
+
     /// Checks the principal may do `permission` with a request of `method` and `headers`.
     pub fn require(
         &self,

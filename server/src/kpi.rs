@@ -178,7 +178,7 @@ pub struct EngineerKpis {
 }
 
 /// What the SQL computes for one report.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct KpiData {
     /// Metrics per period, oldest first.
     pub buckets: Vec<Bucket>,
