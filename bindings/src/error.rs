@@ -39,6 +39,13 @@ pub enum FieldsyncError {
         /// The server's explanation.
         reason: String,
     },
+    /// The phone's storage is full. Nothing of this operation was saved; everything saved
+    /// before is intact. Ask the user to free space.
+    #[error("storage full: {reason}")]
+    StorageFull {
+        /// What to tell the user.
+        reason: String,
+    },
     /// The local store cannot be used (a different user's store, a newer app's database, a
     /// corrupt document, a failing disk).
     #[error("local store: {reason}")]
@@ -61,6 +68,7 @@ impl From<CoreError> for FieldsyncError {
                 reason: message,
             },
             CoreError::Protocol(_) => FieldsyncError::Server { status: 0, reason },
+            CoreError::StorageFull => FieldsyncError::StorageFull { reason },
             CoreError::Database(_)
             | CoreError::StoreMismatch(_)
             | CoreError::CorruptDocument { .. } => FieldsyncError::Storage { reason },

@@ -1,8 +1,13 @@
 //! Records and enums that cross the FFI boundary, converted from client-core's types.
 
 use fieldsync_client_core::protocol::job::{self, JobSummary};
+use fieldsync_client_core::protocol::knowledge;
 use fieldsync_client_core::protocol::rules::Status;
-use fieldsync_client_core::{JobSyncState, OutboxStatus, RefusalRecord, SyncReport};
+use fieldsync_client_core::transport::UploadReport;
+use fieldsync_client_core::{
+    HeldAttachment, JobSyncState, KnowledgeApplied, ManualView, OutboxStatus, RefusalRecord,
+    SyncReport,
+};
 
 /// A job's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -151,6 +156,28 @@ impl From<job::BlobRef> for PhotoRef {
     }
 }
 
+/// The customer's signature on a job.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Signature {
+    /// The signature image (its caption names the signer).
+    pub image: PhotoRef,
+    /// Who signed.
+    pub signed_by: String,
+    /// Lower-case hex SHA-256 of the service report (a PDF) the customer signed: open it with
+    /// `blob(report_sha256)`, or `fetch_blob` when it is no longer on the phone.
+    pub report_sha256: String,
+}
+
+impl From<job::Signature> for Signature {
+    fn from(s: job::Signature) -> Self {
+        Signature {
+            image: s.image.into(),
+            signed_by: s.signed_by,
+            report_sha256: s.report_sha256,
+        }
+    }
+}
+
 /// Everything the installer sees when opening a job.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct JobDetail {
@@ -184,6 +211,8 @@ pub struct JobDetail {
     pub help_requests: u32,
     /// Photos attached.
     pub photos: Vec<PhotoRef>,
+    /// The customer's signature, once signed.
+    pub signature: Option<Signature>,
 }
 
 impl JobDetail {
@@ -228,6 +257,7 @@ impl JobDetail {
                 .unwrap_or_default(),
             help_requests: u32::try_from(job.escalation.help_requests.len()).unwrap_or(u32::MAX),
             photos: job.photos.iter().cloned().map(Into::into).collect(),
+            signature: job.signature.clone().map(Into::into),
         }
     }
 }
@@ -417,4 +447,306 @@ pub enum SyncEvent {
         /// Why.
         message: String,
     },
+}
+
+/// What a search hit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum HitKind {
+    /// A section of a manual (`reference` is the section id).
+    Manual,
+    /// A case from a completed job (`reference` is the job id).
+    Case,
+    /// An engineer's field tip (`reference` is the tip id).
+    Tip,
+}
+
+impl From<fieldsync_client_core::HitKind> for HitKind {
+    fn from(kind: fieldsync_client_core::HitKind) -> Self {
+        match kind {
+            fieldsync_client_core::HitKind::Manual => HitKind::Manual,
+            fieldsync_client_core::HitKind::Case => HitKind::Case,
+            fieldsync_client_core::HitKind::Tip => HitKind::Tip,
+        }
+    }
+}
+
+/// A piece of a search hit's snippet: show the matched pieces highlighted.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SnippetPart {
+    /// The text.
+    pub text: String,
+    /// Whether it matched the query.
+    pub matched: bool,
+}
+
+impl From<fieldsync_client_core::SnippetPart> for SnippetPart {
+    fn from(p: fieldsync_client_core::SnippetPart) -> Self {
+        SnippetPart {
+            text: p.text,
+            matched: p.matched,
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SearchHit {
+    /// What it is.
+    pub kind: HitKind,
+    /// The product model it is about.
+    pub model: String,
+    /// The manual section's id, the case's job id or the tip's id.
+    pub reference: String,
+    /// Its title.
+    pub title: String,
+    /// A short passage around the matches, in pieces.
+    pub snippet: Vec<SnippetPart>,
+}
+
+impl From<fieldsync_client_core::SearchHit> for SearchHit {
+    fn from(h: fieldsync_client_core::SearchHit) -> Self {
+        SearchHit {
+            kind: h.kind.into(),
+            model: h.model,
+            reference: h.reference,
+            title: h.title,
+            snippet: h.snippet.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A section of a manual.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ManualSection {
+    /// Its id, stable across versions (what search hits refer to).
+    pub id: String,
+    /// The heading.
+    pub title: String,
+    /// The text, Markdown or HTML.
+    pub body: String,
+}
+
+impl From<knowledge::Section> for ManualSection {
+    fn from(s: knowledge::Section) -> Self {
+        ManualSection {
+            id: s.id,
+            title: s.title,
+            body: s.body,
+        }
+    }
+}
+
+/// A file that belongs to a manual (an image or a PDF).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ManualAttachment {
+    /// Lower-case hex SHA-256 of its bytes: open them with `blob(sha256)`.
+    pub sha256: String,
+    /// The file name sections refer to it by.
+    pub name: String,
+    /// Media type, e.g. `image/png`.
+    pub mime_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether the bytes are on the phone. Attachments are evicted under the storage budget;
+    /// fetch one that is not with `fetch_blob(sha256)` when online.
+    pub held: bool,
+}
+
+impl From<HeldAttachment> for ManualAttachment {
+    fn from(a: HeldAttachment) -> Self {
+        ManualAttachment {
+            sha256: a.attachment.sha256,
+            name: a.attachment.name,
+            mime_type: a.attachment.mime,
+            size: a.attachment.size,
+            held: a.held,
+        }
+    }
+}
+
+/// The manual the phone shows for a product model: the newest version it holds complete.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Manual {
+    /// The product model.
+    pub model: String,
+    /// The version shown.
+    pub version: u32,
+    /// Its title.
+    pub title: String,
+    /// Its sections, in reading order.
+    pub sections: Vec<ManualSection>,
+    /// Its attachments.
+    pub attachments: Vec<ManualAttachment>,
+}
+
+impl From<ManualView> for Manual {
+    fn from(m: ManualView) -> Self {
+        Manual {
+            model: m.model,
+            version: m.version,
+            title: m.title,
+            sections: m.sections.into_iter().map(Into::into).collect(),
+            attachments: m.attachments.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A completed job's diagnosis, from the case library.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Case {
+    /// The job it came from.
+    pub job_id: String,
+    /// The product model.
+    pub model: String,
+    /// What the customer reported.
+    pub symptom: String,
+    /// What the engineer found.
+    pub cause: String,
+    /// What fixed it.
+    pub fix: String,
+    /// When the job was completed, ms since the Unix epoch.
+    pub completed_at_ms: i64,
+    /// Who fixed it.
+    pub engineer: String,
+}
+
+impl From<knowledge::Case> for Case {
+    fn from(c: knowledge::Case) -> Self {
+        Case {
+            job_id: c.job_id,
+            model: c.model,
+            symptom: c.symptom,
+            cause: c.cause,
+            fix: c.fix,
+            completed_at_ms: c.completed_at,
+            engineer: c.engineer,
+        }
+    }
+}
+
+/// An engineer's field tip for a product model.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Tip {
+    /// The tip's id (what search hits refer to).
+    pub id: String,
+    /// The text.
+    pub text: String,
+    /// The user who wrote it.
+    pub author: String,
+    /// When it was written (that phone's clock), ms since the Unix epoch.
+    pub written_at_ms: i64,
+}
+
+impl From<knowledge::Tip> for Tip {
+    fn from(t: knowledge::Tip) -> Self {
+        Tip {
+            id: t.id,
+            text: t.text,
+            author: t.by,
+            written_at_ms: t.at,
+        }
+    }
+}
+
+/// How the phone's media and reference storage is used, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct StorageUsage {
+    /// The budget, if one is set.
+    pub budget: Option<u64>,
+    /// Captured photos, signatures and reports the server does not hold yet: never evicted.
+    pub unsent_media: u64,
+    /// Captured media the server holds: evicted under the budget, least recently used first.
+    pub sent_media: u64,
+    /// Manual attachments: evicted under the budget, least recently used first.
+    pub reference: u64,
+}
+
+impl From<fieldsync_client_core::StorageUsage> for StorageUsage {
+    fn from(u: fieldsync_client_core::StorageUsage) -> Self {
+        StorageUsage {
+            budget: u.budget,
+            unsent_media: u.unsent_media,
+            sent_media: u.sent_media,
+            reference: u.reference,
+        }
+    }
+}
+
+/// A captured photo, signature image or signed report waiting for upload.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PendingMedia {
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// A job it belongs to.
+    pub job_id: String,
+    /// Media type, e.g. `image/jpeg` or `application/pdf`.
+    pub mime_type: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl From<fieldsync_client_core::PendingMedia> for PendingMedia {
+    fn from(m: fieldsync_client_core::PendingMedia) -> Self {
+        PendingMedia {
+            sha256: m.sha256,
+            job_id: m.job_id,
+            mime_type: m.mime,
+            size: m.size,
+        }
+    }
+}
+
+/// What an upload pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct UploadSummary {
+    /// Media the server now holds that were waiting on the phone.
+    pub uploaded: u64,
+    /// Bytes the server accepted in this pass (a resumed upload sends only the rest).
+    pub bytes_sent: u64,
+}
+
+impl From<UploadReport> for UploadSummary {
+    fn from(r: UploadReport) -> Self {
+        UploadSummary {
+            uploaded: r.uploaded,
+            bytes_sent: r.bytes_sent,
+        }
+    }
+}
+
+/// Field tips of a model the server refused; the server's tips for the model replace them.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TipRefusal {
+    /// The product model.
+    pub model: String,
+    /// The server's explanation.
+    pub reason: String,
+}
+
+/// What a knowledge exchange did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KnowledgeSummary {
+    /// Models whose manual is new or changed (shown once its attachments are all on the phone).
+    pub manuals: Vec<String>,
+    /// Cases received.
+    pub cases: u32,
+    /// Field tip changes merged from other phones.
+    pub tip_changes: u32,
+    /// Models whose local tips the server refused.
+    pub refused_tips: Vec<TipRefusal>,
+}
+
+impl From<KnowledgeApplied> for KnowledgeSummary {
+    fn from(k: KnowledgeApplied) -> Self {
+        KnowledgeSummary {
+            manuals: k.manuals,
+            cases: count(k.cases),
+            tip_changes: count(k.tip_changes),
+            refused_tips: k
+                .refused_tips
+                .into_iter()
+                .map(|(model, reason)| TipRefusal { model, reason })
+                .collect(),
+        }
+    }
 }

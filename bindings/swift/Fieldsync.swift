@@ -687,6 +687,12 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func addTimeEntry(jobId: String, kind: TimeKind, startMs: Int64, endMs: Int64) throws 
     
     /**
+     * Adds a field tip for a product model. Works offline: the tip is durable and searchable
+     * at once, and reaches other installers' phones with the next `sync_knowledge`.
+     */
+    func addTip(model: String, text: String) throws  -> Tip
+    
+    /**
      * Every job on the phone, by appointment.
      */
     func allJobs() throws  -> [JobListItem]
@@ -699,8 +705,21 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     /**
      * Attaches a photo (the encoded image bytes) to the job. The bytes are kept on the phone
      * and the job references them by SHA-256; attaching the same bytes again changes nothing.
+     * They stay on the phone at least until `upload_media` has given them to the server.
      */
     func attachPhoto(jobId: String, bytes: Data, mimeType: String, caption: String) throws  -> PhotoRef
+    
+    /**
+     * The bytes of a photo, signature image, signed report or manual attachment on the phone,
+     * by SHA-256 (lower-case hex); `None` when they are not here (never fetched, or evicted
+     * under the storage budget: then `fetch_blob` them when online).
+     */
+    func blob(sha256: String) throws  -> Data?
+    
+    /**
+     * The cases (completed jobs' diagnoses) on the phone for a product model, newest first.
+     */
+    func cases(model: String) throws  -> [Case]
     
     /**
      * This install's device id.
@@ -715,6 +734,13 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func enroll(code: String) throws  -> String
     
     /**
+     * Downloads a blob from the server by SHA-256: a manual attachment, or a photo, signature
+     * image or signed report of a job this installer holds (e.g. one evicted from the phone
+     * under the storage budget). The bytes are returned, not kept. Blocks on the network.
+     */
+    func fetchBlob(sha256: String) throws  -> Data
+    
+    /**
      * Ends the visit with its outcome: completed, or incomplete (asks dispatch for a follow-up).
      */
     func finishVisit(jobId: String, outcome: VisitOutcome, completed: Bool) throws 
@@ -723,6 +749,13 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
      * Opens a job.
      */
     func job(jobId: String) throws  -> JobDetail
+    
+    /**
+     * The manual the phone shows for a product model (the newest version it holds complete),
+     * or `None` when it holds none. `sync_knowledge` brings the manuals for the products on
+     * the installer's jobs.
+     */
+    func manual(model: String) throws  -> Manual?
     
     /**
      * Moves the job's status from the field: en route, on site (or completed/incomplete
@@ -736,6 +769,19 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func outbox() throws  -> Outbox
     
     /**
+     * Captured photos, signature images and signed reports the server does not hold yet,
+     * oldest first. `upload_media` sends them.
+     */
+    func pendingMedia() throws  -> [PendingMedia]
+    
+    /**
+     * The service report the customer would sign now: a PDF of the job as it stands (work
+     * done, parts, time, outcome), with `signed_by` as the signer's name. Show it to the
+     * customer before they sign; nothing is saved.
+     */
+    func previewReport(jobId: String, signedBy: String) throws  -> Data
+    
+    /**
      * What the server refused or undid, newest first: refused pushes, and `rule_violation`
      * records for edits it accepted and then put back because they broke a field rule.
      */
@@ -747,9 +793,41 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func requestHelp(jobId: String, reason: String) throws 
     
     /**
+     * Searches the manuals, cases and field tips on the phone, best match first, at most
+     * `limit` hits. Works offline. Every word must match; the last one matches as a prefix
+     * while it is being typed (no trailing space), so call it on every keystroke. Accents do
+     * not matter (`verif` finds "Vérifier"), and Chinese terms match their characters next to
+     * each other anywhere in the text. An empty query finds nothing.
+     */
+    func search(query: String, limit: UInt32) throws  -> [SearchHit]
+    
+    /**
      * Records the customer's rating (1 to 5) and comment.
      */
     func setRating(jobId: String, score: UInt8, comment: String) throws 
+    
+    /**
+     * Sets the budget for media and manual attachments on the phone, in bytes (`None`: no
+     * budget), and keeps to it at once. Over the budget, manual attachments and media the
+     * server already holds are evicted, least recently used first; media not uploaded yet
+     * never are (so usage can stay over the budget until `upload_media` runs).
+     */
+    func setStorageBudget(bytes: UInt64?) throws 
+    
+    /**
+     * Records the customer's signature (the encoded image bytes, e.g. a PNG of what they drew)
+     * for the job: generates the service report from the job as it stands at this moment,
+     * keeps the report and the image on the phone until `upload_media` has given them to the
+     * server, and puts the signature, with the report's SHA-256, into the job, all in one
+     * durable step. Works offline. Later edits to the job do not change what was signed;
+     * signing again replaces the signature.
+     */
+    func sign(jobId: String, image: Data, mimeType: String, signedBy: String) throws  -> Signature
+    
+    /**
+     * How the phone's media and attachment storage is used, and the budget.
+     */
+    func storageUsage() throws  -> StorageUsage
     
     /**
      * Registers a listener; keep the returned subscription as long as you want the calls.
@@ -757,8 +835,19 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func subscribe(listener: FieldsyncListener)  -> Subscription
     
     /**
-     * Syncs now: sends what was captured, receives what changed. Blocks on the network.
+     * Brings the phone's reference knowledge up to date: the manuals for the products on the
+     * installer's jobs (only what changed since the version held), new cases, and field tips
+     * both ways; then downloads the attachments new manual versions need. Call it after
+     * `sync_now`. Blocks on the network. Safe to interrupt: a new manual version is shown only
+     * once complete, so the previous one stays until the next call finishes the job.
      * Concurrent calls run one after the other.
+     */
+    func syncKnowledge() throws  -> KnowledgeSummary
+    
+    /**
+     * Syncs now: sends what was captured, receives what changed. Blocks on the network.
+     * Concurrent calls run one after the other. Photo, signature and report bytes are not part
+     * of it: call `upload_media` after it (and `sync_knowledge` for manuals, cases and tips).
      */
     func syncNow() throws  -> SyncSummary
     
@@ -766,6 +855,11 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
      * Where a job's captured work stands.
      */
     func syncState(jobId: String) throws  -> SyncState
+    
+    /**
+     * The field tips on the phone for a product model, oldest first.
+     */
+    func tips(model: String) throws  -> [Tip]
     
     /**
      * Today's and upcoming open jobs (the installer's default list). `now_ms` is the phone's
@@ -778,6 +872,17 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
      * Ticks or fills a checklist item.
      */
     func updateChecklistItem(jobId: String, itemId: String, update: ChecklistUpdate) throws 
+    
+    /**
+     * Uploads the captured photos, signature images and signed reports the server does not
+     * hold yet (`pending_media`), and returns what it sent. Call it after `sync_now`, on a
+     * background thread: it blocks on the network for as long as the uploads take. Safe to
+     * interrupt (a lost connection, the app killed): the next call resumes each upload from
+     * the byte the server's copy ends at. Stops at the first failure; what was sent stays
+     * sent. A job shows `SyncState::Accepted` only once its media are uploaded too. Concurrent
+     * calls run one after the other.
+     */
+    func uploadMedia() throws  -> UploadSummary
     
     /**
      * Waits up to `timeout_ms` for the server to say something changed for this installer.
@@ -885,6 +990,21 @@ open func addTimeEntry(jobId: String, kind: TimeKind, startMs: Int64, endMs: Int
 }
     
     /**
+     * Adds a field tip for a product model. Works offline: the tip is durable and searchable
+     * at once, and reaches other installers' phones with the next `sync_knowledge`.
+     */
+open func addTip(model: String, text: String)throws  -> Tip  {
+    return try  FfiConverterTypeTip_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_add_tip(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(model),
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Every job on the phone, by appointment.
      */
 open func allJobs()throws  -> [JobListItem]  {
@@ -912,6 +1032,7 @@ open func appendNote(jobId: String, text: String)throws   {try rustCallWithError
     /**
      * Attaches a photo (the encoded image bytes) to the job. The bytes are kept on the phone
      * and the job references them by SHA-256; attaching the same bytes again changes nothing.
+     * They stay on the phone at least until `upload_media` has given them to the server.
      */
 open func attachPhoto(jobId: String, bytes: Data, mimeType: String, caption: String)throws  -> PhotoRef  {
     return try  FfiConverterTypePhotoRef_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -922,6 +1043,34 @@ open func attachPhoto(jobId: String, bytes: Data, mimeType: String, caption: Str
         FfiConverterData.lower(bytes),
         FfiConverterString.lower(mimeType),
         FfiConverterString.lower(caption),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The bytes of a photo, signature image, signed report or manual attachment on the phone,
+     * by SHA-256 (lower-case hex); `None` when they are not here (never fetched, or evicted
+     * under the storage budget: then `fetch_blob` them when online).
+     */
+open func blob(sha256: String)throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_blob(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(sha256),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The cases (completed jobs' diagnoses) on the phone for a product model, newest first.
+     */
+open func cases(model: String)throws  -> [Case]  {
+    return try  FfiConverterSequenceTypeCase.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_cases(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(model),uniffiCallStatus
     )
 })
 }
@@ -954,6 +1103,21 @@ open func enroll(code: String)throws  -> String  {
 }
     
     /**
+     * Downloads a blob from the server by SHA-256: a manual attachment, or a photo, signature
+     * image or signed report of a job this installer holds (e.g. one evicted from the phone
+     * under the storage budget). The bytes are returned, not kept. Blocks on the network.
+     */
+open func fetchBlob(sha256: String)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_fetch_blob(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(sha256),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Ends the visit with its outcome: completed, or incomplete (asks dispatch for a follow-up).
      */
 open func finishVisit(jobId: String, outcome: VisitOutcome, completed: Bool)throws   {try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -976,6 +1140,21 @@ open func job(jobId: String)throws  -> JobDetail  {
     uniffi_fieldsync_fn_method_fieldsyncclient_job(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(jobId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The manual the phone shows for a product model (the newest version it holds complete),
+     * or `None` when it holds none. `sync_knowledge` brings the manuals for the products on
+     * the installer's jobs.
+     */
+open func manual(model: String)throws  -> Manual?  {
+    return try  FfiConverterOptionTypeManual.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_manual(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(model),uniffiCallStatus
     )
 })
 }
@@ -1008,6 +1187,35 @@ open func outbox()throws  -> Outbox  {
 }
     
     /**
+     * Captured photos, signature images and signed reports the server does not hold yet,
+     * oldest first. `upload_media` sends them.
+     */
+open func pendingMedia()throws  -> [PendingMedia]  {
+    return try  FfiConverterSequenceTypePendingMedia.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_pending_media(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The service report the customer would sign now: a PDF of the job as it stands (work
+     * done, parts, time, outcome), with `signed_by` as the signer's name. Show it to the
+     * customer before they sign; nothing is saved.
+     */
+open func previewReport(jobId: String, signedBy: String)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_preview_report(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(jobId),
+        FfiConverterString.lower(signedBy),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * What the server refused or undid, newest first: refused pushes, and `rule_violation`
      * records for edits it accepted and then put back because they broke a field rule.
      */
@@ -1034,6 +1242,24 @@ open func requestHelp(jobId: String, reason: String)throws   {try rustCallWithEr
 }
     
     /**
+     * Searches the manuals, cases and field tips on the phone, best match first, at most
+     * `limit` hits. Works offline. Every word must match; the last one matches as a prefix
+     * while it is being typed (no trailing space), so call it on every keystroke. Accents do
+     * not matter (`verif` finds "Vérifier"), and Chinese terms match their characters next to
+     * each other anywhere in the text. An empty query finds nothing.
+     */
+open func search(query: String, limit: UInt32)throws  -> [SearchHit]  {
+    return try  FfiConverterSequenceTypeSearchHit.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_search(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(query),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Records the customer's rating (1 to 5) and comment.
      */
 open func setRating(jobId: String, score: UInt8, comment: String)throws   {try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -1045,6 +1271,54 @@ open func setRating(jobId: String, score: UInt8, comment: String)throws   {try r
         FfiConverterString.lower(comment),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Sets the budget for media and manual attachments on the phone, in bytes (`None`: no
+     * budget), and keeps to it at once. Over the budget, manual attachments and media the
+     * server already holds are evicted, least recently used first; media not uploaded yet
+     * never are (so usage can stay over the budget until `upload_media` runs).
+     */
+open func setStorageBudget(bytes: UInt64?)throws   {try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_set_storage_budget(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionUInt64.lower(bytes),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Records the customer's signature (the encoded image bytes, e.g. a PNG of what they drew)
+     * for the job: generates the service report from the job as it stands at this moment,
+     * keeps the report and the image on the phone until `upload_media` has given them to the
+     * server, and puts the signature, with the report's SHA-256, into the job, all in one
+     * durable step. Works offline. Later edits to the job do not change what was signed;
+     * signing again replaces the signature.
+     */
+open func sign(jobId: String, image: Data, mimeType: String, signedBy: String)throws  -> Signature  {
+    return try  FfiConverterTypeSignature_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_sign(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(jobId),
+        FfiConverterData.lower(image),
+        FfiConverterString.lower(mimeType),
+        FfiConverterString.lower(signedBy),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How the phone's media and attachment storage is used, and the budget.
+     */
+open func storageUsage()throws  -> StorageUsage  {
+    return try  FfiConverterTypeStorageUsage_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_storage_usage(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1061,8 +1335,26 @@ open func subscribe(listener: FieldsyncListener) -> Subscription  {
 }
     
     /**
-     * Syncs now: sends what was captured, receives what changed. Blocks on the network.
+     * Brings the phone's reference knowledge up to date: the manuals for the products on the
+     * installer's jobs (only what changed since the version held), new cases, and field tips
+     * both ways; then downloads the attachments new manual versions need. Call it after
+     * `sync_now`. Blocks on the network. Safe to interrupt: a new manual version is shown only
+     * once complete, so the previous one stays until the next call finishes the job.
      * Concurrent calls run one after the other.
+     */
+open func syncKnowledge()throws  -> KnowledgeSummary  {
+    return try  FfiConverterTypeKnowledgeSummary_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_sync_knowledge(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Syncs now: sends what was captured, receives what changed. Blocks on the network.
+     * Concurrent calls run one after the other. Photo, signature and report bytes are not part
+     * of it: call `upload_media` after it (and `sync_knowledge` for manuals, cases and tips).
      */
 open func syncNow()throws  -> SyncSummary  {
     return try  FfiConverterTypeSyncSummary_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -1082,6 +1374,19 @@ open func syncState(jobId: String)throws  -> SyncState  {
     uniffi_fieldsync_fn_method_fieldsyncclient_sync_state(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(jobId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The field tips on the phone for a product model, oldest first.
+     */
+open func tips(model: String)throws  -> [Tip]  {
+    return try  FfiConverterSequenceTypeTip.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_tips(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(model),uniffiCallStatus
     )
 })
 }
@@ -1114,6 +1419,24 @@ open func updateChecklistItem(jobId: String, itemId: String, update: ChecklistUp
         FfiConverterTypeChecklistUpdate_lower(update),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Uploads the captured photos, signature images and signed reports the server does not
+     * hold yet (`pending_media`), and returns what it sent. Call it after `sync_now`, on a
+     * background thread: it blocks on the network for as long as the uploads take. Safe to
+     * interrupt (a lost connection, the app killed): the next call resumes each upload from
+     * the byte the server's copy ends at. Stops at the first failure; what was sent stays
+     * sent. A job shows `SyncState::Accepted` only once its media are uploaded too. Concurrent
+     * calls run one after the other.
+     */
+open func uploadMedia()throws  -> UploadSummary  {
+    return try  FfiConverterTypeUploadSummary_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_upload_media(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1564,6 +1887,125 @@ public func FfiConverterTypeSubscription_lower(_ value: Subscription) -> UInt64 
 
 
 /**
+ * A completed job's diagnosis, from the case library.
+ */
+public struct Case: Equatable, Hashable {
+    /**
+     * The job it came from.
+     */
+    public var jobId: String
+    /**
+     * The product model.
+     */
+    public var model: String
+    /**
+     * What the customer reported.
+     */
+    public var symptom: String
+    /**
+     * What the engineer found.
+     */
+    public var cause: String
+    /**
+     * What fixed it.
+     */
+    public var fix: String
+    /**
+     * When the job was completed, ms since the Unix epoch.
+     */
+    public var completedAtMs: Int64
+    /**
+     * Who fixed it.
+     */
+    public var engineer: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The job it came from.
+         */jobId: String, 
+        /**
+         * The product model.
+         */model: String, 
+        /**
+         * What the customer reported.
+         */symptom: String, 
+        /**
+         * What the engineer found.
+         */cause: String, 
+        /**
+         * What fixed it.
+         */fix: String, 
+        /**
+         * When the job was completed, ms since the Unix epoch.
+         */completedAtMs: Int64, 
+        /**
+         * Who fixed it.
+         */engineer: String) {
+        self.jobId = jobId
+        self.model = model
+        self.symptom = symptom
+        self.cause = cause
+        self.fix = fix
+        self.completedAtMs = completedAtMs
+        self.engineer = engineer
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Case: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCase: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Case {
+        return
+            try Case(
+                jobId: FfiConverterString.read(from: &buf), 
+                model: FfiConverterString.read(from: &buf), 
+                symptom: FfiConverterString.read(from: &buf), 
+                cause: FfiConverterString.read(from: &buf), 
+                fix: FfiConverterString.read(from: &buf), 
+                completedAtMs: FfiConverterInt64.read(from: &buf), 
+                engineer: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Case, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.jobId, into: &buf)
+        FfiConverterString.write(value.model, into: &buf)
+        FfiConverterString.write(value.symptom, into: &buf)
+        FfiConverterString.write(value.cause, into: &buf)
+        FfiConverterString.write(value.fix, into: &buf)
+        FfiConverterInt64.write(value.completedAtMs, into: &buf)
+        FfiConverterString.write(value.engineer, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCase_lift(_ buf: RustBuffer) throws -> Case {
+    return try FfiConverterTypeCase.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCase_lower(_ value: Case) -> RustBuffer {
+    return FfiConverterTypeCase.lower(value)
+}
+
+
+/**
  * A checklist item.
  */
 public struct ChecklistItem: Equatable, Hashable {
@@ -1965,6 +2407,10 @@ public struct JobDetail: Equatable, Hashable {
      * Photos attached.
      */
     public var photos: [PhotoRef]
+    /**
+     * The customer's signature, once signed.
+     */
+    public var signature: Signature?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2013,7 +2459,10 @@ public struct JobDetail: Equatable, Hashable {
          */helpRequests: UInt32, 
         /**
          * Photos attached.
-         */photos: [PhotoRef]) {
+         */photos: [PhotoRef], 
+        /**
+         * The customer's signature, once signed.
+         */signature: Signature?) {
         self.summary = summary
         self.customerPhone = customerPhone
         self.address = address
@@ -2029,6 +2478,7 @@ public struct JobDetail: Equatable, Hashable {
         self.ratingComment = ratingComment
         self.helpRequests = helpRequests
         self.photos = photos
+        self.signature = signature
     }
 
     
@@ -2061,7 +2511,8 @@ public struct FfiConverterTypeJobDetail: FfiConverterRustBuffer {
                 rating: FfiConverterOptionUInt8.read(from: &buf), 
                 ratingComment: FfiConverterString.read(from: &buf), 
                 helpRequests: FfiConverterUInt32.read(from: &buf), 
-                photos: FfiConverterSequenceTypePhotoRef.read(from: &buf)
+                photos: FfiConverterSequenceTypePhotoRef.read(from: &buf), 
+                signature: FfiConverterOptionTypeSignature.read(from: &buf)
         )
     }
 
@@ -2081,6 +2532,7 @@ public struct FfiConverterTypeJobDetail: FfiConverterRustBuffer {
         FfiConverterString.write(value.ratingComment, into: &buf)
         FfiConverterUInt32.write(value.helpRequests, into: &buf)
         FfiConverterSequenceTypePhotoRef.write(value.photos, into: &buf)
+        FfiConverterOptionTypeSignature.write(value.signature, into: &buf)
     }
 }
 
@@ -2236,6 +2688,374 @@ public func FfiConverterTypeJobListItem_lift(_ buf: RustBuffer) throws -> JobLis
 #endif
 public func FfiConverterTypeJobListItem_lower(_ value: JobListItem) -> RustBuffer {
     return FfiConverterTypeJobListItem.lower(value)
+}
+
+
+/**
+ * What a knowledge exchange did.
+ */
+public struct KnowledgeSummary: Equatable, Hashable {
+    /**
+     * Models whose manual is new or changed (shown once its attachments are all on the phone).
+     */
+    public var manuals: [String]
+    /**
+     * Cases received.
+     */
+    public var cases: UInt32
+    /**
+     * Field tip changes merged from other phones.
+     */
+    public var tipChanges: UInt32
+    /**
+     * Models whose local tips the server refused.
+     */
+    public var refusedTips: [TipRefusal]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Models whose manual is new or changed (shown once its attachments are all on the phone).
+         */manuals: [String], 
+        /**
+         * Cases received.
+         */cases: UInt32, 
+        /**
+         * Field tip changes merged from other phones.
+         */tipChanges: UInt32, 
+        /**
+         * Models whose local tips the server refused.
+         */refusedTips: [TipRefusal]) {
+        self.manuals = manuals
+        self.cases = cases
+        self.tipChanges = tipChanges
+        self.refusedTips = refusedTips
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KnowledgeSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKnowledgeSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KnowledgeSummary {
+        return
+            try KnowledgeSummary(
+                manuals: FfiConverterSequenceString.read(from: &buf), 
+                cases: FfiConverterUInt32.read(from: &buf), 
+                tipChanges: FfiConverterUInt32.read(from: &buf), 
+                refusedTips: FfiConverterSequenceTypeTipRefusal.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KnowledgeSummary, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.manuals, into: &buf)
+        FfiConverterUInt32.write(value.cases, into: &buf)
+        FfiConverterUInt32.write(value.tipChanges, into: &buf)
+        FfiConverterSequenceTypeTipRefusal.write(value.refusedTips, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKnowledgeSummary_lift(_ buf: RustBuffer) throws -> KnowledgeSummary {
+    return try FfiConverterTypeKnowledgeSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKnowledgeSummary_lower(_ value: KnowledgeSummary) -> RustBuffer {
+    return FfiConverterTypeKnowledgeSummary.lower(value)
+}
+
+
+/**
+ * The manual the phone shows for a product model: the newest version it holds complete.
+ */
+public struct Manual: Equatable, Hashable {
+    /**
+     * The product model.
+     */
+    public var model: String
+    /**
+     * The version shown.
+     */
+    public var version: UInt32
+    /**
+     * Its title.
+     */
+    public var title: String
+    /**
+     * Its sections, in reading order.
+     */
+    public var sections: [ManualSection]
+    /**
+     * Its attachments.
+     */
+    public var attachments: [ManualAttachment]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The product model.
+         */model: String, 
+        /**
+         * The version shown.
+         */version: UInt32, 
+        /**
+         * Its title.
+         */title: String, 
+        /**
+         * Its sections, in reading order.
+         */sections: [ManualSection], 
+        /**
+         * Its attachments.
+         */attachments: [ManualAttachment]) {
+        self.model = model
+        self.version = version
+        self.title = title
+        self.sections = sections
+        self.attachments = attachments
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Manual: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeManual: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Manual {
+        return
+            try Manual(
+                model: FfiConverterString.read(from: &buf), 
+                version: FfiConverterUInt32.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                sections: FfiConverterSequenceTypeManualSection.read(from: &buf), 
+                attachments: FfiConverterSequenceTypeManualAttachment.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Manual, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.model, into: &buf)
+        FfiConverterUInt32.write(value.version, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterSequenceTypeManualSection.write(value.sections, into: &buf)
+        FfiConverterSequenceTypeManualAttachment.write(value.attachments, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeManual_lift(_ buf: RustBuffer) throws -> Manual {
+    return try FfiConverterTypeManual.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeManual_lower(_ value: Manual) -> RustBuffer {
+    return FfiConverterTypeManual.lower(value)
+}
+
+
+/**
+ * A file that belongs to a manual (an image or a PDF).
+ */
+public struct ManualAttachment: Equatable, Hashable {
+    /**
+     * Lower-case hex SHA-256 of its bytes: open them with `blob(sha256)`.
+     */
+    public var sha256: String
+    /**
+     * The file name sections refer to it by.
+     */
+    public var name: String
+    /**
+     * Media type, e.g. `image/png`.
+     */
+    public var mimeType: String
+    /**
+     * Size in bytes.
+     */
+    public var size: UInt64
+    /**
+     * Whether the bytes are on the phone. Attachments are evicted under the storage budget;
+     * fetch one that is not with `fetch_blob(sha256)` when online.
+     */
+    public var held: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Lower-case hex SHA-256 of its bytes: open them with `blob(sha256)`.
+         */sha256: String, 
+        /**
+         * The file name sections refer to it by.
+         */name: String, 
+        /**
+         * Media type, e.g. `image/png`.
+         */mimeType: String, 
+        /**
+         * Size in bytes.
+         */size: UInt64, 
+        /**
+         * Whether the bytes are on the phone. Attachments are evicted under the storage budget;
+         * fetch one that is not with `fetch_blob(sha256)` when online.
+         */held: Bool) {
+        self.sha256 = sha256
+        self.name = name
+        self.mimeType = mimeType
+        self.size = size
+        self.held = held
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ManualAttachment: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeManualAttachment: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ManualAttachment {
+        return
+            try ManualAttachment(
+                sha256: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                mimeType: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf), 
+                held: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ManualAttachment, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sha256, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.mimeType, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterBool.write(value.held, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeManualAttachment_lift(_ buf: RustBuffer) throws -> ManualAttachment {
+    return try FfiConverterTypeManualAttachment.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeManualAttachment_lower(_ value: ManualAttachment) -> RustBuffer {
+    return FfiConverterTypeManualAttachment.lower(value)
+}
+
+
+/**
+ * A section of a manual.
+ */
+public struct ManualSection: Equatable, Hashable {
+    /**
+     * Its id, stable across versions (what search hits refer to).
+     */
+    public var id: String
+    /**
+     * The heading.
+     */
+    public var title: String
+    /**
+     * The text, Markdown or HTML.
+     */
+    public var body: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Its id, stable across versions (what search hits refer to).
+         */id: String, 
+        /**
+         * The heading.
+         */title: String, 
+        /**
+         * The text, Markdown or HTML.
+         */body: String) {
+        self.id = id
+        self.title = title
+        self.body = body
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ManualSection: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeManualSection: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ManualSection {
+        return
+            try ManualSection(
+                id: FfiConverterString.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                body: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ManualSection, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterString.write(value.body, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeManualSection_lift(_ buf: RustBuffer) throws -> ManualSection {
+    return try FfiConverterTypeManualSection.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeManualSection_lower(_ value: ManualSection) -> RustBuffer {
+    return FfiConverterTypeManualSection.lower(value)
 }
 
 
@@ -2404,6 +3224,95 @@ public func FfiConverterTypePartUsed_lift(_ buf: RustBuffer) throws -> PartUsed 
 #endif
 public func FfiConverterTypePartUsed_lower(_ value: PartUsed) -> RustBuffer {
     return FfiConverterTypePartUsed.lower(value)
+}
+
+
+/**
+ * A captured photo, signature image or signed report waiting for upload.
+ */
+public struct PendingMedia: Equatable, Hashable {
+    /**
+     * Lower-case hex SHA-256 of the bytes.
+     */
+    public var sha256: String
+    /**
+     * A job it belongs to.
+     */
+    public var jobId: String
+    /**
+     * Media type, e.g. `image/jpeg` or `application/pdf`.
+     */
+    public var mimeType: String
+    /**
+     * Size in bytes.
+     */
+    public var size: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Lower-case hex SHA-256 of the bytes.
+         */sha256: String, 
+        /**
+         * A job it belongs to.
+         */jobId: String, 
+        /**
+         * Media type, e.g. `image/jpeg` or `application/pdf`.
+         */mimeType: String, 
+        /**
+         * Size in bytes.
+         */size: UInt64) {
+        self.sha256 = sha256
+        self.jobId = jobId
+        self.mimeType = mimeType
+        self.size = size
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PendingMedia: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePendingMedia: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PendingMedia {
+        return
+            try PendingMedia(
+                sha256: FfiConverterString.read(from: &buf), 
+                jobId: FfiConverterString.read(from: &buf), 
+                mimeType: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PendingMedia, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sha256, into: &buf)
+        FfiConverterString.write(value.jobId, into: &buf)
+        FfiConverterString.write(value.mimeType, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePendingMedia_lift(_ buf: RustBuffer) throws -> PendingMedia {
+    return try FfiConverterTypePendingMedia.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePendingMedia_lower(_ value: PendingMedia) -> RustBuffer {
+    return FfiConverterTypePendingMedia.lower(value)
 }
 
 
@@ -2586,6 +3495,344 @@ public func FfiConverterTypeRefusal_lower(_ value: Refusal) -> RustBuffer {
 
 
 /**
+ * One search result.
+ */
+public struct SearchHit: Equatable, Hashable {
+    /**
+     * What it is.
+     */
+    public var kind: HitKind
+    /**
+     * The product model it is about.
+     */
+    public var model: String
+    /**
+     * The manual section's id, the case's job id or the tip's id.
+     */
+    public var reference: String
+    /**
+     * Its title.
+     */
+    public var title: String
+    /**
+     * A short passage around the matches, in pieces.
+     */
+    public var snippet: [SnippetPart]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What it is.
+         */kind: HitKind, 
+        /**
+         * The product model it is about.
+         */model: String, 
+        /**
+         * The manual section's id, the case's job id or the tip's id.
+         */reference: String, 
+        /**
+         * Its title.
+         */title: String, 
+        /**
+         * A short passage around the matches, in pieces.
+         */snippet: [SnippetPart]) {
+        self.kind = kind
+        self.model = model
+        self.reference = reference
+        self.title = title
+        self.snippet = snippet
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SearchHit: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSearchHit: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SearchHit {
+        return
+            try SearchHit(
+                kind: FfiConverterTypeHitKind.read(from: &buf), 
+                model: FfiConverterString.read(from: &buf), 
+                reference: FfiConverterString.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                snippet: FfiConverterSequenceTypeSnippetPart.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SearchHit, into buf: inout [UInt8]) {
+        FfiConverterTypeHitKind.write(value.kind, into: &buf)
+        FfiConverterString.write(value.model, into: &buf)
+        FfiConverterString.write(value.reference, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterSequenceTypeSnippetPart.write(value.snippet, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSearchHit_lift(_ buf: RustBuffer) throws -> SearchHit {
+    return try FfiConverterTypeSearchHit.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSearchHit_lower(_ value: SearchHit) -> RustBuffer {
+    return FfiConverterTypeSearchHit.lower(value)
+}
+
+
+/**
+ * The customer's signature on a job.
+ */
+public struct Signature: Equatable, Hashable {
+    /**
+     * The signature image (its caption names the signer).
+     */
+    public var image: PhotoRef
+    /**
+     * Who signed.
+     */
+    public var signedBy: String
+    /**
+     * Lower-case hex SHA-256 of the service report (a PDF) the customer signed: open it with
+     * `blob(report_sha256)`, or `fetch_blob` when it is no longer on the phone.
+     */
+    public var reportSha256: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The signature image (its caption names the signer).
+         */image: PhotoRef, 
+        /**
+         * Who signed.
+         */signedBy: String, 
+        /**
+         * Lower-case hex SHA-256 of the service report (a PDF) the customer signed: open it with
+         * `blob(report_sha256)`, or `fetch_blob` when it is no longer on the phone.
+         */reportSha256: String) {
+        self.image = image
+        self.signedBy = signedBy
+        self.reportSha256 = reportSha256
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Signature: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSignature: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Signature {
+        return
+            try Signature(
+                image: FfiConverterTypePhotoRef.read(from: &buf), 
+                signedBy: FfiConverterString.read(from: &buf), 
+                reportSha256: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Signature, into buf: inout [UInt8]) {
+        FfiConverterTypePhotoRef.write(value.image, into: &buf)
+        FfiConverterString.write(value.signedBy, into: &buf)
+        FfiConverterString.write(value.reportSha256, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignature_lift(_ buf: RustBuffer) throws -> Signature {
+    return try FfiConverterTypeSignature.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignature_lower(_ value: Signature) -> RustBuffer {
+    return FfiConverterTypeSignature.lower(value)
+}
+
+
+/**
+ * A piece of a search hit's snippet: show the matched pieces highlighted.
+ */
+public struct SnippetPart: Equatable, Hashable {
+    /**
+     * The text.
+     */
+    public var text: String
+    /**
+     * Whether it matched the query.
+     */
+    public var matched: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The text.
+         */text: String, 
+        /**
+         * Whether it matched the query.
+         */matched: Bool) {
+        self.text = text
+        self.matched = matched
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SnippetPart: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSnippetPart: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SnippetPart {
+        return
+            try SnippetPart(
+                text: FfiConverterString.read(from: &buf), 
+                matched: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SnippetPart, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.text, into: &buf)
+        FfiConverterBool.write(value.matched, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSnippetPart_lift(_ buf: RustBuffer) throws -> SnippetPart {
+    return try FfiConverterTypeSnippetPart.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSnippetPart_lower(_ value: SnippetPart) -> RustBuffer {
+    return FfiConverterTypeSnippetPart.lower(value)
+}
+
+
+/**
+ * How the phone's media and reference storage is used, in bytes.
+ */
+public struct StorageUsage: Equatable, Hashable {
+    /**
+     * The budget, if one is set.
+     */
+    public var budget: UInt64?
+    /**
+     * Captured photos, signatures and reports the server does not hold yet: never evicted.
+     */
+    public var unsentMedia: UInt64
+    /**
+     * Captured media the server holds: evicted under the budget, least recently used first.
+     */
+    public var sentMedia: UInt64
+    /**
+     * Manual attachments: evicted under the budget, least recently used first.
+     */
+    public var reference: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The budget, if one is set.
+         */budget: UInt64?, 
+        /**
+         * Captured photos, signatures and reports the server does not hold yet: never evicted.
+         */unsentMedia: UInt64, 
+        /**
+         * Captured media the server holds: evicted under the budget, least recently used first.
+         */sentMedia: UInt64, 
+        /**
+         * Manual attachments: evicted under the budget, least recently used first.
+         */reference: UInt64) {
+        self.budget = budget
+        self.unsentMedia = unsentMedia
+        self.sentMedia = sentMedia
+        self.reference = reference
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension StorageUsage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStorageUsage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StorageUsage {
+        return
+            try StorageUsage(
+                budget: FfiConverterOptionUInt64.read(from: &buf), 
+                unsentMedia: FfiConverterUInt64.read(from: &buf), 
+                sentMedia: FfiConverterUInt64.read(from: &buf), 
+                reference: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StorageUsage, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt64.write(value.budget, into: &buf)
+        FfiConverterUInt64.write(value.unsentMedia, into: &buf)
+        FfiConverterUInt64.write(value.sentMedia, into: &buf)
+        FfiConverterUInt64.write(value.reference, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStorageUsage_lift(_ buf: RustBuffer) throws -> StorageUsage {
+    return try FfiConverterTypeStorageUsage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStorageUsage_lower(_ value: StorageUsage) -> RustBuffer {
+    return FfiConverterTypeStorageUsage.lower(value)
+}
+
+
+/**
  * What a sync did.
  */
 public struct SyncSummary: Equatable, Hashable {
@@ -2681,6 +3928,233 @@ public func FfiConverterTypeSyncSummary_lift(_ buf: RustBuffer) throws -> SyncSu
 #endif
 public func FfiConverterTypeSyncSummary_lower(_ value: SyncSummary) -> RustBuffer {
     return FfiConverterTypeSyncSummary.lower(value)
+}
+
+
+/**
+ * An engineer's field tip for a product model.
+ */
+public struct Tip: Equatable, Hashable {
+    /**
+     * The tip's id (what search hits refer to).
+     */
+    public var id: String
+    /**
+     * The text.
+     */
+    public var text: String
+    /**
+     * The user who wrote it.
+     */
+    public var author: String
+    /**
+     * When it was written (that phone's clock), ms since the Unix epoch.
+     */
+    public var writtenAtMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tip's id (what search hits refer to).
+         */id: String, 
+        /**
+         * The text.
+         */text: String, 
+        /**
+         * The user who wrote it.
+         */author: String, 
+        /**
+         * When it was written (that phone's clock), ms since the Unix epoch.
+         */writtenAtMs: Int64) {
+        self.id = id
+        self.text = text
+        self.author = author
+        self.writtenAtMs = writtenAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Tip: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTip: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Tip {
+        return
+            try Tip(
+                id: FfiConverterString.read(from: &buf), 
+                text: FfiConverterString.read(from: &buf), 
+                author: FfiConverterString.read(from: &buf), 
+                writtenAtMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Tip, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.text, into: &buf)
+        FfiConverterString.write(value.author, into: &buf)
+        FfiConverterInt64.write(value.writtenAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTip_lift(_ buf: RustBuffer) throws -> Tip {
+    return try FfiConverterTypeTip.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTip_lower(_ value: Tip) -> RustBuffer {
+    return FfiConverterTypeTip.lower(value)
+}
+
+
+/**
+ * Field tips of a model the server refused; the server's tips for the model replace them.
+ */
+public struct TipRefusal: Equatable, Hashable {
+    /**
+     * The product model.
+     */
+    public var model: String
+    /**
+     * The server's explanation.
+     */
+    public var reason: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The product model.
+         */model: String, 
+        /**
+         * The server's explanation.
+         */reason: String) {
+        self.model = model
+        self.reason = reason
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TipRefusal: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTipRefusal: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TipRefusal {
+        return
+            try TipRefusal(
+                model: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TipRefusal, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.model, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTipRefusal_lift(_ buf: RustBuffer) throws -> TipRefusal {
+    return try FfiConverterTypeTipRefusal.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTipRefusal_lower(_ value: TipRefusal) -> RustBuffer {
+    return FfiConverterTypeTipRefusal.lower(value)
+}
+
+
+/**
+ * What an upload pass did.
+ */
+public struct UploadSummary: Equatable, Hashable {
+    /**
+     * Media the server now holds that were waiting on the phone.
+     */
+    public var uploaded: UInt64
+    /**
+     * Bytes the server accepted in this pass (a resumed upload sends only the rest).
+     */
+    public var bytesSent: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Media the server now holds that were waiting on the phone.
+         */uploaded: UInt64, 
+        /**
+         * Bytes the server accepted in this pass (a resumed upload sends only the rest).
+         */bytesSent: UInt64) {
+        self.uploaded = uploaded
+        self.bytesSent = bytesSent
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UploadSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUploadSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UploadSummary {
+        return
+            try UploadSummary(
+                uploaded: FfiConverterUInt64.read(from: &buf), 
+                bytesSent: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UploadSummary, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.uploaded, into: &buf)
+        FfiConverterUInt64.write(value.bytesSent, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUploadSummary_lift(_ buf: RustBuffer) throws -> UploadSummary {
+    return try FfiConverterTypeUploadSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUploadSummary_lower(_ value: UploadSummary) -> RustBuffer {
+    return FfiConverterTypeUploadSummary.lower(value)
 }
 
 
@@ -2827,6 +4301,15 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */reason: String
     )
     /**
+     * The phone's storage is full. Nothing of this operation was saved; everything saved
+     * before is intact. Ask the user to free space.
+     */
+    case StorageFull(
+        /**
+         * What to tell the user.
+         */reason: String
+    )
+    /**
      * The local store cannot be used (a different user's store, a newer app's database, a
      * corrupt document, a failing disk).
      */
@@ -2880,7 +4363,10 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
         case 5: return .Revoked(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Storage(
+        case 6: return .StorageFull(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -2921,8 +4407,13 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .StorageFull(reason):
             writeInt(&buf, Int32(6))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Storage(reason):
+            writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -2943,6 +4434,91 @@ public func FfiConverterTypeFieldsyncError_lift(_ buf: RustBuffer) throws -> Fie
 public func FfiConverterTypeFieldsyncError_lower(_ value: FieldsyncError) -> RustBuffer {
     return FfiConverterTypeFieldsyncError.lower(value)
 }
+
+
+/**
+ * What a search hit is.
+ */
+
+public enum HitKind: Equatable, Hashable {
+    
+    /**
+     * A section of a manual (`reference` is the section id).
+     */
+    case manual
+    /**
+     * A case from a completed job (`reference` is the job id).
+     */
+    case `case`
+    /**
+     * An engineer's field tip (`reference` is the tip id).
+     */
+    case tip
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension HitKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHitKind: FfiConverterRustBuffer {
+    typealias SwiftType = HitKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HitKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .manual
+        
+        case 2: return .`case`
+        
+        case 3: return .tip
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HitKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .manual:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .`case`:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .tip:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHitKind_lift(_ buf: RustBuffer) throws -> HitKind {
+    return try FfiConverterTypeHitKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHitKind_lower(_ value: HitKind) -> RustBuffer {
+    return FfiConverterTypeHitKind.lower(value)
+}
+
 
 
 /**
@@ -3383,6 +4959,30 @@ fileprivate struct FfiConverterOptionUInt8: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
     typealias SwiftType = Int64?
 
@@ -3455,6 +5055,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
+    typealias SwiftType = Data?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeGeoPoint: FfiConverterRustBuffer {
     typealias SwiftType = GeoPoint?
 
@@ -3471,6 +5095,54 @@ fileprivate struct FfiConverterOptionTypeGeoPoint: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeGeoPoint.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeManual: FfiConverterRustBuffer {
+    typealias SwiftType = Manual?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeManual.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeManual.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSignature: FfiConverterRustBuffer {
+    typealias SwiftType = Signature?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSignature.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSignature.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -3496,6 +5168,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeCase: FfiConverterRustBuffer {
+    typealias SwiftType = [Case]
+
+    public static func write(_ value: [Case], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCase.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Case] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Case]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCase.read(from: &buf))
         }
         return seq
     }
@@ -3554,6 +5251,56 @@ fileprivate struct FfiConverterSequenceTypeJobListItem: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeManualAttachment: FfiConverterRustBuffer {
+    typealias SwiftType = [ManualAttachment]
+
+    public static func write(_ value: [ManualAttachment], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeManualAttachment.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ManualAttachment] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ManualAttachment]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeManualAttachment.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeManualSection: FfiConverterRustBuffer {
+    typealias SwiftType = [ManualSection]
+
+    public static func write(_ value: [ManualSection], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeManualSection.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ManualSection] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ManualSection]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeManualSection.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePartUsed: FfiConverterRustBuffer {
     typealias SwiftType = [PartUsed]
 
@@ -3571,6 +5318,31 @@ fileprivate struct FfiConverterSequenceTypePartUsed: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePartUsed.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePendingMedia: FfiConverterRustBuffer {
+    typealias SwiftType = [PendingMedia]
+
+    public static func write(_ value: [PendingMedia], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePendingMedia.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PendingMedia] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PendingMedia]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePendingMedia.read(from: &buf))
         }
         return seq
     }
@@ -3626,6 +5398,106 @@ fileprivate struct FfiConverterSequenceTypeRefusal: FfiConverterRustBuffer {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSearchHit: FfiConverterRustBuffer {
+    typealias SwiftType = [SearchHit]
+
+    public static func write(_ value: [SearchHit], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSearchHit.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SearchHit] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SearchHit]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSearchHit.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSnippetPart: FfiConverterRustBuffer {
+    typealias SwiftType = [SnippetPart]
+
+    public static func write(_ value: [SnippetPart], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSnippetPart.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SnippetPart] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SnippetPart]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSnippetPart.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTip: FfiConverterRustBuffer {
+    typealias SwiftType = [Tip]
+
+    public static func write(_ value: [Tip], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTip.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Tip] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Tip]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTip.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTipRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = [TipRefusal]
+
+    public static func write(_ value: [TipRefusal], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTipRefusal.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TipRefusal] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TipRefusal]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTipRefusal.read(from: &buf))
+        }
+        return seq
+    }
+}
+
 private enum InitializationResult {
     case ok
     case contractVersionMismatch
@@ -3647,13 +5519,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_add_time_entry() != 5034) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_add_tip() != 42075) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_all_jobs() != 47723) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_append_note() != 21115) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_checksum_method_fieldsyncclient_attach_photo() != 12417) {
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_attach_photo() != 33053) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_blob() != 47133) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_cases() != 22067) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_device_id() != 55730) {
@@ -3662,10 +5543,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_enroll() != 15934) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_fetch_blob() != 12412) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_finish_visit() != 10847) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_job() != 30065) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_manual() != 46582) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_move_status() != 42465) {
@@ -3674,28 +5561,55 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_outbox() != 1526) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_pending_media() != 811) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_preview_report() != 16645) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_refusals() != 61439) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_request_help() != 11104) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_search() != 10363) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_set_rating() != 49809) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_set_storage_budget() != 7240) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_sign() != 22583) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_storage_usage() != 41649) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_subscribe() != 43292) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_checksum_method_fieldsyncclient_sync_now() != 58176) {
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_sync_knowledge() != 4968) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_sync_now() != 7927) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_sync_state() != 12997) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_tips() != 37527) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_today_and_upcoming() != 19903) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_update_checklist_item() != 44479) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_upload_media() != 17998) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_wait_for_changes() != 21263) {

@@ -292,6 +292,11 @@ void uniffi_fieldsync_fn_method_fieldsyncclient_add_part(uint64_t ptr, RustBuffe
 void uniffi_fieldsync_fn_method_fieldsyncclient_add_time_entry(uint64_t ptr, RustBuffer job_id, RustBuffer kind, int64_t start_ms, int64_t end_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ADD_TIP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ADD_TIP
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_add_tip(uint64_t ptr, RustBuffer model, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ALL_JOBS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ALL_JOBS
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_all_jobs(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -307,6 +312,16 @@ void uniffi_fieldsync_fn_method_fieldsyncclient_append_note(uint64_t ptr, RustBu
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_attach_photo(uint64_t ptr, RustBuffer job_id, RustBuffer bytes, RustBuffer mime_type, RustBuffer caption, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_BLOB
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_BLOB
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_blob(uint64_t ptr, RustBuffer sha256, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_CASES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_CASES
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_cases(uint64_t ptr, RustBuffer model, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -315,6 +330,11 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_device_id(uint64_t ptr, Ru
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ENROLL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ENROLL
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_enroll(uint64_t ptr, RustBuffer code, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_FETCH_BLOB
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_FETCH_BLOB
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_fetch_blob(uint64_t ptr, RustBuffer sha256, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_FINISH_VISIT
@@ -327,6 +347,11 @@ void uniffi_fieldsync_fn_method_fieldsyncclient_finish_visit(uint64_t ptr, RustB
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_job(uint64_t ptr, RustBuffer job_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_MANUAL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_MANUAL
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_manual(uint64_t ptr, RustBuffer model, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_MOVE_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_MOVE_STATUS
 void uniffi_fieldsync_fn_method_fieldsyncclient_move_status(uint64_t ptr, RustBuffer job_id, RustBuffer to, RustBuffer position, RustCallStatus *_Nonnull out_status
@@ -335,6 +360,16 @@ void uniffi_fieldsync_fn_method_fieldsyncclient_move_status(uint64_t ptr, RustBu
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_OUTBOX
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_OUTBOX
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_outbox(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_PENDING_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_PENDING_MEDIA
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_pending_media(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_PREVIEW_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_PREVIEW_REPORT
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_preview_report(uint64_t ptr, RustBuffer job_id, RustBuffer signed_by, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_REFUSALS
@@ -347,14 +382,39 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_refusals(uint64_t ptr, Rus
 void uniffi_fieldsync_fn_method_fieldsyncclient_request_help(uint64_t ptr, RustBuffer job_id, RustBuffer reason, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SEARCH
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SEARCH
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_search(uint64_t ptr, RustBuffer query, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SET_RATING
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SET_RATING
 void uniffi_fieldsync_fn_method_fieldsyncclient_set_rating(uint64_t ptr, RustBuffer job_id, uint8_t score, RustBuffer comment, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SET_STORAGE_BUDGET
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SET_STORAGE_BUDGET
+void uniffi_fieldsync_fn_method_fieldsyncclient_set_storage_budget(uint64_t ptr, RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SIGN
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SIGN
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_sign(uint64_t ptr, RustBuffer job_id, RustBuffer image, RustBuffer mime_type, RustBuffer signed_by, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_STORAGE_USAGE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_STORAGE_USAGE
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_storage_usage(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SUBSCRIBE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SUBSCRIBE
 uint64_t uniffi_fieldsync_fn_method_fieldsyncclient_subscribe(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SYNC_KNOWLEDGE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SYNC_KNOWLEDGE
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_sync_knowledge(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_SYNC_NOW
@@ -367,6 +427,11 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_sync_now(uint64_t ptr, Rus
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_sync_state(uint64_t ptr, RustBuffer job_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_TIPS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_TIPS
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_tips(uint64_t ptr, RustBuffer model, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_TODAY_AND_UPCOMING
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_TODAY_AND_UPCOMING
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_today_and_upcoming(uint64_t ptr, int64_t now_ms, int32_t utc_offset_minutes, RustCallStatus *_Nonnull out_status
@@ -375,6 +440,11 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_today_and_upcoming(uint64_
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_UPDATE_CHECKLIST_ITEM
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_UPDATE_CHECKLIST_ITEM
 void uniffi_fieldsync_fn_method_fieldsyncclient_update_checklist_item(uint64_t ptr, RustBuffer job_id, RustBuffer item_id, RustBuffer update, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_UPLOAD_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_UPLOAD_MEDIA
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_upload_media(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_WAIT_FOR_CHANGES
@@ -694,6 +764,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_add_time_entry(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ADD_TIP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ADD_TIP
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_add_tip(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ALL_JOBS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ALL_JOBS
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_all_jobs(void
@@ -712,6 +788,18 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_attach_photo(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_BLOB
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_BLOB
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_blob(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_CASES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_CASES
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_cases(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_device_id(void
@@ -721,6 +809,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_device_id(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ENROLL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ENROLL
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_enroll(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_FETCH_BLOB
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_FETCH_BLOB
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_fetch_blob(void
     
 );
 #endif
@@ -736,6 +830,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_job(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_MANUAL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_MANUAL
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_manual(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_MOVE_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_MOVE_STATUS
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_move_status(void
@@ -745,6 +845,18 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_move_status(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_OUTBOX
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_OUTBOX
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_outbox(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_PENDING_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_PENDING_MEDIA
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_pending_media(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_PREVIEW_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_PREVIEW_REPORT
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_preview_report(void
     
 );
 #endif
@@ -760,15 +872,45 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_request_help(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SEARCH
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SEARCH
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_search(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SET_RATING
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SET_RATING
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_set_rating(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SET_STORAGE_BUDGET
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SET_STORAGE_BUDGET
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_set_storage_budget(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SIGN
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SIGN
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_sign(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_STORAGE_USAGE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_STORAGE_USAGE
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_storage_usage(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SUBSCRIBE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SUBSCRIBE
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_subscribe(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SYNC_KNOWLEDGE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_SYNC_KNOWLEDGE
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_sync_knowledge(void
     
 );
 #endif
@@ -784,6 +926,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_sync_state(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_TIPS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_TIPS
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_tips(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_TODAY_AND_UPCOMING
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_TODAY_AND_UPCOMING
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_today_and_upcoming(void
@@ -793,6 +941,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_today_and_upcoming(voi
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_UPDATE_CHECKLIST_ITEM
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_UPDATE_CHECKLIST_ITEM
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_update_checklist_item(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_UPLOAD_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_UPLOAD_MEDIA
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_upload_media(void
     
 );
 #endif

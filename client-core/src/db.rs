@@ -69,6 +69,74 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (job_id, sha256)
     ) STRICT;
     CREATE INDEX job_blobs_blob ON job_blobs(sha256);",
+    // 2: reference knowledge (manuals, cases, field tips, the search index) and each blob's
+    // state in a row of its own, so marking a blob uploaded or used never rewrites its bytes
+    // (`blobs.uploaded` is no longer read).
+    "CREATE TABLE blob_state (
+        sha256 TEXT PRIMARY KEY NOT NULL REFERENCES blobs(sha256) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('captured', 'reference')),
+        size INTEGER NOT NULL,
+        uploaded INTEGER NOT NULL DEFAULT 0,
+        last_used INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO blob_state (sha256, kind, size, uploaded, last_used)
+        SELECT sha256, 'captured', length(bytes), uploaded, created_at FROM blobs;
+    CREATE INDEX blob_state_for_eviction ON blob_state(last_used)
+        WHERE kind = 'reference' OR uploaded = 1;
+    CREATE INDEX blob_state_unsent ON blob_state(kind, uploaded);
+    CREATE TABLE manuals (
+        model TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 0,
+        installed_at INTEGER NOT NULL,
+        PRIMARY KEY (model, version)
+    ) STRICT;
+    CREATE TABLE manual_sections (
+        model TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        section_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (model, version, position)
+    ) STRICT;
+    CREATE TABLE manual_attachments (
+        model TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (model, version, position)
+    ) STRICT;
+    CREATE INDEX manual_attachments_blob ON manual_attachments(sha256);
+    CREATE TABLE cases (
+        job_id TEXT PRIMARY KEY NOT NULL,
+        model TEXT NOT NULL,
+        symptom TEXT NOT NULL,
+        cause TEXT NOT NULL,
+        fix TEXT NOT NULL,
+        completed_at INTEGER NOT NULL,
+        engineer TEXT NOT NULL,
+        cursor INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX cases_by_model ON cases(model, cursor);
+    CREATE TABLE tips_docs (
+        model TEXT PRIMARY KEY NOT NULL,
+        doc BLOB NOT NULL
+    ) STRICT;
+    CREATE TABLE tip_outbox (
+        id INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        change BLOB NOT NULL
+    ) STRICT;
+    CREATE VIRTUAL TABLE knowledge_fts USING fts5(
+        title, body, kind UNINDEXED, reference UNINDEXED, model UNINDEXED,
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO knowledge_fts (knowledge_fts, rank) VALUES ('rank', 'bm25(4.0, 1.0)');",
 ];
 
 /// The schema version this code writes.
@@ -90,6 +158,7 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", 2)?;
+    conn.pragma_update(None, "mmap_size", 256i64 << 20)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }

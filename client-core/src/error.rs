@@ -17,7 +17,13 @@ pub enum Error {
     /// The local database failed. Nothing half-written is visible: every operation is one
     /// transaction.
     #[error("local database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(rusqlite::Error),
+    /// The phone's storage is full: the operation was not saved, and everything saved before
+    /// is intact. Free space (or lower the storage budget's reference content) and try again.
+    #[error(
+        "the phone's storage is full: this was not saved (everything saved before is intact); free some space and try again"
+    )]
+    StorageFull,
     /// The local database belongs to another user or a newer app version.
     #[error("the local store cannot be opened: {0}")]
     StoreMismatch(String),
@@ -47,6 +53,15 @@ pub enum Error {
     /// The server could not be reached; local work is safe and will sync later.
     #[error("the server cannot be reached: {0}")]
     Offline(String),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Error::StorageFull,
+            _ => Error::Database(e),
+        }
+    }
 }
 
 impl From<WireError> for Error {

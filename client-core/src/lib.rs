@@ -7,11 +7,18 @@
 
 mod db;
 mod error;
+mod knowledge;
+mod media;
 mod store;
 mod sync;
 pub mod transport;
 
 pub use error::{Error, Result};
 pub use fieldsync_protocol as protocol;
+pub use knowledge::{
+    HeldAttachment, HitKind, KnowledgeApplied, ManualView, PreparedKnowledge, SearchHit,
+    SnippetPart, StorageUsage, fts_query,
+};
+pub use media::{MAX_PHOTO_BYTES, PendingMedia};
 pub use store::{DeviceIdentity, JobQuery, JobSyncState, OutboxStatus, RefusalRecord, Store};
 pub use sync::{SyncReport, SyncSession};

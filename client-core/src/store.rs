@@ -9,20 +9,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use fieldsync_protocol::job::{
-    BlobRef, ChecklistUpdate, Editor, Job, JobDoc, JobSummary, Outcome, PartUsed, Rating, Role,
-    TimeEntry,
+    ChecklistUpdate, Editor, Job, JobDoc, JobSummary, Outcome, PartUsed, Rating, Role, TimeEntry,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, now_millis};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::db;
 use crate::error::{Error, Result};
-
-/// The largest photo accepted.
-pub const MAX_PHOTO_BYTES: usize = 25 << 20;
 
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
@@ -153,7 +148,7 @@ pub(crate) fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<(
     Ok(())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -385,80 +380,6 @@ impl Store {
         self.edit(job_id, |doc, now| doc.set_rating(&rating, now))
     }
 
-    /// Attaches a photo to the job: the bytes go into the phone's blob store and the job
-    /// references them by SHA-256, both in one durable step. The same bytes are stored once, and
-    /// attaching them to the same job again changes nothing. The bytes stay on the phone until
-    /// they are uploaded (the upload comes with the media transfer; nothing deletes them before).
-    pub fn attach_photo(
-        &self,
-        job_id: &str,
-        bytes: &[u8],
-        mime: &str,
-        caption: &str,
-    ) -> Result<BlobRef> {
-        if bytes.is_empty() || bytes.len() > MAX_PHOTO_BYTES {
-            return Err(Error::Refused(
-                fieldsync_protocol::SchemaError::InvalidValue {
-                    field: "photo",
-                    value: format!(
-                        "{} bytes (a photo has 1 byte to {MAX_PHOTO_BYTES} bytes)",
-                        bytes.len()
-                    ),
-                },
-            ));
-        }
-        if !mime.starts_with("image/") {
-            return Err(Error::Refused(
-                fieldsync_protocol::SchemaError::InvalidValue {
-                    field: "photo mime type",
-                    value: mime.to_owned(),
-                },
-            ));
-        }
-        let sha256 = hex(&Sha256::digest(bytes));
-        let mut attached = None;
-        self.edit_in(job_id, |doc, now, tx| {
-            tx.execute(
-                "INSERT INTO blobs (sha256, mime, bytes, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sha256) DO NOTHING",
-                params![sha256, mime, bytes, now],
-            )?;
-            tx.execute(
-                "INSERT INTO job_blobs (job_id, sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![job_id, sha256],
-            )?;
-            let existing = doc.read()?.photos.into_iter().find(|p| p.sha256 == sha256);
-            let photo = match existing {
-                Some(photo) => photo,
-                None => {
-                    let photo = BlobRef {
-                        sha256: sha256.clone(),
-                        mime: mime.to_owned(),
-                        size: bytes.len() as u64,
-                        caption: caption.to_owned(),
-                        taken_at: now,
-                    };
-                    doc.add_photo(&photo, now)?;
-                    photo
-                }
-            };
-            attached = Some(photo);
-            Ok(())
-        })?;
-        attached.ok_or_else(|| Error::UnknownJob(job_id.to_owned()))
-    }
-
-    /// The bytes of a blob on the phone, by SHA-256 (lower-case hex).
-    pub fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
-        let conn = self.conn();
-        Ok(conn
-            .query_row(
-                "SELECT bytes FROM blobs WHERE sha256 = ?1",
-                [sha256],
-                |row| row.get(0),
-            )
-            .optional()?)
-    }
-
     /// Asks the next ring up for help. Works offline: it is a change like any other.
     pub fn request_help(&self, job_id: &str, reason: &str) -> Result<()> {
         let editor = self.editor();
@@ -476,7 +397,7 @@ impl Store {
     }
 
     /// Like [`Store::edit`], for edits that also write other rows in the same transaction.
-    fn edit_in(
+    pub(crate) fn edit_in(
         &self,
         job_id: &str,
         f: impl FnOnce(&mut JobDoc, Millis, &Transaction<'_>) -> Result<()>,
@@ -563,7 +484,8 @@ impl Store {
         )?;
         // Photo bytes count as captured work: until the server holds them, the job is not done.
         let photos_waiting: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM job_blobs JOIN blobs USING (sha256) WHERE job_id = ?1 AND uploaded = 0)",
+            "SELECT EXISTS (SELECT 1 FROM job_blobs JOIN blob_state USING (sha256)
+               WHERE job_id = ?1 AND kind = 'captured' AND uploaded = 0)",
             [job_id],
             |row| row.get(0),
         )?;
@@ -605,9 +527,10 @@ impl Store {
         Ok(())
     }
 
-    /// Removes every job from the device, captured work included: what a revoked device does
-    /// (it is lost or stolen, and the server no longer accepts anything from it). The device
-    /// identity stays, so it can be enrolled again.
+    /// Removes every job from the device, captured work included, and the reference knowledge
+    /// (manuals, cases, tips): what a revoked device does (it is lost or stolen, and the server
+    /// no longer accepts anything from it). The device identity stays, so it can be enrolled
+    /// again.
     pub fn wipe(&self) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -617,6 +540,13 @@ impl Store {
              DELETE FROM docs;
              DELETE FROM blobs;
              DELETE FROM refusals;
+             DELETE FROM manual_sections;
+             DELETE FROM manual_attachments;
+             DELETE FROM manuals;
+             DELETE FROM cases;
+             DELETE FROM tips_docs;
+             DELETE FROM tip_outbox;
+             DELETE FROM knowledge_fts;
              DELETE FROM meta WHERE key IN ('cursor', 'server');",
         )?;
         tx.commit()?;
@@ -850,36 +780,5 @@ pub(crate) mod tests {
             Store::open(dir.path().join("other.db"), " "),
             Err(Error::StoreMismatch(_))
         ));
-    }
-
-    #[test]
-    fn a_photo_is_stored_once_and_referenced_by_its_hash() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
-        let job = String::from("job-1");
-        seed(&store, &job, "anna");
-        let bytes = b"\xff\xd8\xff not really a jpeg".to_vec();
-        let photo = store
-            .attach_photo(&job, &bytes, "image/jpeg", "broken valve")
-            .expect("attach");
-        assert_eq!(photo.sha256, hex(&Sha256::digest(&bytes)));
-        let again = store
-            .attach_photo(&job, &bytes, "image/jpeg", "same bytes")
-            .expect("again");
-        assert_eq!(again, photo);
-        assert_eq!(store.job(&job).expect("job").photos, vec![photo.clone()]);
-        assert_eq!(store.blob(&photo.sha256).expect("blob"), Some(bytes));
-        let blobs: i64 = store
-            .conn()
-            .query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(blobs, 1);
-        assert!(store.attach_photo(&job, b"", "image/jpeg", "").is_err());
-        assert!(
-            store
-                .attach_photo(&job, b"%PDF", "application/pdf", "")
-                .is_err()
-        );
-        assert_eq!(store.outbox_status().expect("outbox").depth, 1);
     }
 }

@@ -555,8 +555,9 @@ fn purge_safe_jobs(tx: &Transaction<'_>) -> Result<usize> {
     let purged = tx.execute(
         "DELETE FROM docs WHERE left_scope = 1 AND needs_resync = 0
            AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = docs.job_id)
-           AND NOT EXISTS (SELECT 1 FROM job_blobs JOIN blobs USING (sha256)
-                           WHERE job_blobs.job_id = docs.job_id AND blobs.uploaded = 0)",
+           AND NOT EXISTS (SELECT 1 FROM job_blobs JOIN blob_state USING (sha256)
+                           WHERE job_blobs.job_id = docs.job_id AND blob_state.kind = 'captured'
+                             AND blob_state.uploaded = 0)",
         [],
     )?;
     if purged > 0 {
@@ -565,11 +566,13 @@ fn purge_safe_jobs(tx: &Transaction<'_>) -> Result<usize> {
     Ok(purged)
 }
 
-/// Deletes photo bytes and refusal records no job on the device refers to any more.
+/// Deletes media bytes and refusal records nothing on the device refers to any more (manual
+/// attachments are the knowledge exchange's to keep or drop).
 fn delete_orphans(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch(
         "DELETE FROM blobs WHERE NOT EXISTS
-           (SELECT 1 FROM job_blobs WHERE job_blobs.sha256 = blobs.sha256);
+           (SELECT 1 FROM job_blobs WHERE job_blobs.sha256 = blobs.sha256)
+           AND NOT EXISTS (SELECT 1 FROM manual_attachments a WHERE a.sha256 = blobs.sha256);
          DELETE FROM refusals WHERE job_id NOT IN (SELECT job_id FROM docs);",
     )?;
     Ok(())

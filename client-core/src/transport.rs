@@ -7,9 +7,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
+use fieldsync_protocol::knowledge::{KnowledgeResponse, UploadStatus};
 use fieldsync_protocol::wire;
 
 use crate::error::{Error, Result};
+use crate::knowledge::KnowledgeApplied;
+use crate::media::PendingMedia;
 use crate::store::Store;
 use crate::sync::{SyncReport, SyncSession};
 
@@ -27,8 +30,24 @@ pub struct WireStats {
     pub round_trips: u64,
 }
 
+/// What an upload pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadReport {
+    /// Blobs the server now holds that it did not before this pass (or that it held already).
+    pub uploaded: u64,
+    /// Blob bytes the server accepted in this pass.
+    pub bytes_sent: u64,
+}
+
+/// How many blobs upload at once.
+const PARALLEL_UPLOADS: usize = 2;
+
+/// The default size of an upload part.
+pub const UPLOAD_PART_BYTES: usize = 4 << 20;
+
 /// A blocking HTTP client for one Fieldsync server.
 pub struct HttpTransport {
+    upload_part_bytes: usize,
     agent: ureq::Agent,
     base_url: String,
     /// Sent as `Authorization: Bearer …` when set.
@@ -69,6 +88,7 @@ impl HttpTransport {
             .timeout_global(Some(Duration::from_secs(60)))
             .build();
         HttpTransport {
+            upload_part_bytes: UPLOAD_PART_BYTES,
             agent: ureq::Agent::new_with_config(config),
             base_url: base_url.trim_end_matches('/').to_owned(),
             credential: std::sync::Mutex::new(None),
@@ -159,17 +179,35 @@ impl HttpTransport {
 
     /// Sends one sync request body and returns the response body (both uncompressed).
     pub fn exchange(&self, body: &[u8]) -> Result<Vec<u8>> {
+        self.post_compressed("/v1/sync", wire::CONTENT_TYPE, body)
+    }
+
+    /// POSTs a gzip-compressed body and returns the (decompressed) answer of a success.
+    fn post_compressed(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Vec<u8>> {
         let compressed = gzip(body)?;
-        let mut request = self.agent.post(format!("{}/v1/sync", self.base_url));
+        let mut request = self.agent.post(format!("{}{path}", self.base_url));
         if let Some(authorization) = self.authorization() {
             request = request.header("Authorization", authorization);
         }
-        let mut response = request
-            .header("Content-Type", wire::CONTENT_TYPE)
+        let response = request
+            .header("Content-Type", content_type)
             .header("Content-Encoding", "gzip")
             .header("Accept-Encoding", "gzip")
-            .send(&compressed[..])
-            .map_err(|e| Error::Offline(e.to_string()))?;
+            .send(&compressed[..]);
+        let (status, body) = self.answer(response, compressed.len())?;
+        if status >= 400 {
+            return Err(server_error(status, &body));
+        }
+        Ok(body)
+    }
+
+    /// Reads an answer (decompressing it) and counts the bytes both ways.
+    fn answer(
+        &self,
+        response: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        sent: usize,
+    ) -> Result<(u16, Vec<u8>)> {
+        let mut response = response.map_err(|e| Error::Offline(e.to_string()))?;
         let status = response.status().as_u16();
         let gzipped = response
             .headers()
@@ -183,15 +221,200 @@ impl HttpTransport {
             .map_err(|e| Error::Offline(e.to_string()))?;
         {
             let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-            stats.bytes_sent += compressed.len() as u64;
+            stats.bytes_sent += sent as u64;
             stats.bytes_received += raw.len() as u64;
             stats.round_trips += 1;
         }
         let body = if gzipped { gunzip(&raw)? } else { raw };
+        Ok((status, body))
+    }
+
+    fn get(&self, path: &str) -> Result<(u16, Vec<u8>)> {
+        let mut request = self.agent.get(format!("{}{path}", self.base_url));
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        self.answer(request.header("Accept-Encoding", "gzip").call(), 0)
+    }
+
+    /// Brings the phone's reference knowledge up to date: manual deltas for the products on its
+    /// jobs, new cases, and field tips both ways; then fetches the attachments new manual
+    /// versions wait for. A version is shown only once complete, so an interrupted exchange
+    /// leaves the previous one in place and the next exchange continues.
+    pub fn sync_knowledge(&self, store: &Store) -> Result<KnowledgeApplied> {
+        let prepared = store.prepare_knowledge()?;
+        let body = serde_json::to_vec(&prepared.request)
+            .map_err(|e| Error::Protocol(format!("knowledge request: {e}")))?;
+        let answer = self.post_compressed("/v1/knowledge", "application/json", &body)?;
+        let response: KnowledgeResponse = serde_json::from_slice(&answer)
+            .map_err(|e| Error::Protocol(format!("knowledge answer: {e}")))?;
+        let applied = store.apply_knowledge(&prepared, &response)?;
+        for attachment in store.missing_attachments()? {
+            let bytes = self.fetch_blob(&attachment.sha256)?;
+            store.put_reference_blob(&attachment, &bytes)?;
+        }
+        Ok(applied)
+    }
+
+    /// Downloads a blob the server holds (a manual attachment, or media of a job this device's
+    /// user holds).
+    pub fn fetch_blob(&self, sha256: &str) -> Result<Vec<u8>> {
+        let (status, body) = self.get(&format!("/v1/blobs/{sha256}"))?;
         if status >= 400 {
             return Err(server_error(status, &body));
         }
         Ok(body)
+    }
+
+    /// How much of a blob the server holds.
+    pub fn upload_status(&self, sha256: &str) -> Result<UploadStatus> {
+        let (status, body) = self.get(&format!("/v1/blobs/{sha256}/upload"))?;
+        if status >= 400 {
+            return Err(server_error(status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("upload status: {e}")))
+    }
+
+    /// Sets the size of the parts media are uploaded in (at least 1 byte).
+    pub fn with_upload_part_bytes(mut self, bytes: usize) -> Self {
+        self.upload_part_bytes = bytes.max(1);
+        self
+    }
+
+    /// Uploads the captured media the server does not hold yet, each from the byte the
+    /// server's copy ends at (so an upload cut off at any byte, even days earlier and after a
+    /// restart, resumes rather than restarts), and marks each uploaded once the server has
+    /// verified its hash. Two blobs travel at once, so one is on the wire while the server
+    /// makes the other durable. Stops at the first failure; what was sent stays sent.
+    pub fn upload_media(&self, store: &Store) -> Result<UploadReport> {
+        let queue = std::sync::Mutex::new(store.pending_media()?.into_iter());
+        let report = std::sync::Mutex::new(UploadReport::default());
+        let failure: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_UPLOADS {
+                scope.spawn(|| {
+                    loop {
+                        if failure.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                            return;
+                        }
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                        let Some(media) = next else { return };
+                        match self.upload_one(store, &media) {
+                            Ok(bytes_sent) => {
+                                let mut report = report.lock().unwrap_or_else(|p| p.into_inner());
+                                report.uploaded += 1;
+                                report.bytes_sent += bytes_sent;
+                            }
+                            Err(e) => {
+                                failure
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .get_or_insert(e);
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(report.into_inner().unwrap_or_else(|p| p.into_inner())),
+        }
+    }
+
+    /// Uploads one blob from where the server's copy ends and marks it uploaded. Returns the
+    /// bytes the server accepted.
+    fn upload_one(&self, store: &Store, media: &PendingMedia) -> Result<u64> {
+        let status = self.upload_status(&media.sha256)?;
+        let mut offset = if status.complete {
+            media.size
+        } else {
+            status.received
+        };
+        let mut bytes_sent = 0;
+        while offset < media.size {
+            match self.send_parts(store, media, offset, &mut bytes_sent)? {
+                Some(resume_at) if resume_at == offset => {
+                    return Err(Error::Protocol(format!(
+                        "the server took none of blob {} from byte {offset}",
+                        media.sha256
+                    )));
+                }
+                Some(resume_at) => offset = resume_at,
+                None => offset = media.size,
+            }
+        }
+        store.mark_uploaded(&media.sha256)?;
+        Ok(bytes_sent)
+    }
+
+    /// Sends a blob's parts from `offset` while a second thread reads the next part from the
+    /// store, so reading and sending overlap. Returns `None` once the server holds the whole
+    /// blob, or where to continue when the server's copy ends elsewhere than expected.
+    fn send_parts(
+        &self,
+        store: &Store,
+        media: &PendingMedia,
+        offset: u64,
+        bytes_sent: &mut u64,
+    ) -> Result<Option<u64>> {
+        let part_bytes = self.upload_part_bytes;
+        std::thread::scope(|scope| {
+            let (parts, next_part) = std::sync::mpsc::sync_channel::<Result<(u64, Vec<u8>)>>(1);
+            scope.spawn(move || {
+                let mut at = offset;
+                while at < media.size {
+                    let part = store.blob_part(&media.sha256, at, part_bytes);
+                    let read = part.as_ref().map_or(0, Vec::len) as u64;
+                    let failed = part.is_err() || read == 0;
+                    // A closed channel means the sender stopped listening: so does the reader.
+                    if parts.send(part.map(|bytes| (at, bytes))).is_err() || failed {
+                        return;
+                    }
+                    at += read;
+                }
+            });
+            for part in next_part {
+                let (at, bytes) = part?;
+                let Some(last) = (at + bytes.len() as u64).checked_sub(1) else {
+                    return Err(Error::Protocol(format!(
+                        "blob {} ends at byte {at}, before the server's copy is complete",
+                        media.sha256
+                    )));
+                };
+                let mut request = self
+                    .agent
+                    .put(format!("{}/v1/blobs/{}", self.base_url, media.sha256))
+                    .query("job", &media.job_id);
+                if let Some(authorization) = self.authorization() {
+                    request = request.header("Authorization", authorization);
+                }
+                let response = request
+                    .header("Content-Type", &media.mime)
+                    .header("Content-Range", format!("bytes {at}-{last}/{}", media.size))
+                    .send(&bytes[..]);
+                let (code, body) = self.answer(response, bytes.len())?;
+                match (code, serde_json::from_slice::<UploadStatus>(&body).ok()) {
+                    (200 | 201, Some(status)) => {
+                        *bytes_sent += status.received.saturating_sub(at);
+                        if status.complete {
+                            return Ok(None);
+                        }
+                        if status.received != last + 1 {
+                            return Ok(Some(status.received));
+                        }
+                    }
+                    (409, _) if error_code(&body).as_deref() == Some("chunk_out_of_order") => {
+                        return Ok(Some(self.upload_status(&media.sha256)?.received));
+                    }
+                    _ => return Err(server_error(code, &body)),
+                }
+            }
+            // Every part was sent and none completed the blob: ask where the server stands.
+            let status = self.upload_status(&media.sha256)?;
+            Ok((!status.complete).then_some(status.received))
+        })
     }
 
     /// Waits up to `timeout` for the server's live nudge that something changed for this
@@ -237,6 +460,14 @@ impl HttpTransport {
         }
         Ok(false)
     }
+}
+
+fn error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get("code")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The error for a server's error answer (`{"error": …, "code": …}`).

@@ -999,6 +999,29 @@ impl JobDoc {
         Ok(())
     }
 
+    /// Records the customer's signature: the image and the SHA-256 of the service report it
+    /// signs ([`crate::report::service_report_pdf`] of the job at signing). Signing again
+    /// replaces the signature as a whole, never field by field, so an image is never paired with
+    /// another signing's report.
+    pub fn sign(&mut self, signature: &Signature, now: Millis) -> Result<(), SchemaError> {
+        rules::check_sha256(&signature.image.sha256)?;
+        rules::check_sha256(&signature.report_sha256)?;
+        if signature.signed_by.trim().is_empty() {
+            return Err(SchemaError::InvalidValue {
+                field: "signed_by",
+                value: "the signer's name is empty".into(),
+            });
+        }
+        put_json(
+            &mut self.doc,
+            &automerge::ROOT,
+            "signature",
+            &to_json(signature)?,
+        )?;
+        self.commit(now, "signature");
+        Ok(())
+    }
+
     /// Asks for help from the next ring up. A change in the document, so it works offline.
     pub fn request_help(
         &mut self,

@@ -1,12 +1,15 @@
 //! What a Fieldsync phone and the Fieldsync server must agree on: the job document schema
 //! ([`job`]), the domain rules applied to merged documents ([`rules`]), who may change which
-//! field ([`access`]) and the sync wire messages ([`wire`]).
+//! field ([`access`]), the service report a customer signs ([`report`]) and the sync wire
+//! messages ([`wire`]).
 //!
 //! This crate does no I/O. Both `fieldsync-client-core` and `fieldsync-server` depend on it, and
 //! nothing else in the workspace defines a persisted or wire shape that both sides read.
 
 pub mod access;
 pub mod job;
+pub mod knowledge;
+pub mod report;
 pub mod rules;
 pub mod wire;
 

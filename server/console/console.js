@@ -1,8 +1,8 @@
 'use strict';
 /*
- * Fieldsync console: queues, intake, day board, job detail, KPIs and reminders
- * over the office JSON API (/v1/...). Plain DOM, hash routing, live updates
- * from the server's event stream.
+ * Fieldsync console: queues, intake, day board, job detail, KPIs, reminders and
+ * product manuals over the office JSON API (/v1/...). Plain DOM, hash routing,
+ * live updates from the server's event stream.
  */
 
 // ---------------------------------------------------------------- constants
@@ -25,6 +25,10 @@ const SNAP = 15 * MIN;
 const LANE = 40; // px per lane of overlapping jobs in a board row
 const DURATION_STEPS = [MIN, 2 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR,
   3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 3 * DAY, 7 * DAY, 14 * DAY, 30 * DAY];
+const MIB = 1024 * 1024;
+const UPLOAD_PART = 4 * MIB; // blobs go up in parts of this size, each resumable
+const MAX_BLOB = 64 * MIB;
+const UPLOAD_RETRIES = 5; // failed parts in a row before an upload gives up
 
 // Field paths named by the server's validation errors → ids of the intake inputs.
 const INTAKE_FIELDS = {
@@ -47,6 +51,10 @@ const state = {
   board: { day: null, selected: null },
   drag: null,
   kpi: { period: 'month', from: '', to: '', region: '', category: '', kind: '', engineer: '' },
+  // The upload form lives as long as the session, so typed text, chosen files and running
+  // uploads survive moving between manuals and other pages.
+  manuals: { form: null, latest: new Map(), selected: null, onList: null },
+  reportLinks: {}, // job id -> the customer link made in this session
 };
 
 // ---------------------------------------------------------------- DOM helpers
@@ -145,6 +153,13 @@ function fmtRange(start, end) {
 /** Product dates may come as epoch ms or as text. */
 const fmtAny = (v) => (typeof v === 'number' ? fmtDate(v) : v || '—');
 
+/** Sizes in KB below a megabyte, else MB with one decimal. */
+function fmtSize(bytes) {
+  if (bytes == null || !Number.isFinite(bytes)) return '—';
+  if (bytes < MIB) return `${bytes > 0 ? Math.max(1, Math.round(bytes / 1024)) : 0} KB`;
+  return `${one(bytes / MIB)} MB`;
+}
+
 // Calendar days are handled as YYYY-MM-DD strings in the browser's local time.
 // The KPI range is in UTC days: show the day itself, not the local time of its midnight.
 function fmtUtcDay(ms) {
@@ -193,13 +208,25 @@ const apiError = (status, code, message, field) => Object.assign(new Error(messa
 
 /** The one way to talk to the server. Resolves to the parsed body (null for 204);
  *  rejects with an apiError carrying the server's message. A 401 brings up sign-in. */
-async function api(method, path, body) {
+function api(method, path, body) {
   const opts = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
   if (method !== 'GET') {
     opts.headers['content-type'] = 'application/json';
     if (state.csrf) opts.headers['x-csrf-token'] = state.csrf;
     opts.body = JSON.stringify(body === undefined ? {} : body);
   }
+  return send(path, opts);
+}
+
+/** Sends raw bytes (a blob, or one part of it) with the CSRF header; answers like api(). */
+function apiBytes(method, path, bytes, headers) {
+  const opts = { method, credentials: 'same-origin', headers: { accept: 'application/json', ...headers }, body: bytes };
+  if (state.csrf) opts.headers['x-csrf-token'] = state.csrf;
+  return send(path, opts);
+}
+
+/** The error also carries the whole error body (`body`), for codes that say more. */
+async function send(path, opts) {
   let res;
   try {
     res = await fetch(path, opts);
@@ -211,7 +238,7 @@ async function api(method, path, body) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
   if (!res.ok) {
-    const err = apiError(res.status, data && data.code, (data && data.error) || `${res.status} ${res.statusText}`, data && data.field);
+    const err = Object.assign(apiError(res.status, data && data.code, (data && data.error) || `${res.status} ${res.statusText}`, data && data.field), { body: data });
     if (res.status === 401 && !path.startsWith('/v1/auth/')) {
       showLogin(state.csrf ? 'Your session has ended. Please sign in again.' : null);
     }
@@ -301,6 +328,8 @@ async function logout() {
 function startApp() {
   // Admins read everything but plan nothing: the stylesheet hides the controls they may not use.
   document.body.dataset.role = state.me.role;
+  state.manuals = { form: null, latest: new Map(), selected: null, onList: null };
+  state.reportLinks = {};
   const path = location.hash.replace(/^#/, '').split('?')[0];
   if (!path || path === '/') history.replaceState(null, '', '#/queues');
   renderShell();
@@ -315,7 +344,8 @@ function renderShell() {
     h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '#/queues' }, 'Fieldsync'),
       h('nav', { id: 'nav', 'aria-label': 'Main' },
-        link('#/queues', 'Queues'), link('#/intake', 'Intake'), link('#/board', 'Board'), link('#/dashboard', 'Dashboard')),
+        link('#/queues', 'Queues'), link('#/intake', 'Intake'), link('#/board', 'Board'), link('#/dashboard', 'Dashboard'),
+        link('#/manuals', 'Manuals')),
       h('div', { class: 'topbar-right' },
         h('a', { href: '#/reminders', class: 'reminders-link', title: 'Open reminders' },
           'Reminders ', h('span', { id: 'reminder-count', class: 'count-badge', 'aria-label': 'open reminders' }, '0')),
@@ -351,6 +381,7 @@ function toast(text, href) {
 const ROUTES = [
   [/^\/queues$/, viewQueues], [/^\/intake$/, viewIntake], [/^\/board$/, viewBoard],
   [/^\/dashboard$/, viewDashboard], [/^\/reminders$/, viewReminders], [/^\/jobs\/([^/]+)$/, viewJob],
+  [/^\/manuals$/, viewManuals], [/^\/manuals\/([^/]+)\/(\d+)$/, viewManuals],
 ];
 
 function parseHash() {
@@ -368,9 +399,11 @@ async function route(refresh = false) {
   let match = null;
   for (const [re, f] of ROUTES) if (!fn && (match = path.match(re))) fn = f;
   if (!fn) { location.replace('#/queues'); return; }
-  if (refresh && fn === viewIntake) return; // never rebuild a form the user may be filling in
+  // Never rebuild a form the user may be filling in (the manual form may also be uploading).
+  if (refresh && (fn === viewIntake || fn === viewManuals)) return;
   document.querySelectorAll('#nav a').forEach((a) => {
-    const on = path === a.getAttribute('href').slice(1);
+    const href = a.getAttribute('href').slice(1);
+    const on = path === href || path.startsWith(`${href}/`);
     a.classList.toggle('active', on);
     if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   });
@@ -828,6 +861,7 @@ async function viewJob({ params: [id] }) {
           ['Phone', c.phone], ['Email', c.email], ['Address', job.site && job.site.address], ['Region', job.site && job.site.region]])),
         section('Product and problem', productProblem(job)),
         section('Field record', fieldRecord(job, sum)),
+        mediaBlock(id, v),
         section('Status trail', transitionsTable(job.transitions || []))),
       h('div', { class: 'col' },
         section('Clocks', clocksList(v.clocks || [])),
@@ -949,6 +983,81 @@ function fieldRecord(job, sum) {
   ];
 }
 
+// ---------------------------------------------------------------- job media and report
+
+const blobUrl = (sha256) => `/v1/blobs/${enc(sha256)}`;
+
+/** The photos, signature and service report the field record names, and whether the phone
+ *  has uploaded their bytes yet; then the signed report and the customer's link to it. */
+function mediaBlock(id, v) {
+  const media = v.media || [];
+  return h('section', { id: 'job-media', class: 'card media', 'aria-labelledby': 'job-media-h' },
+    h('h2', { id: 'job-media-h' }, 'Media'),
+    media.length ? h('ul', { id: 'media-list', class: 'media-list' }, media.map(mediaItem))
+      : h('p', { class: 'empty' }, 'No photos, signature or report yet.'),
+    v.report ? reportBlock(id, v.report) : null);
+}
+
+function mediaItem(m) {
+  const url = blobUrl(m.sha256);
+  const caption = m.caption || label(m.role);
+  const open = (child, cls) => h('a', { href: url, target: '_blank', rel: 'noopener', class: cls }, child);
+  const image = m.received && m.role !== 'report' && String(m.mime || '').startsWith('image/');
+  const glyph = { photo: 'IMG', signature: 'SIG', report: 'PDF' }[m.role] || 'FILE';
+  return h('li', { class: ['media-item', `role-${m.role}`, m.received ? 'is-received' : 'is-waiting'], 'data-sha256': m.sha256, 'data-role': m.role },
+    image ? open(h('img', { class: 'media-thumb', src: url, alt: caption, loading: 'lazy' }), 'media-thumb-link')
+      : h('span', { class: 'media-thumb media-glyph', 'aria-hidden': 'true' }, glyph),
+    h('div', { class: 'media-body' },
+      h('div', { class: 'media-title' }, h('span', { class: 'badge media-role' }, label(m.role)), ' ',
+        m.received ? open(caption, 'media-link') : h('span', {}, caption)),
+      h('div', { class: 'muted' }, `${m.mime || '—'} · ${fmtSize(m.size)} · `,
+        h('span', { class: ['media-state', m.received ? 'received' : 'waiting'] }, m.received ? 'received' : 'waiting for the phone'))));
+}
+
+function reportBlock(id, report) {
+  const saved = state.reportLinks[id];
+  const out = h('div', { id: 'report-link-out', class: 'report-link-out', hidden: true });
+  if (saved && saved.expires_at > Date.now()) showReportLink(out, saved);
+  const button = h('button', {
+    id: 'report-link-btn', type: 'button', class: 'btn report-link-btn', disabled: !report.received,
+    title: report.received ? 'Make a download link for the customer' : 'Available once the phone has uploaded the report',
+  }, 'Customer link');
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      const link = await api('POST', `/v1/jobs/${enc(id)}/report-link`);
+      state.reportLinks[id] = link;
+      clearError('job-error');
+      const target = $('report-link-out') || out; // a live update may have redrawn the page meanwhile
+      showReportLink(target, link);
+      const input = target.querySelector('input');
+      input.focus();
+      input.select();
+    } catch (err) {
+      showError('job-error', err);
+    } finally {
+      button.disabled = false;
+      if ($('report-link-btn')) $('report-link-btn').disabled = false;
+    }
+  });
+  return h('div', { id: 'job-report', class: 'report-box', 'data-received': String(!!report.received) },
+    h('h3', {}, 'Service report'),
+    h('p', { id: 'report-signed-by' }, `Signed by ${report.signed_by || '—'}`),
+    h('p', {}, report.received
+      ? h('a', { id: 'report-pdf', href: `/v1/jobs/${enc(id)}/report`, target: '_blank', rel: 'noopener' }, 'Service report (PDF)')
+      : h('span', { class: 'muted' }, 'Service report (PDF): waiting for the phone')),
+    h('div', { class: 'report-actions' }, button, out));
+}
+
+/** The customer link in a read-only input, selected on focus for copying. */
+function showReportLink(out, link) {
+  const input = h('input', { id: 'report-link-url', type: 'text', readonly: true, class: 'report-link-url',
+    value: new URL(link.url, location.origin).href, 'aria-label': 'Customer link to the signed service report' });
+  input.addEventListener('focus', () => input.select());
+  out.replaceChildren(input, h('span', { id: 'report-link-expires', class: 'muted' }, `expires ${fmtDateTime(link.expires_at)}`));
+  out.hidden = false;
+}
+
 function transitionsTable(transitions) {
   if (!transitions.length) return h('p', { class: 'empty' }, 'No status changes yet.');
   return table(['At', 'To', 'By', 'Device', 'Location'], transitions.map((t) => h('tr', {},
@@ -1001,6 +1110,374 @@ function reminderItem(r, errorId) {
         await api('POST', `/v1/reminders/${enc(r.id)}/ack`);
         refreshBadge();
       }) }, 'Acknowledge'));
+}
+
+// ---------------------------------------------------------------- manuals
+
+async function viewManuals({ params: [model, version] }) {
+  const seq = state.seq;
+  const selected = model !== undefined ? { model, version: Number(version) } : null;
+  const [list, manual] = await Promise.all([
+    api('GET', '/v1/manuals'),
+    selected ? api('GET', `/v1/manuals/${enc(model)}/${selected.version}`).catch((err) => {
+      if (err.status === 401) throw err;
+      return err;
+    }) : null,
+  ]);
+  state.manuals.selected = selected;
+  const sorted = sortManuals(list);
+  setManualList(sorted);
+  // A newer page is on its way: leave the shared form where it is.
+  if (seq !== state.seq) return h('div');
+  let detail = null;
+  if (manual instanceof Error) detail = h('section', { id: 'manual-detail', class: 'card' }, h('div', { class: 'error-box', role: 'alert' }, manual.message));
+  else if (manual) detail = manualDetail(manual);
+  return h('div', { class: 'page manuals' },
+    h('h1', { class: 'page-title' }, 'Manuals'),
+    h('div', { class: 'manuals-grid' },
+      h('div', { class: 'col' },
+        h('section', { class: 'card', 'aria-labelledby': 'manuals-h' },
+          h('h2', { id: 'manuals-h' }, 'Published ', h('span', { id: 'manual-count', class: 'count' }, String(sorted.length))),
+          h('div', { id: 'manual-list' }, manualTable(sorted, selected))),
+        detail),
+      h('div', { class: 'col manual-form-col' }, manualForm())));
+}
+
+/** Newest first, as the server sends them (a higher version first within the same millisecond). */
+const sortManuals = (list) => [...list].sort((a, b) => (b.published_at - a.published_at) || (b.version - a.version));
+
+/** Remembers each model's latest version (for the version the form proposes) and the models known. */
+function setManualList(list) {
+  const latest = new Map();
+  for (const m of list) latest.set(m.model, Math.max(latest.get(m.model) || 0, m.version));
+  state.manuals.latest = latest;
+  if (state.manuals.onList) state.manuals.onList();
+}
+
+function manualTable(list, selected) {
+  if (!list.length) return h('p', { class: 'empty' }, 'No manuals published yet.');
+  return table(['Model', 'Version', 'Title', 'Published', 'By', 'Sections', 'Attachments'], list.map((m) => {
+    const href = `#/manuals/${enc(m.model)}/${m.version}`;
+    const on = selected && selected.model === m.model && selected.version === m.version;
+    const row = h('tr', { class: ['manual-row', on && 'selected'], 'data-model': m.model, 'data-version': m.version, 'aria-current': on ? 'true' : null },
+      h('th', { scope: 'row' }, h('a', { href }, m.model)), td(`v${m.version}`), td(m.title), td(fmtDateTime(m.published_at)),
+      td(m.published_by), td(String(m.sections), 'num'), td(String(m.attachments), 'num'));
+    row.addEventListener('click', (e) => { if (!e.target.closest('a')) location.hash = href; });
+    return row;
+  }), { id: 'manuals-table' });
+}
+
+/** One version: the sections as plain text (never as HTML) and links to the attachments. */
+function manualDetail(m) {
+  const sections = m.sections || [];
+  const attachments = m.attachments || [];
+  return h('section', { id: 'manual-detail', class: 'card manual-detail', 'data-model': m.model, 'data-version': m.version },
+    h('div', { class: 'panel-head' },
+      h('h2', {}, `${m.model} v${m.version} — ${m.title}`),
+      h('a', { href: '#/manuals', class: 'btn ghost close', 'aria-label': 'Close manual' }, '×')),
+    h('p', { class: 'muted' }, `Published ${fmtDateTime(m.published_at)} by ${m.published_by || '—'}`),
+    h('h3', {}, `Sections (${sections.length})`),
+    sections.length ? h('ol', { class: 'manual-sections' }, sections.map((sec) => h('li', { class: 'manual-section', 'data-section-id': sec.id },
+      h('div', { class: 'manual-section-head' }, h('strong', {}, sec.title), ' ', h('code', { class: 'muted' }, sec.id)),
+      h('div', { class: 'manual-body' }, sec.body))))
+      : h('p', { class: 'empty' }, 'No sections.'),
+    h('h3', {}, `Attachments (${attachments.length})`),
+    attachments.length ? h('ul', { class: 'plain manual-attachments' }, attachments.map((a) => h('li', { 'data-sha256': a.sha256 },
+      h('a', { href: blobUrl(a.sha256), target: '_blank', rel: 'noopener' }, a.name || a.sha256),
+      h('span', { class: 'muted' }, ` ${a.mime} · ${fmtSize(a.size)}`))))
+      : h('p', { class: 'empty' }, 'No attachments.'));
+}
+
+/** Field names in the server's errors → the form's inputs. */
+const MANUAL_FIELDS = {
+  model: 'model', version: 'version', title: 'title', sections: 'markdown', section: 'markdown',
+  attachments: 'files', attachment: 'files', mime: 'files',
+};
+
+/** The upload form, built once per session (see state.manuals). Admins do not see it. */
+function manualForm() {
+  if (state.manuals.form) return state.manuals.form;
+  const input = (id, attrs = {}) => h('input', { id, name: id, type: 'text', 'aria-describedby': `${id}-error`, ...attrs });
+  const withError = (id, text, control, hint) => {
+    const f = field(id, text, control, hint);
+    f.append(h('span', { id: `${id}-error`, class: 'field-error', hidden: true }));
+    return f;
+  };
+  const els = {
+    model: input('manual-model', { list: 'manual-model-list', autocomplete: 'off', spellcheck: 'false' }),
+    version: input('manual-version', { type: 'number', min: 1, step: 1, inputmode: 'numeric' }),
+    title: input('manual-title'),
+    markdown: h('textarea', { id: 'manual-markdown', name: 'manual-markdown', rows: 16, 'aria-describedby': 'manual-markdown-error' }),
+    files: input('manual-files', { type: 'file', multiple: true, accept: 'image/*,application/pdf,.pdf' }),
+    models: h('datalist', { id: 'manual-model-list' }),
+    outline: h('p', { id: 'manual-outline', class: 'hint manual-outline' }),
+    uploads: h('ul', { id: 'manual-uploads', class: 'upload-list', 'aria-label': 'Attachment uploads', hidden: true }),
+    error: h('div', { id: 'manual-error', class: 'error-box', role: 'alert', hidden: true }),
+    result: h('p', { id: 'manual-result', class: 'form-result', role: 'status', hidden: true }),
+    submit: h('button', { id: 'manual-submit', type: 'submit', class: 'btn primary' }, 'Publish'),
+    busy: false,
+  };
+  const form = h('form', { id: 'manual-form', class: 'card manual-form', novalidate: true, 'aria-labelledby': 'manual-form-h' },
+    h('h2', { id: 'manual-form-h' }, 'Publish a manual'),
+    els.error,
+    h('div', { class: 'manual-fields' },
+      withError('manual-model', 'Model', els.model), els.models,
+      withError('manual-version', 'Version', els.version),
+      withError('manual-title', 'Title', els.title)),
+    withError('manual-markdown', 'Manual text (Markdown)', els.markdown,
+      'A section starts at each line beginning with “# ” or “## ”; text before the first heading is the introduction.'),
+    els.outline,
+    withError('manual-files', 'Attachments', els.files, 'Images and PDFs, up to 64 MiB each.'),
+    els.uploads,
+    h('div', { class: 'form-actions' }, els.result, els.submit));
+  form.addEventListener('submit', (e) => submitManual(e, els));
+  form.addEventListener('input', (e) => markField(e.target, null));
+  form.addEventListener('change', (e) => { if (e.target === els.files) markField(els.files, null); });
+  // The version follows the model typed (latest + 1) until the user types a version.
+  const propose = () => {
+    const latest = state.manuals.latest.get(els.model.value.trim());
+    if (els.version.value && !els.version.dataset.auto) return;
+    if (latest) { els.version.value = String(latest + 1); els.version.dataset.auto = '1'; } else if (els.version.dataset.auto) { els.version.value = ''; delete els.version.dataset.auto; }
+  };
+  const outline = () => {
+    const ids = splitSections(els.markdown.value, els.title.value.trim()).map((sec) => sec.id);
+    els.outline.textContent = ids.length ? `${ids.length} section${ids.length === 1 ? '' : 's'}: ${ids.join(', ')}` : '';
+  };
+  els.model.addEventListener('input', propose);
+  els.version.addEventListener('input', () => { delete els.version.dataset.auto; });
+  els.markdown.addEventListener('input', outline);
+  els.title.addEventListener('input', outline);
+  state.manuals.onList = () => {
+    els.models.replaceChildren(...[...state.manuals.latest.keys()].sort().map((m) => h('option', { value: m })));
+    propose();
+  };
+  state.manuals.onList();
+  state.manuals.form = form;
+  return form;
+}
+
+/** Marks an input invalid with a message beside it, or (message null) clears it. */
+function markField(input, message) {
+  const holder = input && input.closest('.field');
+  const note = holder && holder.querySelector('.field-error');
+  if (!note) return;
+  input.classList.toggle('invalid', !!message);
+  if (message) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
+  note.textContent = message || '';
+  note.hidden = !message;
+}
+
+function clearManualErrors(els) {
+  for (const key of ['model', 'version', 'title', 'markdown', 'files']) markField(els[key], null);
+  els.error.textContent = '';
+  els.error.hidden = true;
+}
+
+/** Shows a server (or local) error beside its field, else above the form. */
+function showManualError(els, err) {
+  let key = null;
+  if (err.code === 'stale_version') key = 'version';
+  else if (err.code !== 'missing_blob' && err.field) key = MANUAL_FIELDS[String(err.field).split(/[.[]/)[0]] || null;
+  if (key) {
+    markField(els[key], err.message);
+    els[key].focus();
+  } else {
+    els.error.textContent = err.message;
+    els.error.hidden = false;
+  }
+}
+
+async function submitManual(e, els) {
+  e.preventDefault();
+  if (els.busy) return;
+  clearManualErrors(els);
+  els.result.hidden = true;
+  const model = els.model.value.trim();
+  const title = els.title.value.trim();
+  const version = Number(els.version.value);
+  const files = [...els.files.files];
+  const sections = splitSections(els.markdown.value, title);
+  // What can be told before anything is uploaded.
+  const problems = [];
+  if (!model) problems.push(['model', 'Enter the product model.']);
+  if (!els.version.value || !Number.isInteger(version) || version < 1) problems.push(['version', 'The version is a whole number, 1 or more.']);
+  if (!title) problems.push(['title', 'Enter the manual’s title.']);
+  if (files.length && !(window.crypto && crypto.subtle)) {
+    problems.push(['files', 'Uploading attachments needs HTTPS: this browser computes file checksums only on secure pages. Open the console over https:// (or on localhost).']);
+  } else {
+    const big = files.find((f) => f.size > MAX_BLOB);
+    const odd = files.find((f) => !/^image\//.test(fileMime(f)) && fileMime(f) !== 'application/pdf');
+    if (big) problems.push(['files', `${big.name} is ${fmtSize(big.size)}; attachments may be at most 64 MiB.`]);
+    else if (odd) problems.push(['files', `${odd.name} is neither an image nor a PDF.`]);
+  }
+  if (problems.length) {
+    for (const [key, text] of problems) markField(els[key], text);
+    els[problems[0][0]].focus();
+    return;
+  }
+  els.busy = true;
+  els.submit.disabled = true;
+  const rows = files.map(uploadRow);
+  els.uploads.replaceChildren(...rows.map((r) => r.li));
+  els.uploads.hidden = !rows.length;
+  try {
+    const attachments = [];
+    for (let i = 0; i < files.length; i++) {
+      const sha256 = await uploadFile(files[i], rows[i]);
+      attachments.push({ sha256, name: files[i].name, mime: fileMime(files[i]) });
+    }
+    els.submit.textContent = 'Publishing…';
+    const m = await api('POST', '/v1/manuals', { model, version, title, sections, attachments });
+    const n = (m.changed_sections || []).length;
+    els.result.textContent = `Published ${m.model ?? model} v${m.version ?? version}: ${n} section${n === 1 ? '' : 's'} changed`;
+    els.result.hidden = false;
+    // Ready for the next version of the same model.
+    for (const el of [els.title, els.markdown, els.files, els.version]) { el.value = ''; delete el.dataset.dirty; }
+    delete els.version.dataset.auto;
+    els.outline.textContent = '';
+    await refreshManualList();
+  } catch (err) {
+    if (err.status !== 401) showManualError(els, err);
+  } finally {
+    els.busy = false;
+    els.submit.disabled = false;
+    els.submit.textContent = 'Publish';
+  }
+}
+
+/** Reloads the list in place (the form and any open manual stay as they are). */
+async function refreshManualList() {
+  let list;
+  try { list = sortManuals(await api('GET', '/v1/manuals')); } catch (err) { return; }
+  setManualList(list);
+  if ($('manual-list')) $('manual-list').replaceChildren(manualTable(list, state.manuals.selected));
+  if ($('manual-count')) $('manual-count').textContent = String(list.length);
+}
+
+/** Splits Markdown into sections at lines starting with "# " or "## " (not inside fenced code).
+ *  Text before the first heading is the section `intro`, titled with the manual's title.
+ *  Ids are slugs of the headings, made unique with -2, -3…; sections without text are dropped. */
+function splitSections(markdown, title) {
+  const parts = [];
+  let current = { id: 'intro', title, lines: [] };
+  let fence = null;
+  for (const line of String(markdown || '').replace(/\r\n?/g, '\n').split('\n')) {
+    const heading = fence ? null : line.match(/^##? (.*)$/);
+    if (heading) {
+      parts.push(current);
+      current = { id: null, title: heading[1].replace(/\s+#+\s*$/, '').trim(), lines: [] };
+      continue;
+    }
+    const mark = line.match(/^ {0,3}(`{3,}|~{3,})/);
+    if (mark && !fence) fence = mark[1];
+    else if (mark && mark[1][0] === fence[0] && mark[1].length >= fence.length) fence = null;
+    current.lines.push(line);
+  }
+  parts.push(current);
+  const used = new Set();
+  const sections = [];
+  for (const p of parts) {
+    const body = p.lines.join('\n').replace(/^(?:[ \t]*\n)+/, '').replace(/\s+$/, '');
+    if (!body) continue;
+    const base = p.id || slug(p.title) || 'section';
+    let id = base;
+    for (let n = 2; used.has(id); n++) id = `${base}-${n}`;
+    used.add(id);
+    sections.push({ id, title: p.title, body });
+  }
+  return sections;
+}
+
+const slug = (text) => String(text).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+
+// ---------------------------------------------------------------- blob uploads
+
+const MIME_BY_EXT = {
+  pdf: 'application/pdf', png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif',
+  webp: 'image/webp', svg: 'image/svg+xml', bmp: 'image/bmp', tif: 'image/tiff', tiff: 'image/tiff',
+  heic: 'image/heic', avif: 'image/avif',
+};
+const fileMime = (file) => file.type || MIME_BY_EXT[(file.name.split('.').pop() || '').toLowerCase()] || 'application/octet-stream';
+
+const fileHashes = new WeakMap(); // File -> hex SHA-256, so a second attempt does not hash again
+
+async function sha256Hex(file) {
+  if (!fileHashes.has(file)) {
+    const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+    fileHashes.set(file, [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join(''));
+  }
+  return fileHashes.get(file);
+}
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+/** One file's line in the upload list: name, size, progress bar and state. */
+function uploadRow(file) {
+  const bar = h('progress', { max: Math.max(file.size, 1), value: 0 });
+  const text = h('span', { class: 'upload-state' }, 'waiting');
+  const li = h('li', { class: 'upload-item', 'data-name': file.name },
+    h('span', { class: 'upload-name', title: file.name }, file.name), h('span', { class: 'muted upload-size' }, fmtSize(file.size)), bar, text);
+  return {
+    li,
+    say(message, cls) {
+      text.textContent = message;
+      li.classList.remove('is-done', 'is-failed', 'is-busy');
+      if (cls) li.classList.add(cls);
+    },
+    progress(received) {
+      bar.value = received;
+      this.say(`uploading ${file.size ? Math.floor((received / file.size) * 100) : 0}%`, 'is-busy');
+    },
+    done(message) {
+      bar.value = Math.max(file.size, 1);
+      this.say(message, 'is-done');
+    },
+  };
+}
+
+/** Uploads a file as a blob unless the server holds it already: asks how much arrived, then
+ *  sends the rest in parts with Content-Range. A cut connection resumes where the server
+ *  stopped. Resolves to the blob's SHA-256. */
+async function uploadFile(file, row) {
+  try {
+    row.say('computing checksum…', 'is-busy');
+    const sha256 = await sha256Hex(file);
+    const url = blobUrl(sha256);
+    const mime = fileMime(file);
+    let status = null;
+    let sent = false;
+    let failures = 0;
+    for (;;) {
+      try {
+        if (!status) status = await api('GET', `${url}/upload`);
+        if (status.complete) break;
+        const start = status.received || 0;
+        const end = Math.min(start + UPLOAD_PART, file.size);
+        row.progress(start);
+        const headers = { 'content-type': mime };
+        if (file.size > 0) headers['content-range'] = `bytes ${start}-${end - 1}/${file.size}`;
+        status = await apiBytes('PUT', url, file.slice(start, end), headers);
+        sent = true;
+        failures = 0;
+      } catch (err) {
+        if (err.status === 401) throw err;
+        const again = err.status === 0 || err.status === 408 || err.status >= 500
+          || err.code === 'chunk_out_of_order' || err.code === 'upload_in_progress';
+        if (!again || ++failures > UPLOAD_RETRIES) throw err;
+        row.say('connection interrupted, resuming…', 'is-busy');
+        await sleep(1000 * failures);
+        // Continue from what the server says it holds.
+        status = err.code === 'chunk_out_of_order' && err.body && Number.isInteger(err.body.received)
+          ? { received: err.body.received, complete: false } : null;
+      }
+    }
+    row.done(sent ? 'uploaded' : 'already on the server');
+    return sha256;
+  } catch (err) {
+    row.say(`failed: ${err.message}`, 'is-failed');
+    err.message = `${file.name}: ${err.message}`;
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------- dashboard

@@ -29,6 +29,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, LoginLimiter, Permission, Principal};
+use crate::blobs::BlobStore;
 use crate::clock::{Clock, SystemClock};
 use crate::console;
 use crate::dispatch::Dispatch;
@@ -36,6 +37,7 @@ use crate::error::AppError;
 use crate::escalation::{self, TickOutcome};
 use crate::jobs::Committed;
 use crate::kpi::{self, KpiFilter, Period};
+use crate::media::UploadLocks;
 use crate::planning;
 use crate::sla::SlaPolicy;
 use crate::storage::{AuditKind, ReadTx, Reminder, Storage, User, read, write};
@@ -80,12 +82,16 @@ pub struct AppState {
     pub scheduler_wake: Arc<Notify>,
     /// Becomes true when the server shuts down: live event streams end.
     pub closing: Arc<watch::Sender<bool>>,
+    /// Where blob bytes live.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Blobs a request is uploading right now.
+    pub uploads: Arc<UploadLocks>,
 }
 
 impl AppState {
-    /// State over a storage backend with default limits, the system clock and the default
-    /// SLA policy.
-    pub fn new(storage: Arc<dyn Storage>) -> Self {
+    /// State over a storage backend and a blob store with default limits, the system clock and
+    /// the default SLA policy.
+    pub fn new(storage: Arc<dyn Storage>, blobs: Arc<dyn BlobStore>) -> Self {
         let (live, _) = broadcast::channel(1024);
         AppState {
             storage,
@@ -96,6 +102,8 @@ impl AppState {
             sla: Arc::default(),
             scheduler_wake: Arc::default(),
             closing: Arc::new(watch::channel(false).0),
+            blobs,
+            uploads: Arc::default(),
         }
     }
 
@@ -137,7 +145,7 @@ impl AppState {
     }
 
     /// Runs `f` in a read transaction on the blocking pool.
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn ReadTx) -> Result<T, AppError> + Send + 'static,
     ) -> Result<T, AppError> {
@@ -174,6 +182,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/reminders/{id}/ack", post(acknowledge_reminder))
         .route("/v1/kpis", get(kpis))
         .route("/v1/config/sla", get(sla_config))
+        .merge(crate::media::routes())
+        .merge(crate::knowledge::routes())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -187,6 +197,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/devices/enroll", post(enroll_device))
         .route("/healthz", get(|| async { "ok" }))
         .merge(console::routes())
+        .merge(crate::media::public_routes())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -215,7 +226,7 @@ async fn authenticate(
     Ok(next.run(request).await)
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     tokio::task::spawn_blocking(f)
@@ -393,7 +404,7 @@ async fn audit(
     Ok(Json(entries))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
     serde_json::from_slice(body)
         .map_err(|e| AppError::bad_request("invalid_json", format!("invalid request body: {e}")))
 }
@@ -482,6 +493,18 @@ async fn move_status(
     principal.require(Permission::EditJobs, &method, &headers)?;
     let body: StatusBody = parse_json(&body)?;
     let to = Status::parse(&body.to)?;
+    if to == Status::Closed {
+        let id = id.clone();
+        state
+            .read(move |tx| {
+                let stored = tx
+                    .job(&id)?
+                    .ok_or_else(|| AppError::NotFound(format!("there is no job `{id}`")))?;
+                let job = crate::jobs::read(&id, &crate::jobs::load(&id, &stored.doc)?)?;
+                crate::media::require_media_received(tx, &job)
+            })
+            .await?;
+    }
     let now = state.now();
     edit(&state, principal, move |d| d.move_status(&id, to, now)).await
 }

@@ -85,6 +85,8 @@ pub enum Permission {
     ManageDevices,
     /// Listen to every change (the console's live updates).
     WatchAll,
+    /// Publish manuals and upload their attachments.
+    PublishManuals,
 }
 
 impl Permission {
@@ -98,6 +100,7 @@ impl Permission {
             Permission::ReadDevices => "list devices",
             Permission::ManageDevices => "enroll or revoke devices",
             Permission::WatchAll => "watch every change",
+            Permission::PublishManuals => "publish manuals",
         }
     }
 }
@@ -129,6 +132,14 @@ pub const ACCESS: &[(Permission, &[UserRole])] = &[
         &[UserRole::Dispatcher, UserRole::Admin],
     ),
     (Permission::WatchAll, OFFICE),
+    (
+        Permission::PublishManuals,
+        &[
+            UserRole::Dispatcher,
+            UserRole::Supervisor,
+            UserRole::HeadOfEngineering,
+        ],
+    ),
 ];
 
 /// Whether an office `role` has `permission`.

@@ -61,7 +61,13 @@ mod tests {
     /// Every (method, path) the routers declare, read from their source.
     fn declared_routes() -> Vec<(String, String)> {
         let mut routes = Vec::new();
-        for source in [include_str!("api.rs"), include_str!("console.rs")] {
+        let sources = [
+            include_str!("api.rs"),
+            include_str!("console.rs"),
+            include_str!("media.rs"),
+            include_str!("knowledge.rs"),
+        ];
+        for source in sources {
             for chunk in source.split(".route(").skip(1) {
                 let Some(path) = chunk.split('"').nth(1) else {
                     continue;
@@ -69,7 +75,7 @@ mod tests {
                 if !path.starts_with('/') {
                     continue;
                 }
-                let end = [".layer(", ".merge(", ".route_layer(", ".with_state("]
+                let end = [".layer(", ".merge(", ".route_layer(", ".with_state(", "))"]
                     .iter()
                     .filter_map(|stop| chunk.find(stop))
                     .min()

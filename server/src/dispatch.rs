@@ -142,6 +142,11 @@ pub struct JobView {
     /// The service facts: clock stop times, with the device's and the server's time of the
     /// completion.
     pub facts: Option<JobFacts>,
+    /// The photos, signature and service report it refers to, and whether the server holds
+    /// each.
+    pub media: Vec<crate::media::MediaItem>,
+    /// The customer's signature and the report it signs, once signed.
+    pub report: Option<crate::media::ReportView>,
 }
 
 /// The dispatch service over a storage backend.
@@ -318,7 +323,11 @@ impl<'s> Dispatch<'s> {
                 .filter(|e| e.kind == AuditKind::Flag)
                 .map(|e| e.detail.clone())
                 .collect();
+            let media = crate::media::job_media(tx, &job)?;
+            let report = crate::media::report_view(&job, &media);
             Ok(JobView {
+                media,
+                report,
                 summary: stored.summary,
                 job,
                 history,

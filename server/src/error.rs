@@ -51,6 +51,19 @@ pub enum AppError {
     /// The request conflicts with stored state.
     #[error("{0}")]
     Conflict(String),
+    /// Refused with a particular status and code (uploads, downloads, reports); `received`
+    /// tells an uploader where to continue.
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+        /// For uploads: how many bytes of the blob the server holds.
+        received: Option<u64>,
+    },
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -83,6 +96,16 @@ impl AppError {
         AppError::Unauthorized {
             code,
             message: message.into(),
+        }
+    }
+
+    /// A response with `status`, a code and a message.
+    pub fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Refused {
+            status,
+            code,
+            message: message.into(),
+            received: None,
         }
     }
 
@@ -132,6 +155,18 @@ impl IntoResponse for AppError {
                     "field": field,
                 }));
                 return (StatusCode::BAD_REQUEST, body).into_response();
+            }
+            AppError::Refused {
+                status,
+                code,
+                message,
+                received,
+            } => {
+                let mut body = serde_json::json!({ "error": message, "code": code });
+                if let Some(received) = received {
+                    body["received"] = serde_json::json!(received);
+                }
+                return (*status, Json(body)).into_response();
             }
             AppError::NotFound(message) => (StatusCode::NOT_FOUND, "not_found", message.clone()),
             AppError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone()),

@@ -153,6 +153,7 @@ pub fn commit(
     };
     let facts = JobFacts::derive(&job, previous_facts.as_ref(), now);
     tx.put_job_facts(&facts)?;
+    crate::knowledge::record_job(tx, &job, &facts)?;
     let before = previous.and_then(JobSummary::holder);
     let after = summary.holder();
     let mut nudge: Vec<String> = summary.assignee.iter().cloned().collect();

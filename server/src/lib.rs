@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod blobs;
 pub mod clock;
 pub mod console;
 pub mod demo;
@@ -20,7 +21,9 @@ pub mod error;
 pub mod escalation;
 pub mod facts;
 pub mod jobs;
+pub mod knowledge;
 pub mod kpi;
+pub mod media;
 pub mod planning;
 pub mod sla;
 pub mod storage;
@@ -73,9 +76,15 @@ impl std::fmt::Debug for BackgroundServer {
 }
 
 impl BackgroundServer {
-    /// Starts a server over `storage` on `addr` (use port 0 for any free port).
-    pub fn start(storage: Arc<dyn storage::Storage>, addr: &str) -> std::io::Result<Self> {
-        Self::start_with(AppState::new(storage), addr)
+    /// Starts a server over `storage` and the blobs under `blob_dir` on `addr` (use port 0
+    /// for any free port).
+    pub fn start(
+        storage: Arc<dyn storage::Storage>,
+        blob_dir: &std::path::Path,
+        addr: &str,
+    ) -> std::io::Result<Self> {
+        let blobs = Arc::new(blobs::FsBlobStore::open(blob_dir)?);
+        Self::start_with(AppState::new(storage, blobs), addr)
     }
 
     /// Starts a server with the given state on `addr`.

@@ -9,15 +9,17 @@ use fieldsync_client_core::protocol::job::{ChecklistUpdate, Outcome};
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{JobQuery, Store};
+use fieldsync_server::blobs::FsBlobStore;
 use fieldsync_server::sla::SlaPolicy;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::{AppState, auth, demo, escalation, serve};
+use fieldsync_server::{AppState, auth, demo, escalation, knowledge, serve};
 
 const USAGE: &str = "\
 usage:
-  fieldsync serve [--db PATH] [--addr HOST:PORT] [--sla FILE] [--demo]
+  fieldsync serve [--db PATH] [--blobs DIR] [--addr HOST:PORT] [--sla FILE] [--demo]
       Runs the server and its dispatch console on an embedded SQLite file (default
-      fieldsync.sqlite3, 127.0.0.1:8080). --sla reads the SLA targets per tier and kind from a
+      fieldsync.sqlite3, 127.0.0.1:8080), keeping photos, signatures, reports and manual
+      attachments as files under --blobs (default: the database path with `.blobs` appended). --sla reads the SLA targets per tier and kind from a
       JSON file (GET /v1/config/sla shows the format, with the defaults).
       On a database without an admin it creates the user `admin` with the password in
       FIELDSYNC_ADMIN_PASSWORD, or prints a generated one once. FIELDSYNC_ADMIN_PASSWORD also
@@ -112,8 +114,13 @@ fn run_server(args: &[String]) -> Result<(), String> {
         None => SlaPolicy::default(),
     };
     let storage = SqliteStorage::open(db).map_err(|e| format!("cannot open {db}: {e}"))?;
+    let blob_dir = cli
+        .option("--blobs")
+        .map_or_else(|| format!("{db}.blobs"), str::to_owned);
+    let blobs = FsBlobStore::open(&blob_dir).map_err(|e| format!("cannot open {blob_dir}: {e}"))?;
     let now = fieldsync_client_core::protocol::now_millis();
     escalation::backfill_facts(&storage, now).map_err(|e| e.to_string())?;
+    knowledge::backfill(&storage).map_err(|e| e.to_string())?;
     let admin_password = std::env::var("FIELDSYNC_ADMIN_PASSWORD").ok();
     if let Some(generated) =
         auth::ensure_admin(&storage, admin_password.as_deref()).map_err(|e| e.to_string())?
@@ -147,7 +154,7 @@ fn run_server(args: &[String]) -> Result<(), String> {
         println!("  console:  {url}/ (API description at {url}/v1/openapi.json)");
         let state = AppState {
             sla: Arc::new(sla),
-            ..AppState::new(Arc::new(storage))
+            ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -50,7 +50,9 @@ fn main() {
         let now = now_millis();
         let jobs =
             demo::seed_days(storage.as_ref(), &SlaPolicy::default(), now, days).expect("seed");
-        let server = BackgroundServer::start(storage.clone(), "127.0.0.1:0").expect("server");
+        let server =
+            BackgroundServer::start(storage.clone(), &dir.path().join("blobs"), "127.0.0.1:0")
+                .expect("server");
         let url = server.url();
         let agent = fieldsync_tests::agent();
         let token = format!(

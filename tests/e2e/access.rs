@@ -10,6 +10,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 /// Who calls, in the order of the matrix columns.
+/// A well-formed SHA-256 no blob has.
+const UNKNOWN_SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 const CALLERS: [&str; 7] = [
     "nobody", "device", "revoked", "dispatch", "sam", "hana", "admin",
 ];
@@ -194,6 +197,63 @@ fn authorization_matrix_has_no_leaks() {
             None,
             [401, 403, 401, 200, 200, 200, 200],
         ),
+        // Manuals and the case library: the office reads, dispatch roles publish; the
+        // knowledge exchange is for phones; blob progress is for those who may upload.
+        (
+            "GET",
+            "/v1/manuals".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/manuals".into(),
+            Some(json!({ "model": "M", "version": 0 })),
+            [401, 403, 401, 400, 400, 400, 403],
+        ),
+        (
+            "GET",
+            "/v1/manuals/M/1".into(),
+            None,
+            [401, 403, 401, 404, 404, 404, 404],
+        ),
+        (
+            "GET",
+            "/v1/cases".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/knowledge".into(),
+            Some(json!({ "v": 1 })),
+            [401, 200, 401, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            format!("/v1/blobs/{UNKNOWN_SHA}/upload"),
+            None,
+            [401, 200, 401, 200, 200, 200, 403],
+        ),
+        (
+            "GET",
+            format!("/v1/blobs/{UNKNOWN_SHA}"),
+            None,
+            [401, 404, 401, 404, 404, 404, 404],
+        ),
+        (
+            "GET",
+            format!("/v1/jobs/{in_scope}/report"),
+            None,
+            [401, 403, 401, 404, 404, 404, 404],
+        ),
+        (
+            "POST",
+            format!("/v1/jobs/{in_scope}/report-link"),
+            Some(json!({})),
+            [401, 403, 401, 404, 404, 404, 403],
+        ),
+        ("GET", "/v1/reports/unknown-token".into(), None, [404; 7]),
         // Public: the console's page and the API description.
         ("GET", "/v1/openapi.json".into(), None, [200; 7]),
     ];

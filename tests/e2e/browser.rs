@@ -384,7 +384,9 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
     let now = now_millis();
     let created = demo::seed(&storage, &SlaPolicy::default(), now).expect("seed");
     assert!(created > 150, "a month of work: {created} jobs");
-    let server = BackgroundServer::start(Arc::new(storage), "127.0.0.1:0").expect("server");
+    let server =
+        BackgroundServer::start(Arc::new(storage), &dir.path().join("blobs"), "127.0.0.1:0")
+            .expect("server");
     let url = server.url();
 
     // What the demo must show a newcomer, checked through the API.

@@ -5,6 +5,8 @@ mod bad_input;
 mod browser;
 mod console;
 mod hostile;
+mod knowledge;
+mod media;
 mod scenarios;
 mod simulation;
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{Store, SyncReport};
+use fieldsync_server::blobs::FsBlobStore;
 use fieldsync_server::clock::ManualClock;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::sync::PageLimits;
@@ -89,9 +90,20 @@ impl TestServer {
         self.dir.path().join("server.sqlite3")
     }
 
+    /// The address the server listens on (`host:port`).
+    pub fn addr(&self) -> String {
+        self.addr.clone()
+    }
+
+    /// Where the server keeps blob bytes.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.dir.path().join("blobs")
+    }
+
     fn boot(&mut self) {
         let storage = SqliteStorage::open(self.db_path()).expect("open server database");
-        let mut state = AppState::new(Arc::new(storage));
+        let blobs = FsBlobStore::open(self.blob_dir()).expect("open blob store");
+        let mut state = AppState::new(Arc::new(storage), Arc::new(blobs));
         state.limits = self.limits;
         if let Some(clock) = &self.clock {
             state.clock = clock.clone();
@@ -280,6 +292,73 @@ impl Dispatcher {
         answer(request.send(body).expect("POST"))
     }
 
+    /// PUTs raw bytes with extra headers (blob uploads).
+    pub fn put_bytes(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        let mut request = self.agent.put(format!("{}{path}", self.url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        answer(request.send(body).expect("PUT"))
+    }
+
+    /// GETs raw bytes: status and body.
+    pub fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let mut request = self.agent.get(format!("{}{path}", self.url));
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        let mut response = request.call().expect("GET");
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Uploads a whole blob in one request (as the console does for a manual's attachments)
+    /// and returns its SHA-256.
+    pub fn upload_blob(&self, bytes: &[u8], mime: &str) -> String {
+        let sha256 = sha256_hex(bytes);
+        let answer = self.put_bytes(
+            &format!("/v1/blobs/{sha256}"),
+            &[("Content-Type", mime)],
+            bytes,
+        );
+        assert_eq!(answer.status, 201, "upload blob: {:?}", answer.body);
+        sha256
+    }
+
+    /// Publishes a manual (JSON as `POST /v1/manuals` takes it) and returns the answer body.
+    pub fn publish_manual(&self, manual: &Value) -> Value {
+        let answer = self.post("/v1/manuals", manual);
+        assert_eq!(answer.status, 201, "publish manual: {:?}", answer.body);
+        answer.body
+    }
+
+    /// Opens a repair job on a product model, assigns it to `installer` and returns its id.
+    pub fn create_job_on(&self, customer: &str, model: &str, installer: &str) -> String {
+        let answer = self.post(
+            "/v1/jobs",
+            &json!({
+                "kind": "repair",
+                "customer": { "name": customer, "tier": "standard" },
+                "site": { "address": "1 Test Road", "region": "north" },
+                "product": { "model": model, "serial": "SN-1" },
+                "problem": { "category": "no heat", "description": "cold radiators" },
+            }),
+        );
+        assert_eq!(answer.status, 201, "create job: {:?}", answer.body);
+        let job = answer.body["id"].as_str().expect("job id").to_owned();
+        self.assign(&job, Some(installer));
+        job
+    }
+
     /// GETs `path` and returns the status without reading the body (for event streams).
     pub fn status_of(&self, path: &str) -> u16 {
         let mut request = self.agent.get(format!("{}{path}", self.url));
@@ -378,6 +457,28 @@ impl Phone {
     pub fn sync(&self) -> SyncReport {
         self.transport.sync(&self.store).expect("sync")
     }
+}
+
+/// The lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so a failing run can be repeated.
+pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
 }
 
 /// The raw Automerge change bytes waiting in a phone store's outbox (read from its file).
@@ -490,5 +591,96 @@ pub fn new_call(customer: &str) -> fieldsync_client_core::protocol::job::NewJob 
             description: "cold radiators".into(),
         },
         ..NewJob::default()
+    }
+}
+
+/// A TCP proxy that forwards at most `cut_after` bytes from clients to the server in all, then
+/// drops the connection it is on and every later one: a phone losing its signal mid-upload.
+pub struct CuttingProxy {
+    addr: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CuttingProxy {
+    /// Starts a proxy to the server at `target` (`host:port`).
+    pub fn start(target: &str, cut_after: u64) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let budget = Arc::new(AtomicU64::new(cut_after));
+        let target = target.to_owned();
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(upstream) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let budget = budget.clone();
+                std::thread::spawn(move || forward_until_cut(client, upstream, &budget));
+            }
+        });
+        CuttingProxy {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The proxy's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn forward_until_cut(
+    mut client: std::net::TcpStream,
+    mut upstream: std::net::TcpStream,
+    budget: &std::sync::atomic::AtomicU64,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let (Ok(mut client_reader), Ok(mut upstream_writer)) =
+        (client.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
+    // Answers flow back untouched until the connection is cut.
+    let answers = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut upstream, &mut client);
+    });
+    let mut buffer = [0u8; 8192];
+    while let Ok(read) = client_reader.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        let allowed = budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                Some(left.saturating_sub(read as u64))
+            })
+            .unwrap_or(0);
+        let send = read.min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        if upstream_writer.write_all(&buffer[..send]).is_err() || send < read {
+            break;
+        }
+    }
+    let _ = client_reader.shutdown(std::net::Shutdown::Both);
+    let _ = upstream_writer.shutdown(std::net::Shutdown::Both);
+    let _ = answers.join();
+}
+
+impl Drop for CuttingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

@@ -9,6 +9,7 @@ import com.fieldsync.FieldsyncClient
 import com.fieldsync.FieldsyncException
 import com.fieldsync.FieldsyncListener
 import com.fieldsync.GeoPoint
+import com.fieldsync.HitKind
 import com.fieldsync.JobStatus
 import com.fieldsync.SyncEvent
 import com.fieldsync.SyncState
@@ -149,6 +150,20 @@ fun main() {
             subscription.cancel()
             client.appendNote(job, "after cancel")
             expect(before.changed.isEmpty(), "cancelled listener was called")
+
+            // 6. Offline knowledge and signing: a tip found without its accent as it is typed; the
+            // signed report and the signature image wait on the phone for upload.
+            val tip = client.addTip("HP-300", "Vérifier la soupape")
+            expect(client.search("verif", 10u).map { it.kind to it.reference } == listOf(HitKind.TIP to tip.id), "tip found by a prefix without accents")
+            expect(String(client.previewReport(job, "Ada"), 0, 4, Charsets.US_ASCII) == "%PDF", "the preview is a PDF")
+            val image = byteArrayOf(0x89.toByte(), 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3)
+            val signature = client.sign(job, image, "image/png", "Ada")
+            expect(client.job(job).signature == signature, "the job holds the signature")
+            val report = client.blob(signature.reportSha256) ?: error("the signed report is not on the phone")
+            expect(String(report, 0, 4, Charsets.US_ASCII) == "%PDF", "the signed report is a PDF")
+            expect(client.pendingMedia().map { it.sha256 }.toSet() == setOf(signature.image.sha256, signature.reportSha256), "report and image wait for upload")
+            client.setStorageBudget(1uL)
+            expect(client.storageUsage().unsentMedia == (report.size + image.size).toULong(), "unsent media are never evicted")
         }
         println("kotlin: 1 passed, 0 failed")
     } catch (e: Throwable) {

@@ -22,6 +22,8 @@ import fieldsync
 
 ADMIN_PASSWORD = "admin-test-password"
 DISPATCH_PASSWORD = "dispatch-test-password"
+# What a signature pad hands over: a PNG of the customer's strokes.
+SIGNATURE_PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
 
 def free_port():
@@ -272,6 +274,129 @@ class InstallerDay(unittest.TestCase):
         waiter.join()
         self.assertEqual(nudged, [True])
         self.assertEqual(sorted(client.sync_now().updated_job_ids), sorted(assigned))
+
+    def test_field_tips_are_searchable_offline_as_you_type(self):
+        client = fieldsync.FieldsyncClient.open(self.config)
+        self.server.stop()
+        tip = client.add_tip("HP-300", "  Vérifier la soupape de sécurité avant de relancer le brûleur.  ")
+        self.assertEqual(tip.text, "Vérifier la soupape de sécurité avant de relancer le brûleur.")
+        self.assertEqual(tip.author, "anna")
+        chinese = client.add_tip("HP-300", "安装前先检查阀门的密封圈")
+
+        def found(query):
+            return [(hit.kind, hit.model, hit.reference) for hit in client.search(query, 10)]
+
+        mine = [(fieldsync.HitKind.TIP, "HP-300", tip.id)]
+        # Without the accent, and the last word as a prefix while it is being typed.
+        self.assertEqual(found("verif"), mine)
+        self.assertEqual(found("Verifier soupa"), mine)
+        self.assertEqual(found("soupape brul"), mine)
+        # A finished word (followed by a space) is no longer a prefix.
+        self.assertEqual(found("soupa "), [])
+        # Chinese: two characters next to each other anywhere in the text.
+        self.assertEqual(found("阀门"), [(fieldsync.HitKind.TIP, "HP-300", chinese.id)])
+        self.assertEqual(found(""), [])
+        self.assertEqual(found("\"*()"), [])
+        snippet = client.search("verif", 10)[0].snippet
+        self.assertIn(fieldsync.SnippetPart(text="Vérifier", matched=True), snippet)
+        self.assertEqual({t.id for t in client.tips("HP-300")}, {tip.id, chinese.id})
+        self.assertEqual(client.tips("HP-400"), [])
+        self.assertEqual(client.cases("HP-300"), [])
+        self.assertIsNone(client.manual("HP-300"))
+        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed):
+            client.add_tip(" ", "no model")
+
+    def test_the_customer_signs_offline_and_the_media_wait_for_upload(self):
+        client = self.enrolled()
+        client.sync_now()
+        recorder = Recorder()
+        subscription = client.subscribe(recorder)
+        self.server.stop()
+
+        preview = client.preview_report(self.job, "Ada Lovelace")
+        self.assertTrue(preview.startswith(b"%PDF"))
+        self.assertIsNone(client.job(self.job).signature)
+        signature = client.sign(self.job, SIGNATURE_PNG, "image/png", "Ada Lovelace")
+        self.assertEqual(recorder.changed, [[self.job]])
+        self.assertEqual(signature.signed_by, "Ada Lovelace")
+        self.assertEqual(signature.image.sha256, hashlib.sha256(SIGNATURE_PNG).hexdigest())
+        self.assertEqual(client.job(self.job).signature, signature)
+        report = client.blob(signature.report_sha256)
+        self.assertTrue(report.startswith(b"%PDF"))
+        self.assertEqual(hashlib.sha256(report).hexdigest(), signature.report_sha256)
+        self.assertEqual(client.blob(signature.image.sha256), SIGNATURE_PNG)
+        self.assertIsNone(client.blob("0" * 64))
+
+        pending = {media.sha256: media for media in client.pending_media()}
+        self.assertEqual(set(pending), {signature.image.sha256, signature.report_sha256})
+        self.assertEqual(pending[signature.report_sha256].mime_type, "application/pdf")
+        self.assertEqual(pending[signature.report_sha256].size, len(report))
+        self.assertEqual(pending[signature.image.sha256].mime_type, "image/png")
+        self.assertEqual({media.job_id for media in pending.values()}, {self.job})
+        self.assertEqual(client.sync_state(self.job), fieldsync.SyncState.SAVED_LOCALLY)
+
+        usage = client.storage_usage()
+        self.assertIsNone(usage.budget)
+        self.assertEqual(usage.unsent_media, len(report) + len(SIGNATURE_PNG))
+        self.assertEqual(usage.sent_media, 0)
+        # Media the server does not hold yet are never evicted, whatever the budget.
+        client.set_storage_budget(1)
+        usage = client.storage_usage()
+        self.assertEqual(usage.budget, 1)
+        self.assertEqual(usage.unsent_media, len(report) + len(SIGNATURE_PNG))
+        self.assertEqual(client.blob(signature.report_sha256), report)
+        self.assertEqual(client.blob(signature.image.sha256), SIGNATURE_PNG)
+        self.assertEqual(len(client.pending_media()), 2)
+
+        with self.assertRaises(fieldsync.FieldsyncError.Offline):
+            client.upload_media()
+        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed):
+            client.sign(self.job, SIGNATURE_PNG, "text/plain", "Ada Lovelace")
+        with self.assertRaises(fieldsync.FieldsyncError.NotFound):
+            client.sign("no-such-job", SIGNATURE_PNG, "image/png", "Ada Lovelace")
+        subscription.cancel()
+
+    def test_signed_media_manuals_and_tips_reach_the_server(self):
+        self.server.call("POST", "/v1/manuals", {
+            "model": "HP-300",
+            "version": 1,
+            "title": "HP-300 service manual",
+            "sections": [{"id": "burner", "title": "Réglage du brûleur", "body": "Pression du brûleur : 12 mbar."}],
+        })
+        client = self.enrolled()
+        client.sync_now()
+        signature = client.sign(self.job, SIGNATURE_PNG, "image/png", "Ada Lovelace")
+        report = client.blob(signature.report_sha256)
+        tip = client.add_tip("HP-300", "Purger le circuit avant la mise en pression.")
+
+        # The signature travels with the sync; its image and report with the upload after it.
+        self.assertEqual(client.sync_now().accepted_jobs, 1)
+        self.assertEqual(client.sync_state(self.job), fieldsync.SyncState.SAVED_LOCALLY)
+        uploaded = client.upload_media()
+        self.assertEqual(uploaded.uploaded, 2)
+        self.assertEqual(uploaded.bytes_sent, len(report) + len(SIGNATURE_PNG))
+        self.assertEqual(client.pending_media(), [])
+        self.assertEqual(client.sync_state(self.job), fieldsync.SyncState.ACCEPTED)
+        self.assertEqual(client.upload_media(), fieldsync.UploadSummary(uploaded=0, bytes_sent=0))
+        self.assertEqual(client.fetch_blob(signature.report_sha256), report)
+
+        knowledge = client.sync_knowledge()
+        self.assertEqual(knowledge.manuals, ["HP-300"])
+        self.assertEqual(knowledge.refused_tips, [])
+        manual = client.manual("HP-300")
+        self.assertEqual((manual.model, manual.version, manual.title), ("HP-300", 1, "HP-300 service manual"))
+        self.assertEqual([section.id for section in manual.sections], ["burner"])
+        self.assertEqual(manual.attachments, [])
+        hits = client.search("reglage brul", 10)
+        self.assertEqual([(hit.kind, hit.reference) for hit in hits], [(fieldsync.HitKind.MANUAL, "burner")])
+        self.assertEqual([t.id for t in client.tips("HP-300")], [tip.id])
+
+        # Media the server holds may be evicted under the budget, and fetched again.
+        usage = client.storage_usage()
+        self.assertEqual((usage.unsent_media, usage.sent_media), (0, len(report) + len(SIGNATURE_PNG)))
+        client.set_storage_budget(0)
+        self.assertIsNone(client.blob(signature.image.sha256))
+        self.assertEqual(client.fetch_blob(signature.image.sha256), SIGNATURE_PNG)
 
     def test_a_revoked_device_is_wiped_and_the_api_needs_a_sign_in(self):
         client = self.enrolled()

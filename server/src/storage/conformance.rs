@@ -5,10 +5,12 @@ use fieldsync_protocol::job::{JobKind, JobSummary, Priority, Tier};
 use fieldsync_protocol::rules::Status;
 
 use super::{
-    AuditEntry, AuditKind, Credential, DeviceRecord, EnrollmentCode, EventKind, NewChange,
-    Reminder, Session, Storage, StorageError, StoredJob, User, read, write,
+    AuditEntry, AuditKind, BlobRecord, Credential, DeviceRecord, EnrollmentCode, EventKind,
+    NewChange, PendingUpload, Reminder, ReportLink, Session, Storage, StorageError, StoredJob,
+    User, read, write,
 };
 use crate::facts::JobFacts;
+use fieldsync_protocol::knowledge::{Attachment, Case, Manual, Section};
 
 fn summary(id: &str, assignee: Option<&str>) -> JobSummary {
     JobSummary {
@@ -56,6 +58,7 @@ pub fn run_all(fresh: &dyn Fn() -> Box<dyn Storage>) {
     identities_round_trip(fresh().as_ref());
     audit_is_ordered_and_filtered(fresh().as_ref());
     facts_and_reminders_round_trip(fresh().as_ref());
+    knowledge_and_media_round_trip(fresh().as_ref());
 }
 
 fn identity_is_stable(store: &dyn Storage) {
@@ -429,4 +432,167 @@ fn facts_and_reminders_round_trip(store: &dyn Storage) {
         Ok::<_, StorageError>(())
     })
     .expect("read");
+}
+
+fn knowledge_and_media_round_trip(store: &dyn Storage) {
+    let sha = "ab".repeat(32);
+    let job = StoredJob {
+        doc: vec![1],
+        summary: summary("j1", Some("u1")),
+    };
+    let blob = BlobRecord {
+        sha256: sha.clone(),
+        size: 10,
+        mime: "image/png".into(),
+        created_at: 5,
+        created_by: "u1".into(),
+    };
+    write(store, |tx| {
+        tx.put_job(&job, &[change(1)], 1)?;
+        tx.put_upload(&PendingUpload {
+            sha256: sha.clone(),
+            size: 10,
+            mime: "image/png".into(),
+            started_at: 2,
+            started_by: "u1".into(),
+        })
+    })
+    .expect("write");
+    assert_eq!(
+        read(store, |tx| tx.upload(&sha))
+            .expect("read")
+            .map(|u| u.size),
+        Some(10)
+    );
+    write(store, |tx| {
+        tx.finish_upload(&blob)?;
+        tx.link_job_blob("j1", &sha)
+    })
+    .expect("write");
+    let (pending, held, jobs) = read(store, |tx| {
+        Ok::<_, StorageError>((tx.upload(&sha)?, tx.blob(&sha)?, tx.blob_jobs(&sha)?))
+    })
+    .expect("read");
+    assert_eq!(
+        (pending, held, jobs),
+        (None, Some(blob), vec!["j1".to_owned()])
+    );
+
+    let manual = |version: u32, body: &str| Manual {
+        model: "M-1".into(),
+        version,
+        title: "Manual".into(),
+        published_at: i64::from(version),
+        published_by: "dispatch".into(),
+        sections: vec![
+            Section {
+                id: "intro".into(),
+                title: "Intro".into(),
+                body: body.into(),
+            },
+            Section {
+                id: "faults".into(),
+                title: "Faults".into(),
+                body: "F1".into(),
+            },
+        ],
+        attachments: vec![Attachment {
+            sha256: sha.clone(),
+            name: "a.png".into(),
+            mime: "image/png".into(),
+            size: 10,
+        }],
+    };
+    write(store, |tx| {
+        tx.put_manual(&manual(1, "one"))?;
+        tx.put_manual(&manual(2, "two"))
+    })
+    .expect("write");
+    let (latest, first, list, attached) = read(store, |tx| {
+        Ok::<_, StorageError>((
+            tx.manual("M-1", None)?,
+            tx.manual("M-1", Some(1))?,
+            tx.manual_summaries()?,
+            tx.is_manual_attachment(&sha)?,
+        ))
+    })
+    .expect("read");
+    assert_eq!(latest, Some(manual(2, "two")));
+    assert_eq!(first, Some(manual(1, "one")));
+    assert_eq!(list.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 1]);
+    assert!(attached);
+
+    let case = Case {
+        job_id: "j1".into(),
+        model: "M-1".into(),
+        symptom: "cold".into(),
+        cause: "valve".into(),
+        fix: "new valve".into(),
+        completed_at: 9,
+        engineer: "u1".into(),
+        cursor: 0,
+    };
+    write(store, |tx| tx.put_job_product("j1", "M-1", Some(&case))).expect("write");
+    // Writing the same case again does not move it; a changed case moves to the end.
+    write(store, |tx| tx.put_job_product("j1", "M-1", Some(&case))).expect("write");
+    let cases = read(store, |tx| tx.cases(Some("M-1"), 0, 10)).expect("read");
+    assert_eq!(
+        cases,
+        vec![Case {
+            cursor: 1,
+            ..case.clone()
+        }]
+    );
+    let changed = Case {
+        fix: "new valve and seal".into(),
+        ..case.clone()
+    };
+    write(store, |tx| tx.put_job_product("j1", "M-1", Some(&changed))).expect("write");
+    let (cases, models, after) = read(store, |tx| {
+        Ok::<_, StorageError>((
+            tx.cases(None, 1, 10)?,
+            tx.models_of("u1")?,
+            tx.cases(None, 2, 10)?,
+        ))
+    })
+    .expect("read");
+    assert_eq!(
+        cases,
+        vec![Case {
+            cursor: 2,
+            ..changed
+        }]
+    );
+    assert_eq!(models, vec!["M-1".to_owned()]);
+    assert!(after.is_empty());
+    write(store, |tx| tx.put_job_product("j1", "M-1", None)).expect("write");
+    assert!(
+        read(store, |tx| tx.cases(None, 0, 10))
+            .expect("read")
+            .is_empty()
+    );
+
+    let link = ReportLink {
+        job_id: "j1".into(),
+        expires_at: 100,
+        created_at: 1,
+        created_by: "dispatch".into(),
+    };
+    write(store, |tx| {
+        tx.put_tips_doc("M-1", b"doc")?;
+        tx.put_report_link(b"token-hash", &link)
+    })
+    .expect("write");
+    let (tips, found, missing) = read(store, |tx| {
+        Ok::<_, StorageError>((
+            tx.tips_doc("M-1")?,
+            tx.report_link(b"token-hash")?,
+            tx.report_link(b"other")?,
+        ))
+    })
+    .expect("read");
+    assert_eq!(
+        (tips, found, missing),
+        (Some(b"doc".to_vec()), Some(link), None)
+    );
 }

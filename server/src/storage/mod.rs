@@ -7,11 +7,13 @@
 //! default; every backend must pass the suite in [`conformance`].
 
 pub mod conformance;
+mod knowledge_sql;
 mod service_sql;
 pub mod sqlite;
 
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::JobSummary;
+use fieldsync_protocol::knowledge::{Case, Manual, ManualSummary};
 use serde::{Deserialize, Serialize};
 
 use crate::facts::JobFacts;
@@ -309,6 +311,49 @@ pub struct Reminder {
     pub acknowledged_at: Option<Millis>,
 }
 
+/// A blob the server holds, verified against its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlobRecord {
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its MIME type, as the uploader declared it.
+    pub mime: String,
+    /// When the last byte arrived.
+    pub created_at: Millis,
+    /// Who uploaded it.
+    pub created_by: String,
+}
+
+/// An upload under way: its bytes are staged in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The blob's SHA-256.
+    pub sha256: String,
+    /// Its declared total size.
+    pub size: u64,
+    /// Its declared MIME type.
+    pub mime: String,
+    /// When its first part arrived.
+    pub started_at: Millis,
+    /// Who started it.
+    pub started_by: String,
+}
+
+/// A download link for a job's signed service report (stored by the hash of its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLink {
+    /// The job.
+    pub job_id: String,
+    /// When the link stops working.
+    pub expires_at: Millis,
+    /// When it was made.
+    pub created_at: Millis,
+    /// Who made it.
+    pub created_by: String,
+}
+
 /// Reads inside one transaction.
 pub trait ReadTx {
     /// A random id made when the database was created; it tells devices which database they
@@ -387,6 +432,29 @@ pub trait ReadTx {
     fn reminders(&self, open_only: bool) -> Result<Vec<Reminder>, StorageError>;
     /// One job's reminders, oldest first.
     fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError>;
+    /// A blob the server holds.
+    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>, StorageError>;
+    /// An upload under way.
+    fn upload(&self, sha256: &str) -> Result<Option<PendingUpload>, StorageError>;
+    /// The jobs a blob belongs to.
+    fn blob_jobs(&self, sha256: &str) -> Result<Vec<String>, StorageError>;
+    /// Whether a blob is attached to a published manual.
+    fn is_manual_attachment(&self, sha256: &str) -> Result<bool, StorageError>;
+    /// Every published manual version, newest first.
+    fn manual_summaries(&self) -> Result<Vec<ManualSummary>, StorageError>;
+    /// A model's manual at `version`, or its latest.
+    fn manual(&self, model: &str, version: Option<u32>) -> Result<Option<Manual>, StorageError>;
+    /// The product models on `user`'s open jobs.
+    fn models_of(&self, user: &str) -> Result<Vec<String>, StorageError>;
+    /// Jobs stored before their product model was recorded.
+    fn jobs_without_product(&self) -> Result<Vec<String>, StorageError>;
+    /// Cases after `after` in library order, for one model or all, at most `limit`.
+    fn cases(&self, model: Option<&str>, after: u64, limit: u64)
+    -> Result<Vec<Case>, StorageError>;
+    /// A model's field tips document.
+    fn tips_doc(&self, model: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// A report download link by the hash of its token.
+    fn report_link(&self, token_hash: &[u8]) -> Result<Option<ReportLink>, StorageError>;
 }
 
 /// Writes inside one transaction.
@@ -446,6 +514,28 @@ pub trait WriteTx: ReadTx {
     fn add_reminder(&mut self, reminder: &Reminder) -> Result<Option<Reminder>, StorageError>;
     /// Acknowledges a reminder; false when there is no such reminder.
     fn acknowledge_reminder(&mut self, id: u64, now: Millis) -> Result<bool, StorageError>;
+    /// Records an upload under way (or replaces its declared size and type).
+    fn put_upload(&mut self, upload: &PendingUpload) -> Result<(), StorageError>;
+    /// Records a verified blob and ends its upload.
+    fn finish_upload(&mut self, blob: &BlobRecord) -> Result<(), StorageError>;
+    /// Forgets an upload whose bytes were discarded.
+    fn discard_upload(&mut self, sha256: &str) -> Result<(), StorageError>;
+    /// Records that a held blob belongs to a job.
+    fn link_job_blob(&mut self, job_id: &str, sha256: &str) -> Result<(), StorageError>;
+    /// Publishes a manual version.
+    fn put_manual(&mut self, manual: &Manual) -> Result<(), StorageError>;
+    /// Records a job's product model and its case (none: the job is not a case).
+    fn put_job_product(
+        &mut self,
+        job_id: &str,
+        model: &str,
+        case: Option<&Case>,
+    ) -> Result<(), StorageError>;
+    /// Stores a model's field tips document.
+    fn put_tips_doc(&mut self, model: &str, doc: &[u8]) -> Result<(), StorageError>;
+    /// Stores a report download link by the hash of its token.
+    fn put_report_link(&mut self, token_hash: &[u8], link: &ReportLink)
+    -> Result<(), StorageError>;
 }
 
 /// A storage backend.

@@ -10,13 +10,15 @@ use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::JobSummary;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::service_sql;
 use super::{
-    AuditEntry, AuditKind, Credential, DeviceRecord, EnrollmentCode, Event, EventKind, NewChange,
-    ReadTx, Reminder, Session, Storage, StorageError, StoredJob, User, WriteTx,
+    AuditEntry, AuditKind, BlobRecord, Credential, DeviceRecord, EnrollmentCode, Event, EventKind,
+    NewChange, PendingUpload, ReadTx, Reminder, ReportLink, Session, Storage, StorageError,
+    StoredJob, User, WriteTx,
 };
+use super::{knowledge_sql, service_sql};
 use crate::facts::JobFacts;
 use crate::kpi::{KpiData, KpiFilter, Period};
+use fieldsync_protocol::knowledge::{Case, Manual, ManualSummary};
 
 /// Numbered migrations over `PRAGMA user_version`; never edit a shipped one.
 const MIGRATIONS: &[&str] = &[
@@ -108,6 +110,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_violations_by_device ON audit(device_id) WHERE kind = 'violation';",
     // 3: the service facts projection (KPIs) and the stored reminders.
     service_sql::MIGRATION,
+    // 4: blobs, uploads, manuals, cases, field tips and report links.
+    knowledge_sql::MIGRATION,
 ];
 
 /// The SQLite storage backend.
@@ -567,6 +571,55 @@ impl ReadTx for Tx<'_> {
     fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError> {
         service_sql::job_reminders(&self.0, job_id)
     }
+
+    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>, StorageError> {
+        knowledge_sql::blob(&self.0, sha256)
+    }
+
+    fn upload(&self, sha256: &str) -> Result<Option<PendingUpload>, StorageError> {
+        knowledge_sql::upload(&self.0, sha256)
+    }
+
+    fn blob_jobs(&self, sha256: &str) -> Result<Vec<String>, StorageError> {
+        knowledge_sql::blob_jobs(&self.0, sha256)
+    }
+
+    fn is_manual_attachment(&self, sha256: &str) -> Result<bool, StorageError> {
+        knowledge_sql::is_manual_attachment(&self.0, sha256)
+    }
+
+    fn manual_summaries(&self) -> Result<Vec<ManualSummary>, StorageError> {
+        knowledge_sql::manual_summaries(&self.0)
+    }
+
+    fn manual(&self, model: &str, version: Option<u32>) -> Result<Option<Manual>, StorageError> {
+        knowledge_sql::manual(&self.0, model, version)
+    }
+
+    fn models_of(&self, user: &str) -> Result<Vec<String>, StorageError> {
+        knowledge_sql::models_of(&self.0, user)
+    }
+
+    fn jobs_without_product(&self) -> Result<Vec<String>, StorageError> {
+        knowledge_sql::jobs_without_product(&self.0)
+    }
+
+    fn cases(
+        &self,
+        model: Option<&str>,
+        after: u64,
+        limit: u64,
+    ) -> Result<Vec<Case>, StorageError> {
+        knowledge_sql::cases(&self.0, model, after, limit)
+    }
+
+    fn tips_doc(&self, model: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        knowledge_sql::tips_doc(&self.0, model)
+    }
+
+    fn report_link(&self, token_hash: &[u8]) -> Result<Option<ReportLink>, StorageError> {
+        knowledge_sql::report_link(&self.0, token_hash)
+    }
 }
 
 const CREDENTIAL_COLUMNS: &str = "SELECT device_id, user_id, enrolled_at, enrolled_by, revoked_at, \
@@ -808,6 +861,47 @@ impl WriteTx for Tx<'_> {
 
     fn acknowledge_reminder(&mut self, id: u64, now: Millis) -> Result<bool, StorageError> {
         service_sql::acknowledge_reminder(&self.0, id, now)
+    }
+
+    fn put_upload(&mut self, upload: &PendingUpload) -> Result<(), StorageError> {
+        knowledge_sql::put_upload(&self.0, upload)
+    }
+
+    fn finish_upload(&mut self, blob: &BlobRecord) -> Result<(), StorageError> {
+        knowledge_sql::finish_upload(&self.0, blob)
+    }
+
+    fn discard_upload(&mut self, sha256: &str) -> Result<(), StorageError> {
+        knowledge_sql::discard_upload(&self.0, sha256)
+    }
+
+    fn link_job_blob(&mut self, job_id: &str, sha256: &str) -> Result<(), StorageError> {
+        knowledge_sql::link_job_blob(&self.0, job_id, sha256)
+    }
+
+    fn put_manual(&mut self, manual: &Manual) -> Result<(), StorageError> {
+        knowledge_sql::put_manual(&self.0, manual)
+    }
+
+    fn put_job_product(
+        &mut self,
+        job_id: &str,
+        model: &str,
+        case: Option<&Case>,
+    ) -> Result<(), StorageError> {
+        knowledge_sql::put_job_product(&self.0, job_id, model, case)
+    }
+
+    fn put_tips_doc(&mut self, model: &str, doc: &[u8]) -> Result<(), StorageError> {
+        knowledge_sql::put_tips_doc(&self.0, model, doc)
+    }
+
+    fn put_report_link(
+        &mut self,
+        token_hash: &[u8],
+        link: &ReportLink,
+    ) -> Result<(), StorageError> {
+        knowledge_sql::put_report_link(&self.0, token_hash, link)
     }
 }
 

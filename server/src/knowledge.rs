@@ -1,0 +1,385 @@
+//! Reference knowledge: manuals published by the office, the case library derived from
+//! completed jobs, engineers' field tips, and the exchange that keeps a phone's copy current
+//! (`POST /v1/knowledge`). The message shapes are in [`fieldsync_protocol::knowledge`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::Change;
+use automerge::ChangeHash;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use fieldsync_protocol::Millis;
+use fieldsync_protocol::job::Job;
+use fieldsync_protocol::knowledge::{
+    self, Case, KNOWLEDGE_VERSION, KnowledgeRequest, KnowledgeResponse, Manual, ManualInput,
+    TipsAnswer, TipsDoc, TipsPush,
+};
+use fieldsync_protocol::rules::Status;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{AppState, blocking, parse_json};
+use crate::auth::{Permission, Principal};
+use crate::error::AppError;
+use crate::facts::JobFacts;
+use crate::storage::{Storage, StorageError, WriteTx, read, write};
+
+/// The most cases one exchange sends per model; the phone asks again for the rest.
+const CASES_PER_MODEL: u64 = 500;
+
+/// The case a job makes: completed (or closed after completion) with a cause and a fix.
+pub fn case_of(job: &Job, facts: &JobFacts) -> Option<Case> {
+    let done = matches!(job.status(), Status::Completed | Status::Closed);
+    let outcome = &job.outcome;
+    if !done || outcome.cause.trim().is_empty() || outcome.fix.trim().is_empty() {
+        return None;
+    }
+    Some(Case {
+        job_id: job.id.clone(),
+        model: job.product.model.clone(),
+        symptom: job.problem.description.clone(),
+        cause: outcome.cause.clone(),
+        fix: outcome.fix.clone(),
+        completed_at: facts.resolved_at.unwrap_or(job.created_at),
+        engineer: job.assignee.clone().unwrap_or_default(),
+        cursor: 0,
+    })
+}
+
+/// Records a committed job's product model and case (called by [`crate::jobs::commit`]).
+pub fn record_job(tx: &mut dyn WriteTx, job: &Job, facts: &JobFacts) -> Result<(), StorageError> {
+    tx.put_job_product(&job.id, &job.product.model, case_of(job, facts).as_ref())
+}
+
+/// Records the product model and case of jobs stored before the case library existed.
+pub fn backfill(storage: &dyn Storage) -> Result<usize, AppError> {
+    let missing = read(storage, |tx| Ok::<_, AppError>(tx.jobs_without_product()?))?;
+    for job_id in &missing {
+        write(storage, |tx| {
+            let (Some(stored), Some(facts)) = (tx.job(job_id)?, tx.job_facts(job_id)?) else {
+                return Ok(());
+            };
+            let job = crate::jobs::read(job_id, &crate::jobs::load(job_id, &stored.doc)?)?;
+            record_job(tx, &job, &facts)?;
+            Ok::<_, AppError>(())
+        })?;
+    }
+    Ok(missing.len())
+}
+
+/// What publishing a manual changed against the previous version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    /// The manual as stored.
+    #[serde(flatten)]
+    pub manual: Manual,
+    /// Sections that are new or differ from the previous version.
+    pub changed_sections: Vec<String>,
+    /// Attachments the previous version did not have.
+    pub changed_attachments: Vec<String>,
+}
+
+/// Publishes a manual version: checked field by field, newer than every published version of
+/// its model, every attachment already held by the server.
+pub fn publish(
+    tx: &mut dyn WriteTx,
+    input: ManualInput,
+    user: &str,
+    now: Millis,
+) -> Result<Published, AppError> {
+    knowledge::validate_manual(&input).map_err(|e| match e {
+        fieldsync_protocol::SchemaError::InvalidValue { field, value } => {
+            AppError::invalid_field(field, format!("invalid {field}: {value}"))
+        }
+        other => AppError::bad_request("invalid_manual", other.to_string()),
+    })?;
+    let previous = tx.manual(&input.model, None)?;
+    if let Some(previous) = &previous
+        && previous.version >= input.version
+    {
+        return Err(AppError::refused(
+            StatusCode::CONFLICT,
+            "stale_version",
+            format!(
+                "{} version {} is published already; publish version {} or later",
+                input.model,
+                previous.version,
+                previous.version + 1
+            ),
+        ));
+    }
+    let mut attachments = input.attachments;
+    for attachment in &mut attachments {
+        let blob = tx.blob(&attachment.sha256)?.ok_or_else(|| {
+            AppError::bad_request(
+                "missing_blob",
+                format!(
+                    "attachment `{}` ({}) has not been uploaded: PUT /v1/blobs/{} first",
+                    attachment.name, attachment.sha256, attachment.sha256
+                ),
+            )
+        })?;
+        attachment.size = blob.size;
+    }
+    let manual = Manual {
+        model: input.model,
+        version: input.version,
+        title: input.title,
+        published_at: now,
+        published_by: user.to_owned(),
+        sections: input.sections,
+        attachments,
+    };
+    tx.put_manual(&manual)?;
+    let delta = knowledge::manual_delta(previous.as_ref(), &manual);
+    let held: BTreeSet<&str> = previous
+        .iter()
+        .flat_map(|m| m.attachments.iter().map(|a| a.sha256.as_str()))
+        .collect();
+    let changed_attachments = manual
+        .attachments
+        .iter()
+        .filter(|a| !held.contains(a.sha256.as_str()))
+        .map(|a| a.sha256.clone())
+        .collect();
+    Ok(Published {
+        changed_sections: delta.sections.into_iter().map(|s| s.id).collect(),
+        changed_attachments,
+        manual,
+    })
+}
+
+/// One knowledge exchange for `user`'s phone: manual deltas, new cases and merged field tips
+/// for the product models on the user's open jobs. Runs in one write transaction (tips merge).
+pub fn exchange(
+    tx: &mut dyn WriteTx,
+    user: &str,
+    request: &KnowledgeRequest,
+) -> Result<KnowledgeResponse, AppError> {
+    if request.v != KNOWLEDGE_VERSION {
+        return Err(AppError::bad_request(
+            "unsupported_version",
+            format!(
+                "knowledge message version {} is not supported (this server speaks {KNOWLEDGE_VERSION})",
+                request.v
+            ),
+        ));
+    }
+    let models = tx.models_of(user)?;
+    let held: BTreeMap<&str, u32> = request
+        .manuals
+        .iter()
+        .map(|m| (m.model.as_str(), m.version))
+        .collect();
+    let mut response = KnowledgeResponse {
+        v: KNOWLEDGE_VERSION,
+        removed_models: held
+            .keys()
+            .filter(|model| !models.iter().any(|m| m == *model))
+            .map(|model| (*model).to_owned())
+            .collect(),
+        ..KnowledgeResponse::default()
+    };
+    let pushed: BTreeMap<&str, &TipsPush> =
+        request.tips.iter().map(|t| (t.model.as_str(), t)).collect();
+    for model in &models {
+        let base_version = held.get(model.as_str()).copied();
+        if let Some(latest) = tx.manual(model, None)?
+            && base_version.is_none_or(|v| v < latest.version)
+        {
+            let base = match base_version {
+                Some(version) => tx.manual(model, Some(version))?,
+                None => None,
+            };
+            response
+                .manuals
+                .push(knowledge::manual_delta(base.as_ref(), &latest));
+        }
+        let since = request.cases_since.get(model).copied().unwrap_or(0);
+        response
+            .cases
+            .extend(tx.cases(Some(model), since, CASES_PER_MODEL)?);
+        let push = pushed.get(model.as_str()).copied();
+        response.tips.push(exchange_tips(tx, user, model, push)?);
+    }
+    response.models = models;
+    Ok(response)
+}
+
+fn decode_changes(push: &TipsPush) -> Result<Vec<Change>, String> {
+    push.changes
+        .iter()
+        .map(|text| {
+            let bytes = BASE64
+                .decode(text)
+                .map_err(|e| format!("a change is not base64: {e}"))?;
+            Change::from_bytes(bytes).map_err(|e| format!("a change does not decode: {e}"))
+        })
+        .collect()
+}
+
+fn decode_heads(push: &TipsPush) -> Vec<ChangeHash> {
+    push.heads.iter().filter_map(|h| h.parse().ok()).collect()
+}
+
+/// Merges a phone's tip changes for one model (only additions by the phone's user are
+/// accepted; anything else refuses all of them and sends the server's document instead) and
+/// answers with the changes the phone lacks.
+fn exchange_tips(
+    tx: &mut dyn WriteTx,
+    user: &str,
+    model: &str,
+    push: Option<&TipsPush>,
+) -> Result<TipsAnswer, AppError> {
+    let stored = tx.tips_doc(model)?;
+    let mut doc = match &stored {
+        Some(bytes) => TipsDoc::load(bytes)
+            .map_err(|e| AppError::Internal(format!("stored tips of `{model}`: {e}")))?,
+        None => TipsDoc::default(),
+    };
+    let mut answer = TipsAnswer {
+        model: model.to_owned(),
+        changes: Vec::new(),
+        refused: None,
+        doc: None,
+    };
+    let phone_heads = push.map(decode_heads).unwrap_or_default();
+    if let Some(push) = push.filter(|p| !p.changes.is_empty()) {
+        let before = doc.tips();
+        let mut merged = TipsDoc(doc.0.clone());
+        let verdict = decode_changes(push).and_then(|changes| {
+            merged
+                .0
+                .apply_changes(changes)
+                .map_err(|e| format!("the changes do not apply: {e}"))?;
+            knowledge::check_tips_change(&before, &merged.tips(), user).map_err(|e| e.to_string())
+        });
+        match verdict {
+            Ok(()) => {
+                doc = merged;
+                tx.put_tips_doc(model, &doc.0.save())?;
+            }
+            Err(reason) => {
+                answer.refused = Some(reason);
+                answer.doc = Some(BASE64.encode(doc.0.save()));
+                return Ok(answer);
+            }
+        }
+    }
+    answer.changes = doc
+        .0
+        .get_changes(&phone_heads)
+        .into_iter()
+        .map(|c| BASE64.encode(c.raw_bytes()))
+        .collect();
+    Ok(answer)
+}
+
+/// The routes that need a credential.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/manuals", get(list_manuals).post(publish_manual))
+        .route("/v1/manuals/{model}/{version}", get(get_manual))
+        .route("/v1/knowledge", post(knowledge_exchange))
+        .route("/v1/cases", get(list_cases))
+}
+
+async fn list_manuals(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    let manuals = state.read(|tx| Ok(tx.manual_summaries()?)).await?;
+    Ok(Json(manuals).into_response())
+}
+
+async fn get_manual(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+    Path((model, version)): Path<(String, u32)>,
+) -> Result<Response, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    let manual = state
+        .read(move |tx| {
+            tx.manual(&model, Some(version))?.ok_or_else(|| {
+                AppError::refused(
+                    StatusCode::NOT_FOUND,
+                    "unknown_manual",
+                    format!("there is no manual for `{model}` version {version}"),
+                )
+            })
+        })
+        .await?;
+    Ok(Json(manual).into_response())
+}
+
+async fn publish_manual(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    principal.require(Permission::PublishManuals, &method, &headers)?;
+    let input: ManualInput = parse_json(&body)?;
+    let now = state.now();
+    let published = blocking(move || {
+        write(state.storage.as_ref(), |tx| {
+            publish(tx, input, principal.user(), now)
+        })
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(published)).into_response())
+}
+
+async fn knowledge_exchange(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    principal.require(Permission::Sync, &method, &headers)?;
+    if !matches!(principal, Principal::Device(_)) {
+        return Err(AppError::forbidden(
+            "forbidden",
+            "the knowledge exchange is for enrolled phones",
+        ));
+    }
+    let request: KnowledgeRequest = parse_json(&body)?;
+    let response = blocking(move || {
+        write(state.storage.as_ref(), |tx| {
+            exchange(tx, principal.user(), &request)
+        })
+    })
+    .await?;
+    Ok(Json(response).into_response())
+}
+
+#[derive(Deserialize)]
+struct CaseQuery {
+    model: Option<String>,
+}
+
+async fn list_cases(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<CaseQuery>,
+) -> Result<Response, AppError> {
+    principal.require(Permission::ReadJobs, &method, &headers)?;
+    let cases = state
+        .read(move |tx| Ok(tx.cases(query.model.as_deref(), 0, 1_000)?))
+        .await?;
+    Ok(Json(cases).into_response())
+}
