@@ -553,7 +553,11 @@ impl Store {
             touched.insert(case.model.clone());
         }
         for answer in &response.tips {
-            let mut doc = if let (Some(reason), Some(server_doc)) = (&answer.refused, &answer.doc) {
+            let refused = answer.refused.as_ref().zip(answer.doc.as_ref());
+            if answer.changes.is_empty() && refused.is_none() {
+                continue;
+            }
+            let mut doc = if let Some((reason, server_doc)) = refused {
                 applied
                     .refused_tips
                     .push((answer.model.clone(), reason.clone()));

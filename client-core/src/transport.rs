@@ -327,6 +327,12 @@ impl HttpTransport {
     /// bytes the server accepted.
     fn upload_one(&self, store: &Store, media: &PendingMedia) -> Result<u64> {
         let status = self.upload_status(&media.sha256)?;
+        if !status.complete && status.received >= media.size {
+            return Err(Error::Protocol(format!(
+                "the server holds all of blob {} but has not verified it",
+                media.sha256
+            )));
+        }
         let mut offset = if status.complete {
             media.size
         } else {

@@ -346,7 +346,55 @@ pub fn seed_days(
         created += 1;
     }
     escalation::tick(storage, policy, now)?;
+    publish_manuals(storage, now)?;
     Ok(created)
+}
+
+/// A manual for every demo model: what a phone finds offline for the products on its jobs.
+fn publish_manuals(storage: &dyn Storage, now: Millis) -> Result<(), AppError> {
+    for model in MODELS {
+        let (product, steps): (&str, [(&str, &str, String); 5]) = match &model[..2] {
+            "HP" => ("heat pump", [
+                ("safety", "Safety", "Isolate the supply at the fused spur and wait five minutes before opening the outdoor unit: the inverter capacitors hold a charge.".into()),
+                ("installation", "Installation", format!("Mount the {model} on the wall brackets with 300 mm clearance at the back. Flush the heating circuit before connecting the flow and return.")),
+                ("commissioning", "Commissioning", "Fill to 1.5 bar, bleed every radiator, then run the pump for ten minutes in service mode. Vérifier la soupape de sécurité avant la remise en service.".into()),
+                ("faults", "Fault codes", "E4: low water pressure, top up and check for leaks. E7: flow sensor fault, check the sensor cable and the filter.".into()),
+                ("install-zh", "安装说明", "安装前请关闭电源。安装完成后检查管道压力并排气。".into()),
+            ]),
+            "BX" => ("boiler", [
+                ("safety", "Safety", "Turn off the gas at the appliance valve and test for tightness after any work on the gas train.".into()),
+                ("installation", "Installation", format!("The {model} needs a 22 mm gas supply and a condensate drain with a trap. Fit the flue with a 3 degree fall back to the boiler.")),
+                ("commissioning", "Commissioning", "Check the combustion ratio with an analyser at maximum and minimum rate; it must stay below 0.004.".into()),
+                ("faults", "Fault codes", "F22: low pressure. F28: ignition failure, check the gas supply and the ignition electrode gap of 4 mm.".into()),
+                ("maintenance", "Annual service", "Clean the heat exchanger, replace the burner gasket, check the expansion vessel charge at 1 bar.".into()),
+            ]),
+            _ => ("air conditioner", [
+                ("safety", "Safety", "Recover the refrigerant before opening the circuit; never vent R32 to the air.".into()),
+                ("installation", "Installation", format!("Keep the {model} indoor unit 150 mm below the ceiling. Pressure test the pipework with nitrogen at 40 bar for an hour.")),
+                ("commissioning", "Commissioning", "Evacuate to 500 microns, open the service valves, then check the superheat after twenty minutes of running.".into()),
+                ("faults", "Fault codes", "P4: compressor overheating, check the refrigerant charge. U4: communication error between the units, check the interconnecting cable.".into()),
+                ("maintenance", "Maintenance", "Clean the filters every three months and the condensate pump every year.".into()),
+            ]),
+        };
+        let input = fieldsync_protocol::knowledge::ManualInput {
+            model: model.into(),
+            version: 1,
+            title: format!("{model} {product}: installation and service"),
+            sections: steps
+                .into_iter()
+                .map(|(id, title, body)| fieldsync_protocol::knowledge::Section {
+                    id: id.into(),
+                    title: title.into(),
+                    body,
+                })
+                .collect(),
+            attachments: Vec::new(),
+        };
+        write(storage, |tx| {
+            crate::knowledge::publish(tx, input, DISPATCHER, now)
+        })?;
+    }
+    Ok(())
 }
 
 fn new_call(dice: &mut Dice, received: Millis, n: usize) -> NewJob {

@@ -34,7 +34,9 @@ usage:
         enroll CODE | list | show JOB | status | sync | watch
         start JOB | arrive JOB | check JOB ITEM [NOTE] | note JOB TEXT
         part JOB PART_NUMBER QUANTITY | rate JOB SCORE [COMMENT] | help JOB REASON
-        complete JOB [SUMMARY] | incomplete JOB [REASON]";
+        complete JOB [SUMMARY] | incomplete JOB [REASON]
+        photo JOB FILE [CAPTION] | sign JOB IMAGE_FILE SIGNER... | upload
+        knowledge | search QUERY... | manual MODEL | tip MODEL TEXT...";
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -162,6 +164,18 @@ fn run_server(args: &[String]) -> Result<(), String> {
         };
         serve(listener, state, shutdown).await.map_err(|e| e.to_string())
     })
+}
+
+/// The image type a file name suggests.
+fn image_type(file: &str) -> &'static str {
+    let lower = file.to_ascii_lowercase();
+    if lower.ends_with(".png") {
+        "image/png"
+    } else if lower.ends_with(".webp") {
+        "image/webp"
+    } else {
+        "image/jpeg"
+    }
 }
 
 fn run_enroll_code(args: &[String]) -> Result<(), String> {
@@ -347,11 +361,96 @@ fn run_device(args: &[String]) -> Result<(), String> {
                 .finish_visit(&arg(1, "JOB")?, &outcome, command == "complete")
                 .map_err(e)?;
         }
+        "photo" => {
+            let file = arg(2, "FILE")?;
+            let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
+            let caption = positional.get(3..).unwrap_or_default().join(" ");
+            let photo = store
+                .attach_photo(&arg(1, "JOB")?, &bytes, image_type(&file), &caption)
+                .map_err(e)?;
+            println!("photo {} ({} bytes)", photo.sha256, photo.size);
+        }
+        "sign" => {
+            let file = arg(2, "IMAGE_FILE")?;
+            let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
+            let signer = positional.get(3..).unwrap_or_default().join(" ");
+            let signature = store
+                .sign(&arg(1, "JOB")?, &bytes, image_type(&file), &signer)
+                .map_err(e)?;
+            println!("signed; service report {}", signature.report_sha256);
+        }
+        "upload" => {
+            let report = transport.upload_media(&store).map_err(e)?;
+            println!(
+                "uploaded {} blobs ({} B); {} still waiting",
+                report.uploaded,
+                report.bytes_sent,
+                store.pending_media().map_err(e)?.len()
+            );
+        }
+        "knowledge" => {
+            let applied = transport.sync_knowledge(&store).map_err(e)?;
+            println!(
+                "manuals updated: {}; {} cases; {} tip changes",
+                applied.manuals.join(", "),
+                applied.cases,
+                applied.tip_changes
+            );
+        }
+        "search" => {
+            let query = positional.get(1..).unwrap_or_default().join(" ");
+            for hit in store.search(&query, 20).map_err(e)? {
+                let snippet: String = hit
+                    .snippet
+                    .iter()
+                    .map(|p| {
+                        if p.matched {
+                            format!("[{}]", p.text)
+                        } else {
+                            p.text.clone()
+                        }
+                    })
+                    .collect();
+                println!(
+                    "{:?} {} {}: {}\n    {snippet}",
+                    hit.kind, hit.model, hit.reference, hit.title
+                );
+            }
+        }
+        "manual" => {
+            let model = arg(1, "MODEL")?;
+            let manual = store
+                .manual(&model)
+                .map_err(e)?
+                .ok_or_else(|| format!("no manual for {model} on this phone; run `knowledge`"))?;
+            println!("{} (version {})", manual.title, manual.version);
+            for section in manual.sections {
+                println!("\n## {}\n{}", section.title, section.body);
+            }
+        }
+        "tip" => {
+            let tip = store
+                .add_tip(
+                    &arg(1, "MODEL")?,
+                    &positional.get(2..).unwrap_or_default().join(" "),
+                )
+                .map_err(e)?;
+            println!("tip {} saved", tip.id);
+        }
         other => return Err(format!("unknown device command `{other}`\n{USAGE}")),
     }
     if !matches!(
         command.as_str(),
-        "enroll" | "list" | "show" | "status" | "sync" | "watch"
+        "enroll"
+            | "list"
+            | "show"
+            | "status"
+            | "sync"
+            | "watch"
+            | "upload"
+            | "knowledge"
+            | "search"
+            | "manual"
     ) {
         println!("saved on the phone; run `sync` to send it");
     }

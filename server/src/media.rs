@@ -269,22 +269,46 @@ async fn upload_status(
     require_upload(&principal, &method, &headers)?;
     checked_sha256(&sha256)?;
     let blobs = state.blobs.clone();
-    let status = state
-        .read(move |tx| {
-            if let Some(blob) = tx.blob(&sha256)? {
-                return Ok(complete(&sha256, blob.size));
-            }
-            let size = tx.upload(&sha256)?.map_or(0, |u| u.size);
-            let received = blobs.staged(&sha256)?;
-            Ok(UploadStatus {
-                sha256,
-                size,
-                received,
-                complete: false,
+    let (status, pending) = {
+        let sha256 = sha256.clone();
+        state
+            .read(move |tx| {
+                if let Some(blob) = tx.blob(&sha256)? {
+                    return Ok((complete(&sha256, blob.size), None));
+                }
+                let pending = tx.upload(&sha256)?;
+                let status = UploadStatus {
+                    size: pending.as_ref().map_or(0, |u| u.size),
+                    received: blobs.staged(&sha256)?,
+                    sha256,
+                    complete: false,
+                };
+                Ok((status, pending))
             })
-        })
-        .await?;
-    Ok(Json(status))
+            .await?
+    };
+    // Every byte is staged but the upload was never finished (the server stopped in between):
+    // finish it now rather than answer that nothing is missing yet nothing is held.
+    let staged_whole =
+        pending.filter(|p| p.size > 0 && status.received == p.size && !status.complete);
+    let Some(pending) = staged_whole else {
+        return Ok(Json(status));
+    };
+    let Ok(_guard) = state.uploads.acquire(&sha256) else {
+        return Ok(Json(status));
+    };
+    let storage = state.storage.clone();
+    let blobs = state.blobs.clone();
+    let blob = record(&sha256, 0, &pending.mime, state.now(), &pending.started_by);
+    let outcome =
+        blocking(move || finish(storage.as_ref(), blobs.as_ref(), blob, None, None)).await;
+    Ok(Json(match outcome {
+        Ok(size) => complete(&sha256, size),
+        Err(_) => UploadStatus {
+            received: 0,
+            ..status
+        },
+    }))
 }
 
 fn complete(sha256: &str, size: u64) -> UploadStatus {
@@ -406,24 +430,48 @@ async fn put_blob(
     let storage = state.storage.clone();
     let finished = {
         let sha256 = sha256.clone();
-        blocking(move || match blobs.finish(&sha256, digest.as_deref()) {
-            Ok(size) => write(storage.as_ref(), |tx| {
-                tx.finish_upload(&record(&sha256, size, &mime, now, &user))?;
-                if let Some(job) = &job {
-                    tx.link_job_blob(job, &sha256)?;
-                }
-                Ok(size)
-            }),
-            Err(e) => {
-                write(storage.as_ref(), |tx| {
-                    Ok::<_, AppError>(tx.discard_upload(&sha256)?)
-                })?;
-                Err(e.into())
-            }
+        let finished = record(&sha256, 0, &mime, now, &user);
+        blocking(move || {
+            finish(
+                storage.as_ref(),
+                blobs.as_ref(),
+                finished,
+                digest.as_deref(),
+                job,
+            )
         })
         .await?
     };
     Ok((StatusCode::CREATED, Json(complete(&sha256, finished))).into_response())
+}
+
+/// Verifies a whole staged upload and records the blob (linked to `job`); on a mismatch the
+/// staged bytes and the upload are discarded. Returns the blob's size.
+fn finish(
+    storage: &dyn crate::storage::Storage,
+    blobs: &dyn BlobStore,
+    mut blob: BlobRecord,
+    digest: Option<&str>,
+    job: Option<String>,
+) -> Result<u64, AppError> {
+    match blobs.finish(&blob.sha256, digest) {
+        Ok(size) => {
+            blob.size = size;
+            write(storage, |tx| {
+                tx.finish_upload(&blob)?;
+                if let Some(job) = &job {
+                    tx.link_job_blob(job, &blob.sha256)?;
+                }
+                Ok(size)
+            })
+        }
+        Err(e) => {
+            write(storage, |tx| {
+                Ok::<_, AppError>(tx.discard_upload(&blob.sha256)?)
+            })?;
+            Err(e.into())
+        }
+    }
 }
 
 fn record(sha256: &str, size: u64, mime: &str, now: Millis, user: &str) -> BlobRecord {

@@ -413,6 +413,15 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
         "escalations"
     );
     assert!(count(&|j| j["status"] == "closed") > 50, "closed work");
+    assert_eq!(
+        get("/v1/manuals").as_array().map(Vec::len),
+        Some(5),
+        "a manual per model"
+    );
+    assert!(
+        get("/v1/cases").as_array().map_or(0, Vec::len) > 20,
+        "completed work with a cause and a fix makes the case library"
+    );
     let kpis = get("/v1/kpis?period=week");
     assert!(kpis["buckets"].as_array().map_or(0, Vec::len) >= 4, "weeks");
     let total = &kpis["total"];
@@ -489,4 +498,113 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
         json!(0),
         "no planning controls for an admin"
     );
+}
+
+#[test]
+fn a_manual_is_published_from_the_console_and_a_signed_job_shows_its_media() {
+    let server = TestServer::start();
+    let url = server.url();
+    let mut browser = Browser::launch();
+    browser.sign_in(&url, "dispatch", &password_of("dispatch"));
+    browser.eval("location.hash = '#/manuals', true");
+    browser.wait_for(
+        "document.querySelector('#manual-form')",
+        "the manual upload form",
+    );
+
+    // A diagram to attach, chosen in the file picker as a user would.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let diagram = fieldsync_tests::pseudo_random_bytes(50, 300_000);
+    let diagram_path = dir.path().join("wiring.png");
+    std::fs::write(&diagram_path, &diagram).expect("write diagram");
+    let root = browser.call("DOM.getDocument", json!({}))["root"]["nodeId"].clone();
+    let input = browser.call(
+        "DOM.querySelector",
+        json!({ "nodeId": root, "selector": "#manual-files" }),
+    )["nodeId"]
+        .clone();
+    browser.call(
+        "DOM.setFileInputFiles",
+        json!({ "nodeId": input, "files": [diagram_path.to_string_lossy()] }),
+    );
+    browser.fill("#manual-model", "HX-200");
+    browser.fill("#manual-version", "1");
+    browser.fill("#manual-title", "HX-200 heat pump");
+    browser.fill(
+        "#manual-markdown",
+        "Read this first.\n\n# Wiring\nConnect the sensor cable.\n\n## Faults\nE4 means low pressure.",
+    );
+    browser.eval("document.querySelector('#manual-form').requestSubmit(), true");
+    browser.wait_for(
+        "(document.querySelector('#manual-result') || {}).textContent",
+        "the publish result",
+    );
+    assert!(
+        browser.text("#manual-result").contains("HX-200"),
+        "{}",
+        browser.text("#manual-result")
+    );
+    let dispatcher = server.dispatcher();
+    let manual = dispatcher.get("/v1/manuals/HX-200/1").body;
+    let ids: Vec<&str> = manual["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["intro", "wiring", "faults"]);
+    let sha = manual["attachments"][0]["sha256"]
+        .as_str()
+        .expect("attachment")
+        .to_owned();
+    assert!(
+        dispatcher.get_bytes(&format!("/v1/blobs/{sha}")).1 == diagram,
+        "the upload is byte-identical"
+    );
+    browser.wait_for(
+        "document.querySelector('tr.manual-row')",
+        "the manual in the list",
+    );
+    browser.screenshot("manuals.png");
+
+    // Publishing the same version again is refused next to the version field.
+    browser.fill("#manual-model", "HX-200");
+    browser.fill("#manual-version", "1");
+    browser.fill("#manual-title", "HX-200 heat pump");
+    browser.fill("#manual-markdown", "# Wiring\nConnect the sensor cable.");
+    browser.eval("document.querySelector('#manual-form').requestSubmit(), true");
+    browser.wait_for(
+        "(document.querySelector('#manual-version-error') || {}).textContent",
+        "a version error",
+    );
+    assert!(
+        browser.text("#manual-version-error").contains("version"),
+        "{}",
+        browser.text("#manual-version-error")
+    );
+
+    // A job a phone worked on and the customer signed: its photo, signature and report.
+    let job = dispatcher.create_job_on("Ada", "HX-200", "anna");
+    let phone = server.phone("anna");
+    phone.sync();
+    phone.arrive(&job);
+    let photo = fieldsync_tests::pseudo_random_bytes(51, 20_000);
+    phone
+        .store
+        .attach_photo(&job, &photo, "image/jpeg", "sensor")
+        .expect("photo");
+    phone
+        .store
+        .sign(&job, &photo[..5_000], "image/png", "Ada")
+        .expect("sign");
+    phone.sync();
+    phone.transport.upload_media(&phone.store).expect("upload");
+    browser.eval(&format!("location.hash = '#/jobs/{job}', true"));
+    browser.wait_for(
+        "document.querySelectorAll('#media-list li.media-item').length === 3",
+        "the job's three media",
+    );
+    browser.wait_for("document.querySelector('#report-pdf')", "the report link");
+    assert!(browser.text("#report-signed-by").contains("Ada"));
+    browser.screenshot("job-media.png");
 }

@@ -460,6 +460,35 @@ fn bad_uploads_and_manuals_get_clear_errors_and_leave_nothing_half_written() {
     );
     assert!(dispatcher.get_bytes(&format!("/v1/blobs/{sha}")).1 == bytes);
 
+    // Every byte staged but never finished (the server stopped in between): asking the
+    // progress finishes it, so the phone is never told "all there" of a blob not held.
+    let stranded = pseudo_random_bytes(41, 5_000);
+    let stranded_sha = sha256_hex(&stranded);
+    assert_eq!(
+        put(
+            &stranded_sha,
+            &on_job,
+            Some("bytes 0-4998/5000"),
+            &stranded[..4999]
+        )
+        .status,
+        200
+    );
+    server
+        .state()
+        .blobs
+        .append(&stranded_sha, 4999, &[&stranded[4999..]])
+        .expect("stage the last byte behind the server's back");
+    let status = device.get(&format!("/v1/blobs/{stranded_sha}/upload"));
+    assert_eq!(
+        (
+            status.body["complete"].as_bool(),
+            status.body["received"].as_u64()
+        ),
+        (Some(true), Some(5000))
+    );
+    assert!(dispatcher.get_bytes(&format!("/v1/blobs/{stranded_sha}")).1 == stranded);
+
     // Manuals: each mistake names its field or cause, and nothing is published.
     let manual = |version: u32, section_id: &str, attachment: Option<&str>| {
         let attachments: Vec<_> = attachment
