@@ -123,6 +123,10 @@ const MIGRATIONS: &[&str] = &[
         cursor INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX cases_by_model ON cases(model, cursor);
+    CREATE TABLE case_cursors (
+        model TEXT PRIMARY KEY NOT NULL,
+        cursor INTEGER NOT NULL
+    ) STRICT;
     CREATE TABLE tips_docs (
         model TEXT PRIMARY KEY NOT NULL,
         doc BLOB NOT NULL

@@ -141,7 +141,7 @@ pub struct PreparedKnowledge {
 pub struct KnowledgeApplied {
     /// Models whose manual is new or changed (complete or waiting for attachments).
     pub manuals: Vec<String>,
-    /// Cases received.
+    /// Cases received (new or changed).
     pub cases: usize,
     /// Field tips merged from other phones.
     pub tip_changes: usize,
@@ -162,6 +162,11 @@ fn is_cjk(c: char) -> bool {
         | 0xAC00..=0xD7AF    // Hangul syllables
         | 0xF900..=0xFAFF    // CJK compatibility ideographs
         | 0x20000..=0x3FFFF) // CJK extensions B and later
+}
+
+fn is_combining_mark(c: char) -> bool {
+    matches!(u32::from(c),
+        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
 }
 
 /// Text as it is indexed: every CJK character stands alone between separators.
@@ -186,6 +191,8 @@ pub(crate) fn index_text(text: &str) -> String {
 /// characters are whole tokens anyway).
 pub fn fts_query(input: &str) -> Option<String> {
     let typing = !input.ends_with(char::is_whitespace);
+    // Combining marks (text typed decomposed) are diacritics: the index has none.
+    let input: String = input.chars().filter(|c| !is_combining_mark(*c)).collect();
     let words: Vec<Vec<String>> = input
         .split_whitespace()
         .map(|word| {
@@ -363,6 +370,7 @@ impl Store {
                 completed_at: row.get(5)?,
                 engineer: row.get(6)?,
                 cursor: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+                removed: false,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -450,8 +458,7 @@ impl Store {
         let manuals = self.manual_versions()?;
         let conn = self.conn();
         let mut cases_since = BTreeMap::new();
-        let mut stmt =
-            conn.prepare_cached("SELECT model, MAX(cursor) FROM cases GROUP BY model")?;
+        let mut stmt = conn.prepare_cached("SELECT model, cursor FROM case_cursors")?;
         for row in stmt.query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })? {
@@ -532,24 +539,33 @@ impl Store {
             touched.insert(delta.model.clone());
         }
         for case in &response.cases {
+            if case.removed {
+                tx.execute("DELETE FROM cases WHERE job_id = ?1", [&case.job_id])?;
+            } else {
+                tx.execute(
+                    "INSERT INTO cases (job_id, model, symptom, cause, fix, completed_at, engineer, cursor)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (job_id) DO UPDATE SET model = excluded.model, symptom = excluded.symptom,
+                       cause = excluded.cause, fix = excluded.fix, completed_at = excluded.completed_at,
+                       engineer = excluded.engineer, cursor = excluded.cursor",
+                    params![
+                        case.job_id,
+                        case.model,
+                        case.symptom,
+                        case.cause,
+                        case.fix,
+                        case.completed_at,
+                        case.engineer,
+                        i64::try_from(case.cursor).unwrap_or(i64::MAX)
+                    ],
+                )?;
+                applied.cases += 1;
+            }
             tx.execute(
-                "INSERT INTO cases (job_id, model, symptom, cause, fix, completed_at, engineer, cursor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (job_id) DO UPDATE SET model = excluded.model, symptom = excluded.symptom,
-                   cause = excluded.cause, fix = excluded.fix, completed_at = excluded.completed_at,
-                   engineer = excluded.engineer, cursor = excluded.cursor",
-                params![
-                    case.job_id,
-                    case.model,
-                    case.symptom,
-                    case.cause,
-                    case.fix,
-                    case.completed_at,
-                    case.engineer,
-                    i64::try_from(case.cursor).unwrap_or(i64::MAX)
-                ],
+                "INSERT INTO case_cursors (model, cursor) VALUES (?1, ?2)
+                 ON CONFLICT (model) DO UPDATE SET cursor = MAX(cursor, excluded.cursor)",
+                params![case.model, i64::try_from(case.cursor).unwrap_or(i64::MAX)],
             )?;
-            applied.cases += 1;
             touched.insert(case.model.clone());
         }
         for answer in &response.tips {
@@ -791,7 +807,13 @@ fn drop_unreferenced_attachments(tx: &Transaction<'_>) -> Result<()> {
 
 /// Drops a model's manuals, cases and tips (its unsent tips stay, and with them its tips).
 fn forget_model(tx: &Transaction<'_>, model: &str) -> Result<()> {
-    for table in ["manual_sections", "manual_attachments", "manuals", "cases"] {
+    for table in [
+        "manual_sections",
+        "manual_attachments",
+        "manuals",
+        "cases",
+        "case_cursors",
+    ] {
         tx.execute(&format!("DELETE FROM {table} WHERE model = ?1"), [model])?;
     }
     tx.execute(
@@ -945,6 +967,11 @@ mod tests {
             Some("\"a\" \"OR\" \"b\"")
         );
         assert_eq!(fts_query("  "), None);
+        // Typed decomposed (e + combining acute), a word stays one word.
+        assert_eq!(
+            fts_query("se\u{301}curite\u{301} ").as_deref(),
+            Some("\"securite\"")
+        );
         assert_eq!(fts_query("*\"()"), None);
     }
 

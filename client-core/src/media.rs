@@ -195,6 +195,15 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The jobs on the phone a blob belongs to.
+    pub fn blob_jobs(&self, sha256: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT job_id FROM job_blobs WHERE sha256 = ?1 ORDER BY job_id")?;
+        let rows = stmt.query_map([sha256], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Up to `len` bytes of a blob from `offset`, read without loading the whole blob.
     pub fn blob_part(&self, sha256: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
         let conn = self.conn();

@@ -544,6 +544,7 @@ impl Store {
              DELETE FROM manual_attachments;
              DELETE FROM manuals;
              DELETE FROM cases;
+             DELETE FROM case_cursors;
              DELETE FROM tips_docs;
              DELETE FROM tip_outbox;
              DELETE FROM knowledge_fts;

@@ -39,6 +39,10 @@ pub struct UploadReport {
     pub bytes_sent: u64,
 }
 
+/// The most knowledge exchanges one [`HttpTransport::sync_knowledge`] makes (each brings up to
+/// the server's page of cases per model).
+const MAX_KNOWLEDGE_EXCHANGES: usize = 100;
+
 /// How many blobs upload at once.
 const PARALLEL_UPLOADS: usize = 2;
 
@@ -242,13 +246,24 @@ impl HttpTransport {
     /// versions wait for. A version is shown only once complete, so an interrupted exchange
     /// leaves the previous one in place and the next exchange continues.
     pub fn sync_knowledge(&self, store: &Store) -> Result<KnowledgeApplied> {
-        let prepared = store.prepare_knowledge()?;
-        let body = serde_json::to_vec(&prepared.request)
-            .map_err(|e| Error::Protocol(format!("knowledge request: {e}")))?;
-        let answer = self.post_compressed("/v1/knowledge", "application/json", &body)?;
-        let response: KnowledgeResponse = serde_json::from_slice(&answer)
-            .map_err(|e| Error::Protocol(format!("knowledge answer: {e}")))?;
-        let applied = store.apply_knowledge(&prepared, &response)?;
+        let mut applied = KnowledgeApplied::default();
+        // Each exchange moves the case cursors on; `more` says cases are still waiting.
+        for _ in 0..MAX_KNOWLEDGE_EXCHANGES {
+            let prepared = store.prepare_knowledge()?;
+            let body = serde_json::to_vec(&prepared.request)
+                .map_err(|e| Error::Protocol(format!("knowledge request: {e}")))?;
+            let answer = self.post_compressed("/v1/knowledge", "application/json", &body)?;
+            let response: KnowledgeResponse = serde_json::from_slice(&answer)
+                .map_err(|e| Error::Protocol(format!("knowledge answer: {e}")))?;
+            let this = store.apply_knowledge(&prepared, &response)?;
+            applied.manuals.extend(this.manuals);
+            applied.cases += this.cases;
+            applied.tip_changes += this.tip_changes;
+            applied.refused_tips.extend(this.refused_tips);
+            if !response.more {
+                break;
+            }
+        }
         for attachment in store.missing_attachments()? {
             let bytes = self.fetch_blob(&attachment.sha256)?;
             store.put_reference_blob(&attachment, &bytes)?;
@@ -268,7 +283,22 @@ impl HttpTransport {
 
     /// How much of a blob the server holds.
     pub fn upload_status(&self, sha256: &str) -> Result<UploadStatus> {
-        let (status, body) = self.get(&format!("/v1/blobs/{sha256}/upload"))?;
+        self.progress(sha256, None)
+    }
+
+    /// How much of a blob the server holds; asked for a job, a blob the server already holds
+    /// is linked to that job (the same bytes are never sent twice).
+    fn progress(&self, sha256: &str, job_id: Option<&str>) -> Result<UploadStatus> {
+        let mut request = self
+            .agent
+            .get(format!("{}/v1/blobs/{sha256}/upload", self.base_url));
+        if let Some(job_id) = job_id {
+            request = request.query("job", job_id);
+        }
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        let (status, body) = self.answer(request.call(), 0)?;
         if status >= 400 {
             return Err(server_error(status, &body));
         }
@@ -326,7 +356,7 @@ impl HttpTransport {
     /// Uploads one blob from where the server's copy ends and marks it uploaded. Returns the
     /// bytes the server accepted.
     fn upload_one(&self, store: &Store, media: &PendingMedia) -> Result<u64> {
-        let status = self.upload_status(&media.sha256)?;
+        let status = self.progress(&media.sha256, Some(&media.job_id))?;
         if !status.complete && status.received >= media.size {
             return Err(Error::Protocol(format!(
                 "the server holds all of blob {} but has not verified it",
@@ -349,6 +379,12 @@ impl HttpTransport {
                 }
                 Some(resume_at) => offset = resume_at,
                 None => offset = media.size,
+            }
+        }
+        // The same bytes on other jobs: the server links them without receiving them again.
+        for job in store.blob_jobs(&media.sha256)? {
+            if job != media.job_id {
+                self.progress(&media.sha256, Some(&job))?;
             }
         }
         store.mark_uploaded(&media.sha256)?;

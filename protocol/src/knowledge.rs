@@ -182,8 +182,12 @@ pub struct Case {
     pub completed_at: Millis,
     /// Who fixed it.
     pub engineer: String,
-    /// Its position in the case library (grows with every new or changed case).
+    /// Its position in the case library (grows with every new, changed or removed case).
     pub cursor: u64,
+    /// The job is no longer a case (it was reopened, or its cause or fix cleared): a phone
+    /// deletes it.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// The server's answer for one model's field tips.
@@ -208,12 +212,15 @@ pub struct KnowledgeResponse {
     pub models: Vec<String>,
     /// Manuals newer than the phone's (or new to it).
     pub manuals: Vec<ManualDelta>,
-    /// Models whose manuals the phone held but no longer needs.
+    /// Models the phone holds knowledge for (a manual, cases or tips) but no longer needs.
     pub removed_models: Vec<String>,
     /// New or changed cases for those models.
     pub cases: Vec<Case>,
     /// Field tips per model.
     pub tips: Vec<TipsAnswer>,
+    /// More cases are waiting: the phone exchanges again (with its new cursors) to get them.
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// How much of a blob the server holds (`GET /v1/blobs/{sha256}/upload`, `PUT /v1/blobs/{sha256}`).

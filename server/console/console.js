@@ -1190,8 +1190,8 @@ function manualDetail(m) {
 
 /** Field names in the server's errors → the form's inputs. */
 const MANUAL_FIELDS = {
-  model: 'model', version: 'version', title: 'title', sections: 'markdown', section: 'markdown',
-  attachments: 'files', attachment: 'files', mime: 'files',
+  model: 'model', version: 'version', title: 'title', sections: 'markdown', 'section id': 'markdown',
+  attachments: 'files', 'attachment name': 'files', sha256: 'files', mime: 'files',
 };
 
 /** The upload form, built once per session (see state.manuals). Admins do not see it. */

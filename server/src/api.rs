@@ -190,6 +190,7 @@ pub fn app(state: AppState) -> Router {
         ))
         // The event stream is long-lived: no request timeout.
         .route("/v1/events", get(events))
+        .merge(crate::media::transfer_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let public = Router::new()
         .route("/v1/auth/login", post(login))

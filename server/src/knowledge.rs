@@ -29,7 +29,7 @@ use crate::error::AppError;
 use crate::facts::JobFacts;
 use crate::storage::{Storage, StorageError, WriteTx, read, write};
 
-/// The most cases one exchange sends per model; the phone asks again for the rest.
+/// The most cases one exchange sends per model; `more` tells the phone to ask again.
 const CASES_PER_MODEL: u64 = 500;
 
 /// The case a job makes: completed (or closed after completion) with a cause and a fix.
@@ -48,6 +48,7 @@ pub fn case_of(job: &Job, facts: &JobFacts) -> Option<Case> {
         completed_at: facts.resolved_at.unwrap_or(job.created_at),
         engineer: job.assignee.clone().unwrap_or_default(),
         cursor: 0,
+        removed: false,
     })
 }
 
@@ -176,17 +177,23 @@ pub fn exchange(
         .iter()
         .map(|m| (m.model.as_str(), m.version))
         .collect();
+    let pushed: BTreeMap<&str, &TipsPush> =
+        request.tips.iter().map(|t| (t.model.as_str(), t)).collect();
+    let known: BTreeSet<&str> = held
+        .keys()
+        .chain(pushed.keys())
+        .copied()
+        .chain(request.cases_since.keys().map(String::as_str))
+        .collect();
     let mut response = KnowledgeResponse {
         v: KNOWLEDGE_VERSION,
-        removed_models: held
-            .keys()
+        removed_models: known
+            .iter()
             .filter(|model| !models.iter().any(|m| m == *model))
             .map(|model| (*model).to_owned())
             .collect(),
         ..KnowledgeResponse::default()
     };
-    let pushed: BTreeMap<&str, &TipsPush> =
-        request.tips.iter().map(|t| (t.model.as_str(), t)).collect();
     for model in &models {
         let base_version = held.get(model.as_str()).copied();
         if let Some(latest) = tx.manual(model, None)?
@@ -201,10 +208,18 @@ pub fn exchange(
                 .push(knowledge::manual_delta(base.as_ref(), &latest));
         }
         let since = request.cases_since.get(model).copied().unwrap_or(0);
-        response
-            .cases
-            .extend(tx.cases(Some(model), since, CASES_PER_MODEL)?);
-        let push = pushed.get(model.as_str()).copied();
+        let cases = tx.cases(Some(model), since, CASES_PER_MODEL, true)?;
+        response.more |= cases.len() as u64 == CASES_PER_MODEL;
+        response.cases.extend(cases);
+    }
+    // Tips written offline travel even when their model has left the phone's jobs since.
+    let tip_models: BTreeSet<&str> = models
+        .iter()
+        .map(String::as_str)
+        .chain(pushed.keys().copied())
+        .collect();
+    for model in tip_models {
+        let push = pushed.get(model).copied();
         response.tips.push(exchange_tips(tx, user, model, push)?);
     }
     response.models = models;
@@ -379,7 +394,7 @@ async fn list_cases(
 ) -> Result<Response, AppError> {
     principal.require(Permission::ReadJobs, &method, &headers)?;
     let cases = state
-        .read(move |tx| Ok(tx.cases(query.model.as_deref(), 0, 1_000)?))
+        .read(move |tx| Ok(tx.cases(query.model.as_deref(), 0, 1_000, false)?))
         .await?;
     Ok(Json(cases).into_response())
 }

@@ -121,10 +121,23 @@ impl From<BlobError> for AppError {
     }
 }
 
-/// The routes that need a credential.
-pub fn routes() -> Router<AppState> {
+/// How long one blob request may take: a 4 MiB part over a slow uplink (about 56 kbit/s) or a
+/// whole 64 MiB download over a fair one. A part cut off by it is kept up to where it stopped.
+pub const BLOB_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Blob bytes in and out: their own, longer time limit.
+pub fn transfer_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/blobs/{sha256}", get(get_blob).put(put_blob))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            BLOB_REQUEST_TIMEOUT,
+        ))
+}
+
+/// The routes that need a credential (besides [`transfer_routes`]).
+pub fn routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/blobs/{sha256}/upload", get(upload_status))
         .route("/v1/jobs/{id}/report", get(job_report))
         .route("/v1/jobs/{id}/report-link", post(create_report_link))
@@ -265,27 +278,49 @@ async fn upload_status(
     method: Method,
     headers: HeaderMap,
     Path(sha256): Path<String>,
+    Query(query): Query<BlobQuery>,
 ) -> Result<Json<UploadStatus>, AppError> {
     require_upload(&principal, &method, &headers)?;
     checked_sha256(&sha256)?;
     let blobs = state.blobs.clone();
+    let storage = state.storage.clone();
     let (status, pending) = {
         let sha256 = sha256.clone();
-        state
-            .read(move |tx| {
-                if let Some(blob) = tx.blob(&sha256)? {
-                    return Ok((complete(&sha256, blob.size), None));
-                }
-                let pending = tx.upload(&sha256)?;
-                let status = UploadStatus {
-                    size: pending.as_ref().map_or(0, |u| u.size),
-                    received: blobs.staged(&sha256)?,
-                    sha256,
-                    complete: false,
+        blocking(move || {
+            let (job, held, pending) = read(storage.as_ref(), |tx| {
+                let job = match &query.job {
+                    Some(job) => upload_target(tx, &principal, Some(job))?,
+                    None => None,
                 };
-                Ok((status, pending))
-            })
-            .await?
+                // Held means recorded and its bytes there (a restored database may name blobs
+                // whose files are gone: those are sent again).
+                let held = match tx.blob(&sha256)? {
+                    Some(blob) if blobs.size(&sha256)?.is_some() => Some(blob.size),
+                    _ => None,
+                };
+                let linked = match (&job, held) {
+                    (Some(job), Some(_)) => tx.blob_jobs(&sha256)?.contains(job),
+                    _ => true,
+                };
+                Ok::<_, AppError>((job.filter(|_| !linked), held, tx.upload(&sha256)?))
+            })?;
+            if let Some(size) = held {
+                if let Some(job) = job {
+                    write(storage.as_ref(), |tx| {
+                        Ok::<_, AppError>(tx.link_job_blob(&job, &sha256)?)
+                    })?;
+                }
+                return Ok((complete(&sha256, size), None));
+            }
+            let status = UploadStatus {
+                size: pending.as_ref().map_or(0, |u| u.size),
+                received: blobs.staged(&sha256)?,
+                sha256,
+                complete: false,
+            };
+            Ok((status, pending))
+        })
+        .await?
     };
     // Every byte is staged but the upload was never finished (the server stopped in between):
     // finish it now rather than answer that nothing is missing yet nothing is held.

@@ -138,6 +138,13 @@ fn photos_captured_offline_arrive_intact_through_cut_connections_and_restarts() 
             .iter()
             .all(|m| m["received"] == true)
     );
+    let linked = fieldsync_server::storage::read(server.storage().as_ref(), |tx| {
+        tx.blob_jobs(&sha256_hex(&photos[0]))
+    })
+    .expect("read");
+    let mut both = vec![job.clone(), other.clone()];
+    both.sort();
+    assert_eq!(linked, both, "one blob, linked to both jobs");
     let other_view = dispatcher.job(&other);
     assert_eq!(other_view["media"][0]["received"], true, "{other_view:?}");
 
@@ -150,6 +157,12 @@ fn photos_captured_offline_arrive_intact_through_cut_connections_and_restarts() 
         .expect("photo");
     let report = ben.transport.upload_media(&ben.store).expect("upload");
     assert_eq!((report.uploaded, report.bytes_sent), (1, 0));
+    // Linked to Ben's job all the same: his phone may fetch it again.
+    let fetched = ben
+        .transport
+        .fetch_blob(&sha256_hex(&photos[1]))
+        .expect("fetch");
+    assert!(fetched == photos[1]);
     ben.sync();
     assert_eq!(dispatcher.job(&bens_job)["media"][0]["received"], true);
 }

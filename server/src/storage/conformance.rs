@@ -531,11 +531,12 @@ fn knowledge_and_media_round_trip(store: &dyn Storage) {
         completed_at: 9,
         engineer: "u1".into(),
         cursor: 0,
+        removed: false,
     };
     write(store, |tx| tx.put_job_product("j1", "M-1", Some(&case))).expect("write");
     // Writing the same case again does not move it; a changed case moves to the end.
     write(store, |tx| tx.put_job_product("j1", "M-1", Some(&case))).expect("write");
-    let cases = read(store, |tx| tx.cases(Some("M-1"), 0, 10)).expect("read");
+    let cases = read(store, |tx| tx.cases(Some("M-1"), 0, 10, false)).expect("read");
     assert_eq!(
         cases,
         vec![Case {
@@ -550,9 +551,9 @@ fn knowledge_and_media_round_trip(store: &dyn Storage) {
     write(store, |tx| tx.put_job_product("j1", "M-1", Some(&changed))).expect("write");
     let (cases, models, after) = read(store, |tx| {
         Ok::<_, StorageError>((
-            tx.cases(None, 1, 10)?,
+            tx.cases(None, 1, 10, false)?,
             tx.models_of("u1")?,
-            tx.cases(None, 2, 10)?,
+            tx.cases(None, 2, 10, false)?,
         ))
     })
     .expect("read");
@@ -565,11 +566,19 @@ fn knowledge_and_media_round_trip(store: &dyn Storage) {
     );
     assert_eq!(models, vec!["M-1".to_owned()]);
     assert!(after.is_empty());
+    // A job that stops being a case leaves a tombstone for phones, not for the office.
     write(store, |tx| tx.put_job_product("j1", "M-1", None)).expect("write");
-    assert!(
-        read(store, |tx| tx.cases(None, 0, 10))
-            .expect("read")
-            .is_empty()
+    let (listed, tombstones) = read(store, |tx| {
+        Ok::<_, StorageError>((tx.cases(None, 0, 10, false)?, tx.cases(None, 2, 10, true)?))
+    })
+    .expect("read");
+    assert!(listed.is_empty());
+    assert_eq!(
+        tombstones
+            .iter()
+            .map(|c| (c.cursor, c.removed))
+            .collect::<Vec<_>>(),
+        [(3, true)]
     );
 
     let link = ReportLink {

@@ -71,7 +71,8 @@ pub(super) const MIGRATION: &str = "
         fix TEXT NOT NULL,
         completed_at INTEGER NOT NULL,
         engineer TEXT NOT NULL,
-        cursor INTEGER NOT NULL UNIQUE
+        cursor INTEGER NOT NULL UNIQUE,
+        removed INTEGER NOT NULL DEFAULT 0
     ) STRICT;
     CREATE INDEX cases_by_model ON cases(model, cursor);
     CREATE TABLE tips (
@@ -323,17 +324,22 @@ pub(super) fn jobs_without_product(conn: &Connection) -> Result<Vec<String>, Sto
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Cases after `after` in library order; `removed` includes the tombstones of jobs that are
+/// no longer cases (what phones need to delete theirs).
 pub(super) fn cases(
     conn: &Connection,
     model: Option<&str>,
     after: u64,
     limit: u64,
+    removed: bool,
 ) -> Result<Vec<Case>, StorageError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT job_id, model, symptom, cause, fix, completed_at, engineer, cursor FROM cases
-         WHERE (?1 IS NULL OR model = ?1) AND cursor > ?2 ORDER BY cursor LIMIT ?3",
+        "SELECT job_id, model, symptom, cause, fix, completed_at, engineer, cursor, removed
+         FROM cases WHERE (?1 IS NULL OR model = ?1) AND cursor > ?2
+           AND (?4 OR removed = 0)
+         ORDER BY cursor LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![model, to_i64(after), to_i64(limit)], |r| {
+    let rows = stmt.query_map(params![model, to_i64(after), to_i64(limit), removed], |r| {
         Ok(Case {
             job_id: r.get(0)?,
             model: r.get(1)?,
@@ -343,13 +349,15 @@ pub(super) fn cases(
             completed_at: r.get(5)?,
             engineer: r.get(6)?,
             cursor: to_u64(r.get(7)?),
+            removed: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Records a job's product model and its case: a new or changed case moves to the end of the
-/// library (a new cursor), so phones that read up to an older cursor receive it again.
+/// Records a job's product model and its case: a new, changed or removed case moves to the end
+/// of the library (a new cursor), so phones that read up to an older cursor receive it again. A
+/// removed case stays as a tombstone, so phones learn to delete it.
 pub(super) fn put_job_product(
     conn: &Connection,
     job_id: &str,
@@ -362,12 +370,16 @@ pub(super) fn put_job_product(
         params![job_id, model],
     )?;
     let Some(case) = case else {
-        conn.execute("DELETE FROM cases WHERE job_id = ?1", [job_id])?;
+        conn.execute(
+            "UPDATE cases SET removed = 1, cursor = (SELECT MAX(cursor) + 1 FROM cases)
+             WHERE job_id = ?1 AND removed = 0",
+            [job_id],
+        )?;
         return Ok(());
     };
     let unchanged: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM cases WHERE job_id = ?1 AND model = ?2 AND symptom = ?3
-           AND cause = ?4 AND fix = ?5 AND completed_at = ?6 AND engineer = ?7)",
+           AND cause = ?4 AND fix = ?5 AND completed_at = ?6 AND engineer = ?7 AND removed = 0)",
         params![
             job_id,
             case.model,
@@ -387,7 +399,7 @@ pub(super) fn put_job_product(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(cursor), 0) + 1 FROM cases))
          ON CONFLICT (job_id) DO UPDATE SET model = excluded.model, symptom = excluded.symptom,
            cause = excluded.cause, fix = excluded.fix, completed_at = excluded.completed_at,
-           engineer = excluded.engineer, cursor = excluded.cursor",
+           engineer = excluded.engineer, cursor = excluded.cursor, removed = 0",
         params![
             job_id,
             case.model,

@@ -448,9 +448,15 @@ pub trait ReadTx {
     fn models_of(&self, user: &str) -> Result<Vec<String>, StorageError>;
     /// Jobs stored before their product model was recorded.
     fn jobs_without_product(&self) -> Result<Vec<String>, StorageError>;
-    /// Cases after `after` in library order, for one model or all, at most `limit`.
-    fn cases(&self, model: Option<&str>, after: u64, limit: u64)
-    -> Result<Vec<Case>, StorageError>;
+    /// Cases after `after` in library order, for one model or all, at most `limit`; with
+    /// `removed`, also the tombstones of jobs that are no longer cases.
+    fn cases(
+        &self,
+        model: Option<&str>,
+        after: u64,
+        limit: u64,
+        removed: bool,
+    ) -> Result<Vec<Case>, StorageError>;
     /// A model's field tips document.
     fn tips_doc(&self, model: &str) -> Result<Option<Vec<u8>>, StorageError>;
     /// A report download link by the hash of its token.
@@ -524,7 +530,8 @@ pub trait WriteTx: ReadTx {
     fn link_job_blob(&mut self, job_id: &str, sha256: &str) -> Result<(), StorageError>;
     /// Publishes a manual version.
     fn put_manual(&mut self, manual: &Manual) -> Result<(), StorageError>;
-    /// Records a job's product model and its case (none: the job is not a case).
+    /// Records a job's product model and its case (none: the job is not a case, and a case it
+    /// was becomes a tombstone).
     fn put_job_product(
         &mut self,
         job_id: &str,

@@ -609,8 +609,9 @@ impl ReadTx for Tx<'_> {
         model: Option<&str>,
         after: u64,
         limit: u64,
+        removed: bool,
     ) -> Result<Vec<Case>, StorageError> {
-        knowledge_sql::cases(&self.0, model, after, limit)
+        knowledge_sql::cases(&self.0, model, after, limit, removed)
     }
 
     fn tips_doc(&self, model: &str) -> Result<Option<Vec<u8>>, StorageError> {
