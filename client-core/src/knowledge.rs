@@ -394,8 +394,9 @@ impl Store {
         };
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A loaded document writes with a random actor of its own: a model's tips document may
+        // be dropped and started again, and sequence numbers must never repeat under one actor.
         let mut doc = load_tips(&tx, model)?;
-        doc.0.set_actor(self.identity().actor.clone());
         let before = doc.0.get_heads();
         doc.add(&tip)?;
         for change in doc.0.get_changes(&before) {
@@ -570,15 +571,16 @@ impl Store {
         }
         for answer in &response.tips {
             let refused = answer.refused.as_ref().zip(answer.doc.as_ref());
-            if answer.changes.is_empty() && refused.is_none() {
+            // A removed model's tips went with it (its sent tips are on the server).
+            let removed = response.removed_models.contains(&answer.model);
+            if removed || (answer.changes.is_empty() && refused.is_none()) {
                 continue;
             }
             let mut doc = if let Some((reason, server_doc)) = refused {
                 applied
                     .refused_tips
                     .push((answer.model.clone(), reason.clone()));
-                tx.execute("DELETE FROM tip_outbox WHERE model = ?1", [&answer.model])?;
-                TipsDoc::load(&decode(server_doc)?)?
+                self.readd_own_tips(&tx, &answer.model, TipsDoc::load(&decode(server_doc)?)?)?
             } else {
                 load_tips(&tx, &answer.model)?
             };
@@ -602,6 +604,36 @@ impl Store {
         }
         tx.commit()?;
         Ok(applied)
+    }
+
+    /// After a refusal: the server's tips document replaces the phone's, and this user's own
+    /// well-formed tips the server lacks (including any written while the exchange was under
+    /// way) are added to it again as new changes, queued to be sent. Nothing the installer
+    /// wrote is lost to someone else's bad change.
+    fn readd_own_tips(
+        &self,
+        tx: &Transaction<'_>,
+        model: &str,
+        mut server: TipsDoc,
+    ) -> Result<TipsDoc> {
+        let local = load_tips(tx, model)?;
+        tx.execute("DELETE FROM tip_outbox WHERE model = ?1", [model])?;
+        let held: BTreeSet<String> = server.tips().into_iter().map(|t| t.id).collect();
+        let before = server.0.get_heads();
+        let user = &self.identity().user_id;
+        for tip in local.tips() {
+            let valid = fieldsync_protocol::knowledge::check_tip_text(&tip.text).is_ok();
+            if &tip.by == user && valid && !held.contains(&tip.id) {
+                server.add(&tip)?;
+            }
+        }
+        for change in server.0.get_changes(&before) {
+            tx.execute(
+                "INSERT INTO tip_outbox (model, change) VALUES (?1, ?2)",
+                params![model, change.raw_bytes()],
+            )?;
+        }
+        Ok(server)
     }
 
     /// Attachments the phone must fetch to complete a manual version it is waiting for.

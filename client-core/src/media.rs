@@ -206,6 +206,20 @@ impl Store {
 
     /// Up to `len` bytes of a blob from `offset`, read without loading the whole blob.
     pub fn blob_part(&self, sha256: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut part = Vec::new();
+        self.read_blob_part(sha256, offset, len, &mut part)?;
+        Ok(part)
+    }
+
+    /// Like [`Store::blob_part`], into `part` (its allocation is reused: uploads cycle a few
+    /// buffers instead of allocating one per part).
+    pub fn read_blob_part(
+        &self,
+        sha256: &str,
+        offset: u64,
+        len: usize,
+        part: &mut Vec<u8>,
+    ) -> Result<()> {
         let conn = self.conn();
         let rowid: i64 = conn
             .query_row(
@@ -219,9 +233,9 @@ impl Store {
         let size = u64::try_from(blob.len()).unwrap_or(0);
         let start = offset.min(size);
         let end = start.saturating_add(len as u64).min(size);
-        let mut out = vec![0; usize::try_from(end - start).unwrap_or(0)];
-        blob.read_at_exact(&mut out, usize::try_from(start).unwrap_or(usize::MAX))?;
-        Ok(out)
+        part.resize(usize::try_from(end - start).unwrap_or(0), 0);
+        blob.read_at_exact(part, usize::try_from(start).unwrap_or(usize::MAX))?;
+        Ok(())
     }
 
     /// Records that the server holds a blob: from now on it may be evicted under the storage

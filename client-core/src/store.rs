@@ -148,9 +148,7 @@ pub(crate) fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<(
     Ok(())
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use fieldsync_protocol::hex;
 
 impl Store {
     /// Opens the store at `path` for `user_id`, creating it (with a new device id and actor) on

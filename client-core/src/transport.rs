@@ -43,6 +43,10 @@ pub struct UploadReport {
 /// the server's page of cases per model).
 const MAX_KNOWLEDGE_EXCHANGES: usize = 100;
 
+/// How long one blob request (an upload part, a download) may take: the server allows the
+/// same. Other requests have a minute.
+const BLOB_TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// How many blobs upload at once.
 const PARALLEL_UPLOADS: usize = 2;
 
@@ -233,14 +237,6 @@ impl HttpTransport {
         Ok((status, body))
     }
 
-    fn get(&self, path: &str) -> Result<(u16, Vec<u8>)> {
-        let mut request = self.agent.get(format!("{}{path}", self.base_url));
-        if let Some(authorization) = self.authorization() {
-            request = request.header("Authorization", authorization);
-        }
-        self.answer(request.header("Accept-Encoding", "gzip").call(), 0)
-    }
-
     /// Brings the phone's reference knowledge up to date: manual deltas for the products on its
     /// jobs, new cases, and field tips both ways; then fetches the attachments new manual
     /// versions wait for. A version is shown only once complete, so an interrupted exchange
@@ -260,13 +256,14 @@ impl HttpTransport {
             applied.cases += this.cases;
             applied.tip_changes += this.tip_changes;
             applied.refused_tips.extend(this.refused_tips);
+            // Attachments first: a version waiting for them would be sent again.
+            for attachment in store.missing_attachments()? {
+                let bytes = self.fetch_blob(&attachment.sha256)?;
+                store.put_reference_blob(&attachment, &bytes)?;
+            }
             if !response.more {
                 break;
             }
-        }
-        for attachment in store.missing_attachments()? {
-            let bytes = self.fetch_blob(&attachment.sha256)?;
-            store.put_reference_blob(&attachment, &bytes)?;
         }
         Ok(applied)
     }
@@ -274,7 +271,16 @@ impl HttpTransport {
     /// Downloads a blob the server holds (a manual attachment, or media of a job this device's
     /// user holds).
     pub fn fetch_blob(&self, sha256: &str) -> Result<Vec<u8>> {
-        let (status, body) = self.get(&format!("/v1/blobs/{sha256}"))?;
+        let mut request = self
+            .agent
+            .get(format!("{}/v1/blobs/{sha256}", self.base_url))
+            .config()
+            .timeout_global(Some(BLOB_TRANSFER_TIMEOUT))
+            .build();
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        let (status, body) = self.answer(request.call(), 0)?;
         if status >= 400 {
             return Err(server_error(status, &body));
         }
@@ -363,22 +369,21 @@ impl HttpTransport {
                 media.sha256
             )));
         }
-        let mut offset = if status.complete {
-            media.size
-        } else {
-            status.received
-        };
+        let mut complete = status.complete;
+        let mut offset = status.received;
         let mut bytes_sent = 0;
-        while offset < media.size {
+        // Marked uploaded only on the server's word that it holds the blob, verified.
+        while !complete {
             match self.send_parts(store, media, offset, &mut bytes_sent)? {
-                Some(resume_at) if resume_at == offset => {
+                None => complete = true,
+                Some(resume_at) if resume_at == offset || resume_at >= media.size => {
                     return Err(Error::Protocol(format!(
-                        "the server took none of blob {} from byte {offset}",
+                        "the server holds bytes 0 to {resume_at} of blob {} but has not \
+                         verified it; try again later",
                         media.sha256
                     )));
                 }
                 Some(resume_at) => offset = resume_at,
-                None => offset = media.size,
             }
         }
         // The same bytes on other jobs: the server links them without receiving them again.
@@ -404,14 +409,19 @@ impl HttpTransport {
         let part_bytes = self.upload_part_bytes;
         std::thread::scope(|scope| {
             let (parts, next_part) = std::sync::mpsc::sync_channel::<Result<(u64, Vec<u8>)>>(1);
+            // Sent parts' buffers come back to be filled again.
+            let (spent, reusable) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
             scope.spawn(move || {
                 let mut at = offset;
                 while at < media.size {
-                    let part = store.blob_part(&media.sha256, at, part_bytes);
-                    let read = part.as_ref().map_or(0, Vec::len) as u64;
+                    let mut buffer = reusable.try_recv().unwrap_or_default();
+                    let part = store
+                        .read_blob_part(&media.sha256, at, part_bytes, &mut buffer)
+                        .map(|()| (at, buffer));
+                    let read = part.as_ref().map_or(0, |(_, bytes)| bytes.len()) as u64;
                     let failed = part.is_err() || read == 0;
                     // A closed channel means the sender stopped listening: so does the reader.
-                    if parts.send(part.map(|bytes| (at, bytes))).is_err() || failed {
+                    if parts.send(part).is_err() || failed {
                         return;
                     }
                     at += read;
@@ -433,10 +443,14 @@ impl HttpTransport {
                     request = request.header("Authorization", authorization);
                 }
                 let response = request
+                    .config()
+                    .timeout_global(Some(BLOB_TRANSFER_TIMEOUT))
+                    .build()
                     .header("Content-Type", &media.mime)
                     .header("Content-Range", format!("bytes {at}-{last}/{}", media.size))
                     .send(&bytes[..]);
                 let (code, body) = self.answer(response, bytes.len())?;
+                let _ = spent.try_send(bytes);
                 match (code, serde_json::from_slice::<UploadStatus>(&body).ok()) {
                     (200 | 201, Some(status)) => {
                         *bytes_sent += status.received.saturating_sub(at);

@@ -461,6 +461,38 @@ impl TipsDoc {
     }
 }
 
+impl TipsDoc {
+    /// Checks the whole document has the tips shape and nothing else: every root key a tip id
+    /// (1 to 64 of `A-Z a-z 0-9 - _`) holding a map of exactly `text` (text), `by` (text) and
+    /// `at` (integer). Changes that write anything else are refused.
+    pub fn check_shape(&self) -> Result<(), SchemaError> {
+        let readable: BTreeSet<String> = self.tips().into_iter().map(|t| t.id).collect();
+        for id in self.0.keys(automerge::ROOT) {
+            let id_ok = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let Ok(Some((Value::Object(ObjType::Map), tip))) = self.0.get(automerge::ROOT, &id)
+            else {
+                return Err(invalid("tip", format!("`{id}` is not a tip")));
+            };
+            let keys: Vec<String> = self.0.keys(&tip).collect();
+            let fields_ok = keys.len() == 3
+                && ["text", "by", "at"]
+                    .iter()
+                    .all(|k| keys.iter().any(|key| key == k));
+            if !id_ok || !fields_ok || !readable.contains(&id) {
+                return Err(invalid(
+                    "tip",
+                    format!("`{id}` is not a tip of text, author and time"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Checks a tip's text: 1 to [`MAX_TIP_CHARS`] characters.
 pub fn check_tip_text(text: &str) -> Result<(), SchemaError> {
     if text.trim().is_empty() || text.chars().count() > MAX_TIP_CHARS {
@@ -644,6 +676,13 @@ mod tests {
         // What ben added is fine coming from ben, not from anna.
         check_tips_change(&before, &after, "ben").expect("ben adds");
         assert!(check_tips_change(&before, &after, "anna").is_err());
+        anna.check_shape().expect("tips only");
+        // Anything but tips is refused.
+        let mut odd = TipsDoc::default();
+        odd.0
+            .put(automerge::ROOT, "note", "not a tip")
+            .expect("put");
+        assert!(odd.check_shape().is_err());
         // Removing a tip is refused.
         anna.0.delete(automerge::ROOT, "t1").expect("delete");
         assert!(check_tips_change(&after, &anna.tips(), "anna").is_err());

@@ -26,6 +26,11 @@ pub fn now_millis() -> Millis {
     Millis::try_from(since_epoch.as_millis()).unwrap_or(Millis::MAX)
 }
 
+/// Lower-case hex of `bytes` (how SHA-256 digests are written everywhere).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Why a job document could not be read or an edit was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

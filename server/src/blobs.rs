@@ -12,6 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use fieldsync_protocol::hex;
 use sha2::{Digest, Sha256};
 
 /// Why a blob operation failed.
@@ -56,9 +57,12 @@ pub trait BlobStore: Send + Sync + 'static {
     fn finish(&self, sha256: &str, digest: Option<&str>) -> Result<u64, BlobError>;
     /// The size of a finished blob, if held.
     fn size(&self, sha256: &str) -> Result<Option<u64>, BlobError>;
-    /// A finished blob's bytes.
-    fn read(&self, sha256: &str) -> Result<Option<Vec<u8>>, BlobError>;
+    /// A finished blob's bytes as a reader, with its size.
+    fn open(&self, sha256: &str) -> Result<Option<(BlobReader, u64)>, BlobError>;
 }
+
+/// Reads a blob's bytes.
+pub type BlobReader = Box<dyn Read + Send>;
 
 /// Blobs as files: `<root>/ab/abcdef…` for finished blobs, `<root>/staging/<sha256>` for uploads.
 #[derive(Debug)]
@@ -83,10 +87,6 @@ impl FsBlobStore {
         // keep directories small.
         self.root.join(sha256.get(..2).unwrap_or("xx")).join(sha256)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -178,14 +178,25 @@ impl BlobStore for FsBlobStore {
         Ok(missing_is_none(fs::metadata(self.blob_path(sha256)))?.map(|m| m.len()))
     }
 
-    fn read(&self, sha256: &str) -> Result<Option<Vec<u8>>, BlobError> {
-        missing_is_none(fs::read(self.blob_path(sha256)))
+    fn open(&self, sha256: &str) -> Result<Option<(BlobReader, u64)>, BlobError> {
+        let Some(file) = missing_is_none(File::open(self.blob_path(sha256)))? else {
+            return Ok(None);
+        };
+        let size = file.metadata()?.len();
+        Ok(Some((Box::new(std::io::BufReader::new(file)), size)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(store: &FsBlobStore, sha256: &str) -> Option<Vec<u8>> {
+        let (mut reader, _) = store.open(sha256).expect("open")?;
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).expect("read");
+        Some(bytes)
+    }
 
     fn sha(bytes: &[u8]) -> String {
         hex(&Sha256::digest(bytes))
@@ -199,7 +210,7 @@ mod tests {
         let name = sha(&bytes);
         assert_eq!(store.append(&name, 0, &[&bytes[..5]]).expect("part"), 5);
         assert_eq!(store.staged(&name).expect("staged"), 5);
-        assert_eq!(store.read(&name).expect("read"), None);
+        assert_eq!(read(&store, &name), None);
         // A part that does not continue the staged bytes is refused, whichever way it is off.
         assert!(matches!(
             store.append(&name, 3, &[&bytes[3..]]),
@@ -220,7 +231,7 @@ mod tests {
             store.finish(&name, None).expect("finish"),
             bytes.len() as u64
         );
-        assert_eq!(store.read(&name).expect("read"), Some(bytes.clone()));
+        assert_eq!(read(&store, &name), Some(bytes.clone()));
         assert_eq!(store.staged(&name).expect("staged"), 0);
         // Reopening finds it.
         let again = FsBlobStore::open(dir.path()).expect("reopen");
@@ -238,14 +249,14 @@ mod tests {
             Err(BlobError::HashMismatch { .. })
         ));
         assert_eq!(store.staged(&name).expect("staged"), 0);
-        assert_eq!(store.read(&name).expect("read"), None);
+        assert_eq!(read(&store, &name), None);
         // A digest the caller computed is trusted as the hash of the staged bytes.
         store.append(&name, 0, &[b"the real bytes"]).expect("part");
         assert!(matches!(
             store.finish(&name, Some(&sha(b"other"))),
             Err(BlobError::HashMismatch { .. })
         ));
-        assert_eq!(store.read(&name).expect("read"), None);
+        assert_eq!(read(&store, &name), None);
         store.append(&name, 0, &[b"the real"]).expect("part");
         store.truncate(&name, 4).expect("truncate");
         assert_eq!(store.staged(&name).expect("staged"), 4);

@@ -27,7 +27,7 @@ use crate::api::{AppState, blocking, parse_json};
 use crate::auth::{Permission, Principal};
 use crate::error::AppError;
 use crate::facts::JobFacts;
-use crate::storage::{Storage, StorageError, WriteTx, read, write};
+use crate::storage::{ReadTx, Storage, StorageError, WriteTx, read, write};
 
 /// The most cases one exchange sends per model; `more` tells the phone to ask again.
 const CASES_PER_MODEL: u64 = 500;
@@ -155,13 +155,12 @@ pub fn publish(
     })
 }
 
-/// One knowledge exchange for `user`'s phone: manual deltas, new cases and merged field tips
-/// for the product models on the user's open jobs. Runs in one write transaction (tips merge).
-pub fn exchange(
-    tx: &mut dyn WriteTx,
-    user: &str,
-    request: &KnowledgeRequest,
-) -> Result<KnowledgeResponse, AppError> {
+/// The most models one request may push tips for, and changes per model.
+const MAX_TIP_MODELS: usize = 200;
+const MAX_TIP_CHANGES: usize = 1_000;
+
+/// Checks a request's version and bounds before anything is read.
+fn check_request(request: &KnowledgeRequest) -> Result<(), AppError> {
     if request.v != KNOWLEDGE_VERSION {
         return Err(AppError::bad_request(
             "unsupported_version",
@@ -171,18 +170,70 @@ pub fn exchange(
             ),
         ));
     }
+    if request.tips.len() > MAX_TIP_MODELS
+        || request
+            .tips
+            .iter()
+            .any(|t| t.changes.len() > MAX_TIP_CHANGES || t.heads.len() > MAX_TIP_CHANGES)
+    {
+        return Err(AppError::invalid_field(
+            "tips",
+            format!(
+                "at most {MAX_TIP_MODELS} models and {MAX_TIP_CHANGES} changes or heads per model"
+            ),
+        ));
+    }
+    for push in &request.tips {
+        knowledge::check_model(&push.model)
+            .map_err(|e| AppError::invalid_field("tips", e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// One knowledge exchange for `user`'s phone: manual deltas, new cases and merged field tips
+/// for the product models on the user's open jobs. Manuals and cases are read in one read
+/// transaction; each model's tips merge in a short write of their own, so an exchange never
+/// holds the database for long.
+pub fn exchange(
+    storage: &dyn Storage,
+    user: &str,
+    request: &KnowledgeRequest,
+) -> Result<KnowledgeResponse, AppError> {
+    check_request(request)?;
+    let mut response = read(storage, |tx| answer_reads(tx, user, request))?;
+    let pushed: BTreeMap<&str, &TipsPush> =
+        request.tips.iter().map(|t| (t.model.as_str(), t)).collect();
+    // Tips written offline travel even when their model has left the phone's jobs since.
+    let tip_models: BTreeSet<String> = response
+        .models
+        .iter()
+        .cloned()
+        .chain(pushed.keys().map(|m| (*m).to_owned()))
+        .collect();
+    for model in tip_models {
+        let push = pushed.get(model.as_str()).copied();
+        let answer = write(storage, |tx| exchange_tips(tx, user, &model, push))?;
+        response.tips.push(answer);
+    }
+    Ok(response)
+}
+
+/// The read half of an exchange: models, manual deltas, cases, removed models.
+fn answer_reads(
+    tx: &dyn ReadTx,
+    user: &str,
+    request: &KnowledgeRequest,
+) -> Result<KnowledgeResponse, AppError> {
     let models = tx.models_of(user)?;
     let held: BTreeMap<&str, u32> = request
         .manuals
         .iter()
         .map(|m| (m.model.as_str(), m.version))
         .collect();
-    let pushed: BTreeMap<&str, &TipsPush> =
-        request.tips.iter().map(|t| (t.model.as_str(), t)).collect();
     let known: BTreeSet<&str> = held
         .keys()
-        .chain(pushed.keys())
         .copied()
+        .chain(request.tips.iter().map(|t| t.model.as_str()))
         .chain(request.cases_since.keys().map(String::as_str))
         .collect();
     let mut response = KnowledgeResponse {
@@ -211,16 +262,6 @@ pub fn exchange(
         let cases = tx.cases(Some(model), since, CASES_PER_MODEL, true)?;
         response.more |= cases.len() as u64 == CASES_PER_MODEL;
         response.cases.extend(cases);
-    }
-    // Tips written offline travel even when their model has left the phone's jobs since.
-    let tip_models: BTreeSet<&str> = models
-        .iter()
-        .map(String::as_str)
-        .chain(pushed.keys().copied())
-        .collect();
-    for model in tip_models {
-        let push = pushed.get(model).copied();
-        response.tips.push(exchange_tips(tx, user, model, push)?);
     }
     response.models = models;
     Ok(response)
@@ -272,6 +313,7 @@ fn exchange_tips(
                 .0
                 .apply_changes(changes)
                 .map_err(|e| format!("the changes do not apply: {e}"))?;
+            merged.check_shape().map_err(|e| e.to_string())?;
             knowledge::check_tips_change(&before, &merged.tips(), user).map_err(|e| e.to_string())
         });
         match verdict {
@@ -371,12 +413,8 @@ async fn knowledge_exchange(
         ));
     }
     let request: KnowledgeRequest = parse_json(&body)?;
-    let response = blocking(move || {
-        write(state.storage.as_ref(), |tx| {
-            exchange(tx, principal.user(), &request)
-        })
-    })
-    .await?;
+    let response =
+        blocking(move || exchange(state.storage.as_ref(), principal.user(), &request)).await?;
     Ok(Json(response).into_response())
 }
 

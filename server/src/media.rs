@@ -8,6 +8,7 @@
 //! recorded (and linked to its job). A blob the server already holds is never sent again.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use fieldsync_protocol::Millis;
+use fieldsync_protocol::hex;
 use fieldsync_protocol::job::Job;
 use fieldsync_protocol::knowledge::{MAX_BLOB_BYTES, UploadStatus, check_mime};
 use fieldsync_protocol::rules::check_sha256;
@@ -284,10 +286,10 @@ async fn upload_status(
     checked_sha256(&sha256)?;
     let blobs = state.blobs.clone();
     let storage = state.storage.clone();
-    let (status, pending) = {
+    let (status, pending, job) = {
         let sha256 = sha256.clone();
         blocking(move || {
-            let (job, held, pending) = read(storage.as_ref(), |tx| {
+            let (job, linked, held, pending) = read(storage.as_ref(), |tx| {
                 let job = match &query.job {
                     Some(job) => upload_target(tx, &principal, Some(job))?,
                     None => None,
@@ -302,15 +304,15 @@ async fn upload_status(
                     (Some(job), Some(_)) => tx.blob_jobs(&sha256)?.contains(job),
                     _ => true,
                 };
-                Ok::<_, AppError>((job.filter(|_| !linked), held, tx.upload(&sha256)?))
+                Ok::<_, AppError>((job, linked, held, tx.upload(&sha256)?))
             })?;
             if let Some(size) = held {
-                if let Some(job) = job {
+                if let Some(job) = job.filter(|_| !linked) {
                     write(storage.as_ref(), |tx| {
                         Ok::<_, AppError>(tx.link_job_blob(&job, &sha256)?)
                     })?;
                 }
-                return Ok((complete(&sha256, size), None));
+                return Ok((complete(&sha256, size), None, None));
             }
             let status = UploadStatus {
                 size: pending.as_ref().map_or(0, |u| u.size),
@@ -318,7 +320,7 @@ async fn upload_status(
                 sha256,
                 complete: false,
             };
-            Ok((status, pending))
+            Ok((status, pending, job))
         })
         .await?
     };
@@ -335,14 +337,18 @@ async fn upload_status(
     let storage = state.storage.clone();
     let blobs = state.blobs.clone();
     let blob = record(&sha256, 0, &pending.mime, state.now(), &pending.started_by);
-    let outcome =
-        blocking(move || finish(storage.as_ref(), blobs.as_ref(), blob, None, None)).await;
+    let outcome = blocking(move || finish(storage.as_ref(), blobs.as_ref(), blob, None, job)).await;
     Ok(Json(match outcome {
         Ok(size) => complete(&sha256, size),
-        Err(_) => UploadStatus {
+        // The staged bytes were wrong and are gone: the upload starts again.
+        Err(AppError::Refused {
+            code: "hash_mismatch",
+            ..
+        }) => UploadStatus {
             received: 0,
             ..status
         },
+        Err(e) => return Err(e),
     }))
 }
 
@@ -355,6 +361,10 @@ fn complete(sha256: &str, size: u64) -> UploadStatus {
     }
 }
 
+/// The most of a refused part's body read (and dropped) before answering, so a client that is
+/// still sending gets the error rather than a reset connection.
+const DRAIN_LIMIT_BYTES: usize = 4 << 20;
+
 async fn put_blob(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -363,6 +373,39 @@ async fn put_blob(
     Path(sha256): Path<String>,
     Query(query): Query<BlobQuery>,
     body: Body,
+) -> Result<Response, AppError> {
+    let mut body = Some(body);
+    let result = accept_part(state, principal, method, headers, sha256, query, &mut body).await;
+    let refused = result.is_err();
+    if let Some(unread) = body.take().filter(|_| refused) {
+        drain(&mut unread.into_data_stream()).await;
+    }
+    result
+}
+
+/// Reads and drops what is left of a refused request's body (a bounded amount, briefly).
+async fn drain(stream: &mut axum::body::BodyDataStream) {
+    let mut drained = 0;
+    let reading = async {
+        while let Some(Ok(bytes)) = stream.next().await {
+            drained += bytes.len();
+            if drained > DRAIN_LIMIT_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), reading).await;
+}
+
+/// Takes one part of a blob; `body` is taken once the part is accepted for receiving.
+async fn accept_part(
+    state: AppState,
+    principal: Principal,
+    method: Method,
+    headers: HeaderMap,
+    sha256: String,
+    query: BlobQuery,
+    body: &mut Option<Body>,
 ) -> Result<Response, AppError> {
     require_upload(&principal, &method, &headers)?;
     checked_sha256(&sha256)?;
@@ -373,7 +416,9 @@ async fn put_blob(
         .to_owned();
     check_mime(&mime).map_err(|e| AppError::invalid_field("mime", e.to_string()))?;
     let part = part_of(&headers)?;
-    let _guard = state.uploads.acquire(&sha256)?;
+    // Held until the last byte of this request is written, not merely until the handler ends
+    // (a timed-out handler's writer may still be finishing).
+    let guard = Arc::new(state.uploads.acquire(&sha256)?);
     let now = state.now();
     let user = principal.user().to_owned();
     let blobs = state.blobs.clone();
@@ -418,6 +463,18 @@ async fn put_blob(
                 return Ok((job, Some(size), size));
             }
             match pending {
+                // Starting again from the first byte with another size: the earlier attempt
+                // was wrong (its bytes could never have verified), so it is dropped.
+                Some(pending) if pending.size != part.total && part.start == 0 => {
+                    blobs.truncate(&sha256, 0)?;
+                    write(storage.as_ref(), |tx| {
+                        tx.put_upload(&PendingUpload {
+                            size: part.total,
+                            mime: mime.clone(),
+                            ..pending
+                        })
+                    })?;
+                }
                 Some(pending) if pending.size != part.total => {
                     return Err(AppError::bad_request(
                         "bad_content_range",
@@ -452,7 +509,9 @@ async fn put_blob(
         }
         .into());
     }
-    let (received, digest) = receive(&state.uploads, &blobs, &sha256, part, body).await?;
+    let body = body.take().unwrap_or_default();
+    let (received, digest) =
+        receive(&state.uploads, guard.clone(), &blobs, &sha256, part, body).await?;
     if received < part.total {
         let status = UploadStatus {
             sha256,
@@ -526,6 +585,7 @@ fn record(sha256: &str, size: u64, mime: &str, now: Millis, user: &str) -> BlobR
 /// SHA-256.
 async fn receive(
     uploads: &Arc<UploadLocks>,
+    guard: Arc<UploadGuard>,
     blobs: &Arc<dyn BlobStore>,
     sha256: &str,
     part: Part,
@@ -545,6 +605,7 @@ async fn receive(
     let writer = {
         let (blobs, sha256) = (blobs.clone(), sha256.to_owned());
         tokio::task::spawn_blocking(move || -> Result<u64, BlobError> {
+            let _guard = guard;
             let mut staged = part.start;
             let mut pending: Vec<Bytes> = Vec::new();
             let mut pending_bytes = 0;
@@ -575,6 +636,7 @@ async fn receive(
             Some(Ok(bytes)) => {
                 received += bytes.len() as u64;
                 if received > part.end {
+                    drain(&mut stream).await;
                     break Err(AppError::bad_request(
                         "bad_content_range",
                         format!(
@@ -627,13 +689,41 @@ async fn receive(
     outcome.map(|()| (staged, digest))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// Bytes of a download read from the store at a time.
+const READ_PIECE_BYTES: usize = 256 << 10;
 
-fn blob_response(bytes: Vec<u8>, mime: &str, file_name: Option<&str>) -> Response {
-    let mut response = (StatusCode::OK, bytes).into_response();
+/// A held blob as a download, streamed from the store piece by piece (a 64 MiB attachment is
+/// never in memory whole). Runs on the blocking pool.
+fn blob_response(
+    blobs: &dyn BlobStore,
+    sha256: &str,
+    mime: &str,
+    file_name: Option<&str>,
+) -> Result<Response, AppError> {
+    let (mut reader, size) = blobs.open(sha256)?.ok_or_else(|| unknown_blob(sha256))?;
+    let (pieces, body) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            let mut piece = vec![0; READ_PIECE_BYTES];
+            let read = match reader.read(&mut piece) {
+                Ok(0) => return,
+                Ok(read) => read,
+                Err(e) => {
+                    let _ = pieces.blocking_send(Err(e));
+                    return;
+                }
+            };
+            piece.truncate(read);
+            // A closed channel: the client went away.
+            if pieces.blocking_send(Ok(Bytes::from(piece))).is_err() {
+                return;
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(body));
+    let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
@@ -659,7 +749,7 @@ fn blob_response(bytes: Vec<u8>, mime: &str, file_name: Option<&str>) -> Respons
     {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    response
+    Ok(response)
 }
 
 fn unknown_blob(sha256: &str) -> AppError {
@@ -701,8 +791,7 @@ async fn get_blob(
             }
             Ok(record)
         })?;
-        let bytes = blobs.read(&sha256)?.ok_or_else(|| unknown_blob(&sha256))?;
-        Ok(blob_response(bytes, &record.mime, None))
+        blob_response(blobs.as_ref(), &sha256, &record.mime, None)
     })
     .await
 }
@@ -810,11 +899,12 @@ pub fn require_media_received(tx: &dyn ReadTx, job: &Job) -> Result<(), AppError
     ))
 }
 
-fn report_of(
+/// The SHA-256 of the service report a job's customer signed, when the server holds it.
+fn signed_report(
     storage: &dyn crate::storage::Storage,
     blobs: &dyn BlobStore,
     job_id: &str,
-) -> Result<Response, AppError> {
+) -> Result<String, AppError> {
     let sha256 = read(storage, |tx| {
         let stored = tx.job(job_id)?.ok_or_else(|| {
             AppError::refused(
@@ -834,12 +924,23 @@ fn report_of(
         )
     };
     let sha256 = sha256.ok_or_else(no_report)?;
-    let bytes = blobs.read(&sha256)?.ok_or_else(no_report)?;
-    Ok(blob_response(
-        bytes,
+    blobs.size(&sha256)?.ok_or_else(no_report)?;
+    Ok(sha256)
+}
+
+/// The signed service report of a job, as a PDF download.
+fn report_of(
+    storage: &dyn crate::storage::Storage,
+    blobs: &dyn BlobStore,
+    job_id: &str,
+) -> Result<Response, AppError> {
+    let sha256 = signed_report(storage, blobs, job_id)?;
+    blob_response(
+        blobs,
+        &sha256,
         "application/pdf",
         Some(&format!("service-report-{job_id}.pdf")),
-    ))
+    )
 }
 
 async fn job_report(
@@ -871,7 +972,7 @@ async fn create_report_link(
     let now = state.now();
     let view = blocking(move || {
         // The report must exist before a customer is sent to it.
-        report_of(state.storage.as_ref(), state.blobs.as_ref(), &id)?;
+        signed_report(state.storage.as_ref(), state.blobs.as_ref(), &id)?;
         let token = new_secret();
         let link = ReportLink {
             job_id: id,

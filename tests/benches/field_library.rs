@@ -10,7 +10,7 @@
 //! a minimal server on the same machine that writes them to a file and syncs it. Medians of 3.
 //!
 //! Run with `cargo bench -p fieldsync-tests --bench field_library` (add `-- --quick` for a
-//! smaller run).
+//! smaller run, `-- --only search` or `-- --only upload` for one half).
 
 use std::time::{Duration, Instant};
 
@@ -294,12 +294,25 @@ fn upload_bench(photos: usize, photo_bytes: usize, runs: usize) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    if quick {
-        search_bench(10, 100);
-        upload_bench(2, 8 << 20, 1);
-    } else {
-        search_bench(50, 100);
-        upload_bench(4, 24 << 20, 3);
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    if only != Some("upload") {
+        if quick {
+            search_bench(10, 100);
+        } else {
+            search_bench(50, 100);
+        }
+    }
+    if only != Some("search") {
+        if quick {
+            upload_bench(2, 8 << 20, 1);
+        } else {
+            upload_bench(4, 24 << 20, 3);
+        }
     }
 }

@@ -333,12 +333,19 @@ pub(super) fn cases(
     limit: u64,
     removed: bool,
 ) -> Result<Vec<Case>, StorageError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT job_id, model, symptom, cause, fix, completed_at, engineer, cursor, removed
-         FROM cases WHERE (?1 IS NULL OR model = ?1) AND cursor > ?2
-           AND (?4 OR removed = 0)
-         ORDER BY cursor LIMIT ?3",
-    )?;
+    const COLUMNS: &str =
+        "job_id, model, symptom, cause, fix, completed_at, engineer, cursor, removed";
+    // Two statements rather than `(?1 IS NULL OR model = ?1)`, which would not use the index.
+    let mut stmt = match model {
+        Some(_) => conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM cases WHERE model = ?1 AND cursor > ?2 AND (?4 OR removed = 0)
+             ORDER BY cursor LIMIT ?3"
+        ))?,
+        None => conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM cases WHERE ?1 IS NULL AND cursor > ?2 AND (?4 OR removed = 0)
+             ORDER BY cursor LIMIT ?3"
+        ))?,
+    };
     let rows = stmt.query_map(params![model, to_i64(after), to_i64(limit), removed], |r| {
         Ok(Case {
             job_id: r.get(0)?,
