@@ -204,15 +204,9 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Up to `len` bytes of a blob from `offset`, read without loading the whole blob.
-    pub fn blob_part(&self, sha256: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let mut part = Vec::new();
-        self.read_blob_part(sha256, offset, len, &mut part)?;
-        Ok(part)
-    }
-
-    /// Like [`Store::blob_part`], into `part` (its allocation is reused: uploads cycle a few
-    /// buffers instead of allocating one per part).
+    /// Reads up to `len` bytes of a blob from `offset` into `part`, without loading the whole
+    /// blob (`part`'s allocation is reused: uploads cycle a few buffers instead of allocating
+    /// one per part).
     pub fn read_blob_part(
         &self,
         sha256: &str,

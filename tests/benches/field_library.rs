@@ -16,50 +16,7 @@ use std::time::{Duration, Instant};
 
 use fieldsync_client_core::Store;
 use fieldsync_client_core::protocol::knowledge::{KnowledgeResponse, ManualDelta, Section};
-use fieldsync_tests::{TestServer, pseudo_random_bytes};
-
-const WORDS: [&str; 40] = [
-    "pump",
-    "circuit",
-    "pressure",
-    "valve",
-    "sensor",
-    "flow",
-    "return",
-    "supply",
-    "check",
-    "tighten",
-    "replace",
-    "drain",
-    "bleed",
-    "filter",
-    "display",
-    "relay",
-    "fuse",
-    "board",
-    "wiring",
-    "earth",
-    "cable",
-    "seal",
-    "gasket",
-    "thermostat",
-    "compressor",
-    "refrigerant",
-    "condenser",
-    "evaporator",
-    "defrost",
-    "inverter",
-    "bracket",
-    "mounting",
-    "clearance",
-    "torque",
-    "isolator",
-    "commissioning",
-    "soupape",
-    "sécurité",
-    "vérifier",
-    "purge",
-];
+use fieldsync_tests::{TestServer, manual_prose, pseudo_random_bytes};
 
 const CHINESE: [&str; 4] = [
     "安装前请关闭电源并检查管道。",
@@ -68,29 +25,8 @@ const CHINESE: [&str; 4] = [
     "调试完成后记录运行参数。",
 ];
 
-const SYLLABLES: [&str; 24] = [
-    "ka", "lo", "mi", "ten", "ra", "vo", "sel", "un", "de", "pri", "mo", "sta", "ne", "ul", "ter",
-    "fa", "ri", "con", "bi", "lu", "per", "ma", "dis", "to",
-];
-
-/// One word of manual prose: a technical term one time in eight, otherwise one of some 14,000
-/// ordinary words (three syllables), so a term matches a realistic share of pages.
-fn word(bytes: &[u8]) -> String {
-    if bytes[0].is_multiple_of(8) {
-        return WORDS[usize::from(bytes[1]) % WORDS.len()].to_owned();
-    }
-    bytes[1..4]
-        .iter()
-        .map(|b| SYLLABLES[usize::from(*b) % SYLLABLES.len()])
-        .collect()
-}
-
 fn page(seed: u64, words: usize) -> String {
-    let mut text = pseudo_random_bytes(seed, words * 4)
-        .chunks(4)
-        .map(word)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut text = manual_prose(seed, words);
     text.push(' ');
     text.push_str(CHINESE[usize::try_from(seed % 4).unwrap_or(0)]);
     text

@@ -481,6 +481,75 @@ pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Technical terms of manual prose.
+pub const MANUAL_TERMS: [&str; 40] = [
+    "pump",
+    "circuit",
+    "pressure",
+    "valve",
+    "sensor",
+    "flow",
+    "return",
+    "supply",
+    "check",
+    "tighten",
+    "replace",
+    "drain",
+    "bleed",
+    "filter",
+    "display",
+    "relay",
+    "fuse",
+    "board",
+    "wiring",
+    "earth",
+    "cable",
+    "seal",
+    "gasket",
+    "thermostat",
+    "compressor",
+    "refrigerant",
+    "condenser",
+    "evaporator",
+    "defrost",
+    "inverter",
+    "bracket",
+    "mounting",
+    "clearance",
+    "torque",
+    "isolator",
+    "commissioning",
+    "soupape",
+    "sécurité",
+    "vérifier",
+    "purge",
+];
+
+const SYLLABLES: [&str; 24] = [
+    "ka", "lo", "mi", "ten", "ra", "vo", "sel", "un", "de", "pri", "mo", "sta", "ne", "ul", "ter",
+    "fa", "ri", "con", "bi", "lu", "per", "ma", "dis", "to",
+];
+
+/// Deterministic manual prose of `words` words: a technical term ([`MANUAL_TERMS`]) one time in
+/// eight, otherwise one of some 14,000 ordinary words, so a term matches a realistic share of
+/// pages.
+pub fn manual_prose(seed: u64, words: usize) -> String {
+    pseudo_random_bytes(seed, words * 4)
+        .chunks(4)
+        .map(|bytes| {
+            if bytes[0].is_multiple_of(8) {
+                MANUAL_TERMS[usize::from(bytes[1]) % MANUAL_TERMS.len()].to_owned()
+            } else {
+                bytes[1..4]
+                    .iter()
+                    .map(|b| SYLLABLES[usize::from(*b) % SYLLABLES.len()])
+                    .collect()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The raw Automerge change bytes waiting in a phone store's outbox (read from its file).
 pub fn outbox_bytes(store_path: &Path) -> u64 {
     let conn = rusqlite::Connection::open(store_path).expect("open phone store");
