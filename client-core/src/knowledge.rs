@@ -30,6 +30,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::store::{Store, hex, meta_get, meta_set};
 
+/// The most tip changes sent for one model in one exchange (the server's limit).
+const MAX_TIP_CHANGES_SENT: usize = 1_000;
+
 /// Separates CJK characters in indexed text; `unicode61` treats it as a separator.
 const CJK_SEPARATOR: char = '\u{200B}';
 /// Marks the start and end of a match in FTS5 snippets (private-use characters, never in text).
@@ -478,11 +481,13 @@ impl Store {
             ))
         })? {
             let (id, model, change) = row?;
+            let queued = pending.entry(model).or_default();
+            // The server takes at most this many per model at once; the rest go next time.
+            if queued.len() >= MAX_TIP_CHANGES_SENT {
+                continue;
+            }
             sent_tips.push(id);
-            pending
-                .entry(model)
-                .or_default()
-                .push(BASE64.encode(change));
+            queued.push(BASE64.encode(change));
         }
         let mut stmt = conn.prepare_cached("SELECT model FROM tips_docs ORDER BY model")?;
         let models: Vec<String> = stmt
@@ -530,10 +535,6 @@ impl Store {
         for id in &prepared.sent_tips {
             tx.execute("DELETE FROM tip_outbox WHERE id = ?1", [id])?;
         }
-        for model in &response.removed_models {
-            forget_model(&tx, model)?;
-            touched.insert(model.clone());
-        }
         for delta in &response.manuals {
             install_delta(&tx, delta, now)?;
             applied.manuals.push(delta.model.clone());
@@ -571,9 +572,10 @@ impl Store {
         }
         for answer in &response.tips {
             let refused = answer.refused.as_ref().zip(answer.doc.as_ref());
-            // A removed model's tips went with it (its sent tips are on the server).
+            // A removed model's tips go with it (its sent tips are on the server), unless some
+            // were refused: those are re-queued.
             let removed = response.removed_models.contains(&answer.model);
-            if removed || (answer.changes.is_empty() && refused.is_none()) {
+            if refused.is_none() && (removed || answer.changes.is_empty()) {
                 continue;
             }
             let mut doc = if let Some((reason, server_doc)) = refused {
@@ -598,6 +600,12 @@ impl Store {
                 .map_err(|e| Error::Protocol(format!("tip changes do not apply: {e}")))?;
             save_tips(&tx, &answer.model, &mut doc)?;
             touched.insert(answer.model.clone());
+        }
+        // After the tips: a refused tip of a removed model was re-queued above, and a model
+        // with queued tips keeps them.
+        for model in &response.removed_models {
+            forget_model(&tx, model)?;
+            touched.insert(model.clone());
         }
         for model in &touched {
             reindex(&tx, model)?;

@@ -328,9 +328,15 @@ fn exchange_tips(
             }
         }
     }
+    // Heads the server does not know (the phone's changes not sent yet) say nothing about what
+    // it lacks: the known ones do, and duplicates cost the phone nothing.
+    let known_heads: Vec<ChangeHash> = phone_heads
+        .into_iter()
+        .filter(|h| doc.0.get_change_by_hash(h).is_some())
+        .collect();
     answer.changes = doc
         .0
-        .get_changes(&phone_heads)
+        .get_changes(&known_heads)
         .into_iter()
         .map(|c| BASE64.encode(c.raw_bytes()))
         .collect();
