@@ -698,6 +698,7 @@ impl Store {
         drop(stmt);
         for (model, version) in ready {
             complete_version(&tx, &model, version)?;
+            reindex(&tx, &model)?;
         }
         enforce_budget(&tx)?;
         tx.commit()?;
@@ -806,7 +807,7 @@ fn install_delta(tx: &Transaction<'_>, delta: &ManualDelta, now: Millis) -> Resu
     Ok(())
 }
 
-/// Makes a version the one shown and drops the older ones.
+/// Makes a version the one shown and drops the older ones (the caller reindexes the model).
 fn complete_version(tx: &Transaction<'_>, model: &str, version: u32) -> Result<()> {
     tx.execute(
         "UPDATE manuals SET complete = 1 WHERE model = ?1 AND version = ?2",
@@ -821,8 +822,7 @@ fn complete_version(tx: &Transaction<'_>, model: &str, version: u32) -> Result<(
     for old in older {
         drop_version(tx, model, old)?;
     }
-    drop_unreferenced_attachments(tx)?;
-    reindex(tx, model)
+    drop_unreferenced_attachments(tx)
 }
 
 fn drop_version(tx: &Transaction<'_>, model: &str, version: u32) -> Result<()> {

@@ -247,9 +247,11 @@ fn answer_reads(
     };
     for model in &models {
         let base_version = held.get(model.as_str()).copied();
-        if let Some(latest) = tx.manual(model, None)?
-            && base_version.is_none_or(|v| v < latest.version)
-        {
+        // Only the version is read unless the phone is behind it.
+        let behind = tx
+            .latest_manual_version(model)?
+            .is_some_and(|latest| base_version.is_none_or(|held| held < latest));
+        if behind && let Some(latest) = tx.manual(model, None)? {
             let base = match base_version {
                 Some(version) => tx.manual(model, Some(version))?,
                 None => None,

@@ -518,6 +518,14 @@ fn knowledge_and_media_round_trip(store: &dyn Storage) {
     })
     .expect("read");
     assert_eq!(latest, Some(manual(2, "two")));
+    assert_eq!(
+        read(store, |tx| tx.latest_manual_version("M-1")).expect("read"),
+        Some(2)
+    );
+    assert_eq!(
+        read(store, |tx| tx.latest_manual_version("none")).expect("read"),
+        None
+    );
     assert_eq!(first, Some(manual(1, "one")));
     assert_eq!(list.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 1]);
     assert!(attached);

@@ -4,6 +4,7 @@
 use fieldsync_protocol::knowledge::{Attachment, Case, Manual, ManualSummary, Section};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::sqlite::{to_i64, to_u64};
 use super::{BlobRecord, PendingUpload, ReportLink, StorageError};
 
 /// Migration 4: blobs, uploads, manuals, cases, tips and report links.
@@ -86,14 +87,6 @@ pub(super) const MIGRATION: &str = "
         created_at INTEGER NOT NULL,
         created_by TEXT NOT NULL
     ) STRICT;";
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
 
 pub(super) fn blob(conn: &Connection, sha256: &str) -> Result<Option<BlobRecord>, StorageError> {
     Ok(conn
@@ -211,6 +204,17 @@ pub(super) fn manual_summaries(conn: &Connection) -> Result<Vec<ManualSummary>, 
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn latest_manual_version(
+    conn: &Connection,
+    model: &str,
+) -> Result<Option<u32>, StorageError> {
+    Ok(conn.query_row(
+        "SELECT MAX(version) FROM manuals WHERE model = ?1",
+        [model],
+        |r| r.get(0),
+    )?)
 }
 
 /// A model's manual at `version`, or its latest when `version` is `None`.

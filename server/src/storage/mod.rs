@@ -442,6 +442,8 @@ pub trait ReadTx {
     fn is_manual_attachment(&self, sha256: &str) -> Result<bool, StorageError>;
     /// Every published manual version, newest first.
     fn manual_summaries(&self) -> Result<Vec<ManualSummary>, StorageError>;
+    /// The latest published version of a model's manual.
+    fn latest_manual_version(&self, model: &str) -> Result<Option<u32>, StorageError>;
     /// A model's manual at `version`, or its latest.
     fn manual(&self, model: &str, version: Option<u32>) -> Result<Option<Manual>, StorageError>;
     /// The product models on `user`'s open jobs.

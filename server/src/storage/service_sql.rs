@@ -4,6 +4,7 @@
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::sqlite::to_u64;
 use super::{Reminder, StorageError};
 use crate::facts::JobFacts;
 use crate::kpi::{
@@ -155,10 +156,6 @@ fn period_label(period: Option<Period>) -> &'static str {
         Some(Period::Month) => "strftime('%Y-%m', call_received_at / 1000, 'unixepoch')",
         None => "'total'",
     }
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// Shares and SLA compliance per period (`?7` is the time of the query).

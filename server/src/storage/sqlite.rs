@@ -127,11 +127,13 @@ impl std::fmt::Debug for SqliteStorage {
     }
 }
 
-fn to_u64(v: i64) -> u64 {
+/// A stored integer as a count (negative values, which are never written, read as 0).
+pub(super) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn to_i64(v: u64) -> i64 {
+/// A count as a stored integer (saturating).
+pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -590,6 +592,10 @@ impl ReadTx for Tx<'_> {
 
     fn manual_summaries(&self) -> Result<Vec<ManualSummary>, StorageError> {
         knowledge_sql::manual_summaries(&self.0)
+    }
+
+    fn latest_manual_version(&self, model: &str) -> Result<Option<u32>, StorageError> {
+        knowledge_sql::latest_manual_version(&self.0, model)
     }
 
     fn manual(&self, model: &str, version: Option<u32>) -> Result<Option<Manual>, StorageError> {
