@@ -10,11 +10,11 @@ use fieldsync_protocol::Millis;
 use fieldsync_protocol::automerge::AutoCommit;
 use fieldsync_protocol::job::{Customer, NewJob, Problem, Site, read_job};
 use fieldsync_protocol::wire::{JobChanges, PROTOCOL_VERSION, ResyncMessage, SyncRequest};
-use fieldsync_server::auth::put_user;
-use fieldsync_server::dispatch::Dispatch;
+use fieldsync_server::domain::auth::put_user;
+use fieldsync_server::domain::dispatch::Dispatch;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::storage::{self, User};
-use fieldsync_server::sync::{PageLimits, handle};
+use fieldsync_server::domain::sync::{PageLimits, handle};
 use libfuzzer_sys::fuzz_target;
 use serde_bytes::ByteBuf;
 

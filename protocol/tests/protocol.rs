@@ -1,4 +1,5 @@
 //! Pins the persisted and wire formats and the merge behaviour of the job document.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use fieldsync_protocol::automerge::{ActorId, AutoCommit, ReadDoc};
 use fieldsync_protocol::job::{

@@ -1,39 +1,26 @@
-//! The Fieldsync server: reconciles the CRDT changes phones send when they reconnect, serves the
-//! dispatch API, and tells online devices when something changed for them.
+//! The Fieldsync server: reconciles the CRDT changes phones send when they reconnect, decides
+//! who may see and change what, runs the SLA clocks and the escalation ladder, and serves the
+//! dispatch API and console.
 //!
-//! - [`sync`]: one sync round, sans-IO (decoded request in, response out).
-//! - [`auth`]: who is calling and what they may do.
-//! - [`dispatch`]: what the office does to jobs; [`planning`]: queues, day board, suggestions.
-//! - [`sla`], [`facts`], [`escalation`], [`kpi`]: SLA clocks, the service facts projection, the
-//!   escalation ladder and its durable scheduler, the KPIs.
-//! - [`console`]: the dispatch console, embedded.
-//! - [`storage`]: the storage trait, the SQLite backend and the conformance suite.
-//! - [`api`]: the axum application.
+//! Four rooms, each using only the ones below it (ARCHITECTURE.md has the map):
+//! - [`http`]: routers, extractors, handlers that only translate, the error mapping;
+//! - [`state`]: what the running server shares ([`AppState`]) and the escalation scheduler;
+//! - [`domain`]: what Fieldsync does, free of HTTP, with its own error type;
+//! - [`storage`]: the storage traits by area, the SQLite backend, the conformance suite, and
+//!   the blob store.
+//!
+//! This file assembles them: [`serve`] and [`BackgroundServer`].
 
-pub mod api;
-pub mod auth;
-pub mod blobs;
-pub mod clock;
-pub mod console;
-pub mod demo;
-pub mod dispatch;
-pub mod error;
-pub mod escalation;
-pub mod facts;
-pub mod jobs;
-pub mod knowledge;
-pub mod kpi;
-pub mod media;
-pub mod planning;
-pub mod sla;
+pub mod domain;
+pub mod http;
+pub mod state;
 pub mod storage;
-pub mod sync;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use api::{AppState, app};
-pub use error::AppError;
+pub use http::app;
+pub use state::AppState;
 
 /// Serves `state` on `listener` until `shutdown` resolves, then ends the live event streams
 /// and finishes in-flight requests. The escalation scheduler runs alongside.
@@ -42,7 +29,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let scheduler = tokio::spawn(escalation::run(state.clone()));
+    let scheduler = tokio::spawn(state::scheduler::run(state.clone()));
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -83,7 +70,7 @@ impl BackgroundServer {
         blob_dir: &std::path::Path,
         addr: &str,
     ) -> std::io::Result<Self> {
-        let blobs = Arc::new(blobs::FsBlobStore::open(blob_dir)?);
+        let blobs = Arc::new(storage::blobs::FsBlobStore::open(blob_dir)?);
         Self::start_with(AppState::new(storage, blobs), addr)
     }
 

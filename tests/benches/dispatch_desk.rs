@@ -5,14 +5,16 @@
 //!
 //! Run with `cargo bench -p fieldsync-tests --bench dispatch_desk` (add `-- --quick` for the
 //! month only).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fieldsync_client_core::protocol::now_millis;
-use fieldsync_server::sla::SlaPolicy;
+use fieldsync_server::BackgroundServer;
+use fieldsync_server::domain::sla::SlaPolicy;
+use fieldsync_server::domain::{auth, demo, escalation};
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::{BackgroundServer, auth, demo, escalation};
 use serde_json::Value;
 
 const CALLS: usize = 25;
@@ -81,7 +83,7 @@ fn main() {
             .as_str()
             .expect("an unassigned job")
             .to_owned();
-        let from = fieldsync_server::planning::day_label(now - days * 86_400_000);
+        let from = fieldsync_server::domain::planning::day_label(now - days * 86_400_000);
         let kpis = timed(|| get(&format!("/v1/kpis?period=week&from={from}")));
         let filtered = timed(|| {
             get(&format!(

@@ -8,6 +8,7 @@
 //!
 //! Run with `cargo bench -p fieldsync-tests --bench field_day` (add `-- --quick` for one run
 //! of 200 jobs).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_client_core::protocol::wire::{self, SyncRequest, SyncResponse};
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{Store, SyncSession};
-use fieldsync_server::dispatch::Dispatch;
+use fieldsync_server::domain::dispatch::Dispatch;
 use fieldsync_server::storage::{EventKind, read};
 use fieldsync_tests::TestServer;
 

@@ -11,6 +11,7 @@
 //!
 //! Run with `cargo bench -p fieldsync-tests --bench field_library` (add `-- --quick` for a
 //! smaller run, `-- --only search` or `-- --only upload` for one half).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::time::{Duration, Instant};
 

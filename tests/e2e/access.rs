@@ -2,9 +2,9 @@
 //! job reassigned while its installer was offline, and arbitrary bytes against the sync round.
 
 use fieldsync_client_core::protocol::wire::{self, JobChanges, ResyncMessage, SyncRequest};
+use fieldsync_server::domain::sync::{self, PageLimits};
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::storage::{Storage, read};
-use fieldsync_server::sync::{self, PageLimits};
 use fieldsync_tests::{Dispatcher, TestServer, password_of};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -567,8 +567,8 @@ fn seeded() -> (tempfile::TempDir, SqliteStorage, String) {
         region: String::new(),
         skills: Vec::new(),
     };
-    fieldsync_server::auth::put_user(&storage, &anna, None).expect("user");
-    let dispatch = fieldsync_server::dispatch::Dispatch::new(&storage, "dispatch");
+    fieldsync_server::domain::auth::put_user(&storage, &anna, None).expect("user");
+    let dispatch = fieldsync_server::domain::dispatch::Dispatch::new(&storage, "dispatch");
     let (job, _) = dispatch
         .create(fieldsync_tests::new_call("Ada"), 1)
         .expect("job");

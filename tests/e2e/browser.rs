@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use fieldsync_client_core::protocol::job::Outcome;
 use fieldsync_client_core::protocol::now_millis;
+use fieldsync_server::BackgroundServer;
+use fieldsync_server::domain::sla::SlaPolicy;
+use fieldsync_server::domain::{auth, demo};
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::{BackgroundServer, auth, demo, sla::SlaPolicy};
 use fieldsync_tests::{TestServer, password_of};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
@@ -249,7 +251,9 @@ fn artifacts_dir() -> PathBuf {
 
 fn today() -> String {
     let now = now_millis();
-    fieldsync_server::planning::day_label(now - now.rem_euclid(fieldsync_server::planning::DAY))
+    fieldsync_server::domain::planning::day_label(
+        now - now.rem_euclid(fieldsync_server::domain::planning::DAY),
+    )
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use fieldsync_client_core::protocol::job::Outcome;
 use fieldsync_client_core::protocol::now_millis;
 use fieldsync_client_core::protocol::rules::Status;
-use fieldsync_server::clock::ManualClock;
+use fieldsync_server::domain::clock::ManualClock;
 use fieldsync_tests::{EventStream, TestServer};
 use serde_json::{Value, json};
 

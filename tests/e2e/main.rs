@@ -1,4 +1,5 @@
 //! Fieldsync's end-to-end suite: one binary, a real server on a real socket per test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 mod access;
 mod bad_input;

@@ -435,7 +435,7 @@ fn an_online_phone_is_nudged_when_its_jobs_change() {
 
 #[test]
 fn large_catch_up_is_paged() {
-    let server = TestServer::start_with_limits(fieldsync_server::sync::PageLimits {
+    let server = TestServer::start_with_limits(fieldsync_server::domain::sync::PageLimits {
         bytes: 4_096,
         events: 10,
     });

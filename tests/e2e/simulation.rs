@@ -5,10 +5,10 @@
 use fieldsync_client_core::protocol::job::Appointment;
 use fieldsync_client_core::protocol::wire::{self, SyncRequest};
 use fieldsync_client_core::{Store, SyncSession};
-use fieldsync_server::dispatch::Dispatch;
+use fieldsync_server::domain::dispatch::Dispatch;
+use fieldsync_server::domain::sync::{self, PageLimits};
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::storage::{Storage, User, write};
-use fieldsync_server::sync::{self, PageLimits};
 use proptest::prelude::*;
 
 /// Devices: two phones of Anna, one of Ben.
@@ -73,7 +73,7 @@ impl World {
                     skills: vec![],
                 })?;
             }
-            Ok::<_, fieldsync_server::AppError>(())
+            Ok::<_, fieldsync_server::http::error::AppError>(())
         })
         .expect("users");
         let dispatch = Dispatch::new(&server, "dispatch");

@@ -1,6 +1,7 @@
 //! Support for Fieldsync's end-to-end suite and benchmarks: a real server on a real socket over a
 //! temporary SQLite file, phones with their own store files, and a dispatcher speaking the JSON
 //! API over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,11 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{Store, SyncReport};
-use fieldsync_server::blobs::FsBlobStore;
-use fieldsync_server::clock::ManualClock;
+use fieldsync_server::domain::auth;
+use fieldsync_server::domain::clock::ManualClock;
+use fieldsync_server::domain::sync::PageLimits;
+use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::sync::PageLimits;
-use fieldsync_server::{AppState, BackgroundServer, auth};
+use fieldsync_server::{AppState, BackgroundServer};
 use serde_json::{Value, json};
 
 /// A server over a SQLite file in a temporary directory; it can be stopped and started again on

@@ -1,5 +1,6 @@
 //! The conformance suite every storage backend must pass. A backend's tests call [`run_all`]
 //! with a function that makes a fresh, empty store.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use fieldsync_protocol::job::{JobKind, JobSummary, Priority, Tier};
 use fieldsync_protocol::rules::Status;
@@ -9,7 +10,7 @@ use super::{
     NewChange, PendingUpload, Reminder, ReportLink, Session, Storage, StorageError, StoredJob,
     User, read, write,
 };
-use crate::facts::JobFacts;
+use crate::domain::facts::JobFacts;
 use fieldsync_protocol::knowledge::{Attachment, Case, Manual, Section};
 
 fn summary(id: &str, assignee: Option<&str>) -> JobSummary {

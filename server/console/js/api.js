@@ -1,0 +1,52 @@
+// Fieldsync console: the one way to talk to the server's JSON API (fetch with the CSRF
+// header, errors carrying the server's status, code and field; a 401 brings up sign-in).
+
+import { state } from './state.js';
+import { showLogin } from './hooks.js';
+import { enc } from './dom.js';
+
+/** An Error carrying the HTTP status and the server's code and field. */
+const apiError = (status, code, message, field) => Object.assign(new Error(message), { status, code, field });
+
+/** The one way to talk to the server. Resolves to the parsed body (null for 204);
+ *  rejects with an apiError carrying the server's message. A 401 brings up sign-in. */
+export function api(method, path, body) {
+  const opts = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
+  if (method !== 'GET') {
+    opts.headers['content-type'] = 'application/json';
+    if (state.csrf) opts.headers['x-csrf-token'] = state.csrf;
+    opts.body = JSON.stringify(body === undefined ? {} : body);
+  }
+  return send(path, opts);
+}
+
+/** Sends raw bytes (a blob, or one part of it) with the CSRF header; answers like api(). */
+export function apiBytes(method, path, bytes, headers) {
+  const opts = { method, credentials: 'same-origin', headers: { accept: 'application/json', ...headers }, body: bytes };
+  if (state.csrf) opts.headers['x-csrf-token'] = state.csrf;
+  return send(path, opts);
+}
+
+/** The error also carries the whole error body (`body`), for codes that say more. */
+async function send(path, opts) {
+  let res;
+  try {
+    res = await fetch(path, opts);
+  } catch (e) {
+    throw apiError(0, 'network', 'The server cannot be reached. Check the connection and try again.');
+  }
+  if (res.status === 204) return null;
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+  if (!res.ok) {
+    const err = Object.assign(apiError(res.status, data && data.code, (data && data.error) || `${res.status} ${res.statusText}`, data && data.field), { body: data });
+    if (res.status === 401 && !path.startsWith('/v1/auth/')) {
+      showLogin(state.csrf ? 'Your session has ended. Please sign in again.' : null);
+    }
+    throw err;
+  }
+  return data;
+}
+
+export const blobUrl = (sha256) => `/v1/blobs/${enc(sha256)}`;

@@ -1,0 +1,227 @@
+// Fieldsync console: the day board (#/board?day=YYYY-MM-DD): engineers' appointments on a
+// timeline, unplanned jobs, drag and drop, and the assign panel with ranked suggestions.
+
+import { MIN, HOUR, DEFAULT_VISIT } from './constants.js';
+import { state } from './state.js';
+import {
+  enc, append, h, field, dl, pad, label, fmtTime, fmtRange, localDay, validDay, dayAt, shiftDay,
+  toTimeInput, dueSpan, tierBadge, ringBadge, statusChip,
+} from './dom.js';
+import { api } from './api.js';
+import { errorBox, act } from './actions.js';
+import { tzOffset, fillEndFromStart, suggestionList } from './widgets.js';
+
+const BOARD_FROM = 6; // the day board shows 06:00–22:00
+const BOARD_TO = 22;
+const BOARD_SPAN = (BOARD_TO - BOARD_FROM) * HOUR;
+
+const SNAP = 15 * MIN;
+const LANE = 40; // px per lane of overlapping jobs in a board row
+
+export async function viewBoard({ query }) {
+  const day = validDay(query.get('day')) || localDay();
+  if (state.board.day !== day) { state.board.day = day; state.board.selected = null; }
+  const data = await api('GET', `/v1/board?day=${day}&tz_offset=${tzOffset(day)}`);
+  const jobs = new Map();
+  for (const e of data.engineers) for (const j of e.jobs) jobs.set(j.id, j);
+  for (const j of data.unplanned) jobs.set(j.id, j);
+  const ctx = {
+    day, jobs, t0: dayAt(day, BOARD_FROM), t1: dayAt(day, BOARD_TO),
+    panel: h('aside', { id: 'assign-panel', class: 'card panel', 'aria-label': 'Assign job', hidden: true }),
+  };
+  const goDay = (d) => { location.hash = `#/board?day=${d}`; };
+  const unplanned = h('div', { id: 'board-unplanned', class: 'unplanned-list' }, data.unplanned.map((j) => boardJob(ctx, j)));
+  dropTarget(unplanned, (id) => {
+    // Dropping back on the list takes the job off its engineer.
+    const job = ctx.jobs.get(id);
+    if (job && job.assignee) act('board-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: null }));
+  });
+  ctx.layout = h('div', { class: 'board-layout' },
+    h('section', { class: 'card unplanned', 'aria-labelledby': 'unplanned-h' },
+      h('h2', { id: 'unplanned-h' }, 'Unplanned ', h('span', { class: 'count' }, String(data.unplanned.length))),
+      data.unplanned.length ? null : h('p', { class: 'empty' }, 'Everything is planned.'), unplanned),
+    boardTimeline(ctx, data.engineers),
+    ctx.panel);
+  if (state.board.selected) await fillPanel(ctx, state.board.selected);
+  return h('div', { class: 'page board' },
+    h('div', { class: 'toolbar' },
+      h('h1', { class: 'page-title' }, 'Day board'),
+      h('button', { type: 'button', class: 'btn', onclick: () => goDay(shiftDay(day, -1)), 'aria-label': 'Previous day' }, '‹'),
+      h('label', { for: 'board-day', class: 'sr-only' }, 'Day'),
+      h('input', { id: 'board-day', type: 'date', value: day, onchange: (e) => validDay(e.target.value) && goDay(e.target.value) }),
+      h('button', { type: 'button', class: 'btn', onclick: () => goDay(shiftDay(day, 1)), 'aria-label': 'Next day' }, '›'),
+      h('button', { type: 'button', class: 'btn ghost', onclick: () => goDay(localDay()) }, 'Today'),
+      h('span', { class: 'muted' }, `${data.engineers.length} engineers · ${jobs.size - data.unplanned.length} planned · ${data.unplanned.length} unplanned`)),
+    errorBox('board-error'),
+    ctx.layout);
+}
+
+function boardTimeline(ctx, engineers) {
+  const scale = h('div', { class: 'board-scale' });
+  for (let hr = BOARD_FROM; hr <= BOARD_TO; hr += 2) {
+    const tick = h('span', {}, `${pad(hr)}:00`);
+    tick.style.left = `${((hr - BOARD_FROM) / (BOARD_TO - BOARD_FROM)) * 100}%`;
+    scale.append(tick);
+  }
+  return h('section', { class: 'card timeline', 'aria-label': 'Engineers and appointments' },
+    h('div', { class: 'board-head' }, h('div', { class: 'board-label' }, 'Engineer'), scale),
+    engineers.length ? engineers.map((e) => engineerRow(ctx, e)) : h('p', { class: 'empty' }, 'No engineers.'));
+}
+
+function engineerRow(ctx, eng) {
+  const track = h('div', { class: 'board-track' });
+  const lanes = []; // end time of the last block in each lane, so overlapping visits stack
+  const sorted = [...eng.jobs].sort((a, b) => (a.appointment_start || 0) - (b.appointment_start || 0));
+  for (const j of sorted) {
+    const start = j.appointment_start ?? ctx.t0;
+    const end = j.appointment_end ?? start + DEFAULT_VISIT;
+    let lane = lanes.findIndex((last) => last <= start);
+    if (lane < 0) lane = lanes.push(end) - 1; else lanes[lane] = end;
+    const left = Math.min(Math.max((start - ctx.t0) / BOARD_SPAN, 0), 0.98);
+    const right = Math.min(Math.max((end - ctx.t0) / BOARD_SPAN, left + 0.02), 1);
+    const el = boardJob(ctx, j);
+    el.style.left = `${left * 100}%`;
+    el.style.width = `${(right - left) * 100}%`;
+    el.style.top = `${lane * LANE + 3}px`;
+    track.append(el);
+  }
+  track.style.height = `${Math.max(lanes.length, 1) * LANE + 6}px`;
+  const now = Date.now();
+  if (now > ctx.t0 && now < ctx.t1) {
+    const line = h('div', { class: 'now-line', title: `Now ${fmtTime(now)}` });
+    line.style.left = `${((now - ctx.t0) / BOARD_SPAN) * 100}%`;
+    track.append(line);
+  }
+  const row = h('div', { class: 'board-row', 'data-engineer': eng.user },
+    h('div', { class: 'board-label' },
+      h('strong', {}, eng.name || eng.user), h('span', { class: 'muted' }, ` ${eng.region || ''} · ${eng.jobs.length}`),
+      h('div', { class: 'skills muted' }, (eng.skills || []).join(', '))),
+    track);
+  dropTarget(row, (id, e) => {
+    const job = ctx.jobs.get(id);
+    if (!job) return; // only jobs on this board (not text dragged in from elsewhere)
+    const rect = track.getBoundingClientRect();
+    const length = job.appointment_start != null && job.appointment_end > job.appointment_start
+      ? job.appointment_end - job.appointment_start : DEFAULT_VISIT;
+    let start;
+    if (e.clientX < rect.left) {
+      // Dropped on the name: keep the time if it is on this day, else a morning slot.
+      const keep = job.appointment_start >= ctx.t0 && job.appointment_start < ctx.t1;
+      start = keep ? job.appointment_start : ctx.t0 + 2 * HOUR;
+    } else {
+      const frac = Math.min(Math.max((e.clientX - rect.left) / rect.width, 0), 1);
+      start = Math.min(ctx.t0 + Math.round((frac * BOARD_SPAN) / SNAP) * SNAP, ctx.t1 - SNAP);
+    }
+    moveJob(ctx, id, eng.user, start, start + length);
+  });
+  return row;
+}
+
+function boardJob(ctx, j) {
+  const when = j.appointment_start != null ? `${fmtTime(j.appointment_start)}–${fmtTime(j.appointment_end)}` : 'no appointment';
+  const el = h('div', {
+    class: ['board-job', `st-${j.status}`, j.tier === 'vip' && 'is-vip', `prio-${j.priority}`, state.board.selected === j.id && 'selected'],
+    'data-job-id': j.id, draggable: 'true', tabindex: '0', role: 'button',
+    title: `${j.customer_name} · ${label(j.kind)} · ${j.region} · ${label(j.status)} · ${when}${j.assignee ? ` · ${j.assignee}` : ''}`,
+  },
+  h('div', { class: 'bj-name' }, j.tier === 'vip' ? h('span', { class: 'badge vip' }, 'VIP') : null, ' ', j.customer_name),
+  h('div', { class: 'bj-meta' }, [j.appointment_start != null ? when : j.assignee || 'unassigned', label(j.kind), j.region].join(' · ')));
+  el.addEventListener('click', () => openPanel(ctx, j.id));
+  el.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openPanel(ctx, j.id); }
+  });
+  el.addEventListener('dragstart', (e) => {
+    e.dataTransfer.setData('text/plain', j.id);
+    e.dataTransfer.effectAllowed = 'move';
+    state.drag = j;
+    el.classList.add('dragging');
+  });
+  el.addEventListener('dragend', () => { state.drag = null; el.classList.remove('dragging'); });
+  return el;
+}
+
+function dropTarget(el, onDrop) {
+  el.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'move';
+    el.classList.add('drop-over');
+  });
+  el.addEventListener('dragleave', (e) => { if (!el.contains(e.relatedTarget)) el.classList.remove('drop-over'); });
+  el.addEventListener('drop', (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    el.classList.remove('drop-over');
+    const id = e.dataTransfer.getData('text/plain') || (state.drag && state.drag.id);
+    state.drag = null;
+    if (id) onDrop(id, e);
+  });
+}
+
+function moveJob(ctx, id, user, start, end) {
+  const job = ctx.jobs.get(id);
+  state.board.selected = id;
+  // Appointment first, then the engineer, so the job ends up "assigned".
+  act('board-error', async () => {
+    await api('POST', `/v1/jobs/${enc(id)}/appointment`, { start, end });
+    if (!job || job.assignee !== user) await api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user });
+  });
+}
+
+function openPanel(ctx, id) {
+  state.board.selected = id;
+  ctx.layout.querySelectorAll('.board-job').forEach((el) => el.classList.toggle('selected', el.dataset.jobId === id));
+  fillPanel(ctx, id);
+}
+
+function closePanel(ctx) {
+  state.board.selected = null;
+  ctx.panel.hidden = true;
+  ctx.layout.classList.remove('with-panel');
+  ctx.layout.querySelectorAll('.board-job.selected').forEach((el) => el.classList.remove('selected'));
+}
+
+async function fillPanel(ctx, id) {
+  const { panel, day } = ctx;
+  panel.hidden = false;
+  ctx.layout.classList.add('with-panel');
+  if (!panel.firstChild) panel.append(h('p', { class: 'loading' }, 'Loading…'));
+  let job = ctx.jobs.get(id);
+  let suggestions;
+  try {
+    if (!job) job = (await api('GET', `/v1/jobs/${enc(id)}`)).summary;
+    suggestions = await api('GET', `/v1/jobs/${enc(id)}/suggestions?day=${day}&tz_offset=${tzOffset(day)}`);
+  } catch (err) {
+    if (state.board.selected === id) panel.replaceChildren(h('div', { class: 'error-box', role: 'alert' }, err.message));
+    return;
+  }
+  if (state.board.selected !== id) return;
+  const onDay = job.appointment_start >= dayAt(day) && job.appointment_start < dayAt(shiftDay(day, 1));
+  const start = h('input', { id: 'appt-start', type: 'time', step: 900, value: onDay ? toTimeInput(job.appointment_start) : '' });
+  const end = h('input', { id: 'appt-end', type: 'time', step: 900, value: onDay ? toTimeInput(job.appointment_end) : '' });
+  fillEndFromStart(start, end, (v) => toTimeInput(dayAt(day, ...v.split(':').map(Number)) + DEFAULT_VISIT));
+  const save = () => act('board-error', async () => {
+    if (!start.value || !end.value) throw new Error('Pick a start and an end time.');
+    const at = (v) => dayAt(day, ...v.split(':').map(Number));
+    await api('POST', `/v1/jobs/${enc(id)}/appointment`, { start: at(start.value), end: at(end.value) });
+    delete start.dataset.dirty;
+    delete end.dataset.dirty;
+  });
+  panel.replaceChildren();
+  append(panel, [
+    h('div', { class: 'panel-head' },
+      h('h2', {}, tierBadge(job.tier), ' ', job.customer_name),
+      h('button', { type: 'button', class: 'btn ghost close', 'aria-label': 'Close panel', onclick: () => closePanel(ctx) }, '×')),
+    dl([
+      ['Kind', label(job.kind)], ['Status', statusChip(job.status)], ['Priority', label(job.priority)],
+      ['Region', job.region], ['Ring', ringBadge(job.ring)], ['Engineer', job.assignee || 'Unassigned'],
+      ['Appointment', fmtRange(job.appointment_start, job.appointment_end)],
+      job.resolve_by != null && ['Resolve', dueSpan(job.resolve_by)],
+    ]),
+    h('p', {}, h('a', { href: `#/jobs/${enc(id)}` }, 'Open job →')),
+    h('h3', {}, `Appointment on ${day}`),
+    h('div', { class: 'appt-editor' }, field('appt-start', 'Start', start), field('appt-end', 'End', end),
+      h('button', { id: 'appt-save', type: 'button', class: 'btn primary', onclick: save }, 'Save')),
+    h('h3', {}, `Suggested engineers for ${day}`),
+    suggestionList(suggestions, job.assignee, (user) => act('board-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user }))),
+    job.assignee ? h('button', { type: 'button', class: 'btn ghost', onclick: () => act('board-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: null })) }, 'Unassign') : null]);
+}

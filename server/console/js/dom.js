@@ -1,0 +1,157 @@
+// Fieldsync console: DOM helpers (h, s, form fields, tables), formatting of times, durations,
+// sizes and days, and the small badges and chips the views share. Text always goes in as text
+// nodes, never as HTML.
+
+import { MIN, HOUR, DAY, MIB } from './constants.js';
+
+// ---------------------------------------------------------------- DOM helpers
+
+export const $ = (id) => document.getElementById(id);
+export const enc = encodeURIComponent;
+
+export function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+/** Builds an element. attrs: on* functions become listeners, `class` may be an array,
+ *  `value` is set as a property (after the children, so a <select> finds its option). */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  append(el, children);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = Array.isArray(v) ? v.filter(Boolean).join(' ') : v;
+    else if (k === 'value') el.value = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  return el;
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+export function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== null && v !== undefined) el.setAttribute(k, String(v));
+  append(el, children);
+  return el;
+}
+
+/** A labelled form field. */
+export function field(id, text, control, hint) {
+  return h('div', { class: 'field' }, h('label', { for: id }, text), control,
+    hint ? h('span', { class: 'hint' }, hint) : null);
+}
+
+export function select(id, options, value, attrs = {}) {
+  return h('select', { id, name: id, value, ...attrs },
+    options.map((o) => (Array.isArray(o) ? h('option', { value: o[0] }, o[1]) : h('option', { value: o }, label(o)))));
+}
+
+export function dl(pairs) {
+  return h('dl', { class: 'kv' }, pairs.filter(Boolean).flatMap(([k, v]) =>
+    [h('dt', {}, k), h('dd', {}, v === null || v === undefined || v === '' ? '—' : v)]));
+}
+
+export function section(title, ...children) {
+  return h('section', { class: 'card' }, h('h2', {}, title), ...children);
+}
+
+// ---------------------------------------------------------------- formatting
+
+export const pad = (n) => String(n).padStart(2, '0');
+export const label = (v) => (v ? String(v).charAt(0).toUpperCase() + String(v).slice(1).replace(/_/g, ' ') : '—');
+const one = (x) => String(Math.round(x * 10) / 10);
+export const pct = (rate) => (rate === null || rate === undefined ? '—' : `${Math.round(rate * 100)}%`);
+
+export function fmtDuration(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  const a = Math.abs(ms);
+  if (a < MIN) return `${Math.round(a / 1000)} s`;
+  if (a < HOUR) return `${Math.round(a / MIN)} min`;
+  if (a < DAY) return `${one(a / HOUR)} h`;
+  return `${one(a / DAY)} d`;
+}
+
+export const fmtTime = (ms) => (ms == null ? '—' : new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+const fmtDate = (ms) => (ms == null ? '—' : new Date(ms).toLocaleDateString([], { day: 'numeric', month: 'short', year: 'numeric' }));
+
+export function fmtDateTime(ms) {
+  if (ms == null) return '—';
+  const d = new Date(ms);
+  const opts = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
+  if (d.getFullYear() !== new Date().getFullYear()) opts.year = 'numeric';
+  return d.toLocaleString([], opts);
+}
+
+/** Time only when it is today, else day and time. */
+export const fmtWhen = (ms) => (localDay(new Date(ms)) === localDay() ? fmtTime(ms) : fmtDateTime(ms));
+
+export function fmtRange(start, end) {
+  if (start == null) return 'None';
+  if (end == null) return fmtDateTime(start);
+  const sameDay = localDay(new Date(start)) === localDay(new Date(end));
+  return `${fmtDateTime(start)} – ${sameDay ? fmtTime(end) : fmtDateTime(end)} (${fmtDuration(end - start)})`;
+}
+
+/** Product dates may come as epoch ms or as text. */
+export const fmtAny = (v) => (typeof v === 'number' ? fmtDate(v) : v || '—');
+
+/** Sizes in KB below a megabyte, else MB with one decimal. */
+export function fmtSize(bytes) {
+  if (bytes == null || !Number.isFinite(bytes)) return '—';
+  if (bytes < MIB) return `${bytes > 0 ? Math.max(1, Math.round(bytes / 1024)) : 0} KB`;
+  return `${one(bytes / MIB)} MB`;
+}
+
+// Calendar days are handled as YYYY-MM-DD strings in the browser's local time.
+// The KPI range is in UTC days: show the day itself, not the local time of its midnight.
+export function fmtUtcDay(ms) {
+  return new Date(ms).toLocaleDateString([], { timeZone: 'UTC', day: 'numeric', month: 'short', year: 'numeric' });
+}
+export function localDay(d = new Date()) {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+export const validDay = (v) => (v && /^\d{4}-\d{2}-\d{2}$/.test(v) ? v : null);
+export function dayAt(day, hours = 0, minutes = 0) {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(y, m - 1, d, hours, minutes).getTime();
+}
+export const shiftDay = (day, n) => localDay(new Date(dayAt(day) + n * DAY + 2 * HOUR)); // +2 h rides over DST
+export const toLocalInput = (ms) => (ms == null ? '' : `${localDay(new Date(ms))}T${pad(new Date(ms).getHours())}:${pad(new Date(ms).getMinutes())}`);
+export const toTimeInput = (ms) => (ms == null ? '' : `${pad(new Date(ms).getHours())}:${pad(new Date(ms).getMinutes())}`);
+export function parseLocalInput(v) {
+  // "YYYY-MM-DDTHH:MM" without an offset is read as local time.
+  const t = v ? new Date(v).getTime() : NaN;
+  return Number.isNaN(t) ? null : t;
+}
+
+/** "due in 12 min" / "overdue 3 min", kept current by the ticker. */
+export function dueSpan(ms) {
+  const el = h('span', { class: 'due', 'data-due': ms, title: fmtDateTime(ms) });
+  updateDue(el);
+  return el;
+}
+export function updateDue(el) {
+  const left = Number(el.dataset.due) - Date.now();
+  el.classList.toggle('overdue', left < 0);
+  el.textContent = left < 0 ? `overdue ${fmtDuration(-left)}` : `due in ${fmtDuration(left)}`;
+}
+
+export const tierBadge = (tier) => (tier === 'vip'
+  ? h('span', { class: 'badge vip', title: 'VIP customer' }, 'VIP')
+  : h('span', { class: 'badge std', title: 'Standard customer' }, 'STD'));
+export const ringBadge = (ring) => h('span', { class: `ring ring-${ring}`, title: `Escalation ring ${ring}` }, `R${ring}`);
+export const priorityBadge = (p) => (p && p !== 'normal' ? h('span', { class: `badge prio-${p}` }, label(p)) : null);
+export const statusChip = (st) => h('span', { class: `status st-${st}` }, label(st));
+
+// ---------------------------------------------------------------- tables
+
+export function table(head, rows, attrs = {}) {
+  return h('table', { class: 'data', ...attrs },
+    h('thead', {}, h('tr', {}, head.map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, rows));
+}
+export const td = (v, cls) => h('td', { class: cls }, v === null || v === undefined || v === '' ? '—' : v);

@@ -1,0 +1,87 @@
+// Fieldsync console: the intake view (#/intake): a new call becomes a job; the server's
+// validation errors are shown on the field they name.
+
+import { KINDS } from './constants.js';
+import { $, enc, h, field, select, parseLocalInput } from './dom.js';
+import { api } from './api.js';
+
+const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
+
+// Field paths named by the server's validation errors → ids of the intake inputs.
+const INTAKE_FIELDS = {
+  'customer.name': 'customer_name', 'customer.phone': 'customer_phone',
+  'customer.email': 'customer_email', 'customer.tier': 'tier', 'site.address': 'site_address',
+  'site.region': 'region', 'product.model': 'product_model', 'product.serial': 'product_serial',
+  'problem.category': 'category', 'problem.description': 'description', kind: 'kind',
+  call_received_at: 'call_received_at', priority: 'priority',
+};
+
+export async function viewIntake() {
+  const input = (id, attrs = {}) => h('input', { id, name: id, type: 'text', ...attrs });
+  const regions = h('datalist', { id: 'region-list' });
+  // Regions the engineers work in, as suggestions for the region field (best effort).
+  api('GET', '/v1/users').then((users) => {
+    const known = [...new Set(users.map((u) => u.region).filter(Boolean))].sort();
+    regions.replaceChildren(...known.map((r) => h('option', { value: r })));
+  }, () => {});
+  const form = h('form', { id: 'intake-form', class: 'card intake', novalidate: true, onsubmit: submitIntake },
+    h('div', { id: 'intake-error', class: 'error-box', role: 'alert', hidden: true }),
+    h('fieldset', {}, h('legend', {}, 'Customer'),
+      field('customer_name', 'Name', input('customer_name', { autocomplete: 'off' })),
+      field('customer_phone', 'Phone', input('customer_phone', { type: 'tel' })),
+      field('customer_email', 'Email', input('customer_email', { type: 'email' })),
+      field('tier', 'Tier', select('tier', [['standard', 'Standard'], ['vip', 'VIP']], 'standard'))),
+    h('fieldset', {}, h('legend', {}, 'Site'),
+      field('site_address', 'Address', input('site_address')),
+      field('region', 'Region', input('region', { list: 'region-list' })), regions),
+    h('fieldset', {}, h('legend', {}, 'Product'),
+      field('product_model', 'Model', input('product_model')),
+      field('product_serial', 'Serial number', input('product_serial'))),
+    h('fieldset', { class: 'wide' }, h('legend', {}, 'Problem'),
+      field('kind', 'Kind', select('kind', KINDS, 'repair')),
+      field('category', 'Category', input('category')),
+      field('priority', 'Priority', select('priority', PRIORITIES, 'normal')),
+      field('call_received_at', 'Call received', input('call_received_at', { type: 'datetime-local' }), 'Leave empty for now'),
+      h('div', { class: 'field span-all' }, h('label', { for: 'description' }, 'Description'),
+        h('textarea', { id: 'description', name: 'description', rows: 4 }))),
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary' }, 'Create job')));
+  form.addEventListener('input', (e) => { e.target.classList.remove('invalid'); e.target.removeAttribute('aria-invalid'); });
+  return h('div', { class: 'page' }, h('h1', { class: 'page-title' }, 'New job'), form);
+}
+
+async function submitIntake(e) {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const v = (id) => $(id).value.trim();
+  const errEl = $('intake-error');
+  form.querySelectorAll('.invalid').forEach((el) => { el.classList.remove('invalid'); el.removeAttribute('aria-invalid'); });
+  errEl.hidden = true;
+  const body = {
+    kind: v('kind'),
+    customer: { name: v('customer_name'), tier: v('tier'), phone: v('customer_phone'), email: v('customer_email') },
+    site: { address: v('site_address'), region: v('region') },
+    product: { model: v('product_model'), serial: v('product_serial') },
+    problem: { category: v('category'), description: v('description') },
+    priority: v('priority'),
+  };
+  if (v('call_received_at')) body.call_received_at = parseLocalInput(v('call_received_at'));
+  const button = form.querySelector('button[type=submit]');
+  button.disabled = true;
+  try {
+    const job = await api('POST', '/v1/jobs', body);
+    location.hash = `#/jobs/${enc(job.id)}`;
+  } catch (err) {
+    if (err.status === 401) return;
+    errEl.textContent = err.message;
+    errEl.hidden = false;
+    const input = intakeInput(err.field);
+    if (input) { input.classList.add('invalid'); input.setAttribute('aria-invalid', 'true'); input.focus(); }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function intakeInput(path) {
+  if (!path) return null;
+  return $(INTAKE_FIELDS[path] || '') || $(path.replace(/\./g, '_')) || $(path.split('.').pop());
+}

@@ -1,0 +1,239 @@
+// Fieldsync console: queues, intake, day board, job detail, KPIs, reminders and product
+// manuals over the office JSON API (/v1/...). Plain DOM, hash routing, live updates from the
+// server's event stream. Native ES modules, no build step; this is the entry point (loaded by
+// index.html): start-up, sign-in and the page shell, routing between the views, and the live
+// event stream.
+
+import { state } from './state.js';
+import { rerender, setHooks } from './hooks.js';
+import { $, enc, h, field, label, updateDue } from './dom.js';
+import { api } from './api.js';
+import { refreshBadge } from './widgets.js';
+import { viewQueues } from './queues.js';
+import { viewIntake } from './intake.js';
+import { viewBoard } from './board.js';
+import { viewJob } from './job.js';
+import { viewReminders } from './reminders.js';
+import { viewManuals } from './manuals.js';
+import { viewDashboard } from './kpis.js';
+
+// ---------------------------------------------------------------- sign-in and shell
+
+function showLogin(message) {
+  stopEvents();
+  state.csrf = null;
+  state.me = null;
+  state.seq++;
+  if (!$('login-form')) {
+    $('app').replaceChildren(h('div', { class: 'login-wrap' },
+      h('form', { id: 'login-form', class: 'card login', novalidate: true, onsubmit: submitLogin },
+        h('h1', { class: 'brand-big' }, 'Fieldsync'),
+        h('p', { class: 'muted' }, 'Dispatch console'),
+        field('login-user', 'User', h('input', { id: 'login-user', name: 'user', autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false' })),
+        field('login-password', 'Password', h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password' })),
+        h('div', { id: 'login-error', class: 'error-box', role: 'alert', hidden: true }),
+        h('button', { type: 'submit', class: 'btn primary' }, 'Sign in'))));
+  }
+  if (message) { $('login-error').textContent = message; $('login-error').hidden = false; }
+  $('login-user').focus();
+}
+
+async function submitLogin(e) {
+  e.preventDefault();
+  const button = e.currentTarget.querySelector('button[type=submit]');
+  const errEl = $('login-error');
+  errEl.hidden = true;
+  button.disabled = true;
+  try {
+    const r = await api('POST', '/v1/auth/login', { user: $('login-user').value.trim(), password: $('login-password').value });
+    state.csrf = r.csrf;
+    state.me = { user: r.user, role: r.role };
+    startApp();
+  } catch (err) {
+    errEl.textContent = err.message;
+    errEl.hidden = false;
+    button.disabled = false;
+  }
+}
+
+async function logout() {
+  try { await api('POST', '/v1/auth/logout'); } catch (e) { /* signed out either way */ }
+  history.replaceState(null, '', location.pathname + location.search); // the next user starts on the queues
+  state.errors = {};
+  showLogin();
+}
+
+function startApp() {
+  // Admins read everything but plan nothing: the stylesheet hides the controls they may not use.
+  document.body.dataset.role = state.me.role;
+  state.manuals = { form: null, latest: new Map(), selected: null, onList: null };
+  state.reportLinks = {};
+  const path = location.hash.replace(/^#/, '').split('?')[0];
+  if (!path || path === '/') history.replaceState(null, '', '#/queues');
+  renderShell();
+  startEvents();
+  refreshBadge();
+  route();
+}
+
+function renderShell() {
+  const link = (href, text) => h('a', { href }, text);
+  $('app').replaceChildren(
+    h('header', { class: 'topbar' },
+      h('a', { class: 'brand', href: '#/queues' }, 'Fieldsync'),
+      h('nav', { id: 'nav', 'aria-label': 'Main' },
+        link('#/queues', 'Queues'), link('#/intake', 'Intake'), link('#/board', 'Board'), link('#/dashboard', 'Dashboard'),
+        link('#/manuals', 'Manuals')),
+      h('div', { class: 'topbar-right' },
+        h('a', { href: '#/reminders', class: 'reminders-link', title: 'Open reminders' },
+          'Reminders ', h('span', { id: 'reminder-count', class: 'count-badge', 'aria-label': 'open reminders' }, '0')),
+        h('span', { id: 'whoami', title: state.me.name || '' }, `${state.me.user} (${state.me.role})`),
+        h('button', { id: 'logout', type: 'button', class: 'btn ghost', onclick: logout }, 'Sign out'))),
+    h('main', { id: 'view' }),
+    h('div', { id: 'toasts', role: 'status', 'aria-live': 'polite' }));
+  // Inputs the user has typed in keep their value across live re-renders (see route()).
+  $('view').addEventListener('input', (e) => { if (e.target.id) e.target.dataset.dirty = '1'; });
+}
+
+function toast(text, href) {
+  const box = $('toasts');
+  if (!box) return;
+  const t = h('div', { class: 'toast' }, href ? h('a', { href }, text) : text,
+    h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', onclick: () => t.remove() }, '×'));
+  box.append(t);
+  setTimeout(() => t.remove(), 8000);
+}
+
+// ---------------------------------------------------------------- routing
+
+const ROUTES = [
+  [/^\/queues$/, viewQueues], [/^\/intake$/, viewIntake], [/^\/board$/, viewBoard],
+  [/^\/dashboard$/, viewDashboard], [/^\/reminders$/, viewReminders], [/^\/jobs\/([^/]+)$/, viewJob],
+  [/^\/manuals$/, viewManuals], [/^\/manuals\/([^/]+)\/(\d+)$/, viewManuals],
+];
+
+function parseHash() {
+  const [path, query] = location.hash.replace(/^#/, '').split('?');
+  return { path: path || '/', query: new URLSearchParams(query || '') };
+}
+
+/** Renders the view for the current hash. With refresh=true (live updates, after actions)
+ *  the old content stays until the new is ready, and typed-in inputs and focus survive. */
+async function route(refresh = false) {
+  const view = $('view');
+  if (!view || !state.csrf) return;
+  const { path, query } = parseHash();
+  let fn = null;
+  let match = null;
+  for (const [re, f] of ROUTES) if (!fn && (match = path.match(re))) fn = f;
+  if (!fn) { location.replace('#/queues'); return; }
+  // Never rebuild a form the user may be filling in (the manual form may also be uploading).
+  if (refresh && (fn === viewIntake || fn === viewManuals)) return;
+  document.querySelectorAll('#nav a').forEach((a) => {
+    const href = a.getAttribute('href').slice(1);
+    const on = path === href || path.startsWith(`${href}/`);
+    a.classList.toggle('active', on);
+    if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  });
+  const seq = ++state.seq;
+  if (!refresh) {
+    state.errors = {};
+    // Another day on the board or another job: keep the page until the new one is ready.
+    if (path.split('/')[1] !== state.lastPath) {
+      view.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
+      window.scrollTo(0, 0);
+    }
+    state.lastPath = path.split('/')[1];
+  }
+  try {
+    const node = await fn({ params: match.slice(1).map(decodeURIComponent), query });
+    if (seq !== state.seq) return;
+    // Typed-in values carry over only onto a fresh copy of the same page.
+    const keep = refresh && view.dataset.hash === location.hash ? snapshotInputs(view) : null;
+    view.replaceChildren(node);
+    view.dataset.hash = location.hash;
+    if (keep) restoreInputs(keep);
+  } catch (err) {
+    if (seq !== state.seq || err.status === 401) return;
+    view.replaceChildren(h('div', { class: 'error-box', role: 'alert' }, err.message, ' ',
+      h('button', { type: 'button', class: 'btn', onclick: () => route() }, 'Retry')));
+  }
+}
+
+function snapshotInputs(root) {
+  const values = {};
+  root.querySelectorAll('[data-dirty]').forEach((el) => { if (el.id) values[el.id] = el.value; });
+  const active = document.activeElement;
+  return { values, focus: active && root.contains(active) ? active.id : null };
+}
+function restoreInputs({ values, focus }) {
+  for (const [id, value] of Object.entries(values)) {
+    const el = $(id);
+    if (el) { el.value = value; el.dataset.dirty = '1'; }
+  }
+  if (focus && $(focus)) $(focus).focus();
+}
+
+// ---------------------------------------------------------------- live updates
+
+function startEvents() {
+  stopEvents();
+  const es = new EventSource('/v1/events');
+  state.events = es;
+  es.addEventListener('changed', scheduleRefresh);
+  es.addEventListener('reminder', (e) => {
+    scheduleRefresh();
+    try {
+      const r = JSON.parse(e.data);
+      toast(`Ring ${r.ring} · ${label(r.clock)}: ${r.message}`, `#/jobs/${enc(r.job_id)}`);
+    } catch (err) { toast('New reminder', '#/reminders'); }
+  });
+  es.addEventListener('ready', () => {
+    // After a reconnect something may have changed while we were away.
+    if (state.eventsReady) scheduleRefresh();
+    state.eventsReady = true;
+  });
+  es.onerror = () => {
+    if (es.readyState !== EventSource.CLOSED || state.events !== es) return; // the browser retries by itself
+    // The server refused the stream outright; a 401 here brings up sign-in, otherwise retry later.
+    state.events = null;
+    api('GET', '/v1/me').then(() => setTimeout(() => { if (state.csrf && !state.events) startEvents(); }, 5000), () => {});
+  };
+}
+
+function stopEvents() {
+  if (state.events) state.events.close();
+  state.events = null;
+  state.eventsReady = false;
+  clearTimeout(state.refreshTimer);
+}
+
+function scheduleRefresh() {
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(() => {
+    if (state.drag) { scheduleRefresh(); return; } // do not pull the board from under a drag
+    refreshBadge();
+    rerender();
+  }, 150);
+}
+
+// ---------------------------------------------------------------- start
+
+async function boot() {
+  window.addEventListener('hashchange', () => route());
+  // Relative deadlines ("due in 4 min") stay current between refreshes.
+  setInterval(() => document.querySelectorAll('.due[data-due]').forEach(updateDue), 30e3);
+  try {
+    const me = await api('GET', '/v1/me');
+    state.csrf = me.csrf;
+    state.me = me;
+    startApp();
+  } catch (err) {
+    if (err.status !== 401) showLogin(err.message);
+  }
+}
+
+// Shared modules and views reach route() and showLogin() through hooks.js.
+setHooks({ route, showLogin });
+
+boot();

@@ -1,0 +1,23 @@
+// Fieldsync console: the open reminders view (#/reminders), everybody's or only mine.
+
+import { state } from './state.js';
+import { route } from './hooks.js';
+import { h } from './dom.js';
+import { api } from './api.js';
+import { errorBox } from './actions.js';
+import { setBadge, reminderItem } from './widgets.js';
+
+export async function viewReminders() {
+  // "Only mine": those addressed to me or to my role (my ring); otherwise everybody's.
+  const list = await api('GET', `/v1/reminders${state.remindersMine ? '?mine=true' : ''}`);
+  if (!state.remindersMine) setBadge(list.length);
+  const mine = h('input', { type: 'checkbox', id: 'reminders-mine' });
+  mine.checked = !!state.remindersMine;
+  mine.addEventListener('change', () => { state.remindersMine = mine.checked; route(); });
+  return h('div', { class: 'page' },
+    h('h1', { class: 'page-title' }, 'Open reminders ', h('span', { class: 'count' }, String(list.length))),
+    h('label', { class: 'filter-toggle', for: 'reminders-mine' }, mine, ' Only mine'),
+    errorBox('reminders-error'),
+    list.length ? h('ul', { class: 'card reminder-list' }, list.map((r) => reminderItem(r, 'reminders-error')))
+      : h('p', { class: 'empty card' }, 'No open reminders.'));
+}

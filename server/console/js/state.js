@@ -1,0 +1,20 @@
+// Fieldsync console: the shared mutable state of the page (session, live stream, routing,
+// per-view state that survives re-renders). One object, so every module sees the same values.
+
+export const state = {
+  csrf: null,
+  me: null,
+  events: null,
+  eventsReady: false,
+  lastPath: null, // first segment of the last routed path
+  seq: 0, // bumped by every render; an async render that finds it changed drops its result
+  refreshTimer: 0,
+  errors: {}, // action errors that survive live re-renders: element id -> {hash, text}
+  board: { day: null, selected: null },
+  drag: null,
+  kpi: { period: 'month', from: '', to: '', region: '', category: '', kind: '', engineer: '' },
+  // The upload form lives as long as the session, so typed text, chosen files and running
+  // uploads survive moving between manuals and other pages.
+  manuals: { form: null, latest: new Map(), selected: null, onList: null },
+  reportLinks: {}, // job id -> the customer link made in this session
+};

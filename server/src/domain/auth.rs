@@ -1,0 +1,890 @@
+//! Who is calling and what they may do: office sign-in, device enrollment and credentials, and
+//! the one table of which role may do what ([`ACCESS`]).
+//!
+//! Secrets (session tokens, device credentials, enrollment codes) are 64 hex digits carrying 244
+//! random bits, handed out once and stored only as their SHA-256: a copy of the database lets
+//! nobody sign in.
+//! Passwords are hashed with Argon2id. Every request except sign-in, enrollment and the health
+//! check carries a secret; [`authenticate`] turns it into a [`Principal`] and [`Principal::require`]
+//! checks it against [`ACCESS`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use fieldsync_protocol::Millis;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::domain::error::DomainError;
+use crate::storage::{
+    Credential, EnrollmentCode, ReadTx, Session, Storage, User, WriteTx, read, write,
+};
+
+/// The roles of PRODUCT.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserRole {
+    /// An installer or service engineer: works from an enrolled phone.
+    Installer,
+    /// Dispatch staff: take calls, plan and assign.
+    Dispatcher,
+    /// Engineering supervisor: ring 2 of the escalation ladder.
+    Supervisor,
+    /// Head of engineering: ring 3.
+    HeadOfEngineering,
+    /// Manages people and devices.
+    Admin,
+}
+
+impl UserRole {
+    /// Every role.
+    pub const ALL: [UserRole; 5] = [
+        UserRole::Installer,
+        UserRole::Dispatcher,
+        UserRole::Supervisor,
+        UserRole::HeadOfEngineering,
+        UserRole::Admin,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserRole::Installer => "installer",
+            UserRole::Dispatcher => "dispatcher",
+            UserRole::Supervisor => "supervisor",
+            UserRole::HeadOfEngineering => "head_of_engineering",
+            UserRole::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        UserRole::ALL.into_iter().find(|role| role.as_str() == s)
+    }
+}
+
+/// Something a request does, as [`ACCESS`] grants it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Sync a device's jobs (`/v1/sync`, `/v1/events`): enrolled devices only.
+    Sync,
+    /// Read jobs, their audit trail, violations and flags.
+    ReadJobs,
+    /// Open, plan, assign and move jobs.
+    EditJobs,
+    /// List users.
+    ReadUsers,
+    /// Create users, change roles, set passwords.
+    ManageUsers,
+    /// List devices.
+    ReadDevices,
+    /// Issue enrollment codes and revoke devices.
+    ManageDevices,
+    /// Listen to every change (the console's live updates).
+    WatchAll,
+    /// Publish manuals and upload their attachments.
+    PublishManuals,
+}
+
+impl Permission {
+    fn describe(self) -> &'static str {
+        match self {
+            Permission::Sync => "sync jobs",
+            Permission::ReadJobs => "read jobs",
+            Permission::EditJobs => "change jobs",
+            Permission::ReadUsers => "list users",
+            Permission::ManageUsers => "manage users",
+            Permission::ReadDevices => "list devices",
+            Permission::ManageDevices => "enroll or revoke devices",
+            Permission::WatchAll => "watch every change",
+            Permission::PublishManuals => "publish manuals",
+        }
+    }
+}
+
+const OFFICE: &[UserRole] = &[
+    UserRole::Dispatcher,
+    UserRole::Supervisor,
+    UserRole::HeadOfEngineering,
+    UserRole::Admin,
+];
+
+/// Which office role may do what. [`Permission::Sync`] is no office role's: devices
+/// (whatever their user's role) may only sync, and only for their own user.
+pub const ACCESS: &[(Permission, &[UserRole])] = &[
+    (Permission::ReadJobs, OFFICE),
+    (
+        Permission::EditJobs,
+        &[
+            UserRole::Dispatcher,
+            UserRole::Supervisor,
+            UserRole::HeadOfEngineering,
+        ],
+    ),
+    (Permission::ReadUsers, OFFICE),
+    (Permission::ManageUsers, &[UserRole::Admin]),
+    (Permission::ReadDevices, OFFICE),
+    (
+        Permission::ManageDevices,
+        &[UserRole::Dispatcher, UserRole::Admin],
+    ),
+    (Permission::WatchAll, OFFICE),
+    (
+        Permission::PublishManuals,
+        &[
+            UserRole::Dispatcher,
+            UserRole::Supervisor,
+            UserRole::HeadOfEngineering,
+        ],
+    ),
+];
+
+/// Whether an office `role` has `permission`.
+pub fn office_may(role: UserRole, permission: Permission) -> bool {
+    ACCESS
+        .iter()
+        .any(|(granted, roles)| *granted == permission && roles.contains(&role))
+}
+
+/// How long an office session lasts.
+pub const SESSION_LIFETIME_MS: Millis = 12 * 60 * 60 * 1000;
+/// How long an enrollment code works.
+pub const ENROLLMENT_CODE_LIFETIME_MS: Millis = 24 * 60 * 60 * 1000;
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "fieldsync_session";
+/// The header a cookie-authenticated state-changing request must carry.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A signed-in office user.
+    Office {
+        /// The user's id.
+        user: String,
+        /// Their role.
+        role: UserRole,
+        /// The CSRF token, when the session came in a cookie (browsers send cookies on their
+        /// own, so state-changing requests must prove they come from our page).
+        csrf: Option<String>,
+    },
+    /// An enrolled device.
+    Device(Credential),
+}
+
+impl Principal {
+    /// The user id.
+    pub fn user(&self) -> &str {
+        match self {
+            Principal::Office { user, .. } => user,
+            Principal::Device(credential) => &credential.user_id,
+        }
+    }
+
+    /// The office user's role (`None` for a device).
+    pub fn role(&self) -> Option<UserRole> {
+        match self {
+            Principal::Office { role, .. } => Some(*role),
+            Principal::Device(_) => None,
+        }
+    }
+
+    /// Checks the principal may do `permission` with a request described by `request`.
+    pub fn require(
+        &self,
+        permission: Permission,
+        request: &RequestFacts<'_>,
+    ) -> Result<(), DomainError> {
+        match self {
+            Principal::Device(_) if permission == Permission::Sync => Ok(()),
+            Principal::Device(_) => Err(DomainError::forbidden(
+                "forbidden",
+                format!(
+                    "devices may only sync; {} needs an office sign-in",
+                    permission.describe()
+                ),
+            )),
+            Principal::Office { role, csrf, .. } => {
+                if !office_may(*role, permission) {
+                    return Err(DomainError::forbidden(
+                        "forbidden",
+                        format!("a {} may not {}", role.as_str(), permission.describe()),
+                    ));
+                }
+                if let Some(expected) = csrf
+                    && request.changes_state
+                    && request.csrf_echo != Some(expected.as_str())
+                {
+                    return Err(DomainError::forbidden(
+                        "csrf_failed",
+                        format!(
+                            "a signed-in browser request must carry the `{CSRF_HEADER}` header given at sign-in"
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What a request presents, as the transport read it: enough to authenticate the caller and to
+/// check a browser's CSRF token, without knowing HTTP.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestFacts<'r> {
+    /// The `Authorization: Bearer …` token.
+    pub bearer: Option<&'r str>,
+    /// The session cookie's value.
+    pub session_cookie: Option<&'r str>,
+    /// Whether the request changes state (anything but a read).
+    pub changes_state: bool,
+    /// The value of the [`CSRF_HEADER`] it carries.
+    pub csrf_echo: Option<&'r str>,
+}
+
+/// A new secret as 64 hex digits: two version-4 UUIDs' worth of OS randomness (244 random bits).
+pub fn new_secret() -> String {
+    let a = uuid::Uuid::new_v4();
+    let b = uuid::Uuid::new_v4();
+    format!("{}{}", a.simple(), b.simple())
+}
+
+/// What is stored for a secret.
+pub fn secret_hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Hashes a password with Argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> Result<String, DomainError> {
+    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
+        .map_err(|e| DomainError::Internal(format!("salt: {e}")))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| DomainError::Internal(format!("password hash: {e}")))
+}
+
+fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// A hash no password matches in practice, checked when the account does not exist.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&new_secret()).unwrap_or_default())
+}
+
+/// The shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+/// Turns a request's secret (a bearer token, or the session cookie) into a principal.
+pub fn authenticate(
+    storage: &dyn Storage,
+    request: &RequestFacts<'_>,
+    now: Millis,
+) -> Result<Principal, DomainError> {
+    let (secret, from_cookie) = match (request.bearer, request.session_cookie) {
+        (Some(token), _) => (token, false),
+        (None, Some(cookie)) => (cookie, true),
+        (None, None) => {
+            return Err(DomainError::unauthorized(
+                "unauthenticated",
+                "sign in, or send the device's credential as `Authorization: Bearer …`",
+            ));
+        }
+    };
+    let hash = secret_hash(secret);
+    read(storage, |tx| {
+        if let Some(session) = tx.session(&hash)? {
+            if session.expires_at <= now {
+                return Err(DomainError::unauthorized(
+                    "session_expired",
+                    "the session has expired; sign in again",
+                ));
+            }
+            let role = role_of(tx, &session.user_id)?;
+            return Ok(Principal::Office {
+                user: session.user_id,
+                role,
+                csrf: from_cookie.then_some(session.csrf),
+            });
+        }
+        match tx.credential_by_token(&hash)? {
+            Some(credential) if from_cookie => Err(DomainError::unauthorized(
+                "unauthenticated",
+                format!(
+                    "device `{}` must send its credential as a bearer token",
+                    credential.device_id
+                ),
+            )),
+            Some(credential) if credential.revoked_at.is_some() => Err(DomainError::unauthorized(
+                "device_revoked",
+                format!("device `{}` has been revoked", credential.device_id),
+            )),
+            Some(credential) => Ok(Principal::Device(credential)),
+            None => Err(DomainError::unauthorized(
+                "unauthenticated",
+                "the credential is not valid; sign in again or re-enroll the device",
+            )),
+        }
+    })
+}
+
+fn role_of(tx: &dyn ReadTx, user_id: &str) -> Result<UserRole, DomainError> {
+    tx.user(user_id)?
+        .and_then(|u| UserRole::parse(&u.role))
+        .ok_or_else(|| {
+            DomainError::unauthorized(
+                "unauthenticated",
+                format!("`{user_id}` is no longer a user"),
+            )
+        })
+}
+
+/// Failed sign-in attempts per user id, in memory: at most [`LoginLimiter::MAX_FAILURES`] in
+/// [`LoginLimiter::WINDOW`], then refused until the oldest failure ages out. Kept per user id
+/// so guessing one account's password cannot lock out the others.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, Vec<Instant>>>,
+}
+
+impl LoginLimiter {
+    /// Failures allowed per window.
+    pub const MAX_FAILURES: usize = 5;
+    /// The window.
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    /// Accounts tracked at most; beyond it, accounts without a recent failure are forgotten.
+    const MAX_TRACKED: usize = 10_000;
+
+    /// Counts an attempt as failed before the password is checked (so parallel guesses cannot
+    /// all pass the check while the slow hash runs), or refuses it when the account is locked.
+    fn attempt(&self, user: &str) -> Result<Instant, DomainError> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if failures.len() >= Self::MAX_TRACKED {
+            failures.retain(|_, at| at.iter().any(|t| now.duration_since(*t) < Self::WINDOW));
+        }
+        let recent = failures.entry(user.to_owned()).or_default();
+        recent.retain(|at| now.duration_since(*at) < Self::WINDOW);
+        if recent.len() >= Self::MAX_FAILURES {
+            let oldest = recent.iter().min().copied().unwrap_or(now);
+            let wait = Self::WINDOW.saturating_sub(now.duration_since(oldest));
+            return Err(DomainError::TooManyAttempts(wait.as_secs().max(1)));
+        }
+        recent.push(now);
+        Ok(now)
+    }
+
+    /// Takes back the attempt made at `at`: the password was right.
+    fn succeeded(&self, user: &str, at: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(recent) = failures.get_mut(user) {
+            recent.retain(|t| *t != at);
+        }
+    }
+}
+
+/// A new office session.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedIn {
+    /// The session token: a bearer token for API clients, and the session cookie's value.
+    pub token: String,
+    /// Echo in `x-csrf-token` on state-changing requests authenticated by the cookie.
+    pub csrf: String,
+    /// The user.
+    pub user: String,
+    /// Their role.
+    pub role: UserRole,
+    /// When the session ends.
+    pub expires_at: Millis,
+}
+
+/// Signs an office user in with their password.
+pub fn sign_in(
+    storage: &dyn Storage,
+    limiter: &LoginLimiter,
+    user: &str,
+    password: &str,
+    now: Millis,
+) -> Result<SignedIn, DomainError> {
+    let attempt = limiter.attempt(user)?;
+    let found = read(storage, |tx| {
+        Ok::<_, DomainError>((tx.user(user)?, tx.password_hash(user)?))
+    })?;
+    let role = match found {
+        (Some(u), Some(hash)) if verify_password(password, &hash) => UserRole::parse(&u.role),
+        _ => {
+            // As slow as a real check, so the answer's timing does not tell which accounts exist.
+            verify_password(password, dummy_hash());
+            None
+        }
+    };
+    let Some(role) = role else {
+        return Err(DomainError::unauthorized(
+            "bad_credentials",
+            "the user id or the password is wrong",
+        ));
+    };
+    limiter.succeeded(user, attempt);
+    if role == UserRole::Installer {
+        return Err(DomainError::forbidden(
+            "installer_sign_in",
+            "installers work from an enrolled device; ask dispatch for an enrollment code",
+        ));
+    }
+    let token = new_secret();
+    let session = Session {
+        user_id: user.to_owned(),
+        csrf: new_secret(),
+        expires_at: now + SESSION_LIFETIME_MS,
+    };
+    write(storage, |tx| tx.put_session(&secret_hash(&token), &session))?;
+    Ok(SignedIn {
+        token,
+        csrf: session.csrf,
+        user: user.to_owned(),
+        role,
+        expires_at: session.expires_at,
+    })
+}
+
+/// Ends the session whose token the request carries (bearer or cookie).
+pub fn sign_out(storage: &dyn Storage, request: &RequestFacts<'_>) -> Result<(), DomainError> {
+    if let Some(token) = request.bearer.or(request.session_cookie) {
+        write(storage, |tx| tx.delete_session(&secret_hash(token)))?;
+    }
+    Ok(())
+}
+
+/// An enrollment code, as handed to dispatch (shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedCode {
+    /// The one-time code.
+    pub code: String,
+    /// The user the device will act for.
+    pub user: String,
+    /// When it stops working.
+    pub expires_at: Millis,
+}
+
+/// Issues a one-time enrollment code for an installer's device.
+pub fn issue_enrollment_code(
+    storage: &dyn Storage,
+    issuer: &str,
+    user: &str,
+    now: Millis,
+) -> Result<IssuedCode, DomainError> {
+    let code = new_secret();
+    let expires_at = now + ENROLLMENT_CODE_LIFETIME_MS;
+    write(storage, |tx| {
+        match tx.user(user)? {
+            Some(u) if u.role == UserRole::Installer.as_str() => {}
+            _ => {
+                return Err(DomainError::bad_request(
+                    "unknown_installer",
+                    format!("`{user}` is not an installer"),
+                ));
+            }
+        }
+        tx.put_enrollment_code(
+            &secret_hash(&code),
+            &EnrollmentCode {
+                user_id: user.to_owned(),
+                created_by: issuer.to_owned(),
+                expires_at,
+                used_at: None,
+            },
+        )?;
+        Ok(())
+    })?;
+    Ok(IssuedCode {
+        code,
+        user: user.to_owned(),
+        expires_at,
+    })
+}
+
+/// A device's new credential (shown once; the device keeps it in its platform keystore).
+#[derive(Debug, Clone, Serialize)]
+pub struct Enrolled {
+    /// The device id.
+    pub device: String,
+    /// The user the device acts for.
+    pub user: String,
+    /// The bearer credential.
+    pub credential: String,
+}
+
+/// Enrolls a device with a one-time code: the device gets its credential and the code is spent.
+pub fn enroll(
+    storage: &dyn Storage,
+    code: &str,
+    device_id: &str,
+    expected_user: Option<&str>,
+    now: Millis,
+) -> Result<Enrolled, DomainError> {
+    if device_id.trim().is_empty() || device_id.len() > 128 || device_id.starts_with('@') {
+        return Err(DomainError::bad_request(
+            "bad_device",
+            "`device` must be 1 to 128 characters and not start with `@` (reserved for the server)",
+        ));
+    }
+    let credential = new_secret();
+    let code_hash = secret_hash(code);
+    write(storage, |tx| {
+        let invalid = || {
+            DomainError::unauthorized(
+                "invalid_enrollment_code",
+                "the enrollment code is unknown, used or expired; ask dispatch for a new one",
+            )
+        };
+        let issued = tx.enrollment_code(&code_hash)?.ok_or_else(invalid)?;
+        if issued.used_at.is_some() || issued.expires_at <= now {
+            return Err(invalid());
+        }
+        // Checked before the code is spent: a phone signed in as someone else keeps its code.
+        if let Some(expected) = expected_user
+            && expected != issued.user_id
+        {
+            return Err(DomainError::Conflict(format!(
+                "the enrollment code is for another installer than `{expected}`"
+            )));
+        }
+        if !tx.use_enrollment_code(&code_hash, now)? {
+            return Err(invalid());
+        }
+        let taken_by_sync = tx.device(device_id)?.map(|d| d.user_id);
+        let taken_by_enrollment = tx.credential(device_id)?.map(|c| c.user_id);
+        if let Some(owner) = taken_by_sync.or(taken_by_enrollment)
+            && owner != issued.user_id
+        {
+            return Err(DomainError::Conflict(format!(
+                "device `{device_id}` belongs to another user"
+            )));
+        }
+        put_credential(tx, &credential, device_id, &issued, now)?;
+        Ok(Enrolled {
+            device: device_id.to_owned(),
+            user: issued.user_id.clone(),
+            credential: credential.clone(),
+        })
+    })
+}
+
+fn put_credential(
+    tx: &mut dyn WriteTx,
+    credential: &str,
+    device_id: &str,
+    issued: &EnrollmentCode,
+    now: Millis,
+) -> Result<(), DomainError> {
+    tx.put_credential(
+        &secret_hash(credential),
+        &Credential {
+            device_id: device_id.to_owned(),
+            user_id: issued.user_id.clone(),
+            enrolled_at: now,
+            enrolled_by: issued.created_by.clone(),
+            revoked_at: None,
+            flagged_at: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// Revokes a device at once: its next request is refused with `device_revoked`, and the app
+/// wipes the jobs it holds.
+pub fn revoke(storage: &dyn Storage, device_id: &str, now: Millis) -> Result<(), DomainError> {
+    write(storage, |tx| {
+        if tx.revoke_device(device_id, now)? {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound(format!(
+                "there is no device `{device_id}`"
+            )))
+        }
+    })
+}
+
+/// Creates or updates a user; with a password, sets it too.
+pub fn put_user(
+    storage: &dyn Storage,
+    user: &User,
+    password: Option<&str>,
+) -> Result<(), DomainError> {
+    if user.id.trim().is_empty() || user.id.len() > 128 {
+        return Err(DomainError::bad_request(
+            "invalid_user",
+            "a user id must be 1 to 128 characters",
+        ));
+    }
+    if UserRole::parse(&user.role).is_none() {
+        let roles: Vec<&str> = UserRole::ALL.iter().map(|r| r.as_str()).collect();
+        return Err(DomainError::bad_request(
+            "invalid_user",
+            format!("unknown role `{}`; roles are {roles:?}", user.role),
+        ));
+    }
+    let hash = match password {
+        Some(p) if p.chars().count() < MIN_PASSWORD_LEN => {
+            return Err(DomainError::bad_request(
+                "weak_password",
+                format!("a password needs at least {MIN_PASSWORD_LEN} characters"),
+            ));
+        }
+        Some(p) => Some(hash_password(p)?),
+        None => None,
+    };
+    write(storage, |tx| {
+        tx.put_user(user)?;
+        if let Some(hash) = &hash {
+            // A new password ends every session signed in with the old one.
+            tx.set_password_hash(&user.id, hash)?;
+        }
+        Ok(())
+    })
+}
+
+/// Makes sure an admin account exists: creates `admin` with `password` when there is no admin
+/// yet, or (with a password given) sets the `admin` account's password. Returns the password
+/// it generated when none was given and an admin had to be created.
+pub fn ensure_admin(
+    storage: &dyn Storage,
+    password: Option<&str>,
+) -> Result<Option<String>, DomainError> {
+    let has_admin = read(storage, |tx| {
+        Ok::<_, DomainError>(tx.users()?.iter().any(|u| u.role == "admin"))
+    })?;
+    if has_admin && password.is_none() {
+        return Ok(None);
+    }
+    let generated = password.is_none().then(new_secret);
+    let password = password.or(generated.as_deref()).unwrap_or_default();
+    let admin = User {
+        id: "admin".into(),
+        name: "Administrator".into(),
+        role: UserRole::Admin.as_str().into(),
+        region: String::new(),
+        skills: Vec::new(),
+    };
+    put_user(storage, &admin, Some(password))?;
+    Ok(generated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::sqlite::SqliteStorage;
+
+    fn storage() -> (tempfile::TempDir, SqliteStorage) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("s.db")).expect("open");
+        (dir, storage)
+    }
+
+    fn user(id: &str, role: UserRole) -> User {
+        User {
+            id: id.into(),
+            name: id.into(),
+            role: role.as_str().into(),
+            region: String::new(),
+            skills: Vec::new(),
+        }
+    }
+
+    fn password(id: &str) -> String {
+        format!("{id}-password-1")
+    }
+
+    /// Creates a user with the password [`password`] gives.
+    fn person(storage: &SqliteStorage, id: &str, role: UserRole) {
+        put_user(storage, &user(id, role), Some(&password(id))).expect("user");
+    }
+
+    fn with_bearer(token: &str) -> RequestFacts<'_> {
+        RequestFacts {
+            bearer: Some(token),
+            ..RequestFacts::default()
+        }
+    }
+
+    /// A state-changing request with the same credentials.
+    fn writing<'r>(request: &RequestFacts<'r>) -> RequestFacts<'r> {
+        RequestFacts {
+            changes_state: true,
+            ..*request
+        }
+    }
+
+    #[test]
+    fn passwords_are_hashed_and_checked() {
+        let hash = hash_password("correct horse battery").expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+    }
+
+    #[test]
+    fn sign_in_is_rate_limited_per_user() {
+        let (_dir, storage) = storage();
+        person(&storage, "dana", UserRole::Dispatcher);
+        let limiter = LoginLimiter::default();
+        for _ in 0..LoginLimiter::MAX_FAILURES {
+            let e = sign_in(&storage, &limiter, "dana", "nope", 1).expect_err("wrong");
+            assert!(matches!(
+                e,
+                DomainError::Unauthorized {
+                    code: "bad_credentials",
+                    ..
+                }
+            ));
+        }
+        // Even the right password is refused until the window passes.
+        let e = sign_in(&storage, &limiter, "dana", &password("dana"), 1).expect_err("limited");
+        assert!(matches!(e, DomainError::TooManyAttempts(_)), "{e:?}");
+        // Other accounts are not locked out.
+        person(&storage, "eve", UserRole::Dispatcher);
+        assert!(sign_in(&storage, &limiter, "eve", &password("eve"), 1).is_ok());
+    }
+
+    #[test]
+    fn sessions_expire_and_csrf_guards_cookie_writes() {
+        let (_dir, storage) = storage();
+        person(&storage, "dana", UserRole::Dispatcher);
+        let session = sign_in(
+            &storage,
+            &LoginLimiter::default(),
+            "dana",
+            &password("dana"),
+            1,
+        )
+        .expect("sign in");
+        let principal = authenticate(&storage, &with_bearer(&session.token), 2).expect("auth");
+        assert!(
+            principal
+                .require(Permission::EditJobs, &writing(&RequestFacts::default()))
+                .is_ok()
+        );
+        assert!(
+            principal
+                .require(Permission::ManageUsers, &writing(&RequestFacts::default()))
+                .is_err()
+        );
+
+        let mut cookie = RequestFacts {
+            session_cookie: Some(&session.token),
+            ..RequestFacts::default()
+        };
+        let principal = authenticate(&storage, &cookie, 2).expect("auth");
+        assert!(principal.require(Permission::ReadJobs, &cookie).is_ok());
+        assert!(
+            principal
+                .require(Permission::EditJobs, &writing(&cookie))
+                .is_err()
+        );
+        cookie.csrf_echo = Some(&session.csrf);
+        assert!(
+            principal
+                .require(Permission::EditJobs, &writing(&cookie))
+                .is_ok()
+        );
+
+        let expired = authenticate(&storage, &with_bearer(&session.token), session.expires_at);
+        assert!(matches!(
+            expired,
+            Err(DomainError::Unauthorized {
+                code: "session_expired",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn enrollment_codes_work_once_and_revocation_is_immediate() {
+        let (_dir, storage) = storage();
+        put_user(&storage, &user("anna", UserRole::Installer), None).expect("user");
+        assert!(issue_enrollment_code(&storage, "dispatch", "nobody", 1).is_err());
+        let issued = issue_enrollment_code(&storage, "dispatch", "anna", 1).expect("code");
+        let enrolled = enroll(&storage, &issued.code, "phone-1", Some("anna"), 2).expect("enroll");
+        assert_eq!(enrolled.user, "anna");
+        assert!(
+            enroll(&storage, &issued.code, "phone-2", None, 3).is_err(),
+            "a code works once"
+        );
+        let late = issue_enrollment_code(&storage, "dispatch", "anna", 1).expect("code");
+        assert!(
+            enroll(
+                &storage,
+                &late.code,
+                "phone-3",
+                None,
+                1 + ENROLLMENT_CODE_LIFETIME_MS
+            )
+            .is_err()
+        );
+        // A code for someone else is refused before it is spent, and the server's name is
+        // reserved.
+        let other = issue_enrollment_code(&storage, "dispatch", "anna", 1).expect("code");
+        assert!(enroll(&storage, &other.code, "phone-4", Some("ben"), 2).is_err());
+        assert!(enroll(&storage, &other.code, "@server", None, 2).is_err());
+        assert!(enroll(&storage, &other.code, "phone-4", Some("anna"), 2).is_ok());
+
+        let headers = with_bearer(&enrolled.credential);
+        let principal = authenticate(&storage, &headers, 4).expect("auth");
+        assert_eq!(principal.user(), "anna");
+        assert!(
+            principal
+                .require(Permission::Sync, &writing(&headers))
+                .is_ok()
+        );
+        assert!(principal.require(Permission::ReadJobs, &headers).is_err());
+        revoke(&storage, "phone-1", 5).expect("revoke");
+        let revoked = authenticate(&storage, &headers, 6);
+        assert!(matches!(
+            revoked,
+            Err(DomainError::Unauthorized {
+                code: "device_revoked",
+                ..
+            })
+        ));
+        // Nothing stored is the secret itself.
+        let conn = rusqlite::Connection::open(_dir.path().join("s.db")).expect("open");
+        let stored: Vec<u8> = conn
+            .query_row(
+                "SELECT token_hash FROM credentials WHERE device_id = 'phone-1'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("row");
+        assert_eq!(stored, secret_hash(&enrolled.credential).to_vec());
+    }
+
+    #[test]
+    fn installers_do_not_sign_in_to_the_office() {
+        let (_dir, storage) = storage();
+        person(&storage, "anna", UserRole::Installer);
+        let e = sign_in(
+            &storage,
+            &LoginLimiter::default(),
+            "anna",
+            &password("anna"),
+            1,
+        )
+        .expect_err("refused");
+        assert!(matches!(
+            e,
+            DomainError::Forbidden {
+                code: "installer_sign_in",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,356 @@
+//! What dispatch does to jobs: open, schedule, assign, move status. Every edit is an Automerge
+//! change by the server's actor, committed like a device's.
+
+use fieldsync_protocol::automerge::ActorId;
+use fieldsync_protocol::job::{
+    Appointment, Editor, Job, JobDoc, JobKind, JobSummary, NewJob, Role,
+};
+use fieldsync_protocol::rules::Status;
+use fieldsync_protocol::{Millis, SchemaError};
+use serde::Serialize;
+
+use std::sync::LazyLock;
+
+use crate::domain::error::DomainError;
+use crate::domain::facts::JobFacts;
+use crate::domain::jobs::{self, Author, Committed};
+use crate::domain::planning;
+use crate::domain::sla::{ClockView, MINUTE, SlaPolicy};
+use crate::storage::{AuditEntry, AuditKind, Reminder, Storage, User, read, write};
+
+static DEFAULT_POLICY: LazyLock<SlaPolicy> = LazyLock::new(SlaPolicy::default);
+
+/// The checklist a new job starts with when the call did not bring one: a template per kind of
+/// work.
+pub fn default_checklist(kind: JobKind) -> Vec<(String, String)> {
+    let items: &[(&str, &str)] = match kind {
+        JobKind::Installation => &[
+            ("site", "Site prepared"),
+            ("mount", "Unit mounted"),
+            ("commission", "Commissioned and tested"),
+            ("handover", "Customer shown how to use it"),
+        ],
+        JobKind::Maintenance | JobKind::Inspection => &[
+            ("inspect", "Unit inspected"),
+            ("clean", "Filters and heat exchanger cleaned"),
+            ("safety", "Safety checks passed"),
+            ("report", "Findings explained to the customer"),
+        ],
+        JobKind::Repair | JobKind::Complaint => &[
+            ("power", "Power supply checked"),
+            ("diagnose", "Fault diagnosed"),
+            ("repair", "Repair done"),
+            ("test", "Tested after repair"),
+        ],
+    };
+    items
+        .iter()
+        .map(|(id, label)| ((*id).to_owned(), (*label).to_owned()))
+        .collect()
+}
+
+/// The longest free-text field accepted from a call.
+pub const MAX_TEXT: usize = 4000;
+
+/// Checks a call before anything is stored; the error names the first bad field.
+pub fn validate_call(new: &NewJob, now: Millis) -> Result<(), DomainError> {
+    // What dispatch needs to send someone; the region and the product model may be unknown
+    // on the phone and filled in later.
+    let required: [(&'static str, &str, &str); 4] = [
+        ("customer.name", &new.customer.name, "the customer's name"),
+        ("site.address", &new.site.address, "the site address"),
+        (
+            "problem.category",
+            &new.problem.category,
+            "the problem category",
+        ),
+        (
+            "problem.description",
+            &new.problem.description,
+            "a description of the problem",
+        ),
+    ];
+    for (field, value, what) in required {
+        if value.trim().is_empty() {
+            return Err(DomainError::invalid_field(
+                field,
+                format!("{what} is required"),
+            ));
+        }
+    }
+    let texts: [(&'static str, &str); 9] = [
+        ("customer.name", &new.customer.name),
+        ("customer.phone", &new.customer.phone),
+        ("customer.email", &new.customer.email),
+        ("site.address", &new.site.address),
+        ("site.region", &new.site.region),
+        ("product.model", &new.product.model),
+        ("product.serial", &new.product.serial),
+        ("problem.category", &new.problem.category),
+        ("problem.description", &new.problem.description),
+    ];
+    for (field, value) in texts {
+        if value.chars().count() > MAX_TEXT {
+            return Err(DomainError::invalid_field(
+                field,
+                format!("{field} is longer than {MAX_TEXT} characters"),
+            ));
+        }
+    }
+    let email = new.customer.email.trim();
+    if !email.is_empty() && !email.contains('@') {
+        return Err(DomainError::invalid_field(
+            "customer.email",
+            format!("`{email}` is not an e-mail address"),
+        ));
+    }
+    if new.call_received_at > now + MINUTE {
+        return Err(DomainError::invalid_field(
+            "call_received_at",
+            "the call's received time is in the future",
+        ));
+    }
+    if new.call_received_at < 0 {
+        return Err(DomainError::invalid_field(
+            "call_received_at",
+            "the call's received time is before 1970",
+        ));
+    }
+    Ok(())
+}
+
+/// A job with its projection, as the dispatch API returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    /// The projection row.
+    pub summary: JobSummary,
+    /// The whole read model.
+    pub job: Job,
+    /// The job's audit trail: every change (who, which fields, device and server time), scope
+    /// move, violation, compensation, purge and flag, oldest first.
+    pub history: Vec<AuditEntry>,
+    /// The document's current heads (hex change hashes), for comparing replicas.
+    pub heads: Vec<String>,
+    /// The SLA clocks and where they stand.
+    pub clocks: Vec<ClockView>,
+    /// The reminders the escalation ladder sent about it, oldest first.
+    pub reminders: Vec<Reminder>,
+    /// Visits ended on site.
+    pub visits: u32,
+    /// Flags raised about it (e.g. work arrived from a previous assignee).
+    pub flags: Vec<String>,
+    /// The service facts: clock stop times, with the device's and the server's time of the
+    /// completion.
+    pub facts: Option<JobFacts>,
+    /// The photos, signature and service report it refers to, and whether the server holds
+    /// each.
+    pub media: Vec<crate::domain::media::MediaItem>,
+    /// The customer's signature and the report it signs, once signed.
+    pub report: Option<crate::domain::media::ReportView>,
+}
+
+/// The dispatch service over a storage backend.
+pub struct Dispatch<'s> {
+    storage: &'s dyn Storage,
+    editor: Editor,
+    policy: &'s SlaPolicy,
+}
+
+impl<'s> Dispatch<'s> {
+    /// Dispatch acting as `user`.
+    pub fn new(storage: &'s dyn Storage, user: &str) -> Self {
+        Dispatch {
+            storage,
+            editor: Editor {
+                user: user.to_owned(),
+                device: "server".into(),
+                role: Role::Dispatch,
+            },
+            policy: &DEFAULT_POLICY,
+        }
+    }
+
+    /// The same, opening jobs under `policy` instead of the default SLA targets.
+    pub fn with_sla(mut self, policy: &'s SlaPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    fn author(&self) -> Author<'_> {
+        Author {
+            user: &self.editor.user,
+            device: None,
+            fields: jobs::NO_FIELDS,
+            binds_actors: true,
+        }
+    }
+
+    /// Opens a job from a call: checks it ([`validate_call`]), then fills the id and the call
+    /// time when absent, sets the SLA deadlines from the policy (deadlines sent with the call
+    /// are ignored: the policy is the contract) and the kind's checklist when absent.
+    pub fn create(
+        &self,
+        mut new: NewJob,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        if new.id.is_empty() {
+            new.id = format!("job-{}", uuid::Uuid::new_v4().simple());
+        }
+        if new.call_received_at == 0 {
+            new.call_received_at = now;
+        }
+        validate_call(&new, now)?;
+        // A caller's clock a little ahead of ours: the call came in now.
+        new.call_received_at = new.call_received_at.min(now);
+        new.sla = self
+            .policy
+            .deadlines(new.customer.tier, new.kind, new.call_received_at);
+        if new.checklist.is_empty() {
+            new.checklist = default_checklist(new.kind);
+        }
+        write(self.storage, |tx| {
+            if tx.job(&new.id)?.is_some() {
+                return Err(DomainError::Conflict(format!(
+                    "job `{}` already exists",
+                    new.id
+                )));
+            }
+            let actor = ActorId::from(tx.server_actor()?.as_slice());
+            let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
+            let changes = doc.get_changes(&[]);
+            let committed =
+                jobs::commit(tx, &new.id, &mut doc, None, &changes, self.author(), now)?;
+            let summary = committed
+                .summary
+                .clone()
+                .ok_or_else(|| DomainError::Internal("no summary".into()))?;
+            Ok((summary, committed))
+        })
+    }
+
+    /// Applies a dispatch edit to a job and commits it.
+    fn edit(
+        &self,
+        job_id: &str,
+        now: Millis,
+        f: impl FnOnce(&mut JobDoc, &Editor) -> Result<(), SchemaError>,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        write(self.storage, |tx| {
+            let actor = ActorId::from(tx.server_actor()?.as_slice());
+            jobs::edit(tx, job_id, actor, &self.editor, self.author(), now, f)
+        })
+    }
+
+    /// Assigns, reassigns or (with `None`) unassigns a job. The assignee must be a known
+    /// installer.
+    pub fn assign(
+        &self,
+        job_id: &str,
+        assignee: Option<&str>,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        if let Some(user) = assignee {
+            let users = read(self.storage, |tx| tx.users())?;
+            if !users.iter().any(|u| u.id == user && u.role == "installer") {
+                return Err(DomainError::bad_request(
+                    "unknown_installer",
+                    format!("`{user}` is not an installer"),
+                ));
+            }
+        }
+        self.edit(job_id, now, |doc, editor| doc.assign(assignee, editor, now))
+    }
+
+    /// Sets or moves the appointment window.
+    pub fn set_appointment(
+        &self,
+        job_id: &str,
+        window: Appointment,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        if window.end <= window.start {
+            return Err(DomainError::invalid_field(
+                "end",
+                "the appointment must end after it starts",
+            ));
+        }
+        self.edit(job_id, now, |doc, editor| {
+            doc.set_appointment(window, editor, now)
+        })
+    }
+
+    /// Moves the status as dispatch (cancel, close, reopen, schedule a follow-up).
+    pub fn move_status(
+        &self,
+        job_id: &str,
+        to: Status,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        self.edit(job_id, now, |doc, editor| {
+            doc.transition(to, editor, now, None)
+        })
+    }
+
+    /// Raises the escalation ring to `ring`, checked against the stored document in the same
+    /// transaction: a job already at or above it is left alone (no change is made).
+    pub fn raise_ring(
+        &self,
+        job_id: &str,
+        ring: u8,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        self.edit(job_id, now, |doc, editor| {
+            if doc.read()?.ring() < ring {
+                doc.escalate(ring, editor, now)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// One job with its history, clocks and reminders, as seen at `now`.
+    pub fn get(&self, job_id: &str, now: Millis) -> Result<JobView, DomainError> {
+        read(self.storage, |tx| {
+            let stored = tx
+                .job(job_id)?
+                .ok_or_else(|| DomainError::NotFound(format!("there is no job `{job_id}`")))?;
+            let mut doc = jobs::load(job_id, &stored.doc)?;
+            let job = jobs::read(job_id, &doc)?;
+            let heads = doc.get_heads().iter().map(ToString::to_string).collect();
+            let history = tx.audit(Some(job_id), None, usize::MAX >> 1)?;
+            let facts = tx.job_facts(job_id)?;
+            let flags = history
+                .iter()
+                .filter(|e| e.kind == AuditKind::Flag)
+                .map(|e| e.detail.clone())
+                .collect();
+            let media = crate::domain::media::job_media(tx, &job)?;
+            let report = crate::domain::media::report_view(&job, &media);
+            Ok(JobView {
+                media,
+                report,
+                summary: stored.summary,
+                job,
+                history,
+                heads,
+                clocks: facts
+                    .as_ref()
+                    .map(|f| planning::clocks(f, now))
+                    .unwrap_or_default(),
+                reminders: tx.job_reminders(job_id)?,
+                visits: facts.as_ref().map_or(0, |f| f.visits),
+                flags,
+                facts,
+            })
+        })
+    }
+
+    /// Every job's projection.
+    pub fn list(&self) -> Result<Vec<JobSummary>, DomainError> {
+        read(self.storage, |tx| Ok(tx.list_jobs()?))
+    }
+
+    /// Every user.
+    pub fn users(&self) -> Result<Vec<User>, DomainError> {
+        read(self.storage, |tx| Ok(tx.users()?))
+    }
+}

@@ -1,0 +1,445 @@
+//! The three-ring escalation ladder and the overdue reminders, run by a durable scheduler.
+//!
+//! Everything the ladder decides follows from the job facts ([`crate::domain::facts`]) and the time:
+//! [`tick`] looks at every open job, raises the rings that are due (an Automerge change by the
+//! server, so the phones see the new ring; a ring is only ever raised here, and only when the
+//! job is below it) and stores the reminders that are due. Each rule fires once per job
+//! (storage keeps a reminder per job and rule), so a tick can run any number of times, and a
+//! server that was down simply catches up on its first tick: nothing lives in an in-memory
+//! timer. The scheduler (`crate::state::scheduler`) ticks at the next deadline, at least every [`MAX_SLEEP`], and soon (after
+//! [`MIN_SLEEP`]) when something changed, such as a help request arriving with a sync.
+//!
+//! The rules, for a job not cancelled or closed:
+//! - dispatch clock overdue (not assigned): remind dispatch; still overdue
+//!   `remind_next_ring_after_ms` later, remind the supervisor;
+//! - resolution clock overdue: the job climbs to ring 2; remind its engineer (dispatch when it
+//!   has none) and the supervisor; still overdue `remind_next_ring_after_ms` later, it climbs to
+//!   ring 3 and the head of engineering is reminded;
+//! - a complaint unresolved `escalate_unresolved_ms` after the call climbs to ring 2 and the
+//!   supervisor is reminded;
+//! - complaint feedback overdue: remind dispatch, then the supervisor;
+//! - the engineer asked for help on a job not yet resolved: the first request takes the job to
+//!   ring 2 (the supervisor is reminded), a second to ring 3 (the head of engineering).
+
+use std::time::Duration;
+
+use fieldsync_protocol::Millis;
+use fieldsync_protocol::job::JobKind;
+
+use crate::domain::dispatch::Dispatch;
+use crate::domain::error::DomainError;
+use crate::domain::facts::JobFacts;
+use crate::domain::sla::SlaPolicy;
+use crate::storage::{Reminder, Storage, read, write};
+
+/// The user the ladder's changes and audit entries are attributed to.
+pub const SCHEDULER: &str = "@escalation";
+
+/// The longest the scheduler sleeps between ticks.
+pub const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// The shortest: a busy server (every sync wakes the scheduler) ticks at most this often.
+pub const MIN_SLEEP: Duration = Duration::from_secs(1);
+
+/// Who a rule reminds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recipient {
+    /// The job's engineer, or dispatch when it has none.
+    Engineer,
+    /// A role.
+    Role(&'static str),
+}
+
+/// One rule that is due for a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Due {
+    rule: &'static str,
+    clock: &'static str,
+    ring: u8,
+    to: Recipient,
+    message: String,
+}
+
+/// What the ladder wants for one job at `now`: the ring it should be in and the reminders due.
+/// Also returns the next future time a rule of this job becomes due.
+fn evaluate(f: &JobFacts, policy: &SlaPolicy, now: Millis) -> (u8, Vec<Due>, Option<Millis>) {
+    let targets = policy.targets(f.tier, f.kind);
+    let after = policy.remind_next_ring_after_ms;
+    let mut ring = f.ring;
+    let mut due = Vec::new();
+    let mut next: Option<Millis> = None;
+    let mut at = |time: Millis| -> bool {
+        if time < now {
+            true
+        } else {
+            next = Some(next.map_or(time, |n| n.min(time)));
+            false
+        }
+    };
+    let mut push = |rule, clock, ring, to, message: String| {
+        due.push(Due {
+            rule,
+            clock,
+            ring,
+            to,
+            message,
+        });
+    };
+    if let (Some(deadline), None) = (f.deadlines.dispatch_by, f.dispatched_at) {
+        if at(deadline) {
+            push(
+                "dispatch:owner",
+                "dispatch",
+                ring,
+                Recipient::Role("dispatcher"),
+                format!(
+                    "{} is not dispatched: its dispatch deadline passed",
+                    f.job_id
+                ),
+            );
+        }
+        if at(deadline.saturating_add(after)) {
+            push(
+                "dispatch:next",
+                "dispatch",
+                ring,
+                Recipient::Role("supervisor"),
+                format!("{} is still not dispatched", f.job_id),
+            );
+        }
+    }
+    if let (Some(deadline), None) = (f.deadlines.resolve_by, f.resolved_at) {
+        if at(deadline) {
+            ring = ring.max(2);
+            push(
+                "resolve:owner",
+                "resolve",
+                ring,
+                Recipient::Engineer,
+                format!("{} is overdue: its resolution deadline passed", f.job_id),
+            );
+            push(
+                "resolve:ring2",
+                "resolve",
+                ring,
+                Recipient::Role("supervisor"),
+                format!(
+                    "{} escalated to ring 2: its resolution deadline passed",
+                    f.job_id
+                ),
+            );
+        }
+        if at(deadline.saturating_add(after)) {
+            ring = 3;
+            push(
+                "resolve:ring3",
+                "resolve",
+                ring,
+                Recipient::Role("head_of_engineering"),
+                format!(
+                    "{} escalated to ring 3: still unresolved past its deadline",
+                    f.job_id
+                ),
+            );
+        }
+    }
+    if f.kind == JobKind::Complaint
+        && f.resolved_at.is_none()
+        && let Some(limit) = targets.escalate_unresolved_ms
+        && at(f.call_received_at.saturating_add(limit))
+    {
+        ring = ring.max(2);
+        push(
+            "complaint:ring2",
+            "complaint",
+            ring,
+            Recipient::Role("supervisor"),
+            format!(
+                "complaint {} unresolved for {} h",
+                f.job_id,
+                limit / 3_600_000
+            ),
+        );
+    }
+    if let (Some(deadline), None) = (f.deadlines.feedback_by, f.feedback_at) {
+        if at(deadline) {
+            push(
+                "feedback:owner",
+                "feedback",
+                ring,
+                Recipient::Role("dispatcher"),
+                format!("complaint {} owes the customer feedback", f.job_id),
+            );
+        }
+        if at(deadline.saturating_add(after)) {
+            push(
+                "feedback:next",
+                "feedback",
+                ring,
+                Recipient::Role("supervisor"),
+                format!("complaint {} still owes the customer feedback", f.job_id),
+            );
+        }
+    }
+    // Help asked for on a job since resolved needs nobody any more.
+    let help = if f.resolved_at.is_none() {
+        f.help_requests
+    } else {
+        0
+    };
+    if help >= 1 {
+        ring = ring.max(2);
+        push(
+            "help:1",
+            "help",
+            ring,
+            Recipient::Role("supervisor"),
+            format!("the engineer on {} asked for help", f.job_id),
+        );
+    }
+    if help >= 2 {
+        ring = 3;
+        push(
+            "help:2",
+            "help",
+            ring,
+            Recipient::Role("head_of_engineering"),
+            format!("the engineer on {} asked for help again", f.job_id),
+        );
+    }
+    (ring, due, next)
+}
+
+/// What one tick did.
+#[derive(Debug, Default)]
+pub struct TickOutcome {
+    /// Reminders stored by this tick (not those that fired before).
+    pub reminders: Vec<Reminder>,
+    /// Jobs whose ring this tick raised, each with the users whose devices should sync.
+    pub escalated: Vec<(String, Vec<String>)>,
+    /// Jobs the tick could not handle (logged; the next tick tries again).
+    pub failed: usize,
+    /// The next time a rule becomes due, if any.
+    pub next_due: Option<Millis>,
+}
+
+/// Runs the ladder once at `now`. A job that fails is logged and skipped, so one bad job
+/// cannot hold up the others.
+pub fn tick(
+    storage: &dyn Storage,
+    policy: &SlaPolicy,
+    now: Millis,
+) -> Result<TickOutcome, DomainError> {
+    let open = read(storage, |tx| Ok::<_, DomainError>(tx.open_job_facts()?))?;
+    let mut outcome = TickOutcome::default();
+    let dispatch = Dispatch::new(storage, SCHEDULER).with_sla(policy);
+    let mut due_reminders = Vec::new();
+    for facts in open {
+        let (ring, due, next) = evaluate(&facts, policy, now);
+        if let Some(next) = next {
+            outcome.next_due = Some(outcome.next_due.map_or(next, |n| n.min(next)));
+        }
+        if ring > facts.ring {
+            match dispatch.raise_ring(&facts.job_id, ring, now) {
+                Ok((_, committed)) if committed.summary.is_some() => {
+                    outcome
+                        .escalated
+                        .push((facts.job_id.clone(), committed.nudge));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(job = %facts.job_id, error = %e, "escalation failed");
+                    outcome.failed += 1;
+                    continue;
+                }
+            }
+        }
+        due_reminders.extend(due.into_iter().map(|d| reminder(&facts, d, now)));
+    }
+    if due_reminders.is_empty() {
+        return Ok(outcome);
+    }
+    // One transaction for the tick's reminders; those that fired before are left alone.
+    outcome.reminders = write(storage, |tx| {
+        let mut stored = Vec::new();
+        for reminder in &due_reminders {
+            stored.extend(tx.add_reminder(reminder)?);
+        }
+        Ok::<_, DomainError>(stored)
+    })?;
+    Ok(outcome)
+}
+
+/// The reminder a due rule sends about a job.
+fn reminder(facts: &JobFacts, due: Due, now: Millis) -> Reminder {
+    let (to_user, to_role) = match (due.to, &facts.assignee) {
+        (Recipient::Engineer, Some(engineer)) => (Some(engineer.clone()), None),
+        (Recipient::Engineer, None) => (None, Some("dispatcher".to_owned())),
+        (Recipient::Role(role), _) => (None, Some(role.to_owned())),
+    };
+    Reminder {
+        id: 0,
+        job_id: facts.job_id.clone(),
+        rule: due.rule.to_owned(),
+        to_user,
+        to_role,
+        ring: due.ring,
+        clock: due.clock.to_owned(),
+        message: due.message,
+        created_at: now,
+        acknowledged_at: None,
+    }
+}
+
+/// Gives jobs stored before the facts projection existed their facts (device times are
+/// taken as plausible when they fall between the job's creation and `now`).
+pub fn backfill_facts(storage: &dyn Storage, now: Millis) -> Result<usize, DomainError> {
+    let missing = read(storage, |tx| Ok::<_, DomainError>(tx.jobs_without_facts()?))?;
+    for job_id in &missing {
+        write(storage, |tx| {
+            let Some(stored) = tx.job(job_id)? else {
+                return Ok(());
+            };
+            let doc = crate::domain::jobs::load(job_id, &stored.doc)?;
+            let job = crate::domain::jobs::read(job_id, &doc)?;
+            tx.put_job_facts(&JobFacts::derive(&job, None, now))?;
+            Ok::<_, DomainError>(())
+        })?;
+    }
+    Ok(missing.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use fieldsync_protocol::job::{SlaDeadlines, Tier};
+    use fieldsync_protocol::rules::Status;
+
+    use super::*;
+    use crate::domain::sla::{HOUR, MINUTE};
+
+    fn facts(kind: JobKind, tier: Tier) -> JobFacts {
+        let policy = SlaPolicy::default();
+        JobFacts {
+            job_id: "job-1".into(),
+            kind,
+            tier,
+            region: "north".into(),
+            category: "no heat".into(),
+            assignee: Some("anna".into()),
+            status: Status::Assigned,
+            ring: 1,
+            call_received_at: 0,
+            created_at: 30_000,
+            dispatched_at: Some(60_000),
+            resolved_at: None,
+            resolved_device_at: None,
+            resolved_server_at: None,
+            feedback_at: None,
+            appointment_start: None,
+            deadlines: policy.deadlines(tier, kind, 0),
+            visits: 0,
+            first_visit_fixed: None,
+            rating: None,
+            help_requests: 0,
+            receipts: Default::default(),
+        }
+    }
+
+    fn rules(due: &[Due]) -> Vec<&str> {
+        due.iter().map(|d| d.rule).collect()
+    }
+
+    #[test]
+    fn resolution_overdue_climbs_to_ring_2_then_3() {
+        let policy = SlaPolicy::default();
+        let job = facts(JobKind::Repair, Tier::Standard);
+        let (ring, due, next) = evaluate(&job, &policy, 47 * HOUR);
+        assert_eq!((ring, due.len()), (1, 0));
+        assert_eq!(next, Some(48 * HOUR));
+        let (ring, due, next) = evaluate(&job, &policy, 48 * HOUR + 1);
+        assert_eq!(ring, 2);
+        assert_eq!(rules(&due), ["resolve:owner", "resolve:ring2"]);
+        assert_eq!(due[0].to, Recipient::Engineer);
+        assert_eq!(
+            next,
+            Some(49 * HOUR),
+            "the next ring is reminded an hour later"
+        );
+        let (ring, due, _) = evaluate(&job, &policy, 49 * HOUR + 1);
+        assert_eq!(ring, 3);
+        assert_eq!(
+            rules(&due),
+            ["resolve:owner", "resolve:ring2", "resolve:ring3"]
+        );
+    }
+
+    #[test]
+    fn vip_jobs_run_out_sooner() {
+        let policy = SlaPolicy::default();
+        let job = facts(JobKind::Repair, Tier::Vip);
+        assert_eq!(evaluate(&job, &policy, 24 * HOUR + 1).0, 2);
+        let standard = facts(JobKind::Repair, Tier::Standard);
+        assert_eq!(evaluate(&standard, &policy, 24 * HOUR + 1).0, 1);
+    }
+
+    #[test]
+    fn an_unresolved_complaint_reaches_the_supervisor_after_24_hours() {
+        let policy = SlaPolicy::default();
+        let complaint = facts(JobKind::Complaint, Tier::Standard);
+        let (ring, due, next) = evaluate(&complaint, &policy, 24 * HOUR - 1);
+        assert_eq!((ring, due.len()), (1, 0));
+        assert_eq!(next, Some(24 * HOUR));
+        let (ring, due, _) = evaluate(&complaint, &policy, 24 * HOUR + 1);
+        assert_eq!(ring, 2);
+        assert_eq!(rules(&due), ["complaint:ring2"]);
+        let mut resolved = complaint;
+        resolved.resolved_at = Some(HOUR);
+        assert_eq!(evaluate(&resolved, &policy, 30 * HOUR).0, 1);
+    }
+
+    #[test]
+    fn an_undispatched_job_reminds_dispatch_then_the_supervisor() {
+        let policy = SlaPolicy::default();
+        let mut job = facts(JobKind::Repair, Tier::Standard);
+        job.dispatched_at = None;
+        job.assignee = None;
+        assert!(evaluate(&job, &policy, 5 * MINUTE).1.is_empty());
+        let (_, due, _) = evaluate(&job, &policy, 5 * MINUTE + 1);
+        assert_eq!(rules(&due), ["dispatch:owner"]);
+        let (_, due, _) = evaluate(&job, &policy, 65 * MINUTE + 1);
+        assert_eq!(rules(&due), ["dispatch:owner", "dispatch:next"]);
+    }
+
+    #[test]
+    fn help_requests_climb_one_ring_each() {
+        let policy = SlaPolicy::default();
+        let mut job = facts(JobKind::Repair, Tier::Standard);
+        job.help_requests = 1;
+        let (ring, due, _) = evaluate(&job, &policy, HOUR);
+        assert_eq!((ring, rules(&due)), (2, vec!["help:1"]));
+        job.help_requests = 2;
+        let (ring, due, _) = evaluate(&job, &policy, HOUR);
+        assert_eq!((ring, rules(&due)), (3, vec!["help:1", "help:2"]));
+        job.ring = 1;
+        job.resolved_at = Some(HOUR / 2);
+        let (ring, due, _) = evaluate(&job, &policy, HOUR);
+        assert_eq!(
+            (ring, due.len()),
+            (1, 0),
+            "resolved: nobody needs reminding"
+        );
+    }
+
+    #[test]
+    fn done_clocks_fire_nothing() {
+        let policy = SlaPolicy::default();
+        let mut job = facts(JobKind::Complaint, Tier::Standard);
+        job.resolved_at = Some(HOUR);
+        job.feedback_at = Some(2 * HOUR);
+        job.deadlines = SlaDeadlines {
+            feedback_by: Some(48 * HOUR),
+            ..job.deadlines
+        };
+        let (ring, due, next) = evaluate(&job, &policy, 100 * HOUR);
+        assert_eq!((ring, due.len(), next), (1, 0, None));
+    }
+}

@@ -1,0 +1,530 @@
+//! What the dispatch desk plans with: the work queues, the day board, and ranked engineer
+//! suggestions with their reasons.
+
+use std::collections::{BTreeMap, HashMap};
+
+use fieldsync_protocol::Millis;
+use fieldsync_protocol::job::{JobSummary, Tier};
+use fieldsync_protocol::rules::Status;
+use serde::Serialize;
+
+use crate::domain::error::DomainError;
+use crate::domain::facts::JobFacts;
+use crate::domain::sla::{ClockState, ClockView, SlaClock};
+use crate::storage::{AuditKind, ReadTx, User};
+
+/// One day in milliseconds. Days here are 24 hours from local midnight: on a day when the
+/// clocks change, the board is an hour short or long at its end.
+pub const DAY: Millis = 24 * 3_600_000;
+
+/// A job in a queue, with the deadline that matters there and why it is there.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueItem {
+    /// The job.
+    pub job: JobSummary,
+    /// The clock whose deadline orders it.
+    pub clock: Option<SlaClock>,
+    /// That deadline.
+    pub due: Option<Millis>,
+    /// Why the job is in this queue.
+    pub note: String,
+}
+
+/// The dispatch desk's queues.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Queues {
+    /// Open jobs without an installer.
+    pub unassigned: Vec<QueueItem>,
+    /// Open jobs without an appointment.
+    pub unscheduled: Vec<QueueItem>,
+    /// Jobs with a clock past its deadline.
+    pub overdue: Vec<QueueItem>,
+    /// Jobs in ring 2 or 3.
+    pub escalated: Vec<QueueItem>,
+    /// Jobs the field flagged: an incomplete visit asking for a follow-up, work from a previous
+    /// assignee, rule violations, since dispatch last acted on the job.
+    pub flagged: Vec<QueueItem>,
+}
+
+/// The clocks of a job, from its facts, as seen at `now`. A cancelled job keeps only the
+/// clocks it stopped.
+pub fn clocks(f: &JobFacts, now: Millis) -> Vec<ClockView> {
+    let d = &f.deadlines;
+    let cancelled = f.status == Status::Cancelled;
+    [
+        (SlaClock::Respond, d.respond_by, Some(f.created_at)),
+        (SlaClock::Dispatch, d.dispatch_by, f.dispatched_at),
+        (SlaClock::Resolve, d.resolve_by, f.resolved_at),
+        (SlaClock::Feedback, d.feedback_by, f.feedback_at),
+    ]
+    .into_iter()
+    .filter(|(_, _, done)| !cancelled || done.is_some())
+    .filter_map(|(clock, due, done)| due.map(|due| ClockView::new(clock, due, done, now)))
+    .collect()
+}
+
+/// Whether the job still needs planning: not finished, not called off.
+fn needs_planning(status: Status) -> bool {
+    !matches!(
+        status,
+        Status::Completed | Status::Cancelled | Status::Closed
+    )
+}
+
+/// Builds the queues at `now`: VIP customers first in every queue, then the nearest deadline.
+pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
+    let facts: HashMap<String, JobFacts> = tx
+        .open_job_facts()?
+        .into_iter()
+        .map(|f| (f.job_id.clone(), f))
+        .collect();
+    let flags = field_flags(tx, &facts)?;
+    let mut q = Queues::default();
+    for job in tx.list_jobs()? {
+        let Some(f) = facts.get(&job.id) else {
+            continue;
+        };
+        let views = clocks(f, now);
+        // A queue is ordered by a deadline still ahead or already missed, never by one met.
+        let clock_of = |c: SlaClock| {
+            views.iter().find(|v| {
+                v.clock == c && matches!(v.state, ClockState::Running | ClockState::Overdue)
+            })
+        };
+        let item = |clock: Option<&ClockView>, note: String| QueueItem {
+            job: job.clone(),
+            clock: clock.map(|c| c.clock),
+            due: clock.map(|c| c.due),
+            note,
+        };
+        if needs_planning(job.status) && job.assignee.is_none() {
+            q.unassigned.push(item(
+                clock_of(SlaClock::Dispatch),
+                "no installer yet".into(),
+            ));
+        }
+        if needs_planning(job.status) && job.appointment_start.is_none() {
+            q.unscheduled.push(item(
+                clock_of(SlaClock::Resolve),
+                "no appointment yet".into(),
+            ));
+        }
+        if let Some(late) = views
+            .iter()
+            .filter(|v| v.state == ClockState::Overdue)
+            .min_by_key(|v| v.due)
+        {
+            q.overdue.push(item(
+                Some(late),
+                format!("{} deadline passed", late.clock.as_str()),
+            ));
+        }
+        if job.ring >= 2 && f.resolved_at.is_none() {
+            let why = if f.help_requests > 0 {
+                format!("ring {}: the engineer asked for help", job.ring)
+            } else {
+                format!("ring {}", job.ring)
+            };
+            q.escalated.push(item(clock_of(SlaClock::Resolve), why));
+        }
+        let mut flagged = Vec::new();
+        if job.status == Status::Incomplete {
+            flagged.push("visit incomplete: needs a follow-up visit".to_owned());
+        }
+        flagged.extend(flags.get(&job.id).cloned().unwrap_or_default());
+        if !flagged.is_empty() {
+            q.flagged
+                .push(item(clock_of(SlaClock::Resolve), flagged.join("; ")));
+        }
+    }
+    for queue in [
+        &mut q.unassigned,
+        &mut q.unscheduled,
+        &mut q.overdue,
+        &mut q.escalated,
+        &mut q.flagged,
+    ] {
+        queue.sort_by_key(|i| {
+            (
+                i.job.tier != Tier::Vip,
+                i.due.unwrap_or(Millis::MAX),
+                i.job.call_received_at,
+            )
+        });
+    }
+    Ok(q)
+}
+
+/// Flags and rule violations on open jobs that dispatch has not acted on since (no office
+/// change after them), by job.
+fn field_flags(
+    tx: &dyn ReadTx,
+    open: &HashMap<String, JobFacts>,
+) -> Result<BTreeMap<String, Vec<String>>, DomainError> {
+    let mut latest: BTreeMap<String, (Millis, Vec<String>)> = BTreeMap::new();
+    for kind in [AuditKind::Flag, AuditKind::Violation] {
+        for entry in tx.audit(None, Some(kind), 1000)? {
+            if !open.contains_key(&entry.job_id) {
+                continue;
+            }
+            let slot = latest.entry(entry.job_id.clone()).or_default();
+            slot.0 = slot.0.max(entry.server_time);
+            let text = match kind {
+                AuditKind::Violation => format!("rule violation: {}", entry.detail),
+                _ => entry.detail,
+            };
+            if !slot.1.contains(&text) {
+                slot.1.push(text);
+            }
+        }
+    }
+    let mut flags = BTreeMap::new();
+    for (job_id, (at, texts)) in latest {
+        let acted = tx
+            .audit(Some(&job_id), Some(AuditKind::Change), 10_000)?
+            .iter()
+            .any(|e| {
+                e.server_time > at
+                    && e.device.is_none()
+                    && e.user.as_deref().is_some_and(|u| !u.starts_with('@'))
+            });
+        if !acted {
+            flags.insert(job_id, texts);
+        }
+    }
+    Ok(flags)
+}
+
+/// The UTC day `YYYY-MM-DD` starting at `start`.
+pub fn day_label(start: Millis) -> String {
+    let days = start.div_euclid(DAY);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The start (ms, UTC) of day `YYYY-MM-DD`.
+pub fn parse_day(day: &str) -> Result<Millis, DomainError> {
+    let bad = || {
+        DomainError::bad_request(
+            "invalid_query",
+            format!("`{day}` is not a date of the form YYYY-MM-DD"),
+        )
+    };
+    let mut parts = day.splitn(3, '-');
+    let mut next = |len: usize| -> Result<i64, DomainError> {
+        let part = parts
+            .next()
+            .filter(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(bad)?;
+        part.parse().map_err(|_| bad())
+    };
+    let (y, m, d) = (next(4)?, next(2)?, next(2)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    let days = days_from_civil(y, m, d);
+    if civil_from_days(days) != (y, m, d) {
+        return Err(bad());
+    }
+    Ok(days * DAY)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A local calendar day: its label and when it starts, for the board and the suggestions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Day {
+    /// `YYYY-MM-DD`.
+    pub label: String,
+    /// Its local midnight (ms since the Unix epoch).
+    pub start: Millis,
+}
+
+impl Day {
+    /// The day `label` (today at `now` when absent) in a time zone `tz_offset` minutes behind
+    /// UTC (as JavaScript's `getTimezoneOffset` gives it: -60 for UTC+1; 0 when absent).
+    pub fn parse(
+        label: Option<&str>,
+        tz_offset: Option<i64>,
+        now: Millis,
+    ) -> Result<Self, DomainError> {
+        let offset = tz_offset.unwrap_or(0);
+        if !(-14 * 60..=14 * 60).contains(&offset) {
+            return Err(DomainError::bad_request(
+                "invalid_query",
+                format!("tz_offset must be between -840 and 840 minutes, not {offset}"),
+            ));
+        }
+        let shift = offset * 60_000;
+        let midnight_utc = match label.filter(|l| !l.is_empty()) {
+            Some(label) => parse_day(label)?,
+            None => {
+                let local = now - shift;
+                local - local.rem_euclid(DAY)
+            }
+        };
+        Ok(Day {
+            label: day_label(midnight_utc),
+            start: midnight_utc + shift,
+        })
+    }
+}
+
+/// One engineer's row of the day board.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardRow {
+    /// The engineer.
+    pub user: String,
+    /// Their name.
+    pub name: String,
+    /// Their region.
+    pub region: String,
+    /// Their skills.
+    pub skills: Vec<String>,
+    /// Their jobs with an appointment that day, by start.
+    pub jobs: Vec<JobSummary>,
+}
+
+/// The day board: every engineer's appointments on one day, and what still needs planning.
+#[derive(Debug, Clone, Serialize)]
+pub struct Board {
+    /// The day, `YYYY-MM-DD` (local to the time zone asked for; UTC by default).
+    pub day: String,
+    /// Its start.
+    pub start: Millis,
+    /// Its end.
+    pub end: Millis,
+    /// One row per engineer, by name.
+    pub engineers: Vec<BoardRow>,
+    /// Jobs still needing an installer or an appointment, VIP first, oldest call first.
+    pub unplanned: Vec<JobSummary>,
+}
+
+fn on_day(job: &JobSummary, start: Millis) -> bool {
+    job.appointment_start
+        .is_some_and(|s| (start..start + DAY).contains(&s))
+}
+
+fn installers(tx: &dyn ReadTx) -> Result<Vec<User>, DomainError> {
+    let mut users: Vec<User> = tx
+        .users()?
+        .into_iter()
+        .filter(|u| u.role == "installer")
+        .collect();
+    users.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    Ok(users)
+}
+
+/// The board of `day`.
+pub fn board(tx: &dyn ReadTx, day: &Day) -> Result<Board, DomainError> {
+    let start = day.start;
+    let jobs = tx.list_jobs()?;
+    let engineers = installers(tx)?
+        .into_iter()
+        .map(|u| {
+            let mut mine: Vec<JobSummary> = jobs
+                .iter()
+                .filter(|j| j.assignee.as_deref() == Some(&u.id) && on_day(j, start))
+                .filter(|j| j.status != Status::Cancelled)
+                .cloned()
+                .collect();
+            mine.sort_by_key(|j| j.appointment_start);
+            BoardRow {
+                user: u.id,
+                name: u.name,
+                region: u.region,
+                skills: u.skills,
+                jobs: mine,
+            }
+        })
+        .collect();
+    let mut unplanned: Vec<JobSummary> = jobs
+        .into_iter()
+        .filter(|j| {
+            needs_planning(j.status) && (j.assignee.is_none() || j.appointment_start.is_none())
+        })
+        .collect();
+    unplanned.sort_by_key(|j| (j.tier != Tier::Vip, j.call_received_at));
+    Ok(Board {
+        day: day.label.clone(),
+        start,
+        end: start + DAY,
+        engineers,
+        unplanned,
+    })
+}
+
+/// An engineer suggested for a job, with the reasons.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suggestion {
+    /// The engineer.
+    pub user: String,
+    /// Their name.
+    pub name: String,
+    /// Their region.
+    pub region: String,
+    /// Their skills.
+    pub skills: Vec<String>,
+    /// Higher is better: 3 per matching skill, 2 for the job's region, minus 1 per job they
+    /// already have that day.
+    pub score: i64,
+    /// Jobs they already have that day.
+    pub load: usize,
+    /// Why, in words.
+    pub reasons: Vec<String>,
+}
+
+/// Whether a skill covers the job: it names the kind of work, the problem category, or the
+/// product model (or the model's family, as a prefix).
+fn skill_matches(skill: &str, kind: &str, category: &str, model: &str) -> bool {
+    let skill = skill.trim().to_lowercase();
+    !skill.is_empty()
+        && (skill == kind
+            || skill == category.to_lowercase()
+            || model.to_lowercase().starts_with(&skill))
+}
+
+/// Ranks every installer for `job_id` on `day`: best first; ties by lighter load, then name.
+pub fn suggestions(
+    tx: &dyn ReadTx,
+    job_id: &str,
+    day: &Day,
+) -> Result<Vec<Suggestion>, DomainError> {
+    let day_start = day.start;
+    let stored = tx
+        .job(job_id)?
+        .ok_or_else(|| DomainError::NotFound(format!("there is no job `{job_id}`")))?;
+    let doc = crate::domain::jobs::load(job_id, &stored.doc)?;
+    let job = crate::domain::jobs::read(job_id, &doc)?;
+    let jobs = tx.list_jobs()?;
+    let day = &day.label;
+    let mut ranked: Vec<Suggestion> = installers(tx)?
+        .into_iter()
+        .map(|u| {
+            let matched: Vec<&String> = u
+                .skills
+                .iter()
+                .filter(|s| {
+                    skill_matches(
+                        s,
+                        job.kind.as_str(),
+                        &job.problem.category,
+                        &job.product.model,
+                    )
+                })
+                .collect();
+            let same_region = !job.site.region.trim().is_empty()
+                && u.region.trim().eq_ignore_ascii_case(job.site.region.trim());
+            let load = jobs
+                .iter()
+                .filter(|j| j.id != job.id && j.assignee.as_deref() == Some(&u.id))
+                .filter(|j| on_day(j, day_start) && j.status != Status::Cancelled)
+                .count();
+            let mut reasons = Vec::new();
+            if matched.is_empty() {
+                reasons.push("no matching skill".to_owned());
+            } else {
+                let names: Vec<&str> = matched.iter().map(|s| s.as_str()).collect();
+                reasons.push(format!("knows {}", names.join(", ")));
+            }
+            if same_region {
+                reasons.push(format!("works in {}", u.region));
+            } else if !u.region.is_empty() {
+                reasons.push(format!("based in {}", u.region));
+            }
+            reasons.push(match load {
+                0 => format!("free on {day}"),
+                1 => format!("1 job on {day}"),
+                n => format!("{n} jobs on {day}"),
+            });
+            let score = 3 * matched.len() as i64 + if same_region { 2 } else { 0 } - load as i64;
+            Suggestion {
+                user: u.id,
+                name: u.name,
+                region: u.region,
+                skills: u.skills,
+                score,
+                load,
+                reasons,
+            }
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then(a.load.cmp(&b.load))
+            .then(a.name.cmp(&b.name))
+    });
+    Ok(ranked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip() {
+        assert_eq!(parse_day("1970-01-01").expect("epoch"), 0);
+        let start = parse_day("2026-11-22").expect("valid");
+        assert_eq!(day_label(start), "2026-11-22");
+        assert_eq!(day_label(start + DAY - 1), "2026-11-22");
+        assert_eq!(
+            day_label(parse_day("2024-02-29").expect("leap")),
+            "2024-02-29"
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "22-11-2026",
+            "2026-1-01",
+            "tomorrow",
+            "",
+        ] {
+            let error = parse_day(bad).expect_err(bad);
+            assert!(error.to_string().contains("YYYY-MM-DD"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn local_days_start_at_local_midnight() {
+        let utc = parse_day("2026-11-22").expect("day");
+        let plus_one = Day::parse(Some("2026-11-22"), Some(-60), 0).expect("UTC+1");
+        assert_eq!(plus_one.label, "2026-11-22");
+        assert_eq!(plus_one.start, utc - 3_600_000);
+        // Just after local midnight in UTC+1, it is already the 22nd there.
+        let today = Day::parse(None, Some(-60), utc - 1_800_000).expect("today");
+        assert_eq!(today.label, "2026-11-22");
+        assert!(Day::parse(None, Some(900), 0).is_err());
+    }
+
+    #[test]
+    fn skills_match_kind_category_or_model_family() {
+        assert!(skill_matches("HP", "repair", "no heat", "HP-200"));
+        assert!(skill_matches("No Heat", "repair", "no heat", "BX-9"));
+        assert!(skill_matches("installation", "installation", "", ""));
+        assert!(!skill_matches("AC", "repair", "leak", "HP-200"));
+        assert!(!skill_matches(" ", "repair", "leak", "HP-200"));
+    }
+}

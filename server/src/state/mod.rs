@@ -1,0 +1,160 @@
+//! What the running server shares, assembled once by the binary (or a test): the storage and
+//! blob store, the clock, the SLA policy, the live event bus, the sign-in limiter and upload
+//! locks ([`AppState`]), and the escalation scheduler that runs beside the HTTP server
+//! ([`scheduler`]). The HTTP layer reads this state; nothing here knows HTTP.
+
+pub mod scheduler;
+
+use std::sync::Arc;
+
+use fieldsync_protocol::Millis;
+use tokio::sync::{Notify, broadcast, watch};
+
+use crate::domain::auth::LoginLimiter;
+use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::dispatch::Dispatch;
+use crate::domain::error::DomainError;
+use crate::domain::escalation::{self, TickOutcome};
+use crate::domain::media::UploadLocks;
+use crate::domain::sla::SlaPolicy;
+use crate::domain::sync::PageLimits;
+use crate::storage::blobs::BlobStore;
+use crate::storage::{ReadTx, Reminder, Storage, WriteTx};
+
+/// What the live event stream tells its listeners.
+#[derive(Debug, Clone)]
+pub enum Live {
+    /// Something changed on these jobs; these users' devices should sync. Office listeners
+    /// hear every change.
+    Changed {
+        /// The users whose devices should sync.
+        users: Arc<[String]>,
+        /// The jobs that changed.
+        jobs: Arc<[String]>,
+    },
+    /// A reminder fired: the office hears every one, a device those addressed to its user.
+    Reminder(Arc<Reminder>),
+    /// A device was revoked: its open event streams end.
+    Revoked(String),
+}
+
+/// What every request and background task shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage backend.
+    pub storage: Arc<dyn Storage>,
+    /// Live events to online devices and consoles.
+    pub live: broadcast::Sender<Live>,
+    /// Sync page limits.
+    pub limits: PageLimits,
+    /// Failed sign-in attempts.
+    pub logins: Arc<LoginLimiter>,
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+    /// The SLA targets new jobs run under, and the escalation ladder's timing.
+    pub sla: Arc<SlaPolicy>,
+    /// Wakes the escalation scheduler early (something changed).
+    pub scheduler_wake: Arc<Notify>,
+    /// Becomes true when the server shuts down: live event streams end.
+    pub closing: Arc<watch::Sender<bool>>,
+    /// Where blob bytes live.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Blobs a request is uploading right now.
+    pub uploads: Arc<UploadLocks>,
+}
+
+impl AppState {
+    /// State over a storage backend and a blob store with default limits, the system clock and
+    /// the default SLA policy.
+    pub fn new(storage: Arc<dyn Storage>, blobs: Arc<dyn BlobStore>) -> Self {
+        let (live, _) = broadcast::channel(1024);
+        AppState {
+            storage,
+            live,
+            limits: PageLimits::default(),
+            logins: Arc::default(),
+            clock: Arc::new(SystemClock),
+            sla: Arc::default(),
+            scheduler_wake: Arc::default(),
+            closing: Arc::new(watch::channel(false).0),
+            blobs,
+            uploads: Arc::default(),
+        }
+    }
+
+    /// The current time by the state's clock.
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// Tells listeners that `jobs` changed and `users`' devices should sync, and lets the
+    /// escalation ladder look again.
+    pub fn changed(&self, users: Vec<String>, jobs: Vec<String>) {
+        // No subscribers is fine: nobody is online.
+        let _ = self.live.send(Live::Changed {
+            users: users.into(),
+            jobs: jobs.into(),
+        });
+        self.scheduler_wake.notify_one();
+    }
+
+    /// Tells a revoked device's open event streams to end.
+    pub fn revoked(&self, device_id: String) {
+        let _ = self.live.send(Live::Revoked(device_id));
+    }
+
+    /// Publishes what an escalation tick did: new reminders and raised rings.
+    pub fn publish_tick(&self, outcome: TickOutcome) {
+        // One event per job, so a device hears only of its own user's jobs.
+        for (job, users) in outcome.escalated {
+            let _ = self.live.send(Live::Changed {
+                users: users.into(),
+                jobs: vec![job].into(),
+            });
+        }
+        for reminder in outcome.reminders {
+            let _ = self.live.send(Live::Reminder(Arc::new(reminder)));
+        }
+    }
+
+    /// Runs the escalation ladder now, at the state's clock, and publishes what it did.
+    pub fn escalate_now(&self) -> Result<(), DomainError> {
+        let outcome = escalation::tick(self.storage.as_ref(), &self.sla, self.now())?;
+        self.publish_tick(outcome);
+        Ok(())
+    }
+
+    /// Dispatch's operations as `user`, under the state's SLA policy.
+    pub fn dispatch<'s>(&'s self, user: &str) -> Dispatch<'s> {
+        Dispatch::new(self.storage.as_ref(), user).with_sla(&self.sla)
+    }
+
+    /// Runs `f` on the blocking pool (storage is synchronous and never runs on the executor).
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&AppState) -> Result<T, DomainError> + Send + 'static,
+    ) -> Result<T, DomainError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(|e| DomainError::Internal(format!("worker failed: {e}")))?
+    }
+
+    /// Runs `f` in a read transaction on the blocking pool.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn ReadTx) -> Result<T, DomainError> + Send + 'static,
+    ) -> Result<T, DomainError> {
+        self.blocking(move |state| crate::storage::read(state.storage.as_ref(), f))
+            .await
+    }
+
+    /// Runs `f` in a write transaction on the blocking pool.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn WriteTx) -> Result<T, DomainError> + Send + 'static,
+    ) -> Result<T, DomainError> {
+        self.blocking(move |state| crate::storage::write(state.storage.as_ref(), f))
+            .await
+    }
+}

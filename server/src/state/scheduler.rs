@@ -1,0 +1,45 @@
+//! The escalation scheduler: runs the ladder ([`crate::domain::escalation::tick`]) beside the
+//! server and publishes what each tick did.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::escalation::{MAX_SLEEP, MIN_SLEEP, tick};
+use crate::domain::sla::SlaPolicy;
+use crate::state::AppState;
+
+/// Runs the ladder for as long as the server runs: a tick at start (catching up on whatever
+/// fell due while the server was down), then at the next deadline, at least every
+/// [`MAX_SLEEP`], and whenever [`AppState::changed`] wakes it.
+pub async fn run(state: AppState) {
+    loop {
+        let storage = state.storage.clone();
+        let policy: Arc<SlaPolicy> = state.sla.clone();
+        let now = state.now();
+        let result =
+            tokio::task::spawn_blocking(move || tick(storage.as_ref(), &policy, now)).await;
+        let next_due = match result {
+            Ok(Ok(outcome)) => {
+                let next = outcome.next_due;
+                state.publish_tick(outcome);
+                next
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "escalation tick failed");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "escalation tick panicked");
+                None
+            }
+        };
+        let wait = next_due
+            .map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0) + 1))
+            .unwrap_or(MAX_SLEEP)
+            .clamp(MIN_SLEEP, MAX_SLEEP);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = state.scheduler_wake.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Who uses Fieldsync: users and their passwords, office sessions, enrollment codes, device
+//! credentials, and the devices the sync protocol has seen with their cursors and actors.
+
+use fieldsync_protocol::Millis;
+use serde::{Deserialize, Serialize};
+
+use super::StorageError;
+
+/// A device's credential, issued at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    /// The device id (chosen by the app install).
+    pub device_id: String,
+    /// The user the device acts for.
+    pub user_id: String,
+    /// When it was enrolled.
+    pub enrolled_at: Millis,
+    /// Who issued the enrollment code.
+    pub enrolled_by: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Millis>,
+    /// When it was flagged for an admin (repeated rule violations), if it was.
+    pub flagged_at: Option<Millis>,
+}
+
+/// A signed-in office session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Who signed in.
+    pub user_id: String,
+    /// The token a cookie-authenticated request must echo in `x-csrf-token`.
+    pub csrf: String,
+    /// When it stops working.
+    pub expires_at: Millis,
+}
+
+/// A one-time enrollment code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentCode {
+    /// The user the enrolled device will act for.
+    pub user_id: String,
+    /// Who issued it.
+    pub created_by: String,
+    /// When it stops working.
+    pub expires_at: Millis,
+    /// When it was used, if it was.
+    pub used_at: Option<Millis>,
+}
+
+/// A device the server has seen, and where it is in the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// The device id.
+    pub device_id: String,
+    /// The user it belongs to.
+    pub user_id: String,
+    /// Its Automerge actor id.
+    pub actor: Vec<u8>,
+    /// The cursor it presented last (what it acknowledged).
+    pub last_presented_cursor: u64,
+    /// The cursor the server issued to it last.
+    pub last_issued_cursor: u64,
+    /// When it last synced (server clock).
+    pub last_seen: Millis,
+}
+
+/// A person who uses Fieldsync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The user id (also what `assignee` holds).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `installer`, `dispatcher`, `supervisor`, `head_of_engineering` or `admin`.
+    pub role: String,
+    /// Home region.
+    #[serde(default)]
+    pub region: String,
+    /// Skills (product families, kinds of work).
+    #[serde(default)]
+    pub skills: Vec<String>,
+}
+
+/// Reads of this area inside one transaction.
+pub trait DeviceStore {
+    /// The device that uploaded changes by `actor`, if any did.
+    fn device_for_actor(&self, actor: &[u8]) -> Result<Option<String>, StorageError>;
+    /// A device.
+    fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError>;
+    /// Every user.
+    fn users(&self) -> Result<Vec<User>, StorageError>;
+    /// One user.
+    fn user(&self, user_id: &str) -> Result<Option<User>, StorageError>;
+    /// A user's password hash (PHC string), if they have a password.
+    fn password_hash(&self, user_id: &str) -> Result<Option<String>, StorageError>;
+    /// The session whose token hashes to `token_hash`.
+    fn session(&self, token_hash: &[u8]) -> Result<Option<Session>, StorageError>;
+    /// The enrollment code that hashes to `code_hash`.
+    fn enrollment_code(&self, code_hash: &[u8]) -> Result<Option<EnrollmentCode>, StorageError>;
+    /// The device whose credential hashes to `token_hash`.
+    fn credential_by_token(&self, token_hash: &[u8]) -> Result<Option<Credential>, StorageError>;
+    /// One enrolled device.
+    fn credential(&self, device_id: &str) -> Result<Option<Credential>, StorageError>;
+    /// Every enrolled device, by device id.
+    fn credentials(&self) -> Result<Vec<Credential>, StorageError>;
+}
+
+/// Writes of this area inside one transaction.
+pub trait DeviceStoreMut: DeviceStore {
+    /// Creates or updates a device.
+    fn put_device(&mut self, device: &DeviceRecord) -> Result<(), StorageError>;
+    /// Records that `actor` belongs to `device_id` (the first device seen with it keeps it).
+    fn record_actor(&mut self, actor: &[u8], device_id: &str) -> Result<(), StorageError>;
+    /// Creates or updates a user.
+    fn put_user(&mut self, user: &User) -> Result<(), StorageError>;
+    /// Sets a user's password hash (PHC string) and ends the user's sessions.
+    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> Result<(), StorageError>;
+    /// Stores a session under its token's hash.
+    fn put_session(&mut self, token_hash: &[u8], session: &Session) -> Result<(), StorageError>;
+    /// Ends a session.
+    fn delete_session(&mut self, token_hash: &[u8]) -> Result<(), StorageError>;
+    /// Stores an enrollment code under its hash.
+    fn put_enrollment_code(
+        &mut self,
+        code_hash: &[u8],
+        code: &EnrollmentCode,
+    ) -> Result<(), StorageError>;
+    /// Marks a code used; false when it was already used (or does not exist).
+    fn use_enrollment_code(&mut self, code_hash: &[u8], now: Millis) -> Result<bool, StorageError>;
+    /// Creates or replaces a device's credential (re-enrolling a device replaces its token and
+    /// lifts a revocation; a flag for an admin stays).
+    fn put_credential(
+        &mut self,
+        token_hash: &[u8],
+        credential: &Credential,
+    ) -> Result<(), StorageError>;
+    /// Revokes a device's credential at once; false when there is no such device.
+    fn revoke_device(&mut self, device_id: &str, now: Millis) -> Result<bool, StorageError>;
+    /// Flags a device for an admin (first flag time kept).
+    fn flag_device(&mut self, device_id: &str, now: Millis) -> Result<(), StorageError>;
+}

@@ -1,0 +1,131 @@
+//! Jobs and the server's history: the stored documents with their projections, the changes
+//! appended to the history, and the scope events that say which user holds which job.
+
+use fieldsync_protocol::Millis;
+use fieldsync_protocol::job::JobSummary;
+use serde::Serialize;
+
+use super::StorageError;
+
+/// A job as stored: the Automerge document and its projection row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredJob {
+    /// The whole document (`Automerge::save`).
+    pub doc: Vec<u8>,
+    /// The projection derived from it.
+    pub summary: JobSummary,
+}
+
+/// What an entry in the server's history records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An Automerge change to a job.
+    Change,
+    /// A job entered a user's scope (assigned to them).
+    Enter,
+    /// A job left a user's scope (reassigned or unassigned).
+    Leave,
+}
+
+impl EventKind {
+    /// The storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Change => "change",
+            EventKind::Enter => "enter",
+            EventKind::Leave => "leave",
+        }
+    }
+
+    /// Parses a storage name.
+    pub fn parse(s: &str) -> Result<Self, StorageError> {
+        match s {
+            "change" => Ok(EventKind::Change),
+            "enter" => Ok(EventKind::Enter),
+            "leave" => Ok(EventKind::Leave),
+            other => Err(StorageError::Corrupt(format!(
+                "unknown event kind `{other}`"
+            ))),
+        }
+    }
+}
+
+/// One entry of the server's history. `seq` grows by one per entry across all jobs; a device's
+/// cursor is the last `seq` it has applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Position in the history.
+    pub seq: u64,
+    /// The job.
+    pub job_id: String,
+    /// What happened.
+    pub kind: EventKind,
+    /// For scope events, whose scope.
+    pub user: Option<String>,
+    /// For changes, the device that uploaded it (`None` for the server's own changes).
+    pub origin_device: Option<String>,
+    /// For changes, the change bytes.
+    pub change: Option<Vec<u8>>,
+}
+
+/// A change to append to the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    /// The change hash.
+    pub hash: [u8; 32],
+    /// The change bytes.
+    pub bytes: Vec<u8>,
+    /// The device that uploaded it (`None` for the server's own changes, which every device in
+    /// scope receives, the uploader included).
+    pub origin_device: Option<String>,
+}
+
+/// Reads of this area inside one transaction.
+pub trait JobStore {
+    /// A random id made when the database was created; it tells devices which database they
+    /// talk to.
+    fn server_id(&self) -> Result<String, StorageError>;
+    /// The server's Automerge actor id for changes dispatch makes: new for every process (every
+    /// open of the store), so a database restored from a backup never reuses the sequence
+    /// numbers of changes it lost but phones still hold.
+    fn server_actor(&self) -> Result<Vec<u8>, StorageError>;
+    /// The highest `seq` in the history (0 when empty).
+    fn max_seq(&self) -> Result<u64, StorageError>;
+    /// One job.
+    fn job(&self, job_id: &str) -> Result<Option<StoredJob>, StorageError>;
+    /// Every job's projection, oldest call first.
+    fn list_jobs(&self) -> Result<Vec<JobSummary>, StorageError>;
+    /// History entries after `after` that concern `user`: changes to jobs they currently hold
+    /// (assigned to them and not cancelled) and their scope events, in `seq` order, at most
+    /// `limit`.
+    fn events_for_user(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StorageError>;
+    /// The `seq` of the latest time `job_id` entered `user`'s scope.
+    fn latest_entry(&self, job_id: &str, user: &str) -> Result<Option<u64>, StorageError>;
+    /// Whether the job was ever in the user's scope.
+    fn ever_in_scope(&self, job_id: &str, user: &str) -> Result<bool, StorageError>;
+}
+
+/// Writes of this area inside one transaction.
+pub trait JobStoreMut: JobStore {
+    /// Stores a job's document and projection and appends its new changes to the history.
+    fn put_job(
+        &mut self,
+        job: &StoredJob,
+        changes: &[NewChange],
+        now: Millis,
+    ) -> Result<(), StorageError>;
+    /// Appends a scope event.
+    fn record_scope(
+        &mut self,
+        job_id: &str,
+        user: &str,
+        kind: EventKind,
+        now: Millis,
+    ) -> Result<(), StorageError>;
+}

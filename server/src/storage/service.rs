@@ -1,0 +1,280 @@
+//! The service side: the job facts projection the SLA clocks, the escalation ladder and the
+//! planning views read, the KPIs computed over it (definitions in `crate::domain::kpi`), and the
+//! stored reminders.
+
+use std::collections::BTreeMap;
+
+use fieldsync_protocol::Millis;
+use fieldsync_protocol::job::{JobKind, SlaDeadlines, Tier};
+use fieldsync_protocol::rules::Status;
+use serde::{Deserialize, Serialize};
+
+use super::StorageError;
+
+/// One job's facts, as the projection table stores them. Fields missing from a stored row (a
+/// row written by an older server) take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct JobFacts {
+    /// The job.
+    pub job_id: String,
+    /// Its kind.
+    pub kind: JobKind,
+    /// The customer's tier.
+    pub tier: Tier,
+    /// The site's region.
+    pub region: String,
+    /// The problem category.
+    pub category: String,
+    /// The installer it is assigned to.
+    pub assignee: Option<String>,
+    /// Its effective status.
+    pub status: Status,
+    /// Its escalation ring.
+    pub ring: u8,
+    /// When the call came in.
+    pub call_received_at: Millis,
+    /// When the job was created (stops the respond clock).
+    pub created_at: Millis,
+    /// When it was first assigned (stops the dispatch clock).
+    pub dispatched_at: Option<Millis>,
+    /// When it was completed (stops the resolve clock): the device's time when plausible. The
+    /// last completion counts, and only while the job stays completed or closed: a reopened job
+    /// is unresolved again.
+    pub resolved_at: Option<Millis>,
+    /// The device's clock at that completion, as it claimed it.
+    pub resolved_device_at: Option<Millis>,
+    /// When the server first saw that completion.
+    pub resolved_server_at: Option<Millis>,
+    /// When it was first closed: the feedback is in (stops the feedback clock).
+    pub feedback_at: Option<Millis>,
+    /// The appointment window's start.
+    pub appointment_start: Option<Millis>,
+    /// The SLA deadlines.
+    pub deadlines: SlaDeadlines,
+    /// Visits ended on site (completed or incomplete).
+    pub visits: u32,
+    /// Once resolved: whether on the first visit (it was the only visit, and the installer did
+    /// not record it as unsuccessful).
+    pub first_visit_fixed: Option<bool>,
+    /// The customer's rating.
+    pub rating: Option<u8>,
+    /// Help requests from the field.
+    pub help_requests: u32,
+    /// When the server first saw each lifecycle move, by [`transition_key`].
+    pub receipts: BTreeMap<String, Millis>,
+}
+
+/// How jobs are grouped in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// Calendar days (UTC), `2026-11-22`.
+    Day,
+    /// ISO weeks, `2026-W47`.
+    Week,
+    /// Calendar months, `2026-11`.
+    #[default]
+    Month,
+}
+
+/// Which jobs a report covers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct KpiFilter {
+    /// Calls received at or after this time.
+    pub from: Millis,
+    /// Calls received before this time.
+    pub to: Millis,
+    /// Only this region.
+    pub region: Option<String>,
+    /// Only this problem category.
+    pub category: Option<String>,
+    /// Only this kind.
+    pub kind: Option<JobKind>,
+    /// Only jobs assigned to this engineer.
+    pub engineer: Option<String>,
+}
+
+/// A share: `hits` of `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct Ratio {
+    /// The numerator.
+    pub hits: u64,
+    /// The denominator.
+    pub of: u64,
+    /// `hits / of`, or `None` when nothing was counted.
+    pub rate: Option<f64>,
+}
+
+impl Ratio {
+    /// `hits` of `of`.
+    pub fn new(hits: u64, of: u64) -> Self {
+        Ratio {
+            hits,
+            of,
+            rate: (of > 0).then(|| hits as f64 / of as f64),
+        }
+    }
+}
+
+/// A duration's distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct Durations {
+    /// How many values.
+    pub n: u64,
+    /// The median (nearest rank).
+    pub median_ms: Option<Millis>,
+    /// The 90th percentile (nearest rank).
+    pub p90_ms: Option<Millis>,
+}
+
+/// SLA compliance per clock.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct SlaCompliance {
+    /// Call → created.
+    pub respond: Ratio,
+    /// → dispatched.
+    pub dispatch: Ratio,
+    /// → resolved.
+    pub resolve: Ratio,
+    /// Complaints → feedback.
+    pub feedback: Ratio,
+}
+
+/// Every KPI over one set of jobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Metrics {
+    /// Jobs (demand).
+    pub jobs: u64,
+    /// First-time fix rate.
+    pub first_time_fix: Ratio,
+    /// One-time installation success rate.
+    pub installation_success: Ratio,
+    /// Ratings of 4 or 5.
+    pub satisfaction: Ratio,
+    /// The mean rating.
+    pub mean_rating: Option<f64>,
+    /// Complaint jobs among all jobs.
+    pub complaint_rate: Ratio,
+    /// Call → created.
+    pub first_response: Durations,
+    /// Call → dispatched.
+    pub time_to_dispatch: Durations,
+    /// Call → resolved.
+    pub time_to_resolve: Durations,
+    /// Call → appointment start.
+    pub appointment_wait: Durations,
+    /// SLA compliance per clock.
+    pub sla: SlaCompliance,
+}
+
+/// The metrics of one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bucket {
+    /// The period's label: `2026-11-22`, `2026-W47` or `2026-11`.
+    pub period: String,
+    /// Its metrics.
+    pub metrics: Metrics,
+}
+
+/// Jobs per value of a dimension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Count {
+    /// The category or region.
+    pub key: String,
+    /// How many jobs.
+    pub jobs: u64,
+}
+
+/// One engineer's line of the table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineerKpis {
+    /// The engineer.
+    pub user: String,
+    /// Their name.
+    pub name: String,
+    /// Jobs they resolved.
+    pub jobs_done: u64,
+    /// First-time fix among those.
+    pub first_time_fix: Ratio,
+    /// Ratings of 4 or 5 among their rated jobs.
+    pub satisfaction: Ratio,
+    /// Their mean rating.
+    pub mean_rating: Option<f64>,
+}
+
+/// What the SQL computes for one report.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct KpiData {
+    /// Metrics per period, oldest first.
+    pub buckets: Vec<Bucket>,
+    /// Metrics over the whole range.
+    pub total: Metrics,
+    /// Jobs per problem category, most first.
+    pub by_category: Vec<Count>,
+    /// Jobs per region, most first.
+    pub by_region: Vec<Count>,
+    /// Per engineer, by name.
+    pub engineers: Vec<EngineerKpis>,
+}
+
+/// A reminder about overdue or escalated work, stored so it survives a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reminder {
+    /// Its id (assigned by storage).
+    pub id: u64,
+    /// The job.
+    pub job_id: String,
+    /// The escalation rule that fired it (each fires once per job), e.g. `resolve:ring2`.
+    pub rule: String,
+    /// The person reminded, when it is one person (the engineer).
+    pub to_user: Option<String>,
+    /// The role reminded, when it is a ring or a desk (`dispatcher`, `supervisor`,
+    /// `head_of_engineering`).
+    pub to_role: Option<String>,
+    /// The ring the job was in when it fired.
+    pub ring: u8,
+    /// The clock that ran out (`dispatch`, `resolve`, `feedback`, `complaint`) or `help`.
+    pub clock: String,
+    /// What the reminder says.
+    pub message: String,
+    /// When it fired.
+    pub created_at: Millis,
+    /// When someone acknowledged it.
+    pub acknowledged_at: Option<Millis>,
+}
+
+/// Reads of this area inside one transaction.
+pub trait ServiceStore {
+    /// One job's service facts.
+    fn job_facts(&self, job_id: &str) -> Result<Option<JobFacts>, StorageError>;
+    /// The facts of every job not cancelled or closed, oldest call first.
+    fn open_job_facts(&self) -> Result<Vec<JobFacts>, StorageError>;
+    /// The ids of jobs that have no facts row yet (stored before the projection existed).
+    fn jobs_without_facts(&self) -> Result<Vec<String>, StorageError>;
+    /// The KPIs over the jobs `filter` selects, per `period`; SLA clocks not stopped count as
+    /// run once their deadline is before `now`.
+    fn kpis(
+        &self,
+        filter: &KpiFilter,
+        period: Period,
+        now: Millis,
+    ) -> Result<KpiData, StorageError>;
+    /// The regions and problem categories jobs have (for the KPI filters), sorted.
+    fn kpi_dimensions(&self) -> Result<(Vec<String>, Vec<String>), StorageError>;
+    /// Reminders, newest first: only those not acknowledged when `open_only`.
+    fn reminders(&self, open_only: bool) -> Result<Vec<Reminder>, StorageError>;
+    /// One job's reminders, oldest first.
+    fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError>;
+}
+
+/// Writes of this area inside one transaction.
+pub trait ServiceStoreMut: ServiceStore {
+    /// Creates or replaces a job's service facts.
+    fn put_job_facts(&mut self, facts: &JobFacts) -> Result<(), StorageError>;
+    /// Stores a reminder unless its job's `rule` already fired; returns it with its id when
+    /// it is new.
+    fn add_reminder(&mut self, reminder: &Reminder) -> Result<Option<Reminder>, StorageError>;
+    /// Acknowledges a reminder; false when there is no such reminder.
+    fn acknowledge_reminder(&mut self, id: u64, now: Millis) -> Result<bool, StorageError>;
+}

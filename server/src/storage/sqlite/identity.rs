@@ -1,0 +1,317 @@
+//! SQLite for users, sessions, enrollment codes, credentials and devices.
+
+use fieldsync_protocol::Millis;
+use rusqlite::{OptionalExtension, params};
+
+use super::{CREDENTIAL_COLUMNS, Tx, credential_from, to_i64, to_u64};
+use crate::storage::{
+    Credential, DeviceRecord, DeviceStore, DeviceStoreMut, EnrollmentCode, Session, StorageError,
+    User,
+};
+
+impl DeviceStore for Tx<'_> {
+    fn device_for_actor(&self, actor: &[u8]) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT device_id FROM actors WHERE actor = ?1",
+                [actor],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT device_id, user_id, actor, last_presented_cursor, last_issued_cursor, last_seen
+                 FROM devices WHERE device_id = ?1",
+                [device_id],
+                |r| {
+                    Ok(DeviceRecord {
+                        device_id: r.get(0)?,
+                        user_id: r.get(1)?,
+                        actor: r.get(2)?,
+                        last_presented_cursor: to_u64(r.get(3)?),
+                        last_issued_cursor: to_u64(r.get(4)?),
+                        last_seen: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn users(&self) -> Result<Vec<User>, StorageError> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT id, name, role, region, skills FROM users ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, name, role, region, skills) = row?;
+            let skills = serde_json::from_str(&skills)
+                .map_err(|e| StorageError::Corrupt(format!("user skills: {e}")))?;
+            Ok(User {
+                id,
+                name,
+                role,
+                region,
+                skills,
+            })
+        })
+        .collect()
+    }
+
+    fn user(&self, user_id: &str) -> Result<Option<User>, StorageError> {
+        let row = self
+            .0
+            .query_row(
+                "SELECT name, role, region, skills FROM users WHERE id = ?1",
+                [user_id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(name, role, region, skills)| {
+            Ok(User {
+                id: user_id.to_owned(),
+                name,
+                role,
+                region,
+                skills: serde_json::from_str(&skills)
+                    .map_err(|e| StorageError::Corrupt(format!("user skills: {e}")))?,
+            })
+        })
+        .transpose()
+    }
+
+    fn password_hash(&self, user_id: &str) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT password_hash FROM users WHERE id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    fn session(&self, token_hash: &[u8]) -> Result<Option<Session>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT user_id, csrf, expires_at FROM sessions WHERE token_hash = ?1",
+                [token_hash],
+                |r| {
+                    Ok(Session {
+                        user_id: r.get(0)?,
+                        csrf: r.get(1)?,
+                        expires_at: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn enrollment_code(&self, code_hash: &[u8]) -> Result<Option<EnrollmentCode>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT user_id, created_by, expires_at, used_at FROM enrollment_codes
+                 WHERE code_hash = ?1",
+                [code_hash],
+                |r| {
+                    Ok(EnrollmentCode {
+                        user_id: r.get(0)?,
+                        created_by: r.get(1)?,
+                        expires_at: r.get(2)?,
+                        used_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn credential_by_token(&self, token_hash: &[u8]) -> Result<Option<Credential>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                &format!("{CREDENTIAL_COLUMNS} WHERE token_hash = ?1"),
+                [token_hash],
+                credential_from,
+            )
+            .optional()?)
+    }
+
+    fn credential(&self, device_id: &str) -> Result<Option<Credential>, StorageError> {
+        Ok(self
+            .0
+            .query_row(
+                &format!("{CREDENTIAL_COLUMNS} WHERE device_id = ?1"),
+                [device_id],
+                credential_from,
+            )
+            .optional()?)
+    }
+
+    fn credentials(&self) -> Result<Vec<Credential>, StorageError> {
+        let mut stmt = self
+            .0
+            .prepare_cached(&format!("{CREDENTIAL_COLUMNS} ORDER BY device_id"))?;
+        let rows = stmt.query_map([], credential_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl DeviceStoreMut for Tx<'_> {
+    fn put_device(&mut self, device: &DeviceRecord) -> Result<(), StorageError> {
+        self.0.execute(
+            "INSERT INTO devices (device_id, user_id, actor, last_presented_cursor, last_issued_cursor, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id, actor = excluded.actor,
+               last_presented_cursor = excluded.last_presented_cursor,
+               last_issued_cursor = excluded.last_issued_cursor, last_seen = excluded.last_seen",
+            params![
+                device.device_id,
+                device.user_id,
+                device.actor,
+                to_i64(device.last_presented_cursor),
+                to_i64(device.last_issued_cursor),
+                device.last_seen
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn record_actor(&mut self, actor: &[u8], device_id: &str) -> Result<(), StorageError> {
+        self.0.execute(
+            "INSERT INTO actors (actor, device_id) VALUES (?1, ?2) ON CONFLICT (actor) DO NOTHING",
+            params![actor, device_id],
+        )?;
+        Ok(())
+    }
+
+    fn put_user(&mut self, user: &User) -> Result<(), StorageError> {
+        let skills = serde_json::to_string(&user.skills)
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        self.0.execute(
+            "INSERT INTO users (id, name, role, region, skills) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,
+               region = excluded.region, skills = excluded.skills",
+            params![user.id, user.name, user.role, user.region, skills],
+        )?;
+        Ok(())
+    }
+
+    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> Result<(), StorageError> {
+        self.0.execute(
+            "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+            params![user_id, hash],
+        )?;
+        self.0
+            .execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+        Ok(())
+    }
+
+    fn put_session(&mut self, token_hash: &[u8], session: &Session) -> Result<(), StorageError> {
+        self.0.execute(
+            "INSERT INTO sessions (token_hash, user_id, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                token_hash,
+                session.user_id,
+                session.csrf,
+                session.expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, token_hash: &[u8]) -> Result<(), StorageError> {
+        self.0
+            .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+        Ok(())
+    }
+
+    fn put_enrollment_code(
+        &mut self,
+        code_hash: &[u8],
+        code: &EnrollmentCode,
+    ) -> Result<(), StorageError> {
+        self.0.execute(
+            "INSERT INTO enrollment_codes (code_hash, user_id, created_by, expires_at, used_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                code_hash,
+                code.user_id,
+                code.created_by,
+                code.expires_at,
+                code.used_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn use_enrollment_code(&mut self, code_hash: &[u8], now: Millis) -> Result<bool, StorageError> {
+        let updated = self.0.execute(
+            "UPDATE enrollment_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
+            params![code_hash, now],
+        )?;
+        Ok(updated == 1)
+    }
+
+    fn put_credential(
+        &mut self,
+        token_hash: &[u8],
+        credential: &Credential,
+    ) -> Result<(), StorageError> {
+        self.0.execute(
+            "INSERT INTO credentials (device_id, user_id, token_hash, enrolled_at, enrolled_by,
+               revoked_at, flagged_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id,
+               token_hash = excluded.token_hash, enrolled_at = excluded.enrolled_at,
+               enrolled_by = excluded.enrolled_by, revoked_at = excluded.revoked_at,
+               flagged_at = COALESCE(credentials.flagged_at, excluded.flagged_at)",
+            params![
+                credential.device_id,
+                credential.user_id,
+                token_hash,
+                credential.enrolled_at,
+                credential.enrolled_by,
+                credential.revoked_at,
+                credential.flagged_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_device(&mut self, device_id: &str, now: Millis) -> Result<bool, StorageError> {
+        let updated = self.0.execute(
+            "UPDATE credentials SET revoked_at = COALESCE(revoked_at, ?2) WHERE device_id = ?1",
+            params![device_id, now],
+        )?;
+        Ok(updated == 1)
+    }
+
+    fn flag_device(&mut self, device_id: &str, now: Millis) -> Result<(), StorageError> {
+        self.0.execute(
+            "UPDATE credentials SET flagged_at = COALESCE(flagged_at, ?2) WHERE device_id = ?1",
+            params![device_id, now],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,254 @@
+//! The embedded SQLite backend: one file, one writer.
+//!
+//! The connection is used only from blocking threads (the HTTP layer calls storage through
+//! `spawn_blocking`), never on the async executor.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use fieldsync_protocol::job::JobSummary;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::storage::{Credential, ReadTx, Storage, StorageError, WriteTx};
+
+mod audit;
+mod identity;
+mod jobs;
+mod knowledge;
+mod service;
+
+/// Numbered migrations over `PRAGMA user_version`; never edit a shipped one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first layout.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) STRICT;
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        region TEXT NOT NULL DEFAULT '',
+        skills TEXT NOT NULL DEFAULT '[]'
+    ) STRICT;
+    CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY NOT NULL,
+        doc BLOB NOT NULL,
+        assignee TEXT,
+        status TEXT NOT NULL,
+        call_received_at INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX jobs_by_assignee ON jobs(assignee);
+    CREATE INDEX jobs_by_status ON jobs(status);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL REFERENCES jobs(job_id),
+        kind TEXT NOT NULL CHECK (kind IN ('change', 'enter', 'leave')),
+        user_id TEXT,
+        origin_device TEXT,
+        hash BLOB,
+        change BLOB,
+        received_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX events_by_job ON events(job_id, seq);
+    CREATE INDEX events_by_user ON events(user_id, seq) WHERE user_id IS NOT NULL;
+    CREATE UNIQUE INDEX events_change_hash ON events(job_id, hash) WHERE hash IS NOT NULL;
+    CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        actor BLOB NOT NULL,
+        last_presented_cursor INTEGER NOT NULL,
+        last_issued_cursor INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX devices_by_user ON devices(user_id);
+    CREATE TABLE actors (
+        actor BLOB PRIMARY KEY NOT NULL,
+        device_id TEXT NOT NULL
+    ) STRICT;",
+    // 2: identities, device credentials and the audit trail.
+    "ALTER TABLE users ADD COLUMN password_hash TEXT;
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        csrf TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE enrollment_codes (
+        code_hash BLOB PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        created_by TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+    ) STRICT;
+    CREATE TABLE credentials (
+        device_id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        token_hash BLOB NOT NULL UNIQUE,
+        enrolled_at INTEGER NOT NULL,
+        enrolled_by TEXT NOT NULL,
+        revoked_at INTEGER,
+        flagged_at INTEGER
+    ) STRICT;
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        user_id TEXT,
+        device_id TEXT,
+        actor TEXT,
+        change_hash TEXT,
+        fields TEXT NOT NULL DEFAULT '[]',
+        device_time INTEGER,
+        server_time INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX audit_by_job ON audit(job_id, id);
+    CREATE INDEX audit_by_kind ON audit(kind, id);
+    CREATE INDEX audit_violations_by_device ON audit(device_id) WHERE kind = 'violation';",
+    // 3: the service facts projection (KPIs) and the stored reminders.
+    service::MIGRATION,
+    // 4: blobs, uploads, manuals, cases, field tips and report links.
+    knowledge::MIGRATION,
+];
+
+/// The SQLite storage backend.
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+    /// The server's actor for this process (see [`ReadTx::server_actor`]).
+    actor: Vec<u8>,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage").finish_non_exhaustive()
+    }
+}
+
+/// A stored integer as a count (negative values, which are never written, read as 0).
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A count as a stored integer (saturating).
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let current = usize::try_from(current).unwrap_or(0);
+        if current > MIGRATIONS.len() {
+            return Err(StorageError::Database(format!(
+                "the database has schema version {current}, newer than this server's {}",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(migration)?;
+            if index == 0 {
+                let server_id = format!("srv-{}", uuid::Uuid::new_v4().simple());
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('server_id', ?1)",
+                    [server_id.as_bytes()],
+                )?;
+            }
+            tx.pragma_update(None, "user_version", to_i64(index as u64 + 1))?;
+            tx.commit()?;
+        }
+        Ok(SqliteStorage {
+            conn: Mutex::new(conn),
+            actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn read_tx(
+        &self,
+        f: &mut dyn FnMut(&dyn ReadTx) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        f(&Tx(tx, &self.actor))
+    }
+
+    fn write_tx(
+        &self,
+        f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut tx = Tx(tx, &self.actor);
+        f(&mut tx)?;
+        tx.0.commit()?;
+        Ok(())
+    }
+}
+
+pub(crate) struct Tx<'c>(Transaction<'c>, &'c [u8]);
+
+pub(crate) fn summary_from(json: &str) -> Result<JobSummary, StorageError> {
+    serde_json::from_str(json).map_err(|e| StorageError::Corrupt(format!("job summary: {e}")))
+}
+
+pub(crate) const CREDENTIAL_COLUMNS: &str = "SELECT device_id, user_id, enrolled_at, enrolled_by, revoked_at, \
+     flagged_at FROM credentials";
+
+pub(crate) fn credential_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Credential> {
+    Ok(Credential {
+        device_id: r.get(0)?,
+        user_id: r.get(1)?,
+        enrolled_at: r.get(2)?,
+        enrolled_by: r.get(3)?,
+        revoked_at: r.get(4)?,
+        flagged_at: r.get(5)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        let fresh = || -> Box<dyn Storage> {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::new(SqliteStorage::open(dir.path().join(format!("store-{n}.db"))).expect("open"))
+        };
+        super::super::conformance::run_all(&fresh);
+    }
+
+    #[test]
+    fn reopening_keeps_identity_and_refuses_newer_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let id = super::super::read(&SqliteStorage::open(&path).expect("open"), |tx| {
+            tx.server_id()
+        })
+        .expect("id");
+        let again = super::super::read(&SqliteStorage::open(&path).expect("reopen"), |tx| {
+            tx.server_id()
+        })
+        .expect("id");
+        assert_eq!(id, again);
+        let conn = Connection::open(&path).expect("open raw");
+        conn.pragma_update(None, "user_version", 99).expect("bump");
+        drop(conn);
+        let error = SqliteStorage::open(&path).expect_err("newer").to_string();
+        assert!(error.contains("newer"), "{error}");
+    }
+}

@@ -1,0 +1,423 @@
+//! `fieldsync-device`: an installer's phone on the command line. It runs the same library the
+//! apps embed (`fieldsync-client-core`) against a running server, with its local store in a
+//! SQLite file: enroll, sync, work on jobs offline, capture media, search the manuals.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fieldsync_client_core::protocol::job::{ChecklistUpdate, Outcome};
+use fieldsync_client_core::protocol::rules::Status;
+use fieldsync_client_core::transport::HttpTransport;
+use fieldsync_client_core::{JobQuery, Store};
+
+/// Acts as USER's phone with its local store at STORE (its credential kept in
+/// STORE.credential; a real app uses the platform keystore).
+#[derive(Debug, Parser)]
+#[command(name = "fieldsync-device", version)]
+struct Cli {
+    /// The phone's local store (an SQLite file, created on first use).
+    #[arg(long, value_name = "PATH")]
+    store: PathBuf,
+    /// The installer signed in on the phone.
+    #[arg(long)]
+    user: String,
+    /// The server's base URL.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// What the phone does.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Trades a one-time enrollment code (from dispatch) for the device's credential.
+    Enroll {
+        /// The code.
+        code: String,
+    },
+    /// Lists the jobs on the phone.
+    List,
+    /// Shows one job in full.
+    Show {
+        /// The job id.
+        job: String,
+    },
+    /// Shows the outbox and any refused changes.
+    Status,
+    /// Sends the phone's changes and receives the server's.
+    Sync,
+    /// Waits for the server's live nudges and syncs on each (Ctrl-C to stop).
+    Watch,
+    /// Sets off to a job (en route).
+    Start {
+        /// The job id.
+        job: String,
+    },
+    /// Arrives on site.
+    Arrive {
+        /// The job id.
+        job: String,
+    },
+    /// Ticks a checklist item, with an optional note.
+    Check {
+        /// The job id.
+        job: String,
+        /// The checklist item's id.
+        item: String,
+        /// A note on the item.
+        note: Option<String>,
+    },
+    /// Adds a note to the job.
+    Note {
+        /// The job id.
+        job: String,
+        /// The note's words.
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Records a part used.
+    Part {
+        /// The job id.
+        job: String,
+        /// The part number.
+        part_number: String,
+        /// How many.
+        quantity: u32,
+    },
+    /// Records the customer's rating (1 to 5) on the phone.
+    Rate {
+        /// The job id.
+        job: String,
+        /// The score, 1 to 5.
+        score: u8,
+        /// The customer's words.
+        comment: Vec<String>,
+    },
+    /// Asks the office for help with a job (climbs the escalation ladder).
+    Help {
+        /// The job id.
+        job: String,
+        /// Why.
+        #[arg(required = true)]
+        reason: Vec<String>,
+    },
+    /// Completes the visit: the job is done.
+    Complete {
+        /// The job id.
+        job: String,
+        /// What was done.
+        summary: Vec<String>,
+    },
+    /// Ends the visit without finishing: a follow-up is needed.
+    Incomplete {
+        /// The job id.
+        job: String,
+        /// Why.
+        reason: Vec<String>,
+    },
+    /// Attaches a photo (JPEG, PNG or WebP) to a job.
+    Photo {
+        /// The job id.
+        job: String,
+        /// The image file.
+        file: PathBuf,
+        /// The caption.
+        caption: Vec<String>,
+    },
+    /// The customer signs: renders the service report and binds the signature to it.
+    Sign {
+        /// The job id.
+        job: String,
+        /// The signature image file.
+        image_file: PathBuf,
+        /// Who signs.
+        #[arg(required = true)]
+        signer: Vec<String>,
+    },
+    /// Uploads captured photos, signatures and reports.
+    Upload,
+    /// Fetches manuals, cases and field tips for the phone's jobs.
+    Knowledge,
+    /// Searches manuals, cases and tips offline.
+    Search {
+        /// The words to find.
+        #[arg(required = true)]
+        query: Vec<String>,
+    },
+    /// Shows a product model's manual.
+    Manual {
+        /// The product model, e.g. HP-200.
+        model: String,
+    },
+    /// Adds a field tip for a product model.
+    Tip {
+        /// The product model.
+        model: String,
+        /// The tip's words.
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+}
+
+impl Command {
+    /// Whether the command only changes the phone's store (and needs a `sync` to reach the
+    /// server).
+    fn saves_offline(&self) -> bool {
+        matches!(
+            self,
+            Command::Start { .. }
+                | Command::Arrive { .. }
+                | Command::Check { .. }
+                | Command::Note { .. }
+                | Command::Part { .. }
+                | Command::Rate { .. }
+                | Command::Help { .. }
+                | Command::Complete { .. }
+                | Command::Incomplete { .. }
+                | Command::Photo { .. }
+                | Command::Sign { .. }
+                | Command::Tip { .. }
+        )
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The credential is kept next to the store.
+fn credential_path(store: &std::path::Path) -> PathBuf {
+    let mut path = store.as_os_str().to_owned();
+    path.push(".credential");
+    PathBuf::from(path)
+}
+
+/// The image type a file name suggests.
+fn image_type(file: &std::path::Path) -> &'static str {
+    let lower = file.to_string_lossy().to_ascii_lowercase();
+    if lower.ends_with(".png") {
+        "image/png"
+    } else if lower.ends_with(".webp") {
+        "image/webp"
+    } else {
+        "image/jpeg"
+    }
+}
+
+fn read_file(file: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    let user = &cli.user;
+    let store = Store::open(&cli.store, user).map_err(|e| e.to_string())?;
+    let transport = HttpTransport::new(&cli.server);
+    if let Ok(credential) = std::fs::read_to_string(credential_path(&cli.store)) {
+        transport.set_credential(credential.trim());
+    }
+    let e = |e: fieldsync_client_core::Error| e.to_string();
+    match &cli.command {
+        Command::Enroll { code } => {
+            let credential = transport.enroll(&store, code).map_err(e)?;
+            std::fs::write(credential_path(&cli.store), credential)
+                .map_err(|e| format!("cannot keep the credential: {e}"))?;
+            println!("enrolled device {} for {user}", store.identity().device_id);
+        }
+        Command::List => {
+            let mut out = std::io::stdout().lock();
+            for job in store.list_jobs(&JobQuery::default()).map_err(e)? {
+                let state = store.sync_state(&job.id).map_err(e)?;
+                let line = format!(
+                    "{}  {:<10} {:<12} {:<20} {:?}",
+                    job.id,
+                    job.status.as_str(),
+                    job.kind.as_str(),
+                    job.customer_name,
+                    state
+                );
+                // A closed pipe (`... list | head`) just ends the listing.
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+        }
+        Command::Show { job } => {
+            let job = store.job(job).map_err(e)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&job).map_err(|e| e.to_string())?
+            );
+            println!("status: {}", job.status().as_str());
+        }
+        Command::Status => {
+            let outbox = store.outbox_status().map_err(e)?;
+            println!(
+                "device {} for {}; cursor {}",
+                store.identity().device_id,
+                user,
+                store.cursor().map_err(e)?
+            );
+            println!(
+                "outbox: {} waiting, oldest {:?}, refusals {}",
+                outbox.depth, outbox.oldest_created_at, outbox.refusals
+            );
+            for refusal in store.refusals().map_err(e)? {
+                println!(
+                    "  refused {}: {} ({})",
+                    refusal.job_id, refusal.reason, refusal.code
+                );
+            }
+        }
+        Command::Sync => {
+            let report = transport.sync(&store).map_err(e)?;
+            let stats = transport.stats();
+            println!(
+                "synced in {} round trips ({} B up, {} B down): {} accepted, {} refused, {} updated, {} removed",
+                report.round_trips,
+                stats.bytes_sent,
+                stats.bytes_received,
+                report.accepted_jobs,
+                report.refused_jobs,
+                report.updated_jobs,
+                report.purged_jobs
+            );
+        }
+        Command::Watch => {
+            println!("watching for changes (Ctrl-C to stop)");
+            loop {
+                if transport
+                    .wait_for_nudge(std::time::Duration::from_secs(60))
+                    .map_err(e)?
+                {
+                    let report = transport.sync(&store).map_err(e)?;
+                    println!("change arrived: {} jobs updated", report.updated_jobs);
+                }
+            }
+        }
+        Command::Start { job } => store.move_status(job, Status::EnRoute, None).map_err(e)?,
+        Command::Arrive { job } => store.move_status(job, Status::OnSite, None).map_err(e)?,
+        Command::Check { job, item, note } => {
+            let update = ChecklistUpdate {
+                done: Some(true),
+                note: note.clone(),
+                ..Default::default()
+            };
+            store.update_checklist_item(job, item, &update).map_err(e)?;
+        }
+        Command::Note { job, text } => store.append_note(job, &text.join(" ")).map_err(e)?,
+        Command::Part {
+            job,
+            part_number,
+            quantity,
+        } => store
+            .add_part(job, part_number, *quantity, true)
+            .map_err(e)?,
+        Command::Rate {
+            job,
+            score,
+            comment,
+        } => store
+            .set_rating(job, *score, &comment.join(" "))
+            .map_err(e)?,
+        Command::Help { job, reason } => store.request_help(job, &reason.join(" ")).map_err(e)?,
+        Command::Complete {
+            job,
+            summary: words,
+        }
+        | Command::Incomplete { job, reason: words } => {
+            let completed = matches!(cli.command, Command::Complete { .. });
+            let outcome = Outcome {
+                first_visit_success: Some(completed),
+                summary: words.join(" "),
+                ..Outcome::default()
+            };
+            store.finish_visit(job, &outcome, completed).map_err(e)?;
+        }
+        Command::Photo { job, file, caption } => {
+            let photo = store
+                .attach_photo(job, &read_file(file)?, image_type(file), &caption.join(" "))
+                .map_err(e)?;
+            println!("photo {} ({} bytes)", photo.sha256, photo.size);
+        }
+        Command::Sign {
+            job,
+            image_file,
+            signer,
+        } => {
+            let signature = store
+                .sign(
+                    job,
+                    &read_file(image_file)?,
+                    image_type(image_file),
+                    &signer.join(" "),
+                )
+                .map_err(e)?;
+            println!("signed; service report {}", signature.report_sha256);
+        }
+        Command::Upload => {
+            let report = transport.upload_media(&store).map_err(e)?;
+            println!(
+                "uploaded {} blobs ({} B); {} still waiting",
+                report.uploaded,
+                report.bytes_sent,
+                store.pending_media().map_err(e)?.len()
+            );
+        }
+        Command::Knowledge => {
+            let applied = transport.sync_knowledge(&store).map_err(e)?;
+            println!(
+                "manuals updated: {}; {} cases; {} tip changes",
+                applied.manuals.join(", "),
+                applied.cases,
+                applied.tip_changes
+            );
+        }
+        Command::Search { query } => {
+            for hit in store.search(&query.join(" "), 20).map_err(e)? {
+                let snippet: String = hit
+                    .snippet
+                    .iter()
+                    .map(|p| {
+                        if p.matched {
+                            format!("[{}]", p.text)
+                        } else {
+                            p.text.clone()
+                        }
+                    })
+                    .collect();
+                println!(
+                    "{:?} {} {}: {}\n    {snippet}",
+                    hit.kind, hit.model, hit.reference, hit.title
+                );
+            }
+        }
+        Command::Manual { model } => {
+            let manual = store
+                .manual(model)
+                .map_err(e)?
+                .ok_or_else(|| format!("no manual for {model} on this phone; run `knowledge`"))?;
+            println!("{} (version {})", manual.title, manual.version);
+            for section in manual.sections {
+                println!("\n## {}\n{}", section.title, section.body);
+            }
+        }
+        Command::Tip { model, text } => {
+            let tip = store.add_tip(model, &text.join(" ")).map_err(e)?;
+            println!("tip {} saved", tip.id);
+        }
+    }
+    if cli.command.saves_offline() {
+        println!("saved on the phone; run `sync` to send it");
+    }
+    Ok(())
+}
