@@ -9,6 +9,7 @@ mod db;
 mod error;
 mod knowledge;
 mod media;
+pub mod report;
 mod store;
 mod sync;
 pub mod transport;

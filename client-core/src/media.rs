@@ -2,8 +2,8 @@
 //! signs, stored in the blob store in the same transaction as the job change that refers to
 //! them, and handed to the transport for upload until the server holds them.
 
+use crate::report::service_report_pdf;
 use fieldsync_protocol::job::{BlobRef, Signature};
-use fieldsync_protocol::report::service_report_pdf;
 use fieldsync_protocol::{Millis, SchemaError};
 use rusqlite::{MAIN_DB, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};

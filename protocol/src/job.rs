@@ -1000,7 +1000,7 @@ impl JobDoc {
     }
 
     /// Records the customer's signature: the image and the SHA-256 of the service report it
-    /// signs ([`crate::report::service_report_pdf`] of the job at signing). Signing again
+    /// signs (the phone renders it from the job at signing: `fieldsync_client_core::report`). Signing again
     /// replaces the signature as a whole, never field by field, so an image is never paired with
     /// another signing's report.
     pub fn sign(&mut self, signature: &Signature, now: Millis) -> Result<(), SchemaError> {

@@ -1,6 +1,6 @@
 //! What a Fieldsync phone and the Fieldsync server must agree on: the job document schema
 //! ([`job`]), the domain rules applied to merged documents ([`rules`]), who may change which
-//! field ([`access`]), the service report a customer signs ([`report`]) and the sync wire
+//! field ([`access`]), the knowledge and upload messages ([`knowledge`]) and the sync wire
 //! messages ([`wire`]).
 //!
 //! This crate does no I/O. Both `fieldsync-client-core` and `fieldsync-server` depend on it, and
@@ -9,7 +9,6 @@
 pub mod access;
 pub mod job;
 pub mod knowledge;
-pub mod report;
 pub mod rules;
 pub mod wire;
 

@@ -25,7 +25,7 @@ use crate::domain::escalation;
 use crate::domain::jobs::{self, Author, NO_FIELDS};
 use crate::domain::planning::DAY;
 use crate::domain::sla::{HOUR, MINUTE, SlaPolicy};
-use crate::storage::{Storage, User, WriteTx, write};
+use crate::storage::{Storage, User, WriteTx, atomically, write};
 
 /// The demo dispatcher's user id.
 pub const DISPATCHER: &str = "dispatch";
@@ -307,8 +307,18 @@ pub fn seed(storage: &dyn Storage, policy: &SlaPolicy, now: Millis) -> Result<us
     seed_days(storage, policy, now, 30)
 }
 
-/// [`seed`] with a chosen number of days.
+/// [`seed`] with a chosen number of days. All of it commits together: a server stopped while
+/// seeding leaves an empty store, which the next start fills again.
 pub fn seed_days(
+    storage: &dyn Storage,
+    policy: &SlaPolicy,
+    now: Millis,
+    days: i64,
+) -> Result<usize, DomainError> {
+    atomically(storage, || fill(storage, policy, now, days))
+}
+
+fn fill(
     storage: &dyn Storage,
     policy: &SlaPolicy,
     now: Millis,

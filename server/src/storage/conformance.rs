@@ -1,4 +1,4 @@
-//! The conformance suite every storage backend must pass. A backend's tests call [`run_all`]
+//! The conformance suite every storage backend must pass. A backend's tests invoke [`storage_conformance_tests!`](crate::storage_conformance_tests)
 //! with a function that makes a fresh, empty store.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
@@ -48,21 +48,37 @@ fn change_from(n: u8, device: &str) -> NewChange {
     }
 }
 
-/// Runs every check against stores made by `fresh`.
-pub fn run_all(fresh: &dyn Fn() -> Box<dyn Storage>) {
-    identity_is_stable(fresh().as_ref());
-    jobs_round_trip_and_history_is_ordered(fresh().as_ref());
-    duplicate_changes_are_stored_once(fresh().as_ref());
-    failed_write_leaves_nothing(fresh().as_ref());
-    events_follow_current_scope(fresh().as_ref());
-    devices_and_users_round_trip(fresh().as_ref());
-    identities_round_trip(fresh().as_ref());
-    audit_is_ordered_and_filtered(fresh().as_ref());
-    facts_and_reminders_round_trip(fresh().as_ref());
-    knowledge_and_media_round_trip(fresh().as_ref());
+/// Declares one `#[test]` per conformance check, each on a fresh store from `$fresh` (a
+/// function returning whatever must be kept alive with the store, and the store), so a
+/// backend's failures are reported by name. Every backend invokes it once.
+#[macro_export]
+macro_rules! storage_conformance_tests {
+    ($fresh:expr) => {
+        $crate::storage_conformance_tests!(@tests $fresh;
+            identity_is_stable,
+            jobs_round_trip_and_history_is_ordered,
+            duplicate_changes_are_stored_once,
+            failed_write_leaves_nothing,
+            events_follow_current_scope,
+            devices_and_users_round_trip,
+            identities_round_trip,
+            audit_is_ordered_and_filtered,
+            facts_and_reminders_round_trip,
+            blob_index_round_trips,
+            knowledge_round_trips,
+        );
+    };
+    (@tests $fresh:expr; $($check:ident),* $(,)?) => {$(
+        #[test]
+        fn $check() {
+            let (_keep, store) = $fresh();
+            $crate::storage::conformance::$check(store.as_ref());
+        }
+    )*};
 }
 
-fn identity_is_stable(store: &dyn Storage) {
+/// The server id and actor stay the same within a store.
+pub fn identity_is_stable(store: &dyn Storage) {
     let (id, actor) = read(store, |tx| {
         Ok::<_, StorageError>((tx.server_id()?, tx.server_actor()?))
     })
@@ -72,7 +88,8 @@ fn identity_is_stable(store: &dyn Storage) {
     assert_eq!(id, again);
 }
 
-fn jobs_round_trip_and_history_is_ordered(store: &dyn Storage) {
+/// [`JobStore`](crate::storage::JobStore): documents round-trip, history in order.
+pub fn jobs_round_trip_and_history_is_ordered(store: &dyn Storage) {
     let job = StoredJob {
         doc: vec![1, 2, 3],
         summary: summary("j1", Some("u1")),
@@ -99,7 +116,8 @@ fn jobs_round_trip_and_history_is_ordered(store: &dyn Storage) {
     assert_eq!(read(store, |tx| tx.list_jobs()).expect("read").len(), 1);
 }
 
-fn duplicate_changes_are_stored_once(store: &dyn Storage) {
+/// A change appended twice is stored once.
+pub fn duplicate_changes_are_stored_once(store: &dyn Storage) {
     let job = StoredJob {
         doc: vec![1],
         summary: summary("j1", Some("u1")),
@@ -115,7 +133,8 @@ fn duplicate_changes_are_stored_once(store: &dyn Storage) {
     assert_eq!(events[0].origin_device.as_deref(), Some("d1"));
 }
 
-fn failed_write_leaves_nothing(store: &dyn Storage) {
+/// A failed write transaction leaves nothing behind.
+pub fn failed_write_leaves_nothing(store: &dyn Storage) {
     let job = StoredJob {
         doc: vec![1],
         summary: summary("j1", None),
@@ -129,7 +148,8 @@ fn failed_write_leaves_nothing(store: &dyn Storage) {
     assert_eq!(read(store, |tx| tx.max_seq()).expect("read"), 0);
 }
 
-fn events_follow_current_scope(store: &dyn Storage) {
+/// A user's history follows the jobs they hold now.
+pub fn events_follow_current_scope(store: &dyn Storage) {
     write(store, |tx| {
         tx.put_job(
             &StoredJob {
@@ -193,7 +213,8 @@ fn events_follow_current_scope(store: &dyn Storage) {
     assert!(!read(store, |tx| tx.ever_in_scope("theirs", "u1")).expect("read"));
 }
 
-fn devices_and_users_round_trip(store: &dyn Storage) {
+/// [`DeviceStore`](crate::storage::DeviceStore): devices, actors and users.
+pub fn devices_and_users_round_trip(store: &dyn Storage) {
     let device = DeviceRecord {
         device_id: "d1".into(),
         user_id: "u1".into(),
@@ -236,7 +257,8 @@ fn devices_and_users_round_trip(store: &dyn Storage) {
     );
 }
 
-fn identities_round_trip(store: &dyn Storage) {
+/// [`DeviceStore`](crate::storage::DeviceStore): passwords, sessions, enrollment codes, credentials.
+pub fn identities_round_trip(store: &dyn Storage) {
     let user = User {
         id: "u1".into(),
         name: "Una".into(),
@@ -313,7 +335,8 @@ fn identities_round_trip(store: &dyn Storage) {
     .expect("read");
 }
 
-fn audit_is_ordered_and_filtered(store: &dyn Storage) {
+/// [`AuditLog`](crate::storage::AuditLog): entries in order, filtered by job and kind.
+pub fn audit_is_ordered_and_filtered(store: &dyn Storage) {
     let entry = |job: &str, kind: AuditKind, device: Option<&str>| AuditEntry {
         id: 0,
         job_id: job.into(),
@@ -359,7 +382,8 @@ fn audit_is_ordered_and_filtered(store: &dyn Storage) {
     .expect("read");
 }
 
-fn facts_and_reminders_round_trip(store: &dyn Storage) {
+/// [`ServiceStore`](crate::storage::ServiceStore): facts and reminders that fire once.
+pub fn facts_and_reminders_round_trip(store: &dyn Storage) {
     let mut facts = JobFacts::derive(
         &fieldsync_protocol::job::Job {
             id: "j1".into(),
@@ -435,7 +459,8 @@ fn facts_and_reminders_round_trip(store: &dyn Storage) {
     .expect("read");
 }
 
-fn knowledge_and_media_round_trip(store: &dyn Storage) {
+/// [`BlobIndex`](crate::storage::BlobIndex): uploads, verified blobs and their jobs.
+pub fn blob_index_round_trips(store: &dyn Storage) {
     let sha = "ab".repeat(32);
     let job = StoredJob {
         doc: vec![1],
@@ -478,7 +503,27 @@ fn knowledge_and_media_round_trip(store: &dyn Storage) {
         (pending, held, jobs),
         (None, Some(blob), vec!["j1".to_owned()])
     );
+}
 
+/// [`KnowledgeStore`](crate::storage::KnowledgeStore): manuals, cases with tombstones, tips, report links.
+pub fn knowledge_round_trips(store: &dyn Storage) {
+    let sha = "ab".repeat(32);
+    let job = StoredJob {
+        doc: vec![1],
+        summary: summary("j1", Some("u1")),
+    };
+    // A manual's attachments are blobs the server holds.
+    write(store, |tx| {
+        tx.put_job(&job, &[change(1)], 1)?;
+        tx.finish_upload(&BlobRecord {
+            sha256: sha.clone(),
+            size: 10,
+            mime: "image/png".into(),
+            created_at: 5,
+            created_by: "dispatch".into(),
+        })
+    })
+    .expect("write");
     let manual = |version: u32, body: &str| Manual {
         model: "M-1".into(),
         version,

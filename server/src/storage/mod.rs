@@ -99,6 +99,14 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StorageError>,
     ) -> Result<(), StorageError>;
+    /// Runs `f` so that every write transaction it runs on this storage commits together when
+    /// `f` succeeds, or none does (an error, or the process dying midway, leaves nothing). For
+    /// one-off work before the server takes requests, such as seeding the demo: other callers
+    /// of the same storage meanwhile would join the open transaction.
+    fn atomically(
+        &self,
+        f: &mut dyn FnMut() -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
 }
 
 /// Runs `f` in a read transaction and returns its value.
@@ -125,6 +133,20 @@ pub fn write<T, E: From<StorageError>>(
     let result = storage.write_tx(&mut |tx| {
         let f = f.take().ok_or(StorageError::Aborted)?;
         keep(&mut out, f(tx))
+    });
+    finish(out, result)
+}
+
+/// Runs `f` with [`Storage::atomically`] and returns its value.
+pub fn atomically<T, E: From<StorageError>>(
+    storage: &dyn Storage,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let mut f = Some(f);
+    let mut out = None;
+    let result = storage.atomically(&mut || {
+        let f = f.take().ok_or(StorageError::Aborted)?;
+        keep(&mut out, f())
     });
     finish(out, result)
 }

@@ -15,7 +15,7 @@ use fieldsync_client_core::{JobQuery, Store};
 /// Acts as USER's phone with its local store at STORE (its credential kept in
 /// STORE.credential; a real app uses the platform keystore).
 #[derive(Debug, Parser)]
-#[command(name = "fieldsync-device", version)]
+#[command(name = "fieldsync-device", version, disable_help_subcommand = true)]
 struct Cli {
     /// The phone's local store (an SQLite file, created on first use).
     #[arg(long, value_name = "PATH")]

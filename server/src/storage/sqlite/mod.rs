@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use fieldsync_protocol::job::JobSummary;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
 
 use crate::storage::{Credential, ReadTx, Storage, StorageError, WriteTx};
 
@@ -180,7 +180,7 @@ impl Storage for SqliteStorage {
         f: &mut dyn FnMut(&dyn ReadTx) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let tx = Scope::begin(&mut conn, TransactionBehavior::Deferred)?;
         f(&Tx(tx, &self.actor))
     }
 
@@ -189,15 +189,70 @@ impl Storage for SqliteStorage {
         f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = Scope::begin(&mut conn, TransactionBehavior::Immediate)?;
         let mut tx = Tx(tx, &self.actor);
         f(&mut tx)?;
-        tx.0.commit()?;
+        tx.0.commit()
+    }
+
+    fn atomically(
+        &self,
+        f: &mut dyn FnMut() -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        // The outer transaction stays open between the lock's uses: every transaction `f` runs
+        // becomes a savepoint inside it (see `Scope::begin`).
+        self.lock().execute_batch("BEGIN IMMEDIATE")?;
+        let outcome = f();
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let ended = self.lock().execute_batch(end);
+        outcome?;
+        Ok(ended?)
+    }
+}
+
+/// A transaction, or a savepoint inside the transaction [`Storage::atomically`] holds open.
+enum Scope<'c> {
+    Transaction(Transaction<'c>),
+    Savepoint(Savepoint<'c>),
+}
+
+impl<'c> Scope<'c> {
+    fn begin(
+        conn: &'c mut Connection,
+        behavior: TransactionBehavior,
+    ) -> Result<Self, StorageError> {
+        Ok(if conn.is_autocommit() {
+            Scope::Transaction(conn.transaction_with_behavior(behavior)?)
+        } else {
+            Scope::Savepoint(conn.savepoint()?)
+        })
+    }
+
+    fn commit(self) -> Result<(), StorageError> {
+        match self {
+            Scope::Transaction(tx) => tx.commit()?,
+            Scope::Savepoint(savepoint) => savepoint.commit()?,
+        }
         Ok(())
     }
 }
 
-pub(crate) struct Tx<'c>(Transaction<'c>, &'c [u8]);
+impl std::ops::Deref for Scope<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Scope::Transaction(tx) => tx,
+            Scope::Savepoint(savepoint) => savepoint,
+        }
+    }
+}
+
+pub(crate) struct Tx<'c>(Scope<'c>, &'c [u8]);
 
 pub(crate) fn summary_from(json: &str) -> Result<JobSummary, StorageError> {
     serde_json::from_str(json).map_err(|e| StorageError::Corrupt(format!("job summary: {e}")))
@@ -221,15 +276,56 @@ pub(crate) fn credential_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Credent
 mod tests {
     use super::*;
 
-    #[test]
-    fn sqlite_passes_the_conformance_suite() {
+    /// A fresh SQLite store in a directory of its own (kept while the store is used).
+    fn fresh() -> (tempfile::TempDir, Box<dyn Storage>) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        let fresh = || -> Box<dyn Storage> {
-            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Box::new(SqliteStorage::open(dir.path().join(format!("store-{n}.db"))).expect("open"))
+        let store = SqliteStorage::open(dir.path().join("store.db")).expect("open");
+        (dir, Box::new(store))
+    }
+
+    /// The conformance suite, one test per check.
+    mod conformance {
+        crate::storage_conformance_tests!(super::fresh);
+    }
+
+    #[test]
+    fn work_done_atomically_commits_together_or_not_at_all() {
+        let (_dir, store) = fresh();
+        let user = |id: &str| crate::storage::User {
+            id: id.into(),
+            name: id.into(),
+            role: "installer".into(),
+            region: String::new(),
+            skills: Vec::new(),
         };
-        super::super::conformance::run_all(&fresh);
+        let failed: Result<(), StorageError> = crate::storage::atomically(store.as_ref(), || {
+            crate::storage::write(store.as_ref(), |tx| tx.put_user(&user("a")))?;
+            crate::storage::write(store.as_ref(), |tx| tx.put_user(&user("b")))?;
+            Err(StorageError::Database("stopped midway".into()))
+        });
+        assert!(failed.is_err());
+        let users = |store: &dyn Storage| {
+            crate::storage::read(store, |tx| tx.users())
+                .expect("read")
+                .len()
+        };
+        assert_eq!(
+            users(store.as_ref()),
+            0,
+            "nothing of the failed work is kept"
+        );
+        crate::storage::atomically(store.as_ref(), || {
+            crate::storage::write(store.as_ref(), |tx| tx.put_user(&user("a")))?;
+            // A failed transaction inside rolls back only itself.
+            let inner: Result<(), StorageError> = crate::storage::write(store.as_ref(), |tx| {
+                tx.put_user(&user("c"))?;
+                Err(StorageError::Database("refused".into()))
+            });
+            assert!(inner.is_err());
+            crate::storage::write(store.as_ref(), |tx| tx.put_user(&user("b")))
+        })
+        .expect("atomically");
+        assert_eq!(users(store.as_ref()), 2);
     }
 
     #[test]

@@ -16,8 +16,8 @@
 //! Any change to this module changes the bytes of reports rendered afterwards, so a signed report
 //! must be kept as the bytes that were hashed rather than rendered again with newer code.
 
-use crate::Millis;
-use crate::job::{BlobRef, ChecklistItem, Job, PartUsed, TimeEntry, TimeKind};
+use fieldsync_protocol::Millis;
+use fieldsync_protocol::job::{BlobRef, ChecklistItem, Job, PartUsed, TimeEntry, TimeKind};
 
 /// A4 in PDF points.
 const PAGE_WIDTH: i32 = 595;
@@ -654,7 +654,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::job::{Appointment, Customer, JobKind, Outcome, Problem, Product, Site, Tier};
+    use fieldsync_protocol::job::{
+        Appointment, Customer, JobKind, Outcome, Problem, Product, Site, Tier,
+    };
 
     /// 2026-11-18 12:06 UTC (see `format_utc_known_values`).
     const SIGNED_AT: Millis = 1_795_003_600_000;
