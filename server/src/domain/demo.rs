@@ -355,9 +355,63 @@ fn fill(
         dispatch.create(new, received + 40_000)?;
         created += 1;
     }
+    created += trouble(storage, &dispatch, &mut dice, now)?;
     escalation::tick(storage, policy, now)?;
     publish_manuals(storage, now)?;
     Ok(created)
+}
+
+/// Trouble the console shows whatever the time of day the demo is seeded (the month's own
+/// trouble depends on where its random calls fall): a job that stalled three days ago, past its
+/// resolution deadline (the ladder takes it to ring 2), and one whose engineer asked for help on
+/// site a few hours ago. Returns how many jobs it created.
+fn trouble(
+    storage: &dyn Storage,
+    dispatch: &Dispatch<'_>,
+    dice: &mut Dice,
+    now: Millis,
+) -> Result<usize, DomainError> {
+    for (n, (ago, asks_for_help)) in [(3 * DAY, false), (5 * HOUR, true)].into_iter().enumerate() {
+        let received = now - ago;
+        let new = new_call(dice, received, 9100 + n);
+        let engineer = engineer_for(&new.site.region, &new.product.model, dice);
+        let (summary, _) = dispatch.create(new, received + 40_000)?;
+        let dispatched = received + 3 * MINUTE;
+        let start = received + 2 * HOUR;
+        write(storage, |tx| {
+            edit(tx, &summary.id, &Hand::Office, dispatched, |doc, editor| {
+                doc.set_appointment(
+                    Appointment {
+                        start,
+                        end: start + 2 * HOUR,
+                    },
+                    editor,
+                    dispatched,
+                )?;
+                doc.assign(Some(engineer), editor, dispatched)
+            })?;
+            if asks_for_help {
+                let asked = start + HOUR;
+                edit(
+                    tx,
+                    &summary.id,
+                    &Hand::Phone(engineer),
+                    asked,
+                    |doc, editor| {
+                        doc.transition(Status::EnRoute, editor, start, None)?;
+                        doc.transition(Status::OnSite, editor, start + 30 * MINUTE, None)?;
+                        doc.request_help(
+                            editor,
+                            "Error E7 persists after a controller reset",
+                            asked,
+                        )
+                    },
+                )?;
+            }
+            Ok::<_, DomainError>(())
+        })?;
+    }
+    Ok(2)
 }
 
 /// A manual for every demo model: what a phone finds offline for the products on its jobs.

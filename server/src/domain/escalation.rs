@@ -9,7 +9,7 @@
 //! timer. The scheduler (`crate::state::scheduler`) ticks at the next deadline, at least every [`MAX_SLEEP`], and soon (after
 //! [`MIN_SLEEP`]) when something changed, such as a help request arriving with a sync.
 //!
-//! The rules, for a job not cancelled or closed:
+//! The rules (`RULES`, one row each), for a job not cancelled or closed:
 //! - dispatch clock overdue (not assigned): remind dispatch; still overdue
 //!   `remind_next_ring_after_ms` later, remind the supervisor;
 //! - resolution clock overdue: the job climbs to ring 2; remind its engineer (dispatch when it
@@ -29,7 +29,7 @@ use fieldsync_protocol::job::JobKind;
 use crate::domain::dispatch::Dispatch;
 use crate::domain::error::DomainError;
 use crate::domain::facts::JobFacts;
-use crate::domain::sla::SlaPolicy;
+use crate::domain::sla::{SlaPolicy, SlaTargets};
 use crate::storage::{Reminder, Storage, read, write};
 
 /// The user the ladder's changes and audit entries are attributed to.
@@ -49,6 +49,140 @@ enum Recipient {
     Role(&'static str),
 }
 
+/// An SLA clock a rule watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    Dispatch,
+    Resolve,
+    Feedback,
+}
+
+/// When a rule falls due for a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    /// The clock's deadline passed and it has not stopped.
+    Overdue(Clock),
+    /// As `Overdue`, and still so `remind_next_ring_after_ms` later.
+    StillOverdue(Clock),
+    /// A complaint unresolved `escalate_unresolved_ms` after the call.
+    ComplaintUnresolved,
+    /// The engineer asked for help at least this many times on a job not yet resolved.
+    HelpAsked(u32),
+}
+
+/// One rung of the ladder: when it fires, the ring it takes the job to (never lower), whom it
+/// reminds and what it says. `key` names the rule in stored reminders: never rename or reuse one.
+struct Rule {
+    key: &'static str,
+    clock: &'static str,
+    when: Condition,
+    raises_to: Option<u8>,
+    to: Recipient,
+    message: fn(&JobFacts, &SlaTargets) -> String,
+}
+
+/// The ladder, in the order it is evaluated (a rule's reminder carries the ring reached so far).
+const RULES: &[Rule] = &[
+    Rule {
+        key: "dispatch:owner",
+        clock: "dispatch",
+        when: Condition::Overdue(Clock::Dispatch),
+        raises_to: None,
+        to: Recipient::Role("dispatcher"),
+        message: |f, _| {
+            format!(
+                "{} is not dispatched: its dispatch deadline passed",
+                f.job_id
+            )
+        },
+    },
+    Rule {
+        key: "dispatch:next",
+        clock: "dispatch",
+        when: Condition::StillOverdue(Clock::Dispatch),
+        raises_to: None,
+        to: Recipient::Role("supervisor"),
+        message: |f, _| format!("{} is still not dispatched", f.job_id),
+    },
+    Rule {
+        key: "resolve:owner",
+        clock: "resolve",
+        when: Condition::Overdue(Clock::Resolve),
+        raises_to: Some(2),
+        to: Recipient::Engineer,
+        message: |f, _| format!("{} is overdue: its resolution deadline passed", f.job_id),
+    },
+    Rule {
+        key: "resolve:ring2",
+        clock: "resolve",
+        when: Condition::Overdue(Clock::Resolve),
+        raises_to: Some(2),
+        to: Recipient::Role("supervisor"),
+        message: |f, _| {
+            format!(
+                "{} escalated to ring 2: its resolution deadline passed",
+                f.job_id
+            )
+        },
+    },
+    Rule {
+        key: "resolve:ring3",
+        clock: "resolve",
+        when: Condition::StillOverdue(Clock::Resolve),
+        raises_to: Some(3),
+        to: Recipient::Role("head_of_engineering"),
+        message: |f, _| {
+            format!(
+                "{} escalated to ring 3: still unresolved past its deadline",
+                f.job_id
+            )
+        },
+    },
+    Rule {
+        key: "complaint:ring2",
+        clock: "complaint",
+        when: Condition::ComplaintUnresolved,
+        raises_to: Some(2),
+        to: Recipient::Role("supervisor"),
+        message: |f, targets| {
+            let hours = targets.escalate_unresolved_ms.unwrap_or(0) / 3_600_000;
+            format!("complaint {} unresolved for {hours} h", f.job_id)
+        },
+    },
+    Rule {
+        key: "feedback:owner",
+        clock: "feedback",
+        when: Condition::Overdue(Clock::Feedback),
+        raises_to: None,
+        to: Recipient::Role("dispatcher"),
+        message: |f, _| format!("complaint {} owes the customer feedback", f.job_id),
+    },
+    Rule {
+        key: "feedback:next",
+        clock: "feedback",
+        when: Condition::StillOverdue(Clock::Feedback),
+        raises_to: None,
+        to: Recipient::Role("supervisor"),
+        message: |f, _| format!("complaint {} still owes the customer feedback", f.job_id),
+    },
+    Rule {
+        key: "help:1",
+        clock: "help",
+        when: Condition::HelpAsked(1),
+        raises_to: Some(2),
+        to: Recipient::Role("supervisor"),
+        message: |f, _| format!("the engineer on {} asked for help", f.job_id),
+    },
+    Rule {
+        key: "help:2",
+        clock: "help",
+        when: Condition::HelpAsked(2),
+        raises_to: Some(3),
+        to: Recipient::Role("head_of_engineering"),
+        message: |f, _| format!("the engineer on {} asked for help again", f.job_id),
+    },
+];
+
 /// One rule that is due for a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Due {
@@ -59,152 +193,75 @@ struct Due {
     message: String,
 }
 
+impl Clock {
+    /// The clock's deadline, while it runs (not yet stopped).
+    fn running_deadline(self, f: &JobFacts) -> Option<Millis> {
+        let (deadline, stopped) = match self {
+            Clock::Dispatch => (f.deadlines.dispatch_by, f.dispatched_at),
+            Clock::Resolve => (f.deadlines.resolve_by, f.resolved_at),
+            Clock::Feedback => (f.deadlines.feedback_by, f.feedback_at),
+        };
+        deadline.filter(|_| stopped.is_none())
+    }
+}
+
+impl Condition {
+    /// Whether the condition holds at `now`; a time-bound condition still ahead records when it
+    /// will hold in `next`.
+    fn holds(
+        self,
+        f: &JobFacts,
+        targets: &SlaTargets,
+        policy: &SlaPolicy,
+        now: Millis,
+        next: &mut Option<Millis>,
+    ) -> bool {
+        let due_at = match self {
+            Condition::Overdue(clock) => clock.running_deadline(f),
+            Condition::StillOverdue(clock) => clock
+                .running_deadline(f)
+                .map(|deadline| deadline.saturating_add(policy.remind_next_ring_after_ms)),
+            Condition::ComplaintUnresolved => targets
+                .escalate_unresolved_ms
+                .filter(|_| f.kind == JobKind::Complaint && f.resolved_at.is_none())
+                .map(|limit| f.call_received_at.saturating_add(limit)),
+            // Help asked for on a job since resolved needs nobody any more.
+            Condition::HelpAsked(times) => {
+                return f.resolved_at.is_none() && f.help_requests >= times;
+            }
+        };
+        match due_at {
+            Some(time) if time < now => true,
+            Some(time) => {
+                *next = Some(next.map_or(time, |n| n.min(time)));
+                false
+            }
+            None => false,
+        }
+    }
+}
+
 /// What the ladder wants for one job at `now`: the ring it should be in and the reminders due.
 /// Also returns the next future time a rule of this job becomes due.
 fn evaluate(f: &JobFacts, policy: &SlaPolicy, now: Millis) -> (u8, Vec<Due>, Option<Millis>) {
     let targets = policy.targets(f.tier, f.kind);
-    let after = policy.remind_next_ring_after_ms;
     let mut ring = f.ring;
     let mut due = Vec::new();
-    let mut next: Option<Millis> = None;
-    let mut at = |time: Millis| -> bool {
-        if time < now {
-            true
-        } else {
-            next = Some(next.map_or(time, |n| n.min(time)));
-            false
+    let mut next = None;
+    for rule in RULES {
+        if !rule.when.holds(f, &targets, policy, now, &mut next) {
+            continue;
         }
-    };
-    let mut push = |rule, clock, ring, to, message: String| {
+        if let Some(raised) = rule.raises_to {
+            ring = ring.max(raised);
+        }
         due.push(Due {
-            rule,
-            clock,
+            rule: rule.key,
+            clock: rule.clock,
             ring,
-            to,
-            message,
+            to: rule.to,
+            message: (rule.message)(f, &targets),
         });
-    };
-    if let (Some(deadline), None) = (f.deadlines.dispatch_by, f.dispatched_at) {
-        if at(deadline) {
-            push(
-                "dispatch:owner",
-                "dispatch",
-                ring,
-                Recipient::Role("dispatcher"),
-                format!(
-                    "{} is not dispatched: its dispatch deadline passed",
-                    f.job_id
-                ),
-            );
-        }
-        if at(deadline.saturating_add(after)) {
-            push(
-                "dispatch:next",
-                "dispatch",
-                ring,
-                Recipient::Role("supervisor"),
-                format!("{} is still not dispatched", f.job_id),
-            );
-        }
-    }
-    if let (Some(deadline), None) = (f.deadlines.resolve_by, f.resolved_at) {
-        if at(deadline) {
-            ring = ring.max(2);
-            push(
-                "resolve:owner",
-                "resolve",
-                ring,
-                Recipient::Engineer,
-                format!("{} is overdue: its resolution deadline passed", f.job_id),
-            );
-            push(
-                "resolve:ring2",
-                "resolve",
-                ring,
-                Recipient::Role("supervisor"),
-                format!(
-                    "{} escalated to ring 2: its resolution deadline passed",
-                    f.job_id
-                ),
-            );
-        }
-        if at(deadline.saturating_add(after)) {
-            ring = 3;
-            push(
-                "resolve:ring3",
-                "resolve",
-                ring,
-                Recipient::Role("head_of_engineering"),
-                format!(
-                    "{} escalated to ring 3: still unresolved past its deadline",
-                    f.job_id
-                ),
-            );
-        }
-    }
-    if f.kind == JobKind::Complaint
-        && f.resolved_at.is_none()
-        && let Some(limit) = targets.escalate_unresolved_ms
-        && at(f.call_received_at.saturating_add(limit))
-    {
-        ring = ring.max(2);
-        push(
-            "complaint:ring2",
-            "complaint",
-            ring,
-            Recipient::Role("supervisor"),
-            format!(
-                "complaint {} unresolved for {} h",
-                f.job_id,
-                limit / 3_600_000
-            ),
-        );
-    }
-    if let (Some(deadline), None) = (f.deadlines.feedback_by, f.feedback_at) {
-        if at(deadline) {
-            push(
-                "feedback:owner",
-                "feedback",
-                ring,
-                Recipient::Role("dispatcher"),
-                format!("complaint {} owes the customer feedback", f.job_id),
-            );
-        }
-        if at(deadline.saturating_add(after)) {
-            push(
-                "feedback:next",
-                "feedback",
-                ring,
-                Recipient::Role("supervisor"),
-                format!("complaint {} still owes the customer feedback", f.job_id),
-            );
-        }
-    }
-    // Help asked for on a job since resolved needs nobody any more.
-    let help = if f.resolved_at.is_none() {
-        f.help_requests
-    } else {
-        0
-    };
-    if help >= 1 {
-        ring = ring.max(2);
-        push(
-            "help:1",
-            "help",
-            ring,
-            Recipient::Role("supervisor"),
-            format!("the engineer on {} asked for help", f.job_id),
-        );
-    }
-    if help >= 2 {
-        ring = 3;
-        push(
-            "help:2",
-            "help",
-            ring,
-            Recipient::Role("head_of_engineering"),
-            format!("the engineer on {} asked for help again", f.job_id),
-        );
     }
     (ring, due, next)
 }

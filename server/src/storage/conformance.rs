@@ -10,7 +10,7 @@ use super::{
     NewChange, PendingUpload, Reminder, ReportLink, Session, Storage, StorageError, StoredJob,
     User, read, write,
 };
-use crate::domain::facts::JobFacts;
+use crate::storage::JobFacts;
 use fieldsync_protocol::knowledge::{Attachment, Case, Manual, Section};
 
 fn summary(id: &str, assignee: Option<&str>) -> JobSummary {
