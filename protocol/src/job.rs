@@ -24,6 +24,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 /// What kind of work a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// Installing a new product.
@@ -64,6 +65,7 @@ impl JobKind {
 
 /// The customer's service tier. VIP customers get tighter targets and go first in every queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// The standard tier.
@@ -85,6 +87,7 @@ impl Tier {
 
 /// How urgent dispatch judged the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Can wait for a convenient slot.
@@ -100,6 +103,7 @@ pub enum Priority {
 
 /// Who made a change, as far as the document's domain rules care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// An installer or service engineer in the field.
@@ -111,6 +115,7 @@ pub enum Role {
 
 /// The customer a job is for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Customer {
     /// The customer's id in the service organisation's records.
@@ -127,6 +132,7 @@ pub struct Customer {
 
 /// Where the work happens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Site {
     /// Street address.
@@ -137,6 +143,7 @@ pub struct Site {
 
 /// The installed product the job is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Product {
     /// Product model (selects the manual and the checklist template).
@@ -153,6 +160,7 @@ pub struct Product {
 
 /// The reported problem.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Problem {
     /// Problem category (for classification and demand KPIs).
@@ -163,6 +171,7 @@ pub struct Problem {
 
 /// The appointment window agreed with the customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Appointment {
     /// Window start (ms since the Unix epoch).
@@ -173,6 +182,7 @@ pub struct Appointment {
 
 /// The SLA deadlines dispatch set when the job was created (ms since the Unix epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct SlaDeadlines {
     /// Job must be created by then (call received + 1 minute by default).
@@ -187,6 +197,7 @@ pub struct SlaDeadlines {
 
 /// One step in the job's lifecycle, kept forever in `transitions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Transition {
     /// The state moved to.
@@ -222,6 +233,7 @@ impl Transition {
 
 /// A request for help from the field, which climbs the escalation ladder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct HelpRequest {
     /// Who asked.
@@ -234,6 +246,7 @@ pub struct HelpRequest {
 
 /// The escalation state of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Escalation {
     /// The ring dispatch (or the SLA scheduler) put the job in; 1 when unset.
@@ -245,6 +258,7 @@ pub struct Escalation {
 /// One checklist item. Each field merges on its own, so two devices editing different fields of
 /// the same item keep both edits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ChecklistItem {
     /// What to check.
@@ -261,6 +275,7 @@ pub struct ChecklistItem {
 
 /// A part used on the job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct PartUsed {
     /// The part number.
@@ -277,6 +292,7 @@ pub struct PartUsed {
 
 /// What a time entry measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TimeKind {
     /// Driving to the site.
@@ -288,6 +304,7 @@ pub enum TimeKind {
 
 /// Time spent on the job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct TimeEntry {
     /// Travel or on site.
@@ -302,6 +319,7 @@ pub struct TimeEntry {
 
 /// The result of the work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Outcome {
     /// Fixed (or installed successfully) on the first visit? Feeds first-time fix and one-time
@@ -318,6 +336,7 @@ pub struct Outcome {
 /// A reference to a blob (photo, signature image, report) stored by content hash. The bytes travel
 /// separately; the document holds only this reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct BlobRef {
     /// Lower-case hex SHA-256 of the bytes.
@@ -334,6 +353,7 @@ pub struct BlobRef {
 
 /// The customer's signature: an image reference plus the hash of the report it signs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Signature {
     /// The signature image.
@@ -346,6 +366,7 @@ pub struct Signature {
 
 /// The customer's rating of the visit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Rating {
     /// 1 to 5.
@@ -357,6 +378,7 @@ pub struct Rating {
 /// The typed read model of a job document. Derived state (the effective status, the escalation
 /// ring) is computed by the domain rules in [`crate::rules`], never stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Job {
     /// The schema version the document was created with.
@@ -453,6 +475,7 @@ impl JobSummary {
 
 /// One row of a job listing, kept in projection tables on both sides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobSummary {
     /// The job's id.
     pub id: String,
@@ -524,6 +547,7 @@ fn check_depth(doc: &impl ReadDoc, obj: &ObjId, depth: usize) -> Result<(), Sche
 
 /// What dispatch records when it opens a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct NewJob {
     /// The id to give the job (the server generates one when empty).

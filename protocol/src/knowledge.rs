@@ -31,6 +31,7 @@ pub const MAX_TIP_CHARS: usize = 2_000;
 
 /// One section of a manual: the unit a new version is sent in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Section {
     /// Stable id within the manual (`a-z`, `0-9`, `-`): the same section keeps its id across
     /// versions, which is what makes deltas small.
@@ -43,6 +44,7 @@ pub struct Section {
 
 /// A file that belongs to a manual: an image or a PDF, stored as a blob by its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attachment {
     /// The blob's SHA-256, 64 lower-case hex digits.
     pub sha256: String,
@@ -57,6 +59,7 @@ pub struct Attachment {
 
 /// A manual version as the office publishes it (`POST /v1/manuals`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManualInput {
     /// The product model it documents, as jobs name it (`Product::model`).
     pub model: String,
@@ -74,6 +77,7 @@ pub struct ManualInput {
 
 /// A published manual version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Manual {
     /// The product model.
     pub model: String,
@@ -93,6 +97,7 @@ pub struct Manual {
 
 /// A manual version in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManualSummary {
     /// The product model.
     pub model: String,
@@ -112,6 +117,7 @@ pub struct ManualSummary {
 
 /// A manual version a phone holds complete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeldManual {
     /// The product model.
     pub model: String,
@@ -121,6 +127,7 @@ pub struct HeldManual {
 
 /// What a phone sends to `POST /v1/knowledge`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KnowledgeRequest {
     /// [`KNOWLEDGE_VERSION`].
     pub v: u32,
@@ -137,6 +144,7 @@ pub struct KnowledgeRequest {
 
 /// A phone's field tips for one model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TipsPush {
     /// The product model.
     pub model: String,
@@ -148,6 +156,7 @@ pub struct TipsPush {
 
 /// What a phone should hold of a model's latest manual, relative to the version it has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManualDelta {
     /// The product model.
     pub model: String,
@@ -167,6 +176,7 @@ pub struct ManualDelta {
 
 /// A completed job's diagnosis: searchable by installers working on the same model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Case {
     /// The job it came from.
     pub job_id: String,
@@ -192,6 +202,7 @@ pub struct Case {
 
 /// The server's answer for one model's field tips.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TipsAnswer {
     /// The product model.
     pub model: String,
@@ -205,6 +216,7 @@ pub struct TipsAnswer {
 
 /// The server's answer to a [`KnowledgeRequest`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KnowledgeResponse {
     /// [`KNOWLEDGE_VERSION`].
     pub v: u32,
@@ -225,6 +237,7 @@ pub struct KnowledgeResponse {
 
 /// How much of a blob the server holds (`GET /v1/blobs/{sha256}/upload`, `PUT /v1/blobs/{sha256}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadStatus {
     /// The blob's SHA-256.
     pub sha256: String,

@@ -23,7 +23,7 @@ use crate::storage::{
 };
 
 /// The roles of PRODUCT.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UserRole {
     /// An installer or service engineer: works from an enrolled phone.
@@ -393,7 +393,7 @@ impl LoginLimiter {
 }
 
 /// A new office session.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignedIn {
     /// The session token: a bearer token for API clients, and the session cookie's value.
     pub token: String,
@@ -465,7 +465,7 @@ pub fn sign_out(storage: &dyn Storage, request: &RequestFacts<'_>) -> Result<(),
 }
 
 /// An enrollment code, as handed to dispatch (shown once).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedCode {
     /// The one-time code.
     pub code: String,
@@ -513,7 +513,7 @@ pub fn issue_enrollment_code(
 }
 
 /// A device's new credential (shown once; the device keeps it in its platform keystore).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Enrolled {
     /// The device id.
     pub device: String,

@@ -361,6 +361,27 @@ fn fill(
     Ok(created)
 }
 
+/// Dispatch books a two-hour appointment from `start` and assigns `engineer`, at `at`.
+fn book(
+    tx: &mut dyn WriteTx,
+    job_id: &str,
+    engineer: &str,
+    start: Millis,
+    at: Millis,
+) -> Result<(), DomainError> {
+    edit(tx, job_id, &Hand::Office, at, |doc, editor| {
+        doc.set_appointment(
+            Appointment {
+                start,
+                end: start + 2 * HOUR,
+            },
+            editor,
+            at,
+        )?;
+        doc.assign(Some(engineer), editor, at)
+    })
+}
+
 /// Trouble the console shows whatever the time of day the demo is seeded (the month's own
 /// trouble depends on where its random calls fall): a job that stalled three days ago, past its
 /// resolution deadline (the ladder takes it to ring 2), and one whose engineer asked for help on
@@ -379,17 +400,7 @@ fn trouble(
         let dispatched = received + 3 * MINUTE;
         let start = received + 2 * HOUR;
         write(storage, |tx| {
-            edit(tx, &summary.id, &Hand::Office, dispatched, |doc, editor| {
-                doc.set_appointment(
-                    Appointment {
-                        start,
-                        end: start + 2 * HOUR,
-                    },
-                    editor,
-                    dispatched,
-                )?;
-                doc.assign(Some(engineer), editor, dispatched)
-            })?;
+            book(tx, &summary.id, engineer, start, dispatched)?;
             if asks_for_help {
                 let asked = start + HOUR;
                 edit(
@@ -570,17 +581,7 @@ fn call(
         start
     };
     write(storage, |tx| {
-        edit(tx, &job_id, &Hand::Office, dispatched, |doc, editor| {
-            doc.set_appointment(
-                Appointment {
-                    start,
-                    end: start + 2 * HOUR,
-                },
-                editor,
-                dispatched,
-            )?;
-            doc.assign(Some(engineer), editor, dispatched)
-        })?;
+        book(tx, &job_id, engineer, start, dispatched)?;
         if start > now {
             return Ok(());
         }

@@ -120,7 +120,7 @@ pub fn validate_call(new: &NewJob, now: Millis) -> Result<(), DomainError> {
 }
 
 /// A job with its projection, as the dispatch API returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     /// The projection row.
     pub summary: JobSummary,

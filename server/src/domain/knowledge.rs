@@ -71,7 +71,7 @@ pub fn backfill(storage: &dyn Storage) -> Result<usize, DomainError> {
 }
 
 /// What publishing a manual changed against the previous version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Published {
     /// The manual as stored.
     #[serde(flatten)]

@@ -396,7 +396,7 @@ pub fn readable_blob(
 }
 
 /// One blob a job refers to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MediaItem {
     /// The blob's SHA-256.
     pub sha256: String,
@@ -413,7 +413,7 @@ pub struct MediaItem {
 }
 
 /// The customer's signature on a job, as dispatch sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReportView {
     /// The SHA-256 of the service report the customer signed.
     pub sha256: String,

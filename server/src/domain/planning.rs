@@ -18,7 +18,7 @@ use crate::storage::{AuditKind, ReadTx, User};
 pub const DAY: Millis = 24 * 3_600_000;
 
 /// A job in a queue, with the deadline that matters there and why it is there.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueItem {
     /// The job.
     pub job: JobSummary,
@@ -31,7 +31,7 @@ pub struct QueueItem {
 }
 
 /// The dispatch desk's queues.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Queues {
     /// Open jobs without an installer.
     pub unassigned: Vec<QueueItem>,
@@ -293,7 +293,7 @@ impl Day {
 }
 
 /// One engineer's row of the day board.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BoardRow {
     /// The engineer.
     pub user: String,
@@ -308,7 +308,7 @@ pub struct BoardRow {
 }
 
 /// The day board: every engineer's appointments on one day, and what still needs planning.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Board {
     /// The day, `YYYY-MM-DD` (local to the time zone asked for; UTC by default).
     pub day: String,
@@ -377,7 +377,7 @@ pub fn board(tx: &dyn ReadTx, day: &Day) -> Result<Board, DomainError> {
 }
 
 /// An engineer suggested for a job, with the reasons.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Suggestion {
     /// The engineer.
     pub user: String,

@@ -19,7 +19,7 @@ pub const HOUR: Millis = 60 * MINUTE;
 pub const MAX_TARGET: Millis = 366 * 24 * HOUR;
 
 /// The targets one job runs under, in milliseconds from the call's received time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlaTargets {
     /// Call received → job created.
     pub respond_ms: Millis,
@@ -35,7 +35,7 @@ pub struct SlaTargets {
 }
 
 /// One row of the policy: the targets for a tier and a kind of job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlaRule {
     /// The customer tier.
     pub tier: Tier,
@@ -48,7 +48,7 @@ pub struct SlaRule {
 
 /// The whole SLA configuration: one rule per tier and kind, and how long overdue work waits
 /// before the next ring up is reminded too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlaPolicy {
     /// Targets per tier and kind; every pair has exactly one rule.
     pub targets: Vec<SlaRule>,
@@ -243,7 +243,19 @@ fn refuse_unknown_keys(value: &serde_json::Value) -> Result<(), PolicyError> {
 }
 
 /// The four SLA clocks of PRODUCT.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SlaClock {
     /// Call received → job created.
@@ -269,7 +281,7 @@ impl SlaClock {
 }
 
 /// Where a clock stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClockState {
     /// Not done, not yet due.
@@ -283,7 +295,7 @@ pub enum ClockState {
 }
 
 /// One clock of one job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ClockView {
     /// Which clock.
     pub clock: SlaClock,

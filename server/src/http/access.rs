@@ -1,38 +1,49 @@
 //! Who may call: office sign-in and sign-out, users, enrollment codes, device enrollment,
 //! the device list and revocation, and who is signed in (`/v1/me`).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use fieldsync_protocol::Millis;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::auth::{self, Principal};
+use crate::domain::auth::{self, Enrolled, IssuedCode, Principal, SignedIn};
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, JsonBody, need, request_facts};
+use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::storage::{Credential, User};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes that need a credential.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/users", get(list_users).post(put_user))
-        .route("/v1/enrollments", post(issue_enrollment))
-        .route("/v1/devices", get(list_devices))
-        .route("/v1/devices/{id}/revoke", post(revoke_device))
-        .route("/v1/me", get(me))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, put_user))
+        .routes(routes!(issue_enrollment))
+        .routes(routes!(list_devices))
+        .routes(routes!(revoke_device))
+        .routes(routes!(me))
 }
 
 /// The routes anyone may call: signing in and out, and a device trading its code.
-pub fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/logout", post(logout))
-        .route("/v1/devices/enroll", post(enroll_device))
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(enroll_device))
 }
 
+/// List users.
+///
+/// Permission: `ReadUsers`.
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "users",
+    responses((status = 200, description = "Every user.", body = [User]))
+)]
 async fn list_users(
     State(state): State<AppState>,
     caller: Authorized<need::ReadUsers>,
@@ -43,13 +54,25 @@ async fn list_users(
     Ok(Json(users))
 }
 
-#[derive(Deserialize)]
+/// A user, with a password to set.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct UserBody {
     #[serde(flatten)]
     user: User,
+    /// A new password (at least 10 characters); none keeps the current one.
     password: Option<String>,
 }
 
+/// Create or update a user.
+///
+/// A password (at least 10 characters) is optional; setting one ends the user's sessions. Permission: `ManageUsers`.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "users",
+    request_body = UserBody,
+    responses((status = 201, description = "Stored.", body = User))
+)]
 async fn put_user(
     State(state): State<AppState>,
     _: Authorized<need::ManageUsers>,
@@ -64,9 +87,12 @@ async fn put_user(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Deserialize)]
+/// An office sign-in.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginBody {
+    /// The user id.
     user: String,
+    /// The password.
     password: String,
 }
 
@@ -77,8 +103,19 @@ fn session_cookie(value: &str, max_age_seconds: Millis) -> String {
     )
 }
 
-/// Signs an office user in: the token comes back in the body (for API clients, as a bearer
-/// token) and as an HttpOnly, SameSite=Strict session cookie (for the console).
+/// Sign in to the office.
+///
+/// The token comes back in the body (for API clients, as a bearer token) and as an HttpOnly, Secure, SameSite=Strict session cookie (for the console). Five wrong passwords lock an account for 15 minutes. Installers cannot sign in to the office.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in: the token, also set as the session cookie.", body = SignedIn),
+        (status = 429, description = "Too many failed attempts; `Retry-After` says when to try again.", body = ErrorBody)
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<LoginBody>,
@@ -99,6 +136,15 @@ async fn login(
     Ok(([(header::SET_COOKIE, cookie)], Json(signed_in)).into_response())
 }
 
+/// Sign out.
+///
+/// Ends the session the request carries (bearer or cookie).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    responses((status = 204, description = "Signed out; the cookie is cleared."))
+)]
 async fn logout(
     State(state): State<AppState>,
     method: Method,
@@ -113,11 +159,23 @@ async fn logout(
     Ok(([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
 }
 
-#[derive(Deserialize)]
+/// Whose phone the code enrolls.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct EnrollmentBody {
+    /// The installer's user id.
     user: String,
 }
 
+/// Issue an enrollment code.
+///
+/// A one-time code for an installer's phone, valid 24 hours. Permission: `ManageDevices`.
+#[utoipa::path(
+    post,
+    path = "/v1/enrollments",
+    tag = "devices",
+    request_body = EnrollmentBody,
+    responses((status = 201, description = "A one-time code, shown once.", body = IssuedCode))
+)]
 async fn issue_enrollment(
     State(state): State<AppState>,
     caller: Authorized<need::ManageDevices>,
@@ -132,16 +190,28 @@ async fn issue_enrollment(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
-#[derive(Deserialize)]
+/// A device trading its code.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct EnrollBody {
+    /// The one-time code.
     code: String,
+    /// The device id the app chose.
     device: String,
     /// The installer the device is signed in as, if the app knows: checked before the code is
     /// spent.
     user: Option<String>,
 }
 
-/// A device trades a one-time code for its credential. The code is the authentication.
+/// Enroll a device.
+///
+/// A device trades a one-time code for its credential; the code is the authentication. With `user`, the code is checked against the app's installer before it is spent.
+#[utoipa::path(
+    post,
+    path = "/v1/devices/enroll",
+    tag = "devices",
+    request_body = EnrollBody,
+    responses((status = 201, description = "The device's credential, shown once.", body = Enrolled))
+)]
 async fn enroll_device(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<EnrollBody>,
@@ -162,7 +232,7 @@ async fn enroll_device(
 }
 
 /// A device as the office sees it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeviceView {
     #[serde(flatten)]
     credential: Credential,
@@ -170,6 +240,15 @@ struct DeviceView {
     last_seen: Option<Millis>,
 }
 
+/// List enrolled devices.
+///
+/// With their violations and when they last synced. Permission: `ReadDevices`.
+#[utoipa::path(
+    get,
+    path = "/v1/devices",
+    tag = "devices",
+    responses((status = 200, description = "Every enrolled device.", body = [DeviceView]))
+)]
 async fn list_devices(
     State(state): State<AppState>,
     _: Authorized<need::ReadDevices>,
@@ -190,6 +269,16 @@ async fn list_devices(
     Ok(Json(devices))
 }
 
+/// Revoke a device.
+///
+/// Permission: `ManageDevices`.
+#[utoipa::path(
+    post,
+    path = "/v1/devices/{id}/revoke",
+    tag = "devices",
+    params(("id" = String, Path, description = "The device id.")),
+    responses((status = 204, description = "Revoked at once: the next request gets `401 device_revoked` and the phone wipes its data."))
+)]
 async fn revoke_device(
     State(state): State<AppState>,
     _: Authorized<need::ManageDevices>,
@@ -206,7 +295,7 @@ async fn revoke_device(
 
 /// Who is signed in, and the CSRF token of a cookie session (so a reloaded console page can
 /// recover it; only our own origin can read the answer).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Me {
     user: String,
     name: String,
@@ -214,6 +303,15 @@ struct Me {
     csrf: Option<String>,
 }
 
+/// Who is signed in.
+///
+/// And the CSRF token of a cookie session, so a reloaded console page can recover it. Office sessions only (`403 office_only` for devices). Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "auth",
+    responses((status = 200, description = "Who is signed in.", body = Me))
+)]
 async fn me(
     State(state): State<AppState>,
     caller: Authorized<need::ReadJobs>,

@@ -1,23 +1,25 @@
 //! The dispatch console: a single page (HTML, CSS and JavaScript modules, no build step)
-//! compiled into the binary, so running it needs nothing but the server. The page talks to the same JSON API as any other
-//! client (documented by the OpenAPI description served here too).
+//! compiled into the binary, so running it needs nothing but the server. The page talks to the
+//! same JSON API as any other client.
 //!
 //! Every asset is sent with a strict Content-Security-Policy (scripts and styles only from this
 //! origin, no inline script), so an injected string in job data cannot run as code.
 
-use axum::Router;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
 const INDEX_HTML: &str = include_str!("../../console/index.html");
+const CONSOLE_CSS: &str = include_str!("../../console/console.css");
 
-/// The console's ES modules, served at `/js/<name>` (`main.js` is the entry point).
+/// The console's ES modules by file name (`main.js` is the entry point).
 macro_rules! modules {
     ($($name:literal),* $(,)?) => {
-        &[$((concat!("/js/", $name), include_str!(concat!("../../console/js/", $name)))),*]
+        &[$(($name, include_str!(concat!("../../console/js/", $name)))),*]
     };
 }
 const MODULES: &[(&str, &str)] = modules!(
@@ -38,14 +40,12 @@ const MODULES: &[(&str, &str)] = modules!(
     "uploads.js",
     "widgets.js",
 );
-const CONSOLE_CSS: &str = include_str!("../../console/console.css");
-/// The OpenAPI 3.1 description of the HTTP API.
-pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+/// A static asset with the console's security headers.
+pub fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
@@ -55,93 +55,71 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
         ],
         body,
     )
+        .into_response()
 }
 
 /// The console's routes: public (the page signs in through the API).
-pub fn routes() -> Router<AppState> {
-    let mut router = Router::new();
-    for &(path, source) in MODULES {
-        router = router.route(
-            path,
-            get(move || async move { asset("text/javascript; charset=utf-8", source) }),
-        );
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(page))
+        .routes(routes!(style_sheet))
+        .routes(routes!(module))
+}
+
+/// The dispatch console.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "console",
+    responses((status = 200, description = "The page.", content_type = "text/html"))
+)]
+async fn page() -> Response {
+    asset("text/html; charset=utf-8", INDEX_HTML)
+}
+
+/// The console's style sheet.
+#[utoipa::path(
+    get,
+    path = "/console.css",
+    tag = "console",
+    responses((status = 200, description = "The style sheet.", content_type = "text/css"))
+)]
+async fn style_sheet() -> Response {
+    asset("text/css; charset=utf-8", CONSOLE_CSS)
+}
+
+/// One of the console's JavaScript modules.
+#[utoipa::path(
+    get,
+    path = "/js/{module}",
+    tag = "console",
+    params(("module" = String, Path, description = "The module's file name, e.g. `main.js`.")),
+    responses(
+        (status = 200, description = "The module.", content_type = "text/javascript"),
+        (status = 404, description = "There is no such module.")
+    )
+)]
+async fn module(Path(name): Path<String>) -> Response {
+    match MODULES.iter().find(|(file, _)| *file == name) {
+        Some((_, source)) => asset("text/javascript; charset=utf-8", *source),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
-    router
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
-        )
-        .route(
-            "/console.css",
-            get(|| async { asset("text/css; charset=utf-8", CONSOLE_CSS) }),
-        )
-        .route(
-            "/v1/openapi.json",
-            get(|| async { asset("application/json", OPENAPI_JSON) }),
-        )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::OPENAPI_JSON;
-
-    /// Every (method, path) the routers declare, read from their source.
-    fn declared_routes() -> Vec<(String, String)> {
-        let mut routes = Vec::new();
-        let sources = [
-            include_str!("mod.rs"),
-            include_str!("access.rs"),
-            include_str!("console.rs"),
-            include_str!("desk.rs"),
-            include_str!("jobs.rs"),
-            include_str!("knowledge.rs"),
-            include_str!("media.rs"),
-            include_str!("sync.rs"),
-        ];
-        for source in sources {
-            for chunk in source.split(".route(").skip(1) {
-                let Some(path) = chunk.split('"').nth(1) else {
-                    continue;
-                };
-                if !path.starts_with('/') {
-                    continue;
-                }
-                let end = [".layer(", ".merge(", ".route_layer(", ".with_state(", "))"]
-                    .iter()
-                    .filter_map(|stop| chunk.find(stop))
-                    .min()
-                    .unwrap_or(chunk.len());
-                for method in ["get", "post", "put", "patch", "delete"] {
-                    let call = format!("{method}(");
-                    let found = chunk[..end].match_indices(&call).any(|(at, _)| {
-                        at == 0 || !chunk.as_bytes()[at - 1].is_ascii_alphanumeric()
-                    });
-                    if found {
-                        routes.push((method.to_owned(), path.to_owned()));
-                    }
-                }
-            }
-        }
-        routes.sort();
-        routes.dedup();
-        routes
-    }
-
+    /// Every module the page imports is served: each `from './x.js'` names a file in the table.
     #[test]
-    fn the_api_description_lists_exactly_the_served_routes() {
-        let spec: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("valid JSON");
-        assert_eq!(spec["openapi"], "3.1.0");
-        let mut described = Vec::new();
-        for (path, item) in spec["paths"].as_object().expect("paths") {
-            for method in item.as_object().expect("path item").keys() {
-                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
-                    described.push((method.clone(), path.clone()));
-                }
+    fn every_imported_module_is_served() {
+        for (file, source) in super::MODULES {
+            for target in source.split("from './").skip(1) {
+                let target = target.split('\'').next().unwrap_or_default();
+                assert!(
+                    super::MODULES.iter().any(|(name, _)| *name == target),
+                    "{file} imports {target}, which is not served"
+                );
             }
         }
-        described.sort();
-        let declared = declared_routes();
-        assert!(declared.len() > 25, "the route scan found {declared:?}");
-        assert_eq!(described, declared, "openapi.json and the routers disagree");
+        assert!(super::INDEX_HTML.contains("/js/main.js"));
     }
 }

@@ -1,34 +1,47 @@
 //! The dispatch desk: queues, the day board, engineer suggestions, reminders, the KPI report
 //! and the SLA policy in force.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use fieldsync_protocol::Millis;
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 use crate::domain::DomainError;
 use crate::domain::auth::UserRole;
 use crate::domain::kpi::{self, KpiFilter, Period};
-use crate::domain::planning;
+use crate::domain::planning::{self, Board, Queues, Suggestion};
+use crate::domain::sla::SlaPolicy;
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, need};
 use crate::state::AppState;
+use crate::storage::Reminder;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The desk's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/queues", get(queues))
-        .route("/v1/board", get(board))
-        .route("/v1/jobs/{id}/suggestions", get(suggestions))
-        .route("/v1/reminders", get(reminders))
-        .route("/v1/reminders/{id}/ack", post(acknowledge_reminder))
-        .route("/v1/kpis", get(kpis))
-        .route("/v1/config/sla", get(sla_config))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(queues))
+        .routes(routes!(board))
+        .routes(routes!(suggestions))
+        .routes(routes!(reminders))
+        .routes(routes!(acknowledge_reminder))
+        .routes(routes!(kpis))
+        .routes(routes!(sla_config))
 }
 
+/// The dispatch queues.
+///
+/// Unassigned, unscheduled, overdue, escalated and flagged jobs; VIP first, then the nearest open deadline. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/queues",
+    tag = "planning",
+    responses((status = 200, description = "The queues.", body = Queues))
+)]
 async fn queues(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,
@@ -38,9 +51,14 @@ async fn queues(
     Ok(Json(queues))
 }
 
-#[derive(Deserialize)]
+/// Which day.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DayQuery {
+    /// The day, `YYYY-MM-DD` (default today).
     day: Option<String>,
+    /// Minutes to add to local time to get UTC, as JavaScript's `getTimezoneOffset` gives them
+    /// (default 0: UTC days).
     tz_offset: Option<i64>,
 }
 
@@ -54,6 +72,16 @@ impl DayQuery {
     }
 }
 
+/// The day board.
+///
+/// Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/board",
+    tag = "planning",
+    params(DayQuery),
+    responses((status = 200, description = "Each installer's jobs that day.", body = Board))
+)]
 async fn board(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,
@@ -64,6 +92,16 @@ async fn board(
     Ok(Json(board))
 }
 
+/// Rank installers for a job.
+///
+/// By skills (kind, category, model family), region and load that day, with the reasons in words. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/suggestions",
+    tag = "planning",
+    params(("id" = String, Path, description = "The job id."), DayQuery),
+    responses((status = 200, description = "Installers, best first, with the reasons.", body = [Suggestion]))
+)]
 async fn suggestions(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,
@@ -77,14 +115,24 @@ async fn suggestions(
     Ok(Json(ranked))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RemindersQuery {
     /// Only those addressed to the caller or to the caller's role.
     #[serde(default)]
     mine: bool,
 }
 
-/// The open reminders, newest first: all of them, or (`?mine=true`) the caller's inbox.
+/// Open reminders.
+///
+/// All of them, or (`mine=true`) those addressed to the caller or the caller's role. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/reminders",
+    tag = "reminders",
+    params(RemindersQuery),
+    responses((status = 200, description = "Open reminders, newest first.", body = [Reminder]))
+)]
 async fn reminders(
     State(state): State<AppState>,
     caller: Authorized<need::ReadJobs>,
@@ -102,6 +150,16 @@ async fn reminders(
     Ok(Json(open))
 }
 
+/// Acknowledge a reminder.
+///
+/// Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/reminders/{id}/ack",
+    tag = "reminders",
+    params(("id" = u64, Path, description = "The reminder id.")),
+    responses((status = 204, description = "Acknowledged."))
+)]
 async fn acknowledge_reminder(
     State(state): State<AppState>,
     _: Authorized<need::EditJobs>,
@@ -121,20 +179,29 @@ async fn acknowledge_reminder(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// What the KPI report covers.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct KpiQuery {
+    /// `day`, `week` or `month` (default).
     period: Option<String>,
+    /// The first day, `YYYY-MM-DD` (default: 90 days before `to`).
     from: Option<String>,
+    /// The last day, inclusive (default today).
     to: Option<String>,
+    /// Only this region.
     region: Option<String>,
+    /// Only this problem category.
     category: Option<String>,
+    /// Only this kind of job.
     kind: Option<String>,
+    /// Only this engineer's jobs.
     engineer: Option<String>,
 }
 
 /// A KPI report: the metrics per period and in total, demand by category and region, the
 /// engineers' table with the service star, and the values the filters can take.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct KpiReport {
     period: Period,
     from: Millis,
@@ -146,19 +213,29 @@ struct KpiReport {
 }
 
 /// The values the report's filters can take.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct KpiOptions {
     regions: Vec<String>,
     categories: Vec<String>,
     engineers: Vec<EngineerOption>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EngineerOption {
     user: String,
     name: String,
 }
 
+/// KPI report.
+///
+/// The KPIs per period and in total, demand by category and region, the engineers' table with the service star, and the values the filters can take. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/kpis",
+    tag = "kpis",
+    params(KpiQuery),
+    responses((status = 200, description = "The report.", body = KpiReport))
+)]
 async fn kpis(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,
@@ -226,6 +303,15 @@ async fn kpis(
     }))
 }
 
+/// The SLA configuration.
+///
+/// Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/config/sla",
+    tag = "config",
+    responses((status = 200, description = "The policy in force (the format of `serve --sla`).", body = SlaPolicy))
+)]
 async fn sla_config(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,

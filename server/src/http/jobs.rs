@@ -1,35 +1,46 @@
 //! Jobs as the office sees and changes them: the list, one job's view and audit trail, call
 //! intake, assignment, appointments and status moves, and the audit trail across jobs.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use fieldsync_protocol::job::{Appointment, JobSummary, NewJob};
 use fieldsync_protocol::rules::Status;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::DomainError;
-use crate::domain::dispatch::Dispatch;
+use crate::domain::dispatch::{Dispatch, JobView};
 use crate::domain::jobs::Committed;
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, JsonBody, need};
 use crate::state::AppState;
-use crate::storage::AuditKind;
+use crate::storage::{AuditEntry, AuditKind};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The job routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/jobs", get(list_jobs).post(create_job))
-        .route("/v1/jobs/{id}", get(get_job))
-        .route("/v1/jobs/{id}/assign", post(assign_job))
-        .route("/v1/jobs/{id}/appointment", post(set_appointment))
-        .route("/v1/jobs/{id}/status", post(move_status))
-        .route("/v1/jobs/{id}/audit", get(job_audit))
-        .route("/v1/audit", get(audit))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs, create_job))
+        .routes(routes!(get_job))
+        .routes(routes!(assign_job))
+        .routes(routes!(set_appointment))
+        .routes(routes!(move_status))
+        .routes(routes!(job_audit))
+        .routes(routes!(audit))
 }
 
+/// List jobs.
+///
+/// Every job's summary, oldest call first. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    responses((status = 200, description = "Every job's summary, oldest call first.", body = [JobSummary]))
+)]
 async fn list_jobs(
     State(state): State<AppState>,
     caller: Authorized<need::ReadJobs>,
@@ -40,6 +51,16 @@ async fn list_jobs(
     Ok(Json(jobs))
 }
 
+/// One job in full.
+///
+/// The job with its SLA clocks, reminders, flags, service facts, media and history. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id.")),
+    responses((status = 200, description = "The job with its SLA clocks, reminders, flags, facts, media and history.", body = JobView))
+)]
 async fn get_job(
     State(state): State<AppState>,
     caller: Authorized<need::ReadJobs>,
@@ -52,6 +73,16 @@ async fn get_job(
     Ok(Json(view))
 }
 
+/// One job's audit trail.
+///
+/// Every accepted change, compensation, violation, scope move, purge order and flag. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/audit",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id.")),
+    responses((status = 200, description = "The job's audit trail, oldest first.", body = [AuditEntry]))
+)]
 async fn job_audit(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,
@@ -68,14 +99,27 @@ async fn job_audit(
     Ok(Json(entries))
 }
 
-#[derive(Deserialize)]
+/// Which audit entries.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Only entries of this kind: `change`, `compensation`, `violation`, `enter`, `leave`,
+    /// `purge` or `flag`.
     kind: Option<String>,
+    /// How many of the newest entries (default 500, at most 10,000).
     limit: Option<usize>,
 }
 
-/// The audit trail across jobs, newest `limit` entries (default 500), optionally of one kind:
-/// `violation`, `flag`, `purge`, …
+/// The audit trail across jobs.
+///
+/// The newest `limit` entries (default 500, at most 10,000), optionally of one kind. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "jobs",
+    params(AuditQuery),
+    responses((status = 200, description = "The newest entries, oldest first.", body = [AuditEntry]))
+)]
 async fn audit(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,
@@ -107,6 +151,16 @@ async fn edit(
     Ok(Json(summary))
 }
 
+/// Open a job from a call.
+///
+/// Checks the call (a wrong field is `400 invalid_field` naming it), fills the id, the call time, the SLA deadlines of the policy and the kind's checklist. Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs",
+    tag = "jobs",
+    request_body = NewJob,
+    responses((status = 201, description = "Opened.", body = JobSummary))
+)]
 async fn create_job(
     State(state): State<AppState>,
     caller: Authorized<need::EditJobs>,
@@ -120,11 +174,24 @@ async fn create_job(
     Ok((StatusCode::CREATED, summary))
 }
 
-#[derive(Deserialize)]
+/// Whom to assign the job to.
+#[derive(Deserialize, ToSchema)]
 struct AssignBody {
+    /// The installer's user id; `null` unassigns.
     assignee: Option<String>,
 }
 
+/// Assign, reassign or unassign.
+///
+/// `assignee: null` unassigns. Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/assign",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id.")),
+    request_body = AssignBody,
+    responses((status = 200, description = "Assigned (or unassigned).", body = JobSummary))
+)]
 async fn assign_job(
     State(state): State<AppState>,
     caller: Authorized<need::EditJobs>,
@@ -138,6 +205,17 @@ async fn assign_job(
     .await
 }
 
+/// Set the appointment window.
+///
+/// Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/appointment",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id.")),
+    request_body = Appointment,
+    responses((status = 200, description = "The appointment is set.", body = JobSummary))
+)]
 async fn set_appointment(
     State(state): State<AppState>,
     caller: Authorized<need::EditJobs>,
@@ -151,11 +229,24 @@ async fn set_appointment(
     .await
 }
 
-#[derive(Deserialize)]
+/// Where to move the status.
+#[derive(Deserialize, ToSchema)]
 struct StatusBody {
+    /// The new status, e.g. `scheduled`, `cancelled`, `closed`.
     to: String,
 }
 
+/// Move the status.
+///
+/// Dispatch may move a job back. Closing is refused (`409 media_missing`) until the server holds every photo, the signature and the report. Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/status",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id.")),
+    request_body = StatusBody,
+    responses((status = 200, description = "Moved.", body = JobSummary))
+)]
 async fn move_status(
     State(state): State<AppState>,
     caller: Authorized<need::EditJobs>,

@@ -1,29 +1,42 @@
 //! Manuals, the case library and the knowledge exchange with phones (`POST /v1/knowledge`).
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use fieldsync_protocol::knowledge::{KnowledgeRequest, ManualInput};
+use fieldsync_protocol::knowledge::{
+    Case, KnowledgeRequest, KnowledgeResponse, Manual, ManualInput, ManualSummary,
+};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::domain::auth::Principal;
-use crate::domain::knowledge::{exchange, publish};
+use crate::domain::knowledge::{Published, exchange, publish};
 use crate::domain::{DomainError, Refusal};
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, JsonBody, need};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes that need a credential.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/manuals", get(list_manuals).post(publish_manual))
-        .route("/v1/manuals/{model}/{version}", get(get_manual))
-        .route("/v1/knowledge", post(knowledge_exchange))
-        .route("/v1/cases", get(list_cases))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_manuals, publish_manual))
+        .routes(routes!(get_manual))
+        .routes(routes!(knowledge_exchange))
+        .routes(routes!(list_cases))
 }
 
+/// Published manuals.
+///
+/// Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/manuals",
+    tag = "knowledge",
+    responses((status = 200, description = "Every published version, newest first.", body = [ManualSummary]))
+)]
 async fn list_manuals(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,
@@ -32,6 +45,19 @@ async fn list_manuals(
     Ok(Json(manuals))
 }
 
+/// One manual version.
+///
+/// Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/manuals/{model}/{version}",
+    tag = "knowledge",
+    params(
+        ("model" = String, Path, description = "The product model."),
+        ("version" = u32, Path, description = "The version.")
+    ),
+    responses((status = 200, description = "The manual version.", body = Manual))
+)]
 async fn get_manual(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,
@@ -51,6 +77,16 @@ async fn get_manual(
     Ok(Json(manual))
 }
 
+/// Publish a manual version.
+///
+/// Its attachments must be uploaded first (`409 missing_blob`); the version must grow (`409 stale_version`). Permission: `PublishManuals`.
+#[utoipa::path(
+    post,
+    path = "/v1/manuals",
+    tag = "knowledge",
+    request_body = ManualInput,
+    responses((status = 201, description = "Published.", body = Published))
+)]
 async fn publish_manual(
     State(state): State<AppState>,
     caller: Authorized<need::PublishManuals>,
@@ -63,6 +99,16 @@ async fn publish_manual(
     Ok((StatusCode::CREATED, Json(published)))
 }
 
+/// A phone's knowledge sync.
+///
+/// Enrolled phones only (permission `Sync`). The contract is docs/knowledge-and-media.md.
+#[utoipa::path(
+    post,
+    path = "/v1/knowledge",
+    tag = "knowledge",
+    request_body = KnowledgeRequest,
+    responses((status = 200, description = "Manual deltas, cases and tips for the phone's products.", body = KnowledgeResponse))
+)]
 async fn knowledge_exchange(
     State(state): State<AppState>,
     caller: Authorized<need::Sync>,
@@ -80,11 +126,24 @@ async fn knowledge_exchange(
     Ok(Json(response))
 }
 
-#[derive(Deserialize)]
+/// Which cases.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CaseQuery {
+    /// Only this product model's.
     model: Option<String>,
 }
 
+/// The case library.
+///
+/// Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    tag = "knowledge",
+    params(CaseQuery),
+    responses((status = 200, description = "Cases in library order, at most 1,000.", body = [Case]))
+)]
 async fn list_cases(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,

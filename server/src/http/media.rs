@@ -6,18 +6,18 @@
 use std::io::Read;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::hex;
 use fieldsync_protocol::knowledge::{UploadStatus, check_mime};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use tokio_stream::StreamExt;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::DomainError;
 use crate::domain::media::{
@@ -27,6 +27,8 @@ use crate::http::error::AppError;
 use crate::http::extract::{Authorized, need};
 use crate::state::AppState;
 use crate::storage::blobs::{BlobError, BlobStore};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Staged bytes are written to the blob store in pieces of at most this size.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
@@ -36,9 +38,9 @@ const WRITE_BUFFER_BYTES: usize = 1 << 20;
 pub const BLOB_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Blob bytes in and out: their own, longer time limit.
-pub fn transfer_routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/blobs/{sha256}", get(get_blob).put(put_blob))
+pub fn transfer_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_blob, put_blob))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             BLOB_REQUEST_TIMEOUT,
@@ -46,16 +48,16 @@ pub fn transfer_routes() -> Router<AppState> {
 }
 
 /// The routes that need a credential (besides [`transfer_routes`]).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/blobs/{sha256}/upload", get(upload_status))
-        .route("/v1/jobs/{id}/report", get(job_report))
-        .route("/v1/jobs/{id}/report-link", post(create_report_link))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_status))
+        .routes(routes!(job_report))
+        .routes(routes!(create_report_link))
 }
 
 /// The routes anyone may call: a customer's report link.
-pub fn public_routes() -> Router<AppState> {
-    Router::new().route("/v1/reports/{token}", get(linked_report))
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(linked_report))
 }
 
 /// A phone uploads its job's media; the office uploads manual attachments.
@@ -106,11 +108,24 @@ fn part_of(headers: &HeaderMap) -> Result<Part, AppError> {
     Ok(part.checked()?)
 }
 
-#[derive(Deserialize)]
+/// Which job an upload is for.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BlobQuery {
+    /// The job the blob belongs to (required for phones).
     job: Option<String>,
 }
 
+/// How far an upload has come.
+///
+/// With `job`, a blob the server already holds is linked to that job (nothing is sent again). Devices: permission `Sync`, for jobs their installer holds or held; the office: `PublishManuals`.
+#[utoipa::path(
+    get,
+    path = "/v1/blobs/{sha256}/upload",
+    tag = "blobs",
+    params(("sha256" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits."), BlobQuery),
+    responses((status = 200, description = "How many bytes the server holds; `complete` once the blob is held, verified.", body = UploadStatus))
+)]
 async fn upload_status(
     State(state): State<AppState>,
     caller: Uploader,
@@ -172,6 +187,24 @@ async fn upload_status(
 /// still sending gets the error rather than a reset connection.
 const DRAIN_LIMIT_BYTES: usize = 4 << 20;
 
+/// Upload a blob, or one part of it.
+///
+/// Every byte that arrives is staged; the blob is recorded only once its bytes hash to its name (`422 hash_mismatch` otherwise, and the staged bytes are discarded). A part must start where the staged bytes end (`409 chunk_out_of_order` with `received`). Devices: permission `Sync`, with `job`; the office: `PublishManuals`.
+#[utoipa::path(
+    put,
+    path = "/v1/blobs/{sha256}",
+    tag = "blobs",
+    params(
+        ("sha256" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits."),
+        BlobQuery,
+        ("content-range" = Option<String>, Header, description = "`bytes START-END/TOTAL` for a part; without it the body is the whole blob.")
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The blob's bytes, or a part's. `Content-Type` declares the blob's MIME type."),
+    responses(
+        (status = 200, description = "The part is staged; the upload is not complete yet.", body = UploadStatus),
+        (status = 201, description = "The blob is complete and verified.", body = UploadStatus)
+    )
+)]
 async fn put_blob(
     State(state): State<AppState>,
     caller: Uploader,
@@ -466,6 +499,16 @@ fn blob_response(
     Ok(response)
 }
 
+/// Download a blob.
+///
+/// A device only a manual attachment or its jobs' media (permission `Sync`); the office any (permission `ReadJobs`).
+#[utoipa::path(
+    get,
+    path = "/v1/blobs/{sha256}",
+    tag = "blobs",
+    params(("sha256" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits.")),
+    responses((status = 200, description = "The bytes, streamed, with their MIME type.", body = Vec<u8>, content_type = "application/octet-stream"))
+)]
 async fn get_blob(
     State(state): State<AppState>,
     caller: Authorized<need::DeviceOr<need::ReadJobs>>,
@@ -492,6 +535,16 @@ fn report_of(state: &AppState, job_id: &str) -> Result<Response, DomainError> {
     )
 }
 
+/// The signed service report.
+///
+/// Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/report",
+    tag = "reports",
+    params(("id" = String, Path, description = "The job id.")),
+    responses((status = 200, description = "The PDF the customer signed.", body = Vec<u8>, content_type = "application/pdf"))
+)]
 async fn job_report(
     State(state): State<AppState>,
     _: Authorized<need::ReadJobs>,
@@ -501,12 +554,24 @@ async fn job_report(
 }
 
 /// A customer's download link.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 struct ReportLinkView {
+    /// The link, relative to the server.
     url: String,
+    /// When it stops working.
     expires_at: Millis,
 }
 
+/// A download link for the customer.
+///
+/// The report must be on the server (`404 no_report`). Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/report-link",
+    tag = "reports",
+    params(("id" = String, Path, description = "The job id.")),
+    responses((status = 201, description = "A link for the customer, valid 30 days.", body = ReportLinkView))
+)]
 async fn create_report_link(
     State(state): State<AppState>,
     caller: Authorized<need::EditJobs>,
@@ -531,6 +596,16 @@ async fn create_report_link(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// A customer's report download.
+///
+/// Public: the link is the credential, until it expires (`404 unknown_report`).
+#[utoipa::path(
+    get,
+    path = "/v1/reports/{token}",
+    tag = "reports",
+    params(("token" = String, Path, description = "The link's secret.")),
+    responses((status = 200, description = "The signed report.", body = Vec<u8>, content_type = "application/pdf"))
+)]
 async fn linked_report(
     State(state): State<AppState>,
     Path(token): Path<String>,

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod jobs;
 pub mod knowledge;
 pub mod media;
+pub mod openapi;
 pub mod sync;
 
 use std::time::Duration;
@@ -23,11 +24,12 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::auth;
 use crate::http::error::AppError;
@@ -44,26 +46,52 @@ fn request_timeout() -> TimeoutLayer {
     TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT)
 }
 
+/// The routes by how they are guarded, before any layer: each area's routers declare their
+/// paths through `#[utoipa::path]`, so the description and the router cannot disagree.
+pub(crate) struct Routes {
+    /// Need a credential; the ordinary request time limit.
+    pub authenticated: OpenApiRouter<AppState>,
+    /// Need a credential; long-lived (the event stream) or with their own limit (blob bytes).
+    pub streaming: OpenApiRouter<AppState>,
+    /// Anyone may call them.
+    pub public: OpenApiRouter<AppState>,
+}
+
+pub(crate) fn routes() -> Routes {
+    Routes {
+        authenticated: OpenApiRouter::new()
+            .merge(sync::routes())
+            .merge(jobs::routes())
+            .merge(access::routes())
+            .merge(desk::routes())
+            .merge(media::routes())
+            .merge(knowledge::routes()),
+        streaming: OpenApiRouter::new()
+            .merge(sync::stream_routes())
+            .merge(media::transfer_routes()),
+        public: OpenApiRouter::new()
+            .merge(access::public_routes())
+            .merge(console::routes())
+            .merge(media::public_routes())
+            .routes(routes!(healthz))
+            .routes(routes!(openapi::openapi_json)),
+    }
+}
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
+    let Routes {
+        authenticated,
+        streaming,
+        public,
+    } = routes();
     // Everything here needs a credential, checked before the body is read.
     let authenticated = Router::new()
-        .merge(sync::routes())
-        .merge(jobs::routes())
-        .merge(access::routes())
-        .merge(desk::routes())
-        .merge(media::routes())
-        .merge(knowledge::routes())
+        .merge(authenticated.split_for_parts().0)
         .layer(request_timeout())
-        .merge(sync::stream_routes())
-        .merge(media::transfer_routes())
+        .merge(streaming.split_for_parts().0)
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    let public = Router::new()
-        .merge(access::public_routes())
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(console::routes())
-        .merge(media::public_routes())
-        .layer(request_timeout());
+    let public = public.split_for_parts().0.layer(request_timeout());
     Router::new()
         .merge(authenticated)
         .merge(public)
@@ -72,6 +100,17 @@ pub fn app(state: AppState) -> Router {
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Health check: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    responses((status = 200, description = "`ok`.", content_type = "text/plain"))
+)]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// Turns the request's credential into a [`auth::Principal`] for the handler, or answers 401.

@@ -4,13 +4,11 @@
 
 use std::convert::Infallible;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use fieldsync_protocol::wire::{self, SyncRequest, WireError};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
@@ -20,17 +18,29 @@ use crate::domain::sync;
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, need};
 use crate::state::{AppState, Live};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The sync route (with the ordinary request limit).
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/sync", post(sync_handler))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sync_handler))
 }
 
 /// The event stream: long-lived, so outside the request time limit.
-pub fn stream_routes() -> Router<AppState> {
-    Router::new().route("/v1/events", get(events))
+pub fn stream_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
 }
 
+/// Device sync round.
+///
+/// Devices only (permission `Sync`), as the device and user their credential names (`403 forged_identity` otherwise). The contract is docs/sync-protocol.md.
+#[utoipa::path(
+    post,
+    path = "/v1/sync",
+    tag = "sync",
+    request_body(content = Vec<u8>, content_type = "application/cbor", description = "A CBOR `SyncRequest` (docs/sync-protocol.md)."),
+    responses((status = 200, description = "A CBOR `SyncResponse`, sent only after the round committed.", body = Vec<u8>, content_type = "application/cbor"))
+)]
 async fn sync_handler(
     State(state): State<AppState>,
     caller: Authorized<need::Sync>,
@@ -67,8 +77,15 @@ async fn sync_handler(
         .into_response())
 }
 
-/// Live events: a device hears about its own user's jobs and reminders; the office hears about
-/// everything. A stream ends when the server shuts down, and a device's when it is revoked.
+/// Live updates (server-sent events).
+///
+/// A device hears of its own user's jobs and reminders (permission `Sync`); the office of everything (permission `WatchAll`).
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "live",
+    responses((status = 200, description = "Server-sent events: `ready`, then `changed` (`{\"jobs\": [ids]}`) and `reminder` (a reminder as JSON); the stream ends when the server shuts down, and a device's when it is revoked.", content_type = "text/event-stream"))
+)]
 async fn events(
     State(state): State<AppState>,
     caller: Authorized<need::DeviceOr<need::WatchAll>>,

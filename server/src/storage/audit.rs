@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::StorageError;
 
 /// What an audit trail entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditKind {
     /// An accepted change (from a device, or dispatch's through the server).
@@ -58,7 +58,7 @@ impl AuditKind {
 }
 
 /// One entry of the audit trail: who did what to which job, when, from where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Position in the trail (assigned by storage; ignored when appending).
     pub id: u64,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::StorageError;
 
 /// A device's credential, issued at enrollment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Credential {
     /// The device id (chosen by the app install).
     pub device_id: String,
@@ -65,7 +65,7 @@ pub struct DeviceRecord {
 }
 
 /// A person who uses Fieldsync.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// The user id (also what `assignee` holds).
     pub id: String,

@@ -17,7 +17,7 @@ pub struct StoredJob {
 }
 
 /// What an entry in the server's history records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// An Automerge change to a job.

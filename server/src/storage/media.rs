@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::StorageError;
 
 /// A blob the server holds, verified against its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BlobRecord {
     /// Its SHA-256.
     pub sha256: String,

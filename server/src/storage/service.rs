@@ -13,7 +13,7 @@ use super::StorageError;
 
 /// One job's facts, as the projection table stores them. Fields missing from a stored row (a
 /// row written by an older server) take their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct JobFacts {
     /// The job.
@@ -66,7 +66,7 @@ pub struct JobFacts {
 }
 
 /// How jobs are grouped in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     /// Calendar days (UTC), `2026-11-22`.
@@ -79,7 +79,7 @@ pub enum Period {
 }
 
 /// Which jobs a report covers.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 pub struct KpiFilter {
     /// Calls received at or after this time.
     pub from: Millis,
@@ -96,7 +96,7 @@ pub struct KpiFilter {
 }
 
 /// A share: `hits` of `of`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default, utoipa::ToSchema)]
 pub struct Ratio {
     /// The numerator.
     pub hits: u64,
@@ -118,7 +118,7 @@ impl Ratio {
 }
 
 /// A duration's distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default, utoipa::ToSchema)]
 pub struct Durations {
     /// How many values.
     pub n: u64,
@@ -129,7 +129,7 @@ pub struct Durations {
 }
 
 /// SLA compliance per clock.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default, utoipa::ToSchema)]
 pub struct SlaCompliance {
     /// Call → created.
     pub respond: Ratio,
@@ -142,7 +142,7 @@ pub struct SlaCompliance {
 }
 
 /// Every KPI over one set of jobs.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, utoipa::ToSchema)]
 pub struct Metrics {
     /// Jobs (demand).
     pub jobs: u64,
@@ -169,7 +169,7 @@ pub struct Metrics {
 }
 
 /// The metrics of one period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Bucket {
     /// The period's label: `2026-11-22`, `2026-W47` or `2026-11`.
     pub period: String,
@@ -178,7 +178,7 @@ pub struct Bucket {
 }
 
 /// Jobs per value of a dimension.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Count {
     /// The category or region.
     pub key: String,
@@ -187,7 +187,7 @@ pub struct Count {
 }
 
 /// One engineer's line of the table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EngineerKpis {
     /// The engineer.
     pub user: String,
@@ -204,7 +204,7 @@ pub struct EngineerKpis {
 }
 
 /// What the SQL computes for one report.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, utoipa::ToSchema)]
 pub struct KpiData {
     /// Metrics per period, oldest first.
     pub buckets: Vec<Bucket>,
@@ -219,7 +219,7 @@ pub struct KpiData {
 }
 
 /// A reminder about overdue or escalated work, stored so it survives a restart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reminder {
     /// Its id (assigned by storage).
     pub id: u64,
