@@ -25,6 +25,14 @@ pub enum FieldsyncError {
         /// The network error.
         reason: String,
     },
+    /// The server's certificate is not trusted (expired, for another name, from an unknown
+    /// authority, or not carrying a pinned key). Nothing was sent; retrying will not help: tell
+    /// the user the connection may be intercepted, and keep working offline.
+    #[error("untrusted server: {reason}")]
+    Untrusted {
+        /// Why.
+        reason: String,
+    },
     /// The server refused the request.
     #[error("server error {status}: {reason}")]
     Server {
@@ -62,6 +70,8 @@ impl From<CoreError> for FieldsyncError {
             CoreError::UnknownJob(_) => FieldsyncError::NotFound { reason },
             CoreError::Refused(_) => FieldsyncError::NotAllowed { reason },
             CoreError::Offline(_) => FieldsyncError::Offline { reason },
+            CoreError::BadServerUrl(_) => FieldsyncError::NotAllowed { reason },
+            CoreError::Untrusted(_) => FieldsyncError::Untrusted { reason },
             CoreError::Revoked(_) => FieldsyncError::Revoked { reason },
             CoreError::Server { status, message } => FieldsyncError::Server {
                 status,

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use fieldsync_client_core::protocol::job::{TimeEntry, TimeKind as CoreTimeKind};
 use fieldsync_client_core::transport::HttpTransport;
-use fieldsync_client_core::{JobQuery, Store};
+use fieldsync_client_core::{JobQuery, ServerTrust, Store};
 
 pub use error::FieldsyncError;
 pub use types::*;
@@ -36,12 +36,25 @@ pub struct ClientConfig {
     pub store_path: String,
     /// The installer signed in on this device.
     pub user_id: String,
-    /// The Fieldsync server, e.g. `http://10.0.2.2:8080`. Only `http://` URLs are accepted by
-    /// this build (TLS is not compiled in); anything else is refused at `open`.
+    /// The Fieldsync server, e.g. `https://fieldsync.example.com`. `http://` is accepted only
+    /// to this device (`127.0.0.1`, `localhost`, `::1`) unless `allow_insecure_http` is set;
+    /// anything else is refused at `open` with `NotAllowed`.
     pub server_url: String,
     /// The device's credential from enrollment, sent with every request, if it has one.
     #[uniffi(default = None)]
     pub device_credential: Option<String>,
+    /// Allows `http://` to other hosts (credentials and customer data then cross the network in
+    /// clear text): only for a closed network the organisation controls.
+    #[uniffi(default = false)]
+    pub allow_insecure_http: bool,
+    /// Certificate pinning: base64 SHA-256 hashes of public keys (SPKI) of which the server's
+    /// certificate chain must contain one. Empty: the trusted roots alone decide.
+    #[uniffi(default = [])]
+    pub pinned_spki_sha256: Vec<String>,
+    /// Root certificates (DER) trusted besides the bundled Mozilla roots, e.g. the
+    /// organisation's own certificate authority.
+    #[uniffi(default = [])]
+    pub extra_root_certificates: Vec<Vec<u8>>,
 }
 
 /// Told when jobs change on the phone or a sync makes progress. Implemented by the app.
@@ -145,16 +158,14 @@ impl FieldsyncClient {
     /// Opens (creating on first use) the local store for the signed-in installer.
     #[uniffi::constructor]
     pub fn open(config: ClientConfig) -> Result<Arc<Self>, FieldsyncError> {
-        if !config.server_url.starts_with("http://") {
-            return Err(FieldsyncError::NotAllowed {
-                reason: format!(
-                    "server_url must start with http:// (got `{}`)",
-                    config.server_url
-                ),
-            });
-        }
+        let trust = ServerTrust {
+            allow_insecure_http: config.allow_insecure_http,
+            pinned_spki_sha256: config.pinned_spki_sha256,
+            extra_roots_der: config.extra_root_certificates,
+        };
+        // The address first: a refused one opens nothing.
+        let mut transport = HttpTransport::connect(&config.server_url, &trust)?;
         let store = Store::open(&config.store_path, &config.user_id)?;
-        let mut transport = HttpTransport::new(&config.server_url);
         if let Some(credential) = config.device_credential {
             transport = transport.with_credential(&credential);
         }

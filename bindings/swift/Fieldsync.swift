@@ -2196,14 +2196,30 @@ public struct ClientConfig: Equatable, Hashable {
      */
     public var userId: String
     /**
-     * The Fieldsync server, e.g. `http://10.0.2.2:8080`. Only `http://` URLs are accepted by
-     * this build (TLS is not compiled in); anything else is refused at `open`.
+     * The Fieldsync server, e.g. `https://fieldsync.example.com`. `http://` is accepted only
+     * to this device (`127.0.0.1`, `localhost`, `::1`) unless `allow_insecure_http` is set;
+     * anything else is refused at `open` with `NotAllowed`.
      */
     public var serverUrl: String
     /**
      * The device's credential from enrollment, sent with every request, if it has one.
      */
     public var deviceCredential: String?
+    /**
+     * Allows `http://` to other hosts (credentials and customer data then cross the network in
+     * clear text): only for a closed network the organisation controls.
+     */
+    public var allowInsecureHttp: Bool
+    /**
+     * Certificate pinning: base64 SHA-256 hashes of public keys (SPKI) of which the server's
+     * certificate chain must contain one. Empty: the trusted roots alone decide.
+     */
+    public var pinnedSpkiSha256: [String]
+    /**
+     * Root certificates (DER) trusted besides the bundled Mozilla roots, e.g. the
+     * organisation's own certificate authority.
+     */
+    public var extraRootCertificates: [Data]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2215,16 +2231,32 @@ public struct ClientConfig: Equatable, Hashable {
          * The installer signed in on this device.
          */userId: String, 
         /**
-         * The Fieldsync server, e.g. `http://10.0.2.2:8080`. Only `http://` URLs are accepted by
-         * this build (TLS is not compiled in); anything else is refused at `open`.
+         * The Fieldsync server, e.g. `https://fieldsync.example.com`. `http://` is accepted only
+         * to this device (`127.0.0.1`, `localhost`, `::1`) unless `allow_insecure_http` is set;
+         * anything else is refused at `open` with `NotAllowed`.
          */serverUrl: String, 
         /**
          * The device's credential from enrollment, sent with every request, if it has one.
-         */deviceCredential: String? = nil) {
+         */deviceCredential: String? = nil, 
+        /**
+         * Allows `http://` to other hosts (credentials and customer data then cross the network in
+         * clear text): only for a closed network the organisation controls.
+         */allowInsecureHttp: Bool = false, 
+        /**
+         * Certificate pinning: base64 SHA-256 hashes of public keys (SPKI) of which the server's
+         * certificate chain must contain one. Empty: the trusted roots alone decide.
+         */pinnedSpkiSha256: [String] = [], 
+        /**
+         * Root certificates (DER) trusted besides the bundled Mozilla roots, e.g. the
+         * organisation's own certificate authority.
+         */extraRootCertificates: [Data] = []) {
         self.storePath = storePath
         self.userId = userId
         self.serverUrl = serverUrl
         self.deviceCredential = deviceCredential
+        self.allowInsecureHttp = allowInsecureHttp
+        self.pinnedSpkiSha256 = pinnedSpkiSha256
+        self.extraRootCertificates = extraRootCertificates
     }
 
     
@@ -2246,7 +2278,10 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
                 storePath: FfiConverterString.read(from: &buf), 
                 userId: FfiConverterString.read(from: &buf), 
                 serverUrl: FfiConverterString.read(from: &buf), 
-                deviceCredential: FfiConverterOptionString.read(from: &buf)
+                deviceCredential: FfiConverterOptionString.read(from: &buf), 
+                allowInsecureHttp: FfiConverterBool.read(from: &buf), 
+                pinnedSpkiSha256: FfiConverterSequenceString.read(from: &buf), 
+                extraRootCertificates: FfiConverterSequenceData.read(from: &buf)
         )
     }
 
@@ -2255,6 +2290,9 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
         FfiConverterString.write(value.userId, into: &buf)
         FfiConverterString.write(value.serverUrl, into: &buf)
         FfiConverterOptionString.write(value.deviceCredential, into: &buf)
+        FfiConverterBool.write(value.allowInsecureHttp, into: &buf)
+        FfiConverterSequenceString.write(value.pinnedSpkiSha256, into: &buf)
+        FfiConverterSequenceData.write(value.extraRootCertificates, into: &buf)
     }
 }
 
@@ -4282,6 +4320,16 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */reason: String
     )
     /**
+     * The server's certificate is not trusted (expired, for another name, from an unknown
+     * authority, or not carrying a pinned key). Nothing was sent; retrying will not help: tell
+     * the user the connection may be intercepted, and keep working offline.
+     */
+    case Untrusted(
+        /**
+         * Why.
+         */reason: String
+    )
+    /**
      * The server refused the request.
      */
     case Server(
@@ -4356,17 +4404,20 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
         case 3: return .Offline(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .Server(
+        case 4: return .Untrusted(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .Server(
             status: try FfiConverterUInt16.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Revoked(
+        case 6: return .Revoked(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .StorageFull(
+        case 7: return .StorageFull(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Storage(
+        case 8: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4396,24 +4447,29 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Server(status,reason):
+        case let .Untrusted(reason):
             writeInt(&buf, Int32(4))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Server(status,reason):
+            writeInt(&buf, Int32(5))
             FfiConverterUInt16.write(status, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Revoked(reason):
-            writeInt(&buf, Int32(5))
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .StorageFull(reason):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .StorageFull(reason):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Storage(reason):
+            writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -5168,6 +5224,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
+    typealias SwiftType = [Data]
+
+    public static func write(_ value: [Data], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterData.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Data] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Data]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterData.read(from: &buf))
         }
         return seq
     }

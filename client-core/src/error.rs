@@ -53,6 +53,15 @@ pub enum Error {
     /// The server could not be reached; local work is safe and will sync later.
     #[error("the server cannot be reached: {0}")]
     Offline(String),
+    /// The server address is refused before anything is sent: not `https://` (nor `http://` to
+    /// this device without the app's explicit opt-in), malformed, or a bad pin or root.
+    #[error("the server address is refused: {0}")]
+    BadServerUrl(String),
+    /// The server's certificate is not trusted (expired, for another name, from an unknown
+    /// authority, or not carrying a pinned key): nothing was sent. Retrying will not help; the
+    /// connection may be intercepted.
+    #[error("{0}")]
+    Untrusted(String),
 }
 
 impl From<rusqlite::Error> for Error {

@@ -12,6 +12,7 @@ mod media;
 pub mod report;
 mod store;
 mod sync;
+mod tls;
 pub mod transport;
 
 pub use error::{Error, Result};
@@ -23,3 +24,4 @@ pub use knowledge::{
 pub use media::{MAX_PHOTO_BYTES, PendingMedia};
 pub use store::{DeviceIdentity, JobQuery, JobSyncState, OutboxStatus, RefusalRecord, Store};
 pub use sync::{SyncReport, SyncSession};
+pub use tls::ServerTrust;

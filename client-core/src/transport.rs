@@ -15,6 +15,7 @@ use crate::knowledge::KnowledgeApplied;
 use crate::media::PendingMedia;
 use crate::store::Store;
 use crate::sync::{SyncReport, SyncSession};
+use crate::tls::{ServerTrust, check_server_url};
 
 /// The largest response body the transport accepts (decompressed).
 const MAX_RESPONSE_BYTES: u64 = 64 << 20;
@@ -61,6 +62,9 @@ pub struct HttpTransport {
     /// Sent as `Authorization: Bearer …` when set.
     credential: std::sync::Mutex<Option<String>>,
     stats: std::sync::Mutex<WireStats>,
+    /// How `https://` connections are made and trusted.
+    #[cfg(feature = "tls")]
+    tls: crate::tls::TlsConnector,
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -69,6 +73,20 @@ impl std::fmt::Debug for HttpTransport {
             .field("base_url", &self.base_url)
             .finish_non_exhaustive()
     }
+}
+
+/// A failed exchange: an untrusted server (nothing was sent, trying again will not help), or
+/// the network (local work is safe and syncs later).
+fn network(e: ureq::Error) -> Error {
+    #[cfg(feature = "tls")]
+    if let ureq::Error::Io(io) = &e
+        && let Some(untrusted) = io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<crate::tls::Untrusted>())
+    {
+        return Error::Untrusted(untrusted.to_string());
+    }
+    Error::Offline(e.to_string())
 }
 
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
@@ -89,19 +107,57 @@ fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
 }
 
 impl HttpTransport {
-    /// A transport for the server at `base_url` (e.g. `http://127.0.0.1:8080`).
-    pub fn new(base_url: &str) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build();
-        HttpTransport {
+    /// A transport for the server at `base_url` with the default trust: `https://` verified
+    /// against the bundled roots, or `http://` to loopback (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base_url: &str) -> Result<Self> {
+        Self::connect(base_url, &ServerTrust::default())
+    }
+
+    /// A transport for the server at `base_url`, trusted as `trust` says. An address the policy
+    /// refuses is [`Error::BadServerUrl`], before anything is sent.
+    pub fn connect(base_url: &str, trust: &ServerTrust) -> Result<Self> {
+        let scheme = check_server_url(base_url, trust)?;
+        #[cfg(feature = "tls")]
+        let tls = crate::tls::agent_config_connector(trust)?;
+        #[cfg(not(feature = "tls"))]
+        if scheme == crate::tls::Scheme::Https {
+            return Err(Error::BadServerUrl(format!(
+                "`{base_url}`: this build of the library has no TLS (feature `tls`)"
+            )));
+        }
+        let _ = scheme;
+        let transport = HttpTransport {
             upload_part_bytes: UPLOAD_PART_BYTES,
-            agent: ureq::Agent::new_with_config(config),
+            agent: ureq::Agent::new_with_defaults(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             credential: std::sync::Mutex::new(None),
             stats: std::sync::Mutex::new(WireStats::default()),
-        }
+            #[cfg(feature = "tls")]
+            tls,
+        };
+        Ok(HttpTransport {
+            agent: transport.agent(Duration::from_secs(60)),
+            ..transport
+        })
+    }
+
+    /// An agent with the transport's trust whose requests time out after `timeout`.
+    fn agent(&self, timeout: Duration) -> ureq::Agent {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build();
+        let connector = ureq::unversioned::transport::TcpConnector::default();
+        #[cfg(feature = "tls")]
+        let connector = {
+            use ureq::unversioned::transport::Connector;
+            connector.chain(self.tls.clone())
+        };
+        ureq::Agent::with_parts(
+            config,
+            connector,
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        )
     }
 
     /// Sends `credential` (the device's enrollment token) with every request.
@@ -161,12 +217,9 @@ impl HttpTransport {
             .post(format!("{}/v1/devices/enroll", self.base_url))
             .header("Content-Type", "application/json")
             .send(body.to_string().as_bytes())
-            .map_err(|e| Error::Offline(e.to_string()))?;
+            .map_err(network)?;
         let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| Error::Offline(e.to_string()))?;
+        let text = response.body_mut().read_to_string().map_err(network)?;
         if status >= 400 {
             return Err(server_error(status, text.as_bytes()));
         }
@@ -215,7 +268,7 @@ impl HttpTransport {
         response: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
         sent: usize,
     ) -> Result<(u16, Vec<u8>)> {
-        let mut response = response.map_err(|e| Error::Offline(e.to_string()))?;
+        let mut response = response.map_err(network)?;
         let status = response.status().as_u16();
         let gzipped = response
             .headers()
@@ -226,7 +279,7 @@ impl HttpTransport {
             .with_config()
             .limit(MAX_RESPONSE_BYTES)
             .read_to_vec()
-            .map_err(|e| Error::Offline(e.to_string()))?;
+            .map_err(network)?;
         {
             let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
             stats.bytes_sent += sent as u64;
@@ -477,12 +530,9 @@ impl HttpTransport {
     /// device's user. Returns true when a nudge arrived (the caller then syncs), false on
     /// timeout.
     pub fn wait_for_nudge(&self, timeout: Duration) -> Result<bool> {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build();
-        let agent = ureq::Agent::new_with_config(config);
-        let mut request = agent.get(format!("{}/v1/events", self.base_url));
+        let mut request = self
+            .agent(timeout)
+            .get(format!("{}/v1/events", self.base_url));
         if let Some(authorization) = self.authorization() {
             request = request.header("Authorization", authorization);
         }
@@ -490,14 +540,11 @@ impl HttpTransport {
         let response = match response {
             Ok(response) => response,
             Err(ureq::Error::Timeout(_)) => return Ok(false),
-            Err(e) => return Err(Error::Offline(e.to_string())),
+            Err(e) => return Err(network(e)),
         };
         let status = response.status().as_u16();
         if status >= 400 {
-            let body = response
-                .into_body()
-                .read_to_vec()
-                .map_err(|e| Error::Offline(e.to_string()))?;
+            let body = response.into_body().read_to_vec().map_err(network)?;
             return Err(server_error(status, &body));
         }
         let reader = BufReader::new(response.into_body().into_reader());

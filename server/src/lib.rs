@@ -22,13 +22,18 @@ use std::sync::Arc;
 pub use http::app;
 pub use state::AppState;
 
-/// Serves `state` on `listener` until `shutdown` resolves, then ends the live event streams
-/// and finishes in-flight requests. The escalation scheduler runs alongside.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+/// Serves `state` on `listener` (a `tokio::net::TcpListener` for HTTP, an
+/// [`http::tls::TlsListener`] for HTTPS) until `shutdown` resolves, then ends the live event
+/// streams and finishes in-flight requests. The escalation scheduler runs alongside.
+pub async fn serve<L>(
+    listener: L,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let scheduler = tokio::spawn(state::scheduler::run(state.clone()));
     let closing = state.closing.clone();
     let shutdown = async move {
@@ -50,6 +55,8 @@ pub struct BackgroundServer {
     pub addr: SocketAddr,
     /// Its shared state.
     pub state: AppState,
+    /// `https` when it serves TLS.
+    scheme: &'static str,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -76,6 +83,23 @@ impl BackgroundServer {
 
     /// Starts a server with the given state on `addr`.
     pub fn start_with(state: AppState, addr: &str) -> std::io::Result<Self> {
+        Self::start_inner(state, addr, None)
+    }
+
+    /// Starts a server with the given state on `addr`, serving HTTPS with `certificate`.
+    pub fn start_tls(
+        state: AppState,
+        addr: &str,
+        certificate: &Arc<http::tls::ServerCertificate>,
+    ) -> std::io::Result<Self> {
+        Self::start_inner(state, addr, Some(certificate.clone()))
+    }
+
+    fn start_inner(
+        state: AppState,
+        addr: &str,
+        certificate: Option<Arc<http::tls::ServerCertificate>>,
+    ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -84,22 +108,41 @@ impl BackgroundServer {
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve_state = state.clone();
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let scheme = if certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let thread = std::thread::spawn(move || {
-            runtime.block_on(serve(listener, serve_state, async move {
-                let _ = rx.await;
-            }))
+            runtime.block_on(async move {
+                match certificate {
+                    Some(certificate) => {
+                        let listener = http::tls::TlsListener::new(listener, &certificate)?;
+                        serve(listener, serve_state, shutdown).await
+                    }
+                    None => serve(listener, serve_state, shutdown).await,
+                }
+            })
         });
         Ok(BackgroundServer {
             addr,
             state,
+            scheme,
             shutdown: Some(tx),
             thread: Some(thread),
         })
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    /// The base URL, e.g. `http://127.0.0.1:40123` (`https://localhost:40123` with TLS, so
+    /// the name matches a certificate for `localhost`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.scheme {
+            "https" => format!("https://localhost:{}", self.addr.port()),
+            _ => format!("http://{}", self.addr),
+        }
     }
 
     /// Stops the server and waits until it has finished.

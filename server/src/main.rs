@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use fieldsync_protocol::now_millis;
 use fieldsync_server::domain::sla::SlaPolicy;
 use fieldsync_server::domain::{auth, demo, escalation, knowledge};
+use fieldsync_server::http::tls::{ServerCertificate, TlsListener};
 use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{AppState, serve};
@@ -60,6 +61,13 @@ struct ServeArgs {
     /// of both tiers, complaints, escalations, follow-ups and today's jobs.
     #[arg(long)]
     demo: bool,
+    /// Serves HTTPS with this certificate chain (PEM, leaf first); needs --tls-key. The files
+    /// are read again on SIGHUP, so a renewed certificate needs no restart.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -111,6 +119,12 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
     if args.demo {
         seed_demo(&storage, &sla, now)?;
     }
+    let certificate = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(ServerCertificate::load(cert, key).map_err(|e| e.to_string())?)
+        }
+        _ => None,
+    };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let addr = &args.addr;
@@ -135,9 +149,16 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             sla: Arc::new(sla),
             ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
-        serve(listener, state, shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+        let served = match certificate {
+            Some(certificate) => {
+                tokio::spawn(reload_on_hangup(certificate.clone()));
+                let listener =
+                    TlsListener::new(listener, &certificate).map_err(|e| e.to_string())?;
+                serve(listener, state, shutdown_signal()).await
+            }
+            None => serve(listener, state, shutdown_signal()).await,
+        };
+        served.map_err(|e| e.to_string())
     })
 }
 
@@ -158,6 +179,27 @@ fn seed_demo(storage: &SqliteStorage, sla: &SlaPolicy, now: i64) -> Result<(), S
         }
     }
     Ok(())
+}
+
+/// Reads the certificate files again at every SIGHUP (after a renewal); a broken file keeps
+/// the certificate in use and says why.
+async fn reload_on_hangup(certificate: Arc<ServerCertificate>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the certificate is not reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match certificate.reload() {
+                Ok(()) => println!("TLS certificate reloaded"),
+                Err(e) => eprintln!("error: TLS certificate not reloaded, the old one stays: {e}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = certificate;
 }
 
 /// Resolves at Ctrl-C or, on Unix, SIGTERM (what systemd and container orchestrators send).

@@ -21,7 +21,15 @@ fn every_help_is_generated_and_names_the_documented_options() {
         (&["--help"][..], &["serve", "enroll-code"][..]),
         (
             &["serve", "--help"],
-            &["--db", "--blobs", "--addr", "--sla", "--demo"],
+            &[
+                "--db",
+                "--blobs",
+                "--addr",
+                "--sla",
+                "--demo",
+                "--tls-cert",
+                "--tls-key",
+            ],
         ),
         (&["enroll-code", "--help"], &["--db", "--user"]),
     ] {
@@ -39,6 +47,9 @@ fn unknown_options_and_missing_values_are_refused_by_name() {
     let out = run(&["serve", "--blob", "x"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--blob"));
+    let out = run(&["serve", "--tls-cert", "server.crt"]);
+    assert!(!out.status.success(), "a certificate without its key");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
     let out = run(&["enroll-code"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));

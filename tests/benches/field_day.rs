@@ -109,7 +109,9 @@ fn run(jobs: usize) -> Run {
     // jobs are on the phone, and synced before the field day starts.
     let store = Store::open(&path, "anna").expect("store");
     let credential = server.enroll(&store);
-    let transport = HttpTransport::new(&server.url()).with_credential(&credential);
+    let transport = HttpTransport::new(&server.url())
+        .expect("transport")
+        .with_credential(&credential);
     let started = Instant::now();
     transport.sync(&store).expect("first sync");
     let first_download = started.elapsed();
@@ -179,7 +181,9 @@ fn run(jobs: usize) -> Run {
     // The app restarts and reconnects.
     drop(store);
     let store = Store::open(&path, "anna").expect("reopen");
-    let transport = HttpTransport::new(&server.url()).with_credential(&credential);
+    let transport = HttpTransport::new(&server.url())
+        .expect("transport")
+        .with_credential(&credential);
     let started = Instant::now();
     let mut session = SyncSession::new(&store);
     let mut exchanged = BTreeSet::new();

@@ -10,6 +10,7 @@ mod knowledge;
 mod media;
 mod scenarios;
 mod simulation;
+mod tls;
 
 /// Hex heads of a phone's copy of a job, sorted as the server reports them.
 pub fn phone_heads(phone: &fieldsync_tests::Phone, job: &str) -> Vec<String> {

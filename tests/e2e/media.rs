@@ -79,6 +79,7 @@ fn photos_captured_offline_arrive_intact_through_cut_connections_and_restarts() 
         let proxy = CuttingProxy::start(&server.addr(), cut);
         let store = Store::open(phone.path(), "anna").expect("reopen the store");
         let transport = HttpTransport::new(&proxy.url())
+            .expect("transport")
             .with_credential(&phone.credential)
             .with_upload_part_bytes(64 * 1024);
         let result = transport.upload_media(&store);
@@ -96,7 +97,9 @@ fn photos_captured_offline_arrive_intact_through_cut_connections_and_restarts() 
     );
     assert!(cuts.iter().any(|(_, finished)| *finished), "{cuts:?}");
     let store = Store::open(phone.path(), "anna").expect("reopen the store");
-    let transport = HttpTransport::new(&server.url()).with_credential(&phone.credential);
+    let transport = HttpTransport::new(&server.url())
+        .expect("transport")
+        .with_credential(&phone.credential);
     let mut finished = transport.upload_media(&store);
     for _ in 0..20 {
         // A handler still winding down a cut connection holds the blob for a moment.

@@ -372,6 +372,7 @@ fn a_phone_restored_from_a_backup_catches_up() {
         .expect("note");
     // The platform keystore came back with the backup: the same device, the same credential.
     let transport = fieldsync_client_core::transport::HttpTransport::new(&server.url())
+        .expect("transport")
         .with_credential(&credential);
     let report = transport.sync(&store).expect("sync");
     assert!(report.reset, "{report:?}");
@@ -410,8 +411,9 @@ fn an_online_phone_is_nudged_when_its_jobs_change() {
     let url = server.url();
     let credential = phone.credential.clone();
     let waiter = std::thread::spawn(move || {
-        let transport =
-            fieldsync_client_core::transport::HttpTransport::new(&url).with_credential(&credential);
+        let transport = fieldsync_client_core::transport::HttpTransport::new(&url)
+            .expect("transport")
+            .with_credential(&credential);
         transport.wait_for_nudge(Duration::from_secs(20))
     });
     // The listener subscribes in the background: dispatch keeps assigning Anna new work until

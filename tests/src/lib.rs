@@ -205,13 +205,16 @@ impl TestServer {
         assert_eq!(answer.status, 201, "enrollment code: {:?}", answer.body);
         let code = answer.body["code"].as_str().expect("code");
         HttpTransport::new(&self.url())
+            .expect("transport")
             .enroll(store, code)
             .expect("enroll")
     }
 
     /// A transport for `store`'s device, enrolled.
     pub fn transport_for(&self, store: &Store) -> HttpTransport {
-        HttpTransport::new(&self.url()).with_credential(&self.enroll(store))
+        HttpTransport::new(&self.url())
+            .expect("transport")
+            .with_credential(&self.enroll(store))
     }
 
     /// A new, enrolled phone for `user`, with its store in a fresh file.
@@ -222,7 +225,9 @@ impl TestServer {
         let credential = self.enroll(&store);
         Phone {
             store,
-            transport: HttpTransport::new(&self.url()).with_credential(&credential),
+            transport: HttpTransport::new(&self.url())
+                .expect("transport")
+                .with_credential(&credential),
             credential,
             _dir: dir,
         }

@@ -245,11 +245,18 @@ class InstallerDay(unittest.TestCase):
         broken.cancel()
         kept.cancel()
 
-    def test_https_urls_are_refused_with_a_clear_error(self):
-        config = fieldsync.ClientConfig(store_path=self.config.store_path, user_id="anna", server_url="https://example.com")
+    def test_plain_http_to_another_host_is_refused_with_a_clear_error(self):
+        config = fieldsync.ClientConfig(store_path=self.config.store_path, user_id="anna", server_url="http://fieldsync.example.com")
         with self.assertRaises(fieldsync.FieldsyncError.NotAllowed) as raised:
             fieldsync.FieldsyncClient.open(config)
-        self.assertIn("http://", raised.exception.reason)
+        self.assertIn("https://", raised.exception.reason)
+        pinned = fieldsync.ClientConfig(store_path=self.config.store_path, user_id="anna", server_url="https://fieldsync.example.com", pinned_spki_sha256=["not-a-hash"])
+        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed) as raised:
+            fieldsync.FieldsyncClient.open(pinned)
+        self.assertIn("not-a-hash", raised.exception.reason)
+        # Opting in to plain HTTP on a closed network is explicit.
+        opted_in = fieldsync.ClientConfig(store_path=self.config.store_path, user_id="anna", server_url="http://10.0.2.2:8080", allow_insecure_http=True)
+        fieldsync.FieldsyncClient.open(opted_in)
 
     def test_todays_list_and_the_live_nudge(self):
         client = self.enrolled()

@@ -16,6 +16,7 @@ pub mod knowledge;
 pub mod media;
 pub mod openapi;
 pub mod sync;
+pub mod tls;
 
 use std::time::Duration;
 

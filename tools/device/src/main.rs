@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use fieldsync_client_core::protocol::job::{ChecklistUpdate, Outcome};
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_client_core::transport::HttpTransport;
-use fieldsync_client_core::{JobQuery, Store};
+use fieldsync_client_core::{JobQuery, ServerTrust, Store};
 
 /// Acts as USER's phone with its local store at STORE (its credential kept in
 /// STORE.credential; a real app uses the platform keystore).
@@ -23,9 +23,20 @@ struct Cli {
     /// The installer signed in on the phone.
     #[arg(long)]
     user: String,
-    /// The server's base URL.
+    /// The server's base URL: https://, or http:// to this machine.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// Allows http:// to another machine (clear text: a closed network only).
+    #[arg(long)]
+    allow_insecure_http: bool,
+    /// Pins the server's key: a base64 SHA-256 of a public key (SPKI) its certificate chain
+    /// must contain. Repeat for several.
+    #[arg(long, value_name = "SHA256_BASE64")]
+    pin: Vec<String>,
+    /// Trusts this root certificate (PEM or DER file) besides the bundled ones, e.g. the
+    /// organisation's own authority. Repeat for several.
+    #[arg(long, value_name = "FILE")]
+    trust_root: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -214,6 +225,24 @@ fn image_type(file: &std::path::Path) -> &'static str {
     }
 }
 
+/// A root certificate from a PEM or DER file, as DER.
+fn read_root(file: &std::path::Path) -> Result<Vec<u8>, String> {
+    let bytes = read_file(file)?;
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(bytes);
+    };
+    let base64: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END CERTIFICATE-----"))
+        .collect();
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(base64)
+        .map_err(|e| format!("{} is not a PEM certificate: {e}", file.display()))
+}
+
 fn read_file(file: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
 }
@@ -221,7 +250,16 @@ fn read_file(file: &std::path::Path) -> Result<Vec<u8>, String> {
 fn run(cli: &Cli) -> Result<(), String> {
     let user = &cli.user;
     let store = Store::open(&cli.store, user).map_err(|e| e.to_string())?;
-    let transport = HttpTransport::new(&cli.server);
+    let trust = ServerTrust {
+        allow_insecure_http: cli.allow_insecure_http,
+        pinned_spki_sha256: cli.pin.clone(),
+        extra_roots_der: cli
+            .trust_root
+            .iter()
+            .map(|path| read_root(path))
+            .collect::<Result<_, _>>()?,
+    };
+    let transport = HttpTransport::connect(&cli.server, &trust).map_err(|e| e.to_string())?;
     if let Ok(credential) = std::fs::read_to_string(credential_path(&cli.store)) {
         transport.set_credential(credential.trim());
     }
