@@ -33,6 +33,8 @@ pub async fn serve<L>(
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
+    http::PeerAddr:
+        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let scheduler = tokio::spawn(state::scheduler::run(state.clone()));
     let closing = state.closing.clone();
@@ -41,7 +43,8 @@ where
         // Event streams never end by themselves; a graceful shutdown would wait for them.
         closing.send_replace(true);
     };
-    let served = axum::serve(listener, app(state))
+    let app = app(state).into_make_service_with_connect_info::<http::PeerAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     scheduler.abort();

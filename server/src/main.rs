@@ -18,8 +18,21 @@ use fieldsync_server::{AppState, serve};
 #[derive(Debug, Parser)]
 #[command(name = "fieldsync", version)]
 struct Cli {
+    /// How log lines are written: `text` for people, `json` (one object per line) for a log
+    /// collector. `RUST_LOG` filters them (default `info`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the request span's fields (`request_id`, …).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,16 +81,29 @@ struct ServeArgs {
     /// The certificate's private key (PEM); needs --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// An address (IP) that may read /metrics without a credential, e.g. the Prometheus
+    /// server's. Repeat for several. Admins may always read it.
+    #[arg(long, value_name = "IP")]
+    metrics_from: Vec<std::net::IpAddr>,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
-        )
-        .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=warn".into());
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init(),
+    }
+    let result = match cli.command {
         Command::Serve(args) => run_server(args),
         Command::EnrollCode { db, user } => run_enroll_code(&db, &user),
     };
@@ -137,6 +163,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         );
         let db = args.db.display();
         println!("Fieldsync server on {url} (database {db})");
+        tracing::info!(%url, "serving");
         println!(
             "  sign in:  curl -d '{{\"user\":\"dispatch\",\"password\":\"…\"}}' {url}/v1/auth/login"
         );
@@ -147,6 +174,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         println!("  console:  {url}/ (API description at {url}/v1/openapi.json)");
         let state = AppState {
             sla: Arc::new(sla),
+            metrics_from: args.metrics_from.clone().into(),
             ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
         let served = match certificate {

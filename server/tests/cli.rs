@@ -18,7 +18,10 @@ fn run(args: &[&str]) -> std::process::Output {
 #[test]
 fn every_help_is_generated_and_names_the_documented_options() {
     for (args, expected) in [
-        (&["--help"][..], &["serve", "enroll-code"][..]),
+        (
+            &["--help"][..],
+            &["serve", "enroll-code", "--log-format"][..],
+        ),
         (
             &["serve", "--help"],
             &[
@@ -29,6 +32,7 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--demo",
                 "--tls-cert",
                 "--tls-key",
+                "--metrics-from",
             ],
         ),
         (&["enroll-code", "--help"], &["--db", "--user"]),
@@ -86,6 +90,8 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
     std::fs::write(&sla, policy).expect("write");
     let mut child = Command::new(FIELDSYNC)
         .args([
+            "--log-format",
+            "json",
             "serve",
             "--db",
             db.to_str().expect("path"),
@@ -96,10 +102,12 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
             "--sla",
             sla.to_str().expect("path"),
             "--demo",
+            "--metrics-from",
+            "127.0.0.1",
         ])
         .env("FIELDSYNC_ADMIN_PASSWORD", "admin-password-1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -124,6 +132,9 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
     assert!(url.starts_with("http://127.0.0.1:"));
     let health = ureq_get(&format!("{url}/healthz"));
     assert_eq!(health, "ok");
+    // --metrics-from lets this address read the metrics without signing in.
+    let metrics = ureq_get(&format!("{url}/metrics"));
+    assert!(metrics.contains("fieldsync_database_bytes"), "{metrics}");
     let pid = child.id().to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
@@ -132,6 +143,18 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().expect("wait");
     assert!(status.success(), "a graceful stop on SIGTERM: {status:?}");
+    // --log-format json: every log line is one JSON object.
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut logs)
+        .expect("logs");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON log line"))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "serving"),
+        "{logs}"
+    );
 }
 
 /// A plain HTTP GET over a socket (no client library needed for one line).

@@ -256,6 +256,15 @@ fn authorization_matrix_has_no_leaks() {
         ("GET", "/v1/reports/unknown-token".into(), None, [404; 7]),
         // Public: the console's page and the API description.
         ("GET", "/v1/openapi.json".into(), None, [200; 7]),
+        ("GET", "/healthz".into(), None, [200; 7]),
+        ("GET", "/readyz".into(), None, [200; 7]),
+        // Metrics: admins (or an allowed scraper address, tested in `operations`).
+        (
+            "GET",
+            "/metrics".into(),
+            None,
+            [401, 403, 401, 403, 403, 403, 200],
+        ),
     ];
     let mut wrong = Vec::new();
     for (method, path, body, expected) in &rows {

@@ -86,6 +86,8 @@ pub enum Permission {
     WatchAll,
     /// Publish manuals and upload their attachments.
     PublishManuals,
+    /// Read the server's metrics (`/metrics`; a scraper may instead be allowed by address).
+    ReadMetrics,
 }
 
 impl Permission {
@@ -100,6 +102,7 @@ impl Permission {
             Permission::ManageDevices => "enroll or revoke devices",
             Permission::WatchAll => "watch every change",
             Permission::PublishManuals => "publish manuals",
+            Permission::ReadMetrics => "read the metrics",
         }
     }
 }
@@ -139,6 +142,7 @@ pub const ACCESS: &[(Permission, &[UserRole])] = &[
             UserRole::HeadOfEngineering,
         ],
     ),
+    (Permission::ReadMetrics, &[UserRole::Admin]),
 ];
 
 /// Whether an office `role` has `permission`.

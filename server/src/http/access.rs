@@ -8,11 +8,12 @@ use axum::response::{IntoResponse, Response};
 use fieldsync_protocol::Millis;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::DomainError;
 use crate::domain::auth::{self, Enrolled, IssuedCode, Principal, SignedIn};
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, JsonBody, need, request_facts};
 use crate::http::openapi::ErrorBody;
-use crate::state::AppState;
+use crate::state::{AppState, metrics};
 use crate::storage::{Credential, User};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -131,7 +132,14 @@ async fn login(
                 now,
             )
         })
-        .await?;
+        .await;
+    let outcome = match &signed_in {
+        Ok(_) => "ok",
+        Err(DomainError::TooManyAttempts(_)) => "locked_out",
+        Err(_) => "refused",
+    };
+    ::metrics::counter!(metrics::SIGN_INS, "outcome" => outcome).increment(1);
+    let signed_in = signed_in?;
     let cookie = session_cookie(&signed_in.token, auth::SESSION_LIFETIME_MS / 1000);
     Ok(([(header::SET_COOKIE, cookie)], Json(signed_in)).into_response())
 }

@@ -1,6 +1,6 @@
 //! How a failure becomes an HTTP response: the one mapping from domain errors to status codes.
-//! Every error body is `{"error": message, "code": code}`, plus `field` for `invalid_field` and
-//! `received` for refused uploads.
+//! Every error body is `{"error": message, "code": code, "request_id": id}`, plus `field` for
+//! `invalid_field` and `received` for refused uploads.
 
 use axum::Json;
 use axum::http::{StatusCode, header};
@@ -70,6 +70,9 @@ impl IntoResponse for AppError {
             other => other.to_string(),
         };
         let mut body = serde_json::json!({ "error": message, "code": error.code() });
+        if let Some(id) = super::current_request_id() {
+            body["request_id"] = serde_json::json!(id);
+        }
         match error {
             DomainError::InvalidField { field, .. } => body["field"] = serde_json::json!(field),
             DomainError::Refused {

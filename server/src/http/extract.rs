@@ -74,6 +74,7 @@ pub mod need {
         ManageDevices,
         WatchAll,
         PublishManuals,
+        ReadMetrics,
     );
 
     /// A route phones and the office share: a device needs [`Permission::Sync`], an office

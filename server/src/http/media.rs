@@ -25,7 +25,7 @@ use crate::domain::media::{
 };
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, need};
-use crate::state::AppState;
+use crate::state::{AppState, metrics};
 use crate::storage::blobs::{BlobError, BlobStore};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -296,6 +296,8 @@ async fn accept_part(
         body,
     )
     .await?;
+    ::metrics::counter!(metrics::UPLOAD_PARTS).increment(1);
+    ::metrics::counter!(metrics::UPLOAD_BYTES).increment(received.saturating_sub(part.start));
     if received < part.total {
         let status = UploadStatus {
             sha256,

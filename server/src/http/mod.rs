@@ -21,10 +21,15 @@ pub mod tls;
 use std::time::Duration;
 
 use axum::Router;
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -32,10 +37,11 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::domain::DomainError;
 use crate::domain::auth;
 use crate::http::error::AppError;
 use crate::http::extract::request_facts;
-use crate::state::AppState;
+use crate::state::{AppState, Readiness};
 
 /// The largest request body accepted, after decompression.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
@@ -75,6 +81,8 @@ pub(crate) fn routes() -> Routes {
             .merge(console::routes())
             .merge(media::public_routes())
             .routes(routes!(healthz))
+            .routes(routes!(readyz))
+            .routes(routes!(metrics_text))
             .routes(routes!(openapi::openapi_json)),
     }
 }
@@ -99,8 +107,67 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestDecompressionLayer::new())
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(middleware::from_fn(with_request_id))
         .with_state(state)
+}
+
+/// The header that carries a request's id, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    /// The id of the request being answered, for its error body.
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being answered, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Gives every request an id: the caller's `x-request-id` when it is a sane token (at most 64
+/// letters, digits, `-` or `_`), else a new one. It is in the request's log span, in every
+/// error body, and in the answer's `x-request-id`.
+async fn with_request_id(mut request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned);
+    let id = given.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let value = axum::http::HeaderValue::from_str(&id).ok();
+    if let Some(value) = &value {
+        request
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, value.clone());
+    }
+    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
+    if let Some(value) = value {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Each request's log span: method, path and request id.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %id,
+    )
 }
 
 /// Health check: the process answers.
@@ -112,6 +179,101 @@ pub fn app(state: AppState) -> Router {
 )]
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Readiness: whether this server can do its work now (the database takes a write, the blob
+/// store is writable). A load balancer stops sending requests while it fails; liveness
+/// (`/healthz`) still holds, so the process is not restarted for a full disk.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "Not ready: which check fails and why.", body = Readiness)
+    )
+)]
+async fn readyz(State(state): State<AppState>) -> Result<Response, AppError> {
+    let readiness = state.blocking(|state| Ok(state.readiness())).await?;
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((status, axum::Json(readiness)).into_response())
+}
+
+/// The peer's address, from the connection (for `/metrics` access by address).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, tls::TlsListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, tls::TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+/// The server's metrics in the Prometheus text format: sync rounds and their duration, pushed
+/// jobs by outcome, sync bytes, open event streams, uploads, escalation ticks and reminders,
+/// sign-ins and lock-outs, storage transaction time, database and blob store size. For a
+/// scraper at an address `serve --metrics-from` allows, or an admin (permission `ReadMetrics`).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", content_type = "text/plain"))
+)]
+async fn metrics_text(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, AppError> {
+    let allowed_address = peer.is_some_and(|Extension(ConnectInfo(PeerAddr(peer)))| {
+        state.metrics_from.contains(&peer.ip())
+    });
+    if !allowed_address {
+        let now = state.now();
+        let principal = state
+            .blocking(move |state| {
+                auth::authenticate(
+                    state.storage.as_ref(),
+                    &request_facts(&method, &headers),
+                    now,
+                )
+            })
+            .await?;
+        principal.require(
+            auth::Permission::ReadMetrics,
+            &request_facts(&axum::http::Method::GET, &axum::http::HeaderMap::new()),
+        )?;
+    }
+    let Some(recorder) = crate::state::metrics::recorder() else {
+        return Err(DomainError::Internal("the metrics recorder is not installed".into()).into());
+    };
+    let (database, blobs) = state
+        .blocking(|state| {
+            let blobs = crate::storage::read(state.storage.as_ref(), |tx| tx.held_blob_bytes())?;
+            Ok((state.storage.database_bytes()?, blobs))
+        })
+        .await?;
+    ::metrics::gauge!(crate::state::metrics::DATABASE_BYTES).set(database as f64);
+    ::metrics::gauge!(crate::state::metrics::BLOB_BYTES).set(blobs as f64);
+    recorder.run_upkeep();
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        recorder.render(),
+    )
+        .into_response())
 }
 
 /// Turns the request's credential into a [`auth::Principal`] for the handler, or answers 401.

@@ -34,6 +34,9 @@ pub struct ErrorBody {
     /// With `chunk_out_of_order` only: how many bytes of the blob the server holds, where the
     /// next part must start.
     pub received: Option<u64>,
+    /// The request's id (also in the `x-request-id` answer header and the server's logs):
+    /// quote it when reporting a problem.
+    pub request_id: Option<String>,
 }
 
 const DESCRIPTION: &str = "\
@@ -262,6 +265,8 @@ mod tests {
             "GET /console.css",
             "GET /healthz",
             "GET /js/{module}",
+            "GET /metrics",
+            "GET /readyz",
             "GET /v1/audit",
             "GET /v1/blobs/{sha256}",
             "GET /v1/blobs/{sha256}/upload",
@@ -352,6 +357,8 @@ mod tests {
             "/",
             "/console.css",
             "/healthz",
+            "/metrics",
+            "/readyz",
             "/js/{module}",
             "/v1/openapi.json",
             "/v1/auth/login",

@@ -17,7 +17,8 @@ use crate::domain::auth::Principal;
 use crate::domain::sync;
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, need};
-use crate::state::{AppState, Live};
+use crate::state::{AppState, Live, metrics};
+use ::metrics::{counter, gauge, histogram};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -46,6 +47,7 @@ async fn sync_handler(
     caller: Authorized<need::Sync>,
     body: Bytes,
 ) -> Result<Response, AppError> {
+    let started = std::time::Instant::now();
     let request: SyncRequest = wire::decode(&body).map_err(|e| match e {
         WireError::UnsupportedVersion { .. } => {
             AppError::bad_request("unsupported_version", e.to_string())
@@ -70,11 +72,30 @@ async fn sync_handler(
     if !outcome.nudge.is_empty() {
         state.changed(outcome.nudge, Vec::new());
     }
-    Ok((
-        [(header::CONTENT_TYPE, wire::CONTENT_TYPE)],
-        wire::encode(&outcome.response),
-    )
-        .into_response())
+    let answer = wire::encode(&outcome.response);
+    record_round(&outcome.response, body.len(), answer.len(), started);
+    Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], answer).into_response())
+}
+
+/// Counts a sync round for the metrics.
+fn record_round(
+    response: &fieldsync_protocol::wire::SyncResponse,
+    received: usize,
+    sent: usize,
+    started: std::time::Instant,
+) {
+    counter!(metrics::SYNC_ROUNDS).increment(1);
+    histogram!(metrics::SYNC_ROUND_SECONDS).record(started.elapsed());
+    counter!(metrics::SYNC_BYTES, "direction" => "in").increment(received as u64);
+    counter!(metrics::SYNC_BYTES, "direction" => "out").increment(sent as u64);
+    let pushed = [
+        ("accepted", response.accepted.len()),
+        ("refused", response.refused.len()),
+        ("compensated", response.violations.len()),
+    ];
+    for (outcome, jobs) in pushed {
+        counter!(metrics::PUSHED_JOBS, "outcome" => outcome).increment(jobs as u64);
+    }
 }
 
 /// Live updates (server-sent events).
@@ -127,6 +148,12 @@ async fn events(
         };
         Some(Some(Ok(event)))
     });
+    let open = OpenStream::new();
+    let stream = stream.map(move |event| {
+        // Dropped with the stream: the gauge counts the streams still open.
+        let _open = &open;
+        event
+    });
     let hello = tokio_stream::once(Some(Ok(Event::default().event("ready").data("listening"))));
     // The stream ends when the server shuts down.
     let closing = WatchStream::new(state.closing.subscribe())
@@ -134,4 +161,20 @@ async fn events(
         .map(|_| None);
     let stream = hello.chain(stream).merge(closing).map_while(|event| event);
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// One open event stream, for the gauge of open streams.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> Self {
+        gauge!(metrics::EVENT_STREAMS).increment(1.0);
+        OpenStream
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        gauge!(metrics::EVENT_STREAMS).decrement(1.0);
+    }
 }

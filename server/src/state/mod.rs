@@ -3,8 +3,10 @@
 //! locks ([`AppState`]), and the escalation scheduler that runs beside the HTTP server
 //! ([`scheduler`]). The HTTP layer reads this state; nothing here knows HTTP.
 
+pub mod metrics;
 pub mod scheduler;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use fieldsync_protocol::Millis;
@@ -38,6 +40,17 @@ pub enum Live {
     Revoked(String),
 }
 
+/// The answer of the readiness check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// Whether every check passed.
+    pub ready: bool,
+    /// `ok`, or why the database fails.
+    pub database: String,
+    /// `ok`, or why the blob store fails.
+    pub blobs: String,
+}
+
 /// What every request and background task shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -61,12 +74,16 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// Blobs a request is uploading right now.
     pub uploads: Arc<UploadLocks>,
+    /// Addresses that may read `/metrics` without a credential (a Prometheus scraper).
+    pub metrics_from: Arc<[IpAddr]>,
 }
 
 impl AppState {
     /// State over a storage backend and a blob store with default limits, the system clock and
     /// the default SLA policy.
     pub fn new(storage: Arc<dyn Storage>, blobs: Arc<dyn BlobStore>) -> Self {
+        // Before anything is recorded.
+        metrics::recorder();
         let (live, _) = broadcast::channel(1024);
         AppState {
             storage,
@@ -79,6 +96,7 @@ impl AppState {
             closing: Arc::new(watch::channel(false).0),
             blobs,
             uploads: Arc::default(),
+            metrics_from: Arc::new([]),
         }
     }
 
@@ -112,6 +130,8 @@ impl AppState {
                 jobs: vec![job].into(),
             });
         }
+        ::metrics::counter!(metrics::ESCALATION_TICKS).increment(1);
+        ::metrics::counter!(metrics::REMINDERS_FIRED).increment(outcome.reminders.len() as u64);
         for reminder in outcome.reminders {
             let _ = self.live.send(Live::Reminder(Arc::new(reminder)));
         }
@@ -122,6 +142,33 @@ impl AppState {
         let outcome = escalation::tick(self.storage.as_ref(), &self.sla, self.now())?;
         self.publish_tick(outcome);
         Ok(())
+    }
+
+    /// Whether the server can do its work now: the database takes a write and the blob store
+    /// is writable. Runs storage I/O: call it on the blocking pool.
+    pub fn readiness(&self) -> Readiness {
+        let check = |result: Result<(), String>| match result {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness check failed");
+                e
+            }
+        };
+        let database = check(
+            self.storage
+                .probe_write(self.now())
+                .map_err(|e| format!("the database refuses writes: {e}")),
+        );
+        let blobs = check(
+            self.blobs
+                .probe_writable()
+                .map_err(|e| format!("the blob store refuses writes: {e}")),
+        );
+        Readiness {
+            ready: database == "ok" && blobs == "ok",
+            database,
+            blobs,
+        }
     }
 
     /// Dispatch's operations as `user`, under the state's SLA policy.
@@ -145,8 +192,14 @@ impl AppState {
         &self,
         f: impl FnOnce(&dyn ReadTx) -> Result<T, DomainError> + Send + 'static,
     ) -> Result<T, DomainError> {
-        self.blocking(move |state| crate::storage::read(state.storage.as_ref(), f))
-            .await
+        self.blocking(move |state| {
+            let started = std::time::Instant::now();
+            let result = crate::storage::read(state.storage.as_ref(), f);
+            ::metrics::histogram!(metrics::STORAGE_SECONDS, "kind" => "read")
+                .record(started.elapsed());
+            result
+        })
+        .await
     }
 
     /// Runs `f` in a write transaction on the blocking pool.
@@ -154,7 +207,13 @@ impl AppState {
         &self,
         f: impl FnOnce(&mut dyn WriteTx) -> Result<T, DomainError> + Send + 'static,
     ) -> Result<T, DomainError> {
-        self.blocking(move |state| crate::storage::write(state.storage.as_ref(), f))
-            .await
+        self.blocking(move |state| {
+            let started = std::time::Instant::now();
+            let result = crate::storage::write(state.storage.as_ref(), f);
+            ::metrics::histogram!(metrics::STORAGE_SECONDS, "kind" => "write")
+                .record(started.elapsed());
+            result
+        })
+        .await
     }
 }

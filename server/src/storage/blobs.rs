@@ -59,6 +59,9 @@ pub trait BlobStore: Send + Sync + 'static {
     fn size(&self, sha256: &str) -> Result<Option<u64>, BlobError>;
     /// A finished blob's bytes as a reader, with its size.
     fn open(&self, sha256: &str) -> Result<Option<(BlobReader, u64)>, BlobError>;
+    /// Proves the store takes writes now: writes, syncs and removes a small probe (for the
+    /// readiness check).
+    fn probe_writable(&self) -> Result<(), BlobError>;
 }
 
 /// Reads a blob's bytes.
@@ -106,6 +109,15 @@ fn missing_is_none<T>(result: std::io::Result<T>) -> Result<Option<T>, BlobError
 }
 
 impl BlobStore for FsBlobStore {
+    fn probe_writable(&self) -> Result<(), BlobError> {
+        let probe = self.root.join("staging").join(".readiness-probe");
+        let mut file = fs::File::create(&probe)?;
+        std::io::Write::write_all(&mut file, b"probe")?;
+        file.sync_all()?;
+        fs::remove_file(&probe)?;
+        Ok(())
+    }
+
     fn staged(&self, sha256: &str) -> Result<u64, BlobError> {
         Ok(missing_is_none(fs::metadata(self.staging_path(sha256)))?.map_or(0, |m| m.len()))
     }

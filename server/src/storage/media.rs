@@ -52,6 +52,8 @@ pub struct ReportLink {
 
 /// Reads of this area inside one transaction.
 pub trait BlobIndex {
+    /// The bytes of every blob held.
+    fn held_blob_bytes(&self) -> Result<u64, StorageError>;
     /// A blob the server holds.
     fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>, StorageError>;
     /// An upload under way.

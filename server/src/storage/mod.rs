@@ -21,6 +21,8 @@ pub mod media;
 pub mod service;
 pub mod sqlite;
 
+use fieldsync_protocol::Millis;
+
 pub use audit::{AuditEntry, AuditKind, AuditLog, AuditLogMut};
 pub use identity::{
     Credential, DeviceRecord, DeviceStore, DeviceStoreMut, EnrollmentCode, Session, User,
@@ -107,6 +109,11 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         f: &mut dyn FnMut() -> Result<(), StorageError>,
     ) -> Result<(), StorageError>;
+    /// Proves the database takes writes now: commits a write to a probe row (for the readiness
+    /// check; a full disk or a read-only database fails it).
+    fn probe_write(&self, now: Millis) -> Result<(), StorageError>;
+    /// How many bytes the database takes (for the metrics).
+    fn database_bytes(&self) -> Result<u64, StorageError>;
 }
 
 /// Runs `f` in a read transaction and returns its value.

@@ -531,6 +531,13 @@ impl KnowledgeStoreMut for Tx<'_> {
 }
 
 impl BlobIndex for Tx<'_> {
+    fn held_blob_bytes(&self) -> Result<u64, StorageError> {
+        let bytes: i64 = self
+            .0
+            .query_row("SELECT COALESCE(SUM(size), 0) FROM blobs", [], |r| r.get(0))?;
+        Ok(to_u64(bytes))
+    }
+
     fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>, StorageError> {
         blob(&self.0, sha256)
     }

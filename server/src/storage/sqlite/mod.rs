@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use fieldsync_protocol::job::JobSummary;
-use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Savepoint, Transaction, TransactionBehavior};
 
 use crate::storage::{Credential, ReadTx, Storage, StorageError, WriteTx};
 
@@ -109,6 +109,8 @@ const MIGRATIONS: &[&str] = &[
     service::MIGRATION,
     // 4: blobs, uploads, manuals, cases, field tips and report links.
     knowledge::MIGRATION,
+    // 5: the row the readiness check writes.
+    "CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT;",
 ];
 
 /// The SQLite storage backend.
@@ -169,6 +171,27 @@ impl SqliteStorage {
         })
     }
 
+    /// Opens an existing, up-to-date database without write access (a restored snapshot on a
+    /// read-only volume, say): reads work, every write fails, and the readiness check says so.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if usize::try_from(version).ok() != Some(MIGRATIONS.len()) {
+            return Err(StorageError::Database(format!(
+                "a read-only database must be at schema version {}, not {version}",
+                MIGRATIONS.len()
+            )));
+        }
+        Ok(SqliteStorage {
+            conn: Mutex::new(conn),
+            actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -211,6 +234,24 @@ impl Storage for SqliteStorage {
         let ended = self.lock().execute_batch(end);
         outcome?;
         Ok(ended?)
+    }
+
+    fn probe_write(&self, now: fieldsync_protocol::Millis) -> Result<(), StorageError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
+            [now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn database_bytes(&self) -> Result<u64, StorageError> {
+        let conn = self.lock();
+        let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        Ok(to_u64(pages.saturating_mul(size)))
     }
 }
 
