@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use fieldsync_client_core::Store;
 use fieldsync_client_core::protocol::knowledge::{KnowledgeResponse, ManualDelta, Section};
+use fieldsync_server::state::limits::DeviceQuotas;
 use fieldsync_tests::{TestServer, manual_prose, pseudo_random_bytes};
 
 const CHINESE: [&str; 4] = [
@@ -175,7 +176,11 @@ fn upload_bench(photos: usize, photo_bytes: usize, runs: usize) {
     let (plain_url, _plain) = plain_server(plain_dir.path().to_path_buf());
     let agent = fieldsync_tests::agent();
     for run in 0..runs {
-        let server = TestServer::start();
+        // The server's own throughput: the per-device bandwidth limit is off.
+        let server = TestServer::start_with_quotas(DeviceQuotas {
+            upload_bytes_per_second: None,
+            ..DeviceQuotas::default()
+        });
         let dispatcher = server.dispatcher();
         let job = dispatcher.create_job_on("Ada", "HX-200", "anna");
         let phone = server.phone("anna");

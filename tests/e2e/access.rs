@@ -257,6 +257,12 @@ fn authorization_matrix_has_no_leaks() {
         // Public: the console's page and the API description.
         ("GET", "/v1/openapi.json".into(), None, [200; 7]),
         ("GET", "/healthz".into(), None, [200; 7]),
+        (
+            "POST",
+            "/v1/users/dispatch/unlock".into(),
+            Some(json!({})),
+            [401, 403, 401, 403, 403, 403, 204],
+        ),
         ("GET", "/readyz".into(), None, [200; 7]),
         // Metrics: admins (or an allowed scraper address, tested in `operations`).
         (

@@ -1,8 +1,11 @@
 //! Running the server in production: readiness that tells the truth (a read-only database, a
-//! blob store that is gone) while liveness holds.
+//! blob store that is gone) while liveness holds; metrics; request ids; a sign-in flood from
+//! several addresses; a runaway device held to its limits.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use fieldsync_server::state::limits::DeviceQuotas;
 use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{AppState, BackgroundServer};
@@ -171,4 +174,173 @@ fn every_answer_names_its_request_and_errors_carry_the_id() {
     let (_, first, _) = call(None);
     let (_, second, _) = call(None);
     assert_ne!(first, second);
+}
+
+/// A sign-in sent from the local address `source` (any of 127.0.0.0/8), raw over TCP so the
+/// server sees that address. Returns the status.
+fn sign_in_from(source: &str, server: &str, user: &str, password: &str) -> u16 {
+    use std::io::{Read, Write};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // tokio's socket binds the source address before connecting; the bytes go over std's.
+    let mut stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(format!("{source}:0").parse().expect("source"))
+            .expect("bind");
+        socket
+            .connect(server.parse().expect("server"))
+            .await
+            .expect("connect")
+            .into_std()
+            .expect("std stream")
+    });
+    stream.set_nonblocking(false).expect("blocking");
+    {
+        let body = serde_json::json!({ "user": user, "password": password }).to_string();
+        let request = format!(
+            "POST /v1/auth/login HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read");
+        answer
+            .split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// CPU time this process has used (user + system), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // The kernel's USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+#[test]
+fn a_sign_in_flood_neither_locks_out_the_dispatcher_nor_burns_the_cpu() {
+    let server = fieldsync_tests::TestServer::start();
+    let addr = server.addr();
+    let hashes_before = server.state().logins.hashes();
+    let (cpu_before, started) = (cpu_time(), std::time::Instant::now());
+    let flooders: Vec<_> = (2..=6)
+        .map(|n| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                (0..40)
+                    .map(|i| {
+                        let user = if i % 2 == 0 { "dispatch" } else { "nobody" };
+                        sign_in_from(&format!("127.0.0.{n}"), &addr, user, "wrong-password-1")
+                    })
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    // The real dispatcher, at her own desk, gets in while the flood runs.
+    std::thread::sleep(Duration::from_millis(200));
+    let status = sign_in_from(
+        "127.0.0.1",
+        &addr,
+        "dispatch",
+        &fieldsync_tests::password_of("dispatch"),
+    );
+    assert_eq!(status, 200, "the dispatcher signs in during the flood");
+    let answers: Vec<u16> = flooders
+        .into_iter()
+        .flat_map(|f| f.join().expect("flooder"))
+        .collect();
+    let limited = answers.iter().filter(|s| **s == 429).count();
+    let hashed = server.state().logins.hashes() - hashes_before;
+    let (cpu, wall) = (cpu_time() - cpu_before, started.elapsed());
+    println!(
+        "sign-in flood: {} attempts from 5 addresses, {limited} refused with 429, {hashed} \
+         passwords hashed, {} ms CPU over {} ms",
+        answers.len(),
+        cpu.as_millis(),
+        wall.as_millis()
+    );
+    assert!(
+        answers.iter().all(|s| *s == 401 || *s == 429),
+        "{answers:?}"
+    );
+    // Past each address's budget nothing more is hashed: the CPU a flood costs is bounded.
+    let per_address = u64::from(
+        fieldsync_server::domain::auth::LoginLimiter::ATTEMPTS_PER_ADDRESS_PER_MINUTE.get(),
+    );
+    assert!(hashed <= 5 * per_address + 1, "{hashed} hashes");
+    assert!(limited >= answers.len() - 5 * per_address as usize);
+    // And an admin can lift a lock-out at once.
+    let admin = server.office("admin");
+    assert_eq!(
+        admin
+            .post("/v1/users/dispatch/unlock", &serde_json::json!({}))
+            .status,
+        204
+    );
+    assert_eq!(
+        admin
+            .post("/v1/users/nobody/unlock", &serde_json::json!({}))
+            .status,
+        404
+    );
+}
+
+#[test]
+fn a_runaway_device_is_held_to_its_sync_and_upload_limits() {
+    let server = fieldsync_tests::TestServer::start_with_quotas(DeviceQuotas {
+        syncs_per_minute: std::num::NonZeroU32::new(5).expect("5"),
+        sync_burst: std::num::NonZeroU32::new(5).expect("5"),
+        upload_bytes_per_second: Some(1 << 20),
+    });
+    let runaway = server.phone("anna");
+    let mut refused = None;
+    for _ in 0..10 {
+        if let Err(e) = runaway.transport.sync(&runaway.store) {
+            refused = Some(e);
+            break;
+        }
+    }
+    match refused {
+        Some(fieldsync_client_core::Error::Server { status, message }) => {
+            assert_eq!(status, 429);
+            assert!(message.contains("too many requests"), "{message}");
+        }
+        other => panic!("the runaway loop was not stopped: {other:?}"),
+    }
+    // Another device is not held back by it.
+    let other = server.phone("ben");
+    other.sync();
+
+    // Uploads: a second's worth at once, then 1 MiB/s.
+    let job = server.dispatcher().create_job("Ada");
+    server.dispatcher().assign(&job, Some("ben"));
+    other.sync();
+    let photo = fieldsync_tests::pseudo_random_bytes(3, 3 << 20);
+    other
+        .store
+        .attach_photo(&job, &photo, "image/jpeg", "valve")
+        .expect("photo");
+    let started = std::time::Instant::now();
+    let report = other.transport.upload_media(&other.store).expect("upload");
+    assert_eq!(report.uploaded, 1);
+    // 3 MiB with 1 MiB at once and 1 MiB/s after: at least two seconds, however fast the machine.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -12,6 +12,7 @@ use fieldsync_client_core::{Store, SyncReport};
 use fieldsync_server::domain::auth;
 use fieldsync_server::domain::clock::ManualClock;
 use fieldsync_server::domain::sync::PageLimits;
+use fieldsync_server::state::limits::{DeviceLimits, DeviceQuotas};
 use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{AppState, BackgroundServer};
@@ -25,6 +26,7 @@ pub struct TestServer {
     server: Option<BackgroundServer>,
     addr: String,
     limits: PageLimits,
+    quotas: DeviceQuotas,
     clock: Option<Arc<ManualClock>>,
     /// Office session tokens by user, so each user signs in once.
     sessions: Mutex<HashMap<String, String>>,
@@ -62,13 +64,27 @@ impl TestServer {
         Self::start_with(PageLimits::default(), Some(clock))
     }
 
+    /// Like [`TestServer::start`], with these per-device limits.
+    pub fn start_with_quotas(quotas: DeviceQuotas) -> Self {
+        Self::start_inner(PageLimits::default(), quotas, None)
+    }
+
     fn start_with(limits: PageLimits, clock: Option<Arc<ManualClock>>) -> Self {
+        Self::start_inner(limits, DeviceQuotas::default(), clock)
+    }
+
+    fn start_inner(
+        limits: PageLimits,
+        quotas: DeviceQuotas,
+        clock: Option<Arc<ManualClock>>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = TestServer {
             dir,
             server: None,
             addr: "127.0.0.1:0".into(),
             limits,
+            quotas,
             clock,
             sessions: Mutex::default(),
         };
@@ -107,6 +123,7 @@ impl TestServer {
         let blobs = FsBlobStore::open(self.blob_dir()).expect("open blob store");
         let mut state = AppState::new(Arc::new(storage), Arc::new(blobs));
         state.limits = self.limits;
+        state.device_limits = Arc::new(DeviceLimits::new(self.quotas));
         if let Some(clock) = &self.clock {
             state.clock = clock.clone();
         }

@@ -9,8 +9,15 @@
 //! checks it against [`ACCESS`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use fieldsync_protocol::Millis;
@@ -351,32 +358,97 @@ fn role_of(tx: &dyn ReadTx, user_id: &str) -> Result<UserRole, DomainError> {
         })
 }
 
-/// Failed sign-in attempts per user id, in memory: at most [`LoginLimiter::MAX_FAILURES`] in
-/// [`LoginLimiter::WINDOW`], then refused until the oldest failure ages out. Kept per user id
-/// so guessing one account's password cannot lock out the others.
-#[derive(Debug, Default)]
+/// An account and the client address attempts came from.
+type AccountFrom = (String, Option<IpAddr>);
+
+/// What keeps sign-in from being abused, in memory: every client address gets
+/// [`LoginLimiter::ATTEMPTS_PER_ADDRESS_PER_MINUTE`] attempts before any account is looked up
+/// or any password hashed; an account gets [`LoginLimiter::MAX_FAILURES`] failures from one
+/// address in [`LoginLimiter::WINDOW`] (so a guesser elsewhere never locks out the real user),
+/// and at most one password hash runs per core, so a flood costs bounded CPU and memory.
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    /// Failed attempts per account and client address, in the window: a guesser locks out only
+    /// itself, never the real user signing in from elsewhere.
+    failures: Mutex<HashMap<AccountFrom, Vec<Instant>>>,
+    /// Attempts per client address, before any lookup or password hash.
+    per_address: RateLimiter<IpAddr, HashMapStateStore<IpAddr>, DefaultClock>,
+    /// Password hashes running now: each costs tens of milliseconds of CPU and 19 MiB.
+    hashing: Mutex<usize>,
+    hashing_done: Condvar,
+    /// Password hashes run since start (failed and successful, real and for unknown accounts).
+    hashes: AtomicU64,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter {
+            failures: Mutex::default(),
+            per_address: RateLimiter::hashmap(
+                Quota::per_minute(Self::ATTEMPTS_PER_ADDRESS_PER_MINUTE)
+                    .allow_burst(Self::ATTEMPTS_PER_ADDRESS_PER_MINUTE),
+            ),
+            hashing: Mutex::new(0),
+            hashing_done: Condvar::new(),
+            hashes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for LoginLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginLimiter").finish_non_exhaustive()
+    }
 }
 
 impl LoginLimiter {
-    /// Failures allowed per window.
+    /// Failures allowed per account and address in a window.
     pub const MAX_FAILURES: usize = 5;
     /// The window.
     pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+    /// Sign-in attempts per client address per minute (a burst of as many).
+    pub const ATTEMPTS_PER_ADDRESS_PER_MINUTE: NonZeroU32 = match NonZeroU32::new(10) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    };
+    /// How long an attempt waits for a free password-hashing slot before it is turned away.
+    pub const HASH_WAIT: Duration = Duration::from_secs(2);
 
-    /// Accounts tracked at most; beyond it, accounts without a recent failure are forgotten.
+    /// Accounts tracked at most; beyond it, those without a recent failure are forgotten.
     const MAX_TRACKED: usize = 10_000;
 
+    /// Password hashes run at once at most: one per core.
+    fn hash_slots() -> usize {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    }
+
+    /// How many password hashes ran since start.
+    pub fn hashes(&self) -> u64 {
+        self.hashes.load(Ordering::Relaxed)
+    }
+
+    /// Forgets an account's failures from every address (an admin's unlock).
+    pub fn unlock(&self, user: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.retain(|(account, _), _| account != user);
+    }
+
     /// Counts an attempt as failed before the password is checked (so parallel guesses cannot
-    /// all pass the check while the slow hash runs), or refuses it when the account is locked.
-    fn attempt(&self, user: &str) -> Result<Instant, DomainError> {
+    /// all pass the check while the slow hash runs), or refuses it: too many attempts from the
+    /// address, or too many failures for the account from it.
+    fn attempt(&self, user: &str, from: Option<IpAddr>) -> Result<Instant, DomainError> {
+        if let Some(address) = from
+            && let Err(not_until) = self.per_address.check_key(&address)
+        {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(DomainError::TooManyAttempts(wait.as_secs().max(1)));
+        }
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if failures.len() >= Self::MAX_TRACKED {
             failures.retain(|_, at| at.iter().any(|t| now.duration_since(*t) < Self::WINDOW));
+            self.per_address.retain_recent();
         }
-        let recent = failures.entry(user.to_owned()).or_default();
+        let recent = failures.entry((user.to_owned(), from)).or_default();
         recent.retain(|at| now.duration_since(*at) < Self::WINDOW);
         if recent.len() >= Self::MAX_FAILURES {
             let oldest = recent.iter().min().copied().unwrap_or(now);
@@ -388,11 +460,34 @@ impl LoginLimiter {
     }
 
     /// Takes back the attempt made at `at`: the password was right.
-    fn succeeded(&self, user: &str, at: Instant) {
+    fn succeeded(&self, user: &str, from: Option<IpAddr>, at: Instant) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(recent) = failures.get_mut(user) {
+        if let Some(recent) = failures.get_mut(&(user.to_owned(), from)) {
             recent.retain(|t| *t != at);
         }
+    }
+
+    /// Runs a password check in a free hashing slot, waiting at most [`Self::HASH_WAIT`] for
+    /// one; a flood of sign-ins then costs at most one core per slot.
+    fn hash<T>(&self, check: impl FnOnce() -> T) -> Result<T, DomainError> {
+        {
+            let running = self.hashing.lock().unwrap_or_else(|p| p.into_inner());
+            let (mut running, waited) = self
+                .hashing_done
+                .wait_timeout_while(running, Self::HASH_WAIT, |running| {
+                    *running >= Self::hash_slots()
+                })
+                .unwrap_or_else(|p| p.into_inner());
+            if waited.timed_out() && *running >= Self::hash_slots() {
+                return Err(DomainError::TooManyAttempts(1));
+            }
+            *running += 1;
+        }
+        self.hashes.fetch_add(1, Ordering::Relaxed);
+        let result = check();
+        *self.hashing.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.hashing_done.notify_one();
+        Ok(result)
     }
 }
 
@@ -411,23 +506,41 @@ pub struct SignedIn {
     pub expires_at: Millis,
 }
 
+/// One sign-in attempt: who, with which password, from which client address (when known).
+#[derive(Debug, Clone, Copy)]
+pub struct SignInAttempt<'a> {
+    /// The account.
+    pub user: &'a str,
+    /// The password given.
+    pub password: &'a str,
+    /// The client's address, when the transport knows it.
+    pub from: Option<IpAddr>,
+}
+
 /// Signs an office user in with their password.
 pub fn sign_in(
     storage: &dyn Storage,
     limiter: &LoginLimiter,
-    user: &str,
-    password: &str,
+    attempt: &SignInAttempt<'_>,
     now: Millis,
 ) -> Result<SignedIn, DomainError> {
-    let attempt = limiter.attempt(user)?;
+    let SignInAttempt {
+        user,
+        password,
+        from,
+    } = *attempt;
+    let attempted = limiter.attempt(user, from)?;
     let found = read(storage, |tx| {
         Ok::<_, DomainError>((tx.user(user)?, tx.password_hash(user)?))
     })?;
     let role = match found {
-        (Some(u), Some(hash)) if verify_password(password, &hash) => UserRole::parse(&u.role),
+        (Some(u), Some(hash)) if limiter.hash(|| verify_password(password, &hash))? => {
+            UserRole::parse(&u.role)
+        }
+        (Some(_), Some(_)) => None,
         _ => {
             // As slow as a real check, so the answer's timing does not tell which accounts exist.
-            verify_password(password, dummy_hash());
+            limiter.hash(|| verify_password(password, dummy_hash()))?;
             None
         }
     };
@@ -437,7 +550,7 @@ pub fn sign_in(
             "the user id or the password is wrong",
         ));
     };
-    limiter.succeeded(user, attempt);
+    limiter.succeeded(user, from, attempted);
     if role == UserRole::Installer {
         return Err(DomainError::forbidden(
             "installer_sign_in",
@@ -728,6 +841,27 @@ mod tests {
         }
     }
 
+    /// Signs `user` in with `password` from the address `from`.
+    fn attempt(
+        storage: &SqliteStorage,
+        limiter: &LoginLimiter,
+        user: &str,
+        password: &str,
+        from: Option<&str>,
+    ) -> Result<SignedIn, DomainError> {
+        let from = from.map(|ip| ip.parse().expect("ip"));
+        sign_in(
+            storage,
+            limiter,
+            &SignInAttempt {
+                user,
+                password,
+                from,
+            },
+            1,
+        )
+    }
+
     #[test]
     fn passwords_are_hashed_and_checked() {
         let hash = hash_password("correct horse battery").expect("hash");
@@ -742,7 +876,7 @@ mod tests {
         person(&storage, "dana", UserRole::Dispatcher);
         let limiter = LoginLimiter::default();
         for _ in 0..LoginLimiter::MAX_FAILURES {
-            let e = sign_in(&storage, &limiter, "dana", "nope", 1).expect_err("wrong");
+            let e = attempt(&storage, &limiter, "dana", "nope", None).expect_err("wrong");
             assert!(matches!(
                 e,
                 DomainError::Unauthorized {
@@ -752,23 +886,69 @@ mod tests {
             ));
         }
         // Even the right password is refused until the window passes.
-        let e = sign_in(&storage, &limiter, "dana", &password("dana"), 1).expect_err("limited");
+        let e = attempt(&storage, &limiter, "dana", &password("dana"), None).expect_err("limited");
         assert!(matches!(e, DomainError::TooManyAttempts(_)), "{e:?}");
         // Other accounts are not locked out.
         person(&storage, "eve", UserRole::Dispatcher);
-        assert!(sign_in(&storage, &limiter, "eve", &password("eve"), 1).is_ok());
+        assert!(attempt(&storage, &limiter, "eve", &password("eve"), None).is_ok());
+        // An admin's unlock lifts it.
+        limiter.unlock("dana");
+        assert!(attempt(&storage, &limiter, "dana", &password("dana"), None).is_ok());
+    }
+
+    #[test]
+    fn a_guesser_locks_out_only_itself_and_is_slowed_before_any_hash() {
+        let (_dir, storage) = storage();
+        person(&storage, "dana", UserRole::Dispatcher);
+        let limiter = LoginLimiter::default();
+        let guesser = Some("203.0.113.7");
+        for _ in 0..LoginLimiter::MAX_FAILURES {
+            assert!(attempt(&storage, &limiter, "dana", "nope-nope-nope", guesser).is_err());
+        }
+        let e =
+            attempt(&storage, &limiter, "dana", &password("dana"), guesser).expect_err("locked");
+        assert!(matches!(e, DomainError::TooManyAttempts(_)), "{e:?}");
+        // Dana at her desk is not locked out by it.
+        assert!(
+            attempt(
+                &storage,
+                &limiter,
+                "dana",
+                &password("dana"),
+                Some("192.0.2.1")
+            )
+            .is_ok()
+        );
+        // Unknown accounts from one address: past the per-address budget no hash runs.
+        let hashes = limiter.hashes();
+        let other = Some("198.51.100.9");
+        let mut refused = 0;
+        for n in 0..50 {
+            if let Err(DomainError::TooManyAttempts(_)) = attempt(
+                &storage,
+                &limiter,
+                &format!("nobody{n}"),
+                "guess-guess-1",
+                other,
+            ) {
+                refused += 1;
+            }
+        }
+        let per_address = LoginLimiter::ATTEMPTS_PER_ADDRESS_PER_MINUTE.get();
+        assert_eq!(refused, 50 - per_address);
+        assert_eq!(limiter.hashes() - hashes, u64::from(per_address));
     }
 
     #[test]
     fn sessions_expire_and_csrf_guards_cookie_writes() {
         let (_dir, storage) = storage();
         person(&storage, "dana", UserRole::Dispatcher);
-        let session = sign_in(
+        let session = attempt(
             &storage,
             &LoginLimiter::default(),
             "dana",
             &password("dana"),
-            1,
+            None,
         )
         .expect("sign in");
         let principal = authenticate(&storage, &with_bearer(&session.token), 2).expect("auth");
@@ -875,12 +1055,12 @@ mod tests {
     fn installers_do_not_sign_in_to_the_office() {
         let (_dir, storage) = storage();
         person(&storage, "anna", UserRole::Installer);
-        let e = sign_in(
+        let e = attempt(
             &storage,
             &LoginLimiter::default(),
             "anna",
             &password("anna"),
-            1,
+            None,
         )
         .expect_err("refused");
         assert!(matches!(

@@ -49,6 +49,9 @@ pub enum DomainError {
     /// Too many attempts; try again after the given number of seconds.
     #[error("too many attempts; try again in {0} seconds")]
     TooManyAttempts(u64),
+    /// Too many requests from this device; try again after the given number of seconds.
+    #[error("too many requests from this device; try again in {0} seconds")]
+    TooManyRequests(u64),
     /// One field of a submitted form or object is invalid.
     #[error("{message}")]
     InvalidField {
@@ -135,6 +138,7 @@ impl DomainError {
             | DomainError::Forbidden { code, .. }
             | DomainError::Refused { code, .. } => code,
             DomainError::TooManyAttempts(_) => "too_many_attempts",
+            DomainError::TooManyRequests(_) => "too_many_requests",
             DomainError::InvalidField { .. } => "invalid_field",
             DomainError::NotFound(_) => "not_found",
             DomainError::Conflict(_) => "conflict",

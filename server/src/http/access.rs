@@ -1,15 +1,17 @@
 //! Who may call: office sign-in and sign-out, users, enrollment codes, device enrollment,
 //! the device list and revocation, and who is signed in (`/v1/me`).
 
-use axum::Json;
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use fieldsync_protocol::Millis;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::DomainError;
 use crate::domain::auth::{self, Enrolled, IssuedCode, Principal, SignedIn};
+use crate::http::PeerAddr;
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, JsonBody, need, request_facts};
 use crate::http::openapi::ErrorBody;
@@ -22,6 +24,7 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, put_user))
+        .routes(routes!(unlock_user))
         .routes(routes!(issue_enrollment))
         .routes(routes!(list_devices))
         .routes(routes!(revoke_device))
@@ -88,6 +91,32 @@ async fn put_user(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
+/// Lifts an account's sign-in lock-out (its failures from every address are forgotten).
+///
+/// Permission: `ManageUsers`.
+#[utoipa::path(
+    post,
+    path = "/v1/users/{id}/unlock",
+    tag = "users",
+    params(("id" = String, Path, description = "The user id.")),
+    responses((status = 204, description = "Unlocked: the user may sign in again at once."))
+)]
+async fn unlock_user(
+    State(state): State<AppState>,
+    _: Authorized<need::ManageUsers>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let known = state.read({
+        let id = id.clone();
+        move |tx| Ok(tx.user(&id)?.is_some())
+    });
+    if !known.await? {
+        return Err(DomainError::NotFound(format!("there is no user `{id}`")).into());
+    }
+    state.logins.unlock(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// An office sign-in.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct LoginBody {
@@ -119,18 +148,19 @@ fn session_cookie(value: &str, max_age_seconds: Millis) -> String {
 )]
 async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, AppError> {
     let now = state.now();
+    let from = peer.map(|Extension(ConnectInfo(PeerAddr(peer)))| peer.ip());
     let signed_in = state
         .blocking(move |state| {
-            auth::sign_in(
-                state.storage.as_ref(),
-                &state.logins,
-                &body.user,
-                &body.password,
-                now,
-            )
+            let attempt = auth::SignInAttempt {
+                user: &body.user,
+                password: &body.password,
+                from,
+            };
+            auth::sign_in(state.storage.as_ref(), &state.logins, &attempt, now)
         })
         .await;
     let outcome = match &signed_in {

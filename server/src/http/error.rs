@@ -44,7 +44,9 @@ impl AppError {
             }
             DomainError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             DomainError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            DomainError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            DomainError::TooManyAttempts(_) | DomainError::TooManyRequests(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
             DomainError::Conflict(_) => StatusCode::CONFLICT,
             DomainError::Refused { reason, .. } => match reason {
@@ -79,7 +81,7 @@ impl IntoResponse for AppError {
                 received: Some(received),
                 ..
             } => body["received"] = serde_json::json!(received),
-            DomainError::TooManyAttempts(seconds) => {
+            DomainError::TooManyAttempts(seconds) | DomainError::TooManyRequests(seconds) => {
                 return (
                     status,
                     [(header::RETRY_AFTER, seconds.to_string())],

@@ -20,11 +20,13 @@ use tokio_stream::StreamExt;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::DomainError;
+use crate::domain::auth::Principal;
 use crate::domain::media::{
     self, Part, UploadGuard, UploadLocks, checked_sha256, complete, record, unknown_blob,
 };
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, need};
+use crate::state::limits::DeviceLimits;
 use crate::state::{AppState, metrics};
 use crate::storage::blobs::{BlobError, BlobStore};
 use utoipa_axum::router::OpenApiRouter;
@@ -258,6 +260,11 @@ async fn accept_part(
     let guard = Arc::new(state.uploads.acquire(&sha256)?);
     let now = state.now();
     let user = caller.user().to_owned();
+    // Uploads from phones are held to the device's bandwidth limit.
+    let device = match &caller.principal {
+        Principal::Device(credential) => Some(credential.device_id.clone()),
+        Principal::Office { .. } => None,
+    };
     // Before any byte is read: who, which job, and whether the server already holds it.
     let (job, held, received) = {
         let (sha256, mime) = (sha256.clone(), mime.clone());
@@ -294,6 +301,9 @@ async fn accept_part(
         &sha256,
         part,
         body,
+        device
+            .as_deref()
+            .map(|device| (state.device_limits.as_ref(), device)),
     )
     .await?;
     ::metrics::counter!(metrics::UPLOAD_PARTS).increment(1);
@@ -336,6 +346,7 @@ async fn receive(
     sha256: &str,
     part: Part,
     body: Body,
+    throttle: Option<(&DeviceLimits, &str)>,
 ) -> Result<(u64, Option<String>), AppError> {
     let hasher = uploads.take_hasher(sha256, part.start);
     // Hashing runs beside writing: the frames are shared, not copied.
@@ -390,6 +401,14 @@ async fn receive(
                             part.end - part.start
                         ),
                     ));
+                }
+                // A device uploads no faster than its limit: reading stops while it waits, so
+                // the connection's own flow control slows the sender.
+                if let Some((limits, device)) = throttle {
+                    let wait = limits.upload_wait(device, bytes.len());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
                 // A hasher that is gone only means the blob is hashed at the end.
                 let _ = to_hasher.send(bytes.clone()).await;

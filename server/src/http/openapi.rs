@@ -304,6 +304,7 @@ mod tests {
             "POST /v1/reminders/{id}/ack",
             "POST /v1/sync",
             "POST /v1/users",
+            "POST /v1/users/{id}/unlock",
             "PUT /v1/blobs/{sha256}",
         ];
         assert_eq!(listed, expected);

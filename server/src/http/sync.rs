@@ -13,6 +13,7 @@ use fieldsync_protocol::wire::{self, SyncRequest, WireError};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
+use crate::domain::DomainError;
 use crate::domain::auth::Principal;
 use crate::domain::sync;
 use crate::http::error::AppError;
@@ -48,6 +49,12 @@ async fn sync_handler(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let started = std::time::Instant::now();
+    if let Principal::Device(credential) = &caller.principal {
+        state
+            .device_limits
+            .sync(&credential.device_id)
+            .map_err(DomainError::TooManyRequests)?;
+    }
     let request: SyncRequest = wire::decode(&body).map_err(|e| match e {
         WireError::UnsupportedVersion { .. } => {
             AppError::bad_request("unsupported_version", e.to_string())

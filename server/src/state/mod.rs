@@ -3,6 +3,7 @@
 //! locks ([`AppState`]), and the escalation scheduler that runs beside the HTTP server
 //! ([`scheduler`]). The HTTP layer reads this state; nothing here knows HTTP.
 
+pub mod limits;
 pub mod metrics;
 pub mod scheduler;
 
@@ -76,6 +77,8 @@ pub struct AppState {
     pub uploads: Arc<UploadLocks>,
     /// Addresses that may read `/metrics` without a credential (a Prometheus scraper).
     pub metrics_from: Arc<[IpAddr]>,
+    /// How often a device may sync and how fast it may upload.
+    pub device_limits: Arc<limits::DeviceLimits>,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl AppState {
             blobs,
             uploads: Arc::default(),
             metrics_from: Arc::new([]),
+            device_limits: Arc::default(),
         }
     }
 
