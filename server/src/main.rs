@@ -85,6 +85,11 @@ struct ServeArgs {
     /// server's. Repeat for several. Admins may always read it.
     #[arg(long, value_name = "IP")]
     metrics_from: Vec<std::net::IpAddr>,
+    /// A reverse proxy in front of the server whose `X-Forwarded-For` names the client (for the
+    /// per-address sign-in limits and --metrics-from). Repeat for several. Without it the
+    /// header is ignored.
+    #[arg(long, value_name = "IP")]
+    trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 fn main() -> ExitCode {
@@ -175,6 +180,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         let state = AppState {
             sla: Arc::new(sla),
             metrics_from: args.metrics_from.clone().into(),
+            trusted_proxies: args.trusted_proxy.clone().into(),
             ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
         let served = match certificate {

@@ -33,6 +33,8 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--tls-cert",
                 "--tls-key",
                 "--metrics-from",
+                "--trusted-proxy",
+                "--log-format",
             ],
         ),
         (&["enroll-code", "--help"], &["--db", "--user"]),

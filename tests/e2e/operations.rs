@@ -179,6 +179,17 @@ fn every_answer_names_its_request_and_errors_carry_the_id() {
 /// A sign-in sent from the local address `source` (any of 127.0.0.0/8), raw over TCP so the
 /// server sees that address. Returns the status.
 fn sign_in_from(source: &str, server: &str, user: &str, password: &str) -> u16 {
+    sign_in_forwarded(source, None, server, user, password)
+}
+
+/// [`sign_in_from`], with an `X-Forwarded-For` header when given.
+fn sign_in_forwarded(
+    source: &str,
+    forwarded_for: Option<&str>,
+    server: &str,
+    user: &str,
+    password: &str,
+) -> u16 {
     use std::io::{Read, Write};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -200,9 +211,12 @@ fn sign_in_from(source: &str, server: &str, user: &str, password: &str) -> u16 {
     stream.set_nonblocking(false).expect("blocking");
     {
         let body = serde_json::json!({ "user": user, "password": password }).to_string();
+        let forwarded = forwarded_for
+            .map(|client| format!("X-Forwarded-For: {client}\r\n"))
+            .unwrap_or_default();
         let request = format!(
             "POST /v1/auth/login HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+             {forwarded}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).expect("send");
@@ -343,4 +357,38 @@ fn a_runaway_device_is_held_to_its_sync_and_upload_limits() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn behind_a_trusted_proxy_sign_in_limits_follow_the_forwarded_client() {
+    let per_address =
+        fieldsync_server::domain::auth::LoginLimiter::ATTEMPTS_PER_ADDRESS_PER_MINUTE.get();
+    // Each guess names another account, so only the per-address budget counts.
+    let guesses = std::sync::atomic::AtomicU32::new(0);
+    let guess = |server: &fieldsync_tests::TestServer, source: &str, client: &str| {
+        let n = guesses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        sign_in_forwarded(
+            source,
+            Some(client),
+            &server.addr(),
+            &format!("nobody{n}"),
+            "guess-guess-1",
+        )
+    };
+    // Behind the proxy at 127.0.0.1: each forwarded client has its own budget.
+    let proxied = fieldsync_tests::TestServer::start_behind_proxy("127.0.0.1".parse().expect("ip"));
+    for _ in 0..per_address {
+        assert_eq!(guess(&proxied, "127.0.0.1", "198.51.100.1"), 401);
+    }
+    assert_eq!(guess(&proxied, "127.0.0.1", "198.51.100.1"), 429);
+    assert_eq!(
+        guess(&proxied, "127.0.0.1", "198.51.100.2"),
+        401,
+        "another client is not held back"
+    );
+    // Not from the proxy: a forged header changes nothing, the connection's address counts.
+    for n in 0..per_address {
+        assert_eq!(guess(&proxied, "127.0.0.9", &format!("192.0.2.{n}")), 401);
+    }
+    assert_eq!(guess(&proxied, "127.0.0.9", "192.0.2.200"), 429);
 }

@@ -27,6 +27,7 @@ pub struct TestServer {
     addr: String,
     limits: PageLimits,
     quotas: DeviceQuotas,
+    trusted_proxies: Vec<std::net::IpAddr>,
     clock: Option<Arc<ManualClock>>,
     /// Office session tokens by user, so each user signs in once.
     sessions: Mutex<HashMap<String, String>>,
@@ -64,6 +65,16 @@ impl TestServer {
         Self::start_with(PageLimits::default(), Some(clock))
     }
 
+    /// Like [`TestServer::start`], behind a reverse proxy at `proxy` whose `X-Forwarded-For`
+    /// the server believes.
+    pub fn start_behind_proxy(proxy: std::net::IpAddr) -> Self {
+        let mut server = Self::start();
+        server.stop();
+        server.trusted_proxies = vec![proxy];
+        server.boot();
+        server
+    }
+
     /// Like [`TestServer::start`], with these per-device limits.
     pub fn start_with_quotas(quotas: DeviceQuotas) -> Self {
         Self::start_inner(PageLimits::default(), quotas, None)
@@ -85,6 +96,7 @@ impl TestServer {
             addr: "127.0.0.1:0".into(),
             limits,
             quotas,
+            trusted_proxies: Vec::new(),
             clock,
             sessions: Mutex::default(),
         };
@@ -124,6 +136,7 @@ impl TestServer {
         let mut state = AppState::new(Arc::new(storage), Arc::new(blobs));
         state.limits = self.limits;
         state.device_limits = Arc::new(DeviceLimits::new(self.quotas));
+        state.trusted_proxies = self.trusted_proxies.clone().into();
         if let Some(clock) = &self.clock {
             state.clock = clock.clone();
         }

@@ -1,19 +1,17 @@
 //! Who may call: office sign-in and sign-out, users, enrollment codes, device enrollment,
 //! the device list and revocation, and who is signed in (`/v1/me`).
 
-use axum::extract::connect_info::ConnectInfo;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use fieldsync_protocol::Millis;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::DomainError;
 use crate::domain::auth::{self, Enrolled, IssuedCode, Principal, SignedIn};
-use crate::http::PeerAddr;
 use crate::http::error::AppError;
-use crate::http::extract::{Authorized, JsonBody, need, request_facts};
+use crate::http::extract::{Authorized, ClientAddr, JsonBody, need, request_facts};
 use crate::http::openapi::ErrorBody;
 use crate::state::{AppState, metrics};
 use crate::storage::{Credential, User};
@@ -148,11 +146,10 @@ fn session_cookie(value: &str, max_age_seconds: Millis) -> String {
 )]
 async fn login(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
+    ClientAddr(from): ClientAddr,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, AppError> {
     let now = state.now();
-    let from = peer.map(|Extension(ConnectInfo(PeerAddr(peer)))| peer.ip());
     let signed_in = state
         .blocking(move |state| {
             let attempt = auth::SignInAttempt {

@@ -3,9 +3,11 @@
 //! JSON body with an error that names the problem.
 
 use std::marker::PhantomData;
+use std::net::IpAddr;
 use std::ops::Deref;
 
 use axum::body::Bytes;
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
@@ -14,7 +16,9 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::DomainError;
 use crate::domain::auth::{CSRF_HEADER, Permission, Principal, RequestFacts, SESSION_COOKIE};
+use crate::http::PeerAddr;
 use crate::http::error::AppError;
+use crate::state::AppState;
 
 /// What a request presents, read from its method and headers.
 pub fn request_facts<'h>(method: &Method, headers: &'h HeaderMap) -> RequestFacts<'h> {
@@ -129,6 +133,57 @@ impl<S: Send + Sync, R: Requirement> FromRequestParts<S> for Authorized<R> {
     }
 }
 
+/// The client's address: the connection's peer, or, when the peer is one of the configured
+/// trusted proxies (`serve --trusted-proxy`), the nearest address in `X-Forwarded-For` that is
+/// not a trusted proxy. `None` when the connection's address is unknown (a test calling the
+/// router directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<PeerAddr>>()
+            .map(|ConnectInfo(PeerAddr(peer))| peer.ip());
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Ok(ClientAddr(peer.map(|peer| {
+            client_address(peer, &forwarded, &state.trusted_proxies)
+        })))
+    }
+}
+
+/// Walks `X-Forwarded-For` from the nearest hop back while the hop is a trusted proxy; a
+/// malformed entry stops the walk at the last trusted hop (what it says cannot be believed).
+fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> IpAddr {
+    let mut client = peer;
+    let hops = forwarded_for
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .rev();
+    for hop in hops {
+        if !trusted.contains(&client) {
+            break;
+        }
+        match hop.parse::<IpAddr>() {
+            Ok(address) => client = address,
+            Err(_) => break,
+        }
+    }
+    client
+}
+
 /// A JSON request body; one that does not parse is a `400 invalid_json` saying why.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -156,6 +211,31 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_is_the_nearest_hop_no_trusted_proxy_vouches_for() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let proxy = ip("10.0.0.5");
+        let trusted = [proxy, ip("10.0.0.6")];
+        // No trusted proxy: the header is ignored, whoever wrote it.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &["1.2.3.4"], &trusted),
+            ip("203.0.113.9")
+        );
+        // Through one proxy: the address it saw.
+        assert_eq!(
+            client_address(proxy, &["198.51.100.7"], &trusted),
+            ip("198.51.100.7")
+        );
+        // Through two, with a spoofed entry the client wrote itself before them.
+        assert_eq!(
+            client_address(proxy, &["6.6.6.6, 198.51.100.7", "10.0.0.6"], &trusted),
+            ip("198.51.100.7")
+        );
+        // Garbage after a trusted hop: the proxy itself is the client.
+        assert_eq!(client_address(proxy, &["not-an-ip"], &trusted), proxy);
+        assert_eq!(client_address(proxy, &[], &trusted), proxy);
+    }
 
     #[test]
     fn credentials_come_from_the_bearer_header_or_the_session_cookie() {

@@ -23,8 +23,7 @@ use std::time::Duration;
 use axum::Router;
 use std::net::SocketAddr;
 
-use axum::Extension;
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::Connected;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -40,7 +39,7 @@ use utoipa_axum::routes;
 use crate::domain::DomainError;
 use crate::domain::auth;
 use crate::http::error::AppError;
-use crate::http::extract::request_facts;
+use crate::http::extract::{ClientAddr, request_facts};
 use crate::state::{AppState, Readiness};
 
 /// The largest request body accepted, after decompression.
@@ -231,13 +230,11 @@ impl Connected<IncomingStream<'_, tls::TlsListener>> for PeerAddr {
 )]
 async fn metrics_text(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
+    ClientAddr(client): ClientAddr,
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, AppError> {
-    let allowed_address = peer.is_some_and(|Extension(ConnectInfo(PeerAddr(peer)))| {
-        state.metrics_from.contains(&peer.ip())
-    });
+    let allowed_address = client.is_some_and(|client| state.metrics_from.contains(&client));
     if !allowed_address {
         let now = state.now();
         let principal = state

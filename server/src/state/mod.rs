@@ -79,6 +79,9 @@ pub struct AppState {
     pub metrics_from: Arc<[IpAddr]>,
     /// How often a device may sync and how fast it may upload.
     pub device_limits: Arc<limits::DeviceLimits>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (sign-in limits, metrics
+    /// access); nobody else's is believed.
+    pub trusted_proxies: Arc<[IpAddr]>,
 }
 
 impl AppState {
@@ -101,6 +104,7 @@ impl AppState {
             uploads: Arc::default(),
             metrics_from: Arc::new([]),
             device_limits: Arc::default(),
+            trusted_proxies: Arc::new([]),
         }
     }
 
