@@ -25,6 +25,13 @@ pub enum FieldsyncError {
         /// The network error.
         reason: String,
     },
+    /// The offline lease has locked the store: the phone has not reached the server for too
+    /// long. Sync to unlock it; work not yet sent is kept.
+    #[error("locked: {reason}")]
+    Locked {
+        /// What to tell the user.
+        reason: String,
+    },
     /// The server's certificate is not trusted (expired, for another name, from an unknown
     /// authority, or not carrying a pinned key). Nothing was sent; retrying will not help: tell
     /// the user the connection may be intercepted, and keep working offline.

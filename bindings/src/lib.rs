@@ -140,6 +140,22 @@ impl FieldsyncClient {
         Ok(())
     }
 
+    /// Refuses job data while the offline lease has locked the store (the app shows that the
+    /// phone must reconnect; syncing and uploading still work and renew the lease).
+    fn usable(&self) -> Result<(), FieldsyncError> {
+        let state = self
+            .store
+            .enforce_lease(fieldsync_client_core::protocol::now_millis())?;
+        if state.is_usable() {
+            return Ok(());
+        }
+        Err(FieldsyncError::Locked {
+            reason: "this phone has not reached the server for too long: sync to unlock it \
+                     (work not yet sent is kept)"
+                .into(),
+        })
+    }
+
     /// The result of a network call. However the device learns it was revoked, it wipes what
     /// it holds.
     fn online<T>(&self, result: fieldsync_client_core::Result<T>) -> Result<T, FieldsyncError> {
@@ -180,6 +196,13 @@ impl FieldsyncClient {
         }))
     }
 
+    /// Where the phone stands with the organisation's offline lease at `now_ms` (the phone's
+    /// clock): when it locks, or that it is locked (and whether what the server holds was
+    /// wiped). A successful `sync_now` renews it.
+    pub fn lease_status(&self, now_ms: i64) -> Result<LeaseStatus, FieldsyncError> {
+        Ok(self.store.enforce_lease(now_ms)?.into())
+    }
+
     /// This install's device id.
     pub fn device_id(&self) -> String {
         self.store.identity().device_id.clone()
@@ -187,6 +210,7 @@ impl FieldsyncClient {
 
     /// Every job on the phone, by appointment.
     pub fn all_jobs(&self) -> Result<Vec<JobListItem>, FieldsyncError> {
+        self.usable()?;
         Ok(self
             .store
             .list_jobs(&JobQuery::default())?
@@ -203,6 +227,7 @@ impl FieldsyncClient {
         now_ms: i64,
         utc_offset_minutes: i32,
     ) -> Result<Vec<JobListItem>, FieldsyncError> {
+        self.usable()?;
         let query = JobQuery::today_and_upcoming(now_ms, i64::from(utc_offset_minutes) * 60_000);
         Ok(self
             .store
@@ -214,6 +239,7 @@ impl FieldsyncClient {
 
     /// Opens a job.
     pub fn job(&self, job_id: String) -> Result<JobDetail, FieldsyncError> {
+        self.usable()?;
         Ok(JobDetail::from_job(self.store.job(&job_id)?))
     }
 
@@ -225,6 +251,7 @@ impl FieldsyncClient {
         to: JobStatus,
         position: Option<GeoPoint>,
     ) -> Result<(), FieldsyncError> {
+        self.usable()?;
         let position = position.map(|p| (p.lat, p.lon));
         self.edited(
             &job_id,
@@ -239,6 +266,7 @@ impl FieldsyncClient {
         outcome: VisitOutcome,
         completed: bool,
     ) -> Result<(), FieldsyncError> {
+        self.usable()?;
         self.edited(
             &job_id,
             self.store.finish_visit(&job_id, &outcome.into(), completed),
@@ -252,6 +280,7 @@ impl FieldsyncClient {
         item_id: String,
         update: ChecklistUpdate,
     ) -> Result<(), FieldsyncError> {
+        self.usable()?;
         self.edited(
             &job_id,
             self.store
@@ -261,6 +290,7 @@ impl FieldsyncClient {
 
     /// Appends a line to the job's notes.
     pub fn append_note(&self, job_id: String, text: String) -> Result<(), FieldsyncError> {
+        self.usable()?;
         self.edited(&job_id, self.store.append_note(&job_id, &text))
     }
 
@@ -272,6 +302,7 @@ impl FieldsyncClient {
         quantity: u32,
         under_warranty: bool,
     ) -> Result<(), FieldsyncError> {
+        self.usable()?;
         self.edited(
             &job_id,
             self.store
@@ -287,6 +318,7 @@ impl FieldsyncClient {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<(), FieldsyncError> {
+        self.usable()?;
         let kind = match kind {
             TimeKind::Travel => CoreTimeKind::Travel,
             TimeKind::OnSite => CoreTimeKind::OnSite,
@@ -307,6 +339,7 @@ impl FieldsyncClient {
         score: u8,
         comment: String,
     ) -> Result<(), FieldsyncError> {
+        self.usable()?;
         self.edited(&job_id, self.store.set_rating(&job_id, score, &comment))
     }
 
@@ -320,6 +353,7 @@ impl FieldsyncClient {
         mime_type: String,
         caption: String,
     ) -> Result<PhotoRef, FieldsyncError> {
+        self.usable()?;
         let photo = self
             .store
             .attach_photo(&job_id, &bytes, &mime_type, &caption)?;
@@ -329,6 +363,7 @@ impl FieldsyncClient {
 
     /// Asks the next ring up for help. Works offline; it travels with the next sync.
     pub fn request_help(&self, job_id: String, reason: String) -> Result<(), FieldsyncError> {
+        self.usable()?;
         self.edited(&job_id, self.store.request_help(&job_id, &reason))
     }
 
@@ -340,6 +375,7 @@ impl FieldsyncClient {
         job_id: String,
         signed_by: String,
     ) -> Result<Vec<u8>, FieldsyncError> {
+        self.usable()?;
         Ok(self.store.preview_report(&job_id, &signed_by)?)
     }
 
@@ -356,6 +392,7 @@ impl FieldsyncClient {
         mime_type: String,
         signed_by: String,
     ) -> Result<Signature, FieldsyncError> {
+        self.usable()?;
         let signature = self.store.sign(&job_id, &image, &mime_type, &signed_by)?;
         self.notify(|l| l.jobs_changed(vec![job_id.clone()]));
         Ok(signature.into())
@@ -365,6 +402,7 @@ impl FieldsyncClient {
     /// by SHA-256 (lower-case hex); `None` when they are not here (never fetched, or evicted
     /// under the storage budget: then `fetch_blob` them when online).
     pub fn blob(&self, sha256: String) -> Result<Option<Vec<u8>>, FieldsyncError> {
+        self.usable()?;
         Ok(self.store.blob(&sha256)?)
     }
 
@@ -385,6 +423,7 @@ impl FieldsyncClient {
     /// not matter (`verif` finds "Vérifier"), and Chinese terms match their characters next to
     /// each other anywhere in the text. An empty query finds nothing.
     pub fn search(&self, query: String, limit: u32) -> Result<Vec<SearchHit>, FieldsyncError> {
+        self.usable()?;
         Ok(self
             .store
             .search(&query, limit)?
@@ -397,11 +436,13 @@ impl FieldsyncClient {
     /// or `None` when it holds none. `sync_knowledge` brings the manuals for the products on
     /// the installer's jobs.
     pub fn manual(&self, model: String) -> Result<Option<Manual>, FieldsyncError> {
+        self.usable()?;
         Ok(self.store.manual(&model)?.map(Into::into))
     }
 
     /// The cases (completed jobs' diagnoses) on the phone for a product model, newest first.
     pub fn cases(&self, model: String) -> Result<Vec<Case>, FieldsyncError> {
+        self.usable()?;
         Ok(self
             .store
             .cases(&model)?
@@ -412,6 +453,7 @@ impl FieldsyncClient {
 
     /// The field tips on the phone for a product model, oldest first.
     pub fn tips(&self, model: String) -> Result<Vec<Tip>, FieldsyncError> {
+        self.usable()?;
         Ok(self
             .store
             .tips(&model)?
@@ -423,6 +465,7 @@ impl FieldsyncClient {
     /// Adds a field tip for a product model. Works offline: the tip is durable and searchable
     /// at once, and reaches other installers' phones with the next `sync_knowledge`.
     pub fn add_tip(&self, model: String, text: String) -> Result<Tip, FieldsyncError> {
+        self.usable()?;
         Ok(self.store.add_tip(&model, &text)?.into())
     }
 

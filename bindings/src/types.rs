@@ -750,3 +750,44 @@ impl From<KnowledgeApplied> for KnowledgeSummary {
         }
     }
 }
+
+/// Where the phone stands with the offline lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LeaseKind {
+    /// No lease yet (never synced with a server that sets one).
+    None,
+    /// Usable until `locks_at_ms`.
+    Active,
+    /// Locked: sync to unlock.
+    Locked,
+    /// Locked, and what the server already held was deleted from the phone.
+    Wiped,
+}
+
+/// The offline lease's state.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LeaseStatus {
+    /// Where the phone stands.
+    pub kind: LeaseKind,
+    /// When the store locks (ms, phone clock), or locked.
+    pub locks_at_ms: Option<i64>,
+    /// When uploaded data is wiped (ms, phone clock), if not yet.
+    pub wipes_at_ms: Option<i64>,
+}
+
+impl From<fieldsync_client_core::LeaseState> for LeaseStatus {
+    fn from(state: fieldsync_client_core::LeaseState) -> Self {
+        use fieldsync_client_core::LeaseState as S;
+        let (kind, locks_at_ms, wipes_at_ms) = match state {
+            S::None => (LeaseKind::None, None, None),
+            S::Active { locks_at, wipes_at } => (LeaseKind::Active, Some(locks_at), Some(wipes_at)),
+            S::Locked { since, wipes_at } => (LeaseKind::Locked, Some(since), Some(wipes_at)),
+            S::Wiped { since } => (LeaseKind::Wiped, Some(since), None),
+        };
+        LeaseStatus {
+            kind,
+            locks_at_ms,
+            wipes_at_ms,
+        }
+    }
+}

@@ -751,6 +751,13 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func job(jobId: String) throws  -> JobDetail
     
     /**
+     * Where the phone stands with the organisation's offline lease at `now_ms` (the phone's
+     * clock): when it locks, or that it is locked (and whether what the server holds was
+     * wiped). A successful `sync_now` renews it.
+     */
+    func leaseStatus(nowMs: Int64) throws  -> LeaseStatus
+    
+    /**
      * The manual the phone shows for a product model (the newest version it holds complete),
      * or `None` when it holds none. `sync_knowledge` brings the manuals for the products on
      * the installer's jobs.
@@ -1140,6 +1147,21 @@ open func job(jobId: String)throws  -> JobDetail  {
     uniffi_fieldsync_fn_method_fieldsyncclient_job(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(jobId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Where the phone stands with the organisation's offline lease at `now_ms` (the phone's
+     * clock): when it locks, or that it is locked (and whether what the server holds was
+     * wiped). A successful `sync_now` renews it.
+     */
+open func leaseStatus(nowMs: Int64)throws  -> LeaseStatus  {
+    return try  FfiConverterTypeLeaseStatus_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_lease_status(
+            self.uniffiCloneHandle(),
+        FfiConverterInt64.lower(nowMs),uniffiCallStatus
     )
 })
 }
@@ -2819,6 +2841,85 @@ public func FfiConverterTypeKnowledgeSummary_lower(_ value: KnowledgeSummary) ->
 
 
 /**
+ * The offline lease's state.
+ */
+public struct LeaseStatus: Equatable, Hashable {
+    /**
+     * Where the phone stands.
+     */
+    public var kind: LeaseKind
+    /**
+     * When the store locks (ms, phone clock), or locked.
+     */
+    public var locksAtMs: Int64?
+    /**
+     * When uploaded data is wiped (ms, phone clock), if not yet.
+     */
+    public var wipesAtMs: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Where the phone stands.
+         */kind: LeaseKind, 
+        /**
+         * When the store locks (ms, phone clock), or locked.
+         */locksAtMs: Int64?, 
+        /**
+         * When uploaded data is wiped (ms, phone clock), if not yet.
+         */wipesAtMs: Int64?) {
+        self.kind = kind
+        self.locksAtMs = locksAtMs
+        self.wipesAtMs = wipesAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LeaseStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLeaseStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LeaseStatus {
+        return
+            try LeaseStatus(
+                kind: FfiConverterTypeLeaseKind.read(from: &buf), 
+                locksAtMs: FfiConverterOptionInt64.read(from: &buf), 
+                wipesAtMs: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LeaseStatus, into buf: inout [UInt8]) {
+        FfiConverterTypeLeaseKind.write(value.kind, into: &buf)
+        FfiConverterOptionInt64.write(value.locksAtMs, into: &buf)
+        FfiConverterOptionInt64.write(value.wipesAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLeaseStatus_lift(_ buf: RustBuffer) throws -> LeaseStatus {
+    return try FfiConverterTypeLeaseStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLeaseStatus_lower(_ value: LeaseStatus) -> RustBuffer {
+    return FfiConverterTypeLeaseStatus.lower(value)
+}
+
+
+/**
  * The manual the phone shows for a product model: the newest version it holds complete.
  */
 public struct Manual: Equatable, Hashable {
@@ -4320,6 +4421,15 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */reason: String
     )
     /**
+     * The offline lease has locked the store: the phone has not reached the server for too
+     * long. Sync to unlock it; work not yet sent is kept.
+     */
+    case Locked(
+        /**
+         * What to tell the user.
+         */reason: String
+    )
+    /**
      * The server's certificate is not trusted (expired, for another name, from an unknown
      * authority, or not carrying a pinned key). Nothing was sent; retrying will not help: tell
      * the user the connection may be intercepted, and keep working offline.
@@ -4404,20 +4514,23 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
         case 3: return .Offline(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .Untrusted(
+        case 4: return .Locked(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Server(
+        case 5: return .Untrusted(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .Server(
             status: try FfiConverterUInt16.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Revoked(
+        case 7: return .Revoked(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .StorageFull(
+        case 8: return .StorageFull(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Storage(
+        case 9: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4447,29 +4560,34 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Untrusted(reason):
+        case let .Locked(reason):
             writeInt(&buf, Int32(4))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Server(status,reason):
+        case let .Untrusted(reason):
             writeInt(&buf, Int32(5))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Server(status,reason):
+            writeInt(&buf, Int32(6))
             FfiConverterUInt16.write(status, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Revoked(reason):
-            writeInt(&buf, Int32(6))
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .StorageFull(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .StorageFull(reason):
             writeInt(&buf, Int32(8))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Storage(reason):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4718,6 +4836,101 @@ public func FfiConverterTypeJobStatus_lift(_ buf: RustBuffer) throws -> JobStatu
 #endif
 public func FfiConverterTypeJobStatus_lower(_ value: JobStatus) -> RustBuffer {
     return FfiConverterTypeJobStatus.lower(value)
+}
+
+
+
+/**
+ * Where the phone stands with the offline lease.
+ */
+
+public enum LeaseKind: Equatable, Hashable {
+    
+    /**
+     * No lease yet (never synced with a server that sets one).
+     */
+    case none
+    /**
+     * Usable until `locks_at_ms`.
+     */
+    case active
+    /**
+     * Locked: sync to unlock.
+     */
+    case locked
+    /**
+     * Locked, and what the server already held was deleted from the phone.
+     */
+    case wiped
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LeaseKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLeaseKind: FfiConverterRustBuffer {
+    typealias SwiftType = LeaseKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LeaseKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .none
+        
+        case 2: return .active
+        
+        case 3: return .locked
+        
+        case 4: return .wiped
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LeaseKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .none:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .active:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .locked:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .wiped:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLeaseKind_lift(_ buf: RustBuffer) throws -> LeaseKind {
+    return try FfiConverterTypeLeaseKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLeaseKind_lower(_ value: LeaseKind) -> RustBuffer {
+    return FfiConverterTypeLeaseKind.lower(value)
 }
 
 
@@ -5631,6 +5844,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_job() != 30065) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_lease_status() != 36844) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_manual() != 46582) {

@@ -347,6 +347,11 @@ void uniffi_fieldsync_fn_method_fieldsyncclient_finish_visit(uint64_t ptr, RustB
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_job(uint64_t ptr, RustBuffer job_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_LEASE_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_LEASE_STATUS
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_lease_status(uint64_t ptr, int64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_MANUAL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_MANUAL
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_manual(uint64_t ptr, RustBuffer model, RustCallStatus *_Nonnull out_status
@@ -827,6 +832,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_finish_visit(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_JOB
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_JOB
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_job(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_LEASE_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_LEASE_STATUS
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_lease_status(void
     
 );
 #endif

@@ -8,6 +8,7 @@
 mod db;
 mod error;
 mod knowledge;
+mod lease;
 mod media;
 pub mod report;
 mod store;
@@ -21,6 +22,7 @@ pub use knowledge::{
     HeldAttachment, HitKind, KnowledgeApplied, ManualView, PreparedKnowledge, SearchHit,
     SnippetPart, StorageUsage, fts_query,
 };
+pub use lease::LeaseState;
 pub use media::{MAX_PHOTO_BYTES, PendingMedia};
 pub use store::{DeviceIdentity, JobQuery, JobSyncState, OutboxStatus, RefusalRecord, Store};
 pub use sync::{SyncReport, SyncSession};

@@ -401,6 +401,10 @@ impl<'s> SyncSession<'s> {
             response.cursor
         };
         meta_set(&tx, "cursor", &cursor.to_string())?;
+        // A completed exchange renews the offline lease, on the phone's clock.
+        if let Some(lease) = &response.lease {
+            crate::lease::record_contact(&tx, lease, fieldsync_protocol::now_millis())?;
+        }
         if response.reset || server_changed {
             self.report.reset = true;
             tx.execute("UPDATE docs SET needs_resync = 1", [])?;

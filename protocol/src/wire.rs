@@ -122,6 +122,34 @@ pub struct SyncResponse {
     /// wrote a compensating change (which arrives in `changes`). Omitted when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<ViolationReport>,
+    /// The organisation's offline lease for devices (docs/sync-protocol.md, "Offline lease").
+    /// Omitted by servers that have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+/// How long a device may go without reaching the server, counted on its own clock from its last
+/// successful sync: past `lock_after_ms` it locks its store until it reconnects; past
+/// `wipe_after_ms` it also deletes what the server already holds (jobs whose work is all
+/// uploaded, manuals, cases, uploaded media). Work not yet uploaded is never deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Milliseconds without a successful sync after which the store locks.
+    pub lock_after_ms: u64,
+    /// Milliseconds without a successful sync after which uploaded data is wiped (at least
+    /// `lock_after_ms`).
+    pub wipe_after_ms: u64,
+}
+
+impl Default for Lease {
+    /// 14 days to lock, 30 to wipe.
+    fn default() -> Self {
+        const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+        Lease {
+            lock_after_ms: 14 * DAY_MS,
+            wipe_after_ms: 30 * DAY_MS,
+        }
+    }
 }
 
 /// A pushed change that broke a field rule (`docs/sync-protocol.md`, "Field rules").

@@ -400,6 +400,7 @@ fn sample_response() -> SyncResponse {
             message: vec![0x42].into(),
         }],
         violations: vec![],
+        lease: None,
     }
 }
 
@@ -427,6 +428,22 @@ fn sync_response_v1_with_violations_is_pinned() {
         wire::decode::<SyncResponse>(&pinned),
         Ok(response_with_violation())
     );
+}
+
+/// `lease` is an optional field added within version 1: responses without it stay
+/// byte-identical (above); this pins one with it.
+#[test]
+fn sync_response_v1_with_lease_is_pinned() {
+    let with_lease = || SyncResponse {
+        lease: Some(fieldsync_protocol::wire::Lease::default()),
+        ..sample_response()
+    };
+    let pinned = fixture(
+        "sync-response-v1-lease.cbor",
+        || wire::encode(&with_lease()),
+    );
+    assert_eq!(wire::encode(&with_lease()), pinned);
+    assert_eq!(wire::decode::<SyncResponse>(&pinned), Ok(with_lease()));
 }
 
 #[test]

@@ -90,6 +90,14 @@ struct ServeArgs {
     /// header is ignored.
     #[arg(long, value_name = "IP")]
     trusted_proxy: Vec<std::net::IpAddr>,
+    /// The offline lease: a phone that has not synced for this many days locks its store
+    /// until it reconnects.
+    #[arg(long, value_name = "DAYS", default_value_t = 14, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    lease_lock_days: u64,
+    /// A phone that has not synced for this many days also deletes what the server already
+    /// holds (never unsent work). At least --lease-lock-days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    lease_wipe_days: u64,
 }
 
 fn main() -> ExitCode {
@@ -126,6 +134,17 @@ fn open_storage(db: &Path) -> Result<SqliteStorage, String> {
 }
 
 fn run_server(args: ServeArgs) -> Result<(), String> {
+    if args.lease_wipe_days < args.lease_lock_days {
+        return Err(format!(
+            "--lease-wipe-days ({}) must be at least --lease-lock-days ({})",
+            args.lease_wipe_days, args.lease_lock_days
+        ));
+    }
+    const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+    let lease = fieldsync_protocol::wire::Lease {
+        lock_after_ms: args.lease_lock_days * DAY_MS,
+        wipe_after_ms: args.lease_wipe_days * DAY_MS,
+    };
     let sla = match &args.sla {
         Some(path) => SlaPolicy::from_file(path).map_err(|e| e.to_string())?,
         None => SlaPolicy::default(),
@@ -181,6 +200,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             sla: Arc::new(sla),
             metrics_from: args.metrics_from.clone().into(),
             trusted_proxies: args.trusted_proxy.clone().into(),
+            lease,
             ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
         let served = match certificate {

@@ -35,6 +35,8 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--metrics-from",
                 "--trusted-proxy",
                 "--log-format",
+                "--lease-lock-days",
+                "--lease-wipe-days",
             ],
         ),
         (&["enroll-code", "--help"], &["--db", "--user"]),
@@ -56,6 +58,15 @@ fn unknown_options_and_missing_values_are_refused_by_name() {
     let out = run(&["serve", "--tls-cert", "server.crt"]);
     assert!(!out.status.success(), "a certificate without its key");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+    let out = run(&[
+        "serve",
+        "--lease-lock-days",
+        "20",
+        "--lease-wipe-days",
+        "10",
+    ]);
+    assert!(!out.status.success(), "a wipe before the lock");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lease-wipe-days"));
     let out = run(&["enroll-code"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));

@@ -392,3 +392,43 @@ fn behind_a_trusted_proxy_sign_in_limits_follow_the_forwarded_client() {
     }
     assert_eq!(guess(&proxied, "127.0.0.9", "192.0.2.200"), 429);
 }
+
+#[test]
+fn a_lost_phone_locks_then_wipes_what_the_server_holds_and_a_sync_restores_it() {
+    use fieldsync_client_core::LeaseState;
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let server = fieldsync_tests::TestServer::start();
+    let phone = server.phone("anna");
+    let kept = server.dispatcher().create_job("Ada");
+    let sent = server.dispatcher().create_job("Grace");
+    for job in [&kept, &sent] {
+        server.dispatcher().assign(job, Some("anna"));
+    }
+    phone.sync();
+    let now = fieldsync_protocol::now_millis();
+    assert!(phone.store.enforce_lease(now).expect("lease").is_usable());
+    // Offline: work captured on one job and never sent.
+    phone.arrive(&kept);
+    // The phone stays away: on its own clock it locks at 14 days, wipes at 30 (the defaults).
+    let locked = phone.store.enforce_lease(now + 15 * DAY).expect("lease");
+    assert!(matches!(locked, LeaseState::Locked { .. }), "{locked:?}");
+    let wiped = phone.store.enforce_lease(now + 31 * DAY).expect("lease");
+    assert!(matches!(wiped, LeaseState::Wiped { .. }), "{wiped:?}");
+    assert!(
+        phone.store.job(&sent).is_err(),
+        "what the server holds is gone"
+    );
+    assert!(phone.store.job(&kept).is_ok(), "unsent work stays");
+    // The phone comes back: its work goes up, its jobs come down again, the lease starts over.
+    phone.sync();
+    assert!(phone.store.job(&sent).is_ok(), "the job came back");
+    let job = server.dispatcher().job(&kept);
+    assert_eq!(job["summary"]["status"], "on_site", "{job}");
+    assert!(
+        phone
+            .store
+            .enforce_lease(fieldsync_protocol::now_millis())
+            .expect("lease")
+            .is_usable()
+    );
+}

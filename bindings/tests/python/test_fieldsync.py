@@ -264,6 +264,17 @@ class InstallerDay(unittest.TestCase):
         # The job has no appointment yet: it is in today's list whatever the time zone.
         now = int(time.time() * 1000)
         self.assertEqual([j.id for j in client.today_and_upcoming(now, 120)], [self.job])
+        # The sync started the offline lease: 14 days on the phone's clock by default.
+        lease = client.lease_status(now)
+        self.assertEqual(lease.kind, fieldsync.LeaseKind.ACTIVE)
+        self.assertGreater(lease.locks_at_ms, now + 13 * 86_400_000)
+        self.assertEqual(client.lease_status(now + 15 * 86_400_000).kind, fieldsync.LeaseKind.LOCKED)
+        with self.assertRaises(fieldsync.FieldsyncError.Locked) as raised:
+            client.job(self.job)
+        self.assertIn("sync", raised.exception.reason)
+        # Syncing renews it: the phone is usable again.
+        client.sync_now()
+        client.job(self.job)
         nudged = []
         waiter = threading.Thread(target=lambda: nudged.append(client.wait_for_changes(20_000)))
         waiter.start()

@@ -73,12 +73,13 @@ async fn sync_handler(
         ));
     }
     let now = state.now();
-    let outcome = state
+    let mut outcome = state
         .blocking(move |state| sync::handle(state.storage.as_ref(), &request, state.limits, now))
         .await?;
     if !outcome.nudge.is_empty() {
         state.changed(outcome.nudge, Vec::new());
     }
+    outcome.response.lease = Some(state.lease);
     let answer = wire::encode(&outcome.response);
     record_round(&outcome.response, body.len(), answer.len(), started);
     Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], answer).into_response())

@@ -79,6 +79,8 @@ pub struct AppState {
     pub metrics_from: Arc<[IpAddr]>,
     /// How often a device may sync and how fast it may upload.
     pub device_limits: Arc<limits::DeviceLimits>,
+    /// The offline lease announced to phones with every sync.
+    pub lease: fieldsync_protocol::wire::Lease,
     /// Reverse proxies whose `X-Forwarded-For` names the client (sign-in limits, metrics
     /// access); nobody else's is believed.
     pub trusted_proxies: Arc<[IpAddr]>,
@@ -105,6 +107,7 @@ impl AppState {
             metrics_from: Arc::new([]),
             device_limits: Arc::default(),
             trusted_proxies: Arc::new([]),
+            lease: fieldsync_protocol::wire::Lease::default(),
         }
     }
 
