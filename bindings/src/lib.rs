@@ -55,6 +55,9 @@ pub struct ClientConfig {
     /// organisation's own certificate authority.
     #[uniffi(default = [])]
     pub extra_root_certificates: Vec<Vec<u8>>,
+    /// The app's version, reported to the office's fleet view with every sync.
+    #[uniffi(default = "")]
+    pub app_version: String,
 }
 
 /// Told when jobs change on the phone or a sync makes progress. Implemented by the app.
@@ -182,6 +185,7 @@ impl FieldsyncClient {
         // The address first: a refused one opens nothing.
         let mut transport = HttpTransport::connect(&config.server_url, &trust)?;
         let store = Store::open(&config.store_path, &config.user_id)?;
+        store.set_app_facts(&config.app_version, None)?;
         if let Some(credential) = config.device_credential {
             transport = transport.with_credential(&credential);
         }
@@ -201,6 +205,16 @@ impl FieldsyncClient {
     /// wiped). A successful `sync_now` renews it.
     pub fn lease_status(&self, now_ms: i64) -> Result<LeaseStatus, FieldsyncError> {
         Ok(self.store.enforce_lease(now_ms)?.into())
+    }
+
+    /// Tells the office how much storage is free on the phone (sent with the next sync, for
+    /// the fleet view); the app measures it with the platform's API.
+    pub fn report_free_storage(
+        &self,
+        app_version: String,
+        free_bytes: Option<u64>,
+    ) -> Result<(), FieldsyncError> {
+        Ok(self.store.set_app_facts(&app_version, free_bytes)?)
     }
 
     /// This install's device id.

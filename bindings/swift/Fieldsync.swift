@@ -795,6 +795,12 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func refusals() throws  -> [Refusal]
     
     /**
+     * Tells the office how much storage is free on the phone (sent with the next sync, for
+     * the fleet view); the app measures it with the platform's API.
+     */
+    func reportFreeStorage(appVersion: String, freeBytes: UInt64?) throws 
+    
+    /**
      * Asks the next ring up for help. Works offline; it travels with the next sync.
      */
     func requestHelp(jobId: String, reason: String) throws 
@@ -1248,6 +1254,20 @@ open func refusals()throws  -> [Refusal]  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Tells the office how much storage is free on the phone (sent with the next sync, for
+     * the fleet view); the app measures it with the platform's API.
+     */
+open func reportFreeStorage(appVersion: String, freeBytes: UInt64?)throws   {try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_report_free_storage(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(appVersion),
+        FfiConverterOptionUInt64.lower(freeBytes),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -2242,6 +2262,10 @@ public struct ClientConfig: Equatable, Hashable {
      * organisation's own certificate authority.
      */
     public var extraRootCertificates: [Data]
+    /**
+     * The app's version, reported to the office's fleet view with every sync.
+     */
+    public var appVersion: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2271,7 +2295,10 @@ public struct ClientConfig: Equatable, Hashable {
         /**
          * Root certificates (DER) trusted besides the bundled Mozilla roots, e.g. the
          * organisation's own certificate authority.
-         */extraRootCertificates: [Data] = []) {
+         */extraRootCertificates: [Data] = [], 
+        /**
+         * The app's version, reported to the office's fleet view with every sync.
+         */appVersion: String = "") {
         self.storePath = storePath
         self.userId = userId
         self.serverUrl = serverUrl
@@ -2279,6 +2306,7 @@ public struct ClientConfig: Equatable, Hashable {
         self.allowInsecureHttp = allowInsecureHttp
         self.pinnedSpkiSha256 = pinnedSpkiSha256
         self.extraRootCertificates = extraRootCertificates
+        self.appVersion = appVersion
     }
 
     
@@ -2303,7 +2331,8 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
                 deviceCredential: FfiConverterOptionString.read(from: &buf), 
                 allowInsecureHttp: FfiConverterBool.read(from: &buf), 
                 pinnedSpkiSha256: FfiConverterSequenceString.read(from: &buf), 
-                extraRootCertificates: FfiConverterSequenceData.read(from: &buf)
+                extraRootCertificates: FfiConverterSequenceData.read(from: &buf), 
+                appVersion: FfiConverterString.read(from: &buf)
         )
     }
 
@@ -2315,6 +2344,7 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
         FfiConverterBool.write(value.allowInsecureHttp, into: &buf)
         FfiConverterSequenceString.write(value.pinnedSpkiSha256, into: &buf)
         FfiConverterSequenceData.write(value.extraRootCertificates, into: &buf)
+        FfiConverterString.write(value.appVersion, into: &buf)
     }
 }
 
@@ -5865,6 +5895,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_refusals() != 61439) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_report_free_storage() != 7938) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_request_help() != 11104) {

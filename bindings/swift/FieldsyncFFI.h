@@ -382,6 +382,11 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_preview_report(uint64_t pt
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_refusals(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_REPORT_FREE_STORAGE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_REPORT_FREE_STORAGE
+void uniffi_fieldsync_fn_method_fieldsyncclient_report_free_storage(uint64_t ptr, RustBuffer app_version, RustBuffer free_bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_REQUEST_HELP
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_REQUEST_HELP
 void uniffi_fieldsync_fn_method_fieldsyncclient_request_help(uint64_t ptr, RustBuffer job_id, RustBuffer reason, RustCallStatus *_Nonnull out_status
@@ -874,6 +879,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_preview_report(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_REFUSALS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_REFUSALS
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_refusals(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_REPORT_FREE_STORAGE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_REPORT_FREE_STORAGE
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_report_free_storage(void
     
 );
 #endif

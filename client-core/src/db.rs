@@ -141,6 +141,13 @@ const MIGRATIONS: &[&str] = &[
         tokenize = 'unicode61 remove_diacritics 2'
     );
     INSERT INTO knowledge_fts (knowledge_fts, rank) VALUES ('rank', 'bm25(4.0, 1.0)');",
+    // 3: warnings and errors the phone logged, forwarded to the office with its next sync.
+    "CREATE TABLE device_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this code writes.

@@ -11,6 +11,7 @@ mod knowledge;
 mod lease;
 mod media;
 pub mod report;
+mod report_log;
 mod store;
 mod sync;
 mod tls;
@@ -24,6 +25,7 @@ pub use knowledge::{
 };
 pub use lease::LeaseState;
 pub use media::{MAX_PHOTO_BYTES, PendingMedia};
+pub use report_log::Severity;
 pub use store::{DeviceIdentity, JobQuery, JobSyncState, OutboxStatus, RefusalRecord, Store};
 pub use sync::{SyncReport, SyncSession};
 pub use tls::ServerTrust;

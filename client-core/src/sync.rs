@@ -53,6 +53,8 @@ struct InFlight {
     /// was built, with the newest outbox row that existed then. If the server has nothing more
     /// to say about them, they are settled.
     confirmed: BTreeMap<String, i64>,
+    /// The newest log entry the request's device report carried (0: none).
+    reported_log: i64,
 }
 
 /// One sync session: call [`SyncSession::next_request`] until it returns `None`, passing each
@@ -196,6 +198,13 @@ impl<'s> SyncSession<'s> {
             tx.commit()?;
             return Ok(None);
         }
+        // The first request of a session says how the device is doing (the fleet view).
+        let (report, reported_log) = if self.report.round_trips == 0 {
+            let (report, newest) = crate::report_log::build(&tx, fieldsync_protocol::now_millis())?;
+            (Some(report), newest)
+        } else {
+            (None, 0)
+        };
         tx.commit()?;
 
         let request = SyncRequest {
@@ -215,6 +224,7 @@ impl<'s> SyncSession<'s> {
                 })
                 .collect(),
             resync,
+            report,
         };
         self.in_flight = Some(InFlight {
             sent: push
@@ -222,6 +232,7 @@ impl<'s> SyncSession<'s> {
                 .map(|(job, rows)| (job, rows.into_iter().map(|(id, _)| id).collect()))
                 .collect(),
             confirmed,
+            reported_log,
         });
         Ok(Some(wire::encode(&request)))
     }
@@ -401,6 +412,9 @@ impl<'s> SyncSession<'s> {
             response.cursor
         };
         meta_set(&tx, "cursor", &cursor.to_string())?;
+        if in_flight.reported_log > 0 || self.report.round_trips == 1 {
+            crate::report_log::delivered(&tx, in_flight.reported_log)?;
+        }
         // A completed exchange renews the offline lease, on the phone's clock.
         if let Some(lease) = &response.lease {
             crate::lease::record_contact(&tx, lease, fieldsync_protocol::now_millis())?;

@@ -13,6 +13,7 @@ use fieldsync_protocol::wire;
 use crate::error::{Error, Result};
 use crate::knowledge::KnowledgeApplied;
 use crate::media::PendingMedia;
+use crate::report_log::Severity;
 use crate::store::Store;
 use crate::sync::{SyncReport, SyncSession};
 use crate::tls::{ServerTrust, check_server_url};
@@ -188,6 +189,25 @@ impl HttpTransport {
     ///
     /// A device the server revoked wipes every job it holds and returns [`Error::Revoked`].
     pub fn sync(&self, store: &Store) -> Result<SyncReport> {
+        let result = self.sync_rounds(store);
+        if let Err(e) = &result {
+            // Kept for the office's fleet view, sent with the next sync that gets through.
+            let severity = match e {
+                Error::Offline(_) => Severity::Warn,
+                _ => Severity::Error,
+            };
+            if !matches!(e, Error::Revoked(_)) {
+                let _ = store.log_problem(
+                    severity,
+                    &format!("sync failed: {e}"),
+                    fieldsync_protocol::now_millis(),
+                );
+            }
+        }
+        result
+    }
+
+    fn sync_rounds(&self, store: &Store) -> Result<SyncReport> {
         let mut session = SyncSession::new(store);
         while let Some(request) = session.next_request()? {
             let response = match self.exchange(&request) {

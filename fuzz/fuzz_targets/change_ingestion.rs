@@ -118,6 +118,7 @@ fuzz_target!(|data: &[u8]| {
             job: fixture.job.clone(),
             message: ByteBuf::from(data.to_vec()),
         }],
+        report: None,
     };
 
     // Refusing the input (or failing the round) is fine; panicking is not.

@@ -37,6 +37,66 @@ pub struct SyncRequest {
     /// Automerge sync messages for jobs in fallback (see [`SyncResponse::resync`]).
     #[serde(default)]
     pub resync: Vec<ResyncMessage>,
+    /// How the device is doing, for the office's fleet view. Omitted by older devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<DeviceReport>,
+}
+
+/// A device's account of itself, sent with its syncs (`docs/sync-protocol.md`, "Device
+/// reports").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DeviceReport {
+    /// The app's version, as the app states it.
+    #[serde(default)]
+    pub app_version: String,
+    /// The phone library's version.
+    #[serde(default)]
+    pub library_version: String,
+    /// The sync protocol version the library speaks.
+    #[serde(default)]
+    pub protocol_version: u32,
+    /// The phone's clock when it sent the request (ms since the Unix epoch): the server compares
+    /// it with its own.
+    #[serde(default)]
+    pub device_time: i64,
+    /// Changes waiting in the outbox.
+    #[serde(default)]
+    pub outbox_depth: u64,
+    /// When the oldest of them was made (phone clock).
+    #[serde(default)]
+    pub oldest_outbox_at: Option<i64>,
+    /// Changes the server refused, parked on the phone.
+    #[serde(default)]
+    pub parked: u64,
+    /// Bytes of captured media not yet uploaded.
+    #[serde(default)]
+    pub pending_media_bytes: u64,
+    /// Free storage on the phone, when the app reports it.
+    #[serde(default)]
+    pub free_storage_bytes: Option<u64>,
+    /// The last error the phone saw, if any since its last successful sync.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Warnings and errors the phone logged since its last report, oldest first (at most
+    /// [`MAX_REPORTED_LOG`]).
+    #[serde(default)]
+    pub log: Vec<LogEntry>,
+}
+
+/// The most log entries one report carries.
+pub const MAX_REPORTED_LOG: usize = 20;
+/// The longest log message, in characters.
+pub const MAX_LOG_MESSAGE: usize = 500;
+
+/// One warning or error a phone logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LogEntry {
+    /// When (phone clock, ms since the Unix epoch).
+    pub at: i64,
+    /// `warn` or `error`.
+    pub level: String,
+    /// What happened.
+    pub message: String,
 }
 
 /// Automerge changes for one job, each in Automerge's binary change format.

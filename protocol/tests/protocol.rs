@@ -270,10 +270,42 @@ fn sample_request() -> SyncRequest {
             changes: vec![vec![1, 2, 3].into()],
         }],
         resync: vec![],
+        report: None,
     }
 }
 
 /// The version 1 encoding is a contract with phones in the field: this pins it byte for byte.
+/// `report` is an optional field added within version 1: requests without it stay
+/// byte-identical (above); this pins one with it.
+#[test]
+fn sync_request_v1_with_report_is_pinned() {
+    let with_report = || SyncRequest {
+        report: Some(fieldsync_protocol::wire::DeviceReport {
+            app_version: "2.3.1".into(),
+            library_version: "0.1.0".into(),
+            protocol_version: wire::PROTOCOL_VERSION,
+            device_time: NOW,
+            outbox_depth: 3,
+            oldest_outbox_at: Some(NOW - 60_000),
+            parked: 1,
+            pending_media_bytes: 2_048,
+            free_storage_bytes: Some(1 << 30),
+            last_error: Some("the server cannot be reached".into()),
+            log: vec![fieldsync_protocol::wire::LogEntry {
+                at: NOW - 30_000,
+                level: "warn".into(),
+                message: "sync failed: timed out".into(),
+            }],
+        }),
+        ..sample_request()
+    };
+    let pinned = fixture("sync-request-v1-report.cbor", || {
+        wire::encode(&with_report())
+    });
+    assert_eq!(wire::encode(&with_report()), pinned);
+    assert_eq!(wire::decode::<SyncRequest>(&pinned), Ok(with_report()));
+}
+
 #[test]
 fn sync_request_v1_encoding_is_pinned() {
     let encoded = wire::encode(&sample_request());

@@ -621,6 +621,7 @@ proptest! {
             cursor: 0,
             push: vec![JobChanges { job: job.clone(), changes: pushed.into_iter().map(Into::into).collect() }],
             resync: vec![ResyncMessage { job: job.clone(), message: message.into() }],
+            report: None,
         };
         let _ = sync::handle(&storage, &request, PageLimits::default(), 3);
         let after = read(&storage as &dyn Storage, |tx| tx.job(&job)).expect("read").expect("job");

@@ -611,4 +611,21 @@ fn a_manual_is_published_from_the_console_and_a_signed_job_shows_its_media() {
     browser.wait_for("document.querySelector('#report-pdf')", "the report link");
     assert!(browser.text("#report-signed-by").contains("Ada"));
     browser.screenshot("job-media.png");
+
+    // The fleet: the phone that did the work, with what it reported, and its own page.
+    let device = phone.store.identity().device_id.clone();
+    browser.eval("location.hash = '#/fleet', true");
+    browser.wait_for(
+        &format!("document.querySelector('#fleet-table') && document.querySelector('#fleet-table').textContent.includes({})", json!(device)),
+        "the phone in the fleet table",
+    );
+    assert!(browser.text("#fleet-table").contains("anna"));
+    browser.screenshot("fleet.png");
+    browser.eval(&format!("location.hash = '#/devices/{device}', true"));
+    browser.wait_for(
+        "document.querySelector('#device-syncs')",
+        "the phone's syncs",
+    );
+    assert!(browser.text("#device-syncs").contains("Changes sent"));
+    browser.screenshot("device.png");
 }

@@ -59,6 +59,7 @@ impl Hostile {
             cursor: self.cursor,
             push,
             resync: Vec::new(),
+            report: None,
         }
     }
 

@@ -432,3 +432,86 @@ fn a_lost_phone_locks_then_wipes_what_the_server_holds_and_a_sync_restores_it() 
             .is_usable()
     );
 }
+
+#[test]
+fn the_fleet_view_shows_what_phones_report_most_trouble_first() {
+    use fieldsync_server::storage::fleet::{StoredReport, SyncEntry};
+    let mut server = fieldsync_tests::TestServer::start();
+    let phone = server.phone("anna");
+    let job = server.dispatcher().create_job("Ada");
+    server.dispatcher().assign(&job, Some("anna"));
+    phone.sync();
+    // Work done in a basement; the first sync attempt fails and is logged on the phone.
+    phone.arrive(&job);
+    server.stop();
+    assert!(phone.transport.sync(&phone.store).is_err());
+    server.restart_with(|_| {});
+    phone.sync();
+
+    let device = phone.store.identity().device_id.clone();
+    let detail = server
+        .dispatcher()
+        .get(&format!("/v1/devices/{device}"))
+        .body;
+    let report = &detail["report"]["report"];
+    assert_eq!(
+        report["library_version"],
+        env!("CARGO_PKG_VERSION"),
+        "{detail}"
+    );
+    // En route and on site, both waiting when the report was made.
+    assert_eq!(
+        report["outbox_depth"], 2,
+        "the arrival was waiting: {detail}"
+    );
+    assert!(
+        detail["report"]["clock_skew_ms"]
+            .as_i64()
+            .is_some_and(|s| s.abs() < 60_000)
+    );
+    assert!(
+        detail["syncs"].as_array().is_some_and(|s| s.len() >= 2),
+        "{detail}"
+    );
+    let log = detail["log"].as_array().expect("log");
+    assert!(
+        log.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sync failed"))),
+        "the phone's own error reached the office: {detail}"
+    );
+    assert_eq!(
+        phone.store.outbox_status().expect("outbox").depth,
+        0,
+        "the arrival went up"
+    );
+
+    // A second phone whose outbox has been stuck for hours comes first.
+    let stuck = server.phone("ben");
+    let stuck_id = stuck.store.identity().device_id.clone();
+    let now = fieldsync_protocol::now_millis();
+    let report = StoredReport {
+        report: fieldsync_protocol::wire::DeviceReport {
+            device_time: now,
+            outbox_depth: 12,
+            oldest_outbox_at: Some(now - 3 * 3_600_000),
+            ..Default::default()
+        },
+        received_at: now,
+        clock_skew_ms: 0,
+    };
+    let entry = SyncEntry {
+        at: now,
+        pushed: 0,
+        outbox_depth: Some(12),
+    };
+    fieldsync_server::storage::write(server.storage().as_ref(), |tx| {
+        tx.record_sync(&stuck_id, &entry, Some(&report))
+    })
+    .expect("report");
+    let fleet = server.dispatcher().get("/v1/devices").body;
+    let fleet = fleet.as_array().expect("devices");
+    assert_eq!(fleet[0]["device_id"], stuck_id.as_str(), "{fleet:?}");
+    assert_eq!(fleet[0]["troubles"][0], "stuck_outbox");
+    assert!(fleet.iter().any(|d| d["device_id"] == device.as_str()));
+}

@@ -16,6 +16,7 @@ import { viewJob } from './job.js';
 import { viewReminders } from './reminders.js';
 import { viewManuals } from './manuals.js';
 import { viewDashboard } from './kpis.js';
+import { viewFleet, viewDevice } from './fleet.js';
 
 // ---------------------------------------------------------------- sign-in and shell
 
@@ -83,7 +84,7 @@ function renderShell() {
       h('a', { class: 'brand', href: '#/queues' }, 'Fieldsync'),
       h('nav', { id: 'nav', 'aria-label': 'Main' },
         link('#/queues', 'Queues'), link('#/intake', 'Intake'), link('#/board', 'Board'), link('#/dashboard', 'Dashboard'),
-        link('#/manuals', 'Manuals')),
+        link('#/manuals', 'Manuals'), link('#/fleet', 'Fleet')),
       h('div', { class: 'topbar-right' },
         h('a', { href: '#/reminders', class: 'reminders-link', title: 'Open reminders' },
           'Reminders ', h('span', { id: 'reminder-count', class: 'count-badge', 'aria-label': 'open reminders' }, '0')),
@@ -110,6 +111,7 @@ const ROUTES = [
   [/^\/queues$/, viewQueues], [/^\/intake$/, viewIntake], [/^\/board$/, viewBoard],
   [/^\/dashboard$/, viewDashboard], [/^\/reminders$/, viewReminders], [/^\/jobs\/([^/]+)$/, viewJob],
   [/^\/manuals$/, viewManuals], [/^\/manuals\/([^/]+)\/(\d+)$/, viewManuals],
+  [/^\/fleet$/, viewFleet], [/^\/devices\/([^/]+)$/, viewDevice],
 ];
 
 function parseHash() {

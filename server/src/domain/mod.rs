@@ -10,7 +10,8 @@
 //!   ladder, the KPIs.
 //! - [`knowledge`]: manuals, the case library, field tips and the exchange with phones.
 //! - [`media`]: uploads, downloads, job media and signed reports.
-//! - [`auth`]: who is calling and what they may do.
+//! - [`auth`]: who is calling and what they may do; [`fleet`]: the devices as the office sees
+//!   them.
 //! - [`clock`]: where time comes from; [`demo`]: a month of demo work.
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod dispatch;
 pub mod error;
 pub mod escalation;
 pub mod facts;
+pub mod fleet;
 pub mod jobs;
 pub mod knowledge;
 pub mod kpi;

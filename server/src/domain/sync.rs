@@ -233,6 +233,7 @@ pub fn handle(
             last_issued_cursor: response.cursor,
             last_seen: now,
         })?;
+        crate::domain::fleet::record_round(tx, request, now)?;
         Ok(RoundOutcome {
             response,
             nudge: nudge.into_iter().collect(),

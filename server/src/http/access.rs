@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::DomainError;
 use crate::domain::auth::{self, Enrolled, IssuedCode, Principal, SignedIn};
+use crate::domain::fleet::{self, DeviceDetail, DeviceOverview};
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, ClientAddr, JsonBody, need, request_facts};
 use crate::http::openapi::ErrorBody;
 use crate::state::{AppState, metrics};
-use crate::storage::{Credential, User};
+use crate::storage::User;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -25,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(unlock_user))
         .routes(routes!(issue_enrollment))
         .routes(routes!(list_devices))
+        .routes(routes!(get_device))
         .routes(routes!(revoke_device))
         .routes(routes!(me))
 }
@@ -266,42 +268,44 @@ async fn enroll_device(
     Ok((StatusCode::CREATED, Json(enrolled)))
 }
 
-/// A device as the office sees it.
-#[derive(Serialize, utoipa::ToSchema)]
-struct DeviceView {
-    #[serde(flatten)]
-    credential: Credential,
-    violations: u64,
-    last_seen: Option<Millis>,
-}
-
-/// List enrolled devices.
+/// List enrolled devices: the fleet view.
 ///
-/// With their violations and when they last synced. Permission: `ReadDevices`.
+/// Every device with what it last reported (versions, outbox depth and the age of its oldest
+/// entry, parked changes, pending media, free storage, clock skew, last error), its violations
+/// and when it last synced, most trouble first. Permission: `ReadDevices`.
 #[utoipa::path(
     get,
     path = "/v1/devices",
     tag = "devices",
-    responses((status = 200, description = "Every enrolled device.", body = [DeviceView]))
+    responses((status = 200, description = "The fleet, most trouble first.", body = [DeviceOverview]))
 )]
 async fn list_devices(
     State(state): State<AppState>,
     _: Authorized<need::ReadDevices>,
 ) -> Result<impl IntoResponse, AppError> {
-    let devices = state
-        .read(|tx| {
-            let mut views = Vec::new();
-            for credential in tx.credentials()? {
-                views.push(DeviceView {
-                    violations: tx.violation_count(&credential.device_id)?,
-                    last_seen: tx.device(&credential.device_id)?.map(|d| d.last_seen),
-                    credential,
-                });
-            }
-            Ok(views)
-        })
-        .await?;
+    let now = state.now();
+    let devices = state.read(move |tx| fleet::fleet(tx, now)).await?;
     Ok(Json(devices))
+}
+
+/// One device: its figures, its recent syncs and the warnings and errors it forwarded.
+///
+/// Permission: `ReadDevices`.
+#[utoipa::path(
+    get,
+    path = "/v1/devices/{id}",
+    tag = "devices",
+    params(("id" = String, Path, description = "The device id.")),
+    responses((status = 200, description = "The device.", body = DeviceDetail))
+)]
+async fn get_device(
+    State(state): State<AppState>,
+    _: Authorized<need::ReadDevices>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let now = state.now();
+    let device = state.read(move |tx| fleet::device(tx, &id, now)).await?;
+    Ok(Json(device))
 }
 
 /// Revoke a device.

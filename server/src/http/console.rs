@@ -28,6 +28,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "board.js",
     "constants.js",
     "dom.js",
+    "fleet.js",
     "hooks.js",
     "intake.js",
     "job.js",

@@ -274,6 +274,7 @@ mod tests {
             "GET /v1/cases",
             "GET /v1/config/sla",
             "GET /v1/devices",
+            "GET /v1/devices/{id}",
             "GET /v1/events",
             "GET /v1/jobs",
             "GET /v1/jobs/{id}",

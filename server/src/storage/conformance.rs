@@ -66,6 +66,7 @@ macro_rules! storage_conformance_tests {
             facts_and_reminders_round_trip,
             blob_index_round_trips,
             knowledge_round_trips,
+            fleet_round_trips,
         );
     };
     (@tests $fresh:expr; $($check:ident),* $(,)?) => {$(
@@ -658,4 +659,68 @@ pub fn knowledge_round_trips(store: &dyn Storage) {
         (tips, found, missing),
         (Some(b"doc".to_vec()), Some(link), None)
     );
+}
+
+/// [`FleetStore`](crate::storage::FleetStore): reports replace each other, syncs and logs keep
+/// the newest, newest first.
+pub fn fleet_round_trips(store: &dyn Storage) {
+    use crate::storage::fleet::{KEPT_LOG, KEPT_SYNCS, StoredReport, SyncEntry};
+    use fieldsync_protocol::wire::{DeviceReport, LogEntry};
+    let report = |n: i64| StoredReport {
+        report: DeviceReport {
+            app_version: format!("1.{n}"),
+            outbox_depth: 2,
+            log: vec![LogEntry {
+                at: n,
+                level: "warn".into(),
+                message: format!("problem {n}"),
+            }],
+            ..DeviceReport::default()
+        },
+        received_at: n,
+        clock_skew_ms: -n,
+    };
+    let rounds = KEPT_SYNCS.max(KEPT_LOG) as i64 + 5;
+    for n in 1..=rounds {
+        let entry = SyncEntry {
+            at: n,
+            pushed: 1,
+            outbox_depth: Some(2),
+        };
+        write(store, |tx| {
+            tx.record_sync("phone-1", &entry, Some(&report(n)))
+        })
+        .expect("write");
+    }
+    write(store, |tx| {
+        tx.record_sync(
+            "phone-2",
+            &SyncEntry {
+                at: 1,
+                pushed: 0,
+                outbox_depth: None,
+            },
+            None,
+        )
+    })
+    .expect("write");
+    let (latest, syncs, log, other) = read(store, |tx| {
+        Ok::<_, StorageError>((
+            tx.device_report("phone-1")?,
+            tx.device_syncs("phone-1", 1_000)?,
+            tx.device_log("phone-1", 1_000)?,
+            (
+                tx.device_report("phone-2")?,
+                tx.device_syncs("phone-2", 10)?,
+            ),
+        ))
+    })
+    .expect("read");
+    assert_eq!(latest, Some(report(rounds)));
+    assert_eq!(syncs.len() as u64, KEPT_SYNCS);
+    assert_eq!(syncs[0].at, rounds, "newest first");
+    assert_eq!(log.len() as u64, KEPT_LOG);
+    assert_eq!(log[0].message, format!("problem {rounds}"));
+    assert_eq!(other.0, None);
+    assert_eq!(other.1.len(), 1);
 }

@@ -4,7 +4,8 @@
 //! transaction. A transaction offers one trait per area — [`JobStore`] (documents, history,
 //! scope), [`DeviceStore`] (users, sessions, enrollment, credentials, devices), [`AuditLog`],
 //! [`ServiceStore`] (facts, KPIs, reminders), [`KnowledgeStore`] (manuals, cases, tips) and
-//! [`BlobIndex`] (held blobs, uploads, report links) — each with a `…Mut` twin for writes;
+//! [`BlobIndex`] (held blobs, uploads, report links), [`FleetStore`] (device reports, syncs,
+//! forwarded logs) — each with a `…Mut` twin for writes;
 //! [`ReadTx`] and [`WriteTx`] are all of them together. Blob bytes live behind
 //! [`blobs::BlobStore`]. Everything a write closure does commits together or not at all, which is how
 //! "durable before acknowledged" holds: the sync handler builds its response inside the write
@@ -14,6 +15,7 @@
 pub mod audit;
 pub mod blobs;
 pub mod conformance;
+pub mod fleet;
 pub mod identity;
 pub mod jobs;
 pub mod knowledge;
@@ -24,6 +26,7 @@ pub mod sqlite;
 use fieldsync_protocol::Millis;
 
 pub use audit::{AuditEntry, AuditKind, AuditLog, AuditLogMut};
+pub use fleet::{FleetStore, FleetStoreMut};
 pub use identity::{
     Credential, DeviceRecord, DeviceStore, DeviceStoreMut, EnrollmentCode, Session, User,
 };
@@ -54,12 +57,20 @@ impl From<rusqlite::Error> for StorageError {
 
 /// Everything a read transaction offers: every area's reads.
 pub trait ReadTx:
-    JobStore + DeviceStore + AuditLog + ServiceStore + KnowledgeStore + BlobIndex
+    JobStore + DeviceStore + AuditLog + ServiceStore + KnowledgeStore + BlobIndex + FleetStore
 {
 }
 
-impl<T: JobStore + DeviceStore + AuditLog + ServiceStore + KnowledgeStore + BlobIndex + ?Sized>
-    ReadTx for T
+impl<
+    T: JobStore
+        + DeviceStore
+        + AuditLog
+        + ServiceStore
+        + KnowledgeStore
+        + BlobIndex
+        + FleetStore
+        + ?Sized,
+> ReadTx for T
 {
 }
 
@@ -72,6 +83,7 @@ pub trait WriteTx:
     + ServiceStoreMut
     + KnowledgeStoreMut
     + BlobIndexMut
+    + FleetStoreMut
 {
 }
 
@@ -83,6 +95,7 @@ impl<
         + ServiceStoreMut
         + KnowledgeStoreMut
         + BlobIndexMut
+        + FleetStoreMut
         + ?Sized,
 > WriteTx for T
 {

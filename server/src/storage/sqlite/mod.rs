@@ -12,6 +12,7 @@ use rusqlite::{Connection, OpenFlags, Savepoint, Transaction, TransactionBehavio
 use crate::storage::{Credential, ReadTx, Storage, StorageError, WriteTx};
 
 mod audit;
+mod fleet;
 mod identity;
 mod jobs;
 mod knowledge;
@@ -111,6 +112,8 @@ const MIGRATIONS: &[&str] = &[
     knowledge::MIGRATION,
     // 5: the row the readiness check writes.
     "CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT;",
+    // 6: the fleet: device reports, syncs and forwarded logs.
+    fleet::MIGRATION,
 ];
 
 /// The SQLite storage backend.
