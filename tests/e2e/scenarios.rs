@@ -338,6 +338,57 @@ fn a_server_restored_from_an_older_backup_gets_the_phone_work_back() {
     assert_eq!(phone.sync().round_trips, 1, "settled after the fallback");
 }
 
+/// The restore the reset rule cannot see: a backup taken just before a push-only sync. The
+/// restored phone presents the cursor it had acknowledged, not an older one, yet it lost the
+/// change that sync uploaded; the server sends it back because the phone never acknowledged the
+/// answer that accepted it. No one else edits the job.
+#[test]
+fn a_phone_restored_from_just_before_a_push_gets_its_own_work_back() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Barbara Liskov");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    phone.sync();
+    let backup_dir = tempfile::tempdir().expect("tempdir");
+    let backup = backup_dir.path().join("backup.sqlite3");
+    phone.store.backup_to(&backup).expect("backup phone");
+    phone
+        .store
+        .append_note(&job, "pushed after the backup")
+        .expect("note");
+    let pushed = phone.sync();
+    assert_eq!(pushed.accepted_jobs, 1, "{pushed:?}");
+    let expected = server_heads(&server, &job);
+    let credential = phone.credential.clone();
+    drop(phone);
+
+    let restored_dir = tempfile::tempdir().expect("tempdir");
+    let restored_path = restored_dir.path().join("phone.sqlite3");
+    std::fs::copy(&backup, &restored_path).expect("restore");
+    let store = fieldsync_client_core::Store::open(&restored_path, "anna").expect("open restored");
+    let transport = fieldsync_client_core::transport::HttpTransport::new(&server.url())
+        .expect("transport")
+        .with_credential(&credential);
+    for _ in 0..2 {
+        transport.sync(&store).expect("sync");
+    }
+    let job_on_phone = store.job(&job).expect("job");
+    assert!(
+        job_on_phone.notes.contains("pushed after the backup"),
+        "the phone has its own note back: {:?}",
+        job_on_phone.notes
+    );
+    let mut heads: Vec<String> = store
+        .heads(&job)
+        .expect("heads")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    heads.sort();
+    assert_eq!(heads, expected, "phone and server hold the same document");
+}
+
 #[test]
 fn a_phone_restored_from_a_backup_catches_up() {
     let server = TestServer::start();

@@ -1,6 +1,7 @@
 //! A deterministic simulation over random schedules: several devices and the server's sync core
-//! exchanging bytes in memory, with requests dropped, responses lost and requests duplicated.
-//! After the faults stop and everyone syncs, all replicas converge and no edit is lost.
+//! exchanging bytes in memory, with requests dropped, responses lost and requests duplicated,
+//! and phones restored from older copies of themselves. After the faults stop and everyone
+//! syncs, all replicas converge and no edit the server accepted is lost.
 
 use fieldsync_client_core::protocol::job::Appointment;
 use fieldsync_client_core::protocol::wire::{self, SyncRequest};
@@ -25,10 +26,30 @@ enum Fault {
 
 #[derive(Debug, Clone)]
 enum Step {
-    PhoneEdit { device: usize, job: usize },
-    DispatchAppointment { job: usize, start: i64 },
-    Reassign { job: usize, to_ben: bool },
-    Sync { device: usize, fault: Fault },
+    PhoneEdit {
+        device: usize,
+        job: usize,
+    },
+    DispatchAppointment {
+        job: usize,
+        start: i64,
+    },
+    Reassign {
+        job: usize,
+        to_ben: bool,
+    },
+    Sync {
+        device: usize,
+        fault: Fault,
+    },
+    /// The phone's store is copied (a backup).
+    Backup {
+        device: usize,
+    },
+    /// The phone is restored from its latest backup: what it did since is gone from it.
+    Restore {
+        device: usize,
+    },
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
@@ -46,6 +67,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..JOBS, 0..1_000_i64).prop_map(|(job, start)| Step::DispatchAppointment { job, start }),
         1 => (0..JOBS, any::<bool>()).prop_map(|(job, to_ben)| Step::Reassign { job, to_ben }),
         4 => (0..DEVICES.len(), fault()).prop_map(|(device, fault)| Step::Sync { device, fault }),
+        1 => (0..DEVICES.len()).prop_map(|device| Step::Backup { device }),
+        1 => (0..DEVICES.len()).prop_map(|device| Step::Restore { device }),
     ]
 }
 
@@ -55,8 +78,12 @@ struct World {
     devices: Vec<Store>,
     jobs: Vec<String>,
     clock: std::cell::Cell<i64>,
-    /// Every note token a device wrote, per job.
-    written: Vec<Vec<String>>,
+    /// Every note token a device wrote, per job: the token, the device, and when (step count).
+    written: Vec<Vec<(String, usize, usize)>>,
+    /// Each device's latest backup and when it was taken (step count).
+    backups: Vec<Option<(std::path::PathBuf, usize)>>,
+    /// Steps applied so far.
+    steps: usize,
 }
 
 impl World {
@@ -101,6 +128,8 @@ impl World {
             jobs,
             clock: std::cell::Cell::new(10),
             written: vec![Vec::new(); JOBS],
+            backups: vec![None; DEVICES.len()],
+            steps: 0,
         }
     }
 
@@ -144,6 +173,7 @@ impl World {
     }
 
     fn apply(&mut self, step: &Step) {
+        self.steps += 1;
         match *step {
             Step::PhoneEdit { device, job } => {
                 let token = format!("[d{device}-n{}]", self.written[job].len());
@@ -152,8 +182,36 @@ impl World {
                     .append_note(&self.jobs[job], &token)
                     .is_ok()
                 {
-                    self.written[job].push(token);
+                    self.written[job].push((token, device, self.steps));
                 }
+            }
+            Step::Backup { device } => {
+                let path = self
+                    ._dir
+                    .path()
+                    .join(format!("backup-{device}-{}.db", self.steps));
+                self.devices[device].backup_to(&path).expect("backup");
+                self.backups[device] = Some((path, self.steps));
+            }
+            Step::Restore { device } => {
+                let Some((backup, taken)) = self.backups[device].clone() else {
+                    return;
+                };
+                // What the phone wrote after the backup and never got to the server is gone
+                // with the restore; what the server accepted must come back.
+                for job in 0..JOBS {
+                    let (_, notes) = self.server_job(job);
+                    self.written[job].retain(|(token, by, at)| {
+                        *by != device || *at <= taken || notes.contains(token.as_str())
+                    });
+                }
+                let restored = self
+                    ._dir
+                    .path()
+                    .join(format!("device-{device}-{}.db", self.steps));
+                std::fs::copy(&backup, &restored).expect("restore");
+                self.devices[device] =
+                    Store::open(&restored, DEVICES[device]).expect("restored store");
             }
             Step::DispatchAppointment { job, start } => {
                 let now = self.tick();
@@ -207,7 +265,7 @@ proptest! {
         }
         for job in 0..JOBS {
             let (heads, notes) = world.server_job(job);
-            for token in &world.written[job] {
+            for (token, _, _) in &world.written[job] {
                 prop_assert!(notes.contains(token.as_str()), "edit {} lost from job {}: {:?}", token, job, notes);
             }
             let assignee = Dispatch::new(&world.server, "dispatch").get(&world.jobs[job], 0).expect("job").summary.assignee;

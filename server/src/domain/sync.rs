@@ -215,7 +215,14 @@ pub fn handle(
             }
         }
         let after = if reset { 0 } else { request.cursor };
-        collect_page(tx, request, after, limits, &mut response, now)?;
+        // Changes the device itself uploaded come back when it has not acknowledged the answer
+        // that accepted them (it presents an older cursor than the one last issued): the answer
+        // was lost, or the device was restored from a backup taken before it and lost them.
+        let own_through = match &device {
+            Some(d) if request.cursor < d.last_issued_cursor => d.last_issued_cursor,
+            _ => 0,
+        };
+        collect_page(tx, request, after, own_through, limits, &mut response, now)?;
 
         tx.record_actor(&request.actor, &request.device)?;
         tx.put_device(&DeviceRecord {
@@ -700,11 +707,13 @@ fn told_to_purge(tx: &dyn WriteTx, job: &str, request: &SyncRequest) -> Result<b
 }
 
 /// Fills the response with the history after `after` that concerns the device, up to the page
-/// limits, and sets the cursor.
+/// limits, and sets the cursor. The device's own uploads are left out (it holds them), except
+/// those at or before `own_through` (accepted in an answer it has not acknowledged).
 fn collect_page(
     tx: &mut dyn WriteTx,
     request: &SyncRequest,
     after: u64,
+    own_through: u64,
     limits: PageLimits,
     response: &mut SyncResponse,
     now: Millis,
@@ -758,8 +767,10 @@ fn collect_page(
                 if documents.contains(&event.job_id) {
                     continue;
                 }
-                // The device's own uploads come back only when it lost state.
+                // The device's own uploads come back only when it lost state, or has not
+                // acknowledged the answer that accepted them.
                 if !response.reset
+                    && event.seq > own_through
                     && event.origin_device.as_deref() == Some(request.device.as_str())
                 {
                     continue;
