@@ -549,3 +549,51 @@ fn changes_the_server_cannot_place_go_through_the_fallback() {
     assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
     assert_eq!(phone.sync().round_trips, 1, "settled");
 }
+
+/// An online phone that pushes an edit is not nudged back for it (one request per edit); the
+/// installer's other phone is, and the office hears which job changed.
+#[test]
+fn an_online_phone_is_not_nudged_by_its_own_edit_and_the_office_hears_the_job() {
+    let server = TestServer::start();
+    let first = server.dispatcher().create_job("Grace Hopper");
+    let second = server.dispatcher().create_job("Alan Kay");
+    for job in [&first, &second] {
+        server.dispatcher().assign(job, Some("anna"));
+    }
+    let phone = server.phone("anna");
+    let other_phone = server.phone("anna");
+    phone.sync();
+    other_phone.sync();
+    let own = fieldsync_tests::EventStream::open(&server.url(), &phone.credential);
+    let sibling = fieldsync_tests::EventStream::open(&server.url(), &other_phone.credential);
+    let office = fieldsync_tests::EventStream::open(
+        &server.url(),
+        server.dispatcher().token().expect("token"),
+    );
+
+    phone
+        .store
+        .append_note(&first, "pushed online")
+        .expect("note");
+    let pushed = phone.sync();
+    assert_eq!(
+        pushed.round_trips, 1,
+        "one request for the edit: {pushed:?}"
+    );
+    assert!(sibling.expect("changed").contains(first.as_str()));
+    let heard = office.expect("changed");
+    assert!(
+        heard.contains(first.as_str()),
+        "the office hears the job: {heard}"
+    );
+
+    // The pushing phone's next nudge is for the next change, not its own edit.
+    server
+        .dispatcher()
+        .set_appointment(&second, 1_000_000, 2_000_000);
+    let next = own.expect("changed");
+    assert!(
+        next.contains(second.as_str()) && !next.contains(first.as_str()),
+        "{next}"
+    );
+}

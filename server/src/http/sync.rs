@@ -3,6 +3,7 @@
 //! something changed for them.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -73,11 +74,22 @@ async fn sync_handler(
         ));
     }
     let now = state.now();
+    let request_device = request.device.clone();
     let mut outcome = state
         .blocking(move |state| sync::handle(state.storage.as_ref(), &request, state.limits, now))
         .await?;
     if !outcome.nudge.is_empty() {
-        state.changed(outcome.nudge, Vec::new());
+        // The jobs the round changed on the server: pushed changes accepted, and the fallback.
+        let jobs = outcome
+            .response
+            .accepted
+            .iter()
+            .chain(outcome.response.resync.iter().map(|m| &m.job))
+            .cloned()
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
+            .collect();
+        state.changed_by(outcome.nudge.clone(), jobs, Some(&request_device));
     }
     outcome.response.lease = Some(state.lease);
     let answer = wire::encode(&outcome.response);
@@ -119,9 +131,14 @@ async fn events(
     State(state): State<AppState>,
     caller: Authorized<need::DeviceOr<need::WatchAll>>,
 ) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
-    let (only, device) = match caller.principal {
+    let (only, device): (Option<String>, Option<String>) = match caller.principal {
         Principal::Device(credential) => (Some(credential.user_id), Some(credential.device_id)),
         Principal::Office { .. } => (None, None),
+    };
+    let window = if device.is_some() {
+        Duration::from_millis(1)
+    } else {
+        COALESCE
     };
     // Each item: `Some(event)` to send, `None` to end the stream.
     let stream = BroadcastStream::new(state.live.subscribe()).filter_map(move |live| {
@@ -129,12 +146,15 @@ async fn events(
             Ok(Live::Revoked(revoked)) => {
                 return (device.as_ref() == Some(&revoked)).then_some(None);
             }
-            Ok(Live::Changed { users, jobs }) => {
+            Ok(Live::Changed { users, jobs, cause }) => {
                 if only.as_ref().is_some_and(|user| !users.contains(user)) {
                     return None;
                 }
-                let data = serde_json::json!({ "jobs": &*jobs }).to_string();
-                Event::default().event("changed").data(data)
+                // The device that uploaded the change holds it already.
+                if device.is_some() && cause.as_deref() == device.as_deref() {
+                    return None;
+                }
+                Item::Changed(jobs.to_vec())
             }
             Ok(Live::Reminder(reminder)) => {
                 if only
@@ -143,18 +163,25 @@ async fn events(
                 {
                     return None;
                 }
-                Event::default()
-                    .event("reminder")
-                    .json_data(&*reminder)
-                    .ok()?
+                Item::Send(
+                    Event::default()
+                        .event("reminder")
+                        .json_data(&*reminder)
+                        .ok()?,
+                )
             }
             // Missed events (a slow reader). A device's stream ends: one of them may have been
             // its revocation, and reconnecting checks the credential again. The office hears
             // "changed" and refreshes.
             Err(_) if device.is_some() => return Some(None),
-            Err(_) => Event::default().event("changed").data("{\"jobs\":[]}"),
+            Err(_) => Item::Changed(Vec::new()),
         };
-        Some(Some(Ok(event)))
+        Some(Some(event))
+    });
+    // A burst of edits across the fleet reaches a console as one `changed` naming every job
+    // (at most one every COALESCE); a phone hears each at once.
+    let stream = futures_util::StreamExt::flat_map(stream.chunks_timeout(256, window), |items| {
+        tokio_stream::iter(coalesce(items))
     });
     let open = OpenStream::new();
     let stream = stream.map(move |event| {
@@ -185,4 +212,47 @@ impl Drop for OpenStream {
     fn drop(&mut self) {
         gauge!(metrics::EVENT_STREAMS).decrement(1.0);
     }
+}
+
+/// How long a console's stream gathers `changed` events into one.
+const COALESCE: Duration = Duration::from_millis(200);
+
+/// What the event stream has for a listener before coalescing.
+enum Item {
+    /// Jobs changed (none named: anything may have).
+    Changed(Vec<String>),
+    /// An event to send as it is.
+    Send(Event),
+}
+
+/// Merges the `changed` items of a burst into one, naming every job (or none when one of them
+/// named none); other events keep their order; an end (`None`) ends the stream after them.
+fn coalesce(items: Vec<Option<Item>>) -> Vec<Option<Result<Event, Infallible>>> {
+    let mut out = Vec::new();
+    let mut changed: Option<std::collections::BTreeSet<String>> = None;
+    let mut everything = false;
+    let mut ended = false;
+    for item in items {
+        match item {
+            Some(Item::Changed(jobs)) => {
+                everything |= jobs.is_empty();
+                changed.get_or_insert_with(Default::default).extend(jobs);
+            }
+            Some(Item::Send(event)) => out.push(Some(Ok(event))),
+            None => ended = true,
+        }
+    }
+    if let Some(jobs) = changed {
+        let jobs: Vec<String> = if everything {
+            Vec::new()
+        } else {
+            jobs.into_iter().collect()
+        };
+        let data = serde_json::json!({ "jobs": jobs }).to_string();
+        out.insert(0, Some(Ok(Event::default().event("changed").data(data))));
+    }
+    if ended {
+        out.push(None);
+    }
+    out
 }

@@ -32,8 +32,10 @@ pub enum Live {
     Changed {
         /// The users whose devices should sync.
         users: Arc<[String]>,
-        /// The jobs that changed.
+        /// The jobs that changed (empty: anything may have; refresh everything).
         jobs: Arc<[String]>,
+        /// The device whose upload made the change: it holds it already and is not told.
+        cause: Option<Arc<str>>,
     },
     /// A reminder fired: the office hears every one, a device those addressed to its user.
     Reminder(Arc<Reminder>),
@@ -119,10 +121,17 @@ impl AppState {
     /// Tells listeners that `jobs` changed and `users`' devices should sync, and lets the
     /// escalation ladder look again.
     pub fn changed(&self, users: Vec<String>, jobs: Vec<String>) {
+        self.changed_by(users, jobs, None);
+    }
+
+    /// As [`AppState::changed`], for changes a device uploaded: that device is not told (it
+    /// holds them), so an online phone makes one request per edit.
+    pub fn changed_by(&self, users: Vec<String>, jobs: Vec<String>, device: Option<&str>) {
         // No subscribers is fine: nobody is online.
         let _ = self.live.send(Live::Changed {
             users: users.into(),
             jobs: jobs.into(),
+            cause: device.map(Arc::from),
         });
         self.scheduler_wake.notify_one();
     }
@@ -139,6 +148,7 @@ impl AppState {
             let _ = self.live.send(Live::Changed {
                 users: users.into(),
                 jobs: vec![job].into(),
+                cause: None,
             });
         }
         ::metrics::counter!(metrics::ESCALATION_TICKS).increment(1);
