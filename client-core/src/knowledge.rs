@@ -888,7 +888,7 @@ fn save_tips(tx: &Transaction<'_>, model: &str, doc: &mut TipsDoc) -> Result<()>
 }
 
 /// Rebuilds a model's rows in the search index from the shown manual, its cases and tips.
-fn reindex(tx: &Transaction<'_>, model: &str) -> Result<()> {
+pub(crate) fn reindex(tx: &Transaction<'_>, model: &str) -> Result<()> {
     tx.execute("DELETE FROM knowledge_fts WHERE model = ?1", [model])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO knowledge_fts (title, body, kind, reference, model) VALUES (?1, ?2, ?3, ?4, ?5)",

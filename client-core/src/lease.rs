@@ -3,8 +3,9 @@
 //! lost phone does not keep customers' data for ever. Work not yet uploaded is never deleted:
 //! it stays, locked, until the phone reconnects and uploads it.
 //!
-//! The clock is the phone's, and a phone's clock can be moved: the lease counts from the
-//! highest clock value the store has seen, so moving the clock back does not extend it.
+//! The clock is the phone's, and a phone's clock can be moved: the lease adds up only the time
+//! the clock moved forward between checks, so setting it back does not extend the lease, and
+//! setting it ahead only brings the lock nearer.
 
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::wire::Lease;
@@ -48,9 +49,15 @@ impl LeaseState {
 }
 
 const LEASE: &str = "lease";
-const LAST_CONTACT: &str = "last_contact";
-const CLOCK_HIGH_WATER: &str = "clock_high_water";
+/// Milliseconds counted since the last contact.
+const ELAPSED: &str = "lease_elapsed";
+/// The phone's clock at the last check (or contact).
+const LAST_OBSERVED: &str = "lease_observed";
 const WIPED: &str = "lease_wiped";
+
+/// Checks closer together than this do not rewrite the counters (the next check counts the
+/// time anyway): an ordinary read stays a read.
+const WRITE_EVERY_MS: Millis = 60_000;
 
 fn millis(tx: &rusqlite::Connection, key: &str) -> Result<Option<Millis>> {
     Ok(meta_get(tx, key)?.and_then(|v| v.parse().ok()))
@@ -61,11 +68,8 @@ fn millis(tx: &rusqlite::Connection, key: &str) -> Result<Option<Millis>> {
 pub(crate) fn record_contact(tx: &Transaction<'_>, lease: &Lease, now: Millis) -> Result<()> {
     let json = serde_json::to_string(lease).map_err(|e| Error::Protocol(e.to_string()))?;
     meta_set(tx, LEASE, &json)?;
-    // On the same forward-only scale the lease is checked on: a clock that was once ahead
-    // (and then set right) does not leave the phone locked after it synced.
-    let high_water = millis(tx, CLOCK_HIGH_WATER)?.unwrap_or(now).max(now);
-    meta_set(tx, LAST_CONTACT, &high_water.to_string())?;
-    meta_set(tx, CLOCK_HIGH_WATER, &high_water.to_string())?;
+    meta_set(tx, ELAPSED, "0")?;
+    meta_set(tx, LAST_OBSERVED, &now.to_string())?;
     tx.execute("DELETE FROM meta WHERE key = ?1", [WIPED])?;
     Ok(())
 }
@@ -77,36 +81,55 @@ impl Store {
     /// unsent tips stay. Returns where the phone stands.
     pub fn enforce_lease(&self, now: Millis) -> Result<LeaseState> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = conn.transaction()?;
         let lease: Option<Lease> =
             meta_get(&tx, LEASE)?.and_then(|json| serde_json::from_str(&json).ok());
-        let (Some(lease), Some(contact)) = (lease, millis(&tx, LAST_CONTACT)?) else {
+        let Some(lease) = lease else {
             return Ok(LeaseState::None);
         };
-        // The clock only counts forward: moving it back does not extend the lease.
-        let high_water = millis(&tx, CLOCK_HIGH_WATER)?.unwrap_or(now);
-        let now = now.max(high_water);
-        if now > high_water {
-            meta_set(&tx, CLOCK_HIGH_WATER, &now.to_string())?;
+        // Only time the clock moved forward counts: set back, it counts nothing until it has
+        // moved forward again.
+        let observed = millis(&tx, LAST_OBSERVED)?.unwrap_or(now);
+        let elapsed = millis(&tx, ELAPSED)?.unwrap_or(0);
+        let forward = now.saturating_sub(observed);
+        let total = elapsed.saturating_add(forward.max(0));
+        let state = lease_state(&lease, total, now);
+        let wipe = matches!(state, LeaseState::Wiped { .. }) && meta_get(&tx, WIPED)?.is_none();
+        if wipe {
+            wipe_what_the_server_holds(&tx)?;
+            meta_set(&tx, WIPED, &now.to_string())?;
         }
-        let after = |ms: u64| contact.saturating_add(Millis::try_from(ms).unwrap_or(Millis::MAX));
-        let (locks_at, wipes_at) = (after(lease.lock_after_ms), after(lease.wipe_after_ms));
-        let state = if now < locks_at {
-            LeaseState::Active { locks_at, wipes_at }
-        } else if now < wipes_at {
-            LeaseState::Locked {
-                since: locks_at,
-                wipes_at,
-            }
-        } else {
-            if meta_get(&tx, WIPED)?.is_none() {
-                wipe_what_the_server_holds(&tx)?;
-                meta_set(&tx, WIPED, &now.to_string())?;
-            }
-            LeaseState::Wiped { since: locks_at }
-        };
-        tx.commit()?;
+        // A backward step is recorded at once (it is the new starting point); forward steps
+        // are recorded once they add up to a minute.
+        if wipe || !(0..WRITE_EVERY_MS).contains(&forward) {
+            meta_set(&tx, ELAPSED, &total.to_string())?;
+            meta_set(&tx, LAST_OBSERVED, &now.to_string())?;
+            tx.commit()?;
+        }
         Ok(state)
+    }
+}
+
+/// Where a lease stands after `elapsed` ms of forward clock since the last contact, reported on
+/// the phone's clock at `now`.
+fn lease_state(lease: &Lease, elapsed: Millis, now: Millis) -> LeaseState {
+    let ms = |v: u64| Millis::try_from(v).unwrap_or(Millis::MAX);
+    let (lock, wipe) = (ms(lease.lock_after_ms), ms(lease.wipe_after_ms));
+    let at = |after: Millis| now.saturating_add(after.saturating_sub(elapsed));
+    if elapsed < lock {
+        LeaseState::Active {
+            locks_at: at(lock),
+            wipes_at: at(wipe),
+        }
+    } else if elapsed < wipe {
+        LeaseState::Locked {
+            since: now.saturating_sub(elapsed - lock),
+            wipes_at: at(wipe),
+        }
+    } else {
+        LeaseState::Wiped {
+            since: now.saturating_sub(elapsed - lock),
+        }
     }
 }
 
@@ -125,7 +148,7 @@ fn wipe_what_the_server_holds(tx: &Transaction<'_>) -> Result<()> {
          DELETE FROM manuals;
          DELETE FROM cases;
          DELETE FROM case_cursors;
-         DELETE FROM tips_docs;
+         DELETE FROM tips_docs WHERE model NOT IN (SELECT model FROM tip_outbox);
          DELETE FROM knowledge_fts;
          DELETE FROM job_blobs WHERE sha256 IN
            (SELECT sha256 FROM blob_state WHERE kind != 'captured' OR uploaded = 1);
@@ -135,6 +158,14 @@ fn wipe_what_the_server_holds(tx: &Transaction<'_>) -> Result<()> {
          -- The next sync starts over: the server sends every job in scope whole again.
          DELETE FROM meta WHERE key = 'cursor';",
     )?;
+    // Tips not yet sent stay, searchable.
+    let kept: Vec<String> = tx
+        .prepare("SELECT DISTINCT model FROM tips_docs")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for model in kept {
+        crate::knowledge::reindex(tx, &model)?;
+    }
     Ok(())
 }
 
@@ -191,13 +222,9 @@ mod tests {
         assert!(!store.enforce_lease(t0 + DAY).expect("lease").is_usable());
         assert!(store.job("synced").is_ok(), "locked, not yet wiped");
 
+        // 30 more days of forward clock: 45 in all, past the wipe.
         let state = store.enforce_lease(t0 + 31 * DAY).expect("lease");
-        assert_eq!(
-            state,
-            LeaseState::Wiped {
-                since: t0 + 14 * DAY
-            }
-        );
+        assert!(matches!(state, LeaseState::Wiped { .. }), "{state:?}");
         assert!(
             store.job("synced").is_err(),
             "what the server holds is gone"
@@ -217,5 +244,30 @@ mod tests {
                 .expect("lease")
                 .is_usable()
         );
+    }
+
+    #[test]
+    fn a_clock_set_ahead_then_back_does_not_switch_the_lease_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
+        let t0 = 1_000 * DAY;
+        contact(&store, t0);
+        // The clock is set ten years ahead and the phone syncs there.
+        let ahead = t0 + 3_650 * DAY;
+        assert!(
+            !store.enforce_lease(ahead).expect("lease").is_usable(),
+            "ahead: locked at once"
+        );
+        contact(&store, ahead);
+        // Set right again: the lease runs on real time from here.
+        assert!(store.enforce_lease(t0 + DAY).expect("lease").is_usable());
+        assert!(
+            store
+                .enforce_lease(t0 + 10 * DAY)
+                .expect("lease")
+                .is_usable()
+        );
+        let state = store.enforce_lease(t0 + 16 * DAY).expect("lease");
+        assert!(matches!(state, LeaseState::Locked { .. }), "{state:?}");
     }
 }

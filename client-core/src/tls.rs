@@ -51,6 +51,9 @@ pub(crate) fn check_server_url(url: &str, trust: &ServerTrust) -> Result<Scheme>
         }
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return refuse("a server address carries no user name or password".into());
+    }
     let host = match authority.strip_prefix('[') {
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
         None => authority
@@ -133,7 +136,8 @@ mod with_tls {
                 .add(CertificateDer::from(der.clone()))
                 .map_err(|e| Error::BadServerUrl(format!("a trusted root is unusable: {e}")))?;
         }
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        let roots = Arc::new(roots);
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
             .build()
             .map_err(|e| Error::BadServerUrl(format!("the trusted roots are unusable: {e}")))?;
         let pins = trust
@@ -141,7 +145,12 @@ mod with_tls {
             .iter()
             .filter_map(|pin| BASE64.decode(pin).ok())
             .collect();
-        let verifier = Arc::new(PinningVerifier { webpki, pins });
+        let verifier = Arc::new(PinningVerifier {
+            webpki,
+            roots,
+            algorithms: provider.signature_verification_algorithms,
+            pins,
+        });
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::BadServerUrl(format!("TLS: {e}")))?
@@ -154,11 +163,58 @@ mod with_tls {
     }
 
     /// The ordinary web PKI verification (chain to a trusted root, name, validity), then, when
-    /// pins are set, at least one certificate of the presented chain must carry a pinned key.
+    /// pins are set, a certificate of the verified path (the server's own, an intermediate that
+    /// signed it, or the root) must carry a pinned key. Certificates the server sent beyond that
+    /// path do not count: anyone can append the genuine server's public certificate to a chain.
     #[derive(Debug)]
     struct PinningVerifier {
         webpki: Arc<WebPkiServerVerifier>,
+        roots: Arc<RootCertStore>,
+        algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
         pins: Vec<Vec<u8>>,
+    }
+
+    impl PinningVerifier {
+        /// Whether a path from `end_entity` to a trusted root carries a pinned key.
+        fn path_is_pinned(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            now: UnixTime,
+        ) -> bool {
+            let Ok(cert) = webpki::EndEntityCert::try_from(end_entity) else {
+                return false;
+            };
+            let pinned = |spki: &[u8]| {
+                let hash = Sha256::digest(spki);
+                self.pins
+                    .iter()
+                    .any(|pin| pin.as_slice() == hash.as_slice())
+            };
+            let check = |path: &webpki::VerifiedPath<'_>| {
+                let found = pinned(path.end_entity().subject_public_key_info().as_ref())
+                    || path
+                        .intermediate_certificates()
+                        .any(|c| pinned(c.subject_public_key_info().as_ref()))
+                    || pinned(webpki::spki_for_anchor(path.anchor()).as_ref());
+                // A path without a pin is not the one: the search goes on to another.
+                if found {
+                    Ok(())
+                } else {
+                    Err(webpki::Error::UnknownIssuer)
+                }
+            };
+            cert.verify_for_usage(
+                self.algorithms.all,
+                &self.roots.roots,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                None,
+                Some(&check),
+            )
+            .is_ok()
+        }
     }
 
     impl ServerCertVerifier for PinningVerifier {
@@ -177,19 +233,7 @@ mod with_tls {
                 ocsp_response,
                 now,
             )?;
-            if self.pins.is_empty() {
-                return Ok(verified);
-            }
-            let pinned = std::iter::once(end_entity)
-                .chain(intermediates)
-                .filter_map(|der| webpki::EndEntityCert::try_from(der).ok())
-                .any(|cert| {
-                    let hash = Sha256::digest(cert.subject_public_key_info().as_ref());
-                    self.pins
-                        .iter()
-                        .any(|pin| pin.as_slice() == hash.as_slice())
-                });
-            if pinned {
+            if self.pins.is_empty() || self.path_is_pinned(end_entity, intermediates, now) {
                 Ok(verified)
             } else {
                 Err(rustls::Error::InvalidCertificate(
@@ -246,6 +290,11 @@ mod with_tls {
             }
             rustls::Error::InvalidCertificate(C::ApplicationVerificationFailure) => {
                 "its key is not one of the pinned keys".to_owned()
+            }
+            other if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                "it presents a certificate authority's certificate as its own (a self-signed \
+                 certificate needs `basicConstraints=critical,CA:FALSE`)"
+                    .to_owned()
             }
             other => other.to_string(),
         };
@@ -370,6 +419,7 @@ mod tests {
             "ftp://example.com",
             "example.com",
             "https://",
+            "http://localhost:1@fieldsync.example.com",
         ] {
             let e = check_server_url(refused, &strict).expect_err(refused);
             assert!(e.to_string().contains(refused), "{e}");

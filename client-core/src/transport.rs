@@ -144,8 +144,10 @@ impl HttpTransport {
 
     /// An agent with the transport's trust whose requests time out after `timeout`.
     fn agent(&self, timeout: Duration) -> ureq::Agent {
+        // No redirects: a redirect could lead elsewhere, to plain http:// even.
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_redirects(0)
             .timeout_global(Some(timeout))
             .build();
         let connector = ureq::unversioned::transport::TcpConnector::default();
@@ -606,6 +608,10 @@ fn server_error(status: u16, body: &[u8]) -> Error {
     let message = field("error").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
     if status == 401 && field("code").as_deref() == Some("device_revoked") {
         return Error::Revoked(message);
+    }
+    // Too many requests: like being offline, local work is safe and the next sync succeeds.
+    if status == 429 {
+        return Error::Offline(format!("the server asks this device to wait: {message}"));
     }
     Error::Server { status, message }
 }

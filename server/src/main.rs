@@ -103,10 +103,12 @@ struct ServeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,tower_http=warn".into());
+        .unwrap_or_else(|_| "info,rustls=warn".into());
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match cli.log_format {
         LogFormat::Text => tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            .with_ansi(colour)
             .with_env_filter(filter)
             .init(),
         LogFormat::Json => tracing_subscriber::fmt()
@@ -181,11 +183,22 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let scheme = if certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let url = format!(
-            "http://{}",
+            "{scheme}://{}",
             listener.local_addr().map_err(|e| e.to_string())?
         );
         let db = args.db.display();
+        // With TLS, the name the certificate is for (localhost on this machine).
+        let url = if scheme == "https" {
+            url.replace("://127.0.0.1", "://localhost")
+        } else {
+            url
+        };
         println!("Fieldsync server on {url} (database {db})");
         tracing::info!(%url, "serving");
         println!(
@@ -205,7 +218,14 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         };
         let served = match certificate {
             Some(certificate) => {
-                tokio::spawn(reload_on_hangup(certificate.clone()));
+                #[cfg(unix)]
+                {
+                    // Registered before anything else runs: an early SIGHUP must not kill us.
+                    let hangups =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                            .map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
+                    tokio::spawn(reload_on_hangup(certificate.clone(), hangups));
+                }
                 let listener =
                     TlsListener::new(listener, &certificate).map_err(|e| e.to_string())?;
                 serve(listener, state, shutdown_signal()).await
@@ -237,23 +257,19 @@ fn seed_demo(storage: &SqliteStorage, sla: &SlaPolicy, now: i64) -> Result<(), S
 
 /// Reads the certificate files again at every SIGHUP (after a renewal); a broken file keeps
 /// the certificate in use and says why.
-async fn reload_on_hangup(certificate: Arc<ServerCertificate>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP: the certificate is not reloaded");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            match certificate.reload() {
-                Ok(()) => println!("TLS certificate reloaded"),
-                Err(e) => eprintln!("error: TLS certificate not reloaded, the old one stays: {e}"),
+#[cfg(unix)]
+async fn reload_on_hangup(
+    certificate: Arc<ServerCertificate>,
+    mut hangups: tokio::signal::unix::Signal,
+) {
+    while hangups.recv().await.is_some() {
+        match certificate.reload() {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays")
             }
         }
     }
-    #[cfg(not(unix))]
-    let _ = certificate;
 }
 
 /// Resolves at Ctrl-C or, on Unix, SIGTERM (what systemd and container orchestrators send).
@@ -279,10 +295,16 @@ async fn shutdown_signal() {
         () = interrupt => {}
         () = terminate => {}
     }
-    println!("shutting down");
+    tracing::info!("shutting down");
 }
 
 fn run_enroll_code(db: &Path, user: &str) -> Result<(), String> {
+    if !db.exists() {
+        return Err(format!(
+            "there is no database at {} (give the server's with --db)",
+            db.display()
+        ));
+    }
     let storage = open_storage(db)?;
     let issued = auth::issue_enrollment_code(&storage, "command line", user, now_millis())
         .map_err(|e| e.to_string())?;

@@ -207,6 +207,17 @@ fn untrusted_servers_are_refused_before_anything_is_sent() {
             "not one of the pinned keys",
         ),
     ];
+    // A mis-issued certificate for the name, with the genuine (pinned) certificate appended to
+    // its chain: the pin must be on the verified path, not just anywhere in what was sent.
+    let impostor = pki.issue("impostor", &["localhost"], 2099);
+    let mut chain = std::fs::read_to_string(&impostor.cert).expect("read");
+    chain.push_str(&std::fs::read_to_string(&good.cert).expect("read"));
+    std::fs::write(&impostor.cert, chain).expect("write");
+    let cases = cases.into_iter().chain([(
+        impostor,
+        trusting(vec![good.pin.clone()]),
+        "not one of the pinned keys",
+    )]);
     for (issued, trust, expected) in cases {
         let server = serve(&state, &issued);
         let transport = HttpTransport::connect(&server.url(), &trust).expect("transport");

@@ -436,6 +436,7 @@ impl LoginLimiter {
     /// all pass the check while the slow hash runs), or refuses it: too many attempts from the
     /// address, or too many failures for the account from it.
     fn attempt(&self, user: &str, from: Option<IpAddr>) -> Result<Instant, DomainError> {
+        let from = from.map(network_of);
         if let Some(address) = from
             && let Err(not_until) = self.per_address.check_key(&address)
         {
@@ -459,8 +460,9 @@ impl LoginLimiter {
         Ok(now)
     }
 
-    /// Takes back the attempt made at `at`: the password was right.
-    fn succeeded(&self, user: &str, from: Option<IpAddr>, at: Instant) {
+    /// Takes back the attempt made at `at`: the password was right, or was never checked.
+    fn take_back(&self, user: &str, from: Option<IpAddr>, at: Instant) {
+        let from = from.map(network_of);
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(recent) = failures.get_mut(&(user.to_owned(), from)) {
             recent.retain(|t| *t != at);
@@ -483,11 +485,19 @@ impl LoginLimiter {
             }
             *running += 1;
         }
+        // Frees the slot however `check` ends.
+        struct Slot<'l>(&'l LoginLimiter);
+        impl Drop for Slot<'_> {
+            fn drop(&mut self) {
+                let mut running = self.0.hashing.lock().unwrap_or_else(|p| p.into_inner());
+                *running = running.saturating_sub(1);
+                drop(running);
+                self.0.hashing_done.notify_one();
+            }
+        }
+        let _slot = Slot(self);
         self.hashes.fetch_add(1, Ordering::Relaxed);
-        let result = check();
-        *self.hashing.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        self.hashing_done.notify_one();
-        Ok(result)
+        Ok(check())
     }
 }
 
@@ -504,6 +514,54 @@ pub struct SignedIn {
     pub role: UserRole,
     /// When the session ends.
     pub expires_at: Millis,
+}
+
+/// The longest user id a sign-in accepts.
+pub const MAX_USER_ID_LEN: usize = 128;
+/// The longest password a sign-in accepts.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// The user's role when `password` is theirs; `None` when it is not (or there is no such
+/// account, checked as slowly, so the timing does not tell which accounts exist).
+fn check_password(
+    storage: &dyn Storage,
+    limiter: &LoginLimiter,
+    user: &str,
+    password: &str,
+) -> Result<Option<UserRole>, DomainError> {
+    let found = read(storage, |tx| {
+        Ok::<_, DomainError>((tx.user(user)?, tx.password_hash(user)?))
+    })?;
+    Ok(match found {
+        (Some(u), Some(hash)) if limiter.hash(|| verify_password(password, &hash))? => {
+            UserRole::parse(&u.role)
+        }
+        (Some(_), Some(_)) => None,
+        _ => {
+            limiter.hash(|| verify_password(password, dummy_hash()))?;
+            None
+        }
+    })
+}
+
+/// The address a limit counts: IPv6 clients by their /64 (one subscriber's network).
+fn network_of(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(
+                segments[0],
+                segments[1],
+                segments[2],
+                segments[3],
+                0,
+                0,
+                0,
+                0,
+            ))
+        }
+        v4 => v4,
+    }
 }
 
 /// One sign-in attempt: who, with which password, from which client address (when known).
@@ -529,28 +587,32 @@ pub fn sign_in(
         password,
         from,
     } = *attempt;
+    // Bounded before anything is counted or hashed: an id or a password of megabytes is not a
+    // guess, it is a load.
+    if user.len() > MAX_USER_ID_LEN {
+        return Err(DomainError::invalid_field(
+            "user",
+            "a user id is at most 128 bytes",
+        ));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(DomainError::invalid_field(
+            "password",
+            "a password is at most 1,024 bytes",
+        ));
+    }
     let attempted = limiter.attempt(user, from)?;
-    let found = read(storage, |tx| {
-        Ok::<_, DomainError>((tx.user(user)?, tx.password_hash(user)?))
-    })?;
-    let role = match found {
-        (Some(u), Some(hash)) if limiter.hash(|| verify_password(password, &hash))? => {
-            UserRole::parse(&u.role)
-        }
-        (Some(_), Some(_)) => None,
-        _ => {
-            // As slow as a real check, so the answer's timing does not tell which accounts exist.
-            limiter.hash(|| verify_password(password, dummy_hash()))?;
-            None
-        }
-    };
-    let Some(role) = role else {
+    let checked = check_password(storage, limiter, user, password);
+    // Only a password checked and found wrong counts against the account.
+    if !matches!(checked, Ok(None)) {
+        limiter.take_back(user, from, attempted);
+    }
+    let Some(role) = checked? else {
         return Err(DomainError::unauthorized(
             "bad_credentials",
             "the user id or the password is wrong",
         ));
     };
-    limiter.succeeded(user, from, attempted);
     if role == UserRole::Installer {
         return Err(DomainError::forbidden(
             "installer_sign_in",

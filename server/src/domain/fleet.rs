@@ -11,6 +11,8 @@ use crate::storage::fleet::{DeviceLogEntry, StoredReport, SyncEntry};
 use crate::storage::{Credential, ReadTx, WriteTx};
 
 const MINUTE: Millis = 60_000;
+/// The longest version string kept.
+const MAX_VERSION: usize = 64;
 const HOUR: Millis = 60 * MINUTE;
 
 /// When a device is in trouble, and how much it matters (higher first).
@@ -95,6 +97,9 @@ pub(crate) fn record_round(
         if let Some(error) = &mut report.last_error {
             *error = error.chars().take(MAX_LOG_MESSAGE).collect();
         }
+        for version in [&mut report.app_version, &mut report.library_version] {
+            *version = version.chars().take(MAX_VERSION).collect();
+        }
         StoredReport {
             clock_skew_ms: report.device_time.saturating_sub(now),
             report,
@@ -125,13 +130,13 @@ fn overview(
                 // How old the oldest change is, on the phone's clock at its report.
                 r.report
                     .oldest_outbox_at
-                    .is_some_and(|oldest| r.report.device_time - oldest > HOUR)
+                    .is_some_and(|oldest| r.report.device_time.saturating_sub(oldest) > HOUR)
             }),
             Trouble::Flagged => credential.flagged_at.is_some(),
             Trouble::NotSeen => !revoked && last_seen.is_none_or(|seen| now - seen > 24 * HOUR),
             Trouble::ClockSkew => report
                 .as_ref()
-                .is_some_and(|r| r.clock_skew_ms.abs() > 5 * MINUTE),
+                .is_some_and(|r| r.clock_skew_ms.unsigned_abs() > (5 * MINUTE).unsigned_abs()),
             Trouble::Violations => violations > 0,
             Trouble::Parked => report.as_ref().is_some_and(|r| r.report.parked > 0),
         }

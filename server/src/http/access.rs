@@ -135,7 +135,7 @@ fn session_cookie(value: &str, max_age_seconds: Millis) -> String {
 
 /// Sign in to the office.
 ///
-/// The token comes back in the body (for API clients, as a bearer token) and as an HttpOnly, Secure, SameSite=Strict session cookie (for the console). Five wrong passwords lock an account for 15 minutes. Installers cannot sign in to the office.
+/// The token comes back in the body (for API clients, as a bearer token) and as an HttpOnly, Secure, SameSite=Strict session cookie (for the console). Five wrong passwords from one address lock that account for that address for 15 minutes (an administrator can unlock it); each address may try ten sign-ins a minute. Installers cannot sign in to the office.
 #[utoipa::path(
     post,
     path = "/v1/auth/login",

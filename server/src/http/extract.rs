@@ -147,15 +147,12 @@ impl FromRequestParts<AppState> for ClientAddr {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<PeerAddr>>()
-            .map(|ConnectInfo(PeerAddr(peer))| peer.ip());
-        let forwarded: Vec<&str> = parts
+        let peer = peer_address(parts);
+        let forwarded: Vec<&[u8]> = parts
             .headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.as_bytes())
             .collect();
         Ok(ClientAddr(peer.map(|peer| {
             client_address(peer, &forwarded, &state.trusted_proxies)
@@ -163,23 +160,34 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
-/// Walks `X-Forwarded-For` from the nearest hop back while the hop is a trusted proxy; a
-/// malformed entry stops the walk at the last trusted hop (what it says cannot be believed).
-fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> IpAddr {
-    let mut client = peer;
+/// The connection's own address (IPv4-mapped IPv6 addresses as IPv4).
+pub fn peer_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|ConnectInfo(PeerAddr(peer))| peer.ip().to_canonical())
+}
+
+/// Stands for a client whose address a trusted proxy garbled: never the proxy's own.
+const UNKNOWN_CLIENT: IpAddr = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+
+/// Walks `X-Forwarded-For` from the nearest hop back while the hop is a trusted proxy. A hop
+/// that is not an address (the header is bytes, not always text) stands for an unknown
+/// client, never for the proxy that passed it on.
+fn client_address(peer: IpAddr, forwarded_for: &[&[u8]], trusted: &[IpAddr]) -> IpAddr {
+    let mut client = peer.to_canonical();
     let hops = forwarded_for
         .iter()
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
+        .flat_map(|value| value.split(|b| *b == b','))
         .rev();
     for hop in hops {
         if !trusted.contains(&client) {
             break;
         }
-        match hop.parse::<IpAddr>() {
-            Ok(address) => client = address,
-            Err(_) => break,
-        }
+        client = std::str::from_utf8(hop)
+            .ok()
+            .and_then(|text| text.trim().parse::<IpAddr>().ok())
+            .map_or(UNKNOWN_CLIENT, |address| address.to_canonical());
     }
     client
 }
@@ -217,24 +225,28 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         let proxy = ip("10.0.0.5");
         let trusted = [proxy, ip("10.0.0.6")];
+        let walk = |peer: &str, headers: &[&str]| {
+            let headers: Vec<&[u8]> = headers.iter().map(|h| h.as_bytes()).collect();
+            client_address(ip(peer), &headers, &trusted)
+        };
         // No trusted proxy: the header is ignored, whoever wrote it.
+        assert_eq!(walk("203.0.113.9", &["1.2.3.4"]), ip("203.0.113.9"));
+        // Through one proxy: the address it saw; an IPv4-mapped peer is the same proxy.
+        assert_eq!(walk("10.0.0.5", &["198.51.100.7"]), ip("198.51.100.7"));
         assert_eq!(
-            client_address(ip("203.0.113.9"), &["1.2.3.4"], &trusted),
-            ip("203.0.113.9")
-        );
-        // Through one proxy: the address it saw.
-        assert_eq!(
-            client_address(proxy, &["198.51.100.7"], &trusted),
+            walk("::ffff:10.0.0.5", &["198.51.100.7"]),
             ip("198.51.100.7")
         );
         // Through two, with a spoofed entry the client wrote itself before them.
         assert_eq!(
-            client_address(proxy, &["6.6.6.6, 198.51.100.7", "10.0.0.6"], &trusted),
+            walk("10.0.0.5", &["6.6.6.6, 198.51.100.7", "10.0.0.6"]),
             ip("198.51.100.7")
         );
-        // Garbage after a trusted hop: the proxy itself is the client.
-        assert_eq!(client_address(proxy, &["not-an-ip"], &trusted), proxy);
-        assert_eq!(client_address(proxy, &[], &trusted), proxy);
+        // Garbage after a trusted hop is an unknown client, never the proxy.
+        assert_eq!(walk("10.0.0.5", &["not-an-ip"]), UNKNOWN_CLIENT);
+        let raw: &[&[u8]] = &[b"\xff\xfe, 198.51.100.8"];
+        assert_eq!(client_address(proxy, raw, &trusted), ip("198.51.100.8"));
+        assert_eq!(walk("10.0.0.5", &[]), proxy);
     }
 
     #[test]

@@ -39,7 +39,7 @@ use utoipa_axum::routes;
 use crate::domain::DomainError;
 use crate::domain::auth;
 use crate::http::error::AppError;
-use crate::http::extract::{ClientAddr, request_facts};
+use crate::http::extract::request_facts;
 use crate::state::{AppState, Readiness};
 
 /// The largest request body accepted, after decompression.
@@ -106,7 +106,14 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestDecompressionLayer::new())
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .fallback(no_such_route)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                ),
+        )
         .layer(middleware::from_fn(with_request_id))
         .with_state(state)
 }
@@ -167,6 +174,17 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         path = %request.uri().path(),
         request_id = %id,
     )
+}
+
+/// What a path no route serves is answered with: a JSON error like any other, with its
+/// request id.
+async fn no_such_route(uri: axum::http::Uri) -> AppError {
+    DomainError::refused(
+        crate::domain::Refusal::NotFound,
+        "no_route",
+        format!("the server has no `{}`", uri.path()),
+    )
+    .into()
 }
 
 /// Health check: the process answers.
@@ -230,11 +248,12 @@ impl Connected<IncomingStream<'_, tls::TlsListener>> for PeerAddr {
 )]
 async fn metrics_text(
     State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
-    method: axum::http::Method,
-    headers: axum::http::HeaderMap,
+    request: axum::http::request::Parts,
 ) -> Result<Response, AppError> {
-    let allowed_address = client.is_some_and(|client| state.metrics_from.contains(&client));
+    // The scraper's own connection, never what a forwarded header claims.
+    let allowed_address =
+        extract::peer_address(&request).is_some_and(|peer| state.metrics_from.contains(&peer));
+    let (method, headers) = (request.method, request.headers);
     if !allowed_address {
         let now = state.now();
         let principal = state

@@ -34,6 +34,27 @@ pub fn stream_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(events))
 }
 
+/// A sync request within its device's limit (`429 too_many_requests` otherwise), checked
+/// from the request's parts, before its body is read.
+struct WithinSyncLimit;
+
+impl axum::extract::FromRequestParts<AppState> for WithinSyncLimit {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, AppError> {
+        if let Some(Principal::Device(credential)) = parts.extensions.get::<Principal>() {
+            state
+                .device_limits
+                .sync(&credential.device_id)
+                .map_err(DomainError::TooManyRequests)?;
+        }
+        Ok(WithinSyncLimit)
+    }
+}
+
 /// Device sync round.
 ///
 /// Devices only (permission `Sync`), as the device and user their credential names (`403 forged_identity` otherwise). The contract is docs/sync-protocol.md.
@@ -47,15 +68,10 @@ pub fn stream_routes() -> OpenApiRouter<AppState> {
 async fn sync_handler(
     State(state): State<AppState>,
     caller: Authorized<need::Sync>,
+    _: WithinSyncLimit,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let started = std::time::Instant::now();
-    if let Principal::Device(credential) = &caller.principal {
-        state
-            .device_limits
-            .sync(&credential.device_id)
-            .map_err(DomainError::TooManyRequests)?;
-    }
     let request: SyncRequest = wire::decode(&body).map_err(|e| match e {
         WireError::UnsupportedVersion { .. } => {
             AppError::bad_request("unsupported_version", e.to_string())

@@ -146,7 +146,12 @@ impl TlsListener {
         let (ready_tx, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
+                // Stops as soon as the listener is gone (the server shuts down).
+                let accepted = tokio::select! {
+                    accepted = tcp.accept() => accepted,
+                    () = ready_tx.closed() => return,
+                };
+                let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors and the like: wait instead of spinning.
@@ -165,9 +170,6 @@ impl TlsListener {
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 });
-                if ready_tx.is_closed() {
-                    return;
-                }
             }
         });
         Ok(TlsListener { local, ready })

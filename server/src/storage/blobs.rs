@@ -110,7 +110,11 @@ fn missing_is_none<T>(result: std::io::Result<T>) -> Result<Option<T>, BlobError
 
 impl BlobStore for FsBlobStore {
     fn probe_writable(&self) -> Result<(), BlobError> {
-        let probe = self.root.join("staging").join(".readiness-probe");
+        // A name of its own: probes that overlap do not remove each other's file.
+        let probe = self.root.join("staging").join(format!(
+            ".readiness-probe-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         let mut file = fs::File::create(&probe)?;
         std::io::Write::write_all(&mut file, b"probe")?;
         file.sync_all()?;

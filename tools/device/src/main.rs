@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fieldsync_client_core::protocol::job::{ChecklistUpdate, Outcome};
+use fieldsync_client_core::protocol::now_millis;
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{JobQuery, ServerTrust, Store};
@@ -15,7 +16,7 @@ use fieldsync_client_core::{JobQuery, ServerTrust, Store};
 /// Acts as USER's phone with its local store at STORE (its credential kept in
 /// STORE.credential; a real app uses the platform keystore).
 #[derive(Debug, Parser)]
-#[command(name = "fieldsync-device", version, disable_help_subcommand = true)]
+#[command(name = "fieldsync-device", version)]
 struct Cli {
     /// The phone's local store (an SQLite file, created on first use).
     #[arg(long, value_name = "PATH")]
@@ -108,7 +109,7 @@ enum Command {
         comment: Vec<String>,
     },
     /// Asks the office for help with a job (climbs the escalation ladder).
-    Help {
+    AskHelp {
         /// The job id.
         job: String,
         /// Why.
@@ -185,7 +186,7 @@ impl Command {
                 | Command::Note { .. }
                 | Command::Part { .. }
                 | Command::Rate { .. }
-                | Command::Help { .. }
+                | Command::AskHelp { .. }
                 | Command::Complete { .. }
                 | Command::Incomplete { .. }
                 | Command::Photo { .. }
@@ -211,6 +212,15 @@ fn credential_path(store: &std::path::Path) -> PathBuf {
     let mut path = store.as_os_str().to_owned();
     path.push(".credential");
     PathBuf::from(path)
+}
+
+/// Writes a secret readable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, bytes)
 }
 
 /// The image type a file name suggests.
@@ -267,7 +277,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     match &cli.command {
         Command::Enroll { code } => {
             let credential = transport.enroll(&store, code).map_err(e)?;
-            std::fs::write(credential_path(&cli.store), credential)
+            write_private(&credential_path(&cli.store), credential.as_bytes())
                 .map_err(|e| format!("cannot keep the credential: {e}"))?;
             println!("enrolled device {} for {user}", store.identity().device_id);
         }
@@ -305,9 +315,15 @@ fn run(cli: &Cli) -> Result<(), String> {
                 user,
                 store.cursor().map_err(e)?
             );
+            let oldest = outbox.oldest_created_at.map_or_else(
+                || "none".to_owned(),
+                |at| format!("{} s old", (now_millis() - at).max(0) / 1000),
+            );
             println!(
-                "outbox: {} waiting, oldest {:?}, refusals {}",
-                outbox.depth, outbox.oldest_created_at, outbox.refusals
+                "outbox: {} waiting (oldest {oldest}), {} refused; media waiting: {}",
+                outbox.depth,
+                outbox.refusals,
+                store.pending_media().map_err(e)?.len()
             );
             for refusal in store.refusals().map_err(e)? {
                 println!(
@@ -320,7 +336,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             let report = transport.sync(&store).map_err(e)?;
             let stats = transport.stats();
             println!(
-                "synced in {} round trips ({} B up, {} B down): {} accepted, {} refused, {} updated, {} removed",
+                "synced in {} round trip(s) ({} B up, {} B down): {} accepted, {} refused, {} updated, {} removed",
                 report.round_trips,
                 stats.bytes_sent,
                 stats.bytes_received,
@@ -367,7 +383,9 @@ fn run(cli: &Cli) -> Result<(), String> {
         } => store
             .set_rating(job, *score, &comment.join(" "))
             .map_err(e)?,
-        Command::Help { job, reason } => store.request_help(job, &reason.join(" ")).map_err(e)?,
+        Command::AskHelp { job, reason } => {
+            store.request_help(job, &reason.join(" ")).map_err(e)?
+        }
         Command::Complete {
             job,
             summary: words,
@@ -405,7 +423,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         Command::Upload => {
             let report = transport.upload_media(&store).map_err(e)?;
             println!(
-                "uploaded {} blobs ({} B); {} still waiting",
+                "uploaded {} file(s) ({} B); {} still waiting",
                 report.uploaded,
                 report.bytes_sent,
                 store.pending_media().map_err(e)?.len()

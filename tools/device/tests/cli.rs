@@ -27,7 +27,7 @@ fn every_command_has_generated_help() {
         "note",
         "part",
         "rate",
-        "help",
+        "ask-help",
         "complete",
         "incomplete",
         "photo",

@@ -107,8 +107,8 @@ impl FleetStoreMut for Tx<'_> {
             ],
         )?;
         self.0.execute(
-            "DELETE FROM device_syncs WHERE device_id = ?1 AND id <=
-               (SELECT MAX(id) FROM device_syncs WHERE device_id = ?1) - ?2",
+            "DELETE FROM device_syncs WHERE device_id = ?1 AND id NOT IN
+               (SELECT id FROM device_syncs WHERE device_id = ?1 ORDER BY id DESC LIMIT ?2)",
             params![device_id, to_i64(KEPT_SYNCS)],
         )?;
         let Some(stored) = report else {
@@ -136,8 +136,8 @@ impl FleetStoreMut for Tx<'_> {
             )?;
         }
         self.0.execute(
-            "DELETE FROM device_logs WHERE device_id = ?1 AND id <=
-               (SELECT MAX(id) FROM device_logs WHERE device_id = ?1) - ?2",
+            "DELETE FROM device_logs WHERE device_id = ?1 AND id NOT IN
+               (SELECT id FROM device_logs WHERE device_id = ?1 ORDER BY id DESC LIMIT ?2)",
             params![device_id, to_i64(KEPT_LOG)],
         )?;
         Ok(())

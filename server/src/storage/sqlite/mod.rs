@@ -119,6 +119,8 @@ const MIGRATIONS: &[&str] = &[
 /// The SQLite storage backend.
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
+    /// Whether [`Storage::atomically`] holds a transaction open (transactions nest only then).
+    batch: std::sync::atomic::AtomicBool,
     /// The server's actor for this process (see [`ReadTx::server_actor`]).
     actor: Vec<u8>,
 }
@@ -170,6 +172,7 @@ impl SqliteStorage {
         }
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
+            batch: std::sync::atomic::AtomicBool::new(false),
             actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
         })
     }
@@ -191,8 +194,13 @@ impl SqliteStorage {
         }
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
+            batch: std::sync::atomic::AtomicBool::new(false),
             actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
         })
+    }
+
+    fn in_batch(&self) -> bool {
+        self.batch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -206,7 +214,7 @@ impl Storage for SqliteStorage {
         f: &mut dyn FnMut(&dyn ReadTx) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let mut conn = self.lock();
-        let tx = Scope::begin(&mut conn, TransactionBehavior::Deferred)?;
+        let tx = Scope::begin(&mut conn, TransactionBehavior::Deferred, self.in_batch())?;
         f(&Tx(tx, &self.actor))
     }
 
@@ -215,7 +223,7 @@ impl Storage for SqliteStorage {
         f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let mut conn = self.lock();
-        let tx = Scope::begin(&mut conn, TransactionBehavior::Immediate)?;
+        let tx = Scope::begin(&mut conn, TransactionBehavior::Immediate, self.in_batch())?;
         let mut tx = Tx(tx, &self.actor);
         f(&mut tx)?;
         tx.0.commit()
@@ -226,17 +234,27 @@ impl Storage for SqliteStorage {
         f: &mut dyn FnMut() -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         // The outer transaction stays open between the lock's uses: every transaction `f` runs
-        // becomes a savepoint inside it (see `Scope::begin`).
+        // becomes a savepoint inside it (see `Scope::begin`). The guard rolls it back however
+        // `f` ends (an error, a panic, a failed commit), so no later write is left inside it.
+        struct Batch<'s>(&'s SqliteStorage);
+        impl Drop for Batch<'_> {
+            fn drop(&mut self) {
+                self.0
+                    .batch
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                let conn = self.0.lock();
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+            }
+        }
         self.lock().execute_batch("BEGIN IMMEDIATE")?;
-        let outcome = f();
-        let end = if outcome.is_ok() {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
-        };
-        let ended = self.lock().execute_batch(end);
-        outcome?;
-        Ok(ended?)
+        self.batch.store(true, std::sync::atomic::Ordering::SeqCst);
+        let batch = Batch(self);
+        f()?;
+        batch.0.lock().execute_batch("COMMIT")?;
+        drop(batch);
+        Ok(())
     }
 
     fn probe_write(&self, now: fieldsync_protocol::Millis) -> Result<(), StorageError> {
@@ -268,12 +286,20 @@ impl<'c> Scope<'c> {
     fn begin(
         conn: &'c mut Connection,
         behavior: TransactionBehavior,
+        in_batch: bool,
     ) -> Result<Self, StorageError> {
-        Ok(if conn.is_autocommit() {
-            Scope::Transaction(conn.transaction_with_behavior(behavior)?)
+        if conn.is_autocommit() {
+            Ok(Scope::Transaction(
+                conn.transaction_with_behavior(behavior)?,
+            ))
+        } else if in_batch {
+            Ok(Scope::Savepoint(conn.savepoint()?))
         } else {
-            Scope::Savepoint(conn.savepoint()?)
-        })
+            // A transaction left open outside `atomically`: nesting would never commit.
+            Err(StorageError::Database(
+                "a transaction is open where none should be".into(),
+            ))
+        }
     }
 
     fn commit(self) -> Result<(), StorageError> {
