@@ -98,6 +98,10 @@ struct ServeArgs {
     /// holds (never unsent work). At least --lease-lock-days.
     #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
     lease_wipe_days: u64,
+    /// A closed job nobody has changed for this many days leaves its installer's phone (once
+    /// everything captured on the phone is on the server); reopening it brings it back.
+    #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    keep_closed_days: i64,
 }
 
 fn main() -> ExitCode {
@@ -214,6 +218,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             metrics_from: args.metrics_from.clone().into(),
             trusted_proxies: args.trusted_proxy.clone().into(),
             lease,
+            keep_closed: args.keep_closed_days * 24 * 3_600_000,
             ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
         let served = match certificate {

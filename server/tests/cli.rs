@@ -37,6 +37,7 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--log-format",
                 "--lease-lock-days",
                 "--lease-wipe-days",
+                "--keep-closed-days",
             ],
         ),
         (&["enroll-code", "--help"], &["--db", "--user"]),
@@ -67,6 +68,12 @@ fn unknown_options_and_missing_values_are_refused_by_name() {
     ]);
     assert!(!out.status.success(), "a wipe before the lock");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--lease-wipe-days"));
+    let out = run(&["serve", "--keep-closed-days", "0"]);
+    assert!(
+        !out.status.success(),
+        "closed jobs must stay at least a day"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--keep-closed-days"));
     let out = run(&["enroll-code"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));

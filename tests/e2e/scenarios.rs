@@ -1,15 +1,19 @@
 //! Scenarios written as numbered steps, each against a real server over HTTP.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fieldsync_client_core::protocol::job::{ChecklistUpdate, Outcome};
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_client_core::{JobQuery, JobSyncState, SyncSession};
+use fieldsync_server::domain::clock::ManualClock;
 use fieldsync_tests::TestServer;
+use serde_json::json;
 
 use crate::{phone_heads, server_heads};
 
 const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
 
 #[test]
 fn field_day_offline_work_meets_a_moved_appointment() {
@@ -290,6 +294,72 @@ fn reassigned_while_offline_keeps_the_captured_work_then_leaves_the_phone() {
     let ben = server.phone("ben");
     ben.sync();
     assert_eq!(ben.store.job(&job).expect("job").notes, "wiring checked");
+}
+
+#[test]
+fn a_closed_job_leaves_the_phone_after_a_quiet_week_and_comes_back_when_reopened() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let server = TestServer::start_with_clock(clock.clone());
+    let dispatcher = server.dispatcher();
+    let job = dispatcher.create_job("Grace Hopper");
+    let open = dispatcher.create_job("Open job");
+    dispatcher.assign(&job, Some("anna"));
+    dispatcher.assign(&open, Some("anna"));
+    let anna = server.phone("anna");
+    anna.sync();
+
+    // 1. Dispatch closes the job. Six days on it is still on her phone.
+    let close = |job: &str| {
+        let answer = dispatcher.post(
+            &format!("/v1/jobs/{job}/status"),
+            &json!({ "to": "closed" }),
+        );
+        assert_eq!(answer.status, 200, "close: {:?}", answer.body);
+    };
+    close(&job);
+    clock.advance(6 * DAY);
+    server.escalate_now();
+    let report = anna.sync();
+    assert_eq!(report.purged_jobs, 0, "{report:?}");
+
+    // 2. She adds a note offline; a day later the job has been quiet on the server for a week.
+    anna.store
+        .append_note(&job, "left the manual")
+        .expect("note");
+    clock.advance(DAY);
+    server.escalate_now();
+
+    // 3. Her next sync delivers the note, then the job leaves the phone. The open job stays.
+    let report = anna.sync();
+    assert_eq!(report.accepted_jobs, 1, "{report:?}");
+    assert_eq!(report.purged_jobs, 1, "{report:?}");
+    assert_eq!(anna.store.job_ids().expect("ids"), vec![open.clone()]);
+    // The week signed the office out: new sessions.
+    server.forget_sessions();
+    let office = server.dispatcher();
+    assert_eq!(office.job(&job)["job"]["notes"], "left the manual");
+
+    // 4. A new phone of hers starts with the open job only; later edits of the closed job reach
+    //    no phone, and a second pass of the scheduler changes nothing.
+    let tablet = server.phone("anna");
+    tablet.sync();
+    assert_eq!(tablet.store.job_ids().expect("ids"), vec![open.clone()]);
+    server.escalate_now();
+    assert_eq!(anna.sync().updated_jobs, 0);
+
+    // 5. Reopened, it comes back whole to both.
+    let reopen = office.post(
+        &format!("/v1/jobs/{job}/status"),
+        &json!({ "to": "assigned" }),
+    );
+    assert_eq!(reopen.status, 200, "reopen: {:?}", reopen.body);
+    for phone in [&anna, &tablet] {
+        phone.sync();
+        let back = phone.store.job(&job).expect("the job is back");
+        assert_eq!(back.notes, "left the manual");
+        assert_eq!(back.status(), Status::Assigned);
+    }
+    assert_eq!(phone_heads(&anna, &job), server_heads(&server, &job));
 }
 
 #[test]

@@ -185,6 +185,15 @@ impl TestServer {
         self.office("dispatch")
     }
 
+    /// Forgets the office sessions, so the next [`TestServer::office`] signs in again (after the
+    /// clock moved past their expiry).
+    pub fn forget_sessions(&self) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// An office user (see [`USERS`]), signed in with their password.
     pub fn office(&self, user: &str) -> Dispatcher {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());

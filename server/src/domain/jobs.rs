@@ -8,11 +8,12 @@ use fieldsync_protocol::SchemaError;
 use fieldsync_protocol::access::inspect_change;
 use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use fieldsync_protocol::job::{Editor, Job, JobDoc, JobSummary, Role, read_job};
+use fieldsync_protocol::rules::Status;
 
 use crate::domain::error::DomainError;
 use crate::domain::facts::JobFacts;
 use crate::storage::{
-    AuditEntry, AuditKind, EventKind, NewChange, StorageError, StoredJob, WriteTx,
+    AuditEntry, AuditKind, EventKind, NewChange, Storage, StorageError, StoredJob, WriteTx, write,
 };
 
 /// Who a committed batch of changes comes from.
@@ -165,6 +166,13 @@ pub fn commit(
         if let Some(new) = after {
             record_scope(tx, job_id, new, EventKind::Enter, now)?;
         }
+    } else if let Some(holder) = after
+        && previous.is_some_and(|p| p.status == Status::Closed)
+        && summary.status != Status::Closed
+        && !tx.in_scope(job_id, holder)?
+    {
+        // Reopened after it left the installer's phone for being closed: it comes back.
+        record_scope(tx, job_id, holder, EventKind::Enter, now)?;
     }
     Ok(Committed {
         summary: Some(summary),
@@ -223,4 +231,33 @@ fn record_scope(
         ..AuditEntry::new(job_id, audited, now)
     })?;
     Ok(())
+}
+
+/// How long a closed job nobody changes stays on its installer's phone by default.
+pub const DEFAULT_KEEP_CLOSED: Millis = 7 * crate::domain::planning::DAY;
+
+/// How many idle closed jobs one pass moves off phones; the next pass takes the rest.
+const RETIRE_BATCH: usize = 500;
+
+/// Moves closed jobs nobody has changed for `keep_closed` off their installers' phones: each
+/// leaves its assignee's scope (the phone deletes it once everything captured on it is on the
+/// server; the job stays on the server and in the case library). Reopening brings it back.
+/// Returns the `(job, installer)` pairs that left, for the nudge.
+pub fn retire_closed(
+    storage: &dyn Storage,
+    keep_closed: Millis,
+    now: Millis,
+) -> Result<Vec<(String, String)>, DomainError> {
+    write(storage, |tx| {
+        let due = tx.idle_closed_in_scope(now.saturating_sub(keep_closed), RETIRE_BATCH)?;
+        for (job, user) in &due {
+            tx.record_scope(job, user, EventKind::Leave, now)?;
+            tx.append_audit(&AuditEntry {
+                user: Some(user.clone()),
+                detail: "closed and unchanged long enough to leave the phone".into(),
+                ..AuditEntry::new(job, AuditKind::Leave, now)
+            })?;
+        }
+        Ok(due)
+    })
 }

@@ -735,7 +735,7 @@ fn collect_page(
                 let Some(stored) = tx.job(&event.job_id)? else {
                     continue;
                 };
-                if stored.summary.holder() == Some(request.user.as_str())
+                if tx.in_scope(&event.job_id, &request.user)?
                     && documents.insert(event.job_id.clone())
                 {
                     left.remove(&event.job_id);
@@ -748,10 +748,7 @@ fn collect_page(
                 }
             }
             EventKind::Leave => {
-                let still_held = tx
-                    .job(&event.job_id)?
-                    .is_some_and(|j| j.summary.holder() == Some(request.user.as_str()));
-                if !still_held
+                if !tx.in_scope(&event.job_id, &request.user)?
                     && left.insert(event.job_id.clone())
                     && !told_to_purge(tx, &event.job_id, request)?
                 {

@@ -18,6 +18,7 @@ use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dispatch::Dispatch;
 use crate::domain::error::DomainError;
 use crate::domain::escalation::{self, TickOutcome};
+use crate::domain::jobs::{self, DEFAULT_KEEP_CLOSED};
 use crate::domain::media::UploadLocks;
 use crate::domain::sla::SlaPolicy;
 use crate::domain::sync::PageLimits;
@@ -83,6 +84,8 @@ pub struct AppState {
     pub device_limits: Arc<limits::DeviceLimits>,
     /// The offline lease announced to phones with every sync.
     pub lease: fieldsync_protocol::wire::Lease,
+    /// How long a closed job nobody changes stays on its installer's phone.
+    pub keep_closed: Millis,
     /// Reverse proxies whose `X-Forwarded-For` names the client (sign-in limits, metrics
     /// access); nobody else's is believed.
     pub trusted_proxies: Arc<[IpAddr]>,
@@ -110,6 +113,7 @@ impl AppState {
             device_limits: Arc::default(),
             trusted_proxies: Arc::new([]),
             lease: fieldsync_protocol::wire::Lease::default(),
+            keep_closed: DEFAULT_KEEP_CLOSED,
         }
     }
 
@@ -158,10 +162,23 @@ impl AppState {
         }
     }
 
-    /// Runs the escalation ladder now, at the state's clock, and publishes what it did.
+    /// Runs the escalation ladder and moves idle closed jobs off phones now, at the state's
+    /// clock, and publishes what they did.
     pub fn escalate_now(&self) -> Result<(), DomainError> {
-        let outcome = escalation::tick(self.storage.as_ref(), &self.sla, self.now())?;
+        let now = self.now();
+        let outcome = escalation::tick(self.storage.as_ref(), &self.sla, now)?;
         self.publish_tick(outcome);
+        self.retire_closed(now)
+    }
+
+    /// Moves closed jobs idle for [`AppState::keep_closed`] off their installers' phones and
+    /// tells those phones to sync. Runs storage I/O: call it on the blocking pool.
+    pub fn retire_closed(&self, now: Millis) -> Result<(), DomainError> {
+        let retired = jobs::retire_closed(self.storage.as_ref(), self.keep_closed, now)?;
+        if !retired.is_empty() {
+            let (jobs, users): (Vec<String>, Vec<String>) = retired.into_iter().unzip();
+            self.changed(users, jobs);
+        }
         Ok(())
     }
 

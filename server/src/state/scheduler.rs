@@ -1,5 +1,6 @@
 //! The escalation scheduler: runs the ladder ([`crate::domain::escalation::tick`]) beside the
-//! server and publishes what each tick did.
+//! server and publishes what each tick did; after each tick it moves closed jobs idle for
+//! [`AppState::keep_closed`] off phones.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,12 @@ pub async fn run(state: AppState) {
                 None
             }
         };
+        let retiring = state.clone();
+        match tokio::task::spawn_blocking(move || retiring.retire_closed(now)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "moving closed jobs off phones failed"),
+            Err(e) => tracing::error!(error = %e, "moving closed jobs off phones panicked"),
+        }
         let wait = next_due
             .map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0) + 1))
             .unwrap_or(MAX_SLEEP)

@@ -60,6 +60,7 @@ macro_rules! storage_conformance_tests {
             duplicate_changes_are_stored_once,
             failed_write_leaves_nothing,
             events_follow_current_scope,
+            idle_closed_jobs_leave_scope,
             devices_and_users_round_trip,
             identities_round_trip,
             audit_is_ordered_and_filtered,
@@ -125,11 +126,16 @@ pub fn duplicate_changes_are_stored_once(store: &dyn Storage) {
     };
     write(store, |tx| {
         tx.put_job(&job, &[change_from(1, "d1")], 10)?;
+        tx.record_scope("j1", "u1", EventKind::Enter, 10)?;
         tx.put_job(&job, &[change_from(1, "d2"), change(2)], 11)
     })
     .expect("write");
     // Sequence numbers may have gaps; what matters is one entry per change.
-    let events = read(store, |tx| tx.events_for_user("u1", 0, 10)).expect("read");
+    let events: Vec<_> = read(store, |tx| tx.events_for_user("u1", 0, 10))
+        .expect("read")
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Change)
+        .collect();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].origin_device.as_deref(), Some("d1"));
 }
@@ -212,6 +218,67 @@ pub fn events_follow_current_scope(store: &dyn Storage) {
         Some(2)
     );
     assert!(!read(store, |tx| tx.ever_in_scope("theirs", "u1")).expect("read"));
+}
+
+/// Closed jobs idle since a time are found while still in scope; once they leave, their later
+/// changes no longer reach the user.
+pub fn idle_closed_jobs_leave_scope(store: &dyn Storage) {
+    let put = |tx: &mut dyn crate::storage::WriteTx, id: &str, status: Status, n: u8, now| {
+        let summary = JobSummary {
+            status,
+            ..summary(id, Some("u1"))
+        };
+        tx.put_job(
+            &StoredJob {
+                doc: vec![n],
+                summary,
+            },
+            &[change(n)],
+            now,
+        )
+    };
+    write(store, |tx| {
+        for (id, status, n, now) in [
+            ("quiet", Status::Closed, 1, 10),
+            ("busy", Status::Closed, 2, 50),
+            ("open", Status::Assigned, 3, 10),
+        ] {
+            put(tx, id, status, n, now)?;
+            tx.record_scope(id, "u1", EventKind::Enter, now)?;
+        }
+        Ok::<_, StorageError>(())
+    })
+    .expect("write");
+    let due = read(store, |tx| tx.idle_closed_in_scope(20, 100)).expect("read");
+    assert_eq!(due, vec![("quiet".to_owned(), "u1".to_owned())]);
+    assert!(read(store, |tx| tx.in_scope("quiet", "u1")).expect("read"));
+    assert!(!read(store, |tx| tx.in_scope("quiet", "u2")).expect("read"));
+    write(store, |tx| {
+        tx.record_scope("quiet", "u1", EventKind::Leave, 60)?;
+        put(tx, "quiet", Status::Closed, 4, 70)
+    })
+    .expect("write");
+    assert!(!read(store, |tx| tx.in_scope("quiet", "u1")).expect("read"));
+    assert!(
+        read(store, |tx| tx.idle_closed_in_scope(100, 100))
+            .expect("read")
+            .iter()
+            .all(|(job, _)| job != "quiet")
+    );
+    let after_leave: Vec<(String, EventKind)> = read(store, |tx| tx.events_for_user("u1", 0, 100))
+        .expect("read")
+        .into_iter()
+        .filter(|e| e.job_id == "quiet")
+        .map(|e| (e.job_id, e.kind))
+        .collect();
+    assert_eq!(
+        after_leave,
+        vec![
+            ("quiet".to_owned(), EventKind::Enter),
+            ("quiet".to_owned(), EventKind::Leave)
+        ],
+        "the scope events stay, the changes of a job out of scope do not"
+    );
 }
 
 /// [`DeviceStore`](crate::storage::DeviceStore): devices, actors and users.

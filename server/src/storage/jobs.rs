@@ -96,8 +96,8 @@ pub trait JobStore {
     fn job(&self, job_id: &str) -> Result<Option<StoredJob>, StorageError>;
     /// Every job's projection, oldest call first.
     fn list_jobs(&self) -> Result<Vec<JobSummary>, StorageError>;
-    /// History entries after `after` that concern `user`: changes to jobs they currently hold
-    /// (assigned to them and not cancelled) and their scope events, in `seq` order, at most
+    /// History entries after `after` that concern `user`: changes to jobs in their scope now
+    /// (see [`JobStore::in_scope`]) and their scope events, in `seq` order, at most
     /// `limit`.
     fn events_for_user(
         &self,
@@ -109,6 +109,15 @@ pub trait JobStore {
     fn latest_entry(&self, job_id: &str, user: &str) -> Result<Option<u64>, StorageError>;
     /// Whether the job was ever in the user's scope.
     fn ever_in_scope(&self, job_id: &str, user: &str) -> Result<bool, StorageError>;
+    /// Whether the job is in the user's scope now: its latest scope event for them is an entry.
+    fn in_scope(&self, job_id: &str, user: &str) -> Result<bool, StorageError>;
+    /// Closed jobs nobody has changed since `idle_since` that are still in their assignee's
+    /// scope, as `(job, assignee)`, at most `limit`: the ones due to leave the phone.
+    fn idle_closed_in_scope(
+        &self,
+        idle_since: Millis,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StorageError>;
 }
 
 /// Writes of this area inside one transaction.

@@ -60,14 +60,18 @@ impl JobStore for Tx<'_> {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Event>, StorageError> {
-        let mut stmt = self.0.prepare_cached(
+        // Changes of jobs in the user's scope now (assigned to them, not cancelled, and not
+        // closed long enough to have left the phone) and the user's scope events.
+        let mut stmt = self.0.prepare_cached(&format!(
             "SELECT seq, job_id, kind, user_id, origin_device, change FROM events
              WHERE seq > ?1 AND (
                (kind = 'change' AND job_id IN
-                 (SELECT job_id FROM jobs WHERE assignee = ?2 AND status <> 'cancelled'))
+                 (SELECT j.job_id FROM jobs j WHERE j.assignee = ?2 AND j.status <> 'cancelled'
+                    AND {} = 'enter'))
                OR (kind IN ('enter', 'leave') AND user_id = ?2))
              ORDER BY seq LIMIT ?3",
-        )?;
+            latest_scope_kind("j.job_id", "?2")
+        ))?;
         let rows = stmt.query_map(params![to_i64(after), user, to_i64(limit as u64)], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -104,6 +108,43 @@ impl JobStore for Tx<'_> {
     fn ever_in_scope(&self, job_id: &str, user: &str) -> Result<bool, StorageError> {
         Ok(self.latest_entry(job_id, user)?.is_some())
     }
+
+    fn in_scope(&self, job_id: &str, user: &str) -> Result<bool, StorageError> {
+        let kind: Option<String> = self.0.query_row(
+            &format!("SELECT {}", latest_scope_kind("?1", "?2")),
+            [job_id, user],
+            |r| r.get(0),
+        )?;
+        Ok(kind.as_deref() == Some("enter"))
+    }
+
+    fn idle_closed_in_scope(
+        &self,
+        idle_since: Millis,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StorageError> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT j.job_id, j.assignee FROM jobs j
+             WHERE j.status = 'closed' AND j.assignee IS NOT NULL AND j.updated_at <= ?1
+               AND {} = 'enter'
+             ORDER BY j.updated_at LIMIT ?2",
+            latest_scope_kind("j.job_id", "j.assignee")
+        ))?;
+        let rows = stmt.query_map(params![idle_since, to_i64(limit as u64)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// SQL for the kind of the latest scope event of job `job` for user `user` (`enter`, `leave`,
+/// or NULL), both SQL expressions: whether the job is in the user's scope now.
+fn latest_scope_kind(job: &str, user: &str) -> String {
+    format!(
+        "(SELECT kind FROM events
+          WHERE job_id = {job} AND user_id = {user} AND kind IN ('enter', 'leave')
+          ORDER BY seq DESC LIMIT 1)"
+    )
 }
 
 impl JobStoreMut for Tx<'_> {
