@@ -420,9 +420,7 @@ fn a_phone_restored_from_just_before_a_push_gets_its_own_work_back() {
     let phone = server.phone("anna");
     phone.sync();
     phone.sync();
-    let backup_dir = tempfile::tempdir().expect("tempdir");
-    let backup = backup_dir.path().join("backup.sqlite3");
-    phone.store.backup_to(&backup).expect("backup phone");
+    let backup = phone.backup();
     phone
         .store
         .append_note(&job, "pushed after the backup")
@@ -430,33 +428,22 @@ fn a_phone_restored_from_just_before_a_push_gets_its_own_work_back() {
     let pushed = phone.sync();
     assert_eq!(pushed.accepted_jobs, 1, "{pushed:?}");
     let expected = server_heads(&server, &job);
-    let credential = phone.credential.clone();
-    drop(phone);
 
-    let restored_dir = tempfile::tempdir().expect("tempdir");
-    let restored_path = restored_dir.path().join("phone.sqlite3");
-    std::fs::copy(&backup, &restored_path).expect("restore");
-    let store = fieldsync_client_core::Store::open(&restored_path, "anna").expect("open restored");
-    let transport = fieldsync_client_core::transport::HttpTransport::new(&server.url())
-        .expect("transport")
-        .with_credential(&credential);
+    let phone = phone.restored_from(&backup, "anna");
     for _ in 0..2 {
-        transport.sync(&store).expect("sync");
+        phone.sync();
     }
-    let job_on_phone = store.job(&job).expect("job");
+    let job_on_phone = phone.store.job(&job).expect("job");
     assert!(
         job_on_phone.notes.contains("pushed after the backup"),
         "the phone has its own note back: {:?}",
         job_on_phone.notes
     );
-    let mut heads: Vec<String> = store
-        .heads(&job)
-        .expect("heads")
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    heads.sort();
-    assert_eq!(heads, expected, "phone and server hold the same document");
+    assert_eq!(
+        phone_heads(&phone, &job),
+        expected,
+        "phone and server hold the same document"
+    );
 }
 
 #[test]
@@ -466,9 +453,7 @@ fn a_phone_restored_from_a_backup_catches_up() {
     server.dispatcher().assign(&job, Some("anna"));
     let phone = server.phone("anna");
     phone.sync();
-    let backup_dir = tempfile::tempdir().expect("tempdir");
-    let backup = backup_dir.path().join("backup.sqlite3");
-    phone.store.backup_to(&backup).expect("backup phone");
+    let backup = phone.backup();
 
     phone
         .store
@@ -478,24 +463,17 @@ fn a_phone_restored_from_a_backup_catches_up() {
     server.dispatcher().set_appointment(&job, 10_000, 20_000);
     phone.sync();
     let expected = server_heads(&server, &job);
-    let credential = phone.credential.clone();
-    drop(phone);
 
-    // The restored store presents an old cursor: the server resets and sends everything.
-    let restored_dir = tempfile::tempdir().expect("tempdir");
-    let restored_path = restored_dir.path().join("phone.sqlite3");
-    std::fs::copy(&backup, &restored_path).expect("restore");
-    let store = fieldsync_client_core::Store::open(&restored_path, "anna").expect("open restored");
+    // The restored store presents an old cursor: the server resets and sends everything. The
+    // platform keystore came back with the backup: the same device, the same credential.
+    let phone = phone.restored_from(&backup, "anna");
+    let store = &phone.store;
     // The installer works offline on the restored phone before it reconnects. The store got a
     // fresh actor, so these changes never collide with the ones the backup lost.
     store
         .append_note(&job, "captured after the restore")
         .expect("note");
-    // The platform keystore came back with the backup: the same device, the same credential.
-    let transport = fieldsync_client_core::transport::HttpTransport::new(&server.url())
-        .expect("transport")
-        .with_credential(&credential);
-    let report = transport.sync(&store).expect("sync");
+    let report = phone.sync();
     assert!(report.reset, "{report:?}");
     assert_eq!(store.outbox_status().expect("outbox").depth, 0);
     assert_eq!(
@@ -512,13 +490,7 @@ fn a_phone_restored_from_a_backup_catches_up() {
             && notes.contains("captured after the restore"),
         "{notes}"
     );
-    let mut heads: Vec<String> = store
-        .heads(&job)
-        .expect("heads")
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    heads.sort();
+    let heads = phone_heads(&phone, &job);
     assert_eq!(heads, server_heads(&server, &job));
     assert_ne!(heads, expected, "the new note is part of the history now");
     assert_eq!(store.job(&job).expect("job").notes, notes);

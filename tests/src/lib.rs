@@ -503,7 +503,40 @@ impl Phone {
     pub fn sync(&self) -> SyncReport {
         self.transport.sync(&self.store).expect("sync")
     }
+
+    /// Copies the store, as the platform's device backup would.
+    pub fn backup(&self) -> PhoneBackup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        self.store
+            .backup_to(dir.path().join("backup.sqlite3"))
+            .expect("backup phone");
+        PhoneBackup(dir)
+    }
+
+    /// This phone restored from `backup` for `user`: the store as the backup holds it, and the
+    /// same device credential (the platform keystore came back with the backup).
+    pub fn restored_from(self, backup: &PhoneBackup, user: &str) -> Phone {
+        let Phone {
+            store,
+            transport,
+            credential,
+            _dir,
+        } = self;
+        drop(store);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("phone.sqlite3");
+        std::fs::copy(backup.0.path().join("backup.sqlite3"), &path).expect("restore");
+        Phone {
+            store: Store::open(&path, user).expect("open restored store"),
+            transport,
+            credential,
+            _dir: dir,
+        }
+    }
 }
+
+/// A copy of a phone's store, taken by [`Phone::backup`].
+pub struct PhoneBackup(tempfile::TempDir);
 
 /// The lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
