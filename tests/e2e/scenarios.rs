@@ -339,11 +339,17 @@ fn a_closed_job_leaves_the_phone_after_a_quiet_week_and_comes_back_when_reopened
     let office = server.dispatcher();
     assert_eq!(office.job(&job)["job"]["notes"], "left the manual");
 
-    // 4. A new phone of hers starts with the open job only; later edits of the closed job reach
-    //    no phone, and a second pass of the scheduler changes nothing.
+    // 4. A new phone of hers starts with the open job only and is told of no job leaving; a
+    //    second pass of the scheduler changes nothing.
     let tablet = server.phone("anna");
     tablet.sync();
     assert_eq!(tablet.store.job_ids().expect("ids"), vec![open.clone()]);
+    let purges = office.get("/v1/audit?kind=purge").body;
+    assert_eq!(
+        purges.as_array().map(Vec::len),
+        Some(1),
+        "only the phone that held the job was told to purge it: {purges}"
+    );
     server.escalate_now();
     assert_eq!(anna.sync().updated_jobs, 0);
 

@@ -218,11 +218,18 @@ pub fn handle(
         // Changes the device itself uploaded come back when it has not acknowledged the answer
         // that accepted them (it presents an older cursor than the one last issued): the answer
         // was lost, or the device was restored from a backup taken before it and lost them.
-        let own_through = match &device {
-            Some(d) if request.cursor < d.last_issued_cursor => d.last_issued_cursor,
-            _ => 0,
+        let start = PageStart {
+            after,
+            own_through: match &device {
+                Some(d) if request.cursor < d.last_issued_cursor => d.last_issued_cursor,
+                _ => 0,
+            },
+            // A device never answered with a cursor holds no job of the server's: telling it
+            // which jobs left its scope would be noise (a year of closed jobs, on first sync).
+            holds_nothing: request.cursor == 0
+                && device.as_ref().is_none_or(|d| d.last_issued_cursor == 0),
         };
-        collect_page(tx, request, after, own_through, limits, &mut response, now)?;
+        collect_page(tx, request, start, limits, &mut response, now)?;
 
         tx.record_actor(&request.actor, &request.device)?;
         tx.put_device(&DeviceRecord {
@@ -706,18 +713,32 @@ fn told_to_purge(tx: &dyn WriteTx, job: &str, request: &SyncRequest) -> Result<b
         .any(|e| e.kind == AuditKind::Purge && e.device.as_deref() == Some(&request.device)))
 }
 
-/// Fills the response with the history after `after` that concerns the device, up to the page
-/// limits, and sets the cursor. The device's own uploads are left out (it holds them), except
-/// those at or before `own_through` (accepted in an answer it has not acknowledged).
+/// Where a page starts, and what the device already holds.
+struct PageStart {
+    /// The history position after which the page begins.
+    after: u64,
+    /// The device's own uploads at or before this come back (accepted in an answer it has not
+    /// acknowledged); later ones are left out (it holds them).
+    own_through: u64,
+    /// The device holds none of the server's jobs, so it is told of none leaving.
+    holds_nothing: bool,
+}
+
+/// Fills the response with the history after `start.after` that concerns the device, up to the
+/// page limits, and sets the cursor.
 fn collect_page(
     tx: &mut dyn WriteTx,
     request: &SyncRequest,
-    after: u64,
-    own_through: u64,
+    start: PageStart,
     limits: PageLimits,
     response: &mut SyncResponse,
     now: Millis,
 ) -> Result<(), DomainError> {
+    let PageStart {
+        after,
+        own_through,
+        holds_nothing,
+    } = start;
     // Read the high-water mark first: everything up to it is either in this page or later pages.
     let max_seq = tx.max_seq()?;
     let events = tx.events_for_user(&request.user, after, limits.events)?;
@@ -732,23 +753,27 @@ fn collect_page(
     for event in &events {
         match event.kind {
             EventKind::Enter => {
+                // Whole documents are read only for jobs in scope now, once per page.
+                if documents.contains(&event.job_id)
+                    || !tx.in_scope(&event.job_id, &request.user)?
+                {
+                    continue;
+                }
                 let Some(stored) = tx.job(&event.job_id)? else {
                     continue;
                 };
-                if tx.in_scope(&event.job_id, &request.user)?
-                    && documents.insert(event.job_id.clone())
-                {
-                    left.remove(&event.job_id);
-                    changes.remove(&event.job_id);
-                    bytes += stored.doc.len();
-                    response.documents.push(JobDocument {
-                        job: event.job_id.clone(),
-                        doc: stored.doc.into(),
-                    });
-                }
+                documents.insert(event.job_id.clone());
+                left.remove(&event.job_id);
+                changes.remove(&event.job_id);
+                bytes += stored.doc.len();
+                response.documents.push(JobDocument {
+                    job: event.job_id.clone(),
+                    doc: stored.doc.into(),
+                });
             }
             EventKind::Leave => {
-                if !tx.in_scope(&event.job_id, &request.user)?
+                if !holds_nothing
+                    && !tx.in_scope(&event.job_id, &request.user)?
                     && left.insert(event.job_id.clone())
                     && !told_to_purge(tx, &event.job_id, request)?
                 {
