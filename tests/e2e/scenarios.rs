@@ -351,9 +351,24 @@ fn a_closed_job_leaves_the_phone_after_a_quiet_week_and_comes_back_when_reopened
         "only the phone that held the job was told to purge it: {purges}"
     );
     server.escalate_now();
-    assert_eq!(anna.sync().updated_jobs, 0);
+    let leaves = office.get("/v1/audit?kind=leave").body;
+    assert_eq!(
+        leaves.as_array().map(Vec::len),
+        Some(1),
+        "left once: {leaves}"
+    );
 
-    // 5. Reopened, it comes back whole to both.
+    // 5. Office edits of the closed job reach no phone.
+    office.set_appointment(&job, 10_000, 20_000);
+    let report = anna.sync();
+    assert_eq!(
+        (report.updated_jobs, report.reset),
+        (0, false),
+        "{report:?}"
+    );
+    assert!(anna.store.job(&job).is_err(), "not back on the phone");
+
+    // 6. Reopened, it comes back whole to both.
     let reopen = office.post(
         &format!("/v1/jobs/{job}/status"),
         &json!({ "to": "assigned" }),

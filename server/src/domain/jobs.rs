@@ -160,7 +160,10 @@ pub fn commit(
     let mut nudge: Vec<String> = summary.assignee.iter().cloned().collect();
     if before != after {
         if let Some(old) = before {
-            record_scope(tx, job_id, old, EventKind::Leave, now)?;
+            // A closed job may have left the phone already.
+            if tx.in_scope(job_id, old)? {
+                record_scope(tx, job_id, old, EventKind::Leave, now)?;
+            }
             nudge.push(old.to_owned());
         }
         if let Some(new) = after {
@@ -236,8 +239,9 @@ fn record_scope(
 /// How long a closed job nobody changes stays on its installer's phone by default.
 pub const DEFAULT_KEEP_CLOSED: Millis = 7 * crate::domain::planning::DAY;
 
-/// How many idle closed jobs one pass moves off phones; the next pass takes the rest.
-const RETIRE_BATCH: usize = 500;
+/// How many idle closed jobs one pass moves off phones (one write transaction); the next pass
+/// takes the rest.
+pub const RETIRE_BATCH: usize = 2_000;
 
 /// Moves closed jobs nobody has changed for `keep_closed` off their installers' phones: each
 /// leaves its assignee's scope (the phone deletes it once everything captured on it is on the

@@ -227,6 +227,8 @@ pub fn handle(
             // A device never answered with a cursor holds no job of the server's: telling it
             // which jobs left its scope would be noise (a year of closed jobs, on first sync).
             holds_nothing: request.cursor == 0
+                && request.push.is_empty()
+                && request.resync.is_empty()
                 && device.as_ref().is_none_or(|d| d.last_issued_cursor == 0),
         };
         collect_page(tx, request, start, limits, &mut response, now)?;
@@ -678,7 +680,7 @@ fn resync_round(
     };
     // A device that no longer holds the job still delivers its captured work, but learns
     // nothing new about it: it is answered from the document as far as it already knows it.
-    let mut view = if stored.summary.holder() == Some(user) {
+    let mut view = if tx.in_scope(job, user)? {
         doc
     } else {
         let theirs: Vec<ChangeHash> = state

@@ -168,18 +168,25 @@ impl AppState {
         let now = self.now();
         let outcome = escalation::tick(self.storage.as_ref(), &self.sla, now)?;
         self.publish_tick(outcome);
-        self.retire_closed(now)
+        self.retire_closed(now).map(drop)
     }
 
-    /// Moves closed jobs idle for [`AppState::keep_closed`] off their installers' phones and
-    /// tells those phones to sync. Runs storage I/O: call it on the blocking pool.
-    pub fn retire_closed(&self, now: Millis) -> Result<(), DomainError> {
+    /// Moves closed jobs idle for [`AppState::keep_closed`] off their installers' phones (at
+    /// most [`jobs::RETIRE_BATCH`]) and tells those phones to sync; returns how many left. Runs
+    /// storage I/O: call it on the blocking pool.
+    pub fn retire_closed(&self, now: Millis) -> Result<usize, DomainError> {
+        // One event per job, so a device hears only of its own user's jobs; the ladder need not
+        // look again for jobs leaving phones.
         let retired = jobs::retire_closed(self.storage.as_ref(), self.keep_closed, now)?;
-        if !retired.is_empty() {
-            let (jobs, users): (Vec<String>, Vec<String>) = retired.into_iter().unzip();
-            self.changed(users, jobs);
+        let count = retired.len();
+        for (job, user) in retired {
+            let _ = self.live.send(Live::Changed {
+                users: vec![user].into(),
+                jobs: vec![job].into(),
+                cause: None,
+            });
         }
-        Ok(())
+        Ok(count)
     }
 
     /// Whether the server can do its work now: the database takes a write and the blob store

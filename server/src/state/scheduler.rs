@@ -5,14 +5,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fieldsync_protocol::Millis;
+
 use crate::domain::escalation::{MAX_SLEEP, MIN_SLEEP, tick};
+use crate::domain::jobs::RETIRE_BATCH;
 use crate::domain::sla::SlaPolicy;
 use crate::state::AppState;
+
+/// How often closed jobs are checked for leaving phones.
+const RETIRE_EVERY: Millis = 3_600_000;
 
 /// Runs the ladder for as long as the server runs: a tick at start (catching up on whatever
 /// fell due while the server was down), then at the next deadline, at least every
 /// [`MAX_SLEEP`], and whenever [`AppState::changed`] wakes it.
 pub async fn run(state: AppState) {
+    let mut last_retired: Option<Millis> = None;
     loop {
         let storage = state.storage.clone();
         let policy: Arc<SlaPolicy> = state.sla.clone();
@@ -34,11 +41,16 @@ pub async fn run(state: AppState) {
                 None
             }
         };
-        let retiring = state.clone();
-        match tokio::task::spawn_blocking(move || retiring.retire_closed(now)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "moving closed jobs off phones failed"),
-            Err(e) => tracing::error!(error = %e, "moving closed jobs off phones panicked"),
+        // Jobs age out slowly: once an hour is enough, and keeps the pass off every wake.
+        if last_retired.is_none_or(|at| now.saturating_sub(at) >= RETIRE_EVERY) {
+            let retiring = state.clone();
+            match tokio::task::spawn_blocking(move || retiring.retire_closed(now)).await {
+                // A full batch: more are due, so the next wake takes them.
+                Ok(Ok(retired)) if retired >= RETIRE_BATCH => {}
+                Ok(Ok(_)) => last_retired = Some(now),
+                Ok(Err(e)) => tracing::error!(error = %e, "moving closed jobs off phones failed"),
+                Err(e) => tracing::error!(error = %e, "moving closed jobs off phones panicked"),
+            }
         }
         let wait = next_due
             .map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0) + 1))

@@ -279,6 +279,18 @@ pub fn idle_closed_jobs_leave_scope(store: &dyn Storage) {
         ],
         "the scope events stay, the changes of a job out of scope do not"
     );
+    // Entering again (reopened) brings its changes back.
+    write(store, |tx| {
+        tx.record_scope("quiet", "u1", EventKind::Enter, 80)
+    })
+    .expect("write");
+    assert!(read(store, |tx| tx.in_scope("quiet", "u1")).expect("read"));
+    let changes = read(store, |tx| tx.events_for_user("u1", 0, 100))
+        .expect("read")
+        .into_iter()
+        .filter(|e| e.job_id == "quiet" && e.kind == EventKind::Change)
+        .count();
+    assert_eq!(changes, 2, "both changes of the job back in scope");
 }
 
 /// [`DeviceStore`](crate::storage::DeviceStore): devices, actors and users.

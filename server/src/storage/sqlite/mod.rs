@@ -114,6 +114,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT;",
     // 6: the fleet: device reports, syncs and forwarded logs.
     fleet::MIGRATION,
+    // 7: whether a job is in a user's scope is one seek (only scope events carry a user).
+    "CREATE INDEX events_scope ON events(job_id, user_id, seq) WHERE user_id IS NOT NULL;",
 ];
 
 /// The SQLite storage backend.
