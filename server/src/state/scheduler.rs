@@ -44,12 +44,21 @@ pub async fn run(state: AppState) {
         // Jobs age out slowly: once an hour is enough, and keeps the pass off every wake.
         if last_retired.is_none_or(|at| now.saturating_sub(at) >= RETIRE_EVERY) {
             let retiring = state.clone();
-            match tokio::task::spawn_blocking(move || retiring.retire_closed(now)).await {
-                // A full batch: more are due, so the next wake takes them.
-                Ok(Ok(retired)) if retired >= RETIRE_BATCH => {}
-                Ok(Ok(_)) => last_retired = Some(now),
-                Ok(Err(e)) => tracing::error!(error = %e, "moving closed jobs off phones failed"),
-                Err(e) => tracing::error!(error = %e, "moving closed jobs off phones panicked"),
+            let full_batch =
+                match tokio::task::spawn_blocking(move || retiring.retire_closed(now)).await {
+                    Ok(Ok(retired)) => retired >= RETIRE_BATCH,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "moving closed jobs off phones failed");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "moving closed jobs off phones panicked");
+                        false
+                    }
+                };
+            // After a full batch more are due: the next wake takes them. A failure waits an hour.
+            if !full_batch {
+                last_retired = Some(now);
             }
         }
         let wait = next_due
