@@ -218,7 +218,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             metrics_from: args.metrics_from.clone().into(),
             trusted_proxies: args.trusted_proxy.clone().into(),
             lease,
-            keep_closed: args.keep_closed_days * 24 * 3_600_000,
+            keep_closed: args.keep_closed_days * DAY_MS as i64,
             ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
         let served = match certificate {

@@ -309,14 +309,11 @@ fn a_closed_job_leaves_the_phone_after_a_quiet_week_and_comes_back_when_reopened
     anna.sync();
 
     // 1. Dispatch closes the job. Six days on it is still on her phone.
-    let close = |job: &str| {
-        let answer = dispatcher.post(
-            &format!("/v1/jobs/{job}/status"),
-            &json!({ "to": "closed" }),
-        );
-        assert_eq!(answer.status, 200, "close: {:?}", answer.body);
-    };
-    close(&job);
+    let close = dispatcher.post(
+        &format!("/v1/jobs/{job}/status"),
+        &json!({ "to": "closed" }),
+    );
+    assert_eq!(close.status, 200, "close: {:?}", close.body);
     clock.advance(6 * DAY);
     server.escalate_now();
     let report = anna.sync();

@@ -162,12 +162,12 @@ pub fn commit(
         if let Some(old) = before {
             // A closed job may have left the phone already.
             if tx.in_scope(job_id, old)? {
-                record_scope(tx, job_id, old, EventKind::Leave, now)?;
+                record_scope(tx, job_id, old, EventKind::Leave, "", now)?;
             }
             nudge.push(old.to_owned());
         }
         if let Some(new) = after {
-            record_scope(tx, job_id, new, EventKind::Enter, now)?;
+            record_scope(tx, job_id, new, EventKind::Enter, "", now)?;
         }
     } else if let Some(holder) = after
         && previous.is_some_and(|p| p.status == Status::Closed)
@@ -175,7 +175,7 @@ pub fn commit(
         && !tx.in_scope(job_id, holder)?
     {
         // Reopened after it left the installer's phone for being closed: it comes back.
-        record_scope(tx, job_id, holder, EventKind::Enter, now)?;
+        record_scope(tx, job_id, holder, EventKind::Enter, "", now)?;
     }
     Ok(Committed {
         summary: Some(summary),
@@ -217,11 +217,13 @@ pub fn edit(
     Ok((summary, committed))
 }
 
+/// Records that `job_id` entered or left `user`'s scope, and audits it with `detail`.
 fn record_scope(
     tx: &mut dyn WriteTx,
     job_id: &str,
     user: &str,
     kind: EventKind,
+    detail: &str,
     now: Millis,
 ) -> Result<(), DomainError> {
     tx.record_scope(job_id, user, kind, now)?;
@@ -231,6 +233,7 @@ fn record_scope(
     };
     tx.append_audit(&AuditEntry {
         user: Some(user.to_owned()),
+        detail: detail.to_owned(),
         ..AuditEntry::new(job_id, audited, now)
     })?;
     Ok(())
@@ -255,12 +258,14 @@ pub fn retire_closed(
     write(storage, |tx| {
         let due = tx.idle_closed_in_scope(now.saturating_sub(keep_closed), RETIRE_BATCH)?;
         for (job, user) in &due {
-            tx.record_scope(job, user, EventKind::Leave, now)?;
-            tx.append_audit(&AuditEntry {
-                user: Some(user.clone()),
-                detail: "closed and unchanged long enough to leave the phone".into(),
-                ..AuditEntry::new(job, AuditKind::Leave, now)
-            })?;
+            record_scope(
+                tx,
+                job,
+                user,
+                EventKind::Leave,
+                "closed and unchanged long enough to leave the phone",
+                now,
+            )?;
         }
         Ok(due)
     })

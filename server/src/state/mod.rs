@@ -147,13 +147,8 @@ impl AppState {
 
     /// Publishes what an escalation tick did: new reminders and raised rings.
     pub fn publish_tick(&self, outcome: TickOutcome) {
-        // One event per job, so a device hears only of its own user's jobs.
         for (job, users) in outcome.escalated {
-            let _ = self.live.send(Live::Changed {
-                users: users.into(),
-                jobs: vec![job].into(),
-                cause: None,
-            });
+            self.job_changed(job, users);
         }
         ::metrics::counter!(metrics::ESCALATION_TICKS).increment(1);
         ::metrics::counter!(metrics::REMINDERS_FIRED).increment(outcome.reminders.len() as u64);
@@ -175,18 +170,24 @@ impl AppState {
     /// most [`jobs::RETIRE_BATCH`]) and tells those phones to sync; returns how many left. Runs
     /// storage I/O: call it on the blocking pool.
     pub fn retire_closed(&self, now: Millis) -> Result<usize, DomainError> {
-        // One event per job, so a device hears only of its own user's jobs; the ladder need not
-        // look again for jobs leaving phones.
+        // The ladder need not look again for jobs leaving phones: no `changed`.
         let retired = jobs::retire_closed(self.storage.as_ref(), self.keep_closed, now)?;
         let count = retired.len();
         for (job, user) in retired {
-            let _ = self.live.send(Live::Changed {
-                users: vec![user].into(),
-                jobs: vec![job].into(),
-                cause: None,
-            });
+            self.job_changed(job, vec![user]);
         }
         Ok(count)
+    }
+
+    /// Tells `users` (and the office) that `job` changed, in an event of its own so that a
+    /// device hears only of its own user's jobs.
+    fn job_changed(&self, job: String, users: Vec<String>) {
+        // No subscribers is fine: nobody is online.
+        let _ = self.live.send(Live::Changed {
+            users: users.into(),
+            jobs: vec![job].into(),
+            cause: None,
+        });
     }
 
     /// Whether the server can do its work now: the database takes a write and the blob store
