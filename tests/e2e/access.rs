@@ -604,9 +604,9 @@ proptest! {
     ) {
         let _ = wire::decode::<SyncRequest>(&message);
         let (_dir, storage, job) = seeded();
-        let stored = read(&storage as &dyn Storage, |tx| tx.job(&job)).expect("read").expect("job");
+        let stored = read(&storage as &dyn Storage, |tx| tx.job_document(&job)).expect("read").expect("job");
         // A real change with one byte flipped, beside the random ones.
-        let mut doc = fieldsync_client_core::protocol::automerge::AutoCommit::load(&stored.doc)
+        let mut doc = fieldsync_client_core::protocol::automerge::AutoCommit::load(&stored.into_bytes())
             .expect("load");
         let mut real = doc.get_changes(&[]).last().expect("change").raw_bytes().to_vec();
         let at = flip.0 % real.len();
@@ -624,8 +624,8 @@ proptest! {
             report: None,
         };
         let _ = sync::handle(&storage, &request, PageLimits::default(), 3);
-        let after = read(&storage as &dyn Storage, |tx| tx.job(&job)).expect("read").expect("job");
-        let doc = fieldsync_client_core::protocol::automerge::AutoCommit::load(&after.doc)
+        let after = read(&storage as &dyn Storage, |tx| tx.job_document(&job)).expect("read").expect("job");
+        let doc = fieldsync_client_core::protocol::automerge::AutoCommit::load(&after.into_bytes())
             .expect("the stored document still loads");
         fieldsync_client_core::protocol::job::read_job(&doc).expect("and still reads");
     }

@@ -391,10 +391,11 @@ fn forgeries_and_other_installers_jobs_are_rejected_with_nothing_stored() {
     // Another installer's job: built from the server's own copy, pushed as anna.
     let theirs_before = crate::server_heads(&server, &theirs);
     let theirs_doc = server.storage();
-    let stored = fieldsync_server::storage::read(theirs_doc.as_ref(), |tx| tx.job(&theirs))
-        .expect("read")
-        .expect("job");
-    let mut foreign = AutoCommit::load(&stored.doc)
+    let stored =
+        fieldsync_server::storage::read(theirs_doc.as_ref(), |tx| tx.job_document(&theirs))
+            .expect("read")
+            .expect("job");
+    let mut foreign = AutoCommit::load(&stored.into_bytes())
         .expect("load")
         .with_actor(hostile.actor.clone());
     foreign.put(ROOT, "assignee", "anna").expect("put");

@@ -684,6 +684,12 @@ impl EventStream {
         stream
     }
 
+    /// The next event as (name, data), or `None` when none came within `timeout` or the stream
+    /// ended.
+    pub fn next(&self, timeout: std::time::Duration) -> Option<(String, String)> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
     /// Waits for the server to end the stream; fails on any further event, or after a generous
     /// time.
     pub fn expect_end(&self) {

@@ -208,15 +208,21 @@ function stopEvents() {
   state.events = null;
   state.eventsReady = false;
   clearTimeout(state.refreshTimer);
+  state.refreshTimer = null;
 }
 
+// At most one refresh per REFRESH_MS however busy the fleet: a refresh already pending covers
+// every event until it runs (a debounce would starve while events keep coming).
+const REFRESH_MS = 250;
+
 function scheduleRefresh() {
-  clearTimeout(state.refreshTimer);
+  if (state.refreshTimer) return;
   state.refreshTimer = setTimeout(() => {
+    state.refreshTimer = null;
     if (state.drag) { scheduleRefresh(); return; } // do not pull the board from under a drag
     refreshBadge();
     rerender();
-  }, 150);
+  }, REFRESH_MS);
 }
 
 // ---------------------------------------------------------------- start

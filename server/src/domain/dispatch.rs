@@ -218,8 +218,7 @@ impl<'s> Dispatch<'s> {
             let actor = ActorId::from(tx.server_actor()?.as_slice());
             let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
             let changes = doc.get_changes(&[]);
-            let committed =
-                jobs::commit(tx, &new.id, &mut doc, None, &changes, self.author(), now)?;
+            let committed = jobs::commit(tx, &new.id, doc, None, &changes, self.author(), now)?;
             let summary = committed
                 .summary
                 .clone()
@@ -313,9 +312,10 @@ impl<'s> Dispatch<'s> {
             let stored = tx
                 .job(job_id)?
                 .ok_or_else(|| DomainError::NotFound(format!("there is no job `{job_id}`")))?;
-            let mut doc = jobs::load(job_id, &stored.doc)?;
+            let mut doc = jobs::document(tx, job_id, &stored)?;
             let job = jobs::read(job_id, &doc)?;
             let heads = doc.get_heads().iter().map(ToString::to_string).collect();
+            jobs::keep(tx, job_id, doc);
             let history = tx.audit(Some(job_id), None, usize::MAX >> 1)?;
             let facts = tx.job_facts(job_id)?;
             let flags = history

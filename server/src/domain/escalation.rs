@@ -356,8 +356,7 @@ pub fn backfill_facts(storage: &dyn Storage, now: Millis) -> Result<usize, Domai
             let Some(stored) = tx.job(job_id)? else {
                 return Ok(());
             };
-            let doc = crate::domain::jobs::load(job_id, &stored.doc)?;
-            let job = crate::domain::jobs::read(job_id, &doc)?;
+            let job = crate::domain::jobs::read_stored(tx, job_id, &stored)?;
             tx.put_job_facts(&JobFacts::derive(&job, None, now))?;
             Ok::<_, DomainError>(())
         })?;

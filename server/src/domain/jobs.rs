@@ -12,8 +12,10 @@ use fieldsync_protocol::rules::Status;
 
 use crate::domain::error::DomainError;
 use crate::domain::facts::JobFacts;
+use crate::storage::documents::heads_bytes;
 use crate::storage::{
-    AuditEntry, AuditKind, EventKind, NewChange, Storage, StorageError, StoredJob, WriteTx, write,
+    AuditEntry, AuditKind, EventKind, NewChange, ReadTx, Storage, StorageError, StoredJob, WriteTx,
+    write,
 };
 
 /// Who a committed batch of changes comes from.
@@ -47,10 +49,52 @@ pub struct Committed {
     pub nudge: Vec<String>,
 }
 
-/// Loads a stored document.
+/// Loads a document from its stored bytes.
 pub fn load(job_id: &str, bytes: &[u8]) -> Result<AutoCommit, DomainError> {
     AutoCommit::load(bytes)
         .map_err(|e| DomainError::Internal(format!("stored job `{job_id}` does not load: {e}")))
+}
+
+/// The stored document of `stored`, taken from the cache of loaded documents when it holds
+/// the current one, else loaded from storage. Hand it back with [`keep`] after reading it;
+/// [`commit`] keeps what it stores.
+pub fn document(
+    tx: &dyn ReadTx,
+    job_id: &str,
+    stored: &StoredJob,
+) -> Result<AutoCommit, DomainError> {
+    if let Some(doc) = tx.documents().take(job_id, &stored.heads) {
+        return Ok(doc);
+    }
+    let bytes = tx
+        .job_document(job_id)?
+        .ok_or_else(|| DomainError::Internal(format!("stored job `{job_id}` has no document")))?
+        .into_bytes();
+    load(job_id, &bytes)
+}
+
+/// The typed view of a stored job, read from its document (which stays loaded).
+pub fn read_stored(tx: &dyn ReadTx, job_id: &str, stored: &StoredJob) -> Result<Job, DomainError> {
+    let doc = document(tx, job_id, stored)?;
+    let job = read(job_id, &doc);
+    keep(tx, job_id, doc);
+    job
+}
+
+/// Hands a document read with [`document`] back to the cache for the next transaction.
+pub fn keep(tx: &dyn ReadTx, job_id: &str, doc: AutoCommit) {
+    tx.documents().keep(job_id, doc);
+}
+
+/// Changes appended since the snapshot are compacted into a new one once they reach half the
+/// snapshot's size, and never below this many bytes. Rewriting the snapshot then costs, per
+/// appended byte, a bounded multiple however long the job's history, and loading a document
+/// applies a tail at most half its snapshot.
+const COMPACT_TAIL_FLOOR: u64 = 8 * 1024;
+
+/// Whether a document with a `snapshot_bytes` snapshot and a `tail_bytes` tail is compacted.
+fn needs_compaction(snapshot_bytes: u64, tail_bytes: u64) -> bool {
+    tail_bytes >= (snapshot_bytes / 2).max(COMPACT_TAIL_FLOOR)
 }
 
 /// Reads a document's typed view.
@@ -82,16 +126,17 @@ pub const SERVER_DEVICE: &str = "@server";
 pub fn commit(
     tx: &mut dyn WriteTx,
     job_id: &str,
-    doc: &mut AutoCommit,
-    previous: Option<&JobSummary>,
+    mut doc: AutoCommit,
+    previous: Option<&StoredJob>,
     changes: &[Change],
     author: Author<'_>,
     now: Millis,
 ) -> Result<Committed, DomainError> {
     if changes.is_empty() {
+        keep(tx, job_id, doc);
         return Ok(Committed::default());
     }
-    let job = read(job_id, doc)?;
+    let job = read(job_id, &doc)?;
     let summary = job.summary();
     let server_actor = tx.server_actor()?;
     tx.record_actor(&server_actor, SERVER_DEVICE)?;
@@ -108,7 +153,7 @@ pub fn commit(
         let compensation = by_server && author.device.is_some();
         let fields = match author.fields.get(&change.hash()) {
             Some(known) => known.clone(),
-            None => inspect_change(doc, change, Role::Dispatch, author.user)
+            None => inspect_change(&doc, change, Role::Dispatch, author.user)
                 .fields
                 .into_iter()
                 .collect(),
@@ -135,14 +180,22 @@ pub fn commit(
             origin_device: device.map(str::to_owned),
         });
     }
+    let appended: u64 = new_changes.iter().map(|c| c.bytes.len() as u64).sum();
+    let (snapshot_bytes, tail_bytes) =
+        previous.map_or((0, 0), |p| (p.snapshot_bytes, p.tail_bytes));
+    let snapshot = needs_compaction(snapshot_bytes, tail_bytes + appended).then(|| doc.save());
     tx.put_job(
         &StoredJob {
-            doc: doc.save(),
             summary: summary.clone(),
+            heads: heads_bytes(&doc.get_heads()),
+            snapshot_bytes: 0,
+            tail_bytes: 0,
         },
         &new_changes,
+        snapshot.as_deref(),
         now,
     )?;
+    keep(tx, job_id, doc);
     // Unreadable previous facts must not block the job's work: they are derived afresh.
     let previous_facts = match tx.job_facts(job_id) {
         Ok(facts) => facts,
@@ -155,6 +208,7 @@ pub fn commit(
     let facts = JobFacts::derive(&job, previous_facts.as_ref(), now);
     tx.put_job_facts(&facts)?;
     crate::domain::knowledge::record_job(tx, &job, &facts)?;
+    let previous = previous.map(|p| &p.summary);
     let before = previous.and_then(JobSummary::holder);
     let after = summary.holder();
     let mut nudge: Vec<String> = summary.assignee.iter().cloned().collect();
@@ -198,21 +252,13 @@ pub fn edit(
     let stored = tx
         .job(job_id)?
         .ok_or_else(|| DomainError::NotFound(format!("there is no job `{job_id}`")))?;
-    let mut doc = load(job_id, &stored.doc)?.with_actor(actor);
+    let mut doc = document(tx, job_id, &stored)?.with_actor(actor);
     let before = doc.get_heads();
     let mut job_doc = JobDoc::from_automerge(doc);
     f(&mut job_doc, editor)?;
     let mut doc = job_doc.into_automerge();
     let changes = doc.get_changes(&before);
-    let committed = commit(
-        tx,
-        job_id,
-        &mut doc,
-        Some(&stored.summary),
-        &changes,
-        author,
-        now,
-    )?;
+    let committed = commit(tx, job_id, doc, Some(&stored), &changes, author, now)?;
     let summary = committed.summary.clone().unwrap_or(stored.summary);
     Ok((summary, committed))
 }
@@ -269,4 +315,147 @@ pub fn retire_closed(
         }
         Ok(due)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use fieldsync_protocol::job::NewJob;
+
+    use super::*;
+    use crate::storage::read;
+    use crate::storage::sqlite::SqliteStorage;
+
+    /// Set in the child process that writes until it is killed: the database's path.
+    const WRITER: &str = "FIELDSYNC_TEST_KILLED_WRITER";
+    const JOB: &str = "job-under-fire";
+
+    fn office() -> Editor {
+        Editor {
+            user: "dispatcher".into(),
+            device: "server".into(),
+            role: Role::Dispatch,
+        }
+    }
+
+    fn author(editor: &Editor) -> Author<'_> {
+        Author {
+            user: &editor.user,
+            device: None,
+            fields: NO_FIELDS,
+            binds_actors: false,
+        }
+    }
+
+    /// The job's notes as stored, read straight from storage (not from any cache).
+    fn stored_notes(path: &std::path::Path) -> (String, StoredJob) {
+        let storage = SqliteStorage::open(path).expect("open");
+        read(&storage, |tx| {
+            let stored = tx.job(JOB)?.expect("job");
+            let bytes = tx.job_document(JOB)?.expect("document").into_bytes();
+            Ok::<_, DomainError>((read_job(&load(JOB, &bytes)?).expect("read").notes, stored))
+        })
+        .expect("read")
+    }
+
+    /// The child: appends the next number to the notes, one write transaction each, and prints
+    /// each number once its transaction committed, until killed.
+    fn write_until_killed(path: &str) {
+        let storage = SqliteStorage::open(path).expect("open");
+        let editor = office();
+        let actor = ActorId::from(read(&storage, |tx| tx.server_actor()).expect("actor"));
+        write(&storage, |tx| {
+            if tx.job(JOB)?.is_none() {
+                let new = NewJob {
+                    id: JOB.into(),
+                    ..NewJob::default()
+                };
+                let mut doc = JobDoc::create(actor.clone(), &new, &editor, 1)?.into_automerge();
+                let changes = doc.get_changes(&[]);
+                commit(tx, JOB, doc, None, &changes, author(&editor), 1)?;
+            }
+            Ok::<_, DomainError>(())
+        })
+        .expect("create");
+        let mut next = stored_notes(path.as_ref()).0.lines().count() + 1;
+        while next < 10_000 {
+            write(&storage, |tx| {
+                edit(
+                    tx,
+                    JOB,
+                    actor.clone(),
+                    &editor,
+                    author(&editor),
+                    2,
+                    |doc, _| {
+                        let at = doc.read()?.notes.chars().count();
+                        doc.splice_notes(at, 0, &format!("{next}\n"), 2)
+                    },
+                )
+            })
+            .expect("edit");
+            println!("{next}");
+            next += 1;
+        }
+    }
+
+    #[test]
+    fn a_server_killed_mid_write_loses_no_acknowledged_edit() {
+        if let Ok(path) = std::env::var(WRITER) {
+            write_until_killed(&path);
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let mut compacted = false;
+        // Kill points spread over several compactions (one every few dozen notes).
+        for kill_after in [40, 170, 330] {
+            let mut child = Command::new(std::env::current_exe().expect("exe"))
+                .args([
+                    "--exact",
+                    "domain::jobs::tests::a_server_killed_mid_write_loses_no_acknowledged_edit",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(WRITER, &path)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn the writer");
+            let stdout = child.stdout.take().expect("stdout");
+            let mut acknowledged = 0;
+            for line in BufReader::new(stdout).lines() {
+                if let Ok(n) = line.expect("line").trim().parse::<usize>() {
+                    acknowledged = n;
+                    if n >= kill_after {
+                        break;
+                    }
+                }
+            }
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+            assert_eq!(acknowledged, kill_after, "the writer died on its own");
+            let (notes, stored) = stored_notes(&path);
+            let numbers: Vec<usize> = notes.lines().map(|l| l.parse().expect("number")).collect();
+            assert!(
+                numbers.len() >= acknowledged,
+                "{} < {acknowledged}",
+                numbers.len()
+            );
+            assert_eq!(
+                numbers,
+                (1..=numbers.len()).collect::<Vec<_>>(),
+                "in order, whole"
+            );
+            compacted |= stored.snapshot_bytes > 0;
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            let check: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .expect("check");
+            assert_eq!(check, "ok");
+        }
+        assert!(compacted, "no compaction happened between the kills");
+    }
 }

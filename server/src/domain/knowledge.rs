@@ -59,10 +59,7 @@ pub fn backfill(storage: &dyn Storage) -> Result<usize, DomainError> {
             let (Some(stored), Some(facts)) = (tx.job(job_id)?, tx.job_facts(job_id)?) else {
                 return Ok(());
             };
-            let job = crate::domain::jobs::read(
-                job_id,
-                &crate::domain::jobs::load(job_id, &stored.doc)?,
-            )?;
+            let job = crate::domain::jobs::read_stored(tx, job_id, &stored)?;
             record_job(tx, &job, &facts)?;
             Ok::<_, DomainError>(())
         })?;

@@ -512,8 +512,7 @@ pub fn signed_report(
                 format!("there is no job `{job_id}`"),
             )
         })?;
-        let job =
-            crate::domain::jobs::read(job_id, &crate::domain::jobs::load(job_id, &stored.doc)?)?;
+        let job = crate::domain::jobs::read_stored(tx, job_id, &stored)?;
         Ok::<_, DomainError>(job.signature.map(|s| s.report_sha256))
     })?;
     let no_report = || {

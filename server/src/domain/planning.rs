@@ -416,8 +416,7 @@ pub fn suggestions(
     let stored = tx
         .job(job_id)?
         .ok_or_else(|| DomainError::NotFound(format!("there is no job `{job_id}`")))?;
-    let doc = crate::domain::jobs::load(job_id, &stored.doc)?;
-    let job = crate::domain::jobs::read(job_id, &doc)?;
+    let job = crate::domain::jobs::read_stored(tx, job_id, &stored)?;
     let jobs = tx.list_jobs()?;
     let day = &day.label;
     let mut ranked: Vec<Suggestion> = installers(tx)?

@@ -313,8 +313,7 @@ fn ingest(
         user,
         fallback: false,
     };
-    if store_device_changes(tx, from, &push.job, &stored, changes, response, nudge, now)?.is_some()
-    {
+    if store_device_changes(tx, from, &push.job, &stored, changes, response, nudge, now)? {
         response.accepted.push(push.job);
     }
     Ok(())
@@ -330,8 +329,8 @@ struct Origin<'a> {
 }
 
 /// Stores changes a device sent for one job: checks whose actors they carry, applies them one
-/// at a time holding each to the field rules (compensating at once), and commits. Returns the
-/// committed document, or `None` when the job's changes were refused (the refusal is in the
+/// at a time holding each to the field rules (compensating at once), and commits. Returns
+/// whether they are stored (`false` when the job's changes were refused: the refusal is in the
 /// response and nothing is stored).
 #[allow(clippy::too_many_arguments)]
 fn store_device_changes(
@@ -343,7 +342,7 @@ fn store_device_changes(
     response: &mut SyncResponse,
     nudge: &mut BTreeSet<String>,
     now: Millis,
-) -> Result<Option<AutoCommit>, DomainError> {
+) -> Result<bool, DomainError> {
     let mut doc = server_doc(tx, job, stored)?;
     // Changes the server already has are a harmless replay.
     let pending: Vec<Change> = changes
@@ -351,7 +350,8 @@ fn store_device_changes(
         .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
         .collect();
     if pending.is_empty() {
-        return Ok(Some(doc));
+        jobs::keep(tx, job, doc);
+        return Ok(true);
     }
     if let Some(reason) = forged_actor(tx, from, &pending)? {
         response.refused.push(refusal(
@@ -359,7 +359,7 @@ fn store_device_changes(
             "forged_actor",
             format!("job `{job}`: {reason}"),
         ));
-        return Ok(None);
+        return Ok(false);
     }
     // Fast path: the schema is checked once at the end. Only when that fails is the push
     // applied again checking after every change, to put back exactly what broke it.
@@ -381,7 +381,7 @@ fn store_device_changes(
                 "invalid_change",
                 format!("job `{job}`: {reason}"),
             ));
-            return Ok(None);
+            return Ok(false);
         }
         Applied::Missing if from.fallback => {
             response.refused.push(refusal(
@@ -389,27 +389,27 @@ fn store_device_changes(
                 "invalid_sync_message",
                 format!("job `{job}`: the changes depend on history that was not sent"),
             ));
-            return Ok(None);
+            return Ok(false);
         }
         Applied::Missing => {
             // The changes build on history we do not have (our database was restored, or the
             // device skipped some): the Automerge sync fallback finds out what is missing.
             response.resync_needed.push(job.to_owned());
-            return Ok(None);
+            return Ok(false);
         }
     };
     if let Err(e) = read_job(&doc) {
         response
             .refused
             .push(refusal(job, "invalid_document", e.to_string()));
-        return Ok(None);
+        return Ok(false);
     }
     let gained = doc.get_changes(&start);
     let committed = jobs::commit(
         tx,
         job,
-        &mut doc,
-        Some(&stored.summary),
+        doc,
+        Some(stored),
         &gained,
         Author {
             user: from.user,
@@ -424,7 +424,7 @@ fn store_device_changes(
     nudge.extend(committed.nudge);
     record_violations(tx, job, from, &enforced.broken, response, now)?;
     flag_work_from_previous_assignee(tx, job, stored, from, now)?;
-    Ok(Some(doc))
+    Ok(true)
 }
 
 /// Why `changes` cannot be the sending device's, if they cannot. A device pushes only its own
@@ -460,7 +460,7 @@ fn server_doc(
     stored: &StoredJob,
 ) -> Result<AutoCommit, DomainError> {
     let actor = ActorId::from(tx.server_actor()?.as_slice());
-    Ok(jobs::load(job_id, &stored.doc)?.with_actor(actor))
+    Ok(jobs::document(tx, job_id, stored)?.with_actor(actor))
 }
 
 /// What applying a push gave.
@@ -674,14 +674,17 @@ fn resync_round(
         user,
         fallback: true,
     };
-    let Some(mut doc) = store_device_changes(tx, from, job, &stored, sent, response, nudge, now)?
-    else {
+    if !store_device_changes(tx, from, job, &stored, sent, response, nudge, now)? {
         return Ok(None);
-    };
+    }
+    let stored = tx
+        .job(job)?
+        .ok_or_else(|| DomainError::Internal(format!("job `{job}` vanished")))?;
+    let mut doc = jobs::document(tx, job, &stored)?;
     // A device that no longer holds the job still delivers its captured work, but learns
     // nothing new about it: it is answered from the document as far as it already knows it.
-    let mut view = if tx.in_scope(job, user)? {
-        doc
+    let message = if tx.in_scope(job, user)? {
+        doc.sync().generate_sync_message(&mut state)
     } else {
         let theirs: Vec<ChangeHash> = state
             .their_heads
@@ -692,14 +695,14 @@ fn resync_round(
             .collect();
         doc.fork_at(&theirs)
             .map_err(|e| DomainError::Internal(format!("job `{job}`: {e}")))?
+            .sync()
+            .generate_sync_message(&mut state)
     };
-    Ok(view
-        .sync()
-        .generate_sync_message(&mut state)
-        .map(|m| ResyncMessage {
-            job: job.to_owned(),
-            message: m.encode().into(),
-        }))
+    jobs::keep(tx, job, doc);
+    Ok(message.map(|m| ResyncMessage {
+        job: job.to_owned(),
+        message: m.encode().into(),
+    }))
 }
 
 /// Whether the device was already told to purge the job since it last left the user's scope
@@ -761,16 +764,17 @@ fn collect_page(
                 {
                     continue;
                 }
-                let Some(stored) = tx.job(&event.job_id)? else {
+                let Some(stored) = tx.job_document(&event.job_id)? else {
                     continue;
                 };
+                let doc = stored.into_bytes();
                 documents.insert(event.job_id.clone());
                 left.remove(&event.job_id);
                 changes.remove(&event.job_id);
-                bytes += stored.doc.len();
+                bytes += doc.len();
                 response.documents.push(JobDocument {
                     job: event.job_id.clone(),
-                    doc: stored.doc.into(),
+                    doc: doc.into(),
                 });
             }
             EventKind::Leave => {

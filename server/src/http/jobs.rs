@@ -261,8 +261,7 @@ async fn move_status(
                 let stored = tx
                     .job(&id)?
                     .ok_or_else(|| DomainError::NotFound(format!("there is no job `{id}`")))?;
-                let job =
-                    crate::domain::jobs::read(&id, &crate::domain::jobs::load(&id, &stored.doc)?)?;
+                let job = crate::domain::jobs::read_stored(tx, &id, &stored)?;
                 crate::domain::media::require_media_received(tx, &job)
             })
             .await?;

@@ -230,8 +230,11 @@ impl Drop for OpenStream {
     }
 }
 
-/// How long a console's stream gathers `changed` events into one.
-const COALESCE: Duration = Duration::from_millis(200);
+/// How long a console's stream gathers `changed` events into one: short enough that the
+/// dispatcher sees an installer's edit within a blink, long enough that a fleet's hundred edits
+/// a second reach each console as a few events (the console also refreshes at most four times
+/// a second).
+const COALESCE: Duration = Duration::from_millis(50);
 
 /// What the event stream has for a listener before coalescing.
 enum Item {

@@ -7,8 +7,8 @@ use fieldsync_protocol::rules::Status;
 
 use super::{
     AuditEntry, AuditKind, BlobRecord, Credential, DeviceRecord, EnrollmentCode, EventKind,
-    NewChange, PendingUpload, Reminder, ReportLink, Session, Storage, StorageError, StoredJob,
-    User, read, write,
+    NewChange, PendingUpload, Reminder, ReportLink, Session, Storage, StorageError, StoredDocument,
+    StoredJob, User, read, write,
 };
 use crate::storage::JobFacts;
 use fieldsync_protocol::knowledge::{Attachment, Case, Manual, Section};
@@ -57,6 +57,7 @@ macro_rules! storage_conformance_tests {
         $crate::storage_conformance_tests!(@tests $fresh;
             identity_is_stable,
             jobs_round_trip_and_history_is_ordered,
+            documents_are_a_snapshot_and_the_changes_after_it,
             duplicate_changes_are_stored_once,
             failed_write_leaves_nothing,
             events_follow_current_scope,
@@ -90,14 +91,29 @@ pub fn identity_is_stable(store: &dyn Storage) {
     assert_eq!(id, again);
 }
 
+/// A projection row for `summary` (the store keeps the byte counts itself).
+fn stored(summary: JobSummary) -> StoredJob {
+    StoredJob {
+        summary,
+        heads: Vec::new(),
+        snapshot_bytes: 0,
+        tail_bytes: 0,
+    }
+}
+
 /// [`JobStore`](crate::storage::JobStore): documents round-trip, history in order.
 pub fn jobs_round_trip_and_history_is_ordered(store: &dyn Storage) {
     let job = StoredJob {
-        doc: vec![1, 2, 3],
-        summary: summary("j1", Some("u1")),
+        heads: vec![7; 32],
+        ..stored(summary("j1", Some("u1")))
     };
     write(store, |tx| {
-        tx.put_job(&job, &[change_from(1, "d1"), change_from(2, "d1")], 10)?;
+        tx.put_job(
+            &job,
+            &[change_from(1, "d1"), change_from(2, "d1")],
+            None,
+            10,
+        )?;
         tx.record_scope("j1", "u1", EventKind::Enter, 10)
     })
     .expect("write");
@@ -109,7 +125,13 @@ pub fn jobs_round_trip_and_history_is_ordered(store: &dyn Storage) {
         ))
     })
     .expect("read");
-    assert_eq!(stored, Some(job));
+    assert_eq!(
+        stored,
+        Some(StoredJob {
+            tail_bytes: 8,
+            ..job
+        })
+    );
     assert_eq!(max, 3);
     let seqs: Vec<u64> = history.iter().map(|h| h.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
@@ -118,16 +140,66 @@ pub fn jobs_round_trip_and_history_is_ordered(store: &dyn Storage) {
     assert_eq!(read(store, |tx| tx.list_jobs()).expect("read").len(), 1);
 }
 
+/// [`JobStore::job_document`](crate::storage::JobStore::job_document): the changes appended
+/// after the latest snapshot, in order; a snapshot covers everything appended until then.
+pub fn documents_are_a_snapshot_and_the_changes_after_it(store: &dyn Storage) {
+    let job = stored(summary("j1", Some("u1")));
+    let document = |store: &dyn Storage| read(store, |tx| tx.job_document("j1")).expect("read");
+    let row = |store: &dyn Storage| {
+        let row = read(store, |tx| tx.job("j1")).expect("read").expect("job");
+        (row.snapshot_bytes, row.tail_bytes)
+    };
+    assert_eq!(document(store), None);
+    write(store, |tx| {
+        tx.put_job(&job, &[change(1)], None, 1)?;
+        tx.record_scope("j1", "u1", EventKind::Enter, 1)?;
+        tx.put_job(&job, &[change(2), change(1)], None, 2)
+    })
+    .expect("write");
+    let never_compacted = document(store).expect("document");
+    assert!(never_compacted.snapshot.is_empty());
+    assert_eq!(never_compacted.tail, vec![vec![1; 4], vec![2; 4]]);
+    assert_eq!(row(store), (0, 8), "a change already held adds nothing");
+    write(store, |tx| {
+        tx.put_job(&job, &[change(3)], Some(&[9; 10]), 3)
+    })
+    .expect("write");
+    assert_eq!(
+        document(store),
+        Some(StoredDocument {
+            snapshot: vec![9; 10],
+            tail: Vec::new(),
+        })
+    );
+    assert_eq!(row(store), (10, 0));
+    write(store, |tx| {
+        tx.put_job(&job, &[change(4), change(5)], None, 4)
+    })
+    .expect("write");
+    let after = document(store).expect("document");
+    assert_eq!(after.tail, vec![vec![4; 4], vec![5; 4]]);
+    assert_eq!(row(store), (10, 8));
+    let mut bytes = vec![9; 10];
+    bytes.extend([4; 4]);
+    bytes.extend([5; 4]);
+    assert_eq!(after.into_bytes(), bytes);
+    // A compaction that fails with its transaction leaves the previous document.
+    let failed: Result<(), StorageError> = write(store, |tx| {
+        tx.put_job(&job, &[change(6)], Some(&[8; 3]), 5)?;
+        Err(StorageError::Corrupt("boom".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(row(store), (10, 8));
+    assert_eq!(document(store).expect("document").snapshot, vec![9; 10]);
+}
+
 /// A change appended twice is stored once.
 pub fn duplicate_changes_are_stored_once(store: &dyn Storage) {
-    let job = StoredJob {
-        doc: vec![1],
-        summary: summary("j1", Some("u1")),
-    };
+    let job = stored(summary("j1", Some("u1")));
     write(store, |tx| {
-        tx.put_job(&job, &[change_from(1, "d1")], 10)?;
+        tx.put_job(&job, &[change_from(1, "d1")], None, 10)?;
         tx.record_scope("j1", "u1", EventKind::Enter, 10)?;
-        tx.put_job(&job, &[change_from(1, "d2"), change(2)], 11)
+        tx.put_job(&job, &[change_from(1, "d2"), change(2)], None, 11)
     })
     .expect("write");
     // Sequence numbers may have gaps; what matters is one entry per change.
@@ -142,12 +214,9 @@ pub fn duplicate_changes_are_stored_once(store: &dyn Storage) {
 
 /// A failed write transaction leaves nothing behind.
 pub fn failed_write_leaves_nothing(store: &dyn Storage) {
-    let job = StoredJob {
-        doc: vec![1],
-        summary: summary("j1", None),
-    };
+    let job = stored(summary("j1", None));
     let result: Result<(), StorageError> = write(store, |tx| {
-        tx.put_job(&job, &[change(1)], 10)?;
+        tx.put_job(&job, &[change(1)], None, 10)?;
         Err(StorageError::Corrupt("boom".into()))
     });
     assert!(result.is_err());
@@ -158,30 +227,19 @@ pub fn failed_write_leaves_nothing(store: &dyn Storage) {
 /// A user's history follows the jobs they hold now.
 pub fn events_follow_current_scope(store: &dyn Storage) {
     write(store, |tx| {
-        tx.put_job(
-            &StoredJob {
-                doc: vec![1],
-                summary: summary("mine", Some("u1")),
-            },
-            &[change(1)],
-            1,
-        )?;
+        tx.put_job(&stored(summary("mine", Some("u1"))), &[change(1)], None, 1)?;
         tx.record_scope("mine", "u1", EventKind::Enter, 1)?;
         tx.put_job(
-            &StoredJob {
-                doc: vec![1],
-                summary: summary("theirs", Some("u2")),
-            },
+            &stored(summary("theirs", Some("u2"))),
             &[change(2)],
+            None,
             1,
         )?;
         tx.record_scope("theirs", "u2", EventKind::Enter, 1)?;
         tx.put_job(
-            &StoredJob {
-                doc: vec![2],
-                summary: summary("mine", Some("u1")),
-            },
+            &stored(summary("mine", Some("u1"))),
             &[change_from(3, "d1")],
+            None,
             2,
         )
     })
@@ -228,14 +286,7 @@ pub fn idle_closed_jobs_leave_scope(store: &dyn Storage) {
             status,
             ..summary(id, Some("u1"))
         };
-        tx.put_job(
-            &StoredJob {
-                doc: vec![n],
-                summary,
-            },
-            &[change(n)],
-            now,
-        )
+        tx.put_job(&stored(summary), &[change(n)], None, now)
     };
     write(store, |tx| {
         for (id, status, n, now) in [
@@ -478,14 +529,7 @@ pub fn facts_and_reminders_round_trip(store: &dyn Storage) {
     facts.region = "north".into();
     facts.category = "leak".into();
     write(store, |tx| {
-        tx.put_job(
-            &StoredJob {
-                doc: vec![1],
-                summary: summary("j1", Some("u1")),
-            },
-            &[change(1)],
-            30,
-        )?;
+        tx.put_job(&stored(summary("j1", Some("u1"))), &[change(1)], None, 30)?;
         assert_eq!(tx.jobs_without_facts()?, ["j1"]);
         tx.put_job_facts(&facts)?;
         Ok::<_, StorageError>(())
@@ -542,10 +586,7 @@ pub fn facts_and_reminders_round_trip(store: &dyn Storage) {
 /// [`BlobIndex`](crate::storage::BlobIndex): uploads, verified blobs and their jobs.
 pub fn blob_index_round_trips(store: &dyn Storage) {
     let sha = "ab".repeat(32);
-    let job = StoredJob {
-        doc: vec![1],
-        summary: summary("j1", Some("u1")),
-    };
+    let job = stored(summary("j1", Some("u1")));
     let blob = BlobRecord {
         sha256: sha.clone(),
         size: 10,
@@ -554,7 +595,7 @@ pub fn blob_index_round_trips(store: &dyn Storage) {
         created_by: "u1".into(),
     };
     write(store, |tx| {
-        tx.put_job(&job, &[change(1)], 1)?;
+        tx.put_job(&job, &[change(1)], None, 1)?;
         tx.put_upload(&PendingUpload {
             sha256: sha.clone(),
             size: 10,
@@ -588,13 +629,10 @@ pub fn blob_index_round_trips(store: &dyn Storage) {
 /// [`KnowledgeStore`](crate::storage::KnowledgeStore): manuals, cases with tombstones, tips, report links.
 pub fn knowledge_round_trips(store: &dyn Storage) {
     let sha = "ab".repeat(32);
-    let job = StoredJob {
-        doc: vec![1],
-        summary: summary("j1", Some("u1")),
-    };
+    let job = stored(summary("j1", Some("u1")));
     // A manual's attachments are blobs the server holds.
     write(store, |tx| {
-        tx.put_job(&job, &[change(1)], 1)?;
+        tx.put_job(&job, &[change(1)], None, 1)?;
         tx.finish_upload(&BlobRecord {
             sha256: sha.clone(),
             size: 10,

@@ -6,14 +6,46 @@ use fieldsync_protocol::job::JobSummary;
 use serde::Serialize;
 
 use super::StorageError;
+use super::documents::DocumentCache;
 
-/// A job as stored: the Automerge document and its projection row.
+/// A job's projection row: what most reads need without touching the document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredJob {
-    /// The whole document (`Automerge::save`).
-    pub doc: Vec<u8>,
-    /// The projection derived from it.
+    /// The projection derived from the document.
     pub summary: JobSummary,
+    /// The document's heads, the sorted 32-byte change hashes concatenated: they identify its
+    /// content exactly, so a cached copy with the same heads is the stored document. Empty for
+    /// a job stored before heads were recorded.
+    pub heads: Vec<u8>,
+    /// Bytes of the stored snapshot.
+    pub snapshot_bytes: u64,
+    /// Bytes of the changes appended since the snapshot.
+    pub tail_bytes: u64,
+}
+
+/// A job's document as stored: the latest snapshot and the changes appended after it.
+///
+/// Accepting a change appends it to the history (which the history keeps anyway) instead of
+/// writing the whole document again, so an edit costs the same on a job with a long history as
+/// on a fresh one; the snapshot is rewritten only now and then (compaction).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredDocument {
+    /// A document chunk (`Automerge::save`); empty when the job was never compacted.
+    pub snapshot: Vec<u8>,
+    /// The change chunks appended since the snapshot, oldest first.
+    pub tail: Vec<Vec<u8>>,
+}
+
+impl StoredDocument {
+    /// The document as one Automerge file: the snapshot followed by the change chunks, which
+    /// every Automerge `load` accepts.
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut bytes = self.snapshot;
+        for change in self.tail {
+            bytes.extend_from_slice(&change);
+        }
+        bytes
+    }
 }
 
 /// What an entry in the server's history records.
@@ -92,8 +124,12 @@ pub trait JobStore {
     fn server_actor(&self) -> Result<Vec<u8>, StorageError>;
     /// The highest `seq` in the history (0 when empty).
     fn max_seq(&self) -> Result<u64, StorageError>;
-    /// One job.
+    /// One job's projection row.
     fn job(&self, job_id: &str) -> Result<Option<StoredJob>, StorageError>;
+    /// One job's document: its snapshot and the changes appended after it.
+    fn job_document(&self, job_id: &str) -> Result<Option<StoredDocument>, StorageError>;
+    /// Loaded documents kept between transactions, shared by every transaction of this store.
+    fn documents(&self) -> &DocumentCache;
     /// Every job's projection, oldest call first.
     fn list_jobs(&self) -> Result<Vec<JobSummary>, StorageError>;
     /// History entries after `after` that concern `user`: changes to jobs in their scope now
@@ -122,11 +158,15 @@ pub trait JobStore {
 
 /// Writes of this area inside one transaction.
 pub trait JobStoreMut: JobStore {
-    /// Stores a job's document and projection and appends its new changes to the history.
+    /// Stores a job's projection row and appends its new changes to the history (and so to
+    /// its document's tail). With `snapshot`, the document is compacted: the snapshot replaces
+    /// the stored one and covers every change appended so far, `changes` included. The row's
+    /// `snapshot_bytes` and `tail_bytes` are kept by the store; the values in `job` are ignored.
     fn put_job(
         &mut self,
         job: &StoredJob,
         changes: &[NewChange],
+        snapshot: Option<&[u8]>,
         now: Millis,
     ) -> Result<(), StorageError>;
     /// Appends a scope event.

@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod blobs;
 pub mod conformance;
+pub mod documents;
 pub mod fleet;
 pub mod identity;
 pub mod jobs;
@@ -26,11 +27,12 @@ pub mod sqlite;
 use fieldsync_protocol::Millis;
 
 pub use audit::{AuditEntry, AuditKind, AuditLog, AuditLogMut};
+pub use documents::DocumentCache;
 pub use fleet::{FleetStore, FleetStoreMut};
 pub use identity::{
     Credential, DeviceRecord, DeviceStore, DeviceStoreMut, EnrollmentCode, Session, User,
 };
-pub use jobs::{Event, EventKind, JobStore, JobStoreMut, NewChange, StoredJob};
+pub use jobs::{Event, EventKind, JobStore, JobStoreMut, NewChange, StoredDocument, StoredJob};
 pub use knowledge::{KnowledgeStore, KnowledgeStoreMut};
 pub use media::{BlobIndex, BlobIndexMut, BlobRecord, PendingUpload, ReportLink};
 pub use service::{JobFacts, Reminder, ServiceStore, ServiceStoreMut};
@@ -127,6 +129,8 @@ pub trait Storage: Send + Sync + 'static {
     fn probe_write(&self, now: Millis) -> Result<(), StorageError>;
     /// How many bytes the database takes (for the metrics).
     fn database_bytes(&self) -> Result<u64, StorageError>;
+    /// The loaded documents this store keeps (see [`JobStore::documents`]).
+    fn documents(&self) -> &DocumentCache;
 }
 
 /// Runs `f` in a read transaction and returns its value.

@@ -5,7 +5,28 @@ use fieldsync_protocol::job::JobSummary;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Tx, summary_from, to_i64, to_u64};
-use crate::storage::{Event, EventKind, JobStore, JobStoreMut, NewChange, StorageError, StoredJob};
+use crate::storage::{
+    DocumentCache, Event, EventKind, JobStore, JobStoreMut, NewChange, StorageError,
+    StoredDocument, StoredJob,
+};
+
+/// Migration 8: see `MIGRATIONS` in the parent module. A job stored before it keeps its whole
+/// document as its snapshot, covering every change it had; its heads are unknown (empty) until
+/// its next edit, so its document is loaded from storage until then.
+pub(super) const INCREMENTAL_DOCUMENTS: &str = "
+    CREATE TABLE job_snapshots (
+        job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(job_id),
+        doc BLOB NOT NULL,
+        through_seq INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO job_snapshots (job_id, doc, through_seq)
+        SELECT job_id, doc, COALESCE((SELECT MAX(seq) FROM events e WHERE e.job_id = jobs.job_id), 0)
+        FROM jobs;
+    ALTER TABLE jobs ADD COLUMN heads BLOB NOT NULL DEFAULT x'';
+    ALTER TABLE jobs ADD COLUMN snapshot_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN tail_bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET snapshot_bytes = length(doc);
+    ALTER TABLE jobs DROP COLUMN doc;";
 
 impl JobStore for Tx<'_> {
     fn server_id(&self) -> Result<String, StorageError> {
@@ -31,19 +52,57 @@ impl JobStore for Tx<'_> {
     fn job(&self, job_id: &str) -> Result<Option<StoredJob>, StorageError> {
         let row = self
             .0
-            .query_row(
-                "SELECT doc, summary FROM jobs WHERE job_id = ?1",
-                [job_id],
-                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?)),
-            )
+            .prepare_cached(
+                "SELECT summary, heads, snapshot_bytes, tail_bytes FROM jobs WHERE job_id = ?1",
+            )?
+            .query_row([job_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
             .optional()?;
-        row.map(|(doc, summary)| {
+        row.map(|(summary, heads, snapshot_bytes, tail_bytes)| {
             Ok(StoredJob {
-                doc,
                 summary: summary_from(&summary)?,
+                heads,
+                snapshot_bytes: to_u64(snapshot_bytes),
+                tail_bytes: to_u64(tail_bytes),
             })
         })
         .transpose()
+    }
+
+    fn job_document(&self, job_id: &str) -> Result<Option<StoredDocument>, StorageError> {
+        let exists = self
+            .0
+            .prepare_cached("SELECT 1 FROM jobs WHERE job_id = ?1")?
+            .exists([job_id])?;
+        if !exists {
+            return Ok(None);
+        }
+        let (snapshot, through) = self
+            .0
+            .prepare_cached("SELECT doc, through_seq FROM job_snapshots WHERE job_id = ?1")?
+            .query_row([job_id], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?
+            .unwrap_or_default();
+        let mut stmt = self.0.prepare_cached(
+            "SELECT change FROM events WHERE job_id = ?1 AND seq > ?2 AND kind = 'change'
+             ORDER BY seq",
+        )?;
+        let tail = stmt
+            .query_map(params![job_id, through], |r| r.get::<_, Vec<u8>>(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(StoredDocument { snapshot, tail }))
+    }
+
+    fn documents(&self) -> &DocumentCache {
+        self.2
     }
 
     fn list_jobs(&self) -> Result<Vec<JobSummary>, StorageError> {
@@ -152,38 +211,72 @@ impl JobStoreMut for Tx<'_> {
         &mut self,
         job: &StoredJob,
         changes: &[NewChange],
+        snapshot: Option<&[u8]>,
         now: Millis,
     ) -> Result<(), StorageError> {
+        let id = &job.summary.id;
         let summary = serde_json::to_string(&job.summary)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        self.0.execute(
-            "INSERT INTO jobs (job_id, doc, assignee, status, call_received_at, summary, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (job_id) DO UPDATE SET doc = excluded.doc, assignee = excluded.assignee,
-               status = excluded.status, call_received_at = excluded.call_received_at,
-               summary = excluded.summary, updated_at = excluded.updated_at",
-            params![
-                job.summary.id,
-                job.doc,
+        self.0
+            .prepare_cached(
+                "INSERT INTO jobs (job_id, assignee, status, call_received_at, summary, updated_at,
+                   heads)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (job_id) DO UPDATE SET assignee = excluded.assignee,
+                   status = excluded.status, call_received_at = excluded.call_received_at,
+                   summary = excluded.summary, updated_at = excluded.updated_at,
+                   heads = excluded.heads",
+            )?
+            .execute(params![
+                id,
                 job.summary.assignee,
                 job.summary.status.as_str(),
                 job.summary.call_received_at,
                 summary,
-                now
-            ],
-        )?;
+                now,
+                job.heads,
+            ])?;
+        let mut appended = 0;
         let mut stmt = self.0.prepare_cached(
             "INSERT INTO events (job_id, kind, origin_device, hash, change, received_at)
              VALUES (?1, 'change', ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
         )?;
         for change in changes {
-            stmt.execute(params![
-                job.summary.id,
+            let inserted = stmt.execute(params![
+                id,
                 change.origin_device,
                 change.hash.as_slice(),
                 change.bytes,
                 now
             ])?;
+            if inserted > 0 {
+                appended += change.bytes.len();
+            }
+        }
+        match snapshot {
+            Some(snapshot) => {
+                self.0
+                    .prepare_cached(
+                        "INSERT INTO job_snapshots (job_id, doc, through_seq)
+                         VALUES (?1, ?2, (SELECT MAX(seq) FROM events WHERE job_id = ?1))
+                         ON CONFLICT (job_id) DO UPDATE SET doc = excluded.doc,
+                           through_seq = excluded.through_seq",
+                    )?
+                    .execute(params![id, snapshot])?;
+                self.0
+                    .prepare_cached(
+                        "UPDATE jobs SET snapshot_bytes = ?2, tail_bytes = 0 WHERE job_id = ?1",
+                    )?
+                    .execute(params![id, to_i64(snapshot.len() as u64)])?;
+            }
+            None if appended > 0 => {
+                self.0
+                    .prepare_cached(
+                        "UPDATE jobs SET tail_bytes = tail_bytes + ?2 WHERE job_id = ?1",
+                    )?
+                    .execute(params![id, to_i64(appended as u64)])?;
+            }
+            None => {}
         }
         Ok(())
     }
@@ -200,5 +293,81 @@ impl JobStoreMut for Tx<'_> {
             params![job_id, kind.as_str(), user, now],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fieldsync_protocol::automerge::{AutoCommit, ROOT, transaction::Transactable};
+    use rusqlite::Connection;
+
+    use super::super::{MIGRATIONS, SqliteStorage};
+    use crate::storage::documents::heads_bytes;
+    use crate::storage::read;
+
+    /// Every table's and index's definition, for comparing two databases' layouts.
+    fn layout(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn a_database_from_before_incremental_documents_keeps_every_job_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("old.db");
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "note", "first").expect("put");
+        doc.commit();
+        doc.put(ROOT, "note", "second").expect("put");
+        {
+            // The layout before migration 8, with a job stored whole the way it was then.
+            let conn = Connection::open(&old).expect("open");
+            for migration in &MIGRATIONS[..7] {
+                conn.execute_batch(migration).expect("migrate");
+            }
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('server_id', x'73')",
+                [],
+            )
+            .expect("meta");
+            conn.pragma_update(None, "user_version", 7)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO jobs (job_id, doc, status, call_received_at, summary, updated_at)
+                 VALUES ('j1', ?1, 'new', 1, '{}', 1)",
+                [doc.save()],
+            )
+            .expect("job");
+            for change in doc.get_changes(&[]) {
+                conn.execute(
+                    "INSERT INTO events (job_id, kind, hash, change, received_at)
+                     VALUES ('j1', 'change', ?1, ?2, 1)",
+                    rusqlite::params![change.hash().0.as_slice(), change.raw_bytes()],
+                )
+                .expect("event");
+            }
+        }
+        let store = SqliteStorage::open(&old).expect("upgrade");
+        let stored = read(&store, |tx| tx.job_document("j1"))
+            .expect("read")
+            .expect("document");
+        assert!(stored.tail.is_empty(), "the whole document is the snapshot");
+        let mut loaded = AutoCommit::load(&stored.into_bytes()).expect("load");
+        assert_eq!(
+            heads_bytes(&loaded.get_heads()),
+            heads_bytes(&doc.get_heads())
+        );
+        drop(store);
+        let fresh = dir.path().join("fresh.db");
+        drop(SqliteStorage::open(&fresh).expect("fresh"));
+        assert_eq!(
+            layout(&Connection::open(&old).expect("old")),
+            layout(&Connection::open(&fresh).expect("fresh"))
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use fieldsync_protocol::job::JobSummary;
 use rusqlite::{Connection, OpenFlags, Savepoint, Transaction, TransactionBehavior};
 
-use crate::storage::{Credential, ReadTx, Storage, StorageError, WriteTx};
+use crate::storage::{Credential, DocumentCache, ReadTx, Storage, StorageError, WriteTx};
 
 mod audit;
 mod fleet;
@@ -116,6 +116,10 @@ const MIGRATIONS: &[&str] = &[
     fleet::MIGRATION,
     // 7: whether a job is in a user's scope is one seek (only scope events carry a user).
     "CREATE INDEX events_scope ON events(job_id, user_id, seq) WHERE user_id IS NOT NULL;",
+    // 8: documents stored incrementally: a snapshot in its own table (so the job row, rewritten
+    // on every edit, no longer carries it) covering the job's changes up to `through_seq`;
+    // the changes after it in `events` are the document's tail.
+    jobs::INCREMENTAL_DOCUMENTS,
 ];
 
 /// The SQLite storage backend.
@@ -125,6 +129,8 @@ pub struct SqliteStorage {
     batch: std::sync::atomic::AtomicBool,
     /// The server's actor for this process (see [`ReadTx::server_actor`]).
     actor: Vec<u8>,
+    /// Loaded documents kept between transactions.
+    documents: DocumentCache,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -176,6 +182,7 @@ impl SqliteStorage {
             conn: Mutex::new(conn),
             batch: std::sync::atomic::AtomicBool::new(false),
             actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
+            documents: DocumentCache::default(),
         })
     }
 
@@ -198,6 +205,7 @@ impl SqliteStorage {
             conn: Mutex::new(conn),
             batch: std::sync::atomic::AtomicBool::new(false),
             actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
+            documents: DocumentCache::default(),
         })
     }
 
@@ -217,7 +225,7 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         let mut conn = self.lock();
         let tx = Scope::begin(&mut conn, TransactionBehavior::Deferred, self.in_batch())?;
-        f(&Tx(tx, &self.actor))
+        f(&Tx(tx, &self.actor, &self.documents))
     }
 
     fn write_tx(
@@ -226,7 +234,7 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         let mut conn = self.lock();
         let tx = Scope::begin(&mut conn, TransactionBehavior::Immediate, self.in_batch())?;
-        let mut tx = Tx(tx, &self.actor);
+        let mut tx = Tx(tx, &self.actor, &self.documents);
         f(&mut tx)?;
         tx.0.commit()
     }
@@ -276,6 +284,10 @@ impl Storage for SqliteStorage {
         let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         Ok(to_u64(pages.saturating_mul(size)))
     }
+
+    fn documents(&self) -> &DocumentCache {
+        &self.documents
+    }
 }
 
 /// A transaction, or a savepoint inside the transaction [`Storage::atomically`] holds open.
@@ -324,7 +336,8 @@ impl std::ops::Deref for Scope<'_> {
     }
 }
 
-pub(crate) struct Tx<'c>(Scope<'c>, &'c [u8]);
+/// A transaction with the server's actor and the shared document cache.
+pub(crate) struct Tx<'c>(Scope<'c>, &'c [u8], &'c DocumentCache);
 
 pub(crate) fn summary_from(json: &str) -> Result<JobSummary, StorageError> {
     serde_json::from_str(json).map_err(|e| StorageError::Corrupt(format!("job summary: {e}")))

@@ -1,0 +1,634 @@
+//! The fleet benchmark: many phones online at once, each making one small edit a second, and a
+//! dispatcher who should see each edit at once.
+//!
+//! N installers, each with an enrolled phone (its own store and credential) holding its 20
+//! jobs, listening to its live event stream. Each phone ticks a checklist item once a second,
+//! staggered across the second, and syncs at once, as an online phone does. One dispatcher
+//! listens to the office event stream and, for every tenth `changed`, reads the job as the
+//! console does. The server runs in a process of its own, so its CPU time, peak memory and disk
+//! writes (`/proc/<pid>/…`) are its alone; the phones share the benchmark's process and a pool of
+//! threads, and the benchmark reports its own timer lag so that its limits are never taken for
+//! the server's.
+//!
+//! Run with `cargo bench -p fieldsync-tests --bench fleet` (N = 100, 300, 1,000 for 30 s each;
+//! `-- --quick` for 100 phones and 10 s; `-- --phones 100,300 --seconds 20` to choose). With
+//! `AUTOMERGE_REPO_HARNESS` naming a ready automerge-repo fleet harness (a directory with a
+//! `run.sh` taking `PROBE_NS`, `PROBE_SECONDS` and `OUT`), the same workload runs on it after
+//! each N and both are printed side by side with ratios.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a failed expectation is a failed run
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fieldsync_client_core::protocol::job::{ChecklistUpdate, Customer, NewJob, Problem, Site};
+use fieldsync_client_core::transport::HttpTransport;
+use fieldsync_client_core::{Error as PhoneError, Store};
+use fieldsync_server::domain::{auth, dispatch::Dispatch};
+use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::storage::{Storage, User};
+
+/// Set in the child process that serves: the database's path.
+const SERVE: &str = "FIELDSYNC_FLEET_SERVER";
+const JOBS_PER_PHONE: usize = 20;
+const DISPATCHER_PASSWORD: &str = "fleet-dispatcher-password";
+
+fn main() {
+    if let Ok(db) = std::env::var(SERVE) {
+        serve(Path::new(&db));
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let quick = args.iter().any(|a| a == "--quick");
+    let phones: Vec<usize> = value("--phones").map_or_else(
+        || {
+            if quick {
+                vec![100]
+            } else {
+                vec![100, 300, 1_000]
+            }
+        },
+        |list| {
+            list.split(',')
+                .map(|n| n.parse().expect("--phones"))
+                .collect()
+        },
+    );
+    let seconds: u64 = value("--seconds").map_or(if quick { 10 } else { 30 }, |s| {
+        s.parse().expect("--seconds")
+    });
+    let harness = std::env::var_os("AUTOMERGE_REPO_HARNESS").map(PathBuf::from);
+    println!("fleet: each phone makes one edit a second for {seconds} s");
+    let mut rows = Vec::new();
+    for &n in &phones {
+        let ours = run(n, seconds);
+        let peer = harness.as_deref().map(|h| peer(h, n, seconds));
+        rows.push((n, ours, peer));
+    }
+    print_table(&rows);
+}
+
+/// The server process: serves the database until its standard input closes.
+fn serve(db: &Path) {
+    let storage = Arc::new(SqliteStorage::open(db).expect("open"));
+    let blobs = db.with_extension("blobs");
+    let server = fieldsync_server::BackgroundServer::start(storage, &blobs, "127.0.0.1:0")
+        .expect("start the server");
+    println!("listening {}", server.url());
+    let mut rest = String::new();
+    while std::io::stdin().read_line(&mut rest).is_ok_and(|n| n > 0) {}
+    server.stop();
+}
+
+/// What one run measured.
+#[derive(Debug, Default)]
+struct Figures {
+    edits: u64,
+    accepted: u64,
+    failed: u64,
+    sync_requests: u64,
+    nudges: u64,
+    server_cpu_ms: f64,
+    server_written: u64,
+    server_rss_peak: u64,
+    server_threads: u64,
+    edit_seconds: f64,
+    to_dispatcher: Vec<f64>,
+    unheard: usize,
+    sync_latency: Vec<f64>,
+    job_reads: Vec<f64>,
+    lag: Vec<f64>,
+}
+
+/// The same workload's figures from the automerge-repo harness.
+#[derive(Debug, Default)]
+struct PeerFigures {
+    cpu_ms_per_edit: f64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    rss_mb: f64,
+    edits: u64,
+}
+
+fn new_job(installer: usize, j: usize) -> NewJob {
+    NewJob {
+        customer: Customer {
+            name: format!("Customer {installer}-{j}"),
+            ..Customer::default()
+        },
+        site: Site {
+            address: format!("{j} Long Street"),
+            region: "north".into(),
+        },
+        problem: Problem {
+            category: "no heat".into(),
+            description: "The heat pump stops after a few minutes.".into(),
+        },
+        checklist: (0..20)
+            .map(|k| (format!("item-{k:02}"), format!("Checklist step {k}")))
+            .collect(),
+        ..NewJob::default()
+    }
+}
+
+/// A phone of the fleet.
+struct Phone {
+    store: Store,
+    transport: HttpTransport,
+    credential: String,
+    jobs: Vec<String>,
+}
+
+/// Seeds the organisation straight into the database (one transaction) and enrolls a phone
+/// per installer; returns the phones, whose stores live under `dir`.
+fn seed(db: &Path, dir: &Path, n: usize) -> Vec<(Store, String, Vec<String>)> {
+    let storage = SqliteStorage::open(db).expect("open");
+    let now = fieldsync_client_core::protocol::now_millis();
+    let user = |id: &str, role: &str| User {
+        id: id.into(),
+        name: id.into(),
+        role: role.into(),
+        region: "north".into(),
+        skills: Vec::new(),
+    };
+    auth::put_user(
+        &storage,
+        &user("dispatch", "dispatcher"),
+        Some(DISPATCHER_PASSWORD),
+    )
+    .expect("dispatcher");
+    let mut phones = Vec::with_capacity(n);
+    fieldsync_server::storage::atomically(&storage as &dyn Storage, || {
+        let dispatch = Dispatch::new(&storage, "dispatch");
+        for i in 0..n {
+            let installer = format!("installer-{i:04}");
+            auth::put_user(&storage, &user(&installer, "installer"), None)?;
+            let mut jobs = Vec::with_capacity(JOBS_PER_PHONE);
+            for j in 0..JOBS_PER_PHONE {
+                let (summary, _) = dispatch.create(new_job(i, j), now)?;
+                dispatch.assign(&summary.id, Some(&installer), now)?;
+                jobs.push(summary.id);
+            }
+            let store = Store::open(dir.join(format!("{installer}.sqlite3")), &installer)
+                .expect("phone store");
+            let code = auth::issue_enrollment_code(&storage, "admin", &installer, now)?;
+            let device = store.identity().device_id.clone();
+            let enrolled = auth::enroll(&storage, &code.code, &device, Some(&installer), now)?;
+            phones.push((store, enrolled.credential, jobs));
+        }
+        Ok::<_, fieldsync_server::domain::error::DomainError>(())
+    })
+    .expect("seed");
+    phones
+}
+
+/// The server process and its address.
+struct ServerProcess {
+    child: Child,
+    url: String,
+}
+
+impl ServerProcess {
+    fn start(db: &Path) -> Self {
+        let mut child = Command::new(std::env::current_exe().expect("exe"))
+            .env(SERVE, db)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the server process");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the server's address");
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .expect("listening")
+            .to_owned();
+        ServerProcess { child, url }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time so far (user + system), in milliseconds.
+    fn cpu_ms(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
+        let after_name = &stat[stat.rfind(')').expect("stat") + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: f64 =
+            fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+        ticks * 1000.0 / clock_ticks_per_second()
+    }
+
+    /// A field of `/proc/<pid>/<file>` (`name: value …`), as a number.
+    fn proc_field(&self, file: &str, name: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/{file}", self.pid())).expect(file);
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn written_bytes(&self) -> u64 {
+        self.proc_field("io", "write_bytes")
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Runs `f(i)` for every `i` in `0..n` on `threads` threads.
+fn parallel(n: usize, threads: usize, f: impl Fn(usize) + Sync) {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    f(i);
+                }
+            });
+        }
+    });
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn run(n: usize, seconds: u64) -> Figures {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("server.sqlite3");
+    let setup = Instant::now();
+    let seeded = seed(&db, dir.path(), n);
+    let server = ServerProcess::start(&db);
+    let url = server.url.clone();
+    let phones: Vec<Phone> = seeded
+        .into_iter()
+        .map(|(store, credential, jobs)| Phone {
+            transport: HttpTransport::new(&url)
+                .expect("transport")
+                .with_credential(&credential),
+            store,
+            credential,
+            jobs,
+        })
+        .collect();
+    parallel(n, 8, |i| {
+        phones[i]
+            .transport
+            .sync(&phones[i].store)
+            .expect("first download");
+    });
+    eprintln!(
+        "{n} phones seeded, enrolled and holding their jobs in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+
+    // Edits made and not yet heard by the dispatcher: job → when each was made.
+    let pending: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+    let heard: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let job_reads: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let token = fieldsync_tests::sign_in(&url, "dispatch", DISPATCHER_PASSWORD);
+    let office = fieldsync_tests::EventStream::open(&url, &token);
+    let dispatcher = {
+        let (pending, heard, job_reads, stop, url) = (
+            pending.clone(),
+            heard.clone(),
+            job_reads.clone(),
+            stop.clone(),
+            url.clone(),
+        );
+        std::thread::spawn(move || {
+            let agent = fieldsync_tests::agent();
+            let mut events = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let Some((name, data)) = office.next(Duration::from_millis(200)) else {
+                    continue;
+                };
+                if name != "changed" {
+                    continue;
+                }
+                let now = Instant::now();
+                let named: Vec<String> = serde_json::from_str::<serde_json::Value>(&data)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v["jobs"].clone()).ok())
+                    .unwrap_or_default();
+                let mut made = pending.lock().unwrap();
+                let jobs: Vec<String> = if named.is_empty() {
+                    made.keys().cloned().collect()
+                } else {
+                    named
+                };
+                let mut latencies = heard.lock().unwrap();
+                for job in &jobs {
+                    for at in made.remove(job).unwrap_or_default() {
+                        latencies.push(millis(now.saturating_duration_since(at)));
+                    }
+                }
+                drop((made, latencies));
+                events += 1;
+                if events.is_multiple_of(10)
+                    && let Some(job) = jobs.first()
+                {
+                    let started = Instant::now();
+                    let status = agent
+                        .get(format!("{url}/v1/jobs/{job}"))
+                        .header("Authorization", format!("Bearer {token}"))
+                        .call()
+                        .map(|r| r.status().as_u16());
+                    assert_eq!(status.ok(), Some(200), "the dispatcher reads job {job}");
+                    job_reads.lock().unwrap().push(millis(started.elapsed()));
+                }
+            }
+        })
+    };
+
+    // Every phone listens for its nudges on one long-lived stream, as an online phone does; a
+    // nudge would cost it a sync. The streams end when the server stops.
+    let listen_for = Duration::from_secs(seconds + 120);
+    let nudges = Arc::new(AtomicU64::new(0));
+    let listeners: Vec<_> = phones
+        .iter()
+        .map(|phone| {
+            let transport = HttpTransport::new(&url)
+                .expect("transport")
+                .with_credential(&phone.credential);
+            let (nudges, stop) = (nudges.clone(), stop.clone());
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if matches!(transport.wait_for_nudge(listen_for), Ok(true)) {
+                            nudges.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+                .expect("listener")
+        })
+        .collect();
+
+    // The edit phase.
+    let threads = n.clamp(1, 32);
+    let cpu_before = server.cpu_ms();
+    let written_before = server.written_bytes();
+    let started = Instant::now() + Duration::from_millis(500);
+    let lag = Mutex::new(Vec::new());
+    let sync_latency = Mutex::new(Vec::new());
+    let (edits, accepted, failed, requests) = (
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+    );
+    std::thread::scope(|s| {
+        for worker in 0..threads {
+            let (phones, pending) = (&phones, &pending);
+            let (lag, sync_latency) = (&lag, &sync_latency);
+            let (edits, accepted, failed, requests) = (&edits, &accepted, &failed, &requests);
+            s.spawn(move || {
+                let (mut lags, mut latencies) = (Vec::new(), Vec::new());
+                for k in 0..seconds as usize {
+                    for i in (worker..n).step_by(threads) {
+                        let due = started
+                            + Duration::from_millis(
+                                (k as u64) * 1000 + (i as u64) * 1000 / n as u64,
+                            );
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
+                        lags.push(millis(Instant::now().saturating_duration_since(due)));
+                        let phone = &phones[i];
+                        let job = &phone.jobs[k % JOBS_PER_PHONE];
+                        let item = format!("item-{:02}", (k / JOBS_PER_PHONE) % 20);
+                        let made = Instant::now();
+                        phone
+                            .store
+                            .update_checklist_item(
+                                job,
+                                &item,
+                                &ChecklistUpdate {
+                                    done: Some((k / 400).is_multiple_of(2)),
+                                    ..Default::default()
+                                },
+                            )
+                            .expect("tick");
+                        edits.fetch_add(1, Ordering::Relaxed);
+                        pending
+                            .lock()
+                            .unwrap()
+                            .entry(job.clone())
+                            .or_default()
+                            .push(made);
+                        let sent = Instant::now();
+                        match phone.transport.sync(&phone.store) {
+                            Ok(report) => {
+                                latencies.push(millis(sent.elapsed()));
+                                requests
+                                    .fetch_add(u64::from(report.round_trips), Ordering::Relaxed);
+                                accepted.fetch_add(report.accepted_jobs as u64, Ordering::Relaxed);
+                            }
+                            Err(PhoneError::Offline(_) | PhoneError::Server { .. }) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => panic!("phone {i}: {e}"),
+                        }
+                    }
+                }
+                lag.lock().unwrap().extend(lags);
+                sync_latency.lock().unwrap().extend(latencies);
+            });
+        }
+    });
+    let edit_seconds = started.elapsed().as_secs_f64();
+    // The dispatcher may still be hearing the last edits.
+    let drain = Instant::now();
+    while !pending.lock().unwrap().is_empty() && drain.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let figures = Figures {
+        edits: edits.into_inner(),
+        accepted: accepted.into_inner(),
+        failed: failed.into_inner(),
+        sync_requests: requests.into_inner(),
+        nudges: nudges.load(Ordering::Relaxed),
+        server_cpu_ms: server.cpu_ms() - cpu_before,
+        server_written: server.written_bytes() - written_before,
+        server_rss_peak: server.proc_field("status", "VmHWM") * 1024,
+        server_threads: server.proc_field("status", "Threads"),
+        edit_seconds,
+        to_dispatcher: std::mem::take(&mut *heard.lock().unwrap()),
+        unheard: pending.lock().unwrap().values().map(Vec::len).sum(),
+        sync_latency: sync_latency.into_inner().unwrap(),
+        job_reads: std::mem::take(&mut *job_reads.lock().unwrap()),
+        lag: lag.into_inner().unwrap(),
+    };
+    stop.store(true, Ordering::Relaxed);
+    server.stop();
+    dispatcher.join().expect("dispatcher");
+    for listener in listeners {
+        listener.join().expect("listener");
+    }
+    figures
+}
+
+/// Runs the automerge-repo harness's fleet probe on the same workload.
+fn peer(harness: &Path, n: usize, seconds: u64) -> PeerFigures {
+    let out = tempfile::tempdir().expect("tempdir");
+    let status = Command::new("bash")
+        .arg("run.sh")
+        .current_dir(harness)
+        .env("STUDIES", "")
+        .env("PROBE_NS", n.to_string())
+        .env("PROBE_SECONDS", seconds.to_string())
+        .env("OUT", out.path())
+        .stdout(Stdio::null())
+        .status()
+        .expect("run the automerge-repo harness");
+    assert!(status.success(), "the automerge-repo harness failed");
+    let results: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("results.json")).expect("results.json"),
+    )
+    .expect("results");
+    let probe = &results["probe"][0];
+    let f = |k: &str| probe[k].as_f64().unwrap_or(f64::NAN);
+    PeerFigures {
+        cpu_ms_per_edit: f("server_cpu_ms_per_edit"),
+        p50: f("dispatcher_latency_p50_ms"),
+        p90: f("dispatcher_latency_p90_ms"),
+        p99: f("dispatcher_latency_p99_ms"),
+        rss_mb: f("server_rss_mb_end"),
+        edits: probe["edits_at_server"].as_u64().unwrap_or(0),
+    }
+}
+
+/// The `q` quantile (0..=1) of `values`.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn print_table(rows: &[(usize, Figures, Option<PeerFigures>)]) {
+    println!();
+    for (n, f, peer) in rows {
+        let accepted = f.accepted.max(1) as f64;
+        let cpu = f.server_cpu_ms / accepted;
+        let written = f.server_written as f64 / accepted;
+        let heard = &f.to_dispatcher;
+        println!("### {n} phones, {:.0} s of edits", f.edit_seconds);
+        println!("| | Fieldsync | automerge-repo | Fieldsync ÷ peer |");
+        println!("|---|---:|---:|---:|");
+        let row = |what: &str, ours: f64, theirs: Option<f64>, unit: &str| {
+            let (theirs, ratio) = match theirs {
+                Some(t) if t.is_finite() => (format!("{t:.1} {unit}"), format!("{:.2}×", ours / t)),
+                _ => ("—".to_owned(), String::new()),
+            };
+            println!("| {what} | {ours:.1} {unit} | {theirs} | {ratio} |");
+        };
+        row(
+            "server CPU per accepted edit",
+            cpu,
+            peer.as_ref().map(|p| p.cpu_ms_per_edit),
+            "ms",
+        );
+        row(
+            "server CPU, share of one core",
+            f.server_cpu_ms / (f.edit_seconds * 10.0),
+            None,
+            "%",
+        );
+        for (label, q, theirs) in [
+            (
+                "edit → dispatcher hears it, p50",
+                0.5,
+                peer.as_ref().map(|p| p.p50),
+            ),
+            ("edit → dispatcher, p90", 0.9, peer.as_ref().map(|p| p.p90)),
+            ("edit → dispatcher, p99", 0.99, peer.as_ref().map(|p| p.p99)),
+            ("edit → dispatcher, max", 1.0, None),
+        ] {
+            row(label, quantile(heard, q), theirs, "ms");
+        }
+        row(
+            "server RSS peak",
+            f.server_rss_peak as f64 / 1_048_576.0,
+            peer.as_ref().map(|p| p.rss_mb),
+            "MB",
+        );
+        row(
+            "server bytes written to disk per edit",
+            written / 1024.0,
+            None,
+            "KB",
+        );
+        println!(
+            "| edits made / accepted / failed | {} / {} / {} | {} at the server | |",
+            f.edits,
+            f.accepted,
+            f.failed,
+            peer.as_ref().map_or("—".into(), |p| p.edits.to_string())
+        );
+        println!(
+            "| sync requests per accepted edit (nudges included) | {:.2} | | |",
+            (f.sync_requests + f.nudges) as f64 / accepted
+        );
+        println!("| edits the dispatcher never heard | {} | | |", f.unheard);
+        println!(
+            "| sync request p50 / p99 | {:.1} / {:.1} ms | | |",
+            quantile(&f.sync_latency, 0.5),
+            quantile(&f.sync_latency, 0.99)
+        );
+        println!(
+            "| dispatcher's job read p50 ({} reads) | {:.1} ms | | |",
+            f.job_reads.len(),
+            quantile(&f.job_reads, 0.5)
+        );
+        println!("| server threads at the end | {} | | |", f.server_threads);
+        println!(
+            "| load generator's timer lag p50 / p99 / max | {:.1} / {:.1} / {:.1} ms | | |",
+            quantile(&f.lag, 0.5),
+            quantile(&f.lag, 0.99),
+            quantile(&f.lag, 1.0)
+        );
+        println!();
+    }
+}
