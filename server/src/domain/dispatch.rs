@@ -218,7 +218,8 @@ impl<'s> Dispatch<'s> {
             let actor = ActorId::from(tx.server_actor()?.as_slice());
             let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
             let changes = doc.get_changes(&[]);
-            let committed = jobs::commit(tx, &new.id, doc, None, &changes, self.author(), now)?;
+            let committed =
+                jobs::commit(tx, &new.id, (doc, None), None, &changes, self.author(), now)?;
             let summary = committed
                 .summary
                 .clone()

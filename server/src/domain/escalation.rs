@@ -37,7 +37,7 @@ pub const SCHEDULER: &str = "@escalation";
 
 /// The longest the scheduler sleeps between ticks.
 pub const MAX_SLEEP: Duration = Duration::from_secs(30);
-/// The shortest: a busy server (every sync wakes the scheduler) ticks at most this often.
+/// The shortest: a busy office (every office edit wakes the scheduler) ticks at most this often.
 pub const MIN_SLEEP: Duration = Duration::from_secs(1);
 
 /// Who a rule reminds.

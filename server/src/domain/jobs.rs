@@ -120,13 +120,16 @@ pub const SERVER_DEVICE: &str = "@server";
 /// facts), appends the changes to the history and the audit trail, and records scope events
 /// when the job's holder changed (it was reassigned, unassigned, cancelled or reopened).
 ///
+/// `doc` comes with its typed view when the caller has already read it (reading a document
+/// costs in proportion to its size, and a push is read once to check it).
+///
 /// Changes by the server's own actor are dispatch's edits, or, in a device's batch, the
 /// compensations the server wrote; they are attributed to the server, and every device in scope
 /// (the uploader included) receives them.
 pub fn commit(
     tx: &mut dyn WriteTx,
     job_id: &str,
-    mut doc: AutoCommit,
+    (mut doc, read_already): (AutoCommit, Option<Job>),
     previous: Option<&StoredJob>,
     changes: &[Change],
     author: Author<'_>,
@@ -136,7 +139,10 @@ pub fn commit(
         keep(tx, job_id, doc);
         return Ok(Committed::default());
     }
-    let job = read(job_id, &doc)?;
+    let job = match read_already {
+        Some(job) => job,
+        None => read(job_id, &doc)?,
+    };
     let summary = job.summary();
     let server_actor = tx.server_actor()?;
     tx.record_actor(&server_actor, SERVER_DEVICE)?;
@@ -258,7 +264,15 @@ pub fn edit(
     f(&mut job_doc, editor)?;
     let mut doc = job_doc.into_automerge();
     let changes = doc.get_changes(&before);
-    let committed = commit(tx, job_id, doc, Some(&stored), &changes, author, now)?;
+    let committed = commit(
+        tx,
+        job_id,
+        (doc, None),
+        Some(&stored),
+        &changes,
+        author,
+        now,
+    )?;
     let summary = committed.summary.clone().unwrap_or(stored.summary);
     Ok((summary, committed))
 }
@@ -374,7 +388,7 @@ mod tests {
                 };
                 let mut doc = JobDoc::create(actor.clone(), &new, &editor, 1)?.into_automerge();
                 let changes = doc.get_changes(&[]);
-                commit(tx, JOB, doc, None, &changes, author(&editor), 1)?;
+                commit(tx, JOB, (doc, None), None, &changes, author(&editor), 1)?;
             }
             Ok::<_, DomainError>(())
         })

@@ -364,10 +364,14 @@ fn store_device_changes(
     // Fast path: the schema is checked once at the end. Only when that fails is the push
     // applied again checking after every change, to put back exactly what broke it.
     let mut outcome = apply_pushed(doc, pending.clone(), from.user, now, false);
-    if let Applied::Done { doc, .. } = &outcome
-        && read_job(doc.as_ref()).is_err()
-    {
-        outcome = apply_pushed(server_doc(tx, job, stored)?, pending, from.user, now, true);
+    let mut read = None;
+    if let Applied::Done { doc, .. } = &outcome {
+        match read_job(doc.as_ref()) {
+            Ok(job) => read = Some(job),
+            Err(_) => {
+                outcome = apply_pushed(server_doc(tx, job, stored)?, pending, from.user, now, true);
+            }
+        }
     }
     let (mut doc, start, enforced) = match outcome {
         Applied::Done {
@@ -398,17 +402,20 @@ fn store_device_changes(
             return Ok(false);
         }
     };
-    if let Err(e) = read_job(&doc) {
-        response
-            .refused
-            .push(refusal(job, "invalid_document", e.to_string()));
-        return Ok(false);
-    }
+    let read = match read.map_or_else(|| read_job(&doc), Ok) {
+        Ok(read) => read,
+        Err(e) => {
+            response
+                .refused
+                .push(refusal(job, "invalid_document", e.to_string()));
+            return Ok(false);
+        }
+    };
     let gained = doc.get_changes(&start);
     let committed = jobs::commit(
         tx,
         job,
-        doc,
+        (doc, Some(read)),
         Some(stored),
         &gained,
         Author {

@@ -129,7 +129,10 @@ impl AppState {
     }
 
     /// As [`AppState::changed`], for changes a device uploaded: that device is not told (it
-    /// holds them), so an online phone makes one request per edit.
+    /// holds them), so an online phone makes one request per edit. Nor is the escalation
+    /// ladder woken: a tick reads every open job's clocks, and a fleet's edits, which stop
+    /// clocks rather than start them, would have it tick every second. It looks again at its
+    /// next due time, within [`crate::domain::escalation::MAX_SLEEP`] at the latest.
     pub fn changed_by(&self, users: Vec<String>, jobs: Vec<String>, device: Option<&str>) {
         // No subscribers is fine: nobody is online.
         let _ = self.live.send(Live::Changed {
@@ -137,7 +140,9 @@ impl AppState {
             jobs: jobs.into(),
             cause: device.map(Arc::from),
         });
-        self.scheduler_wake.notify_one();
+        if device.is_none() {
+            self.scheduler_wake.notify_one();
+        }
     }
 
     /// Tells a revoked device's open event streams to end.
