@@ -95,7 +95,8 @@ fn main() {
         let suggestions = timed(|| get(&format!("/v1/jobs/{some_job}/suggestions")));
         let policy = SlaPolicy::default();
         let tick = timed(|| {
-            escalation::tick(storage.as_ref(), &policy, now).expect("tick");
+            escalation::tick(storage.as_ref(), &policy, now, escalation::Look::Everything)
+                .expect("tick");
         });
         let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
         println!(

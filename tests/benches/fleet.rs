@@ -68,14 +68,87 @@ fn main() {
         s.parse().expect("--seconds")
     });
     let harness = std::env::var_os("AUTOMERGE_REPO_HARNESS").map(PathBuf::from);
+    let (fresh, long, tail) = history_cost(if quick { 2_000 } else { 10_000 });
+    println!(
+        "one edit committed by the server (median of {HISTORY_SAMPLES}): {fresh:.2} ms on a fresh job, \
+         {long:.2} ms after {} earlier changes ({:.2}×; tail after the last snapshot {tail} bytes)",
+        if quick { 2_000 } else { 10_000 },
+        long / fresh
+    );
     println!("fleet: each phone makes one edit a second for {seconds} s");
-    let mut rows = Vec::new();
     for &n in &phones {
         let ours = run(n, seconds);
-        let peer = harness.as_deref().map(|h| peer(h, n, seconds));
-        rows.push((n, ours, peer));
+        let peer = harness.as_deref().and_then(|h| match peer(h, n, seconds) {
+            Ok(figures) => Some(figures),
+            Err(e) => {
+                println!("automerge-repo with {n} phones did not finish: {e}");
+                None
+            }
+        });
+        print_table(n, &ours, peer.as_ref());
     }
-    print_table(&rows);
+}
+
+/// How many edits each median of [`history_cost`] takes.
+const HISTORY_SAMPLES: usize = 200;
+
+/// The server's cost of committing one edit (a checklist tick, as dispatch makes it) on a fresh
+/// job and on the same job after `history` more changes: medians of [`HISTORY_SAMPLES`] each,
+/// every one its own durable transaction on a SQLite file. Also returns the bytes of the
+/// document's tail (the changes after its snapshot) at the end.
+fn history_cost(history: usize) -> (f64, f64, u64) {
+    use fieldsync_server::domain::jobs::{self, Author, NO_FIELDS};
+    use fieldsync_server::storage::{read, write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = SqliteStorage::open(dir.path().join("history.sqlite3")).expect("open");
+    let now = fieldsync_client_core::protocol::now_millis();
+    let (job, _) = Dispatch::new(&storage, "dispatch")
+        .create(new_job(0, 0), now)
+        .expect("create");
+    let job = job.id;
+    let actor = read(&storage as &dyn Storage, |tx| tx.server_actor()).expect("actor");
+    let editor = fieldsync_client_core::protocol::job::Editor {
+        user: "dispatch".into(),
+        device: "server".into(),
+        role: fieldsync_client_core::protocol::job::Role::Dispatch,
+    };
+    let mut k = 0usize;
+    let mut edit = || {
+        k += 1;
+        let started = Instant::now();
+        write(&storage as &dyn Storage, |tx| {
+            let author = Author {
+                user: "dispatch",
+                device: None,
+                fields: NO_FIELDS,
+                binds_actors: false,
+            };
+            let actor = fieldsync_client_core::protocol::automerge::ActorId::from(actor.as_slice());
+            jobs::edit(tx, &job, actor, &editor, author, now, |doc, _| {
+                doc.update_checklist_item(
+                    &format!("item-{:02}", k % 20),
+                    &ChecklistUpdate {
+                        // Each pass over the 20 items flips them all: every edit changes.
+                        done: Some((k / 20).is_multiple_of(2)),
+                        ..Default::default()
+                    },
+                    now,
+                )
+            })
+        })
+        .expect("edit");
+        millis(started.elapsed())
+    };
+    let fresh: Vec<f64> = (0..HISTORY_SAMPLES).map(|_| edit()).collect();
+    for _ in 0..history {
+        edit();
+    }
+    let long: Vec<f64> = (0..HISTORY_SAMPLES).map(|_| edit()).collect();
+    let tail = read(&storage as &dyn Storage, |tx| tx.job(&job))
+        .expect("read")
+        .expect("job")
+        .tail_bytes;
+    (quantile(&fresh, 0.5), quantile(&long, 0.5), tail)
 }
 
 /// The server process: serves the database until its standard input closes.
@@ -507,34 +580,42 @@ fn run(n: usize, seconds: u64) -> Figures {
     figures
 }
 
-/// Runs the automerge-repo harness's fleet probe on the same workload.
-fn peer(harness: &Path, n: usize, seconds: u64) -> PeerFigures {
+/// Runs the automerge-repo harness's fleet probe on the same workload; an error says why it
+/// gave no figures (at a few hundred phones it can fall over on this workload).
+fn peer(harness: &Path, n: usize, seconds: u64) -> Result<PeerFigures, String> {
     let out = tempfile::tempdir().expect("tempdir");
-    let status = Command::new("bash")
+    let output = Command::new("bash")
         .arg("run.sh")
         .current_dir(harness)
         .env("STUDIES", "")
         .env("PROBE_NS", n.to_string())
         .env("PROBE_SECONDS", seconds.to_string())
         .env("OUT", out.path())
-        .stdout(Stdio::null())
-        .status()
-        .expect("run the automerge-repo harness");
-    assert!(status.success(), "the automerge-repo harness failed");
-    let results: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.path().join("results.json")).expect("results.json"),
-    )
-    .expect("results");
+        .output()
+        .map_err(|e| format!("cannot run its harness: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(format!("its harness failed ({}): {last}", output.status));
+    }
+    let results: serde_json::Value = std::fs::read(out.path().join("results.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or("its harness wrote no readable results.json")?;
     let probe = &results["probe"][0];
     let f = |k: &str| probe[k].as_f64().unwrap_or(f64::NAN);
-    PeerFigures {
+    Ok(PeerFigures {
         cpu_ms_per_edit: f("server_cpu_ms_per_edit"),
         p50: f("dispatcher_latency_p50_ms"),
         p90: f("dispatcher_latency_p90_ms"),
         p99: f("dispatcher_latency_p99_ms"),
         rss_mb: f("server_rss_mb_end"),
         edits: probe["edits_at_server"].as_u64().unwrap_or(0),
-    }
+    })
 }
 
 /// The `q` quantile (0..=1) of `values`.
@@ -547,88 +628,82 @@ fn quantile(values: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-fn print_table(rows: &[(usize, Figures, Option<PeerFigures>)]) {
+fn print_table(n: usize, f: &Figures, peer: Option<&PeerFigures>) {
     println!();
-    for (n, f, peer) in rows {
-        let accepted = f.accepted.max(1) as f64;
-        let cpu = f.server_cpu_ms / accepted;
-        let written = f.server_written as f64 / accepted;
-        let heard = &f.to_dispatcher;
-        println!("### {n} phones, {:.0} s of edits", f.edit_seconds);
-        println!("| | Fieldsync | automerge-repo | Fieldsync ÷ peer |");
-        println!("|---|---:|---:|---:|");
-        let row = |what: &str, ours: f64, theirs: Option<f64>, unit: &str| {
-            let (theirs, ratio) = match theirs {
-                Some(t) if t.is_finite() => (format!("{t:.1} {unit}"), format!("{:.2}×", ours / t)),
-                _ => ("—".to_owned(), String::new()),
-            };
-            println!("| {what} | {ours:.1} {unit} | {theirs} | {ratio} |");
+    let accepted = f.accepted.max(1) as f64;
+    let cpu = f.server_cpu_ms / accepted;
+    let written = f.server_written as f64 / accepted;
+    let heard = &f.to_dispatcher;
+    println!("### {n} phones, {:.0} s of edits", f.edit_seconds);
+    println!("| | Fieldsync | automerge-repo | Fieldsync ÷ peer |");
+    println!("|---|---:|---:|---:|");
+    let row = |what: &str, ours: f64, theirs: Option<f64>, unit: &str| {
+        let (theirs, ratio) = match theirs {
+            Some(t) if t.is_finite() => (format!("{t:.1} {unit}"), format!("{:.2}×", ours / t)),
+            _ => ("—".to_owned(), String::new()),
         };
-        row(
-            "server CPU per accepted edit",
-            cpu,
-            peer.as_ref().map(|p| p.cpu_ms_per_edit),
-            "ms",
-        );
-        row(
-            "server CPU, share of one core",
-            f.server_cpu_ms / (f.edit_seconds * 10.0),
-            None,
-            "%",
-        );
-        for (label, q, theirs) in [
-            (
-                "edit → dispatcher hears it, p50",
-                0.5,
-                peer.as_ref().map(|p| p.p50),
-            ),
-            ("edit → dispatcher, p90", 0.9, peer.as_ref().map(|p| p.p90)),
-            ("edit → dispatcher, p99", 0.99, peer.as_ref().map(|p| p.p99)),
-            ("edit → dispatcher, max", 1.0, None),
-        ] {
-            row(label, quantile(heard, q), theirs, "ms");
-        }
-        row(
-            "server RSS peak",
-            f.server_rss_peak as f64 / 1_048_576.0,
-            peer.as_ref().map(|p| p.rss_mb),
-            "MB",
-        );
-        row(
-            "server bytes written to disk per edit",
-            written / 1024.0,
-            None,
-            "KB",
-        );
-        println!(
-            "| edits made / accepted / failed | {} / {} / {} | {} at the server | |",
-            f.edits,
-            f.accepted,
-            f.failed,
-            peer.as_ref().map_or("—".into(), |p| p.edits.to_string())
-        );
-        println!(
-            "| sync requests per accepted edit (nudges included) | {:.2} | | |",
-            (f.sync_requests + f.nudges) as f64 / accepted
-        );
-        println!("| edits the dispatcher never heard | {} | | |", f.unheard);
-        println!(
-            "| sync request p50 / p99 | {:.1} / {:.1} ms | | |",
-            quantile(&f.sync_latency, 0.5),
-            quantile(&f.sync_latency, 0.99)
-        );
-        println!(
-            "| dispatcher's job read p50 ({} reads) | {:.1} ms | | |",
-            f.job_reads.len(),
-            quantile(&f.job_reads, 0.5)
-        );
-        println!("| server threads at the end | {} | | |", f.server_threads);
-        println!(
-            "| load generator's timer lag p50 / p99 / max | {:.1} / {:.1} / {:.1} ms | | |",
-            quantile(&f.lag, 0.5),
-            quantile(&f.lag, 0.99),
-            quantile(&f.lag, 1.0)
-        );
-        println!();
+        println!("| {what} | {ours:.1} {unit} | {theirs} | {ratio} |");
+    };
+    row(
+        "server CPU per accepted edit",
+        cpu,
+        peer.map(|p| p.cpu_ms_per_edit),
+        "ms",
+    );
+    row(
+        "server CPU, share of one core",
+        f.server_cpu_ms / (f.edit_seconds * 10.0),
+        None,
+        "%",
+    );
+    for (label, q, theirs) in [
+        ("edit → dispatcher hears it, p50", 0.5, peer.map(|p| p.p50)),
+        ("edit → dispatcher, p90", 0.9, peer.map(|p| p.p90)),
+        ("edit → dispatcher, p99", 0.99, peer.map(|p| p.p99)),
+        ("edit → dispatcher, max", 1.0, None),
+    ] {
+        row(label, quantile(heard, q), theirs, "ms");
     }
+    row(
+        "server RSS peak",
+        f.server_rss_peak as f64 / 1_048_576.0,
+        peer.map(|p| p.rss_mb),
+        "MB",
+    );
+    row(
+        "server bytes written to disk per edit",
+        written / 1024.0,
+        None,
+        "KB",
+    );
+    println!(
+        "| edits made / accepted / failed | {} / {} / {} | {} at the server | |",
+        f.edits,
+        f.accepted,
+        f.failed,
+        peer.map_or("—".into(), |p| p.edits.to_string())
+    );
+    println!(
+        "| sync requests per accepted edit (nudges included) | {:.2} | | |",
+        (f.sync_requests + f.nudges) as f64 / accepted
+    );
+    println!("| edits the dispatcher never heard | {} | | |", f.unheard);
+    println!(
+        "| sync request p50 / p99 | {:.1} / {:.1} ms | | |",
+        quantile(&f.sync_latency, 0.5),
+        quantile(&f.sync_latency, 0.99)
+    );
+    println!(
+        "| dispatcher's job read p50 ({} reads) | {:.1} ms | | |",
+        f.job_reads.len(),
+        quantile(&f.job_reads, 0.5)
+    );
+    println!("| server threads at the end | {} | | |", f.server_threads);
+    println!(
+        "| load generator's timer lag p50 / p99 / max | {:.1} / {:.1} / {:.1} ms | | |",
+        quantile(&f.lag, 0.5),
+        quantile(&f.lag, 0.99),
+        quantile(&f.lag, 1.0)
+    );
+    println!();
 }

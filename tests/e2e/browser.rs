@@ -458,6 +458,7 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
         "the day board",
     );
     browser.screenshot("board.png");
+    console_load_under_a_busy_fleet(&mut browser, &url, &token, jobs);
     browser.eval("location.hash = '#/queues', true");
     browser.wait_for(
         "document.querySelectorAll('#queue-unassigned .queue-item').length > 0",
@@ -502,6 +503,74 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
         json!(0),
         "no planning controls for an admin"
     );
+}
+
+/// The console's own load while the fleet is busy: office edits pour in at up to 100 a second
+/// and the board, open in the browser, still refreshes at most four times a second, each
+/// refresh costing what one costs when the fleet is quiet.
+fn console_load_under_a_busy_fleet(browser: &mut Browser, url: &str, token: &str, jobs: &[Value]) {
+    const RATE: u32 = 100;
+    const SECONDS: u64 = 3;
+    let movable: Vec<&str> = jobs
+        .iter()
+        .filter(|j| {
+            !["completed", "closed", "cancelled"].contains(&j["status"].as_str().unwrap_or(""))
+        })
+        .filter_map(|j| j["id"].as_str())
+        .take(20)
+        .collect();
+    assert!(movable.len() >= 5, "jobs to reschedule: {movable:?}");
+    let office = fieldsync_tests::agent();
+    let day = 86_400_000;
+    let start = now_millis() + 3 * day;
+    let reschedule = |n: usize| {
+        let job = movable[n % movable.len()];
+        let at = start + (n % 7) as i64 * 3_600_000;
+        let answer = office
+            .post(format!("{url}/v1/jobs/{job}/appointment"))
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("Bearer {token}"))
+            .send(json!({ "start": at, "end": at + 7_200_000 }).to_string())
+            .expect("reschedule");
+        assert_eq!(answer.status(), 200, "reschedule {job}");
+    };
+    let requests = "window.consoleRequests";
+    browser.eval(&format!(
+        "if (!window.countingFetch) {{ const f = window.fetch; window.fetch = (...a) => {{ {requests} += 1; return f(...a); }}; window.countingFetch = true; }} {requests} = 0; true"
+    ));
+    let settle = Duration::from_millis(800);
+    reschedule(0);
+    std::thread::sleep(settle);
+    let one_refresh = browser.eval(requests).as_u64().expect("count");
+    assert!(one_refresh >= 1, "an edit refreshes the board");
+
+    browser.eval(&format!("{requests} = 0; true"));
+    let started = Instant::now();
+    let mut made = 0;
+    while started.elapsed() < Duration::from_secs(SECONDS) {
+        made += 1;
+        reschedule(made);
+        // Paced to RATE a second; a slower server simply gets fewer.
+        let due = Duration::from_secs(1) * made as u32 / RATE;
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    std::thread::sleep(settle);
+    let busy = browser.eval(requests).as_u64().expect("count");
+    println!(
+        "console under {:.0} edits/s for {elapsed:.1} s: {busy} requests ({one_refresh} per refresh when quiet)",
+        made as f64 / elapsed
+    );
+    // At most one refresh per 250 ms, plus the one pending when the edits stop and a margin
+    // for timers (a refresh per event would be hundreds).
+    let most = one_refresh * ((elapsed * 4.0).ceil() as u64 + 3);
+    assert!(
+        busy <= most,
+        "{busy} requests for {made} edits in {elapsed:.1} s: more than {most}"
+    );
+    assert!(busy >= one_refresh * 2, "the board kept refreshing");
 }
 
 #[test]

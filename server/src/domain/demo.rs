@@ -356,7 +356,7 @@ fn fill(
         created += 1;
     }
     created += trouble(storage, &dispatch, &mut dice, now)?;
-    escalation::tick(storage, policy, now)?;
+    escalation::tick(storage, policy, now, escalation::Look::Everything)?;
     publish_manuals(storage, now)?;
     Ok(created)
 }

@@ -1,12 +1,14 @@
 //! The three-ring escalation ladder and the overdue reminders, run by a durable scheduler.
 //!
 //! Everything the ladder decides follows from the job facts ([`crate::domain::facts`]) and the time:
-//! [`tick`] looks at every open job, raises the rings that are due (an Automerge change by the
+//! [`tick`] looks at the open jobs whose facts changed or whose next rule fell due (every open
+//! job at start, [`Look`]), raises the rings that are due (an Automerge change by the
 //! server, so the phones see the new ring; a ring is only ever raised here, and only when the
 //! job is below it) and stores the reminders that are due. Each rule fires once per job
 //! (storage keeps a reminder per job and rule), so a tick can run any number of times, and a
 //! server that was down simply catches up on its first tick: nothing lives in an in-memory
-//! timer. The scheduler (`crate::state::scheduler`) ticks at the next deadline, at least every [`MAX_SLEEP`], and soon (after
+//! timer. Storage keeps for each job when the ladder must look at it again; a facts write
+//! resets it to "now". The scheduler (`crate::state::scheduler`) ticks at the next deadline, at least every [`MAX_SLEEP`], and soon (after
 //! [`MIN_SLEEP`]) when something changed, such as a help request arriving with a sync.
 //!
 //! The rules (`RULES`, one row each), for a job not cancelled or closed:
@@ -30,7 +32,7 @@ use crate::domain::dispatch::Dispatch;
 use crate::domain::error::DomainError;
 use crate::domain::facts::JobFacts;
 use crate::domain::sla::{SlaPolicy, SlaTargets};
-use crate::storage::{Reminder, Storage, read, write};
+use crate::storage::{LadderEntry, Reminder, Storage, read, write};
 
 /// The user the ladder's changes and audit entries are attributed to.
 pub const SCHEDULER: &str = "@escalation";
@@ -273,28 +275,58 @@ pub struct TickOutcome {
     pub reminders: Vec<Reminder>,
     /// Jobs whose ring this tick raised, each with the users whose devices should sync.
     pub escalated: Vec<(String, Vec<String>)>,
-    /// Jobs the tick could not handle (logged; the next tick tries again).
+    /// Jobs the tick looked at (changed or due).
+    pub looked: usize,
+    /// Jobs the tick could not handle (logged; tried again [`MAX_SLEEP`] later).
     pub failed: usize,
-    /// The next time a rule becomes due, if any.
+    /// When the ladder must look at a job next (at or before `now`: at once), if ever.
     pub next_due: Option<Millis>,
 }
 
-/// Runs the ladder once at `now`. A job that fails is logged and skipped, so one bad job
-/// cannot hold up the others.
+/// Which open jobs a tick looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// Those whose facts changed since the ladder last looked and those with a rule due by
+    /// now: the scheduler's every tick after the first.
+    Due,
+    /// Every open job: at start, when the policy may differ from the one that computed when
+    /// each job falls due.
+    Everything,
+}
+
+/// How long a job the ladder failed to handle waits before it is tried again.
+const RETRY_FAILED: Millis = MAX_SLEEP.as_millis() as Millis;
+
+/// Runs the ladder once at `now` over the jobs `look` selects, and records when it must look
+/// at each again. A job that fails is logged and tried again [`MAX_SLEEP`] later, so one bad
+/// job cannot hold up the others.
 pub fn tick(
     storage: &dyn Storage,
     policy: &SlaPolicy,
     now: Millis,
+    look: Look,
 ) -> Result<TickOutcome, DomainError> {
-    let open = read(storage, |tx| Ok::<_, DomainError>(tx.open_job_facts()?))?;
-    let mut outcome = TickOutcome::default();
+    let until = match look {
+        Look::Due => now,
+        Look::Everything => Millis::MAX,
+    };
+    let (entries, next_due) = read(storage, |tx| {
+        Ok::<_, DomainError>((tx.ladder_due(until)?, tx.ladder_next()?))
+    })?;
+    let mut outcome = TickOutcome {
+        next_due,
+        looked: entries.len(),
+        ..TickOutcome::default()
+    };
+    if entries.is_empty() {
+        return Ok(outcome);
+    }
     let dispatch = Dispatch::new(storage, SCHEDULER).with_sla(policy);
     let mut due_reminders = Vec::new();
-    for facts in open {
+    // Each job looked at, with the revision of its facts read and when to look again.
+    let mut looked = Vec::with_capacity(entries.len());
+    for LadderEntry { facts, revision } in entries {
         let (ring, due, next) = evaluate(&facts, policy, now);
-        if let Some(next) = next {
-            outcome.next_due = Some(outcome.next_due.map_or(next, |n| n.min(next)));
-        }
         if ring > facts.ring {
             match dispatch.raise_ring(&facts.job_id, ring, now) {
                 Ok((_, committed)) if committed.summary.is_some() => {
@@ -306,22 +338,27 @@ pub fn tick(
                 Err(e) => {
                     tracing::error!(job = %facts.job_id, error = %e, "escalation failed");
                     outcome.failed += 1;
+                    looked.push((facts.job_id, revision, Some(now + RETRY_FAILED)));
                     continue;
                 }
             }
         }
         due_reminders.extend(due.into_iter().map(|d| reminder(&facts, d, now)));
+        // A rule holds once its time has passed: look again just after it.
+        looked.push((facts.job_id, revision, next.map(|at| at.saturating_add(1))));
     }
-    if due_reminders.is_empty() {
-        return Ok(outcome);
-    }
-    // One transaction for the tick's reminders; those that fired before are left alone.
-    outcome.reminders = write(storage, |tx| {
+    // One transaction for the tick's reminders (those that fired before are left alone) and
+    // its marks. A raised ring wrote new facts, so its job keeps "look now" and the next tick
+    // confirms it.
+    (outcome.reminders, outcome.next_due) = write(storage, |tx| {
         let mut stored = Vec::new();
         for reminder in &due_reminders {
             stored.extend(tx.add_reminder(reminder)?);
         }
-        Ok::<_, DomainError>(stored)
+        for (job_id, revision, at) in &looked {
+            tx.set_ladder_at(job_id, *revision, *at)?;
+        }
+        Ok::<_, DomainError>((stored, tx.ladder_next()?))
     })?;
     Ok(outcome)
 }
@@ -398,6 +435,82 @@ mod tests {
             help_requests: 0,
             receipts: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_tick_looks_only_at_jobs_that_changed_or_fell_due() {
+        use crate::storage::sqlite::SqliteStorage;
+        use fieldsync_protocol::job::{Appointment, Customer, NewJob, Problem, Site};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("server.db")).expect("open");
+        let policy = SlaPolicy::default();
+        let received = 1_790_000_000_000;
+        let dispatch = Dispatch::new(&storage, "dispatch").with_sla(&policy);
+        for id in ["job-1", "job-2"] {
+            let call = NewJob {
+                id: id.into(),
+                call_received_at: received,
+                customer: Customer {
+                    name: "Customer".into(),
+                    ..Customer::default()
+                },
+                site: Site {
+                    address: "1 Main Street".into(),
+                    ..Site::default()
+                },
+                problem: Problem {
+                    category: "no heat".into(),
+                    description: "cold".into(),
+                },
+                ..NewJob::default()
+            };
+            dispatch.create(call, received + MINUTE).expect("create");
+        }
+        let dispatch_by = read(&storage, |tx| tx.job_facts("job-1"))
+            .expect("read")
+            .expect("facts")
+            .deadlines
+            .dispatch_by
+            .expect("a dispatch clock");
+        let tick_at = |now: Millis, look: Look| tick(&storage, &policy, now, look).expect("tick");
+
+        let first = tick_at(received + 2 * MINUTE, Look::Due);
+        assert_eq!((first.looked, first.reminders.len()), (2, 0), "new jobs");
+        assert_eq!(first.next_due, Some(dispatch_by + 1));
+        let idle = tick_at(received + 3 * MINUTE, Look::Due);
+        assert_eq!(idle.looked, 0, "nothing changed, nothing due");
+        assert_eq!(idle.next_due, Some(dispatch_by + 1));
+        assert_eq!(tick_at(received + 3 * MINUTE, Look::Everything).looked, 2);
+
+        // A change to one job: only that job is looked at again.
+        dispatch
+            .set_appointment(
+                "job-2",
+                Appointment {
+                    start: received + 2 * HOUR,
+                    end: received + 4 * HOUR,
+                },
+                received + 4 * MINUTE,
+            )
+            .expect("appointment");
+        assert_eq!(
+            tick_at(dispatch_by, Look::Due).looked,
+            1,
+            "due only once past"
+        );
+
+        // The dispatch clock runs out: both jobs fall due and each reminds dispatch once.
+        let due = tick_at(dispatch_by + 1, Look::Due);
+        assert_eq!(due.looked, 2);
+        assert!(
+            due.reminders.iter().all(|r| r.rule.starts_with("dispatch")),
+            "{:?}",
+            due.reminders
+        );
+        assert_eq!(due.reminders.len(), 2);
+        assert!(due.next_due.is_some_and(|next| next > dispatch_by + 1));
+        assert_eq!(tick_at(dispatch_by + 2, Look::Due).looked, 0);
     }
 
     fn rules(due: &[Due]) -> Vec<&str> {

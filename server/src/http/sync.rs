@@ -230,11 +230,12 @@ impl Drop for OpenStream {
     }
 }
 
-/// How long a console's stream gathers `changed` events into one: short enough that the
-/// dispatcher sees an installer's edit within a blink, long enough that a fleet's hundred edits
-/// a second reach each console as a few events (the console also refreshes at most four times
-/// a second).
-const COALESCE: Duration = Duration::from_millis(50);
+/// How long a console's stream gathers `changed` events into one, from the first: short enough
+/// to add little to the time a dispatcher waits for an installer's edit (the window is most of
+/// it once a round takes a few milliseconds), long enough that a thousand edits a second reach
+/// each console as at most a hundred events (the console also refreshes at most four times a
+/// second).
+const COALESCE: Duration = Duration::from_millis(10);
 
 /// What the event stream has for a listener before coalescing.
 enum Item {

@@ -11,13 +11,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use fieldsync_protocol::Millis;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, Semaphore, broadcast, watch};
 
 use crate::domain::auth::LoginLimiter;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dispatch::Dispatch;
 use crate::domain::error::DomainError;
-use crate::domain::escalation::{self, TickOutcome};
+use crate::domain::escalation::{self, Look, TickOutcome};
 use crate::domain::jobs::{self, DEFAULT_KEEP_CLOSED};
 use crate::domain::media::UploadLocks;
 use crate::domain::sla::SlaPolicy;
@@ -89,7 +89,14 @@ pub struct AppState {
     /// Reverse proxies whose `X-Forwarded-For` names the client (sign-in limits, metrics
     /// access); nobody else's is believed.
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// Permits for work on the blocking pool: requests beyond them wait on the executor, not
+    /// as threads queued behind the database.
+    pub workers: Arc<Semaphore>,
 }
+
+/// How many requests do blocking work (storage, hashing) at once. Enough to fill a write group
+/// and every read connection; more would only add threads waiting for the same connections.
+const BLOCKING_WORKERS: usize = 24;
 
 impl AppState {
     /// State over a storage backend and a blob store with default limits, the system clock and
@@ -114,6 +121,7 @@ impl AppState {
             trusted_proxies: Arc::new([]),
             lease: fieldsync_protocol::wire::Lease::default(),
             keep_closed: DEFAULT_KEEP_CLOSED,
+            workers: Arc::new(Semaphore::new(BLOCKING_WORKERS)),
         }
     }
 
@@ -129,10 +137,7 @@ impl AppState {
     }
 
     /// As [`AppState::changed`], for changes a device uploaded: that device is not told (it
-    /// holds them), so an online phone makes one request per edit. Nor is the escalation
-    /// ladder woken: a tick reads every open job's clocks, and a fleet's edits, which stop
-    /// clocks rather than start them, would have it tick every second. It looks again at its
-    /// next due time, within [`crate::domain::escalation::MAX_SLEEP`] at the latest.
+    /// holds them), so an online phone makes one request per edit.
     pub fn changed_by(&self, users: Vec<String>, jobs: Vec<String>, device: Option<&str>) {
         // No subscribers is fine: nobody is online.
         let _ = self.live.send(Live::Changed {
@@ -140,9 +145,9 @@ impl AppState {
             jobs: jobs.into(),
             cause: device.map(Arc::from),
         });
-        if device.is_none() {
-            self.scheduler_wake.notify_one();
-        }
+        // A tick looks only at the jobs that changed or fell due, so waking it per change
+        // costs little, and a help request escalates within `MIN_SLEEP`.
+        self.scheduler_wake.notify_one();
     }
 
     /// Tells a revoked device's open event streams to end.
@@ -166,7 +171,7 @@ impl AppState {
     /// clock, and publishes what they did.
     pub fn escalate_now(&self) -> Result<(), DomainError> {
         let now = self.now();
-        let outcome = escalation::tick(self.storage.as_ref(), &self.sla, now)?;
+        let outcome = escalation::tick(self.storage.as_ref(), &self.sla, now, Look::Everything)?;
         self.publish_tick(outcome);
         self.retire_closed(now).map(drop)
     }
@@ -232,10 +237,19 @@ impl AppState {
         &self,
         f: impl FnOnce(&AppState) -> Result<T, DomainError> + Send + 'static,
     ) -> Result<T, DomainError> {
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || f(&state))
+        let permit = self
+            .workers
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| DomainError::Internal(format!("worker failed: {e}")))?
+            .map_err(|e| DomainError::Internal(format!("workers closed: {e}")))?;
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&state)
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("worker failed: {e}")))?
     }
 
     /// Runs `f` in a read transaction on the blocking pool.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fieldsync_protocol::Millis;
 
-use crate::domain::escalation::{MAX_SLEEP, MIN_SLEEP, tick};
+use crate::domain::escalation::{Look, MAX_SLEEP, MIN_SLEEP, tick};
 use crate::domain::jobs::RETIRE_BATCH;
 use crate::domain::sla::SlaPolicy;
 use crate::state::AppState;
@@ -15,19 +15,22 @@ use crate::state::AppState;
 /// How often closed jobs are checked for leaving phones.
 const RETIRE_EVERY: Millis = 3_600_000;
 
-/// Runs the ladder for as long as the server runs: a tick at start (catching up on whatever
-/// fell due while the server was down), then at the next deadline, at least every
+/// Runs the ladder for as long as the server runs: a tick over every open job at start (catching
+/// up on whatever fell due while the server was down, under the policy it starts with), then
+/// ticks over the jobs that changed or fell due, at the next deadline, at least every
 /// [`MAX_SLEEP`], and whenever [`AppState::changed`] wakes it.
 pub async fn run(state: AppState) {
     let mut last_retired: Option<Millis> = None;
+    let mut look = Look::Everything;
     loop {
         let storage = state.storage.clone();
         let policy: Arc<SlaPolicy> = state.sla.clone();
         let now = state.now();
         let result =
-            tokio::task::spawn_blocking(move || tick(storage.as_ref(), &policy, now)).await;
+            tokio::task::spawn_blocking(move || tick(storage.as_ref(), &policy, now, look)).await;
         let next_due = match result {
             Ok(Ok(outcome)) => {
+                look = Look::Due;
                 let next = outcome.next_due;
                 state.publish_tick(outcome);
                 next
@@ -62,7 +65,7 @@ pub async fn run(state: AppState) {
             }
         }
         let wait = next_due
-            .map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0) + 1))
+            .map(|due| Duration::from_millis(u64::try_from(due.saturating_sub(now)).unwrap_or(0)))
             .unwrap_or(MAX_SLEEP)
             .clamp(MIN_SLEEP, MAX_SLEEP);
         tokio::select! {

@@ -2,6 +2,7 @@
 //! with a function that makes a fresh, empty store.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
+use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::{JobKind, JobSummary, Priority, Tier};
 use fieldsync_protocol::rules::Status;
 
@@ -66,6 +67,7 @@ macro_rules! storage_conformance_tests {
             identities_round_trip,
             audit_is_ordered_and_filtered,
             facts_and_reminders_round_trip,
+            ladder_looks_at_changed_and_due_jobs,
             blob_index_round_trips,
             knowledge_round_trips,
             fleet_round_trips,
@@ -581,6 +583,77 @@ pub fn facts_and_reminders_round_trip(store: &dyn Storage) {
         Ok::<_, StorageError>(())
     })
     .expect("read");
+}
+
+/// [`ServiceStore::ladder_due`](crate::storage::ServiceStore::ladder_due): the ladder looks
+/// at jobs whose facts changed or whose mark fell due, never at closed ones, and a mark made
+/// for facts that changed since does not hide the change.
+pub fn ladder_looks_at_changed_and_due_jobs(store: &dyn Storage) {
+    let facts = |id: &str, status: Status| {
+        let mut facts = JobFacts::derive(
+            &fieldsync_protocol::job::Job {
+                id: id.into(),
+                call_received_at: 10,
+                ..Default::default()
+            },
+            None,
+            30,
+        );
+        facts.status = status;
+        facts
+    };
+    let due = |store: &dyn Storage, until: Millis| {
+        read(store, |tx| {
+            let due = tx.ladder_due(until)?;
+            let ids: Vec<(String, u64)> = due
+                .into_iter()
+                .map(|e| (e.facts.job_id, e.revision))
+                .collect();
+            Ok::<_, StorageError>((ids, tx.ladder_next()?))
+        })
+        .expect("read")
+    };
+    write(store, |tx| {
+        for id in ["open", "quiet", "closed"] {
+            tx.put_job(&stored(summary(id, None)), &[change(1)], None, 30)?;
+        }
+        tx.put_job_facts(&facts("open", Status::Assigned))?;
+        tx.put_job_facts(&facts("quiet", Status::Assigned))?;
+        tx.put_job_facts(&facts("closed", Status::Closed))?;
+        Ok::<_, StorageError>(())
+    })
+    .expect("write");
+    let (looked, next) = due(store, 100);
+    assert_eq!(
+        looked.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        ["open", "quiet"]
+    );
+    assert_eq!(next, Some(0), "new facts are looked at now");
+    let revision = |id: &str| looked.iter().find(|(j, _)| j == id).expect("looked").1;
+    let (open, quiet) = (revision("open"), revision("quiet"));
+
+    write(store, |tx| {
+        assert!(tx.set_ladder_at("open", open, Some(500))?);
+        assert!(tx.set_ladder_at("quiet", quiet, None)?);
+        Ok::<_, StorageError>(())
+    })
+    .expect("mark");
+    assert_eq!(due(store, 100), (vec![], Some(500)));
+    assert_eq!(due(store, 500).0, [("open".to_owned(), open)]);
+    assert_eq!(due(store, Millis::MAX).0.len(), 2, "everything open");
+
+    // The facts change after the ladder read them: its mark must not hide the change.
+    write(store, |tx| {
+        tx.put_job_facts(&facts("quiet", Status::EnRoute))?;
+        assert!(!tx.set_ladder_at("quiet", quiet, None)?);
+        Ok::<_, StorageError>(())
+    })
+    .expect("write");
+    let (looked, next) = due(store, 100);
+    assert_eq!(looked.len(), 1);
+    assert_eq!(looked[0].0, "quiet");
+    assert!(looked[0].1 > quiet, "the revision moved on");
+    assert_eq!(next, Some(0));
 }
 
 /// [`BlobIndex`](crate::storage::BlobIndex): uploads, verified blobs and their jobs.

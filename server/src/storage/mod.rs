@@ -35,10 +35,10 @@ pub use identity::{
 pub use jobs::{Event, EventKind, JobStore, JobStoreMut, NewChange, StoredDocument, StoredJob};
 pub use knowledge::{KnowledgeStore, KnowledgeStoreMut};
 pub use media::{BlobIndex, BlobIndexMut, BlobRecord, PendingUpload, ReportLink};
-pub use service::{JobFacts, Reminder, ServiceStore, ServiceStoreMut};
+pub use service::{JobFacts, LadderEntry, Reminder, ServiceStore, ServiceStoreMut};
 
 /// Why storage failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     /// The database failed.
     #[error("database: {0}")]

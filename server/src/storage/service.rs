@@ -244,12 +244,30 @@ pub struct Reminder {
     pub acknowledged_at: Option<Millis>,
 }
 
+/// A job's facts as the escalation ladder reads them, with the revision that tells whether they
+/// changed since.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LadderEntry {
+    /// The facts.
+    pub facts: JobFacts,
+    /// Counts the writes of these facts.
+    pub revision: u64,
+}
+
 /// Reads of this area inside one transaction.
 pub trait ServiceStore {
     /// One job's service facts.
     fn job_facts(&self, job_id: &str) -> Result<Option<JobFacts>, StorageError>;
     /// The facts of every job not cancelled or closed, oldest call first.
     fn open_job_facts(&self) -> Result<Vec<JobFacts>, StorageError>;
+    /// The open jobs the escalation ladder must look at by `now`: those whose facts changed
+    /// since it last looked and those whose next rule falls due by then (see
+    /// [`ServiceStoreMut::set_ladder_at`]), oldest call first. `Millis::MAX` selects every open
+    /// job.
+    fn ladder_due(&self, now: Millis) -> Result<Vec<LadderEntry>, StorageError>;
+    /// The earliest time the ladder must look at an open job again: `Some(0)` when facts
+    /// changed since it last looked, `None` when no open job has a rule ahead.
+    fn ladder_next(&self) -> Result<Option<Millis>, StorageError>;
     /// The ids of jobs that have no facts row yet (stored before the projection existed).
     fn jobs_without_facts(&self) -> Result<Vec<String>, StorageError>;
     /// The KPIs over the jobs `filter` selects, per `period`; SLA clocks not stopped count as
@@ -270,8 +288,18 @@ pub trait ServiceStore {
 
 /// Writes of this area inside one transaction.
 pub trait ServiceStoreMut: ServiceStore {
-    /// Creates or replaces a job's service facts.
+    /// Creates or replaces a job's service facts; the ladder looks at them again at its next
+    /// tick and the facts' revision moves on.
     fn put_job_facts(&mut self, facts: &JobFacts) -> Result<(), StorageError>;
+    /// Records that the ladder looked at revision `revision` of a job's facts and need not
+    /// look again before `at` (`None`: not until they change). A later revision keeps its
+    /// "look now": returns false and changes nothing.
+    fn set_ladder_at(
+        &mut self,
+        job_id: &str,
+        revision: u64,
+        at: Option<Millis>,
+    ) -> Result<bool, StorageError>;
     /// Stores a reminder unless its job's `rule` already fired; returns it with its id when
     /// it is new.
     fn add_reminder(&mut self, reminder: &Reminder) -> Result<Option<Reminder>, StorageError>;

@@ -1,17 +1,19 @@
-//! The embedded SQLite backend: one file, one writer.
+//! The embedded SQLite backend: one file, one writer, a few readers.
 //!
-//! The connection is used only from blocking threads (the HTTP layer calls storage through
-//! `spawn_blocking`), never on the async executor.
+//! The connections are used only from blocking threads (the HTTP layer calls storage through
+//! `spawn_blocking`), never on the async executor. Write transactions share the writer through
+//! group commit; reads run on read-only connections of their own (see [`connections`]).
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use fieldsync_protocol::job::JobSummary;
 use rusqlite::{Connection, OpenFlags, Savepoint, Transaction, TransactionBehavior};
 
 use crate::storage::{Credential, DocumentCache, ReadTx, Storage, StorageError, WriteTx};
+use connections::{BUSY_TIMEOUT, Readers, Writer};
 
 mod audit;
+mod connections;
 mod fleet;
 mod identity;
 mod jobs;
@@ -120,11 +122,18 @@ const MIGRATIONS: &[&str] = &[
     // on every edit, no longer carries it) covering the job's changes up to `through_seq`;
     // the changes after it in `events` are the document's tail.
     jobs::INCREMENTAL_DOCUMENTS,
+    // 9: the escalation ladder looks only at jobs that changed or fall due.
+    service::LADDER,
 ];
 
 /// The SQLite storage backend.
 pub struct SqliteStorage {
-    conn: Mutex<Connection>,
+    /// Read-only connections for read transactions. Declared before the writer so that they
+    /// close first: the last connection to close checkpoints the write-ahead log into the
+    /// database file, and only the writer can, so a stopped server leaves one whole file.
+    readers: Readers,
+    /// The one connection that writes.
+    writer: Writer,
     /// Whether [`Storage::atomically`] holds a transaction open (transactions nest only then).
     batch: std::sync::atomic::AtomicBool,
     /// The server's actor for this process (see [`ReadTx::server_actor`]).
@@ -152,11 +161,15 @@ pub(crate) fn to_i64(v: u64) -> i64 {
 impl SqliteStorage {
     /// Opens (creating and migrating) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let path = path.as_ref();
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // A write runs in a savepoint of a shared group commit: its statement journal stays
+        // in memory rather than in a temporary file per savepoint.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let current = usize::try_from(current).unwrap_or(0);
         if current > MIGRATIONS.len() {
@@ -178,22 +191,18 @@ impl SqliteStorage {
             tx.pragma_update(None, "user_version", to_i64(index as u64 + 1))?;
             tx.commit()?;
         }
-        Ok(SqliteStorage {
-            conn: Mutex::new(conn),
-            batch: std::sync::atomic::AtomicBool::new(false),
-            actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
-            documents: DocumentCache::default(),
-        })
+        Self::over(conn, path)
     }
 
     /// Opens an existing, up-to-date database without write access (a restored snapshot on a
     /// read-only volume, say): reads work, every write fails, and the readiness check says so.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let path = path.as_ref();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         if usize::try_from(version).ok() != Some(MIGRATIONS.len()) {
             return Err(StorageError::Database(format!(
@@ -201,8 +210,14 @@ impl SqliteStorage {
                 MIGRATIONS.len()
             )));
         }
+        Self::over(conn, path)
+    }
+
+    /// The storage over its migrated writer connection to the database at `path`.
+    fn over(conn: Connection, path: &Path) -> Result<Self, StorageError> {
         Ok(SqliteStorage {
-            conn: Mutex::new(conn),
+            readers: Readers::open(path)?,
+            writer: Writer::new(conn),
             batch: std::sync::atomic::AtomicBool::new(false),
             actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
             documents: DocumentCache::default(),
@@ -212,10 +227,6 @@ impl SqliteStorage {
     fn in_batch(&self) -> bool {
         self.batch.load(std::sync::atomic::Ordering::SeqCst)
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 impl Storage for SqliteStorage {
@@ -223,28 +234,45 @@ impl Storage for SqliteStorage {
         &self,
         f: &mut dyn FnMut(&dyn ReadTx) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        let mut conn = self.lock();
-        let tx = Scope::begin(&mut conn, TransactionBehavior::Deferred, self.in_batch())?;
-        f(&Tx(tx, &self.actor, &self.documents))
+        if self.in_batch() {
+            // Work done atomically reads what it wrote so far: on the writer, inside its
+            // transaction.
+            let mut state = self.writer.lock();
+            let tx = Scope::begin(&mut state.conn, true)?;
+            return f(&Tx(tx, &self.actor, &self.documents));
+        }
+        self.readers.with(|conn| {
+            let tx = Scope::begin(conn, false)?;
+            f(&Tx(tx, &self.actor, &self.documents))
+        })
     }
 
     fn write_tx(
         &self,
         f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        let mut conn = self.lock();
-        let tx = Scope::begin(&mut conn, TransactionBehavior::Immediate, self.in_batch())?;
-        let mut tx = Tx(tx, &self.actor, &self.documents);
-        f(&mut tx)?;
-        tx.0.commit()
+        let mut run = |conn: &mut Connection| {
+            let mut tx = Tx(
+                Scope::Savepoint(conn.savepoint()?),
+                &self.actor,
+                &self.documents,
+            );
+            f(&mut tx)?;
+            tx.0.commit()
+        };
+        if self.in_batch() {
+            // A savepoint of the transaction `atomically` holds open.
+            return run(&mut self.writer.lock().conn);
+        }
+        self.writer.write(run)
     }
 
     fn atomically(
         &self,
         f: &mut dyn FnMut() -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        // The outer transaction stays open between the lock's uses: every transaction `f` runs
-        // becomes a savepoint inside it (see `Scope::begin`). The guard rolls it back however
+        // The outer transaction stays open between the writer's uses: every transaction `f`
+        // runs becomes a savepoint inside it (see `write_tx`). The guard rolls it back however
         // `f` ends (an error, a panic, a failed commit), so no later write is left inside it.
         struct Batch<'s>(&'s SqliteStorage);
         impl Drop for Batch<'_> {
@@ -252,37 +280,42 @@ impl Storage for SqliteStorage {
                 self.0
                     .batch
                     .store(false, std::sync::atomic::Ordering::SeqCst);
-                let conn = self.0.lock();
-                if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
+                let state = self.0.writer.lock();
+                if !state.conn.is_autocommit() {
+                    let _ = state.conn.execute_batch("ROLLBACK");
                 }
             }
         }
-        self.lock().execute_batch("BEGIN IMMEDIATE")?;
+        self.writer
+            .exclusive()
+            .conn
+            .execute_batch("BEGIN IMMEDIATE")?;
         self.batch.store(true, std::sync::atomic::Ordering::SeqCst);
         let batch = Batch(self);
         f()?;
-        batch.0.lock().execute_batch("COMMIT")?;
+        batch.0.writer.lock().conn.execute_batch("COMMIT")?;
         drop(batch);
         Ok(())
     }
 
     fn probe_write(&self, now: fieldsync_protocol::Millis) -> Result<(), StorageError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
-            [now],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.writer.write(|conn| {
+            let savepoint = conn.savepoint()?;
+            savepoint.execute(
+                "INSERT INTO probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
+                [now],
+            )?;
+            savepoint.commit()?;
+            Ok(())
+        })
     }
 
     fn database_bytes(&self) -> Result<u64, StorageError> {
-        let conn = self.lock();
-        let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
-        let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-        Ok(to_u64(pages.saturating_mul(size)))
+        self.readers.with(|conn| {
+            let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+            let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            Ok(to_u64(pages.saturating_mul(size)))
+        })
     }
 
     fn documents(&self) -> &DocumentCache {
@@ -297,15 +330,10 @@ enum Scope<'c> {
 }
 
 impl<'c> Scope<'c> {
-    fn begin(
-        conn: &'c mut Connection,
-        behavior: TransactionBehavior,
-        in_batch: bool,
-    ) -> Result<Self, StorageError> {
+    /// A read transaction, or a savepoint inside the one [`Storage::atomically`] holds open.
+    fn begin(conn: &'c mut Connection, in_batch: bool) -> Result<Self, StorageError> {
         if conn.is_autocommit() {
-            Ok(Scope::Transaction(
-                conn.transaction_with_behavior(behavior)?,
-            ))
+            Ok(Scope::Transaction(conn.transaction()?))
         } else if in_batch {
             Ok(Scope::Savepoint(conn.savepoint()?))
         } else {

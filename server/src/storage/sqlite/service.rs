@@ -4,12 +4,14 @@
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Tx, to_u64};
+use super::{Tx, to_i64, to_u64};
 use crate::storage::service::{
     Bucket, Count, Durations, EngineerKpis, KpiData, KpiFilter, Metrics, Period, Ratio,
     SlaCompliance,
 };
-use crate::storage::{JobFacts, Reminder, ServiceStore, ServiceStoreMut, StorageError};
+use crate::storage::{
+    JobFacts, LadderEntry, Reminder, ServiceStore, ServiceStoreMut, StorageError,
+};
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::JobKind;
 
@@ -58,15 +60,37 @@ fn corrupt(e: serde_json::Error) -> StorageError {
     StorageError::Corrupt(format!("job facts: {e}"))
 }
 
+/// Migration 9: the ladder looks only at the jobs that changed or fall due. `ladder_at` is the
+/// time it must look at a job again (0: now, every facts write resets it); `revision` counts
+/// the writes, so that a tick never marks as looked-at facts that changed after it read them.
+pub(super) const LADDER: &str = "
+    ALTER TABLE job_facts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job_facts ADD COLUMN ladder_at INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX job_facts_ladder ON job_facts(ladder_at)
+        WHERE status NOT IN ('cancelled', 'closed');";
+
+/// `ladder_at` of a job with no rule ahead: looked at again only once its facts change.
+const NOTHING_AHEAD: i64 = i64::MAX;
+
 pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageError> {
     let json = serde_json::to_string(f).map_err(corrupt)?;
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO job_facts (job_id, kind, tier, region, category, assignee, status,
+        "INSERT INTO job_facts (job_id, kind, tier, region, category, assignee, status,
            call_received_at, created_at, dispatched_at, resolved_at, feedback_at,
            appointment_start, respond_by, dispatch_by, resolve_by, feedback_by,
            first_visit_fixed, rating, facts)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-           ?19, ?20)",
+           ?19, ?20)
+         ON CONFLICT (job_id) DO UPDATE SET kind = excluded.kind, tier = excluded.tier,
+           region = excluded.region, category = excluded.category,
+           assignee = excluded.assignee, status = excluded.status,
+           call_received_at = excluded.call_received_at, created_at = excluded.created_at,
+           dispatched_at = excluded.dispatched_at, resolved_at = excluded.resolved_at,
+           feedback_at = excluded.feedback_at, appointment_start = excluded.appointment_start,
+           respond_by = excluded.respond_by, dispatch_by = excluded.dispatch_by,
+           resolve_by = excluded.resolve_by, feedback_by = excluded.feedback_by,
+           first_visit_fixed = excluded.first_visit_fixed, rating = excluded.rating,
+           facts = excluded.facts, revision = revision + 1, ladder_at = 0",
     )?
     .execute(params![
         f.job_id,
@@ -119,6 +143,51 @@ pub(super) fn open_facts(conn: &Connection) -> Result<Vec<JobFacts>, StorageErro
         }
     }
     Ok(open)
+}
+
+pub(super) fn ladder_due(conn: &Connection, now: Millis) -> Result<Vec<LadderEntry>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT facts, revision FROM job_facts
+         WHERE status NOT IN ('cancelled', 'closed') AND ladder_at <= ?1
+         ORDER BY call_received_at, job_id",
+    )?;
+    let mut due = Vec::new();
+    for row in stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (json, revision) = row?;
+        match serde_json::from_str(&json) {
+            Ok(facts) => due.push(LadderEntry {
+                facts,
+                revision: to_u64(revision),
+            }),
+            Err(e) => tracing::warn!(error = %e, "skipped unreadable job facts"),
+        }
+    }
+    Ok(due)
+}
+
+pub(super) fn ladder_next(conn: &Connection) -> Result<Option<Millis>, StorageError> {
+    let next: Option<i64> = conn
+        .prepare_cached(
+            "SELECT MIN(ladder_at) FROM job_facts WHERE status NOT IN ('cancelled', 'closed')",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(next.filter(|&at| at != NOTHING_AHEAD))
+}
+
+pub(super) fn set_ladder_at(
+    conn: &Connection,
+    job_id: &str,
+    revision: u64,
+    at: Option<Millis>,
+) -> Result<bool, StorageError> {
+    let changed = conn
+        .prepare_cached("UPDATE job_facts SET ladder_at = ?3 WHERE job_id = ?1 AND revision = ?2")?
+        .execute(params![
+            job_id,
+            to_i64(revision),
+            at.unwrap_or(NOTHING_AHEAD)
+        ])?;
+    Ok(changed == 1)
 }
 
 pub(super) fn jobs_without_facts(conn: &Connection) -> Result<Vec<String>, StorageError> {
@@ -459,6 +528,14 @@ impl ServiceStore for Tx<'_> {
         open_facts(&self.0)
     }
 
+    fn ladder_due(&self, now: Millis) -> Result<Vec<LadderEntry>, StorageError> {
+        ladder_due(&self.0, now)
+    }
+
+    fn ladder_next(&self) -> Result<Option<Millis>, StorageError> {
+        ladder_next(&self.0)
+    }
+
     fn jobs_without_facts(&self) -> Result<Vec<String>, StorageError> {
         jobs_without_facts(&self.0)
     }
@@ -488,6 +565,15 @@ impl ServiceStore for Tx<'_> {
 impl ServiceStoreMut for Tx<'_> {
     fn put_job_facts(&mut self, facts: &JobFacts) -> Result<(), StorageError> {
         put_facts(&self.0, facts)
+    }
+
+    fn set_ladder_at(
+        &mut self,
+        job_id: &str,
+        revision: u64,
+        at: Option<Millis>,
+    ) -> Result<bool, StorageError> {
+        set_ladder_at(&self.0, job_id, revision, at)
     }
 
     fn add_reminder(&mut self, reminder: &Reminder) -> Result<Option<Reminder>, StorageError> {

@@ -1,0 +1,357 @@
+//! The backend's connections: one writer shared by concurrent write transactions through group
+//! commit, and a few read-only connections so that reads never queue behind a write.
+//!
+//! Group commit: a write transaction runs in a savepoint of the writer's open transaction. When
+//! it ends and another write is already waiting for the connection, it leaves the transaction
+//! open for that one and waits for the commit instead of committing alone; the last of a group
+//! (nobody waiting, the group full, or its first member waiting long enough) commits for all.
+//! One commit, one `fsync` and one write of each page the group dirtied serve many rounds, and
+//! nobody is told "committed" before the commit that carries their work succeeded.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::storage::StorageError;
+
+/// How many write transactions one commit carries at most.
+const MAX_GROUP: usize = 32;
+
+/// How long a group's first transaction waits at most for others to join it before its commit.
+const MAX_GROUP_WAIT: Duration = Duration::from_millis(10);
+
+/// How many read-only connections serve reads side by side.
+const READERS: usize = 4;
+
+/// How long a connection waits for a lock another process holds.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The writer connection and the group its open transaction carries.
+pub(super) struct Writer {
+    state: Mutex<WriterState>,
+    /// Write transactions waiting for the connection: while any wait, a finished one leaves the
+    /// group open for them.
+    waiting: AtomicUsize,
+    /// Groups committed (or failed) by a member that ended them.
+    groups: AtomicUsize,
+}
+
+/// The connection and its open group, behind the writer's lock.
+pub(super) struct WriterState {
+    /// The writer connection.
+    pub(super) conn: Connection,
+    group: Option<Group>,
+}
+
+/// The write transactions the writer's open transaction carries.
+struct Group {
+    members: usize,
+    opened: Instant,
+    outcome: Arc<Outcome>,
+}
+
+/// How a group's commit ended, for the members waiting on it.
+#[derive(Default)]
+struct Outcome {
+    result: Mutex<Option<Result<(), StorageError>>>,
+    done: Condvar,
+}
+
+impl Outcome {
+    fn set(&self, result: Result<(), StorageError>) {
+        *self.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        self.done.notify_all();
+    }
+
+    fn wait(&self) -> Result<(), StorageError> {
+        let mut result = self.result.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(result) = result.as_ref() {
+                return result.clone();
+            }
+            result = self.done.wait(result).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+impl WriterState {
+    /// Commits the open group, if any, and tells its members how it went.
+    pub(super) fn finish_group(&mut self) {
+        let Some(group) = self.group.take() else {
+            return;
+        };
+        let result = if self.conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (a full disk, say): nothing to commit.
+            Err(StorageError::Database(
+                "the database rolled the transaction back".into(),
+            ))
+        } else {
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(StorageError::from)
+        };
+        if result.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        group.outcome.set(result);
+    }
+}
+
+/// A write transaction holding the writer: commits the group if it is dropped before the end
+/// (unwinding from a panic, say), so the members waiting on it are never left waiting.
+struct Member<'w> {
+    state: MutexGuard<'w, WriterState>,
+    ended: bool,
+}
+
+impl Drop for Member<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.state.finish_group();
+        }
+    }
+}
+
+impl Writer {
+    /// The writer over an open connection.
+    pub(super) fn new(conn: Connection) -> Self {
+        Writer {
+            state: Mutex::new(WriterState { conn, group: None }),
+            waiting: AtomicUsize::new(0),
+            groups: AtomicUsize::new(0),
+        }
+    }
+
+    /// The connection with no group open on it (any open group is committed first), for work
+    /// that runs its own transactions.
+    pub(super) fn exclusive(&self) -> MutexGuard<'_, WriterState> {
+        let mut state = self.lock();
+        state.finish_group();
+        state
+    }
+
+    /// The connection as it is, for work that joins whatever transaction is open.
+    pub(super) fn lock(&self) -> MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` as one write transaction of a group: `f` opens and ends its own savepoint on the
+    /// connection. Returns once the group's commit carrying `f`'s work succeeded, or with the
+    /// error of `f` or of the commit.
+    pub(super) fn write(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let state = self.lock();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let mut member = Member {
+            state,
+            ended: false,
+        };
+        if member.state.group.is_none() {
+            member.state.conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        let WriterState { conn, group } = &mut *member.state;
+        let group = group.get_or_insert_with(|| Group {
+            members: 0,
+            opened: Instant::now(),
+            outcome: Arc::default(),
+        });
+        let result = f(conn);
+        group.members += 1;
+        let outcome = group.outcome.clone();
+        let commit_now = self.waiting.load(Ordering::SeqCst) == 0
+            || group.members >= MAX_GROUP
+            || group.opened.elapsed() >= MAX_GROUP_WAIT
+            // The database ended the transaction itself: whoever joins next must not start a
+            // new one under the old group's name.
+            || conn.is_autocommit();
+        if commit_now {
+            member.state.finish_group();
+            self.groups.fetch_add(1, Ordering::Relaxed);
+        }
+        member.ended = true;
+        drop(member);
+        result?;
+        outcome.wait()
+    }
+}
+
+/// Read-only connections, each taken by one read transaction at a time.
+pub(super) struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    returned: Condvar,
+}
+
+impl Readers {
+    /// Opens the read-only connections to the database at `path`.
+    pub(super) fn open(path: &Path) -> Result<Self, StorageError> {
+        let idle = (0..READERS)
+            .map(|_| {
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                Ok(conn)
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Readers {
+            idle: Mutex::new(idle),
+            returned: Condvar::new(),
+        })
+    }
+
+    /// Runs `f` on an idle connection, waiting for one if all are taken.
+    pub(super) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        /// Gives the connection back however `f` ends.
+        struct Taken<'r>(&'r Readers, Option<Connection>);
+        impl Drop for Taken<'_> {
+            fn drop(&mut self) {
+                if let Some(conn) = self.1.take() {
+                    self.0
+                        .idle
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(conn);
+                    self.0.returned.notify_one();
+                }
+            }
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = loop {
+            if let Some(conn) = idle.pop() {
+                break conn;
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+        };
+        drop(idle);
+        let mut taken = Taken(self, None);
+        f(taken.1.insert(conn))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer(dir: &Path) -> Writer {
+        let conn = Connection::open(dir.join("w.db")).expect("open");
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .expect("wal");
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
+            .expect("table");
+        Writer::new(conn)
+    }
+
+    fn insert(conn: &mut Connection, v: i64) -> Result<(), StorageError> {
+        let savepoint = conn.savepoint()?;
+        savepoint.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+        if v < 0 {
+            return Err(StorageError::Database("refused".into()));
+        }
+        savepoint.commit()?;
+        Ok(())
+    }
+
+    fn values(dir: &Path) -> Vec<i64> {
+        let conn = Connection::open(dir.join("w.db")).expect("open");
+        let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn concurrent_writes_are_each_committed_once_and_a_failed_one_only_loses_itself() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = writer(dir.path());
+        let results: Vec<Result<(), StorageError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (-20..200)
+                .map(|v| {
+                    let writer = &writer;
+                    s.spawn(move || writer.write(|conn| insert(conn, v)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 20);
+        // Every acknowledged write is on disk, read by another connection.
+        assert_eq!(values(dir.path()), (0..200).collect::<Vec<_>>());
+        assert!(writer.lock().conn.is_autocommit(), "no group is left open");
+    }
+
+    #[test]
+    fn writes_waiting_for_the_connection_share_one_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = writer(dir.path());
+        std::thread::scope(|s| {
+            // Everyone queues behind a held connection, as rounds do behind a long one.
+            let held = writer.lock();
+            let handles: Vec<_> = (0..16)
+                .map(|v| {
+                    let writer = &writer;
+                    s.spawn(move || writer.write(|conn| insert(conn, v)))
+                })
+                .collect();
+            while writer.waiting.load(Ordering::SeqCst) < 16 {
+                std::thread::yield_now();
+            }
+            drop(held);
+            for handle in handles {
+                handle.join().expect("thread").expect("committed");
+            }
+        });
+        assert_eq!(values(dir.path()).len(), 16);
+        let groups = writer.groups.load(Ordering::Relaxed);
+        assert!(groups < 16, "16 writes took {groups} commits");
+    }
+
+    #[test]
+    fn a_panicking_write_leaves_no_group_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = writer(dir.path());
+        std::thread::scope(|s| {
+            let first = s.spawn(|| writer.write(|conn| insert(conn, 1)));
+            let second = s.spawn(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    writer.write(|_| panic!("a bug in a transaction"))
+                }))
+            });
+            let third = s.spawn(|| writer.write(|conn| insert(conn, 3)));
+            first.join().expect("first").expect("committed");
+            assert!(second.join().expect("second").is_err());
+            third.join().expect("third").expect("committed");
+        });
+        assert_eq!(values(dir.path()), vec![1, 3]);
+        assert!(writer.lock().conn.is_autocommit(), "no group is left open");
+    }
+
+    #[test]
+    fn readers_see_committed_writes_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = writer(dir.path());
+        let readers = Readers::open(&dir.path().join("w.db")).expect("readers");
+        writer.write(|conn| insert(conn, 7)).expect("write");
+        let state = writer.lock();
+        state.conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        state
+            .conn
+            .execute("INSERT INTO t (v) VALUES (8)", [])
+            .expect("insert");
+        let seen: i64 = readers.with(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .expect("count")
+        });
+        assert_eq!(seen, 1, "an open transaction is not read");
+        state.conn.execute_batch("ROLLBACK").expect("rollback");
+    }
+}
