@@ -8,8 +8,9 @@
 //! (storage keeps a reminder per job and rule), so a tick can run any number of times, and a
 //! server that was down simply catches up on its first tick: nothing lives in an in-memory
 //! timer. Storage keeps for each job when the ladder must look at it again; a facts write
-//! resets it to "now". The scheduler (`crate::state::scheduler`) ticks at the next deadline, at least every [`MAX_SLEEP`], and soon (after
-//! [`MIN_SLEEP`]) when something changed, such as a help request arriving with a sync.
+//! resets it to "now". The scheduler (`crate::state::scheduler`) ticks at the next deadline,
+//! at least every [`MAX_SLEEP`], and soon (no sooner than [`MIN_SLEEP`] after its last tick)
+//! when something changed, such as a help request arriving with a sync.
 //!
 //! The rules (`RULES`, one row each), for a job not cancelled or closed:
 //! - dispatch clock overdue (not assigned): remind dispatch; still overdue
@@ -39,7 +40,7 @@ pub const SCHEDULER: &str = "@escalation";
 
 /// The longest the scheduler sleeps between ticks.
 pub const MAX_SLEEP: Duration = Duration::from_secs(30);
-/// The shortest: a busy office (every office edit wakes the scheduler) ticks at most this often.
+/// The shortest: a busy fleet (every change wakes the scheduler) ticks at most this often.
 pub const MIN_SLEEP: Duration = Duration::from_secs(1);
 
 /// Who a rule reminds.
@@ -277,7 +278,8 @@ pub struct TickOutcome {
     pub escalated: Vec<(String, Vec<String>)>,
     /// Jobs the tick looked at (changed or due).
     pub looked: usize,
-    /// Jobs the tick could not handle (logged; tried again [`MAX_SLEEP`] later).
+    /// Jobs the tick could not handle (logged; tried again [`MAX_SLEEP`] later, or once their
+    /// facts are written again when they cannot be read).
     pub failed: usize,
     /// When the ladder must look at a job next (at or before `now`: at once), if ever.
     pub next_due: Option<Millis>,
@@ -325,7 +327,19 @@ pub fn tick(
     let mut due_reminders = Vec::new();
     // Each job looked at, with the revision of its facts read and when to look again.
     let mut looked = Vec::with_capacity(entries.len());
-    for LadderEntry { facts, revision } in entries {
+    for LadderEntry {
+        job_id,
+        facts,
+        revision,
+    } in entries
+    {
+        let Some(facts) = facts else {
+            // Looked at again once its facts are written anew.
+            tracing::error!(job = %job_id, "the ladder skips a job whose facts cannot be read");
+            outcome.failed += 1;
+            looked.push((job_id, revision, None));
+            continue;
+        };
         let (ring, due, next) = evaluate(&facts, policy, now);
         if ring > facts.ring {
             match dispatch.raise_ring(&facts.job_id, ring, now) {

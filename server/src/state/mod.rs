@@ -94,8 +94,9 @@ pub struct AppState {
     pub workers: Arc<Semaphore>,
 }
 
-/// How many requests do blocking work (storage, hashing) at once. Enough to fill a write group
-/// and every read connection; more would only add threads waiting for the same connections.
+/// How many requests do blocking work (storage, hashing) at once: enough for a large write
+/// group beside every read connection; more would only add threads waiting for the same
+/// connections.
 const BLOCKING_WORKERS: usize = 24;
 
 impl AppState {
@@ -146,7 +147,8 @@ impl AppState {
             cause: device.map(Arc::from),
         });
         // A tick looks only at the jobs that changed or fell due, so waking it per change
-        // costs little, and a help request escalates within `MIN_SLEEP`.
+        // costs little (it ticks at most once per `MIN_SLEEP`), and a help request escalates
+        // at once.
         self.scheduler_wake.notify_one();
     }
 

@@ -23,6 +23,7 @@ pub async fn run(state: AppState) {
     let mut last_retired: Option<Millis> = None;
     let mut look = Look::Everything;
     loop {
+        let began = std::time::Instant::now();
         let storage = state.storage.clone();
         let policy: Arc<SlaPolicy> = state.sla.clone();
         let now = state.now();
@@ -70,7 +71,10 @@ pub async fn run(state: AppState) {
             .clamp(MIN_SLEEP, MAX_SLEEP);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = state.scheduler_wake.notified() => {}
+            () = state.scheduler_wake.notified() => {
+                // Woken by a change: still no sooner than MIN_SLEEP after this tick began.
+                tokio::time::sleep(MIN_SLEEP.saturating_sub(began.elapsed())).await;
+            }
         }
     }
 }

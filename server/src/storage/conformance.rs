@@ -607,7 +607,10 @@ pub fn ladder_looks_at_changed_and_due_jobs(store: &dyn Storage) {
             let due = tx.ladder_due(until)?;
             let ids: Vec<(String, u64)> = due
                 .into_iter()
-                .map(|e| (e.facts.job_id, e.revision))
+                .map(|e| {
+                    assert_eq!(e.facts.map(|f| f.job_id).as_ref(), Some(&e.job_id));
+                    (e.job_id, e.revision)
+                })
                 .collect();
             Ok::<_, StorageError>((ids, tx.ladder_next()?))
         })

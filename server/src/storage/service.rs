@@ -248,8 +248,10 @@ pub struct Reminder {
 /// changed since.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LadderEntry {
-    /// The facts.
-    pub facts: JobFacts,
+    /// The job.
+    pub job_id: String,
+    /// Its facts, or `None` when the stored row cannot be read (storage logs why).
+    pub facts: Option<JobFacts>,
     /// Counts the writes of these facts.
     pub revision: u64,
 }

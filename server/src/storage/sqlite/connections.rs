@@ -7,10 +7,14 @@
 //! (nobody waiting, the group full, or its first member waiting long enough) commits for all.
 //! One commit, one `fsync` and one write of each page the group dirtied serve many rounds, and
 //! nobody is told "committed" before the commit that carries their work succeeded.
+//!
+//! A batch ([`Writer::begin_batch`]) is one thread's transaction held open across many of that
+//! thread's transactions (its savepoints); writes from other threads wait until it ends.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
@@ -37,6 +41,12 @@ pub(super) struct Writer {
     waiting: AtomicUsize,
     /// Groups committed (or failed) by a member that ended them.
     groups: AtomicUsize,
+    /// The thread whose batch holds a transaction open on the connection. Changed only with
+    /// the connection's lock held, and only by that thread, so a thread's own answer to "is
+    /// this my batch" cannot change under it.
+    batch_owner: Mutex<Option<ThreadId>>,
+    /// Wakes writes waiting for a batch to end.
+    batch_ended: Condvar,
 }
 
 /// The connection and its open group, behind the writer's lock.
@@ -122,20 +132,68 @@ impl Writer {
             state: Mutex::new(WriterState { conn, group: None }),
             waiting: AtomicUsize::new(0),
             groups: AtomicUsize::new(0),
+            batch_owner: Mutex::new(None),
+            batch_ended: Condvar::new(),
         }
     }
 
-    /// The connection with no group open on it (any open group is committed first), for work
-    /// that runs its own transactions.
-    pub(super) fn exclusive(&self) -> MutexGuard<'_, WriterState> {
+    /// The connection as it is, for the thread whose batch is open on it (and for tests).
+    pub(super) fn lock(&self) -> MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn owner(&self) -> MutexGuard<'_, Option<ThreadId>> {
+        self.batch_owner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the calling thread holds a batch open.
+    pub(super) fn in_batch(&self) -> bool {
+        *self.owner() == Some(thread::current().id())
+    }
+
+    /// The connection once no other thread's batch holds it.
+    fn lock_outside_batches(&self) -> MutexGuard<'_, WriterState> {
+        let me = thread::current().id();
         let mut state = self.lock();
-        state.finish_group();
+        while self.owner().is_some_and(|owner| owner != me) {
+            state = self
+                .batch_ended
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
+        }
         state
     }
 
-    /// The connection as it is, for work that joins whatever transaction is open.
-    pub(super) fn lock(&self) -> MutexGuard<'_, WriterState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// Opens a batch for the calling thread: commits any open group and begins a transaction
+    /// that the thread's transactions join as savepoints until [`Writer::end_batch`].
+    pub(super) fn begin_batch(&self) -> Result<(), StorageError> {
+        let mut state = self.lock_outside_batches();
+        state.finish_group();
+        state.conn.execute_batch("BEGIN IMMEDIATE")?;
+        *self.owner() = Some(thread::current().id());
+        Ok(())
+    }
+
+    /// Ends the calling thread's batch: commits it when `commit`, otherwise (or when the commit
+    /// fails) rolls it back, then lets other threads' writes go on.
+    pub(super) fn end_batch(&self, commit: bool) -> Result<(), StorageError> {
+        let state = self.lock();
+        let result = match (commit, state.conn.is_autocommit()) {
+            (true, false) => state
+                .conn
+                .execute_batch("COMMIT")
+                .map_err(StorageError::from),
+            (true, true) => Err(StorageError::Database(
+                "the database rolled the transaction back".into(),
+            )),
+            (false, _) => Ok(()),
+        };
+        if !state.conn.is_autocommit() {
+            let _ = state.conn.execute_batch("ROLLBACK");
+        }
+        *self.owner() = None;
+        self.batch_ended.notify_all();
+        result
     }
 
     /// Runs `f` as one write transaction of a group: `f` opens and ends its own savepoint on the
@@ -146,13 +204,18 @@ impl Writer {
         f: impl FnOnce(&mut Connection) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let state = self.lock();
+        let state = self.lock_outside_batches();
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         let mut member = Member {
             state,
             ended: false,
         };
         if member.state.group.is_none() {
+            if !member.state.conn.is_autocommit() {
+                // A transaction with no group and no batch: left by a rollback that failed.
+                // Nothing in it was acknowledged.
+                let _ = member.state.conn.execute_batch("ROLLBACK");
+            }
             member.state.conn.execute_batch("BEGIN IMMEDIATE")?;
         }
         let WriterState { conn, group } = &mut *member.state;
@@ -333,6 +396,44 @@ mod tests {
         });
         assert_eq!(values(dir.path()), vec![1, 3]);
         assert!(writer.lock().conn.is_autocommit(), "no group is left open");
+    }
+
+    #[test]
+    fn other_threads_write_after_a_batch_never_inside_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = writer(dir.path());
+        let outside_done = AtomicUsize::new(0);
+        writer.begin_batch().expect("begin");
+        assert!(writer.in_batch());
+        insert(&mut writer.lock().conn, 1).expect("inside the batch");
+        std::thread::scope(|s| {
+            let outside = s.spawn(|| {
+                assert!(!writer.in_batch(), "the batch is another thread's");
+                let result = writer.write(|conn| insert(conn, 2));
+                outside_done.store(1, Ordering::SeqCst);
+                result
+            });
+            while writer.waiting.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(
+                outside_done.load(Ordering::SeqCst),
+                0,
+                "waits for the batch"
+            );
+            writer.end_batch(false).expect("roll the batch back");
+            outside
+                .join()
+                .expect("join")
+                .expect("written after the batch");
+        });
+        assert_eq!(
+            values(dir.path()),
+            vec![2],
+            "the batch's write is gone, the other's kept"
+        );
+        assert!(!writer.in_batch());
     }
 
     #[test]

@@ -134,8 +134,6 @@ pub struct SqliteStorage {
     readers: Readers,
     /// The one connection that writes.
     writer: Writer,
-    /// Whether [`Storage::atomically`] holds a transaction open (transactions nest only then).
-    batch: std::sync::atomic::AtomicBool,
     /// The server's actor for this process (see [`ReadTx::server_actor`]).
     actor: Vec<u8>,
     /// Loaded documents kept between transactions.
@@ -218,14 +216,14 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             readers: Readers::open(path)?,
             writer: Writer::new(conn),
-            batch: std::sync::atomic::AtomicBool::new(false),
             actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
             documents: DocumentCache::default(),
         })
     }
 
+    /// Whether this thread runs [`Storage::atomically`] (its transactions nest only then).
     fn in_batch(&self) -> bool {
-        self.batch.load(std::sync::atomic::Ordering::SeqCst)
+        self.writer.in_batch()
     }
 }
 
@@ -272,30 +270,27 @@ impl Storage for SqliteStorage {
         f: &mut dyn FnMut() -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         // The outer transaction stays open between the writer's uses: every transaction `f`
-        // runs becomes a savepoint inside it (see `write_tx`). The guard rolls it back however
-        // `f` ends (an error, a panic, a failed commit), so no later write is left inside it.
-        struct Batch<'s>(&'s SqliteStorage);
+        // runs on this thread becomes a savepoint inside it (see `write_tx`); other threads'
+        // writes wait for it. The guard rolls it back however `f` ends (an error, a panic).
+        struct Batch<'s> {
+            writer: &'s Writer,
+            open: bool,
+        }
         impl Drop for Batch<'_> {
             fn drop(&mut self) {
-                self.0
-                    .batch
-                    .store(false, std::sync::atomic::Ordering::SeqCst);
-                let state = self.0.writer.lock();
-                if !state.conn.is_autocommit() {
-                    let _ = state.conn.execute_batch("ROLLBACK");
+                if self.open {
+                    let _ = self.writer.end_batch(false);
                 }
             }
         }
-        self.writer
-            .exclusive()
-            .conn
-            .execute_batch("BEGIN IMMEDIATE")?;
-        self.batch.store(true, std::sync::atomic::Ordering::SeqCst);
-        let batch = Batch(self);
+        self.writer.begin_batch()?;
+        let mut batch = Batch {
+            writer: &self.writer,
+            open: true,
+        };
         f()?;
-        batch.0.writer.lock().conn.execute_batch("COMMIT")?;
-        drop(batch);
-        Ok(())
+        batch.open = false;
+        self.writer.end_batch(true)
     }
 
     fn probe_write(&self, now: fieldsync_protocol::Millis) -> Result<(), StorageError> {

@@ -147,20 +147,28 @@ pub(super) fn open_facts(conn: &Connection) -> Result<Vec<JobFacts>, StorageErro
 
 pub(super) fn ladder_due(conn: &Connection, now: Millis) -> Result<Vec<LadderEntry>, StorageError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT facts, revision FROM job_facts
+        "SELECT job_id, facts, revision FROM job_facts
          WHERE status NOT IN ('cancelled', 'closed') AND ladder_at <= ?1
          ORDER BY call_received_at, job_id",
     )?;
+    let rows = stmt.query_map([now], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
     let mut due = Vec::new();
-    for row in stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        let (json, revision) = row?;
-        match serde_json::from_str(&json) {
-            Ok(facts) => due.push(LadderEntry {
-                facts,
-                revision: to_u64(revision),
-            }),
-            Err(e) => tracing::warn!(error = %e, "skipped unreadable job facts"),
-        }
+    for row in rows {
+        let (job_id, json, revision) = row?;
+        let facts = serde_json::from_str(&json)
+            .inspect_err(|e| tracing::warn!(job = %job_id, error = %e, "unreadable job facts"))
+            .ok();
+        due.push(LadderEntry {
+            job_id,
+            facts,
+            revision: to_u64(revision),
+        });
     }
     Ok(due)
 }
