@@ -35,8 +35,14 @@ const CHANGED_BY_DISPATCH: usize = 20;
 
 struct Run {
     first_download: Duration,
+    /// Of the first download: the server handling its sync rounds.
+    first_download_in_server: Duration,
     first_download_bytes: u64,
     reconnect: Duration,
+    /// Of the reconnect: the phone preparing requests and applying answers.
+    on_phone: Duration,
+    /// Of the reconnect: the server handling its sync rounds.
+    in_server: Duration,
     round_trips: u64,
     wire_bytes: u64,
     raw_change_bytes: u64,
@@ -112,9 +118,12 @@ fn run(jobs: usize) -> Run {
     let transport = HttpTransport::new(&server.url())
         .expect("transport")
         .with_credential(&credential);
+    let server_before = server_round_seconds(&server);
     let started = Instant::now();
     transport.sync(&store).expect("first sync");
     let first_download = started.elapsed();
+    let first_download_in_server =
+        Duration::from_secs_f64(server_round_seconds(&server) - server_before);
     let first_download_bytes = transport.stats().bytes_received;
     for id in &ids {
         for n in 0..3 {
@@ -184,19 +193,37 @@ fn run(jobs: usize) -> Run {
     let transport = HttpTransport::new(&server.url())
         .expect("transport")
         .with_credential(&credential);
+    let server_before = server_round_seconds(&server);
     let started = Instant::now();
+    // Where the time goes: the phone's own work (preparing each request, applying each answer)
+    // and the server's rounds (from its metrics); the rest is HTTP on loopback.
+    let mut on_phone = Duration::ZERO;
     let mut session = SyncSession::new(&store);
-    let mut exchanged = BTreeSet::new();
-    while let Some(request) = session.next_request().expect("request") {
-        let decoded: SyncRequest = wire::decode(&request).expect("request");
-        exchanged.extend(decoded.push.iter().map(|p| p.job.clone()));
+    let mut rounds = Vec::new();
+    loop {
+        let phone_started = Instant::now();
+        let Some(request) = session.next_request().expect("request") else {
+            on_phone += phone_started.elapsed();
+            break;
+        };
+        on_phone += phone_started.elapsed();
         let response = transport.exchange(&request).expect("exchange");
-        let decoded: SyncResponse = wire::decode(&response).expect("response");
-        exchanged.extend(decoded.changes.iter().map(|c| c.job.clone()));
-        exchanged.extend(decoded.documents.iter().map(|d| d.job.clone()));
+        let phone_started = Instant::now();
         session.receive(&response).expect("receive");
+        on_phone += phone_started.elapsed();
+        rounds.push((request, response));
     }
     let reconnect = started.elapsed();
+    let in_server = Duration::from_secs_f64(server_round_seconds(&server) - server_before);
+    // What was exchanged, read once the clock has stopped.
+    let mut exchanged = BTreeSet::new();
+    for (request, response) in &rounds {
+        let request: SyncRequest = wire::decode(request).expect("request");
+        exchanged.extend(request.push.iter().map(|p| p.job.clone()));
+        let response: SyncResponse = wire::decode(response).expect("response");
+        exchanged.extend(response.changes.iter().map(|c| c.job.clone()));
+        exchanged.extend(response.documents.iter().map(|d| d.job.clone()));
+    }
     for id in &ids[..CHANGED_ON_PHONE + CHANGED_BY_DISPATCH] {
         let mut phone: Vec<String> = store
             .heads(id)
@@ -212,13 +239,26 @@ fn run(jobs: usize) -> Run {
     let stats = transport.stats();
     Run {
         first_download,
+        first_download_in_server,
         first_download_bytes,
         reconnect,
+        on_phone,
+        in_server,
         round_trips: stats.round_trips,
         wire_bytes: stats.bytes_sent + stats.bytes_received,
         raw_change_bytes: phone_raw + dispatch_raw,
         jobs_exchanged: exchanged.len(),
     }
+}
+
+/// The server's total time in sync rounds so far, from its metrics.
+fn server_round_seconds(server: &TestServer) -> f64 {
+    let (status, text) = server.office("admin").get_bytes("/metrics");
+    assert_eq!(status, 200, "metrics");
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|line| line.strip_prefix("fieldsync_sync_round_seconds_sum "))
+        .map_or(0.0, |value| value.trim().parse().expect("a number"))
 }
 
 fn median<T: Copy + Ord>(mut values: Vec<T>) -> T {
@@ -235,6 +275,7 @@ fn main() {
         "| jobs | round trips | wire bytes | raw change bytes | wire / raw | reconnect | jobs exchanged | first download | first download bytes |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut splits = Vec::new();
     for &jobs in sizes {
         let runs: Vec<Run> = (0..repeats).map(|_| run(jobs)).collect();
         let wire = median(runs.iter().map(|r| r.wire_bytes).collect());
@@ -248,5 +289,25 @@ fn main() {
             median(runs.iter().map(|r| r.first_download).collect()).as_secs_f64() * 1e3,
             median(runs.iter().map(|r| r.first_download_bytes).collect()),
         );
+        let ms = |f: fn(&Run) -> Duration| median(runs.iter().map(f).collect()).as_secs_f64() * 1e3;
+        let (total, phone, server) = (ms(|r| r.reconnect), ms(|r| r.on_phone), ms(|r| r.in_server));
+        splits.push(format!(
+            "| {jobs} | reconnect | {total:.1} ms | {phone:.1} ms | {server:.1} ms | {:.1} ms |",
+            total - phone - server
+        ));
+        let (total, server) = (ms(|r| r.first_download), ms(|r| r.first_download_in_server));
+        splits.push(format!(
+            "| {jobs} | first download | {total:.1} ms | {:.1} ms, with HTTP | {server:.1} ms | |",
+            total - server
+        ));
+    }
+    println!();
+    println!("where the time goes (medians)");
+    println!(
+        "| jobs | phase | total | on the phone | in the server's rounds | HTTP on loopback and the rest |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|");
+    for line in splits {
+        println!("{line}");
     }
 }
