@@ -665,7 +665,7 @@ fn print_table(n: usize, f: &Figures, peer: Option<&PeerFigures>) {
         row(label, quantile(heard, q), theirs, "ms");
     }
     row(
-        "server RSS peak",
+        "server RSS peak (automerge-repo: at the end)",
         f.server_rss_peak as f64 / 1_048_576.0,
         peer.map(|p| p.rss_mb),
         "MB",
