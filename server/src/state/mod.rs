@@ -94,9 +94,9 @@ pub struct AppState {
     pub workers: Arc<Semaphore>,
 }
 
-/// How many requests do blocking work (storage, hashing) at once: enough for a large write
-/// group beside every read connection; more would only add threads waiting for the same
-/// connections.
+/// How many requests do blocking work (storage, hashing) at once: enough for a sizeable write
+/// group beside every read connection (which bounds groups before the storage's own limit of
+/// 32 does); more would only add threads waiting for the same connections.
 const BLOCKING_WORKERS: usize = 24;
 
 impl AppState {
