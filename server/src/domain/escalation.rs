@@ -326,7 +326,7 @@ pub fn tick(
     let dispatch = Dispatch::new(storage, SCHEDULER).with_sla(policy);
     let mut due_reminders = Vec::new();
     // Each job looked at, with the revision of its facts read and when to look again.
-    let mut looked = Vec::with_capacity(entries.len());
+    let mut marks = Vec::with_capacity(entries.len());
     for LadderEntry {
         job_id,
         facts,
@@ -337,7 +337,7 @@ pub fn tick(
             // Looked at again once its facts are written anew.
             tracing::error!(job = %job_id, "the ladder skips a job whose facts cannot be read");
             outcome.failed += 1;
-            looked.push((job_id, revision, None));
+            marks.push((job_id, revision, None));
             continue;
         };
         let (ring, due, next) = evaluate(&facts, policy, now);
@@ -352,14 +352,18 @@ pub fn tick(
                 Err(e) => {
                     tracing::error!(job = %facts.job_id, error = %e, "escalation failed");
                     outcome.failed += 1;
-                    looked.push((facts.job_id, revision, Some(now + RETRY_FAILED)));
+                    marks.push((
+                        facts.job_id,
+                        revision,
+                        Some(now.saturating_add(RETRY_FAILED)),
+                    ));
                     continue;
                 }
             }
         }
         due_reminders.extend(due.into_iter().map(|d| reminder(&facts, d, now)));
         // A rule holds once its time has passed: look again just after it.
-        looked.push((facts.job_id, revision, next.map(|at| at.saturating_add(1))));
+        marks.push((facts.job_id, revision, next.map(|at| at.saturating_add(1))));
     }
     // One transaction for the tick's reminders (those that fired before are left alone) and
     // its marks. A raised ring wrote new facts, so its job keeps "look now" and the next tick
@@ -369,7 +373,7 @@ pub fn tick(
         for reminder in &due_reminders {
             stored.extend(tx.add_reminder(reminder)?);
         }
-        for (job_id, revision, at) in &looked {
+        for (job_id, revision, at) in &marks {
             tx.set_ladder_at(job_id, *revision, *at)?;
         }
         Ok::<_, DomainError>((stored, tx.ladder_next()?))

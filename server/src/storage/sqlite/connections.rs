@@ -89,24 +89,30 @@ impl Outcome {
 
 impl WriterState {
     /// Commits the open group, if any, and tells its members how it went.
-    pub(super) fn finish_group(&mut self) {
-        let Some(group) = self.group.take() else {
-            return;
-        };
-        let result = if self.conn.is_autocommit() {
-            // SQLite rolled the whole transaction back (a full disk, say): nothing to commit.
-            Err(StorageError::Database(
-                "the database rolled the transaction back".into(),
-            ))
-        } else {
-            self.conn
+    fn finish_group(&mut self) {
+        if let Some(group) = self.group.take() {
+            group.outcome.set(self.end_transaction(true));
+        }
+    }
+
+    /// Ends the connection's open transaction: commits it when `commit`, otherwise (or when the
+    /// commit fails) rolls it back.
+    fn end_transaction(&self, commit: bool) -> Result<(), StorageError> {
+        let result = match (commit, self.conn.is_autocommit()) {
+            (true, false) => self
+                .conn
                 .execute_batch("COMMIT")
-                .map_err(StorageError::from)
+                .map_err(StorageError::from),
+            // SQLite rolled the whole transaction back (a full disk, say): nothing to commit.
+            (true, true) => Err(StorageError::Database(
+                "the database rolled the transaction back".into(),
+            )),
+            (false, _) => Ok(()),
         };
-        if result.is_err() && !self.conn.is_autocommit() {
+        if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
-        group.outcome.set(result);
+        result
     }
 }
 
@@ -177,20 +183,7 @@ impl Writer {
     /// Ends the calling thread's batch: commits it when `commit`, otherwise (or when the commit
     /// fails) rolls it back, then lets other threads' writes go on.
     pub(super) fn end_batch(&self, commit: bool) -> Result<(), StorageError> {
-        let state = self.lock();
-        let result = match (commit, state.conn.is_autocommit()) {
-            (true, false) => state
-                .conn
-                .execute_batch("COMMIT")
-                .map_err(StorageError::from),
-            (true, true) => Err(StorageError::Database(
-                "the database rolled the transaction back".into(),
-            )),
-            (false, _) => Ok(()),
-        };
-        if !state.conn.is_autocommit() {
-            let _ = state.conn.execute_batch("ROLLBACK");
-        }
+        let result = self.lock().end_transaction(commit);
         *self.owner() = None;
         self.batch_ended.notify_all();
         result
@@ -244,6 +237,16 @@ impl Writer {
     }
 }
 
+/// A read-only connection to the database at `path`.
+pub(super) fn open_read_only(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
 /// Read-only connections, each taken by one read transaction at a time.
 pub(super) struct Readers {
     idle: Mutex<Vec<Connection>>,
@@ -254,14 +257,7 @@ impl Readers {
     /// Opens the read-only connections to the database at `path`.
     pub(super) fn open(path: &Path) -> Result<Self, StorageError> {
         let idle = (0..READERS)
-            .map(|_| {
-                let conn = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                conn.busy_timeout(BUSY_TIMEOUT)?;
-                Ok(conn)
-            })
+            .map(|_| open_read_only(path))
             .collect::<Result<Vec<_>, StorageError>>()?;
         Ok(Readers {
             idle: Mutex::new(idle),

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use fieldsync_protocol::job::JobSummary;
-use rusqlite::{Connection, OpenFlags, Savepoint, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
 
 use crate::storage::{Credential, DocumentCache, ReadTx, Storage, StorageError, WriteTx};
 use connections::{BUSY_TIMEOUT, Readers, Writer};
@@ -196,11 +196,7 @@ impl SqliteStorage {
     /// read-only volume, say): reads work, every write fails, and the readiness check says so.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         let path = path.as_ref();
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let conn = connections::open_read_only(path)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         if usize::try_from(version).ok() != Some(MIGRATIONS.len()) {
             return Err(StorageError::Database(format!(
