@@ -2,11 +2,13 @@
 # Runs Fieldsync's whole test suite:
 #   1. every Rust test in the workspace: unit tests, the pinned wire and document fixtures, the
 #      storage conformance suite, and the end-to-end suite (a real server on a real socket, real
-#      SQLite files, several devices), and the dispatch console driven in headless Chromium;
+#      SQLite files, several devices), the dispatch console driven in headless Chromium, and
+#      the signed service report in Chinese read back with poppler's tools;
 #   2. the mobile bindings driven from Python and from Kotlin on the JVM against a real server,
 #      the generated Swift checked for drift, and a check build for Android and iOS targets.
-# It installs what it needs (Chromium, JNA, the Kotlin compiler, the mobile Rust targets, a
-# cross C compiler) on first use. Browser screenshots are kept in target/test-artifacts.
+# It installs what it needs (Chromium, a CJK font and poppler-utils, JNA, the Kotlin compiler,
+# the mobile Rust targets, a cross C compiler) on first use. Browser screenshots and the
+# rendered Chinese report are kept in target/test-artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,11 @@ if [ -z "${FIELDSYNC_CHROMIUM:-}" ]; then
   echo "== Chromium for the browser tests"
   apt_install chromium
 fi
+
+# The service report draws Chinese with the platform's CJK font (Android ships Noto Sans CJK;
+# Debian's package is the same font); poppler's tools read the PDFs back.
+echo "== CJK font and PDF tools for the report tests"
+apt_install fonts-noto-cjk poppler-utils
 
 echo "== Rust tests"
 cargo test --workspace --locked "$@"

@@ -16,6 +16,7 @@ mod types;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -58,6 +59,15 @@ pub struct ClientConfig {
     /// The app's version, reported to the office's fleet view with every sync.
     #[uniffi(default = "")]
     pub app_version: String,
+    /// The device's language as a BCP 47 tag (`zh-CN`, `en-GB`): the service report is printed
+    /// in it (Simplified Chinese for any `zh` tag, English otherwise).
+    #[uniffi(default = "en")]
+    pub locale: String,
+    /// Font files (OpenType/TrueType or a collection) the service report draws Chinese with,
+    /// first choice first: on iOS the path of PingFang from Core Text. Empty: the platform's
+    /// usual CJK font (Android's Noto Sans CJK). Only the glyphs a report uses are embedded.
+    #[uniffi(default = [])]
+    pub report_fonts: Vec<String>,
 }
 
 /// Told when jobs change on the phone or a sync makes progress. Implemented by the app.
@@ -184,7 +194,12 @@ impl FieldsyncClient {
         };
         // The address first: a refused one opens nothing.
         let mut transport = HttpTransport::connect(&config.server_url, &trust)?;
-        let store = Store::open(&config.store_path, &config.user_id)?;
+        let mut store =
+            Store::open(&config.store_path, &config.user_id)?.with_locale(&config.locale);
+        if !config.report_fonts.is_empty() {
+            store =
+                store.with_report_fonts(config.report_fonts.iter().map(PathBuf::from).collect());
+        }
         store.set_app_facts(&config.app_version, None)?;
         if let Some(credential) = config.device_credential {
             transport = transport.with_credential(&credential);

@@ -2266,6 +2266,17 @@ public struct ClientConfig: Equatable, Hashable {
      * The app's version, reported to the office's fleet view with every sync.
      */
     public var appVersion: String
+    /**
+     * The device's language as a BCP 47 tag (`zh-CN`, `en-GB`): the service report is printed
+     * in it (Simplified Chinese for any `zh` tag, English otherwise).
+     */
+    public var locale: String
+    /**
+     * Font files (OpenType/TrueType or a collection) the service report draws Chinese with,
+     * first choice first: on iOS the path of PingFang from Core Text. Empty: the platform's
+     * usual CJK font (Android's Noto Sans CJK). Only the glyphs a report uses are embedded.
+     */
+    public var reportFonts: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2298,7 +2309,16 @@ public struct ClientConfig: Equatable, Hashable {
          */extraRootCertificates: [Data] = [], 
         /**
          * The app's version, reported to the office's fleet view with every sync.
-         */appVersion: String = "") {
+         */appVersion: String = "", 
+        /**
+         * The device's language as a BCP 47 tag (`zh-CN`, `en-GB`): the service report is printed
+         * in it (Simplified Chinese for any `zh` tag, English otherwise).
+         */locale: String = "en", 
+        /**
+         * Font files (OpenType/TrueType or a collection) the service report draws Chinese with,
+         * first choice first: on iOS the path of PingFang from Core Text. Empty: the platform's
+         * usual CJK font (Android's Noto Sans CJK). Only the glyphs a report uses are embedded.
+         */reportFonts: [String] = []) {
         self.storePath = storePath
         self.userId = userId
         self.serverUrl = serverUrl
@@ -2307,6 +2327,8 @@ public struct ClientConfig: Equatable, Hashable {
         self.pinnedSpkiSha256 = pinnedSpkiSha256
         self.extraRootCertificates = extraRootCertificates
         self.appVersion = appVersion
+        self.locale = locale
+        self.reportFonts = reportFonts
     }
 
     
@@ -2332,7 +2354,9 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
                 allowInsecureHttp: FfiConverterBool.read(from: &buf), 
                 pinnedSpkiSha256: FfiConverterSequenceString.read(from: &buf), 
                 extraRootCertificates: FfiConverterSequenceData.read(from: &buf), 
-                appVersion: FfiConverterString.read(from: &buf)
+                appVersion: FfiConverterString.read(from: &buf), 
+                locale: FfiConverterString.read(from: &buf), 
+                reportFonts: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -2345,6 +2369,8 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.pinnedSpkiSha256, into: &buf)
         FfiConverterSequenceData.write(value.extraRootCertificates, into: &buf)
         FfiConverterString.write(value.appVersion, into: &buf)
+        FfiConverterString.write(value.locale, into: &buf)
+        FfiConverterSequenceString.write(value.reportFonts, into: &buf)
     }
 }
 

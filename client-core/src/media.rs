@@ -2,7 +2,7 @@
 //! signs, stored in the blob store in the same transaction as the job change that refers to
 //! them, and handed to the transport for upload until the server holds them.
 
-use crate::report::service_report_pdf;
+use crate::report::{ReportOptions, service_report_pdf};
 use fieldsync_protocol::job::{BlobRef, Signature};
 use fieldsync_protocol::{Millis, SchemaError};
 use rusqlite::{MAIN_DB, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -119,11 +119,27 @@ impl Store {
     /// done, parts, time, outcome), to show before signing.
     pub fn preview_report(&self, job_id: &str, signed_by: &str) -> Result<Vec<u8>> {
         let job = self.job(job_id)?;
+        let options = self.report_options()?;
         Ok(service_report_pdf(
             &job,
             signed_by,
             fieldsync_protocol::now_millis(),
+            &options,
         ))
+    }
+
+    /// How this phone prints reports: in its language, in the organisation's time zone (UTC
+    /// until a server has announced one), with its font files.
+    fn report_options(&self) -> Result<ReportOptions> {
+        let time_zone = self
+            .organisation_time_zone()?
+            .and_then(|name| jiff::tz::TimeZone::get(&name).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        Ok(ReportOptions {
+            language: self.language,
+            time_zone,
+            fonts: self.report_fonts.clone(),
+        })
     }
 
     /// Records the customer's signature: generates the service report from the job's state
@@ -139,9 +155,10 @@ impl Store {
         signed_by: &str,
     ) -> Result<Signature> {
         check_image(image, mime, "signature image")?;
+        let options = self.report_options()?;
         let mut signed = None;
         self.edit_in(job_id, |doc, now, tx| {
-            let report = service_report_pdf(&doc.read()?, signed_by, now);
+            let report = service_report_pdf(&doc.read()?, signed_by, now, &options);
             let report_sha256 = store_captured(tx, job_id, &report, "application/pdf", now)?;
             let image_sha256 = store_captured(tx, job_id, image, mime, now)?;
             let signature = Signature {

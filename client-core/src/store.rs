@@ -4,7 +4,7 @@
 //! document chunk, queues it in the outbox and updates the projection row, so the edit is durable
 //! (and shown) before the call returns, with or without a network.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
@@ -18,6 +18,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::db;
 use crate::error::{Error, Result};
+use crate::report::Language;
+
+/// Where platforms keep a font with Chinese glyphs, tried in order when the app names none:
+/// Android's Noto Sans CJK (and its fallback before Android 7), Debian's and Fedora's Noto Sans
+/// CJK, and macOS's PingFang. iOS apps pass the path Core Text gives for PingFang.
+pub const PLATFORM_CJK_FONTS: [&str; 6] = [
+    "/system/fonts/NotoSansCJK-Regular.ttc",
+    "/system/fonts/DroidSansFallback.ttf",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/System/Library/Fonts/PingFang.ttc",
+];
+
+/// The meta key of the organisation's time zone (an IANA name), as the server last announced it.
+pub(crate) const TIME_ZONE: &str = "time_zone";
 
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
@@ -122,6 +138,10 @@ pub struct RefusalRecord {
 pub struct Store {
     conn: Mutex<Connection>,
     identity: DeviceIdentity,
+    /// The device's language, for the service report's own words.
+    pub(crate) language: Language,
+    /// Font files for report text the standard PDF fonts cannot show.
+    pub(crate) report_fonts: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -192,12 +212,37 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             identity,
+            language: Language::English,
+            report_fonts: PLATFORM_CJK_FONTS.iter().map(PathBuf::from).collect(),
         })
+    }
+
+    /// Sets the device's language from a BCP 47 tag (`zh-CN`, `en-GB`): the service report is
+    /// printed in it. English until set.
+    pub fn with_locale(mut self, tag: &str) -> Store {
+        self.language = Language::from_tag(tag);
+        self
+    }
+
+    /// Names the font files the service report draws Chinese (and any text the standard PDF
+    /// fonts lack) with, first choice first, replacing the platform paths the store tries by
+    /// default ([`PLATFORM_CJK_FONTS`]). The first file that can be read is used; only the
+    /// glyphs a report uses are embedded in it.
+    pub fn with_report_fonts(mut self, fonts: Vec<PathBuf>) -> Store {
+        self.report_fonts = fonts;
+        self
     }
 
     /// Who this device is.
     pub fn identity(&self) -> &DeviceIdentity {
         &self.identity
+    }
+
+    /// The organisation's time zone (an IANA name such as `Asia/Shanghai`) as the server last
+    /// announced it; `None` before the first sync with a server that announces one. Service
+    /// reports show their times in it (in UTC until it is known).
+    pub fn organisation_time_zone(&self) -> Result<Option<String>> {
+        meta_get(&self.conn(), TIME_ZONE)
     }
 
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {

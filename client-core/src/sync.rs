@@ -17,7 +17,7 @@ use fieldsync_protocol::wire::{self, JobChanges, ResyncMessage, SyncRequest, Syn
 use rusqlite::{Transaction, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
-use crate::store::{self, Store, meta_get, meta_set};
+use crate::store::{self, Store, TIME_ZONE, meta_get, meta_set};
 
 /// At most this many bytes of changes are pushed in one request; the rest goes next round.
 const PUSH_BUDGET_BYTES: usize = 1 << 20;
@@ -418,6 +418,12 @@ impl<'s> SyncSession<'s> {
         // A completed exchange renews the offline lease, on the phone's clock.
         if let Some(lease) = &response.lease {
             crate::lease::record_contact(&tx, lease, fieldsync_protocol::now_millis())?;
+        }
+        // A zone this build does not know keeps the last one it did.
+        if let Some(zone) = &response.time_zone
+            && jiff::tz::TimeZone::get(zone).is_ok()
+        {
+            meta_set(&tx, TIME_ZONE, zone)?;
         }
         if response.reset || server_changed {
             self.report.reset = true;

@@ -186,6 +186,10 @@ pub struct SyncResponse {
     /// Omitted by servers that have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// The organisation's time zone, an IANA name such as `Asia/Shanghai`: the phone shows the
+    /// times of its service reports in it. Omitted by servers that announce none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// How long a device may go without reaching the server, counted on its own clock from its last

@@ -433,6 +433,7 @@ fn sample_response() -> SyncResponse {
         }],
         violations: vec![],
         lease: None,
+        time_zone: None,
     }
 }
 
@@ -476,6 +477,20 @@ fn sync_response_v1_with_lease_is_pinned() {
     );
     assert_eq!(wire::encode(&with_lease()), pinned);
     assert_eq!(wire::decode::<SyncResponse>(&pinned), Ok(with_lease()));
+}
+
+/// `time_zone` is an optional field added within version 1, like `lease`.
+#[test]
+fn sync_response_v1_with_time_zone_is_pinned() {
+    let with_zone = || SyncResponse {
+        time_zone: Some("Asia/Shanghai".into()),
+        ..sample_response()
+    };
+    let pinned = fixture("sync-response-v1-time-zone.cbor", || {
+        wire::encode(&with_zone())
+    });
+    assert_eq!(wire::encode(&with_zone()), pinned);
+    assert_eq!(wire::decode::<SyncResponse>(&pinned), Ok(with_zone()));
 }
 
 #[test]

@@ -102,6 +102,15 @@ struct ServeArgs {
     /// everything captured on the phone is on the server); reopening it brings it back.
     #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=3650))]
     keep_closed_days: i64,
+    /// The organisation's time zone (an IANA name such as Asia/Shanghai): phones print the
+    /// times of service reports in it.
+    #[arg(
+        long,
+        value_name = "IANA NAME",
+        env = "FIELDSYNC_TIME_ZONE",
+        default_value = "UTC"
+    )]
+    time_zone: String,
 }
 
 fn main() -> ExitCode {
@@ -147,6 +156,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         ));
     }
     const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+    let time_zone = fieldsync_server::state::OrganisationZone::named(&args.time_zone)?;
     let lease = fieldsync_protocol::wire::Lease {
         lock_after_ms: args.lease_lock_days * DAY_MS,
         wipe_after_ms: args.lease_wipe_days * DAY_MS,
@@ -219,6 +229,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             trusted_proxies: args.trusted_proxy.clone().into(),
             lease,
             keep_closed: args.keep_closed_days * DAY_MS as i64,
+            time_zone: Arc::new(time_zone),
             ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
         let served = match certificate {

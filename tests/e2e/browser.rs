@@ -18,7 +18,7 @@ use fieldsync_server::BackgroundServer;
 use fieldsync_server::domain::sla::SlaPolicy;
 use fieldsync_server::domain::{auth, demo};
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_tests::{TestServer, password_of};
+use fieldsync_tests::{TestServer, artifacts_dir, password_of};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
@@ -234,19 +234,6 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Where the browser tests keep their screenshots: `FIELDSYNC_ARTIFACTS`, or
-/// `target/test-artifacts` in the workspace.
-fn artifacts_dir() -> PathBuf {
-    std::env::var_os("FIELDSYNC_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("target")
-                .join("test-artifacts")
-        })
 }
 
 fn today() -> String {

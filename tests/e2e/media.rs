@@ -2,10 +2,16 @@
 //! cut connections and restarts, are stored once, are never evicted before the server holds
 //! them, and the customer's signature stays bound to the report it signed.
 
-use fieldsync_client_core::protocol::job::Outcome;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fieldsync_client_core::protocol::job::{Outcome, Signature};
+use fieldsync_client_core::report::{Language, ReportOptions, service_report_pdf};
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{Error, Store};
-use fieldsync_tests::{CuttingProxy, TestServer, pseudo_random_bytes, sha256_hex};
+use fieldsync_tests::{
+    CuttingProxy, Phone, TestServer, artifacts_dir, pseudo_random_bytes, sha256_hex,
+};
 use serde_json::json;
 
 const MODEL: &str = "HX-200";
@@ -251,6 +257,21 @@ fn eviction_takes_reference_content_least_recently_used_and_never_unsent_media()
     );
 }
 
+/// The customer signs on the phone; returns the signature and the report it signed.
+fn sign(phone: &Phone, job: &str, signer: &str) -> (Signature, Vec<u8>) {
+    let image = pseudo_random_bytes(30, 20_000);
+    let signature = phone
+        .store
+        .sign(job, &image, "image/png", signer)
+        .expect("sign");
+    let report = phone
+        .store
+        .blob(&signature.report_sha256)
+        .expect("report")
+        .expect("held");
+    (signature, report)
+}
+
 #[test]
 fn the_signature_is_bound_to_the_service_report_dispatch_and_the_customer_download() {
     let server = TestServer::start();
@@ -274,16 +295,7 @@ fn the_signature_is_bound_to_the_service_report_dispatch_and_the_customer_downlo
         .preview_report(&job, "Ada Lovelace")
         .expect("preview");
     assert!(preview.starts_with(b"%PDF-1.4"));
-    let image = pseudo_random_bytes(30, 20_000);
-    let signature = phone
-        .store
-        .sign(&job, &image, "image/png", "Ada Lovelace")
-        .expect("sign");
-    let report = phone
-        .store
-        .blob(&signature.report_sha256)
-        .expect("report")
-        .expect("held");
+    let (signature, report) = sign(&phone, &job, "Ada Lovelace");
     assert_eq!(sha256_hex(&report), signature.report_sha256);
     let text = String::from_utf8_lossy(&report);
     assert!(
@@ -349,6 +361,176 @@ fn the_signature_is_bound_to_the_service_report_dispatch_and_the_customer_downlo
         &json!({ "to": "closed" }),
     );
     assert_eq!(close.status, 200, "{:?}", close.body);
+}
+
+/// The CJK font Debian's `fonts-noto-cjk` installs (what Android ships as well).
+const NOTO_CJK: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+
+/// Runs one of poppler's tools (`pdftotext`, `pdffonts`, `pdftoppm`) on `pdf` and returns what
+/// it wrote to standard output (`pdftotext` is told to write there, the others do so without a
+/// file name); `fontconfig` points the reader at a font configuration.
+fn poppler(tool: &str, args: &[&str], pdf: &Path, fontconfig: Option<&Path>) -> Vec<u8> {
+    let mut command = Command::new(tool);
+    command.args(args).arg(pdf);
+    if tool == "pdftotext" {
+        command.arg("-");
+    }
+    if let Some(config) = fontconfig {
+        command.env("FONTCONFIG_FILE", config);
+    }
+    let output = command.output().unwrap_or_else(|e| {
+        panic!("{tool} cannot run ({e}): install poppler-utils (scripts/test.sh does)")
+    });
+    assert!(
+        output.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[test]
+fn a_chinese_customer_signs_a_report_in_chinese_on_china_time_that_any_reader_shows() {
+    assert!(
+        Path::new(NOTO_CJK).exists(),
+        "{NOTO_CJK} is missing: install fonts-noto-cjk (scripts/test.sh does)"
+    );
+    let server = TestServer::start_in_zone("Asia/Shanghai");
+    let dispatcher = server.dispatcher();
+    let answer = dispatcher.post(
+        "/v1/jobs",
+        &json!({
+            "kind": "installation",
+            "customer": { "name": "张伟", "tier": "vip" },
+            "site": { "address": "上海市浦东新区世纪大道100号", "region": "华东" },
+            "product": { "model": "KFR-35GW", "serial": "SN-88" },
+            "problem": { "category": "新机安装", "description": "客厅挂机，需打孔" },
+        }),
+    );
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    let job = answer.body["id"].as_str().expect("id").to_owned();
+    dispatcher.assign(&job, Some("anna"));
+
+    let mut phone = server.phone("anna");
+    phone.store = phone
+        .store
+        .with_locale("zh-CN")
+        .with_report_fonts(vec![PathBuf::from(NOTO_CJK)]);
+    phone.sync();
+    assert_eq!(
+        phone
+            .store
+            .organisation_time_zone()
+            .expect("zone")
+            .as_deref(),
+        Some("Asia/Shanghai"),
+        "the server announces the organisation's zone"
+    );
+    phone.arrive(&job);
+    let outcome = Outcome {
+        fix: "安装完成，试机正常".into(),
+        ..Outcome::default()
+    };
+    phone
+        .store
+        .finish_visit(&job, &outcome, true)
+        .expect("complete");
+    let (_, report) = sign(&phone, &job, "张伟");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signed = dir.path().join("signed.pdf");
+    std::fs::write(&signed, &report).expect("write");
+
+    // The text comes back out: labels, what dispatch typed, the signer, China time.
+    let text =
+        String::from_utf8(poppler("pdftotext", &["-enc", "UTF-8"], &signed, None)).expect("utf-8");
+    for expected in [
+        "服务报告",
+        "客户等级：VIP",
+        "名称：张伟",
+        "地址：上海市浦东新区世纪大道100号",
+        "处理方法：安装完成，试机正常",
+        "签名人：张伟",
+        "UTC+08:00",
+        "第 1 页，共 1 页",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(!text.contains('?'), "a character was lost:\n{text}");
+
+    // One font, a subset, embedded: nothing depends on the reader's fonts.
+    let fonts = String::from_utf8(poppler("pdffonts", &[], &signed, None)).expect("utf-8");
+    let font_rows: Vec<&str> = fonts.lines().skip(2).collect();
+    assert_eq!(font_rows.len(), 1, "{fonts}");
+    let row: Vec<&str> = font_rows[0].split_whitespace().collect();
+    assert!(row[0].contains("+NotoSansCJKsc"), "{fonts}");
+    assert!(
+        row.windows(3).any(|w| w == ["yes", "yes", "yes"]),
+        "emb sub uni: {fonts}"
+    );
+    assert!(
+        report.len() < 150_000,
+        "the subset is small: {} bytes",
+        report.len()
+    );
+
+    // Rendered with no fonts at all for the reader, the page is the same as with the system's
+    // CJK fonts, and another name draws other glyphs (a missing glyph would draw the same box).
+    let no_fonts = dir.path().join("fonts.conf");
+    std::fs::write(
+        &no_fonts,
+        format!(
+            "<?xml version=\"1.0\"?><fontconfig><cachedir>{}</cachedir></fontconfig>",
+            dir.path().join("cache").display()
+        ),
+    )
+    .expect("fonts.conf");
+    let render = |pdf: &Path, fontconfig: Option<&Path>| {
+        poppler(
+            "pdftoppm",
+            &["-gray", "-r", "60", "-f", "1", "-l", "1"],
+            pdf,
+            fontconfig,
+        )
+    };
+    let bare = render(&signed, Some(&no_fonts));
+    assert_eq!(
+        bare,
+        render(&signed, None),
+        "the page depends on the reader's fonts"
+    );
+    let held = phone.store.job(&job).expect("job");
+    let options = ReportOptions {
+        language: Language::Chinese,
+        time_zone: jiff_zone("Asia/Shanghai"),
+        fonts: vec![PathBuf::from(NOTO_CJK)],
+    };
+    let at = 1_795_003_600_000;
+    let pages: Vec<Vec<u8>> = ["张伟", "李娜"]
+        .iter()
+        .map(|name| {
+            let path = dir.path().join(format!("{name}.pdf"));
+            std::fs::write(&path, service_report_pdf(&held, name, at, &options)).expect("write");
+            render(&path, Some(&no_fonts))
+        })
+        .collect();
+    assert_ne!(pages[0], pages[1], "different names draw the same glyphs");
+
+    // For a person to look at.
+    let artifacts = artifacts_dir();
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let png = artifacts.join("service-report-zh");
+    let status = Command::new("pdftoppm")
+        .args(["-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(&signed)
+        .arg(&png)
+        .env("FONTCONFIG_FILE", &no_fonts)
+        .status()
+        .expect("pdftoppm");
+    assert!(status.success());
+}
+
+fn jiff_zone(name: &str) -> fieldsync_client_core::report::TimeZone {
+    fieldsync_client_core::report::TimeZone::get(name).expect("zone")
 }
 
 #[test]

@@ -12,6 +12,7 @@ use fieldsync_client_core::{Store, SyncReport};
 use fieldsync_server::domain::auth;
 use fieldsync_server::domain::clock::ManualClock;
 use fieldsync_server::domain::sync::PageLimits;
+use fieldsync_server::state::OrganisationZone;
 use fieldsync_server::state::limits::{DeviceLimits, DeviceQuotas};
 use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
@@ -28,6 +29,7 @@ pub struct TestServer {
     limits: PageLimits,
     quotas: DeviceQuotas,
     trusted_proxies: Vec<std::net::IpAddr>,
+    time_zone: Arc<OrganisationZone>,
     clock: Option<Arc<ManualClock>>,
     /// Office session tokens by user, so each user signs in once.
     sessions: Mutex<HashMap<String, String>>,
@@ -75,6 +77,15 @@ impl TestServer {
         server
     }
 
+    /// Like [`TestServer::start`], for an organisation in the time zone `name` (IANA).
+    pub fn start_in_zone(name: &str) -> Self {
+        let mut server = Self::start();
+        server.stop();
+        server.time_zone = Arc::new(OrganisationZone::named(name).expect("a known time zone"));
+        server.boot();
+        server
+    }
+
     /// Like [`TestServer::start`], with these per-device limits.
     pub fn start_with_quotas(quotas: DeviceQuotas) -> Self {
         Self::start_inner(PageLimits::default(), quotas, None)
@@ -97,6 +108,7 @@ impl TestServer {
             limits,
             quotas,
             trusted_proxies: Vec::new(),
+            time_zone: Arc::new(OrganisationZone::utc()),
             clock,
             sessions: Mutex::default(),
         };
@@ -137,6 +149,7 @@ impl TestServer {
         state.limits = self.limits;
         state.device_limits = Arc::new(DeviceLimits::new(self.quotas));
         state.trusted_proxies = self.trusted_proxies.clone().into();
+        state.time_zone = self.time_zone.clone();
         if let Some(clock) = &self.clock {
             state.clock = clock.clone();
         }
@@ -277,6 +290,19 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Where tests keep what a person should look at (screenshots, rendered reports):
+/// `FIELDSYNC_ARTIFACTS`, or `target/test-artifacts` in the workspace.
+pub fn artifacts_dir() -> PathBuf {
+    std::env::var_os("FIELDSYNC_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+                .join("test-artifacts")
+        })
 }
 
 /// An HTTP client that returns error statuses as answers instead of failing.

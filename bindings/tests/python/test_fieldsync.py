@@ -42,10 +42,13 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
         self.token = None
+        # More `serve` options, for the next start.
+        self.options = []
 
     def start(self):
         self.process = subprocess.Popen(
-            [os.environ["FIELDSYNC_SERVER_BIN"], "serve", "--db", self.db, "--addr", f"127.0.0.1:{self.port}"],
+            [os.environ["FIELDSYNC_SERVER_BIN"], "serve", "--db", self.db, "--addr", f"127.0.0.1:{self.port}",
+             *self.options],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -373,6 +376,23 @@ class InstallerDay(unittest.TestCase):
         with self.assertRaises(fieldsync.FieldsyncError.NotFound):
             client.sign("no-such-job", SIGNATURE_PNG, "image/png", "Ada Lovelace")
         subscription.cancel()
+
+    def test_a_chinese_phone_prints_the_report_in_chinese_on_the_organisations_time(self):
+        self.server.stop()
+        self.server.options = ["--time-zone", "Asia/Shanghai"]
+        self.server.start()
+        # No font named: the library finds the platform's CJK font (here Debian's Noto Sans CJK).
+        self.config.locale = "zh-CN"
+        client = self.enrolled()
+        client.sync_now()
+        signature = client.sign(self.job, SIGNATURE_PNG, "image/png", "张伟")
+        report = os.path.join(self.dir.name, "report.pdf")
+        with open(report, "wb") as f:
+            f.write(client.blob(signature.report_sha256))
+        text = subprocess.run(["pdftotext", "-enc", "UTF-8", report, "-"], capture_output=True, check=True).stdout
+        text = text.decode("utf-8")
+        for expected in ["服务报告", "客户等级：VIP", "签名人：张伟", "UTC+08:00"]:
+            self.assertIn(expected, text)
 
     def test_signed_media_manuals_and_tips_reach_the_server(self):
         self.server.call("POST", "/v1/manuals", {

@@ -108,6 +108,7 @@ async fn sync_handler(
         state.changed_by(outcome.nudge.clone(), jobs, Some(&request_device));
     }
     outcome.response.lease = Some(state.lease);
+    outcome.response.time_zone = Some(state.time_zone.name().to_owned());
     let answer = wire::encode(&outcome.response);
     record_round(&outcome.response, body.len(), answer.len(), started);
     Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], answer).into_response())

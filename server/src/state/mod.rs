@@ -86,12 +86,45 @@ pub struct AppState {
     pub lease: fieldsync_protocol::wire::Lease,
     /// How long a closed job nobody changes stays on its installer's phone.
     pub keep_closed: Millis,
+    /// The organisation's time zone, announced to phones with every sync.
+    pub time_zone: Arc<OrganisationZone>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (sign-in limits, metrics
     /// access); nobody else's is believed.
     pub trusted_proxies: Arc<[IpAddr]>,
     /// Permits for work on the blocking pool: requests beyond them wait on the executor, not
     /// as threads queued behind the database.
     pub workers: Arc<Semaphore>,
+}
+
+/// The organisation's time zone: an IANA name this build's time-zone database knows.
+#[derive(Debug, Clone)]
+pub struct OrganisationZone {
+    name: String,
+}
+
+impl OrganisationZone {
+    /// UTC, for an organisation that has not configured a zone.
+    pub fn utc() -> Self {
+        OrganisationZone {
+            name: "UTC".to_owned(),
+        }
+    }
+
+    /// The zone named `name` (e.g. `Asia/Shanghai`), or an error that names it.
+    pub fn named(name: &str) -> Result<Self, String> {
+        let name = name.trim();
+        jiff::tz::TimeZone::get(name).map_err(|_| {
+            format!("unknown time zone `{name}`: give an IANA name such as Asia/Shanghai or UTC")
+        })?;
+        Ok(OrganisationZone {
+            name: name.to_owned(),
+        })
+    }
+
+    /// The IANA name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// How many requests do blocking work (storage, hashing) at once: enough for a sizeable write
@@ -122,6 +155,7 @@ impl AppState {
             trusted_proxies: Arc::new([]),
             lease: fieldsync_protocol::wire::Lease::default(),
             keep_closed: DEFAULT_KEEP_CLOSED,
+            time_zone: Arc::new(OrganisationZone::utc()),
             workers: Arc::new(Semaphore::new(BLOCKING_WORKERS)),
         }
     }
