@@ -102,8 +102,8 @@ struct ServeArgs {
     /// everything captured on the phone is on the server); reopening it brings it back.
     #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=3650))]
     keep_closed_days: i64,
-    /// The organisation's time zone (an IANA name such as Asia/Shanghai): phones print the
-    /// times of service reports in it.
+    /// The organisation's time zone (an IANA name such as Asia/Shanghai): the day board and the
+    /// KPIs count its days, and phones print the times of service reports in it.
     #[arg(
         long,
         value_name = "IANA NAME",

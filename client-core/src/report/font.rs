@@ -40,7 +40,7 @@ pub(super) struct FontObjects {
     pub codes: BTreeMap<char, u16>,
 }
 
-/// The object numbers of a font's parts.
+/// The object numbers of a font's parts (the `Type0` font itself comes first).
 pub(super) struct FontNumbers {
     pub cid_font: usize,
     pub descriptor: usize,
@@ -48,33 +48,51 @@ pub(super) struct FontNumbers {
     pub to_unicode: usize,
 }
 
+impl FontNumbers {
+    /// Where the report writes them: right after the `Type0` font, object 3.
+    pub(super) const EMBEDDED: FontNumbers = FontNumbers {
+        cid_font: 4,
+        descriptor: 5,
+        program: 6,
+        to_unicode: 7,
+    };
+
+    /// How many objects the font takes, the `Type0` font included.
+    pub(super) const COUNT: usize = 5;
+}
+
 impl<'a> EmbeddedFont<'a> {
-    /// The face of `data` to print with: in a collection, a Simplified Chinese face where there
-    /// is one (the same characters are drawn differently in Japanese, Korean and Traditional
-    /// Chinese faces), else the first face. `None` when `data` is no font this can read.
-    pub(super) fn choose(data: &'a [u8]) -> Option<EmbeddedFont<'a>> {
+    /// The face of `data` to print `needed` with: one with outlines that has a glyph for at
+    /// least one of them. In a collection, a Simplified Chinese face is preferred (the same
+    /// characters are drawn differently in Japanese, Korean and Traditional Chinese faces),
+    /// then the regular weight, then the first. `None` when `data` has no such face.
+    pub(super) fn choose(data: &'a [u8], needed: &BTreeSet<char>) -> Option<EmbeddedFont<'a>> {
         let count = ttf_parser::fonts_in_collection(data).unwrap_or(1);
-        let faces: Vec<(u32, Face<'a>)> = (0..count)
+        (0..count)
             .filter_map(|index| Some((index, Face::parse(data, index).ok()?)))
-            .collect();
-        let chosen = faces
-            .iter()
-            .position(|(_, face)| is_simplified_chinese(face))
-            .unwrap_or(0);
-        let (index, face) = faces.into_iter().nth(chosen)?;
-        // Without an outline table there is nothing to embed.
-        let outlines = [b"CFF ", b"glyf"]
-            .iter()
-            .any(|tag| face.raw_face().table(Tag::from_bytes(tag)).is_some());
-        outlines.then_some(EmbeddedFont { data, index, face })
+            .filter(|(_, face)| {
+                let outlines = [b"CFF ", b"glyf"]
+                    .iter()
+                    .any(|tag| face.raw_face().table(Tag::from_bytes(tag)).is_some());
+                outlines && needed.iter().any(|&c| face.glyph_index(c).is_some())
+            })
+            .min_by_key(|(index, face)| {
+                let regular = face.weight() == ttf_parser::Weight::Normal;
+                (!is_simplified_chinese(face), !regular, *index)
+            })
+            .map(|(index, face)| EmbeddedFont { data, index, face })
     }
 
-    /// How wide `c` is drawn, in thousandths of the font size (0 for a character the font
-    /// lacks: it is drawn as the font's empty `.notdef`).
+    /// Whether the face has a glyph for `c`.
+    pub(super) fn covers(&self, c: char) -> bool {
+        self.face.glyph_index(c).is_some()
+    }
+
+    /// How wide `c` is drawn, in thousandths of the font size (a character the font lacks is
+    /// drawn as `.notdef`, glyph 0, though the report prints `?` instead).
     pub(super) fn width(&self, c: char) -> i64 {
-        self.face
-            .glyph_index(c)
-            .map_or(0, |glyph| self.scaled_advance(glyph.0))
+        let glyph = self.face.glyph_index(c).map_or(0, |glyph| glyph.0);
+        self.scaled_advance(glyph)
     }
 
     fn scaled_advance(&self, glyph: u16) -> i64 {
@@ -117,8 +135,15 @@ impl<'a> EmbeddedFont<'a> {
             .map(|old| self.scaled_advance(old).to_string())
             .collect();
         let widths = widths.join(" ");
-        // A CFF font is embedded as its bare CFF table, a TrueType one whole.
-        let (subtype, file_key, program) = match table(&subset, b"CFF ") {
+        // A CFF font is embedded as its bare CFF table, a TrueType one whole. Over a CFF font
+        // the Type0 font's name carries the encoding's (PDF 32000-1, 9.7.6.1).
+        let cff = table(&subset, b"CFF ");
+        let type0_name = if cff.is_some() {
+            format!("{name}-Identity-H")
+        } else {
+            name.clone()
+        };
+        let (subtype, file_key, program) = match cff {
             Some(cff) => (
                 "/CIDFontType0",
                 "FontFile3",
@@ -132,7 +157,7 @@ impl<'a> EmbeddedFont<'a> {
         };
         Some(FontObjects {
             type0: format!(
-                "<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H \
+                "<< /Type /Font /Subtype /Type0 /BaseFont /{type0_name} /Encoding /Identity-H \
                  /DescendantFonts [{} 0 R] /ToUnicode {} 0 R >>",
                 numbers.cid_font, numbers.to_unicode
             ),
@@ -221,12 +246,24 @@ fn subset_tag(glyphs: &[u16]) -> String {
         .collect()
 }
 
+/// Characters that duplicate a unified ideograph: radicals and compatibility ideographs.
+fn is_compatibility_form(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2E80}'..='\u{2FDF}' | '\u{F900}'..='\u{FAFF}' | '\u{2F800}'..='\u{2FA1F}'
+    )
+}
+
 /// The CMap that maps each code back to its character, for copying and text extraction.
 fn to_unicode(codes: &BTreeMap<char, u16>) -> Vec<u8> {
-    // Several characters may share a glyph; the first (in character order) speaks for it.
+    // Several characters may share a glyph (一 and the Kangxi radical ⼀, say): the one in
+    // everyday use speaks for it, then the lowest.
     let mut by_code: BTreeMap<u16, char> = BTreeMap::new();
     for (&c, &code) in codes {
-        by_code.entry(code).or_insert(c);
+        let kept = by_code.entry(code).or_insert(c);
+        if is_compatibility_form(*kept) && !is_compatibility_form(c) {
+            *kept = c;
+        }
     }
     let mut cmap = String::from(
         "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
@@ -251,4 +288,22 @@ fn to_unicode(codes: &BTreeMap<char, u16>) -> Vec<u8> {
     }
     cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend");
     cmap.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_glyph_reads_back_as_the_everyday_character() {
+        // The Kangxi radical ⼀ (U+2F00) sorts before 一 (U+4E00) but is not what people type.
+        let codes = BTreeMap::from([('\u{2F00}', 5), ('一', 5), ('a', 6)]);
+        let cmap = String::from_utf8(to_unicode(&codes)).expect("ascii");
+        assert!(cmap.contains("<0005> <4E00>"), "{cmap}");
+        assert!(cmap.contains("<0006> <0061>"), "{cmap}");
+        assert!(cmap.contains("2 beginbfchar"), "{cmap}");
+        // Beyond the Basic Multilingual Plane, a surrogate pair.
+        let cmap = String::from_utf8(to_unicode(&BTreeMap::from([('𠀀', 1)]))).expect("ascii");
+        assert!(cmap.contains("<0001> <D840DC00>"), "{cmap}");
+    }
 }

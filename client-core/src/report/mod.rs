@@ -100,25 +100,29 @@ pub fn service_report_pdf(
         &report_blocks(job, signed_by, signed_at, options),
         language,
     );
-    let footer_sample = language.footer(&job.id, 1, 1);
-    let needs_font = lines
+    let footer_sample = language.footer(job.id.trim(), 1, 1);
+    let beyond_win_ansi: BTreeSet<char> = lines
         .iter()
         .flat_map(|(_, text)| text.chars())
         .chain(footer_sample.chars())
-        .any(|c| win_ansi_byte(c).is_none());
-    if needs_font {
+        .filter(|&c| win_ansi_byte(c).is_none())
+        .collect();
+    if !beyond_win_ansi.is_empty() {
         for path in &options.fonts {
             let Ok(data) = std::fs::read(path) else {
                 continue;
             };
-            if let Some(font) = EmbeddedFont::choose(&data)
-                && let Some(pdf) = render(job, language, &lines, &Typeface::Embedded(&font))
-            {
-                return pdf;
+            let Some(font) = EmbeddedFont::choose(&data, &beyond_win_ansi) else {
+                continue;
+            };
+            let typeface = Typeface::Embedded(&font);
+            let pages = typeset(job, language, &lines, &typeface);
+            if let Some(objects) = font.subset(&pages.chars(), &FontNumbers::EMBEDDED) {
+                return write_pdf(&pages, Some(&objects));
             }
         }
     }
-    render(job, language, &lines, &Typeface::Standard).unwrap_or_default()
+    write_pdf(&typeset(job, language, &lines, &Typeface::Standard), None)
 }
 
 /// Formats ms since the Unix epoch as `YYYY-MM-DD HH:MM` in `zone`, followed by the offset from
@@ -483,11 +487,12 @@ enum Typeface<'a> {
 }
 
 impl Typeface<'_> {
-    /// How many font objects follow the page tree.
-    fn font_objects(&self) -> usize {
+    /// What `c` is drawn as: a character the embedded font lacks prints as `?`, as it does in
+    /// the standard fonts (whose encoding does that when the page is written).
+    fn shown(&self, c: char) -> char {
         match self {
-            Typeface::Standard => 2,
-            Typeface::Embedded(_) => 5,
+            Typeface::Embedded(font) if !font.covers(c) => '?',
+            _ => c,
         }
     }
 
@@ -511,12 +516,6 @@ impl Typeface<'_> {
 struct Row {
     style: Style,
     text: String,
-}
-
-/// A row with the baseline it is drawn at on its page.
-struct Placed<'a> {
-    y: i32,
-    row: &'a Row,
 }
 
 /// Every line of the report in order, split at line breaks and with unprintable characters
@@ -545,18 +544,39 @@ fn layout(job: &Job, blocks: &[Block], language: Language) -> Vec<(Style, String
     lines
 }
 
-/// Draws the report's lines in `typeface`; `None` when the typeface's font cannot be embedded.
-fn render(
+/// The report's rows wrapped and placed on pages, with each page's footer.
+struct Pages {
+    rows: Vec<Row>,
+    /// Each page as the range of `rows` it holds and their baselines.
+    pages: Vec<Vec<(usize, i32)>>,
+    footers: Vec<String>,
+}
+
+impl Pages {
+    /// Every character drawn.
+    fn chars(&self) -> BTreeSet<char> {
+        self.rows
+            .iter()
+            .map(|row| row.text.as_str())
+            .chain(self.footers.iter().map(String::as_str))
+            .flat_map(str::chars)
+            .collect()
+    }
+}
+
+/// Wraps the report's lines in `typeface` and places them on pages.
+fn typeset(
     job: &Job,
     language: Language,
     lines: &[(Style, String)],
     typeface: &Typeface<'_>,
-) -> Option<Vec<u8>> {
+) -> Pages {
     let rows: Vec<Row> = lines
         .iter()
         .flat_map(|(style, text)| {
+            let text: String = text.chars().map(|c| typeface.shown(c)).collect();
             let width = typeface.row_width(*style);
-            wrap(text, width, |c| typeface.width(c))
+            wrap(&text, width, |c| typeface.width(c))
                 .into_iter()
                 .map(|text| Row {
                     style: *style,
@@ -566,45 +586,46 @@ fn render(
         .collect();
     let pages = paginate(&rows);
     let page_count = pages.len();
-    let footers: Vec<String> = (1..=page_count)
+    let footers = (1..=page_count)
         .map(|page| {
             let footer = language.footer(job.id.trim(), page, page_count);
-            footer.chars().filter_map(printable).collect()
+            footer
+                .chars()
+                .filter_map(printable)
+                .map(|c| typeface.shown(c))
+                .collect()
         })
         .collect();
-    let first_page = FIRST_FONT_OBJECT + typeface.font_objects();
-    let font = match typeface {
-        Typeface::Standard => None,
-        Typeface::Embedded(font) => {
-            let chars: BTreeSet<char> = rows
-                .iter()
-                .map(|row| row.text.as_str())
-                .chain(footers.iter().map(String::as_str))
-                .flat_map(str::chars)
-                .collect();
-            let numbers = FontNumbers {
-                cid_font: FIRST_FONT_OBJECT + 1,
-                descriptor: FIRST_FONT_OBJECT + 2,
-                program: FIRST_FONT_OBJECT + 3,
-                to_unicode: FIRST_FONT_OBJECT + 4,
-            };
-            Some(font.subset(&chars, &numbers)?)
-        }
-    };
+    Pages {
+        rows,
+        pages,
+        footers,
+    }
+}
 
+/// Writes the PDF: in the standard fonts, or in the embedded subset `font`.
+fn write_pdf(pages: &Pages, font: Option<&FontObjects>) -> Vec<u8> {
+    let font_objects = match font {
+        None => 2,
+        Some(_) => FontNumbers::COUNT,
+    };
+    let first_page = FIRST_FONT_OBJECT + font_objects;
+    let page_count = pages.pages.len();
     let mut pdf = PdfWriter::with_header();
-    let page_object = |index: usize| first_page + 2 * index;
     let kids: Vec<String> = (0..page_count)
-        .map(|index| format!("{} 0 R", page_object(index)))
+        .map(|index| format!("{} 0 R", first_page + 2 * index))
         .collect();
     let kids = kids.join(" ");
     pdf.object(b"<< /Type /Catalog /Pages 2 0 R >>");
     pdf.object(format!("<< /Type /Pages /Kids [{kids}] /Count {page_count} >>").as_bytes());
-    let resources = match &font {
+    let resources = match font {
         None => {
             pdf.object(standard_font("Helvetica").as_bytes());
             pdf.object(standard_font("Helvetica-Bold").as_bytes());
-            "/F1 3 0 R /F2 4 0 R"
+            format!(
+                "/F1 {FIRST_FONT_OBJECT} 0 R /F2 {} 0 R",
+                FIRST_FONT_OBJECT + 1
+            )
         }
         Some(font) => {
             pdf.object(font.type0.as_bytes());
@@ -613,21 +634,23 @@ fn render(
             let (dictionary, program) = &font.program;
             pdf.stream(dictionary, program);
             pdf.stream("", &font.to_unicode);
-            "/F1 3 0 R"
+            format!("/F1 {FIRST_FONT_OBJECT} 0 R")
         }
     };
-    for (page, footer) in pages.iter().zip(&footers) {
+    debug_assert_eq!(pdf.next_number(), first_page, "the kids name the pages");
+    for (page, footer) in pages.pages.iter().zip(&pages.footers) {
         let contents = pdf.next_number() + 1;
-        pdf.object(page_dictionary(resources, contents).as_bytes());
+        pdf.object(page_dictionary(&resources, contents).as_bytes());
         let mut ops: Vec<String> = page
             .iter()
-            .filter(|placed| !placed.row.text.is_empty())
-            .map(|placed| text_op(font.as_ref(), placed.row.style, placed.y, &placed.row.text))
+            .filter_map(|&(index, y)| Some((pages.rows.get(index)?, y)))
+            .filter(|(row, _)| !row.text.is_empty())
+            .map(|(row, y)| text_op(font, row.style, y, &row.text))
             .collect();
-        ops.push(text_op(font.as_ref(), Style::Footer, FOOTER_Y, footer));
+        ops.push(text_op(font, Style::Footer, FOOTER_Y, footer));
         pdf.stream("", ops.join("\n").as_bytes());
     }
-    Some(pdf.finish())
+    pdf.finish()
 }
 
 /// Splits at every kind of line break a phone keyboard or a paste can produce.
@@ -720,7 +743,12 @@ fn win_ansi_byte(c: char) -> Option<u8> {
 fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{0300}'..='\u{036F}' | '\u{200B}'..='\u{200F}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        '\u{0300}'..='\u{036F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{E0000}'..='\u{E007F}'
+            | '\u{E0100}'..='\u{E01EF}'
     )
 }
 
@@ -839,11 +867,12 @@ fn page_dictionary(fonts: &str, contents: usize) -> String {
 
 /// Places rows on pages top to bottom, starting a new page when the next baseline would fall
 /// below [`BOTTOM`].
-fn paginate(rows: &[Row]) -> Vec<Vec<Placed<'_>>> {
+/// Each page is a list of (index into `rows`, baseline).
+fn paginate(rows: &[Row]) -> Vec<Vec<(usize, i32)>> {
     let mut pages = Vec::new();
     let mut page = Vec::new();
     let mut y = TOP;
-    for row in rows {
+    for (index, row) in rows.iter().enumerate() {
         let is_heading = row.style == Style::Heading;
         if is_heading && !page.is_empty() {
             y -= HEADING_GAP;
@@ -854,7 +883,7 @@ fn paginate(rows: &[Row]) -> Vec<Vec<Placed<'_>>> {
             pages.push(std::mem::take(&mut page));
             y = TOP;
         }
-        page.push(Placed { y, row });
+        page.push((index, y));
         y -= row.style.advance();
     }
     pages.push(page);
@@ -1306,6 +1335,9 @@ mod tests {
         // "é" as "e" plus a combining acute accent.
         let decomposed: String = "Cafe\u{0301}".chars().filter_map(printable).collect();
         assert_eq!(decomposed, "Cafe");
+        // An ideographic variation selector picks a glyph variant; it prints nothing itself.
+        let varied: String = "葛\u{E0100}".chars().filter_map(printable).collect();
+        assert_eq!(varied, "葛");
         assert_eq!(pdf_string(b"a(b)\\\xFC"), r"(a\(b\)\\\374)");
     }
 
@@ -1454,6 +1486,30 @@ mod tests {
         xref_offsets(&pdf);
         assert!(contains(&pdf, b"/BaseFont /Helvetica"));
         assert!(contains(&pdf, b"(?????)"), "the name prints as ?");
+    }
+
+    #[test]
+    fn characters_no_font_has_print_as_a_question_mark() {
+        // Noto Sans CJK has no Thai and no emoji.
+        let mut job = chinese_job();
+        job.notes = "ตรวจแล้ว 👍 好".into();
+        let pdf = service_report_pdf(&job, "张伟", SIGNED_AT, &chinese_options());
+        let lines = embedded_text(&pdf);
+        assert!(
+            lines.iter().any(|line| line == "???????? ? 好"),
+            "{lines:#?}"
+        );
+
+        // An English report whose only unusual character is an emoji embeds nothing.
+        let mut english = sample_job();
+        english.notes = "Done 👍".into();
+        let options = ReportOptions {
+            language: Language::English,
+            ..chinese_options()
+        };
+        let pdf = service_report_pdf(&english, "Ann", SIGNED_AT, &options);
+        assert!(contains(&pdf, b"/BaseFont /Helvetica"));
+        assert!(contains(&pdf, b"(Done ?)"));
     }
 
     #[test]

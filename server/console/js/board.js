@@ -9,7 +9,7 @@ import {
 } from './dom.js';
 import { api } from './api.js';
 import { errorBox, act } from './actions.js';
-import { tzOffset, fillEndFromStart, suggestionList } from './widgets.js';
+import { fillEndFromStart, suggestionList } from './widgets.js';
 
 const BOARD_FROM = 6; // the day board shows 06:00–22:00
 const BOARD_TO = 22;
@@ -21,7 +21,7 @@ const LANE = 40; // px per lane of overlapping jobs in a board row
 export async function viewBoard({ query }) {
   const day = validDay(query.get('day')) || localDay();
   if (state.board.day !== day) { state.board.day = day; state.board.selected = null; }
-  const data = await api('GET', `/v1/board?day=${day}&tz_offset=${tzOffset(day)}`);
+  const data = await api('GET', `/v1/board?day=${day}`);
   const jobs = new Map();
   for (const e of data.engineers) for (const j of e.jobs) jobs.set(j.id, j);
   for (const j of data.unplanned) jobs.set(j.id, j);
@@ -189,7 +189,7 @@ async function fillPanel(ctx, id) {
   let suggestions;
   try {
     if (!job) job = (await api('GET', `/v1/jobs/${enc(id)}`)).summary;
-    suggestions = await api('GET', `/v1/jobs/${enc(id)}/suggestions?day=${day}&tz_offset=${tzOffset(day)}`);
+    suggestions = await api('GET', `/v1/jobs/${enc(id)}/suggestions?day=${day}`);
   } catch (err) {
     if (state.board.selected === id) panel.replaceChildren(h('div', { class: 'error-box', role: 'alert' }, err.message));
     return;

@@ -106,11 +106,8 @@ export function fmtSize(bytes) {
   return `${one(bytes / MIB)} MB`;
 }
 
-// Calendar days are handled as YYYY-MM-DD strings in the browser's local time.
-// The KPI range is in UTC days: show the day itself, not the local time of its midnight.
-export function fmtUtcDay(ms) {
-  return new Date(ms).toLocaleDateString([], { timeZone: 'UTC', day: 'numeric', month: 'short', year: 'numeric' });
-}
+// Calendar days are handled as YYYY-MM-DD strings; the server counts them in the
+// organisation's time zone.
 export function localDay(d = new Date()) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }

@@ -11,7 +11,7 @@ import {
 } from './dom.js';
 import { api, blobUrl } from './api.js';
 import { errorBox, showError, clearError, act } from './actions.js';
-import { tzOffset, fillEndFromStart, suggestionList, reminderItem } from './widgets.js';
+import { fillEndFromStart, suggestionList, reminderItem } from './widgets.js';
 
 // ---------------------------------------------------------------- job page
 
@@ -21,7 +21,7 @@ export async function viewJob({ params: [id] }) {
   const sugDay = sum.appointment_start != null ? localDay(new Date(sum.appointment_start)) : localDay();
   let suggestions;
   try {
-    suggestions = suggestionList(await api('GET', `/v1/jobs/${enc(id)}/suggestions?day=${sugDay}&tz_offset=${tzOffset(sugDay)}`), sum.assignee,
+    suggestions = suggestionList(await api('GET', `/v1/jobs/${enc(id)}/suggestions?day=${sugDay}`), sum.assignee,
       (user) => act('job-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user })));
   } catch (err) {
     if (err.status === 401) throw err;

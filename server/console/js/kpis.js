@@ -4,7 +4,7 @@
 import { KINDS, MIN, HOUR, DAY } from './constants.js';
 import { state } from './state.js';
 import { rerender } from './hooks.js';
-import { h, s, field, select, label, pct, fmtDuration, fmtUtcDay, table, td } from './dom.js';
+import { h, s, field, select, label, pct, fmtDuration, table, td } from './dom.js';
 import { api } from './api.js';
 
 // ---------------------------------------------------------------- constants
@@ -34,7 +34,7 @@ export async function viewDashboard() {
   return h('div', { class: 'page dashboard' },
     h('h1', { class: 'page-title' }, 'Dashboard'),
     kpiFilters(d.options || {}),
-    h('p', { class: 'muted range' }, `${fmtUtcDay(d.from)} – ${fmtUtcDay(d.to - 1)} · by ${d.period}`),
+    h('p', { class: 'muted range' }, `${d.from_day} – ${d.to_day} · by ${d.period} · ${d.time_zone}`),
     h('div', { class: 'tiles' },
       ratioTile('kpi-first-time-fix', 'First-time fix', t.first_time_fix),
       ratioTile('kpi-install-success', 'Installation success', t.installation_success),

@@ -19,11 +19,6 @@ export function setBadge(n) {
 
 // ---------------------------------------------------------------- appointments and suggestions (day board and job page)
 
-// The server counts days in UTC unless told the browser's offset for that date (DST aware).
-export function tzOffset(day) {
-  return new Date(`${day}T00:00:00`).getTimezoneOffset();
-}
-
 /** When a start is picked and the end is still empty, propose an end. */
 export function fillEndFromStart(start, end, propose) {
   start.addEventListener('change', () => {

@@ -373,6 +373,43 @@ mod tests {
     }
 
     #[test]
+    fn periods_are_counted_in_the_organisations_zone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("kpi.sqlite3")).expect("open");
+        store_fixture(&storage);
+        let days = |time_zone: &str| -> Vec<String> {
+            let filter = KpiFilter {
+                time_zone: time_zone.into(),
+                ..all()
+            };
+            let data = report(&storage, filter, Period::Day);
+            data.buckets.into_iter().map(|b| b.period).collect()
+        };
+        let utc = [
+            "2026-10-15",
+            "2026-10-20",
+            "2026-11-02",
+            "2026-11-05",
+            "2026-11-10",
+            "2026-11-19",
+        ];
+        assert_eq!(days(""), utc);
+        assert_eq!(days("UTC"), utc);
+        // Ten hours behind UTC: the calls at 08:00 and 09:00 UTC were the evening before.
+        assert_eq!(
+            days("Pacific/Honolulu"),
+            [
+                "2026-10-15",
+                "2026-10-19",
+                "2026-11-02",
+                "2026-11-04",
+                "2026-11-10",
+                "2026-11-19"
+            ]
+        );
+    }
+
+    #[test]
     fn filters_narrow_the_jobs() {
         let dir = tempfile::tempdir().expect("tempdir");
         let storage = SqliteStorage::open(dir.path().join("kpi.sqlite3")).expect("open");

@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::{JobSummary, Tier};
 use fieldsync_protocol::rules::Status;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::{Offset, TimeZone};
 use serde::Serialize;
 
 use crate::domain::error::DomainError;
@@ -253,43 +256,80 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// A local calendar day: its label and when it starts, for the board and the suggestions.
+/// A local calendar day: its label and when it starts and ends, for the board and the
+/// suggestions. A day in a zone with daylight saving may last 23 or 25 hours.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Day {
     /// `YYYY-MM-DD`.
     pub label: String,
     /// Its local midnight (ms since the Unix epoch).
     pub start: Millis,
+    /// The next day's local midnight.
+    pub end: Millis,
 }
 
 impl Day {
-    /// The day `label` (today at `now` when absent) in a time zone `tz_offset` minutes behind
-    /// UTC (as JavaScript's `getTimezoneOffset` gives it: -60 for UTC+1; 0 when absent).
+    /// The day `label` (today at `now` when absent) in the organisation's time zone `zone`, or,
+    /// when `tz_offset` is given, in a fixed zone that many minutes behind UTC (as JavaScript's
+    /// `getTimezoneOffset` gives it: -60 for UTC+1).
     pub fn parse(
         label: Option<&str>,
         tz_offset: Option<i64>,
+        zone: &TimeZone,
         now: Millis,
     ) -> Result<Self, DomainError> {
-        let offset = tz_offset.unwrap_or(0);
-        if !(-14 * 60..=14 * 60).contains(&offset) {
-            return Err(DomainError::bad_request(
-                "invalid_query",
-                format!("tz_offset must be between -840 and 840 minutes, not {offset}"),
-            ));
-        }
-        let shift = offset * 60_000;
-        let midnight_utc = match label.filter(|l| !l.is_empty()) {
-            Some(label) => parse_day(label)?,
-            None => {
-                let local = now - shift;
-                local - local.rem_euclid(DAY)
+        let zone = match tz_offset {
+            None => zone.clone(),
+            Some(offset) => {
+                let seconds = i32::try_from(-offset * 60)
+                    .ok()
+                    .filter(|_| (-14 * 60..=14 * 60).contains(&offset))
+                    .and_then(|seconds| Offset::from_seconds(seconds).ok())
+                    .ok_or_else(|| {
+                        DomainError::bad_request(
+                            "invalid_query",
+                            format!("tz_offset must be between -840 and 840 minutes, not {offset}"),
+                        )
+                    })?;
+                TimeZone::fixed(seconds)
             }
         };
+        let date = match label.filter(|l| !l.is_empty()) {
+            Some(label) => utc_date(parse_day(label)?),
+            None => local_date(now, &zone),
+        };
         Ok(Day {
-            label: day_label(midnight_utc),
-            start: midnight_utc + shift,
+            label: date.to_string(),
+            start: midnight(date, &zone)?,
+            end: midnight(date.tomorrow().map_err(out_of_range)?, &zone)?,
         })
     }
+}
+
+/// The calendar date of `at` in `zone`.
+pub fn local_date(at: Millis, zone: &TimeZone) -> Date {
+    let at = Timestamp::from_millisecond(at).unwrap_or(Timestamp::UNIX_EPOCH);
+    at.to_zoned(zone.clone()).date()
+}
+
+/// The date a UTC midnight (from [`parse_day`]) falls on.
+fn utc_date(midnight_utc: Millis) -> Date {
+    local_date(midnight_utc, &TimeZone::UTC)
+}
+
+/// When `date` starts in `zone` (ms since the Unix epoch).
+pub fn midnight(date: Date, zone: &TimeZone) -> Result<Millis, DomainError> {
+    let start = date.to_zoned(zone.clone()).map_err(out_of_range)?;
+    Ok(start.timestamp().as_millisecond())
+}
+
+/// When the day `YYYY-MM-DD` starts in `zone`.
+pub fn parse_local_day(day: &str, zone: &TimeZone) -> Result<Millis, DomainError> {
+    midnight(utc_date(parse_day(day)?), zone)
+}
+
+fn out_of_range(error: jiff::Error) -> DomainError {
+    DomainError::bad_request("invalid_query", format!("the day is out of range: {error}"))
 }
 
 /// One engineer's row of the day board.
@@ -322,9 +362,9 @@ pub struct Board {
     pub unplanned: Vec<JobSummary>,
 }
 
-fn on_day(job: &JobSummary, start: Millis) -> bool {
+fn on_day(job: &JobSummary, day: &Day) -> bool {
     job.appointment_start
-        .is_some_and(|s| (start..start + DAY).contains(&s))
+        .is_some_and(|s| (day.start..day.end).contains(&s))
 }
 
 fn installers(tx: &dyn ReadTx) -> Result<Vec<User>, DomainError> {
@@ -339,14 +379,13 @@ fn installers(tx: &dyn ReadTx) -> Result<Vec<User>, DomainError> {
 
 /// The board of `day`.
 pub fn board(tx: &dyn ReadTx, day: &Day) -> Result<Board, DomainError> {
-    let start = day.start;
     let jobs = tx.list_jobs()?;
     let engineers = installers(tx)?
         .into_iter()
         .map(|u| {
             let mut mine: Vec<JobSummary> = jobs
                 .iter()
-                .filter(|j| j.assignee.as_deref() == Some(&u.id) && on_day(j, start))
+                .filter(|j| j.assignee.as_deref() == Some(&u.id) && on_day(j, day))
                 .filter(|j| j.status != Status::Cancelled)
                 .cloned()
                 .collect();
@@ -369,8 +408,8 @@ pub fn board(tx: &dyn ReadTx, day: &Day) -> Result<Board, DomainError> {
     unplanned.sort_by_key(|j| (j.tier != Tier::Vip, j.call_received_at));
     Ok(Board {
         day: day.label.clone(),
-        start,
-        end: start + DAY,
+        start: day.start,
+        end: day.end,
         engineers,
         unplanned,
     })
@@ -412,13 +451,12 @@ pub fn suggestions(
     job_id: &str,
     day: &Day,
 ) -> Result<Vec<Suggestion>, DomainError> {
-    let day_start = day.start;
     let stored = tx
         .job(job_id)?
         .ok_or_else(|| DomainError::NotFound(format!("there is no job `{job_id}`")))?;
     let job = crate::domain::jobs::read_stored(tx, job_id, &stored)?;
     let jobs = tx.list_jobs()?;
-    let day = &day.label;
+    let label = &day.label;
     let mut ranked: Vec<Suggestion> = installers(tx)?
         .into_iter()
         .map(|u| {
@@ -439,7 +477,7 @@ pub fn suggestions(
             let load = jobs
                 .iter()
                 .filter(|j| j.id != job.id && j.assignee.as_deref() == Some(&u.id))
-                .filter(|j| on_day(j, day_start) && j.status != Status::Cancelled)
+                .filter(|j| on_day(j, day) && j.status != Status::Cancelled)
                 .count();
             let mut reasons = Vec::new();
             if matched.is_empty() {
@@ -454,9 +492,9 @@ pub fn suggestions(
                 reasons.push(format!("based in {}", u.region));
             }
             reasons.push(match load {
-                0 => format!("free on {day}"),
-                1 => format!("1 job on {day}"),
-                n => format!("{n} jobs on {day}"),
+                0 => format!("free on {label}"),
+                1 => format!("1 job on {label}"),
+                n => format!("{n} jobs on {label}"),
             });
             let score = 3 * matched.len() as i64 + if same_region { 2 } else { 0 } - load as i64;
             Suggestion {
@@ -509,13 +547,41 @@ mod tests {
     #[test]
     fn local_days_start_at_local_midnight() {
         let utc = parse_day("2026-11-22").expect("day");
-        let plus_one = Day::parse(Some("2026-11-22"), Some(-60), 0).expect("UTC+1");
+        let plus_one = Day::parse(Some("2026-11-22"), Some(-60), &TimeZone::UTC, 0).expect("UTC+1");
         assert_eq!(plus_one.label, "2026-11-22");
         assert_eq!(plus_one.start, utc - 3_600_000);
+        assert_eq!(plus_one.end, plus_one.start + DAY);
         // Just after local midnight in UTC+1, it is already the 22nd there.
-        let today = Day::parse(None, Some(-60), utc - 1_800_000).expect("today");
+        let today = Day::parse(None, Some(-60), &TimeZone::UTC, utc - 1_800_000).expect("today");
         assert_eq!(today.label, "2026-11-22");
-        assert!(Day::parse(None, Some(900), 0).is_err());
+        assert!(Day::parse(None, Some(900), &TimeZone::UTC, 0).is_err());
+    }
+
+    #[test]
+    fn days_follow_the_organisations_zone_through_daylight_saving() {
+        let shanghai = TimeZone::get("Asia/Shanghai").expect("zone");
+        // 2026-11-21 17:00 UTC is already the 22nd in Shanghai.
+        let now = parse_day("2026-11-21").expect("day") + 17 * 3_600_000;
+        let today = Day::parse(None, None, &shanghai, now).expect("today");
+        assert_eq!(today.label, "2026-11-22");
+        assert_eq!(
+            today.start,
+            parse_day("2026-11-21").expect("day") + 16 * 3_600_000
+        );
+        assert_eq!(today.end - today.start, DAY);
+
+        let new_york = TimeZone::get("America/New_York").expect("zone");
+        let spring = Day::parse(Some("2026-03-08"), None, &new_york, 0).expect("spring");
+        assert_eq!(spring.end - spring.start, DAY - 3_600_000, "23 hours");
+        assert_eq!(
+            spring.start,
+            parse_day("2026-03-08").expect("day") + 5 * 3_600_000
+        );
+        let autumn = Day::parse(Some("2026-11-01"), None, &new_york, 0).expect("autumn");
+        assert_eq!(autumn.end - autumn.start, DAY + 3_600_000, "25 hours");
+        // An explicit offset still wins over the zone.
+        let fixed = Day::parse(Some("2026-03-08"), Some(0), &new_york, 0).expect("fixed");
+        assert_eq!(fixed.start, parse_day("2026-03-08").expect("day"));
     }
 
     #[test]

@@ -57,17 +57,18 @@ async fn queues(
 struct DayQuery {
     /// The day, `YYYY-MM-DD` (default today).
     day: Option<String>,
-    /// Minutes to add to local time to get UTC, as JavaScript's `getTimezoneOffset` gives them
-    /// (default 0: UTC days).
+    /// Minutes to add to local time to get UTC, as JavaScript's `getTimezoneOffset` gives them,
+    /// for days in a fixed zone (default: the organisation's time zone, `serve --time-zone`).
     tz_offset: Option<i64>,
 }
 
 impl DayQuery {
-    fn day(&self, now: Millis) -> Result<planning::Day, AppError> {
+    fn day(&self, state: &AppState) -> Result<planning::Day, AppError> {
         Ok(planning::Day::parse(
             self.day.as_deref(),
             self.tz_offset,
-            now,
+            state.time_zone.zone(),
+            state.now(),
         )?)
     }
 }
@@ -87,7 +88,7 @@ async fn board(
     _: Authorized<need::ReadJobs>,
     Query(query): Query<DayQuery>,
 ) -> Result<impl IntoResponse, AppError> {
-    let day = query.day(state.now())?;
+    let day = query.day(&state)?;
     let board = state.read(move |tx| planning::board(tx, &day)).await?;
     Ok(Json(board))
 }
@@ -108,7 +109,7 @@ async fn suggestions(
     Path(id): Path<String>,
     Query(query): Query<DayQuery>,
 ) -> Result<impl IntoResponse, AppError> {
-    let day = query.day(state.now())?;
+    let day = query.day(&state)?;
     let ranked = state
         .read(move |tx| planning::suggestions(tx, &id, &day))
         .await?;
@@ -185,7 +186,8 @@ async fn acknowledge_reminder(
 struct KpiQuery {
     /// `day`, `week` or `month` (default).
     period: Option<String>,
-    /// The first day, `YYYY-MM-DD` (default: 90 days before `to`).
+    /// The first day, `YYYY-MM-DD` in the organisation's time zone (default: 90 days up to
+    /// `to`).
     from: Option<String>,
     /// The last day, inclusive (default today).
     to: Option<String>,
@@ -204,8 +206,16 @@ struct KpiQuery {
 #[derive(Serialize, utoipa::ToSchema)]
 struct KpiReport {
     period: Period,
+    /// The first day's start.
     from: Millis,
+    /// The end of the last day.
     to: Millis,
+    /// The first day, `YYYY-MM-DD`, in `time_zone`.
+    from_day: String,
+    /// The last day (inclusive).
+    to_day: String,
+    /// The organisation's time zone, which the days and periods are counted in.
+    time_zone: String,
     #[serde(flatten)]
     data: kpi::KpiData,
     service_star: Option<String>,
@@ -247,17 +257,28 @@ async fn kpis(
         Some(p) => Period::parse(&p)?,
         None => Period::Month,
     };
-    let to = match nonempty(query.to) {
-        Some(day) => planning::parse_day(&day)? + planning::DAY,
-        None => now - now.rem_euclid(planning::DAY) + planning::DAY,
+    // Days of the organisation's zone: a call at 07:00 in Shanghai counts on that day there.
+    let zone = state.time_zone.zone();
+    let to_day = match nonempty(query.to) {
+        Some(day) => planning::local_date(planning::parse_local_day(&day, zone)?, zone),
+        None => planning::local_date(now, zone),
     };
-    let from = match nonempty(query.from) {
-        Some(day) => planning::parse_day(&day)?,
-        None => to - 90 * planning::DAY,
+    let from_day = match nonempty(query.from) {
+        Some(day) => planning::local_date(planning::parse_local_day(&day, zone)?, zone),
+        None => to_day
+            .checked_sub(jiff::Span::new().days(89))
+            .map_err(|e| {
+                DomainError::invalid_field("to", format!("the day is out of range: {e}"))
+            })?,
     };
-    if from >= to {
-        return Err(DomainError::invalid_field("from", "`from` must be before `to`").into());
+    if from_day > to_day {
+        return Err(DomainError::invalid_field("from", "`from` must be on or before `to`").into());
     }
+    let from = planning::midnight(from_day, zone)?;
+    let after = to_day
+        .tomorrow()
+        .map_err(|e| DomainError::invalid_field("to", format!("the day is out of range: {e}")))?;
+    let to = planning::midnight(after, zone)?;
     let kind = nonempty(query.kind)
         .map(|k| {
             fieldsync_protocol::job::JobKind::parse(&k)
@@ -267,6 +288,7 @@ async fn kpis(
     let filter = KpiFilter {
         from,
         to,
+        time_zone: state.time_zone.name().to_owned(),
         region: nonempty(query.region),
         category: nonempty(query.category),
         kind,
@@ -297,6 +319,9 @@ async fn kpis(
         period,
         from,
         to,
+        from_day: from_day.to_string(),
+        to_day: to_day.to_string(),
+        time_zone: state.time_zone.name().to_owned(),
         data,
         service_star,
         options,

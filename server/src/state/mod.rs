@@ -100,6 +100,7 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct OrganisationZone {
     name: String,
+    zone: jiff::tz::TimeZone,
 }
 
 impl OrganisationZone {
@@ -107,23 +108,30 @@ impl OrganisationZone {
     pub fn utc() -> Self {
         OrganisationZone {
             name: "UTC".to_owned(),
+            zone: jiff::tz::TimeZone::UTC,
         }
     }
 
     /// The zone named `name` (e.g. `Asia/Shanghai`), or an error that names it.
     pub fn named(name: &str) -> Result<Self, String> {
         let name = name.trim();
-        jiff::tz::TimeZone::get(name).map_err(|_| {
+        let zone = jiff::tz::TimeZone::get(name).map_err(|_| {
             format!("unknown time zone `{name}`: give an IANA name such as Asia/Shanghai or UTC")
         })?;
         Ok(OrganisationZone {
             name: name.to_owned(),
+            zone,
         })
     }
 
     /// The IANA name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The zone, for local days.
+    pub fn zone(&self) -> &jiff::tz::TimeZone {
+        &self.zone
     }
 }
 

@@ -65,17 +65,42 @@ pub struct JobFacts {
     pub receipts: BTreeMap<String, Millis>,
 }
 
-/// How jobs are grouped in time.
+/// How jobs are grouped in time: in the organisation's time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
-    /// Calendar days (UTC), `2026-11-22`.
+    /// Calendar days, `2026-11-22`.
     Day,
     /// ISO weeks, `2026-W47`.
     Week,
     /// Calendar months, `2026-11`.
     #[default]
     Month,
+}
+
+impl Period {
+    /// The API and SQL name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+        }
+    }
+
+    /// The label of the period holding `at` in `zone`: `2026-11-22`, `2026-W47` or `2026-11`.
+    pub fn label(self, at: Millis, zone: &jiff::tz::TimeZone) -> String {
+        let at = jiff::Timestamp::from_millisecond(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let date = at.to_zoned(zone.clone()).date();
+        match self {
+            Period::Day => date.to_string(),
+            Period::Week => {
+                let week = date.iso_week_date();
+                format!("{:04}-W{:02}", week.year(), week.week())
+            }
+            Period::Month => format!("{:04}-{:02}", date.year(), date.month()),
+        }
+    }
 }
 
 /// Which jobs a report covers.
@@ -93,6 +118,8 @@ pub struct KpiFilter {
     pub kind: Option<JobKind>,
     /// Only jobs assigned to this engineer.
     pub engineer: Option<String>,
+    /// The IANA time zone periods are counted in (UTC when empty).
+    pub time_zone: String,
 }
 
 /// A share: `hits` of `of`.

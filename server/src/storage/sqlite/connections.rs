@@ -244,6 +244,7 @@ pub(super) fn open_read_only(path: &Path) -> Result<Connection, StorageError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    super::service::register_functions(&conn)?;
     Ok(conn)
 }
 

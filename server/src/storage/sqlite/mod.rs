@@ -168,6 +168,7 @@ impl SqliteStorage {
         // in memory rather than in a temporary file per savepoint.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        service::register_functions(&conn)?;
         let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let current = usize::try_from(current).unwrap_or(0);
         if current > MIGRATIONS.len() {

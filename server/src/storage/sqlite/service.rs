@@ -224,13 +224,57 @@ fn filter_params<'f>(filter: &'f KpiFilter, kind: &'f Option<&'static str>) -> [
     ]
 }
 
-/// The SQL expression that labels a job's period.
-fn period_label(period: Option<Period>) -> &'static str {
+/// The SQL expression that labels a job's period; `?{zone}` is the filter's time zone.
+fn period_label(period: Option<Period>, zone: usize) -> String {
     match period {
-        Some(Period::Day) => "strftime('%Y-%m-%d', call_received_at / 1000, 'unixepoch')",
-        Some(Period::Week) => "strftime('%G-W%V', call_received_at / 1000, 'unixepoch')",
-        Some(Period::Month) => "strftime('%Y-%m', call_received_at / 1000, 'unixepoch')",
-        None => "'total'",
+        Some(period) => format!(
+            "{PERIOD_FUNCTION}(call_received_at, '{}', ?{zone})",
+            period.as_str()
+        ),
+        None => "'total'".to_owned(),
+    }
+}
+
+/// `fieldsync_period(at, period, zone)`: [`Period::label`] in SQL, since SQLite's own date
+/// functions know only UTC and the machine's zone.
+const PERIOD_FUNCTION: &str = "fieldsync_period";
+
+/// Registers [`PERIOD_FUNCTION`] on a connection. An unknown zone counts in UTC (the server
+/// checks the zone when it starts).
+pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function(PERIOD_FUNCTION, 3, flags, |ctx| {
+        let at: Millis = ctx.get(0)?;
+        let period = match ctx.get::<String>(1)?.as_str() {
+            "day" => Period::Day,
+            "week" => Period::Week,
+            _ => Period::Month,
+        };
+        let zone: String = ctx.get(2)?;
+        Ok(ZONES.with(|zones| period.label(at, &zones.get(&zone))))
+    })
+}
+
+thread_local! {
+    /// The last zone looked up on this thread: every row of a query asks for the same one.
+    static ZONES: ZoneCache = ZoneCache::default();
+}
+
+#[derive(Default)]
+struct ZoneCache(std::cell::RefCell<Option<(String, jiff::tz::TimeZone)>>);
+
+impl ZoneCache {
+    fn get(&self, name: &str) -> jiff::tz::TimeZone {
+        let mut cached = self.0.borrow_mut();
+        match cached.as_ref() {
+            Some((known, zone)) if known == name => zone.clone(),
+            _ => {
+                let zone = jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC);
+                *cached = Some((name.to_owned(), zone.clone()));
+                zone
+            }
+        }
     }
 }
 
@@ -261,12 +305,15 @@ fn ratios(
            TOTAL(feedback_by IS NOT NULL AND (feedback_at IS NOT NULL
              OR (feedback_by < ?7 AND status <> 'cancelled')))
          FROM job_facts WHERE {FILTER} GROUP BY 1 ORDER BY 1",
-        label = period_label(period)
+        label = period_label(period, 8)
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let kind = filter.kind.map(JobKind::as_str);
     let [a, b, c, d, e, f] = filter_params(filter, &kind);
-    let bound: [&dyn ToSql; 7] = [a, b, c, d, e, f, &now];
+    let mut bound: Vec<&dyn ToSql> = vec![a, b, c, d, e, f, &now];
+    if period.is_some() {
+        bound.push(&filter.time_zone);
+    }
     let rows = stmt.query_map(&bound[..], |r| {
         let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, f64>(i)? as u64) };
         let ratio = |i: usize| -> rusqlite::Result<Ratio> { Ok(Ratio::new(n(i)?, n(i + 1)?)) };
@@ -325,7 +372,7 @@ fn percentiles(
             format!(
                 "SELECT '{name}' AS metric, {label} AS period, {expr} AS v FROM job_facts
                  WHERE {FILTER} AND {expr} IS NOT NULL",
-                label = period_label(period)
+                label = period_label(period, 7)
             )
         })
         .collect::<Vec<_>>()
@@ -342,7 +389,11 @@ fn percentiles(
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let kind = filter.kind.map(JobKind::as_str);
-    let mut rows = stmt.query(&filter_params(filter, &kind)[..])?;
+    let mut bound = filter_params(filter, &kind).to_vec();
+    if period.is_some() {
+        bound.push(&filter.time_zone);
+    }
+    let mut rows = stmt.query(&bound[..])?;
     while let Some(r) = rows.next()? {
         let metric: String = r.get(0)?;
         let period: String = r.get(1)?;
