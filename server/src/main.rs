@@ -42,7 +42,7 @@ enum Command {
     /// On a database without an admin it creates the user `admin` with the password in
     /// FIELDSYNC_ADMIN_PASSWORD, or prints a generated one once; FIELDSYNC_ADMIN_PASSWORD also
     /// resets the admin's password on an existing database.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Prints a one-time enrollment code for USER's phone (also: POST /v1/enrollments).
     EnrollCode {
         /// The database file.
@@ -74,6 +74,11 @@ struct ServeArgs {
     /// of both tiers, complaints, escalations, follow-ups and today's jobs.
     #[arg(long)]
     demo: bool,
+    /// The demo organisation's language: `en`, or `zh-CN` for a Chinese organisation (people,
+    /// customers and addresses in Shanghai, Guangzhou and Beijing, notes, checklists and
+    /// manuals in Chinese; the time zone defaults to Asia/Shanghai).
+    #[arg(long, value_name = "LOCALE", default_value = "en", requires = "demo")]
+    demo_locale: String,
     /// Serves HTTPS with this certificate chain (PEM, leaf first); needs --tls-key. The files
     /// are read again on SIGHUP, so a renewed certificate needs no restart.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -103,14 +108,10 @@ struct ServeArgs {
     #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=3650))]
     keep_closed_days: i64,
     /// The organisation's time zone (an IANA name such as Asia/Shanghai): the day board and the
-    /// KPIs count its days, and phones print the times of service reports in it.
-    #[arg(
-        long,
-        value_name = "IANA NAME",
-        env = "FIELDSYNC_TIME_ZONE",
-        default_value = "UTC"
-    )]
-    time_zone: String,
+    /// KPIs count its days, and phones print the times of service reports in it
+    /// [default: UTC, or Asia/Shanghai with --demo-locale zh-CN].
+    #[arg(long, value_name = "IANA NAME", env = "FIELDSYNC_TIME_ZONE")]
+    time_zone: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -132,7 +133,7 @@ fn main() -> ExitCode {
             .init(),
     }
     let result = match cli.command {
-        Command::Serve(args) => run_server(args),
+        Command::Serve(args) => run_server(*args),
         Command::EnrollCode { db, user } => run_enroll_code(&db, &user),
     };
     match result {
@@ -156,7 +157,13 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         ));
     }
     const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-    let time_zone = fieldsync_server::state::OrganisationZone::named(&args.time_zone)?;
+    let demo_locale = demo::DemoLocale::parse(&args.demo_locale)?;
+    let zone_name = match (&args.time_zone, demo_locale) {
+        (Some(name), _) => name.as_str(),
+        (None, demo::DemoLocale::Chinese) => "Asia/Shanghai",
+        (None, demo::DemoLocale::English) => "UTC",
+    };
+    let time_zone = fieldsync_server::state::OrganisationZone::named(zone_name)?;
     let lease = fieldsync_protocol::wire::Lease {
         lock_after_ms: args.lease_lock_days * DAY_MS,
         wipe_after_ms: args.lease_wipe_days * DAY_MS,
@@ -183,7 +190,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         println!("created user `admin` with password {generated} (shown once)");
     }
     if args.demo {
-        seed_demo(&storage, &sla, now)?;
+        seed_demo(&storage, &sla, now, demo_locale)?;
     }
     let certificate = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -218,9 +225,11 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         println!(
             "  sign in:  curl -d '{{\"user\":\"dispatch\",\"password\":\"…\"}}' {url}/v1/auth/login"
         );
+        // An installer the demo has (the English demo's when there is none).
+        let installer = demo_locale.engineers().first().map_or("anna", |e| e.0);
         println!(
-            "  a phone:  fieldsync enroll-code --db {db} --user anna, then \
-             fieldsync-device --store anna.sqlite3 --user anna --server {url} enroll CODE"
+            "  a phone:  fieldsync enroll-code --db {db} --user {installer}, then \
+             fieldsync-device --store {installer}.sqlite3 --user {installer} --server {url} enroll CODE"
         );
         println!("  console:  {url}/ (API description at {url}/v1/openapi.json)");
         let state = AppState {
@@ -252,19 +261,25 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
     })
 }
 
-fn seed_demo(storage: &SqliteStorage, sla: &SlaPolicy, now: i64) -> Result<(), String> {
-    let created = demo::seed(storage, sla, now).map_err(|e| e.to_string())?;
+fn seed_demo(
+    storage: &SqliteStorage,
+    sla: &SlaPolicy,
+    now: i64,
+    locale: demo::DemoLocale,
+) -> Result<(), String> {
+    let created = demo::seed(storage, sla, now, locale).map_err(|e| e.to_string())?;
     if created > 0 {
+        let engineers: Vec<&str> = locale.engineers().iter().map(|i| i.0).collect();
         println!(
             "demo data: a month of work, {created} jobs for installers {}",
-            demo::INSTALLERS.map(|i| i.0).join(", ")
+            engineers.join(", ")
         );
         println!(
             "  dispatch signs in as `{}` with password `{}`",
             demo::DISPATCHER,
             demo::DISPATCHER_PASSWORD
         );
-        for (user, _, role, password) in demo::OFFICE {
+        for (user, _, role, password) in locale.office() {
             println!("  {role}: `{user}` with password `{password}`");
         }
     }

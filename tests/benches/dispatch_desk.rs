@@ -50,8 +50,14 @@ fn main() {
         let storage = Arc::new(SqliteStorage::open(dir.path().join("desk.sqlite3")).expect("db"));
         auth::ensure_admin(storage.as_ref(), Some("bench-admin-password")).expect("admin");
         let now = now_millis();
-        let jobs =
-            demo::seed_days(storage.as_ref(), &SlaPolicy::default(), now, days).expect("seed");
+        let jobs = demo::seed_days(
+            storage.as_ref(),
+            &SlaPolicy::default(),
+            now,
+            days,
+            demo::DemoLocale::English,
+        )
+        .expect("seed");
         let server =
             BackgroundServer::start(storage.clone(), &dir.path().join("blobs"), "127.0.0.1:0")
                 .expect("server");

@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use fieldsync_client_core::protocol::job::Outcome;
 use fieldsync_client_core::protocol::now_millis;
-use fieldsync_server::BackgroundServer;
 use fieldsync_server::domain::sla::SlaPolicy;
-use fieldsync_server::domain::{auth, demo};
+use fieldsync_server::domain::{auth, demo, planning};
+use fieldsync_server::state::OrganisationZone;
+use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::{AppState, BackgroundServer};
 use fieldsync_tests::{TestServer, artifacts_dir, password_of};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
@@ -51,8 +53,18 @@ fn chromium_binary() -> String {
 
 impl Browser {
     fn launch() -> Self {
+        Self::launch_in(None)
+    }
+
+    /// A browser whose clock runs in `time_zone` (IANA), as a dispatcher's desk there would;
+    /// the machine's zone when `None`.
+    fn launch_in(time_zone: Option<&str>) -> Self {
         let profile = tempfile::tempdir().expect("profile dir");
-        let mut child = Command::new(chromium_binary())
+        let mut command = Command::new(chromium_binary());
+        if let Some(zone) = time_zone {
+            command.env("TZ", zone);
+        }
+        let mut child = command
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -367,13 +379,83 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     );
 }
 
+/// A database in `dir` seeded with `days` of the demo organisation's work up to `now`; the
+/// storage and how many jobs it holds.
+fn demo_storage(
+    dir: &std::path::Path,
+    now: i64,
+    days: i64,
+    locale: demo::DemoLocale,
+) -> (SqliteStorage, usize) {
+    let storage = SqliteStorage::open(dir.join("demo.sqlite3")).expect("open");
+    auth::ensure_admin(&storage, Some("demo-admin-password")).expect("admin");
+    let created =
+        demo::seed_days(&storage, &SlaPolicy::default(), now, days, locale).expect("seed");
+    (storage, created)
+}
+
+#[test]
+fn the_chinese_demo_reads_in_chinese_on_the_board_and_a_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = now_millis();
+    let (storage, _) = demo_storage(dir.path(), now, 7, demo::DemoLocale::Chinese);
+    let blobs = FsBlobStore::open(dir.path().join("blobs")).expect("blobs");
+    let mut state = AppState::new(Arc::new(storage), Arc::new(blobs));
+    let shanghai = OrganisationZone::named("Asia/Shanghai").expect("zone");
+    let today = planning::local_date(now, shanghai.zone()).to_string();
+    state.time_zone = Arc::new(shanghai);
+    let server = BackgroundServer::start_with(state, "127.0.0.1:0").expect("server");
+    let url = server.url();
+
+    // A dispatcher in Shanghai: the console shows times in the browser's zone.
+    let mut browser = Browser::launch_in(Some("Asia/Shanghai"));
+    browser.sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
+    browser.eval(&format!("location.hash = '#/board?day={today}', true"));
+    browser.wait_for(
+        "document.querySelectorAll('.board-row[data-engineer]').length >= 5",
+        "the day board",
+    );
+    let board = browser.eval("document.body.innerText");
+    let board = board.as_str().unwrap_or_default();
+    for engineer in ["王芳", "李强", "陈伟", "赵敏", "刘洋"] {
+        assert!(board.contains(engineer), "{engineer} on the board");
+    }
+    browser.screenshot("board-zh.png");
+
+    // A finished job: its customer, address, checklist and notes as the organisation wrote them.
+    let token = fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
+    let jobs: Value = serde_json::from_str(
+        &fieldsync_tests::agent()
+            .get(format!("{url}/v1/jobs"))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .expect("jobs")
+            .body_mut()
+            .read_to_string()
+            .expect("body"),
+    )
+    .expect("json");
+    let done = jobs
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|j| j["status"] == "closed"))
+        .expect("a closed job");
+    let id = done["id"].as_str().expect("id");
+    browser.eval(&format!("location.hash = '#/jobs/{id}', true"));
+    browser.wait_for(
+        "document.body.innerText.includes('号') && document.body.innerText.includes('试机')",
+        "the job's address and notes",
+    );
+    let customer = done["customer_name"].as_str().expect("customer");
+    let page = browser.eval("document.body.innerText");
+    assert!(page.as_str().unwrap_or_default().contains(customer));
+    browser.screenshot("job-zh.png");
+}
+
 #[test]
 fn the_demo_month_fills_the_dashboard_board_and_queues() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let storage = SqliteStorage::open(dir.path().join("demo.sqlite3")).expect("open");
-    auth::ensure_admin(&storage, Some("demo-admin-password")).expect("admin");
     let now = now_millis();
-    let created = demo::seed(&storage, &SlaPolicy::default(), now).expect("seed");
+    let (storage, created) = demo_storage(dir.path(), now, 30, demo::DemoLocale::English);
     assert!(created > 150, "a month of work: {created} jobs");
     let server =
         BackgroundServer::start(Arc::new(storage), &dir.path().join("blobs"), "127.0.0.1:0")

@@ -38,6 +38,14 @@ struct Cli {
     /// organisation's own authority. Repeat for several.
     #[arg(long, value_name = "FILE")]
     trust_root: Vec<PathBuf>,
+    /// The phone's language (a BCP 47 tag): `zh-CN` prints the service report in Chinese.
+    #[arg(long, value_name = "TAG", default_value = "en")]
+    locale: String,
+    /// A font file the service report draws Chinese with (OpenType, TrueType or a collection).
+    /// Repeat for several, first choice first [default: the platform's usual CJK font, e.g.
+    /// Debian's fonts-noto-cjk].
+    #[arg(long, value_name = "FILE")]
+    report_font: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -147,6 +155,16 @@ enum Command {
         image_file: PathBuf,
         /// Who signs.
         #[arg(required = true)]
+        signer: Vec<String>,
+    },
+    /// Writes a job's service report to a file: the signed one, or else a preview of what the
+    /// customer would sign now.
+    Report {
+        /// The job id.
+        job: String,
+        /// Where to write the PDF.
+        out: PathBuf,
+        /// Who would sign, for a preview.
         signer: Vec<String>,
     },
     /// Uploads captured photos, signatures and reports.
@@ -259,7 +277,12 @@ fn read_file(file: &std::path::Path) -> Result<Vec<u8>, String> {
 
 fn run(cli: &Cli) -> Result<(), String> {
     let user = &cli.user;
-    let store = Store::open(&cli.store, user).map_err(|e| e.to_string())?;
+    let mut store = Store::open(&cli.store, user)
+        .map_err(|e| e.to_string())?
+        .with_locale(&cli.locale);
+    if !cli.report_font.is_empty() {
+        store = store.with_report_fonts(cli.report_font.clone());
+    }
     let trust = ServerTrust {
         allow_insecure_http: cli.allow_insecure_http,
         pinned_spki_sha256: cli.pin.clone(),
@@ -419,6 +442,27 @@ fn run(cli: &Cli) -> Result<(), String> {
                 )
                 .map_err(e)?;
             println!("signed; service report {}", signature.report_sha256);
+        }
+        Command::Report { job, out, signer } => {
+            let signed = store
+                .job(job)
+                .map_err(e)?
+                .signature
+                .map(|signature| signature.report_sha256);
+            let (pdf, what) = match signed {
+                Some(sha256) => {
+                    let held = store.blob(&sha256).map_err(e)?;
+                    let pdf = held.ok_or("the signed report is no longer on the phone")?;
+                    (pdf, "signed report")
+                }
+                None => (
+                    store.preview_report(job, &signer.join(" ")).map_err(e)?,
+                    "preview",
+                ),
+            };
+            std::fs::write(out, &pdf)
+                .map_err(|err| format!("cannot write {}: {err}", out.display()))?;
+            println!("{what} written to {} ({} bytes)", out.display(), pdf.len());
         }
         Command::Upload => {
             let report = transport.upload_media(&store).map_err(e)?;

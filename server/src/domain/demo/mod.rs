@@ -27,61 +27,65 @@ use crate::domain::planning::DAY;
 use crate::domain::sla::{HOUR, MINUTE, SlaPolicy};
 use crate::storage::{Storage, User, WriteTx, atomically, write};
 
+mod words;
+
+pub use words::{Engineer, OfficeUser};
+use words::{Words, fill as fill_in};
+
 /// The demo dispatcher's user id.
 pub const DISPATCHER: &str = "dispatch";
 /// The demo dispatcher's password: demo databases only, printed by `fieldsync serve --demo`.
 pub const DISPATCHER_PASSWORD: &str = "dispatch-demo";
-/// The demo office users besides dispatch: (id, name, role, password).
-pub const OFFICE: [(&str, &str, &str, &str); 2] = [
-    ("sofia", "Sofia Lind", "supervisor", "supervisor-demo"),
-    (
-        "hugo",
-        "Hugo Brandt",
-        "head_of_engineering",
-        "head-of-engineering-demo",
-    ),
-];
+/// The language the demo organisation works in: its people, customers, addresses, notes and
+/// manuals. Ids, models, passwords and the shape of the month are the same in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DemoLocale {
+    /// An English-speaking organisation.
+    #[default]
+    English,
+    /// A Chinese organisation: customers and addresses in Shanghai, Guangzhou and Beijing,
+    /// notes, manuals and checklists in Simplified Chinese.
+    Chinese,
+}
 
-/// The demo engineers: (id, name, region, skills).
-pub const INSTALLERS: [(&str, &str, &str, &[&str]); 5] = [
-    (
-        "anna",
-        "Anna Berg",
-        "north",
-        &["HP", "installation", "no heat"],
-    ),
-    ("ben", "Ben Okafor", "south", &["BX", "repair", "leak"]),
-    (
-        "chen",
-        "Chen Wei",
-        "north",
-        &["AC", "installation", "noise"],
-    ),
-    ("dora", "Dora Silva", "east", &["HP", "BX", "maintenance"]),
-    ("emil", "Emil Novak", "south", &["AC", "HP", "error code"]),
-];
+impl DemoLocale {
+    /// The locale for a tag: `en` or `zh-CN` (any `en-…` or `zh-…` tag).
+    pub fn parse(tag: &str) -> Result<Self, String> {
+        match tag
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("en") => Ok(DemoLocale::English),
+            Some("zh") => Ok(DemoLocale::Chinese),
+            _ => Err(format!(
+                "the demo speaks `en` or `zh-CN`, not `{}`",
+                tag.trim()
+            )),
+        }
+    }
 
-const REGIONS: [&str; 3] = ["north", "south", "east"];
+    fn words(self) -> &'static Words {
+        match self {
+            DemoLocale::English => &words::ENGLISH,
+            DemoLocale::Chinese => &words::CHINESE,
+        }
+    }
+
+    /// The demo office users besides dispatch: (id, name, role, password).
+    pub fn office(self) -> &'static [OfficeUser] {
+        &self.words().office
+    }
+
+    /// The demo engineers: (id, name, region, skills).
+    pub fn engineers(self) -> &'static [Engineer] {
+        &self.words().engineers
+    }
+}
+
 const MODELS: [&str; 5] = ["HP-200", "HP-300", "BX-9", "AC-12", "AC-18"];
-const FAULTS: [&str; 4] = ["no heat", "leak", "noise", "error code"];
-const STREETS: [&str; 6] = [
-    "Main Street",
-    "Harbour Road",
-    "Mill Lane",
-    "Station Square",
-    "Orchard Way",
-    "Kings Avenue",
-];
-const SURNAMES: [&str; 8] = [
-    "Jensen",
-    "Moreau",
-    "Kowalski",
-    "Tanaka",
-    "Fischer",
-    "Rossi",
-    "Haddad",
-    "Lindqvist",
-];
 
 /// A fixed pseudo-random sequence (xorshift), so the demo is the same on every run.
 struct Dice(u64);
@@ -164,15 +168,27 @@ fn edit(
 /// One visit by `engineer` starting at `start`: travel, work through the checklist, parts,
 /// and the visit's end (completed or incomplete), synced a while after it ended. Returns when
 /// the visit ended.
-fn visit(
-    tx: &mut dyn WriteTx,
-    job_id: &str,
-    engineer: &str,
+/// A visit as planned: who, when, and whether it fixes the fault.
+struct Visit<'a> {
+    engineer: &'a str,
     start: Millis,
     fixed: bool,
     kind: JobKind,
+}
+
+fn visit(
+    words: &Words,
+    tx: &mut dyn WriteTx,
+    job_id: &str,
+    plan: Visit<'_>,
     dice: &mut Dice,
 ) -> Result<Millis, DomainError> {
+    let Visit {
+        engineer,
+        start,
+        fixed,
+        kind,
+    } = plan;
     let on_site = start + dice.between(15 * MINUTE, 50 * MINUTE);
     let end = on_site + dice.between(40 * MINUTE, 3 * HOUR);
     let synced = end + dice.between(2 * MINUTE, 3 * HOUR);
@@ -184,9 +200,9 @@ fn visit(
         at: on_site + 20 * MINUTE,
     });
     let note = if fixed {
-        "Found the fault, replaced the part and tested with the customer."
+        words.fixed_note
     } else {
-        "Part not on the van; ordered it, customer informed. Needs a second visit."
+        words.unfixed_note
     };
     edit(tx, job_id, &Hand::Phone(engineer), synced, |doc, editor| {
         doc.transition(Status::EnRoute, editor, start, None)?;
@@ -221,14 +237,14 @@ fn visit(
             let outcome = Outcome {
                 first_visit_success: None,
                 cause: match kind {
-                    JobKind::Installation => "new installation".into(),
-                    _ => "worn component".into(),
+                    JobKind::Installation => words.installation_cause.into(),
+                    _ => words.repair_cause.into(),
                 },
                 fix: match kind {
-                    JobKind::Installation => "installed and commissioned".into(),
-                    _ => "replaced the component and tested".into(),
+                    JobKind::Installation => words.installation_fix.into(),
+                    _ => words.repair_fix.into(),
                 },
-                summary: "Done, customer satisfied with the result.".into(),
+                summary: words.summary.into(),
             };
             doc.set_outcome(&outcome, end)?;
         }
@@ -242,19 +258,19 @@ fn visit(
     Ok(end)
 }
 
-fn put_people(storage: &dyn Storage) -> Result<(), DomainError> {
+fn put_people(storage: &dyn Storage, words: &Words) -> Result<(), DomainError> {
     auth::put_user(
         storage,
         &User {
             id: DISPATCHER.into(),
-            name: "Dana Dispatch".into(),
+            name: words.dispatcher_name.into(),
             role: "dispatcher".into(),
             region: String::new(),
             skills: vec![],
         },
         Some(DISPATCHER_PASSWORD),
     )?;
-    for (id, name, role, password) in OFFICE {
+    for &(id, name, role, password) in &words.office {
         auth::put_user(
             storage,
             &User {
@@ -267,7 +283,7 @@ fn put_people(storage: &dyn Storage) -> Result<(), DomainError> {
             Some(password),
         )?;
     }
-    for (id, name, region, skills) in INSTALLERS {
+    for &(id, name, region, skills) in &words.engineers {
         auth::put_user(
             storage,
             &User {
@@ -284,10 +300,9 @@ fn put_people(storage: &dyn Storage) -> Result<(), DomainError> {
 }
 
 /// The engineer dispatch would pick: one of the region's, usually with a matching skill.
-fn engineer_for<'a>(region: &str, model: &str, dice: &mut Dice) -> &'a str {
-    let local: Vec<&(&str, &str, &str, &[&str])> =
-        INSTALLERS.iter().filter(|i| i.2 == region).collect();
-    let skilled: Vec<&&(&str, &str, &str, &[&str])> = local
+fn engineer_for(words: &Words, region: &str, model: &str, dice: &mut Dice) -> &'static str {
+    let local: Vec<&Engineer> = words.engineers.iter().filter(|i| i.2 == region).collect();
+    let skilled: Vec<&&Engineer> = local
         .iter()
         .filter(|i| i.3.iter().any(|s| model.starts_with(s)))
         .collect();
@@ -295,7 +310,7 @@ fn engineer_for<'a>(region: &str, model: &str, dice: &mut Dice) -> &'a str {
         return best.0;
     }
     match local.as_slice() {
-        [] => dice.pick(&INSTALLERS).0,
+        [] => dice.pick(&words.engineers).0,
         some => dice.pick(some).0,
     }
 }
@@ -303,8 +318,13 @@ fn engineer_for<'a>(region: &str, model: &str, dice: &mut Dice) -> &'a str {
 /// Fills an empty store with demo people and `days` days of work up to `now`, then lets the
 /// escalation ladder catch up. Does nothing if there are users besides the admin. Returns how
 /// many jobs it created.
-pub fn seed(storage: &dyn Storage, policy: &SlaPolicy, now: Millis) -> Result<usize, DomainError> {
-    seed_days(storage, policy, now, 30)
+pub fn seed(
+    storage: &dyn Storage,
+    policy: &SlaPolicy,
+    now: Millis,
+    locale: DemoLocale,
+) -> Result<usize, DomainError> {
+    seed_days(storage, policy, now, 30, locale)
 }
 
 /// [`seed`] with a chosen number of days. All of it commits together: a server stopped while
@@ -314,8 +334,10 @@ pub fn seed_days(
     policy: &SlaPolicy,
     now: Millis,
     days: i64,
+    locale: DemoLocale,
 ) -> Result<usize, DomainError> {
-    atomically(storage, || fill(storage, policy, now, days))
+    let words = locale.words();
+    atomically(storage, || fill(storage, policy, now, days, words))
 }
 
 fn fill(
@@ -323,14 +345,15 @@ fn fill(
     policy: &SlaPolicy,
     now: Millis,
     days: i64,
+    words: &'static Words,
 ) -> Result<usize, DomainError> {
     let dispatch = Dispatch::new(storage, DISPATCHER).with_sla(policy);
     if dispatch.users()?.iter().any(|u| u.role != "admin") {
         return Ok(0);
     }
-    put_people(storage)?;
+    put_people(storage, words)?;
     let mut dice = Dice(0x5eed_f1e1_d5c0_ffee);
-    let today = now - now.rem_euclid(DAY);
+    let today = words.day_of(now);
     let mut created = 0;
     for day in (0..=days).rev() {
         let day_start = today - day * DAY;
@@ -343,21 +366,24 @@ fn fill(
                 continue;
             }
             created += 1;
-            call(
-                storage, &dispatch, &mut dice, received, now, progress, created,
-            )?;
+            let month = Month {
+                words,
+                now,
+                progress,
+            };
+            call(storage, &dispatch, &mut dice, received, &month, created)?;
         }
     }
     // Fresh calls still to dispatch, as the console opens.
     for n in 0..3 {
         let received = now - (n as Millis + 1) * 3 * MINUTE;
-        let new = new_call(&mut dice, received, 9000 + n);
+        let new = new_call(words, &mut dice, received, 9000 + n);
         dispatch.create(new, received + 40_000)?;
         created += 1;
     }
-    created += trouble(storage, &dispatch, &mut dice, now)?;
+    created += trouble(words, storage, &dispatch, &mut dice, now)?;
     escalation::tick(storage, policy, now, escalation::Look::Everything)?;
-    publish_manuals(storage, now)?;
+    publish_manuals(words, storage, now)?;
     Ok(created)
 }
 
@@ -387,6 +413,7 @@ fn book(
 /// resolution deadline (the ladder takes it to ring 2), and one whose engineer asked for help on
 /// site a few hours ago. Returns how many jobs it created.
 fn trouble(
+    words: &Words,
     storage: &dyn Storage,
     dispatch: &Dispatch<'_>,
     dice: &mut Dice,
@@ -394,8 +421,8 @@ fn trouble(
 ) -> Result<usize, DomainError> {
     for (n, (ago, asks_for_help)) in [(3 * DAY, false), (5 * HOUR, true)].into_iter().enumerate() {
         let received = now - ago;
-        let new = new_call(dice, received, 9100 + n);
-        let engineer = engineer_for(&new.site.region, &new.product.model, dice);
+        let new = new_call(words, dice, received, 9100 + n);
+        let engineer = engineer_for(words, &new.site.region, &new.product.model, dice);
         let (summary, _) = dispatch.create(new, received + 40_000)?;
         let dispatched = received + 3 * MINUTE;
         let start = received + 2 * HOUR;
@@ -411,11 +438,7 @@ fn trouble(
                     |doc, editor| {
                         doc.transition(Status::EnRoute, editor, start, None)?;
                         doc.transition(Status::OnSite, editor, start + 30 * MINUTE, None)?;
-                        doc.request_help(
-                            editor,
-                            "Error E7 persists after a controller reset",
-                            asked,
-                        )
+                        doc.request_help(editor, words.stalled_help, asked)
                     },
                 )?;
             }
@@ -426,41 +449,26 @@ fn trouble(
 }
 
 /// A manual for every demo model: what a phone finds offline for the products on its jobs.
-fn publish_manuals(storage: &dyn Storage, now: Millis) -> Result<(), DomainError> {
+fn publish_manuals(words: &Words, storage: &dyn Storage, now: Millis) -> Result<(), DomainError> {
     for model in MODELS {
-        let (product, steps): (&str, [(&str, &str, String); 5]) = match &model[..2] {
-            "HP" => ("heat pump", [
-                ("safety", "Safety", "Isolate the supply at the fused spur and wait five minutes before opening the outdoor unit: the inverter capacitors hold a charge.".into()),
-                ("installation", "Installation", format!("Mount the {model} on the wall brackets with 300 mm clearance at the back. Flush the heating circuit before connecting the flow and return.")),
-                ("commissioning", "Commissioning", "Fill to 1.5 bar, bleed every radiator, then run the pump for ten minutes in service mode. Vérifier la soupape de sécurité avant la remise en service.".into()),
-                ("faults", "Fault codes", "E4: low water pressure, top up and check for leaks. E7: flow sensor fault, check the sensor cable and the filter.".into()),
-                ("install-zh", "安装说明", "安装前请关闭电源。安装完成后检查管道压力并排气。".into()),
-            ]),
-            "BX" => ("boiler", [
-                ("safety", "Safety", "Turn off the gas at the appliance valve and test for tightness after any work on the gas train.".into()),
-                ("installation", "Installation", format!("The {model} needs a 22 mm gas supply and a condensate drain with a trap. Fit the flue with a 3 degree fall back to the boiler.")),
-                ("commissioning", "Commissioning", "Check the combustion ratio with an analyser at maximum and minimum rate; it must stay below 0.004.".into()),
-                ("faults", "Fault codes", "F22: low pressure. F28: ignition failure, check the gas supply and the ignition electrode gap of 4 mm.".into()),
-                ("maintenance", "Annual service", "Clean the heat exchanger, replace the burner gasket, check the expansion vessel charge at 1 bar.".into()),
-            ]),
-            _ => ("air conditioner", [
-                ("safety", "Safety", "Recover the refrigerant before opening the circuit; never vent R32 to the air.".into()),
-                ("installation", "Installation", format!("Keep the {model} indoor unit 150 mm below the ceiling. Pressure test the pipework with nitrogen at 40 bar for an hour.")),
-                ("commissioning", "Commissioning", "Evacuate to 500 microns, open the service valves, then check the superheat after twenty minutes of running.".into()),
-                ("faults", "Fault codes", "P4: compressor overheating, check the refrigerant charge. U4: communication error between the units, check the interconnecting cable.".into()),
-                ("maintenance", "Maintenance", "Clean the filters every three months and the condensate pump every year.".into()),
-            ]),
+        let (product, sections) = match &model[..2] {
+            "HP" => &words.manuals[0],
+            "BX" => &words.manuals[1],
+            _ => &words.manuals[2],
         };
         let input = fieldsync_protocol::knowledge::ManualInput {
             model: model.into(),
             version: 1,
-            title: format!("{model} {product}: installation and service"),
-            sections: steps
-                .into_iter()
+            title: fill_in(
+                words.manual_title,
+                &[("model", model), ("product", product)],
+            ),
+            sections: sections
+                .iter()
                 .map(|(id, title, body)| fieldsync_protocol::knowledge::Section {
-                    id: id.into(),
-                    title: title.into(),
-                    body,
+                    id: (*id).into(),
+                    title: (*title).into(),
+                    body: fill_in(body, &[("model", model)]),
                 })
                 .collect(),
             attachments: Vec::new(),
@@ -472,7 +480,7 @@ fn publish_manuals(storage: &dyn Storage, now: Millis) -> Result<(), DomainError
     Ok(())
 }
 
-fn new_call(dice: &mut Dice, received: Millis, n: usize) -> NewJob {
+fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJob {
     let kind = *dice.pick(&[
         JobKind::Installation,
         JobKind::Installation,
@@ -485,34 +493,65 @@ fn new_call(dice: &mut Dice, received: Millis, n: usize) -> NewJob {
         JobKind::Complaint,
     ]);
     let vip = dice.chance(0.2);
-    let region = *dice.pick(&REGIONS);
+    let region_index = dice.below(words.regions.len() as u64) as usize;
+    let region = words.regions[region_index];
     let model = *dice.pick(&MODELS);
     let category = match kind {
-        JobKind::Installation => "installation".to_owned(),
-        JobKind::Maintenance => "annual service".to_owned(),
-        JobKind::Inspection => "safety inspection".to_owned(),
-        JobKind::Repair | JobKind::Complaint => (*dice.pick(&FAULTS)).to_owned(),
+        JobKind::Installation => words.installation,
+        JobKind::Maintenance => words.annual_service,
+        JobKind::Inspection => words.safety_inspection,
+        JobKind::Repair | JobKind::Complaint => *dice.pick(&words.faults),
     };
-    let surname = dice.pick(&SURNAMES);
-    let description = match kind {
-        JobKind::Installation => format!("New {model} to install; old unit to be removed."),
-        JobKind::Complaint => format!("Customer unhappy: the {category} problem came back."),
-        JobKind::Maintenance => "Yearly service due.".to_owned(),
-        JobKind::Inspection => "Inspection required by the insurer.".to_owned(),
-        JobKind::Repair => format!("Customer reports {category} on the {model}."),
+    let surname = *dice.pick(&words.surnames);
+    let described = match kind {
+        JobKind::Installation => words.describe_installation,
+        JobKind::Complaint => words.describe_complaint,
+        JobKind::Maintenance => words.describe_maintenance,
+        JobKind::Inspection => words.describe_inspection,
+        JobKind::Repair => words.describe_repair,
+    };
+    let description = fill_in(described, &[("model", model), ("category", category)]);
+    let number = (1 + dice.below(120)).to_string();
+    let street = dice.below(words.streets.len() as u64) as usize;
+    let street = if words.streets_by_region {
+        words.streets[2 * region_index + street % 2]
+    } else {
+        words.streets[street]
+    };
+    let checklist = words.checklists.map_or_else(Vec::new, |checklists| {
+        let items = match kind {
+            JobKind::Installation => checklists[0],
+            JobKind::Maintenance | JobKind::Inspection => checklists[1],
+            JobKind::Repair | JobKind::Complaint => checklists[2],
+        };
+        items
+            .iter()
+            .map(|(id, label)| ((*id).to_owned(), (*label).to_owned()))
+            .collect()
+    });
+    let customer = if vip {
+        words.vip_customer
+    } else {
+        words.customer
     };
     NewJob {
         kind,
         call_received_at: received,
         customer: Customer {
             id: format!("cust-{n}"),
-            name: format!("{} {surname}", if vip { "Hotel" } else { "Family" }),
+            name: fill_in(customer, &[("surname", surname)]),
             tier: if vip { Tier::Vip } else { Tier::Standard },
-            phone: format!("+1 555 {:04}", n % 10_000),
-            email: format!("{}{n}@example.com", surname.to_lowercase()),
+            phone: fill_in(words.phone, &[("number", &format!("{:04}", n % 10_000))]),
+            email: fill_in(
+                words.email,
+                &[
+                    ("surname", &surname.to_lowercase()),
+                    ("number", &n.to_string()),
+                ],
+            ),
         },
         site: Site {
-            address: format!("{} {}", 1 + dice.below(120), dice.pick(&STREETS)),
+            address: fill_in(words.address, &[("number", &number), ("street", street)]),
             region: region.into(),
         },
         product: Product {
@@ -521,9 +560,10 @@ fn new_call(dice: &mut Dice, received: Millis, n: usize) -> NewJob {
             ..Product::default()
         },
         problem: Problem {
-            category,
+            category: category.into(),
             description,
         },
+        checklist,
         priority: if vip {
             Priority::High
         } else {
@@ -533,17 +573,30 @@ fn new_call(dice: &mut Dice, received: Millis, n: usize) -> NewJob {
     }
 }
 
-/// One call and everything that happened to it up to `now`.
+/// What every call of the month shares: the words, the time the demo is seeded, and how far
+/// into the month the team has come (0 to 1).
+#[derive(Clone, Copy)]
+struct Month {
+    words: &'static Words,
+    now: Millis,
+    progress: f64,
+}
+
+/// One call and everything that happened to it up to `month.now`.
 fn call(
     storage: &dyn Storage,
     dispatch: &Dispatch<'_>,
     dice: &mut Dice,
     received: Millis,
-    now: Millis,
-    progress: f64,
+    month: &Month,
     n: usize,
 ) -> Result<(), DomainError> {
-    let new = new_call(dice, received, n);
+    let Month {
+        words,
+        now,
+        progress,
+    } = *month;
+    let new = new_call(words, dice, received, n);
     let kind = new.kind;
     let new_tier_is_vip = new.customer.tier == Tier::Vip;
     let region = new.site.region.clone();
@@ -553,7 +606,7 @@ fn call(
     let created = received + dice.between(15_000, slowest);
     let (summary, _) = dispatch.create(new, created)?;
     let job_id = summary.id;
-    let engineer = engineer_for(&region, &model, dice);
+    let engineer = engineer_for(words, &region, &model, dice);
     // VIP calls go first in the queue; the rest usually within the five minutes.
     let slowest = match (new_tier_is_vip, dice.chance(0.85)) {
         (true, true) => MINUTE + 20_000,
@@ -573,7 +626,7 @@ fn call(
         _ => dice.between(2 * HOUR, 26 * HOUR),
     };
     // Appointments start on the hour, in working hours (08:00 to 16:00).
-    let day = (received + wait).div_euclid(DAY) * DAY;
+    let day = words.day_of(received + wait);
     let start = day + 8 * HOUR + dice.below(9) as Millis * HOUR;
     let start = if start < dispatched {
         start + DAY
@@ -598,16 +651,21 @@ fn call(
             edit(tx, &job_id, &Hand::Phone(engineer), asked, |doc, editor| {
                 doc.transition(Status::EnRoute, editor, start, None)?;
                 doc.transition(Status::OnSite, editor, start + 30 * MINUTE, None)?;
-                doc.request_help(editor, "Controller fault I have not seen before", asked)
+                doc.request_help(editor, words.unknown_fault_help, asked)
             })?;
             asked
         } else {
-            visit(tx, &job_id, engineer, start, first_fix, kind, dice)?
+            let plan = Visit {
+                engineer,
+                start,
+                fixed: first_fix,
+                kind,
+            };
+            visit(words, tx, &job_id, plan, dice)?
         };
         let mut resolved = end;
         if !first_fix {
-            let again =
-                (end + DAY).div_euclid(DAY) * DAY + 8 * HOUR + dice.below(9) as Millis * HOUR;
+            let again = words.day_of(end + DAY) + 8 * HOUR + dice.below(9) as Millis * HOUR;
             if again > now {
                 return Ok(());
             }
@@ -623,7 +681,13 @@ fn call(
                 )?;
                 doc.transition(Status::Assigned, editor, planned, None)
             })?;
-            resolved = visit(tx, &job_id, engineer, again, true, kind, dice)?;
+            let plan = Visit {
+                engineer,
+                start: again,
+                fixed: true,
+                kind,
+            };
+            resolved = visit(words, tx, &job_id, plan, dice)?;
         }
         // Complaints get a call back the same day; other customers rate in their own time.
         let complaint = kind == JobKind::Complaint;
@@ -639,9 +703,9 @@ fn call(
         };
         edit(tx, &job_id, &Hand::Phone(engineer), rated, |doc, _| {
             let comment = if happy {
-                "Friendly and quick."
+                words.happy_comment
             } else {
-                "Took too long to sort out."
+                words.unhappy_comment
             };
             doc.set_rating(
                 &Rating {
@@ -660,4 +724,84 @@ fn call(
         }
         Ok::<_, DomainError>(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::read;
+    use crate::storage::sqlite::SqliteStorage;
+
+    fn is_chinese(text: &str) -> bool {
+        text.chars().any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c))
+    }
+
+    #[test]
+    fn locale_tags_choose_the_demo() {
+        assert_eq!(DemoLocale::parse("zh-CN"), Ok(DemoLocale::Chinese));
+        assert_eq!(DemoLocale::parse("zh"), Ok(DemoLocale::Chinese));
+        assert_eq!(DemoLocale::parse("en-GB"), Ok(DemoLocale::English));
+        let refused = DemoLocale::parse("fr").expect_err("no French demo");
+        assert!(
+            refused.contains("`fr`") && refused.contains("zh-CN"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn the_chinese_demo_speaks_chinese_wherever_a_newcomer_looks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("demo.sqlite3")).expect("open");
+        auth::ensure_admin(&storage, Some("demo-admin-password")).expect("admin");
+        let now = fieldsync_protocol::now_millis();
+        let created =
+            seed_days(&storage, &SlaPolicy::default(), now, 7, DemoLocale::Chinese).expect("seed");
+        assert!(created > 40, "{created} jobs");
+
+        let (users, jobs, manuals) = read(&storage, |tx| {
+            let jobs = tx
+                .list_jobs()?
+                .iter()
+                .map(|summary| {
+                    let stored = tx.job(&summary.id)?.expect("stored");
+                    jobs::read_stored(tx, &summary.id, &stored)
+                })
+                .collect::<Result<Vec<_>, DomainError>>()?;
+            Ok::<_, DomainError>((tx.users()?, jobs, tx.manual_summaries()?))
+        })
+        .expect("read");
+        for user in users.iter().filter(|u| u.role != "admin") {
+            assert!(is_chinese(&user.name), "{user:?}");
+        }
+        for job in &jobs {
+            assert!(is_chinese(&job.customer.name), "{:?}", job.customer);
+            assert!(
+                job.customer.phone.starts_with("+86 138 "),
+                "{:?}",
+                job.customer
+            );
+            // Addresses lie in the job's region.
+            let city = match job.site.region.as_str() {
+                "华东" => "上海市",
+                "华南" => "广州市",
+                "华北" => "北京市",
+                other => panic!("region {other}"),
+            };
+            assert!(job.site.address.starts_with(city), "{:?}", job.site);
+            assert!(job.site.address.ends_with('号'), "{:?}", job.site);
+            assert!(is_chinese(&job.problem.description), "{:?}", job.problem);
+            for item in job.checklist.values() {
+                assert!(is_chinese(&item.label), "{item:?}");
+            }
+        }
+        assert!(
+            jobs.iter()
+                .any(|job| job.notes.contains("试机正常") && job.outcome.fix == "更换部件并测试"),
+            "engineers write in Chinese"
+        );
+        assert_eq!(manuals.len(), MODELS.len());
+        for manual in &manuals {
+            assert!(manual.title.ends_with("安装与维护"), "{manual:?}");
+        }
+    }
 }
