@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use fieldsync_client_core::protocol::job::{TimeEntry, TimeKind as CoreTimeKind};
 use fieldsync_client_core::transport::HttpTransport;
-use fieldsync_client_core::{JobQuery, ServerTrust, Store};
+use fieldsync_client_core::{JobQuery, Language, ServerTrust, Store};
 
 pub use error::FieldsyncError;
 pub use types::*;
@@ -162,20 +162,16 @@ impl FieldsyncClient {
         if state.is_usable() {
             return Ok(());
         }
-        Err(FieldsyncError::Locked {
-            reason: "this phone has not reached the server for too long: sync to unlock it \
-                     (work not yet sent is kept)"
-                .into(),
-        })
+        Err(FieldsyncError::locked())
     }
 
     /// The result of a network call. However the device learns it was revoked, it wipes what
     /// it holds.
     fn online<T>(&self, result: fieldsync_client_core::Result<T>) -> Result<T, FieldsyncError> {
         match result {
-            Err(fieldsync_client_core::Error::Revoked(reason)) => {
+            Err(revoked @ fieldsync_client_core::Error::Revoked(_)) => {
                 self.store.wipe()?;
-                Err(FieldsyncError::Revoked { reason })
+                Err(revoked.into())
             }
             other => Ok(other?),
         }
@@ -187,6 +183,8 @@ impl FieldsyncClient {
     /// Opens (creating on first use) the local store for the signed-in installer.
     #[uniffi::constructor]
     pub fn open(config: ClientConfig) -> Result<Arc<Self>, FieldsyncError> {
+        // First, so that even a refused address is explained in the device's language.
+        error::set_language(Language::from_tag(&config.locale));
         let trust = ServerTrust {
             allow_insecure_http: config.allow_insecure_http,
             pinned_spki_sha256: config.pinned_spki_sha256,

@@ -4444,7 +4444,10 @@ public func FfiConverterTypeVisitOutcome_lower(_ value: VisitOutcome) -> RustBuf
 
 /**
  * What went wrong, by what the app can do about it. Arrives as an exception in Kotlin, Swift
- * and Python. (The text is in `reason`: Kotlin exceptions already have a `message`.)
+ * and Python. Every variant carries `code`, a stable name of the exact problem (e.g.
+ * `transition_not_allowed`, `storage_full`: docs/mobile.md lists them) to switch on or to
+ * translate, `params`, its parts by name (`from`, `to`, `field`, …), and `reason`, a message in
+ * the device's language (`ClientConfig.locale`; Kotlin exceptions already have a `message`).
  */
 public 
 enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -4456,6 +4459,12 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      */
     case NotFound(
         /**
+         * The stable code.
+         */code: String, 
+        /**
+         * The message's parts by name.
+         */params: [String: String], 
+        /**
          * Which job.
          */reason: String
     )
@@ -4465,6 +4474,12 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      */
     case NotAllowed(
         /**
+         * The stable code.
+         */code: String, 
+        /**
+         * The message's parts by name.
+         */params: [String: String], 
+        /**
          * Why.
          */reason: String
     )
@@ -4472,6 +4487,12 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      * The server cannot be reached. Local work is saved and will sync later.
      */
     case Offline(
+        /**
+         * The stable code.
+         */code: String, 
+        /**
+         * The message's parts by name.
+         */params: [String: String], 
         /**
          * The network error.
          */reason: String
@@ -4481,6 +4502,12 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      * long. Sync to unlock it; work not yet sent is kept.
      */
     case Locked(
+        /**
+         * The stable code.
+         */code: String, 
+        /**
+         * The message's parts by name.
+         */params: [String: String], 
         /**
          * What to tell the user.
          */reason: String
@@ -4492,6 +4519,12 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      */
     case Untrusted(
         /**
+         * The stable code.
+         */code: String, 
+        /**
+         * The message's parts by name.
+         */params: [String: String], 
+        /**
          * Why.
          */reason: String
     )
@@ -4499,6 +4532,12 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      * The server refused the request.
      */
     case Server(
+        /**
+         * The stable code.
+         */code: String, 
+        /**
+         * The message's parts by name.
+         */params: [String: String], 
         /**
          * The HTTP status.
          */status: UInt16, 
@@ -4511,6 +4550,12 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      */
     case Revoked(
         /**
+         * The stable code.
+         */code: String, 
+        /**
+         * The message's parts by name.
+         */params: [String: String], 
+        /**
          * The server's explanation.
          */reason: String
     )
@@ -4520,6 +4565,12 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      */
     case StorageFull(
         /**
+         * The stable code.
+         */code: String, 
+        /**
+         * The message's parts by name.
+         */params: [String: String], 
+        /**
          * What to tell the user.
          */reason: String
     )
@@ -4528,6 +4579,12 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      * corrupt document, a failing disk).
      */
     case Storage(
+        /**
+         * The stable code.
+         */code: String, 
+        /**
+         * The message's parts by name.
+         */params: [String: String], 
         /**
          * What failed.
          */reason: String
@@ -4562,31 +4619,49 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
 
         
         case 1: return .NotFound(
+            code: try FfiConverterString.read(from: &buf), 
+            params: try FfiConverterDictionaryStringString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 2: return .NotAllowed(
+            code: try FfiConverterString.read(from: &buf), 
+            params: try FfiConverterDictionaryStringString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 3: return .Offline(
+            code: try FfiConverterString.read(from: &buf), 
+            params: try FfiConverterDictionaryStringString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 4: return .Locked(
+            code: try FfiConverterString.read(from: &buf), 
+            params: try FfiConverterDictionaryStringString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 5: return .Untrusted(
+            code: try FfiConverterString.read(from: &buf), 
+            params: try FfiConverterDictionaryStringString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 6: return .Server(
+            code: try FfiConverterString.read(from: &buf), 
+            params: try FfiConverterDictionaryStringString.read(from: &buf), 
             status: try FfiConverterUInt16.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 7: return .Revoked(
+            code: try FfiConverterString.read(from: &buf), 
+            params: try FfiConverterDictionaryStringString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 8: return .StorageFull(
+            code: try FfiConverterString.read(from: &buf), 
+            params: try FfiConverterDictionaryStringString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 9: return .Storage(
+            code: try FfiConverterString.read(from: &buf), 
+            params: try FfiConverterDictionaryStringString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4601,49 +4676,67 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
 
         
         
-        case let .NotFound(reason):
+        case let .NotFound(code,params,reason):
             writeInt(&buf, Int32(1))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterDictionaryStringString.write(params, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NotAllowed(reason):
+        case let .NotAllowed(code,params,reason):
             writeInt(&buf, Int32(2))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterDictionaryStringString.write(params, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Offline(reason):
+        case let .Offline(code,params,reason):
             writeInt(&buf, Int32(3))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterDictionaryStringString.write(params, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Locked(reason):
+        case let .Locked(code,params,reason):
             writeInt(&buf, Int32(4))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterDictionaryStringString.write(params, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Untrusted(reason):
+        case let .Untrusted(code,params,reason):
             writeInt(&buf, Int32(5))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterDictionaryStringString.write(params, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Server(status,reason):
+        case let .Server(code,params,status,reason):
             writeInt(&buf, Int32(6))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterDictionaryStringString.write(params, into: &buf)
             FfiConverterUInt16.write(status, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Revoked(reason):
+        case let .Revoked(code,params,reason):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterDictionaryStringString.write(params, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .StorageFull(reason):
+        case let .StorageFull(code,params,reason):
             writeInt(&buf, Int32(8))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterDictionaryStringString.write(params, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .Storage(code,params,reason):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterDictionaryStringString.write(params, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -5845,6 +5938,32 @@ fileprivate struct FfiConverterSequenceTypeTipRefusal: FfiConverterRustBuffer {
             seq.append(try FfiConverterTypeTipRefusal.read(from: &buf))
         }
         return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
     }
 }
 

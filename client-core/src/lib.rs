@@ -10,6 +10,7 @@ mod error;
 mod knowledge;
 mod lease;
 mod media;
+mod messages;
 pub mod report;
 mod report_log;
 mod store;
@@ -25,6 +26,8 @@ pub use knowledge::{
 };
 pub use lease::LeaseState;
 pub use media::{MAX_PHOTO_BYTES, PendingMedia};
+pub use messages::locked_message;
+pub use report::Language;
 pub use report_log::Severity;
 pub use store::{DeviceIdentity, JobQuery, JobSyncState, OutboxStatus, RefusalRecord, Store};
 pub use sync::{SyncReport, SyncSession};

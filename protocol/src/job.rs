@@ -113,6 +113,16 @@ pub enum Role {
     Dispatch,
 }
 
+impl Role {
+    /// Who this is, in an English sentence: `an installer`, `dispatch`.
+    pub fn described(self) -> &'static str {
+        match self {
+            Role::Installer => "an installer",
+            Role::Dispatch => "dispatch",
+        }
+    }
+}
+
 /// The customer a job is for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

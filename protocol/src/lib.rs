@@ -48,7 +48,7 @@ pub enum SchemaError {
     #[error("the job document does not match the schema: {0}")]
     Unreadable(String),
     /// A status move the rules forbid.
-    #[error("a {role:?} may not move a job from {} to {}", from.as_str(), to.as_str())]
+    #[error("{} may not move a job from {} to {}", role.described(), from.as_str(), to.as_str())]
     TransitionNotAllowed {
         /// The current status.
         from: rules::Status,

@@ -165,6 +165,17 @@ fun main() {
             client.setStorageBudget(1uL)
             expect(client.storageUsage().unsentMedia == (report.size + image.size).toULong(), "unsent media are never evicted")
         }
+        // 7. On a Chinese phone a refusal explains itself in Chinese, with its code and parts.
+        FieldsyncClient.open(config.copy(locale = "zh-CN", deviceCredential = null)).use { client ->
+            try {
+                client.moveStatus(job, JobStatus.CLOSED, null)
+                throw AssertionError("an installer closed a job")
+            } catch (e: FieldsyncException.NotAllowed) {
+                expect(e.code == "transition_not_allowed", "code: ${e.code}")
+                expect(e.params["to"] == "closed" && e.params["role"] == "installer", "params: ${e.params}")
+                expect(e.reason == "安装工程师不能把工单从“已完成”改为“已关闭”", "reason: ${e.reason}")
+            }
+        }
         println("kotlin: 1 passed, 0 failed")
     } catch (e: Throwable) {
         e.printStackTrace()

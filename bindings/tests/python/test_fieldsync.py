@@ -191,8 +191,11 @@ class InstallerDay(unittest.TestCase):
             client.set_rating(self.job, 9, "too good")
         self.assertIn("rating", str(raised.exception))
         client.move_status(self.job, fieldsync.JobStatus.ON_SITE, None)
-        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed):
+        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed) as raised:
             client.move_status(self.job, fieldsync.JobStatus.EN_ROUTE, None)
+        self.assertEqual(raised.exception.code, "transition_not_allowed")
+        self.assertEqual(raised.exception.params, {"from": "on_site", "to": "en_route", "role": "installer"})
+        self.assertEqual(raised.exception.reason, "edit refused: an installer may not move a job from on_site to en_route")
         self.assertEqual(client.outbox().depth, 1)
         other_user = fieldsync.ClientConfig(store_path=self.config.store_path, user_id="ben", server_url=self.server.url)
         with self.assertRaises(fieldsync.FieldsyncError.Storage):
@@ -393,6 +396,20 @@ class InstallerDay(unittest.TestCase):
         text = text.decode("utf-8")
         for expected in ["服务报告", "客户等级：VIP", "签名人：张伟", "UTC+08:00"]:
             self.assertIn(expected, text)
+
+    def test_a_chinese_phone_explains_a_refusal_in_chinese(self):
+        self.config.locale = "zh-CN"
+        client = self.enrolled()
+        client.sync_now()
+        client.move_status(self.job, fieldsync.JobStatus.ON_SITE, None)
+        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed) as raised:
+            client.move_status(self.job, fieldsync.JobStatus.EN_ROUTE, None)
+        self.assertEqual(raised.exception.code, "transition_not_allowed")
+        self.assertEqual(raised.exception.params["to"], "en_route")
+        self.assertEqual(raised.exception.reason, "安装工程师不能把工单从“在现场”改为“在途”")
+        with self.assertRaises(fieldsync.FieldsyncError.NotFound) as raised:
+            client.job("no-such-job")
+        self.assertEqual(raised.exception.reason, "工单 no-such-job 不在本设备上")
 
     def test_signed_media_manuals_and_tips_reach_the_server(self):
         self.server.call("POST", "/v1/manuals", {

@@ -203,7 +203,8 @@ impl Language {
         }
     }
 
-    pub(super) fn status(self, status: Status) -> &'static str {
+    /// A status's name for a person.
+    pub(crate) fn status(self, status: Status) -> &'static str {
         match self {
             Language::English => status.as_str(),
             Language::Chinese => match status {

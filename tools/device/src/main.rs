@@ -296,7 +296,8 @@ fn run(cli: &Cli) -> Result<(), String> {
     if let Ok(credential) = std::fs::read_to_string(credential_path(&cli.store)) {
         transport.set_credential(credential.trim());
     }
-    let e = |e: fieldsync_client_core::Error| e.to_string();
+    let language = fieldsync_client_core::Language::from_tag(&cli.locale);
+    let e = |e: fieldsync_client_core::Error| e.message(language);
     match &cli.command {
         Command::Enroll { code } => {
             let credential = transport.enroll(&store, code).map_err(e)?;
