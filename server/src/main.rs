@@ -220,7 +220,8 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         } else {
             url
         };
-        println!("Fieldsync server on {url} (database {db})");
+        let zone = time_zone.name();
+        println!("Fieldsync server on {url} (database {db}, time zone {zone})");
         tracing::info!(%url, "serving");
         println!(
             "  sign in:  curl -d '{{\"user\":\"dispatch\",\"password\":\"…\"}}' {url}/v1/auth/login"

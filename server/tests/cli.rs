@@ -38,6 +38,8 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--lease-lock-days",
                 "--lease-wipe-days",
                 "--keep-closed-days",
+                "--time-zone",
+                "--demo-locale",
             ],
         ),
         (&["enroll-code", "--help"], &["--db", "--user"]),
@@ -74,6 +76,15 @@ fn unknown_options_and_missing_values_are_refused_by_name() {
         "closed jobs must stay at least a day"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--keep-closed-days"));
+    let out = run(&["serve", "--time-zone", "Mars/Olympus"]);
+    assert!(!out.status.success(), "an unknown time zone");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`Mars/Olympus`"));
+    let out = run(&["serve", "--demo", "--demo-locale", "fr"]);
+    assert!(!out.status.success(), "a demo in a language it lacks");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`fr`"));
+    let out = run(&["serve", "--demo-locale", "zh-CN"]);
+    assert!(!out.status.success(), "a demo language without the demo");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--demo"));
     let out = run(&["enroll-code"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
@@ -96,7 +107,8 @@ fn a_bad_sla_file_stops_the_start_and_says_why() {
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
 }
 
-/// `serve` with every documented option: the demo is seeded, blobs go where `--blobs` says,
+/// `serve` with every documented option: the demo is seeded (in Chinese, in the zone asked
+/// for), blobs go where `--blobs` says,
 /// the SLA file is read, the address is the one asked for; SIGTERM ends it cleanly.
 #[test]
 fn serve_takes_every_documented_option_and_stops_on_sigterm() {
@@ -122,6 +134,10 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
             "--sla",
             sla.to_str().expect("path"),
             "--demo",
+            "--demo-locale",
+            "zh-CN",
+            "--time-zone",
+            "Asia/Shanghai",
             "--metrics-from",
             "127.0.0.1",
         ])
@@ -145,8 +161,13 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
         assert!(started.elapsed() < Duration::from_secs(120), "{seen:?}");
     };
     assert!(
-        seen.iter().any(|l| l.starts_with("demo data:")),
-        "the demo was seeded: {seen:?}"
+        seen.iter()
+            .any(|l| l.starts_with("demo data:") && l.contains("wangfang")),
+        "the Chinese demo was seeded: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains("time zone Asia/Shanghai")),
+        "{seen:?}"
     );
     assert!(blobs.is_dir(), "--blobs names the blob folder");
     assert!(url.starts_with("http://127.0.0.1:"));

@@ -129,7 +129,7 @@ pub fn service_report_pdf(
 /// UTC (`UTC+08:00`, or `UTC` when there is none).
 ///
 /// Seconds are dropped (not rounded). Instants beyond the years -9999 to 9999 are shown in UTC
-/// by [`format_utc`].
+/// (`-292275055-05-16 16:47 UTC`).
 pub fn format_time(at: Millis, zone: &TimeZone) -> String {
     let Ok(zoned) = Timestamp::from_millisecond(at).map(|at| at.to_zoned(zone.clone())) else {
         return format_utc(at);
@@ -159,7 +159,7 @@ pub fn format_time(at: Millis, zone: &TimeZone) -> String {
 ///
 /// Seconds are dropped (not rounded), and years before year 0 get a leading minus sign, e.g.
 /// `-0001-12-31 23:59 UTC`.
-pub fn format_utc(at: Millis) -> String {
+fn format_utc(at: Millis) -> String {
     let (year, month, day) = civil_from_days(at.div_euclid(MS_PER_DAY));
     let minute_of_day = at.rem_euclid(MS_PER_DAY) / MS_PER_MINUTE;
     let hour = minute_of_day / 60;
@@ -547,7 +547,7 @@ fn layout(job: &Job, blocks: &[Block], language: Language) -> Vec<(Style, String
 /// The report's rows wrapped and placed on pages, with each page's footer.
 struct Pages {
     rows: Vec<Row>,
-    /// Each page as the range of `rows` it holds and their baselines.
+    /// Each page: the index in `rows` and the baseline of every row it holds.
     pages: Vec<Vec<(usize, i32)>>,
     footers: Vec<String>,
 }
