@@ -12,6 +12,8 @@
 //! invisible separator (U+200B, which `unicode61` treats as a separator) around every CJK
 //! character: each becomes a token of its own, and a query term like `安装` becomes the phrase
 //! `"安 装"`, which matches those two characters next to each other anywhere in a sentence.
+//! Traditional characters are indexed and searched as their Simplified forms (`fast2s`), so
+//! 安裝 finds 安装 and the other way round; a snippet shows the Simplified form.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -175,7 +177,7 @@ fn is_combining_mark(c: char) -> bool {
 /// Text as it is indexed: every CJK character stands alone between separators.
 pub(crate) fn index_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 2);
-    for c in text.chars() {
+    for c in fast2s::convert(text).chars() {
         if is_cjk(c) {
             out.push(CJK_SEPARATOR);
             out.push(c);
@@ -887,6 +889,25 @@ fn save_tips(tx: &Transaction<'_>, model: &str, doc: &mut TipsDoc) -> Result<()>
     Ok(())
 }
 
+/// What the search index is built with; a store indexed otherwise is indexed again when opened.
+const SEARCH_INDEX: &str = "traditional-folded";
+
+/// Indexes every model again if the index was built by an earlier version (before Traditional
+/// characters were folded to Simplified ones).
+pub(crate) fn refresh_search_index(tx: &Transaction<'_>) -> Result<()> {
+    if meta_get(tx, "search_index")?.as_deref() == Some(SEARCH_INDEX) {
+        return Ok(());
+    }
+    let models: Vec<String> = tx
+        .prepare("SELECT DISTINCT model FROM knowledge_fts")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for model in models {
+        reindex(tx, &model)?;
+    }
+    meta_set(tx, "search_index", SEARCH_INDEX)
+}
+
 /// Rebuilds a model's rows in the search index from the shown manual, its cases and tips.
 pub(crate) fn reindex(tx: &Transaction<'_>, model: &str) -> Result<()> {
     tx.execute("DELETE FROM knowledge_fts WHERE model = ?1", [model])?;
@@ -981,6 +1002,43 @@ pub(crate) fn enforce_budget(tx: &Transaction<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_indexed_by_an_earlier_version_is_indexed_again_when_opened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("phone.sqlite3");
+        let store = Store::open(&path, "anna").expect("open");
+        let index = |store: &Store| meta_get(&store.conn(), "search_index").expect("meta");
+        assert_eq!(index(&store).as_deref(), Some(SEARCH_INDEX));
+        // An index built before folding: a row whose model has nothing left to index.
+        store
+            .conn()
+            .execute_batch(
+                "DELETE FROM meta WHERE key = 'search_index';
+                 INSERT INTO knowledge_fts (title, body, kind, reference, model)
+                   VALUES ('安裝', '', 'manual', 'x', 'OLD-1');",
+            )
+            .expect("tamper");
+        drop(store);
+        let store = Store::open(&path, "anna").expect("reopen");
+        assert_eq!(index(&store).as_deref(), Some(SEARCH_INDEX));
+        let rows: i64 = store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM knowledge_fts", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(
+            rows, 0,
+            "the model was indexed again from what the phone holds"
+        );
+    }
+
+    #[test]
+    fn traditional_and_simplified_characters_are_indexed_alike() {
+        assert_eq!(index_text("安裝說明"), index_text("安装说明"));
+        assert_eq!(fts_query("電源"), fts_query("电源"));
+        // Latin text is left as it is.
+        assert_eq!(index_text("Vérifier E7"), "Vérifier E7");
+    }
 
     #[test]
     fn cjk_characters_are_indexed_one_by_one() {

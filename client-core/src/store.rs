@@ -208,6 +208,7 @@ impl Store {
                 identity
             }
         };
+        crate::knowledge::refresh_search_index(&tx)?;
         tx.commit()?;
         Ok(Store {
             conn: Mutex::new(conn),

@@ -112,6 +112,12 @@ fn a_manual_is_searchable_offline_and_new_versions_arrive_as_deltas() {
     // each other finds nothing.
     assert_eq!(phone.store.search("电源", 10).expect("search").len(), 1);
     assert!(phone.store.search("装电", 10).expect("search").is_empty());
+    // Typed in Traditional characters, the Simplified text is found.
+    let traditional = phone.store.search("安裝 電源", 10).expect("search");
+    assert_eq!(
+        traditional.first().map(|h| h.reference.as_str()),
+        Some("step-3")
+    );
     // Without accents, and as a prefix while typing.
     let french = phone.store.search("securite", 10).expect("search");
     assert_eq!(french.first().map(|h| h.reference.as_str()), Some("step-4"));
