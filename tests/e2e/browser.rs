@@ -379,6 +379,19 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     );
 }
 
+/// The JSON answer to an office user's GET of `path`.
+fn office_get(url: &str, token: &str, path: &str) -> Value {
+    let text = fieldsync_tests::agent()
+        .get(format!("{url}{path}"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .expect("get")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    serde_json::from_str(&text).expect("json")
+}
+
 /// A database in `dir` seeded with `days` of the demo organisation's work up to `now`; the
 /// storage and how many jobs it holds.
 fn demo_storage(
@@ -424,17 +437,7 @@ fn the_chinese_demo_reads_in_chinese_on_the_board_and_a_job() {
 
     // A finished job: its customer, address, checklist and notes as the organisation wrote them.
     let token = fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
-    let jobs: Value = serde_json::from_str(
-        &fieldsync_tests::agent()
-            .get(format!("{url}/v1/jobs"))
-            .header("Authorization", format!("Bearer {token}"))
-            .call()
-            .expect("jobs")
-            .body_mut()
-            .read_to_string()
-            .expect("body"),
-    )
-    .expect("json");
+    let jobs = office_get(&url, &token, "/v1/jobs");
     let done = jobs
         .as_array()
         .and_then(|jobs| jobs.iter().find(|j| j["status"] == "closed"))
@@ -463,19 +466,8 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
     let url = server.url();
 
     // What the demo must show a newcomer, checked through the API.
-    let office = fieldsync_tests::agent();
     let token = fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
-    let get = |path: &str| -> Value {
-        let text = office
-            .get(format!("{url}{path}"))
-            .header("Authorization", format!("Bearer {token}"))
-            .call()
-            .expect("get")
-            .body_mut()
-            .read_to_string()
-            .expect("body");
-        serde_json::from_str(&text).expect("json")
-    };
+    let get = |path: &str| office_get(&url, &token, path);
     let jobs = get("/v1/jobs");
     let jobs = jobs.as_array().expect("jobs");
     let count = |f: &dyn Fn(&Value) -> bool| jobs.iter().filter(|j| f(j)).count();

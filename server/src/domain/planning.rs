@@ -295,7 +295,7 @@ impl Day {
             }
         };
         let date = match label.filter(|l| !l.is_empty()) {
-            Some(label) => utc_date(parse_day(label)?),
+            Some(label) => parse_date(label)?,
             None => local_date(now, &zone),
         };
         Ok(Day {
@@ -323,9 +323,9 @@ pub fn midnight(date: Date, zone: &TimeZone) -> Result<Millis, DomainError> {
     Ok(start.timestamp().as_millisecond())
 }
 
-/// When the day `YYYY-MM-DD` starts in `zone`.
-pub fn parse_local_day(day: &str, zone: &TimeZone) -> Result<Millis, DomainError> {
-    midnight(utc_date(parse_day(day)?), zone)
+/// The date `YYYY-MM-DD`, checked.
+pub fn parse_date(day: &str) -> Result<Date, DomainError> {
+    Ok(utc_date(parse_day(day)?))
 }
 
 fn out_of_range(error: jiff::Error) -> DomainError {

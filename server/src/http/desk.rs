@@ -259,25 +259,23 @@ async fn kpis(
     };
     // Days of the organisation's zone: a call at 07:00 in Shanghai counts on that day there.
     let zone = state.time_zone.zone();
+    let out_of_range =
+        |e: jiff::Error| DomainError::invalid_field("to", format!("the day is out of range: {e}"));
     let to_day = match nonempty(query.to) {
-        Some(day) => planning::local_date(planning::parse_local_day(&day, zone)?, zone),
+        Some(day) => planning::parse_date(&day)?,
         None => planning::local_date(now, zone),
     };
     let from_day = match nonempty(query.from) {
-        Some(day) => planning::local_date(planning::parse_local_day(&day, zone)?, zone),
+        Some(day) => planning::parse_date(&day)?,
         None => to_day
             .checked_sub(jiff::Span::new().days(89))
-            .map_err(|e| {
-                DomainError::invalid_field("to", format!("the day is out of range: {e}"))
-            })?,
+            .map_err(out_of_range)?,
     };
     if from_day > to_day {
         return Err(DomainError::invalid_field("from", "`from` must be on or before `to`").into());
     }
     let from = planning::midnight(from_day, zone)?;
-    let after = to_day
-        .tomorrow()
-        .map_err(|e| DomainError::invalid_field("to", format!("the day is out of range: {e}")))?;
+    let after = to_day.tomorrow().map_err(out_of_range)?;
     let to = planning::midnight(after, zone)?;
     let kind = nonempty(query.kind)
         .map(|k| {
