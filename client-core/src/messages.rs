@@ -15,15 +15,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::UnknownJob(_) => "unknown_job",
-            Error::Refused(refusal) => match refusal {
-                SchemaError::TransitionNotAllowed { .. } => "transition_not_allowed",
-                SchemaError::NotYourField { .. } => "not_your_field",
-                SchemaError::InvalidValue { .. } => "invalid_value",
-                SchemaError::UnknownChecklistItem(_) => "unknown_checklist_item",
-                SchemaError::MissingField(_)
-                | SchemaError::Unreadable(_)
-                | SchemaError::Automerge(_) => "unreadable_job",
-            },
+            Error::Refused(refusal) => refusal.code(),
             Error::Database(_) => "database",
             Error::StorageFull => "storage_full",
             Error::StoreMismatch(_) => "store_mismatch",
@@ -42,21 +34,7 @@ impl Error {
     pub fn params(&self) -> Vec<(&'static str, String)> {
         match self {
             Error::UnknownJob(job) => vec![("job", job.clone())],
-            Error::Refused(refusal) => match refusal {
-                SchemaError::TransitionNotAllowed { from, to, role } => vec![
-                    ("from", from.as_str().to_owned()),
-                    ("to", to.as_str().to_owned()),
-                    ("role", role_name(*role).to_owned()),
-                ],
-                SchemaError::NotYourField { field } => vec![("field", (*field).to_owned())],
-                SchemaError::InvalidValue { field, value } => {
-                    vec![("field", (*field).to_owned()), ("value", value.clone())]
-                }
-                SchemaError::UnknownChecklistItem(item) => vec![("item", item.clone())],
-                SchemaError::MissingField(_)
-                | SchemaError::Unreadable(_)
-                | SchemaError::Automerge(_) => vec![("detail", refusal.to_string())],
-            },
+            Error::Refused(refusal) => refusal.params(),
             Error::CorruptDocument { job, reason } => {
                 vec![("job", job.clone()), ("detail", reason.clone())]
             }
@@ -135,13 +113,6 @@ pub fn locked_message(language: Language) -> &'static str {
              sent is kept)"
         }
         Language::Chinese => "本手机太久未连接服务器：请同步以解锁（尚未发送的工作会保留）",
-    }
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Installer => "installer",
-        Role::Dispatch => "dispatch",
     }
 }
 

@@ -114,6 +114,14 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's wire name: `installer`, `dispatch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Installer => "installer",
+            Role::Dispatch => "dispatch",
+        }
+    }
+
     /// Who this is, in an English sentence: `an installer`, `dispatch`.
     pub fn described(self) -> &'static str {
         match self {

@@ -70,3 +70,49 @@ pub enum SchemaError {
     #[error("automerge: {0}")]
     Automerge(#[from] automerge::AutomergeError),
 }
+
+impl SchemaError {
+    /// Every code [`SchemaError::code`] gives, for clients that keep a text for each.
+    pub const CODES: &'static [&'static str] = &[
+        "transition_not_allowed",
+        "not_your_field",
+        "invalid_value",
+        "unknown_checklist_item",
+        "unreadable_job",
+    ];
+
+    /// The stable code of this refusal, e.g. `transition_not_allowed`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SchemaError::TransitionNotAllowed { .. } => "transition_not_allowed",
+            SchemaError::NotYourField { .. } => "not_your_field",
+            SchemaError::InvalidValue { .. } => "invalid_value",
+            SchemaError::UnknownChecklistItem(_) => "unknown_checklist_item",
+            SchemaError::MissingField(_)
+            | SchemaError::Unreadable(_)
+            | SchemaError::Automerge(_) => "unreadable_job",
+        }
+    }
+
+    /// The parts of the message a translation needs, by name, with wire names for statuses,
+    /// roles and fields (`from`, `to`, `role`; `field`, `value`; `item`; `detail`).
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        match self {
+            SchemaError::TransitionNotAllowed { from, to, role } => vec![
+                ("from", from.as_str().to_owned()),
+                ("to", to.as_str().to_owned()),
+                ("role", role.as_str().to_owned()),
+            ],
+            SchemaError::NotYourField { field } => vec![("field", (*field).to_owned())],
+            SchemaError::InvalidValue { field, value } => {
+                vec![("field", (*field).to_owned()), ("value", value.clone())]
+            }
+            SchemaError::UnknownChecklistItem(item) => vec![("item", item.clone())],
+            SchemaError::MissingField(_)
+            | SchemaError::Unreadable(_)
+            | SchemaError::Automerge(_) => {
+                vec![("detail", self.to_string())]
+            }
+        }
+    }
+}

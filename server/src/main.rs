@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use fieldsync_protocol::now_millis;
 use fieldsync_server::domain::sla::SlaPolicy;
-use fieldsync_server::domain::{auth, demo, escalation, knowledge};
+use fieldsync_server::domain::{Language, auth, demo, escalation, knowledge};
 use fieldsync_server::http::tls::{ServerCertificate, TlsListener};
 use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
@@ -112,6 +112,10 @@ struct ServeArgs {
     /// [default: UTC, or Asia/Shanghai with --demo-locale zh-CN].
     #[arg(long, value_name = "IANA NAME", env = "FIELDSYNC_TIME_ZONE")]
     time_zone: Option<String>,
+    /// The organisation's working language, `en` or `zh-CN`: new jobs get their checklist
+    /// in it [default: en, or the demo's language with --demo-locale].
+    #[arg(long, value_name = "LANGUAGE", env = "FIELDSYNC_LANGUAGE")]
+    language: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -157,13 +161,17 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         ));
     }
     const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-    let demo_locale = demo::DemoLocale::parse(&args.demo_locale)?;
+    let demo_locale = Language::parse(&args.demo_locale)?;
     let zone_name = match (&args.time_zone, demo_locale) {
         (Some(name), _) => name.as_str(),
-        (None, demo::DemoLocale::Chinese) => "Asia/Shanghai",
-        (None, demo::DemoLocale::English) => "UTC",
+        (None, Language::Chinese) => "Asia/Shanghai",
+        (None, Language::English) => "UTC",
     };
     let time_zone = fieldsync_server::state::OrganisationZone::named(zone_name)?;
+    let language = match &args.language {
+        Some(tag) => Language::parse(tag)?,
+        None => demo_locale,
+    };
     let lease = fieldsync_protocol::wire::Lease {
         lock_after_ms: args.lease_lock_days * DAY_MS,
         wipe_after_ms: args.lease_wipe_days * DAY_MS,
@@ -221,7 +229,8 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             url
         };
         let zone = time_zone.name();
-        println!("Fieldsync server on {url} (database {db}, time zone {zone})");
+        let tag = language.tag();
+        println!("Fieldsync server on {url} (database {db}, time zone {zone}, language {tag})");
         tracing::info!(%url, "serving");
         println!(
             "  sign in:  curl -d '{{\"user\":\"dispatch\",\"password\":\"…\"}}' {url}/v1/auth/login"
@@ -240,6 +249,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             lease,
             keep_closed: args.keep_closed_days * DAY_MS as i64,
             time_zone: Arc::new(time_zone),
+            language,
             ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
         let served = match certificate {
@@ -266,7 +276,7 @@ fn seed_demo(
     storage: &SqliteStorage,
     sla: &SlaPolicy,
     now: i64,
-    locale: demo::DemoLocale,
+    locale: Language,
 ) -> Result<(), String> {
     let created = demo::seed(storage, sla, now, locale).map_err(|e| e.to_string())?;
     if created > 0 {

@@ -40,6 +40,7 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--keep-closed-days",
                 "--time-zone",
                 "--demo-locale",
+                "--language",
             ],
         ),
         (&["enroll-code", "--help"], &["--db", "--user"]),
@@ -81,6 +82,9 @@ fn unknown_options_and_missing_values_are_refused_by_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`Mars/Olympus`"));
     let out = run(&["serve", "--demo", "--demo-locale", "fr"]);
     assert!(!out.status.success(), "a demo in a language it lacks");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`fr`"));
+    let out = run(&["serve", "--language", "fr"]);
+    assert!(!out.status.success(), "a language the server lacks");
     assert!(String::from_utf8_lossy(&out.stderr).contains("`fr`"));
     let out = run(&["serve", "--demo-locale", "zh-CN"]);
     assert!(!out.status.success(), "a demo language without the demo");
@@ -138,6 +142,8 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
             "zh-CN",
             "--time-zone",
             "Asia/Shanghai",
+            "--language",
+            "zh-CN",
             "--metrics-from",
             "127.0.0.1",
         ])
@@ -166,7 +172,8 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
         "the Chinese demo was seeded: {seen:?}"
     );
     assert!(
-        seen.iter().any(|l| l.contains("time zone Asia/Shanghai")),
+        seen.iter()
+            .any(|l| l.contains("time zone Asia/Shanghai, language zh-CN")),
         "{seen:?}"
     );
     assert!(blobs.is_dir(), "--blobs names the blob folder");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fieldsync_client_core::protocol::now_millis;
 use fieldsync_server::BackgroundServer;
 use fieldsync_server::domain::sla::SlaPolicy;
-use fieldsync_server::domain::{auth, demo, escalation};
+use fieldsync_server::domain::{Language, auth, demo, escalation};
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use serde_json::Value;
 
@@ -55,7 +55,7 @@ fn main() {
             &SlaPolicy::default(),
             now,
             days,
-            demo::DemoLocale::English,
+            Language::English,
         )
         .expect("seed");
         let server =

@@ -230,45 +230,52 @@ fn the_dispatch_api_names_bad_input() {
             json!(" "),
             "customer.name",
             "name is required",
+            "required",
         ),
         (
             "/site/address",
             json!(""),
             "site.address",
             "address is required",
+            "required",
         ),
         (
             "/problem/category",
             json!(""),
             "problem.category",
             "category is required",
+            "required",
         ),
         (
             "/problem/description",
             json!("  "),
             "problem.description",
             "description",
+            "required",
         ),
         (
             "/customer/email",
             json!("ada.example.com"),
             "customer.email",
             "not an e-mail",
+            "not_an_email",
         ),
         (
             "/problem/description",
             json!(long),
             "problem.description",
             "longer than 4000",
+            "too_long",
         ),
         (
             "/call_received_at",
             json!(4_102_444_800_000_i64),
             "call_received_at",
             "future",
+            "in_future",
         ),
     ];
-    for (pointer, value, field, says) in bad_calls {
+    for (pointer, value, field, says, problem) in bad_calls {
         let mut call = good.clone();
         let (parent, key) = pointer.rsplit_once('/').expect("pointer");
         let target = if parent.is_empty() {
@@ -281,6 +288,9 @@ fn the_dispatch_api_names_bad_input() {
         assert_eq!(answer.status, 400, "{field}: {:?}", answer.body);
         assert_eq!(answer.body["code"], "invalid_field", "{field}");
         assert_eq!(answer.body["field"], field);
+        // What a client needs to word it in its own language.
+        assert_eq!(answer.body["params"]["field"], field);
+        assert_eq!(answer.body["params"]["problem"], problem, "{field}");
         let message = answer.body["error"].as_str().expect("message");
         assert!(message.contains(says), "{field}: {message}");
     }
@@ -294,7 +304,13 @@ fn the_dispatch_api_names_bad_input() {
         0,
         "no partial job"
     );
-    assert_eq!(dispatcher.get("/v1/jobs/nope").status, 404);
+    let missing = dispatcher.get("/v1/jobs/nope");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["code"], "not_found");
+    assert_eq!(
+        missing.body["params"],
+        json!({ "thing": "job", "id": "nope" })
+    );
     let job = dispatcher.create_job("Ada");
     let answer = dispatcher.post(
         &format!("/v1/jobs/{job}/assign"),
@@ -302,6 +318,7 @@ fn the_dispatch_api_names_bad_input() {
     );
     assert_eq!(answer.status, 400);
     assert_eq!(answer.body["code"], "unknown_installer");
+    assert_eq!(answer.body["params"], json!({ "user": "dispatch" }));
     let answer = dispatcher.post(
         &format!("/v1/jobs/{job}/appointment"),
         &json!({ "start": 10, "end": 5 }),
@@ -314,6 +331,7 @@ fn the_dispatch_api_names_bad_input() {
             .contains("must end after it starts")
     );
     assert_eq!(answer.body["field"], "end");
+    assert_eq!(answer.body["params"]["problem"], "end_before_start");
     let answer = dispatcher.post(
         &format!("/v1/jobs/{job}/status"),
         &json!({ "to": "teleported" }),

@@ -4,6 +4,7 @@
 //! board's suggestions, watches a simulated phone complete it and sees the KPI move live; a
 //! second test opens the demo month and keeps screenshots of the dashboard and the board.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use base64::Engine;
 use fieldsync_client_core::protocol::job::Outcome;
 use fieldsync_client_core::protocol::now_millis;
 use fieldsync_server::domain::sla::SlaPolicy;
-use fieldsync_server::domain::{auth, demo, planning};
+use fieldsync_server::domain::{Language, auth, demo, planning};
 use fieldsync_server::state::OrganisationZone;
 use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
@@ -53,16 +54,21 @@ fn chromium_binary() -> String {
 
 impl Browser {
     fn launch() -> Self {
-        Self::launch_in(None)
+        Self::launch_in(None, None)
     }
 
     /// A browser whose clock runs in `time_zone` (IANA), as a dispatcher's desk there would;
     /// the machine's zone when `None`.
-    fn launch_in(time_zone: Option<&str>) -> Self {
+    fn launch_in(time_zone: Option<&str>, language: Option<&str>) -> Self {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut command = Command::new(chromium_binary());
         if let Some(zone) = time_zone {
             command.env("TZ", zone);
+        }
+        if let Some(language) = language {
+            command
+                .arg(format!("--lang={language}"))
+                .arg(format!("--accept-lang={language}"));
         }
         let mut child = command
             .args([
@@ -129,6 +135,12 @@ impl Browser {
 
     /// Sends one command and waits for its answer (events in between are skipped).
     fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|error| panic!("{method}: {error}"))
+    }
+
+    /// Sends one command: its result, or the error Chromium answered with.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let message = json!({ "id": id, "method": method, "params": params });
@@ -141,8 +153,10 @@ impl Browser {
             };
             let reply: Value = serde_json::from_str(&text).expect("devtools json");
             if reply["id"] == id {
-                assert!(reply["error"].is_null(), "{method}: {}", reply["error"]);
-                return reply["result"].clone();
+                return match reply["error"] {
+                    Value::Null => Ok(reply["result"].clone()),
+                    ref error => Err(error.clone()),
+                };
             }
         }
     }
@@ -169,8 +183,14 @@ impl Browser {
     /// generous time (this is a wait for the page, not a timing assertion).
     fn wait_for(&mut self, condition: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let expression = format!("!!({condition})");
         while Instant::now() < deadline {
-            if self.eval(&format!("!!({condition})")) == json!(true) {
+            // A page that is navigating (a reload) answers with an error: not yet.
+            let answer = self.try_call(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "returnByValue": true }),
+            );
+            if answer.is_ok_and(|result| result["result"]["value"] == json!(true)) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -379,6 +399,26 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     );
 }
 
+/// Every string value in `value` (not its keys), joined by spaces.
+fn strings_in(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(items) => items.iter().map(strings_in).collect::<Vec<_>>().join(" "),
+        Value::Object(members) => members
+            .values()
+            .map(strings_in)
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// The words of four or more Latin letters in `text`.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() >= 4)
+}
+
 /// The JSON answer to an office user's GET of `path`.
 fn office_get(url: &str, token: &str, path: &str) -> Value {
     let text = fieldsync_tests::agent()
@@ -398,7 +438,7 @@ fn demo_storage(
     dir: &std::path::Path,
     now: i64,
     days: i64,
-    locale: demo::DemoLocale,
+    locale: Language,
 ) -> (SqliteStorage, usize) {
     let storage = SqliteStorage::open(dir.join("demo.sqlite3")).expect("open");
     auth::ensure_admin(&storage, Some("demo-admin-password")).expect("admin");
@@ -407,36 +447,103 @@ fn demo_storage(
     (storage, created)
 }
 
+/// A dispatcher in Shanghai whose browser reads Chinese: the whole desk speaks Chinese without a
+/// setting, takes a call with a Chinese name and address, assigns it, reads the board, a job and
+/// the dashboard; switching to English sticks for this user across reloads.
 #[test]
-fn the_chinese_demo_reads_in_chinese_on_the_board_and_a_job() {
+fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() {
     let dir = tempfile::tempdir().expect("tempdir");
     let now = now_millis();
-    let (storage, _) = demo_storage(dir.path(), now, 7, demo::DemoLocale::Chinese);
+    let (storage, _) = demo_storage(dir.path(), now, 7, Language::Chinese);
     let blobs = FsBlobStore::open(dir.path().join("blobs")).expect("blobs");
     let mut state = AppState::new(Arc::new(storage), Arc::new(blobs));
     let shanghai = OrganisationZone::named("Asia/Shanghai").expect("zone");
     let today = planning::local_date(now, shanghai.zone()).to_string();
     state.time_zone = Arc::new(shanghai);
+    state.language = Language::Chinese;
     let server = BackgroundServer::start_with(state, "127.0.0.1:0").expect("server");
     let url = server.url();
+    let token = fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
+    let body = |browser: &mut Browser| {
+        let text = browser.eval("document.body.innerText");
+        text.as_str().unwrap_or_default().to_owned()
+    };
 
-    // A dispatcher in Shanghai: the console shows times in the browser's zone.
-    let mut browser = Browser::launch_in(Some("Asia/Shanghai"));
+    // The browser's language decides, from the sign-in page on.
+    let mut browser = Browser::launch_in(Some("Asia/Shanghai"), Some("zh-CN"));
+    browser.goto(&format!("{url}/"));
+    browser.wait_for("document.querySelector('#login-form')", "the sign-in form");
+    assert!(browser.text("#login-form").contains("登录"));
+    assert_eq!(
+        browser.eval("document.documentElement.lang"),
+        json!("zh-CN")
+    );
     browser.sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
+    let nav = browser.text("#nav");
+    assert!(nav.contains("队列") && nav.contains("排班看板"), "{nav}");
+
+    // A call missing the customer's name: the server's code and field, worded in Chinese.
+    browser.eval("location.hash = '#/intake', true");
+    browser.wait_for("document.querySelector('#intake-form')", "the intake form");
+    browser.fill("#customer_name", "");
+    browser.fill("#site_address", "上海市浦东新区世纪大道 100 号");
+    browser.fill("#region", "华东");
+    browser.fill("#category", "不制冷");
+    browser.fill("#description", "空调开机后不制冷，室外机不转");
+    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
+    browser.wait_for(
+        "(document.querySelector('#intake-error') || {}).textContent",
+        "an intake error",
+    );
+    assert_eq!(browser.text("#intake-error"), "请填写客户名称");
+    browser.fill("#customer_name", "张伟");
+    browser.fill("#customer_phone", "+86 138 0013 8000");
+    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
+    browser.wait_for("location.hash.startsWith('#/jobs/')", "the new job's page");
+    let hash = browser.eval("location.hash");
+    let job = hash
+        .as_str()
+        .and_then(|h| h.strip_prefix("#/jobs/"))
+        .expect("job id")
+        .to_owned();
+    browser.wait_for(
+        "(document.querySelector('#job-status') || {}).textContent === '新建'",
+        "the new job, in Chinese",
+    );
+
+    // Assigned from the job's suggestions, which explain themselves in Chinese.
+    browser.wait_for(
+        "document.querySelector('#suggestions button.assign-btn')",
+        "the suggestions",
+    );
+    let reasons = browser.text("#suggestions");
+    assert!(
+        reasons.contains("空闲") || reasons.contains("已有"),
+        "{reasons}"
+    );
+    browser.click("#suggestions button.assign-btn");
+    browser.wait_for(
+        "(document.querySelector('#job-status') || {}).textContent === '已指派'",
+        "the assigned status",
+    );
+    let stored = office_get(&url, &token, &format!("/v1/jobs/{job}"));
+    assert_eq!(stored["job"]["customer"]["name"], "张伟");
+    assert!(stored["summary"]["assignee"].is_string(), "{stored}");
+    browser.screenshot("job-assigned-zh.png");
+
+    // The day board: the engineers and the words around them.
     browser.eval(&format!("location.hash = '#/board?day={today}', true"));
     browser.wait_for(
         "document.querySelectorAll('.board-row[data-engineer]').length >= 5",
         "the day board",
     );
-    let board = browser.eval("document.body.innerText");
-    let board = board.as_str().unwrap_or_default();
+    let board = body(&mut browser);
     for engineer in ["王芳", "李强", "陈伟", "赵敏", "刘洋"] {
         assert!(board.contains(engineer), "{engineer} on the board");
     }
     browser.screenshot("board-zh.png");
 
     // A finished job: its customer, address, checklist and notes as the organisation wrote them.
-    let token = fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
     let jobs = office_get(&url, &token, "/v1/jobs");
     let done = jobs
         .as_array()
@@ -449,16 +556,114 @@ fn the_chinese_demo_reads_in_chinese_on_the_board_and_a_job() {
         "the job's address and notes",
     );
     let customer = done["customer_name"].as_str().expect("customer");
-    let page = browser.eval("document.body.innerText");
-    assert!(page.as_str().unwrap_or_default().contains(customer));
+    assert!(body(&mut browser).contains(customer));
+    assert_eq!(browser.text("#job-status"), "已关闭");
     browser.screenshot("job-zh.png");
+
+    // The dashboard: tiles, charts and their captions in Chinese.
+    browser.eval("location.hash = '#/dashboard', true");
+    browser.wait_for(
+        "document.querySelector('#kpi-first-time-fix .value') && document.querySelector('svg')",
+        "the dashboard",
+    );
+    let dashboard = body(&mut browser);
+    assert!(dashboard.contains("一次修复率"), "{dashboard}");
+    browser.screenshot("dashboard-zh.png");
+
+    // No word of the console's English is left on any page (the data may hold Latin script:
+    // user ids, product models).
+    let catalog =
+        |json: &str| -> BTreeMap<String, Value> { serde_json::from_str(json).expect("catalog") };
+    let catalog_text = |catalog: &BTreeMap<String, Value>| {
+        let text = catalog.values().map(Value::to_string).collect::<Vec<_>>();
+        text.join(" ").to_lowercase()
+    };
+    let english_catalog = catalog(include_str!("../../server/console/i18n/en.json"));
+    let english = catalog_text(&english_catalog);
+    // Names the Chinese texts keep too (Markdown, Fieldsync) are not English left behind.
+    let chinese = catalog_text(&catalog(include_str!(
+        "../../server/console/i18n/zh-CN.json"
+    )));
+    let kept: BTreeSet<&str> = words(&chinese).collect();
+    // Nor is the data people typed or the ids the server made (`customer4@example.cn`, a
+    // device called `demo-phone-chenwei`, the user `dispatch`).
+    let data = [
+        "/v1/jobs".to_owned(),
+        "/v1/devices".to_owned(),
+        "/v1/users".to_owned(),
+        format!("/v1/jobs/{id}"),
+        format!("/v1/jobs/{job}"),
+    ]
+    .map(|path| strings_in(&office_get(&url, &token, &path)).to_lowercase())
+    .join(" ");
+    // Values the server sends as codes (statuses, kinds…) are not data: they must be worded.
+    let coded: String = english_catalog
+        .keys()
+        .filter_map(|k| {
+            k.strip_prefix("value.")
+                .or_else(|| k.strip_prefix("clock."))
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let coded: BTreeSet<&str> = words(&coded).collect();
+    let data: BTreeSet<&str> = words(&data)
+        .filter(|w| !coded.contains(w) || *w == demo::DISPATCHER)
+        .collect();
+    let console_english: BTreeSet<&str> = words(&english)
+        .filter(|w| !kept.contains(w) && !data.contains(w))
+        .collect();
+    let mut english_left = BTreeMap::new();
+    let pages = [
+        "#/queues".to_owned(),
+        "#/board".to_owned(),
+        "#/dashboard".to_owned(),
+        "#/manuals".to_owned(),
+        "#/fleet".to_owned(),
+        "#/reminders".to_owned(),
+        format!("#/jobs/{id}"),
+        format!("#/jobs/{job}"),
+    ];
+    for page in &pages {
+        browser.eval(&format!("location.hash = '{page}', true"));
+        browser.wait_for(
+            "!document.querySelector('#view .loading')",
+            "the page to load",
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        // The view, not the top bar: it names the signed-in user by id (`dispatch`).
+        let text = browser.text("#view").to_lowercase();
+        let english: BTreeSet<String> = words(&text)
+            .filter(|w| console_english.contains(w))
+            .map(str::to_owned)
+            .collect();
+        if !english.is_empty() {
+            english_left.insert(page.clone(), english);
+        }
+    }
+    assert!(english_left.is_empty(), "English left: {english_left:?}");
+
+    // English on request, for this user on this browser, across reloads.
+    browser.eval(
+        "(() => { const s = document.querySelector('#language'); s.value = 'en'; \
+         s.dispatchEvent(new Event('change')); return true; })()",
+    );
+    browser.wait_for(
+        "(document.querySelector('#nav') || {}).textContent && document.querySelector('#nav').textContent.includes('Queues')",
+        "the console in English",
+    );
+    browser.eval("location.reload(), true");
+    browser.wait_for(
+        "(document.querySelector('#nav') || {}).textContent && document.querySelector('#nav').textContent.includes('Queues')",
+        "English after a reload",
+    );
+    assert_eq!(browser.eval("document.documentElement.lang"), json!("en"));
 }
 
 #[test]
 fn the_demo_month_fills_the_dashboard_board_and_queues() {
     let dir = tempfile::tempdir().expect("tempdir");
     let now = now_millis();
-    let (storage, created) = demo_storage(dir.path(), now, 30, demo::DemoLocale::English);
+    let (storage, created) = demo_storage(dir.path(), now, 30, Language::English);
     assert!(created > 150, "a month of work: {created} jobs");
     let server =
         BackgroundServer::start(Arc::new(storage), &dir.path().join("blobs"), "127.0.0.1:0")

@@ -4,6 +4,7 @@
 import { state } from './state.js';
 import { rerender } from './hooks.js';
 import { $, h } from './dom.js';
+import { errorText } from './i18n.js';
 
 // Action errors: shown in an alert box and kept across live re-renders of the same page.
 export function errorBox(id) {
@@ -15,7 +16,9 @@ export function errorBox(id) {
 }
 export function showError(id, err) {
   if (err && err.status === 401) return;
-  const text = (err && err.message) || String(err);
+  // An API error reads in the page's language; anything else thrown (the console's own checks
+  // throw an Error with translated text) keeps its message.
+  const text = err && typeof err === 'object' ? errorText(err) : String(err);
   state.errors[id] = { hash: location.hash, text };
   const el = $(id);
   if (el) { el.textContent = text; el.hidden = false; }

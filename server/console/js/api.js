@@ -1,12 +1,18 @@
 // Fieldsync console: the one way to talk to the server's JSON API (fetch with the CSRF
-// header, errors carrying the server's status, code and field; a 401 brings up sign-in).
+// header, errors carrying the server's status, code, parameters and field, worded in the page's
+// language; a 401 brings up sign-in).
 
 import { state } from './state.js';
 import { showLogin } from './hooks.js';
 import { enc } from './dom.js';
+import { errorText, t } from './i18n.js';
 
-/** An Error carrying the HTTP status and the server's code and field. */
-const apiError = (status, code, message, field) => Object.assign(new Error(message), { status, code, field });
+/** An Error carrying the HTTP status and the server's code, parameters and field; its message
+ *  is in the page's language (the server's own text when the catalog lacks the code). */
+function apiError(status, code, message, field, params) {
+  const detail = { status, code, field, params: params || {} };
+  return Object.assign(new Error(errorText({ ...detail, message })), detail, { serverMessage: message });
+}
 
 /** The one way to talk to the server. Resolves to the parsed body (null for 204);
  *  rejects with an apiError carrying the server's message. A 401 brings up sign-in. */
@@ -33,16 +39,16 @@ async function send(path, opts) {
   try {
     res = await fetch(path, opts);
   } catch (e) {
-    throw apiError(0, 'network', 'The server cannot be reached. Check the connection and try again.');
+    throw apiError(0, 'network', t('error.network'));
   }
   if (res.status === 204) return null;
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
   if (!res.ok) {
-    const err = Object.assign(apiError(res.status, data && data.code, (data && data.error) || `${res.status} ${res.statusText}`, data && data.field), { body: data });
+    const err = Object.assign(apiError(res.status, data && data.code, (data && data.error) || `${res.status} ${res.statusText}`, data && data.field, data && data.params), { body: data });
     if (res.status === 401 && !path.startsWith('/v1/auth/')) {
-      showLogin(state.csrf ? 'Your session has ended. Please sign in again.' : null);
+      showLogin(state.csrf ? t('login.session_ended') : null);
     }
     throw err;
   }

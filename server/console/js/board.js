@@ -8,6 +8,7 @@ import {
   toTimeInput, dueSpan, tierBadge, ringBadge, statusChip,
 } from './dom.js';
 import { api } from './api.js';
+import { t, errorText } from './i18n.js';
 import { errorBox, act } from './actions.js';
 import { fillEndFromStart, suggestionList } from './widgets.js';
 
@@ -27,7 +28,7 @@ export async function viewBoard({ query }) {
   for (const j of data.unplanned) jobs.set(j.id, j);
   const ctx = {
     day, jobs, t0: dayAt(day, BOARD_FROM), t1: dayAt(day, BOARD_TO),
-    panel: h('aside', { id: 'assign-panel', class: 'card panel', 'aria-label': 'Assign job', hidden: true }),
+    panel: h('aside', { id: 'assign-panel', class: 'card panel', 'aria-label': t('board.assign_panel'), hidden: true }),
   };
   const goDay = (d) => { location.hash = `#/board?day=${d}`; };
   const unplanned = h('div', { id: 'board-unplanned', class: 'unplanned-list' }, data.unplanned.map((j) => boardJob(ctx, j)));
@@ -38,20 +39,24 @@ export async function viewBoard({ query }) {
   });
   ctx.layout = h('div', { class: 'board-layout' },
     h('section', { class: 'card unplanned', 'aria-labelledby': 'unplanned-h' },
-      h('h2', { id: 'unplanned-h' }, 'Unplanned ', h('span', { class: 'count' }, String(data.unplanned.length))),
-      data.unplanned.length ? null : h('p', { class: 'empty' }, 'Everything is planned.'), unplanned),
+      h('h2', { id: 'unplanned-h' }, t('board.unplanned'), ' ', h('span', { class: 'count' }, String(data.unplanned.length))),
+      data.unplanned.length ? null : h('p', { class: 'empty' }, t('board.all_planned')), unplanned),
     boardTimeline(ctx, data.engineers),
     ctx.panel);
   if (state.board.selected) await fillPanel(ctx, state.board.selected);
   return h('div', { class: 'page board' },
     h('div', { class: 'toolbar' },
-      h('h1', { class: 'page-title' }, 'Day board'),
-      h('button', { type: 'button', class: 'btn', onclick: () => goDay(shiftDay(day, -1)), 'aria-label': 'Previous day' }, '‹'),
-      h('label', { for: 'board-day', class: 'sr-only' }, 'Day'),
+      h('h1', { class: 'page-title' }, t('board.title')),
+      h('button', { type: 'button', class: 'btn', onclick: () => goDay(shiftDay(day, -1)), 'aria-label': t('board.previous_day') }, '‹'),
+      h('label', { for: 'board-day', class: 'sr-only' }, t('board.day')),
       h('input', { id: 'board-day', type: 'date', value: day, onchange: (e) => validDay(e.target.value) && goDay(e.target.value) }),
-      h('button', { type: 'button', class: 'btn', onclick: () => goDay(shiftDay(day, 1)), 'aria-label': 'Next day' }, '›'),
-      h('button', { type: 'button', class: 'btn ghost', onclick: () => goDay(localDay()) }, 'Today'),
-      h('span', { class: 'muted' }, `${data.engineers.length} engineers · ${jobs.size - data.unplanned.length} planned · ${data.unplanned.length} unplanned`)),
+      h('button', { type: 'button', class: 'btn', onclick: () => goDay(shiftDay(day, 1)), 'aria-label': t('board.next_day') }, '›'),
+      h('button', { type: 'button', class: 'btn ghost', onclick: () => goDay(localDay()) }, t('board.today')),
+      h('span', { class: 'muted' }, [
+        t('board.count_engineers', { n: data.engineers.length }),
+        t('board.count_planned', { n: jobs.size - data.unplanned.length }),
+        t('board.count_unplanned', { n: data.unplanned.length }),
+      ].join(' · '))),
     errorBox('board-error'),
     ctx.layout);
 }
@@ -63,9 +68,9 @@ function boardTimeline(ctx, engineers) {
     tick.style.left = `${((hr - BOARD_FROM) / (BOARD_TO - BOARD_FROM)) * 100}%`;
     scale.append(tick);
   }
-  return h('section', { class: 'card timeline', 'aria-label': 'Engineers and appointments' },
-    h('div', { class: 'board-head' }, h('div', { class: 'board-label' }, 'Engineer'), scale),
-    engineers.length ? engineers.map((e) => engineerRow(ctx, e)) : h('p', { class: 'empty' }, 'No engineers.'));
+  return h('section', { class: 'card timeline', 'aria-label': t('board.timeline') },
+    h('div', { class: 'board-head' }, h('div', { class: 'board-label' }, t('board.engineer')), scale),
+    engineers.length ? engineers.map((e) => engineerRow(ctx, e)) : h('p', { class: 'empty' }, t('board.no_engineers')));
 }
 
 function engineerRow(ctx, eng) {
@@ -88,7 +93,7 @@ function engineerRow(ctx, eng) {
   track.style.height = `${Math.max(lanes.length, 1) * LANE + 6}px`;
   const now = Date.now();
   if (now > ctx.t0 && now < ctx.t1) {
-    const line = h('div', { class: 'now-line', title: `Now ${fmtTime(now)}` });
+    const line = h('div', { class: 'now-line', title: t('board.now', { time: fmtTime(now) }) });
     line.style.left = `${((now - ctx.t0) / BOARD_SPAN) * 100}%`;
     track.append(line);
   }
@@ -118,14 +123,14 @@ function engineerRow(ctx, eng) {
 }
 
 function boardJob(ctx, j) {
-  const when = j.appointment_start != null ? `${fmtTime(j.appointment_start)}–${fmtTime(j.appointment_end)}` : 'no appointment';
+  const when = j.appointment_start != null ? `${fmtTime(j.appointment_start)}–${fmtTime(j.appointment_end)}` : t('board.no_appointment');
   const el = h('div', {
     class: ['board-job', `st-${j.status}`, j.tier === 'vip' && 'is-vip', `prio-${j.priority}`, state.board.selected === j.id && 'selected'],
     'data-job-id': j.id, draggable: 'true', tabindex: '0', role: 'button',
     title: `${j.customer_name} · ${label(j.kind)} · ${j.region} · ${label(j.status)} · ${when}${j.assignee ? ` · ${j.assignee}` : ''}`,
   },
-  h('div', { class: 'bj-name' }, j.tier === 'vip' ? h('span', { class: 'badge vip' }, 'VIP') : null, ' ', j.customer_name),
-  h('div', { class: 'bj-meta' }, [j.appointment_start != null ? when : j.assignee || 'unassigned', label(j.kind), j.region].join(' · ')));
+  h('div', { class: 'bj-name' }, j.tier === 'vip' ? h('span', { class: 'badge vip' }, t('board.vip')) : null, ' ', j.customer_name),
+  h('div', { class: 'bj-meta' }, [j.appointment_start != null ? when : j.assignee || t('board.unassigned_short'), label(j.kind), j.region].join(' · ')));
   el.addEventListener('click', () => openPanel(ctx, j.id));
   el.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openPanel(ctx, j.id); }
@@ -184,14 +189,14 @@ async function fillPanel(ctx, id) {
   const { panel, day } = ctx;
   panel.hidden = false;
   ctx.layout.classList.add('with-panel');
-  if (!panel.firstChild) panel.append(h('p', { class: 'loading' }, 'Loading…'));
+  if (!panel.firstChild) panel.append(h('p', { class: 'loading' }, t('common.loading')));
   let job = ctx.jobs.get(id);
   let suggestions;
   try {
     if (!job) job = (await api('GET', `/v1/jobs/${enc(id)}`)).summary;
     suggestions = await api('GET', `/v1/jobs/${enc(id)}/suggestions?day=${day}`);
   } catch (err) {
-    if (state.board.selected === id) panel.replaceChildren(h('div', { class: 'error-box', role: 'alert' }, err.message));
+    if (state.board.selected === id) panel.replaceChildren(h('div', { class: 'error-box', role: 'alert' }, errorText(err)));
     return;
   }
   if (state.board.selected !== id) return;
@@ -200,7 +205,7 @@ async function fillPanel(ctx, id) {
   const end = h('input', { id: 'appt-end', type: 'time', step: 900, value: onDay ? toTimeInput(job.appointment_end) : '' });
   fillEndFromStart(start, end, (v) => toTimeInput(dayAt(day, ...v.split(':').map(Number)) + DEFAULT_VISIT));
   const save = () => act('board-error', async () => {
-    if (!start.value || !end.value) throw new Error('Pick a start and an end time.');
+    if (!start.value || !end.value) throw new Error(t('board.pick_times'));
     const at = (v) => dayAt(day, ...v.split(':').map(Number));
     await api('POST', `/v1/jobs/${enc(id)}/appointment`, { start: at(start.value), end: at(end.value) });
     delete start.dataset.dirty;
@@ -210,18 +215,18 @@ async function fillPanel(ctx, id) {
   append(panel, [
     h('div', { class: 'panel-head' },
       h('h2', {}, tierBadge(job.tier), ' ', job.customer_name),
-      h('button', { type: 'button', class: 'btn ghost close', 'aria-label': 'Close panel', onclick: () => closePanel(ctx) }, '×')),
+      h('button', { type: 'button', class: 'btn ghost close', 'aria-label': t('board.close_panel'), onclick: () => closePanel(ctx) }, '×')),
     dl([
-      ['Kind', label(job.kind)], ['Status', statusChip(job.status)], ['Priority', label(job.priority)],
-      ['Region', job.region], ['Ring', ringBadge(job.ring)], ['Engineer', job.assignee || 'Unassigned'],
-      ['Appointment', fmtRange(job.appointment_start, job.appointment_end)],
-      job.resolve_by != null && ['Resolve', dueSpan(job.resolve_by)],
+      [t('board.kind'), label(job.kind)], [t('board.status'), statusChip(job.status)], [t('board.priority'), label(job.priority)],
+      [t('board.region'), job.region], [t('board.ring'), ringBadge(job.ring)], [t('board.engineer'), job.assignee || t('common.unassigned')],
+      [t('board.appointment'), fmtRange(job.appointment_start, job.appointment_end)],
+      job.resolve_by != null && [t('board.resolve_by'), dueSpan(job.resolve_by)],
     ]),
-    h('p', {}, h('a', { href: `#/jobs/${enc(id)}` }, 'Open job →')),
-    h('h3', {}, `Appointment on ${day}`),
-    h('div', { class: 'appt-editor' }, field('appt-start', 'Start', start), field('appt-end', 'End', end),
-      h('button', { id: 'appt-save', type: 'button', class: 'btn primary', onclick: save }, 'Save')),
-    h('h3', {}, `Suggested engineers for ${day}`),
+    h('p', {}, h('a', { href: `#/jobs/${enc(id)}` }, t('board.open_job'))),
+    h('h3', {}, t('board.appointment_on', { day })),
+    h('div', { class: 'appt-editor' }, field('appt-start', t('board.start'), start), field('appt-end', t('board.end'), end),
+      h('button', { id: 'appt-save', type: 'button', class: 'btn primary', onclick: save }, t('common.save'))),
+    h('h3', {}, t('board.suggested_for', { day })),
     suggestionList(suggestions, job.assignee, (user) => act('board-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user }))),
-    job.assignee ? h('button', { type: 'button', class: 'btn ghost', onclick: () => act('board-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: null })) }, 'Unassign') : null]);
+    job.assignee ? h('button', { type: 'button', class: 'btn ghost', onclick: () => act('board-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: null })) }, t('common.unassign')) : null]);
 }

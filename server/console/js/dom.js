@@ -3,6 +3,7 @@
 // nodes, never as HTML.
 
 import { MIN, HOUR, DAY, MIB } from './constants.js';
+import { language, t, valueLabel } from './i18n.js';
 
 // ---------------------------------------------------------------- DOM helpers
 
@@ -62,35 +63,36 @@ export function section(title, ...children) {
 // ---------------------------------------------------------------- formatting
 
 export const pad = (n) => String(n).padStart(2, '0');
-export const label = (v) => (v ? String(v).charAt(0).toUpperCase() + String(v).slice(1).replace(/_/g, ' ') : '—');
+/** An enumeration value the server sends, in words (see i18n.js). */
+export const label = valueLabel;
 const one = (x) => String(Math.round(x * 10) / 10);
 export const pct = (rate) => (rate === null || rate === undefined ? '—' : `${Math.round(rate * 100)}%`);
 
 export function fmtDuration(ms) {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
   const a = Math.abs(ms);
-  if (a < MIN) return `${Math.round(a / 1000)} s`;
-  if (a < HOUR) return `${Math.round(a / MIN)} min`;
-  if (a < DAY) return `${one(a / HOUR)} h`;
-  return `${one(a / DAY)} d`;
+  if (a < MIN) return t('time.seconds', { n: Math.round(a / 1000) });
+  if (a < HOUR) return t('time.minutes', { n: Math.round(a / MIN) });
+  if (a < DAY) return t('time.hours', { n: one(a / HOUR) });
+  return t('time.days', { n: one(a / DAY) });
 }
 
-export const fmtTime = (ms) => (ms == null ? '—' : new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
-const fmtDate = (ms) => (ms == null ? '—' : new Date(ms).toLocaleDateString([], { day: 'numeric', month: 'short', year: 'numeric' }));
+export const fmtTime = (ms) => (ms == null ? '—' : new Date(ms).toLocaleTimeString(language(), { hour: '2-digit', minute: '2-digit' }));
+const fmtDate = (ms) => (ms == null ? '—' : new Date(ms).toLocaleDateString(language(), { day: 'numeric', month: 'short', year: 'numeric' }));
 
 export function fmtDateTime(ms) {
   if (ms == null) return '—';
   const d = new Date(ms);
   const opts = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
   if (d.getFullYear() !== new Date().getFullYear()) opts.year = 'numeric';
-  return d.toLocaleString([], opts);
+  return d.toLocaleString(language(), opts);
 }
 
 /** Time only when it is today, else day and time. */
 export const fmtWhen = (ms) => (localDay(new Date(ms)) === localDay() ? fmtTime(ms) : fmtDateTime(ms));
 
 export function fmtRange(start, end) {
-  if (start == null) return 'None';
+  if (start == null) return t('common.none');
   if (end == null) return fmtDateTime(start);
   const sameDay = localDay(new Date(start)) === localDay(new Date(end));
   return `${fmtDateTime(start)} – ${sameDay ? fmtTime(end) : fmtDateTime(end)} (${fmtDuration(end - start)})`;
@@ -134,14 +136,16 @@ export function dueSpan(ms) {
 export function updateDue(el) {
   const left = Number(el.dataset.due) - Date.now();
   el.classList.toggle('overdue', left < 0);
-  el.textContent = left < 0 ? `overdue ${fmtDuration(-left)}` : `due in ${fmtDuration(left)}`;
+  el.textContent = left < 0 ? t('time.overdue', { duration: fmtDuration(-left) }) : t('time.due_in', { duration: fmtDuration(left) });
 }
 
 export const tierBadge = (tier) => (tier === 'vip'
-  ? h('span', { class: 'badge vip', title: 'VIP customer' }, 'VIP')
-  : h('span', { class: 'badge std', title: 'Standard customer' }, 'STD'));
-export const ringBadge = (ring) => h('span', { class: `ring ring-${ring}`, title: `Escalation ring ${ring}` }, `R${ring}`);
+  ? h('span', { class: 'badge vip', title: t('badge.vip_title') }, t('badge.vip'))
+  : h('span', { class: 'badge std', title: t('badge.std_title') }, t('badge.std')));
+export const ringBadge = (ring) => h('span', { class: `ring ring-${ring}`, title: t('badge.ring_title', { ring }) }, t('badge.ring', { ring }));
 export const priorityBadge = (p) => (p && p !== 'normal' ? h('span', { class: `badge prio-${p}` }, label(p)) : null);
+/** A device id as shown: the server's own edits are the server's. */
+export const deviceName = (d) => (d === 'server' || d === '@server' ? t('common.server') : d);
 export const statusChip = (st) => h('span', { class: `status st-${st}` }, label(st));
 
 // ---------------------------------------------------------------- tables

@@ -6,23 +6,19 @@ import { state } from './state.js';
 import { h, enc, label, table, td, dl, section, fmtWhen, fmtDuration, fmtSize } from './dom.js';
 import { api } from './api.js';
 import { act, errorBox } from './actions.js';
+import { t } from './i18n.js';
 
-const TROUBLE = {
-  stuck_outbox: 'work stuck in its outbox',
-  flagged: 'flagged for an admin',
-  not_seen: 'not seen for a day',
-  clock_skew: 'clock off by over 5 minutes',
-  violations: 'broke field rules',
-  parked: 'changes refused and parked',
-};
+// The troubles the server names; each has its words in the catalog (fleet.trouble.*).
+const TROUBLES = ['stuck_outbox', 'flagged', 'not_seen', 'clock_skew', 'violations', 'parked'];
+const troubleText = (x) => (TROUBLES.includes(x) ? t(`fleet.trouble.${x}`) : null);
 
 const mayRevoke = () => state.me && (state.me.role === 'dispatcher' || state.me.role === 'admin');
 
 function troubleList(d) {
-  if (d.revoked_at) return h('span', { class: 'badge muted' }, 'revoked');
-  if (!d.troubles.length) return h('span', { class: 'muted' }, 'fine');
+  if (d.revoked_at) return h('span', { class: 'badge muted' }, t('fleet.revoked'));
+  if (!d.troubles.length) return h('span', { class: 'muted' }, t('fleet.fine'));
   return h('span', { class: 'troubles' },
-    d.troubles.map((t) => h('span', { class: 'badge trouble', title: TROUBLE[t] || t }, TROUBLE[t] || label(t))));
+    d.troubles.map((x) => h('span', { class: 'badge trouble', title: troubleText(x) || x }, troubleText(x) || label(x))));
 }
 
 /** How old the oldest unsent change was, on the phone's own clock when it reported. */
@@ -33,8 +29,8 @@ function outboxAge(report) {
 
 function skew(ms) {
   if (ms == null) return null;
-  if (Math.abs(ms) < 1000) return 'in step';
-  return `${fmtDuration(Math.abs(ms))} ${ms > 0 ? 'ahead' : 'behind'}`;
+  if (Math.abs(ms) < 1000) return t('fleet.clock_in_step');
+  return t(ms > 0 ? 'fleet.clock_ahead' : 'fleet.clock_behind', { duration: fmtDuration(Math.abs(ms)) });
 }
 
 function revokeButton(d, errorId) {
@@ -43,10 +39,10 @@ function revokeButton(d, errorId) {
     type: 'button',
     class: 'btn danger',
     onclick: () => {
-      if (!window.confirm(`Revoke ${d.device_id}? The phone wipes its jobs the next time it connects.`)) return;
+      if (!window.confirm(t('fleet.revoke_confirm', { device: d.device_id }))) return;
       act(errorId, () => api('POST', `/v1/devices/${enc(d.device_id)}/revoke`));
     },
-  }, 'Revoke');
+  }, t('fleet.revoke'));
 }
 
 export async function viewFleet() {
@@ -57,7 +53,7 @@ export async function viewFleet() {
       td(h('a', { href: `#/devices/${enc(d.device_id)}` }, d.device_id)),
       td(d.user_id),
       td(troubleList(d)),
-      td(d.last_seen ? fmtWhen(d.last_seen) : 'never'),
+      td(d.last_seen ? fmtWhen(d.last_seen) : t('fleet.never')),
       td(r ? String(r.outbox_depth) : null, 'num'),
       td(outboxAge(r)),
       td(r ? String(r.parked) : null, 'num'),
@@ -69,44 +65,47 @@ export async function viewFleet() {
       td(revokeButton(d, 'fleet-error')));
   });
   return h('div', { class: 'page' },
-    h('h1', { class: 'page-title' }, 'Fleet ', h('span', { class: 'count' }, String(devices.length))),
+    h('h1', { class: 'page-title' }, t('fleet.title'), ' ', h('span', { class: 'count' }, String(devices.length))),
     errorBox('fleet-error'),
     devices.length
       ? h('div', { class: 'card table-scroll' }, table(
-        ['Device', 'Installer', 'Trouble', 'Last sync', 'Outbox', 'Oldest', 'Parked', 'Media waiting',
-          'Free storage', 'Clock', 'App / library', 'Last error', ''], rows, { id: 'fleet-table' }))
-      : h('p', { class: 'empty card' }, 'No phones enrolled yet.'));
+        [t('fleet.device'), t('fleet.installer'), t('fleet.troubles'), t('fleet.last_sync'), t('fleet.outbox'), t('fleet.oldest'),
+          t('fleet.parked'), t('fleet.media_waiting'), t('fleet.free_storage'), t('fleet.clock'), t('fleet.app_library'),
+          t('fleet.last_error'), ''], rows, { id: 'fleet-table' }))
+      : h('p', { class: 'empty card' }, t('fleet.no_devices')));
 }
 
 export async function viewDevice({ params: [id] }) {
   const d = await api('GET', `/v1/devices/${enc(id)}`);
   const r = d.report && d.report.report;
   return h('div', { class: 'page' },
-    h('p', {}, h('a', { href: '#/fleet' }, '← Fleet')),
+    h('p', {}, h('a', { href: '#/fleet' }, t('fleet.back'))),
     h('h1', { class: 'page-title' }, d.device_id, ' ', troubleList(d)),
     errorBox('device-error'),
-    section('Figures', dl([
-      ['Installer', d.user_id],
-      ['Enrolled', `${fmtWhen(d.enrolled_at)} by ${d.enrolled_by}`],
-      ['Last sync', d.last_seen ? fmtWhen(d.last_seen) : 'never'],
-      ['Outbox at its last report', r ? `${r.outbox_depth} waiting${outboxAge(r) ? `, oldest ${outboxAge(r)}` : ''}` : null],
-      ['Parked changes', r ? String(r.parked) : null],
-      ['Media waiting', r ? fmtSize(r.pending_media_bytes) : null],
-      ['Free storage', r && r.free_storage_bytes != null ? fmtSize(r.free_storage_bytes) : null],
-      ['Clock', d.report ? skew(d.report.clock_skew_ms) : null],
-      ['App', r ? r.app_version : null],
-      ['Library', r ? `${r.library_version} (protocol ${r.protocol_version})` : null],
-      ['Violations', String(d.violations)],
-      ['Last error', r ? r.last_error : null],
+    section(t('fleet.figures'), dl([
+      [t('fleet.installer'), d.user_id],
+      [t('fleet.enrolled'), t('fleet.enrolled_by', { when: fmtWhen(d.enrolled_at), by: d.enrolled_by })],
+      [t('fleet.last_sync'), d.last_seen ? fmtWhen(d.last_seen) : t('fleet.never')],
+      [t('fleet.outbox_last_report'), r ? (outboxAge(r)
+        ? t('fleet.outbox_waiting_oldest', { n: r.outbox_depth, age: outboxAge(r) })
+        : t('fleet.outbox_waiting', { n: r.outbox_depth })) : null],
+      [t('fleet.parked_changes'), r ? String(r.parked) : null],
+      [t('fleet.media_waiting'), r ? fmtSize(r.pending_media_bytes) : null],
+      [t('fleet.free_storage'), r && r.free_storage_bytes != null ? fmtSize(r.free_storage_bytes) : null],
+      [t('fleet.clock'), d.report ? skew(d.report.clock_skew_ms) : null],
+      [t('fleet.app'), r ? r.app_version : null],
+      [t('fleet.library'), r ? t('fleet.library_protocol', { library: r.library_version, protocol: r.protocol_version }) : null],
+      [t('fleet.violations'), String(d.violations)],
+      [t('fleet.last_error'), r ? r.last_error : null],
     ]), revokeButton(d, 'device-error')),
-    section('Syncs', d.syncs.length
-      ? table(['When', 'Changes sent', 'Outbox then'], d.syncs.map((s) => h('tr', {},
+    section(t('fleet.syncs'), d.syncs.length
+      ? table([t('fleet.when'), t('fleet.changes_sent'), t('fleet.outbox_then')], d.syncs.map((s) => h('tr', {},
         td(fmtWhen(s.at)), td(String(s.pushed), 'num'), td(s.outbox_depth == null ? null : String(s.outbox_depth), 'num'))),
       { id: 'device-syncs' })
-      : h('p', { class: 'empty' }, 'No syncs yet.')),
-    section('Warnings and errors from the phone', d.log.length
-      ? table(['On the phone', 'Received', 'Level', 'What happened'], d.log.map((l) => h('tr', {},
-        td(fmtWhen(l.at)), td(fmtWhen(l.received_at)), td(h('span', { class: `badge level-${l.level}` }, l.level)),
+      : h('p', { class: 'empty' }, t('fleet.no_syncs'))),
+    section(t('fleet.phone_log'), d.log.length
+      ? table([t('fleet.on_the_phone'), t('fleet.received'), t('fleet.level'), t('fleet.what_happened')], d.log.map((l) => h('tr', {},
+        td(fmtWhen(l.at)), td(fmtWhen(l.received_at)), td(h('span', { class: `badge level-${l.level}` }, label(l.level))),
         td(l.message))), { id: 'device-log' })
-      : h('p', { class: 'empty' }, 'Nothing reported.')));
+      : h('p', { class: 'empty' }, t('fleet.nothing_reported'))));
 }

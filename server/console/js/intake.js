@@ -4,6 +4,7 @@
 import { KINDS } from './constants.js';
 import { $, enc, h, field, select, parseLocalInput } from './dom.js';
 import { api } from './api.js';
+import { t, errorText } from './i18n.js';
 
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 
@@ -26,27 +27,27 @@ export async function viewIntake() {
   }, () => {});
   const form = h('form', { id: 'intake-form', class: 'card intake', novalidate: true, onsubmit: submitIntake },
     h('div', { id: 'intake-error', class: 'error-box', role: 'alert', hidden: true }),
-    h('fieldset', {}, h('legend', {}, 'Customer'),
-      field('customer_name', 'Name', input('customer_name', { autocomplete: 'off' })),
-      field('customer_phone', 'Phone', input('customer_phone', { type: 'tel' })),
-      field('customer_email', 'Email', input('customer_email', { type: 'email' })),
-      field('tier', 'Tier', select('tier', [['standard', 'Standard'], ['vip', 'VIP']], 'standard'))),
-    h('fieldset', {}, h('legend', {}, 'Site'),
-      field('site_address', 'Address', input('site_address')),
-      field('region', 'Region', input('region', { list: 'region-list' })), regions),
-    h('fieldset', {}, h('legend', {}, 'Product'),
-      field('product_model', 'Model', input('product_model')),
-      field('product_serial', 'Serial number', input('product_serial'))),
-    h('fieldset', { class: 'wide' }, h('legend', {}, 'Problem'),
-      field('kind', 'Kind', select('kind', KINDS, 'repair')),
-      field('category', 'Category', input('category')),
-      field('priority', 'Priority', select('priority', PRIORITIES, 'normal')),
-      field('call_received_at', 'Call received', input('call_received_at', { type: 'datetime-local' }), 'Leave empty for now'),
-      h('div', { class: 'field span-all' }, h('label', { for: 'description' }, 'Description'),
+    h('fieldset', {}, h('legend', {}, t('intake.customer')),
+      field('customer_name', t('intake.customer_name'), input('customer_name', { autocomplete: 'off' })),
+      field('customer_phone', t('intake.customer_phone'), input('customer_phone', { type: 'tel' })),
+      field('customer_email', t('intake.customer_email'), input('customer_email', { type: 'email' })),
+      field('tier', t('intake.tier'), select('tier', [['standard', t('intake.tier_standard')], ['vip', t('intake.tier_vip')]], 'standard'))),
+    h('fieldset', {}, h('legend', {}, t('intake.site')),
+      field('site_address', t('intake.site_address'), input('site_address')),
+      field('region', t('intake.region'), input('region', { list: 'region-list' })), regions),
+    h('fieldset', {}, h('legend', {}, t('intake.product')),
+      field('product_model', t('intake.product_model'), input('product_model')),
+      field('product_serial', t('intake.product_serial'), input('product_serial'))),
+    h('fieldset', { class: 'wide' }, h('legend', {}, t('intake.problem')),
+      field('kind', t('intake.kind'), select('kind', KINDS, 'repair')),
+      field('category', t('intake.category'), input('category')),
+      field('priority', t('intake.priority'), select('priority', PRIORITIES, 'normal')),
+      field('call_received_at', t('intake.call_received_at'), input('call_received_at', { type: 'datetime-local' }), t('intake.call_received_hint')),
+      h('div', { class: 'field span-all' }, h('label', { for: 'description' }, t('intake.description')),
         h('textarea', { id: 'description', name: 'description', rows: 4 }))),
-    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary' }, 'Create job')));
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary' }, t('intake.create_job'))));
   form.addEventListener('input', (e) => { e.target.classList.remove('invalid'); e.target.removeAttribute('aria-invalid'); });
-  return h('div', { class: 'page' }, h('h1', { class: 'page-title' }, 'New job'), form);
+  return h('div', { class: 'page' }, h('h1', { class: 'page-title' }, t('intake.title')), form);
 }
 
 async function submitIntake(e) {
@@ -72,7 +73,7 @@ async function submitIntake(e) {
     location.hash = `#/jobs/${enc(job.id)}`;
   } catch (err) {
     if (err.status === 401) return;
-    errEl.textContent = err.message;
+    errEl.textContent = errorText(err);
     errEl.hidden = false;
     const input = intakeInput(err.field);
     if (input) { input.classList.add('invalid'); input.setAttribute('aria-invalid', 'true'); input.focus(); }

@@ -7,16 +7,19 @@ import { state } from './state.js';
 import {
   $, enc, h, field, dl, section, label, fmtDuration, fmtDateTime, fmtRange, fmtAny, fmtSize,
   localDay, toLocalInput, parseLocalInput, dueSpan, tierBadge, ringBadge, priorityBadge, statusChip,
-  table, td,
+  table, td, deviceName,
 } from './dom.js';
 import { api, blobUrl } from './api.js';
+import { clockLabel, errorText, fieldLabel, t } from './i18n.js';
 import { errorBox, showError, clearError, act } from './actions.js';
-import { fillEndFromStart, suggestionList, reminderItem } from './widgets.js';
+import { fillEndFromStart, flagText, suggestionList, reminderItem } from './widgets.js';
 
 // ---------------------------------------------------------------- job page
 
 export async function viewJob({ params: [id] }) {
   const v = await api('GET', `/v1/jobs/${enc(id)}`);
+  // Flags as the field raised them (the server's `flags` are their English texts).
+  const flags = (v.history || []).filter((a) => a.kind === 'flag').map(flagText);
   const { job, summary: sum } = v;
   const sugDay = sum.appointment_start != null ? localDay(new Date(sum.appointment_start)) : localDay();
   let suggestions;
@@ -25,7 +28,7 @@ export async function viewJob({ params: [id] }) {
       (user) => act('job-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user })));
   } catch (err) {
     if (err.status === 401) throw err;
-    suggestions = h('p', { class: 'error-box', role: 'alert' }, `Suggestions unavailable: ${err.message}`);
+    suggestions = h('p', { class: 'error-box', role: 'alert' }, t('job.suggestions_unavailable', { error: errorText(err) }));
   }
   const c = job.customer || {};
   return h('div', { class: 'page job' },
@@ -34,31 +37,31 @@ export async function viewJob({ params: [id] }) {
         h('div', { class: 'job-title-line' }, tierBadge(c.tier || sum.tier),
           h('h1', { id: 'job-title' }, `${c.name || sum.customer_name} — ${label(job.kind)}`)),
         h('div', { class: 'job-meta' },
-          h('span', { id: 'job-status', class: `status st-${sum.status}`, 'data-status': sum.status }, sum.status.replace(/_/g, ' ')),
-          h('span', { id: 'job-ring', class: `ring ring-${sum.ring}`, title: 'Escalation ring' }, `Ring ${sum.ring}`),
+          h('span', { id: 'job-status', class: `status st-${sum.status}`, 'data-status': sum.status }, label(sum.status)),
+          h('span', { id: 'job-ring', class: `ring ring-${sum.ring}`, title: t('job.escalation_ring') }, t('job.ring', { ring: sum.ring })),
           priorityBadge(sum.priority),
-          (v.flags || []).map((f) => h('span', { class: 'badge flag' }, `⚑ ${f}`)),
-          h('span', { class: 'muted' }, `Job ${job.id} · ${v.visits || 0} visit${v.visits === 1 ? '' : 's'} · received ${fmtDateTime(job.call_received_at)}`))),
+          flags.map((f) => h('span', { class: 'badge flag' }, `⚑ ${f}`)),
+          h('span', { class: 'muted' }, t('job.meta', { id: job.id, n: v.visits || 0, received: fmtDateTime(job.call_received_at) })))),
       statusActions(id, sum)),
     errorBox('job-error'),
     h('div', { class: 'job-grid' },
       h('div', { class: 'col' },
-        section('Customer and site', dl([['Customer', c.name], ['Tier', c.tier === 'vip' ? 'VIP' : 'Standard'],
-          ['Phone', c.phone], ['Email', c.email], ['Address', job.site && job.site.address], ['Region', job.site && job.site.region]])),
-        section('Product and problem', productProblem(job)),
-        section('Field record', fieldRecord(job, sum)),
+        section(t('job.customer_and_site'), dl([[t('job.customer'), c.name], [t('job.tier'), c.tier === 'vip' ? t('job.tier_vip') : t('job.tier_standard')],
+          [t('job.phone'), c.phone], [t('job.email'), c.email], [t('job.address'), job.site && job.site.address], [t('job.region'), job.site && job.site.region]])),
+        section(t('job.product_and_problem'), productProblem(job)),
+        section(t('job.field_record'), fieldRecord(job, sum)),
         mediaBlock(id, v),
-        section('Status trail', transitionsTable(job.transitions || []))),
+        section(t('job.status_trail'), transitionsTable(job.transitions || []))),
       h('div', { class: 'col' },
-        section('Clocks', clocksList(v.clocks || [])),
-        section('Appointment and engineer', appointmentEditor(id, sum),
-          h('h3', {}, `Suggested engineers for ${sugDay}`), suggestions),
-        section('Escalation', escalation(job, sum)),
-        section('Reminders', v.reminders && v.reminders.length
-          ? h('ul', { class: 'reminder-list' }, v.reminders.map((r) => reminderItem(r, 'job-error'))) : h('p', { class: 'empty' }, 'None.')),
-        section('Flags', v.flags && v.flags.length
-          ? h('ul', { class: 'plain' }, v.flags.map((f) => h('li', {}, `⚑ ${f}`))) : h('p', { class: 'empty' }, 'None.')))),
-    section('History', historyTable(v.history || [])));
+        section(t('job.clocks'), clocksList(v.clocks || [])),
+        section(t('job.appointment_and_engineer'), appointmentEditor(id, sum),
+          h('h3', {}, t('job.suggested_for', { day: sugDay })), suggestions),
+        section(t('job.escalation'), escalation(job, sum)),
+        section(t('job.reminders'), v.reminders && v.reminders.length
+          ? h('ul', { class: 'reminder-list' }, v.reminders.map((r) => reminderItem(r, 'job-error'))) : h('p', { class: 'empty' }, t('job.no_reminders'))),
+        section(t('job.flags'), flags.length
+          ? h('ul', { class: 'plain' }, flags.map((f) => h('li', {}, `⚑ ${f}`))) : h('p', { class: 'empty' }, t('job.no_flags'))))),
+    section(t('job.history'), historyTable(v.history || [])));
 }
 
 function statusActions(id, sum) {
@@ -67,31 +70,31 @@ function statusActions(id, sum) {
     disabled: sum.status === to, onclick: () => act('job-error', () => api('POST', `/v1/jobs/${enc(id)}/status`, { to })),
   }, text);
   // Reopening brings the job back to its engineer when it has one, else back to planning.
-  return h('div', { class: 'actions', role: 'group', 'aria-label': 'Status actions' },
-    btn(sum.assignee ? 'assigned' : 'scheduled', 'Reopen / follow-up'),
-    sum.assignee ? btn('scheduled', 'Reopen unassigned') : null,
-    btn('closed', 'Close (feedback in)'),
-    btn('cancelled', 'Cancel'));
+  return h('div', { class: 'actions', role: 'group', 'aria-label': t('job.status_actions') },
+    btn(sum.assignee ? 'assigned' : 'scheduled', t('job.reopen')),
+    sum.assignee ? btn('scheduled', t('job.reopen_unassigned')) : null,
+    btn('closed', t('job.close_feedback_in')),
+    btn('cancelled', t('job.cancel_job')));
 }
 
 function productProblem(job) {
   const p = job.product || {};
   const pr = job.problem || {};
   return [
-    dl([['Model', p.model], ['Serial', p.serial], ['Installed', fmtAny(p.install_date)], ['Purchase ref', p.purchase_ref],
-      ['Warranty until', fmtAny(p.warranty_end)], ['Category', pr.category], ['Priority', label(job.priority)],
-      ['Created', fmtDateTime(job.created_at)]]),
+    dl([[t('job.model'), p.model], [t('job.serial'), p.serial], [t('job.installed'), fmtAny(p.install_date)], [t('job.purchase_ref'), p.purchase_ref],
+      [t('job.warranty_until'), fmtAny(p.warranty_end)], [t('job.category'), pr.category], [t('job.priority'), label(job.priority)],
+      [t('job.created'), fmtDateTime(job.created_at)]]),
     h('p', { class: 'description' }, pr.description || ''),
   ];
 }
 
 function clocksList(clocks) {
-  if (!clocks.length) return h('p', { class: 'empty' }, 'No clocks.');
+  if (!clocks.length) return h('p', { class: 'empty' }, t('job.no_clocks'));
   return h('ul', { id: 'job-clocks', class: 'clocks' }, clocks.map((c) => h('li', { class: ['clock', c.state], 'data-clock': c.clock },
-    h('span', { class: 'clock-name' }, label(c.clock)),
+    h('span', { class: 'clock-name' }, clockLabel(c.clock)),
     h('span', { class: 'clock-state' }, label(c.state)),
-    c.done_at != null ? h('span', {}, `done ${fmtDateTime(c.done_at)}`) : dueSpan(c.due),
-    h('span', { class: 'muted' }, `due ${fmtDateTime(c.due)}`))));
+    c.done_at != null ? h('span', {}, t('job.clock_done', { time: fmtDateTime(c.done_at) })) : dueSpan(c.due),
+    h('span', { class: 'muted' }, t('job.clock_due', { time: fmtDateTime(c.due) })))));
 }
 
 function appointmentEditor(id, sum) {
@@ -101,28 +104,28 @@ function appointmentEditor(id, sum) {
   const save = () => act('job-error', async () => {
     const from = parseLocalInput(start.value);
     const to = parseLocalInput(end.value);
-    if (from == null || to == null) throw new Error('Pick a start and an end.');
+    if (from == null || to == null) throw new Error(t('job.pick_times'));
     await api('POST', `/v1/jobs/${enc(id)}/appointment`, { start: from, end: to });
     delete start.dataset.dirty;
     delete end.dataset.dirty;
   });
   return [
-    dl([['Appointment', fmtRange(sum.appointment_start, sum.appointment_end)],
-      ['Engineer', sum.assignee ? h('span', {}, sum.assignee, ' ',
-        h('button', { type: 'button', class: 'btn ghost small', onclick: () => act('job-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: null })) }, 'Unassign'))
-        : 'Unassigned']]),
-    h('div', { class: 'appt-editor' }, field('job-appt-start', 'Start', start), field('job-appt-end', 'End', end),
-      h('button', { id: 'job-appt-save', type: 'button', class: 'btn primary', onclick: save }, 'Save appointment')),
+    dl([[t('job.appointment'), fmtRange(sum.appointment_start, sum.appointment_end)],
+      [t('job.engineer'), sum.assignee ? h('span', {}, sum.assignee, ' ',
+        h('button', { type: 'button', class: 'btn ghost small', onclick: () => act('job-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: null })) }, t('common.unassign')))
+        : t('common.unassigned')]]),
+    h('div', { class: 'appt-editor' }, field('job-appt-start', t('job.appt_start'), start), field('job-appt-end', t('job.appt_end'), end),
+      h('button', { id: 'job-appt-save', type: 'button', class: 'btn primary', onclick: save }, t('job.save_appointment'))),
   ];
 }
 
 function escalation(job, sum) {
   const helps = (job.escalation && job.escalation.help_requests) || [];
   return [
-    h('p', {}, ringBadge(sum.ring), ` Ring ${sum.ring} of 3`),
+    h('p', {}, ringBadge(sum.ring), ' ', t('job.ring_of', { ring: sum.ring, max: 3 })),
     helps.length ? h('ul', { class: 'plain' }, helps.map((r) => h('li', {},
       h('strong', {}, r.by), h('span', { class: 'muted' }, ` ${fmtDateTime(r.at)} — `), r.reason)))
-      : h('p', { class: 'empty' }, 'No help requested.'),
+      : h('p', { class: 'empty' }, t('job.no_help_requests')),
   ];
 }
 
@@ -133,32 +136,32 @@ function fieldRecord(job, sum) {
   const fvs = outcome.first_visit_success ?? sum.first_visit_success;
   const rating = job.rating;
   return [
-    h('h3', {}, 'Checklist'),
+    h('h3', {}, t('job.checklist')),
     checklist.length ? h('ul', { class: 'checklist' }, checklist.map((it) => h('li', { class: it.done ? 'done' : 'open' },
-      h('span', { class: 'mark', 'aria-label': it.done ? 'done' : 'not done' }, it.done ? '✓' : '○'), ' ', it.label || it.key,
+      h('span', { class: 'mark', 'aria-label': it.done ? t('job.item_done') : t('job.item_not_done') }, it.done ? '✓' : '○'), ' ', it.label || it.key,
       it.value !== null && it.value !== undefined && it.value !== '' ? h('span', { class: 'muted' }, ` — ${it.value}`) : null,
-      it.note ? h('div', { class: 'muted note' }, it.note) : null))) : h('p', { class: 'empty' }, 'No checklist.'),
-    h('h3', {}, 'Notes'),
-    job.notes ? h('p', { class: 'description' }, job.notes) : h('p', { class: 'empty' }, 'No notes.'),
-    h('h3', {}, 'Parts'),
-    (job.parts || []).length ? table(['Part', 'Qty', 'Warranty', 'By', 'At'], job.parts.map((p) => h('tr', {},
-      td(p.part_number), td(String(p.quantity)), td(p.under_warranty ? 'Yes' : 'No'), td(p.by), td(fmtDateTime(p.at)))))
-      : h('p', { class: 'empty' }, 'No parts used.'),
-    h('h3', {}, 'Time'),
-    (job.time_entries || []).length ? table(['Kind', 'Start', 'End', 'Duration', 'By'], job.time_entries.map((t) => h('tr', {},
-      td(label(t.kind)), td(fmtDateTime(t.start)), td(fmtDateTime(t.end)), td(t.end != null ? fmtDuration(t.end - t.start) : 'running'), td(t.by))))
-      : h('p', { class: 'empty' }, 'No time booked.'),
-    h('h3', {}, 'Outcome'),
-    dl([['First visit success', fvs == null ? '—' : fvs ? 'Yes' : 'No'], ['Cause', outcome.cause], ['Fix', outcome.fix], ['Summary', outcome.summary],
-      ['Signature', job.signature ? 'Captured' : 'None'],
-      ['Rating', rating ? h('span', { class: 'stars', title: `${rating.score} of 5` }, '★'.repeat(rating.score) + '☆'.repeat(5 - rating.score)) : 'Not rated'],
-      rating && rating.comment ? ['Comment', rating.comment] : null]),
-    h('h3', {}, 'Photos'),
+      it.note ? h('div', { class: 'muted note' }, it.note) : null))) : h('p', { class: 'empty' }, t('job.no_checklist')),
+    h('h3', {}, t('job.notes')),
+    job.notes ? h('p', { class: 'description' }, job.notes) : h('p', { class: 'empty' }, t('job.no_notes')),
+    h('h3', {}, t('job.parts')),
+    (job.parts || []).length ? table([t('job.col_part'), t('job.col_quantity'), t('job.col_warranty'), t('job.col_by'), t('job.col_at')], job.parts.map((p) => h('tr', {},
+      td(p.part_number), td(String(p.quantity)), td(p.under_warranty ? t('common.yes') : t('common.no')), td(p.by), td(fmtDateTime(p.at)))))
+      : h('p', { class: 'empty' }, t('job.no_parts')),
+    h('h3', {}, t('job.time')),
+    (job.time_entries || []).length ? table([t('job.col_kind'), t('job.col_start'), t('job.col_end'), t('job.col_duration'), t('job.col_by')], job.time_entries.map((te) => h('tr', {},
+      td(label(te.kind)), td(fmtDateTime(te.start)), td(fmtDateTime(te.end)), td(te.end != null ? fmtDuration(te.end - te.start) : t('job.time_running')), td(te.by))))
+      : h('p', { class: 'empty' }, t('job.no_time')),
+    h('h3', {}, t('job.outcome')),
+    dl([[t('job.first_visit_success'), fvs == null ? '—' : fvs ? t('common.yes') : t('common.no')], [t('job.cause'), outcome.cause], [t('job.fix'), outcome.fix], [t('job.summary'), outcome.summary],
+      [t('job.signature'), job.signature ? t('job.signature_captured') : t('job.signature_none')],
+      [t('job.rating'), rating ? h('span', { class: 'stars', title: t('job.rating_score', { score: rating.score, max: 5 }) }, '★'.repeat(rating.score) + '☆'.repeat(5 - rating.score)) : t('job.not_rated')],
+      rating && rating.comment ? [t('job.rating_comment'), rating.comment] : null]),
+    h('h3', {}, t('job.photos')),
     (job.photos || []).length ? h('ul', { class: 'plain photos' }, job.photos.map((p) => h('li', {},
-      h('strong', {}, p.caption || 'Untitled'), h('span', { class: 'muted' },
-        ` ${p.mime} · ${Math.round((p.size || 0) / 1024)} KB · ${fmtDateTime(p.taken_at)} · `),
+      h('strong', {}, p.caption || t('job.untitled')), h('span', { class: 'muted' },
+        ' ', t('job.photo_meta', { mime: p.mime, kb: Math.round((p.size || 0) / 1024), taken: fmtDateTime(p.taken_at) }), ' · '),
       h('code', { title: p.sha256 }, String(p.sha256 || '').slice(0, 12)))))
-      : h('p', { class: 'empty' }, 'No photos.'),
+      : h('p', { class: 'empty' }, t('job.no_photos')),
   ];
 }
 
@@ -169,9 +172,9 @@ function fieldRecord(job, sum) {
 function mediaBlock(id, v) {
   const media = v.media || [];
   return h('section', { id: 'job-media', class: 'card media', 'aria-labelledby': 'job-media-h' },
-    h('h2', { id: 'job-media-h' }, 'Media'),
+    h('h2', { id: 'job-media-h' }, t('job.media')),
     media.length ? h('ul', { id: 'media-list', class: 'media-list' }, media.map(mediaItem))
-      : h('p', { class: 'empty' }, 'No photos, signature or report yet.'),
+      : h('p', { class: 'empty' }, t('job.no_media')),
     v.report ? reportBlock(id, v.report) : null);
 }
 
@@ -180,7 +183,7 @@ function mediaItem(m) {
   const caption = m.caption || label(m.role);
   const open = (child, cls) => h('a', { href: url, target: '_blank', rel: 'noopener', class: cls }, child);
   const image = m.received && m.role !== 'report' && String(m.mime || '').startsWith('image/');
-  const glyph = { photo: 'IMG', signature: 'SIG', report: 'PDF' }[m.role] || 'FILE';
+  const glyph = { photo: t('job.glyph_photo'), signature: t('job.glyph_signature'), report: t('job.glyph_report') }[m.role] || t('job.glyph_file');
   return h('li', { class: ['media-item', `role-${m.role}`, m.received ? 'is-received' : 'is-waiting'], 'data-sha256': m.sha256, 'data-role': m.role },
     image ? open(h('img', { class: 'media-thumb', src: url, alt: caption, loading: 'lazy' }), 'media-thumb-link')
       : h('span', { class: 'media-thumb media-glyph', 'aria-hidden': 'true' }, glyph),
@@ -188,7 +191,7 @@ function mediaItem(m) {
       h('div', { class: 'media-title' }, h('span', { class: 'badge media-role' }, label(m.role)), ' ',
         m.received ? open(caption, 'media-link') : h('span', {}, caption)),
       h('div', { class: 'muted' }, `${m.mime || '—'} · ${fmtSize(m.size)} · `,
-        h('span', { class: ['media-state', m.received ? 'received' : 'waiting'] }, m.received ? 'received' : 'waiting for the phone'))));
+        h('span', { class: ['media-state', m.received ? 'received' : 'waiting'] }, m.received ? t('job.media_received') : t('job.media_waiting')))));
 }
 
 function reportBlock(id, report) {
@@ -197,8 +200,8 @@ function reportBlock(id, report) {
   if (saved && saved.expires_at > Date.now()) showReportLink(out, saved);
   const button = h('button', {
     id: 'report-link-btn', type: 'button', class: 'btn report-link-btn', disabled: !report.received,
-    title: report.received ? 'Make a download link for the customer' : 'Available once the phone has uploaded the report',
-  }, 'Customer link');
+    title: report.received ? t('job.report_link_title') : t('job.report_link_unavailable'),
+  }, t('job.report_link'));
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {
@@ -218,28 +221,28 @@ function reportBlock(id, report) {
     }
   });
   return h('div', { id: 'job-report', class: 'report-box', 'data-received': String(!!report.received) },
-    h('h3', {}, 'Service report'),
-    h('p', { id: 'report-signed-by' }, `Signed by ${report.signed_by || '—'}`),
+    h('h3', {}, t('job.report')),
+    h('p', { id: 'report-signed-by' }, t('job.report_signed_by', { name: report.signed_by || '—' })),
     h('p', {}, report.received
-      ? h('a', { id: 'report-pdf', href: `/v1/jobs/${enc(id)}/report`, target: '_blank', rel: 'noopener' }, 'Service report (PDF)')
-      : h('span', { class: 'muted' }, 'Service report (PDF): waiting for the phone')),
+      ? h('a', { id: 'report-pdf', href: `/v1/jobs/${enc(id)}/report`, target: '_blank', rel: 'noopener' }, t('job.report_pdf'))
+      : h('span', { class: 'muted' }, t('job.report_pdf_waiting'))),
     h('div', { class: 'report-actions' }, button, out));
 }
 
 /** The customer link in a read-only input, selected on focus for copying. */
 function showReportLink(out, link) {
   const input = h('input', { id: 'report-link-url', type: 'text', readonly: true, class: 'report-link-url',
-    value: new URL(link.url, location.origin).href, 'aria-label': 'Customer link to the signed service report' });
+    value: new URL(link.url, location.origin).href, 'aria-label': t('job.report_link_label') });
   input.addEventListener('focus', () => input.select());
-  out.replaceChildren(input, h('span', { id: 'report-link-expires', class: 'muted' }, `expires ${fmtDateTime(link.expires_at)}`));
+  out.replaceChildren(input, h('span', { id: 'report-link-expires', class: 'muted' }, t('job.report_link_expires', { time: fmtDateTime(link.expires_at) })));
   out.hidden = false;
 }
 
 function transitionsTable(transitions) {
-  if (!transitions.length) return h('p', { class: 'empty' }, 'No status changes yet.');
-  return table(['At', 'To', 'By', 'Device', 'Location'], transitions.map((t) => h('tr', {},
-    td(fmtDateTime(t.at)), td(statusChip(t.to)), td(`${t.by || '—'}${t.role ? ` (${t.role})` : ''}`), td(t.device),
-    td(t.lat != null && t.lon != null ? `${Number(t.lat).toFixed(4)}, ${Number(t.lon).toFixed(4)}` : null))));
+  if (!transitions.length) return h('p', { class: 'empty' }, t('job.no_transitions'));
+  return table([t('job.col_at'), t('job.col_to'), t('job.col_by'), t('job.col_device'), t('job.col_location')], transitions.map((tr) => h('tr', {},
+    td(fmtDateTime(tr.at)), td(statusChip(tr.to)), td(tr.role ? t('job.by_role', { by: tr.by || '—', role: label(tr.role) }) : tr.by || '—'), td(deviceName(tr.device)),
+    td(tr.lat != null && tr.lon != null ? `${Number(tr.lat).toFixed(4)}, ${Number(tr.lon).toFixed(4)}` : null))));
 }
 
 /** Audit trail. The column heads sit in their own table so that #job-history holds exactly
@@ -248,11 +251,28 @@ function historyTable(history) {
   const cols = () => h('colgroup', {}, ['c-time', 'c-time', 'c-kind', 'c-user', 'c-dev', 'c-fields', 'c-detail'].map((c) => h('col', { class: c })));
   return h('div', { class: 'history' },
     h('table', { class: 'data history-head', 'aria-hidden': 'true' }, cols(),
-      h('thead', {}, h('tr', {}, ['Server time', 'Device time', 'Kind', 'User', 'Device', 'Fields', 'Detail'].map((t) => h('th', {}, t))))),
-    h('table', { id: 'job-history', class: 'data history-body', 'aria-label': 'History: server time, device time, kind, user, device, fields, detail' }, cols(),
+      h('thead', {}, h('tr', {}, [t('job.history_server_time'), t('job.history_device_time'), t('job.history_kind'), t('job.history_user'),
+        t('job.history_device'), t('job.history_fields'), t('job.history_detail')].map((text) => h('th', {}, text))))),
+    h('table', { id: 'job-history', class: 'data history-body', 'aria-label': t('job.history_label') }, cols(),
       h('tbody', {}, history.map((a) => h('tr', { 'data-audit-id': a.id, class: `k-${a.kind}` },
         td(fmtDateTime(a.server_time)), td(a.device_time != null ? fmtDateTime(a.device_time) : null),
-        td(h('span', { class: `badge kind k-${a.kind}` }, a.kind)), td(a.user || a.actor), td(a.device),
-        td((a.fields || []).join(', '), 'fields'), td(a.detail))))),
-    history.length ? null : h('p', { class: 'empty' }, 'No entries.'));
+        td(h('span', { class: `badge kind k-${a.kind}` }, label(a.kind))), td(a.user || a.actor), td(deviceName(a.device)),
+        td((a.fields || []).map(fieldLabel).join(t('widgets.list_separator')), 'fields'), auditDetail(a))))),
+    history.length ? null : h('p', { class: 'empty' }, t('job.no_history')));
+}
+
+/** The detail of an audit entry in words: the server records its own entries in English, so the
+ *  kinds it writes are worded here; the English stays in the cell's title. */
+function auditDetail(a) {
+  const words = {
+    compensation: () => t('job.audit_compensation'),
+    violation: () => t('job.audit_violation'),
+    flag: () => flagText(a),
+    purge: () => t('job.audit_purge'),
+    leave: () => (a.detail ? t('job.audit_left_closed') : null),
+  }[a.kind];
+  const text = words ? words() : null;
+  const cell = td(text || a.detail);
+  if (text && a.detail) cell.title = a.detail;
+  return cell;
 }

@@ -6,6 +6,7 @@ import { state } from './state.js';
 import { rerender } from './hooks.js';
 import { h, s, field, select, label, pct, fmtDuration, table, td } from './dom.js';
 import { api } from './api.js';
+import { clockLabel, t } from './i18n.js';
 
 // ---------------------------------------------------------------- constants
 
@@ -16,7 +17,7 @@ const DURATION_STEPS = [MIN, 2 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOU
 
 // ---------------------------------------------------------------- formatting
 
-const pctTick = (t) => `${+(t * 100).toFixed(1)}%`;
+const pctTick = (v) => `${+(v * 100).toFixed(1)}%`;
 
 // ---------------------------------------------------------------- dashboard
 
@@ -24,46 +25,55 @@ export async function viewDashboard() {
   const f = state.kpi;
   const qs = new URLSearchParams(Object.entries(f).filter(([, v]) => v));
   const d = await api('GET', `/v1/kpis?${qs}`);
-  const t = d.total;
+  const tot = d.total; // not `t`, which is the catalog's text
   const cats = d.buckets.map((b) => b.period);
   const m = d.buckets.map((b) => b.metrics);
-  const rows = (list) => list.map((r) => ({ label: r.key || '—', value: r.jobs, text: String(r.jobs), tip: `${r.key}: ${r.jobs} jobs` }));
+  const rows = (list) => list.map((r) => ({ label: r.key || '—', value: r.jobs, text: String(r.jobs),
+    tip: t('kpis.jobs_tip', { key: r.key, n: r.jobs }) }));
   const maxOf = (list) => Math.max(1, ...list.map((r) => r.jobs));
-  const durations = [['first_response', 'First response'], ['time_to_dispatch', 'Time to dispatch'],
-    ['time_to_resolve', 'Time to resolve'], ['appointment_wait', 'Appointment wait']];
+  const durations = [['first_response', t('kpis.first_response')], ['time_to_dispatch', t('kpis.time_to_dispatch')],
+    ['time_to_resolve', t('kpis.time_to_resolve')], ['appointment_wait', t('kpis.appointment_wait')]];
+  // The period is day, week or month; each has its own whole phrases (word order differs).
+  const per = (what) => t(`kpis.${what}.${d.period}`, { n: d.buckets.length });
+  const ftf = t('kpis.first_time_fix');
+  const install = t('kpis.installation_success');
+  const satisfied = t('kpis.satisfaction_4_5');
+  const complaints = t('kpis.complaint_rate');
+  const median = t('kpis.median');
+  const p90 = t('kpis.p90');
   return h('div', { class: 'page dashboard' },
-    h('h1', { class: 'page-title' }, 'Dashboard'),
+    h('h1', { class: 'page-title' }, t('kpis.title')),
     kpiFilters(d.options || {}),
-    h('p', { class: 'muted range' }, `${d.from_day} – ${d.to_day} · by ${d.period} · ${d.time_zone}`),
+    h('p', { class: 'muted range' }, t('kpis.range', { from: d.from_day, to: d.to_day, by: per('by_period'), zone: d.time_zone })),
     h('div', { class: 'tiles' },
-      ratioTile('kpi-first-time-fix', 'First-time fix', t.first_time_fix),
-      ratioTile('kpi-install-success', 'Installation success', t.installation_success),
-      tile('kpi-satisfaction', 'Satisfied (4–5)', pct(t.satisfaction.rate),
-        `mean ${t.mean_rating == null ? '—' : t.mean_rating.toFixed(1)} / 5 · ${t.satisfaction.of} rated`),
-      ratioTile('kpi-complaint-rate', 'Complaint rate', t.complaint_rate),
-      tile('kpi-jobs', 'Jobs', String(t.jobs), `${d.buckets.length} ${d.period}${d.buckets.length === 1 ? '' : 's'}`),
-      tile('kpi-time-to-resolve', 'Time to resolve (median)', fmtDuration(t.time_to_resolve.median_ms),
-        `p90 ${fmtDuration(t.time_to_resolve.p90_ms)} · n=${t.time_to_resolve.n}`)),
+      ratioTile('kpi-first-time-fix', ftf, tot.first_time_fix),
+      ratioTile('kpi-install-success', install, tot.installation_success),
+      tile('kpi-satisfaction', t('kpis.satisfied_tile'), pct(tot.satisfaction.rate),
+        t('kpis.satisfaction_sub', { mean: tot.mean_rating == null ? '—' : tot.mean_rating.toFixed(1), n: tot.satisfaction.of })),
+      ratioTile('kpi-complaint-rate', complaints, tot.complaint_rate),
+      tile('kpi-jobs', t('kpis.jobs'), String(tot.jobs), per('buckets')),
+      tile('kpi-time-to-resolve', t('kpis.time_to_resolve_median'), fmtDuration(tot.time_to_resolve.median_ms),
+        t('kpis.resolve_sub', { p90: fmtDuration(tot.time_to_resolve.p90_ms), n: tot.time_to_resolve.n }))),
     h('div', { class: 'charts' },
-      figure('chart-rates', 'First-time fix, installation success and satisfaction', cats.length
-        ? lineChart('Rates per period', cats, [
-          { name: 'First-time fix', cls: 'c1', ratios: m.map((x) => x.first_time_fix) },
-          { name: 'Installation success', cls: 'c2', ratios: m.map((x) => x.installation_success) },
-          { name: 'Satisfaction (4–5)', cls: 'c3', ratios: m.map((x) => x.satisfaction) }], niceScale(1, [0.25]))
-        : null, [['First-time fix', 'c1'], ['Installation success', 'c2'], ['Satisfaction (4–5)', 'c3']]),
-      figure('chart-demand', `Demand: jobs per ${d.period}`, cats.length ? barChart('Jobs per period', cats, m.map((x) => x.jobs)) : null),
-      figure('chart-durations', 'Response and resolution times over the range (median and p90)',
-        groupedBars('Durations', durations.map(([k, name]) => ({ name, n: t[k].n, values: [t[k].median_ms, t[k].p90_ms] })),
-          [{ name: 'Median', cls: 'c1' }, { name: 'p90', cls: 'c4' }]), [['Median', 'c1'], ['p90', 'c4']]),
-      figure('chart-sla', 'SLA compliance per clock', hBars('SLA compliance', CLOCKS.map((c) => {
-        const r = t.sla[c] || { hits: 0, of: 0, rate: null };
-        return { label: label(c), value: r.rate, cls: r.rate != null && r.rate < 0.8 ? 'bad' : 'c2',
-          text: r.rate == null ? '—' : `${pct(r.rate)} (${r.hits}/${r.of})`, tip: `${label(c)}: ${r.hits} of ${r.of} met` };
+      figure('chart-rates', t('kpis.chart_rates'), cats.length
+        ? lineChart(t('kpis.chart_rates_title'), cats, [
+          { name: ftf, cls: 'c1', ratios: m.map((x) => x.first_time_fix) },
+          { name: install, cls: 'c2', ratios: m.map((x) => x.installation_success) },
+          { name: satisfied, cls: 'c3', ratios: m.map((x) => x.satisfaction) }], niceScale(1, [0.25]))
+        : null, [[ftf, 'c1'], [install, 'c2'], [satisfied, 'c3']]),
+      figure('chart-demand', per('demand_caption'), cats.length ? barChart(t('kpis.chart_demand_title'), cats, m.map((x) => x.jobs)) : null),
+      figure('chart-durations', t('kpis.chart_durations'),
+        groupedBars(t('kpis.chart_durations_title'), durations.map(([k, name]) => ({ name, n: tot[k].n, values: [tot[k].median_ms, tot[k].p90_ms] })),
+          [{ name: median, cls: 'c1' }, { name: p90, cls: 'c4' }]), [[median, 'c1'], [p90, 'c4']]),
+      figure('chart-sla', t('kpis.chart_sla'), hBars(t('kpis.chart_sla_title'), CLOCKS.map((c) => {
+        const r = tot.sla[c] || { hits: 0, of: 0, rate: null };
+        return { label: clockLabel(c), value: r.rate, cls: r.rate != null && r.rate < 0.8 ? 'bad' : 'c2',
+          text: r.rate == null ? '—' : `${pct(r.rate)} (${r.hits}/${r.of})`, tip: t('kpis.sla_tip', { clock: clockLabel(c), hits: r.hits, of: r.of }) };
       }), 1)),
-      figure('chart-category', 'Demand by category', d.by_category.length ? hBars('By category', rows(d.by_category), maxOf(d.by_category)) : null),
-      figure('chart-region', 'Demand by region', d.by_region.length ? hBars('By region', rows(d.by_region), maxOf(d.by_region)) : null),
-      figure('chart-complaints', 'Complaint rate', cats.length
-        ? lineChart('Complaint rate per period', cats, [{ name: 'Complaint rate', cls: 'bad', ratios: m.map((x) => x.complaint_rate) }],
+      figure('chart-category', t('kpis.chart_category'), d.by_category.length ? hBars(t('kpis.chart_category_title'), rows(d.by_category), maxOf(d.by_category)) : null),
+      figure('chart-region', t('kpis.chart_region'), d.by_region.length ? hBars(t('kpis.chart_region_title'), rows(d.by_region), maxOf(d.by_region)) : null),
+      figure('chart-complaints', complaints, cats.length
+        ? lineChart(t('kpis.chart_complaints_title'), cats, [{ name: complaints, cls: 'bad', ratios: m.map((x) => x.complaint_rate) }],
           niceScale(Math.max(0.05, ...m.map((x) => x.complaint_rate.rate || 0))))
         : null)),
     engineersTable(d));
@@ -80,27 +90,28 @@ function kpiFilters(options) {
   };
   const pair = (x) => [x, x];
   return h('form', { class: 'card filters', onsubmit: (e) => e.preventDefault() },
-    field('kpi-period', 'Period', select('kpi-period', [['day', 'Day'], ['week', 'Week'], ['month', 'Month']], f.period, { onchange: onChange('period') })),
-    field('kpi-from', 'From', h('input', { id: 'kpi-from', type: 'date', value: f.from, onchange: onChange('from') })),
-    field('kpi-to', 'To', h('input', { id: 'kpi-to', type: 'date', value: f.to, onchange: onChange('to') })),
-    field('kpi-region', 'Region', withAll('All regions', (options.regions || []).map(pair), 'region')),
-    field('kpi-category', 'Category', withAll('All categories', (options.categories || []).map(pair), 'category')),
-    field('kpi-kind', 'Kind', withAll('All kinds', KINDS.map((k) => [k, label(k)]), 'kind')),
-    field('kpi-engineer', 'Engineer', withAll('All engineers', (options.engineers || []).map((e) => [e.user, e.name || e.user]), 'engineer')));
+    field('kpi-period', t('kpis.period'), select('kpi-period', [['day', t('kpis.period_day')], ['week', t('kpis.period_week')],
+      ['month', t('kpis.period_month')]], f.period, { onchange: onChange('period') })),
+    field('kpi-from', t('kpis.from'), h('input', { id: 'kpi-from', type: 'date', value: f.from, onchange: onChange('from') })),
+    field('kpi-to', t('kpis.to'), h('input', { id: 'kpi-to', type: 'date', value: f.to, onchange: onChange('to') })),
+    field('kpi-region', t('kpis.region'), withAll(t('kpis.all_regions'), (options.regions || []).map(pair), 'region')),
+    field('kpi-category', t('kpis.category'), withAll(t('kpis.all_categories'), (options.categories || []).map(pair), 'category')),
+    field('kpi-kind', t('kpis.kind'), withAll(t('kpis.all_kinds'), KINDS.map((k) => [k, label(k)]), 'kind')),
+    field('kpi-engineer', t('kpis.engineer'), withAll(t('kpis.all_engineers'), (options.engineers || []).map((e) => [e.user, e.name || e.user]), 'engineer')));
 }
 
 function tile(id, title, value, sub) {
   return h('div', { id, class: 'card tile' }, h('div', { class: 'tile-title' }, title),
     h('div', { class: 'value' }, value), h('div', { class: 'tile-sub muted' }, sub || ''));
 }
-const ratioTile = (id, title, r) => tile(id, title, pct(r.rate), `${r.hits} of ${r.of}`);
+const ratioTile = (id, title, r) => tile(id, title, pct(r.rate), t('kpis.hits_of', { hits: r.hits, of: r.of }));
 
 function engineersTable(d) {
-  return h('section', { class: 'card' }, h('h2', {}, 'Engineers'),
-    table(['Engineer', 'Jobs done', 'First-time fix', 'Satisfaction', 'Mean rating'], d.engineers.map((e) => {
+  return h('section', { class: 'card' }, h('h2', {}, t('kpis.engineers')),
+    table([t('kpis.engineer'), t('kpis.jobs_done'), t('kpis.first_time_fix'), t('kpis.satisfaction'), t('kpis.mean_rating')], d.engineers.map((e) => {
       const star = e.user === d.service_star;
       return h('tr', { 'data-engineer': e.user, class: star && 'star' },
-        h('th', { scope: 'row' }, star ? h('span', { class: 'star-mark', title: 'Service star' }, '★ ') : null, e.name || e.user),
+        h('th', { scope: 'row' }, star ? h('span', { class: 'star-mark', title: t('kpis.service_star') }, '★ ') : null, e.name || e.user),
         td(String(e.jobs_done), 'num'), td(pct(e.first_time_fix.rate), 'num'), td(pct(e.satisfaction.rate), 'num'),
         td(e.mean_rating == null ? '—' : e.mean_rating.toFixed(1), 'num'));
     }), { id: 'kpi-engineers' }));
@@ -110,7 +121,7 @@ function engineersTable(d) {
 
 function figure(id, caption, chart, legendItems) {
   return h('figure', { id, class: 'card chart-fig' }, h('figcaption', {}, caption),
-    chart || h('p', { class: 'empty' }, 'No data for this selection.'),
+    chart || h('p', { class: 'empty' }, t('kpis.no_data')),
     chart && legendItems ? h('ul', { class: 'legend' }, legendItems.map(([name, cls]) => h('li', {}, h('span', { class: `swatch ${cls}` }), name))) : null);
 }
 
@@ -138,9 +149,9 @@ function frame(title, height = 220) {
 
 function drawYAxis({ svg, p }, scale, fmt) {
   const y = (v) => p.b - (v / scale.top) * (p.b - p.t);
-  for (const t of scale.ticks) {
-    svg.append(s('line', { class: 'grid', x1: p.l, x2: p.r, y1: y(t), y2: y(t) }),
-      s('text', { class: 'tick', x: p.l - 6, y: y(t) + 4, 'text-anchor': 'end' }, t === 0 ? '0' : fmt(t)));
+  for (const v of scale.ticks) {
+    svg.append(s('line', { class: 'grid', x1: p.l, x2: p.r, y1: y(v), y2: y(v) }),
+      s('text', { class: 'tick', x: p.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, v === 0 ? '0' : fmt(v)));
   }
   svg.append(s('line', { class: 'axis', x1: p.l, x2: p.l, y1: p.t, y2: p.b }),
     s('line', { class: 'axis', x1: p.l, x2: p.r, y1: p.b, y2: p.b }));
@@ -174,7 +185,7 @@ function lineChart(title, cats, series, scale) {
     se.ratios.forEach((r, i) => {
       if (!r || r.rate == null) return;
       f.svg.append(s('circle', { class: `dot ${se.cls}`, cx: x(i), cy: y(r.rate), r: 3.5 },
-        s('title', {}, `${cats[i]} — ${se.name}: ${pct(r.rate)} (${r.hits} of ${r.of})`)));
+        s('title', {}, t('kpis.rate_tip', { period: cats[i], series: se.name, rate: pct(r.rate), hits: r.hits, of: r.of }))));
     });
   }
   return f.svg;
@@ -188,7 +199,7 @@ function barChart(title, cats, values) {
   const bw = Math.max(2, Math.min(40, step * 0.7));
   values.forEach((v, i) => {
     f.svg.append(s('rect', { class: 'bar c1', x: x(i) - bw / 2, y: y(v), width: bw, height: f.p.b - y(v) },
-      s('title', {}, `${cats[i]}: ${v} job${v === 1 ? '' : 's'}`)));
+      s('title', {}, t('kpis.period_jobs_tip', { period: cats[i], n: v }))));
     if (cats.length <= 16 && v > 0) f.svg.append(s('text', { class: 'bar-label', x: x(i), y: y(v) - 4, 'text-anchor': 'middle' }, String(v)));
   });
   return f.svg;
@@ -209,7 +220,7 @@ function groupedBars(title, groups, series) {
     }
     const top = Math.min(y(v), f.p.b - 2); // the shortest bar still shows
     f.svg.append(s('rect', { class: `bar ${series[k].cls}`, x: bx + 1, y: top, width: bw - 2, height: f.p.b - top },
-      s('title', {}, `${g.name} — ${series[k].name}: ${fmtDuration(v)} (n=${g.n})`)),
+      s('title', {}, t('kpis.duration_tip', { group: g.name, series: series[k].name, duration: fmtDuration(v), n: g.n }))),
     s('text', { class: 'bar-label', x: bx + bw / 2, y: top - 4, 'text-anchor': 'middle' }, fmtDuration(v)));
   }));
   return f.svg;

@@ -8,6 +8,7 @@ import { state } from './state.js';
 import { rerender, setHooks } from './hooks.js';
 import { $, enc, h, field, label, updateDue } from './dom.js';
 import { api } from './api.js';
+import { LANGUAGES, clockLabel, errorText, reminderText, language, preferredLanguage, rememberLanguage, t, useLanguage } from './i18n.js';
 import { refreshBadge } from './widgets.js';
 import { viewQueues } from './queues.js';
 import { viewIntake } from './intake.js';
@@ -29,11 +30,12 @@ function showLogin(message) {
     $('app').replaceChildren(h('div', { class: 'login-wrap' },
       h('form', { id: 'login-form', class: 'card login', novalidate: true, onsubmit: submitLogin },
         h('h1', { class: 'brand-big' }, 'Fieldsync'),
-        h('p', { class: 'muted' }, 'Dispatch console'),
-        field('login-user', 'User', h('input', { id: 'login-user', name: 'user', autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false' })),
-        field('login-password', 'Password', h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password' })),
+        h('p', { class: 'muted' }, t('login.subtitle')),
+        field('login-user', t('login.user'), h('input', { id: 'login-user', name: 'user', autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false' })),
+        field('login-password', t('login.password'), h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password' })),
         h('div', { id: 'login-error', class: 'error-box', role: 'alert', hidden: true }),
-        h('button', { type: 'submit', class: 'btn primary' }, 'Sign in'))));
+        h('button', { type: 'submit', class: 'btn primary' }, t('login.submit')),
+        languageSwitch('login-language'))));
   }
   if (message) { $('login-error').textContent = message; $('login-error').hidden = false; }
   $('login-user').focus();
@@ -49,9 +51,9 @@ async function submitLogin(e) {
     const r = await api('POST', '/v1/auth/login', { user: $('login-user').value.trim(), password: $('login-password').value });
     state.csrf = r.csrf;
     state.me = { user: r.user, role: r.role };
-    startApp();
+    await startApp();
   } catch (err) {
-    errEl.textContent = err.message;
+    errEl.textContent = errorText(err);
     errEl.hidden = false;
     button.disabled = false;
   }
@@ -64,7 +66,10 @@ async function logout() {
   showLogin();
 }
 
-function startApp() {
+async function startApp() {
+  // The user's own choice on this browser wins over the one the sign-in page was shown in.
+  const wanted = preferredLanguage(state.me.user);
+  if (wanted !== language()) await useLanguage(wanted);
   // Admins read everything but plan nothing: the stylesheet hides the controls they may not use.
   document.body.dataset.role = state.me.role;
   state.manuals = { form: null, latest: new Map(), selected: null, onList: null };
@@ -77,19 +82,35 @@ function startApp() {
   route();
 }
 
+/** The language menu: the choice sticks for this user on this browser; the page reloads so
+ *  that every view, form and cached text is built again in the new language. */
+function languageSwitch(id) {
+  return h('label', { class: 'language' }, h('span', { class: 'sr-only' }, t('shell.language')),
+    h('select', {
+      id,
+      'aria-label': t('shell.language'),
+      value: language(),
+      onchange: (e) => {
+        rememberLanguage(e.target.value, state.me && state.me.user);
+        location.reload();
+      },
+    }, LANGUAGES.map(([tag, name]) => h('option', { value: tag, lang: tag }, name))));
+}
+
 function renderShell() {
   const link = (href, text) => h('a', { href }, text);
   $('app').replaceChildren(
     h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '#/queues' }, 'Fieldsync'),
-      h('nav', { id: 'nav', 'aria-label': 'Main' },
-        link('#/queues', 'Queues'), link('#/intake', 'Intake'), link('#/board', 'Board'), link('#/dashboard', 'Dashboard'),
-        link('#/manuals', 'Manuals'), link('#/fleet', 'Fleet')),
+      h('nav', { id: 'nav', 'aria-label': t('nav.label') },
+        link('#/queues', t('nav.queues')), link('#/intake', t('nav.intake')), link('#/board', t('nav.board')),
+        link('#/dashboard', t('nav.dashboard')), link('#/manuals', t('nav.manuals')), link('#/fleet', t('nav.fleet'))),
       h('div', { class: 'topbar-right' },
-        h('a', { href: '#/reminders', class: 'reminders-link', title: 'Open reminders' },
-          'Reminders ', h('span', { id: 'reminder-count', class: 'count-badge', 'aria-label': 'open reminders' }, '0')),
-        h('span', { id: 'whoami', title: state.me.name || '' }, `${state.me.user} (${state.me.role})`),
-        h('button', { id: 'logout', type: 'button', class: 'btn ghost', onclick: logout }, 'Sign out'))),
+        h('a', { href: '#/reminders', class: 'reminders-link', title: t('shell.reminders_title') },
+          t('shell.reminders'), ' ', h('span', { id: 'reminder-count', class: 'count-badge', 'aria-label': t('shell.reminders_count') }, '0')),
+        h('span', { id: 'whoami', title: state.me.name || '' }, t('shell.whoami', { user: state.me.user, role: label(state.me.role) })),
+        languageSwitch('language'),
+        h('button', { id: 'logout', type: 'button', class: 'btn ghost', onclick: logout }, t('shell.sign_out')))),
     h('main', { id: 'view' }),
     h('div', { id: 'toasts', role: 'status', 'aria-live': 'polite' }));
   // Inputs the user has typed in keep their value across live re-renders (see route()).
@@ -99,10 +120,10 @@ function renderShell() {
 function toast(text, href) {
   const box = $('toasts');
   if (!box) return;
-  const t = h('div', { class: 'toast' }, href ? h('a', { href }, text) : text,
-    h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', onclick: () => t.remove() }, '×'));
-  box.append(t);
-  setTimeout(() => t.remove(), 8000);
+  const note = h('div', { class: 'toast' }, href ? h('a', { href }, text) : text,
+    h('button', { type: 'button', class: 'toast-close', 'aria-label': t('shell.dismiss'), onclick: () => note.remove() }, '×'));
+  box.append(note);
+  setTimeout(() => note.remove(), 8000);
 }
 
 // ---------------------------------------------------------------- routing
@@ -142,7 +163,7 @@ async function route(refresh = false) {
     state.errors = {};
     // Another day on the board or another job: keep the page until the new one is ready.
     if (path.split('/')[1] !== state.lastPath) {
-      view.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
+      view.replaceChildren(h('p', { class: 'loading' }, t('common.loading')));
       window.scrollTo(0, 0);
     }
     state.lastPath = path.split('/')[1];
@@ -157,8 +178,8 @@ async function route(refresh = false) {
     if (keep) restoreInputs(keep);
   } catch (err) {
     if (seq !== state.seq || err.status === 401) return;
-    view.replaceChildren(h('div', { class: 'error-box', role: 'alert' }, err.message, ' ',
-      h('button', { type: 'button', class: 'btn', onclick: () => route() }, 'Retry')));
+    view.replaceChildren(h('div', { class: 'error-box', role: 'alert' }, errorText(err), ' ',
+      h('button', { type: 'button', class: 'btn', onclick: () => route() }, t('common.retry'))));
   }
 }
 
@@ -187,8 +208,8 @@ function startEvents() {
     scheduleRefresh();
     try {
       const r = JSON.parse(e.data);
-      toast(`Ring ${r.ring} · ${label(r.clock)}: ${r.message}`, `#/jobs/${enc(r.job_id)}`);
-    } catch (err) { toast('New reminder', '#/reminders'); }
+      toast(t('shell.reminder_toast', { ring: r.ring, clock: clockLabel(r.clock), message: reminderText(r) }), `#/jobs/${enc(r.job_id)}`);
+    } catch (err) { toast(t('shell.new_reminder'), '#/reminders'); }
   });
   es.addEventListener('ready', () => {
     // After a reconnect something may have changed while we were away.
@@ -228,6 +249,8 @@ function scheduleRefresh() {
 // ---------------------------------------------------------------- start
 
 async function boot() {
+  await useLanguage(preferredLanguage());
+  document.title = t('app.title');
   window.addEventListener('hashchange', () => route());
   // Relative deadlines ("due in 4 min") stay current between refreshes.
   setInterval(() => document.querySelectorAll('.due[data-due]').forEach(updateDue), 30e3);
@@ -235,9 +258,9 @@ async function boot() {
     const me = await api('GET', '/v1/me');
     state.csrf = me.csrf;
     state.me = me;
-    startApp();
+    await startApp();
   } catch (err) {
-    if (err.status !== 401) showLogin(err.message);
+    if (err.status !== 401) showLogin(errorText(err));
   }
 }
 

@@ -4,7 +4,8 @@
 import { state } from './state.js';
 import { $, enc, h, field, fmtDateTime, fmtSize, table, td } from './dom.js';
 import { api, blobUrl } from './api.js';
-import { MAX_BLOB, fileMime, uploadRow, uploadFile } from './uploads.js';
+import { MAX_BLOB, fileMime, uploadRow, uploadFile, uploadErrorText } from './uploads.js';
+import { t, errorText } from './i18n.js';
 
 export async function viewManuals({ params: [model, version] }) {
   const seq = state.seq;
@@ -22,14 +23,14 @@ export async function viewManuals({ params: [model, version] }) {
   // A newer page is on its way: leave the shared form where it is.
   if (seq !== state.seq) return h('div');
   let detail = null;
-  if (manual instanceof Error) detail = h('section', { id: 'manual-detail', class: 'card' }, h('div', { class: 'error-box', role: 'alert' }, manual.message));
+  if (manual instanceof Error) detail = h('section', { id: 'manual-detail', class: 'card' }, h('div', { class: 'error-box', role: 'alert' }, errorText(manual)));
   else if (manual) detail = manualDetail(manual);
   return h('div', { class: 'page manuals' },
-    h('h1', { class: 'page-title' }, 'Manuals'),
+    h('h1', { class: 'page-title' }, t('manuals.title')),
     h('div', { class: 'manuals-grid' },
       h('div', { class: 'col' },
         h('section', { class: 'card', 'aria-labelledby': 'manuals-h' },
-          h('h2', { id: 'manuals-h' }, 'Published ', h('span', { id: 'manual-count', class: 'count' }, String(sorted.length))),
+          h('h2', { id: 'manuals-h' }, t('manuals.published_heading'), ' ', h('span', { id: 'manual-count', class: 'count' }, String(sorted.length))),
           h('div', { id: 'manual-list' }, manualTable(sorted, selected))),
         detail),
       h('div', { class: 'col manual-form-col' }, manualForm())));
@@ -47,12 +48,14 @@ function setManualList(list) {
 }
 
 function manualTable(list, selected) {
-  if (!list.length) return h('p', { class: 'empty' }, 'No manuals published yet.');
-  return table(['Model', 'Version', 'Title', 'Published', 'By', 'Sections', 'Attachments'], list.map((m) => {
+  if (!list.length) return h('p', { class: 'empty' }, t('manuals.no_manuals'));
+  const head = [t('manuals.col_model'), t('manuals.col_version'), t('manuals.col_title'), t('manuals.col_published'),
+    t('manuals.col_by'), t('manuals.col_sections'), t('manuals.col_attachments')];
+  return table(head, list.map((m) => {
     const href = `#/manuals/${enc(m.model)}/${m.version}`;
     const on = selected && selected.model === m.model && selected.version === m.version;
     const row = h('tr', { class: ['manual-row', on && 'selected'], 'data-model': m.model, 'data-version': m.version, 'aria-current': on ? 'true' : null },
-      h('th', { scope: 'row' }, h('a', { href }, m.model)), td(`v${m.version}`), td(m.title), td(fmtDateTime(m.published_at)),
+      h('th', { scope: 'row' }, h('a', { href }, m.model)), td(t('manuals.version', { version: String(m.version) })), td(m.title), td(fmtDateTime(m.published_at)),
       td(m.published_by), td(String(m.sections), 'num'), td(String(m.attachments), 'num'));
     row.addEventListener('click', (e) => { if (!e.target.closest('a')) location.hash = href; });
     return row;
@@ -65,19 +68,19 @@ function manualDetail(m) {
   const attachments = m.attachments || [];
   return h('section', { id: 'manual-detail', class: 'card manual-detail', 'data-model': m.model, 'data-version': m.version },
     h('div', { class: 'panel-head' },
-      h('h2', {}, `${m.model} v${m.version} — ${m.title}`),
-      h('a', { href: '#/manuals', class: 'btn ghost close', 'aria-label': 'Close manual' }, '×')),
-    h('p', { class: 'muted' }, `Published ${fmtDateTime(m.published_at)} by ${m.published_by || '—'}`),
-    h('h3', {}, `Sections (${sections.length})`),
+      h('h2', {}, t('manuals.detail_heading', { model: m.model, version: String(m.version), title: m.title })),
+      h('a', { href: '#/manuals', class: 'btn ghost close', 'aria-label': t('manuals.close') }, '×')),
+    h('p', { class: 'muted' }, t('manuals.published_by', { date: fmtDateTime(m.published_at), by: m.published_by || '—' })),
+    h('h3', {}, t('manuals.sections_heading', { n: sections.length })),
     sections.length ? h('ol', { class: 'manual-sections' }, sections.map((sec) => h('li', { class: 'manual-section', 'data-section-id': sec.id },
       h('div', { class: 'manual-section-head' }, h('strong', {}, sec.title), ' ', h('code', { class: 'muted' }, sec.id)),
       h('div', { class: 'manual-body' }, sec.body))))
-      : h('p', { class: 'empty' }, 'No sections.'),
-    h('h3', {}, `Attachments (${attachments.length})`),
+      : h('p', { class: 'empty' }, t('manuals.no_sections')),
+    h('h3', {}, t('manuals.attachments_heading', { n: attachments.length })),
     attachments.length ? h('ul', { class: 'plain manual-attachments' }, attachments.map((a) => h('li', { 'data-sha256': a.sha256 },
       h('a', { href: blobUrl(a.sha256), target: '_blank', rel: 'noopener' }, a.name || a.sha256),
       h('span', { class: 'muted' }, ` ${a.mime} · ${fmtSize(a.size)}`))))
-      : h('p', { class: 'empty' }, 'No attachments.'));
+      : h('p', { class: 'empty' }, t('manuals.no_attachments')));
 }
 
 /** Field names in the server's errors → the form's inputs. */
@@ -103,23 +106,22 @@ function manualForm() {
     files: input('manual-files', { type: 'file', multiple: true, accept: 'image/*,application/pdf,.pdf' }),
     models: h('datalist', { id: 'manual-model-list' }),
     outline: h('p', { id: 'manual-outline', class: 'hint manual-outline' }),
-    uploads: h('ul', { id: 'manual-uploads', class: 'upload-list', 'aria-label': 'Attachment uploads', hidden: true }),
+    uploads: h('ul', { id: 'manual-uploads', class: 'upload-list', 'aria-label': t('manuals.uploads_label'), hidden: true }),
     error: h('div', { id: 'manual-error', class: 'error-box', role: 'alert', hidden: true }),
     result: h('p', { id: 'manual-result', class: 'form-result', role: 'status', hidden: true }),
-    submit: h('button', { id: 'manual-submit', type: 'submit', class: 'btn primary' }, 'Publish'),
+    submit: h('button', { id: 'manual-submit', type: 'submit', class: 'btn primary' }, t('manuals.publish')),
     busy: false,
   };
   const form = h('form', { id: 'manual-form', class: 'card manual-form', novalidate: true, 'aria-labelledby': 'manual-form-h' },
-    h('h2', { id: 'manual-form-h' }, 'Publish a manual'),
+    h('h2', { id: 'manual-form-h' }, t('manuals.form_heading')),
     els.error,
     h('div', { class: 'manual-fields' },
-      withError('manual-model', 'Model', els.model), els.models,
-      withError('manual-version', 'Version', els.version),
-      withError('manual-title', 'Title', els.title)),
-    withError('manual-markdown', 'Manual text (Markdown)', els.markdown,
-      'A section starts at each line beginning with “# ” or “## ”; text before the first heading is the introduction.'),
+      withError('manual-model', t('manuals.model'), els.model), els.models,
+      withError('manual-version', t('manuals.version_field'), els.version),
+      withError('manual-title', t('manuals.title_field'), els.title)),
+    withError('manual-markdown', t('manuals.markdown'), els.markdown, t('manuals.markdown_hint')),
     els.outline,
-    withError('manual-files', 'Attachments', els.files, 'Images and PDFs, up to 64 MiB each.'),
+    withError('manual-files', t('manuals.files'), els.files, t('manuals.files_hint')),
     els.uploads,
     h('div', { class: 'form-actions' }, els.result, els.submit));
   form.addEventListener('submit', (e) => submitManual(e, els));
@@ -133,7 +135,7 @@ function manualForm() {
   };
   const outline = () => {
     const ids = splitSections(els.markdown.value, els.title.value.trim()).map((sec) => sec.id);
-    els.outline.textContent = ids.length ? `${ids.length} section${ids.length === 1 ? '' : 's'}: ${ids.join(', ')}` : '';
+    els.outline.textContent = ids.length ? t('manuals.outline', { n: ids.length, ids: ids.join(', ') }) : '';
   };
   els.model.addEventListener('input', propose);
   els.version.addEventListener('input', () => { delete els.version.dataset.auto; });
@@ -171,10 +173,10 @@ function showManualError(els, err) {
   if (err.code === 'stale_version') key = 'version';
   else if (err.code !== 'missing_blob' && err.field) key = MANUAL_FIELDS[String(err.field).split(/[.[]/)[0]] || null;
   if (key) {
-    markField(els[key], err.message);
+    markField(els[key], uploadErrorText(err));
     els[key].focus();
   } else {
-    els.error.textContent = err.message;
+    els.error.textContent = uploadErrorText(err);
     els.error.hidden = false;
   }
 }
@@ -191,16 +193,16 @@ async function submitManual(e, els) {
   const sections = splitSections(els.markdown.value, title);
   // What can be told before anything is uploaded.
   const problems = [];
-  if (!model) problems.push(['model', 'Enter the product model.']);
-  if (!els.version.value || !Number.isInteger(version) || version < 1) problems.push(['version', 'The version is a whole number, 1 or more.']);
-  if (!title) problems.push(['title', 'Enter the manual’s title.']);
+  if (!model) problems.push(['model', t('manuals.need_model')]);
+  if (!els.version.value || !Number.isInteger(version) || version < 1) problems.push(['version', t('manuals.bad_version')]);
+  if (!title) problems.push(['title', t('manuals.need_title')]);
   if (files.length && !(window.crypto && crypto.subtle)) {
-    problems.push(['files', 'Uploading attachments needs HTTPS: this browser computes file checksums only on secure pages. Open the console over https:// (or on localhost).']);
+    problems.push(['files', t('manuals.needs_https')]);
   } else {
     const big = files.find((f) => f.size > MAX_BLOB);
     const odd = files.find((f) => !/^image\//.test(fileMime(f)) && fileMime(f) !== 'application/pdf');
-    if (big) problems.push(['files', `${big.name} is ${fmtSize(big.size)}; attachments may be at most 64 MiB.`]);
-    else if (odd) problems.push(['files', `${odd.name} is neither an image nor a PDF.`]);
+    if (big) problems.push(['files', t('manuals.file_too_big', { name: big.name, size: fmtSize(big.size) })]);
+    else if (odd) problems.push(['files', t('manuals.file_not_allowed', { name: odd.name })]);
   }
   if (problems.length) {
     for (const [key, text] of problems) markField(els[key], text);
@@ -218,10 +220,10 @@ async function submitManual(e, els) {
       const sha256 = await uploadFile(files[i], rows[i]);
       attachments.push({ sha256, name: files[i].name, mime: fileMime(files[i]) });
     }
-    els.submit.textContent = 'Publishing…';
+    els.submit.textContent = t('manuals.publishing');
     const m = await api('POST', '/v1/manuals', { model, version, title, sections, attachments });
     const n = (m.changed_sections || []).length;
-    els.result.textContent = `Published ${m.model ?? model} v${m.version ?? version}: ${n} section${n === 1 ? '' : 's'} changed`;
+    els.result.textContent = t('manuals.published_result', { model: m.model ?? model, version: String(m.version ?? version), n });
     els.result.hidden = false;
     // Ready for the next version of the same model.
     for (const el of [els.title, els.markdown, els.files, els.version]) { el.value = ''; delete el.dataset.dirty; }
@@ -233,7 +235,7 @@ async function submitManual(e, els) {
   } finally {
     els.busy = false;
     els.submit.disabled = false;
-    els.submit.textContent = 'Publish';
+    els.submit.textContent = t('manuals.publish');
   }
 }
 

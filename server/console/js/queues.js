@@ -3,23 +3,23 @@
 
 import { enc, h, label, fmtWhen, dueSpan, tierBadge, ringBadge, priorityBadge } from './dom.js';
 import { api } from './api.js';
+import { clockLabel, t } from './i18n.js';
+import { flagText } from './widgets.js';
 
-const QUEUES = [
-  ['unassigned', 'Unassigned'], ['unscheduled', 'Unscheduled'], ['overdue', 'Overdue'],
-  ['escalated', 'Escalated'], ['flagged', 'Flagged'],
-];
+// Each queue's title is queues.<key> in the catalog.
+const QUEUES = ['unassigned', 'unscheduled', 'overdue', 'escalated', 'flagged'];
 
 export async function viewQueues() {
   const q = await api('GET', '/v1/queues');
   return h('div', { class: 'page' },
-    h('h1', { class: 'page-title' }, 'Queues'),
-    h('div', { class: 'queue-grid' }, QUEUES.map(([key, title]) => queueSection(key, title, q[key] || []))));
+    h('h1', { class: 'page-title' }, t('queues.title')),
+    h('div', { class: 'queue-grid' }, QUEUES.map((key) => queueSection(key, t(`queues.${key}`), q[key] || []))));
 }
 
 function queueSection(key, title, items) {
   return h('section', { id: `queue-${key}`, class: 'card queue', 'aria-labelledby': `queue-${key}-h` },
     h('h2', { id: `queue-${key}-h` }, title, ' ', h('span', { class: 'count' }, String(items.length))),
-    items.length ? h('div', { class: 'queue-list' }, items.map(queueItem)) : h('p', { class: 'empty' }, 'Nothing here.'));
+    items.length ? h('div', { class: 'queue-list' }, items.map(queueItem)) : h('p', { class: 'empty' }, t('queues.empty')));
 }
 
 function queueItem(item) {
@@ -29,7 +29,23 @@ function queueItem(item) {
       priorityBadge(j.priority), ringBadge(j.ring)),
     h('div', { class: 'qi-line muted' }, label(j.kind), ' · ', [j.category, j.region].filter(Boolean).join(' / ') || '—',
       j.assignee ? ` · ${j.assignee}` : ''),
-    item.due != null ? h('div', { class: 'qi-due' }, h('span', { class: 'clock-name' }, label(item.clock || 'due')), ' ',
+    item.due != null ? h('div', { class: 'qi-due' }, h('span', { class: 'clock-name' }, clockLabel(item.clock || 'due')), ' ',
       dueSpan(item.due), h('span', { class: 'muted' }, ` · ${fmtWhen(item.due)}`)) : null,
-    item.note ? h('div', { class: 'qi-note' }, item.note) : null);
+    h('div', { class: 'qi-note' }, queueNote(item)));
+}
+
+/** Why the job is in the queue, worded from the server's reason (its English `note` when the
+ *  reason is one this page does not know). */
+function queueNote(item) {
+  const j = item.job;
+  switch (item.reason) {
+    case 'no_installer': return t('queues.note_no_installer');
+    case 'no_appointment': return t('queues.note_no_appointment');
+    case 'overdue': return t('queues.note_overdue', { clock: clockLabel(item.clock) });
+    case 'escalated': return t('queues.note_ring', { ring: j.ring });
+    case 'help_requested': return t('queues.note_ring_help', { ring: j.ring });
+    case 'flagged': return [j.status === 'incomplete' ? t('queues.note_incomplete') : null,
+      ...(item.flags || []).map(flagText)].filter(Boolean).join(t('queues.note_separator'));
+    default: return item.note;
+  }
 }

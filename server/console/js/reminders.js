@@ -6,6 +6,7 @@ import { h } from './dom.js';
 import { api } from './api.js';
 import { errorBox } from './actions.js';
 import { setBadge, reminderItem } from './widgets.js';
+import { t } from './i18n.js';
 
 export async function viewReminders() {
   // "Only mine": those addressed to me or to my role (my ring); otherwise everybody's.
@@ -15,9 +16,9 @@ export async function viewReminders() {
   mine.checked = !!state.remindersMine;
   mine.addEventListener('change', () => { state.remindersMine = mine.checked; route(); });
   return h('div', { class: 'page' },
-    h('h1', { class: 'page-title' }, 'Open reminders ', h('span', { class: 'count' }, String(list.length))),
-    h('label', { class: 'filter-toggle', for: 'reminders-mine' }, mine, ' Only mine'),
+    h('h1', { class: 'page-title' }, t('reminders.title'), ' ', h('span', { class: 'count' }, String(list.length))),
+    h('label', { class: 'filter-toggle', for: 'reminders-mine' }, mine, ' ', t('reminders.only_mine')),
     errorBox('reminders-error'),
     list.length ? h('ul', { class: 'card reminder-list' }, list.map((r) => reminderItem(r, 'reminders-error')))
-      : h('p', { class: 'empty card' }, 'No open reminders.'));
+      : h('p', { class: 'empty card' }, t('reminders.empty')));
 }

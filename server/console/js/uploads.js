@@ -4,6 +4,7 @@
 import { MIB } from './constants.js';
 import { h, fmtSize } from './dom.js';
 import { api, apiBytes, blobUrl } from './api.js';
+import { t, errorText } from './i18n.js';
 
 const UPLOAD_PART = 4 * MIB; // blobs go up in parts of this size, each resumable
 export const MAX_BLOB = 64 * MIB;
@@ -31,7 +32,7 @@ const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 /** One file's line in the upload list: name, size, progress bar and state. */
 export function uploadRow(file) {
   const bar = h('progress', { max: Math.max(file.size, 1), value: 0 });
-  const text = h('span', { class: 'upload-state' }, 'waiting');
+  const text = h('span', { class: 'upload-state' }, t('uploads.waiting'));
   const li = h('li', { class: 'upload-item', 'data-name': file.name },
     h('span', { class: 'upload-name', title: file.name }, file.name), h('span', { class: 'muted upload-size' }, fmtSize(file.size)), bar, text);
   return {
@@ -43,7 +44,7 @@ export function uploadRow(file) {
     },
     progress(received) {
       bar.value = received;
-      this.say(`uploading ${file.size ? Math.floor((received / file.size) * 100) : 0}%`, 'is-busy');
+      this.say(t('uploads.uploading', { percent: file.size ? Math.floor((received / file.size) * 100) : 0 }), 'is-busy');
     },
     done(message) {
       bar.value = Math.max(file.size, 1);
@@ -57,7 +58,7 @@ export function uploadRow(file) {
  *  stopped. Resolves to the blob's SHA-256. */
 export async function uploadFile(file, row) {
   try {
-    row.say('computing checksum…', 'is-busy');
+    row.say(t('uploads.computing_checksum'), 'is-busy');
     const sha256 = await sha256Hex(file);
     const url = blobUrl(sha256);
     const mime = fileMime(file);
@@ -81,18 +82,24 @@ export async function uploadFile(file, row) {
         const again = err.status === 0 || err.status === 408 || err.status >= 500
           || err.code === 'chunk_out_of_order' || err.code === 'upload_in_progress';
         if (!again || ++failures > UPLOAD_RETRIES) throw err;
-        row.say('connection interrupted, resuming…', 'is-busy');
+        row.say(t('uploads.resuming'), 'is-busy');
         await sleep(1000 * failures);
         // Continue from what the server says it holds.
         status = err.code === 'chunk_out_of_order' && err.body && Number.isInteger(err.body.received)
           ? { received: err.body.received, complete: false } : null;
       }
     }
-    row.done(sent ? 'uploaded' : 'already on the server');
+    row.done(sent ? t('uploads.uploaded') : t('uploads.already_on_server'));
     return sha256;
   } catch (err) {
-    row.say(`failed: ${err.message}`, 'is-failed');
-    err.message = `${file.name}: ${err.message}`;
+    row.say(t('uploads.failed', { error: errorText(err) }), 'is-failed');
+    // The file's name goes with the error rather than into its message: errorText() may put
+    // the message in other words, and the name must survive that (see uploadErrorText).
+    err.fileName = file.name;
     throw err;
   }
 }
+
+/** An error of uploadFile (or any other) in the page's language, named after its file. */
+export const uploadErrorText = (err) => (err && err.fileName
+  ? t('uploads.file_error', { name: err.fileName, error: errorText(err) }) : errorText(err));

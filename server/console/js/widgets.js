@@ -4,6 +4,7 @@
 import { $, enc, h, label, fmtDateTime, ringBadge } from './dom.js';
 import { api } from './api.js';
 import { act } from './actions.js';
+import { clockLabel, fieldLabel, reminderText, t } from './i18n.js';
 
 // ---------------------------------------------------------------- open reminders badge
 
@@ -28,17 +29,36 @@ export function fillEndFromStart(start, end, propose) {
 
 /** Ranked engineers for a job; shared by the board panel and the job page. */
 export function suggestionList(suggestions, current, onAssign) {
-  return [suggestions.length ? null : h('p', { class: 'empty' }, 'No engineers to suggest.'),
+  return [suggestions.length ? null : h('p', { class: 'empty' }, t('widgets.no_suggestions')),
     h('ol', { id: 'suggestions', class: 'suggestions' }, suggestions.map((sg) => h('li', { class: sg.user === current && 'current' },
       h('div', { class: 'sg-head' },
         h('strong', {}, sg.name || sg.user), h('span', { class: 'muted' }, ` ${sg.region || ''}`),
-        h('span', { class: 'sg-score', title: 'Score' }, `score ${Number.isInteger(sg.score) ? sg.score : Number(sg.score).toFixed(2)}`)),
-      h('div', { class: 'sg-load muted' }, `${sg.load} job${sg.load === 1 ? '' : 's'} that day`,
+        h('span', { class: 'sg-score', title: t('widgets.score_title') },
+          t('widgets.score', { score: Number.isInteger(sg.score) ? sg.score : Number(sg.score).toFixed(2) }))),
+      h('div', { class: 'sg-load muted' }, t('widgets.load', { n: sg.load }),
         sg.skills && sg.skills.length ? ` · ${sg.skills.join(', ')}` : ''),
-      sg.reasons && sg.reasons.length ? h('div', { class: 'sg-reasons' }, sg.reasons.join(' · ')) : null,
+      h('div', { class: 'sg-reasons' }, suggestionReasons(sg).join(' · ')),
       h('button', { type: 'button', class: 'btn assign-btn', 'data-user': sg.user, onclick: () => onAssign(sg.user) },
-        sg.user === current ? 'Assigned ✓' : 'Assign')))),
+        sg.user === current ? t('widgets.assigned') : t('widgets.assign'))))),
   ];
+}
+
+/** Why an engineer is suggested, in the page's language, from the suggestion's facts. */
+function suggestionReasons(sg) {
+  const skills = sg.matched_skills || [];
+  return [
+    skills.length ? t('widgets.reason_knows', { skills: skills.join(t('widgets.list_separator')) }) : t('widgets.reason_no_skill'),
+    sg.same_region ? t('widgets.reason_works_in', { region: sg.region })
+      : sg.region ? t('widgets.reason_based_in', { region: sg.region }) : null,
+    sg.load ? t('widgets.reason_load', { n: sg.load, day: sg.day }) : t('widgets.reason_free', { day: sg.day }),
+  ].filter(Boolean);
+}
+
+/** A flag from the field: a rule the phone broke (by field), or work from a previous assignee. */
+export function flagText(f) {
+  if (f.kind === 'violation') return t('queues.flag_violation', { fields: (f.fields || []).map(fieldLabel).join(t('widgets.list_separator')) });
+  if (f.user) return t('queues.flag_previous_assignee', { user: f.user });
+  return f.detail;
 }
 
 // ---------------------------------------------------------------- reminders
@@ -47,13 +67,13 @@ export function reminderItem(r, errorId) {
   return h('li', { class: ['reminder', `ring-${r.ring}`], 'data-reminder-id': r.id },
     ringBadge(r.ring),
     h('div', { class: 'rm-body' },
-      h('div', {}, h('strong', {}, label(r.clock)), ' — ', r.message),
-      h('div', { class: 'muted' }, `to ${r.to_user || label(r.to_role)} · ${fmtDateTime(r.created_at)} · `,
-        h('a', { href: `#/jobs/${enc(r.job_id)}` }, 'open job'))),
+      h('div', {}, h('strong', {}, clockLabel(r.clock)), ' — ', reminderText(r)),
+      h('div', { class: 'muted' }, t('widgets.reminder_to', { who: r.to_user || label(r.to_role) }), ` · ${fmtDateTime(r.created_at)} · `,
+        h('a', { href: `#/jobs/${enc(r.job_id)}` }, t('widgets.open_job')))),
     r.acknowledged_at != null
-      ? h('span', { class: 'muted' }, `acknowledged ${fmtDateTime(r.acknowledged_at)}`)
+      ? h('span', { class: 'muted' }, t('widgets.acknowledged_at', { when: fmtDateTime(r.acknowledged_at) }))
       : h('button', { type: 'button', class: 'btn ack-btn', onclick: () => act(errorId, async () => {
         await api('POST', `/v1/reminders/${enc(r.id)}/ack`);
         refreshBadge();
-      }) }, 'Acknowledge'));
+      }) }, t('widgets.acknowledge')));
 }

@@ -24,7 +24,7 @@ use fieldsync_protocol::Millis;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::domain::error::DomainError;
+use crate::domain::error::{DomainError, ErrorCode, Problem, Thing};
 use crate::storage::{
     Credential, EnrollmentCode, ReadTx, Session, Storage, User, WriteTx, read, write,
 };
@@ -98,6 +98,36 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// Every permission.
+    pub const ALL: &'static [Permission] = &[
+        Permission::Sync,
+        Permission::ReadJobs,
+        Permission::EditJobs,
+        Permission::ReadUsers,
+        Permission::ManageUsers,
+        Permission::ReadDevices,
+        Permission::ManageDevices,
+        Permission::WatchAll,
+        Permission::PublishManuals,
+        Permission::ReadMetrics,
+    ];
+
+    /// The permission's name in a `forbidden` answer's parameters, e.g. `edit_jobs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Sync => "sync",
+            Permission::ReadJobs => "read_jobs",
+            Permission::EditJobs => "edit_jobs",
+            Permission::ReadUsers => "read_users",
+            Permission::ManageUsers => "manage_users",
+            Permission::ReadDevices => "read_devices",
+            Permission::ManageDevices => "manage_devices",
+            Permission::WatchAll => "watch_all",
+            Permission::PublishManuals => "publish_manuals",
+            Permission::ReadMetrics => "read_metrics",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Permission::Sync => "sync jobs",
@@ -211,25 +241,29 @@ impl Principal {
         match self {
             Principal::Device(_) if permission == Permission::Sync => Ok(()),
             Principal::Device(_) => Err(DomainError::forbidden(
-                "forbidden",
+                ErrorCode::Forbidden,
                 format!(
                     "devices may only sync; {} needs an office sign-in",
                     permission.describe()
                 ),
-            )),
+            )
+            .with("role", "device")
+            .with("permission", permission.as_str())),
             Principal::Office { role, csrf, .. } => {
                 if !office_may(*role, permission) {
                     return Err(DomainError::forbidden(
-                        "forbidden",
+                        ErrorCode::Forbidden,
                         format!("a {} may not {}", role.as_str(), permission.describe()),
-                    ));
+                    )
+                    .with("role", role.as_str())
+                    .with("permission", permission.as_str()));
                 }
                 if let Some(expected) = csrf
                     && request.changes_state
                     && request.csrf_echo != Some(expected.as_str())
                 {
                     return Err(DomainError::forbidden(
-                        "csrf_failed",
+                        ErrorCode::CsrfFailed,
                         format!(
                             "a signed-in browser request must carry the `{CSRF_HEADER}` header given at sign-in"
                         ),
@@ -305,7 +339,7 @@ pub fn authenticate(
         (None, Some(cookie)) => (cookie, true),
         (None, None) => {
             return Err(DomainError::unauthorized(
-                "unauthenticated",
+                ErrorCode::Unauthenticated,
                 "sign in, or send the device's credential as `Authorization: Bearer …`",
             ));
         }
@@ -315,7 +349,7 @@ pub fn authenticate(
         if let Some(session) = tx.session(&hash)? {
             if session.expires_at <= now {
                 return Err(DomainError::unauthorized(
-                    "session_expired",
+                    ErrorCode::SessionExpired,
                     "the session has expired; sign in again",
                 ));
             }
@@ -328,19 +362,19 @@ pub fn authenticate(
         }
         match tx.credential_by_token(&hash)? {
             Some(credential) if from_cookie => Err(DomainError::unauthorized(
-                "unauthenticated",
+                ErrorCode::Unauthenticated,
                 format!(
                     "device `{}` must send its credential as a bearer token",
                     credential.device_id
                 ),
             )),
             Some(credential) if credential.revoked_at.is_some() => Err(DomainError::unauthorized(
-                "device_revoked",
+                ErrorCode::DeviceRevoked,
                 format!("device `{}` has been revoked", credential.device_id),
             )),
             Some(credential) => Ok(Principal::Device(credential)),
             None => Err(DomainError::unauthorized(
-                "unauthenticated",
+                ErrorCode::Unauthenticated,
                 "the credential is not valid; sign in again or re-enroll the device",
             )),
         }
@@ -352,7 +386,7 @@ fn role_of(tx: &dyn ReadTx, user_id: &str) -> Result<UserRole, DomainError> {
         .and_then(|u| UserRole::parse(&u.role))
         .ok_or_else(|| {
             DomainError::unauthorized(
-                "unauthenticated",
+                ErrorCode::Unauthenticated,
                 format!("`{user_id}` is no longer a user"),
             )
         })
@@ -592,14 +626,18 @@ pub fn sign_in(
     if user.len() > MAX_USER_ID_LEN {
         return Err(DomainError::invalid_field(
             "user",
+            Problem::TooManyBytes,
             "a user id is at most 128 bytes",
-        ));
+        )
+        .with("max", MAX_USER_ID_LEN));
     }
     if password.len() > MAX_PASSWORD_LEN {
         return Err(DomainError::invalid_field(
             "password",
+            Problem::TooManyBytes,
             "a password is at most 1,024 bytes",
-        ));
+        )
+        .with("max", MAX_PASSWORD_LEN));
     }
     let attempted = limiter.attempt(user, from)?;
     let checked = check_password(storage, limiter, user, password);
@@ -609,13 +647,13 @@ pub fn sign_in(
     }
     let Some(role) = checked? else {
         return Err(DomainError::unauthorized(
-            "bad_credentials",
+            ErrorCode::BadCredentials,
             "the user id or the password is wrong",
         ));
     };
     if role == UserRole::Installer {
         return Err(DomainError::forbidden(
-            "installer_sign_in",
+            ErrorCode::InstallerSignIn,
             "installers work from an enrolled device; ask dispatch for an enrollment code",
         ));
     }
@@ -668,9 +706,10 @@ pub fn issue_enrollment_code(
             Some(u) if u.role == UserRole::Installer.as_str() => {}
             _ => {
                 return Err(DomainError::bad_request(
-                    "unknown_installer",
+                    ErrorCode::UnknownInstaller,
                     format!("`{user}` is not an installer"),
-                ));
+                )
+                .with("user", user));
             }
         }
         tx.put_enrollment_code(
@@ -712,7 +751,7 @@ pub fn enroll(
 ) -> Result<Enrolled, DomainError> {
     if device_id.trim().is_empty() || device_id.len() > 128 || device_id.starts_with('@') {
         return Err(DomainError::bad_request(
-            "bad_device",
+            ErrorCode::BadDevice,
             "`device` must be 1 to 128 characters and not start with `@` (reserved for the server)",
         ));
     }
@@ -721,7 +760,7 @@ pub fn enroll(
     write(storage, |tx| {
         let invalid = || {
             DomainError::unauthorized(
-                "invalid_enrollment_code",
+                ErrorCode::InvalidEnrollmentCode,
                 "the enrollment code is unknown, used or expired; ask dispatch for a new one",
             )
         };
@@ -733,9 +772,11 @@ pub fn enroll(
         if let Some(expected) = expected_user
             && expected != issued.user_id
         {
-            return Err(DomainError::Conflict(format!(
-                "the enrollment code is for another installer than `{expected}`"
-            )));
+            return Err(DomainError::conflict(
+                Problem::CodeForAnotherInstaller,
+                format!("the enrollment code is for another installer than `{expected}`"),
+            )
+            .with("user", expected));
         }
         if !tx.use_enrollment_code(&code_hash, now)? {
             return Err(invalid());
@@ -745,9 +786,11 @@ pub fn enroll(
         if let Some(owner) = taken_by_sync.or(taken_by_enrollment)
             && owner != issued.user_id
         {
-            return Err(DomainError::Conflict(format!(
-                "device `{device_id}` belongs to another user"
-            )));
+            return Err(DomainError::conflict(
+                Problem::DeviceOfAnotherUser,
+                format!("device `{device_id}` belongs to another user"),
+            )
+            .with("device", device_id));
         }
         put_credential(tx, &credential, device_id, &issued, now)?;
         Ok(Enrolled {
@@ -786,9 +829,7 @@ pub fn revoke(storage: &dyn Storage, device_id: &str, now: Millis) -> Result<(),
         if tx.revoke_device(device_id, now)? {
             Ok(())
         } else {
-            Err(DomainError::NotFound(format!(
-                "there is no device `{device_id}`"
-            )))
+            Err(DomainError::not_found(Thing::Device, device_id))
         }
     })
 }
@@ -801,23 +842,24 @@ pub fn put_user(
 ) -> Result<(), DomainError> {
     if user.id.trim().is_empty() || user.id.len() > 128 {
         return Err(DomainError::bad_request(
-            "invalid_user",
+            ErrorCode::InvalidUser,
             "a user id must be 1 to 128 characters",
         ));
     }
     if UserRole::parse(&user.role).is_none() {
         let roles: Vec<&str> = UserRole::ALL.iter().map(|r| r.as_str()).collect();
         return Err(DomainError::bad_request(
-            "invalid_user",
+            ErrorCode::InvalidUser,
             format!("unknown role `{}`; roles are {roles:?}", user.role),
         ));
     }
     let hash = match password {
         Some(p) if p.chars().count() < MIN_PASSWORD_LEN => {
             return Err(DomainError::bad_request(
-                "weak_password",
+                ErrorCode::WeakPassword,
                 format!("a password needs at least {MIN_PASSWORD_LEN} characters"),
-            ));
+            )
+            .with("min", MIN_PASSWORD_LEN));
         }
         Some(p) => Some(hash_password(p)?),
         None => None,
@@ -942,7 +984,7 @@ mod tests {
             assert!(matches!(
                 e,
                 DomainError::Unauthorized {
-                    code: "bad_credentials",
+                    code: ErrorCode::BadCredentials,
                     ..
                 }
             ));
@@ -1047,7 +1089,7 @@ mod tests {
         assert!(matches!(
             expired,
             Err(DomainError::Unauthorized {
-                code: "session_expired",
+                code: ErrorCode::SessionExpired,
                 ..
             })
         ));
@@ -1097,7 +1139,7 @@ mod tests {
         assert!(matches!(
             revoked,
             Err(DomainError::Unauthorized {
-                code: "device_revoked",
+                code: ErrorCode::DeviceRevoked,
                 ..
             })
         ));
@@ -1128,7 +1170,7 @@ mod tests {
         assert!(matches!(
             e,
             DomainError::Forbidden {
-                code: "installer_sign_in",
+                code: ErrorCode::InstallerSignIn,
                 ..
             }
         ));

@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use std::sync::LazyLock;
 
-use crate::domain::error::DomainError;
+use crate::domain::error::{DomainError, ErrorCode, Problem, Thing};
 use crate::domain::facts::JobFacts;
 use crate::domain::jobs::{self, Author, Committed};
+use crate::domain::language::Language;
 use crate::domain::planning;
 use crate::domain::sla::{ClockView, MINUTE, SlaPolicy};
 use crate::storage::{AuditEntry, AuditKind, Reminder, Storage, User, read, write};
@@ -21,31 +22,49 @@ use crate::storage::{AuditEntry, AuditKind, Reminder, Storage, User, read, write
 static DEFAULT_POLICY: LazyLock<SlaPolicy> = LazyLock::new(SlaPolicy::default);
 
 /// The checklist a new job starts with when the call did not bring one: a template per kind of
-/// work.
-pub fn default_checklist(kind: JobKind) -> Vec<(String, String)> {
-    let items: &[(&str, &str)] = match kind {
+/// work, in the organisation's language. The ids are the same in every language.
+pub fn default_checklist(kind: JobKind, language: Language) -> Vec<(String, String)> {
+    let items: &[(&str, &str, &str)] = match kind {
         JobKind::Installation => &[
-            ("site", "Site prepared"),
-            ("mount", "Unit mounted"),
-            ("commission", "Commissioned and tested"),
-            ("handover", "Customer shown how to use it"),
+            ("site", "Site prepared", "现场已准备"),
+            ("mount", "Unit mounted", "主机已固定"),
+            ("commission", "Commissioned and tested", "调试并试机"),
+            (
+                "handover",
+                "Customer shown how to use it",
+                "已向客户讲解使用方法",
+            ),
         ],
         JobKind::Maintenance | JobKind::Inspection => &[
-            ("inspect", "Unit inspected"),
-            ("clean", "Filters and heat exchanger cleaned"),
-            ("safety", "Safety checks passed"),
-            ("report", "Findings explained to the customer"),
+            ("inspect", "Unit inspected", "设备已检查"),
+            (
+                "clean",
+                "Filters and heat exchanger cleaned",
+                "滤网和换热器已清洁",
+            ),
+            ("safety", "Safety checks passed", "安全检查通过"),
+            (
+                "report",
+                "Findings explained to the customer",
+                "已向客户说明检查结果",
+            ),
         ],
         JobKind::Repair | JobKind::Complaint => &[
-            ("power", "Power supply checked"),
-            ("diagnose", "Fault diagnosed"),
-            ("repair", "Repair done"),
-            ("test", "Tested after repair"),
+            ("power", "Power supply checked", "电源已检查"),
+            ("diagnose", "Fault diagnosed", "故障已判断"),
+            ("repair", "Repair done", "维修完成"),
+            ("test", "Tested after repair", "维修后试机"),
         ],
     };
     items
         .iter()
-        .map(|(id, label)| ((*id).to_owned(), (*label).to_owned()))
+        .map(|(id, english, chinese)| {
+            let label = match language {
+                Language::English => english,
+                Language::Chinese => chinese,
+            };
+            ((*id).to_owned(), (*label).to_owned())
+        })
         .collect()
 }
 
@@ -74,6 +93,7 @@ pub fn validate_call(new: &NewJob, now: Millis) -> Result<(), DomainError> {
         if value.trim().is_empty() {
             return Err(DomainError::invalid_field(
                 field,
+                Problem::Required,
                 format!("{what} is required"),
             ));
         }
@@ -93,26 +113,32 @@ pub fn validate_call(new: &NewJob, now: Millis) -> Result<(), DomainError> {
         if value.chars().count() > MAX_TEXT {
             return Err(DomainError::invalid_field(
                 field,
+                Problem::TooLong,
                 format!("{field} is longer than {MAX_TEXT} characters"),
-            ));
+            )
+            .with("max", MAX_TEXT));
         }
     }
     let email = new.customer.email.trim();
     if !email.is_empty() && !email.contains('@') {
         return Err(DomainError::invalid_field(
             "customer.email",
+            Problem::NotAnEmail,
             format!("`{email}` is not an e-mail address"),
-        ));
+        )
+        .with("value", email));
     }
     if new.call_received_at > now + MINUTE {
         return Err(DomainError::invalid_field(
             "call_received_at",
+            Problem::InFuture,
             "the call's received time is in the future",
         ));
     }
     if new.call_received_at < 0 {
         return Err(DomainError::invalid_field(
             "call_received_at",
+            Problem::BeforeEpoch,
             "the call's received time is before 1970",
         ));
     }
@@ -154,6 +180,7 @@ pub struct Dispatch<'s> {
     storage: &'s dyn Storage,
     editor: Editor,
     policy: &'s SlaPolicy,
+    language: Language,
 }
 
 impl<'s> Dispatch<'s> {
@@ -167,12 +194,19 @@ impl<'s> Dispatch<'s> {
                 role: Role::Dispatch,
             },
             policy: &DEFAULT_POLICY,
+            language: Language::English,
         }
     }
 
     /// The same, opening jobs under `policy` instead of the default SLA targets.
     pub fn with_sla(mut self, policy: &'s SlaPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// The same, giving new jobs their checklist in the organisation's `language`.
+    pub fn with_language(mut self, language: Language) -> Self {
+        self.language = language;
         self
     }
 
@@ -206,14 +240,15 @@ impl<'s> Dispatch<'s> {
             .policy
             .deadlines(new.customer.tier, new.kind, new.call_received_at);
         if new.checklist.is_empty() {
-            new.checklist = default_checklist(new.kind);
+            new.checklist = default_checklist(new.kind, self.language);
         }
         write(self.storage, |tx| {
             if tx.job(&new.id)?.is_some() {
-                return Err(DomainError::Conflict(format!(
-                    "job `{}` already exists",
-                    new.id
-                )));
+                return Err(DomainError::conflict(
+                    Problem::JobExists,
+                    format!("job `{}` already exists", new.id),
+                )
+                .with("job", new.id.as_str()));
             }
             let actor = ActorId::from(tx.server_actor()?.as_slice());
             let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
@@ -253,9 +288,10 @@ impl<'s> Dispatch<'s> {
             let users = read(self.storage, |tx| tx.users())?;
             if !users.iter().any(|u| u.id == user && u.role == "installer") {
                 return Err(DomainError::bad_request(
-                    "unknown_installer",
+                    ErrorCode::UnknownInstaller,
                     format!("`{user}` is not an installer"),
-                ));
+                )
+                .with("user", user));
             }
         }
         self.edit(job_id, now, |doc, editor| doc.assign(assignee, editor, now))
@@ -271,6 +307,7 @@ impl<'s> Dispatch<'s> {
         if window.end <= window.start {
             return Err(DomainError::invalid_field(
                 "end",
+                Problem::EndBeforeStart,
                 "the appointment must end after it starts",
             ));
         }
@@ -312,7 +349,7 @@ impl<'s> Dispatch<'s> {
         read(self.storage, |tx| {
             let stored = tx
                 .job(job_id)?
-                .ok_or_else(|| DomainError::NotFound(format!("there is no job `{job_id}`")))?;
+                .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))?;
             let mut doc = jobs::document(tx, job_id, &stored)?;
             let job = jobs::read(job_id, &doc)?;
             let heads = doc.get_heads().iter().map(ToString::to_string).collect();
@@ -353,5 +390,70 @@ impl<'s> Dispatch<'s> {
     /// Every user.
     pub fn users(&self) -> Result<Vec<User>, DomainError> {
         read(self.storage, |tx| Ok(tx.users()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fieldsync_protocol::job::{Customer, JobKind, NewJob, Problem, Site};
+
+    use super::{Dispatch, Language, default_checklist};
+    use crate::storage::sqlite::SqliteStorage;
+
+    /// A job opened without a checklist gets the kind's template in the organisation's
+    /// language; the item ids are the same in every language.
+    #[test]
+    fn a_new_job_gets_its_checklist_in_the_organisations_language() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("server.db")).expect("open");
+        let call = |id: &str| NewJob {
+            id: id.into(),
+            kind: JobKind::Installation,
+            customer: Customer {
+                name: "张伟".into(),
+                ..Customer::default()
+            },
+            site: Site {
+                address: "上海市浦东新区世纪大道 100 号".into(),
+                ..Site::default()
+            },
+            problem: Problem {
+                category: "新机安装".into(),
+                description: "新购空调需要安装".into(),
+            },
+            ..NewJob::default()
+        };
+        let now = 1_790_000_000_000;
+        let chinese = Dispatch::new(&storage, "dispatch").with_language(Language::Chinese);
+        chinese.create(call("job-zh"), now).expect("create");
+        let english = Dispatch::new(&storage, "dispatch");
+        english.create(call("job-en"), now).expect("create");
+        let checklist = |id: &str| {
+            let view = english.get(id, now).expect("job");
+            let mut items: Vec<(String, String)> = view
+                .job
+                .checklist
+                .iter()
+                .map(|(id, item)| (id.clone(), item.label.clone()))
+                .collect();
+            items.sort();
+            items
+        };
+        let mut expected = default_checklist(JobKind::Installation, Language::Chinese);
+        expected.sort();
+        assert_eq!(checklist("job-zh"), expected);
+        assert!(
+            checklist("job-zh")
+                .iter()
+                .any(|(_, label)| label == "调试并试机")
+        );
+        let ids =
+            |items: Vec<(String, String)>| items.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        assert_eq!(ids(checklist("job-zh")), ids(checklist("job-en")));
+        assert!(
+            checklist("job-en")
+                .iter()
+                .any(|(_, label)| label == "Commissioned and tested")
+        );
     }
 }

@@ -186,6 +186,12 @@ const RULES: &[Rule] = &[
     },
 ];
 
+/// Every rule of the ladder as (key, clock): what a reminder's `rule` and `clock` can be, for
+/// clients that word reminders themselves.
+pub fn rules() -> impl Iterator<Item = (&'static str, &'static str)> {
+    RULES.iter().map(|rule| (rule.key, rule.clock))
+}
+
 /// One rule that is due for a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Due {

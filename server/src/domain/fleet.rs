@@ -7,6 +7,7 @@ use fieldsync_protocol::wire::{MAX_LOG_MESSAGE, MAX_REPORTED_LOG, SyncRequest};
 use serde::Serialize;
 
 use crate::domain::DomainError;
+use crate::domain::error::Thing;
 use crate::storage::fleet::{DeviceLogEntry, StoredReport, SyncEntry};
 use crate::storage::{Credential, ReadTx, WriteTx};
 
@@ -181,7 +182,7 @@ pub fn fleet(tx: &dyn ReadTx, now: Millis) -> Result<Vec<DeviceOverview>, Domain
 pub fn device(tx: &dyn ReadTx, device_id: &str, now: Millis) -> Result<DeviceDetail, DomainError> {
     let credential = tx
         .credential(device_id)?
-        .ok_or_else(|| DomainError::NotFound(format!("there is no device `{device_id}`")))?;
+        .ok_or_else(|| DomainError::not_found(Thing::Device, device_id))?;
     Ok(DeviceDetail {
         overview: overview(tx, credential, now)?,
         syncs: tx.device_syncs(device_id, 50)?,

@@ -10,7 +10,7 @@ use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use fieldsync_protocol::job::{Editor, Job, JobDoc, JobSummary, Role, read_job};
 use fieldsync_protocol::rules::Status;
 
-use crate::domain::error::DomainError;
+use crate::domain::error::{DomainError, Thing};
 use crate::domain::facts::JobFacts;
 use crate::storage::documents::heads_bytes;
 use crate::storage::{
@@ -257,7 +257,7 @@ pub fn edit(
 ) -> Result<(JobSummary, Committed), DomainError> {
     let stored = tx
         .job(job_id)?
-        .ok_or_else(|| DomainError::NotFound(format!("there is no job `{job_id}`")))?;
+        .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))?;
     let mut doc = document(tx, job_id, &stored)?.with_actor(actor);
     let before = doc.get_heads();
     let mut job_doc = JobDoc::from_automerge(doc);

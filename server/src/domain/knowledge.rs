@@ -17,7 +17,7 @@ use fieldsync_protocol::knowledge::{
 use fieldsync_protocol::rules::Status;
 use serde::Serialize;
 
-use crate::domain::error::{DomainError, Refusal};
+use crate::domain::error::{DomainError, ErrorCode, Problem, Refusal};
 use crate::domain::facts::JobFacts;
 use crate::storage::{ReadTx, Storage, StorageError, WriteTx, read, write};
 
@@ -89,9 +89,14 @@ pub fn publish(
 ) -> Result<Published, DomainError> {
     knowledge::validate_manual(&input).map_err(|e| match e {
         fieldsync_protocol::SchemaError::InvalidValue { field, value } => {
-            DomainError::invalid_field(field, format!("invalid {field}: {value}"))
+            DomainError::invalid_field(
+                field,
+                Problem::InvalidValue,
+                format!("invalid {field}: {value}"),
+            )
+            .with("value", value)
         }
-        other => DomainError::bad_request("invalid_manual", other.to_string()),
+        other => DomainError::bad_request(ErrorCode::InvalidManual, other.to_string()),
     })?;
     let previous = tx.manual(&input.model, None)?;
     if let Some(previous) = &previous
@@ -99,25 +104,29 @@ pub fn publish(
     {
         return Err(DomainError::refused(
             Refusal::Conflict,
-            "stale_version",
+            ErrorCode::StaleVersion,
             format!(
                 "{} version {} is published already; publish version {} or later",
                 input.model,
                 previous.version,
                 previous.version + 1
             ),
-        ));
+        )
+        .with("model", input.model.as_str())
+        .with("version", input.version)
+        .with("published", previous.version));
     }
     let mut attachments = input.attachments;
     for attachment in &mut attachments {
         let blob = tx.blob(&attachment.sha256)?.ok_or_else(|| {
             DomainError::bad_request(
-                "missing_blob",
+                ErrorCode::MissingBlob,
                 format!(
                     "attachment `{}` ({}) has not been uploaded: PUT /v1/blobs/{} first",
                     attachment.name, attachment.sha256, attachment.sha256
                 ),
             )
+            .with("name", attachment.name.as_str())
         })?;
         attachment.size = blob.size;
     }
@@ -157,7 +166,7 @@ const MAX_TIP_CHANGES: usize = 1_000;
 fn check_request(request: &KnowledgeRequest) -> Result<(), DomainError> {
     if request.v != KNOWLEDGE_VERSION {
         return Err(DomainError::bad_request(
-            "unsupported_version",
+            ErrorCode::UnsupportedVersion,
             format!(
                 "knowledge message version {} is not supported (this server speaks {KNOWLEDGE_VERSION})",
                 request.v
@@ -172,14 +181,16 @@ fn check_request(request: &KnowledgeRequest) -> Result<(), DomainError> {
     {
         return Err(DomainError::invalid_field(
             "tips",
+            Problem::TooManyTips,
             format!(
                 "at most {MAX_TIP_MODELS} models and {MAX_TIP_CHANGES} changes or heads per model"
             ),
         ));
     }
     for push in &request.tips {
-        knowledge::check_model(&push.model)
-            .map_err(|e| DomainError::invalid_field("tips", e.to_string()))?;
+        knowledge::check_model(&push.model).map_err(|e| {
+            DomainError::invalid_field("tips", Problem::InvalidValue, e.to_string())
+        })?;
     }
     Ok(())
 }

@@ -18,7 +18,7 @@
 //! - demand: jobs per period, per problem category, per region;
 //! - per engineer (the assignee): jobs resolved, first-time fix, satisfaction, mean rating.
 
-use crate::domain::error::DomainError;
+use crate::domain::error::{DomainError, ErrorCode};
 pub use crate::storage::service::{
     Bucket, Count, Durations, EngineerKpis, KpiData, KpiFilter, Metrics, Period, Ratio,
     SlaCompliance,
@@ -31,7 +31,7 @@ impl Period {
             "week" => Ok(Period::Week),
             "month" => Ok(Period::Month),
             other => Err(DomainError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("period must be day, week or month, not `{other}`"),
             )),
         }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::domain::auth::{Principal, new_secret, secret_hash};
-use crate::domain::error::{DomainError, Refusal};
+use crate::domain::error::{DomainError, ErrorCode, Problem, Refusal};
 use crate::storage::blobs::{BlobError, BlobStore};
 use crate::storage::{BlobRecord, PendingUpload, ReadTx, ReportLink, Storage, read, write};
 
@@ -76,7 +76,7 @@ impl UploadLocks {
         if !held.insert(sha256.to_owned()) {
             return Err(DomainError::refused(
                 Refusal::Conflict,
-                "upload_in_progress",
+                ErrorCode::UploadInProgress,
                 format!("another request is uploading blob {sha256}; ask its progress and retry"),
             ));
         }
@@ -99,13 +99,16 @@ impl From<BlobError> for DomainError {
         match e {
             BlobError::OutOfOrder { received, .. } => DomainError::Refused {
                 reason: Refusal::Conflict,
-                code: "chunk_out_of_order",
+                code: ErrorCode::ChunkOutOfOrder,
                 message: e.to_string(),
                 received: Some(received),
+                params: Vec::new(),
             },
-            BlobError::HashMismatch { .. } => {
-                DomainError::refused(Refusal::Unprocessable, "hash_mismatch", e.to_string())
-            }
+            BlobError::HashMismatch { .. } => DomainError::refused(
+                Refusal::Unprocessable,
+                ErrorCode::HashMismatch,
+                e.to_string(),
+            ),
             BlobError::Io(_) => DomainError::Internal(e.to_string()),
         }
     }
@@ -115,7 +118,7 @@ impl From<BlobError> for DomainError {
 pub fn checked_sha256(sha256: &str) -> Result<(), DomainError> {
     check_sha256(sha256).map_err(|_| {
         DomainError::bad_request(
-            "invalid_sha256",
+            ErrorCode::InvalidSha256,
             format!("`{sha256}` is not a SHA-256 digest (64 lower-case hex digits)"),
         )
     })
@@ -137,19 +140,20 @@ impl Part {
     pub fn checked(self) -> Result<Part, DomainError> {
         if self.total == 0 {
             return Err(DomainError::bad_request(
-                "bad_content_range",
+                ErrorCode::BadContentRange,
                 "a blob has at least one byte",
             ));
         }
         if self.total > MAX_BLOB_BYTES {
             return Err(DomainError::refused(
                 Refusal::TooLarge,
-                "blob_too_large",
+                ErrorCode::BlobTooLarge,
                 format!(
                     "a blob of {} bytes is over the limit of {MAX_BLOB_BYTES} bytes",
                     self.total
                 ),
-            ));
+            )
+            .with("max", MAX_BLOB_BYTES));
         }
         Ok(self)
     }
@@ -166,6 +170,7 @@ fn upload_target(
         return match principal {
             Principal::Device(_) => Err(DomainError::invalid_field(
                 "job",
+                Problem::JobRequired,
                 "a phone uploads media for a job: add `?job=<job id>`",
             )),
             Principal::Office { .. } => Ok(None),
@@ -179,7 +184,7 @@ fn upload_target(
     if !visible {
         return Err(DomainError::refused(
             Refusal::NotFound,
-            "unknown_job",
+            ErrorCode::UnknownJob,
             format!("there is no job `{job}` on this account"),
         ));
     }
@@ -291,7 +296,7 @@ pub fn begin_part(
         }
         Some(pending) if pending.size != part.total => {
             return Err(DomainError::bad_request(
-                "bad_content_range",
+                ErrorCode::BadContentRange,
                 format!(
                     "this upload was started as {} bytes, not {}",
                     pending.size, part.total
@@ -366,7 +371,7 @@ pub fn record(sha256: &str, size: u64, mime: &str, now: Millis, user: &str) -> B
 pub fn unknown_blob(sha256: &str) -> DomainError {
     DomainError::refused(
         Refusal::NotFound,
-        "unknown_blob",
+        ErrorCode::UnknownBlob,
         format!("the server holds no blob {sha256} for this account"),
     )
 }
@@ -489,7 +494,7 @@ pub fn require_media_received(tx: &dyn ReadTx, job: &Job) -> Result<(), DomainEr
     }
     Err(DomainError::refused(
         Refusal::Conflict,
-        "media_missing",
+        ErrorCode::MediaMissing,
         format!(
             "job `{}` cannot be closed until the phone has uploaded: {}",
             job.id,
@@ -508,7 +513,7 @@ pub fn signed_report(
         let stored = tx.job(job_id)?.ok_or_else(|| {
             DomainError::refused(
                 Refusal::NotFound,
-                "unknown_job",
+                ErrorCode::UnknownJob,
                 format!("there is no job `{job_id}`"),
             )
         })?;
@@ -518,7 +523,7 @@ pub fn signed_report(
     let no_report = || {
         DomainError::refused(
             Refusal::NotFound,
-            "no_report",
+            ErrorCode::NoReport,
             format!("job `{job_id}` has no signed service report on the server yet"),
         )
     };
@@ -564,7 +569,7 @@ pub fn linked_report_job(
     .ok_or_else(|| {
         DomainError::refused(
             Refusal::NotFound,
-            "unknown_report",
+            ErrorCode::UnknownReport,
             "this report link is unknown or has expired; ask the service desk for a new one",
         )
     })?;

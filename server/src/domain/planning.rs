@@ -11,7 +11,7 @@ use jiff::civil::Date;
 use jiff::tz::{Offset, TimeZone};
 use serde::Serialize;
 
-use crate::domain::error::DomainError;
+use crate::domain::error::{DomainError, ErrorCode, Thing};
 use crate::domain::facts::JobFacts;
 use crate::domain::sla::{ClockState, ClockView, SlaClock};
 use crate::storage::{AuditKind, ReadTx, User};
@@ -29,8 +29,55 @@ pub struct QueueItem {
     pub clock: Option<SlaClock>,
     /// That deadline.
     pub due: Option<Millis>,
-    /// Why the job is in this queue.
+    /// Why the job is in this queue, in English.
     pub note: String,
+    /// Why the job is in this queue, for clients that word it themselves (with `clock`,
+    /// the job's `ring` and `status`, and `flags`).
+    pub reason: QueueReason,
+    /// In the flagged queue: what the field flagged.
+    pub flags: Vec<FieldFlag>,
+}
+
+/// Why a job is in a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueReason {
+    /// No installer yet.
+    NoInstaller,
+    /// No appointment yet.
+    NoAppointment,
+    /// The deadline of `clock` passed.
+    Overdue,
+    /// In ring 2 or 3.
+    Escalated,
+    /// In ring 2 or 3 because the engineer asked for help.
+    HelpRequested,
+    /// The visit was incomplete, or the field flagged something (`flags`).
+    Flagged,
+}
+
+/// Something the field flagged on a job that dispatch has not acted on since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldFlag {
+    /// `violation` (a change broke a field rule and was undone) or `flag` (work arrived from
+    /// the previous assignee).
+    pub kind: AuditKind,
+    /// The fields concerned.
+    pub fields: Vec<String>,
+    /// Who (for `flag`, the previous assignee).
+    pub user: Option<String>,
+    /// What, in English.
+    pub detail: String,
+}
+
+impl FieldFlag {
+    /// The flag in English.
+    fn text(&self) -> String {
+        match self.kind {
+            AuditKind::Violation => format!("rule violation: {}", self.detail),
+            _ => self.detail.clone(),
+        }
+    }
 }
 
 /// The dispatch desk's queues.
@@ -94,21 +141,25 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
                 v.clock == c && matches!(v.state, ClockState::Running | ClockState::Overdue)
             })
         };
-        let item = |clock: Option<&ClockView>, note: String| QueueItem {
+        let item = |clock: Option<&ClockView>, reason: QueueReason, note: String| QueueItem {
             job: job.clone(),
             clock: clock.map(|c| c.clock),
             due: clock.map(|c| c.due),
             note,
+            reason,
+            flags: Vec::new(),
         };
         if needs_planning(job.status) && job.assignee.is_none() {
             q.unassigned.push(item(
                 clock_of(SlaClock::Dispatch),
+                QueueReason::NoInstaller,
                 "no installer yet".into(),
             ));
         }
         if needs_planning(job.status) && job.appointment_start.is_none() {
             q.unscheduled.push(item(
                 clock_of(SlaClock::Resolve),
+                QueueReason::NoAppointment,
                 "no appointment yet".into(),
             ));
         }
@@ -119,25 +170,36 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
         {
             q.overdue.push(item(
                 Some(late),
+                QueueReason::Overdue,
                 format!("{} deadline passed", late.clock.as_str()),
             ));
         }
         if job.ring >= 2 && f.resolved_at.is_none() {
-            let why = if f.help_requests > 0 {
-                format!("ring {}: the engineer asked for help", job.ring)
+            let (reason, why) = if f.help_requests > 0 {
+                (
+                    QueueReason::HelpRequested,
+                    format!("ring {}: the engineer asked for help", job.ring),
+                )
             } else {
-                format!("ring {}", job.ring)
+                (QueueReason::Escalated, format!("ring {}", job.ring))
             };
-            q.escalated.push(item(clock_of(SlaClock::Resolve), why));
+            q.escalated
+                .push(item(clock_of(SlaClock::Resolve), reason, why));
         }
-        let mut flagged = Vec::new();
-        if job.status == Status::Incomplete {
-            flagged.push("visit incomplete: needs a follow-up visit".to_owned());
-        }
-        flagged.extend(flags.get(&job.id).cloned().unwrap_or_default());
-        if !flagged.is_empty() {
-            q.flagged
-                .push(item(clock_of(SlaClock::Resolve), flagged.join("; ")));
+        let field = flags.get(&job.id).cloned().unwrap_or_default();
+        let incomplete = job.status == Status::Incomplete;
+        if incomplete || !field.is_empty() {
+            let mut texts: Vec<String> = field.iter().map(FieldFlag::text).collect();
+            if incomplete {
+                texts.insert(0, "visit incomplete: needs a follow-up visit".to_owned());
+            }
+            let mut flagged = item(
+                clock_of(SlaClock::Resolve),
+                QueueReason::Flagged,
+                texts.join("; "),
+            );
+            flagged.flags = field;
+            q.flagged.push(flagged);
         }
     }
     for queue in [
@@ -163,8 +225,8 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
 fn field_flags(
     tx: &dyn ReadTx,
     open: &HashMap<String, JobFacts>,
-) -> Result<BTreeMap<String, Vec<String>>, DomainError> {
-    let mut latest: BTreeMap<String, (Millis, Vec<String>)> = BTreeMap::new();
+) -> Result<BTreeMap<String, Vec<FieldFlag>>, DomainError> {
+    let mut latest: BTreeMap<String, (Millis, Vec<FieldFlag>)> = BTreeMap::new();
     for kind in [AuditKind::Flag, AuditKind::Violation] {
         for entry in tx.audit(None, Some(kind), 1000)? {
             if !open.contains_key(&entry.job_id) {
@@ -172,17 +234,19 @@ fn field_flags(
             }
             let slot = latest.entry(entry.job_id.clone()).or_default();
             slot.0 = slot.0.max(entry.server_time);
-            let text = match kind {
-                AuditKind::Violation => format!("rule violation: {}", entry.detail),
-                _ => entry.detail,
+            let flag = FieldFlag {
+                kind,
+                fields: entry.fields,
+                user: entry.user,
+                detail: entry.detail,
             };
-            if !slot.1.contains(&text) {
-                slot.1.push(text);
+            if !slot.1.iter().any(|f| f.text() == flag.text()) {
+                slot.1.push(flag);
             }
         }
     }
     let mut flags = BTreeMap::new();
-    for (job_id, (at, texts)) in latest {
+    for (job_id, (at, found)) in latest {
         let acted = tx
             .audit(Some(&job_id), Some(AuditKind::Change), 10_000)?
             .iter()
@@ -192,7 +256,7 @@ fn field_flags(
                     && e.user.as_deref().is_some_and(|u| !u.starts_with('@'))
             });
         if !acted {
-            flags.insert(job_id, texts);
+            flags.insert(job_id, found);
         }
     }
     Ok(flags)
@@ -209,7 +273,7 @@ pub fn day_label(start: Millis) -> String {
 pub fn parse_day(day: &str) -> Result<Millis, DomainError> {
     let bad = || {
         DomainError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("`{day}` is not a date of the form YYYY-MM-DD"),
         )
     };
@@ -287,7 +351,7 @@ impl Day {
                     .and_then(|seconds| Offset::from_seconds(seconds).ok())
                     .ok_or_else(|| {
                         DomainError::bad_request(
-                            "invalid_query",
+                            ErrorCode::InvalidQuery,
                             format!("tz_offset must be between -840 and 840 minutes, not {offset}"),
                         )
                     })?;
@@ -329,7 +393,10 @@ pub fn parse_date(day: &str) -> Result<Date, DomainError> {
 }
 
 fn out_of_range(error: jiff::Error) -> DomainError {
-    DomainError::bad_request("invalid_query", format!("the day is out of range: {error}"))
+    DomainError::bad_request(
+        ErrorCode::InvalidQuery,
+        format!("the day is out of range: {error}"),
+    )
 }
 
 /// One engineer's row of the day board.
@@ -431,7 +498,14 @@ pub struct Suggestion {
     pub score: i64,
     /// Jobs they already have that day.
     pub load: usize,
-    /// Why, in words.
+    /// The day the load counts (`YYYY-MM-DD` in the organisation's zone).
+    pub day: String,
+    /// Their skills that cover the job.
+    pub matched_skills: Vec<String>,
+    /// Whether they work in the job's region.
+    pub same_region: bool,
+    /// Why, in English words (a client in another language words `matched_skills`,
+    /// `same_region`, `region`, `load` and `day` itself).
     pub reasons: Vec<String>,
 }
 
@@ -453,7 +527,7 @@ pub fn suggestions(
 ) -> Result<Vec<Suggestion>, DomainError> {
     let stored = tx
         .job(job_id)?
-        .ok_or_else(|| DomainError::NotFound(format!("there is no job `{job_id}`")))?;
+        .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))?;
     let job = crate::domain::jobs::read_stored(tx, job_id, &stored)?;
     let jobs = tx.list_jobs()?;
     let label = &day.label;
@@ -497,6 +571,7 @@ pub fn suggestions(
                 n => format!("{n} jobs on {label}"),
             });
             let score = 3 * matched.len() as i64 + if same_region { 2 } else { 0 } - load as i64;
+            let matched_skills: Vec<String> = matched.into_iter().cloned().collect();
             Suggestion {
                 user: u.id,
                 name: u.name,
@@ -504,6 +579,9 @@ pub fn suggestions(
                 skills: u.skills,
                 score,
                 load,
+                day: label.clone(),
+                matched_skills,
+                same_region,
                 reasons,
             }
         })

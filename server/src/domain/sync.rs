@@ -17,7 +17,7 @@ use fieldsync_protocol::wire::{
     ViolationReport,
 };
 
-use crate::domain::error::DomainError;
+use crate::domain::error::{DomainError, ErrorCode, Problem};
 use crate::domain::jobs::{self, Author};
 use crate::storage::{
     AuditEntry, AuditKind, DeviceRecord, EventKind, Storage, StoredJob, WriteTx, write,
@@ -61,25 +61,25 @@ struct DecodedPush {
 fn validate(request: &SyncRequest) -> Result<(), DomainError> {
     if request.v != PROTOCOL_VERSION {
         return Err(DomainError::bad_request(
-            "unsupported_version",
+            ErrorCode::UnsupportedVersion,
             format!("protocol version {} is not spoken here", request.v),
         ));
     }
     if request.device.trim().is_empty() || request.device.len() > 128 {
         return Err(DomainError::bad_request(
-            "bad_device",
+            ErrorCode::BadDevice,
             "`device` must be 1 to 128 characters",
         ));
     }
     if request.user.trim().is_empty() || request.user.len() > 128 {
         return Err(DomainError::bad_request(
-            "bad_user",
+            ErrorCode::BadUser,
             "`user` must be 1 to 128 characters",
         ));
     }
     if request.actor.is_empty() || request.actor.len() > 32 {
         return Err(DomainError::bad_request(
-            "bad_actor",
+            ErrorCode::BadActor,
             "`actor` must be 1 to 32 bytes",
         ));
     }
@@ -159,7 +159,7 @@ pub fn handle(
             && owner != request.device
         {
             return Err(DomainError::forbidden(
-                "forged_actor",
+                ErrorCode::ForgedActor,
                 "the actor id belongs to another device",
             ));
         }
@@ -167,10 +167,14 @@ pub fn handle(
         if let Some(device) = &device
             && device.user_id != request.user
         {
-            return Err(DomainError::Conflict(format!(
-                "device `{}` belongs to another user; sign in again on a fresh install",
-                request.device
-            )));
+            return Err(DomainError::conflict(
+                Problem::DeviceOfAnotherUser,
+                format!(
+                    "device `{}` belongs to another user; sign in again on a fresh install",
+                    request.device
+                ),
+            )
+            .with("device", request.device.as_str()));
         }
         // Either side lost state: the device presents a cursor older than one it already
         // acknowledged (restored from a backup), or newer than any we issued (our database was
@@ -914,7 +918,7 @@ mod tests {
             matches!(
                 error,
                 DomainError::Forbidden {
-                    code: "forged_actor",
+                    code: ErrorCode::ForgedActor,
                     ..
                 }
             ),

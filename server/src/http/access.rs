@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::DomainError;
 use crate::domain::auth::{self, Enrolled, IssuedCode, Principal, SignedIn};
+use crate::domain::error::{ErrorCode, Thing};
 use crate::domain::fleet::{self, DeviceDetail, DeviceOverview};
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, ClientAddr, JsonBody, need, request_facts};
@@ -111,7 +112,7 @@ async fn unlock_user(
         move |tx| Ok(tx.user(&id)?.is_some())
     });
     if !known.await? {
-        return Err(DomainError::NotFound(format!("there is no user `{id}`")).into());
+        return Err(DomainError::not_found(Thing::User, id.clone()).into());
     }
     state.logins.unlock(&id);
     Ok(StatusCode::NO_CONTENT)
@@ -357,7 +358,7 @@ async fn me(
 ) -> Result<impl IntoResponse, AppError> {
     let Principal::Office { user, role, csrf } = caller.principal else {
         return Err(AppError::forbidden(
-            "office_only",
+            ErrorCode::OfficeOnly,
             "devices have no office session",
         ));
     };

@@ -11,6 +11,7 @@ use utoipa::IntoParams;
 
 use crate::domain::DomainError;
 use crate::domain::auth::UserRole;
+use crate::domain::error::{ErrorCode, Problem, Thing};
 use crate::domain::kpi::{self, KpiFilter, Period};
 use crate::domain::planning::{self, Board, Queues, Suggestion};
 use crate::domain::sla::SlaPolicy;
@@ -167,14 +168,17 @@ async fn acknowledge_reminder(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     let id: u64 = id.parse().map_err(|_| {
-        AppError::bad_request("invalid_path", format!("`{id}` is not a reminder id"))
+        AppError::bad_request(
+            ErrorCode::InvalidPath,
+            format!("`{id}` is not a reminder id"),
+        )
     })?;
     let now = state.now();
     let found = state
         .write(move |tx| Ok(tx.acknowledge_reminder(id, now)?))
         .await?;
     if !found {
-        return Err(DomainError::NotFound(format!("there is no reminder {id}")).into());
+        return Err(DomainError::not_found(Thing::Reminder, id.to_string()).into());
     }
     state.changed(Vec::new(), Vec::new());
     Ok(StatusCode::NO_CONTENT)
@@ -259,8 +263,13 @@ async fn kpis(
     };
     // Days of the organisation's zone: a call at 07:00 in Shanghai counts on that day there.
     let zone = state.time_zone.zone();
-    let out_of_range =
-        |e: jiff::Error| DomainError::invalid_field("to", format!("the day is out of range: {e}"));
+    let out_of_range = |e: jiff::Error| {
+        DomainError::invalid_field(
+            "to",
+            Problem::OutOfRange,
+            format!("the day is out of range: {e}"),
+        )
+    };
     let to_day = match nonempty(query.to) {
         Some(day) => planning::parse_date(&day)?,
         None => planning::local_date(now, zone),
@@ -272,7 +281,12 @@ async fn kpis(
             .map_err(out_of_range)?,
     };
     if from_day > to_day {
-        return Err(DomainError::invalid_field("from", "`from` must be on or before `to`").into());
+        return Err(DomainError::invalid_field(
+            "from",
+            Problem::StartAfterEnd,
+            "`from` must be on or before `to`",
+        )
+        .into());
     }
     let from = planning::midnight(from_day, zone)?;
     let after = to_day.tomorrow().map_err(out_of_range)?;
@@ -280,7 +294,7 @@ async fn kpis(
     let kind = nonempty(query.kind)
         .map(|k| {
             fieldsync_protocol::job::JobKind::parse(&k)
-                .map_err(|e| AppError::bad_request("invalid_query", e.to_string()))
+                .map_err(|e| AppError::bad_request(ErrorCode::InvalidQuery, e.to_string()))
         })
         .transpose()?;
     let filter = KpiFilter {

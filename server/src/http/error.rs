@@ -1,12 +1,12 @@
 //! How a failure becomes an HTTP response: the one mapping from domain errors to status codes.
-//! Every error body is `{"error": message, "code": code, "request_id": id}`, plus `field` for
-//! `invalid_field` and `received` for refused uploads.
+//! Every error body is `{"error": message, "code": code, "params": {…}, "request_id": id}`,
+//! plus `field` for `invalid_field` and `received` for refused uploads.
 
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::error::{DomainError, Refusal};
+use crate::domain::error::{DomainError, ErrorCode, Refusal};
 
 /// A failed request: a domain error on its way to becoming a response. Handlers return it;
 /// `?` turns any domain or storage error into one.
@@ -27,12 +27,12 @@ impl std::fmt::Display for AppError {
 
 impl AppError {
     /// A 400 with a code and a message.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError(DomainError::bad_request(code, message))
     }
 
     /// A 403 with a code and a message.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError(DomainError::forbidden(code, message))
     }
 
@@ -47,8 +47,8 @@ impl AppError {
             DomainError::TooManyAttempts(_) | DomainError::TooManyRequests(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            DomainError::NotFound(_) => StatusCode::NOT_FOUND,
-            DomainError::Conflict(_) => StatusCode::CONFLICT,
+            DomainError::NotFound { .. } => StatusCode::NOT_FOUND,
+            DomainError::Conflict { .. } => StatusCode::CONFLICT,
             DomainError::Refused { reason, .. } => match reason {
                 Refusal::NotFound => StatusCode::NOT_FOUND,
                 Refusal::Conflict => StatusCode::CONFLICT,
@@ -71,7 +71,11 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        let mut body = serde_json::json!({ "error": message, "code": error.code() });
+        let mut body = serde_json::json!({
+            "error": message,
+            "code": error.code().as_str(),
+            "params": error.params(),
+        });
         if let Some(id) = super::current_request_id() {
             body["request_id"] = serde_json::json!(id);
         }

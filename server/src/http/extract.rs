@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::DomainError;
 use crate::domain::auth::{CSRF_HEADER, Permission, Principal, RequestFacts, SESSION_COOKIE};
+use crate::domain::error::ErrorCode;
 use crate::http::PeerAddr;
 use crate::http::error::AppError;
 use crate::state::AppState;
@@ -212,8 +213,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 /// Parses a JSON body, naming what is wrong with it.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(body)
-        .map_err(|e| AppError::bad_request("invalid_json", format!("invalid request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        AppError::bad_request(ErrorCode::InvalidJson, format!("invalid request body: {e}"))
+    })
 }
 
 #[cfg(test)]

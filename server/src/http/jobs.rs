@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::DomainError;
 use crate::domain::dispatch::{Dispatch, JobView};
+use crate::domain::error::{ErrorCode, Thing};
 use crate::domain::jobs::Committed;
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, JsonBody, need};
@@ -91,7 +92,7 @@ async fn job_audit(
     let entries = state
         .read(move |tx| {
             if tx.job(&id)?.is_none() {
-                return Err(DomainError::NotFound(format!("there is no job `{id}`")));
+                return Err(DomainError::not_found(Thing::Job, id.clone()));
             }
             Ok(tx.audit(Some(&id), None, usize::MAX >> 1)?)
         })
@@ -128,7 +129,10 @@ async fn audit(
     let kind = match query.kind.as_deref() {
         None => None,
         Some(name) => Some(AuditKind::parse(name).ok_or_else(|| {
-            AppError::bad_request("invalid_query", format!("unknown audit kind `{name}`"))
+            AppError::bad_request(
+                ErrorCode::InvalidQuery,
+                format!("unknown audit kind `{name}`"),
+            )
         })?),
     };
     let limit = query.limit.unwrap_or(500).min(10_000);
@@ -260,7 +264,7 @@ async fn move_status(
             .read(move |tx| {
                 let stored = tx
                     .job(&id)?
-                    .ok_or_else(|| DomainError::NotFound(format!("there is no job `{id}`")))?;
+                    .ok_or_else(|| DomainError::not_found(Thing::Job, id.clone()))?;
                 let job = crate::domain::jobs::read_stored(tx, &id, &stored)?;
                 crate::domain::media::require_media_received(tx, &job)
             })

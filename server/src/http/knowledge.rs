@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 
 use crate::domain::auth::Principal;
 use crate::domain::knowledge::{Published, exchange, publish};
-use crate::domain::{DomainError, Refusal};
+use crate::domain::{DomainError, ErrorCode, Refusal};
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, JsonBody, need};
 use crate::state::AppState;
@@ -68,7 +68,7 @@ async fn get_manual(
             tx.manual(&model, Some(version))?.ok_or_else(|| {
                 DomainError::refused(
                     Refusal::NotFound,
-                    "unknown_manual",
+                    ErrorCode::UnknownManual,
                     format!("there is no manual for `{model}` version {version}"),
                 )
             })
@@ -116,7 +116,7 @@ async fn knowledge_exchange(
 ) -> Result<impl IntoResponse, AppError> {
     if !matches!(caller.principal, Principal::Device(_)) {
         return Err(AppError::forbidden(
-            "forbidden",
+            ErrorCode::Forbidden,
             "the knowledge exchange is for enrolled phones",
         ));
     }

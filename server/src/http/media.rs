@@ -21,6 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::DomainError;
 use crate::domain::auth::Principal;
+use crate::domain::error::{ErrorCode, Problem};
 use crate::domain::media::{
     self, Part, UploadGuard, UploadLocks, checked_sha256, complete, record, unknown_blob,
 };
@@ -68,7 +69,7 @@ type Uploader = Authorized<need::DeviceOr<need::PublishManuals>>;
 /// Reads `Content-Range: bytes START-END/TOTAL`, or, without it, takes the body as the whole
 /// blob (`Content-Length`).
 fn part_of(headers: &HeaderMap) -> Result<Part, AppError> {
-    let bad = |message: String| AppError::bad_request("bad_content_range", message);
+    let bad = |message: String| AppError::bad_request(ErrorCode::BadContentRange, message);
     let text = |name: header::HeaderName| {
         headers
             .get(&name)
@@ -175,7 +176,7 @@ async fn upload_status(
         Ok(size) => complete(&sha256, size),
         // The staged bytes were wrong and are gone: the upload starts again.
         Err(DomainError::Refused {
-            code: "hash_mismatch",
+            code: ErrorCode::HashMismatch,
             ..
         }) => UploadStatus {
             received: 0,
@@ -253,7 +254,10 @@ async fn accept_part(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    check_mime(&mime).map_err(|e| DomainError::invalid_field("mime", e.to_string()))?;
+    check_mime(&mime).map_err(|e| {
+        DomainError::invalid_field("mime", Problem::InvalidValue, e.to_string())
+            .with("value", mime.clone())
+    })?;
     let part = part_of(&headers)?;
     // Held until the last byte of this request is written, not merely until the handler ends
     // (a timed-out handler's writer may still be finishing).
@@ -395,7 +399,7 @@ async fn receive(
                 if received > part.end {
                     drain(&mut stream).await;
                     break Err(AppError::bad_request(
-                        "bad_content_range",
+                        ErrorCode::BadContentRange,
                         format!(
                             "the body is longer than its range ({} bytes); the part was discarded",
                             part.end - part.start
@@ -419,7 +423,7 @@ async fn receive(
             }
             Some(Err(e)) => {
                 break Err(AppError::bad_request(
-                    "incomplete_body",
+                    ErrorCode::IncompleteBody,
                     format!("the connection broke after byte {received}: {e}"),
                 ));
             }
@@ -434,7 +438,7 @@ async fn receive(
         .map_err(DomainError::from)?;
     let hasher = hashing.await.ok().flatten();
     if let Err(AppError(DomainError::BadRequest {
-        code: "bad_content_range",
+        code: ErrorCode::BadContentRange,
         ..
     })) = &outcome
     {
@@ -693,7 +697,7 @@ mod tests {
         assert!(matches!(
             part_of(&headers(&[("content-range", &too_big)])),
             Err(AppError(DomainError::Refused {
-                code: "blob_too_large",
+                code: ErrorCode::BlobTooLarge,
                 ..
             }))
         ));

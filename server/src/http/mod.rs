@@ -38,6 +38,7 @@ use utoipa_axum::routes;
 
 use crate::domain::DomainError;
 use crate::domain::auth;
+use crate::domain::error::ErrorCode;
 use crate::http::error::AppError;
 use crate::http::extract::request_facts;
 use crate::state::{AppState, Readiness};
@@ -181,9 +182,10 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 async fn no_such_route(uri: axum::http::Uri) -> AppError {
     DomainError::refused(
         crate::domain::Refusal::NotFound,
-        "no_route",
+        ErrorCode::NoRoute,
         format!("the server has no `{}`", uri.path()),
     )
+    .with("path", uri.path())
     .into()
 }
 

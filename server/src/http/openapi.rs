@@ -28,6 +28,11 @@ pub struct ErrorBody {
     pub error: String,
     /// A stable machine-readable code.
     pub code: String,
+    /// The values a translation of the message needs, by name (`field` and `problem` for
+    /// `invalid_field`, `thing` and `id` for `not_found`, `seconds` for the limits…); possibly
+    /// empty.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Map<String, serde_json::Value>,
     /// The invalid field as the API names it (only with code `invalid_field`), e.g.
     /// `customer.name`.
     pub field: Option<String>,
@@ -58,7 +63,7 @@ credential the answer is `401` (`unauthenticated`, `session_expired` or `device_
 **Time.** Every time is an integer number of milliseconds since the Unix epoch (UTC); durations \
 are milliseconds too. Days in query strings are UTC dates `YYYY-MM-DD`.
 
-**Errors.** A JSON error body is `ErrorBody`: `{\"error\": message, \"code\": code}`, plus \
+**Errors.** A JSON error body is `ErrorBody`: `{\"error\": message, \"code\": code, \"params\": {…}}`, plus \
 `\"field\"` when the code is `invalid_field`; a server fault is `500` with code `internal`. JSON \
 and CBOR request bodies are limited to 16 MiB after decompression (`413`; a blob upload is \
 streamed and limited by the size it declares instead, at most 64 MiB); `Content-Encoding: gzip` \
@@ -264,6 +269,7 @@ mod tests {
             "GET /",
             "GET /console.css",
             "GET /healthz",
+            "GET /i18n/{file}",
             "GET /js/{module}",
             "GET /metrics",
             "GET /readyz",
@@ -326,6 +332,7 @@ mod tests {
         for (method, path) in operations_listed() {
             let uri = path
                 .replace("{module}", "main.js")
+                .replace("{file}", "zh-CN.json")
                 .replace("{sha256}", &"ab".repeat(32))
                 .replace("{version}", "1")
                 .replace(['{', '}'], "");
@@ -362,6 +369,7 @@ mod tests {
             "/metrics",
             "/readyz",
             "/js/{module}",
+            "/i18n/{file}",
             "/v1/openapi.json",
             "/v1/auth/login",
             "/v1/auth/logout",

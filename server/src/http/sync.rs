@@ -16,6 +16,7 @@ use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
 use crate::domain::DomainError;
 use crate::domain::auth::Principal;
+use crate::domain::error::ErrorCode;
 use crate::domain::sync;
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, need};
@@ -74,15 +75,17 @@ async fn sync_handler(
     let started = std::time::Instant::now();
     let request: SyncRequest = wire::decode(&body).map_err(|e| match e {
         WireError::UnsupportedVersion { .. } => {
-            AppError::bad_request("unsupported_version", e.to_string())
+            AppError::bad_request(ErrorCode::UnsupportedVersion, e.to_string())
         }
-        WireError::Malformed(_) => AppError::bad_request("malformed_message", e.to_string()),
+        WireError::Malformed(_) => {
+            AppError::bad_request(ErrorCode::MalformedMessage, e.to_string())
+        }
     })?;
     if let Principal::Device(credential) = &caller.principal
         && (credential.device_id != request.device || credential.user_id != request.user)
     {
         return Err(AppError::forbidden(
-            "forged_identity",
+            ErrorCode::ForgedIdentity,
             format!(
                 "the credential is device `{}` of `{}`, not device `{}` of `{}`",
                 credential.device_id, credential.user_id, request.device, request.user

@@ -88,6 +88,8 @@ pub struct AppState {
     pub keep_closed: Millis,
     /// The organisation's time zone, announced to phones with every sync.
     pub time_zone: Arc<OrganisationZone>,
+    /// The organisation's working language (new jobs' checklist templates).
+    pub language: crate::domain::Language,
     /// Reverse proxies whose `X-Forwarded-For` names the client (sign-in limits, metrics
     /// access); nobody else's is believed.
     pub trusted_proxies: Arc<[IpAddr]>,
@@ -164,6 +166,7 @@ impl AppState {
             lease: fieldsync_protocol::wire::Lease::default(),
             keep_closed: DEFAULT_KEEP_CLOSED,
             time_zone: Arc::new(OrganisationZone::utc()),
+            language: crate::domain::Language::English,
             workers: Arc::new(Semaphore::new(BLOCKING_WORKERS)),
         }
     }
@@ -273,7 +276,9 @@ impl AppState {
 
     /// Dispatch's operations as `user`, under the state's SLA policy.
     pub fn dispatch<'s>(&'s self, user: &str) -> Dispatch<'s> {
-        Dispatch::new(self.storage.as_ref(), user).with_sla(&self.sla)
+        Dispatch::new(self.storage.as_ref(), user)
+            .with_sla(&self.sla)
+            .with_language(self.language)
     }
 
     /// Runs `f` on the blocking pool (storage is synchronous and never runs on the executor).

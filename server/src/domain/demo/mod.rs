@@ -23,6 +23,7 @@ use crate::domain::dispatch::Dispatch;
 use crate::domain::error::DomainError;
 use crate::domain::escalation;
 use crate::domain::jobs::{self, Author, NO_FIELDS};
+use crate::domain::language::Language;
 use crate::domain::planning::DAY;
 use crate::domain::sla::{HOUR, MINUTE, SlaPolicy};
 use crate::storage::{Storage, User, WriteTx, atomically, write};
@@ -36,41 +37,13 @@ use words::{Words, fill as fill_in};
 pub const DISPATCHER: &str = "dispatch";
 /// The demo dispatcher's password: demo databases only, printed by `fieldsync serve --demo`.
 pub const DISPATCHER_PASSWORD: &str = "dispatch-demo";
-/// The language the demo organisation works in: its people, customers, addresses, notes and
+/// The demo organisation's texts in each language: people, customers, addresses, notes and
 /// manuals. Ids, models, passwords and the shape of the month are the same in each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DemoLocale {
-    /// An English-speaking organisation.
-    #[default]
-    English,
-    /// A Chinese organisation: customers and addresses in Shanghai, Guangzhou and Beijing,
-    /// notes, manuals and checklists in Simplified Chinese.
-    Chinese,
-}
-
-impl DemoLocale {
-    /// The locale for a tag: `en` or `zh-CN` (any `en-…` or `zh-…` tag).
-    pub fn parse(tag: &str) -> Result<Self, String> {
-        match tag
-            .trim()
-            .split(['-', '_'])
-            .next()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("en") => Ok(DemoLocale::English),
-            Some("zh") => Ok(DemoLocale::Chinese),
-            _ => Err(format!(
-                "the demo speaks `en` or `zh-CN`, not `{}`",
-                tag.trim()
-            )),
-        }
-    }
-
+impl Language {
     fn words(self) -> &'static Words {
         match self {
-            DemoLocale::English => &words::ENGLISH,
-            DemoLocale::Chinese => &words::CHINESE,
+            Language::English => &words::ENGLISH,
+            Language::Chinese => &words::CHINESE,
         }
     }
 
@@ -322,7 +295,7 @@ pub fn seed(
     storage: &dyn Storage,
     policy: &SlaPolicy,
     now: Millis,
-    locale: DemoLocale,
+    locale: Language,
 ) -> Result<usize, DomainError> {
     seed_days(storage, policy, now, 30, locale)
 }
@@ -334,10 +307,9 @@ pub fn seed_days(
     policy: &SlaPolicy,
     now: Millis,
     days: i64,
-    locale: DemoLocale,
+    locale: Language,
 ) -> Result<usize, DomainError> {
-    let words = locale.words();
-    atomically(storage, || fill(storage, policy, now, days, words))
+    atomically(storage, || fill(storage, policy, now, days, locale))
 }
 
 fn fill(
@@ -345,9 +317,12 @@ fn fill(
     policy: &SlaPolicy,
     now: Millis,
     days: i64,
-    words: &'static Words,
+    locale: Language,
 ) -> Result<usize, DomainError> {
-    let dispatch = Dispatch::new(storage, DISPATCHER).with_sla(policy);
+    let words = locale.words();
+    let dispatch = Dispatch::new(storage, DISPATCHER)
+        .with_sla(policy)
+        .with_language(locale);
     if dispatch.users()?.iter().any(|u| u.role != "admin") {
         return Ok(0);
     }
@@ -518,17 +493,6 @@ fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJo
     } else {
         words.streets[street]
     };
-    let checklist = words.checklists.map_or_else(Vec::new, |checklists| {
-        let items = match kind {
-            JobKind::Installation => checklists[0],
-            JobKind::Maintenance | JobKind::Inspection => checklists[1],
-            JobKind::Repair | JobKind::Complaint => checklists[2],
-        };
-        items
-            .iter()
-            .map(|(id, label)| ((*id).to_owned(), (*label).to_owned()))
-            .collect()
-    });
     let customer = if vip {
         words.vip_customer
     } else {
@@ -563,7 +527,8 @@ fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJo
             category: category.into(),
             description,
         },
-        checklist,
+        // The organisation's own templates (`Dispatch::with_language`).
+        checklist: Vec::new(),
         priority: if vip {
             Priority::High
         } else {
@@ -738,10 +703,10 @@ mod tests {
 
     #[test]
     fn locale_tags_choose_the_demo() {
-        assert_eq!(DemoLocale::parse("zh-CN"), Ok(DemoLocale::Chinese));
-        assert_eq!(DemoLocale::parse("zh"), Ok(DemoLocale::Chinese));
-        assert_eq!(DemoLocale::parse("en-GB"), Ok(DemoLocale::English));
-        let refused = DemoLocale::parse("fr").expect_err("no French demo");
+        assert_eq!(Language::parse("zh-CN"), Ok(Language::Chinese));
+        assert_eq!(Language::parse("zh"), Ok(Language::Chinese));
+        assert_eq!(Language::parse("en-GB"), Ok(Language::English));
+        let refused = Language::parse("fr").expect_err("no French demo");
         assert!(
             refused.contains("`fr`") && refused.contains("zh-CN"),
             "{refused}"
@@ -755,7 +720,7 @@ mod tests {
         auth::ensure_admin(&storage, Some("demo-admin-password")).expect("admin");
         let now = fieldsync_protocol::now_millis();
         let created =
-            seed_days(&storage, &SlaPolicy::default(), now, 7, DemoLocale::Chinese).expect("seed");
+            seed_days(&storage, &SlaPolicy::default(), now, 7, Language::Chinese).expect("seed");
         assert!(created > 40, "{created} jobs");
 
         let (users, jobs, manuals) = read(&storage, |tx| {

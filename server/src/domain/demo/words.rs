@@ -49,9 +49,6 @@ pub(super) struct Words {
     pub describe_maintenance: &'static str,
     pub describe_inspection: &'static str,
     pub describe_repair: &'static str,
-    /// Checklists per kind (installation, maintenance and inspection, repair and complaint);
-    /// `None`: the server's own templates.
-    pub checklists: Option<[&'static [(&'static str, &'static str)]; 3]>,
     pub fixed_note: &'static str,
     pub unfixed_note: &'static str,
     pub installation_cause: &'static str,
@@ -131,7 +128,6 @@ pub(super) const ENGLISH: Words = Words {
     describe_maintenance: "Yearly service due.",
     describe_inspection: "Inspection required by the insurer.",
     describe_repair: "Customer reports {category} on the {model}.",
-    checklists: None,
     fixed_note: "Found the fault, replaced the part and tested with the customer.",
     unfixed_note: "Part not on the van; ordered it, customer informed. Needs a second visit.",
     installation_cause: "new installation",
@@ -283,26 +279,6 @@ pub(super) const CHINESE: Words = Words {
     describe_maintenance: "年度保养到期。",
     describe_inspection: "保险公司要求安全检查。",
     describe_repair: "客户反映{model}{category}。",
-    checklists: Some([
-        &[
-            ("site", "现场已准备"),
-            ("mount", "主机已固定"),
-            ("commission", "调试并试机"),
-            ("handover", "已向客户讲解使用方法"),
-        ],
-        &[
-            ("inspect", "设备已检查"),
-            ("clean", "滤网和换热器已清洁"),
-            ("safety", "安全检查通过"),
-            ("report", "已向客户说明检查结果"),
-        ],
-        &[
-            ("power", "电源已检查"),
-            ("diagnose", "故障已判断"),
-            ("repair", "维修完成"),
-            ("test", "维修后试机"),
-        ],
-    ]),
     fixed_note: "找到故障，更换配件后与客户一起试机正常。",
     unfixed_note: "车上没有配件，已订货并告知客户，需要二次上门。",
     installation_cause: "新机安装",
