@@ -247,18 +247,19 @@ impl FieldsyncClient {
     }
 
     /// Today's and upcoming open jobs (the installer's default list). `now_ms` is the phone's
-    /// clock in ms since the Unix epoch; `utc_offset_minutes` its time zone's offset now (e.g.
-    /// 60 for Central European Time), so "today" starts at local midnight.
+    /// clock in ms since the Unix epoch. "Today" is the organisation's day, from midnight in
+    /// the time zone the server announces (as the office's day board counts it); until the
+    /// first sync, the day at `utc_offset_minutes`, the phone's own offset now (e.g. 60 for
+    /// Central European Time).
     pub fn today_and_upcoming(
         &self,
         now_ms: i64,
         utc_offset_minutes: i32,
     ) -> Result<Vec<JobListItem>, FieldsyncError> {
         self.usable()?;
-        let query = JobQuery::today_and_upcoming(now_ms, i64::from(utc_offset_minutes) * 60_000);
         Ok(self
             .store
-            .list_jobs(&query)?
+            .today_and_upcoming(now_ms, i64::from(utc_offset_minutes) * 60_000)?
             .into_iter()
             .map(Into::into)
             .collect())

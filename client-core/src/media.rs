@@ -131,10 +131,7 @@ impl Store {
     /// How this phone prints reports: in its language, in the organisation's time zone (UTC
     /// until a server has announced one), with its font files.
     fn report_options(&self) -> Result<ReportOptions> {
-        let time_zone = self
-            .organisation_time_zone()?
-            .and_then(|name| jiff::tz::TimeZone::get(&name).ok())
-            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let time_zone = self.organisation_zone()?.unwrap_or(jiff::tz::TimeZone::UTC);
         Ok(ReportOptions {
             language: self.language,
             time_zone,

@@ -66,16 +66,21 @@ pub struct JobQuery {
 impl JobQuery {
     /// Today's and upcoming open jobs: the installer's default list. `now` is the device clock
     /// and `utc_offset` its time zone's offset from UTC in ms, so "today" starts at local
-    /// midnight.
+    /// midnight. [`Store::today_and_upcoming`] counts the organisation's day instead.
     pub fn today_and_upcoming(now: Millis, utc_offset: Millis) -> Self {
         const DAY: Millis = 86_400_000;
         let local = now.saturating_add(utc_offset);
+        Self::open_from(
+            local
+                .saturating_sub(local.rem_euclid(DAY))
+                .saturating_sub(utc_offset),
+        )
+    }
+
+    /// Open jobs whose appointment ends at or after `from` (and those without one).
+    fn open_from(from: Millis) -> Self {
         JobQuery {
-            from: Some(
-                local
-                    .saturating_sub(local.rem_euclid(DAY))
-                    .saturating_sub(utc_offset),
-            ),
+            from: Some(from),
             until: None,
             statuses: vec![
                 Status::Scheduled,
@@ -86,6 +91,14 @@ impl JobQuery {
             ],
         }
     }
+}
+
+/// The start of `now`'s day in `zone` (a day may start at 01:00 where midnight is skipped).
+fn local_midnight(now: Millis, zone: &jiff::tz::TimeZone) -> Millis {
+    jiff::Timestamp::from_millisecond(now)
+        .ok()
+        .and_then(|at| at.to_zoned(zone.clone()).start_of_day().ok())
+        .map_or(now, |midnight| midnight.timestamp().as_millisecond())
 }
 
 /// What the UI shows about a job's sync progress.
@@ -244,6 +257,29 @@ impl Store {
     /// reports show their times in it (in UTC until it is known).
     pub fn organisation_time_zone(&self) -> Result<Option<String>> {
         meta_get(&self.conn(), TIME_ZONE)
+    }
+
+    /// The organisation's zone as this build's time-zone database knows it, once a server has
+    /// announced one.
+    pub(crate) fn organisation_zone(&self) -> Result<Option<jiff::tz::TimeZone>> {
+        Ok(self
+            .organisation_time_zone()?
+            .and_then(|name| jiff::tz::TimeZone::get(&name).ok()))
+    }
+
+    /// Today's and upcoming open jobs, "today" being the organisation's day (from midnight in
+    /// its time zone, as the office's board counts it) once a sync has announced the zone;
+    /// before that, the day at `fallback_offset` ms from UTC (the phone's own zone).
+    pub fn today_and_upcoming(
+        &self,
+        now: Millis,
+        fallback_offset: Millis,
+    ) -> Result<Vec<JobSummary>> {
+        let query = match self.organisation_zone()? {
+            Some(zone) => JobQuery::open_from(local_midnight(now, &zone)),
+            None => JobQuery::today_and_upcoming(now, fallback_offset),
+        };
+        self.list_jobs(&query)
     }
 
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -715,7 +751,7 @@ pub(crate) fn update_projection(
 #[cfg(test)]
 pub(crate) mod tests {
     use fieldsync_protocol::automerge::ActorId;
-    use fieldsync_protocol::job::{Customer, Editor, JobDoc, NewJob, Role};
+    use fieldsync_protocol::job::{Appointment, Customer, Editor, JobDoc, NewJob, Role};
 
     use super::*;
 
@@ -745,6 +781,49 @@ pub(crate) mod tests {
         update_projection(&tx, id, &saved).expect("projection");
         tx.commit().expect("commit");
         doc
+    }
+
+    /// "Today" on the phone is the organisation's day once the server has named its zone: a
+    /// visit at 07:00 in Shanghai is today's there, though it was yesterday in UTC.
+    #[test]
+    fn today_is_the_organisations_day_once_a_sync_names_its_zone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
+        let dispatch = Editor {
+            user: "dispatch".into(),
+            device: "server".into(),
+            role: Role::Dispatch,
+        };
+        let hour = 3_600_000;
+        // 2026-12-07 00:00 UTC, 08:00 in Shanghai.
+        let now = 1_796_601_600_000;
+        let mut doc = seed(&store, "job-early", "anna");
+        let window = Appointment {
+            start: now - hour,
+            end: now - hour / 2,
+        };
+        doc.set_appointment(window, &dispatch, 2)
+            .expect("appointment");
+        let mut saved = doc.automerge().clone();
+        {
+            let mut conn = store.conn();
+            let tx = conn.transaction().expect("tx");
+            replace_with_snapshot(&tx, "job-early", &mut saved).expect("store");
+            update_projection(&tx, "job-early", &saved).expect("projection");
+            tx.commit().expect("commit");
+        }
+        let listed = |store: &Store| -> Vec<String> {
+            let jobs = store.today_and_upcoming(now, 0).expect("list");
+            jobs.into_iter().map(|j| j.id).collect()
+        };
+        assert!(listed(&store).is_empty(), "yesterday in the phone's UTC");
+        {
+            let mut conn = store.conn();
+            let tx = conn.transaction().expect("tx");
+            meta_set(&tx, TIME_ZONE, "Asia/Shanghai").expect("zone");
+            tx.commit().expect("commit");
+        }
+        assert_eq!(listed(&store), ["job-early"], "today in Shanghai");
     }
 
     #[test]

@@ -46,7 +46,11 @@ async function send(path, opts) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
   if (!res.ok) {
-    const err = Object.assign(apiError(res.status, data && data.code, (data && data.error) || `${res.status} ${res.statusText}`, data && data.field, data && data.params), { body: data });
+    // An answer that is not the server's JSON (a proxy, a body the server would not read) still
+    // gets words: by its status.
+    const code = (data && data.code) || (res.status === 413 ? 'too_large' : 'http');
+    const params = (data && data.params) || { status: res.status };
+    const err = Object.assign(apiError(res.status, code, (data && data.error) || `${res.status} ${res.statusText}`, data && data.field, params), { body: data });
     if (res.status === 401 && !path.startsWith('/v1/auth/')) {
       showLogin(state.csrf ? t('login.session_ended') : null);
     }

@@ -100,7 +100,7 @@ function engineerRow(ctx, eng) {
   const row = h('div', { class: 'board-row', 'data-engineer': eng.user },
     h('div', { class: 'board-label' },
       h('strong', {}, eng.name || eng.user), h('span', { class: 'muted' }, ` ${eng.region || ''} · ${eng.jobs.length}`),
-      h('div', { class: 'skills muted' }, (eng.skills || []).join(', '))),
+      h('div', { class: 'skills muted' }, (eng.skills || []).join(t('common.list_separator')))),
     track);
   dropTarget(row, (id, e) => {
     const job = ctx.jobs.get(id);

@@ -1,6 +1,8 @@
 // Fieldsync console: the words on the page. Every text a person reads comes from a message
 // catalog (/i18n/en.json, /i18n/zh-CN.json) through t(); the language is the one the user chose
-// on this browser, else the browser's own (Chinese for any zh-*), else English.
+// on this browser, else the browser's own (Chinese for any zh-*), else English. The sign-in page
+// has its own choice (the last one made there on this browser), which becomes the user's when
+// they sign in right after making it.
 //
 // Catalog entries are flat keys ("nav.queues") to text with {name} placeholders; an entry may be
 // an object of plural forms ({"one": "…", "other": "…"}) chosen by the `n` parameter.
@@ -8,6 +10,7 @@
 export const LANGUAGES = [['zh-CN', '中文'], ['en', 'English']];
 const FALLBACK = 'en';
 const STORE_KEY = 'fieldsync.language';
+const SIGN_IN_CHOICE = 'fieldsync.language.sign-in';
 
 let lang = FALLBACK;
 let messages = {};
@@ -16,10 +19,10 @@ let fallback = {};
 /** The language the page is shown in: a BCP 47 tag, also used for dates and numbers. */
 export const language = () => lang;
 
-/** The language to start in: the user's choice on this browser (per user once signed in),
- *  else the browser's preference. */
+/** The language to start in: the user's own choice on this browser (the sign-in page's before
+ *  anyone signs in), else the browser's preference. */
 export function preferredLanguage(user) {
-  const stored = readStore(user ? `${STORE_KEY}.${user}` : null) || readStore(STORE_KEY);
+  const stored = readStore(user ? `${STORE_KEY}.${user}` : STORE_KEY);
   if (stored && LANGUAGES.some(([tag]) => tag === stored)) return stored;
   for (const tag of navigator.languages || [navigator.language]) {
     const lower = String(tag).toLowerCase();
@@ -29,7 +32,8 @@ export function preferredLanguage(user) {
   return FALLBACK;
 }
 
-/** Loads the catalog of `tag` (and English beneath it for anything it lacks). */
+/** Loads the catalog of `tag` (and English beneath it for anything it lacks). A catalog that
+ *  cannot be loaded leaves the page in English; without English it throws. */
 export async function useLanguage(tag) {
   const load = async (t) => {
     const res = await fetch(`/i18n/${t}.json`, { credentials: 'same-origin' });
@@ -37,15 +41,36 @@ export async function useLanguage(tag) {
     return res.json();
   };
   if (!Object.keys(fallback).length) fallback = await load(FALLBACK);
-  messages = tag === FALLBACK ? fallback : await load(tag);
-  lang = tag;
-  document.documentElement.lang = tag;
+  try {
+    messages = tag === FALLBACK ? fallback : await load(tag);
+    lang = tag;
+  } catch (e) {
+    messages = fallback;
+    lang = FALLBACK;
+  }
+  document.documentElement.lang = lang;
+  document.title = t('app.title');
 }
 
-/** Remembers the user's choice on this browser, for them and for the sign-in page. */
+/** Remembers a choice on this browser: the user's own once signed in, else the sign-in page's
+ *  (which the next user to sign in adopts, having just chosen it). */
 export function rememberLanguage(tag, user) {
+  if (user) {
+    writeStore(`${STORE_KEY}.${user}`, tag);
+    return;
+  }
   writeStore(STORE_KEY, tag);
-  if (user) writeStore(`${STORE_KEY}.${user}`, tag);
+  try { sessionStorage.setItem(SIGN_IN_CHOICE, tag); } catch (e) { /* the choice lasts this page */ }
+}
+
+/** Makes a language chosen on the sign-in page, just before signing in, the user's own. */
+export function adoptSignInChoice(user) {
+  let chosen = null;
+  try {
+    chosen = sessionStorage.getItem(SIGN_IN_CHOICE);
+    sessionStorage.removeItem(SIGN_IN_CHOICE);
+  } catch (e) { /* nothing was chosen */ }
+  if (chosen) rememberLanguage(chosen, user);
 }
 
 /** Whether the catalog has `key`. */
@@ -57,7 +82,9 @@ export function t(key, params = {}) {
   let text = key in messages ? messages[key] : fallback[key];
   if (text === undefined) return key;
   if (typeof text === 'object') {
-    const form = new Intl.PluralRules(lang).select(Number(params.n) || 0);
+    // The count is `n`, or else the one number among the parameters (`seconds`…).
+    const count = params.n ?? Object.values(params).find((v) => typeof v === 'number');
+    const form = new Intl.PluralRules(lang).select(Number(count) || 0);
     text = text[form] ?? text.other;
   }
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? formatParam(params[name]) : whole));
@@ -89,8 +116,11 @@ export function errorText(err) {
     const key = `problem.${raw.problem}`;
     params.problem = has(key) ? t(key, params) : (err.message || String(raw.problem));
   }
-  if (code && has(`error.${code}`)) return t(`error.${code}`, params);
-  return (err && err.message) || t('error.unknown');
+  let text = code && has(`error.${code}`) ? t(`error.${code}`, params) : (err && err.message) || t('error.unknown');
+  // A fault on the server is found in its log by the request's id.
+  const id = err && err.body && err.body.request_id;
+  if (code === 'internal' && id) text = `${text} ${t('error.request_id', { id })}`;
+  return text;
 }
 
 /** One parameter of an error in words: names of fields, things, permissions and enumeration
@@ -117,9 +147,17 @@ function writeStore(key, value) {
   try { localStorage.setItem(key, value); } catch (e) { /* private mode: the choice lasts this page */ }
 }
 
-/** An SLA clock or reminder kind (`respond`, `dispatch`, `help`…) in words. Apart from
- *  valueLabel because `dispatch` the clock (派工) is not `dispatch` the role (调度). */
-export const clockLabel = (c) => (has(`clock.${c}`) ? t(`clock.${c}`) : valueLabel(c));
+/** A value in words where the same value means different things in different places:
+ *  `<namespace>.<v>` from the catalog, else as valueLabel. */
+export const termLabel = (namespace, v) => (has(`${namespace}.${v}`) ? t(`${namespace}.${v}`) : valueLabel(v));
+
+/** An SLA clock or reminder kind (`respond`, `dispatch`, `help`…) in words: `dispatch` the
+ *  clock (派工) is not `dispatch` the role (调度). */
+export const clockLabel = (c) => termLabel('clock', c);
+
+/** Whether the page is in English, the language the server writes its own records in (audit
+ *  details, flags): there they are shown as written, more exactly than a catalog can. */
+export const readsServerEnglish = () => lang === 'en';
 
 /** What a reminder says, worded from the escalation rule that fired it (`reminder.<rule>`),
  *  else the server's English text. */

@@ -10,7 +10,7 @@ import {
   table, td, deviceName,
 } from './dom.js';
 import { api, blobUrl } from './api.js';
-import { clockLabel, errorText, fieldLabel, t } from './i18n.js';
+import { clockLabel, errorText, fieldLabel, readsServerEnglish, t, termLabel } from './i18n.js';
 import { errorBox, showError, clearError, act } from './actions.js';
 import { fillEndFromStart, flagText, suggestionList, reminderItem } from './widgets.js';
 
@@ -149,7 +149,7 @@ function fieldRecord(job, sum) {
       : h('p', { class: 'empty' }, t('job.no_parts')),
     h('h3', {}, t('job.time')),
     (job.time_entries || []).length ? table([t('job.col_kind'), t('job.col_start'), t('job.col_end'), t('job.col_duration'), t('job.col_by')], job.time_entries.map((te) => h('tr', {},
-      td(label(te.kind)), td(fmtDateTime(te.start)), td(fmtDateTime(te.end)), td(te.end != null ? fmtDuration(te.end - te.start) : t('job.time_running')), td(te.by))))
+      td(termLabel('time_kind', te.kind)), td(fmtDateTime(te.start)), td(fmtDateTime(te.end)), td(te.end != null ? fmtDuration(te.end - te.start) : t('job.time_running')), td(te.by))))
       : h('p', { class: 'empty' }, t('job.no_time')),
     h('h3', {}, t('job.outcome')),
     dl([[t('job.first_visit_success'), fvs == null ? '—' : fvs ? t('common.yes') : t('common.no')], [t('job.cause'), outcome.cause], [t('job.fix'), outcome.fix], [t('job.summary'), outcome.summary],
@@ -257,13 +257,14 @@ function historyTable(history) {
       h('tbody', {}, history.map((a) => h('tr', { 'data-audit-id': a.id, class: `k-${a.kind}` },
         td(fmtDateTime(a.server_time)), td(a.device_time != null ? fmtDateTime(a.device_time) : null),
         td(h('span', { class: `badge kind k-${a.kind}` }, label(a.kind))), td(a.user || a.actor), td(deviceName(a.device)),
-        td((a.fields || []).map(fieldLabel).join(t('widgets.list_separator')), 'fields'), auditDetail(a))))),
+        td((a.fields || []).map(fieldLabel).join(t('common.list_separator')), 'fields'), auditDetail(a))))),
     history.length ? null : h('p', { class: 'empty' }, t('job.no_history')));
 }
 
-/** The detail of an audit entry in words: the server records its own entries in English, so the
- *  kinds it writes are worded here; the English stays in the cell's title. */
+/** The detail of an audit entry in words: the server records its own entries in English, so in
+ *  another language the kinds it writes are worded here, with the English in the cell's title. */
 function auditDetail(a) {
+  if (readsServerEnglish()) return td(a.detail);
   const words = {
     compensation: () => t('job.audit_compensation'),
     violation: () => t('job.audit_violation'),

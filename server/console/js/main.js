@@ -8,7 +8,9 @@ import { state } from './state.js';
 import { rerender, setHooks } from './hooks.js';
 import { $, enc, h, field, label, updateDue } from './dom.js';
 import { api } from './api.js';
-import { LANGUAGES, clockLabel, errorText, reminderText, language, preferredLanguage, rememberLanguage, t, useLanguage } from './i18n.js';
+import {
+  LANGUAGES, adoptSignInChoice, clockLabel, errorText, language, preferredLanguage, rememberLanguage, reminderText, t, useLanguage,
+} from './i18n.js';
 import { refreshBadge } from './widgets.js';
 import { viewQueues } from './queues.js';
 import { viewIntake } from './intake.js';
@@ -63,11 +65,15 @@ async function logout() {
   try { await api('POST', '/v1/auth/logout'); } catch (e) { /* signed out either way */ }
   history.replaceState(null, '', location.pathname + location.search); // the next user starts on the queues
   state.errors = {};
+  // The next person at this desk gets the sign-in page's language, not this user's.
+  if (preferredLanguage() !== language()) await useLanguage(preferredLanguage());
   showLogin();
 }
 
 async function startApp() {
-  // The user's own choice on this browser wins over the one the sign-in page was shown in.
+  // The user's own choice on this browser wins over the one the sign-in page was shown in,
+  // unless they made that one just now.
+  adoptSignInChoice(state.me.user);
   const wanted = preferredLanguage(state.me.user);
   if (wanted !== language()) await useLanguage(wanted);
   // Admins read everything but plan nothing: the stylesheet hides the controls they may not use.
@@ -91,6 +97,9 @@ function languageSwitch(id) {
       'aria-label': t('shell.language'),
       value: language(),
       onchange: (e) => {
+        // The page is built again: say so when that loses typed text or a running upload.
+        const busy = document.querySelector('#view [data-dirty], #manual-submit[disabled]');
+        if (busy && !window.confirm(t('shell.language_reload'))) { e.target.value = language(); return; }
         rememberLanguage(e.target.value, state.me && state.me.user);
         location.reload();
       },
@@ -249,8 +258,13 @@ function scheduleRefresh() {
 // ---------------------------------------------------------------- start
 
 async function boot() {
-  await useLanguage(preferredLanguage());
-  document.title = t('app.title');
+  try {
+    await useLanguage(preferredLanguage());
+  } catch (err) {
+    $('app').replaceChildren(h('div', { class: 'error-box', role: 'alert' },
+      'The console cannot load its texts. Reload the page. 调度台无法加载文字，请刷新页面。'));
+    return;
+  }
   window.addEventListener('hashchange', () => route());
   // Relative deadlines ("due in 4 min") stay current between refreshes.
   setInterval(() => document.querySelectorAll('.due[data-due]').forEach(updateDue), 30e3);

@@ -135,7 +135,7 @@ function manualForm() {
   };
   const outline = () => {
     const ids = splitSections(els.markdown.value, els.title.value.trim()).map((sec) => sec.id);
-    els.outline.textContent = ids.length ? t('manuals.outline', { n: ids.length, ids: ids.join(', ') }) : '';
+    els.outline.textContent = ids.length ? t('manuals.outline', { n: ids.length, ids: ids.join(t('common.list_separator')) }) : '';
   };
   els.model.addEventListener('input', propose);
   els.version.addEventListener('input', () => { delete els.version.dataset.auto; });

@@ -4,7 +4,7 @@
 import { $, enc, h, label, fmtDateTime, ringBadge } from './dom.js';
 import { api } from './api.js';
 import { act } from './actions.js';
-import { clockLabel, fieldLabel, reminderText, t } from './i18n.js';
+import { clockLabel, fieldLabel, readsServerEnglish, reminderText, t } from './i18n.js';
 
 // ---------------------------------------------------------------- open reminders badge
 
@@ -36,7 +36,7 @@ export function suggestionList(suggestions, current, onAssign) {
         h('span', { class: 'sg-score', title: t('widgets.score_title') },
           t('widgets.score', { score: Number.isInteger(sg.score) ? sg.score : Number(sg.score).toFixed(2) }))),
       h('div', { class: 'sg-load muted' }, t('widgets.load', { n: sg.load }),
-        sg.skills && sg.skills.length ? ` · ${sg.skills.join(', ')}` : ''),
+        sg.skills && sg.skills.length ? ` · ${sg.skills.join(t('common.list_separator'))}` : ''),
       h('div', { class: 'sg-reasons' }, suggestionReasons(sg).join(' · ')),
       h('button', { type: 'button', class: 'btn assign-btn', 'data-user': sg.user, onclick: () => onAssign(sg.user) },
         sg.user === current ? t('widgets.assigned') : t('widgets.assign'))))),
@@ -47,7 +47,7 @@ export function suggestionList(suggestions, current, onAssign) {
 function suggestionReasons(sg) {
   const skills = sg.matched_skills || [];
   return [
-    skills.length ? t('widgets.reason_knows', { skills: skills.join(t('widgets.list_separator')) }) : t('widgets.reason_no_skill'),
+    skills.length ? t('widgets.reason_knows', { skills: skills.join(t('common.list_separator')) }) : t('widgets.reason_no_skill'),
     sg.same_region ? t('widgets.reason_works_in', { region: sg.region })
       : sg.region ? t('widgets.reason_based_in', { region: sg.region }) : null,
     sg.load ? t('widgets.reason_load', { n: sg.load, day: sg.day }) : t('widgets.reason_free', { day: sg.day }),
@@ -56,7 +56,8 @@ function suggestionReasons(sg) {
 
 /** A flag from the field: a rule the phone broke (by field), or work from a previous assignee. */
 export function flagText(f) {
-  if (f.kind === 'violation') return t('queues.flag_violation', { fields: (f.fields || []).map(fieldLabel).join(t('widgets.list_separator')) });
+  if (readsServerEnglish()) return f.kind === 'violation' ? t('queues.flag_violation_detail', { detail: f.detail }) : f.detail;
+  if (f.kind === 'violation') return t('queues.flag_violation', { fields: (f.fields || []).map(fieldLabel).join(t('common.list_separator')) });
   if (f.user) return t('queues.flag_previous_assignee', { user: f.user });
   return f.detail;
 }

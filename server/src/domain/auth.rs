@@ -371,7 +371,8 @@ pub fn authenticate(
             Some(credential) if credential.revoked_at.is_some() => Err(DomainError::unauthorized(
                 ErrorCode::DeviceRevoked,
                 format!("device `{}` has been revoked", credential.device_id),
-            )),
+            )
+            .with("device", credential.device_id.as_str())),
             Some(credential) => Ok(Principal::Device(credential)),
             None => Err(DomainError::unauthorized(
                 ErrorCode::Unauthenticated,

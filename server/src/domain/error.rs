@@ -62,7 +62,8 @@ codes! {
         InvalidUser = "invalid_user",
         /// A password shorter than the minimum (`min`).
         WeakPassword = "weak_password",
-        /// A message version this server does not speak (`version`, `supported`).
+        /// A message version this server does not speak (`version` and `supported`, when the
+        /// message could be read that far).
         UnsupportedVersion = "unsupported_version",
         /// A sync message that cannot be decoded.
         MalformedMessage = "malformed_message",
@@ -120,13 +121,13 @@ codes! {
         BlobTooLarge = "blob_too_large",
         /// The uploaded bytes do not hash to the blob's name.
         HashMismatch = "hash_mismatch",
-        /// The job does not exist or the caller may not see it (`job`).
+        /// The job does not exist or the caller may not see it.
         UnknownJob = "unknown_job",
         /// The blob does not exist or the caller may not read it.
         UnknownBlob = "unknown_blob",
         /// A manual version not newer than the published one (`version`, `published`).
         StaleVersion = "stale_version",
-        /// A manual attachment the server does not hold yet (`sha256`).
+        /// A manual attachment the server does not hold yet (`name`).
         MissingBlob = "missing_blob",
         /// There is no such manual (`model`, `version`).
         UnknownManual = "unknown_manual",

@@ -171,7 +171,9 @@ fn check_request(request: &KnowledgeRequest) -> Result<(), DomainError> {
                 "knowledge message version {} is not supported (this server speaks {KNOWLEDGE_VERSION})",
                 request.v
             ),
-        ));
+        )
+        .with("version", request.v)
+        .with("supported", KNOWLEDGE_VERSION));
     }
     if request.tips.len() > MAX_TIP_MODELS
         || request
@@ -190,6 +192,7 @@ fn check_request(request: &KnowledgeRequest) -> Result<(), DomainError> {
     for push in &request.tips {
         knowledge::check_model(&push.model).map_err(|e| {
             DomainError::invalid_field("tips", Problem::InvalidValue, e.to_string())
+                .with("value", push.model.as_str())
         })?;
     }
     Ok(())

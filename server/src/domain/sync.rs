@@ -63,7 +63,9 @@ fn validate(request: &SyncRequest) -> Result<(), DomainError> {
         return Err(DomainError::bad_request(
             ErrorCode::UnsupportedVersion,
             format!("protocol version {} is not spoken here", request.v),
-        ));
+        )
+        .with("version", request.v)
+        .with("supported", PROTOCOL_VERSION));
     }
     if request.device.trim().is_empty() || request.device.len() > 128 {
         return Err(DomainError::bad_request(

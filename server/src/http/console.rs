@@ -144,7 +144,7 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use fieldsync_protocol::SchemaError;
-    use fieldsync_protocol::job::{JobKind, Priority, Role, Tier};
+    use fieldsync_protocol::job::{JobKind, Priority, Role, Tier, TimeKind};
     use fieldsync_protocol::rules::Status;
 
     use crate::domain::auth::{Permission, UserRole};
@@ -268,6 +268,11 @@ mod tests {
             SlaClock::Feedback,
         ];
         keys.extend(wire_names(&clocks).iter().map(|c| format!("clock.{c}")));
+        keys.extend(
+            wire_names(&[TimeKind::Travel, TimeKind::OnSite])
+                .iter()
+                .map(|k| format!("time_kind.{k}")),
+        );
         for (rule, clock) in crate::domain::escalation::rules() {
             keys.push(format!("reminder.{rule}"));
             keys.push(format!("clock.{clock}"));

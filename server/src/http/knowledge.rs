@@ -10,7 +10,7 @@ use fieldsync_protocol::knowledge::{
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::domain::auth::Principal;
+use crate::domain::auth::{Permission, Principal};
 use crate::domain::knowledge::{Published, exchange, publish};
 use crate::domain::{DomainError, ErrorCode, Refusal};
 use crate::http::error::AppError;
@@ -71,6 +71,8 @@ async fn get_manual(
                     ErrorCode::UnknownManual,
                     format!("there is no manual for `{model}` version {version}"),
                 )
+                .with("model", model.as_str())
+                .with("version", version)
             })
         })
         .await?;
@@ -114,10 +116,14 @@ async fn knowledge_exchange(
     caller: Authorized<need::Sync>,
     JsonBody(request): JsonBody<KnowledgeRequest>,
 ) -> Result<impl IntoResponse, AppError> {
-    if !matches!(caller.principal, Principal::Device(_)) {
-        return Err(AppError::forbidden(
-            ErrorCode::Forbidden,
-            "the knowledge exchange is for enrolled phones",
+    if let Principal::Office { role, .. } = &caller.principal {
+        return Err(AppError(
+            DomainError::forbidden(
+                ErrorCode::Forbidden,
+                "the knowledge exchange is for enrolled phones",
+            )
+            .with("role", role.as_str())
+            .with("permission", Permission::Sync.as_str()),
         ));
     }
     let response = state

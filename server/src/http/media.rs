@@ -422,9 +422,12 @@ async fn receive(
                 }
             }
             Some(Err(e)) => {
-                break Err(AppError::bad_request(
-                    ErrorCode::IncompleteBody,
-                    format!("the connection broke after byte {received}: {e}"),
+                break Err(AppError(
+                    DomainError::bad_request(
+                        ErrorCode::IncompleteBody,
+                        format!("the connection broke after byte {received}: {e}"),
+                    )
+                    .with("received", received),
                 ));
             }
             None => break Ok(()),
