@@ -265,6 +265,19 @@ impl FieldsyncClient {
             .collect())
     }
 
+    /// The jobs on this phone whose customer name, region or id matches what the installer
+    /// typed: characters in Simplified or Traditional Chinese, or the name's pinyin, as initials
+    /// (`zw` for 张伟) or whole (`zhangwei`). Empty for an empty query.
+    pub fn find_jobs(&self, query: String) -> Result<Vec<JobListItem>, FieldsyncError> {
+        self.usable()?;
+        Ok(self
+            .store
+            .find_jobs(&query)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
     /// Opens a job.
     pub fn job(&self, job_id: String) -> Result<JobDetail, FieldsyncError> {
         self.usable()?;

@@ -741,6 +741,13 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func fetchBlob(sha256: String) throws  -> Data
     
     /**
+     * The jobs on this phone whose customer name, region or id matches what the installer
+     * typed: characters in Simplified or Traditional Chinese, or the name's pinyin, as initials
+     * (`zw` for 张伟) or whole (`zhangwei`). Empty for an empty query.
+     */
+    func findJobs(query: String) throws  -> [JobListItem]
+    
+    /**
      * Ends the visit with its outcome: completed, or incomplete (asks dispatch for a follow-up).
      */
     func finishVisit(jobId: String, outcome: VisitOutcome, completed: Bool) throws 
@@ -876,8 +883,10 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     
     /**
      * Today's and upcoming open jobs (the installer's default list). `now_ms` is the phone's
-     * clock in ms since the Unix epoch; `utc_offset_minutes` its time zone's offset now (e.g.
-     * 60 for Central European Time), so "today" starts at local midnight.
+     * clock in ms since the Unix epoch. "Today" is the organisation's day, from midnight in
+     * the time zone the server announces (as the office's day board counts it); until the
+     * first sync, the day at `utc_offset_minutes`, the phone's own offset now (e.g. 60 for
+     * Central European Time).
      */
     func todayAndUpcoming(nowMs: Int64, utcOffsetMinutes: Int32) throws  -> [JobListItem]
     
@@ -1126,6 +1135,21 @@ open func fetchBlob(sha256: String)throws  -> Data  {
     uniffi_fieldsync_fn_method_fieldsyncclient_fetch_blob(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(sha256),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The jobs on this phone whose customer name, region or id matches what the installer
+     * typed: characters in Simplified or Traditional Chinese, or the name's pinyin, as initials
+     * (`zw` for 张伟) or whole (`zhangwei`). Empty for an empty query.
+     */
+open func findJobs(query: String)throws  -> [JobListItem]  {
+    return try  FfiConverterSequenceTypeJobListItem.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_find_jobs(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(query),uniffiCallStatus
     )
 })
 }
@@ -1435,8 +1459,10 @@ open func tips(model: String)throws  -> [Tip]  {
     
     /**
      * Today's and upcoming open jobs (the installer's default list). `now_ms` is the phone's
-     * clock in ms since the Unix epoch; `utc_offset_minutes` its time zone's offset now (e.g.
-     * 60 for Central European Time), so "today" starts at local midnight.
+     * clock in ms since the Unix epoch. "Today" is the organisation's day, from midnight in
+     * the time zone the server announces (as the office's day board counts it); until the
+     * first sync, the day at `utc_offset_minutes`, the phone's own offset now (e.g. 60 for
+     * Central European Time).
      */
 open func todayAndUpcoming(nowMs: Int64, utcOffsetMinutes: Int32)throws  -> [JobListItem]  {
     return try  FfiConverterSequenceTypeJobListItem.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -6015,6 +6041,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_fetch_blob() != 12412) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_find_jobs() != 47684) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_finish_visit() != 10847) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6078,7 +6107,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_tips() != 37527) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_checksum_method_fieldsyncclient_today_and_upcoming() != 19903) {
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_today_and_upcoming() != 45447) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_update_checklist_item() != 44479) {

@@ -337,6 +337,11 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_enroll(uint64_t ptr, RustB
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_fetch_blob(uint64_t ptr, RustBuffer sha256, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_FIND_JOBS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_FIND_JOBS
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_find_jobs(uint64_t ptr, RustBuffer query, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_FINISH_VISIT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_FINISH_VISIT
 void uniffi_fieldsync_fn_method_fieldsyncclient_finish_visit(uint64_t ptr, RustBuffer job_id, RustBuffer outcome, int8_t completed, RustCallStatus *_Nonnull out_status
@@ -825,6 +830,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_enroll(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_FETCH_BLOB
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_FETCH_BLOB
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_fetch_blob(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_FIND_JOBS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_FIND_JOBS
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_find_jobs(void
     
 );
 #endif

@@ -7,6 +7,7 @@
 
 mod db;
 mod error;
+mod find;
 mod knowledge;
 mod lease;
 mod media;

@@ -118,7 +118,7 @@ pub fn locked_message(language: Language) -> &'static str {
 
 fn role_chinese(role: Role) -> &'static str {
     match role {
-        Role::Installer => "安装工程师",
+        Role::Installer => "工程师",
         Role::Dispatch => "调度",
     }
 }
@@ -227,7 +227,7 @@ mod tests {
         );
         assert_eq!(
             error.message(Language::Chinese),
-            "安装工程师不能把工单从“新建”改为“已关闭”"
+            "工程师不能把工单从“新建”改为“已关闭”"
         );
     }
 }

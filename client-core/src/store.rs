@@ -758,6 +758,11 @@ pub(crate) mod tests {
     /// Puts a job `id` assigned to `user` into the store, as a sync would, and returns the
     /// document as the server holds it.
     pub(crate) fn seed(store: &Store, id: &str, user: &str) -> JobDoc {
+        seed_for(store, id, user, "Ada")
+    }
+
+    /// [`seed`] for a job of `customer`.
+    pub(crate) fn seed_for(store: &Store, id: &str, user: &str, customer: &str) -> JobDoc {
         let dispatch = Editor {
             user: "dispatch".into(),
             device: "server".into(),
@@ -766,7 +771,7 @@ pub(crate) mod tests {
         let new = NewJob {
             id: id.into(),
             customer: Customer {
-                name: "Ada".into(),
+                name: customer.into(),
                 ..Default::default()
             },
             ..Default::default()

@@ -173,7 +173,7 @@ fun main() {
             } catch (e: FieldsyncException.NotAllowed) {
                 expect(e.code == "transition_not_allowed", "code: ${e.code}")
                 expect(e.params["to"] == "closed" && e.params["role"] == "installer", "params: ${e.params}")
-                expect(e.reason == "安装工程师不能把工单从“已完成”改为“已关闭”", "reason: ${e.reason}")
+                expect(e.reason == "工程师不能把工单从“已完成”改为“已关闭”", "reason: ${e.reason}")
             }
         }
         println("kotlin: 1 passed, 0 failed")

@@ -270,6 +270,9 @@ class InstallerDay(unittest.TestCase):
         # The job has no appointment yet: it is in today's list whatever the time zone.
         now = int(time.time() * 1000)
         self.assertEqual([j.id for j in client.today_and_upcoming(now, 120)], [self.job])
+        # Found as the installer types: the customer's name, any case, or nothing.
+        self.assertEqual([j.id for j in client.find_jobs("ad")], [self.job])
+        self.assertEqual(client.find_jobs("zz"), [])
         # The sync started the offline lease: 14 days on the phone's clock by default.
         lease = client.lease_status(now)
         self.assertEqual(lease.kind, fieldsync.LeaseKind.ACTIVE)
@@ -406,7 +409,7 @@ class InstallerDay(unittest.TestCase):
             client.move_status(self.job, fieldsync.JobStatus.EN_ROUTE, None)
         self.assertEqual(raised.exception.code, "transition_not_allowed")
         self.assertEqual(raised.exception.params["to"], "en_route")
-        self.assertEqual(raised.exception.reason, "安装工程师不能把工单从“在现场”改为“在途”")
+        self.assertEqual(raised.exception.reason, "工程师不能把工单从“已到场”改为“已出发”")
         with self.assertRaises(fieldsync.FieldsyncError.NotFound) as raised:
             client.job("no-such-job")
         self.assertEqual(raised.exception.reason, "工单 no-such-job 不在本设备上")
