@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use fieldsync_protocol::now_millis;
 use fieldsync_server::domain::sla::SlaPolicy;
-use fieldsync_server::domain::{Language, auth, demo, escalation, knowledge};
+use fieldsync_server::domain::{Language, auth, demo, dispatch, escalation, knowledge};
 use fieldsync_server::http::tls::{ServerCertificate, TlsListener};
 use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
@@ -116,6 +116,12 @@ struct ServeArgs {
     /// in it [default: en, or the demo's language with --demo-locale].
     #[arg(long, value_name = "LANGUAGE", env = "FIELDSYNC_LANGUAGE")]
     language: Option<String>,
+    /// The country whose numbering plan customers' phone numbers follow (ISO 3166 code, e.g.
+    /// CN): intake refuses a number that is not one of its numbers (or, with `+`, another
+    /// country's) [default: CN with the language zh-CN; otherwise none, and only the shape of
+    /// a number is checked].
+    #[arg(long, value_name = "COUNTRY", env = "FIELDSYNC_PHONE_REGION")]
+    phone_region: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -171,6 +177,10 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
     let language = match &args.language {
         Some(tag) => Language::parse(tag)?,
         None => demo_locale,
+    };
+    let phone_region = match &args.phone_region {
+        Some(code) => Some(dispatch::phone_region(code)?),
+        None => language.phone_region(),
     };
     let lease = fieldsync_protocol::wire::Lease {
         lock_after_ms: args.lease_lock_days * DAY_MS,
@@ -250,6 +260,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             keep_closed: args.keep_closed_days * DAY_MS as i64,
             time_zone: Arc::new(time_zone),
             language,
+            phone_region,
             ..AppState::new(Arc::new(storage), Arc::new(blobs))
         };
         let served = match certificate {

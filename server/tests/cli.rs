@@ -41,6 +41,7 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--time-zone",
                 "--demo-locale",
                 "--language",
+                "--phone-region",
             ],
         ),
         (&["enroll-code", "--help"], &["--db", "--user"]),
@@ -83,6 +84,9 @@ fn unknown_options_and_missing_values_are_refused_by_name() {
     let out = run(&["serve", "--demo", "--demo-locale", "fr"]);
     assert!(!out.status.success(), "a demo in a language it lacks");
     assert!(String::from_utf8_lossy(&out.stderr).contains("`fr`"));
+    let out = run(&["serve", "--phone-region", "Narnia"]);
+    assert!(!out.status.success(), "a country that does not exist");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`Narnia`"));
     let out = run(&["serve", "--language", "fr"]);
     assert!(!out.status.success(), "a language the server lacks");
     assert!(String::from_utf8_lossy(&out.stderr).contains("`fr`"));

@@ -461,6 +461,7 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     let today = planning::local_date(now, shanghai.zone()).to_string();
     state.time_zone = Arc::new(shanghai);
     state.language = Language::Chinese;
+    state.phone_region = Language::Chinese.phone_region();
     let server = BackgroundServer::start_with(state, "127.0.0.1:0").expect("server");
     let url = server.url();
     let token = fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
@@ -496,7 +497,18 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
         "an intake error",
     );
     assert_eq!(browser.text("#intake-error"), "请填写客户名称");
+    // A number that is not a Chinese one: the organisation is in China.
     browser.fill("#customer_name", "张伟");
+    browser.fill("#customer_phone", "138 0013");
+    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
+    browser.wait_for(
+        "(document.querySelector('#intake-error') || {}).textContent.includes('电话')",
+        "the phone number refused",
+    );
+    assert_eq!(
+        browser.text("#intake-error"),
+        "“138 0013”不是有效的电话号码"
+    );
     browser.fill("#customer_phone", "+86 138 0013 8000");
     browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
     browser.wait_for("location.hash.startsWith('#/jobs/')", "the new job's page");

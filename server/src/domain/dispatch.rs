@@ -68,11 +68,53 @@ pub fn default_checklist(kind: JobKind, language: Language) -> Vec<(String, Stri
         .collect()
 }
 
+/// Checks a customer's phone number (none is fine). With the organisation's region, it must be
+/// a valid number of its numbering plan, or, written with `+`, of another country's: a Chinese
+/// mobile number has 11 digits starting with 1. Without one only its shape is checked: 5 to 20
+/// digits, with spaces, dots, dashes, brackets and a leading `+`.
+fn check_phone(phone: &str, region: Option<PhoneRegion>) -> Result<(), DomainError> {
+    if phone.is_empty() {
+        return Ok(());
+    }
+    let valid = match region {
+        Some(region) => phonenumber::parse(Some(region), phone)
+            .is_ok_and(|number| phonenumber::is_valid(&number)),
+        None => {
+            let digits = phone.chars().filter(char::is_ascii_digit).count();
+            let rest = phone.strip_prefix('+').unwrap_or(phone);
+            (5..=20).contains(&digits)
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || " .-()/".contains(c))
+        }
+    };
+    if valid {
+        return Ok(());
+    }
+    let error = DomainError::invalid_field(
+        "customer.phone",
+        Problem::NotAPhone,
+        match region {
+            Some(region) => format!("`{phone}` is not a phone number of {}", region.as_ref()),
+            None => format!("`{phone}` is not a phone number"),
+        },
+    )
+    .with("value", phone);
+    Err(match region {
+        Some(region) => error.with("region", region.as_ref()),
+        None => error,
+    })
+}
+
 /// The longest free-text field accepted from a call.
 pub const MAX_TEXT: usize = 4000;
 
 /// Checks a call before anything is stored; the error names the first bad field.
-pub fn validate_call(new: &NewJob, now: Millis) -> Result<(), DomainError> {
+pub fn validate_call(
+    new: &NewJob,
+    now: Millis,
+    phone_region: Option<PhoneRegion>,
+) -> Result<(), DomainError> {
     // What dispatch needs to send someone; the region and the product model may be unknown
     // on the phone and filled in later.
     let required: [(&'static str, &str, &str); 4] = [
@@ -128,6 +170,7 @@ pub fn validate_call(new: &NewJob, now: Millis) -> Result<(), DomainError> {
         )
         .with("value", email));
     }
+    check_phone(new.customer.phone.trim(), phone_region)?;
     if new.call_received_at > now + MINUTE {
         return Err(DomainError::invalid_field(
             "call_received_at",
@@ -181,6 +224,19 @@ pub struct Dispatch<'s> {
     editor: Editor,
     policy: &'s SlaPolicy,
     language: Language,
+    phone_region: Option<PhoneRegion>,
+}
+
+/// The country whose numbering plan a customer's phone number without a `+` follows (ISO 3166
+/// code, e.g. `CN`).
+pub type PhoneRegion = phonenumber::country::Id;
+
+/// The phone-number region of `code` (e.g. `CN`), or an error that names it.
+pub fn phone_region(code: &str) -> Result<PhoneRegion, String> {
+    code.trim()
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| format!("`{}` is not a country code such as CN or GB", code.trim()))
 }
 
 impl<'s> Dispatch<'s> {
@@ -195,6 +251,7 @@ impl<'s> Dispatch<'s> {
             },
             policy: &DEFAULT_POLICY,
             language: Language::English,
+            phone_region: None,
         }
     }
 
@@ -207,6 +264,13 @@ impl<'s> Dispatch<'s> {
     /// The same, giving new jobs their checklist in the organisation's `language`.
     pub fn with_language(mut self, language: Language) -> Self {
         self.language = language;
+        self
+    }
+
+    /// The same, checking customers' phone numbers against `region`'s numbering plan (a
+    /// number without `+` is read as one of that country's).
+    pub fn with_phone_region(mut self, region: Option<PhoneRegion>) -> Self {
+        self.phone_region = region;
         self
     }
 
@@ -233,7 +297,7 @@ impl<'s> Dispatch<'s> {
         if new.call_received_at == 0 {
             new.call_received_at = now;
         }
-        validate_call(&new, now)?;
+        validate_call(&new, now, self.phone_region)?;
         // A caller's clock a little ahead of ours: the call came in now.
         new.call_received_at = new.call_received_at.min(now);
         new.sla = self
@@ -397,8 +461,42 @@ impl<'s> Dispatch<'s> {
 mod tests {
     use fieldsync_protocol::job::{Customer, JobKind, NewJob, Problem, Site};
 
-    use super::{Dispatch, Language, default_checklist};
+    use super::{Dispatch, Language, check_phone, default_checklist, phone_region};
     use crate::storage::sqlite::SqliteStorage;
+
+    /// In China a customer's number is a Chinese one (or written with `+`, any valid number);
+    /// without a region only the shape of a number is checked.
+    #[test]
+    fn phone_numbers_follow_the_organisations_numbering_plan() {
+        let china = Some(phone_region("cn").expect("CN"));
+        for good in [
+            "138 0013 8000",
+            "+86 138 0013 8000",
+            "021 6888 8888",
+            "+44 20 7946 0958",
+        ] {
+            assert!(check_phone(good, china).is_ok(), "{good}");
+        }
+        for bad in [
+            "12345",
+            "138 0013 800",
+            "call the front desk",
+            "+86 000 0000 0000",
+        ] {
+            let refused = check_phone(bad, china).expect_err(bad);
+            let params = serde_json::Value::Object(refused.params());
+            assert_eq!(params["problem"], "not_a_phone", "{bad}");
+            assert_eq!(params["field"], "customer.phone");
+            assert_eq!(params["region"], "CN");
+        }
+        for good in ["+1 555 0100", "(020) 7946 0958", "555-0100"] {
+            assert!(check_phone(good, None).is_ok(), "{good}");
+        }
+        for bad in ["call the front desk", "12", "+1 555 0100 ext. 4"] {
+            assert!(check_phone(bad, None).is_err(), "{bad}");
+        }
+        assert!(phone_region("Narnia").is_err());
+    }
 
     /// A job opened without a checklist gets the kind's template in the organisation's
     /// language; the item ids are the same in every language.

@@ -154,6 +154,9 @@ codes! {
         TooManyBytes = "too_many_bytes",
         /// Not an e-mail address (`value`).
         NotAnEmail = "not_an_email",
+        /// Not a phone number, or not one of the organisation's country (`value`, `region`
+        /// when the organisation has one).
+        NotAPhone = "not_a_phone",
         /// A time in the future.
         InFuture = "in_future",
         /// A time before 1970.

@@ -31,6 +31,15 @@ impl Language {
         }
     }
 
+    /// The country whose phone numbers an organisation in this language has unless it says
+    /// otherwise: China's for Chinese; none for English, which is spoken in too many.
+    pub fn phone_region(self) -> Option<phonenumber::country::Id> {
+        match self {
+            Language::English => None,
+            Language::Chinese => Some(phonenumber::country::Id::CN),
+        }
+    }
+
     /// The BCP 47 tag: `en` or `zh-CN`.
     pub fn tag(self) -> &'static str {
         match self {

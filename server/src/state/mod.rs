@@ -90,6 +90,8 @@ pub struct AppState {
     pub time_zone: Arc<OrganisationZone>,
     /// The organisation's working language (new jobs' checklist templates).
     pub language: crate::domain::Language,
+    /// The country whose numbering plan customers' phone numbers follow, if set.
+    pub phone_region: Option<crate::domain::dispatch::PhoneRegion>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (sign-in limits, metrics
     /// access); nobody else's is believed.
     pub trusted_proxies: Arc<[IpAddr]>,
@@ -167,6 +169,7 @@ impl AppState {
             keep_closed: DEFAULT_KEEP_CLOSED,
             time_zone: Arc::new(OrganisationZone::utc()),
             language: crate::domain::Language::English,
+            phone_region: None,
             workers: Arc::new(Semaphore::new(BLOCKING_WORKERS)),
         }
     }
@@ -279,6 +282,7 @@ impl AppState {
         Dispatch::new(self.storage.as_ref(), user)
             .with_sla(&self.sla)
             .with_language(self.language)
+            .with_phone_region(self.phone_region)
     }
 
     /// Runs `f` on the blocking pool (storage is synchronous and never runs on the executor).

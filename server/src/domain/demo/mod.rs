@@ -322,7 +322,8 @@ fn fill(
     let words = locale.words();
     let dispatch = Dispatch::new(storage, DISPATCHER)
         .with_sla(policy)
-        .with_language(locale);
+        .with_language(locale)
+        .with_phone_region(locale.phone_region());
     if dispatch.users()?.iter().any(|u| u.role != "admin") {
         return Ok(0);
     }
