@@ -185,7 +185,7 @@ pub struct JobDetail {
     pub summary: JobListItem,
     /// Customer phone.
     pub customer_phone: String,
-    /// Site address.
+    /// The whole site address (province, city and district first, when dispatch gave them).
     pub address: String,
     /// Product model.
     pub product_model: String,
@@ -223,7 +223,7 @@ impl JobDetail {
         JobDetail {
             summary: job.summary().into(),
             customer_phone: job.customer.phone.clone(),
-            address: job.site.address.clone(),
+            address: job.site.full_address(),
             product_model: job.product.model.clone(),
             product_serial: job.product.serial.clone(),
             warranty_end_ms: job.product.warranty_end,

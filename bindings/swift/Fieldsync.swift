@@ -2498,7 +2498,7 @@ public struct JobDetail: Equatable, Hashable {
      */
     public var customerPhone: String
     /**
-     * Site address.
+     * The whole site address (province, city and district first, when dispatch gave them).
      */
     public var address: String
     /**
@@ -2564,7 +2564,7 @@ public struct JobDetail: Equatable, Hashable {
          * Customer phone.
          */customerPhone: String, 
         /**
-         * Site address.
+         * The whole site address (province, city and district first, when dispatch gave them).
          */address: String, 
         /**
          * Product model.

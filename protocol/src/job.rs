@@ -153,10 +153,48 @@ pub struct Customer {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Site {
-    /// Street address.
+    /// Street address: the street and number (with the province, city and district when
+    /// they are not given apart).
     pub address: String,
     /// Service region, used for assignment and the KPIs.
     pub region: String,
+    /// Province (or state), e.g. `上海市`, `广东省`. Written only when given (added within
+    /// schema 1; older documents have none).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub province: String,
+    /// City, e.g. `广州市`. Written only when given.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub city: String,
+    /// District, e.g. `天河区`. Written only when given.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub district: String,
+}
+
+impl Site {
+    /// The whole address as it is written in China, largest part first: province, city
+    /// (when it is not the province, as in 上海市), district, street. Just `address` when the
+    /// parts are not given, or when it already starts with them.
+    pub fn full_address(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        for part in [&self.province, &self.city, &self.district] {
+            let part = part.trim();
+            if !part.is_empty() && !parts.contains(&part) {
+                parts.push(part);
+            }
+        }
+        let street = self.address.trim();
+        let prefix: String = parts.concat();
+        if prefix.is_empty() || street.starts_with(&prefix) {
+            return street.to_owned();
+        }
+        let latin = |s: &str| s.chars().all(|c| c.is_ascii() || c.is_whitespace());
+        if parts.iter().all(|p| latin(p)) && latin(street) {
+            // Latin-script addresses read street first: "12 Harbour Road, Leith, Edinburgh".
+            parts.reverse();
+            return [street.to_owned(), parts.join(", ")].join(", ");
+        }
+        format!("{prefix}{street}")
+    }
 }
 
 /// The installed product the job is about.
@@ -1123,6 +1161,40 @@ mod tests {
     use automerge::{AutoSerde, ROOT};
 
     use super::*;
+
+    /// A structured address reads largest part first in Chinese (a municipality once), street
+    /// first in Latin script, and a one-line address as it was typed.
+    #[test]
+    fn a_site_address_is_written_the_way_its_country_writes_it() {
+        let site = |province: &str, city: &str, district: &str, address: &str| Site {
+            address: address.into(),
+            province: province.into(),
+            city: city.into(),
+            district: district.into(),
+            ..Site::default()
+        };
+        let shanghai = site("上海市", "上海市", "浦东新区", "世纪大道100号");
+        assert_eq!(shanghai.full_address(), "上海市浦东新区世纪大道100号");
+        let guangzhou = site("广东省", "广州市", "天河区", "天河路1号");
+        assert_eq!(guangzhou.full_address(), "广东省广州市天河区天河路1号");
+        let typed = site("广东省", "广州市", "天河区", "广东省广州市天河区天河路1号");
+        assert_eq!(typed.full_address(), "广东省广州市天河区天河路1号");
+        let leith = site("Scotland", "Edinburgh", "Leith", "12 Harbour Road");
+        assert_eq!(
+            leith.full_address(),
+            "12 Harbour Road, Leith, Edinburgh, Scotland"
+        );
+        assert_eq!(
+            site("", "", "", "1 Main Street").full_address(),
+            "1 Main Street"
+        );
+        // Unset parts are not written, so documents without them keep their layout.
+        let json = serde_json::to_value(site("", "", "", "1 Main Street")).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({ "address": "1 Main Street", "region": "" })
+        );
+    }
 
     /// The one-pass reader writes exactly what `AutoSerde` writes, for every kind of value,
     /// nested objects, text and a conflict.

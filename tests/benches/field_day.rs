@@ -66,6 +66,7 @@ fn new_job(i: usize) -> NewJob {
         site: Site {
             address: format!("{i} Long Street, Springfield"),
             region: "north".into(),
+            ..Site::default()
         },
         product: Product {
             model: "HP-300".into(),

@@ -203,6 +203,7 @@ fn new_job(installer: usize, j: usize) -> NewJob {
         site: Site {
             address: format!("{j} Long Street"),
             region: "north".into(),
+            ..Site::default()
         },
         problem: Problem {
             category: "no heat".into(),

@@ -487,8 +487,9 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     browser.eval("location.hash = '#/intake', true");
     browser.wait_for("document.querySelector('#intake-form')", "the intake form");
     browser.fill("#customer_name", "");
-    browser.fill("#site_address", "上海市浦东新区世纪大道 100 号");
-    browser.fill("#region", "华东");
+    browser.fill("#site_province", "上海市");
+    browser.fill("#site_district", "浦东新区");
+    browser.fill("#site_address", "世纪大道 100 号");
     browser.fill("#category", "不制冷");
     browser.fill("#description", "空调开机后不制冷，室外机不转");
     browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
@@ -540,6 +541,9 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     );
     let stored = office_get(&url, &token, &format!("/v1/jobs/{job}"));
     assert_eq!(stored["job"]["customer"]["name"], "张伟");
+    // The region followed from the province.
+    assert_eq!(stored["job"]["site"]["region"], "华东");
+    assert_eq!(stored["job"]["site"]["district"], "浦东新区");
     assert!(stored["summary"]["assignee"].is_string(), "{stored}");
     browser.screenshot("job-assigned-zh.png");
 

@@ -765,6 +765,7 @@ pub fn new_call(customer: &str) -> fieldsync_client_core::protocol::job::NewJob 
         site: Site {
             address: "1 Test Road".into(),
             region: "north".into(),
+            ..Site::default()
         },
         problem: Problem {
             category: "no heat".into(),

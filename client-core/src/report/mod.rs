@@ -267,7 +267,7 @@ fn customer_block(printer: &Printer<'_>, job: &Job) -> Block {
 
 fn site_block(printer: &Printer<'_>, job: &Job) -> Block {
     let mut lines = Vec::new();
-    printer.field(&mut lines, Text::Address, &job.site.address);
+    printer.field(&mut lines, Text::Address, &job.site.full_address());
     printer.field(&mut lines, Text::Region, &job.site.region);
     Block::new(Text::Site, lines)
 }
@@ -994,6 +994,7 @@ mod tests {
             site: Site {
                 address: "Hauptstraße 1, Berlin".into(),
                 region: "north".into(),
+                ..Site::default()
             },
             product: Product {
                 model: "HX-200".into(),

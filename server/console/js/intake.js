@@ -12,6 +12,7 @@ const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 const INTAKE_FIELDS = {
   'customer.name': 'customer_name', 'customer.phone': 'customer_phone',
   'customer.email': 'customer_email', 'customer.tier': 'tier', 'site.address': 'site_address',
+  'site.province': 'site_province', 'site.city': 'site_city', 'site.district': 'site_district',
   'site.region': 'region', 'product.model': 'product_model', 'product.serial': 'product_serial',
   'problem.category': 'category', 'problem.description': 'description', kind: 'kind',
   call_received_at: 'call_received_at', priority: 'priority',
@@ -33,8 +34,11 @@ export async function viewIntake() {
       field('customer_email', t('intake.customer_email'), input('customer_email', { type: 'email' })),
       field('tier', t('intake.tier'), select('tier', [['standard', t('intake.tier_standard')], ['vip', t('intake.tier_vip')]], 'standard'))),
     h('fieldset', {}, h('legend', {}, t('intake.site')),
+      field('site_province', t('intake.province'), input('site_province')),
+      field('site_city', t('intake.city'), input('site_city')),
+      field('site_district', t('intake.district'), input('site_district')),
       field('site_address', t('intake.site_address'), input('site_address')),
-      field('region', t('intake.region'), input('region', { list: 'region-list' })), regions),
+      field('region', t('intake.region'), input('region', { list: 'region-list' }), t('intake.region_hint')), regions),
     h('fieldset', {}, h('legend', {}, t('intake.product')),
       field('product_model', t('intake.product_model'), input('product_model')),
       field('product_serial', t('intake.product_serial'), input('product_serial'))),
@@ -60,7 +64,10 @@ async function submitIntake(e) {
   const body = {
     kind: v('kind'),
     customer: { name: v('customer_name'), tier: v('tier'), phone: v('customer_phone'), email: v('customer_email') },
-    site: { address: v('site_address'), region: v('region') },
+    site: {
+      address: v('site_address'), region: v('region'),
+      province: v('site_province'), city: v('site_city'), district: v('site_district'),
+    },
     product: { model: v('product_model'), serial: v('product_serial') },
     problem: { category: v('category'), description: v('description') },
     priority: v('priority'),

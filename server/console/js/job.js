@@ -47,7 +47,7 @@ export async function viewJob({ params: [id] }) {
     h('div', { class: 'job-grid' },
       h('div', { class: 'col' },
         section(t('job.customer_and_site'), dl([[t('job.customer'), c.name], [t('job.tier'), c.tier === 'vip' ? t('job.tier_vip') : t('job.tier_standard')],
-          [t('job.phone'), c.phone], [t('job.email'), c.email], [t('job.address'), job.site && job.site.address], [t('job.region'), job.site && job.site.region]])),
+          [t('job.phone'), c.phone], [t('job.email'), c.email], ...siteRows(job.site || {}), [t('job.region'), job.site && job.site.region]])),
         section(t('job.product_and_problem'), productProblem(job)),
         section(t('job.field_record'), fieldRecord(job, sum)),
         mediaBlock(id, v),
@@ -276,4 +276,15 @@ function auditDetail(a) {
   const cell = td(text || a.detail);
   if (text && a.detail) cell.title = a.detail;
   return cell;
+}
+
+/** The site's address as dispatch gave it: province, city and district when given, then the
+ *  street (a city that is its own province, as 上海市, once). */
+function siteRows(site) {
+  const rows = [];
+  if (site.province) rows.push([t('job.province'), site.province]);
+  if (site.city && site.city !== site.province) rows.push([t('job.city'), site.city]);
+  if (site.district) rows.push([t('job.district'), site.district]);
+  rows.push([t('job.address'), site.address]);
+  return rows;
 }

@@ -106,6 +106,34 @@ fn check_phone(phone: &str, region: Option<PhoneRegion>) -> Result<(), DomainErr
     })
 }
 
+/// China's seven geographic regions (and 港澳台) by their provincial-level divisions, as
+/// service organisations there divide their engineers.
+const CHINESE_REGIONS: &[(&str, &[&str])] = &[
+    ("华北", &["北京", "天津", "河北", "山西", "内蒙古"]),
+    ("东北", &["辽宁", "吉林", "黑龙江"]),
+    (
+        "华东",
+        &["上海", "江苏", "浙江", "安徽", "福建", "江西", "山东"],
+    ),
+    ("华中", &["河南", "湖北", "湖南"]),
+    ("华南", &["广东", "广西", "海南"]),
+    ("西南", &["重庆", "四川", "贵州", "云南", "西藏"]),
+    ("西北", &["陕西", "甘肃", "青海", "宁夏", "新疆"]),
+    ("港澳台", &["香港", "澳门", "台湾"]),
+];
+
+/// The region of a Chinese province, however it is written (`上海`, `上海市`, `廣東省`,
+/// `广西壮族自治区`); `None` for anything else.
+pub fn region_of_province(province: &str) -> Option<&'static str> {
+    let province = fast2s::convert(province.trim());
+    CHINESE_REGIONS.iter().find_map(|(region, provinces)| {
+        provinces
+            .iter()
+            .any(|p| province.starts_with(p))
+            .then_some(*region)
+    })
+}
+
 /// The longest free-text field accepted from a call.
 pub const MAX_TEXT: usize = 4000;
 
@@ -140,12 +168,15 @@ pub fn validate_call(
             ));
         }
     }
-    let texts: [(&'static str, &str); 9] = [
+    let texts: [(&'static str, &str); 12] = [
         ("customer.name", &new.customer.name),
         ("customer.phone", &new.customer.phone),
         ("customer.email", &new.customer.email),
         ("site.address", &new.site.address),
         ("site.region", &new.site.region),
+        ("site.province", &new.site.province),
+        ("site.city", &new.site.city),
+        ("site.district", &new.site.district),
         ("product.model", &new.product.model),
         ("product.serial", &new.product.serial),
         ("problem.category", &new.problem.category),
@@ -306,6 +337,12 @@ impl<'s> Dispatch<'s> {
         if new.checklist.is_empty() {
             new.checklist = default_checklist(new.kind, self.language);
         }
+        // The region follows from a Chinese province when the call names none.
+        if new.site.region.trim().is_empty()
+            && let Some(region) = region_of_province(&new.site.province)
+        {
+            new.site.region = region.to_owned();
+        }
         write(self.storage, |tx| {
             if tx.job(&new.id)?.is_some() {
                 return Err(DomainError::conflict(
@@ -464,6 +501,26 @@ mod tests {
     use super::{Dispatch, Language, check_phone, default_checklist, phone_region};
     use crate::storage::sqlite::SqliteStorage;
 
+    /// A call that names a Chinese province and no region gets the province's region.
+    #[test]
+    fn the_region_follows_from_a_chinese_province() {
+        use super::region_of_province;
+        for (province, region) in [
+            ("上海市", "华东"),
+            ("上海", "华东"),
+            ("廣東省", "华南"),
+            ("广西壮族自治区", "华南"),
+            ("北京市", "华北"),
+            ("黑龙江省", "东北"),
+            ("新疆维吾尔自治区", "西北"),
+            ("香港特别行政区", "港澳台"),
+        ] {
+            assert_eq!(region_of_province(province), Some(region), "{province}");
+        }
+        assert_eq!(region_of_province("Scotland"), None);
+        assert_eq!(region_of_province(""), None);
+    }
+
     /// In China a customer's number is a Chinese one (or written with `+`, any valid number);
     /// without a region only the shape of a number is checked.
     #[test]
@@ -512,7 +569,9 @@ mod tests {
                 ..Customer::default()
             },
             site: Site {
-                address: "上海市浦东新区世纪大道 100 号".into(),
+                address: "世纪大道 100 号".into(),
+                province: "上海市".into(),
+                district: "浦东新区".into(),
                 ..Site::default()
             },
             problem: Problem {
@@ -540,6 +599,9 @@ mod tests {
         let mut expected = default_checklist(JobKind::Installation, Language::Chinese);
         expected.sort();
         assert_eq!(checklist("job-zh"), expected);
+        let site = english.get("job-zh", now).expect("job").job.site;
+        assert_eq!(site.region, "华东", "from the province");
+        assert_eq!(site.full_address(), "上海市浦东新区世纪大道 100 号");
         assert!(
             checklist("job-zh")
                 .iter()

@@ -220,6 +220,7 @@ mod tests {
                 site: Site {
                     address: "1 Main Street".into(),
                     region: case.region.into(),
+                    ..Site::default()
                 },
                 product: Product {
                     model: "HP-200".into(),

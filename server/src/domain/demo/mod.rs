@@ -516,8 +516,11 @@ fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJo
             ),
         },
         site: Site {
-            address: fill_in(words.address, &[("number", &number), ("street", street)]),
+            address: fill_in(words.address, &[("number", &number), ("street", street.3)]),
             region: region.into(),
+            province: street.0.into(),
+            city: street.1.into(),
+            district: street.2.into(),
         },
         product: Product {
             model: model.into(),

@@ -8,6 +8,15 @@ use crate::domain::planning::DAY;
 
 /// A demo office user: (id, name, role, password).
 pub type OfficeUser = (&'static str, &'static str, &'static str, &'static str);
+/// A street of the demo's customers: (province, city, district, street); the parts above the
+/// street are empty where addresses are written as one line.
+pub type Street = (&'static str, &'static str, &'static str, &'static str);
+
+/// A street of a one-line address.
+const fn street(name: &'static str) -> Street {
+    ("", "", "", name)
+}
+
 /// A demo engineer: (id, name, region, skills).
 pub type Engineer = (
     &'static str,
@@ -31,7 +40,7 @@ pub(super) struct Words {
     /// In the order of the engineers' regions: the streets of region `i` are `streets[2i]`
     /// and `streets[2i + 1]` where addresses follow the region.
     pub regions: [&'static str; 3],
-    pub streets: [&'static str; 6],
+    pub streets: [Street; 6],
     /// Whether a street is chosen in the job's region (else anywhere).
     pub streets_by_region: bool,
     pub address: &'static str,
@@ -96,12 +105,12 @@ pub(super) const ENGLISH: Words = Words {
     ],
     regions: ["north", "south", "east"],
     streets: [
-        "Main Street",
-        "Harbour Road",
-        "Mill Lane",
-        "Station Square",
-        "Orchard Way",
-        "Kings Avenue",
+        street("Main Street"),
+        street("Harbour Road"),
+        street("Mill Lane"),
+        street("Station Square"),
+        street("Orchard Way"),
+        street("Kings Avenue"),
     ],
     streets_by_region: false,
     address: "{number} {street}",
@@ -256,12 +265,12 @@ pub(super) const CHINESE: Words = Words {
     ],
     regions: ["华东", "华南", "华北"],
     streets: [
-        "上海市浦东新区世纪大道",
-        "上海市徐汇区漕溪北路",
-        "广州市天河区天河路",
-        "广州市越秀区中山五路",
-        "北京市朝阳区建国路",
-        "北京市海淀区中关村大街",
+        ("上海市", "上海市", "浦东新区", "世纪大道"),
+        ("上海市", "上海市", "徐汇区", "漕溪北路"),
+        ("广东省", "广州市", "天河区", "天河路"),
+        ("广东省", "广州市", "越秀区", "中山五路"),
+        ("北京市", "北京市", "朝阳区", "建国路"),
+        ("北京市", "北京市", "海淀区", "中关村大街"),
     ],
     streets_by_region: true,
     address: "{street}{number}号",
