@@ -749,15 +749,22 @@ mod tests {
                 "{:?}",
                 job.customer
             );
-            // Addresses lie in the job's region.
+            // Addresses by province, city and district lie in the job's region.
             let city = match job.site.region.as_str() {
                 "华东" => "上海市",
                 "华南" => "广州市",
                 "华北" => "北京市",
                 other => panic!("region {other}"),
             };
-            assert!(job.site.address.starts_with(city), "{:?}", job.site);
-            assert!(job.site.address.ends_with('号'), "{:?}", job.site);
+            assert_eq!(job.site.city, city, "{:?}", job.site);
+            assert_eq!(
+                crate::domain::dispatch::region_of_province(&job.site.province),
+                Some(job.site.region.as_str()),
+                "{:?}",
+                job.site
+            );
+            assert!(job.site.district.ends_with('区'), "{:?}", job.site);
+            assert!(job.site.full_address().ends_with('号'), "{:?}", job.site);
             assert!(is_chinese(&job.problem.description), "{:?}", job.problem);
             for item in job.checklist.values() {
                 assert!(is_chinese(&item.label), "{item:?}");
