@@ -459,6 +459,7 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     let mut state = AppState::new(Arc::new(storage), Arc::new(blobs));
     let shanghai = OrganisationZone::named("Asia/Shanghai").expect("zone");
     let today = planning::local_date(now, shanghai.zone()).to_string();
+    let shanghai_zone = shanghai.zone().clone();
     state.time_zone = Arc::new(shanghai);
     state.language = Language::Chinese;
     state.phone_region = Language::Chinese.phone_region();
@@ -470,8 +471,9 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
         text.as_str().unwrap_or_default().to_owned()
     };
 
-    // The browser's language decides, from the sign-in page on.
-    let mut browser = Browser::launch_in(Some("Asia/Shanghai"), Some("zh-CN"));
+    // The browser's language decides, from the sign-in page on. The dispatcher's computer keeps
+    // UTC: the console still shows and reads times on the organisation's clock.
+    let mut browser = Browser::launch_in(Some("UTC"), Some("zh-CN"));
     browser.goto(&format!("{url}/"));
     browser.wait_for("document.querySelector('#login-form')", "the sign-in form");
     assert!(browser.text("#login-form").contains("登录"));
@@ -545,6 +547,16 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     assert_eq!(stored["job"]["site"]["region"], "华东");
     assert_eq!(stored["job"]["site"]["district"], "浦东新区");
     assert!(stored["summary"]["assignee"].is_string(), "{stored}");
+    let received = stored["job"]["call_received_at"]
+        .as_i64()
+        .expect("received");
+    let in_shanghai = jiff::Timestamp::from_millisecond(received)
+        .expect("time")
+        .to_zoned(shanghai_zone.clone())
+        .strftime("%H:%M")
+        .to_string();
+    let meta = browser.text(".job-meta");
+    assert!(meta.contains(&in_shanghai), "{meta} shows {in_shanghai}");
     browser.screenshot("job-assigned-zh.png");
 
     // The day board: the engineers and the words around them.

@@ -5,7 +5,7 @@ import { MIN, HOUR, DEFAULT_VISIT } from './constants.js';
 import { state } from './state.js';
 import {
   enc, append, h, field, dl, pad, label, fmtTime, fmtRange, localDay, validDay, dayAt, shiftDay,
-  toTimeInput, dueSpan, tierBadge, ringBadge, statusChip,
+  toTimeInput, dueSpan, tierBadge, ringBadge, statusChip, timeZone,
 } from './dom.js';
 import { api } from './api.js';
 import { t, errorText } from './i18n.js';
@@ -52,6 +52,7 @@ export async function viewBoard({ query }) {
       h('input', { id: 'board-day', type: 'date', value: day, onchange: (e) => validDay(e.target.value) && goDay(e.target.value) }),
       h('button', { type: 'button', class: 'btn', onclick: () => goDay(shiftDay(day, 1)), 'aria-label': t('board.next_day') }, '›'),
       h('button', { type: 'button', class: 'btn ghost', onclick: () => goDay(localDay()) }, t('board.today')),
+      h('span', { class: 'muted', title: t('board.time_zone_title') }, timeZone()),
       h('span', { class: 'muted' }, [
         t('board.count_engineers', { n: data.engineers.length }),
         t('board.count_planned', { n: jobs.size - data.unplanned.length }),

@@ -77,24 +77,66 @@ export function fmtDuration(ms) {
   return t('time.days', { n: one(a / DAY) });
 }
 
-export const fmtTime = (ms) => (ms == null ? '—' : new Date(ms).toLocaleTimeString(language(), { hour: '2-digit', minute: '2-digit' }));
-const fmtDate = (ms) => (ms == null ? '—' : new Date(ms).toLocaleDateString(language(), { day: 'numeric', month: 'short', year: 'numeric' }));
+// ---------------------------------------------------------------- the organisation's clock
+
+// Times are shown, and typed, on the organisation's clock (its IANA zone, from /v1/me), the one
+// the server counts days in; a dispatcher whose computer is set to another zone still sees the
+// board's 09:00 at 09:00. Undefined: the browser's own zone.
+let zone;
+
+/** Shows and reads times in `name` (e.g. `Asia/Shanghai`); an unknown zone leaves the
+ *  browser's. */
+export function useTimeZone(name) {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    zone = name;
+  } catch (e) {
+    zone = undefined;
+  }
+}
+
+/** The organisation's zone, or the browser's. */
+export const timeZone = () => zone || Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+let partsFormat = null;
+let partsZone = null;
+/** The wall-clock parts of `ms` on the organisation's clock. */
+function wall(ms) {
+  if (!partsFormat || partsZone !== zone) {
+    partsZone = zone;
+    partsFormat = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+    });
+  }
+  const p = Object.fromEntries(partsFormat.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+  return { y: Number(p.year), m: Number(p.month), d: Number(p.day), hh: Number(p.hour), mm: Number(p.minute) };
+}
+
+/** How far the organisation's clock is ahead of UTC at `ms`, to the minute. */
+function offsetAt(ms) {
+  const w = wall(ms);
+  return Date.UTC(w.y, w.m - 1, w.d, w.hh, w.mm) - Math.floor(ms / 60e3) * 60e3;
+}
+
+const localized = (ms, opts) => new Date(ms).toLocaleString(language(), { ...opts, timeZone: zone });
+
+export const fmtTime = (ms) => (ms == null ? '—' : localized(ms, { hour: '2-digit', minute: '2-digit' }));
+const fmtDate = (ms) => (ms == null ? '—' : localized(ms, { day: 'numeric', month: 'short', year: 'numeric' }));
 
 export function fmtDateTime(ms) {
   if (ms == null) return '—';
-  const d = new Date(ms);
   const opts = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
-  if (d.getFullYear() !== new Date().getFullYear()) opts.year = 'numeric';
-  return d.toLocaleString(language(), opts);
+  if (wall(ms).y !== wall(Date.now()).y) opts.year = 'numeric';
+  return localized(ms, opts);
 }
 
 /** Time only when it is today, else day and time. */
-export const fmtWhen = (ms) => (localDay(new Date(ms)) === localDay() ? fmtTime(ms) : fmtDateTime(ms));
+export const fmtWhen = (ms) => (localDay(ms) === localDay() ? fmtTime(ms) : fmtDateTime(ms));
 
 export function fmtRange(start, end) {
   if (start == null) return t('common.none');
   if (end == null) return fmtDateTime(start);
-  const sameDay = localDay(new Date(start)) === localDay(new Date(end));
+  const sameDay = localDay(start) === localDay(end);
   return `${fmtDateTime(start)} – ${sameDay ? fmtTime(end) : fmtDateTime(end)} (${fmtDuration(end - start)})`;
 }
 
@@ -108,23 +150,30 @@ export function fmtSize(bytes) {
   return `${one(bytes / MIB)} MB`;
 }
 
-// Calendar days are handled as YYYY-MM-DD strings; the server counts them in the
-// organisation's time zone.
-export function localDay(d = new Date()) {
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+// Calendar days are handled as YYYY-MM-DD strings on the organisation's clock, as the server
+// counts them.
+/** The day of `at` (epoch ms or a Date; now by default). */
+export function localDay(at = Date.now()) {
+  const w = wall(Number(at));
+  return `${w.y}-${pad(w.m)}-${pad(w.d)}`;
 }
 export const validDay = (v) => (v && /^\d{4}-\d{2}-\d{2}$/.test(v) ? v : null);
+/** The instant the organisation's clock shows `hours:minutes` on `day` (a time a clock change
+ *  skips reads as the same wall time after it). */
 export function dayAt(day, hours = 0, minutes = 0) {
   const [y, m, d] = day.split('-').map(Number);
-  return new Date(y, m - 1, d, hours, minutes).getTime();
+  const asUtc = Date.UTC(y, m - 1, d, hours, minutes);
+  const first = asUtc - offsetAt(asUtc);
+  return asUtc - offsetAt(first);
 }
-export const shiftDay = (day, n) => localDay(new Date(dayAt(day) + n * DAY + 2 * HOUR)); // +2 h rides over DST
-export const toLocalInput = (ms) => (ms == null ? '' : `${localDay(new Date(ms))}T${pad(new Date(ms).getHours())}:${pad(new Date(ms).getMinutes())}`);
-export const toTimeInput = (ms) => (ms == null ? '' : `${pad(new Date(ms).getHours())}:${pad(new Date(ms).getMinutes())}`);
+export const shiftDay = (day, n) => localDay(dayAt(day) + n * DAY + 2 * HOUR); // +2 h rides over DST
+const hhmm = (ms) => { const w = wall(ms); return `${pad(w.hh)}:${pad(w.mm)}`; };
+export const toLocalInput = (ms) => (ms == null ? '' : `${localDay(ms)}T${hhmm(ms)}`);
+export const toTimeInput = (ms) => (ms == null ? '' : hhmm(ms));
+/** "YYYY-MM-DDTHH:MM" (a datetime-local input) on the organisation's clock. */
 export function parseLocalInput(v) {
-  // "YYYY-MM-DDTHH:MM" without an offset is read as local time.
-  const t = v ? new Date(v).getTime() : NaN;
-  return Number.isNaN(t) ? null : t;
+  const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})/.exec(v || '');
+  return match ? dayAt(match[1], Number(match[2]), Number(match[3])) : null;
 }
 
 /** "due in 12 min" / "overdue 3 min", kept current by the ticker. */

@@ -21,7 +21,7 @@ export async function viewJob({ params: [id] }) {
   // Flags as the field raised them (the server's `flags` are their English texts).
   const flags = (v.history || []).filter((a) => a.kind === 'flag').map(flagText);
   const { job, summary: sum } = v;
-  const sugDay = sum.appointment_start != null ? localDay(new Date(sum.appointment_start)) : localDay();
+  const sugDay = sum.appointment_start != null ? localDay(sum.appointment_start) : localDay();
   let suggestions;
   try {
     suggestions = suggestionList(await api('GET', `/v1/jobs/${enc(id)}/suggestions?day=${sugDay}`), sum.assignee,

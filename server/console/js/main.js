@@ -6,7 +6,7 @@
 
 import { state } from './state.js';
 import { rerender, setHooks } from './hooks.js';
-import { $, enc, h, field, label, updateDue } from './dom.js';
+import { $, enc, h, field, label, updateDue, useTimeZone } from './dom.js';
 import { api } from './api.js';
 import {
   LANGUAGES, adoptSignInChoice, clockLabel, errorText, language, preferredLanguage, rememberLanguage, reminderText, t, useLanguage,
@@ -71,6 +71,11 @@ async function logout() {
 }
 
 async function startApp() {
+  // Sign-in answers who; the organisation's clock comes with /v1/me.
+  if (state.me.time_zone === undefined) {
+    try { Object.assign(state.me, await api('GET', '/v1/me')); } catch (e) { /* the browser's clock, then */ }
+  }
+  useTimeZone(state.me.time_zone);
   // The user's own choice on this browser wins over the one the sign-in page was shown in,
   // unless they made that one just now.
   adoptSignInChoice(state.me.user);

@@ -341,6 +341,9 @@ struct Me {
     name: String,
     role: auth::UserRole,
     csrf: Option<String>,
+    /// The organisation's time zone (IANA name): the clock the console shows and reads times
+    /// on, and the server counts days in.
+    time_zone: String,
 }
 
 /// Who is signed in.
@@ -375,6 +378,7 @@ async fn me(
             name,
             role,
             csrf,
+            time_zone: state.time_zone.name().to_owned(),
         }),
     ))
 }
