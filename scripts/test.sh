@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs Fieldsync's whole test suite:
-#   1. every Rust test in the workspace: unit tests, the pinned wire and document fixtures, the
+#   1. the console's clock arithmetic under Node in several time zones;
+#   2. every Rust test in the workspace: unit tests, the pinned wire and document fixtures, the
 #      storage conformance suite, and the end-to-end suite (a real server on a real socket, real
 #      SQLite files, several devices), the dispatch console driven in headless Chromium, and
 #      the signed service report in Chinese read back with poppler's tools;
-#   2. the mobile bindings driven from Python and from Kotlin on the JVM against a real server,
+#   3. the mobile bindings driven from Python and from Kotlin on the JVM against a real server,
 #      the generated Swift checked for drift, and a check build for Android and iOS targets.
 # It installs what it needs (Chromium, a CJK font and poppler-utils, JNA, the Kotlin compiler,
 # the mobile Rust targets, a cross C compiler) on first use. Browser screenshots and the
@@ -23,6 +24,12 @@ fi
 # Debian's package is the same font); poppler's tools read the PDFs back.
 echo "== CJK font and PDF tools for the report tests"
 apt_install fonts-noto-cjk poppler-utils
+
+# The console's clock arithmetic, under computers in several zones (Node's own test runner).
+echo "== Console unit tests"
+for zone in UTC Asia/Shanghai America/Los_Angeles; do
+  (cd server/console && TZ=$zone node --test tests/)
+done
 
 echo "== Rust tests"
 cargo test --workspace --locked "$@"
