@@ -9,6 +9,7 @@ use fieldsync_protocol::job::Role;
 
 use crate::error::Error;
 use crate::report::Language;
+use crate::report::labels::Words;
 
 impl Error {
     /// The stable code of this error, e.g. `transition_not_allowed`.

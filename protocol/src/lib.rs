@@ -9,10 +9,12 @@
 pub mod access;
 pub mod job;
 pub mod knowledge;
+pub mod language;
 pub mod rules;
 pub mod wire;
 
 pub use automerge;
+pub use language::Language;
 
 /// Wall-clock time in milliseconds since the Unix epoch.
 pub type Millis = i64;

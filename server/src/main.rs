@@ -180,7 +180,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
     };
     let phone_region = match &args.phone_region {
         Some(code) => Some(dispatch::phone_region(code)?),
-        None => language.phone_region(),
+        None => dispatch::default_phone_region(language),
     };
     let lease = fieldsync_protocol::wire::Lease {
         lock_after_ms: args.lease_lock_days * DAY_MS,
@@ -246,7 +246,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             "  sign in:  curl -d '{{\"user\":\"dispatch\",\"password\":\"…\"}}' {url}/v1/auth/login"
         );
         // An installer the demo has (the English demo's when there is none).
-        let installer = demo_locale.engineers().first().map_or("anna", |e| e.0);
+        let installer = demo::engineers(demo_locale).first().map_or("anna", |e| e.0);
         println!(
             "  a phone:  fieldsync enroll-code --db {db} --user {installer}, then \
              fieldsync-device --store {installer}.sqlite3 --user {installer} --server {url} enroll CODE"
@@ -291,7 +291,7 @@ fn seed_demo(
 ) -> Result<(), String> {
     let created = demo::seed(storage, sla, now, locale).map_err(|e| e.to_string())?;
     if created > 0 {
-        let engineers: Vec<&str> = locale.engineers().iter().map(|i| i.0).collect();
+        let engineers: Vec<&str> = demo::engineers(locale).iter().map(|i| i.0).collect();
         println!(
             "demo data: a month of work, {created} jobs for installers {}",
             engineers.join(", ")
@@ -301,7 +301,7 @@ fn seed_demo(
             demo::DISPATCHER,
             demo::DISPATCHER_PASSWORD
         );
-        for (user, _, role, password) in locale.office() {
+        for (user, _, role, password) in demo::office(locale) {
             println!("  {role}: `{user}` with password `{password}`");
         }
     }

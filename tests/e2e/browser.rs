@@ -16,7 +16,7 @@ use base64::Engine;
 use fieldsync_client_core::protocol::job::Outcome;
 use fieldsync_client_core::protocol::now_millis;
 use fieldsync_server::domain::sla::SlaPolicy;
-use fieldsync_server::domain::{Language, auth, demo, planning};
+use fieldsync_server::domain::{Language, auth, demo, dispatch, planning};
 use fieldsync_server::state::OrganisationZone;
 use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
@@ -462,7 +462,7 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     let shanghai_zone = shanghai.zone().clone();
     state.time_zone = Arc::new(shanghai);
     state.language = Language::Chinese;
-    state.phone_region = Language::Chinese.phone_region();
+    state.phone_region = dispatch::default_phone_region(Language::Chinese);
     let server = BackgroundServer::start_with(state, "127.0.0.1:0").expect("server");
     let url = server.url();
     let token = fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);

@@ -4,34 +4,11 @@
 use fieldsync_protocol::job::{JobKind, Tier, TimeKind};
 use fieldsync_protocol::rules::Status;
 
-/// The language of a report's own words: its title, headings, labels and the names of kinds,
-/// tiers and statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Language {
-    /// English.
-    #[default]
-    English,
-    /// Simplified Chinese.
-    Chinese,
-}
-
-impl Language {
-    /// The language for a BCP 47 tag such as `zh-CN`, `zh-Hans-CN` or `en-GB` (an underscore
-    /// works as well): Chinese for any `zh` tag, English otherwise. Traditional Chinese tags
-    /// get the Simplified words, which their readers read, rather than English.
-    pub fn from_tag(tag: &str) -> Language {
-        let primary = tag.trim().split(['-', '_']).next().unwrap_or_default();
-        if primary.eq_ignore_ascii_case("zh") {
-            Language::Chinese
-        } else {
-            Language::English
-        }
-    }
-}
+pub use fieldsync_protocol::Language;
 
 /// Every fixed text of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Text {
+pub(crate) enum Text {
     Title,
     Job,
     Status,
@@ -121,9 +98,31 @@ impl Text {
     ];
 }
 
-impl Language {
+/// The report's words in a language (a trait because [`Language`] is the protocol's).
+pub(crate) trait Words {
     /// The words for `text` in this language.
-    pub(super) fn text(self, text: Text) -> &'static str {
+    fn text(self, text: Text) -> &'static str;
+    /// `label: value` with the colon this language uses.
+    fn labelled(self, label: Text, value: &str) -> String;
+    fn kind(self, kind: JobKind) -> &'static str;
+    fn tier(self, tier: Tier) -> &'static str;
+    /// A status's name for a person.
+    fn status(self, status: Status) -> &'static str;
+    /// `TimeKind` has no `as_str`; its wire names (`travel`, `on_site`) are not meant for
+    /// customers.
+    fn time_kind(self, kind: TimeKind) -> &'static str;
+    /// The signature line.
+    fn signed(self, signed_by: &str, at: &str) -> String;
+    /// Who recorded a time entry.
+    fn recorded_by(self, name: &str) -> String;
+    /// How many photos there are.
+    fn photo_count(self, count: usize) -> String;
+    /// The footer of page `page` of `pages`.
+    fn footer(self, job_id: &str, page: usize, pages: usize) -> String;
+}
+
+impl Words for Language {
+    fn text(self, text: Text) -> &'static str {
         let (english, chinese) = match text {
             Text::Title => ("Service report", "服务报告"),
             Text::Job => ("Job", "工单"),
@@ -172,15 +171,14 @@ impl Language {
         }
     }
 
-    /// `label: value` with the colon this language uses.
-    pub(super) fn labelled(self, label: Text, value: &str) -> String {
+    fn labelled(self, label: Text, value: &str) -> String {
         match self {
             Language::English => format!("{}: {value}", self.text(label)),
             Language::Chinese => format!("{}：{value}", self.text(label)),
         }
     }
 
-    pub(super) fn kind(self, kind: JobKind) -> &'static str {
+    fn kind(self, kind: JobKind) -> &'static str {
         match self {
             Language::English => kind.as_str(),
             Language::Chinese => match kind {
@@ -193,7 +191,7 @@ impl Language {
         }
     }
 
-    pub(super) fn tier(self, tier: Tier) -> &'static str {
+    fn tier(self, tier: Tier) -> &'static str {
         match self {
             Language::English => tier.as_str(),
             Language::Chinese => match tier {
@@ -203,8 +201,7 @@ impl Language {
         }
     }
 
-    /// A status's name for a person.
-    pub(crate) fn status(self, status: Status) -> &'static str {
+    fn status(self, status: Status) -> &'static str {
         match self {
             Language::English => status.as_str(),
             Language::Chinese => match status {
@@ -221,9 +218,7 @@ impl Language {
         }
     }
 
-    /// `TimeKind` has no `as_str`; its wire names (`travel`, `on_site`) are not meant for
-    /// customers.
-    pub(super) fn time_kind(self, kind: TimeKind) -> &'static str {
+    fn time_kind(self, kind: TimeKind) -> &'static str {
         match (self, kind) {
             (Language::English, TimeKind::Travel) => "Travel",
             (Language::English, TimeKind::OnSite) => "On site",
@@ -232,8 +227,7 @@ impl Language {
         }
     }
 
-    /// The signature line.
-    pub(super) fn signed(self, signed_by: &str, at: &str) -> String {
+    fn signed(self, signed_by: &str, at: &str) -> String {
         let (by, on) = (self.text(Text::SignedBy), self.text(Text::SignedOn));
         match self {
             Language::English => format!("{by} {signed_by} {on} {at}"),
@@ -241,24 +235,21 @@ impl Language {
         }
     }
 
-    /// Who recorded a time entry.
-    pub(super) fn recorded_by(self, name: &str) -> String {
+    fn recorded_by(self, name: &str) -> String {
         match self {
             Language::English => format!("{} {name}", self.text(Text::By)),
             Language::Chinese => self.labelled(Text::By, name),
         }
     }
 
-    /// How many photos there are.
-    pub(super) fn photo_count(self, count: usize) -> String {
+    fn photo_count(self, count: usize) -> String {
         match (self, count) {
             (Language::English, 1) => "1 photo".to_owned(),
             _ => format!("{count} {}", self.text(Text::PhotoCount)),
         }
     }
 
-    /// The footer of page `page` of `pages`.
-    pub(super) fn footer(self, job_id: &str, page: usize, pages: usize) -> String {
+    fn footer(self, job_id: &str, page: usize, pages: usize) -> String {
         let job = self.text(Text::Job);
         match self {
             Language::English => format!("{job} {job_id} - page {page} of {pages}"),
@@ -281,16 +272,6 @@ mod tests {
         }
         for status in Status::ALL {
             assert!(!Language::Chinese.status(status).is_ascii(), "{status:?}");
-        }
-    }
-
-    #[test]
-    fn tags_choose_the_language() {
-        for tag in ["zh", "zh-CN", "zh_CN", "ZH-hans-cn", "zh-TW", " zh-Hant "] {
-            assert_eq!(Language::from_tag(tag), Language::Chinese, "{tag}");
-        }
-        for tag in ["", "en", "en-GB", "de-DE", "zhx", "und"] {
-            assert_eq!(Language::from_tag(tag), Language::English, "{tag}");
         }
     }
 }

@@ -19,7 +19,7 @@
 //! must be kept as the bytes that were hashed rather than rendered again with newer code.
 
 mod font;
-mod labels;
+pub(crate) mod labels;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ pub use jiff::tz::TimeZone;
 
 use font::{EmbeddedFont, FontNumbers, FontObjects};
 pub use labels::Language;
-use labels::Text;
+use labels::{Text, Words};
 
 /// A4 in PDF points.
 const PAGE_WIDTH: i32 = 595;

@@ -14,10 +14,10 @@ use std::sync::LazyLock;
 use crate::domain::error::{DomainError, ErrorCode, Problem, Thing};
 use crate::domain::facts::JobFacts;
 use crate::domain::jobs::{self, Author, Committed};
-use crate::domain::language::Language;
 use crate::domain::planning;
 use crate::domain::sla::{ClockView, MINUTE, SlaPolicy};
 use crate::storage::{AuditEntry, AuditKind, Reminder, Storage, User, read, write};
+use fieldsync_protocol::Language;
 
 static DEFAULT_POLICY: LazyLock<SlaPolicy> = LazyLock::new(SlaPolicy::default);
 
@@ -261,6 +261,15 @@ pub struct Dispatch<'s> {
 /// The country whose numbering plan a customer's phone number without a `+` follows (ISO 3166
 /// code, e.g. `CN`).
 pub type PhoneRegion = phonenumber::country::Id;
+
+/// The country whose phone numbers an organisation working in `language` has unless it says
+/// otherwise: China's for Chinese; none for English, which is spoken in too many.
+pub fn default_phone_region(language: Language) -> Option<PhoneRegion> {
+    match language {
+        Language::English => None,
+        Language::Chinese => Some(PhoneRegion::CN),
+    }
+}
 
 /// The phone-number region of `code` (e.g. `CN`), or an error that names it.
 pub fn phone_region(code: &str) -> Result<PhoneRegion, String> {

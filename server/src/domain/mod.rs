@@ -25,11 +25,10 @@ pub mod fleet;
 pub mod jobs;
 pub mod knowledge;
 pub mod kpi;
-pub mod language;
 pub mod media;
 pub mod planning;
 pub mod sla;
 pub mod sync;
 
 pub use error::{DomainError, ErrorCode, Problem, Refusal, Thing};
-pub use language::Language;
+pub use fieldsync_protocol::Language;
