@@ -129,13 +129,21 @@ impl Store {
     }
 
     /// How this phone prints reports: in its language, in the organisation's time zone (UTC
-    /// until a server has announced one), with its font files.
+    /// until a server has announced one), with its font files, naming its installer as the
+    /// office does.
     fn report_options(&self) -> Result<ReportOptions> {
         let time_zone = self.organisation_zone()?.unwrap_or(jiff::tz::TimeZone::UTC);
+        let names = self
+            .user_name()?
+            .filter(|name| !name.trim().is_empty())
+            .map(|name| (self.identity().user_id.clone(), name))
+            .into_iter()
+            .collect();
         Ok(ReportOptions {
             language: self.language,
             time_zone,
             fonts: self.report_fonts.clone(),
+            names,
         })
     }
 

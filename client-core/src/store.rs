@@ -34,6 +34,8 @@ pub const PLATFORM_CJK_FONTS: [&str; 6] = [
 
 /// The meta key of the organisation's time zone (an IANA name), as the server last announced it.
 pub(crate) const TIME_ZONE: &str = "time_zone";
+/// The installer's name as the office knows it, from enrollment.
+const USER_NAME: &str = "user_name";
 
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
@@ -257,6 +259,20 @@ impl Store {
     /// reports show their times in it (in UTC until it is known).
     pub fn organisation_time_zone(&self) -> Result<Option<String>> {
         meta_get(&self.conn(), TIME_ZONE)
+    }
+
+    /// The installer's name as the office knows it (from enrollment), if known.
+    pub fn user_name(&self) -> Result<Option<String>> {
+        meta_get(&self.conn(), USER_NAME)
+    }
+
+    /// Remembers the installer's name (the service report prints it).
+    pub(crate) fn set_user_name(&self, name: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        meta_set(&tx, USER_NAME, name)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// The organisation's zone as this build's time-zone database knows it, once a server has

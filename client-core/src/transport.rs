@@ -254,6 +254,10 @@ impl HttpTransport {
                 identity.user_id
             )));
         }
+        // Servers before names were announced send none; the report then shows the user id.
+        if let Some(name) = answer["name"].as_str() {
+            store.set_user_name(name)?;
+        }
         answer["credential"]
             .as_str()
             .map(str::to_owned)

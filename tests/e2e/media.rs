@@ -410,6 +410,12 @@ fn a_chinese_customer_signs_a_report_in_chinese_on_china_time_that_any_reader_sh
     assert_eq!(answer.status, 201, "{:?}", answer.body);
     let job = answer.body["id"].as_str().expect("id").to_owned();
     dispatcher.assign(&job, Some("anna"));
+    // The office knows the engineer by name; the phone learns it at enrollment.
+    let renamed = server.office("admin").post(
+        "/v1/users",
+        &json!({ "id": "anna", "name": "王芳", "role": "installer" }),
+    );
+    assert!(renamed.status < 300, "{:?}", renamed.body);
 
     let mut phone = server.phone("anna");
     phone.store = phone
@@ -449,6 +455,7 @@ fn a_chinese_customer_signs_a_report_in_chinese_on_china_time_that_any_reader_sh
         "名称：张伟",
         "地址：上海市浦东新区世纪大道100号",
         "处理方法：安装完成，试机正常",
+        "工程师：王芳",
         "签名人：张伟",
         "UTC+08:00",
         "第 1 页，共 1 页",
@@ -503,6 +510,7 @@ fn a_chinese_customer_signs_a_report_in_chinese_on_china_time_that_any_reader_sh
         language: Language::Chinese,
         time_zone: jiff_zone("Asia/Shanghai"),
         fonts: vec![PathBuf::from(NOTO_CJK)],
+        ..ReportOptions::default()
     };
     let at = 1_795_003_600_000;
     let pages: Vec<Vec<u8>> = ["张伟", "李娜"]

@@ -21,7 +21,7 @@
 mod font;
 pub(crate) mod labels;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use fieldsync_protocol::Millis;
@@ -69,15 +69,19 @@ pub struct ReportOptions {
     /// `NotoSansCJK-Regular.ttc`) for text the standard fonts cannot show; the first that can be
     /// read is used, and only when the report needs it.
     pub fonts: Vec<PathBuf>,
+    /// People's names by user id (the engineer, who recorded time): the customer reads `王芳`,
+    /// not `wangfang`. An id without a name is printed as it is.
+    pub names: BTreeMap<String, String>,
 }
 
 impl Default for ReportOptions {
-    /// English, UTC, no font files.
+    /// English, UTC, no font files, no names.
     fn default() -> Self {
         ReportOptions {
             language: Language::English,
             time_zone: TimeZone::UTC,
             fonts: Vec::new(),
+            names: BTreeMap::new(),
         }
     }
 }
@@ -207,9 +211,15 @@ impl Block {
 struct Printer<'a> {
     language: Language,
     zone: &'a TimeZone,
+    names: &'a BTreeMap<String, String>,
 }
 
 impl Printer<'_> {
+    /// A person by name where the report knows it, else by user id.
+    fn person<'n>(&'n self, user: &'n str) -> &'n str {
+        self.names.get(user).map_or(user, String::as_str)
+    }
+
     fn time(&self, at: Millis) -> String {
         format_time(at, self.zone)
     }
@@ -233,6 +243,7 @@ fn report_blocks(
     let printer = Printer {
         language: options.language,
         zone: &options.time_zone,
+        names: &options.names,
     };
     let signature = options
         .language
@@ -297,7 +308,7 @@ fn appointment_block(printer: &Printer<'_>, job: &Job) -> Block {
         printer.field(&mut lines, Text::Window, &window);
     }
     if let Some(assignee) = &job.assignee {
-        printer.field(&mut lines, Text::Engineer, assignee);
+        printer.field(&mut lines, Text::Engineer, printer.person(assignee));
     }
     Block::new(Text::Appointment, lines)
 }
@@ -332,7 +343,7 @@ fn time_line(printer: &Printer<'_>, entry: &TimeEntry) -> String {
     let by = if by.is_empty() {
         String::new()
     } else {
-        format!("  {}", language.recorded_by(by))
+        format!("  {}", language.recorded_by(printer.person(by)))
     };
     format!("{kind}  {start} – {end}  ({minutes} {unit}){by}")
 }
@@ -1371,6 +1382,7 @@ mod tests {
             language: Language::Chinese,
             time_zone: TimeZone::get("Asia/Shanghai").expect("zone"),
             fonts: vec!["/nonexistent/font.ttc".into(), NOTO_CJK.into()],
+            ..ReportOptions::default()
         }
     }
 
@@ -1417,6 +1429,21 @@ mod tests {
                 Some(chars.collect())
             })
             .collect()
+    }
+
+    /// The customer reads the engineer's name where the phone knows it, not the user id.
+    #[test]
+    fn the_engineer_is_named_as_the_office_knows_them() {
+        let mut options = chinese_options();
+        options.names.insert("inst-7".into(), "王芳".into());
+        let lines = embedded_text(&service_report_pdf(
+            &chinese_job(),
+            "张伟",
+            SIGNED_AT,
+            &options,
+        ));
+        assert!(lines.iter().any(|l| l == "工程师：王芳"), "{lines:#?}");
+        assert!(!lines.iter().any(|l| l.contains("inst-7")), "{lines:#?}");
     }
 
     #[test]

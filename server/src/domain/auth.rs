@@ -738,6 +738,8 @@ pub struct Enrolled {
     pub device: String,
     /// The user the device acts for.
     pub user: String,
+    /// Their name as the office knows it (printed on service reports).
+    pub name: String,
     /// The bearer credential.
     pub credential: String,
 }
@@ -794,9 +796,13 @@ pub fn enroll(
             .with("device", device_id));
         }
         put_credential(tx, &credential, device_id, &issued, now)?;
+        let name = tx
+            .user(&issued.user_id)?
+            .map_or_else(|| issued.user_id.clone(), |u| u.name);
         Ok(Enrolled {
             device: device_id.to_owned(),
             user: issued.user_id.clone(),
+            name,
             credential: credential.clone(),
         })
     })
