@@ -5,10 +5,11 @@
 //! candidates, which is slow with gloves on a roof; the initials (`zw` for 张伟) or the whole
 //! toneless pinyin (`zhangwei`) are quicker. Every reading of a character counts for its
 //! initial (a surname such as 曾 reads `zeng`, and the dictionary's first reading is `ceng`), so
-//! a name is never missed for a reading; the whole pinyin follows the first reading only.
+//! a name is never missed for a reading; the whole pinyin takes every reading of the first
+//! character (the surname) and the first reading of the others.
 //! A phone holds tens of jobs, so they are matched in memory, not through an index.
 
-use pinyin::{ToPinyin, ToPinyinMulti};
+use pinyin::ToPinyinMulti;
 
 use crate::error::Result;
 use crate::store::{JobQuery, Store};
@@ -45,37 +46,63 @@ fn fold(text: &str) -> String {
 }
 
 /// Whether `query` (folded) is a run of the initials of consecutive characters of `name`, or
-/// part of its whole toneless pinyin. Only Latin letters can match pinyin.
+/// part of its whole toneless pinyin (`ü` typed as `v`, as pinyin keyboards do, or as `u`).
+/// Only Latin letters can match pinyin.
 fn pinyin_matches(name: &str, query: &str) -> bool {
-    if !query.chars().all(|c| c.is_ascii_lowercase()) {
+    if query.is_empty() || !query.chars().all(|c| c.is_ascii_lowercase()) {
         return false;
     }
     let chars: Vec<char> = fast2s::convert(name)
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let initials: Vec<Vec<char>> = chars
+    let readings: Vec<Vec<&'static str>> = chars
         .iter()
         .map(|c| match c.to_pinyin_multi() {
-            Some(readings) => readings
-                .into_iter()
-                .filter_map(|r| r.first_letter().chars().next())
-                .collect(),
-            None => c.to_lowercase().collect(),
+            Some(all) => all.into_iter().map(|r| r.plain()).collect(),
+            None => Vec::new(),
+        })
+        .collect();
+    let initials: Vec<Vec<char>> = chars
+        .iter()
+        .zip(&readings)
+        .map(|(c, all)| {
+            if all.is_empty() {
+                c.to_lowercase().collect()
+            } else {
+                all.iter().filter_map(|r| r.chars().next()).collect()
+            }
         })
         .collect();
     let wanted: Vec<char> = query.chars().collect();
     let by_initials = initials
         .windows(wanted.len())
         .any(|run| run.iter().zip(&wanted).all(|(set, c)| set.contains(c)));
-    let whole: String = chars
+    if by_initials || query.len() < 2 {
+        return by_initials;
+    }
+    // The whole pinyin: every reading of the first character (a surname such as 曾 is `zeng`,
+    // though the dictionary's first reading is `ceng`), the first reading of the others.
+    let rest: String = chars
         .iter()
-        .map(|c| match c.to_pinyin() {
-            Some(reading) => reading.plain().to_owned(),
+        .zip(&readings)
+        .skip(1)
+        .map(|(c, all)| match all.first() {
+            Some(reading) => (*reading).to_owned(),
             None => c.to_lowercase().collect(),
         })
         .collect();
-    by_initials || (query.len() >= 2 && whole.contains(query))
+    let firsts: Vec<String> = match (chars.first(), readings.first()) {
+        (Some(c), Some(all)) if all.is_empty() => vec![c.to_lowercase().collect()],
+        (Some(_), Some(all)) => all.iter().map(|r| (*r).to_owned()).collect(),
+        _ => Vec::new(),
+    };
+    firsts.iter().any(|first| {
+        let whole = format!("{first}{rest}");
+        [whole.replace('ü', "v"), whole.replace('ü', "u")]
+            .iter()
+            .any(|spelt| spelt.contains(query))
+    })
 }
 
 #[cfg(test)]
@@ -125,5 +152,10 @@ mod tests {
         assert!(pinyin_matches("曾小贤", "zxx"));
         // Latin letters in a name stand for themselves.
         assert!(pinyin_matches("王先生 (VIP)", "wxs"));
+        // A surname's other reading counts for the whole pinyin too, and ü is typed v or u.
+        assert!(pinyin_matches("曾小贤", "zengxiaoxian"));
+        assert!(pinyin_matches("吕芳", "lvfang"));
+        assert!(pinyin_matches("吕芳", "lufang"));
+        assert!(!pinyin_matches("张伟", ""));
     }
 }

@@ -171,29 +171,40 @@ pub struct Site {
 }
 
 impl Site {
-    /// The whole address as it is written in China, largest part first: province, city
-    /// (when it is not the province, as in 上海市), district, street. Just `address` when the
-    /// parts are not given, or when it already starts with them.
+    /// The whole address. In Chinese script largest part first: province, city (once where the
+    /// city is the province, as 上海市), district, street, leaving out the parts the street
+    /// already starts with (`广州市天河区天河路1号` under 广东省 gains only the province).
+    /// Otherwise street first, separated by commas: "12 Harbour Road, Leith, Edinburgh".
     pub fn full_address(&self) -> String {
+        // A part that repeats the one before it (上海 under 上海市) is written once.
+        let base = |part: &str| part.trim_end_matches(['省', '市']).to_owned();
         let mut parts: Vec<&str> = Vec::new();
         for part in [&self.province, &self.city, &self.district] {
             let part = part.trim();
-            if !part.is_empty() && !parts.contains(&part) {
+            if !part.is_empty() && !parts.iter().any(|p| base(p) == base(part)) {
                 parts.push(part);
             }
         }
         let street = self.address.trim();
-        let prefix: String = parts.concat();
-        if prefix.is_empty() || street.starts_with(&prefix) {
-            return street.to_owned();
+        let is_cjk = |c: char| ('\u{3400}'..='\u{9FFF}').contains(&c);
+        if parts
+            .iter()
+            .chain([&street])
+            .any(|text| text.chars().any(is_cjk))
+        {
+            // The first part from which the street already reads on is where the street begins.
+            let from = (0..=parts.len())
+                .find(|&k| street.starts_with(&parts[k..].concat()))
+                .unwrap_or(parts.len());
+            return format!("{}{street}", parts[..from].concat());
         }
-        let latin = |s: &str| s.chars().all(|c| c.is_ascii() || c.is_whitespace());
-        if parts.iter().all(|p| latin(p)) && latin(street) {
-            // Latin-script addresses read street first: "12 Harbour Road, Leith, Edinburgh".
-            parts.reverse();
-            return [street.to_owned(), parts.join(", ")].join(", ");
-        }
-        format!("{prefix}{street}")
+        parts.reverse();
+        [street]
+            .into_iter()
+            .chain(parts)
+            .filter(|text| !text.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -1179,6 +1190,13 @@ mod tests {
         assert_eq!(guangzhou.full_address(), "广东省广州市天河区天河路1号");
         let typed = site("广东省", "广州市", "天河区", "广东省广州市天河区天河路1号");
         assert_eq!(typed.full_address(), "广东省广州市天河区天河路1号");
+        let city_typed = site("广东省", "广州市", "天河区", "广州市天河区天河路1号");
+        assert_eq!(city_typed.full_address(), "广东省广州市天河区天河路1号");
+        let short = site("上海", "上海市", "浦东新区", "世纪大道100号");
+        assert_eq!(short.full_address(), "上海浦东新区世纪大道100号");
+        let bavaria = site("Bayern", "München", "", "Hauptstraße 1");
+        assert_eq!(bavaria.full_address(), "Hauptstraße 1, München, Bayern");
+        assert_eq!(site("", "Leith", "", "").full_address(), "Leith");
         let leith = site("Scotland", "Edinburgh", "Leith", "12 Harbour Road");
         assert_eq!(
             leith.full_address(),

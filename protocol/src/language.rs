@@ -16,10 +16,7 @@ impl Language {
     /// underscore works as well): Chinese for any `zh` tag, English otherwise. Traditional
     /// Chinese tags get the Simplified words, which their readers read, rather than English.
     pub fn from_tag(tag: &str) -> Language {
-        match Language::parse(tag) {
-            Ok(language) => language,
-            Err(_) => Language::English,
-        }
+        Language::parse(tag).unwrap_or_default()
     }
 
     /// The language of a configured tag: `en` or `zh-CN` (any `en-…` or `zh-…` tag); anything

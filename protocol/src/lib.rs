@@ -118,3 +118,51 @@ impl SchemaError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SchemaError;
+    use crate::job::Role;
+    use crate::rules::Status;
+
+    /// One refusal of each kind. The match below stops compiling when a kind is added, so the
+    /// list (and with it the check of `CODES`) cannot fall behind.
+    fn one_of_each() -> Vec<SchemaError> {
+        let all = vec![
+            SchemaError::MissingField("id"),
+            SchemaError::InvalidValue {
+                field: "kind",
+                value: "x".into(),
+            },
+            SchemaError::Unreadable("x".into()),
+            SchemaError::TransitionNotAllowed {
+                from: Status::New,
+                to: Status::Closed,
+                role: Role::Installer,
+            },
+            SchemaError::NotYourField { field: "assignee" },
+            SchemaError::UnknownChecklistItem("x".into()),
+            SchemaError::Automerge(automerge::AutomergeError::Fail),
+        ];
+        for error in &all {
+            match error {
+                SchemaError::MissingField(_)
+                | SchemaError::InvalidValue { .. }
+                | SchemaError::Unreadable(_)
+                | SchemaError::TransitionNotAllowed { .. }
+                | SchemaError::NotYourField { .. }
+                | SchemaError::UnknownChecklistItem(_)
+                | SchemaError::Automerge(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn codes_lists_every_code_a_refusal_has() {
+        let given: std::collections::BTreeSet<&str> =
+            one_of_each().iter().map(SchemaError::code).collect();
+        let listed: std::collections::BTreeSet<&str> = SchemaError::CODES.iter().copied().collect();
+        assert_eq!(given, listed);
+    }
+}

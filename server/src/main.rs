@@ -109,7 +109,7 @@ struct ServeArgs {
     keep_closed_days: i64,
     /// The organisation's time zone (an IANA name such as Asia/Shanghai): the day board and the
     /// KPIs count its days, and phones print the times of service reports in it
-    /// [default: UTC, or Asia/Shanghai with --demo-locale zh-CN].
+    /// [default: UTC, or Asia/Shanghai for the language zh-CN].
     #[arg(long, value_name = "IANA NAME", env = "FIELDSYNC_TIME_ZONE")]
     time_zone: Option<String>,
     /// The organisation's working language, `en` or `zh-CN`: new jobs get their checklist
@@ -118,8 +118,8 @@ struct ServeArgs {
     language: Option<String>,
     /// The country whose numbering plan customers' phone numbers follow (ISO 3166 code, e.g.
     /// CN): intake refuses a number that is not one of its numbers (or, with `+`, another
-    /// country's) [default: CN with the language zh-CN; otherwise none, and only the shape of
-    /// a number is checked].
+    /// country's); `none` checks only the shape of a number [default: CN with the language
+    /// zh-CN, otherwise none].
     #[arg(long, value_name = "COUNTRY", env = "FIELDSYNC_PHONE_REGION")]
     phone_region: Option<String>,
 }
@@ -168,18 +168,18 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
     }
     const DAY_MS: u64 = 24 * 60 * 60 * 1000;
     let demo_locale = Language::parse(&args.demo_locale)?;
-    let zone_name = match (&args.time_zone, demo_locale) {
+    let language = match &args.language {
+        Some(tag) => Language::parse(tag)?,
+        None => demo_locale,
+    };
+    let zone_name = match (&args.time_zone, language) {
         (Some(name), _) => name.as_str(),
         (None, Language::Chinese) => "Asia/Shanghai",
         (None, Language::English) => "UTC",
     };
     let time_zone = fieldsync_server::state::OrganisationZone::named(zone_name)?;
-    let language = match &args.language {
-        Some(tag) => Language::parse(tag)?,
-        None => demo_locale,
-    };
     let phone_region = match &args.phone_region {
-        Some(code) => Some(dispatch::phone_region(code)?),
+        Some(code) => dispatch::phone_region(code)?,
         None => dispatch::default_phone_region(language),
     };
     let lease = fieldsync_protocol::wire::Lease {

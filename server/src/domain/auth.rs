@@ -912,6 +912,34 @@ mod tests {
     use super::*;
     use crate::storage::sqlite::SqliteStorage;
 
+    /// `Permission::ALL` names every permission once (the match stops compiling when one is
+    /// added), so the console's catalogs, checked against it, name them all.
+    #[test]
+    fn all_permissions_are_listed_once() {
+        for permission in Permission::ALL {
+            match permission {
+                Permission::Sync
+                | Permission::ReadJobs
+                | Permission::EditJobs
+                | Permission::ReadUsers
+                | Permission::ManageUsers
+                | Permission::ReadDevices
+                | Permission::ManageDevices
+                | Permission::WatchAll
+                | Permission::PublishManuals
+                | Permission::ReadMetrics => {}
+            }
+        }
+        let names: std::collections::BTreeSet<&str> =
+            Permission::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names.len(), Permission::ALL.len());
+        assert_eq!(
+            names.len(),
+            10,
+            "a permission was added: list it in Permission::ALL"
+        );
+    }
+
     fn storage() -> (tempfile::TempDir, SqliteStorage) {
         let dir = tempfile::tempdir().expect("tempdir");
         let storage = SqliteStorage::open(dir.path().join("s.db")).expect("open");

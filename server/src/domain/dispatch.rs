@@ -72,10 +72,20 @@ pub fn default_checklist(kind: JobKind, language: Language) -> Vec<(String, Stri
 /// a valid number of its numbering plan, or, written with `+`, of another country's: a Chinese
 /// mobile number has 11 digits starting with 1. Without one only its shape is checked: 5 to 20
 /// digits, with spaces, dots, dashes, brackets and a leading `+`.
-fn check_phone(phone: &str, region: Option<PhoneRegion>) -> Result<(), DomainError> {
-    if phone.is_empty() {
+fn check_phone(typed: &str, region: Option<PhoneRegion>) -> Result<(), DomainError> {
+    if typed.is_empty() {
         return Ok(());
     }
+    // Chinese keyboards often type full-width digits and signs (１３８, ＋８６).
+    let phone: String = typed
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            other => other,
+        })
+        .collect();
+    let phone = phone.as_str();
     let valid = match region {
         Some(region) => phonenumber::parse(Some(region), phone)
             .is_ok_and(|number| phonenumber::is_valid(&number)),
@@ -95,11 +105,11 @@ fn check_phone(phone: &str, region: Option<PhoneRegion>) -> Result<(), DomainErr
         "customer.phone",
         Problem::NotAPhone,
         match region {
-            Some(region) => format!("`{phone}` is not a phone number of {}", region.as_ref()),
-            None => format!("`{phone}` is not a phone number"),
+            Some(region) => format!("`{typed}` is not a phone number of {}", region.as_ref()),
+            None => format!("`{typed}` is not a phone number"),
         },
     )
-    .with("value", phone);
+    .with("value", typed);
     Err(match region {
         Some(region) => error.with("region", region.as_ref()),
         None => error,
@@ -271,12 +281,22 @@ pub fn default_phone_region(language: Language) -> Option<PhoneRegion> {
     }
 }
 
-/// The phone-number region of `code` (e.g. `CN`), or an error that names it.
-pub fn phone_region(code: &str) -> Result<PhoneRegion, String> {
+/// The phone-number region of `code` (e.g. `CN`), `None` for `none` (only the shape of a
+/// number is checked), or an error that names it.
+pub fn phone_region(code: &str) -> Result<Option<PhoneRegion>, String> {
+    if code.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
     code.trim()
         .to_ascii_uppercase()
         .parse()
-        .map_err(|_| format!("`{}` is not a country code such as CN or GB", code.trim()))
+        .map(Some)
+        .map_err(|_| {
+            format!(
+                "`{}` is not a country code such as CN or GB, or none",
+                code.trim()
+            )
+        })
 }
 
 impl<'s> Dispatch<'s> {
@@ -534,12 +554,15 @@ mod tests {
     /// without a region only the shape of a number is checked.
     #[test]
     fn phone_numbers_follow_the_organisations_numbering_plan() {
-        let china = Some(phone_region("cn").expect("CN"));
+        let china = phone_region("cn").expect("CN");
+        assert!(china.is_some());
+        assert_eq!(phone_region("none"), Ok(None));
         for good in [
             "138 0013 8000",
             "+86 138 0013 8000",
             "021 6888 8888",
             "+44 20 7946 0958",
+            "１３８ ００１３ ８０００",
         ] {
             assert!(check_phone(good, china).is_ok(), "{good}");
         }

@@ -367,21 +367,28 @@ impl DomainError {
     /// The same error with one more value for translations of its message.
     #[must_use]
     pub fn with(mut self, name: &'static str, value: impl Into<serde_json::Value>) -> Self {
-        match &mut self {
+        if let Some(params) = self.extra_params_mut() {
+            params.push((name, value.into()));
+        }
+        self
+    }
+
+    /// The values added with [`DomainError::with`]; `None` for the kinds that carry their
+    /// values in their own fields.
+    fn extra_params_mut(&mut self) -> Option<&mut Params> {
+        match self {
             DomainError::BadRequest { params, .. }
             | DomainError::Unauthorized { params, .. }
             | DomainError::Forbidden { params, .. }
             | DomainError::InvalidField { params, .. }
             | DomainError::Conflict { params, .. }
-            | DomainError::Refused { params, .. } => params.push((name, value.into())),
-            // These carry their values in their own fields.
+            | DomainError::Refused { params, .. } => Some(params),
             DomainError::TooManyAttempts(_)
             | DomainError::TooManyRequests(_)
             | DomainError::NotFound { .. }
             | DomainError::Storage(_)
-            | DomainError::Internal(_) => {}
+            | DomainError::Internal(_) => None,
         }
-        self
     }
 
     /// The stable machine-readable code any client can translate.
