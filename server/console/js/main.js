@@ -28,9 +28,10 @@ function showLogin(message) {
   state.csrf = null;
   state.me = null;
   state.seq++;
-  if (!$('login-form')) {
+  // Built again when the language changed since (a sign-out switches to the sign-in page's).
+  if (!$('login-form') || $('login-form').lang !== language()) {
     $('app').replaceChildren(h('div', { class: 'login-wrap' },
-      h('form', { id: 'login-form', class: 'card login', novalidate: true, onsubmit: submitLogin },
+      h('form', { id: 'login-form', class: 'card login', lang: language(), novalidate: true, onsubmit: submitLogin },
         h('h1', { class: 'brand-big' }, 'Fieldsync'),
         h('p', { class: 'muted' }, t('login.subtitle')),
         field('login-user', t('login.user'), h('input', { id: 'login-user', name: 'user', autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false' })),
