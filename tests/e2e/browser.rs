@@ -256,8 +256,37 @@ impl Browser {
         self.wait_for("document.querySelector('#login-form')", "the sign-in form");
         self.fill("#login-user", user);
         self.fill("#login-password", password);
-        self.eval("document.querySelector('#login-form').requestSubmit(), true");
+        self.submit("#login-form");
         self.wait_for("document.querySelector('#nav')", "the signed-in console");
+    }
+
+    /// Submits the form `selector` names, as its submit button would.
+    fn submit(&mut self, selector: &str) {
+        self.eval(&format!(
+            "document.querySelector({}).requestSubmit(), true",
+            json!(selector)
+        ));
+    }
+
+    /// Picks `value` in the menu `selector` names. The change may reload the page, so it is
+    /// made after the evaluation returns.
+    fn choose(&mut self, selector: &str, value: &str) {
+        self.eval(&format!(
+            "(() => {{ const s = document.querySelector({}); s.value = {}; \
+             setTimeout(() => s.dispatchEvent(new Event('change'))); return true; }})()",
+            json!(selector),
+            json!(value)
+        ));
+    }
+
+    /// Waits for the page of the job just opened and returns its id.
+    fn opened_job(&mut self) -> String {
+        self.wait_for("location.hash.startsWith('#/jobs/')", "the new job's page");
+        let hash = self.eval("location.hash");
+        hash.as_str()
+            .and_then(|h| h.strip_prefix("#/jobs/"))
+            .expect("job id")
+            .to_owned()
     }
 }
 
@@ -291,7 +320,7 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     browser.fill("#region", "north");
     browser.fill("#category", "no heat");
     browser.fill("#description", "Radiators cold since this morning");
-    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
+    browser.submit("#intake-form");
     browser.wait_for(
         "(document.querySelector('#intake-error') || {}).textContent",
         "an intake error",
@@ -312,14 +341,8 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     browser.fill("#tier", "vip");
     browser.fill("#kind", "repair");
     browser.fill("#product_model", "HP-200");
-    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
-    browser.wait_for("location.hash.startsWith('#/jobs/')", "the new job's page");
-    let hash = browser.eval("location.hash");
-    let job = hash
-        .as_str()
-        .and_then(|h| h.strip_prefix("#/jobs/"))
-        .expect("job id")
-        .to_owned();
+    browser.submit("#intake-form");
+    let job = browser.opened_job();
     let stored = server.dispatcher().job(&job);
     assert_eq!(stored["job"]["customer"]["tier"], "vip");
     assert_eq!(stored["job"]["problem"]["category"], "no heat");
@@ -494,7 +517,7 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     browser.fill("#site_address", "世纪大道 100 号");
     browser.fill("#category", "不制冷");
     browser.fill("#description", "空调开机后不制冷，室外机不转");
-    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
+    browser.submit("#intake-form");
     browser.wait_for(
         "(document.querySelector('#intake-error') || {}).textContent",
         "an intake error",
@@ -503,7 +526,7 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     // A number that is not a Chinese one: the organisation is in China.
     browser.fill("#customer_name", "张伟");
     browser.fill("#customer_phone", "138 0013");
-    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
+    browser.submit("#intake-form");
     browser.wait_for(
         "(document.querySelector('#intake-error') || {}).textContent.includes('电话')",
         "the phone number refused",
@@ -513,14 +536,8 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
         "“138 0013”不是有效的电话号码"
     );
     browser.fill("#customer_phone", "+86 138 0013 8000");
-    browser.eval("document.querySelector('#intake-form').requestSubmit(), true");
-    browser.wait_for("location.hash.startsWith('#/jobs/')", "the new job's page");
-    let hash = browser.eval("location.hash");
-    let job = hash
-        .as_str()
-        .and_then(|h| h.strip_prefix("#/jobs/"))
-        .expect("job id")
-        .to_owned();
+    browser.submit("#intake-form");
+    let job = browser.opened_job();
     browser.wait_for(
         "(document.querySelector('#job-status') || {}).textContent === '新建'",
         "the new job, in Chinese",
@@ -670,12 +687,8 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     }
     assert!(english_left.is_empty(), "English left: {english_left:?}");
 
-    // English on request, for this user on this browser, across reloads (the choice reloads the
-    // page, so it is made after the evaluation returns).
-    browser.eval(
-        "(() => { const s = document.querySelector('#language'); s.value = 'en'; \
-         setTimeout(() => s.dispatchEvent(new Event('change'))); return true; })()",
-    );
+    // English on request, for this user on this browser, across reloads.
+    browser.choose("#language", "en");
     browser.wait_for(
         "(document.querySelector('#nav') || {}).textContent && document.querySelector('#nav').textContent.includes('Queues')",
         "the console in English",
@@ -692,10 +705,7 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     browser.eval("document.querySelector('#logout').click(), true");
     browser.wait_for("document.querySelector('#login-form')", "the sign-in form");
     assert!(browser.text("#login-form").contains("登录"));
-    browser.eval(
-        "(() => { const s = document.querySelector('#login-language'); s.value = 'en'; \
-         setTimeout(() => s.dispatchEvent(new Event('change'))); return true; })()",
-    );
+    browser.choose("#login-language", "en");
     browser.wait_for(
         "(document.querySelector('#login-form') || {}).textContent && document.querySelector('#login-form').textContent.includes('Sign in')",
         "the sign-in page in English",
@@ -923,7 +933,7 @@ fn a_manual_is_published_from_the_console_and_a_signed_job_shows_its_media() {
         "#manual-markdown",
         "Read this first.\n\n# Wiring\nConnect the sensor cable.\n\n## Faults\nE4 means low pressure.",
     );
-    browser.eval("document.querySelector('#manual-form').requestSubmit(), true");
+    browser.submit("#manual-form");
     browser.wait_for(
         "(document.querySelector('#manual-result') || {}).textContent",
         "the publish result",
@@ -961,7 +971,7 @@ fn a_manual_is_published_from_the_console_and_a_signed_job_shows_its_media() {
     browser.fill("#manual-version", "1");
     browser.fill("#manual-title", "HX-200 heat pump");
     browser.fill("#manual-markdown", "# Wiring\nConnect the sensor cable.");
-    browser.eval("document.querySelector('#manual-form').requestSubmit(), true");
+    browser.submit("#manual-form");
     browser.wait_for(
         "(document.querySelector('#manual-version-error') || {}).textContent",
         "a version error",
