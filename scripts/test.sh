@@ -2,12 +2,12 @@
 # Runs Fieldsync's whole test suite:
 #   1. the console's clock arithmetic under Node in several time zones;
 #   2. every Rust test in the workspace: unit tests, the pinned wire and document fixtures, the
-#      storage conformance suite, and the end-to-end suite (a real server on a real socket, real
+#      storage conformance suite on SQLite and on a throwaway PostgreSQL cluster, and the end-to-end suite (a real server on a real socket, real
 #      SQLite files, several devices), the dispatch console driven in headless Chromium, and
 #      the signed service report in Chinese read back with poppler's tools;
 #   3. the mobile bindings driven from Python and from Kotlin on the JVM against a real server,
 #      the generated Swift checked for drift, and a check build for Android and iOS targets.
-# It installs what it needs (Chromium, a CJK font and poppler-utils, JNA, the Kotlin compiler,
+# It installs what it needs (PostgreSQL, Chromium, a CJK font and poppler-utils, JNA, the Kotlin compiler,
 # the mobile Rust targets, a cross C compiler) on first use. Browser screenshots and the
 # rendered Chinese report are kept in target/test-artifacts.
 set -euo pipefail
@@ -30,6 +30,12 @@ echo "== Console unit tests"
 for zone in UTC Asia/Shanghai America/Los_Angeles; do
   (cd server/console && TZ=$zone node --test tests/)
 done
+
+# The storage conformance suite runs against PostgreSQL as well as SQLite.
+echo "== PostgreSQL for the storage tests"
+# shellcheck source=scripts/postgres.sh
+source scripts/postgres.sh
+start_postgres
 
 echo "== Rust tests"
 cargo test --workspace --locked "$@"

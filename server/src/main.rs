@@ -1,7 +1,7 @@
 //! `fieldsync`: runs the server and its dispatch console, or prints an enrollment code. (An
 //! installer's phone on the command line is the separate `fieldsync-device`.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,7 +10,9 @@ use fieldsync_protocol::now_millis;
 use fieldsync_server::domain::sla::SlaPolicy;
 use fieldsync_server::domain::{Language, auth, demo, dispatch, escalation, knowledge};
 use fieldsync_server::http::tls::{ServerCertificate, TlsListener};
+use fieldsync_server::storage::Storage;
 use fieldsync_server::storage::blobs::FsBlobStore;
+use fieldsync_server::storage::postgres::PostgresStorage;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{AppState, serve};
 
@@ -37,7 +39,8 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the server and its dispatch console on an embedded SQLite file.
+    /// Runs the server and its dispatch console on an embedded SQLite file, or on PostgreSQL
+    /// with --database.
     ///
     /// On a database without an admin it creates the user `admin` with the password in
     /// FIELDSYNC_ADMIN_PASSWORD, or prints a generated one once; FIELDSYNC_ADMIN_PASSWORD also
@@ -45,22 +48,80 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Prints a one-time enrollment code for USER's phone (also: POST /v1/enrollments).
     EnrollCode {
-        /// The database file.
-        #[arg(long, value_name = "PATH", default_value = "fieldsync.sqlite3")]
-        db: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// The installer whose phone is enrolled.
         #[arg(long)]
         user: String,
     },
 }
 
+/// Where the server's data is: an SQLite file, or a PostgreSQL database.
 #[derive(Debug, clap::Args)]
-struct ServeArgs {
-    /// The database file (created on first start).
+struct DatabaseArgs {
+    /// The SQLite database file (created on first start).
     #[arg(long, value_name = "PATH", default_value = "fieldsync.sqlite3")]
     db: PathBuf,
+    /// A PostgreSQL database instead of the SQLite file, as a connection URL
+    /// (postgres://USER:PASSWORD@HOST:PORT/DATABASE; `?options=-csearch_path%3DSCHEMA` picks a
+    /// schema). Several server nodes may share it. The database must exist; its tables are
+    /// created and migrated on start.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FIELDSYNC_DATABASE_URL",
+        conflicts_with = "db"
+    )]
+    database: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// Opens the storage these arguments name.
+    fn open(&self) -> Result<Arc<dyn Storage>, String> {
+        match &self.database {
+            Some(url) => Ok(Arc::new(PostgresStorage::connect(url).map_err(|e| {
+                format!(
+                    "cannot open the PostgreSQL database at {}: {e}",
+                    redacted(url)
+                )
+            })?)),
+            None => {
+                Ok(Arc::new(SqliteStorage::open(&self.db).map_err(|e| {
+                    format!("cannot open {}: {e}", self.db.display())
+                })?))
+            }
+        }
+    }
+
+    /// What to call the database in messages (never its password).
+    fn describe(&self) -> String {
+        match &self.database {
+            Some(url) => redacted(url),
+            None => self.db.display().to_string(),
+        }
+    }
+}
+
+/// A connection URL without its password, for messages and logs.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!("{}:***{}", &url[..scheme + 3 + colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
     /// Where photos, signatures, reports and manual attachments are kept as files
-    /// [default: the database path with `.blobs` appended].
+    /// [default: the SQLite file's path with `.blobs` appended; needed with --database].
     #[arg(long, value_name = "DIR")]
     blobs: Option<PathBuf>,
     /// The address to listen on.
@@ -144,7 +205,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Serve(args) => run_server(*args),
-        Command::EnrollCode { db, user } => run_enroll_code(&db, &user),
+        Command::EnrollCode { database, user } => run_enroll_code(&database, &user),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,10 +214,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn open_storage(db: &Path) -> Result<SqliteStorage, String> {
-    SqliteStorage::open(db).map_err(|e| format!("cannot open {}: {e}", db.display()))
 }
 
 fn run_server(args: ServeArgs) -> Result<(), String> {
@@ -190,25 +247,34 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         Some(path) => SlaPolicy::from_file(path).map_err(|e| e.to_string())?,
         None => SlaPolicy::default(),
     };
-    let storage = open_storage(&args.db)?;
-    let blob_dir = args.blobs.clone().unwrap_or_else(|| {
-        let mut dir = args.db.clone().into_os_string();
-        dir.push(".blobs");
-        dir.into()
-    });
+    let blob_dir = match (&args.blobs, &args.database.database) {
+        (Some(dir), _) => dir.clone(),
+        (None, None) => {
+            let mut dir = args.database.db.clone().into_os_string();
+            dir.push(".blobs");
+            dir.into()
+        }
+        (None, Some(_)) => {
+            return Err("--database needs --blobs DIR: where media files are kept \
+                 (every node of a deployment must see the same folder)"
+                .into());
+        }
+    };
+    let shared = args.database.open()?;
+    let storage = shared.as_ref();
     let blobs = FsBlobStore::open(&blob_dir)
         .map_err(|e| format!("cannot open {}: {e}", blob_dir.display()))?;
     let now = now_millis();
-    escalation::backfill_facts(&storage, now).map_err(|e| e.to_string())?;
-    knowledge::backfill(&storage).map_err(|e| e.to_string())?;
+    escalation::backfill_facts(storage, now).map_err(|e| e.to_string())?;
+    knowledge::backfill(storage).map_err(|e| e.to_string())?;
     let admin_password = std::env::var("FIELDSYNC_ADMIN_PASSWORD").ok();
     if let Some(generated) =
-        auth::ensure_admin(&storage, admin_password.as_deref()).map_err(|e| e.to_string())?
+        auth::ensure_admin(storage, admin_password.as_deref()).map_err(|e| e.to_string())?
     {
         println!("created user `admin` with password {generated} (shown once)");
     }
     if args.demo {
-        seed_demo(&storage, &sla, now, demo_locale)?;
+        seed_demo(storage, &sla, now, demo_locale)?;
     }
     let certificate = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -231,7 +297,11 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             "{scheme}://{}",
             listener.local_addr().map_err(|e| e.to_string())?
         );
-        let db = args.db.display();
+        let db = args.database.describe();
+        let store = match &args.database.database {
+            Some(_) => format!("--database {db}"),
+            None => format!("--db {db}"),
+        };
         // With TLS, the name the certificate is for (localhost on this machine).
         let url = if scheme == "https" {
             url.replace("://127.0.0.1", "://localhost")
@@ -248,7 +318,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         // An installer the demo has (the English demo's when there is none).
         let installer = demo::engineers(demo_locale).first().map_or("anna", |e| e.0);
         println!(
-            "  a phone:  fieldsync enroll-code --db {db} --user {installer}, then \
+            "  a phone:  fieldsync enroll-code {store} --user {installer}, then \
              fieldsync-device --store {installer}.sqlite3 --user {installer} --server {url} enroll CODE"
         );
         println!("  console:  {url}/ (API description at {url}/v1/openapi.json)");
@@ -261,7 +331,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             time_zone: Arc::new(time_zone),
             language,
             phone_region,
-            ..AppState::new(Arc::new(storage), Arc::new(blobs))
+            ..AppState::new(shared, Arc::new(blobs))
         };
         let served = match certificate {
             Some(certificate) => {
@@ -284,7 +354,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
 }
 
 fn seed_demo(
-    storage: &SqliteStorage,
+    storage: &dyn Storage,
     sla: &SlaPolicy,
     now: i64,
     locale: Language,
@@ -351,15 +421,15 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn run_enroll_code(db: &Path, user: &str) -> Result<(), String> {
-    if !db.exists() {
+fn run_enroll_code(database: &DatabaseArgs, user: &str) -> Result<(), String> {
+    if database.database.is_none() && !database.db.exists() {
         return Err(format!(
-            "there is no database at {} (give the server's with --db)",
-            db.display()
+            "there is no database at {} (give the server's with --db, or --database)",
+            database.db.display()
         ));
     }
-    let storage = open_storage(db)?;
-    let issued = auth::issue_enrollment_code(&storage, "command line", user, now_millis())
+    let storage = database.open()?;
+    let issued = auth::issue_enrollment_code(storage.as_ref(), "command line", user, now_millis())
         .map_err(|e| e.to_string())?;
     println!("{}", issued.code);
     Ok(())

@@ -26,6 +26,7 @@ fn every_help_is_generated_and_names_the_documented_options() {
             &["serve", "--help"],
             &[
                 "--db",
+                "--database",
                 "--blobs",
                 "--addr",
                 "--sla",
@@ -44,7 +45,10 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--phone-region",
             ],
         ),
-        (&["enroll-code", "--help"], &["--db", "--user"]),
+        (
+            &["enroll-code", "--help"],
+            &["--db", "--database", "--user"],
+        ),
     ] {
         let out = run(args);
         assert!(out.status.success(), "{args:?}: {out:?}");
@@ -207,6 +211,101 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
         lines.iter().any(|l| l["fields"]["message"] == "serving"),
         "{logs}"
     );
+}
+
+/// `serve --database` on PostgreSQL: the demo is seeded there, the node is ready, and
+/// `enroll-code --database` issues a code from the same database. A database that cannot be
+/// reached, or one without `--blobs`, stops the start with a message that says so.
+#[test]
+fn serve_and_enroll_code_run_on_postgresql() {
+    let admin_url = std::env::var("FIELDSYNC_TEST_DATABASE_URL")
+        .expect("FIELDSYNC_TEST_DATABASE_URL: run the tests with scripts/test.sh");
+    let schema = format!("cli_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("schema");
+    let url = format!("{admin_url}?options=-c%20search_path%3D{schema}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = dir.path().join("media");
+    let blobs = blobs.to_str().expect("path");
+
+    let out = run(&["serve", "--database", &url]);
+    assert!(!out.status.success());
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(error.contains("--database needs --blobs"), "{error}");
+    let out = run(&[
+        "serve",
+        "--database",
+        "postgres://nobody:secret@127.0.0.1:1/none",
+        "--blobs",
+        blobs,
+    ]);
+    assert!(!out.status.success());
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        error.contains(
+            "cannot open the PostgreSQL database at postgres://nobody:***@127.0.0.1:1/none"
+        ),
+        "{error}"
+    );
+    assert!(
+        !error.contains("secret"),
+        "the password is never printed: {error}"
+    );
+    let out = run(&["serve", "--db", "x.sqlite3", "--database", &url]);
+    assert!(
+        !out.status.success(),
+        "--db and --database are one or the other"
+    );
+
+    let mut child = Command::new(FIELDSYNC)
+        .args([
+            "serve",
+            "--database",
+            &url,
+            "--blobs",
+            blobs,
+            "--addr",
+            "127.0.0.1:0",
+            "--demo",
+        ])
+        .env("FIELDSYNC_ADMIN_PASSWORD", "admin-password-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen = Vec::new();
+    let url_served = loop {
+        let line = lines
+            .next()
+            .expect("a line before the server runs")
+            .expect("read");
+        seen.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Fieldsync server on ") {
+            break rest.split(' ').next().expect("url").to_owned();
+        }
+    };
+    assert!(seen.iter().any(|l| l.starts_with("demo data:")), "{seen:?}");
+    let ready = ureq_get(&format!("{url_served}/readyz"));
+    assert!(ready.contains(r#""ready":true"#), "{ready}");
+    let out = Command::new(FIELDSYNC)
+        .args(["enroll-code", "--user", "anna"])
+        .env("FIELDSYNC_DATABASE_URL", &url)
+        .output()
+        .expect("enroll-code");
+    assert!(out.status.success(), "{out:?}");
+    let code = String::from_utf8_lossy(&out.stdout);
+    assert!(code.trim().len() >= 8, "a code: {code}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(child.wait().expect("wait").success());
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .expect("drop schema");
 }
 
 /// A plain HTTP GET over a socket (no client library needed for one line).

@@ -8,6 +8,7 @@ mod console;
 mod hostile;
 mod knowledge;
 mod media;
+mod nodes;
 mod operations;
 mod scenarios;
 mod simulation;

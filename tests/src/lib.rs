@@ -1,6 +1,7 @@
 //! Support for Fieldsync's end-to-end suite and benchmarks: a real server on a real socket over a
-//! temporary SQLite file, phones with their own store files, and a dispatcher speaking the JSON
-//! API over HTTP.
+//! temporary SQLite file (or a schema of its own on the tests' PostgreSQL, with as many server
+//! nodes as a test wants), phones with their own store files, and a dispatcher speaking the
+//! JSON API over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::collections::HashMap;
@@ -14,7 +15,9 @@ use fieldsync_server::domain::clock::ManualClock;
 use fieldsync_server::domain::sync::PageLimits;
 use fieldsync_server::state::OrganisationZone;
 use fieldsync_server::state::limits::{DeviceLimits, DeviceQuotas};
+use fieldsync_server::storage::Storage;
 use fieldsync_server::storage::blobs::FsBlobStore;
+use fieldsync_server::storage::postgres::PostgresStorage;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{AppState, BackgroundServer};
 use serde_json::{Value, json};
@@ -33,6 +36,59 @@ pub struct TestServer {
     clock: Option<Arc<ManualClock>>,
     /// Office session tokens by user, so each user signs in once.
     sessions: Mutex<HashMap<String, String>>,
+    /// The PostgreSQL schema the server stores in, instead of the SQLite file.
+    postgres: Option<Arc<PostgresSchema>>,
+    /// The blob folder of the node this one shares a deployment with.
+    shared_blobs: Option<PathBuf>,
+}
+
+/// Where the tests' PostgreSQL is: `scripts/test.sh` starts a throwaway cluster and sets it.
+pub const TEST_DATABASE: &str = "FIELDSYNC_TEST_DATABASE_URL";
+
+/// A schema of its own on the tests' PostgreSQL cluster, dropped when the last server using it
+/// is dropped.
+pub struct PostgresSchema {
+    admin_url: String,
+    name: String,
+}
+
+impl PostgresSchema {
+    /// A new, empty schema.
+    pub fn create() -> Self {
+        let admin_url = std::env::var(TEST_DATABASE).unwrap_or_else(|_| {
+            panic!(
+                "{TEST_DATABASE} is not set: run the tests with scripts/test.sh, which starts a \
+                 PostgreSQL cluster for them"
+            )
+        });
+        let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+        postgres::Client::connect(&admin_url, postgres::NoTls)
+            .expect("connect to the tests' PostgreSQL")
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .expect("create schema");
+        PostgresSchema { admin_url, name }
+    }
+
+    /// The connection URL a server node is given (`--database`): the schema is its search path.
+    pub fn url(&self) -> String {
+        let separator = if self.admin_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{separator}options=-c%20search_path%3D{}",
+            self.admin_url, self.name
+        )
+    }
+}
+
+impl Drop for PostgresSchema {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
+        }
+    }
 }
 
 /// The users every test server has, with their roles. Office users' passwords are
@@ -95,14 +151,51 @@ impl TestServer {
         Self::start_inner(limits, DeviceQuotas::default(), clock)
     }
 
+    /// Like [`TestServer::start`], storing in a fresh schema on the tests' PostgreSQL.
+    pub fn start_on_postgres() -> Self {
+        Self::start_on(Some(Arc::new(PostgresSchema::create())))
+    }
+
+    /// Another server node on the same PostgreSQL database and blob folder, on a port of its
+    /// own, with a process state of its own (event bus, limits, document cache, scheduler),
+    /// as a second machine behind a load balancer would have.
+    pub fn another_node(&self) -> Self {
+        let postgres = self.postgres.clone();
+        assert!(
+            postgres.is_some(),
+            "only servers on PostgreSQL share a database"
+        );
+        let mut node = Self::unstarted(self.limits, self.quotas, self.clock.clone(), postgres);
+        node.shared_blobs = Some(self.blob_dir());
+        node.boot();
+        node
+    }
+
     fn start_inner(
         limits: PageLimits,
         quotas: DeviceQuotas,
         clock: Option<Arc<ManualClock>>,
     ) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut server = TestServer {
-            dir,
+        Self::start_seeded(Self::unstarted(limits, quotas, clock, None))
+    }
+
+    fn start_on(postgres: Option<Arc<PostgresSchema>>) -> Self {
+        Self::start_seeded(Self::unstarted(
+            PageLimits::default(),
+            DeviceQuotas::default(),
+            None,
+            postgres,
+        ))
+    }
+
+    fn unstarted(
+        limits: PageLimits,
+        quotas: DeviceQuotas,
+        clock: Option<Arc<ManualClock>>,
+        postgres: Option<Arc<PostgresSchema>>,
+    ) -> Self {
+        TestServer {
+            dir: tempfile::tempdir().expect("tempdir"),
             server: None,
             addr: "127.0.0.1:0".into(),
             limits,
@@ -111,7 +204,13 @@ impl TestServer {
             time_zone: Arc::new(OrganisationZone::utc()),
             clock,
             sessions: Mutex::default(),
-        };
+            postgres,
+            shared_blobs: None,
+        }
+    }
+
+    /// Boots `server` and gives it the [`USERS`].
+    fn start_seeded(mut server: Self) -> Self {
         server.boot();
         // As `fieldsync serve` does on a new database, with the password from the environment.
         auth::ensure_admin(server.storage().as_ref(), Some(&password_of("admin"))).expect("admin");
@@ -139,13 +238,20 @@ impl TestServer {
 
     /// Where the server keeps blob bytes.
     pub fn blob_dir(&self) -> PathBuf {
-        self.dir.path().join("blobs")
+        self.shared_blobs
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("blobs"))
     }
 
     fn boot(&mut self) {
-        let storage = SqliteStorage::open(self.db_path()).expect("open server database");
+        let storage: Arc<dyn Storage> = match &self.postgres {
+            Some(schema) => {
+                Arc::new(PostgresStorage::connect(&schema.url()).expect("open server database"))
+            }
+            None => Arc::new(SqliteStorage::open(self.db_path()).expect("open server database")),
+        };
         let blobs = FsBlobStore::open(self.blob_dir()).expect("open blob store");
-        let mut state = AppState::new(Arc::new(storage), Arc::new(blobs));
+        let mut state = AppState::new(storage, Arc::new(blobs));
         state.limits = self.limits;
         state.device_limits = Arc::new(DeviceLimits::new(self.quotas));
         state.trusted_proxies = self.trusted_proxies.clone().into();

@@ -72,7 +72,6 @@ mod tests {
     use crate::domain::dispatch::Dispatch;
     use crate::domain::planning::parse_day;
     use crate::domain::sla::{HOUR, MINUTE, SlaPolicy};
-    use crate::storage::sqlite::SqliteStorage;
     use crate::storage::{Storage, User, read, write};
 
     const SEC: Millis = 1000;
@@ -282,13 +281,40 @@ mod tests {
         }
     }
 
+    /// The same figures from each backend's SQL: one test per check and backend.
+    macro_rules! on_each_backend {
+        ($($check:ident),* $(,)?) => {
+            mod sqlite {$(
+                #[test]
+                fn $check() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let storage = crate::storage::sqlite::SqliteStorage::open(
+                        dir.path().join("kpi.sqlite3"),
+                    )
+                    .expect("open");
+                    super::$check(&storage);
+                }
+            )*}
+            mod postgres {$(
+                #[test]
+                fn $check() {
+                    let (_schema, storage) = crate::storage::postgres::tests::fresh();
+                    super::$check(&storage);
+                }
+            )*}
+        };
+    }
+
+    on_each_backend!(
+        kpis_match_a_hand_computed_fixture,
+        periods_are_counted_in_the_organisations_zone,
+        filters_narrow_the_jobs,
+    );
+
     /// Every figure below was worked out by hand from [`fixture`].
-    #[test]
-    fn kpis_match_a_hand_computed_fixture() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let storage = SqliteStorage::open(dir.path().join("kpi.sqlite3")).expect("open");
-        store_fixture(&storage);
-        let data = report(&storage, all(), Period::Month);
+    fn kpis_match_a_hand_computed_fixture(storage: &dyn Storage) {
+        store_fixture(storage);
+        let data = report(storage, all(), Period::Month);
 
         let total = &data.total;
         assert_eq!(total.jobs, 6);
@@ -362,28 +388,25 @@ mod tests {
             Some("anna")
         );
 
-        let weeks = report(&storage, all(), Period::Week);
+        let weeks = report(storage, all(), Period::Week);
         let labels: Vec<&str> = weeks.buckets.iter().map(|b| b.period.as_str()).collect();
         assert_eq!(
             labels,
             ["2026-W42", "2026-W43", "2026-W45", "2026-W46", "2026-W47"]
         );
-        let days = report(&storage, all(), Period::Day);
+        let days = report(storage, all(), Period::Day);
         assert_eq!(days.buckets.len(), 6);
         assert_eq!(days.buckets[0].period, "2026-10-15");
     }
 
-    #[test]
-    fn periods_are_counted_in_the_organisations_zone() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let storage = SqliteStorage::open(dir.path().join("kpi.sqlite3")).expect("open");
-        store_fixture(&storage);
+    fn periods_are_counted_in_the_organisations_zone(storage: &dyn Storage) {
+        store_fixture(storage);
         let days = |time_zone: &str| -> Vec<String> {
             let filter = KpiFilter {
                 time_zone: time_zone.into(),
                 ..all()
             };
-            let data = report(&storage, filter, Period::Day);
+            let data = report(storage, filter, Period::Day);
             data.buckets.into_iter().map(|b| b.period).collect()
         };
         let utc = [
@@ -410,12 +433,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn filters_narrow_the_jobs() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let storage = SqliteStorage::open(dir.path().join("kpi.sqlite3")).expect("open");
-        store_fixture(&storage);
-        let jobs = |filter: KpiFilter| report(&storage, filter, Period::Month).total.jobs;
+    fn filters_narrow_the_jobs(storage: &dyn Storage) {
+        store_fixture(storage);
+        let jobs = |filter: KpiFilter| report(storage, filter, Period::Month).total.jobs;
         let south = KpiFilter {
             region: Some("south".into()),
             ..all()
@@ -440,7 +460,7 @@ mod tests {
             from: parse_day("2026-11-01").expect("day"),
             ..all()
         };
-        let data = report(&storage, november, Period::Month);
+        let data = report(storage, november, Period::Month);
         assert_eq!(data.total.jobs, 4);
         assert_eq!(
             data.total.sla.resolve,
@@ -451,7 +471,7 @@ mod tests {
             region: Some("west".into()),
             ..all()
         };
-        let data = report(&storage, empty, Period::Month);
+        let data = report(storage, empty, Period::Month);
         assert_eq!(data.total, Metrics::default());
         assert!(data.buckets.is_empty() && data.engineers.is_empty());
     }

@@ -61,7 +61,9 @@ macro_rules! storage_conformance_tests {
             documents_are_a_snapshot_and_the_changes_after_it,
             duplicate_changes_are_stored_once,
             failed_write_leaves_nothing,
+            work_done_atomically_commits_together_or_not_at_all,
             events_follow_current_scope,
+            history_becomes_visible_in_seq_order,
             idle_closed_jobs_leave_scope,
             devices_and_users_round_trip,
             identities_round_trip,
@@ -80,6 +82,38 @@ macro_rules! storage_conformance_tests {
             $crate::storage::conformance::$check(store.as_ref());
         }
     )*};
+}
+
+/// Work done atomically (the demo's seeding) commits as one or not at all; inside it, a failed
+/// transaction rolls back only itself, and reads see what the work wrote so far.
+pub fn work_done_atomically_commits_together_or_not_at_all(store: &dyn Storage) {
+    let user = |id: &str| User {
+        id: id.into(),
+        name: id.into(),
+        role: "installer".into(),
+        region: String::new(),
+        skills: Vec::new(),
+    };
+    let users = |store: &dyn Storage| read(store, |tx| tx.users()).expect("read").len();
+    let failed: Result<(), StorageError> = super::atomically(store, || {
+        write(store, |tx| tx.put_user(&user("a")))?;
+        write(store, |tx| tx.put_user(&user("b")))?;
+        Err(StorageError::Database("stopped midway".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(users(store), 0, "nothing of the failed work is kept");
+    super::atomically(store, || {
+        write(store, |tx| tx.put_user(&user("a")))?;
+        assert_eq!(users(store), 1, "the work reads its own writes");
+        let inner: Result<(), StorageError> = write(store, |tx| {
+            tx.put_user(&user("c"))?;
+            Err(StorageError::Database("refused".into()))
+        });
+        assert!(inner.is_err());
+        write(store, |tx| tx.put_user(&user("b")))
+    })
+    .expect("atomically");
+    assert_eq!(users(store), 2);
 }
 
 /// The server id and actor stay the same within a store.
@@ -224,6 +258,57 @@ pub fn failed_write_leaves_nothing(store: &dyn Storage) {
     assert!(result.is_err());
     assert_eq!(read(store, |tx| tx.job("j1")).expect("read"), None);
     assert_eq!(read(store, |tx| tx.max_seq()).expect("read"), 0);
+}
+
+/// A reader never sees a history entry while an earlier `seq` can still commit: a device whose
+/// cursor passed the later entry would never receive the earlier one (ADR 0014). One writer
+/// appends and keeps its transaction open; a second appends to another job meanwhile; whatever
+/// a reader sees in between must be the start of the history as it finally is.
+pub fn history_becomes_visible_in_seq_order(store: &dyn Storage) {
+    use std::time::Duration;
+    write(store, |tx| {
+        for job in ["slow", "fast"] {
+            tx.put_job(&stored(summary(job, Some("u1"))), &[], None, 1)?;
+            tx.record_scope(job, "u1", EventKind::Enter, 1)?;
+        }
+        Ok::<_, StorageError>(())
+    })
+    .expect("jobs");
+    let history = || {
+        read(store, |tx| tx.events_for_user("u1", 0, 100))
+            .expect("read")
+            .into_iter()
+            .map(|e| (e.seq, e.job_id))
+            .collect::<Vec<_>>()
+    };
+    let (appended, wait_for_append) = std::sync::mpsc::channel();
+    let midway = std::thread::scope(|scope| {
+        let slow = scope.spawn(move || {
+            write(store, |tx| {
+                tx.put_job(&stored(summary("slow", Some("u1"))), &[change(1)], None, 2)?;
+                appended.send(()).expect("signal");
+                std::thread::sleep(Duration::from_millis(300));
+                Ok::<_, StorageError>(())
+            })
+        });
+        wait_for_append.recv().expect("the slow writer appended");
+        let fast = scope.spawn(|| {
+            write(store, |tx| {
+                tx.put_job(&stored(summary("fast", Some("u1"))), &[change(2)], None, 3)
+            })
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let midway = history();
+        slow.join().expect("slow writer").expect("slow write");
+        fast.join().expect("fast writer").expect("fast write");
+        midway
+    });
+    let finally = history();
+    assert_eq!(finally.len(), 4, "{finally:?}");
+    assert!(
+        finally.starts_with(&midway),
+        "seen midway {midway:?}, finally {finally:?}"
+    );
 }
 
 /// A user's history follows the jobs they hold now.

@@ -21,6 +21,7 @@ pub mod identity;
 pub mod jobs;
 pub mod knowledge;
 pub mod media;
+pub mod postgres;
 pub mod service;
 pub mod sqlite;
 
@@ -54,6 +55,16 @@ pub enum StorageError {
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
         StorageError::Database(e.to_string())
+    }
+}
+
+impl From<::postgres::Error> for StorageError {
+    fn from(e: ::postgres::Error) -> Self {
+        // The plain message of a database error is only "db error"; its code and text say what.
+        match e.as_db_error() {
+            Some(db) => StorageError::Database(format!("{} ({})", db.message(), db.code().code())),
+            None => StorageError::Database(e.to_string()),
+        }
     }
 }
 

@@ -394,46 +394,6 @@ mod tests {
     }
 
     #[test]
-    fn work_done_atomically_commits_together_or_not_at_all() {
-        let (_dir, store) = fresh();
-        let user = |id: &str| crate::storage::User {
-            id: id.into(),
-            name: id.into(),
-            role: "installer".into(),
-            region: String::new(),
-            skills: Vec::new(),
-        };
-        let failed: Result<(), StorageError> = crate::storage::atomically(store.as_ref(), || {
-            crate::storage::write(store.as_ref(), |tx| tx.put_user(&user("a")))?;
-            crate::storage::write(store.as_ref(), |tx| tx.put_user(&user("b")))?;
-            Err(StorageError::Database("stopped midway".into()))
-        });
-        assert!(failed.is_err());
-        let users = |store: &dyn Storage| {
-            crate::storage::read(store, |tx| tx.users())
-                .expect("read")
-                .len()
-        };
-        assert_eq!(
-            users(store.as_ref()),
-            0,
-            "nothing of the failed work is kept"
-        );
-        crate::storage::atomically(store.as_ref(), || {
-            crate::storage::write(store.as_ref(), |tx| tx.put_user(&user("a")))?;
-            // A failed transaction inside rolls back only itself.
-            let inner: Result<(), StorageError> = crate::storage::write(store.as_ref(), |tx| {
-                tx.put_user(&user("c"))?;
-                Err(StorageError::Database("refused".into()))
-            });
-            assert!(inner.is_err());
-            crate::storage::write(store.as_ref(), |tx| tx.put_user(&user("b")))
-        })
-        .expect("atomically");
-        assert_eq!(users(store.as_ref()), 2);
-    }
-
-    #[test]
     fn reopening_keeps_identity_and_refuses_newer_schema() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.db");

@@ -1,0 +1,464 @@
+//! The PostgreSQL backend: one database that several server nodes share.
+//!
+//! Like SQLite's connections, the pool's connections are used only from blocking threads (the
+//! blocking client drives its own small runtime, which must not run inside an async task).
+//!
+//! Transactions (ADR 0014):
+//! - A read runs in `REPEATABLE READ, READ ONLY`: every statement of it sees the same
+//!   snapshot, as a SQLite read transaction does.
+//! - A write first takes the transaction-scoped advisory lock [`WRITE_LOCK`], on every node
+//!   alike, then runs in `READ COMMITTED`. Writes are serial across the whole deployment, so
+//!   the history's `seq` is handed out in commit order: a device that has read up to `seq` n
+//!   can never later find a smaller `seq` committed by a slower transaction (a sequence alone
+//!   hands numbers out in the order transactions ask, not in the order they commit, and a
+//!   cursor would skip the late one for ever). Because a write sees every commit before it,
+//!   two nodes merging the same job both succeed: the second merges into what the first
+//!   stored, and neither can overwrite the other's document, projection or heads.
+//! - Reads never wait for writes (MVCC), and the writers' lock is held only for the
+//!   transaction, so a node that dies mid-round releases it with its connection.
+
+use std::cell::RefCell;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use ::postgres::types::ToSql;
+use ::postgres::{Client, Config, NoTls, Row};
+use fieldsync_protocol::job::JobSummary;
+use r2d2_postgres::PostgresConnectionManager;
+use r2d2_postgres::r2d2::{Pool, PooledConnection};
+
+use crate::storage::{DocumentCache, ReadTx, Storage, StorageError, WriteTx};
+
+mod audit;
+mod fleet;
+mod identity;
+mod jobs;
+mod knowledge;
+mod service;
+
+/// The advisory lock every write transaction holds until it ends (see the module's docs).
+/// Advisory lock keys are one 64-bit space per database; this is "fieldsyn" in ASCII.
+const WRITE_LOCK: i64 = 0x6669_656c_6473_796e;
+
+/// The session-scoped advisory lock under which a node migrates, so that nodes starting
+/// together never run the same migration twice.
+const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
+
+/// How many connections one node keeps at most. Storage work runs on at most 24 blocking
+/// threads, and writes are serial anyway.
+const POOL_SIZE: u32 = 16;
+
+/// How long a transaction waits for a free connection before it fails.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// Numbered migrations, recorded in `schema_version`; never edit a shipped one.
+fn migrations() -> Vec<String> {
+    vec![
+        // 1: the layout of SQLite's migrations 1–9, in PostgreSQL's types.
+        [
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+             CREATE TABLE probe (id BIGINT PRIMARY KEY CHECK (id = 1), at BIGINT NOT NULL);",
+            identity::SCHEMA,
+            jobs::SCHEMA,
+            audit::SCHEMA,
+            service::SCHEMA,
+            knowledge::SCHEMA,
+            fleet::SCHEMA,
+        ]
+        .concat(),
+    ]
+}
+
+/// The pool's connections.
+type Pooled = PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// The PostgreSQL storage backend.
+pub struct PostgresStorage {
+    /// The connections; taken out only when the storage is dropped (see its `Drop`).
+    pool: Option<Pool<PostgresConnectionManager<NoTls>>>,
+    /// The transaction [`Storage::atomically`] holds open, with the thread that holds it.
+    batch: Mutex<Option<(ThreadId, Pooled)>>,
+    /// The server's actor for this process (see [`crate::storage::JobStore::server_actor`]).
+    actor: Vec<u8>,
+    /// Loaded documents kept between transactions. Another node's writes change a job's heads,
+    /// so a copy cached here is never taken for a document it is not.
+    documents: DocumentCache,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStorage").finish_non_exhaustive()
+    }
+}
+
+impl PostgresStorage {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
+    /// the key=value form) and migrates it.
+    pub fn connect(url: &str) -> Result<Self, StorageError> {
+        let config = Config::from_str(url).map_err(|e| {
+            StorageError::Database(format!("not a PostgreSQL connection string: {e}"))
+        })?;
+        Self::open(config)
+    }
+
+    /// Connects with `config` and migrates the database.
+    pub fn open(config: Config) -> Result<Self, StorageError> {
+        let mut client = config.connect(NoTls)?;
+        migrate(&mut client)?;
+        drop(client);
+        let pool = Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .connection_timeout(POOL_WAIT)
+            .build(PostgresConnectionManager::new(config, NoTls))
+            .map_err(|e| StorageError::Database(format!("connection pool: {e}")))?;
+        Ok(PostgresStorage {
+            pool: Some(pool),
+            batch: Mutex::new(None),
+            actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
+            documents: DocumentCache::default(),
+        })
+    }
+
+    fn connection(&self) -> Result<Pooled, StorageError> {
+        self.pool
+            .as_ref()
+            .ok_or_else(|| StorageError::Database("the storage is closed".into()))?
+            .get()
+            .map_err(|e| StorageError::Database(format!("no database connection: {e}")))
+    }
+
+    fn batch(&self) -> std::sync::MutexGuard<'_, Option<(ThreadId, Pooled)>> {
+        self.batch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in a transaction of its own on a pooled connection, or in a savepoint of the
+    /// batch when this thread runs [`Storage::atomically`].
+    fn run(
+        &self,
+        begin: &str,
+        f: &mut dyn FnMut(&mut Tx<'_>) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        {
+            let mut batch = self.batch();
+            if let Some((owner, conn)) = batch.as_mut()
+                && *owner == thread::current().id()
+            {
+                return self.scoped(conn, "SAVEPOINT tx", "RELEASE SAVEPOINT tx", f, true);
+            }
+        }
+        let mut conn = self.connection()?;
+        self.scoped(&mut conn, begin, "COMMIT", f, false)
+    }
+
+    /// Runs `f` between `begin` and `end`, undoing it when `f` or `end` fails.
+    fn scoped(
+        &self,
+        client: &mut Client,
+        begin: &str,
+        end: &str,
+        f: &mut dyn FnMut(&mut Tx<'_>) -> Result<(), StorageError>,
+        savepoint: bool,
+    ) -> Result<(), StorageError> {
+        client.batch_execute(begin)?;
+        let mut tx = Tx {
+            client: RefCell::new(&mut *client),
+            actor: &self.actor,
+            documents: &self.documents,
+        };
+        let result = f(&mut tx).and_then(|()| Ok(client.batch_execute(end)?));
+        if result.is_err() {
+            let undo = if savepoint {
+                "ROLLBACK TO SAVEPOINT tx; RELEASE SAVEPOINT tx"
+            } else {
+                "ROLLBACK"
+            };
+            // A connection whose rollback failed is broken; the pool checks it before reuse.
+            let _ = client.batch_execute(undo);
+        }
+        result
+    }
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        // Closing a blocking client runs its own small runtime, which panics on a thread that
+        // drives async tasks; the last holder of the storage may be such a task (the
+        // scheduler's, when the server stops). The connections close on a thread of their own.
+        let pool = self.pool.take();
+        let batch = self.batch().take();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let closing = thread::spawn(move || drop((pool, batch)));
+            let _ = closing.join();
+        }
+    }
+}
+
+/// What opens a write transaction: the writers' lock first (see the module's docs).
+fn begin_write() -> String {
+    format!("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+}
+
+/// Brings the database's layout up to this server's, one migration per transaction.
+fn migrate(client: &mut Client) -> Result<(), StorageError> {
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK])?;
+    let result = migrate_locked(client);
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]);
+    result
+}
+
+fn migrate_locked(client: &mut Client) -> Result<(), StorageError> {
+    client.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+           version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )?;
+    let current: i64 = client
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
+        .try_get(0)?;
+    let migrations = migrations();
+    let known = migrations.len() as i64;
+    if current > known {
+        return Err(StorageError::Database(format!(
+            "the database has schema version {current}, newer than this server's {known}"
+        )));
+    }
+    for (index, migration) in migrations.iter().enumerate().skip(current as usize) {
+        let mut tx = client.transaction()?;
+        tx.batch_execute(migration)?;
+        if index == 0 {
+            let server_id = format!("srv-{}", uuid::Uuid::new_v4().simple());
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('server_id', $1)",
+                &[&server_id.as_bytes()],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&(index as i64 + 1)],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Storage for PostgresStorage {
+    fn read_tx(
+        &self,
+        f: &mut dyn FnMut(&dyn ReadTx) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        self.run(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            &mut |tx| f(tx),
+        )
+    }
+
+    fn write_tx(
+        &self,
+        f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        self.run(&begin_write(), &mut |tx| f(tx))
+    }
+
+    fn atomically(
+        &self,
+        f: &mut dyn FnMut() -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let me = thread::current().id();
+        let mut conn = self.connection()?;
+        conn.batch_execute(&begin_write())?;
+        {
+            let mut batch = self.batch();
+            if batch.is_some() {
+                let _ = conn.batch_execute("ROLLBACK");
+                return Err(StorageError::Database(
+                    "work is already being done atomically on this storage".into(),
+                ));
+            }
+            *batch = Some((me, conn));
+        }
+        // Whatever happens in `f` (an error, a panic), the batch ends: committed only on
+        // success, rolled back otherwise.
+        struct End<'s>(&'s PostgresStorage, bool);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                if let Some((_, mut conn)) = self.0.batch().take()
+                    && !self.1
+                {
+                    let _ = conn.batch_execute("ROLLBACK");
+                }
+            }
+        }
+        let mut end = End(self, false);
+        f()?;
+        let (_, mut conn) = self
+            .batch()
+            .take()
+            .ok_or_else(|| StorageError::Database("the batch's connection is gone".into()))?;
+        end.1 = true;
+        let committed = conn.batch_execute("COMMIT");
+        if committed.is_err() {
+            let _ = conn.batch_execute("ROLLBACK");
+        }
+        Ok(committed?)
+    }
+
+    fn probe_write(&self, now: fieldsync_protocol::Millis) -> Result<(), StorageError> {
+        self.run(&begin_write(), &mut |tx| {
+            tx.execute(
+                "INSERT INTO probe (id, at) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                &[&now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn database_bytes(&self) -> Result<u64, StorageError> {
+        let mut conn = self.connection()?;
+        // The tables of this deployment's schema, with their indexes and large values.
+        let bytes: i64 = conn
+            .query_one(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+                &[],
+            )?
+            .try_get(0)?;
+        Ok(to_u64(bytes))
+    }
+
+    fn documents(&self) -> &DocumentCache {
+        &self.documents
+    }
+}
+
+/// A transaction: the connection it runs on, the server's actor and the shared document cache.
+///
+/// The blocking client needs `&mut` for every statement while the read traits take `&self`;
+/// one transaction runs on one thread, so a `RefCell` hands the connection to one statement
+/// at a time.
+pub(crate) struct Tx<'c> {
+    client: RefCell<&'c mut Client>,
+    actor: &'c [u8],
+    documents: &'c DocumentCache,
+}
+
+/// A statement's parameters.
+pub(crate) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+impl Tx<'_> {
+    /// Every row `sql` returns.
+    pub(crate) fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StorageError> {
+        Ok(self.client.borrow_mut().query(sql, params)?)
+    }
+
+    /// The one row `sql` returns, if any (more than one is an error).
+    pub(crate) fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, StorageError> {
+        Ok(self.client.borrow_mut().query_opt(sql, params)?)
+    }
+
+    /// The one row `sql` returns (none or more than one is an error).
+    pub(crate) fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, StorageError> {
+        Ok(self.client.borrow_mut().query_one(sql, params)?)
+    }
+
+    /// Runs `sql` and returns how many rows it changed.
+    pub(crate) fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StorageError> {
+        Ok(self.client.borrow_mut().execute(sql, params)?)
+    }
+}
+
+/// A stored integer as a count (negative values, which are never written, read as 0).
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A count as a stored integer (saturating).
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn summary_from(json: &str) -> Result<JobSummary, StorageError> {
+    serde_json::from_str(json).map_err(|e| StorageError::Corrupt(format!("job summary: {e}")))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Where the tests' PostgreSQL is: `scripts/test.sh` starts a throwaway cluster and sets it.
+    const TEST_DATABASE: &str = "FIELDSYNC_TEST_DATABASE_URL";
+
+    /// A schema of its own for one test, dropped when the test ends.
+    pub(crate) struct Schema {
+        url: String,
+        name: String,
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            if let Ok(mut client) = Client::connect(&self.url, NoTls) {
+                let _ = client.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
+            }
+        }
+    }
+
+    /// A fresh, empty PostgreSQL store in a schema of its own on the tests' cluster.
+    pub(crate) fn fresh() -> (Schema, PostgresStorage) {
+        let url = std::env::var(TEST_DATABASE).unwrap_or_else(|_| {
+            panic!(
+                "{TEST_DATABASE} is not set: run the tests with scripts/test.sh, which starts \
+                 a PostgreSQL cluster for them"
+            )
+        });
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = Client::connect(&url, NoTls).expect("connect to the tests' PostgreSQL");
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .expect("create schema");
+        let mut config = Config::from_str(&url).expect("test database url");
+        config.options(&format!("-c search_path={name}"));
+        let store = PostgresStorage::open(config).expect("open");
+        (Schema { url, name }, store)
+    }
+
+    fn boxed() -> (Schema, Box<dyn Storage>) {
+        let (schema, store) = fresh();
+        (schema, Box::new(store))
+    }
+
+    /// The conformance suite, one test per check.
+    mod conformance {
+        crate::storage_conformance_tests!(super::boxed);
+    }
+
+    #[test]
+    fn nodes_share_identity_and_a_newer_schema_is_refused() {
+        let (schema, first) = fresh();
+        let id = |store: &PostgresStorage| {
+            crate::storage::read(store, |tx| tx.server_id()).expect("server id")
+        };
+        let mut config = Config::from_str(&schema.url).expect("url");
+        config.options(&format!("-c search_path={}", schema.name));
+        let second = PostgresStorage::open(config.clone()).expect("a second node");
+        assert_eq!(id(&first), id(&second), "one database, one server id");
+        let actor = |store: &PostgresStorage| {
+            crate::storage::read(store, |tx| tx.server_actor()).expect("actor")
+        };
+        assert_ne!(actor(&first), actor(&second), "each process its own actor");
+        let mut client = config.connect(NoTls).expect("connect");
+        client
+            .batch_execute("INSERT INTO schema_version (version) VALUES (99)")
+            .expect("bump");
+        let error = PostgresStorage::open(config)
+            .expect_err("newer")
+            .to_string();
+        assert!(error.contains("newer"), "{error}");
+    }
+}
