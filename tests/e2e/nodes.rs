@@ -1,8 +1,16 @@
 //! Several server nodes on one PostgreSQL database: any node answers any phone and any office
-//! user at any moment, and two nodes merging the same job at once converge (ADR 0014).
+//! user at any moment, two nodes merging the same job at once converge, live events cross
+//! nodes, and the escalation ladder fires each reminder once however many nodes run it
+//! (ADR 0014).
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use fieldsync_client_core::protocol::now_millis;
 use fieldsync_client_core::transport::HttpTransport;
-use fieldsync_tests::{Phone, TestServer};
+use fieldsync_server::domain::clock::ManualClock;
+use fieldsync_tests::{EventStream, Phone, TestServer};
+use serde_json::json;
 
 use crate::{phone_heads, server_heads};
 
@@ -114,4 +122,91 @@ fn two_nodes_merging_the_same_job_at_once_both_succeed_and_converge() {
         1_900_000_000_000_i64 + 5 * 3_600_000,
         "the office's last appointment wins"
     );
+}
+
+#[test]
+fn live_events_cross_nodes() {
+    let a = TestServer::start_on_postgres();
+    let b = a.another_node();
+    let job = b.dispatcher().create_job("Ada Lovelace");
+    b.dispatcher().assign(&job, Some("anna"));
+    let phone = a.phone("anna");
+    phone.sync();
+    let device_on_a = EventStream::open(&a.url(), &phone.credential);
+    let office_on_a = EventStream::open(&a.url(), a.dispatcher().token().expect("token"));
+
+    // The dispatcher works on node B; the phone and the console on node A hear it.
+    b.dispatcher()
+        .set_appointment(&job, 1_900_000_000_000, 1_900_000_360_000);
+    assert!(device_on_a.expect("changed").contains(job.as_str()));
+    assert!(office_on_a.expect("changed").contains(job.as_str()));
+
+    // The phone's own edit through B does not nudge it back on A; the console on A hears it.
+    phone.store.append_note(&job, "on my way").expect("note");
+    through(&b, &phone).sync(&phone.store).expect("sync via B");
+    assert!(office_on_a.expect("changed").contains(job.as_str()));
+    if let Some((event, data)) = device_on_a.next(Duration::from_millis(500)) {
+        panic!("the phone was nudged by its own edit: {event} {data}");
+    }
+
+    // Revoked on B, the device's stream on A ends.
+    let device = phone.store.identity().device_id.clone();
+    let answer = b
+        .dispatcher()
+        .post(&format!("/v1/devices/{device}/revoke"), &json!({}));
+    assert_eq!(answer.status, 204, "{:?}", answer.body);
+    device_on_a.expect_end();
+}
+
+#[test]
+fn three_schedulers_fire_each_reminder_once() {
+    const MINUTE: i64 = 60_000;
+    let clock = Arc::new(ManualClock::new(now_millis()));
+    let nodes = {
+        let first = TestServer::start_on_postgres_with_clock(clock.clone());
+        let second = first.another_node();
+        let third = first.another_node();
+        [first, second, third]
+    };
+    let answer = nodes[0].dispatcher().post(
+        "/v1/jobs",
+        &json!({
+            "kind": "repair",
+            "customer": { "name": "VIP customer", "tier": "vip" },
+            "site": { "address": "1 Harbour Road", "region": "north" },
+            "problem": { "category": "no heat", "description": "radiators cold" },
+        }),
+    );
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    let job = answer.body["id"].as_str().expect("id").to_owned();
+    let consoles: Vec<EventStream> = nodes
+        .iter()
+        .map(|node| EventStream::open(&node.url(), node.dispatcher().token().expect("token")))
+        .collect();
+
+    // The VIP dispatch clock runs out; every node's ladder looks at once.
+    clock.advance(3 * MINUTE);
+    std::thread::scope(|scope| {
+        for node in &nodes {
+            scope.spawn(|| node.escalate_now());
+        }
+    });
+
+    let reminders = nodes[2].dispatcher().get("/v1/reminders").body;
+    let fired: Vec<&str> = reminders
+        .as_array()
+        .expect("reminders")
+        .iter()
+        .filter(|r| r["job_id"] == job.as_str())
+        .map(|r| r["rule"].as_str().expect("rule"))
+        .collect();
+    assert_eq!(fired, ["dispatch:owner"]);
+    // Every console hears it once, whichever node fired it.
+    for console in &consoles {
+        let heard = console.expect("reminder");
+        assert!(heard.contains(job.as_str()), "{heard}");
+        while let Some((event, data)) = console.next(Duration::from_millis(300)) {
+            assert_ne!(event, "reminder", "a second reminder: {data}");
+        }
+    }
 }

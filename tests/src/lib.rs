@@ -153,7 +153,13 @@ impl TestServer {
 
     /// Like [`TestServer::start`], storing in a fresh schema on the tests' PostgreSQL.
     pub fn start_on_postgres() -> Self {
-        Self::start_on(Some(Arc::new(PostgresSchema::create())))
+        Self::start_on(Some(Arc::new(PostgresSchema::create())), None)
+    }
+
+    /// Like [`TestServer::start_on_postgres`], on a clock the test moves; nodes made with
+    /// [`TestServer::another_node`] share it.
+    pub fn start_on_postgres_with_clock(clock: Arc<ManualClock>) -> Self {
+        Self::start_on(Some(Arc::new(PostgresSchema::create())), Some(clock))
     }
 
     /// Another server node on the same PostgreSQL database and blob folder, on a port of its
@@ -179,11 +185,11 @@ impl TestServer {
         Self::start_seeded(Self::unstarted(limits, quotas, clock, None))
     }
 
-    fn start_on(postgres: Option<Arc<PostgresSchema>>) -> Self {
+    fn start_on(postgres: Option<Arc<PostgresSchema>>, clock: Option<Arc<ManualClock>>) -> Self {
         Self::start_seeded(Self::unstarted(
             PageLimits::default(),
             DeviceQuotas::default(),
-            None,
+            clock,
             postgres,
         ))
     }

@@ -5,6 +5,7 @@
 
 pub mod limits;
 pub mod metrics;
+mod relay;
 pub mod scheduler;
 
 use std::net::IpAddr;
@@ -23,7 +24,7 @@ use crate::domain::media::UploadLocks;
 use crate::domain::sla::SlaPolicy;
 use crate::domain::sync::PageLimits;
 use crate::storage::blobs::BlobStore;
-use crate::storage::{ReadTx, Reminder, Storage, WriteTx};
+use crate::storage::{Bulletin, ReadTx, Reminder, Storage, WriteTx};
 
 /// What the live event stream tells its listeners.
 #[derive(Debug, Clone)]
@@ -62,6 +63,9 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// Live events to online devices and consoles.
     pub live: broadcast::Sender<Live>,
+    /// The other server nodes sharing the storage, told of every live event (none: this
+    /// process is the only server).
+    pub bulletin: Option<Arc<dyn Bulletin>>,
     /// Sync page limits.
     pub limits: PageLimits,
     /// Failed sign-in attempts.
@@ -151,9 +155,14 @@ impl AppState {
         // Before anything is recorded.
         metrics::recorder();
         let (live, _) = broadcast::channel(1024);
+        let bulletin = storage.bulletin();
+        if let Some(bulletin) = &bulletin {
+            relay::listen(bulletin.as_ref(), live.clone());
+        }
         AppState {
             storage,
             live,
+            bulletin,
             limits: PageLimits::default(),
             logins: Arc::default(),
             clock: Arc::new(SystemClock),
@@ -188,8 +197,7 @@ impl AppState {
     /// As [`AppState::changed`], for changes a device uploaded: that device is not told (it
     /// holds them), so an online phone makes one request per edit.
     pub fn changed_by(&self, users: Vec<String>, jobs: Vec<String>, device: Option<&str>) {
-        // No subscribers is fine: nobody is online.
-        let _ = self.live.send(Live::Changed {
+        self.announce(Live::Changed {
             users: users.into(),
             jobs: jobs.into(),
             cause: device.map(Arc::from),
@@ -202,7 +210,7 @@ impl AppState {
 
     /// Tells a revoked device's open event streams to end.
     pub fn revoked(&self, device_id: String) {
-        let _ = self.live.send(Live::Revoked(device_id));
+        self.announce(Live::Revoked(device_id));
     }
 
     /// Publishes what an escalation tick did: new reminders and raised rings.
@@ -213,7 +221,7 @@ impl AppState {
         ::metrics::counter!(metrics::ESCALATION_TICKS).increment(1);
         ::metrics::counter!(metrics::REMINDERS_FIRED).increment(outcome.reminders.len() as u64);
         for reminder in outcome.reminders {
-            let _ = self.live.send(Live::Reminder(Arc::new(reminder)));
+            self.announce(Live::Reminder(Arc::new(reminder)));
         }
     }
 
@@ -242,12 +250,20 @@ impl AppState {
     /// Tells `users` (and the office) that `job` changed, in an event of its own so that a
     /// device hears only of its own user's jobs.
     fn job_changed(&self, job: String, users: Vec<String>) {
-        // No subscribers is fine: nobody is online.
-        let _ = self.live.send(Live::Changed {
+        self.announce(Live::Changed {
             users: users.into(),
             jobs: vec![job].into(),
             cause: None,
         });
+    }
+
+    /// Tells this node's listeners and the other nodes' of `event`.
+    fn announce(&self, event: Live) {
+        if let Some(bulletin) = &self.bulletin {
+            relay::post(bulletin.as_ref(), &event);
+        }
+        // No subscribers is fine: nobody is online here.
+        let _ = self.live.send(event);
     }
 
     /// Whether the server can do its work now: the database takes a write and the blob store

@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod blobs;
+pub mod bulletin;
 pub mod conformance;
 pub mod documents;
 pub mod fleet;
@@ -28,6 +29,7 @@ pub mod sqlite;
 use fieldsync_protocol::Millis;
 
 pub use audit::{AuditEntry, AuditKind, AuditLog, AuditLogMut};
+pub use bulletin::Bulletin;
 pub use documents::DocumentCache;
 pub use fleet::{FleetStore, FleetStoreMut};
 pub use identity::{
@@ -142,6 +144,11 @@ pub trait Storage: Send + Sync + 'static {
     fn database_bytes(&self) -> Result<u64, StorageError>;
     /// The loaded documents this store keeps (see [`JobStore::documents`]).
     fn documents(&self) -> &DocumentCache;
+    /// How the server nodes sharing this storage tell each other what happened, when several
+    /// can share it (`None`: this process is the only server).
+    fn bulletin(&self) -> Option<std::sync::Arc<dyn Bulletin>> {
+        None
+    }
 }
 
 /// Runs `f` in a read transaction and returns its value.

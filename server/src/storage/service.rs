@@ -246,7 +246,7 @@ pub struct KpiData {
 }
 
 /// A reminder about overdue or escalated work, stored so it survives a restart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reminder {
     /// Its id (assigned by storage).
     pub id: u64,

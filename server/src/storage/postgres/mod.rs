@@ -19,7 +19,7 @@
 
 use std::cell::RefCell;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -29,9 +29,10 @@ use fieldsync_protocol::job::JobSummary;
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::r2d2::{Pool, PooledConnection};
 
-use crate::storage::{DocumentCache, ReadTx, Storage, StorageError, WriteTx};
+use crate::storage::{Bulletin, DocumentCache, ReadTx, Storage, StorageError, WriteTx};
 
 mod audit;
+mod bulletin;
 mod fleet;
 mod identity;
 mod jobs;
@@ -85,6 +86,8 @@ pub struct PostgresStorage {
     /// Loaded documents kept between transactions. Another node's writes change a job's heads,
     /// so a copy cached here is never taken for a document it is not.
     documents: DocumentCache,
+    /// What this node and the others sharing the database tell each other.
+    bulletin: Arc<bulletin::PgBulletin>,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -108,6 +111,7 @@ impl PostgresStorage {
         let mut client = config.connect(NoTls)?;
         migrate(&mut client)?;
         drop(client);
+        let bulletin = Arc::new(bulletin::PgBulletin::new(config.clone()));
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
@@ -119,6 +123,7 @@ impl PostgresStorage {
             batch: Mutex::new(None),
             actor: uuid::Uuid::new_v4().as_bytes().to_vec(),
             documents: DocumentCache::default(),
+            bulletin,
         })
     }
 
@@ -331,6 +336,10 @@ impl Storage for PostgresStorage {
 
     fn documents(&self) -> &DocumentCache {
         &self.documents
+    }
+
+    fn bulletin(&self) -> Option<Arc<dyn Bulletin>> {
+        Some(self.bulletin.clone())
     }
 }
 
