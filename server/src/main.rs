@@ -12,7 +12,7 @@ use fieldsync_server::domain::{Language, auth, demo, dispatch, escalation, knowl
 use fieldsync_server::http::tls::{ServerCertificate, TlsListener};
 use fieldsync_server::storage::Storage;
 use fieldsync_server::storage::blobs::FsBlobStore;
-use fieldsync_server::storage::postgres::PostgresStorage;
+use fieldsync_server::storage::postgres::{self, PostgresStorage};
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{AppState, serve};
 
@@ -53,6 +53,18 @@ enum Command {
         /// The installer whose phone is enrolled.
         #[arg(long)]
         user: String,
+    },
+    /// Moves an installation from its SQLite file into an empty PostgreSQL database: every
+    /// table with every id (history, cursors, credentials, the server id), so phones keep
+    /// syncing without re-enrolling; both databases are compared afterwards. Stop the server
+    /// first; the blob folder stays where it is.
+    Migrate {
+        /// The SQLite database, as `sqlite:PATH` (the server's --db file).
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: String,
+        /// The PostgreSQL database, as a `postgres://` URL (as --database takes it).
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
 }
 
@@ -206,6 +218,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => run_server(*args),
         Command::EnrollCode { database, user } => run_enroll_code(&database, &user),
+        Command::Migrate { from, to } => run_migrate(&from, &to),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -432,5 +445,31 @@ fn run_enroll_code(database: &DatabaseArgs, user: &str) -> Result<(), String> {
     let issued = auth::issue_enrollment_code(storage.as_ref(), "command line", user, now_millis())
         .map_err(|e| e.to_string())?;
     println!("{}", issued.code);
+    Ok(())
+}
+
+fn run_migrate(from: &str, to: &str) -> Result<(), String> {
+    let path = from.strip_prefix("sqlite:").ok_or_else(|| {
+        format!("--from takes sqlite:PATH (the server's --db file), not `{from}`")
+    })?;
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        return Err(format!(
+            "--to takes a postgres:// URL, not `{}`",
+            redacted(to)
+        ));
+    }
+    let imported = postgres::import_sqlite(std::path::Path::new(path), to)
+        .map_err(|e| format!("cannot move {path} into {}: {e}", redacted(to)))?;
+    for (table, rows) in &imported.tables {
+        println!("{table:>20}  {rows} rows");
+    }
+    println!(
+        "moved {path} into {}; both hold the same rows in every table",
+        redacted(to)
+    );
+    println!(
+        "start the server with --database and the same blob folder: --blobs {path}.blobs unless \
+         it had another --blobs"
+    );
     Ok(())
 }

@@ -20,7 +20,7 @@ fn every_help_is_generated_and_names_the_documented_options() {
     for (args, expected) in [
         (
             &["--help"][..],
-            &["serve", "enroll-code", "--log-format"][..],
+            &["serve", "enroll-code", "migrate", "--log-format"][..],
         ),
         (
             &["serve", "--help"],
@@ -49,6 +49,7 @@ fn every_help_is_generated_and_names_the_documented_options() {
             &["enroll-code", "--help"],
             &["--db", "--database", "--user"],
         ),
+        (&["migrate", "--help"], &["--from", "--to"]),
     ] {
         let out = run(args);
         assert!(out.status.success(), "{args:?}: {out:?}");
@@ -211,6 +212,66 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
         lines.iter().any(|l| l["fields"]["message"] == "serving"),
         "{logs}"
     );
+
+    // The month of demo work moves to PostgreSQL, compared table by table; once only.
+    let schema = Schema::create();
+    let from = format!("sqlite:{}", db.display());
+    let out = run(&["migrate", "--from", &from, "--to", &schema.url]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("both hold the same rows in every table"),
+        "{said}"
+    );
+    assert!(said.contains("events"), "{said}");
+    let out = run(&["migrate", "--from", &from, "--to", &schema.url]);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && error.contains("already holds data"),
+        "{error}"
+    );
+    let out = run(&[
+        "migrate",
+        "--from",
+        db.to_str().expect("path"),
+        "--to",
+        &schema.url,
+    ]);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && error.contains("--from takes sqlite:PATH"),
+        "{error}"
+    );
+}
+
+/// A schema of its own on the tests' PostgreSQL, dropped at the end of the test.
+struct Schema {
+    admin: postgres::Client,
+    name: String,
+    /// The URL a command is given.
+    url: String,
+}
+
+impl Schema {
+    fn create() -> Self {
+        let admin_url = std::env::var("FIELDSYNC_TEST_DATABASE_URL")
+            .expect("FIELDSYNC_TEST_DATABASE_URL: run the tests with scripts/test.sh");
+        let name = format!("cli_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls).expect("connect");
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .expect("schema");
+        let url = format!("{admin_url}?options=-c%20search_path%3D{name}");
+        Schema { admin, name, url }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let _ = self
+            .admin
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
+    }
 }
 
 /// `serve --database` on PostgreSQL: the demo is seeded there, the node is ready, and
@@ -218,14 +279,8 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
 /// reached, or one without `--blobs`, stops the start with a message that says so.
 #[test]
 fn serve_and_enroll_code_run_on_postgresql() {
-    let admin_url = std::env::var("FIELDSYNC_TEST_DATABASE_URL")
-        .expect("FIELDSYNC_TEST_DATABASE_URL: run the tests with scripts/test.sh");
-    let schema = format!("cli_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls).expect("connect");
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .expect("schema");
-    let url = format!("{admin_url}?options=-c%20search_path%3D{schema}");
+    let schema = Schema::create();
+    let url = schema.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let blobs = dir.path().join("media");
     let blobs = blobs.to_str().expect("path");
@@ -303,9 +358,6 @@ fn serve_and_enroll_code_run_on_postgresql() {
         .status()
         .expect("kill");
     assert!(child.wait().expect("wait").success());
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .expect("drop schema");
 }
 
 /// A plain HTTP GET over a socket (no client library needed for one line).

@@ -1,7 +1,7 @@
 //! Several server nodes on one PostgreSQL database: any node answers any phone and any office
 //! user at any moment, two nodes merging the same job at once converge, live events cross
-//! nodes, and the escalation ladder fires each reminder once however many nodes run it
-//! (ADR 0014).
+//! nodes, the escalation ladder fires each reminder once however many nodes run it (ADR 0014),
+//! and an installation moved from SQLite keeps its phones.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,8 @@ use std::time::Duration;
 use fieldsync_client_core::protocol::now_millis;
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_server::domain::clock::ManualClock;
-use fieldsync_tests::{EventStream, Phone, TestServer};
+use fieldsync_server::storage::postgres::import_sqlite;
+use fieldsync_tests::{EventStream, Phone, PostgresSchema, TestServer};
 use serde_json::json;
 
 use crate::{phone_heads, server_heads};
@@ -124,6 +125,16 @@ fn two_nodes_merging_the_same_job_at_once_both_succeed_and_converge() {
     );
 }
 
+/// Waits for a `changed` event that names `job` (a stream may hear of other changes first).
+fn hears(stream: &EventStream, job: &str) {
+    for _ in 0..10 {
+        if stream.expect("changed").contains(job) {
+            return;
+        }
+    }
+    panic!("no `changed` event named {job}");
+}
+
 #[test]
 fn live_events_cross_nodes() {
     let a = TestServer::start_on_postgres();
@@ -138,13 +149,13 @@ fn live_events_cross_nodes() {
     // The dispatcher works on node B; the phone and the console on node A hear it.
     b.dispatcher()
         .set_appointment(&job, 1_900_000_000_000, 1_900_000_360_000);
-    assert!(device_on_a.expect("changed").contains(job.as_str()));
-    assert!(office_on_a.expect("changed").contains(job.as_str()));
+    hears(&device_on_a, &job);
+    hears(&office_on_a, &job);
 
     // The phone's own edit through B does not nudge it back on A; the console on A hears it.
     phone.store.append_note(&job, "on my way").expect("note");
     through(&b, &phone).sync(&phone.store).expect("sync via B");
-    assert!(office_on_a.expect("changed").contains(job.as_str()));
+    hears(&office_on_a, &job);
     if let Some((event, data)) = device_on_a.next(Duration::from_millis(500)) {
         panic!("the phone was nudged by its own edit: {event} {data}");
     }
@@ -209,4 +220,42 @@ fn three_schedulers_fire_each_reminder_once() {
             assert_ne!(event, "reminder", "a second reminder: {data}");
         }
     }
+}
+
+#[test]
+fn an_installation_moved_to_postgresql_keeps_its_phones() {
+    let mut old = TestServer::start();
+    let job = old.dispatcher().create_job("Ada Lovelace");
+    old.dispatcher().assign(&job, Some("anna"));
+    let phone = old.phone("anna");
+    phone.sync();
+    phone
+        .store
+        .append_note(&job, "before the move")
+        .expect("note");
+    phone.sync();
+    // Work made while the server is down for the move.
+    phone
+        .store
+        .append_note(&job, "during the move")
+        .expect("note");
+    old.stop();
+
+    let schema = Arc::new(PostgresSchema::create());
+    import_sqlite(&old.db_path(), &schema.url()).expect("import");
+    let moved = TestServer::open_on_postgres(schema, old.blob_dir());
+
+    // The same credential, the new address: no enrollment, no reset, the work goes up.
+    let report = through(&moved, &phone).sync(&phone.store).expect("sync");
+    assert!(!report.reset, "{report:?}");
+    assert_eq!(report.accepted_jobs, 1, "{report:?}");
+    // The office signs in with the passwords it had and edits; the phone hears it.
+    moved
+        .dispatcher()
+        .set_appointment(&job, 1_900_000_000_000, 1_900_000_360_000);
+    let report = through(&moved, &phone).sync(&phone.store).expect("sync");
+    assert_eq!(report.updated_jobs, 1, "{report:?}");
+    assert_eq!(server_heads(&moved, &job), phone_heads(&phone, &job));
+    let notes = moved.dispatcher().job(&job)["job"]["notes"].clone();
+    assert_eq!(notes, "before the move\nduring the move");
 }

@@ -162,6 +162,20 @@ impl TestServer {
         Self::start_on(Some(Arc::new(PostgresSchema::create())), Some(clock))
     }
 
+    /// A server on a PostgreSQL schema that already holds an installation (moved there from
+    /// SQLite, say), with its blob folder: nothing is seeded.
+    pub fn open_on_postgres(schema: Arc<PostgresSchema>, blobs: PathBuf) -> Self {
+        let mut server = Self::unstarted(
+            PageLimits::default(),
+            DeviceQuotas::default(),
+            None,
+            Some(schema),
+        );
+        server.shared_blobs = Some(blobs);
+        server.boot();
+        server
+    }
+
     /// Another server node on the same PostgreSQL database and blob folder, on a port of its
     /// own, with a process state of its own (event bus, limits, document cache, scheduler),
     /// as a second machine behind a load balancer would have.

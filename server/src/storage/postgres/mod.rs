@@ -30,11 +30,13 @@ use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::r2d2::{Pool, PooledConnection};
 
 use crate::storage::{Bulletin, DocumentCache, ReadTx, Storage, StorageError, WriteTx};
+pub use import::{Imported, import_sqlite};
 
 mod audit;
 mod bulletin;
 mod fleet;
 mod identity;
+mod import;
 mod jobs;
 mod knowledge;
 mod service;
@@ -400,6 +402,7 @@ pub(crate) fn summary_from(json: &str) -> Result<JobSummary, StorageError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::storage::sqlite::SqliteStorage;
 
     /// Where the tests' PostgreSQL is: `scripts/test.sh` starts a throwaway cluster and sets it.
     const TEST_DATABASE: &str = "FIELDSYNC_TEST_DATABASE_URL";
@@ -445,6 +448,123 @@ pub(crate) mod tests {
     /// The conformance suite, one test per check.
     mod conformance {
         crate::storage_conformance_tests!(super::boxed);
+    }
+
+    /// A SQLite database with a little of everything, imported: the same server id, history,
+    /// scope and reminders, numbering carrying on after SQLite's, and a second import refused.
+    #[test]
+    fn an_import_keeps_every_id_and_numbering_carries_on() {
+        use crate::storage::{EventKind, NewChange, Reminder, StoredJob, read, write};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.sqlite3");
+        let sqlite = SqliteStorage::open(&path).expect("sqlite");
+        let summary: JobSummary = serde_json::from_value(serde_json::json!({
+            "id": "j1", "kind": "repair", "status": "assigned", "assignee": "u1",
+            "customer_name": "Ada", "tier": "standard", "region": "north",
+            "priority": "normal", "ring": 1, "call_received_at": 1
+        }))
+        .expect("summary");
+        let job = StoredJob {
+            summary,
+            heads: vec![1; 32],
+            snapshot_bytes: 0,
+            tail_bytes: 0,
+        };
+        let change = |n: u8| NewChange {
+            hash: [n; 32],
+            bytes: vec![n; 8],
+            origin_device: Some("d1".into()),
+        };
+        let reminder = Reminder {
+            id: 0,
+            job_id: "j1".into(),
+            rule: "resolve:ring2".into(),
+            to_user: Some("u1".into()),
+            to_role: None,
+            ring: 2,
+            clock: "resolve".into(),
+            message: "late".into(),
+            created_at: 5,
+            acknowledged_at: None,
+        };
+        write(&sqlite, |tx| {
+            tx.put_job(&job, &[change(1), change(2)], None, 2)?;
+            tx.record_scope("j1", "u1", EventKind::Enter, 3)?;
+            tx.add_reminder(&reminder)?;
+            Ok::<_, StorageError>(())
+        })
+        .expect("fill");
+        let before = |store: &dyn Storage| {
+            read(store, |tx| {
+                Ok::<_, StorageError>((
+                    tx.server_id()?,
+                    tx.max_seq()?,
+                    tx.events_for_user("u1", 0, 100)?,
+                    tx.reminders(false)?,
+                    tx.job("j1")?,
+                ))
+            })
+            .expect("read")
+        };
+        let expected = before(&sqlite);
+        drop(sqlite);
+
+        let (schema, _) = fresh();
+        let url = format!("{}?options=-c%20search_path%3D{}", schema.url, schema.name);
+        let imported = import_sqlite(&path, &url).expect("import");
+        assert!(imported.tables.contains(&("events", 3)), "{imported:?}");
+        let postgres = PostgresStorage::connect(&url).expect("open");
+        assert_eq!(before(&postgres), expected);
+        write(&postgres, |tx| tx.put_job(&job, &[change(3)], None, 9)).expect("write");
+        assert_eq!(
+            read(&postgres, |tx| tx.max_seq()).expect("seq"),
+            expected.1 + 1,
+            "the history carries on after SQLite's last seq"
+        );
+        let error = import_sqlite(&path, &url)
+            .expect_err("not empty")
+            .to_string();
+        assert!(error.contains("already holds data"), "{error}");
+    }
+
+    /// The import copies every table of both layouts, so a new table cannot be forgotten.
+    #[test]
+    fn the_import_knows_every_table() {
+        let (_schema, store) = fresh();
+        let mut conn = store.connection().expect("connection");
+        let postgres: Vec<String> = conn
+            .query(
+                "SELECT table_name::TEXT FROM information_schema.tables
+                 WHERE table_schema = current_schema() ORDER BY 1",
+                &[],
+            )
+            .expect("tables")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.sqlite3");
+        drop(SqliteStorage::open(&path).expect("sqlite"));
+        let sqlite: Vec<String> = {
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            let mut stmt = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")
+                .expect("prepare");
+            stmt.query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        };
+        for tables in [postgres, sqlite] {
+            let mut known: Vec<&str> = import::TABLES
+                .iter()
+                .chain(&["probe", "sqlite_sequence", "schema_version"])
+                .copied()
+                .filter(|t| tables.iter().any(|have| have == t))
+                .collect();
+            known.sort_unstable();
+            assert_eq!(tables, known);
+        }
     }
 
     #[test]
