@@ -1,7 +1,8 @@
 # Sourced by the test scripts: `start_postgres` starts a throwaway PostgreSQL cluster (Debian's
 # `postgresql` package, installed on first use) in a temporary folder on a free port, exports
 # FIELDSYNC_TEST_DATABASE_URL for the tests, and stops and deletes it when the script exits.
-# The cluster trades durability for speed (no fsync): it lives only as long as the test run.
+# For tests the cluster trades durability for speed (no fsync): it lives only as long as the
+# run. `start_postgres durable` keeps PostgreSQL's defaults, for benchmarks.
 
 start_postgres() {
   local bin
@@ -20,10 +21,12 @@ start_postgres() {
     as=(runuser -u postgres --)
   fi
   PG_CTL=("${as[@]}" "$bin/pg_ctl")
+  local speed="-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+  if [ "${1:-}" = durable ]; then speed=""; fi
   "${as[@]}" "$bin/initdb" -D "$PG_DIR/data" -U fieldsync -A trust --encoding=UTF8 \
     --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log"; return 1; }
   "${PG_CTL[@]}" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start \
-    -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=300" \
+    -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 $speed" \
     >/dev/null || { cat "$PG_DIR/server.log"; return 1; }
   trap stop_postgres EXIT
   export FIELDSYNC_TEST_DATABASE_URL="postgres://fieldsync@127.0.0.1:$port/postgres"

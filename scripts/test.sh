@@ -2,14 +2,15 @@
 # Runs Fieldsync's whole test suite:
 #   1. the console's clock arithmetic under Node in several time zones;
 #   2. every Rust test in the workspace: unit tests, the pinned wire and document fixtures, the
-#      storage conformance suite on SQLite and on a throwaway PostgreSQL cluster, and the end-to-end suite (a real server on a real socket, real
-#      SQLite files, several devices), the dispatch console driven in headless Chromium, and
-#      the signed service report in Chinese read back with poppler's tools;
+#      storage conformance suite on SQLite and on a throwaway PostgreSQL cluster, and the
+#      end-to-end suite (a real server on a real socket, real SQLite files, several devices,
+#      several server nodes on PostgreSQL), the dispatch console driven in headless Chromium,
+#      and the signed service report in Chinese read back with poppler's tools;
 #   3. the mobile bindings driven from Python and from Kotlin on the JVM against a real server,
 #      the generated Swift checked for drift, and a check build for Android and iOS targets.
-# It installs what it needs (PostgreSQL, Chromium, a CJK font and poppler-utils, JNA, the Kotlin compiler,
-# the mobile Rust targets, a cross C compiler) on first use. Browser screenshots and the
-# rendered Chinese report are kept in target/test-artifacts.
+# It installs what it needs (PostgreSQL, Chromium, a CJK font and poppler-utils, JNA, the
+# Kotlin compiler, the mobile Rust targets, a cross C compiler) on first use. Browser
+# screenshots and the rendered Chinese report are kept in target/test-artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -4,7 +4,9 @@
 //! board, ranked suggestions, and one escalation tick over every open job. Medians of 25 calls.
 //!
 //! Run with `cargo bench -p fieldsync-tests --bench dispatch_desk` (add `-- --quick` for the
-//! month only).
+//! month only). With `FIELDSYNC_TEST_DATABASE_URL` set (`bash scripts/with-postgres.sh cargo
+//! bench …` starts a cluster and sets it) every row is measured on SQLite and on PostgreSQL,
+//! side by side.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::sync::Arc;
@@ -14,7 +16,10 @@ use fieldsync_client_core::protocol::now_millis;
 use fieldsync_server::BackgroundServer;
 use fieldsync_server::domain::sla::SlaPolicy;
 use fieldsync_server::domain::{Language, auth, demo, escalation};
+use fieldsync_server::storage::Storage;
+use fieldsync_server::storage::postgres::PostgresStorage;
 use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_tests::{PostgresSchema, TEST_DATABASE};
 use serde_json::Value;
 
 const CALLS: usize = 25;
@@ -41,13 +46,27 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let spans: &[i64] = if quick { &[30] } else { &[30, 365] };
     println!("dispatch desk reads, medians of {CALLS} calls");
+    let backends: &[&str] = if std::env::var_os(TEST_DATABASE).is_some() {
+        &["SQLite", "PostgreSQL"]
+    } else {
+        &["SQLite"]
+    };
     println!(
-        "| days of history | jobs | KPIs by week | KPIs, one region and kind | queues | day board | suggestions | escalation tick |"
+        "| days of history | jobs | storage | KPIs by week | KPIs, one region and kind | queues | day board | suggestions | escalation tick |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for &days in spans {
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+    for (&days, &backend) in spans
+        .iter()
+        .flat_map(|days| backends.iter().map(move |backend| (days, backend)))
+    {
         let dir = tempfile::tempdir().expect("tempdir");
-        let storage = Arc::new(SqliteStorage::open(dir.path().join("desk.sqlite3")).expect("db"));
+        let schema;
+        let storage: Arc<dyn Storage> = if backend == "PostgreSQL" {
+            schema = PostgresSchema::create();
+            Arc::new(PostgresStorage::connect(&schema.url()).expect("db"))
+        } else {
+            Arc::new(SqliteStorage::open(dir.path().join("desk.sqlite3")).expect("db"))
+        };
         auth::ensure_admin(storage.as_ref(), Some("bench-admin-password")).expect("admin");
         let now = now_millis();
         let jobs = demo::seed_days(
@@ -106,7 +125,7 @@ fn main() {
         });
         let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
         println!(
-            "| {days} | {jobs} | {} | {} | {} | {} | {} | {} |",
+            "| {days} | {jobs} | {backend} | {} | {} | {} | {} | {} | {} |",
             ms(kpis),
             ms(filtered),
             ms(queues),

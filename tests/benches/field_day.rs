@@ -7,7 +7,8 @@
 //! the first download of all jobs to an empty phone. Medians of 3 runs.
 //!
 //! Run with `cargo bench -p fieldsync-tests --bench field_day` (add `-- --quick` for one run
-//! of 200 jobs).
+//! of 200 jobs). With `FIELDSYNC_TEST_DATABASE_URL` set (`bash scripts/with-postgres.sh cargo
+//! bench …`) every size runs on SQLite and on PostgreSQL, side by side.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::collections::BTreeSet;
@@ -23,7 +24,7 @@ use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{Store, SyncSession};
 use fieldsync_server::domain::dispatch::Dispatch;
 use fieldsync_server::storage::{EventKind, read};
-use fieldsync_tests::TestServer;
+use fieldsync_tests::{TEST_DATABASE, TestServer};
 
 /// When the benchmark's jobs are opened: now, so their SLA clocks are running, not overdue (the
 /// escalation ladder would otherwise climb every job during the run).
@@ -87,8 +88,12 @@ fn new_job(i: usize) -> NewJob {
     }
 }
 
-fn run(jobs: usize) -> Run {
-    let server = TestServer::start();
+fn run(jobs: usize, backend: &str) -> Run {
+    let server = if backend == "PostgreSQL" {
+        TestServer::start_on_postgres()
+    } else {
+        TestServer::start()
+    };
     let storage = server.storage();
     let dispatch = Dispatch::new(storage.as_ref(), "dispatch");
     let mut ids = Vec::with_capacity(jobs);
@@ -272,17 +277,25 @@ fn main() {
     let sizes: &[usize] = if quick { &[200] } else { &[200, 1_000] };
     let repeats = if quick { 1 } else { 3 };
     println!("field-day reconnect, medians of {repeats} run(s)");
+    let backends: &[&str] = if std::env::var_os(TEST_DATABASE).is_some() {
+        &["SQLite", "PostgreSQL"]
+    } else {
+        &["SQLite"]
+    };
     println!(
-        "| jobs | round trips | wire bytes | raw change bytes | wire / raw | reconnect | jobs exchanged | first download | first download bytes |"
+        "| jobs | storage | round trips | wire bytes | raw change bytes | wire / raw | reconnect | jobs exchanged | first download | first download bytes |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut splits = Vec::new();
-    for &jobs in sizes {
-        let runs: Vec<Run> = (0..repeats).map(|_| run(jobs)).collect();
+    for (&jobs, &backend) in sizes
+        .iter()
+        .flat_map(|jobs| backends.iter().map(move |backend| (jobs, backend)))
+    {
+        let runs: Vec<Run> = (0..repeats).map(|_| run(jobs, backend)).collect();
         let wire = median(runs.iter().map(|r| r.wire_bytes).collect());
         let raw = median(runs.iter().map(|r| r.raw_change_bytes).collect());
         println!(
-            "| {jobs} | {} | {wire} | {raw} | {:.2}× | {:.1} ms | {} of {jobs} | {:.0} ms | {} |",
+            "| {jobs} | {backend} | {} | {wire} | {raw} | {:.2}× | {:.1} ms | {} of {jobs} | {:.0} ms | {} |",
             median(runs.iter().map(|r| r.round_trips).collect()),
             wire as f64 / raw as f64,
             median(runs.iter().map(|r| r.reconnect).collect()).as_secs_f64() * 1e3,
@@ -293,21 +306,21 @@ fn main() {
         let ms = |f: fn(&Run) -> Duration| median(runs.iter().map(f).collect()).as_secs_f64() * 1e3;
         let (total, phone, server) = (ms(|r| r.reconnect), ms(|r| r.on_phone), ms(|r| r.in_server));
         splits.push(format!(
-            "| {jobs} | reconnect | {total:.1} ms | {phone:.1} ms | {server:.1} ms | {:.1} ms |",
+            "| {jobs} | {backend} | reconnect | {total:.1} ms | {phone:.1} ms | {server:.1} ms | {:.1} ms |",
             total - phone - server
         ));
         let (total, server) = (ms(|r| r.first_download), ms(|r| r.first_download_in_server));
         splits.push(format!(
-            "| {jobs} | first download | {total:.1} ms | {:.1} ms, with HTTP | {server:.1} ms | |",
+            "| {jobs} | {backend} | first download | {total:.1} ms | {:.1} ms, with HTTP | {server:.1} ms | |",
             total - server
         ));
     }
     println!();
     println!("where the time goes (medians)");
     println!(
-        "| jobs | phase | total | on the phone | in the server's rounds | HTTP on loopback and the rest |"
+        "| jobs | storage | phase | total | on the phone | in the server's rounds | HTTP on loopback and the rest |"
     );
-    println!("|---:|---|---:|---:|---:|---:|");
+    println!("|---:|---|---|---:|---:|---:|---:|");
     for line in splits {
         println!("{line}");
     }

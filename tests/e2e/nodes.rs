@@ -1,7 +1,8 @@
 //! Several server nodes on one PostgreSQL database: any node answers any phone and any office
 //! user at any moment, two nodes merging the same job at once converge, live events cross
 //! nodes, the escalation ladder fires each reminder once however many nodes run it (ADR 0014),
-//! and an installation moved from SQLite keeps its phones.
+//! an upload begun on one node finishes on another, and an installation moved from SQLite
+//! keeps its phones.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -258,4 +259,40 @@ fn an_installation_moved_to_postgresql_keeps_its_phones() {
     assert_eq!(server_heads(&moved, &job), phone_heads(&phone, &job));
     let notes = moved.dispatcher().job(&job)["job"]["notes"].clone();
     assert_eq!(notes, "before the move\nduring the move");
+}
+
+#[test]
+fn an_upload_begun_on_one_node_is_finished_on_another() {
+    let a = TestServer::start_on_postgres();
+    let b = a.another_node();
+    let job = a
+        .dispatcher()
+        .create_job_on("Ada Lovelace", "HP-200", "anna");
+    let phone = a.phone("anna");
+    let photo = fieldsync_tests::pseudo_random_bytes(7, 10_000);
+    let sha = fieldsync_tests::sha256_hex(&photo);
+    let put = |node: &TestServer, range: &str, body: &[u8]| {
+        node.with_token(Some(&phone.credential)).put_bytes(
+            &format!("/v1/blobs/{sha}?job={job}"),
+            &[("Content-Type", "image/jpeg"), ("Content-Range", range)],
+            body,
+        )
+    };
+
+    let first = put(&a, "bytes 0-3999/10000", &photo[..4000]);
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    // The connection drops; the phone's retry lands on the other node, which knows how far
+    // the upload got.
+    let progress = b
+        .with_token(Some(&phone.credential))
+        .get(&format!("/v1/blobs/{sha}/upload"));
+    assert_eq!(progress.body["received"].as_u64(), Some(4000));
+    let rest = put(&b, "bytes 4000-9999/10000", &photo[4000..]);
+    assert_eq!(
+        (rest.status, rest.body["complete"].as_bool()),
+        (201, Some(true)),
+        "{:?}",
+        rest.body
+    );
+    assert!(a.dispatcher().get_bytes(&format!("/v1/blobs/{sha}")).1 == photo);
 }

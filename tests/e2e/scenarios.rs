@@ -7,10 +7,22 @@ use fieldsync_client_core::protocol::job::{ChecklistUpdate, Outcome};
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_client_core::{JobQuery, JobSyncState, SyncSession};
 use fieldsync_server::domain::clock::ManualClock;
+use fieldsync_server::state::limits::DeviceQuotas;
 use fieldsync_tests::TestServer;
 use serde_json::json;
 
 use crate::{phone_heads, server_heads};
+
+/// Sync quotas that a fallback never meets: it takes one request per Automerge sync message,
+/// and on a loaded machine the default burst has been seen to run out mid-way (the phone is
+/// then told to wait, which these tests are not about).
+fn fallback_quotas() -> DeviceQuotas {
+    DeviceQuotas {
+        syncs_per_minute: std::num::NonZeroU32::new(6_000).expect("nonzero"),
+        sync_burst: std::num::NonZeroU32::new(1_000).expect("nonzero"),
+        ..DeviceQuotas::default()
+    }
+}
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -382,7 +394,7 @@ fn a_closed_job_leaves_the_phone_after_a_quiet_week_and_comes_back_when_reopened
 
 #[test]
 fn a_server_restored_from_an_older_backup_gets_the_phone_work_back() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::start_with_quotas(fallback_quotas());
     let job = server.dispatcher().create_job("Barbara Liskov");
     server.dispatcher().assign(&job, Some("anna"));
     let phone = server.phone("anna");
@@ -571,7 +583,7 @@ fn large_catch_up_is_paged() {
 
 #[test]
 fn changes_the_server_cannot_place_go_through_the_fallback() {
-    let server = TestServer::start();
+    let server = TestServer::start_with_quotas(fallback_quotas());
     let job = server.dispatcher().create_job("Sophie Wilson");
     server.dispatcher().assign(&job, Some("anna"));
     let phone = server.phone("anna");

@@ -8,12 +8,11 @@
 //! check carries a secret; [`authenticate`] turns it into a [`Principal`] and [`Principal::require`]
 //! checks it against [`ACCESS`].
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::state::keyed::HashMapStateStore;
@@ -393,18 +392,14 @@ fn role_of(tx: &dyn ReadTx, user_id: &str) -> Result<UserRole, DomainError> {
         })
 }
 
-/// An account and the client address attempts came from.
-type AccountFrom = (String, Option<IpAddr>);
-
-/// What keeps sign-in from being abused, in memory: every client address gets
-/// [`LoginLimiter::ATTEMPTS_PER_ADDRESS_PER_MINUTE`] attempts before any account is looked up
-/// or any password hashed; an account gets [`LoginLimiter::MAX_FAILURES`] failures from one
-/// address in [`LoginLimiter::WINDOW`] (so a guesser elsewhere never locks out the real user),
-/// and at most one password hash runs per core, so a flood costs bounded CPU and memory.
+/// What keeps sign-in from being abused: every client address gets
+/// [`LoginLimiter::ATTEMPTS_PER_ADDRESS_PER_MINUTE`] attempts on each server node before any
+/// account is looked up or any password hashed (it guards the node's CPU, so it is counted in
+/// the node's memory); an account gets [`LoginLimiter::MAX_FAILURES`] failures from one address
+/// in [`LoginLimiter::WINDOW_MS`], counted in the database so that every node agrees (a guesser
+/// elsewhere never locks out the real user); and at most one password hash runs per core, so a
+/// flood costs bounded CPU and memory.
 pub struct LoginLimiter {
-    /// Failed attempts per account and client address, in the window: a guesser locks out only
-    /// itself, never the real user signing in from elsewhere.
-    failures: Mutex<HashMap<AccountFrom, Vec<Instant>>>,
     /// Attempts per client address, before any lookup or password hash.
     per_address: RateLimiter<IpAddr, HashMapStateStore<IpAddr>, DefaultClock>,
     /// Password hashes running now: each costs tens of milliseconds of CPU and 19 MiB.
@@ -417,7 +412,6 @@ pub struct LoginLimiter {
 impl Default for LoginLimiter {
     fn default() -> Self {
         LoginLimiter {
-            failures: Mutex::default(),
             per_address: RateLimiter::hashmap(
                 Quota::per_minute(Self::ATTEMPTS_PER_ADDRESS_PER_MINUTE)
                     .allow_burst(Self::ATTEMPTS_PER_ADDRESS_PER_MINUTE),
@@ -438,8 +432,8 @@ impl std::fmt::Debug for LoginLimiter {
 impl LoginLimiter {
     /// Failures allowed per account and address in a window.
     pub const MAX_FAILURES: usize = 5;
-    /// The window.
-    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+    /// The window, in milliseconds of the server's clock.
+    pub const WINDOW_MS: Millis = 15 * 60 * 1000;
     /// Sign-in attempts per client address per minute (a burst of as many).
     pub const ATTEMPTS_PER_ADDRESS_PER_MINUTE: NonZeroU32 = match NonZeroU32::new(10) {
         Some(n) => n,
@@ -448,7 +442,7 @@ impl LoginLimiter {
     /// How long an attempt waits for a free password-hashing slot before it is turned away.
     pub const HASH_WAIT: Duration = Duration::from_secs(2);
 
-    /// Accounts tracked at most; beyond it, those without a recent failure are forgotten.
+    /// Addresses tracked at most; beyond it, those not seen lately are forgotten.
     const MAX_TRACKED: usize = 10_000;
 
     /// Password hashes run at once at most: one per core.
@@ -461,46 +455,46 @@ impl LoginLimiter {
         self.hashes.load(Ordering::Relaxed)
     }
 
-    /// Forgets an account's failures from every address (an admin's unlock).
-    pub fn unlock(&self, user: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.retain(|(account, _), _| account != user);
-    }
-
     /// Counts an attempt as failed before the password is checked (so parallel guesses cannot
     /// all pass the check while the slow hash runs), or refuses it: too many attempts from the
-    /// address, or too many failures for the account from it.
-    fn attempt(&self, user: &str, from: Option<IpAddr>) -> Result<Instant, DomainError> {
+    /// address, or too many failures for the account from it. Returns the recorded failure,
+    /// for [`LoginLimiter::take_back`].
+    fn attempt(
+        &self,
+        storage: &dyn Storage,
+        user: &str,
+        from: Option<IpAddr>,
+        now: Millis,
+    ) -> Result<u64, DomainError> {
         let from = from.map(network_of);
-        if let Some(address) = from
-            && let Err(not_until) = self.per_address.check_key(&address)
-        {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(DomainError::TooManyAttempts(wait.as_secs().max(1)));
+        if let Some(address) = from {
+            if self.per_address.len() >= Self::MAX_TRACKED {
+                self.per_address.retain_recent();
+            }
+            if let Err(not_until) = self.per_address.check_key(&address) {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                return Err(DomainError::TooManyAttempts(wait.as_secs().max(1)));
+            }
         }
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if failures.len() >= Self::MAX_TRACKED {
-            failures.retain(|_, at| at.iter().any(|t| now.duration_since(*t) < Self::WINDOW));
-            self.per_address.retain_recent();
-        }
-        let recent = failures.entry((user.to_owned(), from)).or_default();
-        recent.retain(|at| now.duration_since(*at) < Self::WINDOW);
-        if recent.len() >= Self::MAX_FAILURES {
-            let oldest = recent.iter().min().copied().unwrap_or(now);
-            let wait = Self::WINDOW.saturating_sub(now.duration_since(oldest));
-            return Err(DomainError::TooManyAttempts(wait.as_secs().max(1)));
-        }
-        recent.push(now);
-        Ok(now)
+        let network = from.map(|address| address.to_string()).unwrap_or_default();
+        let since = now - Self::WINDOW_MS;
+        write(storage, |tx| {
+            let recent = tx.sign_in_failures(user, &network, since)?;
+            if recent.len() >= Self::MAX_FAILURES {
+                let oldest = recent.first().copied().unwrap_or(now);
+                let wait_ms = oldest + Self::WINDOW_MS - now;
+                return Err(DomainError::TooManyAttempts(
+                    u64::try_from(wait_ms / 1000).unwrap_or(0).max(1),
+                ));
+            }
+            Ok(tx.record_sign_in_failure(user, &network, now, since)?)
+        })
     }
 
-    /// Takes back the attempt made at `at`: the password was right, or was never checked.
-    fn take_back(&self, user: &str, from: Option<IpAddr>, at: Instant) {
-        let from = from.map(network_of);
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(recent) = failures.get_mut(&(user.to_owned(), from)) {
-            recent.retain(|t| *t != at);
+    /// Takes back the failure recorded as `id`: the password was right, or was never checked.
+    fn take_back(&self, storage: &dyn Storage, id: u64) {
+        if let Err(e) = write(storage, |tx| tx.forget_sign_in_failure(id)) {
+            tracing::warn!(error = %e, "a sign-in that was not a failure stays counted as one");
         }
     }
 
@@ -610,6 +604,12 @@ pub struct SignInAttempt<'a> {
     pub from: Option<IpAddr>,
 }
 
+/// Forgets an account's failed sign-ins from every address (an admin's unlock), on every
+/// node.
+pub fn unlock(storage: &dyn Storage, user: &str) -> Result<(), DomainError> {
+    Ok(write(storage, |tx| tx.forget_sign_in_failures(user))?)
+}
+
 /// Signs an office user in with their password.
 pub fn sign_in(
     storage: &dyn Storage,
@@ -640,11 +640,11 @@ pub fn sign_in(
         )
         .with("max", MAX_PASSWORD_LEN));
     }
-    let attempted = limiter.attempt(user, from)?;
+    let attempted = limiter.attempt(storage, user, from, now)?;
     let checked = check_password(storage, limiter, user, password);
     // Only a password checked and found wrong counts against the account.
     if !matches!(checked, Ok(None)) {
-        limiter.take_back(user, from, attempted);
+        limiter.take_back(storage, attempted);
     }
     let Some(role) = checked? else {
         return Err(DomainError::unauthorized(
@@ -1010,12 +1010,15 @@ mod tests {
     }
 
     #[test]
-    fn sign_in_is_rate_limited_per_user() {
+    fn sign_in_is_rate_limited_per_user_across_nodes() {
         let (_dir, storage) = storage();
         person(&storage, "dana", UserRole::Dispatcher);
         let limiter = LoginLimiter::default();
-        for _ in 0..LoginLimiter::MAX_FAILURES {
-            let e = attempt(&storage, &limiter, "dana", "nope", None).expect_err("wrong");
+        // Two nodes, each with its own limiter, count the account's failures together.
+        let other_node = LoginLimiter::default();
+        for n in 0..LoginLimiter::MAX_FAILURES {
+            let node = if n % 2 == 0 { &limiter } else { &other_node };
+            let e = attempt(&storage, node, "dana", "nope", None).expect_err("wrong");
             assert!(matches!(
                 e,
                 DomainError::Unauthorized {
@@ -1030,8 +1033,11 @@ mod tests {
         // Other accounts are not locked out.
         person(&storage, "eve", UserRole::Dispatcher);
         assert!(attempt(&storage, &limiter, "eve", &password("eve"), None).is_ok());
+        let e = attempt(&storage, &other_node, "dana", &password("dana"), None)
+            .expect_err("limited on every node");
+        assert!(matches!(e, DomainError::TooManyAttempts(_)), "{e:?}");
         // An admin's unlock lifts it.
-        limiter.unlock("dana");
+        unlock(&storage, "dana").expect("unlock");
         assert!(attempt(&storage, &limiter, "dana", &password("dana"), None).is_ok());
     }
 

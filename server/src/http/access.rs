@@ -114,7 +114,9 @@ async fn unlock_user(
     if !known.await? {
         return Err(DomainError::not_found(Thing::User, id.clone()).into());
     }
-    state.logins.unlock(&id);
+    state
+        .write(move |tx| Ok(tx.forget_sign_in_failures(&id)?))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

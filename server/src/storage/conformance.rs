@@ -67,6 +67,7 @@ macro_rules! storage_conformance_tests {
             idle_closed_jobs_leave_scope,
             devices_and_users_round_trip,
             identities_round_trip,
+            sign_in_failures_are_counted_per_account_and_network,
             audit_is_ordered_and_filtered,
             facts_and_reminders_round_trip,
             ladder_looks_at_changed_and_due_jobs,
@@ -114,6 +115,43 @@ pub fn work_done_atomically_commits_together_or_not_at_all(store: &dyn Storage) 
     })
     .expect("atomically");
     assert_eq!(users(store), 2);
+}
+
+/// Failed sign-ins are counted per account and client network within a window, can be taken
+/// back one by one or all at once, and the expired ones are forgotten.
+pub fn sign_in_failures_are_counted_per_account_and_network(store: &dyn Storage) {
+    let failures = |user: &str, network: &str, since: Millis| {
+        read(store, |tx| tx.sign_in_failures(user, network, since)).expect("read")
+    };
+    let first = write(store, |tx| {
+        tx.record_sign_in_failure("dana", "203.0.113.7", 100, 0)
+    })
+    .expect("record");
+    write(store, |tx| {
+        tx.record_sign_in_failure("dana", "203.0.113.7", 200, 0)?;
+        tx.record_sign_in_failure("dana", "", 250, 0)?;
+        tx.record_sign_in_failure("eve", "203.0.113.7", 300, 0)
+    })
+    .expect("record");
+    assert_eq!(failures("dana", "203.0.113.7", 0), [100, 200]);
+    assert_eq!(
+        failures("dana", "203.0.113.7", 150),
+        [200],
+        "only the window"
+    );
+    assert_eq!(failures("dana", "", 0), [250]);
+    write(store, |tx| tx.forget_sign_in_failure(first)).expect("take back");
+    assert_eq!(failures("dana", "203.0.113.7", 0), [200]);
+    // A failure recorded later forgets everyone's older than its window.
+    write(store, |tx| {
+        tx.record_sign_in_failure("eve", "x", 1_000, 260)
+    })
+    .expect("record");
+    assert_eq!(failures("dana", "203.0.113.7", 0), Vec::<Millis>::new());
+    assert_eq!(failures("eve", "203.0.113.7", 0), [300]);
+    write(store, |tx| tx.forget_sign_in_failures("eve")).expect("unlock");
+    assert_eq!(failures("eve", "203.0.113.7", 0), Vec::<Millis>::new());
+    assert_eq!(failures("eve", "x", 0), Vec::<Millis>::new());
 }
 
 /// The server id and actor stay the same within a store.

@@ -103,6 +103,15 @@ pub trait DeviceStore {
     fn credential(&self, device_id: &str) -> Result<Option<Credential>, StorageError>;
     /// Every enrolled device, by device id.
     fn credentials(&self) -> Result<Vec<Credential>, StorageError>;
+    /// When sign-ins to `user` from the client network `network` failed since `since`, oldest
+    /// first (shared by every server node, so a guesser cannot multiply its budget by the
+    /// number of nodes).
+    fn sign_in_failures(
+        &self,
+        user: &str,
+        network: &str,
+        since: Millis,
+    ) -> Result<Vec<Millis>, StorageError>;
 }
 
 /// Writes of this area inside one transaction.
@@ -138,4 +147,17 @@ pub trait DeviceStoreMut: DeviceStore {
     fn revoke_device(&mut self, device_id: &str, now: Millis) -> Result<bool, StorageError>;
     /// Flags a device for an admin (first flag time kept).
     fn flag_device(&mut self, device_id: &str, now: Millis) -> Result<(), StorageError>;
+    /// Records a failed sign-in to `user` from `network` at `at` and returns its id; failures
+    /// before `forget_before` (of anyone) are forgotten, so the table holds only a window.
+    fn record_sign_in_failure(
+        &mut self,
+        user: &str,
+        network: &str,
+        at: Millis,
+        forget_before: Millis,
+    ) -> Result<u64, StorageError>;
+    /// Takes back one recorded failure (the password turned out right, or was never checked).
+    fn forget_sign_in_failure(&mut self, id: u64) -> Result<(), StorageError>;
+    /// Forgets every failure of `user`, from every network (an admin's unlock).
+    fn forget_sign_in_failures(&mut self, user: &str) -> Result<(), StorageError>;
 }

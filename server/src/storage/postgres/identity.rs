@@ -199,6 +199,22 @@ impl DeviceStore for Tx<'_> {
             .map(credential_from)
             .collect()
     }
+
+    fn sign_in_failures(
+        &self,
+        user: &str,
+        network: &str,
+        since: Millis,
+    ) -> Result<Vec<Millis>, StorageError> {
+        self.query(
+            "SELECT at FROM sign_in_failures WHERE user_id = $1 AND network = $2 AND at >= $3
+             ORDER BY at",
+            &[&user, &network, &since],
+        )?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+    }
 }
 
 impl DeviceStoreMut for Tx<'_> {
@@ -333,6 +349,37 @@ impl DeviceStoreMut for Tx<'_> {
             "UPDATE credentials SET flagged_at = COALESCE(flagged_at, $2) WHERE device_id = $1",
             &[&device_id, &now],
         )?;
+        Ok(())
+    }
+
+    fn record_sign_in_failure(
+        &mut self,
+        user: &str,
+        network: &str,
+        at: Millis,
+        forget_before: Millis,
+    ) -> Result<u64, StorageError> {
+        self.execute(
+            "DELETE FROM sign_in_failures WHERE at < $1",
+            &[&forget_before],
+        )?;
+        let id: i64 = self
+            .query_one(
+                "INSERT INTO sign_in_failures (user_id, network, at) VALUES ($1, $2, $3)
+                 RETURNING id",
+                &[&user, &network, &at],
+            )?
+            .try_get(0)?;
+        Ok(to_u64(id))
+    }
+
+    fn forget_sign_in_failure(&mut self, id: u64) -> Result<(), StorageError> {
+        self.execute("DELETE FROM sign_in_failures WHERE id = $1", &[&to_i64(id)])?;
+        Ok(())
+    }
+
+    fn forget_sign_in_failures(&mut self, user: &str) -> Result<(), StorageError> {
+        self.execute("DELETE FROM sign_in_failures WHERE user_id = $1", &[&user])?;
         Ok(())
     }
 }

@@ -50,6 +50,7 @@ pub(crate) const TABLES: &[&str] = &[
     "device_reports",
     "device_syncs",
     "device_logs",
+    "sign_in_failures",
 ];
 
 /// What was copied: rows per table, in [`TABLES`] order.

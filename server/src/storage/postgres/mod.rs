@@ -71,6 +71,16 @@ fn migrations() -> Vec<String> {
             fleet::SCHEMA,
         ]
         .concat(),
+        // 2: failed sign-ins, counted by every node (SQLite's migration 10).
+        "CREATE TABLE sign_in_failures (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            user_id TEXT COLLATE \"C\" NOT NULL,
+            network TEXT COLLATE \"C\" NOT NULL,
+            at BIGINT NOT NULL
+        );
+        CREATE INDEX sign_in_failures_by_account ON sign_in_failures(user_id, network, at);
+        CREATE INDEX sign_in_failures_by_time ON sign_in_failures(at);"
+            .to_owned(),
     ]
 }
 

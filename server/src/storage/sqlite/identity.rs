@@ -176,6 +176,20 @@ impl DeviceStore for Tx<'_> {
         let rows = stmt.query_map([], credential_from)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn sign_in_failures(
+        &self,
+        user: &str,
+        network: &str,
+        since: Millis,
+    ) -> Result<Vec<Millis>, StorageError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT at FROM sign_in_failures WHERE user_id = ?1 AND network = ?2 AND at >= ?3
+             ORDER BY at",
+        )?;
+        let rows = stmt.query_map(params![user, network, since], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 impl DeviceStoreMut for Tx<'_> {
@@ -312,6 +326,37 @@ impl DeviceStoreMut for Tx<'_> {
             "UPDATE credentials SET flagged_at = COALESCE(flagged_at, ?2) WHERE device_id = ?1",
             params![device_id, now],
         )?;
+        Ok(())
+    }
+
+    fn record_sign_in_failure(
+        &mut self,
+        user: &str,
+        network: &str,
+        at: Millis,
+        forget_before: Millis,
+    ) -> Result<u64, StorageError> {
+        self.0
+            .prepare_cached("DELETE FROM sign_in_failures WHERE at < ?1")?
+            .execute([forget_before])?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO sign_in_failures (user_id, network, at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![user, network, at])?;
+        Ok(to_u64(self.0.last_insert_rowid()))
+    }
+
+    fn forget_sign_in_failure(&mut self, id: u64) -> Result<(), StorageError> {
+        self.0
+            .prepare_cached("DELETE FROM sign_in_failures WHERE id = ?1")?
+            .execute([to_i64(id)])?;
+        Ok(())
+    }
+
+    fn forget_sign_in_failures(&mut self, user: &str) -> Result<(), StorageError> {
+        self.0
+            .execute("DELETE FROM sign_in_failures WHERE user_id = ?1", [user])?;
         Ok(())
     }
 }

@@ -124,6 +124,15 @@ const MIGRATIONS: &[&str] = &[
     jobs::INCREMENTAL_DOCUMENTS,
     // 9: the escalation ladder looks only at jobs that changed or fall due.
     service::LADDER,
+    // 10: failed sign-ins in the database, so that every server node counts them.
+    "CREATE TABLE sign_in_failures (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        network TEXT NOT NULL,
+        at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX sign_in_failures_by_account ON sign_in_failures(user_id, network, at);
+    CREATE INDEX sign_in_failures_by_time ON sign_in_failures(at);",
 ];
 
 /// The SQLite storage backend.
