@@ -1,5 +1,6 @@
-//! `fieldsync`: runs the server and its dispatch console, or prints an enrollment code. (An
-//! installer's phone on the command line is the separate `fieldsync-device`.)
+//! `fieldsync`: runs the server and its dispatch console, prints an enrollment code, or moves an
+//! installation from SQLite to PostgreSQL. (An installer's phone on the command line is the
+//! separate `fieldsync-device`.)
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -114,8 +115,19 @@ impl DatabaseArgs {
     }
 }
 
-/// A connection URL without its password, for messages and logs.
+/// A connection string without its password, for messages and logs: the URL form's
+/// `user:password@` and the key=value form's `password=…`.
 fn redacted(url: &str) -> String {
+    if !url.contains("://") {
+        return url
+            .split_whitespace()
+            .map(|pair| match pair.split_once('=') {
+                Some(("password", _)) => "password=***",
+                _ => pair,
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];

@@ -308,6 +308,18 @@ fn serve_and_enroll_code_run_on_postgresql() {
         !error.contains("secret"),
         "the password is never printed: {error}"
     );
+    let out = run(&[
+        "serve",
+        "--database",
+        "host=127.0.0.1 port=1 user=nobody password=secret",
+        "--blobs",
+        blobs,
+    ]);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && error.contains("password=***") && !error.contains("secret"),
+        "{error}"
+    );
     let out = run(&["serve", "--db", "x.sqlite3", "--database", &url]);
     assert!(
         !out.status.success(),
