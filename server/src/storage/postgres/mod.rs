@@ -24,10 +24,9 @@ use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use ::postgres::types::ToSql;
-use ::postgres::{Client, Config, NoTls, Row};
+use ::postgres::{Client, Config, NoTls, Row, Statement};
 use fieldsync_protocol::job::JobSummary;
-use r2d2_postgres::PostgresConnectionManager;
-use r2d2_postgres::r2d2::{Pool, PooledConnection};
+use r2d2::{ManageConnection, Pool, PooledConnection};
 
 use crate::storage::{Bulletin, DocumentCache, ReadTx, Storage, StorageError, WriteTx};
 pub use import::{Imported, import_sqlite};
@@ -84,13 +83,63 @@ fn migrations() -> Vec<String> {
     ]
 }
 
+/// How many prepared statements a connection keeps; the server's statements are a fixed set of
+/// texts well below it, so the bound only guards against a text built from data by mistake.
+const STATEMENTS_KEPT: usize = 512;
+
+/// A pooled connection and the statements it has prepared, by their SQL. Preparing a
+/// statement costs a round trip to the database; a statement used again does not.
+pub(crate) struct Connection {
+    client: Client,
+    statements: std::collections::HashMap<String, Statement>,
+}
+
+impl Connection {
+    /// `sql` prepared on this connection, once.
+    fn statement(&mut self, sql: &str) -> Result<Statement, StorageError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        if self.statements.len() >= STATEMENTS_KEPT {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+/// Makes and checks the pool's connections.
+#[derive(Debug)]
+struct Connector(Config);
+
+impl ManageConnection for Connector {
+    type Connection = Connection;
+    type Error = ::postgres::Error;
+
+    fn connect(&self) -> Result<Connection, ::postgres::Error> {
+        Ok(Connection {
+            client: self.0.connect(NoTls)?,
+            statements: std::collections::HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<(), ::postgres::Error> {
+        conn.client.simple_query("").map(drop)
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        conn.client.is_closed()
+    }
+}
+
 /// The pool's connections.
-type Pooled = PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pooled = PooledConnection<Connector>;
 
 /// The PostgreSQL storage backend.
 pub struct PostgresStorage {
     /// The connections; taken out only when the storage is dropped (see its `Drop`).
-    pool: Option<Pool<PostgresConnectionManager<NoTls>>>,
+    pool: Option<Pool<Connector>>,
     /// The transaction [`Storage::atomically`] holds open, with the thread that holds it.
     batch: Mutex<Option<(ThreadId, Pooled)>>,
     /// The server's actor for this process (see [`crate::storage::JobStore::server_actor`]).
@@ -128,7 +177,7 @@ impl PostgresStorage {
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .connection_timeout(POOL_WAIT)
-            .build(PostgresConnectionManager::new(config, NoTls))
+            .build(Connector(config))
             .map_err(|e| StorageError::Database(format!("connection pool: {e}")))?;
         Ok(PostgresStorage {
             pool: Some(pool),
@@ -173,19 +222,19 @@ impl PostgresStorage {
     /// Runs `f` between `begin` and `end`, undoing it when `f` or `end` fails.
     fn scoped(
         &self,
-        client: &mut Client,
+        conn: &mut Connection,
         begin: &str,
         end: &str,
         f: &mut dyn FnMut(&mut Tx<'_>) -> Result<(), StorageError>,
         savepoint: bool,
     ) -> Result<(), StorageError> {
-        client.batch_execute(begin)?;
+        conn.client.batch_execute(begin)?;
         let mut tx = Tx {
-            client: RefCell::new(&mut *client),
+            conn: RefCell::new(&mut *conn),
             actor: &self.actor,
             documents: &self.documents,
         };
-        let result = f(&mut tx).and_then(|()| Ok(client.batch_execute(end)?));
+        let result = f(&mut tx).and_then(|()| Ok(conn.client.batch_execute(end)?));
         if result.is_err() {
             let undo = if savepoint {
                 "ROLLBACK TO SAVEPOINT tx; RELEASE SAVEPOINT tx"
@@ -193,7 +242,7 @@ impl PostgresStorage {
                 "ROLLBACK"
             };
             // A connection whose rollback failed is broken; the pool checks it before reuse.
-            let _ = client.batch_execute(undo);
+            let _ = conn.client.batch_execute(undo);
         }
         result
     }
@@ -284,11 +333,11 @@ impl Storage for PostgresStorage {
     ) -> Result<(), StorageError> {
         let me = thread::current().id();
         let mut conn = self.connection()?;
-        conn.batch_execute(&begin_write())?;
+        conn.client.batch_execute(&begin_write())?;
         {
             let mut batch = self.batch();
             if batch.is_some() {
-                let _ = conn.batch_execute("ROLLBACK");
+                let _ = conn.client.batch_execute("ROLLBACK");
                 return Err(StorageError::Database(
                     "work is already being done atomically on this storage".into(),
                 ));
@@ -303,7 +352,7 @@ impl Storage for PostgresStorage {
                 if let Some((_, mut conn)) = self.0.batch().take()
                     && !self.1
                 {
-                    let _ = conn.batch_execute("ROLLBACK");
+                    let _ = conn.client.batch_execute("ROLLBACK");
                 }
             }
         }
@@ -314,9 +363,9 @@ impl Storage for PostgresStorage {
             .take()
             .ok_or_else(|| StorageError::Database("the batch's connection is gone".into()))?;
         end.1 = true;
-        let committed = conn.batch_execute("COMMIT");
+        let committed = conn.client.batch_execute("COMMIT");
         if committed.is_err() {
-            let _ = conn.batch_execute("ROLLBACK");
+            let _ = conn.client.batch_execute("ROLLBACK");
         }
         Ok(committed?)
     }
@@ -336,6 +385,7 @@ impl Storage for PostgresStorage {
         let mut conn = self.connection()?;
         // The tables of this deployment's schema, with their indexes and large values.
         let bytes: i64 = conn
+            .client
             .query_one(
                 "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -361,7 +411,7 @@ impl Storage for PostgresStorage {
 /// one transaction runs on one thread, so a `RefCell` hands the connection to one statement
 /// at a time.
 pub(crate) struct Tx<'c> {
-    client: RefCell<&'c mut Client>,
+    conn: RefCell<&'c mut Connection>,
     actor: &'c [u8],
     documents: &'c DocumentCache,
 }
@@ -372,7 +422,9 @@ pub(crate) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 impl Tx<'_> {
     /// Every row `sql` returns.
     pub(crate) fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StorageError> {
-        Ok(self.client.borrow_mut().query(sql, params)?)
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        Ok(conn.client.query(&statement, params)?)
     }
 
     /// The one row `sql` returns, if any (more than one is an error).
@@ -381,17 +433,23 @@ impl Tx<'_> {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Option<Row>, StorageError> {
-        Ok(self.client.borrow_mut().query_opt(sql, params)?)
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        Ok(conn.client.query_opt(&statement, params)?)
     }
 
     /// The one row `sql` returns (none or more than one is an error).
     pub(crate) fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, StorageError> {
-        Ok(self.client.borrow_mut().query_one(sql, params)?)
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        Ok(conn.client.query_one(&statement, params)?)
     }
 
     /// Runs `sql` and returns how many rows it changed.
     pub(crate) fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StorageError> {
-        Ok(self.client.borrow_mut().execute(sql, params)?)
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        Ok(conn.client.execute(&statement, params)?)
     }
 }
 
@@ -543,6 +601,7 @@ pub(crate) mod tests {
         let (_schema, store) = fresh();
         let mut conn = store.connection().expect("connection");
         let postgres: Vec<String> = conn
+            .client
             .query(
                 "SELECT table_name::TEXT FROM information_schema.tables
                  WHERE table_schema = current_schema() ORDER BY 1",
