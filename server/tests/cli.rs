@@ -320,6 +320,18 @@ fn serve_and_enroll_code_run_on_postgresql() {
         !out.status.success() && error.contains("password=***") && !error.contains("secret"),
         "{error}"
     );
+    let out = run(&[
+        "serve",
+        "--database",
+        &format!("{url}&sslmode=require"),
+        "--blobs",
+        blobs,
+    ]);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && error.contains("does not speak TLS to PostgreSQL"),
+        "{error}"
+    );
     let out = run(&["serve", "--db", "x.sqlite3", "--database", &url]);
     assert!(
         !out.status.success(),

@@ -169,6 +169,13 @@ impl PostgresStorage {
 
     /// Connects with `config` and migrates the database.
     pub fn open(config: Config) -> Result<Self, StorageError> {
+        if config.get_ssl_mode() == ::postgres::config::SslMode::Require {
+            return Err(StorageError::Database(
+                "sslmode=require: this server does not speak TLS to PostgreSQL yet; keep the \
+                 database on a private network and leave sslmode out"
+                    .into(),
+            ));
+        }
         let mut client = config.connect(NoTls)?;
         migrate(&mut client)?;
         drop(client);
