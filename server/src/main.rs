@@ -473,7 +473,8 @@ fn run_migrate(from: &str, to: &str) -> Result<(), String> {
     let imported = postgres::import_sqlite(std::path::Path::new(path), to)
         .map_err(|e| format!("cannot move {path} into {}: {e}", redacted(to)))?;
     for (table, rows) in &imported.tables {
-        println!("{table:>20}  {rows} rows");
+        let noun = if *rows == 1 { "row" } else { "rows" };
+        println!("{table:>20}  {rows} {noun}");
     }
     println!(
         "moved {path} into {}; both hold the same rows in every table",

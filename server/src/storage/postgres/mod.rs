@@ -283,6 +283,8 @@ fn migrate(client: &mut Client) -> Result<(), StorageError> {
 }
 
 fn migrate_locked(client: &mut Client) -> Result<(), StorageError> {
+    // `IF NOT EXISTS` on an existing table is a notice, not news: keep it out of the log.
+    client.batch_execute("SET client_min_messages = warning")?;
     client.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_version (
            version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
