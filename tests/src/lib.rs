@@ -457,6 +457,15 @@ pub struct Answer {
 }
 
 impl Dispatcher {
+    /// A caller of the server at `url` sending `token` as its bearer credential.
+    pub fn at(url: &str, token: Option<&str>) -> Self {
+        Dispatcher {
+            url: url.to_owned(),
+            agent: agent(),
+            token: token.map(str::to_owned),
+        }
+    }
+
     /// The bearer token this caller sends, if any.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
@@ -990,4 +999,134 @@ impl Drop for CuttingProxy {
             let _ = thread.join();
         }
     }
+}
+
+/// The `fieldsync` binary the workspace's tests were built with (`cargo test --workspace`
+/// builds it beside the test binaries).
+pub fn fieldsync_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the target directory");
+    let binary = dir.join(format!("fieldsync{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: build it with `cargo build -p fieldsync-server` (the test script does)",
+        binary.display()
+    );
+    binary
+}
+
+/// `fieldsync serve` as its own process on PostgreSQL, as a node of a deployment runs: killed
+/// with SIGKILL when dropped or asked.
+pub struct ServerProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl ServerProcess {
+    /// Starts a node on `database` with the blob folder `blobs`, on a free port, and waits
+    /// until it serves. The first node on an empty database creates `admin` with
+    /// [`password_of`]`("admin")`.
+    pub fn start(database: &str, blobs: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(fieldsync_binary())
+            .args([
+                "serve",
+                "--database",
+                database,
+                "--addr",
+                "127.0.0.1:0",
+                "--blobs",
+            ])
+            .arg(blobs)
+            .env("FIELDSYNC_ADMIN_PASSWORD", password_of("admin"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start fieldsync serve");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the node stopped before it served")
+                .expect("read");
+            if let Some(rest) = line.strip_prefix("Fieldsync server on http://") {
+                break rest.split(' ').next().expect("address").to_owned();
+            }
+        };
+        // Drained so that the node never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServerProcess { child, addr }
+    }
+
+    /// Where it listens (`host:port`).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Kills it at once (SIGKILL on Unix): no graceful stop, requests cut mid-way.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A TCP load balancer in front of several nodes: each connection goes to a node picked at
+/// random, or the next one that answers when that one is down, with no pinning.
+pub struct BalancingProxy {
+    addr: std::net::SocketAddr,
+}
+
+impl BalancingProxy {
+    /// Starts balancing over `nodes` (`host:port` each).
+    pub fn start(nodes: Vec<String>) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        std::thread::spawn(move || {
+            let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let first = usize::try_from(seed % nodes.len() as u64).unwrap_or(0);
+                let upstream = (0..nodes.len())
+                    .map(|i| &nodes[(first + i) % nodes.len()])
+                    .find_map(|node| std::net::TcpStream::connect(node).ok());
+                if let Some(upstream) = upstream {
+                    std::thread::spawn(move || pipe(client, upstream));
+                }
+            }
+        });
+        BalancingProxy { addr }
+    }
+
+    /// The proxy's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Copies bytes both ways until either side closes.
+fn pipe(mut client: std::net::TcpStream, mut upstream: std::net::TcpStream) {
+    let (Ok(mut client_reader), Ok(mut upstream_writer)) =
+        (client.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
+    let answers = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut upstream, &mut client);
+        let _ = client.shutdown(std::net::Shutdown::Both);
+    });
+    let _ = std::io::copy(&mut client_reader, &mut upstream_writer);
+    let _ = upstream_writer.shutdown(std::net::Shutdown::Both);
+    let _ = answers.join();
 }
