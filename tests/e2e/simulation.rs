@@ -1,15 +1,19 @@
 //! A deterministic simulation over random schedules: several devices and the server's sync core
 //! exchanging bytes in memory, with requests dropped, responses lost and requests duplicated,
 //! and phones restored from older copies of themselves. After the faults stop and everyone
-//! syncs, all replicas converge and no edit the server accepted is lost.
+//! syncs, all replicas converge and no edit the server accepted is lost. It runs on one SQLite
+//! server, and on three server nodes sharing one PostgreSQL database, each round and each
+//! dispatch action going to the next node in turn.
 
 use fieldsync_client_core::protocol::job::Appointment;
 use fieldsync_client_core::protocol::wire::{self, SyncRequest};
 use fieldsync_client_core::{Store, SyncSession};
 use fieldsync_server::domain::dispatch::Dispatch;
 use fieldsync_server::domain::sync::{self, PageLimits};
+use fieldsync_server::storage::postgres::PostgresStorage;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::storage::{Storage, User, write};
+use fieldsync_tests::PostgresSchema;
 use proptest::prelude::*;
 
 /// Devices: two phones of Anna, one of Ben.
@@ -74,7 +78,10 @@ fn step() -> impl Strategy<Value = Step> {
 
 struct World {
     _dir: tempfile::TempDir,
-    server: SqliteStorage,
+    /// The server's nodes (one on SQLite; three sharing a PostgreSQL schema), used in turn.
+    nodes: Vec<Box<dyn Storage>>,
+    next_node: std::cell::Cell<usize>,
+    _schema: Option<PostgresSchema>,
     devices: Vec<Store>,
     jobs: Vec<String>,
     clock: std::cell::Cell<i64>,
@@ -87,10 +94,32 @@ struct World {
 }
 
 impl World {
-    fn new() -> Self {
+    /// A world served by one SQLite server.
+    fn on_sqlite() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let server = SqliteStorage::open(dir.path().join("server.db")).expect("server");
-        write(&server, |tx| {
+        Self::new(dir, vec![Box::new(server)], None)
+    }
+
+    /// A world served by three nodes on one PostgreSQL schema, each with its own connections,
+    /// document cache and actor.
+    fn on_three_postgres_nodes() -> Self {
+        let schema = PostgresSchema::create();
+        let nodes = (0..3)
+            .map(|_| {
+                Box::new(PostgresStorage::connect(&schema.url()).expect("node")) as Box<dyn Storage>
+            })
+            .collect();
+        Self::new(tempfile::tempdir().expect("tempdir"), nodes, Some(schema))
+    }
+
+    fn new(
+        dir: tempfile::TempDir,
+        nodes: Vec<Box<dyn Storage>>,
+        schema: Option<PostgresSchema>,
+    ) -> Self {
+        let server = nodes[0].as_ref();
+        write(server, |tx| {
             for id in ["anna", "ben"] {
                 tx.put_user(&User {
                     id: id.into(),
@@ -103,7 +132,7 @@ impl World {
             Ok::<_, fieldsync_server::http::error::AppError>(())
         })
         .expect("users");
-        let dispatch = Dispatch::new(&server, "dispatch");
+        let dispatch = Dispatch::new(server, "dispatch");
         let jobs = (0..JOBS)
             .map(|i| {
                 let new = fieldsync_tests::new_call(&format!("c{i}"));
@@ -123,7 +152,9 @@ impl World {
             .collect();
         World {
             _dir: dir,
-            server,
+            nodes,
+            next_node: std::cell::Cell::new(0),
+            _schema: schema,
             devices,
             jobs,
             clock: std::cell::Cell::new(10),
@@ -131,6 +162,13 @@ impl World {
             backups: vec![None; DEVICES.len()],
             steps: 0,
         }
+    }
+
+    /// The node that serves the next request.
+    fn server(&self) -> &dyn Storage {
+        let node = self.next_node.get();
+        self.next_node.set((node + 1) % self.nodes.len());
+        self.nodes[node].as_ref()
     }
 
     fn tick(&self) -> i64 {
@@ -145,8 +183,7 @@ impl World {
             bytes: 2_000,
             events: 8,
         };
-        let outcome =
-            sync::handle(&self.server as &dyn Storage, &request, limits, now).expect("round");
+        let outcome = sync::handle(self.server(), &request, limits, now).expect("round");
         wire::encode(&outcome.response)
     }
 
@@ -215,7 +252,7 @@ impl World {
             }
             Step::DispatchAppointment { job, start } => {
                 let now = self.tick();
-                Dispatch::new(&self.server, "dispatch")
+                Dispatch::new(self.server(), "dispatch")
                     .set_appointment(
                         &self.jobs[job],
                         Appointment {
@@ -229,7 +266,7 @@ impl World {
             Step::Reassign { job, to_ben } => {
                 let now = self.tick();
                 let to = if to_ben { "ben" } else { "anna" };
-                Dispatch::new(&self.server, "dispatch")
+                Dispatch::new(self.server(), "dispatch")
                     .assign(&self.jobs[job], Some(to), now)
                     .expect("assign");
             }
@@ -238,7 +275,7 @@ impl World {
     }
 
     fn server_job(&self, job: usize) -> (Vec<String>, String) {
-        let view = Dispatch::new(&self.server, "dispatch")
+        let view = Dispatch::new(self.server(), "dispatch")
             .get(&self.jobs[job], 0)
             .expect("job");
         let mut heads = view.heads;
@@ -247,39 +284,77 @@ impl World {
     }
 }
 
+/// Runs `steps`, lets the network heal, and checks that every replica converged and no edit
+/// the server accepted was lost.
+fn check(mut world: World, steps: &[Step]) -> Result<(), TestCaseError> {
+    for step in steps {
+        world.apply(step);
+    }
+    // The network heals: everyone syncs until quiet (twice round, so each device sees what
+    // the others pushed).
+    for _ in 0..2 {
+        for device in 0..DEVICES.len() {
+            world.sync(device, Fault::None);
+        }
+    }
+    for job in 0..JOBS {
+        let (heads, notes) = world.server_job(job);
+        for (token, _, _) in &world.written[job] {
+            prop_assert!(
+                notes.contains(token.as_str()),
+                "edit {} lost from job {}: {:?}",
+                token,
+                job,
+                notes
+            );
+        }
+        let assignee = Dispatch::new(world.server(), "dispatch")
+            .get(&world.jobs[job], 0)
+            .expect("job")
+            .summary
+            .assignee;
+        for (device, store) in world.devices.iter().enumerate() {
+            let holds = store.job_ids().expect("ids").contains(&world.jobs[job]);
+            let in_scope = assignee.as_deref() == Some(DEVICES[device]);
+            prop_assert_eq!(holds, in_scope, "device {} scope of job {}", device, job);
+            if holds {
+                let mut device_heads: Vec<String> = store
+                    .heads(&world.jobs[job])
+                    .expect("heads")
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                device_heads.sort();
+                prop_assert_eq!(
+                    &device_heads,
+                    &heads,
+                    "device {} diverged on job {}",
+                    device,
+                    job
+                );
+            }
+            prop_assert_eq!(store.outbox_status().expect("outbox").depth, 0);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
 
     #[test]
     fn random_schedules_converge_and_lose_no_edit(steps in proptest::collection::vec(step(), 1..40)) {
-        let mut world = World::new();
-        for step in &steps {
-            world.apply(step);
-        }
-        // The network heals: everyone syncs until quiet (twice round, so each device sees what
-        // the others pushed).
-        for _ in 0..2 {
-            for device in 0..DEVICES.len() {
-                world.sync(device, Fault::None);
-            }
-        }
-        for job in 0..JOBS {
-            let (heads, notes) = world.server_job(job);
-            for (token, _, _) in &world.written[job] {
-                prop_assert!(notes.contains(token.as_str()), "edit {} lost from job {}: {:?}", token, job, notes);
-            }
-            let assignee = Dispatch::new(&world.server, "dispatch").get(&world.jobs[job], 0).expect("job").summary.assignee;
-            for (device, store) in world.devices.iter().enumerate() {
-                let holds = store.job_ids().expect("ids").contains(&world.jobs[job]);
-                let in_scope = assignee.as_deref() == Some(DEVICES[device]);
-                prop_assert_eq!(holds, in_scope, "device {} scope of job {}", device, job);
-                if holds {
-                    let mut device_heads: Vec<String> = store.heads(&world.jobs[job]).expect("heads").iter().map(ToString::to_string).collect();
-                    device_heads.sort();
-                    prop_assert_eq!(&device_heads, &heads, "device {} diverged on job {}", device, job);
-                }
-                prop_assert_eq!(store.outbox_status().expect("outbox").depth, 0);
-            }
-        }
+        check(World::on_sqlite(), &steps)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+
+    #[test]
+    fn random_schedules_across_three_postgresql_nodes_converge_and_lose_no_edit(
+        steps in proptest::collection::vec(step(), 1..40)
+    ) {
+        check(World::on_three_postgres_nodes(), &steps)?;
     }
 }
