@@ -103,6 +103,18 @@ impl Period {
     }
 }
 
+/// The durations the KPIs measure, by the name [`Metrics`] gives them, each as SQL over a
+/// `job_facts` row (the same expression in every backend).
+pub(crate) const DURATIONS: [(&str, &str); 4] = [
+    ("first_response", "created_at - call_received_at"),
+    ("time_to_dispatch", "dispatched_at - call_received_at"),
+    ("time_to_resolve", "resolved_at - call_received_at"),
+    ("appointment_wait", "appointment_start - call_received_at"),
+];
+
+/// `ladder_at` of a job with no rule ahead: looked at again only once its facts change.
+pub(crate) const NOTHING_AHEAD: Millis = i64::MAX;
+
 /// Which jobs a report covers.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 pub struct KpiFilter {
@@ -193,6 +205,19 @@ pub struct Metrics {
     pub appointment_wait: Durations,
     /// SLA compliance per clock.
     pub sla: SlaCompliance,
+}
+
+impl Metrics {
+    /// The durations called `name` in [`DURATIONS`].
+    pub(crate) fn durations_mut(&mut self, name: &str) -> Option<&mut Durations> {
+        match name {
+            "first_response" => Some(&mut self.first_response),
+            "time_to_dispatch" => Some(&mut self.time_to_dispatch),
+            "time_to_resolve" => Some(&mut self.time_to_resolve),
+            "appointment_wait" => Some(&mut self.appointment_wait),
+            _ => None,
+        }
+    }
 }
 
 /// The metrics of one period.

@@ -8,8 +8,8 @@ use ::postgres::types::ToSql;
 
 use super::{Tx, to_i64, to_u64};
 use crate::storage::service::{
-    Bucket, Count, Durations, EngineerKpis, KpiData, KpiFilter, Metrics, Period, Ratio,
-    SlaCompliance,
+    Bucket, Count, DURATIONS, Durations, EngineerKpis, KpiData, KpiFilter, Metrics, NOTHING_AHEAD,
+    Period, Ratio, SlaCompliance,
 };
 use crate::storage::{
     JobFacts, LadderEntry, Reminder, ServiceStore, ServiceStoreMut, StorageError,
@@ -72,9 +72,6 @@ pub(super) const SCHEMA: &str = "
 fn corrupt(e: serde_json::Error) -> StorageError {
     StorageError::Corrupt(format!("job facts: {e}"))
 }
-
-/// `ladder_at` of a job with no rule ahead: looked at again only once its facts change.
-const NOTHING_AHEAD: i64 = i64::MAX;
 
 /// The jobs a report covers; `$1`–`$6` are [`filter_params`]. The optional ones are cast
 /// because PostgreSQL cannot infer a type from `$n IS NULL`.
@@ -212,24 +209,6 @@ fn ratios(
         .collect()
 }
 
-/// The durations measured, by the name [`Metrics`] gives them.
-const DURATIONS: [(&str, &str); 4] = [
-    ("first_response", "created_at - call_received_at"),
-    ("time_to_dispatch", "dispatched_at - call_received_at"),
-    ("time_to_resolve", "resolved_at - call_received_at"),
-    ("appointment_wait", "appointment_start - call_received_at"),
-];
-
-fn durations_slot<'m>(metrics: &'m mut Metrics, name: &str) -> Option<&'m mut Durations> {
-    match name {
-        "first_response" => Some(&mut metrics.first_response),
-        "time_to_dispatch" => Some(&mut metrics.time_to_dispatch),
-        "time_to_resolve" => Some(&mut metrics.time_to_resolve),
-        "appointment_wait" => Some(&mut metrics.appointment_wait),
-        _ => None,
-    }
-}
-
 /// Medians and 90th percentiles by nearest rank: the value at rank ⌈p·n⌉, which in integers is
 /// `(n + 1) / 2` for the median and `(9n + 9) / 10` for the 90th percentile.
 fn percentiles(
@@ -267,7 +246,7 @@ fn percentiles(
         let Some((_, metrics)) = into.iter_mut().find(|(p, _)| *p == period) else {
             continue;
         };
-        if let Some(slot) = durations_slot(metrics, &metric) {
+        if let Some(slot) = metrics.durations_mut(&metric) {
             *slot = Durations {
                 n: to_u64(r.try_get(2)?),
                 median_ms: r.try_get(3)?,

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Tx, to_i64, to_u64};
 use crate::storage::service::{
-    Bucket, Count, Durations, EngineerKpis, KpiData, KpiFilter, Metrics, Period, Ratio,
-    SlaCompliance,
+    Bucket, Count, DURATIONS, Durations, EngineerKpis, KpiData, KpiFilter, Metrics, NOTHING_AHEAD,
+    Period, Ratio, SlaCompliance,
 };
 use crate::storage::{
     JobFacts, LadderEntry, Reminder, ServiceStore, ServiceStoreMut, StorageError,
@@ -68,9 +68,6 @@ pub(super) const LADDER: &str = "
     ALTER TABLE job_facts ADD COLUMN ladder_at INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX job_facts_ladder ON job_facts(ladder_at)
         WHERE status NOT IN ('cancelled', 'closed');";
-
-/// `ladder_at` of a job with no rule ahead: looked at again only once its facts change.
-const NOTHING_AHEAD: i64 = i64::MAX;
 
 pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageError> {
     let json = serde_json::to_string(f).map_err(corrupt)?;
@@ -340,24 +337,6 @@ fn ratios(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The durations measured, by the name [`Metrics`] gives them.
-const DURATIONS: [(&str, &str); 4] = [
-    ("first_response", "created_at - call_received_at"),
-    ("time_to_dispatch", "dispatched_at - call_received_at"),
-    ("time_to_resolve", "resolved_at - call_received_at"),
-    ("appointment_wait", "appointment_start - call_received_at"),
-];
-
-fn durations_slot<'m>(metrics: &'m mut Metrics, name: &str) -> Option<&'m mut Durations> {
-    match name {
-        "first_response" => Some(&mut metrics.first_response),
-        "time_to_dispatch" => Some(&mut metrics.time_to_dispatch),
-        "time_to_resolve" => Some(&mut metrics.time_to_resolve),
-        "appointment_wait" => Some(&mut metrics.appointment_wait),
-        _ => None,
-    }
-}
-
 /// Medians and 90th percentiles by nearest rank: the value at rank ⌈p·n⌉, which in integers is
 /// `(n + 1) / 2` for the median and `(9n + 9) / 10` for the 90th percentile.
 fn percentiles(
@@ -400,7 +379,7 @@ fn percentiles(
         let Some((_, metrics)) = into.iter_mut().find(|(p, _)| *p == period) else {
             continue;
         };
-        if let Some(slot) = durations_slot(metrics, &metric) {
+        if let Some(slot) = metrics.durations_mut(&metric) {
             *slot = Durations {
                 n: to_u64(r.get(2)?),
                 median_ms: r.get(3)?,
