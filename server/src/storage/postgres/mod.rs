@@ -177,7 +177,7 @@ impl PostgresStorage {
             ));
         }
         let mut client = config.connect(NoTls)?;
-        migrate(&mut client)?;
+        migrate(&mut client, &migrations())?;
         drop(client);
         let bulletin = Arc::new(bulletin::PgBulletin::new(config.clone()));
         let pool = Pool::builder()
@@ -275,14 +275,14 @@ fn begin_write() -> String {
 }
 
 /// Brings the database's layout up to this server's, one migration per transaction.
-fn migrate(client: &mut Client) -> Result<(), StorageError> {
+fn migrate(client: &mut Client, migrations: &[String]) -> Result<(), StorageError> {
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK])?;
-    let result = migrate_locked(client);
+    let result = migrate_locked(client, migrations);
     let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]);
     result
 }
 
-fn migrate_locked(client: &mut Client) -> Result<(), StorageError> {
+fn migrate_locked(client: &mut Client, migrations: &[String]) -> Result<(), StorageError> {
     // `IF NOT EXISTS` on an existing table is a notice, not news: keep it out of the log.
     client.batch_execute("SET client_min_messages = warning")?;
     client.batch_execute(
@@ -292,7 +292,6 @@ fn migrate_locked(client: &mut Client) -> Result<(), StorageError> {
     let current: i64 = client
         .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
         .try_get(0)?;
-    let migrations = migrations();
     let known = migrations.len() as i64;
     if current > known {
         return Err(StorageError::Database(format!(
@@ -429,11 +428,26 @@ pub(crate) struct Tx<'c> {
 pub(crate) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 impl Tx<'_> {
+    /// What a statement's failure means for the connection's prepared statements: a
+    /// statement the database refuses to run as prepared (its tables changed under it, as when
+    /// another node migrated the schema) is prepared again the next time.
+    fn settle(conn: &mut Connection, error: ::postgres::Error) -> StorageError {
+        if error
+            .code()
+            .is_some_and(|code| *code == ::postgres::error::SqlState::FEATURE_NOT_SUPPORTED)
+        {
+            conn.statements.clear();
+        }
+        error.into()
+    }
+
     /// Every row `sql` returns.
     pub(crate) fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StorageError> {
         let mut conn = self.conn.borrow_mut();
         let statement = conn.statement(sql)?;
-        Ok(conn.client.query(&statement, params)?)
+        conn.client
+            .query(&statement, params)
+            .map_err(|e| Self::settle(&mut conn, e))
     }
 
     /// The one row `sql` returns, if any (more than one is an error).
@@ -444,21 +458,27 @@ impl Tx<'_> {
     ) -> Result<Option<Row>, StorageError> {
         let mut conn = self.conn.borrow_mut();
         let statement = conn.statement(sql)?;
-        Ok(conn.client.query_opt(&statement, params)?)
+        conn.client
+            .query_opt(&statement, params)
+            .map_err(|e| Self::settle(&mut conn, e))
     }
 
     /// The one row `sql` returns (none or more than one is an error).
     pub(crate) fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, StorageError> {
         let mut conn = self.conn.borrow_mut();
         let statement = conn.statement(sql)?;
-        Ok(conn.client.query_one(&statement, params)?)
+        conn.client
+            .query_one(&statement, params)
+            .map_err(|e| Self::settle(&mut conn, e))
     }
 
     /// Runs `sql` and returns how many rows it changed.
     pub(crate) fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StorageError> {
         let mut conn = self.conn.borrow_mut();
         let statement = conn.statement(sql)?;
-        Ok(conn.client.execute(&statement, params)?)
+        conn.client
+            .execute(&statement, params)
+            .map_err(|e| Self::settle(&mut conn, e))
     }
 }
 
@@ -643,6 +663,80 @@ pub(crate) mod tests {
             known.sort_unstable();
             assert_eq!(tables, known);
         }
+    }
+
+    /// Every table's columns and every index of a schema, for comparing two layouts.
+    fn layout(client: &mut Client, schema: &str) -> Vec<String> {
+        let mut columns: Vec<String> = client
+            .query(
+                "SELECT table_name || '.' || column_name || ' ' || data_type || ' '
+                   || is_nullable || ' ' || COALESCE(column_default, '') || ' ' || is_identity
+                 FROM information_schema.columns WHERE table_schema = $1",
+                &[&schema],
+            )
+            .expect("columns")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let indexes = client
+            .query(
+                "SELECT replace(indexdef, $1, 's') FROM pg_indexes WHERE schemaname = $1",
+                &[&schema],
+            )
+            .expect("indexes");
+        columns.extend(indexes.iter().map(|row| row.get::<_, String>(0)));
+        columns.sort();
+        columns
+    }
+
+    /// A node whose prepared statements another node's migration changed under it fails each
+    /// such statement once per connection, then prepares it again (no restart needed).
+    #[test]
+    fn a_statement_the_schema_changed_under_is_prepared_again() {
+        let (schema, store) = fresh();
+        let probe = || {
+            store.run("BEGIN", &mut |tx| {
+                tx.query("SELECT * FROM probe", &[])?;
+                Ok(())
+            })
+        };
+        probe().expect("prepared");
+        let mut admin = Client::connect(&schema.url, NoTls).expect("connect");
+        admin
+            .batch_execute(&format!(
+                "ALTER TABLE {}.probe ADD COLUMN note TEXT",
+                schema.name
+            ))
+            .expect("alter");
+        for _ in 0..=POOL_SIZE {
+            let _ = probe();
+        }
+        for _ in 0..5 {
+            probe().expect("prepared again");
+        }
+    }
+
+    /// A database made by an older server and upgraded has the layout of a fresh one.
+    #[test]
+    fn an_upgraded_database_equals_a_fresh_one() {
+        let (fresh_schema, _fresh) = fresh();
+        let (old_schema, old) = fresh();
+        drop(old);
+        let mut client = Client::connect(&old_schema.url, NoTls).expect("connect");
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA {0} CASCADE; CREATE SCHEMA {0}; SET search_path = {0}",
+                old_schema.name
+            ))
+            .expect("empty schema");
+        // The layout of the first shipped version, then the server's migrations over it.
+        migrate(&mut client, &migrations()[..1]).expect("version 1");
+        migrate(&mut client, &migrations()).expect("upgrade");
+        let mut admin = Client::connect(&fresh_schema.url, NoTls).expect("connect");
+        assert_eq!(
+            layout(&mut admin, &old_schema.name),
+            layout(&mut admin, &fresh_schema.name)
+        );
     }
 
     #[test]
