@@ -161,20 +161,7 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let started = Instant::now();
-    let mut seen = Vec::new();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("a line before the server runs")
-            .expect("read");
-        seen.push(line.clone());
-        if let Some(rest) = line.strip_prefix("Fieldsync server on ") {
-            break rest.split(' ').next().expect("url").to_owned();
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "{seen:?}");
-    };
+    let (url, seen) = wait_until_serving(&mut child);
     assert!(
         seen.iter()
             .any(|l| l.starts_with("demo data:") && l.contains("wangfang")),
@@ -192,13 +179,7 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
     // --metrics-from lets this address read the metrics without signing in.
     let metrics = ureq_get(&format!("{url}/metrics"));
     assert!(metrics.contains("fieldsync_database_bytes"), "{metrics}");
-    let pid = child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = child.wait().expect("wait");
+    let status = terminate(&mut child);
     assert!(status.success(), "a graceful stop on SIGTERM: {status:?}");
     // --log-format json: every log line is one JSON object.
     let mut logs = String::new();
@@ -354,18 +335,7 @@ fn serve_and_enroll_code_run_on_postgresql() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut seen = Vec::new();
-    let url_served = loop {
-        let line = lines
-            .next()
-            .expect("a line before the server runs")
-            .expect("read");
-        seen.push(line.clone());
-        if let Some(rest) = line.strip_prefix("Fieldsync server on ") {
-            break rest.split(' ').next().expect("url").to_owned();
-        }
-    };
+    let (url_served, seen) = wait_until_serving(&mut child);
     assert!(seen.iter().any(|l| l.starts_with("demo data:")), "{seen:?}");
     let ready = ureq_get(&format!("{url_served}/readyz"));
     assert!(ready.contains(r#""ready":true"#), "{ready}");
@@ -377,11 +347,39 @@ fn serve_and_enroll_code_run_on_postgresql() {
     assert!(out.status.success(), "{out:?}");
     let code = String::from_utf8_lossy(&out.stdout);
     assert!(code.trim().len() >= 8, "a code: {code}");
-    Command::new("kill")
+    assert!(terminate(&mut child).success());
+}
+
+/// Reads a starting server's output until it says where it serves: that URL, and every line
+/// before it. The rest is read on a thread of its own, so the server never writes to a closed
+/// pipe.
+fn wait_until_serving(child: &mut std::process::Child) -> (String, Vec<String>) {
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("a line before the server runs")
+            .expect("read");
+        seen.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Fieldsync server on ") {
+            break rest.split(' ').next().expect("url").to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{seen:?}");
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (url, seen)
+}
+
+/// Sends the server SIGTERM (what systemd sends) and waits for it to end.
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
-    assert!(child.wait().expect("wait").success());
+    assert!(killed.success());
+    child.wait().expect("wait")
 }
 
 /// A plain HTTP GET over a socket (no client library needed for one line).

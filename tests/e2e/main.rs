@@ -16,8 +16,12 @@ mod tls;
 
 /// Hex heads of a phone's copy of a job, sorted as the server reports them.
 pub fn phone_heads(phone: &fieldsync_tests::Phone, job: &str) -> Vec<String> {
-    let mut heads: Vec<String> = phone
-        .store
+    store_heads(&phone.store, job)
+}
+
+/// Hex heads of a phone store's copy of a job, sorted.
+pub fn store_heads(store: &fieldsync_client_core::Store, job: &str) -> Vec<String> {
+    let mut heads: Vec<String> = store
         .heads(job)
         .expect("heads")
         .iter()
@@ -29,7 +33,12 @@ pub fn phone_heads(phone: &fieldsync_tests::Phone, job: &str) -> Vec<String> {
 
 /// Hex heads of the server's copy of a job.
 pub fn server_heads(server: &fieldsync_tests::TestServer, job: &str) -> Vec<String> {
-    let mut heads: Vec<String> = server.dispatcher().job(job)["heads"]
+    office_heads(&server.dispatcher(), job)
+}
+
+/// Hex heads of the server's copy of a job, as an office caller reads them, sorted.
+pub fn office_heads(office: &fieldsync_tests::Dispatcher, job: &str) -> Vec<String> {
+    let mut heads: Vec<String> = office.job(job)["heads"]
         .as_array()
         .expect("heads")
         .iter()
