@@ -28,7 +28,7 @@ start_postgres() {
   "${PG_CTL[@]}" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start \
     -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 $speed" \
     >/dev/null || { cat "$PG_DIR/server.log"; return 1; }
-  trap stop_postgres EXIT
+  at_exit stop_postgres
   export FIELDSYNC_TEST_DATABASE_URL="postgres://fieldsync@127.0.0.1:$port/postgres"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on port $port"
 }

@@ -2,15 +2,17 @@
 # Runs Fieldsync's whole test suite:
 #   1. the console's clock arithmetic under Node in several time zones;
 #   2. every Rust test in the workspace: unit tests, the pinned wire and document fixtures, the
-#      storage conformance suite on SQLite and on a throwaway PostgreSQL cluster, and the
+#      storage conformance suite on SQLite and on a throwaway PostgreSQL cluster, the blob
+#      stores on a folder and on a throwaway S3-speaking server, and the
 #      end-to-end suite (a real server on a real socket, real SQLite files, several devices,
 #      several server nodes on PostgreSQL), the dispatch console driven in headless Chromium,
 #      and the signed service report in Chinese read back with poppler's tools;
 #   3. the mobile bindings driven from Python and from Kotlin on the JVM against a real server,
 #      the generated Swift checked for drift, and a check build for Android and iOS targets.
-# It installs what it needs (PostgreSQL, Chromium, a CJK font and poppler-utils, JNA, the
-# Kotlin compiler, the mobile Rust targets, a cross C compiler) on first use. Browser
-# screenshots and the rendered Chinese report are kept in target/test-artifacts.
+# It installs what it needs (PostgreSQL, moto's S3 server, Chromium, a CJK font and
+# poppler-utils, JNA, the Kotlin compiler, the mobile Rust targets, a cross C compiler) on
+# first use. Browser screenshots and the rendered Chinese report are kept in
+# target/test-artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +39,12 @@ echo "== PostgreSQL for the storage tests"
 # shellcheck source=scripts/postgres.sh
 source scripts/postgres.sh
 start_postgres
+
+# Media on S3-compatible object storage is tested against a real S3-speaking server.
+echo "== S3-compatible object storage for the media tests"
+# shellcheck source=scripts/object-store.sh
+source scripts/object-store.sh
+start_object_store
 
 echo "== Rust tests"
 cargo test --workspace --locked "$@"

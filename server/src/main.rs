@@ -12,7 +12,7 @@ use fieldsync_server::domain::sla::SlaPolicy;
 use fieldsync_server::domain::{Language, auth, demo, dispatch, escalation, knowledge};
 use fieldsync_server::http::tls::{ServerCertificate, TlsListener};
 use fieldsync_server::storage::Storage;
-use fieldsync_server::storage::blobs::FsBlobStore;
+use fieldsync_server::storage::blobs::{self, BlobLocation, FsBlobStore};
 use fieldsync_server::storage::postgres::{self, PostgresStorage};
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{AppState, serve};
@@ -55,17 +55,29 @@ enum Command {
         #[arg(long)]
         user: String,
     },
-    /// Moves an installation from its SQLite file into an empty PostgreSQL database: every
-    /// table with every id (history, cursors, credentials, the server id), so phones keep
-    /// syncing without re-enrolling; both databases are compared afterwards. Stop the server
-    /// first; the blob folder stays where it is.
+    /// Moves an installation from its SQLite file into an empty PostgreSQL database, and its
+    /// media from a folder into object storage, so that several nodes can serve it.
+    ///
+    /// The database move copies every table with every id (history, cursors, credentials, the
+    /// server id), so phones keep syncing without re-enrolling; both databases are compared
+    /// afterwards. The media move copies every blob, each verified by its hash, and skips those
+    /// already there, so it can be run again. Give either pair or both; stop the server first.
+    #[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["from", "blobs_from"]))]
     Migrate {
         /// The SQLite database, as `sqlite:PATH` (the server's --db file).
-        #[arg(long, value_name = "sqlite:PATH")]
-        from: String,
+        #[arg(long, value_name = "sqlite:PATH", requires = "to")]
+        from: Option<String>,
         /// The PostgreSQL database, as a `postgres://` URL (as --database takes it).
-        #[arg(long, value_name = "URL")]
-        to: String,
+        #[arg(long, value_name = "URL", requires = "from")]
+        to: Option<String>,
+        /// The blob folder (the server's --blobs, by default the SQLite file's path with
+        /// `.blobs` appended).
+        #[arg(long, value_name = "DIR", requires = "blobs_to")]
+        blobs_from: Option<PathBuf>,
+        /// Where the blobs go, as --blobs takes it: s3://BUCKET/PREFIX, with the AWS_*
+        /// variables as for serve.
+        #[arg(long, value_name = "s3://BUCKET/PREFIX", requires = "blobs_from", value_parser = BlobLocation::parse)]
+        blobs_to: Option<BlobLocation>,
     },
 }
 
@@ -144,10 +156,12 @@ fn redacted(url: &str) -> String {
 struct ServeArgs {
     #[command(flatten)]
     database: DatabaseArgs,
-    /// Where photos, signatures, reports and manual attachments are kept as files
+    /// Where photos, signatures, reports and manual attachments are kept: a folder, or
+    /// s3://BUCKET/PREFIX for S3-compatible object storage, configured by the usual AWS_*
+    /// variables (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
     /// [default: the SQLite file's path with `.blobs` appended; needed with --database].
-    #[arg(long, value_name = "DIR")]
-    blobs: Option<PathBuf>,
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", value_parser = BlobLocation::parse)]
+    blobs: Option<BlobLocation>,
     /// The address to listen on.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     addr: String,
@@ -230,7 +244,21 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => run_server(*args),
         Command::EnrollCode { database, user } => run_enroll_code(&database, &user),
-        Command::Migrate { from, to } => run_migrate(&from, &to),
+        Command::Migrate {
+            from,
+            to,
+            blobs_from,
+            blobs_to,
+        } => {
+            let database = match (from, to) {
+                (Some(from), Some(to)) => run_migrate(&from, &to),
+                _ => Ok(()),
+            };
+            database.and_then(|()| match (blobs_from, blobs_to) {
+                (Some(from), Some(to)) => run_migrate_blobs(&from, &to),
+                _ => Ok(()),
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -272,23 +300,24 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         Some(path) => SlaPolicy::from_file(path).map_err(|e| e.to_string())?,
         None => SlaPolicy::default(),
     };
-    let blob_dir = match (&args.blobs, &args.database.database) {
-        (Some(dir), _) => dir.clone(),
+    let blob_location = match (&args.blobs, &args.database.database) {
+        (Some(location), _) => location.clone(),
         (None, None) => {
             let mut dir = args.database.db.clone().into_os_string();
             dir.push(".blobs");
-            dir.into()
+            BlobLocation::Folder(dir.into())
         }
         (None, Some(_)) => {
-            return Err("--database needs --blobs DIR: where media files are kept \
-                 (every node of a deployment must see the same folder)"
-                .into());
+            return Err(
+                "--database needs --blobs: where media is kept, s3://BUCKET/PREFIX \
+                 or a folder (every node of a deployment must use the same)"
+                    .into(),
+            );
         }
     };
     let shared = args.database.open()?;
     let storage = shared.as_ref();
-    let blobs = FsBlobStore::open(&blob_dir)
-        .map_err(|e| format!("cannot open {}: {e}", blob_dir.display()))?;
+    let blobs = blob_location.open()?;
     let now = now_millis();
     escalation::backfill_facts(storage, now).map_err(|e| e.to_string())?;
     knowledge::backfill(storage).map_err(|e| e.to_string())?;
@@ -356,7 +385,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             time_zone: Arc::new(time_zone),
             language,
             phone_region,
-            ..AppState::new(shared, Arc::new(blobs))
+            ..AppState::new(shared, blobs)
         };
         let served = match certificate {
             Some(certificate) => {
@@ -481,8 +510,28 @@ fn run_migrate(from: &str, to: &str) -> Result<(), String> {
         redacted(to)
     );
     println!(
-        "start the server with --database and the same blob folder: --blobs {path}.blobs unless \
-         it had another --blobs"
+        "start the server with --database and --blobs: the same blob folder ({path}.blobs unless \
+         it had another --blobs), or the bucket --blobs-from/--blobs-to moved it into"
+    );
+    Ok(())
+}
+
+fn run_migrate_blobs(from: &std::path::Path, to: &BlobLocation) -> Result<(), String> {
+    if !from.is_dir() {
+        return Err(format!("--blobs-from {} is not a folder", from.display()));
+    }
+    let source =
+        FsBlobStore::open(from).map_err(|e| format!("cannot open {}: {e}", from.display()))?;
+    let target = to.open()?;
+    let copied = blobs::copy_folder(&source, target.as_ref())
+        .map_err(|e| format!("cannot copy {} into {to}: {e}", from.display()))?;
+    println!(
+        "copied {} blobs ({} bytes) from {} into {to}, each verified by its hash; {} were there \
+         already",
+        copied.copied,
+        copied.bytes,
+        from.display(),
+        copied.present
     );
     Ok(())
 }

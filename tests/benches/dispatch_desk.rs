@@ -4,7 +4,7 @@
 //! board, ranked suggestions, and one escalation tick over every open job. Medians of 25 calls.
 //!
 //! Run with `cargo bench -p fieldsync-tests --bench dispatch_desk` (add `-- --quick` for the
-//! month only). With `FIELDSYNC_TEST_DATABASE_URL` set (`bash scripts/with-postgres.sh cargo
+//! month only). With `FIELDSYNC_TEST_DATABASE_URL` set (`bash scripts/with-services.sh cargo
 //! bench …` starts a cluster and sets it) every row is measured on SQLite and on PostgreSQL,
 //! side by side.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test

@@ -7,7 +7,7 @@
 //! the first download of all jobs to an empty phone. Medians of 3 runs.
 //!
 //! Run with `cargo bench -p fieldsync-tests --bench field_day` (add `-- --quick` for one run
-//! of 200 jobs). With `FIELDSYNC_TEST_DATABASE_URL` set (`bash scripts/with-postgres.sh cargo
+//! of 200 jobs). With `FIELDSYNC_TEST_DATABASE_URL` set (`bash scripts/with-services.sh cargo
 //! bench …`) every size runs on SQLite and on PostgreSQL, side by side.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 

@@ -1,9 +1,9 @@
-//! Several server nodes on one PostgreSQL database: any node answers any phone and any office
-//! user at any moment, two nodes merging the same job at once converge, live events cross
-//! nodes, the escalation ladder fires each reminder once however many nodes run it (ADR 0014),
-//! an upload begun on one node finishes on another, a node process killed with SIGKILL while
-//! phones sync through a balancer loses nothing, and an installation moved from SQLite keeps
-//! its phones.
+//! Several server nodes on one PostgreSQL database and one S3-compatible bucket: any node
+//! answers any phone and any office user at any moment, two nodes merging the same job at once
+//! converge, live events cross nodes, the escalation ladder fires each reminder once however
+//! many nodes run it (ADR 0014), an upload begun on one node finishes on another, a node
+//! process killed with SIGKILL while phones sync and upload through a balancer loses nothing,
+//! and an installation moved from SQLite keeps its phones.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +12,10 @@ use fieldsync_client_core::Store;
 use fieldsync_client_core::protocol::now_millis;
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_server::domain::clock::ManualClock;
-use fieldsync_server::storage::postgres::import_sqlite;
+use fieldsync_server::storage::blobs::BlobLocation;
 use fieldsync_tests::{
     BalancingProxy, Dispatcher, EventStream, Phone, PostgresSchema, ServerProcess, TestServer,
-    password_of, sign_in,
+    fieldsync_binary, fresh_bucket, password_of, pseudo_random_bytes, sha256_hex, sign_in,
 };
 use serde_json::json;
 
@@ -239,7 +239,15 @@ fn an_installation_moved_to_postgresql_keeps_its_phones() {
         .store
         .append_note(&job, "before the move")
         .expect("note");
+    let photo = pseudo_random_bytes(5, 300_000);
+    phone
+        .store
+        .attach_photo(&job, &photo, "image/jpeg", "before")
+        .expect("photo");
     phone.sync();
+    through(&old, &phone)
+        .upload_media(&phone.store)
+        .expect("upload");
     // Work made while the server is down for the move.
     phone
         .store
@@ -247,9 +255,34 @@ fn an_installation_moved_to_postgresql_keeps_its_phones() {
         .expect("note");
     old.stop();
 
+    // The database into PostgreSQL, the media into a bucket, as the README says.
     let schema = Arc::new(PostgresSchema::create());
-    import_sqlite(&old.db_path(), &schema.url()).expect("import");
-    let moved = TestServer::open_on_postgres(schema, old.blob_dir());
+    let bucket = fresh_bucket();
+    let migrate = std::process::Command::new(fieldsync_binary())
+        .arg("migrate")
+        .args(["--from", &format!("sqlite:{}", old.db_path().display())])
+        .args(["--to", &schema.url()])
+        .arg("--blobs-from")
+        .arg(old.blob_dir())
+        .args(["--blobs-to", &bucket])
+        .output()
+        .expect("run fieldsync migrate");
+    let said = String::from_utf8_lossy(&migrate.stdout);
+    assert!(
+        migrate.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert!(said.contains("copied 1 blobs (300000 bytes)"), "{said}");
+    let moved = TestServer::open_on_postgres(schema, BlobLocation::parse(&bucket).expect("bucket"));
+    assert!(
+        moved
+            .dispatcher()
+            .get_bytes(&format!("/v1/blobs/{}", sha256_hex(&photo)))
+            .1
+            == photo,
+        "the photo moved with the installation"
+    );
 
     // The same credential, the new address: no enrollment, no reset, the work goes up.
     let report = through(&moved, &phone).sync(&phone.store).expect("sync");
@@ -302,18 +335,20 @@ fn an_upload_begun_on_one_node_is_finished_on_another() {
     assert!(a.dispatcher().get_bytes(&format!("/v1/blobs/{sha}")).1 == photo);
 }
 
-/// Three `fieldsync serve` processes behind a balancer that sends each connection to any node;
-/// two installers work and sync all along while one node is killed with SIGKILL mid-way.
-/// Every note either phone made reaches the server, and every copy converges.
+/// Three `fieldsync serve` processes on one database and one bucket, behind a balancer that
+/// sends each connection to any node; two installers work, sync and upload a large photo all
+/// along while one node is killed with SIGKILL mid-way. Every note either phone made reaches
+/// the server, every copy converges, and each photo arrives whole: parts staged through the
+/// dead node are carried on by the others.
 #[test]
 fn a_node_killed_mid_round_loses_nothing() {
     const EDITS: usize = 25;
     let schema = PostgresSchema::create();
-    let blobs = tempfile::tempdir().expect("blobs");
+    let blobs = fresh_bucket();
     // The first node makes the schema and the admin; the others join it.
-    let mut nodes = vec![ServerProcess::start(&schema.url(), blobs.path())];
+    let mut nodes = vec![ServerProcess::start(&schema.url(), &blobs)];
     for _ in 0..2 {
-        nodes.push(ServerProcess::start(&schema.url(), blobs.path()));
+        nodes.push(ServerProcess::start(&schema.url(), &blobs));
     }
     let balancer = BalancingProxy::start(nodes.iter().map(|n| n.addr().to_owned()).collect());
     let url = balancer.url();
@@ -335,9 +370,15 @@ fn a_node_killed_mid_round_loses_nothing() {
         Some(&sign_in(&url, "dispatch", &password_of("dispatch"))),
     );
     let dir = tempfile::tempdir().expect("phones");
+    // Past the size a bucket takes in one request: finished as a multipart upload.
+    let photos = [
+        pseudo_random_bytes(11, 9 << 20),
+        pseudo_random_bytes(12, 9 << 20),
+    ];
     let phones: Vec<(String, Store, HttpTransport)> = ["anna", "ben"]
         .into_iter()
-        .map(|user| {
+        .zip(&photos)
+        .map(|(user, photo)| {
             let job = office.create_job(&format!("customer of {user}"));
             office.assign(&job, Some(user));
             let store =
@@ -348,8 +389,12 @@ fn a_node_killed_mid_round_loses_nothing() {
             let credential = transport.enroll(&store, &code).expect("enroll");
             let transport = HttpTransport::new(&url)
                 .expect("transport")
-                .with_credential(&credential);
+                .with_credential(&credential)
+                .with_upload_part_bytes(512 << 10);
             transport.sync(&store).expect("first sync");
+            store
+                .attach_photo(&job, photo, "image/jpeg", "meter")
+                .expect("photo");
             (job, store, transport)
         })
         .collect();
@@ -364,18 +409,42 @@ fn a_node_killed_mid_round_loses_nothing() {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             });
+            // An upload cut by the dying node stops; the next pass resumes it.
+            scope.spawn(move || {
+                for _ in 0..EDITS {
+                    if matches!(transport.upload_media(store), Ok(r) if r.uploaded > 0) {
+                        return;
+                    }
+                }
+            });
         }
-        std::thread::sleep(Duration::from_millis(150));
+        // Killed once the photos are on their way, some of their parts staged.
+        let sha = sha256_hex(&photos[0]);
+        let started = (0..500).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            let status = office.get(&format!("/v1/blobs/{sha}/upload"));
+            status.body["received"].as_u64() > Some(0)
+        });
+        assert!(started, "the upload begins");
         nodes[0].kill();
     });
 
-    for (job, store, transport) in &phones {
+    for ((job, store, transport), photo) in phones.iter().zip(&photos) {
         let settled = (0..10).any(|_| {
             transport.sync(store).is_ok()
                 && store.outbox_status().expect("outbox").depth == 0
                 && transport.sync(store).is_ok()
+                && transport.upload_media(store).is_ok()
+                && store.pending_media().expect("pending").is_empty()
         });
         assert!(settled, "the phone settles through the living nodes");
+        assert!(
+            office
+                .get_bytes(&format!("/v1/blobs/{}", sha256_hex(photo)))
+                .1
+                == *photo,
+            "the photo arrives whole"
+        );
         let notes = office.job(job)["job"]["notes"]
             .as_str()
             .expect("notes")

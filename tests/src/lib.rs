@@ -16,7 +16,7 @@ use fieldsync_server::domain::sync::PageLimits;
 use fieldsync_server::state::OrganisationZone;
 use fieldsync_server::state::limits::{DeviceLimits, DeviceQuotas};
 use fieldsync_server::storage::Storage;
-use fieldsync_server::storage::blobs::FsBlobStore;
+use fieldsync_server::storage::blobs::BlobLocation;
 use fieldsync_server::storage::postgres::PostgresStorage;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::{AppState, BackgroundServer};
@@ -38,8 +38,29 @@ pub struct TestServer {
     sessions: Mutex<HashMap<String, String>>,
     /// The PostgreSQL schema the server stores in, instead of the SQLite file.
     postgres: Option<Arc<PostgresSchema>>,
-    /// The blob folder of the node this one shares a deployment with.
-    shared_blobs: Option<PathBuf>,
+    /// Where blobs are kept, when not in the server's own folder: the bucket or folder the
+    /// nodes of a deployment share.
+    shared_blobs: Option<BlobLocation>,
+}
+
+/// Where the tests' S3-compatible object storage is, as `s3://BUCKET`: `scripts/test.sh`
+/// starts an S3-speaking server, creates the bucket and sets it with the `AWS_*` variables.
+pub const TEST_BUCKET: &str = "FIELDSYNC_TEST_BUCKET";
+
+/// A key prefix of its own in the tests' bucket, as `--blobs` names it: a deployment's shared
+/// media store that no other test sees.
+pub fn fresh_bucket() -> String {
+    let bucket = std::env::var(TEST_BUCKET).unwrap_or_else(|_| {
+        panic!(
+            "{TEST_BUCKET} is not set: run the tests with scripts/test.sh, which starts an \
+             S3-speaking server, or set it to s3://BUCKET with the AWS_* variables"
+        )
+    });
+    format!(
+        "{}/test-{}",
+        bucket.trim_end_matches('/'),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// Where the tests' PostgreSQL is: `scripts/test.sh` starts a throwaway cluster and sets it.
@@ -151,7 +172,9 @@ impl TestServer {
         Self::start_inner(limits, DeviceQuotas::default(), clock)
     }
 
-    /// Like [`TestServer::start`], storing in a fresh schema on the tests' PostgreSQL.
+    /// Like [`TestServer::start`], storing in a fresh schema on the tests' PostgreSQL and
+    /// keeping blobs in a fresh prefix of the tests' bucket, as a deployment of several nodes
+    /// does.
     pub fn start_on_postgres() -> Self {
         Self::start_on(Some(Arc::new(PostgresSchema::create())), None)
     }
@@ -163,8 +186,8 @@ impl TestServer {
     }
 
     /// A server on a PostgreSQL schema that already holds an installation (moved there from
-    /// SQLite, say), with its blob folder: nothing is seeded.
-    pub fn open_on_postgres(schema: Arc<PostgresSchema>, blobs: PathBuf) -> Self {
+    /// SQLite, say), with its blob store: nothing is seeded.
+    pub fn open_on_postgres(schema: Arc<PostgresSchema>, blobs: BlobLocation) -> Self {
         let mut server = Self::unstarted(
             PageLimits::default(),
             DeviceQuotas::default(),
@@ -176,7 +199,7 @@ impl TestServer {
         server
     }
 
-    /// Another server node on the same PostgreSQL database and blob folder, on a port of its
+    /// Another server node on the same PostgreSQL database and blob store, on a port of its
     /// own, with a process state of its own (event bus, limits, document cache, scheduler),
     /// as a second machine behind a load balancer would have.
     pub fn another_node(&self) -> Self {
@@ -186,7 +209,7 @@ impl TestServer {
             "only servers on PostgreSQL share a database"
         );
         let mut node = Self::unstarted(self.limits, self.quotas, self.clock.clone(), postgres);
-        node.shared_blobs = Some(self.blob_dir());
+        node.shared_blobs = Some(self.blob_location());
         node.boot();
         node
     }
@@ -200,12 +223,15 @@ impl TestServer {
     }
 
     fn start_on(postgres: Option<Arc<PostgresSchema>>, clock: Option<Arc<ManualClock>>) -> Self {
-        Self::start_seeded(Self::unstarted(
+        let mut server = Self::unstarted(
             PageLimits::default(),
             DeviceQuotas::default(),
             clock,
             postgres,
-        ))
+        );
+        let bucket = BlobLocation::parse(&fresh_bucket()).expect("the tests' bucket");
+        server.shared_blobs = Some(bucket);
+        Self::start_seeded(server)
     }
 
     fn unstarted(
@@ -256,11 +282,20 @@ impl TestServer {
         self.addr.clone()
     }
 
-    /// Where the server keeps blob bytes.
+    /// The folder where the server keeps blob bytes (servers on PostgreSQL keep them in a
+    /// bucket instead).
     pub fn blob_dir(&self) -> PathBuf {
+        match self.blob_location() {
+            BlobLocation::Folder(dir) => dir,
+            bucket => panic!("this server keeps its blobs in {bucket}, not in a folder"),
+        }
+    }
+
+    /// Where the server keeps blob bytes.
+    pub fn blob_location(&self) -> BlobLocation {
         self.shared_blobs
             .clone()
-            .unwrap_or_else(|| self.dir.path().join("blobs"))
+            .unwrap_or_else(|| BlobLocation::Folder(self.dir.path().join("blobs")))
     }
 
     fn boot(&mut self) {
@@ -270,8 +305,8 @@ impl TestServer {
             }
             None => Arc::new(SqliteStorage::open(self.db_path()).expect("open server database")),
         };
-        let blobs = FsBlobStore::open(self.blob_dir()).expect("open blob store");
-        let mut state = AppState::new(storage, Arc::new(blobs));
+        let blobs = self.blob_location().open().expect("open blob store");
+        let mut state = AppState::new(storage, blobs);
         state.limits = self.limits;
         state.device_limits = Arc::new(DeviceLimits::new(self.quotas));
         state.trusted_proxies = self.trusted_proxies.clone().into();
@@ -1026,10 +1061,10 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts a node on `database` with the blob folder `blobs`, on a free port, and waits
-    /// until it serves. The first node on an empty database creates `admin` with
-    /// [`password_of`]`("admin")`.
-    pub fn start(database: &str, blobs: &Path) -> Self {
+    /// Starts a node on `database` with the blob store `blobs` (a folder or `s3://…`, as
+    /// `--blobs` takes it), on a free port, and waits until it serves. The first node on an
+    /// empty database creates `admin` with [`password_of`]`("admin")`.
+    pub fn start(database: &str, blobs: &str) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(fieldsync_binary())
             .args([
@@ -1039,8 +1074,8 @@ impl ServerProcess {
                 "--addr",
                 "127.0.0.1:0",
                 "--blobs",
+                blobs,
             ])
-            .arg(blobs)
             .env("FIELDSYNC_ADMIN_PASSWORD", password_of("admin"))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -109,7 +109,7 @@ impl From<BlobError> for DomainError {
                 ErrorCode::HashMismatch,
                 e.to_string(),
             ),
-            BlobError::Io(_) => DomainError::Internal(e.to_string()),
+            BlobError::Io(_) | BlobError::Remote(_) => DomainError::Internal(e.to_string()),
         }
     }
 }
