@@ -337,6 +337,13 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         _ => None,
     };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    // The banner's examples name people this database has.
+    let users = dispatch::Dispatch::new(storage, "admin")
+        .users()
+        .unwrap_or_default();
+    let first_with = |role: &str| users.iter().find(|u| u.role == role).map(|u| u.id.clone());
+    let office_user = first_with("dispatcher").unwrap_or_else(|| "admin".into());
+    let installer = first_with("installer");
     runtime.block_on(async {
         let addr = &args.addr;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -367,14 +374,19 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         println!("Fieldsync server on {url} (database {db}, time zone {zone}, language {tag})");
         tracing::info!(%url, "serving");
         println!(
-            "  sign in:  curl -d '{{\"user\":\"dispatch\",\"password\":\"…\"}}' {url}/v1/auth/login"
+            "  sign in:  curl -d '{{\"user\":\"{office_user}\",\"password\":\"…\"}}' {url}/v1/auth/login"
         );
-        // An installer the demo has (the English demo's when there is none).
-        let installer = demo::engineers(demo_locale).first().map_or("anna", |e| e.0);
-        println!(
-            "  a phone:  fieldsync enroll-code {store} --user {installer}, then \
-             fieldsync-device --store {installer}.sqlite3 --user {installer} --server {url} enroll CODE"
-        );
+        match &installer {
+            Some(installer) => println!(
+                "  a phone:  fieldsync enroll-code {store} --user {installer}, then \
+                 fieldsync-device --store {installer}.sqlite3 --user {installer} --server {url} \
+                 enroll CODE"
+            ),
+            None => println!(
+                "  a phone:  create an installer first (POST /v1/users, as admin), then \
+                 fieldsync enroll-code {store} --user ID"
+            ),
+        }
         println!("  console:  {url}/ (API description at {url}/v1/openapi.json)");
         let state = AppState {
             sla: Arc::new(sla),

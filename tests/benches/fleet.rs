@@ -15,6 +15,13 @@
 //! `AUTOMERGE_REPO_HARNESS` naming a ready automerge-repo fleet harness (a directory with a
 //! `run.sh` taking `PROBE_NS`, `PROBE_SECONDS` and `OUT`), the same workload runs on it after
 //! each N and both are printed side by side with ratios.
+//!
+//! `-- --nodes 1,3` runs the same workload on PostgreSQL and a bucket instead, once with each
+//! number of `fieldsync` processes (phone `i` talks to node `i mod k`; the dispatcher listens
+//! on the first node, so with several nodes every edit it hears crossed nodes), and prints the
+//! runs side by side: CPU per accepted edit on all nodes and on PostgreSQL, each node's share of
+//! a core, and the dispatcher's latency. It needs the services:
+//! `bash scripts/with-services.sh cargo bench -p fieldsync-tests --bench fleet -- --nodes 1,3`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a failed expectation is a failed run
 
 use std::collections::HashMap;
@@ -29,17 +36,23 @@ use fieldsync_client_core::protocol::job::{ChecklistUpdate, Customer, NewJob, Pr
 use fieldsync_client_core::transport::HttpTransport;
 use fieldsync_client_core::{Error as PhoneError, Store};
 use fieldsync_server::domain::{auth, dispatch::Dispatch};
+use fieldsync_server::state::AppState;
+use fieldsync_server::storage::blobs::BlobLocation;
+use fieldsync_server::storage::postgres::PostgresStorage;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::storage::{Storage, User};
+use fieldsync_tests::{PostgresSchema, fresh_bucket};
 
-/// Set in the child process that serves: the database's path.
+/// Set in the child process that serves: the database (an SQLite path or a PostgreSQL URL).
 const SERVE: &str = "FIELDSYNC_FLEET_SERVER";
+/// Set in the child process that serves: its blob store, as `--blobs` takes it.
+const SERVE_BLOBS: &str = "FIELDSYNC_FLEET_BLOBS";
 const JOBS_PER_PHONE: usize = 20;
 const DISPATCHER_PASSWORD: &str = "fleet-dispatcher-password";
 
 fn main() {
-    if let Ok(db) = std::env::var(SERVE) {
-        serve(Path::new(&db));
+    if let (Ok(db), Ok(blobs)) = (std::env::var(SERVE), std::env::var(SERVE_BLOBS)) {
+        serve(&db, &blobs);
         return;
     }
     let args: Vec<String> = std::env::args().collect();
@@ -67,6 +80,21 @@ fn main() {
     let seconds: u64 = value("--seconds").map_or(if quick { 10 } else { 30 }, |s| {
         s.parse().expect("--seconds")
     });
+    if let Some(nodes) = value("--nodes") {
+        let nodes: Vec<usize> = nodes
+            .split(',')
+            .map(|k| k.parse().expect("--nodes"))
+            .collect();
+        println!("fleet on PostgreSQL: each phone makes one edit a second for {seconds} s");
+        for &n in &phones {
+            let runs: Vec<(usize, Figures)> = nodes
+                .iter()
+                .map(|&k| (k, run(n, seconds, Deployment::Postgres { nodes: k })))
+                .collect();
+            print_nodes_table(n, &runs);
+        }
+        return;
+    }
     let harness = std::env::var_os("AUTOMERGE_REPO_HARNESS").map(PathBuf::from);
     let (fresh, long, tail) = history_cost(if quick { 2_000 } else { 10_000 });
     println!(
@@ -77,7 +105,7 @@ fn main() {
     );
     println!("fleet: each phone makes one edit a second for {seconds} s");
     for &n in &phones {
-        let ours = run(n, seconds);
+        let ours = run(n, seconds, Deployment::Sqlite);
         let peer = harness.as_deref().and_then(|h| match peer(h, n, seconds) {
             Ok(figures) => Some(figures),
             Err(e) => {
@@ -152,20 +180,42 @@ fn history_cost(history: usize) -> (f64, f64, u64) {
 }
 
 /// The server process: serves the database until its standard input closes.
-fn serve(db: &Path) {
-    let storage = Arc::new(SqliteStorage::open(db).expect("open"));
-    let blobs = db.with_extension("blobs");
-    let server = fieldsync_server::BackgroundServer::start(storage, &blobs, "127.0.0.1:0")
-        .expect("start the server");
+fn serve(db: &str, blobs: &str) {
+    let storage: Arc<dyn Storage> = if db.starts_with("postgres://") {
+        Arc::new(PostgresStorage::connect(db).expect("open"))
+    } else {
+        Arc::new(SqliteStorage::open(db).expect("open"))
+    };
+    let blobs = BlobLocation::parse(blobs)
+        .and_then(|location| location.open())
+        .expect("blobs");
+    let server = fieldsync_server::BackgroundServer::start_with(
+        AppState::new(storage, blobs),
+        "127.0.0.1:0",
+    )
+    .expect("start the server");
     println!("listening {}", server.url());
     let mut rest = String::new();
     while std::io::stdin().read_line(&mut rest).is_ok_and(|n| n > 0) {}
     server.stop();
 }
 
+/// What the phones talk to.
+#[derive(Debug, Clone, Copy)]
+enum Deployment {
+    /// One process on an SQLite file.
+    Sqlite,
+    /// `nodes` processes on one PostgreSQL database and one bucket.
+    Postgres { nodes: usize },
+}
+
 /// What one run measured.
 #[derive(Debug, Default)]
 struct Figures {
+    /// CPU time of each server process during the edits, in milliseconds.
+    node_cpu_ms: Vec<f64>,
+    /// CPU time of PostgreSQL's processes during the edits, in milliseconds.
+    database_cpu_ms: Option<f64>,
     edits: u64,
     accepted: u64,
     failed: u64,
@@ -226,8 +276,7 @@ struct Phone {
 
 /// Seeds the organisation straight into the database (one transaction) and enrolls a phone
 /// per installer; returns the phones, whose stores live under `dir`.
-fn seed(db: &Path, dir: &Path, n: usize) -> Vec<(Store, String, Vec<String>)> {
-    let storage = SqliteStorage::open(db).expect("open");
+fn seed(storage: &dyn Storage, dir: &Path, n: usize) -> Vec<(Store, String, Vec<String>)> {
     let now = fieldsync_client_core::protocol::now_millis();
     let user = |id: &str, role: &str| User {
         id: id.into(),
@@ -237,17 +286,17 @@ fn seed(db: &Path, dir: &Path, n: usize) -> Vec<(Store, String, Vec<String>)> {
         skills: Vec::new(),
     };
     auth::put_user(
-        &storage,
+        storage,
         &user("dispatch", "dispatcher"),
         Some(DISPATCHER_PASSWORD),
     )
     .expect("dispatcher");
     let mut phones = Vec::with_capacity(n);
-    fieldsync_server::storage::atomically(&storage as &dyn Storage, || {
-        let dispatch = Dispatch::new(&storage, "dispatch");
+    fieldsync_server::storage::atomically(storage, || {
+        let dispatch = Dispatch::new(storage, "dispatch");
         for i in 0..n {
             let installer = format!("installer-{i:04}");
-            auth::put_user(&storage, &user(&installer, "installer"), None)?;
+            auth::put_user(storage, &user(&installer, "installer"), None)?;
             let mut jobs = Vec::with_capacity(JOBS_PER_PHONE);
             for j in 0..JOBS_PER_PHONE {
                 let (summary, _) = dispatch.create(new_job(i, j), now)?;
@@ -256,9 +305,9 @@ fn seed(db: &Path, dir: &Path, n: usize) -> Vec<(Store, String, Vec<String>)> {
             }
             let store = Store::open(dir.join(format!("{installer}.sqlite3")), &installer)
                 .expect("phone store");
-            let code = auth::issue_enrollment_code(&storage, "admin", &installer, now)?;
+            let code = auth::issue_enrollment_code(storage, "admin", &installer, now)?;
             let device = store.identity().device_id.clone();
-            let enrolled = auth::enroll(&storage, &code.code, &device, Some(&installer), now)?;
+            let enrolled = auth::enroll(storage, &code.code, &device, Some(&installer), now)?;
             phones.push((store, enrolled.credential, jobs));
         }
         Ok::<_, fieldsync_server::domain::error::DomainError>(())
@@ -274,9 +323,10 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(db: &Path) -> Self {
+    fn start(db: &str, blobs: &str) -> Self {
         let mut child = Command::new(std::env::current_exe().expect("exe"))
             .env(SERVE, db)
+            .env(SERVE_BLOBS, blobs)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -301,11 +351,7 @@ impl ServerProcess {
     /// CPU time so far (user + system), in milliseconds.
     fn cpu_ms(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
-        let after_name = &stat[stat.rfind(')').expect("stat") + 2..];
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks: f64 =
-            fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
-        ticks * 1000.0 / clock_ticks_per_second()
+        stat_cpu_ms(&stat).expect("stat")
     }
 
     /// A field of `/proc/<pid>/<file>` (`name: value …`), as a number.
@@ -326,6 +372,27 @@ impl ServerProcess {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
+}
+
+/// The CPU time (user + system) in a `/proc/<pid>/stat` line, in milliseconds.
+fn stat_cpu_ms(stat: &str) -> Option<f64> {
+    let after_name = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 1000.0 / clock_ticks_per_second())
+}
+
+/// The CPU time of every PostgreSQL process on the machine (the benchmark's cluster is the
+/// only one), in milliseconds. Backends that exit take theirs with them; the nodes' pools keep
+/// theirs open for the whole run.
+fn postgres_cpu_ms() -> f64 {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| stat.contains("(postgres)"))
+        .filter_map(|stat| stat_cpu_ms(&stat))
+        .sum()
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -363,17 +430,39 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn run(n: usize, seconds: u64) -> Figures {
+fn run(n: usize, seconds: u64, deployment: Deployment) -> Figures {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("server.sqlite3");
     let setup = Instant::now();
-    let seeded = seed(&db, dir.path(), n);
-    let server = ServerProcess::start(&db);
-    let url = server.url.clone();
+    // The schema lives as long as the run.
+    let (_schema, storage, targets): (_, Box<dyn Storage>, Vec<(String, String)>) = match deployment
+    {
+        Deployment::Sqlite => {
+            let db = dir.path().join("server.sqlite3");
+            let blobs = dir.path().join("server.blobs");
+            let target = (db.display().to_string(), blobs.display().to_string());
+            let storage = SqliteStorage::open(&db).expect("open");
+            (None, Box::new(storage), vec![target])
+        }
+        Deployment::Postgres { nodes } => {
+            let schema = PostgresSchema::create();
+            let storage = PostgresStorage::connect(&schema.url()).expect("open");
+            let target = (schema.url(), fresh_bucket());
+            (Some(schema), Box::new(storage), vec![target; nodes])
+        }
+    };
+    let seeded = seed(storage.as_ref(), dir.path(), n);
+    drop(storage);
+    let servers: Vec<ServerProcess> = targets
+        .iter()
+        .map(|(db, blobs)| ServerProcess::start(db, blobs))
+        .collect();
+    // The dispatcher's node.
+    let url = servers[0].url.clone();
     let phones: Vec<Phone> = seeded
         .into_iter()
-        .map(|(store, credential, jobs)| Phone {
-            transport: HttpTransport::new(&url)
+        .enumerate()
+        .map(|(i, (store, credential, jobs))| Phone {
+            transport: HttpTransport::new(&servers[i % servers.len()].url)
                 .expect("transport")
                 .with_credential(&credential),
             store,
@@ -458,8 +547,9 @@ fn run(n: usize, seconds: u64) -> Figures {
     let nudges = Arc::new(AtomicU64::new(0));
     let listeners: Vec<_> = phones
         .iter()
-        .map(|phone| {
-            let transport = HttpTransport::new(&url)
+        .enumerate()
+        .map(|(i, phone)| {
+            let transport = HttpTransport::new(&servers[i % servers.len()].url)
                 .expect("transport")
                 .with_credential(&phone.credential);
             let (nudges, stop) = (nudges.clone(), stop.clone());
@@ -478,8 +568,9 @@ fn run(n: usize, seconds: u64) -> Figures {
 
     // The edit phase.
     let threads = n.clamp(1, 32);
-    let cpu_before = server.cpu_ms();
-    let written_before = server.written_bytes();
+    let cpu_before: Vec<f64> = servers.iter().map(ServerProcess::cpu_ms).collect();
+    let written_before: u64 = servers.iter().map(ServerProcess::written_bytes).sum();
+    let database_before = postgres_cpu_ms();
     let started = Instant::now() + Duration::from_millis(500);
     let lag = Mutex::new(Vec::new());
     let sync_latency = Mutex::new(Vec::new());
@@ -555,16 +646,35 @@ fn run(n: usize, seconds: u64) -> Figures {
     while !pending.lock().unwrap().is_empty() && drain.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let node_cpu_ms: Vec<f64> = servers
+        .iter()
+        .zip(cpu_before)
+        .map(|(server, before)| server.cpu_ms() - before)
+        .collect();
     let figures = Figures {
+        server_cpu_ms: node_cpu_ms.iter().sum(),
+        node_cpu_ms,
+        database_cpu_ms: matches!(deployment, Deployment::Postgres { .. })
+            .then(|| postgres_cpu_ms() - database_before),
         edits: edits.into_inner(),
         accepted: accepted.into_inner(),
         failed: failed.into_inner(),
         sync_requests: requests.into_inner(),
         nudges: nudges.load(Ordering::Relaxed),
-        server_cpu_ms: server.cpu_ms() - cpu_before,
-        server_written: server.written_bytes() - written_before,
-        server_rss_peak: server.proc_field("status", "VmHWM") * 1024,
-        server_threads: server.proc_field("status", "Threads"),
+        server_written: servers
+            .iter()
+            .map(ServerProcess::written_bytes)
+            .sum::<u64>()
+            - written_before,
+        server_rss_peak: servers
+            .iter()
+            .map(|server| server.proc_field("status", "VmHWM") * 1024)
+            .max()
+            .unwrap_or(0),
+        server_threads: servers
+            .iter()
+            .map(|server| server.proc_field("status", "Threads"))
+            .sum(),
         edit_seconds,
         to_dispatcher: std::mem::take(&mut *heard.lock().unwrap()),
         unheard: pending.lock().unwrap().values().map(Vec::len).sum(),
@@ -573,7 +683,9 @@ fn run(n: usize, seconds: u64) -> Figures {
         lag: lag.into_inner().unwrap(),
     };
     stop.store(true, Ordering::Relaxed);
-    server.stop();
+    for server in servers {
+        server.stop();
+    }
     dispatcher.join().expect("dispatcher");
     for listener in listeners {
         listener.join().expect("listener");
@@ -706,5 +818,73 @@ fn print_table(n: usize, f: &Figures, peer: Option<&PeerFigures>) {
         quantile(&f.lag, 0.99),
         quantile(&f.lag, 1.0)
     );
+    println!();
+}
+
+/// The runs of one fleet size on PostgreSQL with different numbers of nodes, side by side.
+fn print_nodes_table(n: usize, runs: &[(usize, Figures)]) {
+    println!();
+    println!("### {n} phones on PostgreSQL");
+    let header: Vec<String> = runs.iter().map(|(k, _)| format!("{k} node(s)")).collect();
+    println!("| | {} |", header.join(" | "));
+    println!("|---|{}", "---:|".repeat(runs.len()));
+    let row = |what: &str, cell: &dyn Fn(&Figures) -> String| {
+        let cells: Vec<String> = runs.iter().map(|(_, f)| cell(f)).collect();
+        println!("| {what} | {} |", cells.join(" | "));
+    };
+    let accepted = |f: &Figures| f.accepted.max(1) as f64;
+    row("accepted edits per second", &|f| {
+        format!("{:.0}", f.accepted as f64 / f.edit_seconds)
+    });
+    row("CPU per accepted edit, all nodes", &|f| {
+        format!("{:.2} ms", f.server_cpu_ms / accepted(f))
+    });
+    row("CPU per accepted edit, PostgreSQL", &|f| {
+        format!(
+            "{:.2} ms",
+            f.database_cpu_ms.unwrap_or(f64::NAN) / accepted(f)
+        )
+    });
+    row("each node's share of one core", &|f| {
+        let shares: Vec<String> = f
+            .node_cpu_ms
+            .iter()
+            .map(|ms| format!("{:.0}%", ms / (f.edit_seconds * 10.0)))
+            .collect();
+        shares.join(" / ")
+    });
+    row("PostgreSQL's share of one core", &|f| {
+        format!(
+            "{:.0}%",
+            f.database_cpu_ms.unwrap_or(f64::NAN) / (f.edit_seconds * 10.0)
+        )
+    });
+    row("edit → dispatcher hears it, p50 / p99", &|f| {
+        format!(
+            "{:.1} / {:.1} ms",
+            quantile(&f.to_dispatcher, 0.5),
+            quantile(&f.to_dispatcher, 0.99)
+        )
+    });
+    row("sync request p50 / p99", &|f| {
+        format!(
+            "{:.1} / {:.1} ms",
+            quantile(&f.sync_latency, 0.5),
+            quantile(&f.sync_latency, 0.99)
+        )
+    });
+    row("edits made / accepted / failed / never heard", &|f| {
+        format!(
+            "{} / {} / {} / {}",
+            f.edits, f.accepted, f.failed, f.unheard
+        )
+    });
+    row("load generator's timer lag p50 / p99", &|f| {
+        format!(
+            "{:.1} / {:.1} ms",
+            quantile(&f.lag, 0.5),
+            quantile(&f.lag, 0.99)
+        )
+    });
     println!();
 }

@@ -731,3 +731,27 @@ fn bad_uploads_and_manuals_get_clear_errors_and_leave_nothing_half_written() {
     );
     assert_eq!(answer.status, 403, "admins read; they do not publish");
 }
+
+/// An upload refused for who sends it (an expired credential, a role that may not upload) is
+/// answered after its body is read, never by cutting the connection: a phone gets the error to
+/// act on, and a proxy in front gets an answer rather than a broken pipe it would report as 502.
+#[test]
+fn an_upload_refused_for_its_sender_is_answered_not_cut() {
+    let server = TestServer::start();
+    let photo = pseudo_random_bytes(21, 3 << 20);
+    let path = format!("/v1/blobs/{}", sha256_hex(&photo));
+    let headers = [("Content-Type", "image/jpeg")];
+    for _ in 0..3 {
+        let expired = server
+            .with_token(Some("no-such-credential"))
+            .put_bytes(&path, &headers, &photo);
+        assert_eq!(expired.status, 401, "{:?}", expired.body);
+        let admin = server.office("admin").put_bytes(&path, &headers, &photo);
+        assert_eq!(
+            (admin.status, admin.body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{:?}",
+            admin.body
+        );
+    }
+}

@@ -252,7 +252,11 @@ impl Principal {
                 if !office_may(*role, permission) {
                     return Err(DomainError::forbidden(
                         ErrorCode::Forbidden,
-                        format!("a {} may not {}", role.as_str(), permission.describe()),
+                        format!(
+                            "the role {} may not {}",
+                            role.as_str(),
+                            permission.describe()
+                        ),
                     )
                     .with("role", role.as_str())
                     .with("permission", permission.as_str()));
@@ -881,21 +885,16 @@ pub fn put_user(
     })
 }
 
-/// Makes sure an admin account exists: creates `admin` with `password` when there is no admin
-/// yet, or (with a password given) sets the `admin` account's password. Returns the password
-/// it generated when none was given and an admin had to be created.
+/// Makes sure an admin account exists. With `password`, the `admin` account has it: created,
+/// or its password set when it differs (every node of a deployment starts with the same one, and
+/// setting a password ends the sessions signed in with the old one, so an unchanged password is
+/// left alone). Without, `admin` is created with a generated password when there is no admin
+/// yet, checked and created in one write transaction, so that nodes starting together on an empty
+/// database create one admin between them. Returns the password it generated.
 pub fn ensure_admin(
     storage: &dyn Storage,
     password: Option<&str>,
 ) -> Result<Option<String>, DomainError> {
-    let has_admin = read(storage, |tx| {
-        Ok::<_, DomainError>(tx.users()?.iter().any(|u| u.role == "admin"))
-    })?;
-    if has_admin && password.is_none() {
-        return Ok(None);
-    }
-    let generated = password.is_none().then(new_secret);
-    let password = password.or(generated.as_deref()).unwrap_or_default();
     let admin = User {
         id: "admin".into(),
         name: "Administrator".into(),
@@ -903,8 +902,28 @@ pub fn ensure_admin(
         region: String::new(),
         skills: Vec::new(),
     };
-    put_user(storage, &admin, Some(password))?;
-    Ok(generated)
+    if let Some(password) = password {
+        let (user, hash) = read(storage, |tx| {
+            Ok::<_, DomainError>((tx.user(&admin.id)?, tx.password_hash(&admin.id)?))
+        })?;
+        let unchanged = user.is_some_and(|u| u.role == admin.role)
+            && hash.is_some_and(|hash| verify_password(password, &hash));
+        if !unchanged {
+            put_user(storage, &admin, Some(password))?;
+        }
+        return Ok(None);
+    }
+    let generated = new_secret();
+    let hash = hash_password(&generated)?;
+    let created = write(storage, |tx| {
+        if tx.users()?.iter().any(|u| u.role == admin.role) {
+            return Ok::<_, DomainError>(false);
+        }
+        tx.put_user(&admin)?;
+        tx.set_password_hash(&admin.id, &hash)?;
+        Ok(true)
+    })?;
+    Ok(created.then_some(generated))
 }
 
 #[cfg(test)]
@@ -938,6 +957,30 @@ mod tests {
             10,
             "a permission was added: list it in Permission::ALL"
         );
+    }
+
+    #[test]
+    fn nodes_starting_together_make_one_admin_and_keep_its_sessions() {
+        let (_dir, storage) = storage();
+        // Three nodes on an empty database, no password given: one admin, one password shown.
+        let shown: Vec<String> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..3)
+                .map(|_| scope.spawn(|| ensure_admin(&storage, None).expect("admin")))
+                .collect();
+            starts
+                .into_iter()
+                .filter_map(|start| start.join().expect("start"))
+                .collect()
+        });
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        let limiter = LoginLimiter::default();
+        let session = attempt(&storage, &limiter, "admin", &shown[0], None).expect("sign in");
+        // A node started with the password the admin has keeps their session; a new one ends it.
+        ensure_admin(&storage, Some(&shown[0])).expect("same password");
+        assert!(authenticate(&storage, &with_bearer(&session.token), 1).is_ok());
+        ensure_admin(&storage, Some("a new admin password")).expect("new password");
+        assert!(authenticate(&storage, &with_bearer(&session.token), 1).is_err());
+        assert!(attempt(&storage, &limiter, "admin", "a new admin password", None).is_ok());
     }
 
     fn storage() -> (tempfile::TempDir, SqliteStorage) {

@@ -109,7 +109,9 @@ impl From<BlobError> for DomainError {
                 ErrorCode::HashMismatch,
                 e.to_string(),
             ),
-            BlobError::Io(_) | BlobError::Remote(_) => DomainError::Internal(e.to_string()),
+            BlobError::Io(_) | BlobError::Remote(_) => {
+                DomainError::Internal(crate::storage::with_causes(&e))
+            }
         }
     }
 }

@@ -210,14 +210,18 @@ const DRAIN_LIMIT_BYTES: usize = 4 << 20;
 )]
 async fn put_blob(
     State(state): State<AppState>,
-    caller: Uploader,
+    caller: Result<Uploader, AppError>,
     Path(sha256): Path<String>,
     Query(query): Query<BlobQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
     let mut body = Some(body);
-    let result = accept_part(state, caller, headers, sha256, query, &mut body).await;
+    // A caller who may not upload is refused after its body is drained, like any refused part.
+    let result = match caller {
+        Ok(caller) => accept_part(state, caller, headers, sha256, query, &mut body).await,
+        Err(refused) => Err(refused),
+    };
     let refused = result.is_err();
     if let Some(unread) = body.take().filter(|_| refused) {
         drain(&mut unread.into_data_stream()).await;
@@ -226,7 +230,7 @@ async fn put_blob(
 }
 
 /// Reads and drops what is left of a refused request's body (a bounded amount, briefly).
-async fn drain(stream: &mut axum::body::BodyDataStream) {
+pub(super) async fn drain(stream: &mut axum::body::BodyDataStream) {
     let mut drained = 0;
     let reading = async {
         while let Some(Ok(bytes)) = stream.next().await {

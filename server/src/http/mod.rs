@@ -311,7 +311,18 @@ async fn authenticate(
                 now,
             )
         })
-        .await?;
-    request.extensions_mut().insert(principal);
-    Ok(next.run(request).await)
+        .await;
+    match principal {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            Ok(next.run(request).await)
+        }
+        Err(refused) => {
+            // A phone with an expired credential may be sending a photo: the body is read and
+            // dropped so that it gets the 401 (a proxy in front would answer 502 to a closed
+            // connection, and may take the node out of rotation).
+            media::drain(&mut request.into_body().into_data_stream()).await;
+            Err(refused.into())
+        }
+    }
 }

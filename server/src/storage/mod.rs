@@ -65,9 +65,25 @@ impl From<::postgres::Error> for StorageError {
         // The plain message of a database error is only "db error"; its code and text say what.
         match e.as_db_error() {
             Some(db) => StorageError::Database(format!("{} ({})", db.message(), db.code().code())),
-            None => StorageError::Database(e.to_string()),
+            // "error connecting to server" says nothing without its cause (refused, timed out).
+            None => StorageError::Database(with_causes(&e)),
         }
     }
+}
+
+/// An error's message followed by its causes', each once: client libraries often keep what
+/// went wrong ("connection refused", "no such bucket") in a source their message leaves out.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        let text = source.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = source.source();
+    }
+    message
 }
 
 /// Everything a read transaction offers: every area's reads.

@@ -18,6 +18,8 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::with_causes;
+
 pub use fs::FsBlobStore;
 pub use s3::S3BlobStore;
 
@@ -127,10 +129,14 @@ impl BlobLocation {
                 .map_err(|e| format!("cannot open {}: {e}", dir.display())),
             BlobLocation::Bucket { bucket, prefix } => {
                 let store = S3BlobStore::from_env(bucket, prefix)
-                    .map_err(|e| format!("cannot use {self}: {e}"))?;
-                store
-                    .probe_writable()
-                    .map_err(|e| format!("cannot write to {self}: {e}{}", setup_hint()))?;
+                    .map_err(|e| format!("cannot use {self}: {}", with_causes(&e)))?;
+                store.probe_writable().map_err(|e| {
+                    let problem = with_causes(&e);
+                    format!(
+                        "cannot write to {self}: {problem}{}",
+                        setup_hint(bucket, &problem)
+                    )
+                })?;
                 Ok(Arc::new(store))
             }
         }
@@ -138,8 +144,9 @@ impl BlobLocation {
 }
 
 /// What the environment lacks when a bucket cannot be written, for the error a new operator
-/// reads: the client's own message names a metadata address or a "builder error".
-fn setup_hint() -> String {
+/// reads: the client's own message names a metadata address, a "builder error", or an object
+/// that was not found.
+fn setup_hint(bucket: &str, problem: &str) -> String {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .or_else(|_| std::env::var("AWS_ENDPOINT"))
@@ -155,6 +162,11 @@ fn setup_hint() -> String {
         && !std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true")
     {
         hints.push("AWS_ENDPOINT_URL is http://: set AWS_ALLOW_HTTP=true to use it without TLS");
+    }
+    let missing_bucket =
+        format!("the bucket `{bucket}` does not exist: create it, or correct --blobs");
+    if problem.contains("NoSuchBucket") {
+        hints.push(&missing_bucket);
     }
     hints.iter().map(|hint| format!(" ({hint})")).collect()
 }
