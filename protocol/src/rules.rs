@@ -122,9 +122,14 @@ pub const INSTALLER_TARGETS: [Status; 4] = [
     Status::Incomplete,
 ];
 
-/// Checks that `role` may move a job from `from` to `to`.
+/// Checks that `role` may move a job from `from` to `to`. Dispatch may move a job anywhere,
+/// backwards included, except to `closed` from anything but `completed` or `incomplete`: a job
+/// is closed once the feedback on its visit is in, and a job that was never worked has none.
 pub fn check_transition(from: Status, to: Status, role: Role) -> Result<(), SchemaError> {
     let allowed = match role {
+        Role::Dispatch if to == Status::Closed => {
+            matches!(from, Status::Completed | Status::Incomplete)
+        }
         Role::Dispatch => from != to,
         Role::Installer => {
             INSTALLER_TARGETS.contains(&to)
@@ -217,6 +222,20 @@ mod tests {
         assert!(check_transition(Status::New, Status::OnSite, Role::Installer).is_err());
         assert!(check_transition(Status::OnSite, Status::Closed, Role::Installer).is_err());
         assert!(check_transition(Status::Completed, Status::Assigned, Role::Dispatch).is_ok());
+    }
+
+    #[test]
+    fn dispatch_closes_only_a_job_whose_visit_ended() {
+        for from in Status::ALL {
+            let closes = check_transition(from, Status::Closed, Role::Dispatch).is_ok();
+            assert_eq!(
+                closes,
+                matches!(from, Status::Completed | Status::Incomplete),
+                "{from:?} → closed"
+            );
+        }
+        assert!(check_transition(Status::New, Status::Cancelled, Role::Dispatch).is_ok());
+        assert!(check_transition(Status::Closed, Status::Assigned, Role::Dispatch).is_ok());
     }
 
     #[test]

@@ -150,6 +150,7 @@ fn history_cost(history: usize) -> (f64, f64, u64) {
                 device: None,
                 fields: NO_FIELDS,
                 binds_actors: false,
+                note: "",
             };
             let actor = fieldsync_client_core::protocol::automerge::ActorId::from(actor.as_slice());
             jobs::edit(tx, &job, actor, &editor, author, now, |doc, _| {

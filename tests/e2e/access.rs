@@ -540,7 +540,7 @@ fn a_cancelled_job_leaves_the_phone_once_its_work_is_safe_and_a_reopened_one_ret
         .expect("note");
     let answer = dispatcher.post(
         &format!("/v1/jobs/{job}/status"),
-        &json!({ "to": "cancelled" }),
+        &json!({ "to": "cancelled", "reason": "the customer called it off" }),
     );
     assert_eq!(answer.status, 200, "{:?}", answer.body);
 
@@ -560,7 +560,7 @@ fn a_cancelled_job_leaves_the_phone_once_its_work_is_safe_and_a_reopened_one_ret
 
     let answer = dispatcher.post(
         &format!("/v1/jobs/{job}/status"),
-        &json!({ "to": "assigned" }),
+        &json!({ "to": "assigned", "reason": "the customer rebooked" }),
     );
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     phone.sync();

@@ -420,6 +420,53 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
             .unwrap_or_default()
             .contains("bled the radiators")
     );
+
+    // A completed job is closed, not cancelled. A new one can be cancelled, only with a reason,
+    // which the history keeps; it offers no close, since it was never worked.
+    let offered = |browser: &mut Browser, to: &str| {
+        browser.eval(&format!(
+            "!!document.querySelector('.status-btn[data-to=\"{to}\"]')"
+        )) == json!(true)
+    };
+    assert!(offered(&mut browser, "closed") && !offered(&mut browser, "cancelled"));
+    let call = server
+        .dispatcher()
+        .create_job("A caller who changed their mind");
+    browser.eval(&format!("location.hash = '#/jobs/{call}', true"));
+    browser.wait_for(
+        &format!(
+            "/{call}/.test(document.body.innerText) && \
+             document.querySelector('.status-btn[data-to=\"cancelled\"]')"
+        ),
+        "the new job's page",
+    );
+    assert!(
+        !offered(&mut browser, "closed"),
+        "a job never worked offers no close"
+    );
+    browser.click(".status-btn[data-to=\"cancelled\"]");
+    browser.wait_for(
+        "(document.activeElement || {}).id === 'job-status-reason'",
+        "the reason asked for, focused",
+    );
+    browser.screenshot("job-cancel-asks-a-reason.png");
+    assert_eq!(
+        browser.eval("document.querySelector('#job-status-reason').matches(':invalid')"),
+        json!(true),
+        "no cancel without a reason"
+    );
+    browser.fill("#job-status-reason", "the customer fixed it themselves");
+    browser.submit(".status-reason");
+    browser.wait_for(
+        "/cancelled/i.test((document.querySelector('#job-status') || {}).textContent)",
+        "the cancelled status",
+    );
+    let history = browser.text("#job-history");
+    assert!(
+        history.contains("the customer fixed it themselves"),
+        "{history}"
+    );
+    browser.screenshot("job-cancelled-with-reason.png");
 }
 
 /// Every string value in `value` (not its keys), joined by spaces.

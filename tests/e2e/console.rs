@@ -479,7 +479,7 @@ fn an_incomplete_visit_asks_dispatch_for_a_follow_up() {
     dispatcher.set_appointment(&job, tomorrow, tomorrow + 2 * HOUR);
     let answer = dispatcher.post(
         &format!("/v1/jobs/{job}/status"),
-        &json!({ "to": "assigned" }),
+        &json!({ "to": "assigned", "reason": "second visit booked" }),
     );
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert!(queue_ids(&server, "flagged").is_empty());

@@ -320,12 +320,32 @@ fn a_closed_job_leaves_the_phone_after_a_quiet_week_and_comes_back_when_reopened
     let anna = server.phone("anna");
     anna.sync();
 
-    // 1. Dispatch closes the job. Six days on it is still on her phone.
-    let close = dispatcher.post(
-        &format!("/v1/jobs/{job}/status"),
-        &json!({ "to": "closed" }),
+    // 1. A job that was never worked cannot be closed. Anna does the work; dispatch closes the
+    //    job. Six days on it is still on her phone.
+    let close = || {
+        dispatcher.post(
+            &format!("/v1/jobs/{job}/status"),
+            &json!({ "to": "closed" }),
+        )
+    };
+    let refused = close();
+    assert_eq!(
+        (
+            refused.status,
+            refused.body["params"]["problem"].as_str(),
+            refused.body["params"]["from"].as_str()
+        ),
+        (400, Some("transition_not_allowed"), Some("assigned")),
+        "{:?}",
+        refused.body
     );
-    assert_eq!(close.status, 200, "close: {:?}", close.body);
+    anna.arrive(&job);
+    anna.store
+        .finish_visit(&job, &Outcome::default(), true)
+        .expect("completed");
+    anna.sync();
+    let closed = close();
+    assert_eq!(closed.status, 200, "close: {:?}", closed.body);
     clock.advance(6 * DAY);
     server.escalate_now();
     let report = anna.sync();
@@ -377,12 +397,28 @@ fn a_closed_job_leaves_the_phone_after_a_quiet_week_and_comes_back_when_reopened
     );
     assert!(anna.store.job(&job).is_err(), "not back on the phone");
 
-    // 6. Reopened, it comes back whole to both.
-    let reopen = office.post(
-        &format!("/v1/jobs/{job}/status"),
-        &json!({ "to": "assigned" }),
+    // 6. Reopened, with the reason the history keeps, it comes back whole to both.
+    let reopen = |body| office.post(&format!("/v1/jobs/{job}/status"), &body);
+    let refused = reopen(json!({ "to": "assigned", "reason": "  " }));
+    assert_eq!(
+        (
+            refused.status,
+            refused.body["params"]["field"].as_str(),
+            refused.body["params"]["problem"].as_str()
+        ),
+        (400, Some("reason"), Some("required")),
+        "{:?}",
+        refused.body
     );
-    assert_eq!(reopen.status, 200, "reopen: {:?}", reopen.body);
+    let reopened = reopen(json!({ "to": "assigned", "reason": "the leak came back" }));
+    assert_eq!(reopened.status, 200, "reopen: {:?}", reopened.body);
+    let history = office.job(&job)["history"].clone();
+    assert!(
+        history.as_array().expect("history").iter().any(|entry| {
+            entry["detail"] == "the leak came back" && entry["fields"][0] == "transitions"
+        }),
+        "the reason is in the history: {history}"
+    );
     for phone in [&anna, &tablet] {
         phone.sync();
         let back = phone.store.job(&job).expect("the job is back");

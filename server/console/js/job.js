@@ -64,17 +64,42 @@ export async function viewJob({ params: [id] }) {
     section(t('job.history'), historyTable(v.history || [])));
 }
 
+/** The moves dispatch can make from the job's status: reopening a visit that ended, closing one
+ *  whose feedback is in, cancelling one that has not ended. Cancelling and reopening ask for a
+ *  reason first (the server requires one and the history keeps it). */
 function statusActions(id, sum) {
-  const btn = (to, text) => h('button', {
-    type: 'button', class: ['btn', 'status-btn', to === 'cancelled' && 'danger'], 'data-to': to,
-    disabled: sum.status === to, onclick: () => act('job-error', () => api('POST', `/v1/jobs/${enc(id)}/status`, { to })),
+  const ended = ['completed', 'incomplete', 'cancelled', 'closed'].includes(sum.status);
+  const group = h('div', { id: 'job-status-actions', class: 'actions', role: 'group', 'aria-label': t('job.status_actions') });
+  const move = (to, reason) => act('job-error', () => api('POST', `/v1/jobs/${enc(id)}/status`, reason ? { to, reason } : { to }));
+  const btn = (to, text, onclick) => h('button', {
+    type: 'button', class: ['btn', 'status-btn', to === 'cancelled' && 'danger'], 'data-to': to, onclick,
   }, text);
-  // Reopening brings the job back to its engineer when it has one, else back to planning.
-  return h('div', { class: 'actions', role: 'group', 'aria-label': t('job.status_actions') },
-    btn(sum.assignee ? 'assigned' : 'scheduled', t('job.reopen')),
-    sum.assignee ? btn('scheduled', t('job.reopen_unassigned')) : null,
-    btn('closed', t('job.close_feedback_in')),
-    btn('cancelled', t('job.cancel_job')));
+  const buttons = () => [
+    // Reopening brings the job back to its engineer when it has one, else back to planning.
+    ended ? btn(sum.assignee ? 'assigned' : 'scheduled', t('job.reopen'), () => askReason(sum.assignee ? 'assigned' : 'scheduled')) : null,
+    ended && sum.assignee ? btn('scheduled', t('job.reopen_unassigned'), () => askReason('scheduled')) : null,
+    ['completed', 'incomplete'].includes(sum.status) ? btn('closed', t('job.close_feedback_in'), () => move('closed')) : null,
+    ended ? null : btn('cancelled', t('job.cancel_job'), () => askReason('cancelled')),
+  ];
+  function askReason(to) {
+    const cancelling = to === 'cancelled';
+    const reason = h('textarea', { id: 'job-status-reason', rows: 2, maxlength: 500, required: true });
+    const confirm = h('button', { id: 'job-status-confirm', type: 'submit', class: ['btn', cancelling ? 'danger' : 'primary'] },
+      cancelling ? t('job.confirm_cancel') : t('job.confirm_reopen'));
+    const back = h('button', { type: 'button', class: 'btn ghost', onclick: () => showButtons() }, t('job.keep_status'));
+    const form = h('form', { class: 'status-reason', onsubmit: (e) => {
+      e.preventDefault();
+      move(to, reason.value.trim());
+    } }, field('job-status-reason', cancelling ? t('job.cancel_reason') : t('job.reopen_reason'), reason), h('div', { class: 'actions' }, confirm, back));
+    form.addEventListener('keydown', (e) => { if (e.key === 'Escape') showButtons(); });
+    group.replaceChildren(form);
+    reason.focus();
+  }
+  function showButtons() {
+    group.replaceChildren(...buttons().filter(Boolean));
+  }
+  showButtons();
+  return group;
 }
 
 function productProblem(job) {

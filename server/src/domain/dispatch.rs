@@ -147,6 +147,9 @@ pub fn region_of_province(province: &str) -> Option<&'static str> {
 /// The longest free-text field accepted from a call.
 pub const MAX_TEXT: usize = 4000;
 
+/// The longest reason for a cancel or a reopen, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
 /// Checks a call before anything is stored; the error names the first bad field.
 pub fn validate_call(
     new: &NewJob,
@@ -335,11 +338,17 @@ impl<'s> Dispatch<'s> {
     }
 
     fn author(&self) -> Author<'_> {
+        self.author_noting("")
+    }
+
+    /// The office as the author of changes made for `note` (a reason the user gave).
+    fn author_noting<'n>(&'n self, note: &'n str) -> Author<'n> {
         Author {
             user: &self.editor.user,
             device: None,
             fields: jobs::NO_FIELDS,
             binds_actors: true,
+            note,
         }
     }
 
@@ -447,14 +456,50 @@ impl<'s> Dispatch<'s> {
     }
 
     /// Moves the status as dispatch (cancel, close, reopen, schedule a follow-up).
+    ///
+    /// Cancelling a job and reopening one (moving it back from completed, incomplete, cancelled
+    /// or closed) need a `reason`, which the job's history records with the move; closing is
+    /// refused for a job that was never worked (`transition_not_allowed`).
     pub fn move_status(
         &self,
         job_id: &str,
         to: Status,
+        reason: Option<&str>,
         now: Millis,
     ) -> Result<(JobSummary, Committed), DomainError> {
-        self.edit(job_id, now, |doc, editor| {
-            doc.transition(to, editor, now, None)
+        let reason = reason.map(str::trim).unwrap_or_default();
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return Err(DomainError::invalid_field(
+                "reason",
+                Problem::TooLong,
+                format!("a reason is at most {MAX_REASON_CHARS} characters"),
+            )
+            .with("max", MAX_REASON_CHARS));
+        }
+        write(self.storage, |tx| {
+            let stored = tx
+                .job(job_id)?
+                .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))?;
+            let from = stored.summary.status;
+            let reopens = from.is_terminal() && !to.is_terminal();
+            if (to == Status::Cancelled || reopens) && from != to && reason.is_empty() {
+                let what = if reopens { "reopening" } else { "cancelling" };
+                return Err(DomainError::invalid_field(
+                    "reason",
+                    Problem::Required,
+                    format!("{what} a job needs a reason, which its history keeps"),
+                ));
+            }
+            let actor = ActorId::from(tx.server_actor()?.as_slice());
+            jobs::edit(
+                tx,
+                job_id,
+                actor,
+                &self.editor,
+                self.author_noting(reason),
+                now,
+                |doc, editor| doc.transition(to, editor, now, None),
+            )
         })
     }
 

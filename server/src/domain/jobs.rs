@@ -30,6 +30,9 @@ pub struct Author<'a> {
     pub fields: &'a BTreeMap<ChangeHash, Vec<String>>,
     /// Whether the changes' actors not yet known are recorded as the device's.
     pub binds_actors: bool,
+    /// Why the office made the changes (the reason given for a cancel or a reopen), recorded
+    /// as the detail of their audit entries; empty when none was asked.
+    pub note: &'a str,
 }
 
 /// No fields known in advance.
@@ -176,7 +179,7 @@ pub fn commit(
             detail: if compensation {
                 "restored fields the device may not change".into()
             } else {
-                String::new()
+                author.note.to_owned()
             },
             ..change_audit(job_id, kind, change, now)
         })?;
@@ -360,6 +363,7 @@ mod tests {
             device: None,
             fields: NO_FIELDS,
             binds_actors: false,
+            note: "",
         }
     }
 

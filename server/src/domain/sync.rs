@@ -431,6 +431,7 @@ fn store_device_changes(
             // Actors met only in the fallback may be other devices' whose records a restore
             // lost: binding them to the relaying device would lock their owners out.
             binds_actors: !from.fallback,
+            note: "",
         },
         now,
     )?;

@@ -238,11 +238,15 @@ async fn set_appointment(
 struct StatusBody {
     /// The new status, e.g. `scheduled`, `cancelled`, `closed`.
     to: String,
+    /// Why (at most 500 characters): required to cancel a job or to reopen one (move it back
+    /// from `completed`, `incomplete`, `cancelled` or `closed`); the job's history keeps it.
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 /// Move the status.
 ///
-/// Dispatch may move a job back. Closing is refused (`409 media_missing`) until the server holds every photo, the signature and the report. Permission: `EditJobs`.
+/// Dispatch may move a job back. Cancelling and reopening need a `reason` (`400 invalid_field`, field `reason`, problem `required`). Only a `completed` or `incomplete` job can be closed (`400 invalid_edit` with the problem `transition_not_allowed` otherwise), and only once the server holds every photo, the signature and the report (`409 media_missing`). Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{id}/status",
@@ -272,7 +276,7 @@ async fn move_status(
     }
     let now = state.now();
     edit(&state, caller.principal.user().to_owned(), move |d| {
-        d.move_status(&id, to, now)
+        d.move_status(&id, to, body.reason.as_deref(), now)
     })
     .await
 }

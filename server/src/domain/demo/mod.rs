@@ -131,6 +131,7 @@ fn edit(
         device: device.as_deref(),
         fields: NO_FIELDS,
         binds_actors: true,
+        note: "",
     };
     jobs::edit(tx, job_id, actor, &editor, author, received, f)?;
     Ok(())
