@@ -102,15 +102,17 @@ fn run(jobs: usize, backend: &str) -> Run {
         dispatch
             .set_appointment(
                 &summary.id,
+                // One visit after another: dispatch does not book an engineer twice at once.
                 Appointment {
-                    start: *T0,
-                    end: *T0 + 360_000,
+                    start: *T0 + i as i64 * 400_000,
+                    end: *T0 + i as i64 * 400_000 + 360_000,
                 },
+                None,
                 *T0,
             )
             .expect("appointment");
         dispatch
-            .assign(&summary.id, Some("anna"), *T0)
+            .assign(&summary.id, Some("anna"), None, None, *T0)
             .expect("assign");
         ids.push(summary.id);
     }
@@ -167,14 +169,15 @@ fn run(jobs: usize, backend: &str) -> Run {
         store.append_note(id, "Replaced the filter.").expect("note");
         store.add_part(id, "FLT-9", 1, true).expect("part");
     }
-    for id in &ids[CHANGED_ON_PHONE..CHANGED_ON_PHONE + CHANGED_BY_DISPATCH] {
+    for (n, id) in (0..).zip(&ids[CHANGED_ON_PHONE..CHANGED_ON_PHONE + CHANGED_BY_DISPATCH]) {
         dispatch
             .set_appointment(
                 id,
                 Appointment {
-                    start: *T0 + 100_000_000,
-                    end: *T0 + 100_360_000,
+                    start: *T0 + 1_000_000_000 + n * 400_000,
+                    end: *T0 + 1_000_360_000 + n * 400_000,
                 },
+                None,
                 *T0 + 100_000,
             )
             .expect("move");

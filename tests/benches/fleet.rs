@@ -301,7 +301,7 @@ fn seed(storage: &dyn Storage, dir: &Path, n: usize) -> Vec<(Store, String, Vec<
             let mut jobs = Vec::with_capacity(JOBS_PER_PHONE);
             for j in 0..JOBS_PER_PHONE {
                 let (summary, _) = dispatch.create(new_job(i, j), now)?;
-                dispatch.assign(&summary.id, Some(&installer), now)?;
+                dispatch.assign(&summary.id, Some(&installer), None, None, now)?;
                 jobs.push(summary.id);
             }
             let store = Store::open(dir.join(format!("{installer}.sqlite3")), &installer)

@@ -587,7 +587,9 @@ fn seeded() -> (tempfile::TempDir, SqliteStorage, String) {
     let (job, _) = dispatch
         .create(fieldsync_tests::new_call("Ada"), 1)
         .expect("job");
-    dispatch.assign(&job.id, Some("anna"), 2).expect("assign");
+    dispatch
+        .assign(&job.id, Some("anna"), None, None, 2)
+        .expect("assign");
     (dir, storage, job.id)
 }
 

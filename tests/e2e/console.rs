@@ -498,3 +498,94 @@ fn an_incomplete_visit_asks_dispatch_for_a_follow_up() {
     );
     assert_eq!(clock_of(&view, "resolve")["state"], "met");
 }
+
+/// Dispatch cannot book an engineer twice at once by accident: an assignment or an appointment
+/// that overlaps another visit of theirs is refused, naming the other visit, with nothing
+/// stored; given a reason it is booked, and the history keeps the reason. Visits that only
+/// touch, or that ended, do not clash; the board's drop sets engineer and time in one change.
+#[test]
+fn a_double_booking_is_refused_unless_dispatch_gives_a_reason() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let at = |hour: i64| 1_900_000_000_000 + hour * HOUR;
+    let first = dispatcher.create_job("Ada Lovelace");
+    dispatcher.set_appointment(&first, at(10), at(12));
+    dispatcher.assign(&first, Some("anna"));
+
+    // Assigned over her 10:00 visit: refused, named, nothing stored.
+    let second = dispatcher.create_job("Grace Hopper");
+    dispatcher.set_appointment(&second, at(11), at(13));
+    let assign = |body: Value| dispatcher.post(&format!("/v1/jobs/{second}/assign"), &body);
+    let refused = assign(json!({ "assignee": "anna" }));
+    assert_eq!(
+        (refused.status, refused.body["params"]["problem"].as_str()),
+        (409, Some("double_booked")),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["params"]["job"], first.as_str());
+    assert_eq!(refused.body["params"]["customer"], "Ada Lovelace");
+    assert_eq!(refused.body["params"]["start"], at(10));
+    assert!(dispatcher.job(&second)["summary"]["assignee"].is_null());
+
+    // The same through the appointment of a job she already has.
+    let third = dispatcher.create_job("Barbara Liskov");
+    dispatcher.set_appointment(&third, at(12), at(13));
+    dispatcher.assign(&third, Some("anna"));
+    let moved = dispatcher.post(
+        &format!("/v1/jobs/{third}/appointment"),
+        &json!({ "start": at(9), "end": at(11) }),
+    );
+    assert_eq!(moved.status, 409, "{:?}", moved.body);
+    assert_eq!(
+        dispatcher.job(&third)["summary"]["appointment_start"],
+        at(12),
+        "a visit that only touches hers is no clash, and the refused move changed nothing"
+    );
+
+    // With a reason it is booked, and the history says over what and why.
+    let booked = assign(json!({ "assignee": "anna", "override_reason": "customer insists" }));
+    assert_eq!(booked.status, 200, "{:?}", booked.body);
+    let history = dispatcher.job(&second)["history"].clone();
+    let expected = format!("booked over job {first}: customer insists");
+    assert!(
+        history
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|entry| entry["detail"] == expected.as_str()),
+        "{history}"
+    );
+
+    // A cancelled visit frees its time; engineer and time are set in one change.
+    let cancel = dispatcher.post(
+        &format!("/v1/jobs/{first}/status"),
+        &json!({ "to": "cancelled", "reason": "customer away" }),
+    );
+    assert_eq!(cancel.status, 200, "{:?}", cancel.body);
+    let fourth = dispatcher.create_job("Edsger Dijkstra");
+    let dropped = dispatcher.post(
+        &format!("/v1/jobs/{fourth}/assign"),
+        &json!({ "assignee": "anna", "appointment": { "start": at(10), "end": at(11) } }),
+    );
+    assert_eq!(dropped.status, 200, "{:?}", dropped.body);
+    assert_eq!(
+        (
+            dropped.body["assignee"].as_str(),
+            dropped.body["appointment_start"].as_i64(),
+            dropped.body["status"].as_str()
+        ),
+        (Some("anna"), Some(at(10)), Some("assigned"))
+    );
+    let long = "x".repeat(501);
+    let too_long = dispatcher.post(
+        &format!("/v1/jobs/{fourth}/appointment"),
+        &json!({ "start": at(11), "end": at(12), "override_reason": long }),
+    );
+    assert_eq!(
+        (too_long.status, too_long.body["params"]["problem"].as_str()),
+        (400, Some("too_long")),
+        "{:?}",
+        too_long.body
+    );
+}

@@ -604,9 +604,9 @@ fn large_catch_up_is_paged() {
     let jobs: Vec<String> = (0..30)
         .map(|i| dispatcher.create_job(&format!("Customer {i}")))
         .collect();
-    for job in &jobs {
+    for (n, job) in (0..).zip(&jobs) {
         dispatcher.assign(job, Some("anna"));
-        dispatcher.set_appointment(job, 1_000, 2_000);
+        dispatcher.set_appointment(job, n * 1_000, n * 1_000 + 500);
     }
     let phone = server.phone("anna");
     let report = phone.sync();

@@ -16,6 +16,9 @@ use fieldsync_server::storage::{Storage, User, write};
 use fieldsync_tests::PostgresSchema;
 use proptest::prelude::*;
 
+/// The reason dispatch gives for booking over another visit in a random schedule.
+const RANDOM_SCHEDULE: &str = "a random schedule";
+
 /// Devices: two phones of Anna, one of Ben.
 const DEVICES: [&str; 3] = ["anna", "anna", "ben"];
 const JOBS: usize = 3;
@@ -138,7 +141,13 @@ impl World {
                 let new = fieldsync_tests::new_call(&format!("c{i}"));
                 let (summary, _) = dispatch.create(new, 1).expect("create");
                 dispatch
-                    .assign(&summary.id, Some(if i == 2 { "ben" } else { "anna" }), 1)
+                    .assign(
+                        &summary.id,
+                        Some(if i == 2 { "ben" } else { "anna" }),
+                        None,
+                        None,
+                        1,
+                    )
                     .expect("assign");
                 summary.id
             })
@@ -259,6 +268,8 @@ impl World {
                             start,
                             end: start + 10,
                         },
+                        // Random times overlap; the schedule is not what is tested here.
+                        Some(RANDOM_SCHEDULE),
                         now,
                     )
                     .expect("appointment");
@@ -267,7 +278,7 @@ impl World {
                 let now = self.tick();
                 let to = if to_ben { "ben" } else { "anna" };
                 Dispatch::new(self.server(), "dispatch")
-                    .assign(&self.jobs[job], Some(to), now)
+                    .assign(&self.jobs[job], Some(to), None, Some(RANDOM_SCHEDULE), now)
                     .expect("assign");
             }
             Step::Sync { device, fault } => self.sync(device, fault),

@@ -112,7 +112,7 @@ fn assign_new_job(state: &AppState) -> String {
         .create(fieldsync_tests::new_call("Ada"), now_millis())
         .expect("create");
     let (_, committed) = dispatch
-        .assign(&job.id, Some("anna"), now_millis())
+        .assign(&job.id, Some("anna"), None, None, now_millis())
         .expect("assign");
     state.changed(committed.nudge, vec![job.id.clone()]);
     job.id
@@ -163,6 +163,7 @@ fn a_phone_syncs_uploads_and_hears_its_nudge_over_https() {
                 start: now_millis() + 3_600_000,
                 end: now_millis() + 7_200_000,
             },
+            None,
             now_millis(),
         )
         .expect("appointment");

@@ -1,27 +1,41 @@
 // Fieldsync console: action errors shown in an alert box and kept across live re-renders,
-// and act(), which runs an action, reports its failure and re-renders the current view.
+// and act(), which runs an action, reports its failure and re-renders the current view. A
+// booking the server refuses as a double booking is offered again with a reason.
 
 import { state } from './state.js';
 import { rerender } from './hooks.js';
 import { $, h } from './dom.js';
-import { errorText } from './i18n.js';
+import { errorText, t } from './i18n.js';
 
 // Action errors: shown in an alert box and kept across live re-renders of the same page.
 export function errorBox(id) {
   const saved = state.errors[id];
   const el = h('div', { id, class: 'error-box', role: 'alert' });
-  if (saved && saved.hash === location.hash) el.textContent = saved.text;
+  if (saved && saved.hash === location.hash) fill(el, saved);
   else el.hidden = true;
   return el;
 }
-export function showError(id, err) {
+/** Shows `err` in the box `id`; with `retry`, a form asks for the reason to do it anyway and
+ *  calls `retry(reason)`. */
+export function showError(id, err, retry) {
   if (err && err.status === 401) return;
   // An API error reads in the page's language; anything else thrown (the console's own checks
   // throw an Error with translated text) keeps its message.
   const text = err && typeof err === 'object' ? errorText(err) : String(err);
-  state.errors[id] = { hash: location.hash, text };
+  state.errors[id] = { hash: location.hash, text, retry };
   const el = $(id);
-  if (el) { el.textContent = text; el.hidden = false; }
+  if (el) fill(el, state.errors[id]);
+}
+function fill(el, { text, retry }) {
+  el.replaceChildren(text);
+  if (retry) el.append(overrideForm(el.id, retry));
+  el.hidden = false;
+}
+function overrideForm(id, retry) {
+  const reason = h('input', { id: `${id}-override`, type: 'text', maxlength: 500, required: true });
+  return h('form', { class: 'override', onsubmit: (e) => { e.preventDefault(); act(id, () => retry(reason.value.trim())); } },
+    h('label', { for: reason.id }, t('booking.override_label')), reason,
+    h('button', { type: 'submit', class: 'btn danger small' }, t('booking.book_anyway')));
 }
 export function clearError(id) {
   delete state.errors[id];
@@ -29,13 +43,16 @@ export function clearError(id) {
   if (el) { el.textContent = ''; el.hidden = true; }
 }
 
-/** Runs an action, reports failure in `errorId`, then re-renders the current view. */
+/** Runs an action, reports failure in `errorId`, then re-renders the current view. An action
+ *  that books a visit takes the reason to override a double booking as its argument: refused
+ *  as one, it is offered again with the reason asked for. */
 export async function act(errorId, fn) {
   try {
     await fn();
     clearError(errorId);
   } catch (err) {
-    showError(errorId, err);
+    const doubleBooked = err && err.params && err.params.problem === 'double_booked';
+    showError(errorId, err, doubleBooked ? fn : undefined);
   }
   rerender();
 }

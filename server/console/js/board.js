@@ -166,11 +166,10 @@ function dropTarget(el, onDrop) {
 function moveJob(ctx, id, user, start, end) {
   const job = ctx.jobs.get(id);
   state.board.selected = id;
-  // Appointment first, then the engineer, so the job ends up "assigned".
-  act('board-error', async () => {
-    await api('POST', `/v1/jobs/${enc(id)}/appointment`, { start, end });
-    if (!job || job.assignee !== user) await api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user });
-  });
+  // The engineer and the time in one change, checked together against the engineer's day.
+  act('board-error', (reason) => (job && job.assignee === user
+    ? api('POST', `/v1/jobs/${enc(id)}/appointment`, { start, end, override_reason: reason })
+    : api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user, appointment: { start, end }, override_reason: reason })));
 }
 
 function openPanel(ctx, id) {
@@ -205,10 +204,10 @@ async function fillPanel(ctx, id) {
   const start = h('input', { id: 'appt-start', type: 'time', step: 900, value: onDay ? toTimeInput(job.appointment_start) : '' });
   const end = h('input', { id: 'appt-end', type: 'time', step: 900, value: onDay ? toTimeInput(job.appointment_end) : '' });
   fillEndFromStart(start, end, (v) => toTimeInput(dayAt(day, ...v.split(':').map(Number)) + DEFAULT_VISIT));
-  const save = () => act('board-error', async () => {
+  const save = () => act('board-error', async (reason) => {
     if (!start.value || !end.value) throw new Error(t('board.pick_times'));
     const at = (v) => dayAt(day, ...v.split(':').map(Number));
-    await api('POST', `/v1/jobs/${enc(id)}/appointment`, { start: at(start.value), end: at(end.value) });
+    await api('POST', `/v1/jobs/${enc(id)}/appointment`, { start: at(start.value), end: at(end.value), override_reason: reason });
     delete start.dataset.dirty;
     delete end.dataset.dirty;
   });
@@ -228,6 +227,6 @@ async function fillPanel(ctx, id) {
     h('div', { class: 'appt-editor' }, field('appt-start', t('board.start'), start), field('appt-end', t('board.end'), end),
       h('button', { id: 'appt-save', type: 'button', class: 'btn primary', onclick: save }, t('common.save'))),
     h('h3', {}, t('board.suggested_for', { day })),
-    suggestionList(suggestions, job.assignee, (user) => act('board-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user }))),
+    suggestionList(suggestions, job.assignee, (user) => act('board-error', (reason) => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user, override_reason: reason }))),
     job.assignee ? h('button', { type: 'button', class: 'btn ghost', onclick: () => act('board-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: null })) }, t('common.unassign')) : null]);
 }

@@ -7,6 +7,9 @@
 // Catalog entries are flat keys ("nav.queues") to text with {name} placeholders; an entry may be
 // an object of plural forms ({"one": "…", "other": "…"}) chosen by the `n` parameter.
 
+// Only used inside functions: the import cycle with dom.js (which words its dates) is safe.
+import { fmtRange } from './dom.js';
+
 export const LANGUAGES = [['zh-CN', '中文'], ['en', 'English']];
 const FALLBACK = 'en';
 const STORE_KEY = 'fieldsync.language';
@@ -112,6 +115,8 @@ export function errorText(err) {
   if (err && err.field && raw.field === undefined) raw.field = err.field;
   const params = {};
   for (const [name, value] of Object.entries(raw)) params[name] = paramText(name, value);
+  // The other visit of a double booking, as the console writes times.
+  if (typeof raw.start === 'number') params.when = fmtRange(raw.start, raw.end);
   if (raw.problem !== undefined) {
     const key = `problem.${raw.problem}`;
     params.problem = has(key) ? t(key, params) : (err.message || String(raw.problem));

@@ -25,7 +25,7 @@ export async function viewJob({ params: [id] }) {
   let suggestions;
   try {
     suggestions = suggestionList(await api('GET', `/v1/jobs/${enc(id)}/suggestions?day=${sugDay}`), sum.assignee,
-      (user) => act('job-error', () => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user })));
+      (user) => act('job-error', (reason) => api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user, override_reason: reason })));
   } catch (err) {
     if (err.status === 401) throw err;
     suggestions = h('p', { class: 'error-box', role: 'alert' }, t('job.suggestions_unavailable', { error: errorText(err) }));
@@ -66,11 +66,15 @@ export async function viewJob({ params: [id] }) {
 
 /** The moves dispatch can make from the job's status: reopening a visit that ended, closing one
  *  whose feedback is in, cancelling one that has not ended. Cancelling and reopening ask for a
- *  reason first (the server requires one and the history keeps it). */
+ *  reason first (the server requires one and the history keeps it); the question and what is
+ *  typed survive the page's live re-renders and a refusal. */
 function statusActions(id, sum) {
   const ended = ['completed', 'incomplete', 'cancelled', 'closed'].includes(sum.status);
   const group = h('div', { id: 'job-status-actions', class: 'actions', role: 'group', 'aria-label': t('job.status_actions') });
-  const move = (to, reason) => act('job-error', () => api('POST', `/v1/jobs/${enc(id)}/status`, reason ? { to, reason } : { to }));
+  const move = (to, reason) => act('job-error', async () => {
+    await api('POST', `/v1/jobs/${enc(id)}/status`, reason ? { to, reason } : { to });
+    state.statusAsk = null;
+  });
   const btn = (to, text, onclick) => h('button', {
     type: 'button', class: ['btn', 'status-btn', to === 'cancelled' && 'danger'], 'data-to': to, onclick,
   }, text);
@@ -83,7 +87,12 @@ function statusActions(id, sum) {
   ];
   function askReason(to) {
     const cancelling = to === 'cancelled';
-    const reason = h('textarea', { id: 'job-status-reason', rows: 2, maxlength: 500, required: true });
+    const asked = state.statusAsk && state.statusAsk.job === id && state.statusAsk.to === to
+      ? state.statusAsk : { job: id, to, reason: '' };
+    state.statusAsk = asked;
+    const reason = h('textarea', { id: 'job-status-reason', rows: 2, maxlength: 500, required: true,
+      oninput: () => { asked.reason = reason.value; } });
+    reason.value = asked.reason;
     const confirm = h('button', { id: 'job-status-confirm', type: 'submit', class: ['btn', cancelling ? 'danger' : 'primary'] },
       cancelling ? t('job.confirm_cancel') : t('job.confirm_reopen'));
     const back = h('button', { type: 'button', class: 'btn ghost', onclick: () => showButtons() }, t('job.keep_status'));
@@ -93,12 +102,15 @@ function statusActions(id, sum) {
     } }, field('job-status-reason', cancelling ? t('job.cancel_reason') : t('job.reopen_reason'), reason), h('div', { class: 'actions' }, confirm, back));
     form.addEventListener('keydown', (e) => { if (e.key === 'Escape') showButtons(); });
     group.replaceChildren(form);
-    reason.focus();
+    // Focused once the page is in the document (a live re-render builds it detached).
+    setTimeout(() => { if (document.activeElement !== reason) reason.focus(); });
   }
   function showButtons() {
+    state.statusAsk = null;
     group.replaceChildren(...buttons().filter(Boolean));
   }
-  showButtons();
+  if (state.statusAsk && state.statusAsk.job === id) askReason(state.statusAsk.to);
+  else showButtons();
   return group;
 }
 
@@ -126,11 +138,11 @@ function appointmentEditor(id, sum) {
   const start = h('input', { id: 'job-appt-start', type: 'datetime-local', value: toLocalInput(sum.appointment_start) });
   const end = h('input', { id: 'job-appt-end', type: 'datetime-local', value: toLocalInput(sum.appointment_end) });
   fillEndFromStart(start, end, (v) => toLocalInput(parseLocalInput(v) + DEFAULT_VISIT));
-  const save = () => act('job-error', async () => {
+  const save = () => act('job-error', async (reason) => {
     const from = parseLocalInput(start.value);
     const to = parseLocalInput(end.value);
     if (from == null || to == null) throw new Error(t('job.pick_times'));
-    await api('POST', `/v1/jobs/${enc(id)}/appointment`, { start: from, end: to });
+    await api('POST', `/v1/jobs/${enc(id)}/appointment`, { start: from, end: to, override_reason: reason });
     delete start.dataset.dirty;
     delete end.dataset.dirty;
   });

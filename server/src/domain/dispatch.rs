@@ -16,7 +16,7 @@ use crate::domain::facts::JobFacts;
 use crate::domain::jobs::{self, Author, Committed};
 use crate::domain::planning;
 use crate::domain::sla::{ClockView, MINUTE, SlaPolicy};
-use crate::storage::{AuditEntry, AuditKind, Reminder, Storage, User, read, write};
+use crate::storage::{AuditEntry, AuditKind, Reminder, Storage, User, WriteTx, read, write};
 use fieldsync_protocol::Language;
 
 static DEFAULT_POLICY: LazyLock<SlaPolicy> = LazyLock::new(SlaPolicy::default);
@@ -337,10 +337,6 @@ impl<'s> Dispatch<'s> {
         self
     }
 
-    fn author(&self) -> Author<'_> {
-        self.author_noting("")
-    }
-
     /// The office as the author of changes made for `note` (a reason the user gave).
     fn author_noting<'n>(&'n self, note: &'n str) -> Author<'n> {
         Author {
@@ -392,8 +388,15 @@ impl<'s> Dispatch<'s> {
             let actor = ActorId::from(tx.server_actor()?.as_slice());
             let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
             let changes = doc.get_changes(&[]);
-            let committed =
-                jobs::commit(tx, &new.id, (doc, None), None, &changes, self.author(), now)?;
+            let committed = jobs::commit(
+                tx,
+                &new.id,
+                (doc, None),
+                None,
+                &changes,
+                self.author_noting(""),
+                now,
+            )?;
             let summary = committed
                 .summary
                 .clone()
@@ -409,18 +412,40 @@ impl<'s> Dispatch<'s> {
         now: Millis,
         f: impl FnOnce(&mut JobDoc, &Editor) -> Result<(), SchemaError>,
     ) -> Result<(JobSummary, Committed), DomainError> {
-        write(self.storage, |tx| {
-            let actor = ActorId::from(tx.server_actor()?.as_slice());
-            jobs::edit(tx, job_id, actor, &self.editor, self.author(), now, f)
-        })
+        write(self.storage, |tx| self.edit_in(tx, job_id, "", now, f))
     }
 
-    /// Assigns, reassigns or (with `None`) unassigns a job. The assignee must be a known
-    /// installer.
+    /// Edits a job inside the write transaction `tx` as the office, noting why (`note`, which
+    /// the job's history keeps; empty for none).
+    fn edit_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        job_id: &str,
+        note: &str,
+        now: Millis,
+        f: impl FnOnce(&mut JobDoc, &Editor) -> Result<(), SchemaError>,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        let actor = ActorId::from(tx.server_actor()?.as_slice());
+        jobs::edit(
+            tx,
+            job_id,
+            actor,
+            &self.editor,
+            self.author_noting(note),
+            now,
+            f,
+        )
+    }
+
+    /// Assigns, reassigns or (with `None`) unassigns a job, and with `window` sets its
+    /// appointment in the same change. The assignee must be a known installer; a visit that
+    /// overlaps another of theirs is refused (see [`Dispatch::book`]).
     pub fn assign(
         &self,
         job_id: &str,
         assignee: Option<&str>,
+        window: Option<Appointment>,
+        override_reason: Option<&str>,
         now: Millis,
     ) -> Result<(JobSummary, Committed), DomainError> {
         if let Some(user) = assignee {
@@ -433,25 +458,93 @@ impl<'s> Dispatch<'s> {
                 .with("user", user));
             }
         }
-        self.edit(job_id, now, |doc, editor| doc.assign(assignee, editor, now))
+        self.book(job_id, Some(assignee), window, override_reason, now)
     }
 
-    /// Sets or moves the appointment window.
+    /// Sets or moves the appointment window; a visit that overlaps another of the job's
+    /// engineer is refused (see [`Dispatch::book`]).
     pub fn set_appointment(
         &self,
         job_id: &str,
         window: Appointment,
+        override_reason: Option<&str>,
         now: Millis,
     ) -> Result<(JobSummary, Committed), DomainError> {
-        if window.end <= window.start {
+        self.book(job_id, None, Some(window), override_reason, now)
+    }
+
+    /// Changes who does a job (`assignee`, `None` to keep it) and when (`window`, `None` to
+    /// keep it) in one change, checked in the same transaction against the engineer's other
+    /// visits: one that shares any moment with this one is refused (`409 conflict`,
+    /// `double_booked`, naming it) unless `override_reason` says why it is booked anyway; the
+    /// job's history keeps that reason.
+    fn book(
+        &self,
+        job_id: &str,
+        assignee: Option<Option<&str>>,
+        window: Option<Appointment>,
+        override_reason: Option<&str>,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        if let Some(window) = window
+            && window.end <= window.start
+        {
             return Err(DomainError::invalid_field(
                 "end",
                 Problem::EndBeforeStart,
                 "the appointment must end after it starts",
             ));
         }
-        self.edit(job_id, now, |doc, editor| {
-            doc.set_appointment(window, editor, now)
+        let override_reason = override_reason.map(str::trim).unwrap_or_default();
+        if override_reason.chars().count() > MAX_REASON_CHARS {
+            return Err(DomainError::invalid_field(
+                "override_reason",
+                Problem::TooLong,
+                format!("a reason is at most {MAX_REASON_CHARS} characters"),
+            )
+            .with("max", MAX_REASON_CHARS));
+        }
+        write(self.storage, |tx| {
+            let stored = tx
+                .job(job_id)?
+                .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))?;
+            let current = &stored.summary;
+            let engineer = assignee.map_or(current.assignee.as_deref(), |a| a);
+            let slot = window.or(match (current.appointment_start, current.appointment_end) {
+                (Some(start), Some(end)) => Some(Appointment { start, end }),
+                _ => None,
+            });
+            let mut note = String::new();
+            if let (Some(engineer), Some(slot)) = (engineer, slot)
+                && !current.status.is_terminal()
+                && let Some(other) = planning::clash(tx, job_id, engineer, slot)?
+            {
+                if override_reason.is_empty() {
+                    return Err(DomainError::conflict(
+                        Problem::DoubleBooked,
+                        format!(
+                            "{engineer} already has job `{}` ({}) at that time; give a reason \
+                             to book it anyway",
+                            other.id, other.customer_name
+                        ),
+                    )
+                    .with("user", engineer)
+                    .with("job", other.id.as_str())
+                    .with("customer", other.customer_name.as_str())
+                    .with("start", other.appointment_start)
+                    .with("end", other.appointment_end));
+                }
+                note = format!("booked over job {}: {override_reason}", other.id);
+            }
+            self.edit_in(tx, job_id, &note, now, |doc, editor| {
+                if let Some(window) = window {
+                    doc.set_appointment(window, editor, now)?;
+                }
+                match assignee {
+                    Some(assignee) => doc.assign(assignee, editor, now),
+                    None => Ok(()),
+                }
+            })
         })
     }
 
@@ -481,7 +574,9 @@ impl<'s> Dispatch<'s> {
                 .job(job_id)?
                 .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))?;
             let from = stored.summary.status;
-            let reopens = from.is_terminal() && !to.is_terminal();
+            // Out of a cancelled or closed job, or back from an ended visit to planning.
+            let reopens = matches!(from, Status::Cancelled | Status::Closed)
+                || (from.is_terminal() && !to.is_terminal());
             if (to == Status::Cancelled || reopens) && from != to && reason.is_empty() {
                 let what = if reopens { "reopening" } else { "cancelling" };
                 return Err(DomainError::invalid_field(
@@ -490,16 +585,9 @@ impl<'s> Dispatch<'s> {
                     format!("{what} a job needs a reason, which its history keeps"),
                 ));
             }
-            let actor = ActorId::from(tx.server_actor()?.as_slice());
-            jobs::edit(
-                tx,
-                job_id,
-                actor,
-                &self.editor,
-                self.author_noting(reason),
-                now,
-                |doc, editor| doc.transition(to, editor, now, None),
-            )
+            self.edit_in(tx, job_id, reason, now, |doc, editor| {
+                doc.transition(to, editor, now, None)
+            })
         })
     }
 

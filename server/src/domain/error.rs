@@ -179,6 +179,9 @@ codes! {
         DeviceOfAnotherUser = "device_of_another_user",
         /// The enrollment code was issued for another installer (`user`; `conflict`).
         CodeForAnotherInstaller = "code_for_another_installer",
+        /// The engineer already has a visit then (`user`, `job`, `customer`, `start`, `end`:
+        /// the other visit; `conflict`). Sent again with an `override_reason`, it is booked.
+        DoubleBooked = "double_booked",
     }
 }
 

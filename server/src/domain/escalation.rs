@@ -515,6 +515,7 @@ mod tests {
                     start: received + 2 * HOUR,
                     end: received + 4 * HOUR,
                 },
+                None,
                 received + 4 * MINUTE,
             )
             .expect("appointment");

@@ -203,6 +203,9 @@ pub fn upload_progress(
     sha256: String,
     job: Option<&str>,
 ) -> Result<(UploadStatus, Option<PendingUpload>, Option<String>), DomainError> {
+    // Asked before the transaction: a bucket may take seconds to answer, and a database
+    // connection is not held meanwhile.
+    let bytes_held = blobs.size(&sha256)?.is_some();
     let (job, linked, held, pending) = read(storage, |tx| {
         let job = match job {
             Some(job) => upload_target(tx, principal, Some(job))?,
@@ -211,7 +214,7 @@ pub fn upload_progress(
         // Held means recorded and its bytes there (a restored database may name blobs
         // whose files are gone: those are sent again).
         let held = match tx.blob(&sha256)? {
-            Some(blob) if blobs.size(&sha256)?.is_some() => Some(blob.size),
+            Some(blob) if bytes_held => Some(blob.size),
             _ => None,
         };
         let linked = match (&job, held) {
@@ -254,10 +257,11 @@ pub fn begin_part(
 ) -> Result<(Option<String>, Option<u64>, u64), DomainError> {
     let sha256 = sha256.to_owned();
     let user = principal.user().to_owned();
-    // Reads first: a part that continues an upload writes nothing to the database.
-    let (job, held_size, recorded, pending) = read(storage, |tx| {
+    // Reads first: a part that continues an upload writes nothing to the database. The store
+    // is asked before the transaction (a bucket may take seconds to answer).
+    let held_size = blobs.size(&sha256)?;
+    let (job, recorded, pending) = read(storage, |tx| {
         let job = upload_target(tx, principal, job)?;
-        let held_size = blobs.size(&sha256)?;
         let recorded = match (&job, held_size) {
             (Some(job), Some(_)) => {
                 tx.blob(&sha256)?.is_some() && tx.blob_jobs(&sha256)?.contains(job)
@@ -265,7 +269,7 @@ pub fn begin_part(
             (None, Some(_)) => tx.blob(&sha256)?.is_some(),
             (_, None) => false,
         };
-        Ok::<_, DomainError>((job, held_size, recorded, tx.upload(&sha256)?))
+        Ok::<_, DomainError>((job, recorded, tx.upload(&sha256)?))
     })?;
     if let Some(size) = held_size {
         if !recorded {
@@ -349,12 +353,15 @@ pub fn finish(
                 Ok(size)
             })
         }
-        Err(e) => {
+        Err(e @ BlobError::HashMismatch { .. }) => {
             write(storage, |tx| {
                 Ok::<_, DomainError>(tx.discard_upload(&blob.sha256)?)
             })?;
             Err(e.into())
         }
+        // The store failed (a bucket out of reach): the staged bytes and the upload stay, and
+        // the next status request or part finishes it.
+        Err(e) => Err(e.into()),
     }
 }
 

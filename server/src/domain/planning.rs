@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use fieldsync_protocol::Millis;
-use fieldsync_protocol::job::{JobSummary, Tier};
+use fieldsync_protocol::job::{Appointment, JobSummary, Tier};
 use fieldsync_protocol::rules::Status;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -427,6 +427,26 @@ pub struct Board {
     pub engineers: Vec<BoardRow>,
     /// Jobs still needing an installer or an appointment, VIP first, oldest call first.
     pub unplanned: Vec<JobSummary>,
+}
+
+/// Another visit `engineer` is booked for that shares any moment with `slot`: the earliest job
+/// other than `job_id` that has not ended yet (new to on site) and has an appointment.
+pub fn clash(
+    tx: &dyn ReadTx,
+    job_id: &str,
+    engineer: &str,
+    slot: Appointment,
+) -> Result<Option<JobSummary>, DomainError> {
+    Ok(tx
+        .list_jobs()?
+        .into_iter()
+        .filter(|j| j.id != job_id && j.assignee.as_deref() == Some(engineer))
+        .filter(|j| !j.status.is_terminal())
+        .filter(|j| {
+            matches!((j.appointment_start, j.appointment_end),
+                (Some(start), Some(end)) if start < slot.end && slot.start < end)
+        })
+        .min_by_key(|j| j.appointment_start))
 }
 
 fn on_day(job: &JobSummary, day: &Day) -> bool {

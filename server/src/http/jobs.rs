@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::{Appointment, JobSummary, NewJob};
 use fieldsync_protocol::rules::Status;
 use serde::Deserialize;
@@ -178,16 +179,24 @@ async fn create_job(
     Ok((StatusCode::CREATED, summary))
 }
 
-/// Whom to assign the job to.
+/// Whom to assign the job to, and optionally when.
 #[derive(Deserialize, ToSchema)]
 struct AssignBody {
     /// The installer's user id; `null` unassigns.
     assignee: Option<String>,
+    /// The appointment window, set in the same change (as a job dropped on the board at a
+    /// time is).
+    #[serde(default)]
+    appointment: Option<Appointment>,
+    /// Why the visit is booked although it overlaps another of the engineer's (at most 500
+    /// characters); without it such a booking is refused.
+    #[serde(default)]
+    override_reason: Option<String>,
 }
 
 /// Assign, reassign or unassign.
 ///
-/// `assignee: null` unassigns. Permission: `EditJobs`.
+/// `assignee: null` unassigns. A visit that overlaps another of the engineer's (one not yet ended) is refused with `409 conflict`, problem `double_booked`, naming the other job (`job`, `customer`, `start`, `end`), unless `override_reason` says why; the job's history keeps the reason. Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{id}/assign",
@@ -204,31 +213,54 @@ async fn assign_job(
 ) -> Result<impl IntoResponse, AppError> {
     let now = state.now();
     edit(&state, caller.principal.user().to_owned(), move |d| {
-        d.assign(&id, body.assignee.as_deref(), now)
+        d.assign(
+            &id,
+            body.assignee.as_deref(),
+            body.appointment,
+            body.override_reason.as_deref(),
+            now,
+        )
     })
     .await
 }
 
+/// The appointment window.
+#[derive(Deserialize, ToSchema)]
+struct AppointmentBody {
+    /// Window start (ms since the Unix epoch).
+    start: Millis,
+    /// Window end (ms since the Unix epoch).
+    end: Millis,
+    /// Why the visit is booked although it overlaps another of the engineer's (at most 500
+    /// characters); without it such a booking is refused.
+    #[serde(default)]
+    override_reason: Option<String>,
+}
+
 /// Set the appointment window.
 ///
-/// Permission: `EditJobs`.
+/// A window that overlaps another visit of the job's engineer is refused as `POST /v1/jobs/{id}/assign` describes, unless `override_reason` says why. Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{id}/appointment",
     tag = "jobs",
     params(("id" = String, Path, description = "The job id.")),
-    request_body = Appointment,
+    request_body = AppointmentBody,
     responses((status = 200, description = "The appointment is set.", body = JobSummary))
 )]
 async fn set_appointment(
     State(state): State<AppState>,
     caller: Authorized<need::EditJobs>,
     Path(id): Path<String>,
-    JsonBody(window): JsonBody<Appointment>,
+    JsonBody(body): JsonBody<AppointmentBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let now = state.now();
+    let window = Appointment {
+        start: body.start,
+        end: body.end,
+    };
     edit(&state, caller.principal.user().to_owned(), move |d| {
-        d.set_appointment(&id, window, now)
+        d.set_appointment(&id, window, body.override_reason.as_deref(), now)
     })
     .await
 }
@@ -269,6 +301,13 @@ async fn move_status(
                 let stored = tx
                     .job(&id)?
                     .ok_or_else(|| DomainError::not_found(Thing::Job, id.clone()))?;
+                // A job that was never worked is refused for that, by the move itself.
+                if !matches!(
+                    stored.summary.status,
+                    Status::Completed | Status::Incomplete
+                ) {
+                    return Ok(());
+                }
                 let job = crate::domain::jobs::read_stored(tx, &id, &stored)?;
                 crate::domain::media::require_media_received(tx, &job)
             })

@@ -342,14 +342,39 @@ pub(crate) mod tests {
             ));
             assert_eq!(store.staged(&name).expect("staged"), 0);
             assert_eq!(read(store.as_ref(), &name), None);
-            // A digest the caller computed is trusted as the hash of the staged bytes.
+            // A digest the caller computed is trusted (a folder, which one node writes) or
+            // checked (a bucket, which every node writes): either way only right bytes show.
             store.append(&name, 0, &[b"the real bytes"]).expect("part");
-            assert!(matches!(
-                store.finish(&name, Some(&sha(b"other"))),
-                Err(BlobError::HashMismatch { .. })
-            ));
-            assert_eq!(read(store.as_ref(), &name), None);
+            match store.finish(&name, Some(&sha(b"other"))) {
+                Ok(_) => assert_eq!(
+                    read(store.as_ref(), &name).as_deref(),
+                    Some(&b"the real bytes"[..])
+                ),
+                Err(BlobError::HashMismatch { .. }) => {
+                    assert_eq!(read(store.as_ref(), &name), None)
+                }
+                Err(e) => panic!("{e}"),
+            }
         });
+    }
+
+    #[test]
+    fn a_bucket_hashes_what_it_holds_not_what_a_node_saw_arrive() {
+        // Node A hashed the right bytes on the way in; meanwhile node B's device staged other
+        // bytes over them. A's digest must not make B's bytes the blob.
+        let open = fresh_bucket();
+        let (a, b) = (open(), open());
+        let right = b"the photo of the meter".to_vec();
+        let name = sha(&right);
+        a.append(&name, 0, &[&right]).expect("stage");
+        b.truncate(&name, 0).expect("start again");
+        b.append(&name, 0, &[b"something else entirely"])
+            .expect("other bytes");
+        assert!(matches!(
+            a.finish(&name, Some(&name)),
+            Err(BlobError::HashMismatch { .. })
+        ));
+        assert_eq!(a.size(&name).expect("size"), None);
     }
 
     #[test]

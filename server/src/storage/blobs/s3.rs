@@ -23,6 +23,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use fieldsync_protocol::hex;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -192,15 +193,15 @@ async fn delete_all(bucket: &AmazonS3, keys: Vec<Path>) -> Result<(), BlobError>
     }
     // Batched: one request deletes up to a thousand keys.
     let keys = futures_util::stream::iter(keys.into_iter().map(Ok)).boxed();
-    bucket
-        .delete_stream(keys)
-        .try_for_each(|_| async { Ok(()) })
-        .await
-        .or_else(|e| match e {
+    let mut deleted = bucket.delete_stream(keys);
+    while let Some(outcome) = deleted.next().await {
+        match outcome {
             // Deleted meanwhile by another node finishing or discarding the same upload.
-            object_store::Error::NotFound { .. } => Ok(()),
-            e => Err(e.into()),
-        })
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn not_found_is_none<T>(result: object_store::Result<T>) -> Result<Option<T>, BlobError> {
@@ -211,21 +212,28 @@ fn not_found_is_none<T>(result: object_store::Result<T>) -> Result<Option<T>, Bl
     }
 }
 
-/// Writes the staged pieces as the blob `key` once they hash to `sha256` (or to `digest`, when
-/// the caller hashed them as they arrived). Returns the blob's size.
+/// Hashes `bytes` into `hasher` on the blocking pool: a piece takes milliseconds to hash, which
+/// would hold up every other request on the runtime's two workers.
+async fn hashed(mut hasher: Sha256, bytes: Bytes) -> Result<(Sha256, Bytes), BlobError> {
+    tokio::task::spawn_blocking(move || {
+        hasher.update(&bytes);
+        (hasher, bytes)
+    })
+    .await
+    .map_err(|e| BlobError::Io(std::io::Error::other(format!("hashing failed: {e}"))))
+}
+
+/// Writes the staged pieces as the blob `key` once they hash to `sha256`. Returns the blob's
+/// size. The bytes are always hashed as they are read back: another node may have staged over
+/// them since any node hashed them on the way in.
 async fn assemble(
-    bucket: Arc<AmazonS3>,
+    bucket: &AmazonS3,
     pieces: &Pieces,
     key: &Path,
     sha256: &str,
-    digest: Option<String>,
 ) -> Result<u64, BlobError> {
-    let mut hasher = digest.is_none().then(Sha256::new);
-    let verified = |hasher: Option<Sha256>| -> Result<(), BlobError> {
-        let actual = match hasher {
-            Some(hasher) => hex(&hasher.finalize()),
-            None => digest.clone().unwrap_or_default(),
-        };
+    let verified = |hasher: Sha256| -> Result<(), BlobError> {
+        let actual = hex(&hasher.finalize());
         if actual == sha256 {
             return Ok(());
         }
@@ -234,13 +242,12 @@ async fn assemble(
             actual,
         })
     };
+    let mut hasher = Sha256::new();
     if pieces.end <= SINGLE_PUT_BYTES {
         let mut whole = Vec::with_capacity(pieces.end as usize);
         for (piece, ..) in &pieces.chain {
-            let bytes = bucket.get(piece).await?.bytes().await?;
-            if let Some(hasher) = &mut hasher {
-                hasher.update(&bytes);
-            }
+            let bytes;
+            (hasher, bytes) = hashed(hasher, bucket.get(piece).await?.bytes().await?).await?;
             whole.extend_from_slice(&bytes);
         }
         verified(hasher)?;
@@ -249,21 +256,16 @@ async fn assemble(
     }
     let upload = bucket.put_multipart(key).await?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART_BYTES);
-    let mut copied = async {
+    let copied = async {
         for (piece, ..) in &pieces.chain {
             writer.wait_for_capacity(MULTIPART_CONCURRENCY).await?;
-            let bytes = bucket.get(piece).await?.bytes().await?;
-            if let Some(hasher) = &mut hasher {
-                hasher.update(&bytes);
-            }
+            let bytes;
+            (hasher, bytes) = hashed(hasher, bucket.get(piece).await?.bytes().await?).await?;
             writer.put(bytes);
         }
-        Ok::<_, BlobError>(())
+        verified(hasher)
     }
     .await;
-    if copied.is_ok() {
-        copied = verified(hasher);
-    }
     match copied {
         Ok(()) => {
             writer.finish().await?;
@@ -318,20 +320,33 @@ impl BlobStore for S3BlobStore {
         })
     }
 
-    fn finish(&self, sha256: &str, digest: Option<&str>) -> Result<u64, BlobError> {
+    /// The caller's `digest` is not trusted here: the staged pieces are shared by every node,
+    /// and [`assemble`] hashes them as it reads them back anyway.
+    fn finish(&self, sha256: &str, _digest: Option<&str>) -> Result<u64, BlobError> {
         let (bucket, dir) = (self.bucket.clone(), self.staging_dir(sha256));
-        let (key, sha256, digest) = (
-            self.blob_key(sha256),
-            sha256.to_owned(),
-            digest.map(str::to_owned),
-        );
+        let (key, sha256) = (self.blob_key(sha256), sha256.to_owned());
         self.wait(async move {
             let pieces = pieces(&bucket, &dir).await?;
-            let outcome = assemble(bucket.clone(), &pieces, &key, &sha256, digest).await;
-            // Staged bytes go either way: they are the blob now, or they were wrong.
+            let outcome = match assemble(&bucket, &pieces, &key, &sha256).await {
+                // Another node finished the same upload first and deleted the pieces.
+                Err(BlobError::Remote(object_store::Error::NotFound { .. })) => {
+                    match not_found_is_none(bucket.head(&key).await)? {
+                        Some(blob) => Ok(blob.size),
+                        None => Err(BlobError::OutOfOrder {
+                            offset: pieces.end,
+                            received: 0,
+                        }),
+                    }
+                }
+                outcome => outcome,
+            };
+            // Staged bytes go either way: they are the blob now, or they were wrong. A piece
+            // left behind is only space (a lifecycle rule on staging/ clears it).
             if matches!(outcome, Ok(_) | Err(BlobError::HashMismatch { .. })) {
                 let keys = pieces.chain.into_iter().map(|(key, ..)| key);
-                delete_all(&bucket, keys.chain(pieces.stray).collect()).await?;
+                if let Err(e) = delete_all(&bucket, keys.chain(pieces.stray).collect()).await {
+                    tracing::warn!(blob = %sha256, error = %e, "staged pieces not deleted");
+                }
             }
             outcome
         })
@@ -367,8 +382,13 @@ impl BlobStore for S3BlobStore {
                 uuid::Uuid::new_v4().simple()
             )),
         );
+        // Every kind of request uploads and downloads make: a key allowed to write but not to
+        // list or read fails here, named, not at the first upload.
         self.wait(async move {
             bucket.put(&key, "probe".into()).await?;
+            bucket.get(&key).await?.bytes().await?;
+            let mut listing = bucket.list(Some(&key));
+            while listing.try_next().await?.is_some() {}
             bucket.delete(&key).await?;
             Ok(())
         })
