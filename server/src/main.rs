@@ -535,8 +535,13 @@ fn run_migrate_blobs(from: &std::path::Path, to: &BlobLocation) -> Result<(), St
     let source =
         FsBlobStore::open(from).map_err(|e| format!("cannot open {}: {e}", from.display()))?;
     let target = to.open()?;
-    let copied = blobs::copy_folder(&source, target.as_ref())
-        .map_err(|e| format!("cannot copy {} into {to}: {e}", from.display()))?;
+    let copied = blobs::copy_folder(&source, target.as_ref()).map_err(|e| {
+        format!(
+            "cannot copy {} into {to}: {}",
+            from.display(),
+            fieldsync_server::storage::with_causes(&e)
+        )
+    })?;
     println!(
         "copied {} blobs ({} bytes) from {} into {to}, each verified by its hash; {} were there \
          already",

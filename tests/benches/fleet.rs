@@ -85,6 +85,10 @@ fn main() {
             .split(',')
             .map(|k| k.parse().expect("--nodes"))
             .collect();
+        assert!(
+            !nodes.contains(&0),
+            "--nodes counts server processes: 1 or more"
+        );
         println!("fleet on PostgreSQL: each phone makes one edit a second for {seconds} s");
         for &n in &phones {
             let runs: Vec<(usize, Figures)> = nodes

@@ -25,9 +25,10 @@ use crate::storage::{BlobRecord, PendingUpload, ReadTx, ReportLink, Storage, rea
 /// How long a customer's report link works.
 pub const REPORT_LINK_LIFETIME_MS: Millis = 30 * 24 * 60 * 60 * 1000;
 
-/// Uploads in progress: which blobs a request is writing to (one writer per blob at a time),
-/// and the running hash of staged bytes, so a blob sent in parts is not read back to be
-/// verified. After a restart the hashes are gone and the staged bytes are hashed at the end.
+/// Uploads in progress on this node: which blobs a request is writing to (one writer per blob
+/// at a time in this process; nodes sharing a store rely on its own checks, ADR 0015), and the
+/// running hash of staged bytes, so a blob sent in parts is not read back to be verified on a
+/// single node. After a restart the hashes are gone and the staged bytes are hashed at the end.
 #[derive(Default)]
 pub struct UploadLocks {
     writing: Mutex<HashSet<String>>,

@@ -44,7 +44,7 @@ pub enum BlobError {
         /// What the bytes hash to.
         actual: String,
     },
-    /// The file system failed (disk full, permissions).
+    /// The file system failed (disk full, permissions), or the store's own worker did.
     #[error("blob storage: {0}")]
     Io(#[from] std::io::Error),
     /// The object store failed or could not be reached.
@@ -235,7 +235,7 @@ pub fn copy_folder(from: &FsBlobStore, to: &dyn BlobStore) -> Result<Copied, Blo
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use fieldsync_protocol::hex;
     use sha2::{Digest, Sha256};
 
@@ -247,7 +247,7 @@ pub(crate) mod tests {
 
     /// A store on a key prefix of its own in the test bucket: tests never see each other's
     /// blobs. Each call opens a new client on the same prefix, as another node would.
-    pub(crate) fn fresh_bucket() -> impl Fn() -> S3BlobStore {
+    fn fresh_bucket() -> impl Fn() -> S3BlobStore {
         let location = std::env::var(TEST_BUCKET).unwrap_or_else(|_| {
             panic!(
                 "{TEST_BUCKET} is not set: run the tests with scripts/test.sh, which starts an \
