@@ -155,11 +155,17 @@ fn clocks_queues_and_the_ladder_run_on_the_servers_clock_and_survive_a_restart()
     assert!(reminder_rules(&server, &vip).contains(&"resolve:ring3".to_owned()));
     assert_eq!(server.dispatcher().job(&standard)["summary"]["ring"], 1);
 
-    // Acknowledged reminders leave the open list.
+    // Acknowledged reminders leave the open list; the head of engineering acknowledges hers.
     let open = server.dispatcher().get("/v1/reminders").body;
-    let first = open[0]["id"].as_u64().expect("id");
+    let hers = open
+        .as_array()
+        .expect("reminders")
+        .iter()
+        .find(|r| r["to_role"] == "head_of_engineering")
+        .expect("the ring-3 reminder");
+    let first = hers["id"].as_u64().expect("id");
     let answer = server
-        .dispatcher()
+        .office("hana")
         .post(&format!("/v1/reminders/{first}/ack"), &json!({}));
     assert_eq!(answer.status, 204);
     let after = server.dispatcher().get("/v1/reminders").body;
@@ -202,6 +208,28 @@ fn a_complaint_unresolved_for_24_hours_reaches_the_supervisor() {
         answer.body.as_array().map_or(0, Vec::len)
     };
     assert_eq!((inbox("sam"), inbox("dispatch")), (1, 0));
+
+    // Only its recipients acknowledge it, and the job says who did.
+    let id = supervisor[0]["id"].as_u64().expect("id");
+    let ack = |user: &str| {
+        server
+            .office(user)
+            .post(&format!("/v1/reminders/{id}/ack"), &json!({}))
+    };
+    let refused = ack("dispatch");
+    assert_eq!(
+        (
+            refused.status,
+            refused.body["code"].as_str(),
+            refused.body["params"]["recipient"].as_str()
+        ),
+        (403, Some("not_recipient"), Some("supervisor")),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(ack("sam").status, 204);
+    let reminders = server.dispatcher().job(&complaint)["reminders"].clone();
+    assert_eq!(reminders[0]["acknowledged_by"], "sam", "{reminders}");
 }
 
 #[test]

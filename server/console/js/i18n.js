@@ -136,7 +136,7 @@ function paramText(name, value) {
     case 'field': return fieldLabel(value);
     case 'thing': return has(`thing.${value}`) ? t(`thing.${value}`) : value;
     case 'permission': return has(`permission.${value}`) ? t(`permission.${value}`) : value;
-    case 'role': case 'from': case 'to': return valueLabel(value);
+    case 'role': case 'from': case 'to': case 'recipient': return valueLabel(value);
     default: return value;
   }
 }

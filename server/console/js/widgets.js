@@ -4,6 +4,7 @@
 import { $, enc, h, label, fmtDateTime, ringBadge } from './dom.js';
 import { api } from './api.js';
 import { act } from './actions.js';
+import { state } from './state.js';
 import { clockLabel, fieldLabel, readsServerEnglish, reminderText, t } from './i18n.js';
 
 // ---------------------------------------------------------------- open reminders badge
@@ -64,7 +65,11 @@ export function flagText(f) {
 
 // ---------------------------------------------------------------- reminders
 
+/** One reminder: acknowledged by whom and when, or a button for its recipients (the person it
+ *  names, or anyone of the role it names: the server accepts no one else). */
 export function reminderItem(r, errorId) {
+  const me = state.me || {};
+  const mine = r.to_user ? r.to_user === me.user : r.to_role === me.role;
   return h('li', { class: ['reminder', `ring-${r.ring}`], 'data-reminder-id': r.id },
     ringBadge(r.ring),
     h('div', { class: 'rm-body' },
@@ -72,9 +77,11 @@ export function reminderItem(r, errorId) {
       h('div', { class: 'muted' }, t('widgets.reminder_to', { who: r.to_user || label(r.to_role) }), ` · ${fmtDateTime(r.created_at)} · `,
         h('a', { href: `#/jobs/${enc(r.job_id)}` }, t('widgets.open_job')))),
     r.acknowledged_at != null
-      ? h('span', { class: 'muted' }, t('widgets.acknowledged_at', { when: fmtDateTime(r.acknowledged_at) }))
-      : h('button', { type: 'button', class: 'btn ack-btn', onclick: () => act(errorId, async () => {
+      ? h('span', { class: 'muted ack-by' }, r.acknowledged_by
+        ? t('widgets.acknowledged_by', { who: r.acknowledged_by, when: fmtDateTime(r.acknowledged_at) })
+        : t('widgets.acknowledged_at', { when: fmtDateTime(r.acknowledged_at) }))
+      : mine ? h('button', { type: 'button', class: 'btn ack-btn', onclick: () => act(errorId, async () => {
         await api('POST', `/v1/reminders/${enc(r.id)}/ack`);
         refreshBadge();
-      }) }, t('widgets.acknowledge')));
+      }) }, t('widgets.acknowledge')) : h('span', { class: 'muted' }, t('widgets.not_yet_acknowledged')));
 }

@@ -137,6 +137,8 @@ codes! {
         UnknownReport = "unknown_report",
         /// Photos or the signature of the job have not all arrived yet.
         MediaMissing = "media_missing",
+        /// The reminder is addressed to someone else (`recipient`); only they acknowledge it.
+        NotRecipient = "not_recipient",
         /// A failure inside the server; details are in its log under the request id.
         Internal = "internal",
     }

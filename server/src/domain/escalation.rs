@@ -405,6 +405,7 @@ fn reminder(facts: &JobFacts, due: Due, now: Millis) -> Reminder {
         message: due.message,
         created_at: now,
         acknowledged_at: None,
+        acknowledged_by: None,
     }
 }
 

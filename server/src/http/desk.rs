@@ -154,7 +154,7 @@ async fn reminders(
 
 /// Acknowledge a reminder.
 ///
-/// Permission: `EditJobs`.
+/// Only its recipients acknowledge it: the person it names, or anyone of the role it names (`403 not_recipient` otherwise, with the `recipient`). The first acknowledgement stands and records who. Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/reminders/{id}/ack",
@@ -164,7 +164,7 @@ async fn reminders(
 )]
 async fn acknowledge_reminder(
     State(state): State<AppState>,
-    _: Authorized<need::EditJobs>,
+    caller: Authorized<need::EditJobs>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     let id: u64 = id.parse().map_err(|_| {
@@ -174,12 +174,27 @@ async fn acknowledge_reminder(
         )
     })?;
     let now = state.now();
-    let found = state
-        .write(move |tx| Ok(tx.acknowledge_reminder(id, now)?))
+    let user = caller.user().to_owned();
+    let role = caller.role().map(UserRole::as_str);
+    state
+        .write(move |tx| {
+            let reminder = tx
+                .reminder(id)?
+                .ok_or_else(|| DomainError::not_found(Thing::Reminder, id.to_string()))?;
+            let recipient = reminder.to_user.as_deref().or(reminder.to_role.as_deref());
+            let addressed = reminder.to_user.as_deref() == Some(user.as_str())
+                || (role.is_some() && reminder.to_role.as_deref() == role);
+            if !addressed {
+                let recipient = recipient.unwrap_or("nobody").to_owned();
+                return Err(DomainError::forbidden(
+                    ErrorCode::NotRecipient,
+                    format!("reminder {id} is for {recipient}: only they can acknowledge it"),
+                )
+                .with("recipient", recipient));
+            }
+            Ok(tx.acknowledge_reminder(id, &user, now)?)
+        })
         .await?;
-    if !found {
-        return Err(DomainError::not_found(Thing::Reminder, id.to_string()).into());
-    }
     state.changed(Vec::new(), Vec::new());
     Ok(StatusCode::NO_CONTENT)
 }

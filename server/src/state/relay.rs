@@ -147,15 +147,22 @@ mod tests {
             message: "Resolution is overdue".into(),
             created_at: 1000,
             acknowledged_at: None,
+            acknowledged_by: None,
         };
         let [relayed] = &message(&Live::Reminder(Arc::new(reminder.clone())))[..] else {
             panic!("one message");
         };
         assert_eq!(
             relayed,
-            r#"{"v":1,"event":"reminder","reminder":{"id":7,"job_id":"j1","rule":"resolve:ring2","to_user":"anna","to_role":null,"ring":2,"clock":"resolve","message":"Resolution is overdue","created_at":1000,"acknowledged_at":null}}"#
+            r#"{"v":1,"event":"reminder","reminder":{"id":7,"job_id":"j1","rule":"resolve:ring2","to_user":"anna","to_role":null,"ring":2,"clock":"resolve","message":"Resolution is overdue","created_at":1000,"acknowledged_at":null,"acknowledged_by":null}}"#
         );
         match read(relayed) {
+            Some(Live::Reminder(back)) => assert_eq!(*back, reminder),
+            other => panic!("{other:?}"),
+        }
+        // A node that predates `acknowledged_by` is still understood during a rolling upgrade.
+        let older = relayed.replace(r#","acknowledged_by":null"#, "");
+        match read(&older) {
             Some(Live::Reminder(back)) => assert_eq!(*back, reminder),
             other => panic!("{other:?}"),
         }

@@ -684,6 +684,7 @@ pub fn facts_and_reminders_round_trip(store: &dyn Storage) {
         message: "overdue".into(),
         created_at: 40,
         acknowledged_at: None,
+        acknowledged_by: None,
     };
     let (first, again) = write(store, |tx| {
         Ok::<_, StorageError>((tx.add_reminder(&reminder)?, tx.add_reminder(&reminder)?))
@@ -693,15 +694,22 @@ pub fn facts_and_reminders_round_trip(store: &dyn Storage) {
     assert!(again.is_none(), "a rule fires once per job");
     assert_eq!(first.rule, "resolve:owner");
     write(store, |tx| {
-        assert!(tx.acknowledge_reminder(first.id, 50)?);
-        assert!(!tx.acknowledge_reminder(first.id + 100, 50)?);
+        assert!(tx.acknowledge_reminder(first.id, "u1", 50)?);
+        // The first acknowledgement stands.
+        assert!(tx.acknowledge_reminder(first.id, "u2", 60)?);
+        assert!(!tx.acknowledge_reminder(first.id + 100, "u1", 50)?);
         Ok::<_, StorageError>(())
     })
     .expect("ack");
     read(store, |tx| {
         assert!(tx.reminders(true)?.is_empty());
         let all = tx.reminders(false)?;
-        assert_eq!(all[0].acknowledged_at, Some(50));
+        assert_eq!(
+            (all[0].acknowledged_at, all[0].acknowledged_by.as_deref()),
+            (Some(50), Some("u1"))
+        );
+        assert_eq!(tx.reminder(first.id)?.as_ref(), Some(&all[0]));
+        assert_eq!(tx.reminder(first.id + 100)?, None);
         assert_eq!(tx.job_reminders("j1")?.len(), 1);
         Ok::<_, StorageError>(())
     })

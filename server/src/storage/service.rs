@@ -294,6 +294,10 @@ pub struct Reminder {
     pub created_at: Millis,
     /// When someone acknowledged it.
     pub acknowledged_at: Option<Millis>,
+    /// Who acknowledged it (reminders acknowledged before this was recorded name nobody).
+    /// Absent from messages of nodes that predate it.
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
 }
 
 /// A job's facts as the escalation ladder reads them, with the revision that tells whether they
@@ -336,6 +340,8 @@ pub trait ServiceStore {
     fn kpi_dimensions(&self) -> Result<(Vec<String>, Vec<String>), StorageError>;
     /// Reminders, newest first: only those not acknowledged when `open_only`.
     fn reminders(&self, open_only: bool) -> Result<Vec<Reminder>, StorageError>;
+    /// One reminder, open or acknowledged.
+    fn reminder(&self, id: u64) -> Result<Option<Reminder>, StorageError>;
     /// One job's reminders, oldest first.
     fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError>;
 }
@@ -357,6 +363,12 @@ pub trait ServiceStoreMut: ServiceStore {
     /// Stores a reminder unless its job's `rule` already fired; returns it with its id when
     /// it is new.
     fn add_reminder(&mut self, reminder: &Reminder) -> Result<Option<Reminder>, StorageError>;
-    /// Acknowledges a reminder; false when there is no such reminder.
-    fn acknowledge_reminder(&mut self, id: u64, now: Millis) -> Result<bool, StorageError>;
+    /// Acknowledges a reminder as `user` (the first acknowledgement stands); false when there
+    /// is no such reminder.
+    fn acknowledge_reminder(
+        &mut self,
+        id: u64,
+        user: &str,
+        now: Millis,
+    ) -> Result<bool, StorageError>;
 }

@@ -80,6 +80,8 @@ fn migrations() -> Vec<String> {
         CREATE INDEX sign_in_failures_by_account ON sign_in_failures(user_id, network, at);
         CREATE INDEX sign_in_failures_by_time ON sign_in_failures(at);"
             .to_owned(),
+        // 3: who acknowledged a reminder (SQLite's migration 11).
+        "ALTER TABLE reminders ADD COLUMN acknowledged_by TEXT COLLATE \"C\";".to_owned(),
     ]
 }
 
@@ -583,6 +585,7 @@ pub(crate) mod tests {
             message: "late".into(),
             created_at: 5,
             acknowledged_at: None,
+            acknowledged_by: None,
         };
         write(&sqlite, |tx| {
             tx.put_job(&job, &[change(1), change(2)], None, 2)?;

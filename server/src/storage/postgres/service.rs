@@ -319,7 +319,7 @@ fn engineers(tx: &Tx<'_>, filter: &KpiFilter) -> Result<Vec<EngineerKpis>, Stora
 }
 
 const REMINDER_COLUMNS: &str = "SELECT id, job_id, rule, to_user, to_role, ring, clock, message, \
-     created_at, acknowledged_at FROM reminders";
+     created_at, acknowledged_at, acknowledged_by FROM reminders";
 
 fn reminder(r: &Row) -> Result<Reminder, StorageError> {
     Ok(Reminder {
@@ -333,6 +333,7 @@ fn reminder(r: &Row) -> Result<Reminder, StorageError> {
         message: r.try_get(7)?,
         created_at: r.try_get(8)?,
         acknowledged_at: r.try_get(9)?,
+        acknowledged_by: r.try_get(10)?,
     })
 }
 
@@ -459,6 +460,14 @@ impl ServiceStore for Tx<'_> {
             .collect()
     }
 
+    fn reminder(&self, id: u64) -> Result<Option<Reminder>, StorageError> {
+        let sql = format!("{REMINDER_COLUMNS} WHERE id = $1");
+        self.query(&sql, &[&to_i64(id)])?
+            .first()
+            .map(reminder)
+            .transpose()
+    }
+
     fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError> {
         let sql = format!("{REMINDER_COLUMNS} WHERE job_id = $1 ORDER BY id");
         self.query(&sql, &[&job_id])?.iter().map(reminder).collect()
@@ -546,16 +555,25 @@ impl ServiceStoreMut for Tx<'_> {
                 Ok(Reminder {
                     id: to_u64(r.try_get(0)?),
                     acknowledged_at: None,
+                    acknowledged_by: None,
                     ..new.clone()
                 })
             })
             .transpose()
     }
 
-    fn acknowledge_reminder(&mut self, id: u64, now: Millis) -> Result<bool, StorageError> {
+    fn acknowledge_reminder(
+        &mut self,
+        id: u64,
+        user: &str,
+        now: Millis,
+    ) -> Result<bool, StorageError> {
+        // The first acknowledgement stands: both columns are read before either is set.
         let changed = self.execute(
-            "UPDATE reminders SET acknowledged_at = COALESCE(acknowledged_at, $2) WHERE id = $1",
-            &[&to_i64(id), &now],
+            "UPDATE reminders SET acknowledged_at = COALESCE(acknowledged_at, $2),
+             acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN $3 ELSE acknowledged_by END
+             WHERE id = $1",
+            &[&to_i64(id), &now, &user],
         )?;
         Ok(changed == 1)
     }

@@ -133,6 +133,8 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX sign_in_failures_by_account ON sign_in_failures(user_id, network, at);
     CREATE INDEX sign_in_failures_by_time ON sign_in_failures(at);",
+    // 11: who acknowledged a reminder.
+    "ALTER TABLE reminders ADD COLUMN acknowledged_by TEXT;",
 ];
 
 /// The SQLite storage backend.

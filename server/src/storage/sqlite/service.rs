@@ -481,7 +481,7 @@ pub(super) fn kpi_dimensions(
 }
 
 const REMINDER_COLUMNS: &str = "SELECT id, job_id, rule, to_user, to_role, ring, clock, message, \
-     created_at, acknowledged_at FROM reminders";
+     created_at, acknowledged_at, acknowledged_by FROM reminders";
 
 fn reminder(r: &rusqlite::Row<'_>) -> rusqlite::Result<Reminder> {
     Ok(Reminder {
@@ -495,6 +495,7 @@ fn reminder(r: &rusqlite::Row<'_>) -> rusqlite::Result<Reminder> {
         message: r.get(7)?,
         created_at: r.get(8)?,
         acknowledged_at: r.get(9)?,
+        acknowledged_by: r.get(10)?,
     })
 }
 
@@ -540,6 +541,7 @@ pub(super) fn add_reminder(
     Ok((inserted == 1).then(|| Reminder {
         id: to_u64(conn.last_insert_rowid()),
         acknowledged_at: None,
+        acknowledged_by: None,
         ..new.clone()
     }))
 }
@@ -547,14 +549,25 @@ pub(super) fn add_reminder(
 pub(super) fn acknowledge_reminder(
     conn: &Connection,
     id: u64,
+    user: &str,
     now: Millis,
 ) -> Result<bool, StorageError> {
+    // The first acknowledgement stands: both columns are read before either is set.
     let changed = conn
         .prepare_cached(
-            "UPDATE reminders SET acknowledged_at = COALESCE(acknowledged_at, ?2) WHERE id = ?1",
+            "UPDATE reminders SET acknowledged_at = COALESCE(acknowledged_at, ?2),
+             acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN ?3 ELSE acknowledged_by END
+             WHERE id = ?1",
         )?
-        .execute(params![i64::try_from(id).unwrap_or(i64::MAX), now])?;
+        .execute(params![i64::try_from(id).unwrap_or(i64::MAX), now, user])?;
     Ok(changed == 1)
+}
+
+fn reminder_by_id(conn: &Connection, id: u64) -> Result<Option<Reminder>, StorageError> {
+    Ok(conn
+        .prepare_cached(&format!("{REMINDER_COLUMNS} WHERE id = ?1"))?
+        .query_row(params![i64::try_from(id).unwrap_or(i64::MAX)], reminder)
+        .optional()?)
 }
 
 impl ServiceStore for Tx<'_> {
@@ -595,6 +608,10 @@ impl ServiceStore for Tx<'_> {
         reminders(&self.0, open_only)
     }
 
+    fn reminder(&self, id: u64) -> Result<Option<Reminder>, StorageError> {
+        reminder_by_id(&self.0, id)
+    }
+
     fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError> {
         job_reminders(&self.0, job_id)
     }
@@ -618,7 +635,12 @@ impl ServiceStoreMut for Tx<'_> {
         add_reminder(&self.0, reminder)
     }
 
-    fn acknowledge_reminder(&mut self, id: u64, now: Millis) -> Result<bool, StorageError> {
-        acknowledge_reminder(&self.0, id, now)
+    fn acknowledge_reminder(
+        &mut self,
+        id: u64,
+        user: &str,
+        now: Millis,
+    ) -> Result<bool, StorageError> {
+        acknowledge_reminder(&self.0, id, user, now)
     }
 }
