@@ -533,6 +533,29 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
         "/the customer can only do mornings/.test(document.querySelector('#job-history').textContent)",
         "the reason in the history",
     );
+
+    // Any job is found again in three steps: Jobs, a few letters of the customer, Enter.
+    browser.click("#nav a[href=\"#/jobs\"]");
+    browser.wait_for(
+        "(document.activeElement || {}).id === 'jobs-q'",
+        "the job search, focused",
+    );
+    browser.fill("#jobs-q", "grace hop");
+    browser.wait_for(
+        &format!(
+            "document.querySelector('#jobs-table tr[data-job-id=\"{later}\"]') && \
+             document.querySelectorAll('#jobs-table tbody tr').length === 1"
+        ),
+        "Grace Hopper's job, alone",
+    );
+    browser.screenshot("jobs-found-by-typing.png");
+    browser.eval(
+        "document.querySelector('#jobs-q').dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })), true",
+    );
+    browser.wait_for(
+        &format!("location.hash === '#/jobs/{later}'"),
+        "the job, opened with Enter",
+    );
 }
 
 /// Every string value in `value` (not its keys), joined by spaces.

@@ -617,3 +617,79 @@ fn a_double_booking_is_refused_unless_dispatch_gives_a_reason() {
         too_long.body
     );
 }
+
+/// Any job is found again from what the caller says: words of the customer's name in any case
+/// (Chinese too), the engineer, the job id; narrowed by status, in the order asked; a bad
+/// filter is named.
+#[test]
+fn the_job_list_finds_any_job_by_what_the_dispatcher_types() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let hotel = dispatcher.create_job("Hotel Tanaka");
+    dispatcher.set_appointment(&hotel, 1_900_000_000_000, 1_900_000_360_000);
+    dispatcher.assign(&hotel, Some("anna"));
+    let bakery = dispatcher.create_job("Tanaka Bakery");
+    let shanghai = dispatcher.create_job("上海和平饭店");
+    let cancel = dispatcher.post(
+        &format!("/v1/jobs/{bakery}/status"),
+        &json!({ "to": "cancelled", "reason": "closed for the winter" }),
+    );
+    assert_eq!(cancel.status, 200, "{:?}", cancel.body);
+    let found = |query: &str| -> Vec<String> {
+        let answer = dispatcher.get(&format!("/v1/jobs?{query}"));
+        assert_eq!(answer.status, 200, "{query}: {:?}", answer.body);
+        answer
+            .body
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .map(|j| j["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        found("q=TANAKA&sort=customer"),
+        vec![hotel.as_str(), bakery.as_str()]
+    );
+    assert_eq!(
+        found("q=tanaka%20anna"),
+        vec![hotel.as_str()],
+        "every word must match"
+    );
+    assert_eq!(found("q=tanaka&status=open"), vec![hotel.as_str()]);
+    assert_eq!(
+        found("q=tanaka&status=cancelled,closed"),
+        vec![bakery.as_str()]
+    );
+    assert_eq!(
+        found(&format!("q={}", &shanghai[4..12])),
+        vec![shanghai.as_str()]
+    );
+    assert_eq!(
+        found("q=%E5%92%8C%E5%B9%B3"),
+        vec![shanghai.as_str()],
+        "和平"
+    );
+    assert_eq!(
+        found("sort=call&limit=1"),
+        vec![shanghai.as_str()],
+        "the newest call first"
+    );
+    assert_eq!(found("sort=appointment&limit=1"), vec![hotel.as_str()]);
+
+    for (query, field) in [
+        ("status=lost", "status"),
+        ("sort=price", "sort"),
+        ("limit=0", "limit"),
+        ("limit=5000", "limit"),
+    ] {
+        let refused = dispatcher.get(&format!("/v1/jobs?{query}"));
+        assert_eq!(
+            (refused.status, refused.body["params"]["field"].as_str()),
+            (400, Some(field)),
+            "{query}: {:?}",
+            refused.body
+        );
+    }
+    // Without parameters the list is every job, as before.
+    assert_eq!(found("").len(), 3);
+}

@@ -691,3 +691,85 @@ mod tests {
         assert!(!skill_matches(" ", "repair", "leak", "HP-200"));
     }
 }
+
+/// How a job list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JobOrder {
+    /// The newest call first.
+    #[default]
+    NewestCall,
+    /// The earliest appointment first; jobs without one last.
+    Appointment,
+    /// The nearest resolution deadline first; jobs without one last.
+    Deadline,
+    /// By customer name.
+    Customer,
+}
+
+impl JobOrder {
+    /// Reads a query name: `call`, `appointment`, `deadline` or `customer`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "call" => Some(JobOrder::NewestCall),
+            "appointment" => Some(JobOrder::Appointment),
+            "deadline" => Some(JobOrder::Deadline),
+            "customer" => Some(JobOrder::Customer),
+            _ => None,
+        }
+    }
+}
+
+/// What a dispatcher looks for in the job list.
+#[derive(Debug, Clone, Default)]
+pub struct JobSearch {
+    /// Words that must all appear (any case) in the job's customer, id, engineer, region or
+    /// kind; empty matches every job.
+    pub text: String,
+    /// The statuses wanted; empty means every status.
+    pub statuses: Vec<Status>,
+    /// The order.
+    pub order: JobOrder,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The jobs `search` finds, in its order, and how many matched in all (more than returned when
+/// the limit cut the list).
+pub fn find_jobs(
+    tx: &dyn ReadTx,
+    search: &JobSearch,
+) -> Result<(Vec<JobSummary>, usize), DomainError> {
+    let words: Vec<String> = search
+        .text
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
+    let mut found: Vec<JobSummary> = tx
+        .list_jobs()?
+        .into_iter()
+        .filter(|j| search.statuses.is_empty() || search.statuses.contains(&j.status))
+        .filter(|j| {
+            let haystack = [
+                j.customer_name.as_str(),
+                j.id.as_str(),
+                j.assignee.as_deref().unwrap_or_default(),
+                j.region.as_str(),
+                j.kind.as_str(),
+            ]
+            .join(" ")
+            .to_lowercase();
+            words.iter().all(|word| haystack.contains(word.as_str()))
+        })
+        .collect();
+    match search.order {
+        JobOrder::NewestCall => found.sort_by_key(|j| std::cmp::Reverse(j.call_received_at)),
+        JobOrder::Appointment => {
+            found.sort_by_key(|j| (j.appointment_start.is_none(), j.appointment_start))
+        }
+        JobOrder::Deadline => found.sort_by_key(|j| (j.resolve_by.is_none(), j.resolve_by)),
+        JobOrder::Customer => found.sort_by(|a, b| a.customer_name.cmp(&b.customer_name)),
+    }
+    let matched = found.len();
+    found.truncate(search.limit);
+    Ok((found, matched))
+}

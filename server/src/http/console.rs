@@ -34,6 +34,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "hooks.js",
     "intake.js",
     "job.js",
+    "jobs.js",
     "kpis.js",
     "main.js",
     "manuals.js",

@@ -13,8 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::DomainError;
 use crate::domain::dispatch::{Dispatch, JobView};
-use crate::domain::error::{ErrorCode, Thing};
+use crate::domain::error::{ErrorCode, Problem, Thing};
 use crate::domain::jobs::Committed;
+use crate::domain::planning::{self, JobOrder, JobSearch};
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, JsonBody, need};
 use crate::state::AppState;
@@ -34,23 +35,110 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit))
 }
 
-/// List jobs.
+/// What to look for in the job list; without any of these, every job, oldest call first.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct JobsQuery {
+    /// Words that must all appear, in any case, in the customer's name, the job id, the
+    /// engineer, the region or the kind (`repair`).
+    q: Option<String>,
+    /// Statuses, comma-separated (`new,scheduled`), or `open` for every status before the
+    /// visit ended.
+    status: Option<String>,
+    /// `call` (newest call first, the default), `appointment`, `deadline` or `customer`.
+    sort: Option<String>,
+    /// At most this many (1 to 1,000; default 200). `X-Total-Count` says how many matched.
+    limit: Option<usize>,
+}
+
+/// The most jobs one search returns.
+const MAX_SEARCH_RESULTS: usize = 1_000;
+
+/// List or search jobs.
 ///
-/// Every job's summary, oldest call first. Permission: `ReadJobs`.
+/// Without parameters every job's summary, oldest call first; with any, the jobs that match, in the order asked, and `X-Total-Count` with how many matched in all. Permission: `ReadJobs`.
 #[utoipa::path(
     get,
     path = "/v1/jobs",
     tag = "jobs",
-    responses((status = 200, description = "Every job's summary, oldest call first.", body = [JobSummary]))
+    params(JobsQuery),
+    responses((status = 200, description = "The jobs' summaries.", body = [JobSummary]))
 )]
 async fn list_jobs(
     State(state): State<AppState>,
     caller: Authorized<need::ReadJobs>,
+    Query(query): Query<JobsQuery>,
 ) -> Result<impl IntoResponse, AppError> {
-    let jobs = state
-        .blocking(move |state| state.dispatch(caller.user()).list())
+    let searching = query.q.is_some()
+        || query.status.is_some()
+        || query.sort.is_some()
+        || query.limit.is_some();
+    if !searching {
+        let jobs = state
+            .blocking(move |state| state.dispatch(caller.user()).list())
+            .await?;
+        let total = jobs.len();
+        return Ok(([(TOTAL_COUNT, total.to_string())], Json(jobs)));
+    }
+    let search = job_search(query)?;
+    let (jobs, total) = state
+        .read(move |tx| planning::find_jobs(tx, &search))
         .await?;
-    Ok(Json(jobs))
+    Ok(([(TOTAL_COUNT, total.to_string())], Json(jobs)))
+}
+
+/// The header that says how many jobs matched a search in all.
+const TOTAL_COUNT: &str = "x-total-count";
+
+/// Reads a job search from the query, naming what is wrong.
+fn job_search(query: JobsQuery) -> Result<JobSearch, DomainError> {
+    let invalid = |field: &'static str, value: &str| {
+        DomainError::invalid_field(
+            field,
+            Problem::InvalidValue,
+            format!("`{value}` is not a {field} of the job list"),
+        )
+        .with("value", value)
+    };
+    let statuses = match query.status.as_deref().map(str::trim) {
+        None | Some("") => Vec::new(),
+        Some("open") => Status::ALL
+            .into_iter()
+            .filter(|s| !s.is_terminal())
+            .collect(),
+        Some(list) => list
+            .split(',')
+            .map(|name| Status::parse(name.trim()).map_err(|_| invalid("status", name)))
+            .collect::<Result<_, _>>()?,
+    };
+    let order = match query.sort.as_deref() {
+        None => JobOrder::default(),
+        Some(name) => JobOrder::parse(name).ok_or_else(|| invalid("sort", name))?,
+    };
+    let limit = query.limit.unwrap_or(200);
+    if !(1..=MAX_SEARCH_RESULTS).contains(&limit) {
+        return Err(DomainError::invalid_field(
+            "limit",
+            Problem::InvalidValue,
+            format!("a search returns 1 to {MAX_SEARCH_RESULTS} jobs, not {limit}"),
+        )
+        .with("value", limit));
+    }
+    let text = query.q.unwrap_or_default();
+    if text.chars().count() > 200 {
+        return Err(DomainError::invalid_field(
+            "q",
+            Problem::TooLong,
+            "a search is at most 200 characters",
+        )
+        .with("max", 200));
+    }
+    Ok(JobSearch {
+        text,
+        statuses,
+        order,
+        limit,
+    })
 }
 
 /// One job in full.

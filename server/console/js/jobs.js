@@ -1,0 +1,77 @@
+// Fieldsync console: the job list (#/jobs): find any job by customer, job id, engineer, region or
+// kind as the dispatcher types, narrowed by status and ordered by call, appointment, deadline or
+// customer. The search is the server's (GET /v1/jobs?q=…); what was typed survives live
+// re-renders and a visit to a job.
+
+import { state } from './state.js';
+import { enc, h, label, fmtDateTime, fmtRange, tierBadge, ringBadge, statusChip, table, td } from './dom.js';
+import { api } from './api.js';
+import { t, errorText } from './i18n.js';
+
+const STATUSES = ['new', 'scheduled', 'assigned', 'en_route', 'on_site', 'completed', 'incomplete', 'cancelled', 'closed'];
+const SORTS = ['call', 'appointment', 'deadline', 'customer'];
+/** How long typing pauses before the list follows it. */
+const TYPING_PAUSE_MS = 200;
+/** The most jobs listed at once: a longer list is narrowed by typing, not by scrolling. */
+const SHOWN = 200;
+
+export async function viewJobs() {
+  const search = state.jobSearch || (state.jobSearch = { q: '', status: 'open', sort: 'call' });
+  const results = h('div', { id: 'jobs-results', 'aria-live': 'polite' });
+  const field = h('input', {
+    id: 'jobs-q', type: 'search', value: search.q, autocomplete: 'off',
+    placeholder: t('jobs.search_placeholder'), 'aria-label': t('jobs.search_label'),
+  });
+  const status = h('select', { id: 'jobs-status', 'aria-label': t('jobs.status_label') },
+    h('option', { value: 'open' }, t('jobs.status_open')), h('option', { value: '' }, t('jobs.status_all')),
+    STATUSES.map((s) => h('option', { value: s }, label(s))));
+  status.value = search.status;
+  const sort = h('select', { id: 'jobs-sort', 'aria-label': t('jobs.sort_label') },
+    SORTS.map((s) => h('option', { value: s }, t(`jobs.sort_${s}`))));
+  sort.value = search.sort;
+  let pause;
+  let asked = 0;
+  const refresh = async () => {
+    const seq = ++asked;
+    const params = new URLSearchParams({ q: search.q, status: search.status, sort: search.sort, limit: String(SHOWN) });
+    try {
+      const jobs = await api('GET', `/v1/jobs?${params}`);
+      if (seq === asked) results.replaceChildren(...resultList(jobs));
+    } catch (err) {
+      if (seq === asked) results.replaceChildren(h('p', { class: 'error-box', role: 'alert' }, errorText(err)));
+    }
+  };
+  field.addEventListener('input', () => {
+    search.q = field.value;
+    clearTimeout(pause);
+    pause = setTimeout(refresh, TYPING_PAUSE_MS);
+  });
+  // Enter opens the first job found.
+  field.addEventListener('keydown', (e) => {
+    const first = results.querySelector('a.job-link');
+    if (e.key === 'Enter' && first) { e.preventDefault(); location.hash = first.getAttribute('href'); }
+  });
+  status.addEventListener('change', () => { search.status = status.value; refresh(); });
+  sort.addEventListener('change', () => { search.sort = sort.value; refresh(); });
+  await refresh();
+  setTimeout(() => { if (!document.activeElement || document.activeElement === document.body) field.focus(); });
+  return h('div', { class: 'page jobs' },
+    h('h1', { class: 'page-title' }, t('jobs.title')),
+    h('div', { class: 'jobs-filters' }, field, status, sort),
+    results);
+}
+
+function resultList(jobs) {
+  if (!jobs.length) return [h('p', { class: 'empty' }, t('jobs.none'))];
+  return [
+    h('p', { id: 'jobs-count', class: 'muted' }, jobs.length >= SHOWN
+      ? t('jobs.count_more', { n: jobs.length }) : t('jobs.count', { n: jobs.length })),
+    table([t('jobs.col_customer'), t('jobs.col_status'), t('jobs.col_engineer'), t('jobs.col_appointment'),
+      t('jobs.col_region'), t('jobs.col_call')],
+    jobs.map((j) => h('tr', { 'data-job-id': j.id },
+      td(h('a', { class: 'job-link', href: `#/jobs/${enc(j.id)}` }, tierBadge(j.tier), ' ', j.customer_name, ' ', ringBadge(j.ring))),
+      td(statusChip(j.status)), td(j.assignee), td(j.appointment_start != null ? fmtRange(j.appointment_start, j.appointment_end) : null),
+      td(j.region), td(fmtDateTime(j.call_received_at)))),
+    { id: 'jobs-table' }),
+  ];
+}
