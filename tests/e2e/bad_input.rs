@@ -342,3 +342,37 @@ fn the_dispatch_api_names_bad_input() {
     assert_eq!(answer.body["code"], "invalid_json");
     assert_eq!(dispatcher.get("/healthz").status, 200);
 }
+
+/// A call with several problems names every one at once (the first as the error, all of them
+/// in `errors`), so a form marks them together; nothing is stored.
+#[test]
+fn a_bad_call_names_every_problem_at_once() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let answer = dispatcher.post(
+        "/v1/jobs",
+        &serde_json::json!({
+            "kind": "repair",
+            "customer": { "name": " ", "email": "nobody" },
+            "site": { "address": "1 Test Road" },
+            "problem": { "category": "", "description": "cold" },
+        }),
+    );
+    assert_eq!(answer.status, 400, "{:?}", answer.body);
+    assert_eq!(answer.body["field"], "customer.name");
+    let fields: Vec<&str> = answer.body["params"]["errors"]
+        .as_array()
+        .expect("every problem")
+        .iter()
+        .map(|e| e["field"].as_str().expect("field"))
+        .collect();
+    assert_eq!(
+        fields,
+        ["customer.name", "problem.category", "customer.email"]
+    );
+    assert_eq!(
+        answer.body["params"]["errors"][2]["params"]["problem"],
+        "not_an_email"
+    );
+    assert_eq!(dispatcher.get("/v1/jobs").body, serde_json::json!([]));
+}

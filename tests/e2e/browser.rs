@@ -312,31 +312,59 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     browser.sign_in(&url, "dispatch", &password_of("dispatch"));
     assert!(browser.text("#whoami").contains("dispatch"));
 
-    // A bad call: the page names the problem, the API said 400, nothing is stored.
+    // A bad call: the page names every problem at once on its field, the API said 400, nothing
+    // is stored. The required fields are marked.
     browser.eval("location.hash = '#/intake', true");
     browser.wait_for("document.querySelector('#intake-form')", "the intake form");
+    assert_eq!(
+        browser.eval(
+            "[...document.querySelectorAll('#intake-form [aria-required=\"true\"]')].map((e) => e.id).join()"
+        ),
+        json!("customer_name,site_address,category,description")
+    );
     browser.fill("#customer_name", "");
+    browser.fill("#customer_email", "frontdesk-at-tanaka");
     browser.fill("#site_address", "12 Harbour Road");
     browser.fill("#region", "north");
-    browser.fill("#category", "no heat");
     browser.fill("#description", "Radiators cold since this morning");
     browser.submit("#intake-form");
     browser.wait_for(
         "(document.querySelector('#intake-error') || {}).textContent",
         "an intake error",
     );
+    let errors = browser.text("#intake-error");
     assert!(
-        browser.text("#intake-error").contains("name is required"),
-        "{}",
-        browser.text("#intake-error")
+        errors.contains("name is required")
+            && errors.contains("category is required")
+            && errors.contains("not an email address"),
+        "{errors}"
     );
     assert_eq!(
-        browser.eval("document.querySelector('#customer_name').classList.contains('invalid')"),
-        json!(true)
+        browser.eval(
+            "[...document.querySelectorAll('#intake-form .invalid')].map((e) => e.id).join()"
+        ),
+        json!("customer_name,customer_email,category")
     );
     assert_eq!(server.dispatcher().get("/v1/jobs").body, json!([]));
+    browser.screenshot("intake-every-error.png");
+
+    // The dispatcher looks at the board while the caller waits; the call is still there.
+    browser.eval("location.hash = '#/board', true");
+    browser.wait_for("document.querySelector('#board-unplanned')", "the board");
+    browser.eval("location.hash = '#/intake', true");
+    browser.wait_for(
+        "document.querySelector('#intake-form')",
+        "the intake form again",
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('#site_address').value"),
+        json!("12 Harbour Road"),
+        "the draft is kept"
+    );
 
     // The call, taken properly.
+    browser.fill("#customer_email", "");
+    browser.fill("#category", "no heat");
     browser.fill("#customer_name", "Hotel Tanaka");
     browser.fill("#tier", "vip");
     browser.fill("#kind", "repair");

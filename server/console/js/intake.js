@@ -1,12 +1,16 @@
 // Fieldsync console: the intake view (#/intake): a new call becomes a job; the server's
-// validation errors are shown on the field they name.
+// validation errors are shown all at once, each on the field it names. The fields dispatch
+// must fill are marked, and a half-typed call is kept while the dispatcher looks elsewhere.
 
 import { KINDS } from './constants.js';
+import { state } from './state.js';
 import { $, enc, h, field, select, parseLocalInput } from './dom.js';
 import { api } from './api.js';
 import { t, errorText } from './i18n.js';
 
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
+/** The inputs of the fields the server requires. */
+const REQUIRED = ['customer_name', 'site_address', 'category', 'description'];
 
 // Field paths named by the server's validation errors → ids of the intake inputs.
 const INTAKE_FIELDS = {
@@ -50,8 +54,34 @@ export async function viewIntake() {
       h('div', { class: 'field span-all' }, h('label', { for: 'description' }, t('intake.description')),
         h('textarea', { id: 'description', name: 'description', rows: 4 }))),
     h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary' }, t('intake.create_job'))));
-  form.addEventListener('input', (e) => { e.target.classList.remove('invalid'); e.target.removeAttribute('aria-invalid'); });
-  return h('div', { class: 'page' }, h('h1', { class: 'page-title' }, t('intake.title')), form);
+  // Marked, not `required`: the server's words name what is missing, in the page's language.
+  for (const id of REQUIRED) {
+    const control = form.querySelector(`#${id}`);
+    control.setAttribute('aria-required', 'true');
+    form.querySelector(`label[for="${id}"]`).append(h('span', { class: 'required-mark', 'aria-hidden': 'true' }, ' *'));
+  }
+  // The draft: every change is kept, and a call half-typed when the dispatcher left comes back.
+  const draft = state.intakeDraft || {};
+  form.querySelectorAll('input, select, textarea').forEach((control) => {
+    if (draft[control.id] !== undefined) control.value = draft[control.id];
+  });
+  form.addEventListener('input', (e) => {
+    e.target.classList.remove('invalid');
+    e.target.removeAttribute('aria-invalid');
+    state.intakeDraft = { ...(state.intakeDraft || {}), [e.target.id]: e.target.value };
+  });
+  form.addEventListener('change', (e) => {
+    state.intakeDraft = { ...(state.intakeDraft || {}), [e.target.id]: e.target.value };
+  });
+  const clear = h('button', { id: 'intake-clear', type: 'button', class: 'btn ghost', onclick: () => {
+    state.intakeDraft = null;
+    form.reset();
+    form.querySelectorAll('.invalid').forEach((el) => { el.classList.remove('invalid'); el.removeAttribute('aria-invalid'); });
+    $('intake-error').hidden = true;
+  } }, t('intake.clear'));
+  form.querySelector('.form-actions').append(clear);
+  return h('div', { class: 'page' }, h('h1', { class: 'page-title' }, t('intake.title')),
+    h('p', { class: 'muted' }, t('intake.required_note')), form);
 }
 
 async function submitIntake(e) {
@@ -77,13 +107,26 @@ async function submitIntake(e) {
   button.disabled = true;
   try {
     const job = await api('POST', '/v1/jobs', body);
+    state.intakeDraft = null;
     location.hash = `#/jobs/${enc(job.id)}`;
   } catch (err) {
     if (err.status === 401) return;
-    errEl.textContent = errorText(err);
+    // Every problem at once (the server lists them in `errors`), the first field focused.
+    const problems = Array.isArray(err.params && err.params.errors) && err.params.errors.length
+      ? err.params.errors.map((p) => ({ ...p, message: p.error }))
+      : [err];
+    errEl.replaceChildren(problems.length === 1 ? errorText(problems[0])
+      : h('ul', { class: 'plain' }, problems.map((p) => h('li', {}, errorText(p)))));
     errEl.hidden = false;
-    const input = intakeInput(err.field);
-    if (input) { input.classList.add('invalid'); input.setAttribute('aria-invalid', 'true'); input.focus(); }
+    let first = null;
+    for (const problem of problems) {
+      const input = intakeInput(problem.field);
+      if (!input) continue;
+      input.classList.add('invalid');
+      input.setAttribute('aria-invalid', 'true');
+      first = first || input;
+    }
+    if (first) first.focus();
   } finally {
     button.disabled = false;
   }

@@ -10,6 +10,7 @@ export const state = {
   seq: 0, // bumped by every render; an async render that finds it changed drops its result
   refreshTimer: 0,
   errors: {}, // action errors that survive live re-renders: element id -> {hash, text}
+  intakeDraft: null, // the call being typed on the intake page: input id -> value
   jobSearch: null, // the job list's search: {q, status, sort}, kept while the console is open
   statusAsk: null, // the reason being asked on a job page: {job, to, reason}, kept across re-renders
   board: { day: null, selected: null },

@@ -150,12 +150,14 @@ pub const MAX_TEXT: usize = 4000;
 /// The longest reason for a cancel or a reopen, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
-/// Checks a call before anything is stored; the error names the first bad field.
+/// Checks a call before anything is stored; the error names the first bad field and carries
+/// every one in its `errors` parameter.
 pub fn validate_call(
     new: &NewJob,
     now: Millis,
     phone_region: Option<PhoneRegion>,
 ) -> Result<(), DomainError> {
+    let mut problems: Vec<DomainError> = Vec::new();
     // What dispatch needs to send someone; the region and the product model may be unknown
     // on the phone and filled in later.
     let required: [(&'static str, &str, &str); 4] = [
@@ -174,7 +176,7 @@ pub fn validate_call(
     ];
     for (field, value, what) in required {
         if value.trim().is_empty() {
-            return Err(DomainError::invalid_field(
+            problems.push(DomainError::invalid_field(
                 field,
                 Problem::Required,
                 format!("{what} is required"),
@@ -197,39 +199,66 @@ pub fn validate_call(
     ];
     for (field, value) in texts {
         if value.chars().count() > MAX_TEXT {
-            return Err(DomainError::invalid_field(
-                field,
-                Problem::TooLong,
-                format!("{field} is longer than {MAX_TEXT} characters"),
-            )
-            .with("max", MAX_TEXT));
+            problems.push(
+                DomainError::invalid_field(
+                    field,
+                    Problem::TooLong,
+                    format!("{field} is longer than {MAX_TEXT} characters"),
+                )
+                .with("max", MAX_TEXT),
+            );
         }
     }
     let email = new.customer.email.trim();
     if !email.is_empty() && !email.contains('@') {
-        return Err(DomainError::invalid_field(
-            "customer.email",
-            Problem::NotAnEmail,
-            format!("`{email}` is not an e-mail address"),
-        )
-        .with("value", email));
+        problems.push(
+            DomainError::invalid_field(
+                "customer.email",
+                Problem::NotAnEmail,
+                format!("`{email}` is not an e-mail address"),
+            )
+            .with("value", email),
+        );
     }
-    check_phone(new.customer.phone.trim(), phone_region)?;
+    if let Err(problem) = check_phone(new.customer.phone.trim(), phone_region) {
+        problems.push(problem);
+    }
     if new.call_received_at > now + MINUTE {
-        return Err(DomainError::invalid_field(
+        problems.push(DomainError::invalid_field(
             "call_received_at",
             Problem::InFuture,
             "the call's received time is in the future",
         ));
     }
     if new.call_received_at < 0 {
-        return Err(DomainError::invalid_field(
+        problems.push(DomainError::invalid_field(
             "call_received_at",
             Problem::BeforeEpoch,
             "the call's received time is before 1970",
         ));
     }
-    Ok(())
+    every_problem(problems)
+}
+
+/// The first of `problems` as the error, carrying all of them (itself included) in its
+/// `errors` parameter, each with its `field`, `code`, `error` and `params`: a form marks every
+/// field at once instead of one per submit.
+fn every_problem(mut problems: Vec<DomainError>) -> Result<(), DomainError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<serde_json::Value> = problems
+        .iter()
+        .map(|problem| {
+            serde_json::json!({
+                "field": problem.field(),
+                "code": problem.code().as_str(),
+                "error": problem.to_string(),
+                "params": problem.params(),
+            })
+        })
+        .collect();
+    Err(problems.swap_remove(0).with("errors", all))
 }
 
 /// A job with its projection, as the dispatch API returns it.

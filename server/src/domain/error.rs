@@ -396,7 +396,15 @@ impl DomainError {
         }
     }
 
-    /// The stable machine-readable code any client can translate.
+    /// The field an invalid-field error names.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            DomainError::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The stable code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
             DomainError::BadRequest { code, .. }
