@@ -147,8 +147,25 @@ pub fn region_of_province(province: &str) -> Option<&'static str> {
 /// The longest free-text field accepted from a call.
 pub const MAX_TEXT: usize = 4000;
 
-/// The longest reason for a cancel or a reopen, in characters.
+/// The longest reason for a cancel, a reopen or a double booking, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
+
+/// A reason the office gave (`field` of the request), trimmed; empty when none was given.
+fn checked_reason<'r>(
+    field: &'static str,
+    reason: Option<&'r str>,
+) -> Result<&'r str, DomainError> {
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(DomainError::invalid_field(
+            field,
+            Problem::TooLong,
+            format!("a reason is at most {MAX_REASON_CHARS} characters"),
+        )
+        .with("max", MAX_REASON_CHARS));
+    }
+    Ok(reason)
+}
 
 /// Checks a call before anything is stored; the error names the first bad field and carries
 /// every one in its `errors` parameter.
@@ -524,15 +541,7 @@ impl<'s> Dispatch<'s> {
                 "the appointment must end after it starts",
             ));
         }
-        let override_reason = override_reason.map(str::trim).unwrap_or_default();
-        if override_reason.chars().count() > MAX_REASON_CHARS {
-            return Err(DomainError::invalid_field(
-                "override_reason",
-                Problem::TooLong,
-                format!("a reason is at most {MAX_REASON_CHARS} characters"),
-            )
-            .with("max", MAX_REASON_CHARS));
-        }
+        let override_reason = checked_reason("override_reason", override_reason)?;
         write(self.storage, |tx| {
             let stored = tx
                 .job(job_id)?
@@ -589,15 +598,7 @@ impl<'s> Dispatch<'s> {
         reason: Option<&str>,
         now: Millis,
     ) -> Result<(JobSummary, Committed), DomainError> {
-        let reason = reason.map(str::trim).unwrap_or_default();
-        if reason.chars().count() > MAX_REASON_CHARS {
-            return Err(DomainError::invalid_field(
-                "reason",
-                Problem::TooLong,
-                format!("a reason is at most {MAX_REASON_CHARS} characters"),
-            )
-            .with("max", MAX_REASON_CHARS));
-        }
+        let reason = checked_reason("reason", reason)?;
         write(self.storage, |tx| {
             let stored = tx
                 .job(job_id)?
