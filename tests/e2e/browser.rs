@@ -964,6 +964,14 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
         "the open reminders",
     );
     let all = browser.eval("document.querySelectorAll('li.reminder').length");
+    // Grouped per job under its customer's name, and the texts name the customer, not the id.
+    let heading = browser.text(".reminder-group h2 a");
+    let first_text = browser.text(".reminder-group li.reminder .rm-body");
+    assert!(
+        !heading.is_empty() && !heading.starts_with("job-") && first_text.contains(&heading),
+        "{heading}: {first_text}"
+    );
+    browser.screenshot("reminders-by-job.png");
     browser.click("#reminders-mine");
     browser.wait_for(
         &format!(

@@ -201,6 +201,7 @@ fn a_complaint_unresolved_for_24_hours_reaches_the_supervisor() {
     assert_eq!(reminder_rules(&server, &complaint), ["complaint:ring2"]);
     let supervisor = server.office("sam").get("/v1/reminders").body;
     assert_eq!(supervisor[0]["to_role"], "supervisor");
+    assert_eq!(supervisor[0]["customer_name"], "standard customer");
     // Each ring's inbox: the supervisor's holds it, dispatch's does not.
     let inbox = |user: &str| {
         let answer = server.office(user).get("/v1/reminders?mine=true");

@@ -166,4 +166,5 @@ export const readsServerEnglish = () => lang === 'en';
 
 /** What a reminder says, worded from the escalation rule that fired it (`reminder.<rule>`),
  *  else the server's English text. */
-export const reminderText = (r) => (has(`reminder.${r.rule}`) ? t(`reminder.${r.rule}`, { job: r.job_id }) : r.message);
+/** A reminder in words, naming the job by its customer when the server said who that is. */
+export const reminderText = (r) => (has(`reminder.${r.rule}`) ? t(`reminder.${r.rule}`, { job: r.customer_name || r.job_id }) : r.message);

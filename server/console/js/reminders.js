@@ -1,8 +1,9 @@
-// Fieldsync console: the open reminders view (#/reminders), everybody's or only mine.
+// Fieldsync console: the open reminders view (#/reminders), everybody's or only mine, grouped
+// by job under the customer's name.
 
 import { state } from './state.js';
 import { route } from './hooks.js';
-import { h } from './dom.js';
+import { enc, h } from './dom.js';
 import { api } from './api.js';
 import { errorBox } from './actions.js';
 import { setBadge, reminderItem } from './widgets.js';
@@ -19,6 +20,19 @@ export async function viewReminders() {
     h('h1', { class: 'page-title' }, t('reminders.title'), ' ', h('span', { class: 'count' }, String(list.length))),
     h('label', { class: 'filter-toggle', for: 'reminders-mine' }, mine, ' ', t('reminders.only_mine')),
     errorBox('reminders-error'),
-    list.length ? h('ul', { class: 'card reminder-list' }, list.map((r) => reminderItem(r, 'reminders-error')))
+    list.length ? byJob(list).map(([job, reminders]) => h('section', { class: 'card reminder-group', 'data-job-id': job },
+      h('h2', {}, h('a', { href: `#/jobs/${enc(job)}` }, reminders[0].customer_name || job), ' ',
+        h('span', { class: 'count' }, String(reminders.length))),
+      h('ul', { class: 'reminder-list' }, reminders.map((r) => reminderItem(r, 'reminders-error')))))
       : h('p', { class: 'empty card' }, t('reminders.empty')));
+}
+
+/** The reminders per job, in the order the jobs' newest reminders came. */
+function byJob(list) {
+  const groups = new Map();
+  for (const r of list) {
+    if (!groups.has(r.job_id)) groups.set(r.job_id, []);
+    groups.get(r.job_id).push(r);
+  }
+  return [...groups];
 }

@@ -1,13 +1,15 @@
 //! The dispatch desk: queues, the day board, engineer suggestions, reminders, the KPI report
 //! and the SLA policy in force.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use fieldsync_protocol::Millis;
 use serde::{Deserialize, Serialize};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::DomainError;
 use crate::domain::auth::UserRole;
@@ -125,30 +127,61 @@ struct RemindersQuery {
     mine: bool,
 }
 
+/// An open reminder with the customer of its job, so a list names people, not job ids.
+#[derive(Serialize, ToSchema)]
+struct ReminderView {
+    #[serde(flatten)]
+    reminder: Reminder,
+    /// The job's customer ("" when the job is gone).
+    customer_name: String,
+}
+
 /// Open reminders.
 ///
-/// All of them, or (`mine=true`) those addressed to the caller or the caller's role. Permission: `ReadJobs`.
+/// All of them, or (`mine=true`) those addressed to the caller or the caller's role; each with its job's `customer_name`. Permission: `ReadJobs`.
 #[utoipa::path(
     get,
     path = "/v1/reminders",
     tag = "reminders",
     params(RemindersQuery),
-    responses((status = 200, description = "Open reminders, newest first.", body = [Reminder]))
+    responses((status = 200, description = "Open reminders, newest first.", body = [ReminderView]))
 )]
 async fn reminders(
     State(state): State<AppState>,
     caller: Authorized<need::ReadJobs>,
     Query(query): Query<RemindersQuery>,
 ) -> Result<impl IntoResponse, AppError> {
-    let mut open = state.read(|tx| Ok(tx.reminders(true)?)).await?;
-    if query.mine {
-        // Only office users get this far (`ReadJobs`), so there is a role.
-        let role = caller.role().map(UserRole::as_str);
-        open.retain(|r| {
-            r.to_user.as_deref() == Some(caller.user())
-                || (role.is_some() && r.to_role.as_deref() == role)
-        });
-    }
+    // Only office users get this far (`ReadJobs`), so there is a role.
+    let role = caller.role().map(UserRole::as_str);
+    let user = caller.user().to_owned();
+    let open = state
+        .read(move |tx| {
+            let mut open = tx.reminders(true)?;
+            if query.mine {
+                open.retain(|r| {
+                    r.to_user.as_deref() == Some(user.as_str())
+                        || (role.is_some() && r.to_role.as_deref() == role)
+                });
+            }
+            let mut customers: HashMap<String, String> = HashMap::new();
+            let mut views = Vec::with_capacity(open.len());
+            for reminder in open {
+                if !customers.contains_key(&reminder.job_id) {
+                    let name = tx
+                        .job(&reminder.job_id)?
+                        .map(|stored| stored.summary.customer_name)
+                        .unwrap_or_default();
+                    customers.insert(reminder.job_id.clone(), name);
+                }
+                let customer_name = customers[&reminder.job_id].clone();
+                views.push(ReminderView {
+                    reminder,
+                    customer_name,
+                });
+            }
+            Ok(views)
+        })
+        .await?;
     Ok(Json(open))
 }
 
