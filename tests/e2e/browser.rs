@@ -584,6 +584,39 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
         &format!("location.hash === '#/jobs/{later}'"),
         "the job, opened with Enter",
     );
+
+    // At a phone's width (a supervisor reading an escalation) the pages fit the screen: the
+    // bar wraps and wide tables scroll inside their card.
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 412, "height": 915, "deviceScaleFactor": 2, "mobile": true }),
+    );
+    for (hash, ready, shot) in [
+        (
+            format!("#/jobs/{later}"),
+            "document.querySelector('#job-history')",
+            "job-at-412px.png",
+        ),
+        (
+            "#/jobs".to_owned(),
+            "document.querySelector('#jobs-table')",
+            "jobs-at-412px.png",
+        ),
+    ] {
+        browser.eval(&format!("location.hash = '{hash}', true"));
+        browser.wait_for(ready, &hash);
+        assert_eq!(
+            browser.eval(
+                "document.documentElement.scrollWidth <= window.innerWidth \
+                 && !!document.querySelector('#nav a[href=\"#/reminders\"], .reminders-link') \
+                 && document.querySelector('#logout').getBoundingClientRect().right <= window.innerWidth"
+            ),
+            json!(true),
+            "{hash} fits 412 px with sign-out in reach"
+        );
+        browser.screenshot(shot);
+    }
+    browser.call("Emulation.clearDeviceMetricsOverride", json!({}));
 }
 
 /// Every string value in `value` (not its keys), joined by spaces.

@@ -58,7 +58,7 @@ export async function viewJob({ params: [id] }) {
           h('h3', {}, t('job.suggested_for', { day: sugDay })), suggestions),
         section(t('job.escalation'), escalation(job, sum)),
         section(t('job.reminders'), v.reminders && v.reminders.length
-          ? h('ul', { class: 'reminder-list' }, v.reminders.map((r) => reminderItem(r, 'job-error'))) : h('p', { class: 'empty' }, t('job.no_reminders'))),
+          ? h('ul', { class: 'reminder-list' }, v.reminders.map((r) => reminderItem({ ...r, customer_name: c.name }, 'job-error'))) : h('p', { class: 'empty' }, t('job.no_reminders'))),
         section(t('job.flags'), flags.length
           ? h('ul', { class: 'plain' }, flags.map((f) => h('li', {}, `⚑ ${f}`))) : h('p', { class: 'empty' }, t('job.no_flags'))))),
     section(t('job.history'), historyTable(v.history || [])));
