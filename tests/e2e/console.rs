@@ -691,6 +691,20 @@ fn the_job_list_finds_any_job_by_what_the_dispatcher_types() {
             refused.body
         );
     }
+    // An engineer is found by name as well as by login.
+    let admin = server.office("admin");
+    let created = admin.post(
+        "/v1/users",
+        &json!({ "id": "zhaomin", "name": "赵敏", "role": "installer" }),
+    );
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    dispatcher.assign(&shanghai, Some("zhaomin"));
+    assert_eq!(
+        found("q=%E8%B5%B5%E6%95%8F"),
+        vec![shanghai.as_str()],
+        "赵敏"
+    );
+
     // Without parameters the list is every job, as before.
     assert_eq!(found("").len(), 3);
 }

@@ -29,6 +29,11 @@ export async function viewJobs() {
   const sort = h('select', { id: 'jobs-sort', 'aria-label': t('jobs.sort_label') },
     SORTS.map((s) => h('option', { value: s }, t(`jobs.sort_${s}`))));
   sort.value = search.sort;
+  // Engineers by name, not login (best effort: the ids stay when the list is not readable).
+  const names = new Map();
+  try {
+    for (const u of await api('GET', '/v1/users')) names.set(u.id, u.name || u.id);
+  } catch (err) { /* ids, then */ }
   let pause;
   let asked = 0;
   const refresh = async () => {
@@ -36,7 +41,7 @@ export async function viewJobs() {
     const params = new URLSearchParams({ q: search.q, status: search.status, sort: search.sort, limit: String(SHOWN) });
     try {
       const jobs = await api('GET', `/v1/jobs?${params}`);
-      if (seq === asked) results.replaceChildren(...resultList(jobs));
+      if (seq === asked) results.replaceChildren(...resultList(jobs, names));
     } catch (err) {
       if (seq === asked) results.replaceChildren(h('p', { class: 'error-box', role: 'alert' }, errorText(err)));
     }
@@ -61,7 +66,7 @@ export async function viewJobs() {
     results);
 }
 
-function resultList(jobs) {
+function resultList(jobs, names) {
   if (!jobs.length) return [h('p', { class: 'empty' }, t('jobs.none'))];
   return [
     h('p', { id: 'jobs-count', class: 'muted' }, jobs.length >= SHOWN
@@ -70,7 +75,7 @@ function resultList(jobs) {
       t('jobs.col_region'), t('jobs.col_call')],
     jobs.map((j) => h('tr', { 'data-job-id': j.id },
       td(h('a', { class: 'job-link', href: `#/jobs/${enc(j.id)}` }, tierBadge(j.tier), ' ', j.customer_name, ' ', ringBadge(j.ring))),
-      td(statusChip(j.status)), td(j.assignee), td(j.appointment_start != null ? fmtRange(j.appointment_start, j.appointment_end) : null),
+      td(statusChip(j.status)), td(j.assignee && (names.get(j.assignee) || j.assignee)), td(j.appointment_start != null ? fmtRange(j.appointment_start, j.appointment_end) : null),
       td(j.region), td(fmtDateTime(j.call_received_at)))),
     { id: 'jobs-table' }),
   ];

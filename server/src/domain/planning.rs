@@ -722,8 +722,8 @@ impl JobOrder {
 /// What a dispatcher looks for in the job list.
 #[derive(Debug, Clone, Default)]
 pub struct JobSearch {
-    /// Words that must all appear (any case) in the job's customer, id, engineer, region or
-    /// kind; empty matches every job.
+    /// Words that must all appear (any case) in the job's customer, id, engineer (login or
+    /// name), region or kind; empty matches every job.
     pub text: String,
     /// The statuses wanted; empty means every status.
     pub statuses: Vec<Status>,
@@ -744,15 +744,19 @@ pub fn find_jobs(
         .split_whitespace()
         .map(str::to_lowercase)
         .collect();
+    // Dispatchers know engineers by name (赵敏), phones by login (zhaomin).
+    let names: HashMap<String, String> = tx.users()?.into_iter().map(|u| (u.id, u.name)).collect();
     let mut found: Vec<JobSummary> = tx
         .list_jobs()?
         .into_iter()
         .filter(|j| search.statuses.is_empty() || search.statuses.contains(&j.status))
         .filter(|j| {
+            let engineer = j.assignee.as_deref().unwrap_or_default();
             let haystack = [
                 j.customer_name.as_str(),
                 j.id.as_str(),
-                j.assignee.as_deref().unwrap_or_default(),
+                engineer,
+                names.get(engineer).map_or("", String::as_str),
                 j.region.as_str(),
                 j.kind.as_str(),
             ]

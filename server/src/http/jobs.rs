@@ -40,7 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct JobsQuery {
     /// Words that must all appear, in any case, in the customer's name, the job id, the
-    /// engineer, the region or the kind (`repair`).
+    /// engineer's login or name, the region or the kind (`repair`).
     q: Option<String>,
     /// Statuses, comma-separated (`new,scheduled`), or `open` for every status before the
     /// visit ended.
