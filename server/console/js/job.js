@@ -277,9 +277,9 @@ function showReportLink(out, link) {
 
 function transitionsTable(transitions) {
   if (!transitions.length) return h('p', { class: 'empty' }, t('job.no_transitions'));
-  return table([t('job.col_at'), t('job.col_to'), t('job.col_by'), t('job.col_device'), t('job.col_location')], transitions.map((tr) => h('tr', {},
+  return h('div', { class: 'status-trail' }, table([t('job.col_at'), t('job.col_to'), t('job.col_by'), t('job.col_device'), t('job.col_location')], transitions.map((tr) => h('tr', {},
     td(fmtDateTime(tr.at)), td(statusChip(tr.to)), td(tr.role ? t('job.by_role', { by: tr.by || '—', role: label(tr.role) }) : tr.by || '—'), td(deviceName(tr.device)),
-    td(tr.lat != null && tr.lon != null ? `${Number(tr.lat).toFixed(4)}, ${Number(tr.lon).toFixed(4)}` : null))));
+    td(tr.lat != null && tr.lon != null ? `${Number(tr.lat).toFixed(4)}, ${Number(tr.lon).toFixed(4)}` : null)))));
 }
 
 /** Audit trail. The column heads sit in their own table so that #job-history holds exactly
