@@ -85,8 +85,10 @@ impl Tier {
     }
 }
 
-/// How urgent dispatch judged the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+/// How urgent dispatch judged the job. Ordered from the least to the most urgent.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
@@ -507,6 +509,19 @@ impl Job {
         rules::effective_ring(&self.escalation)
     }
 
+    /// What dispatch recorded at intake and may correct: kind, priority, customer, site,
+    /// product and problem.
+    pub fn details(&self) -> JobDetails {
+        JobDetails {
+            kind: self.kind,
+            priority: self.priority,
+            customer: self.customer.clone(),
+            site: self.site.clone(),
+            product: self.product.clone(),
+            problem: self.problem.clone(),
+        }
+    }
+
     /// The listing row for this job: what projections and queues show.
     pub fn summary(&self) -> JobSummary {
         JobSummary {
@@ -896,6 +911,50 @@ impl JobDoc {
         insert_json(&mut self.doc, &list, len, &to_json(value)?)
     }
 
+    /// Writes a correction of what dispatch recorded (see [`field_changes`]): each change puts
+    /// one value at its field (`site.address`, `kind`), so a concurrent correction of another
+    /// field, on another replica, survives the merge. Only fields [`FIELD_RULES`] gives
+    /// the editor may be written, and only scalar values one map deep.
+    ///
+    /// [`FIELD_RULES`]: crate::access::FIELD_RULES
+    pub fn correct(
+        &mut self,
+        changes: &[FieldChange],
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        // Every change is checked before any is written.
+        let mut writes = Vec::with_capacity(changes.len());
+        for change in changes {
+            let not_a_field = || SchemaError::InvalidValue {
+                field: "correction",
+                value: format!("`{}` is not a field a correction writes", change.field),
+            };
+            let (top, key) = match change.field.split_once('.') {
+                Some((top, key)) if !key.contains('.') => (top, Some(key)),
+                Some(_) => return Err(not_a_field()),
+                None => (change.field.as_str(), None),
+            };
+            let rule = access::rule_for(top);
+            if rule.field.is_empty() || change.after.is_object() || change.after.is_array() {
+                return Err(not_a_field());
+            }
+            access::check_edit(editor.role, rule.field)?;
+            writes.push((top, key, json_scalar(&change.after)));
+        }
+        for (top, key, value) in writes {
+            match key {
+                None => self.doc.put(automerge::ROOT, top, value)?,
+                Some(key) => {
+                    let map = self.map(top)?;
+                    self.doc.put(&map, key, value)?;
+                }
+            }
+        }
+        self.commit(now, "correct");
+        Ok(())
+    }
+
     /// Records a lifecycle move. Whether the move is allowed for the editor's role is checked by
     /// [`rules::check_transition`] before anything is written.
     pub fn transition(
@@ -1166,6 +1225,90 @@ pub struct ChecklistUpdate {
     pub note: Option<String>,
 }
 
+/// What dispatch records about a job at intake and may correct afterwards
+/// ([`JobDoc::correct`]): a part of [`Job`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct JobDetails {
+    /// What kind of work.
+    pub kind: JobKind,
+    /// Dispatch's priority.
+    pub priority: Priority,
+    /// The customer.
+    pub customer: Customer,
+    /// The site.
+    pub site: Site,
+    /// The installed product.
+    pub product: Product,
+    /// The reported problem.
+    pub problem: Problem,
+}
+
+/// One field whose value a correction changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldChange {
+    /// The field, its keys joined by dots: `site.address`, `kind`, `sla.resolve_by`.
+    pub field: String,
+    /// Its value before (as JSON).
+    pub before: serde_json::Value,
+    /// Its value after.
+    pub after: serde_json::Value,
+}
+
+/// The fields whose values differ between `before` and `after` (two values of one record
+/// type, serialized to JSON), named under `prefix` (empty for none), in the order of their
+/// keys. A key one side leaves out (a site's unset province) counts as empty: the empty
+/// string beside a string, an empty object beside an object, else null.
+pub fn field_changes(
+    prefix: &str,
+    before: &impl Serialize,
+    after: &impl Serialize,
+) -> Result<Vec<FieldChange>, SchemaError> {
+    let mut changes = Vec::new();
+    diff_json(prefix, &to_json(before)?, &to_json(after)?, &mut changes);
+    Ok(changes)
+}
+
+fn diff_json(
+    path: &str,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    changes: &mut Vec<FieldChange>,
+) {
+    use serde_json::Value as Json;
+    let absent = |other: &Json| match other {
+        Json::String(_) => Json::String(String::new()),
+        Json::Object(_) => Json::Object(serde_json::Map::new()),
+        _ => Json::Null,
+    };
+    match (before, after) {
+        (Json::Object(old), Json::Object(new)) => {
+            let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+            for key in keys {
+                let field = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match (old.get(key), new.get(key)) {
+                    (Some(b), Some(a)) => diff_json(&field, b, a, changes),
+                    (Some(b), None) => diff_json(&field, b, &absent(b), changes),
+                    (None, Some(a)) => diff_json(&field, &absent(a), a, changes),
+                    (None, None) => {}
+                }
+            }
+        }
+        (b, a) if b != a => changes.push(FieldChange {
+            field: path.to_owned(),
+            before: b.clone(),
+            after: a.clone(),
+        }),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use automerge::transaction::Transactable;
@@ -1212,6 +1355,82 @@ mod tests {
             json,
             serde_json::json!({ "address": "1 Main Street", "region": "" })
         );
+    }
+
+    /// A correction lists and writes only the fields that differ (a province cleared counts),
+    /// and a concurrent correction of another field on another replica survives the merge.
+    #[test]
+    fn a_correction_writes_only_what_changed_and_merges_with_another() {
+        let office = Editor {
+            user: "dispatch".into(),
+            device: "server".into(),
+            role: Role::Dispatch,
+        };
+        let new = NewJob {
+            id: "job-1".into(),
+            customer: Customer {
+                name: "Grace Hopper".into(),
+                ..Customer::default()
+            },
+            site: Site {
+                address: "12 Harbor Rd".into(),
+                province: "Scotland".into(),
+                ..Site::default()
+            },
+            ..NewJob::default()
+        };
+        let mut doc = JobDoc::create(ActorId::random(), &new, &office, 1_000).expect("create");
+        let before = doc.read().expect("read").details();
+        let mut after = before.clone();
+        after.site.address = "12 Harbour Road".into();
+        after.site.province.clear();
+        after.customer.tier = Tier::Vip;
+        after.product.warranty_end = Some(5_000);
+        let changes = field_changes("", &before, &after).expect("changes");
+        let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "customer.tier",
+                "product.warranty_end",
+                "site.address",
+                "site.province"
+            ]
+        );
+        assert_eq!(changes[0].before, serde_json::json!("standard"));
+        assert_eq!(changes[3].after, serde_json::json!(""));
+
+        let mut other = JobDoc::from_automerge(doc.automerge().fork());
+        let mut priority = before.clone();
+        priority.priority = Priority::Urgent;
+        let urgent = field_changes("", &before, &priority).expect("changes");
+        other.correct(&urgent, &office, 2_000).expect("correct");
+        doc.correct(&changes, &office, 2_000).expect("correct");
+        doc.automerge().merge(other.automerge()).expect("merge");
+        let merged = doc.read().expect("read").details();
+        assert_eq!(merged.priority, Priority::Urgent);
+        assert_eq!(merged.site.address, "12 Harbour Road");
+        assert_eq!(merged.site.province, "");
+        assert_eq!(merged.customer.tier, Tier::Vip);
+        assert_eq!(merged.product.warranty_end, Some(5_000));
+        assert_eq!(merged.customer.name, "Grace Hopper");
+
+        let installer = Editor {
+            role: Role::Installer,
+            ..office.clone()
+        };
+        assert!(matches!(
+            doc.correct(&changes, &installer, 3_000),
+            Err(SchemaError::NotYourField { field: "customer" })
+        ));
+        for field in ["notes.x.y", "nonsense", "site"] {
+            let odd = FieldChange {
+                field: field.into(),
+                before: serde_json::Value::Null,
+                after: serde_json::json!({}),
+            };
+            assert!(doc.correct(&[odd], &office, 3_000).is_err(), "{field}");
+        }
     }
 
     /// The one-pass reader writes exactly what `AutoSerde` writes, for every kind of value,

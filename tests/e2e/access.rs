@@ -101,6 +101,12 @@ fn authorization_matrix_has_no_leaks() {
             [401, 403, 401, 201, 201, 201, 403],
         ),
         (
+            "PATCH",
+            format!("/v1/jobs/{in_scope}"),
+            Some(json!({ "priority": "high" })),
+            [401, 403, 401, 200, 200, 200, 403],
+        ),
+        (
             "POST",
             format!("/v1/jobs/{in_scope}/appointment"),
             Some(json!({ "start": 1_000, "end": 2_000 })),
@@ -284,6 +290,11 @@ fn authorization_matrix_has_no_leaks() {
                 }
                 // A stream that never ends: the status is all there is to read.
                 "EVENTS" => client.status_of(path),
+                "PATCH" => {
+                    client
+                        .patch(path, body.as_ref().unwrap_or(&Value::Null))
+                        .status
+                }
                 _ => {
                     client
                         .post(path, body.as_ref().unwrap_or(&Value::Null))

@@ -496,6 +496,49 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     );
     browser.screenshot("job-cancelled-with-reason.png");
 
+    // A misspelt address is corrected on the job page: a refused value is marked on its
+    // field, only what changed is sent, and the history shows the old and the new value.
+    let misspelt = server.dispatcher().create_job("Hedy Lamarr");
+    browser.eval(&format!("location.hash = '#/jobs/{misspelt}', true"));
+    browser.wait_for(
+        &format!(
+            "/{misspelt}/.test(document.body.innerText) && document.querySelector('#job-correct')"
+        ),
+        "the job page with its correct button",
+    );
+    browser.click("#job-correct");
+    browser.wait_for(
+        "(document.activeElement || {}).id === 'fix-customer_name'",
+        "the correction form, its first field focused",
+    );
+    browser.fill("#fix-customer_name", " ");
+    browser.fill("#fix-site_address", "1 Test Road, Flat 2");
+    browser.submit("#correct-form");
+    browser.wait_for(
+        "document.querySelector('#fix-customer_name[aria-invalid=\"true\"]') && !document.querySelector('#fix-error').hidden",
+        "the emptied name marked",
+    );
+    browser.fill("#fix-customer_name", "Hedy Lamarr");
+    browser.fill("#fix-customer_tier", "vip");
+    browser.fill("#fix-reason", "the caller spelt it out again");
+    browser.screenshot("job-correcting.png");
+    browser.submit("#correct-form");
+    browser.wait_for(
+        "!document.querySelector('#correct-form') && document.querySelector('#job-history ul.corrections')",
+        "the corrected job with the correction in its history",
+    );
+    let history = browser.text("#job-history");
+    assert!(
+        history.contains("1 Test Road → 1 Test Road, Flat 2")
+            && history.contains("the caller spelt it out again"),
+        "{history}"
+    );
+    let corrected = server.dispatcher().job(&misspelt);
+    assert_eq!(corrected["job"]["site"]["address"], "1 Test Road, Flat 2");
+    assert_eq!(corrected["job"]["customer"]["tier"], "vip");
+    assert_eq!(corrected["job"]["customer"]["name"], "Hedy Lamarr");
+    browser.screenshot("job-corrected.png");
+
     // A visit moved over another of the engineer's is refused with the other visit named; the
     // error asks for a reason, and with one the visit is booked.
     // On the hour: the inputs take minutes.

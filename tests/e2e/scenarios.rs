@@ -134,6 +134,104 @@ fn field_day_offline_work_meets_a_moved_appointment() {
     assert_eq!(phone.sync().round_trips, 1);
 }
 
+/// A misspelt address and the wrong tier are corrected while the installer works offline:
+/// both sides end with her work and the correction, the VIP clocks and the old values in the
+/// history; what a correction may not touch is refused with nothing stored.
+#[test]
+fn a_misspelt_address_is_corrected_while_the_installer_works_offline() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let job = dispatcher.create_job("Ada Lovelace");
+    dispatcher.assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    phone.sync();
+    let before = dispatcher.job(&job);
+
+    // Offline, Anna ticks the checklist and writes a note.
+    phone
+        .store
+        .update_checklist_item(
+            &job,
+            "power",
+            &ChecklistUpdate {
+                done: Some(true),
+                ..Default::default()
+            },
+        )
+        .expect("tick");
+    phone
+        .store
+        .append_note(&job, "Side gate is locked.")
+        .expect("note");
+
+    // Meanwhile the office corrects the address and the tier.
+    let corrected = dispatcher.patch(
+        &format!("/v1/jobs/{job}"),
+        &json!({
+            "site": { "address": "1 Test Road, Flat 2" },
+            "customer": { "tier": "vip" },
+            "reason": "the caller spelt it out again",
+        }),
+    );
+    assert_eq!(corrected.status, 200, "{:?}", corrected.body);
+    assert_eq!(corrected.body["tier"], "vip");
+
+    // Bad corrections are refused, naming the problem, and store nothing.
+    let heads = dispatcher.job(&job)["heads"].clone();
+    for (body, problem) in [
+        (json!({ "notes": "rewritten" }), "not_correctable"),
+        (json!({ "assignee": "ben" }), "not_correctable"),
+        (
+            json!({ "customer": { "email": "not-an-address" } }),
+            "not_an_email",
+        ),
+        (json!({ "site": { "address": "" } }), "required"),
+        (json!({ "kind": "demolition" }), "invalid_value"),
+    ] {
+        let refused = dispatcher.patch(&format!("/v1/jobs/{job}"), &body);
+        assert_eq!(refused.status, 400, "{body}: {:?}", refused.body);
+        assert_eq!(refused.body["params"]["problem"], problem, "{body}");
+    }
+    assert_eq!(dispatcher.job(&job)["heads"], heads, "nothing stored");
+    let missing = dispatcher.patch("/v1/jobs/job-nope", &json!({ "priority": "high" }));
+    assert_eq!(missing.status, 404);
+
+    // The phone reconnects: both edits are on both sides.
+    phone.sync();
+    assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
+    let on_phone = phone.store.job(&job).expect("job");
+    assert_eq!(on_phone.site.address, "1 Test Road, Flat 2");
+    assert_eq!(on_phone.site.region, "north", "untouched");
+    assert_eq!(on_phone.notes, "Side gate is locked.");
+    let view = dispatcher.job(&job);
+    assert_eq!(view["job"]["site"]["address"], "1 Test Road, Flat 2");
+    assert_eq!(view["job"]["notes"], "Side gate is locked.");
+    assert_eq!(view["job"]["checklist"]["power"]["done"], true);
+    // The VIP targets, counted from the same call, are tighter.
+    let deadline = |view: &serde_json::Value| view["job"]["sla"]["resolve_by"].as_i64();
+    assert!(deadline(&view) < deadline(&before), "{view}");
+    let history = view["history"].as_array().expect("history");
+    let correction = history
+        .iter()
+        .find(|entry| {
+            entry["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("site.address"))
+        })
+        .expect("the correction is in the history");
+    let detail = correction["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("site.address: \"1 Test Road\" → \"1 Test Road, Flat 2\""),
+        "{detail}"
+    );
+    assert!(detail.contains("sla.resolve_by: "), "{detail}");
+    assert!(
+        detail.ends_with("the caller spelt it out again"),
+        "{detail}"
+    );
+    assert_eq!(correction["user"], "dispatch");
+}
+
 #[test]
 fn server_restart_between_rounds_loses_nothing() {
     let mut server = TestServer::start();

@@ -512,14 +512,24 @@ impl Dispatcher {
 
     /// POSTs JSON and returns the answer, whatever its status.
     pub fn post(&self, path: &str, body: &Value) -> Answer {
-        let mut request = self
-            .agent
-            .post(format!("{}{path}", self.url))
-            .header("Content-Type", "application/json");
+        self.send_json(self.agent.post(format!("{}{path}", self.url)), body)
+    }
+
+    /// PATCHes JSON and returns the answer, whatever its status.
+    pub fn patch(&self, path: &str, body: &Value) -> Answer {
+        self.send_json(self.agent.patch(format!("{}{path}", self.url)), body)
+    }
+
+    fn send_json(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        body: &Value,
+    ) -> Answer {
+        let mut request = request.header("Content-Type", "application/json");
         if let Some(authorization) = self.authorization() {
             request = request.header("Authorization", authorization);
         }
-        answer(request.send(body.to_string().as_bytes()).expect("POST"))
+        answer(request.send(body.to_string().as_bytes()).expect("send"))
     }
 
     /// POSTs raw bytes with a content type.

@@ -37,6 +37,25 @@ function overrideForm(id, retry) {
     h('label', { for: reason.id }, t('booking.override_label')), reason,
     h('button', { type: 'submit', class: 'btn danger small' }, t('booking.book_anyway')));
 }
+/** Shows every problem of a refused form in `errEl` (the server lists them in `errors`),
+ *  marks the input `inputOf(field)` gives for each, and focuses the first. */
+export function showProblems(errEl, err, inputOf) {
+  const problems = Array.isArray(err.params && err.params.errors) && err.params.errors.length
+    ? err.params.errors.map((p) => ({ ...p, message: p.error }))
+    : [err];
+  errEl.replaceChildren(problems.length === 1 ? errorText(problems[0])
+    : h('ul', { class: 'plain' }, problems.map((p) => h('li', {}, errorText(p)))));
+  errEl.hidden = false;
+  let first = null;
+  for (const problem of problems) {
+    const input = inputOf(problem.field || (problem.params && problem.params.field));
+    if (!input) continue;
+    input.classList.add('invalid');
+    input.setAttribute('aria-invalid', 'true');
+    first = first || input;
+  }
+  if (first) first.focus();
+}
 export function clearError(id) {
   delete state.errors[id];
   const el = $(id);

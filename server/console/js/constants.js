@@ -1,7 +1,8 @@
-// Fieldsync console: constants shared by several modules (job kinds, time units, the
+// Fieldsync console: constants shared by several modules (job kinds, priorities, time units, the
 // default visit length, byte units).
 
 export const KINDS = ['installation', 'repair', 'maintenance', 'inspection', 'complaint'];
+export const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 
 export const MIN = 60e3;
 export const HOUR = 60 * MIN;

@@ -2,13 +2,13 @@
 // validation errors are shown all at once, each on the field it names. The fields dispatch
 // must fill are marked, and a half-typed call is kept while the dispatcher looks elsewhere.
 
-import { KINDS } from './constants.js';
+import { KINDS, PRIORITIES } from './constants.js';
 import { state } from './state.js';
 import { $, enc, h, field, select, parseLocalInput } from './dom.js';
 import { api } from './api.js';
-import { t, errorText } from './i18n.js';
+import { t } from './i18n.js';
+import { showProblems } from './actions.js';
 
-const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 /** The inputs of the fields the server requires. */
 const REQUIRED = ['customer_name', 'site_address', 'category', 'description'];
 
@@ -111,22 +111,7 @@ async function submitIntake(e) {
     location.hash = `#/jobs/${enc(job.id)}`;
   } catch (err) {
     if (err.status === 401) return;
-    // Every problem at once (the server lists them in `errors`), the first field focused.
-    const problems = Array.isArray(err.params && err.params.errors) && err.params.errors.length
-      ? err.params.errors.map((p) => ({ ...p, message: p.error }))
-      : [err];
-    errEl.replaceChildren(problems.length === 1 ? errorText(problems[0])
-      : h('ul', { class: 'plain' }, problems.map((p) => h('li', {}, errorText(p)))));
-    errEl.hidden = false;
-    let first = null;
-    for (const problem of problems) {
-      const input = intakeInput(problem.field);
-      if (!input) continue;
-      input.classList.add('invalid');
-      input.setAttribute('aria-invalid', 'true');
-      first = first || input;
-    }
-    if (first) first.focus();
+    showProblems(errEl, err, intakeInput);
   } finally {
     button.disabled = false;
   }

@@ -13,6 +13,7 @@ import { api, blobUrl } from './api.js';
 import { clockLabel, errorText, fieldLabel, readsServerEnglish, t, termLabel } from './i18n.js';
 import { errorBox, showError, clearError, act } from './actions.js';
 import { fillEndFromStart, flagText, suggestionList, reminderItem } from './widgets.js';
+import { correctButton, correctionForm } from './correct.js';
 
 // ---------------------------------------------------------------- job page
 
@@ -42,8 +43,9 @@ export async function viewJob({ params: [id] }) {
           priorityBadge(sum.priority),
           flags.map((f) => h('span', { class: 'badge flag' }, `⚑ ${f}`)),
           h('span', { class: 'muted' }, t('job.meta', { id: job.id, n: v.visits || 0, received: fmtDateTime(job.call_received_at) })))),
-      statusActions(id, sum)),
+      h('div', { class: 'job-head-actions' }, correctButton(id), statusActions(id, sum))),
     errorBox('job-error'),
+    correctionForm(id, job),
     h('div', { class: 'job-grid' },
       h('div', { class: 'col' },
         section(t('job.customer_and_site'), dl([[t('job.customer'), c.name], [t('job.tier'), c.tier === 'vip' ? t('job.tier_vip') : t('job.tier_standard')],
@@ -301,6 +303,8 @@ function historyTable(history) {
 /** The detail of an audit entry in words: the server records its own entries in English, so in
  *  another language the kinds it writes are worded here, with the English in the cell's title. */
 function auditDetail(a) {
+  const corrections = a.kind === 'change' ? correctionLines(a.detail) : null;
+  if (corrections) return td(h('ul', { class: 'plain corrections' }, corrections));
   if (readsServerEnglish()) return td(a.detail);
   const words = {
     compensation: () => t('job.audit_compensation'),
@@ -313,6 +317,36 @@ function auditDetail(a) {
   const cell = td(text || a.detail);
   if (text && a.detail) cell.title = a.detail;
   return cell;
+}
+
+/** A correction's detail (`field: before → after` per line, values as JSON, then the reason)
+ *  as list items in words: the field as forms call it, times in the organisation's clock,
+ *  values of enumerations translated. Null for any other detail. */
+function correctionLines(detail) {
+  const lines = (detail || '').split('\n');
+  const parsed = lines.map(parseCorrection);
+  if (!parsed[0]) return null;
+  const shown = (path, value) => {
+    if (value === null || value === '') return '—';
+    if (typeof value === 'number' && /(_by|_date|_end)$/.test(path)) return fmtDateTime(value);
+    return /^(kind|priority|customer\.tier)$/.test(path) ? label(value) : String(value);
+  };
+  return parsed.map((c, i) => h('li', {}, c
+    ? [h('span', { class: 'field-name' }, fieldLabel(c.field)), ': ', h('del', {}, shown(c.field, c.before)), ' → ', h('ins', {}, shown(c.field, c.after))]
+    : lines[i]));
+}
+
+/** `field: before → after` with JSON values, or null. A value may itself hold ' → '. */
+function parseCorrection(line) {
+  const head = /^([a-z_]+(?:\.[a-z_]+)?): /.exec(line);
+  if (!head) return null;
+  const rest = line.slice(head[0].length);
+  for (let at = rest.indexOf(' → '); at >= 0; at = rest.indexOf(' → ', at + 1)) {
+    try {
+      return { field: head[1], before: JSON.parse(rest.slice(0, at)), after: JSON.parse(rest.slice(at + 3)) };
+    } catch { /* the arrow was inside a value: try the next */ }
+  }
+  return null;
 }
 
 /** The site's address as dispatch gave it: province, city and district when given, then the

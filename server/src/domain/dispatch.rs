@@ -3,7 +3,8 @@
 
 use fieldsync_protocol::automerge::ActorId;
 use fieldsync_protocol::job::{
-    Appointment, Editor, Job, JobDoc, JobKind, JobSummary, NewJob, Role,
+    Appointment, Editor, FieldChange, Job, JobDetails, JobDoc, JobKind, JobSummary, NewJob, Role,
+    field_changes,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, SchemaError};
@@ -174,6 +175,11 @@ pub fn validate_call(
     now: Millis,
     phone_region: Option<PhoneRegion>,
 ) -> Result<(), DomainError> {
+    every_problem(call_problems(new, now, phone_region))
+}
+
+/// Everything wrong with a call, each naming its field.
+fn call_problems(new: &NewJob, now: Millis, phone_region: Option<PhoneRegion>) -> Vec<DomainError> {
     let mut problems: Vec<DomainError> = Vec::new();
     // What dispatch needs to send someone; the region and the product model may be unknown
     // on the phone and filled in later.
@@ -254,7 +260,109 @@ pub fn validate_call(
             "the call's received time is before 1970",
         ));
     }
-    every_problem(problems)
+    problems
+}
+
+/// The parts of a job a correction may name, as the request names them.
+const DETAIL_PARTS: [&str; 6] = ["kind", "priority", "customer", "site", "product", "problem"];
+
+/// `details` with `patch` applied as a JSON merge patch (RFC 7396: an object merges key by
+/// key, `null` empties a field, anything else replaces it). Every value the patch gives must
+/// land in a field of [`JobDetails`] with its type: a field the details do not have (the
+/// assignee, the notes, a misspelt key) or a value of the wrong type is refused, naming it.
+fn corrected(
+    details: &JobDetails,
+    patch: &serde_json::Map<String, serde_json::Value>,
+) -> Result<JobDetails, DomainError> {
+    let internal = |e: serde_json::Error| DomainError::Internal(e.to_string());
+    let mut merged = serde_json::to_value(details).map_err(internal)?;
+    merge_patch(&mut merged, &serde_json::Value::Object(patch.clone()));
+    let after: JobDetails = serde_json::from_value(merged.clone()).map_err(|error| {
+        // The first part that does not read names the field.
+        let part = DETAIL_PARTS
+            .into_iter()
+            .find(|part| {
+                let alone = serde_json::json!({ *part: merged.get(*part) });
+                serde_json::from_value::<JobDetails>(alone).is_err()
+            })
+            .unwrap_or("details");
+        DomainError::invalid_field(
+            part,
+            Problem::InvalidValue,
+            format!("`{part}` cannot be read: {error}"),
+        )
+        .with("value", error.to_string())
+    })?;
+    // What the typed details kept must be what was asked: a key they dropped is no field.
+    let kept = serde_json::to_value(&after).map_err(internal)?;
+    let asked: Vec<FieldChange> = field_changes(
+        "",
+        &serde_json::json!({}),
+        &serde_json::Value::Object(patch.clone()),
+    )?
+    .into_iter()
+    .filter(|asked| !asked.after.is_null())
+    .collect();
+    for asked in asked {
+        let landed = asked
+            .field
+            .split('.')
+            .try_fold(&kept, |value, key| value.get(key));
+        let empty = asked.after.as_str() == Some("");
+        if landed != Some(&asked.after) && !(landed.is_none() && empty) {
+            let part = DETAIL_PARTS
+                .into_iter()
+                .find(|part| asked.field.split('.').next() == Some(*part))
+                .unwrap_or("details");
+            return Err(DomainError::invalid_field(
+                part,
+                Problem::NotCorrectable,
+                format!(
+                    "`{}` is not a detail of a job that dispatch corrects (the kind, priority, \
+                     customer, site, product and problem are; assignment, appointment and \
+                     status have their own calls, the field record is the installer's)",
+                    asked.field
+                ),
+            )
+            .with("value", asked.field));
+        }
+    }
+    Ok(after)
+}
+
+/// Applies a JSON merge patch (RFC 7396) to `target`.
+fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let serde_json::Value::Object(target) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(key);
+            } else {
+                merge_patch(
+                    target.entry(key.clone()).or_insert(serde_json::Value::Null),
+                    value,
+                );
+            }
+        }
+    }
+}
+
+/// The history's words for a correction: a line per field, `field: before → after` with the
+/// values as JSON (so that a console can word each field and format each time), then the
+/// reason when one was given.
+fn correction_note(changes: &[FieldChange], reason: &str) -> String {
+    changes
+        .iter()
+        .map(|change| format!("{}: {} → {}", change.field, change.before, change.after))
+        .chain((!reason.is_empty()).then(|| reason.to_owned()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The first of `problems` as the error, carrying all of them (itself included) in its
@@ -586,6 +694,64 @@ impl<'s> Dispatch<'s> {
         })
     }
 
+    /// Corrects what was recorded at intake ([`JobDetails`]: the kind, priority, customer,
+    /// site, product and problem) from `patch`, a JSON merge patch of them (see [`corrected`]).
+    /// Only the fields whose values change are written, each as its own value in one server
+    /// change, so phones merge it with their own work. The changed fields are checked as a call
+    /// is (every problem at once); a new tier or kind sets the SLA deadlines the policy gives
+    /// it from the call's time. The history records each field's old and new value and the
+    /// `reason`, when given. A patch that changes nothing makes no change.
+    pub fn correct(
+        &self,
+        job_id: &str,
+        patch: &serde_json::Map<String, serde_json::Value>,
+        reason: Option<&str>,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        let reason = checked_reason("reason", reason)?;
+        write(self.storage, |tx| {
+            let stored = tx
+                .job(job_id)?
+                .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))?;
+            let job = jobs::read_stored(tx, job_id, &stored)?;
+            let before = job.details();
+            let after = corrected(&before, patch)?;
+            let mut changes = field_changes("", &before, &after)?;
+            if changes.is_empty() {
+                return Ok((stored.summary, Committed::default()));
+            }
+            let call = NewJob {
+                kind: after.kind,
+                call_received_at: job.call_received_at,
+                customer: after.customer.clone(),
+                site: after.site.clone(),
+                product: after.product.clone(),
+                problem: after.problem.clone(),
+                priority: after.priority,
+                ..NewJob::default()
+            };
+            let changed = |field: Option<&str>| {
+                field.is_some_and(|field| changes.iter().any(|c| c.field == field))
+            };
+            every_problem(
+                call_problems(&call, now, self.phone_region)
+                    .into_iter()
+                    .filter(|problem| changed(problem.field()))
+                    .collect(),
+            )?;
+            if after.kind != before.kind || after.customer.tier != before.customer.tier {
+                let sla =
+                    self.policy
+                        .deadlines(after.customer.tier, after.kind, job.call_received_at);
+                changes.extend(field_changes("sla", &job.sla, &sla)?);
+            }
+            let note = correction_note(&changes, reason);
+            self.edit_in(tx, job_id, &note, now, |doc, editor| {
+                doc.correct(&changes, editor, now)
+            })
+        })
+    }
+
     /// Moves the status as dispatch (cancel, close, reopen, schedule a follow-up).
     ///
     /// Cancelling a job and reopening one (moving it back from completed, incomplete, cancelled
@@ -748,6 +914,147 @@ mod tests {
             assert!(check_phone(bad, None).is_err(), "{bad}");
         }
         assert!(phone_region("Narnia").is_err());
+    }
+
+    /// A correction writes only what it names and changes, checks it as a call is (every
+    /// problem at once, nothing stored), refuses what is not a detail, moves the SLA deadlines
+    /// with the tier, and leaves each field's old and new value in the history.
+    #[test]
+    fn a_correction_changes_only_what_it_names_and_the_history_says_what_it_was() {
+        use crate::domain::error::ErrorCode;
+        use crate::domain::sla::SlaPolicy;
+        use fieldsync_protocol::job::Tier;
+        use serde_json::json;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("server.db")).expect("open");
+        let dispatch = Dispatch::new(&storage, "dispatch");
+        let now = 1_790_000_000_000;
+        let call = NewJob {
+            id: "job-1".into(),
+            customer: Customer {
+                name: "Grace Hopper".into(),
+                email: "grace@example.com".into(),
+                ..Customer::default()
+            },
+            site: Site {
+                address: "12 Harbor Rd".into(),
+                ..Site::default()
+            },
+            problem: Problem {
+                category: "leak".into(),
+                description: "water under the unit".into(),
+            },
+            ..NewJob::default()
+        };
+        dispatch.create(call, now - 60_000).expect("create");
+        let patch = |value: serde_json::Value| value.as_object().expect("object").clone();
+        let view = |dispatch: &Dispatch<'_>| dispatch.get("job-1", now).expect("job");
+        let received = view(&dispatch).job.call_received_at;
+
+        let (summary, committed) = dispatch
+            .correct(
+                "job-1",
+                &patch(
+                    json!({"site": {"address": "12 Harbour Road"}, "customer": {"tier": "vip"}}),
+                ),
+                Some(" misheard on the call "),
+                now,
+            )
+            .expect("correct");
+        assert!(committed.summary.is_some());
+        assert_eq!(summary.tier, Tier::Vip);
+        let corrected = view(&dispatch);
+        assert_eq!(corrected.job.site.address, "12 Harbour Road");
+        assert_eq!(corrected.job.customer.name, "Grace Hopper", "untouched");
+        let vip = SlaPolicy::default().deadlines(Tier::Vip, JobKind::Repair, received);
+        assert_eq!(corrected.job.sla, vip, "the VIP deadlines, from the call");
+        let entry = corrected.history.last().expect("history");
+        let lines: Vec<&str> = entry.detail.lines().collect();
+        assert!(
+            lines.contains(&"customer.tier: \"standard\" → \"vip\""),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"site.address: \"12 Harbor Rd\" → \"12 Harbour Road\""),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("sla.resolve_by: ")),
+            "{lines:?}"
+        );
+        assert_eq!(lines.last(), Some(&"misheard on the call"));
+
+        // Bad values: every problem at once, nothing stored.
+        let refused = dispatch
+            .correct(
+                "job-1",
+                &patch(json!({"customer": {"name": " ", "email": "nope"}})),
+                None,
+                now,
+            )
+            .expect_err("refused");
+        let params = serde_json::Value::Object(refused.params());
+        assert_eq!(params["field"], "customer.name");
+        assert_eq!(
+            params["errors"].as_array().map(Vec::len),
+            Some(2),
+            "{params}"
+        );
+        // What is not a detail, and a value of the wrong type, are named.
+        let refused = dispatch
+            .correct("job-1", &patch(json!({"assignee": "anna"})), None, now)
+            .expect_err("refused");
+        let params = serde_json::Value::Object(refused.params());
+        assert_eq!(params["problem"], "not_correctable");
+        assert_eq!(params["value"], "assignee");
+        let refused = dispatch
+            .correct("job-1", &patch(json!({"site": {"adress": "x"}})), None, now)
+            .expect_err("refused");
+        let params = serde_json::Value::Object(refused.params());
+        assert_eq!(
+            (params["field"].as_str(), params["value"].as_str()),
+            (Some("site"), Some("site.adress"))
+        );
+        let refused = dispatch
+            .correct(
+                "job-1",
+                &patch(json!({"customer": {"phone": 5}})),
+                None,
+                now,
+            )
+            .expect_err("refused");
+        let params = serde_json::Value::Object(refused.params());
+        assert_eq!(
+            (params["field"].as_str(), params["problem"].as_str()),
+            (Some("customer"), Some("invalid_value"))
+        );
+        assert_eq!(view(&dispatch).heads, corrected.heads, "nothing stored");
+
+        // A patch that changes nothing makes no change; null empties a field.
+        let (_, committed) = dispatch
+            .correct(
+                "job-1",
+                &patch(json!({"site": {"address": "12 Harbour Road"}})),
+                None,
+                now,
+            )
+            .expect("unchanged");
+        assert!(committed.summary.is_none());
+        assert_eq!(view(&dispatch).history.len(), corrected.history.len());
+        dispatch
+            .correct(
+                "job-1",
+                &patch(json!({"customer": {"email": null}})),
+                None,
+                now,
+            )
+            .expect("emptied");
+        assert_eq!(view(&dispatch).job.customer.email, "");
+        let missing = dispatch
+            .correct("job-2", &patch(json!({"priority": "high"})), None, now)
+            .expect_err("no such job");
+        assert_eq!(missing.code(), ErrorCode::NotFound);
     }
 
     /// A job opened without a checklist gets the kind's template in the organisation's

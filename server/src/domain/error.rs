@@ -184,6 +184,9 @@ codes! {
         /// The engineer already has a visit then (`user`, `job`, `customer`, `start`, `end`:
         /// the other visit; `conflict`). Sent again with an `override_reason`, it is booked.
         DoubleBooked = "double_booked",
+        /// A correction names something that is not a detail dispatch corrects (`value`: the
+        /// field as the request named it).
+        NotCorrectable = "not_correctable",
     }
 }
 

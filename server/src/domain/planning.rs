@@ -209,9 +209,11 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
         &mut q.escalated,
         &mut q.flagged,
     ] {
+        // VIP customers first (PRODUCT.md), then the more urgent, then the nearer deadline.
         queue.sort_by_key(|i| {
             (
                 i.job.tier != Tier::Vip,
+                std::cmp::Reverse(i.job.priority),
                 i.due.unwrap_or(Millis::MAX),
                 i.job.call_received_at,
             )
@@ -492,7 +494,13 @@ pub fn board(tx: &dyn ReadTx, day: &Day) -> Result<Board, DomainError> {
             needs_planning(j.status) && (j.assignee.is_none() || j.appointment_start.is_none())
         })
         .collect();
-    unplanned.sort_by_key(|j| (j.tier != Tier::Vip, j.call_received_at));
+    unplanned.sort_by_key(|j| {
+        (
+            j.tier != Tier::Vip,
+            std::cmp::Reverse(j.priority),
+            j.call_received_at,
+        )
+    });
     Ok(Board {
         day: day.label.clone(),
         start: day.start,

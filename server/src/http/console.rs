@@ -29,6 +29,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "api.js",
     "board.js",
     "constants.js",
+    "correct.js",
     "dom.js",
     "fleet.js",
     "hooks.js",

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use fieldsync_protocol::Millis;
-use fieldsync_protocol::job::{Appointment, JobSummary, NewJob};
+use fieldsync_protocol::job::{Appointment, JobDetails, JobSummary, NewJob};
 use fieldsync_protocol::rules::Status;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_jobs, create_job))
-        .routes(routes!(get_job))
+        .routes(routes!(get_job, correct_job))
         .routes(routes!(assign_job))
         .routes(routes!(set_appointment))
         .routes(routes!(move_status))
@@ -161,6 +161,44 @@ async fn get_job(
         .blocking(move |state| state.dispatch(caller.user()).get(&id, now))
         .await?;
     Ok(Json(view))
+}
+
+/// A correction of what was recorded at intake.
+#[derive(Deserialize, ToSchema)]
+struct CorrectionBody {
+    /// Why (optional, at most 500 characters); the history keeps it beside each field's old
+    /// and new value.
+    #[serde(default)]
+    reason: Option<String>,
+    /// The fields to correct, in the shape of the job's details, as a JSON merge patch
+    /// (RFC 7396): `{"site": {"address": "12 Harbour Road"}, "customer": {"tier": "vip"}}`.
+    #[serde(flatten)]
+    #[schema(value_type = JobDetails)]
+    details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Correct a job's details.
+///
+/// Changes what was recorded at intake: `kind`, `priority`, `customer`, `site`, `product`, `problem`, given as a JSON merge patch of them (an object merges key by key, `null` empties a field), with an optional `reason`. Only fields whose values change are written, each as its own value in one server change, so a phone's offline work merges with it. The changed fields are checked as a call is (`400 invalid_field`, every problem in `params.errors`); anything else (the assignee, the notes, a misspelt key) is refused with the problem `not_correctable`, naming it in `value`. A new tier or kind sets the SLA deadlines the policy gives it, counted from the call. The history records every field's old and new value. Permission: `EditJobs`.
+#[utoipa::path(
+    patch,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id.")),
+    request_body = CorrectionBody,
+    responses((status = 200, description = "Corrected (or already so).", body = JobSummary))
+)]
+async fn correct_job(
+    State(state): State<AppState>,
+    caller: Authorized<need::EditJobs>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<CorrectionBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let now = state.now();
+    edit(&state, caller.principal.user().to_owned(), move |d| {
+        d.correct(&id, &body.details, body.reason.as_deref(), now)
+    })
+    .await
 }
 
 /// One job's audit trail.

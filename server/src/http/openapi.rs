@@ -296,6 +296,7 @@ mod tests {
             "GET /v1/reminders",
             "GET /v1/reports/{token}",
             "GET /v1/users",
+        "PATCH /v1/jobs/{id}",
             "POST /v1/auth/login",
             "POST /v1/auth/logout",
             "POST /v1/devices/enroll",
