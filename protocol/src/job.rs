@@ -138,7 +138,8 @@ impl Role {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Customer {
-    /// The customer's id in the service organisation's records.
+    /// The customer's id in the service organisation's records: the server's customer record
+    /// the job is linked to (`cus-…`, or the organisation's own id given at intake).
     pub id: String,
     /// Display name.
     pub name: String,
@@ -532,6 +533,7 @@ impl Job {
             appointment_start: self.appointment.map(|a| a.start),
             appointment_end: self.appointment.map(|a| a.end),
             customer_name: self.customer.name.clone(),
+            customer_id: self.customer.id.clone(),
             tier: self.customer.tier,
             region: self.site.region.clone(),
             priority: self.priority,
@@ -573,6 +575,10 @@ pub struct JobSummary {
     pub appointment_end: Option<Millis>,
     /// Customer display name.
     pub customer_name: String,
+    /// The customer's record id, when the job names one (empty otherwise; summaries stored
+    /// before it existed read as empty).
+    #[serde(default)]
+    pub customer_id: String,
     /// Customer tier.
     pub tier: Tier,
     /// Service region.

@@ -101,6 +101,24 @@ fn authorization_matrix_has_no_leaks() {
             [401, 403, 401, 201, 201, 201, 403],
         ),
         (
+            "GET",
+            "/v1/customers?q=ada".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/customers/cus-nobody".into(),
+            None,
+            [401, 403, 401, 404, 404, 404, 404],
+        ),
+        (
+            "POST",
+            "/v1/customers/cus-nobody/merge".into(),
+            Some(json!({ "into": "cus-other" })),
+            [401, 403, 401, 404, 404, 404, 403],
+        ),
+        (
             "PATCH",
             format!("/v1/jobs/{in_scope}"),
             Some(json!({ "priority": "high" })),

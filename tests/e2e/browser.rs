@@ -539,6 +539,59 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     assert_eq!(corrected["job"]["customer"]["name"], "Hedy Lamarr");
     browser.screenshot("job-corrected.png");
 
+    // A returning customer: typing the number offers the record, picking it fills the call,
+    // and the customer's page lists both jobs.
+    let earlier = server.dispatcher().post(
+        "/v1/jobs",
+        &json!({
+            "customer": { "name": "Katherine Johnson", "phone": "+44 20 7946 0101", "tier": "vip" },
+            "site": { "address": "7 Orbit Close", "city": "Leith" },
+            "product": { "model": "HP-200", "serial": "SN-4242" },
+            "problem": { "category": "no heat", "description": "cold radiators" },
+        }),
+    );
+    assert_eq!(earlier.status, 201, "{:?}", earlier.body);
+    browser.eval("location.hash = '#/intake', true");
+    browser.wait_for("document.querySelector('#intake-form')", "the intake form");
+    browser.click("#intake-clear");
+    browser.fill("#customer_phone", "7946 0101");
+    browser.wait_for(
+        "document.querySelector('#intake-customers .pick-customer')",
+        "the known customer offered",
+    );
+    browser.screenshot("intake-known-customer.png");
+    browser.click("#intake-customers .pick-customer");
+    browser.wait_for(
+        "!document.querySelector('#intake-linked').hidden",
+        "the call linked to the record",
+    );
+    assert_eq!(
+        browser.eval("[document.querySelector('#customer_name').value, document.querySelector('#site_address').value, document.querySelector('#product_serial').value, document.querySelector('#tier').value]"),
+        json!(["Katherine Johnson", "7 Orbit Close", "SN-4242", "vip"])
+    );
+    browser.fill("#category", "leak");
+    browser.fill("#description", "water under the unit");
+    browser.submit("#intake-form");
+    let again = browser.opened_job();
+    browser.wait_for(
+        "document.querySelector('#job-customer-link')",
+        "the job page naming the customer's record",
+    );
+    browser.click("#job-customer-link");
+    browser.wait_for(
+        "document.querySelectorAll('#customer-jobs tr[data-job-id]').length === 2",
+        "the customer's page with both jobs",
+    );
+    assert_eq!(
+        browser.eval(&format!(
+            "!!document.querySelector('#customer-jobs tr[data-job-id=\"{again}\"]')"
+        )),
+        json!(true),
+        "the new call is in the customer's history"
+    );
+    assert!(browser.text("#customer-products").contains("SN-4242"));
+    browser.screenshot("customer.png");
+
     // A visit moved over another of the engineer's is refused with the other visit named; the
     // error asks for a reason, and with one the visit is booked.
     // On the hour: the inputs take minutes.

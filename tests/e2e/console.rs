@@ -1,6 +1,7 @@
 //! The dispatch desk end to end: SLA clocks per tier, queues, the day board, ranked
 //! suggestions, the escalation ladder on a clock the test moves (reminders stored, pushed,
-//! surviving a restart), help requests from the field, device times, live updates and the KPIs.
+//! surviving a restart), help requests from the field, device times, live updates, the KPIs,
+//! and customer records found as the call taker types.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -707,4 +708,148 @@ fn the_job_list_finds_any_job_by_what_the_dispatcher_types() {
 
     // Without parameters the list is every job, as before.
     assert_eq!(found("").len(), 3);
+}
+
+/// A returning customer is found by their phone number however it is typed, with their sites,
+/// products and every job; a duplicate typed as someone new is merged into their record.
+#[test]
+fn a_call_taker_finds_a_returning_customer_by_phone_and_sees_their_history() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let open = |name: &str, phone: &str, address: &str, serial: &str| {
+        let answer = dispatcher.post(
+            "/v1/jobs",
+            &json!({
+                "kind": "repair",
+                "customer": { "name": name, "phone": phone, "tier": "vip" },
+                "site": { "address": address, "city": "Leith" },
+                "product": { "model": "HP-200", "serial": serial, "warranty_end": 1_900_000_000_000_i64 },
+                "problem": { "category": "no heat", "description": "cold radiators" },
+            }),
+        );
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+        answer.body
+    };
+    let first = open(
+        "Grace Hopper",
+        "+44 20 7946 0958",
+        "12 Harbour Road",
+        "SN-77",
+    );
+    let customer = first["customer_id"].as_str().expect("linked").to_owned();
+    assert!(customer.starts_with("cus-"), "{customer}");
+    // The same person calls again; the number is typed another way.
+    let second = open(
+        "Grace Hopper",
+        "+44 (20) 7946-0958",
+        "3 Shore Lane",
+        "SN-78",
+    );
+    assert_eq!(second["customer_id"], customer.as_str(), "the same record");
+
+    // The call taker types the number as the caller says it.
+    let found = dispatcher.get("/v1/customers?q=7946%200958");
+    assert_eq!(found.status, 200);
+    assert_eq!(
+        found.body.as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        found.body
+    );
+    let record = &found.body[0];
+    assert_eq!(record["id"], customer.as_str());
+    assert_eq!(
+        record["sites"][0]["address"], "3 Shore Lane",
+        "the latest site first"
+    );
+    assert_eq!(record["sites"][1]["address"], "12 Harbour Road");
+    assert_eq!(record["products"].as_array().map(Vec::len), Some(2));
+    assert_eq!(record["products"][1]["warranty_end"], 1_900_000_000_000_i64);
+    for query in ["sn-77", "harbour%20LEITH", "grace"] {
+        let found = dispatcher.get(&format!("/v1/customers?q={query}"));
+        assert_eq!(found.body[0]["id"], customer.as_str(), "{query}");
+    }
+    assert_eq!(
+        dispatcher.get("/v1/customers?q=nobody%20here").body,
+        json!([])
+    );
+
+    // Their history: both jobs, newest call first.
+    let view = dispatcher.get(&format!("/v1/customers/{customer}"));
+    assert_eq!(view.status, 200);
+    let jobs: Vec<&str> = view.body["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            second["id"].as_str().unwrap_or_default(),
+            first["id"].as_str().unwrap_or_default()
+        ]
+    );
+
+    // Typed with a misspelt name, the caller became a duplicate; it is merged into the record.
+    let third = open(
+        "Grace Hoper",
+        "+44 20 7946 0958",
+        "12 Harbour Road",
+        "SN-77",
+    );
+    let duplicate = third["customer_id"].as_str().expect("linked").to_owned();
+    assert_ne!(duplicate, customer);
+    let merged = dispatcher.post(
+        &format!("/v1/customers/{duplicate}/merge"),
+        &json!({ "into": customer }),
+    );
+    assert_eq!(merged.status, 200, "{:?}", merged.body);
+    let view = dispatcher.get(&format!("/v1/customers/{customer}"));
+    assert_eq!(view.body["jobs"].as_array().map(Vec::len), Some(3));
+    assert_eq!(view.body["merged"], json!([duplicate]));
+    assert_eq!(dispatcher.get("/v1/customers?q=hoper").body, json!([]));
+    let again = dispatcher.post(
+        &format!("/v1/customers/{duplicate}/merge"),
+        &json!({ "into": customer }),
+    );
+    assert_eq!(again.status, 409);
+    assert_eq!(again.body["params"]["problem"], "already_merged");
+
+    // A call picked from the record keeps it; a call naming the duplicate lands on the record.
+    let picked = dispatcher.post(
+        "/v1/jobs",
+        &json!({
+            "customer": { "id": duplicate, "name": "Grace Hopper", "tier": "vip" },
+            "site": { "address": "12 Harbour Road" },
+            "problem": { "category": "leak", "description": "water on the floor" },
+        }),
+    );
+    assert_eq!(picked.status, 201, "{:?}", picked.body);
+    assert_eq!(picked.body["customer_id"], customer.as_str());
+
+    // Bad input is named, and nothing is stored.
+    for (path, status) in [
+        ("/v1/customers?limit=0", 400),
+        ("/v1/customers?limit=51", 400),
+        ("/v1/customers/cus-nobody", 404),
+    ] {
+        assert_eq!(dispatcher.get(path).status, status, "{path}");
+    }
+    let itself = dispatcher.post(
+        &format!("/v1/customers/{customer}/merge"),
+        &json!({ "into": customer }),
+    );
+    assert_eq!(itself.status, 400);
+    let bad_id = dispatcher.post(
+        "/v1/jobs",
+        &json!({
+            "customer": { "id": "a\u{7}b", "name": "Bell" },
+            "site": { "address": "1 Bell Street" },
+            "problem": { "category": "leak", "description": "drip" },
+        }),
+    );
+    assert_eq!(bad_id.status, 400);
+    assert_eq!(bad_id.body["params"]["field"], "customer.id");
+    assert_eq!(dispatcher.get("/v1/customers?q=bell").body, json!([]));
 }

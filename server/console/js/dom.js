@@ -46,9 +46,26 @@ export function field(id, text, control, hint) {
     hint ? h('span', { class: 'hint' }, hint) : null);
 }
 
+/** A site's whole address as its country writes it: in Chinese script largest part first and
+ *  run together, otherwise street first, separated by commas (as the server's report does). */
+export function siteText(site) {
+  const parts = [site.province, site.city, site.district].filter(Boolean)
+    .filter((p, i, all) => all.findIndex((q) => q.replace(/[省市]$/, '') === p.replace(/[省市]$/, '')) === i);
+  const street = site.address || '';
+  if (/[\u3400-\u9fff]/.test(parts.join('') + street)) {
+    return parts.filter((p) => !street.includes(p)).join('') + street;
+  }
+  return [street, ...parts.reverse()].filter(Boolean).join(', ');
+}
+
+/** A menu of `options` (values, or [value, text]) with `value` chosen; that option is also the
+ *  default, to which resetting the form returns. */
 export function select(id, options, value, attrs = {}) {
   return h('select', { id, name: id, value, ...attrs },
-    options.map((o) => (Array.isArray(o) ? h('option', { value: o[0] }, o[1]) : h('option', { value: o }, label(o)))));
+    options.map((o) => {
+      const [v, text] = Array.isArray(o) ? o : [o, label(o)];
+      return h('option', { value: v, selected: v === value }, text);
+    }));
 }
 
 export function dl(pairs) {

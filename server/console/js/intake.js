@@ -1,6 +1,7 @@
 // Fieldsync console: the intake view (#/intake): a new call becomes a job; the server's
 // validation errors are shown all at once, each on the field it names. The fields dispatch
-// must fill are marked, and a half-typed call is kept while the dispatcher looks elsewhere.
+// must fill are marked, and a half-typed call is kept while the dispatcher looks elsewhere. A
+// returning customer is offered as their name or number is typed, and picked fills the call.
 
 import { KINDS, PRIORITIES } from './constants.js';
 import { state } from './state.js';
@@ -8,6 +9,7 @@ import { $, enc, h, field, select, parseLocalInput } from './dom.js';
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { showProblems } from './actions.js';
+import { customerMatches } from './customers.js';
 
 /** The inputs of the fields the server requires. */
 const REQUIRED = ['customer_name', 'site_address', 'category', 'description'];
@@ -30,11 +32,42 @@ export async function viewIntake() {
     const known = [...new Set(users.map((u) => u.region).filter(Boolean))].sort();
     regions.replaceChildren(...known.map((r) => h('option', { value: r })));
   }, () => {});
+  // A returning customer: known records offered as the name or number is typed; picking one
+  // fills the call from it and links the job to it.
+  // Controls of the form, found before it is in the page.
+  const control = (id) => form.querySelector(`#${id}`);
+  const linked = h('p', { id: 'intake-linked', class: 'intake-linked', hidden: true });
+  const matches = customerMatches((c) => {
+    const site = (c.sites || [])[0] || {};
+    const product = (c.products || [])[0] || {};
+    const values = {
+      customer_id: c.id, customer_name: c.name, customer_phone: (c.phones || [])[0] || '', customer_email: c.email || '',
+      tier: c.tier, site_address: site.address || '', site_province: site.province || '', site_city: site.city || '',
+      site_district: site.district || '', region: site.region || '', product_model: product.model || '', product_serial: product.serial || '',
+    };
+    for (const [id, value] of Object.entries(values)) control(id).value = value;
+    state.intakeDraft = { ...(state.intakeDraft || {}), ...values };
+    matches.update('');
+    showLinked();
+  });
+  function showLinked() {
+    const id = control('customer_id').value;
+    linked.hidden = !id;
+    linked.replaceChildren(...(id ? [t('intake.linked_to', { name: control('customer_name').value }), ' ',
+      h('a', { href: `#/customers/${enc(id)}` }, t('intake.customer_history')), ' ',
+      h('button', { id: 'intake-unlink', type: 'button', class: 'btn small ghost', onclick: () => {
+        control('customer_id').value = '';
+        state.intakeDraft = { ...(state.intakeDraft || {}), customer_id: '' };
+        showLinked();
+      } }, t('intake.unlink'))] : []));
+  }
   const form = h('form', { id: 'intake-form', class: 'card intake', novalidate: true, onsubmit: submitIntake },
     h('div', { id: 'intake-error', class: 'error-box', role: 'alert', hidden: true }),
     h('fieldset', {}, h('legend', {}, t('intake.customer')),
+      h('input', { id: 'customer_id', name: 'customer_id', type: 'hidden' }), linked,
       field('customer_name', t('intake.customer_name'), input('customer_name', { autocomplete: 'off' })),
-      field('customer_phone', t('intake.customer_phone'), input('customer_phone', { type: 'tel' })),
+      field('customer_phone', t('intake.customer_phone'), input('customer_phone', { type: 'tel', autocomplete: 'off' })),
+      h('div', { class: 'span-all' }, matches.box),
       field('customer_email', t('intake.customer_email'), input('customer_email', { type: 'email' })),
       field('tier', t('intake.tier'), select('tier', [['standard', t('intake.tier_standard')], ['vip', t('intake.tier_vip')]], 'standard'))),
     h('fieldset', {}, h('legend', {}, t('intake.site')),
@@ -65,7 +98,9 @@ export async function viewIntake() {
   form.querySelectorAll('input, select, textarea').forEach((control) => {
     if (draft[control.id] !== undefined) control.value = draft[control.id];
   });
+  showLinked();
   form.addEventListener('input', (e) => {
+    if (['customer_name', 'customer_phone'].includes(e.target.id) && !control('customer_id').value) matches.update(e.target.value);
     e.target.classList.remove('invalid');
     e.target.removeAttribute('aria-invalid');
     state.intakeDraft = { ...(state.intakeDraft || {}), [e.target.id]: e.target.value };
@@ -76,6 +111,9 @@ export async function viewIntake() {
   const clear = h('button', { id: 'intake-clear', type: 'button', class: 'btn ghost', onclick: () => {
     state.intakeDraft = null;
     form.reset();
+    control('customer_id').value = '';
+    showLinked();
+    matches.update('');
     form.querySelectorAll('.invalid').forEach((el) => { el.classList.remove('invalid'); el.removeAttribute('aria-invalid'); });
     $('intake-error').hidden = true;
   } }, t('intake.clear'));
@@ -93,7 +131,7 @@ async function submitIntake(e) {
   errEl.hidden = true;
   const body = {
     kind: v('kind'),
-    customer: { name: v('customer_name'), tier: v('tier'), phone: v('customer_phone'), email: v('customer_email') },
+    customer: { id: v('customer_id'), name: v('customer_name'), tier: v('tier'), phone: v('customer_phone'), email: v('customer_email') },
     site: {
       address: v('site_address'), region: v('region'),
       province: v('site_province'), city: v('site_city'), district: v('site_district'),

@@ -48,7 +48,8 @@ export async function viewJob({ params: [id] }) {
     correctionForm(id, job),
     h('div', { class: 'job-grid' },
       h('div', { class: 'col' },
-        section(t('job.customer_and_site'), dl([[t('job.customer'), c.name], [t('job.tier'), c.tier === 'vip' ? t('job.tier_vip') : t('job.tier_standard')],
+        section(t('job.customer_and_site'), dl([[t('job.customer'), c.id
+          ? h('a', { id: 'job-customer-link', href: `#/customers/${enc(c.id)}`, title: t('job.customer_history') }, c.name) : c.name], [t('job.tier'), c.tier === 'vip' ? t('job.tier_vip') : t('job.tier_standard')],
           [t('job.phone'), c.phone], [t('job.email'), c.email], ...siteRows(job.site || {}), [t('job.region'), job.site && job.site.region]])),
         section(t('job.product_and_problem'), productProblem(job)),
         section(t('job.field_record'), fieldRecord(job, sum)),

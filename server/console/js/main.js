@@ -17,6 +17,7 @@ import { viewIntake } from './intake.js';
 import { viewBoard } from './board.js';
 import { viewJob } from './job.js';
 import { viewJobs } from './jobs.js';
+import { viewCustomers, viewCustomer } from './customers.js';
 import { viewReminders } from './reminders.js';
 import { viewManuals } from './manuals.js';
 import { viewDashboard } from './kpis.js';
@@ -119,7 +120,7 @@ function renderShell() {
     h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '#/queues' }, 'Fieldsync'),
       h('nav', { id: 'nav', 'aria-label': t('nav.label') },
-        link('#/queues', t('nav.queues')), link('#/jobs', t('nav.jobs')), link('#/intake', t('nav.intake')), link('#/board', t('nav.board')),
+        link('#/queues', t('nav.queues')), link('#/jobs', t('nav.jobs')), link('#/customers', t('nav.customers')), link('#/intake', t('nav.intake')), link('#/board', t('nav.board')),
         link('#/dashboard', t('nav.dashboard')), link('#/manuals', t('nav.manuals')), link('#/fleet', t('nav.fleet'))),
       h('div', { class: 'topbar-right' },
         h('a', { href: '#/reminders', class: 'reminders-link', title: t('shell.reminders_title') },
@@ -147,6 +148,7 @@ function toast(text, href) {
 const ROUTES = [
   [/^\/queues$/, viewQueues], [/^\/intake$/, viewIntake], [/^\/board$/, viewBoard],
   [/^\/dashboard$/, viewDashboard], [/^\/reminders$/, viewReminders], [/^\/jobs$/, viewJobs], [/^\/jobs\/([^/]+)$/, viewJob],
+  [/^\/customers$/, viewCustomers], [/^\/customers\/([^/]+)$/, viewCustomer],
   [/^\/manuals$/, viewManuals], [/^\/manuals\/([^/]+)\/(\d+)$/, viewManuals],
   [/^\/fleet$/, viewFleet], [/^\/devices\/([^/]+)$/, viewDevice],
 ];

@@ -11,6 +11,7 @@ export const state = {
   refreshTimer: 0,
   errors: {}, // action errors that survive live re-renders: element id -> {hash, text}
   intakeDraft: null, // the call being typed on the intake page: input id -> value
+  customerSearch: null, // the customer list's search: {q}, kept while the console is open
   jobSearch: null, // the job list's search: {q, status, sort}, kept while the console is open
   correcting: null, // the job whose details form is open
   statusAsk: null, // the reason being asked on a job page: {job, to, reason}, kept across re-renders

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use std::sync::LazyLock;
 
+use crate::domain::customers;
 use crate::domain::error::{DomainError, ErrorCode, Problem, Thing};
 use crate::domain::facts::JobFacts;
 use crate::domain::jobs::{self, Author, Committed};
@@ -532,6 +533,7 @@ impl<'s> Dispatch<'s> {
             new.site.region = region.to_owned();
         }
         write(self.storage, |tx| {
+            let mut new = new.clone();
             if tx.job(&new.id)?.is_some() {
                 return Err(DomainError::conflict(
                     Problem::JobExists,
@@ -539,6 +541,7 @@ impl<'s> Dispatch<'s> {
                 )
                 .with("job", new.id.as_str()));
             }
+            new.customer.id = customers::remember(tx, &new.customer, &new.site, &new.product, now)?;
             let actor = ActorId::from(tx.server_actor()?.as_slice());
             let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
             let changes = doc.get_changes(&[]);
@@ -715,8 +718,8 @@ impl<'s> Dispatch<'s> {
                 .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))?;
             let job = jobs::read_stored(tx, job_id, &stored)?;
             let before = job.details();
-            let after = corrected(&before, patch)?;
-            let mut changes = field_changes("", &before, &after)?;
+            let mut after = corrected(&before, patch)?;
+            let changes = field_changes("", &before, &after)?;
             if changes.is_empty() {
                 return Ok((stored.summary, Committed::default()));
             }
@@ -739,6 +742,17 @@ impl<'s> Dispatch<'s> {
                     .filter(|problem| changed(problem.field()))
                     .collect(),
             )?;
+            // The customer's record follows (a job opened before records existed gets one).
+            let about_customer = |field: &str| {
+                ["customer.", "site.", "product."]
+                    .iter()
+                    .any(|part| field.starts_with(part))
+            };
+            if changes.iter().any(|c| about_customer(&c.field)) {
+                after.customer.id =
+                    customers::remember(tx, &after.customer, &after.site, &after.product, now)?;
+            }
+            let mut changes = field_changes("", &before, &after)?;
             if after.kind != before.kind || after.customer.tier != before.customer.tier {
                 let sla =
                     self.policy

@@ -187,6 +187,9 @@ codes! {
         /// A correction names something that is not a detail dispatch corrects (`value`: the
         /// field as the request named it).
         NotCorrectable = "not_correctable",
+        /// The customer record was merged into another already (`customer`, `into`;
+        /// `conflict`).
+        AlreadyMerged = "already_merged",
     }
 }
 
@@ -201,6 +204,8 @@ codes! {
         Device = "device",
         /// A reminder.
         Reminder = "reminder",
+        /// A customer record.
+        Customer = "customer",
     }
 }
 

@@ -30,6 +30,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "board.js",
     "constants.js",
     "correct.js",
+    "customers.js",
     "dom.js",
     "fleet.js",
     "hooks.js",

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod console;
+pub mod customers;
 pub mod desk;
 pub mod error;
 pub mod extract;
@@ -69,6 +70,7 @@ pub(crate) fn routes() -> Routes {
         authenticated: OpenApiRouter::new()
             .merge(sync::routes())
             .merge(jobs::routes())
+            .merge(customers::routes())
             .merge(access::routes())
             .merge(desk::routes())
             .merge(media::routes())

@@ -23,6 +23,7 @@ fn summary(id: &str, assignee: Option<&str>) -> JobSummary {
         appointment_start: None,
         appointment_end: None,
         customer_name: "Ada".into(),
+        customer_id: String::new(),
         tier: Tier::Standard,
         region: "north".into(),
         priority: Priority::Normal,
@@ -74,6 +75,7 @@ macro_rules! storage_conformance_tests {
             blob_index_round_trips,
             knowledge_round_trips,
             fleet_round_trips,
+            customers_are_found_and_merged,
         );
     };
     (@tests $fresh:expr; $($check:ident),* $(,)?) => {$(
@@ -1041,4 +1043,59 @@ pub fn fleet_round_trips(store: &dyn Storage) {
     assert_eq!(log[0].message, format!("problem {rounds}"));
     assert_eq!(other.0, None);
     assert_eq!(other.1.len() as u64, KEPT_SYNCS);
+}
+
+/// Customer records round-trip whole; `LIKE` finds a term anywhere in the search text, `%` and
+/// `_` only as themselves, newest change first, never a merged record, which its target lists.
+pub fn customers_are_found_and_merged(store: &dyn Storage) {
+    use crate::storage::customers::{CustomerRecord, like_pattern};
+    let record = |id: &str, name: &str, phone: &str, at: i64| CustomerRecord {
+        v: 1,
+        id: id.into(),
+        name: name.into(),
+        phones: vec![phone.into()],
+        created_at: at,
+        updated_at: at,
+        ..CustomerRecord::default()
+    };
+    let ada = record("cus-ada", "Ada 100% Lovelace", "+44 20 7946 0001", 10);
+    let grace = record("cus-grace", "Grace Hopper", "+44 20 7946 0002", 20);
+    let twin = CustomerRecord {
+        merged_into: Some("cus-grace".into()),
+        ..record("cus-twin", "Grace H.", "+44 20 7946 0002", 30)
+    };
+    write(store, |tx| {
+        for r in [&ada, &grace, &twin] {
+            tx.put_customer(r)?;
+        }
+        Ok::<_, StorageError>(())
+    })
+    .expect("write");
+    let found = |term: &str| {
+        read(store, |tx| tx.customers_like(&like_pattern(term), 10))
+            .expect("read")
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found("442079460"), ["cus-grace", "cus-ada"], "newest first");
+    assert_eq!(found("grace"), ["cus-grace"], "merged ones are not found");
+    assert_eq!(found("100%"), ["cus-ada"]);
+    assert!(found("0%l").is_empty(), "% is itself");
+    assert!(found("a_a").is_empty(), "_ is itself");
+    let (stored, merged) = read(store, |tx| {
+        Ok::<_, StorageError>((tx.customer("cus-ada")?, tx.merged_into("cus-grace")?))
+    })
+    .expect("read");
+    assert_eq!(stored, Some(ada.clone()));
+    assert_eq!(merged, ["cus-twin"]);
+    // Stored again, a record replaces itself.
+    let renamed = CustomerRecord {
+        name: "Ada King".into(),
+        updated_at: 40,
+        ..ada
+    };
+    write(store, |tx| tx.put_customer(&renamed)).expect("write");
+    assert_eq!(found("king"), ["cus-ada"]);
+    assert!(found("lovelace").is_empty());
 }

@@ -5,7 +5,7 @@
 //! scope), [`DeviceStore`] (users, sessions, enrollment, credentials, devices), [`AuditLog`],
 //! [`ServiceStore`] (facts, KPIs, reminders), [`KnowledgeStore`] (manuals, cases, tips) and
 //! [`BlobIndex`] (held blobs, uploads, report links), [`FleetStore`] (device reports, syncs,
-//! forwarded logs) — each with a `…Mut` twin for writes;
+//! forwarded logs), [`CustomerStore`] (customer records and their search) — each with a `…Mut` twin for writes;
 //! [`ReadTx`] and [`WriteTx`] are all of them together. Blob bytes live behind
 //! [`blobs::BlobStore`]. Everything a write closure does commits together or not at all, which is how
 //! "durable before acknowledged" holds: the sync handler builds its response inside the write
@@ -16,6 +16,7 @@ pub mod audit;
 pub mod blobs;
 pub mod bulletin;
 pub mod conformance;
+pub mod customers;
 pub mod documents;
 pub mod fleet;
 pub mod identity;
@@ -30,6 +31,7 @@ use fieldsync_protocol::Millis;
 
 pub use audit::{AuditEntry, AuditKind, AuditLog, AuditLogMut};
 pub use bulletin::Bulletin;
+pub use customers::{CustomerRecord, CustomerStore, CustomerStoreMut};
 pub use documents::DocumentCache;
 pub use fleet::{FleetStore, FleetStoreMut};
 pub use identity::{
@@ -88,7 +90,14 @@ pub fn with_causes(error: &dyn std::error::Error) -> String {
 
 /// Everything a read transaction offers: every area's reads.
 pub trait ReadTx:
-    JobStore + DeviceStore + AuditLog + ServiceStore + KnowledgeStore + BlobIndex + FleetStore
+    JobStore
+    + DeviceStore
+    + AuditLog
+    + ServiceStore
+    + KnowledgeStore
+    + BlobIndex
+    + FleetStore
+    + CustomerStore
 {
 }
 
@@ -100,6 +109,7 @@ impl<
         + KnowledgeStore
         + BlobIndex
         + FleetStore
+        + CustomerStore
         + ?Sized,
 > ReadTx for T
 {
@@ -115,6 +125,7 @@ pub trait WriteTx:
     + KnowledgeStoreMut
     + BlobIndexMut
     + FleetStoreMut
+    + CustomerStoreMut
 {
 }
 
@@ -127,6 +138,7 @@ impl<
         + KnowledgeStoreMut
         + BlobIndexMut
         + FleetStoreMut
+        + CustomerStoreMut
         + ?Sized,
 > WriteTx for T
 {

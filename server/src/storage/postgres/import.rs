@@ -51,6 +51,7 @@ pub(crate) const TABLES: &[&str] = &[
     "device_syncs",
     "device_logs",
     "sign_in_failures",
+    "customers",
 ];
 
 /// What was copied: rows per table, in [`TABLES`] order.

@@ -33,6 +33,7 @@ pub use import::{Imported, import_sqlite};
 
 mod audit;
 mod bulletin;
+mod customers;
 mod fleet;
 mod identity;
 mod import;
@@ -82,6 +83,8 @@ fn migrations() -> Vec<String> {
             .to_owned(),
         // 3: who acknowledged a reminder (SQLite's migration 11).
         "ALTER TABLE reminders ADD COLUMN acknowledged_by TEXT COLLATE \"C\";".to_owned(),
+        // 4: customer records (SQLite's migration 12).
+        customers::SCHEMA.to_owned(),
     ]
 }
 

@@ -14,6 +14,7 @@ use connections::{BUSY_TIMEOUT, Readers, Writer};
 
 mod audit;
 mod connections;
+mod customers;
 mod fleet;
 mod identity;
 mod jobs;
@@ -135,6 +136,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sign_in_failures_by_time ON sign_in_failures(at);",
     // 11: who acknowledged a reminder.
     "ALTER TABLE reminders ADD COLUMN acknowledged_by TEXT;",
+    // 12
+    customers::MIGRATION,
 ];
 
 /// The SQLite storage backend.
