@@ -70,6 +70,8 @@ pub const FIELD_RULES: &[FieldRule] = &[
     rule("sla", PhoneAccess::None, true),
     rule("escalation", PhoneAccess::None, true),
     rule("escalation.ring", PhoneAccess::None, true),
+    // Customer service's calls after the visit: the office's.
+    rule("return_visits", PhoneAccess::None, true),
     // The field record: the installer's.
     rule("escalation.help_requests", PhoneAccess::Append, true),
     rule("transitions", PhoneAccess::Append, true),

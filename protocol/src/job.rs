@@ -263,6 +263,9 @@ pub struct SlaDeadlines {
     pub resolve_by: Option<Millis>,
     /// Complaints: feedback to the customer by then.
     pub feedback_by: Option<Millis>,
+    /// How long after the job is completed customer service has to make the return-visit call
+    /// (ms; absent in jobs opened before return visits were tracked, which have no such clock).
+    pub return_visit_within_ms: Option<Millis>,
 }
 
 /// One step in the job's lifecycle, kept forever in `transitions`.
@@ -445,6 +448,52 @@ pub struct Rating {
     pub comment: String,
 }
 
+/// How a return-visit call went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// The customer was reached: the call counts, with their rating and words if they gave
+    /// them.
+    #[default]
+    Reached,
+    /// Nobody answered.
+    NotReached,
+    /// The customer asked to be called again (at `call_again_at`).
+    CallAgain,
+}
+
+impl CallOutcome {
+    /// The wire name: `reached`, `not_reached`, `call_again`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Reached => "reached",
+            CallOutcome::NotReached => "not_reached",
+            CallOutcome::CallAgain => "call_again",
+        }
+    }
+}
+
+/// One return-visit call (回访) customer service made after the job was completed: kept apart
+/// from the rating the customer gave on the installer's phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct ReturnVisit {
+    /// When the call was recorded (ms since the Unix epoch, the server's clock).
+    pub at: Millis,
+    /// Who called (the office user).
+    pub by: String,
+    /// How it went.
+    pub outcome: CallOutcome,
+    /// When to call again (`call_again` only).
+    pub call_again_at: Option<Millis>,
+    /// The customer's satisfaction, 1 to 5, when reached and they gave one.
+    pub score: Option<u8>,
+    /// What the customer said, or a note on the call.
+    pub comment: String,
+}
+
 /// The typed read model of a job document. Derived state (the effective status, the escalation
 /// ring) is computed by the domain rules in [`crate::rules`], never stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -497,6 +546,9 @@ pub struct Job {
     pub signature: Option<Signature>,
     /// The customer's rating, once given.
     pub rating: Option<Rating>,
+    /// Customer service's return-visit calls after completion, in document order (added
+    /// within schema 1; older documents have none).
+    pub return_visits: Vec<ReturnVisit>,
 }
 
 impl Job {
@@ -1164,6 +1216,36 @@ impl JobDoc {
         }
         update_json(&mut self.doc, &automerge::ROOT, "rating", &to_json(rating)?)?;
         self.commit(now, "rating");
+        Ok(())
+    }
+
+    /// Records a return-visit call by customer service. Dispatch (the office) only; a score is
+    /// 1 to 5 and only for a customer reached, a call-again needs its time.
+    pub fn record_return_visit(
+        &mut self,
+        call: &ReturnVisit,
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        access::check_edit(editor.role, "return_visits")?;
+        let invalid = |value: &str| SchemaError::InvalidValue {
+            field: "return_visits",
+            value: value.to_owned(),
+        };
+        match (call.outcome, call.score, call.call_again_at) {
+            (_, Some(score), _) if !(1..=5).contains(&score) => {
+                return Err(invalid("a score is 1 to 5"));
+            }
+            (CallOutcome::NotReached | CallOutcome::CallAgain, Some(_), _) => {
+                return Err(invalid("only a customer reached gives a score"));
+            }
+            (CallOutcome::CallAgain, _, None) => {
+                return Err(invalid("a call-again needs the time to call"));
+            }
+            _ => {}
+        }
+        self.append(&automerge::ROOT, "return_visits", call)?;
+        self.commit(now, "return visit");
         Ok(())
     }
 

@@ -457,6 +457,24 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
         )) == json!(true)
     };
     assert!(offered(&mut browser, "closed") && !offered(&mut browser, "cancelled"));
+
+    // Customer service calls the customer back: the call, the score and the words are kept on
+    // the job, and the return-visit clock stops.
+    browser.wait_for(
+        "document.querySelector('#return-visit-form')",
+        "the return-visit form on the completed job",
+    );
+    browser.fill("#rv-outcome", "reached");
+    browser.fill("#rv-score", "4");
+    browser.fill("#rv-comment", "happy, the radiators are warm");
+    browser.submit("#return-visit-form");
+    browser.wait_for(
+        "document.querySelector('#job-return-visits tr[data-outcome=\"reached\"]') && \
+         (document.querySelector('#job-clocks [data-clock=\"return_visit\"]') || {}).className.includes('met')",
+        "the call recorded and the return-visit clock met",
+    );
+    assert!(browser.text("#job-return-visits").contains("4/5"));
+    browser.screenshot("job-return-visit.png");
     let call = server
         .dispatcher()
         .create_job("A caller who changed their mind");

@@ -853,3 +853,126 @@ fn a_call_taker_finds_a_returning_customer_by_phone_and_sees_their_history() {
     assert_eq!(bad_id.body["params"]["field"], "customer.id");
     assert_eq!(dispatcher.get("/v1/customers?q=bell").body, json!([]));
 }
+
+/// Customer service calls the customer back after the job is completed: the job waits in the
+/// return-visit queue with its clock running, a call that reaches the customer stops the clock
+/// and moves the return-visit satisfaction KPI (kept apart from the phone's rating), and a job
+/// nobody called back reminds dispatch once the clock runs out.
+#[test]
+fn a_return_visit_is_recorded_and_moves_the_satisfaction_kpi() {
+    let start = now_millis();
+    let clock = Arc::new(ManualClock::new(start));
+    let server = TestServer::start_with_clock(clock.clone());
+    let dispatcher = server.dispatcher();
+    let called = create(&server, &call("vip", "repair", "north", "HP-200"));
+    let forgotten = create(&server, &call("standard", "repair", "north", "HP-200"));
+    let record = |job: &str, body: Value| {
+        server
+            .dispatcher()
+            .post(&format!("/v1/jobs/{job}/return-visits"), &body)
+    };
+    let refused = record(&called, json!({ "outcome": "reached", "score": 5 }));
+    assert_eq!(refused.status, 409, "{:?}", refused.body);
+    assert_eq!(refused.body["params"]["problem"], "not_completed");
+
+    let phone = server.phone("anna");
+    for job in [&called, &forgotten] {
+        dispatcher.assign(job, Some("anna"));
+    }
+    phone.sync();
+    for job in [&called, &forgotten] {
+        phone.arrive(job);
+        phone
+            .store
+            .finish_visit(job, &Outcome::default(), true)
+            .expect("completed");
+        phone.store.set_rating(job, 5, "lovely").expect("rated");
+    }
+    phone.sync();
+    let kpis = |server: &TestServer| server.dispatcher().get("/v1/kpis").body["total"].clone();
+    assert_eq!(kpis(&server)["return_satisfaction"]["of"], 0);
+    assert_eq!(
+        kpis(&server)["satisfaction"]["of"],
+        2,
+        "the phone's ratings"
+    );
+    let view = dispatcher.job(&called);
+    let resolved = view["facts"]["resolved_at"].as_i64().expect("resolved");
+    let due = clock_of(&view, "return_visit");
+    assert_eq!(due["state"], "running");
+    assert_eq!(due["due"], resolved + 24 * HOUR, "VIP: within 24 hours");
+    let mut waiting = queue_ids(&server, "return_visits");
+    waiting.sort();
+    let mut both = vec![called.clone(), forgotten.clone()];
+    both.sort();
+    assert_eq!(waiting, both);
+
+    // Bad calls are refused with every problem named, and nothing is stored.
+    let refused = record(&called, json!({ "outcome": "call_again", "score": 9 }));
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    let fields: Vec<&str> = refused.body["params"]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["score", "call_again_at"]);
+    assert_eq!(record(&called, json!({ "outcome": "hung_up" })).status, 400);
+    assert!(
+        dispatcher.job(&called)["job"]["return_visits"]
+            .as_array()
+            .expect("calls")
+            .is_empty()
+    );
+
+    // Nobody answers; the customer asks to be called back; then the call that counts.
+    clock.advance(2 * HOUR);
+    server.sign_in_again();
+    assert_eq!(
+        record(&called, json!({ "outcome": "not_reached" })).status,
+        200
+    );
+    let later = start + 5 * HOUR;
+    let answer = record(
+        &called,
+        json!({ "outcome": "call_again", "call_again_at": later, "comment": "after lunch" }),
+    );
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(
+        clock_of(&server.dispatcher().job(&called), "return_visit")["state"],
+        "running"
+    );
+    clock.advance(4 * HOUR);
+    server.sign_in_again();
+    let answer = record(
+        &called,
+        json!({ "outcome": "reached", "score": 3, "comment": "the engineer was late" }),
+    );
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let view = server.dispatcher().job(&called);
+    assert_eq!(clock_of(&view, "return_visit")["state"], "met");
+    let calls = view["job"]["return_visits"].as_array().expect("calls");
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[1]["call_again_at"], later);
+    assert_eq!(calls[2]["by"], "dispatch");
+    let total = kpis(&server);
+    assert_eq!(
+        total["return_satisfaction"],
+        json!({ "hits": 0, "of": 1, "rate": 0.0 })
+    );
+    assert_eq!(total["return_mean_rating"], 3.0);
+    assert_eq!(
+        total["satisfaction"]["hits"], 2,
+        "the phone's 5s stay apart"
+    );
+    assert_eq!(queue_ids(&server, "return_visits"), [forgotten.as_str()]);
+
+    // The other job's 48 hours run out: dispatch is reminded.
+    clock.advance(48 * HOUR);
+    server.sign_in_again();
+    server.escalate_now();
+    assert_eq!(reminder_rules(&server, &forgotten), ["return_visit:owner"]);
+    assert!(reminder_rules(&server, &called).is_empty());
+    assert_eq!(kpis(&server)["sla"]["return_visit"]["of"], 2);
+    assert_eq!(kpis(&server)["sla"]["return_visit"]["hits"], 1);
+}

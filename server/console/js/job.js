@@ -1,6 +1,6 @@
-// Fieldsync console: the job page (#/jobs/ID): status actions, customer, product, field
-// record, media and the signed service report, clocks, appointment, escalation, reminders,
-// status trail and history.
+// Fieldsync console: the job page (#/jobs/ID): status actions, correcting its details, customer,
+// product, field record, media and the signed service report, clocks, the return visit,
+// appointment, escalation, reminders, status trail and history.
 
 import { DEFAULT_VISIT } from './constants.js';
 import { state } from './state.js';
@@ -14,6 +14,7 @@ import { clockLabel, errorText, fieldLabel, readsServerEnglish, t, termLabel } f
 import { errorBox, showError, clearError, act } from './actions.js';
 import { fillEndFromStart, flagText, suggestionList, reminderItem } from './widgets.js';
 import { correctButton, correctionForm } from './correct.js';
+import { returnVisits } from './returnvisit.js';
 
 // ---------------------------------------------------------------- job page
 
@@ -57,6 +58,7 @@ export async function viewJob({ params: [id] }) {
         section(t('job.status_trail'), transitionsTable(job.transitions || []))),
       h('div', { class: 'col' },
         section(t('job.clocks'), clocksList(v.clocks || [])),
+        section(t('returns.title'), returnVisits(id, job, sum)),
         section(t('job.appointment_and_engineer'), appointmentEditor(id, sum),
           h('h3', {}, t('job.suggested_for', { day: sugDay })), suggestions),
         section(t('job.escalation'), escalation(job, sum)),

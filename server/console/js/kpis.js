@@ -10,7 +10,7 @@ import { clockLabel, t } from './i18n.js';
 
 // ---------------------------------------------------------------- constants
 
-const CLOCKS = ['respond', 'dispatch', 'resolve', 'feedback'];
+const CLOCKS = ['respond', 'dispatch', 'resolve', 'feedback', 'return_visit'];
 
 const DURATION_STEPS = [MIN, 2 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR,
   3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 3 * DAY, 7 * DAY, 14 * DAY, 30 * DAY];
@@ -38,6 +38,8 @@ export async function viewDashboard() {
   const ftf = t('kpis.first_time_fix');
   const install = t('kpis.installation_success');
   const satisfied = t('kpis.satisfaction_4_5');
+  const satisfiedOnSite = t('kpis.satisfaction_on_site_4_5');
+  const mean = (x) => (x == null ? '—' : x.toFixed(1));
   const complaints = t('kpis.complaint_rate');
   const median = t('kpis.median');
   const p90 = t('kpis.p90');
@@ -48,8 +50,12 @@ export async function viewDashboard() {
     h('div', { class: 'tiles' },
       ratioTile('kpi-first-time-fix', ftf, tot.first_time_fix),
       ratioTile('kpi-install-success', install, tot.installation_success),
-      tile('kpi-satisfaction', t('kpis.satisfied_tile'), pct(tot.satisfaction.rate),
-        t('kpis.satisfaction_sub', { mean: tot.mean_rating == null ? '—' : tot.mean_rating.toFixed(1), n: tot.satisfaction.of })),
+      // Satisfaction is what customers told customer service on the return-visit call; what
+      // they rated on the installer's phone, in front of the installer, is shown apart.
+      tile('kpi-satisfaction', t('kpis.satisfied_tile'), pct(tot.return_satisfaction.rate),
+        t('kpis.return_satisfaction_sub', { mean: mean(tot.return_mean_rating), n: tot.return_satisfaction.of })),
+      tile('kpi-satisfaction-on-site', t('kpis.satisfied_on_site_tile'), pct(tot.satisfaction.rate),
+        t('kpis.satisfaction_sub', { mean: mean(tot.mean_rating), n: tot.satisfaction.of })),
       ratioTile('kpi-complaint-rate', complaints, tot.complaint_rate),
       tile('kpi-jobs', t('kpis.jobs'), String(tot.jobs), per('buckets')),
       tile('kpi-time-to-resolve', t('kpis.time_to_resolve_median'), fmtDuration(tot.time_to_resolve.median_ms),
@@ -59,8 +65,9 @@ export async function viewDashboard() {
         ? lineChart(t('kpis.chart_rates_title'), cats, [
           { name: ftf, cls: 'c1', ratios: m.map((x) => x.first_time_fix) },
           { name: install, cls: 'c2', ratios: m.map((x) => x.installation_success) },
-          { name: satisfied, cls: 'c3', ratios: m.map((x) => x.satisfaction) }], niceScale(1, [0.25]))
-        : null, [[ftf, 'c1'], [install, 'c2'], [satisfied, 'c3']]),
+          { name: satisfied, cls: 'c3', ratios: m.map((x) => x.return_satisfaction) },
+          { name: satisfiedOnSite, cls: 'c4', ratios: m.map((x) => x.satisfaction) }], niceScale(1, [0.25]))
+        : null, [[ftf, 'c1'], [install, 'c2'], [satisfied, 'c3'], [satisfiedOnSite, 'c4']]),
       figure('chart-demand', per('demand_caption'), cats.length ? barChart(t('kpis.chart_demand_title'), cats, m.map((x) => x.jobs)) : null),
       figure('chart-durations', t('kpis.chart_durations'),
         groupedBars(t('kpis.chart_durations_title'), durations.map(([k, name]) => ({ name, n: tot[k].n, values: [tot[k].median_ms, tot[k].p90_ms] })),

@@ -1,5 +1,5 @@
 // Fieldsync console: the queues view (#/queues): unassigned, unscheduled, overdue, escalated
-// and flagged jobs.
+// and flagged jobs, and completed jobs waiting for their return-visit call.
 
 import { enc, h, label, fmtWhen, dueSpan, tierBadge, ringBadge, priorityBadge } from './dom.js';
 import { api } from './api.js';
@@ -7,7 +7,7 @@ import { clockLabel, t } from './i18n.js';
 import { flagText } from './widgets.js';
 
 // Each queue's title is queues.<key> in the catalog.
-const QUEUES = ['unassigned', 'unscheduled', 'overdue', 'escalated', 'flagged'];
+const QUEUES = ['unassigned', 'unscheduled', 'overdue', 'escalated', 'flagged', 'return_visits'];
 
 export async function viewQueues() {
   const q = await api('GET', '/v1/queues');
@@ -46,6 +46,7 @@ function queueNote(item) {
     case 'help_requested': return t('queues.note_ring_help', { ring: j.ring });
     case 'flagged': return [j.status === 'incomplete' ? t('queues.note_incomplete') : null,
       ...(item.flags || []).map(flagText)].filter(Boolean).join(t('queues.note_separator'));
+    case 'return_visit_due': return t('queues.note_return_visit');
     default: return item.note;
   }
 }

@@ -14,6 +14,7 @@ export const state = {
   customerSearch: null, // the customer list's search: {q}, kept while the console is open
   jobSearch: null, // the job list's search: {q, status, sort}, kept while the console is open
   correcting: null, // the job whose details form is open
+  returnVisit: null, // the return-visit form's chosen outcome on a job page: {job, outcome}
   statusAsk: null, // the reason being asked on a job page: {job, to, reason}, kept across re-renders
   board: { day: null, selected: null },
   drag: null,

@@ -3,12 +3,12 @@
 
 use fieldsync_protocol::automerge::ActorId;
 use fieldsync_protocol::job::{
-    Appointment, Editor, FieldChange, Job, JobDetails, JobDoc, JobKind, JobSummary, NewJob, Role,
-    field_changes,
+    Appointment, CallOutcome, Editor, FieldChange, Job, JobDetails, JobDoc, JobKind, JobSummary,
+    NewJob, ReturnVisit, Role, field_changes,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, SchemaError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use std::sync::LazyLock;
 
@@ -385,6 +385,22 @@ fn every_problem(mut problems: Vec<DomainError>) -> Result<(), DomainError> {
         })
         .collect();
     Err(problems.swap_remove(0).with("errors", all))
+}
+
+/// A return-visit call as customer service records it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+pub struct ReturnVisitCall {
+    /// How the call went: `reached`, `not_reached` or `call_again`.
+    pub outcome: CallOutcome,
+    /// The customer's satisfaction, 1 to 5 (only when reached; optional).
+    #[serde(default)]
+    pub score: Option<u8>,
+    /// What the customer said, or a note on the call (at most 4,000 characters).
+    #[serde(default)]
+    pub comment: String,
+    /// When to call again (ms since the Unix epoch; required for `call_again`, in the future).
+    #[serde(default)]
+    pub call_again_at: Option<Millis>,
 }
 
 /// A job with its projection, as the dispatch API returns it.
@@ -797,6 +813,92 @@ impl<'s> Dispatch<'s> {
             }
             self.edit_in(tx, job_id, reason, now, |doc, editor| {
                 doc.transition(to, editor, now, None)
+            })
+        })
+    }
+
+    /// Records customer service's return-visit call on a completed (or closed) job: how it went,
+    /// the customer's satisfaction (1 to 5, only when reached) and words, and when to call again
+    /// (required for `call_again`, in the future). A reached call stops the return-visit clock;
+    /// its score is the return-visit satisfaction the KPIs count, apart from the rating given on
+    /// the installer's phone.
+    pub fn record_return_visit(
+        &self,
+        job_id: &str,
+        call: ReturnVisitCall,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        let mut problems = Vec::new();
+        match (call.outcome, call.score) {
+            (_, Some(score)) if !(1..=5).contains(&score) => problems.push(
+                DomainError::invalid_field(
+                    "score",
+                    Problem::InvalidValue,
+                    format!("a satisfaction score is 1 to 5, not {score}"),
+                )
+                .with("value", score),
+            ),
+            (CallOutcome::NotReached | CallOutcome::CallAgain, Some(_)) => {
+                problems.push(DomainError::invalid_field(
+                    "score",
+                    Problem::InvalidValue,
+                    "only a customer reached gives a score",
+                ))
+            }
+            _ => {}
+        }
+        match (call.outcome, call.call_again_at) {
+            (CallOutcome::CallAgain, None) => problems.push(DomainError::invalid_field(
+                "call_again_at",
+                Problem::Required,
+                "a call-again needs the time to call",
+            )),
+            (CallOutcome::CallAgain, Some(at)) if at <= now => {
+                problems.push(DomainError::invalid_field(
+                    "call_again_at",
+                    Problem::InvalidValue,
+                    "the time to call again must be in the future",
+                ))
+            }
+            _ => {}
+        }
+        if call.comment.chars().count() > MAX_TEXT {
+            problems.push(
+                DomainError::invalid_field(
+                    "comment",
+                    Problem::TooLong,
+                    format!("a comment is at most {MAX_TEXT} characters"),
+                )
+                .with("max", MAX_TEXT),
+            );
+        }
+        every_problem(problems)?;
+        let visit = ReturnVisit {
+            at: now,
+            by: self.editor.user.clone(),
+            outcome: call.outcome,
+            call_again_at: call
+                .call_again_at
+                .filter(|_| call.outcome == CallOutcome::CallAgain),
+            score: call.score,
+            comment: call.comment.trim().to_owned(),
+        };
+        write(self.storage, |tx| {
+            let stored = tx
+                .job(job_id)?
+                .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))?;
+            if !matches!(stored.summary.status, Status::Completed | Status::Closed) {
+                return Err(DomainError::conflict(
+                    Problem::NotCompleted,
+                    format!(
+                        "job `{job_id}` is {}: a return visit follows a completed job",
+                        stored.summary.status.as_str()
+                    ),
+                )
+                .with("status", stored.summary.status.as_str()));
+            }
+            self.edit_in(tx, job_id, "", now, |doc, editor| {
+                doc.record_return_visit(&visit, editor, now)
             })
         })
     }

@@ -190,6 +190,9 @@ codes! {
         /// The customer record was merged into another already (`customer`, `into`;
         /// `conflict`).
         AlreadyMerged = "already_merged",
+        /// The job has not been completed (`status`; `conflict`): a return visit follows a
+        /// completed job.
+        NotCompleted = "not_completed",
     }
 }
 

@@ -21,6 +21,7 @@
 //! - a complaint unresolved `escalate_unresolved_ms` after the call climbs to ring 2 and the
 //!   supervisor is reminded;
 //! - complaint feedback overdue: remind dispatch, then the supervisor;
+//! - a completed job's return-visit call overdue: remind dispatch (customer service);
 //! - the engineer asked for help on a job not yet resolved: the first request takes the job to
 //!   ring 2 (the supervisor is reminded), a second to ring 3 (the head of engineering).
 
@@ -58,6 +59,7 @@ enum Clock {
     Dispatch,
     Resolve,
     Feedback,
+    ReturnVisit,
 }
 
 /// When a rule falls due for a job.
@@ -169,6 +171,14 @@ const RULES: &[Rule] = &[
         message: |f, _| format!("complaint {} still owes the customer feedback", f.job_id),
     },
     Rule {
+        key: "return_visit:owner",
+        clock: "return_visit",
+        when: Condition::Overdue(Clock::ReturnVisit),
+        raises_to: None,
+        to: Recipient::Role("dispatcher"),
+        message: |f, _| format!("{} is waiting for its return-visit call", f.job_id),
+    },
+    Rule {
         key: "help:1",
         clock: "help",
         when: Condition::HelpAsked(1),
@@ -209,6 +219,7 @@ impl Clock {
             Clock::Dispatch => (f.deadlines.dispatch_by, f.dispatched_at),
             Clock::Resolve => (f.deadlines.resolve_by, f.resolved_at),
             Clock::Feedback => (f.deadlines.feedback_by, f.feedback_at),
+            Clock::ReturnVisit => (f.return_visit_by, f.return_visit_at),
         };
         deadline.filter(|_| stopped.is_none())
     }
@@ -457,6 +468,9 @@ mod tests {
             visits: 0,
             first_visit_fixed: None,
             rating: None,
+            return_visit_by: None,
+            return_visit_at: None,
+            return_rating: None,
             help_requests: 0,
             receipts: Default::default(),
         }
@@ -621,6 +635,25 @@ mod tests {
             (ring, due.len()),
             (1, 0),
             "resolved: nobody needs reminding"
+        );
+    }
+
+    #[test]
+    fn a_return_visit_not_made_in_time_reminds_dispatch() {
+        let policy = SlaPolicy::default();
+        let mut job = facts(JobKind::Repair, Tier::Standard);
+        job.status = Status::Completed;
+        job.resolved_at = Some(HOUR);
+        job.return_visit_by = Some(49 * HOUR);
+        let (_, due, next) = evaluate(&job, &policy, 49 * HOUR);
+        assert_eq!((due.len(), next), (0, Some(49 * HOUR)));
+        let (ring, due, _) = evaluate(&job, &policy, 49 * HOUR + 1);
+        assert_eq!((ring, rules(&due)), (1, vec!["return_visit:owner"]));
+        assert_eq!(due[0].to, Recipient::Role("dispatcher"));
+        job.return_visit_at = Some(50 * HOUR);
+        assert!(
+            evaluate(&job, &policy, 60 * HOUR).1.is_empty(),
+            "called back"
         );
     }
 

@@ -7,7 +7,7 @@
 //! receipt is used. Both times are kept.
 
 use fieldsync_protocol::Millis;
-use fieldsync_protocol::job::{Job, Transition};
+use fieldsync_protocol::job::{CallOutcome, Job, ReturnVisit, Transition};
 use fieldsync_protocol::rules::Status;
 
 pub use crate::storage::JobFacts;
@@ -77,10 +77,26 @@ impl JobFacts {
             visits: u32::try_from(visit_ends).unwrap_or(u32::MAX),
             first_visit_fixed,
             rating: job.rating.as_ref().map(|r| r.score),
+            return_visit_by: resolved
+                .zip(job.sla.return_visit_within_ms)
+                .map(|((at, _), within)| at.saturating_add(within)),
+            return_visit_at: resolved.and_then(|(at, _)| {
+                reached_calls(job)
+                    .map(|call| call.at)
+                    .find(|&called| called >= at)
+            }),
+            return_rating: reached_calls(job).rev().find_map(|call| call.score),
             help_requests: u32::try_from(job.escalation.help_requests.len()).unwrap_or(u32::MAX),
             receipts,
         }
     }
+}
+
+/// The return-visit calls that reached the customer, in the order they were recorded.
+fn reached_calls(job: &Job) -> impl DoubleEndedIterator<Item = &ReturnVisit> {
+    job.return_visits
+        .iter()
+        .filter(|call| call.outcome == CallOutcome::Reached)
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@
 //! - first-time fix: resolved jobs fixed on the first visit / resolved jobs;
 //! - installation success: installations completed on the first visit / installations
 //!   completed;
-//! - satisfaction: ratings of 4 or 5 / ratings, and the mean rating;
+//! - satisfaction (`return_satisfaction`, PRODUCT.md's): scores of 4 or 5 / scores customers
+//!   gave customer service on the return-visit call (the latest reached call with a score),
+//!   and their mean; apart from it, `satisfaction`: ratings of 4 or 5 / ratings given on the
+//!   installer's phone, in front of the installer, and their mean;
 //! - complaint rate: complaint jobs / jobs;
 //! - first response: call → job created; time to dispatch: call → first assigned; time to
 //!   resolve: call → completed (as the SLA clocks run, all from the call); appointment wait:
@@ -16,7 +19,10 @@
 //! - SLA compliance per clock: jobs that stopped the clock by its deadline / jobs that ran it
 //!   (stopped it, or are past its deadline at the time of the query);
 //! - demand: jobs per period, per problem category, per region;
-//! - per engineer (the assignee): jobs resolved, first-time fix, satisfaction, mean rating.
+//! - SLA compliance includes the return-visit clock: completed → a call that reached the
+//!   customer, within the policy's `return_visit_ms`;
+//! - per engineer (the assignee): jobs resolved, first-time fix, satisfaction and mean rating
+//!   on the installer's phone.
 
 use crate::domain::error::{DomainError, ErrorCode};
 pub use crate::storage::service::{
@@ -93,6 +99,8 @@ mod tests {
         rating: Option<u8>,
         appointment: Option<Millis>,
         feedback: Option<Millis>,
+        /// The return-visit call that reached the customer, and their score.
+        called_back: Option<(Millis, Option<u8>)>,
     }
 
     /// Six jobs over October and November 2026, seen on 20 November.
@@ -113,6 +121,7 @@ mod tests {
             rating: None,
             appointment: None,
             feedback: None,
+            called_back: None,
         };
         vec![
             Case {
@@ -122,6 +131,7 @@ mod tests {
                 resolved: Some(20 * HOUR),
                 fixed: Some(true),
                 rating: Some(5),
+                called_back: Some((30 * HOUR, Some(4))),
                 ..base
             },
             Case {
@@ -139,6 +149,7 @@ mod tests {
                 fixed: Some(false),
                 rating: Some(3),
                 appointment: Some(48 * HOUR),
+                called_back: Some((60 * HOUR, Some(2))),
                 ..base
             },
             Case {
@@ -250,6 +261,12 @@ mod tests {
                 facts.rating = case.rating;
                 facts.appointment_start = case.appointment.map(|d| received + d);
                 facts.feedback_at = case.feedback.map(|d| received + d);
+                facts.return_visit_by = facts
+                    .resolved_at
+                    .zip(facts.deadlines.return_visit_within_ms)
+                    .map(|(at, within)| at + within);
+                facts.return_visit_at = case.called_back.map(|(d, _)| received + d);
+                facts.return_rating = case.called_back.and_then(|(_, score)| score);
                 tx.put_job_facts(&facts)?;
                 Ok::<_, DomainError>(())
             })
@@ -343,6 +360,16 @@ mod tests {
         assert_eq!(total.sla.dispatch, Ratio::new(4, 6));
         assert_eq!(total.sla.resolve, Ratio::new(3, 5));
         assert_eq!(total.sla.feedback, Ratio::new(1, 1));
+        // Return visits: j1 called back 10 h after completion (within 48 h); j2 (VIP) 30 h
+        // after (past 24 h); j3 and j4 never, both past due. Their scores: 4 and 2.
+        assert_eq!(total.sla.return_visit, Ratio::new(1, 4));
+        assert_eq!(total.return_satisfaction, Ratio::new(1, 2));
+        assert_eq!(total.return_mean_rating, Some(3.0));
+        assert_eq!(
+            total.satisfaction,
+            Ratio::new(2, 3),
+            "the phone's ratings, apart"
+        );
 
         let labels: Vec<&str> = data.buckets.iter().map(|b| b.period.as_str()).collect();
         assert_eq!(labels, ["2026-10", "2026-11"]);

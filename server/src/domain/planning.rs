@@ -54,6 +54,8 @@ pub enum QueueReason {
     HelpRequested,
     /// The visit was incomplete, or the field flagged something (`flags`).
     Flagged,
+    /// Completed: customer service owes the customer the return-visit call.
+    ReturnVisitDue,
 }
 
 /// Something the field flagged on a job that dispatch has not acted on since.
@@ -94,6 +96,9 @@ pub struct Queues {
     /// Jobs the field flagged: an incomplete visit asking for a follow-up, work from a previous
     /// assignee, rule violations, since dispatch last acted on the job.
     pub flagged: Vec<QueueItem>,
+    /// Completed jobs whose return-visit call has not reached the customer yet, for customer
+    /// service.
+    pub return_visits: Vec<QueueItem>,
 }
 
 /// The clocks of a job, from its facts, as seen at `now`. A cancelled job keeps only the
@@ -106,6 +111,7 @@ pub fn clocks(f: &JobFacts, now: Millis) -> Vec<ClockView> {
         (SlaClock::Dispatch, d.dispatch_by, f.dispatched_at),
         (SlaClock::Resolve, d.resolve_by, f.resolved_at),
         (SlaClock::Feedback, d.feedback_by, f.feedback_at),
+        (SlaClock::ReturnVisit, f.return_visit_by, f.return_visit_at),
     ]
     .into_iter()
     .filter(|(_, _, done)| !cancelled || done.is_some())
@@ -186,6 +192,13 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
             q.escalated
                 .push(item(clock_of(SlaClock::Resolve), reason, why));
         }
+        if let Some(call) = clock_of(SlaClock::ReturnVisit) {
+            q.return_visits.push(item(
+                Some(call),
+                QueueReason::ReturnVisitDue,
+                "return-visit call due".into(),
+            ));
+        }
         let field = flags.get(&job.id).cloned().unwrap_or_default();
         let incomplete = job.status == Status::Incomplete;
         if incomplete || !field.is_empty() {
@@ -208,6 +221,7 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
         &mut q.overdue,
         &mut q.escalated,
         &mut q.flagged,
+        &mut q.return_visits,
     ] {
         // VIP customers first (PRODUCT.md), then the more urgent, then the nearer deadline.
         queue.sort_by_key(|i| {

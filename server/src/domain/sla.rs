@@ -3,7 +3,8 @@
 //!
 //! PRODUCT.md's defaults: a job is created within 1 minute of the call, dispatched within 5
 //! minutes and technically resolved within 48 hours; a complaint gets feedback within 48 hours and
-//! climbs to the supervisor after 24 hours unresolved. VIP customers get tighter targets.
+//! climbs to the supervisor after 24 hours unresolved; customer service calls the customer back
+//! within 48 hours of the completion. VIP customers get tighter targets.
 
 use std::path::Path;
 
@@ -32,6 +33,10 @@ pub struct SlaTargets {
     /// Unresolved this long after the call, the job climbs to the supervisor (ring 2) whatever
     /// its resolution clock says; complaints only.
     pub escalate_unresolved_ms: Option<Millis>,
+    /// Completed → customer service's return-visit call (回访) reached the customer. Counted
+    /// from the completion, not the call; absent: no return-visit clock.
+    #[serde(default)]
+    pub return_visit_ms: Option<Millis>,
 }
 
 /// One row of the policy: the targets for a tier and a kind of job.
@@ -88,12 +93,14 @@ const FALLBACK: SlaTargets = SlaTargets {
     resolve_ms: 48 * HOUR,
     feedback_ms: None,
     escalate_unresolved_ms: None,
+    return_visit_ms: Some(48 * HOUR),
 };
 
 impl Default for SlaPolicy {
     /// PRODUCT.md's defaults; VIP customers are dispatched within 2 minutes instead of 5, get
     /// half the resolution and feedback time, and their complaint reaches the supervisor after
-    /// 12 hours instead of 24.
+    /// 12 hours instead of 24. Every completed job gets a return-visit call within 48 hours
+    /// (VIP 24).
     fn default() -> Self {
         let mut targets = Vec::new();
         for tier in TIERS {
@@ -113,6 +120,7 @@ impl Default for SlaPolicy {
                         } else {
                             24 * HOUR
                         }),
+                        return_visit_ms: Some(if vip { 24 * HOUR } else { 48 * HOUR }),
                     },
                 });
             }
@@ -168,7 +176,7 @@ impl SlaPolicy {
             let t = rule.targets;
             let all = [Some(t.respond_ms), Some(t.dispatch_ms), Some(t.resolve_ms)]
                 .into_iter()
-                .chain([t.feedback_ms, t.escalate_unresolved_ms]);
+                .chain([t.feedback_ms, t.escalate_unresolved_ms, t.return_visit_ms]);
             if all.flatten().any(|ms| !(1..=MAX_TARGET).contains(&ms)) {
                 return Err(PolicyError::Invalid(format!(
                     "the targets for tier `{}` and kind `{}` must be positive and at most a year",
@@ -202,6 +210,7 @@ impl SlaPolicy {
             dispatch_by: Some(received.saturating_add(t.dispatch_ms)),
             resolve_by: Some(received.saturating_add(t.resolve_ms)),
             feedback_by: t.feedback_ms.map(|ms| received.saturating_add(ms)),
+            return_visit_within_ms: t.return_visit_ms,
         }
     }
 }
@@ -209,7 +218,7 @@ impl SlaPolicy {
 /// Refuses keys a policy does not have (serde cannot, through the flattened targets).
 fn refuse_unknown_keys(value: &serde_json::Value) -> Result<(), PolicyError> {
     const POLICY: [&str; 2] = ["targets", "remind_next_ring_after_ms"];
-    const RULE: [&str; 7] = [
+    const RULE: [&str; 8] = [
         "tier",
         "kind",
         "respond_ms",
@@ -217,6 +226,7 @@ fn refuse_unknown_keys(value: &serde_json::Value) -> Result<(), PolicyError> {
         "resolve_ms",
         "feedback_ms",
         "escalate_unresolved_ms",
+        "return_visit_ms",
     ];
     let unknown = |object: &serde_json::Map<String, serde_json::Value>, known: &[&str]| {
         object
@@ -266,6 +276,8 @@ pub enum SlaClock {
     Resolve,
     /// Complaints: → feedback to the customer (closed).
     Feedback,
+    /// Completed → customer service's return-visit call reached the customer.
+    ReturnVisit,
 }
 
 impl SlaClock {
@@ -276,6 +288,7 @@ impl SlaClock {
             SlaClock::Dispatch => "dispatch",
             SlaClock::Resolve => "resolve",
             SlaClock::Feedback => "feedback",
+            SlaClock::ReturnVisit => "return_visit",
         }
     }
 }

@@ -42,6 +42,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "manuals.js",
     "queues.js",
     "reminders.js",
+    "returnvisit.js",
     "state.js",
     "uploads.js",
     "widgets.js",
@@ -269,6 +270,7 @@ mod tests {
             SlaClock::Dispatch,
             SlaClock::Resolve,
             SlaClock::Feedback,
+            SlaClock::ReturnVisit,
         ];
         keys.extend(wire_names(&clocks).iter().map(|c| format!("clock.{c}")));
         keys.extend(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::DomainError;
-use crate::domain::dispatch::{Dispatch, JobView};
+use crate::domain::dispatch::{Dispatch, JobView, ReturnVisitCall};
 use crate::domain::error::{ErrorCode, Problem, Thing};
 use crate::domain::jobs::Committed;
 use crate::domain::planning::{self, JobOrder, JobSearch};
@@ -31,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assign_job))
         .routes(routes!(set_appointment))
         .routes(routes!(move_status))
+        .routes(routes!(record_return_visit))
         .routes(routes!(job_audit))
         .routes(routes!(audit))
 }
@@ -442,6 +443,30 @@ async fn move_status(
     let now = state.now();
     edit(&state, caller.principal.user().to_owned(), move |d| {
         d.move_status(&id, to, body.reason.as_deref(), now)
+    })
+    .await
+}
+
+/// Record a return-visit call.
+///
+/// Customer service's call (回访) after a job was completed: `outcome` (`reached`, `not_reached`, `call_again` with `call_again_at`), the customer's `score` (1 to 5, only when reached) and `comment`. A reached call stops the job's return-visit clock, and its score counts in the KPIs' `return_satisfaction`, apart from the rating given on the installer's phone. A job not completed is refused (`409 conflict`, problem `not_completed`); bad values with `400 invalid_field`, every problem in `params.errors`. Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/return-visits",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id.")),
+    request_body = ReturnVisitCall,
+    responses((status = 200, description = "Recorded.", body = JobSummary))
+)]
+async fn record_return_visit(
+    State(state): State<AppState>,
+    caller: Authorized<need::EditJobs>,
+    Path(id): Path<String>,
+    JsonBody(call): JsonBody<ReturnVisitCall>,
+) -> Result<impl IntoResponse, AppError> {
+    let now = state.now();
+    edit(&state, caller.principal.user().to_owned(), move |d| {
+        d.record_return_visit(&id, call, now)
     })
     .await
 }

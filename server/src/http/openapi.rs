@@ -310,6 +310,7 @@ mod tests {
             "POST /v1/jobs/{id}/appointment",
             "POST /v1/jobs/{id}/assign",
             "POST /v1/jobs/{id}/report-link",
+            "POST /v1/jobs/{id}/return-visits",
             "POST /v1/jobs/{id}/status",
             "POST /v1/knowledge",
             "POST /v1/manuals",

@@ -57,8 +57,17 @@ pub struct JobFacts {
     /// Once resolved: whether on the first visit (it was the only visit, and the installer did
     /// not record it as unsuccessful).
     pub first_visit_fixed: Option<bool>,
-    /// The customer's rating.
+    /// The customer's rating, as given on the installer's phone.
     pub rating: Option<u8>,
+    /// When customer service's return-visit call is due: the completion plus the policy's
+    /// `return_visit_ms` (none before completion, or for a job without that target).
+    pub return_visit_by: Option<Millis>,
+    /// When a return-visit call first reached the customer after that completion (stops the
+    /// return-visit clock).
+    pub return_visit_at: Option<Millis>,
+    /// The satisfaction the customer gave on the latest return-visit call that reached them
+    /// and carried a score, 1 to 5.
+    pub return_rating: Option<u8>,
     /// Help requests from the field.
     pub help_requests: u32,
     /// When the server first saw each lifecycle move, by [`transition_key`].
@@ -178,6 +187,8 @@ pub struct SlaCompliance {
     pub resolve: Ratio,
     /// Complaints → feedback.
     pub feedback: Ratio,
+    /// Completed → the return-visit call reached the customer.
+    pub return_visit: Ratio,
 }
 
 /// Every KPI over one set of jobs.
@@ -189,10 +200,15 @@ pub struct Metrics {
     pub first_time_fix: Ratio,
     /// One-time installation success rate.
     pub installation_success: Ratio,
-    /// Ratings of 4 or 5.
+    /// Ratings of 4 or 5 given on the installer's phone, in front of the installer.
     pub satisfaction: Ratio,
-    /// The mean rating.
+    /// The mean of those ratings.
     pub mean_rating: Option<f64>,
+    /// Satisfaction of 4 or 5 the customer gave customer service on a return-visit call,
+    /// away from the installer: the satisfaction KPI of PRODUCT.md.
+    pub return_satisfaction: Ratio,
+    /// The mean of those.
+    pub return_mean_rating: Option<f64>,
     /// Complaint jobs among all jobs.
     pub complaint_rate: Ratio,
     /// Call → created.

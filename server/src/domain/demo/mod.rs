@@ -1,9 +1,10 @@
 //! Demo data: a month of a small service organisation's work, so a newcomer sees the console,
 //! the queues and the dashboard working. Five engineers in three regions, customers of both
 //! tiers, installations, repairs, maintenance, inspections and complaints; first visits that
-//! fail and get a follow-up, help requests, jobs escalated past their deadline, ratings, and
-//! today's board with fresh calls still to dispatch. First-time fix and satisfaction improve
-//! over the month, as they do once a team adopts the practice.
+//! fail and get a follow-up, help requests, jobs escalated past their deadline, ratings on site
+//! and on customer service's return-visit calls, and today's board with fresh calls still to
+//! dispatch. First-time fix and satisfaction improve over the month, as they do once a team
+//! adopts the practice.
 //!
 //! Everything is written through the same paths as real work: dispatch's edits as the server,
 //! the engineers' as Automerge changes from their phones, arriving some time after they were
@@ -12,8 +13,9 @@
 
 use fieldsync_protocol::automerge::ActorId;
 use fieldsync_protocol::job::{
-    Appointment, ChecklistUpdate, Customer, Editor, JobDoc, JobKind, NewJob, Outcome, PartUsed,
-    Priority, Problem, Product, Rating, Role, Site, Tier, TimeEntry, TimeKind,
+    Appointment, CallOutcome, ChecklistUpdate, Customer, Editor, JobDoc, JobKind, NewJob, Outcome,
+    PartUsed, Priority, Problem, Product, Rating, ReturnVisit, Role, Site, Tier, TimeEntry,
+    TimeKind,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, SchemaError};
@@ -683,9 +685,50 @@ fn call(
                 rated,
             )
         })?;
+        // Customer service calls the customer back (回访), away from the installer: most are
+        // reached at the first try, and say a little less on the phone than on site.
+        let called = resolved
+            + dice.between(
+                2 * HOUR,
+                if new_tier_is_vip {
+                    20 * HOUR
+                } else {
+                    40 * HOUR
+                },
+            );
+        if called > now {
+            return Ok(());
+        }
+        let reached = dice.chance(0.85);
+        let told = if happy && dice.chance(0.9) {
+            score
+        } else {
+            score.saturating_sub(1).max(1)
+        };
+        edit(tx, &job_id, &Hand::Office, called, |doc, editor| {
+            let comment = match (reached, told >= 4) {
+                (false, _) => "",
+                (true, true) => words.happy_comment,
+                (true, false) => words.unhappy_comment,
+            };
+            let call = ReturnVisit {
+                at: called,
+                by: DISPATCHER.into(),
+                outcome: if reached {
+                    CallOutcome::Reached
+                } else {
+                    CallOutcome::NotReached
+                },
+                call_again_at: None,
+                score: reached.then_some(told),
+                comment: comment.into(),
+            };
+            doc.record_return_visit(&call, editor, called)
+        })?;
         // Feedback in: dispatch closes the job (complaints owe it within the SLA).
-        let closed = rated + dice.between(HOUR, if complaint { 4 * HOUR } else { 20 * HOUR });
-        if closed <= now && (complaint || dice.chance(0.9)) {
+        let closed =
+            rated.max(called) + dice.between(HOUR, if complaint { 4 * HOUR } else { 20 * HOUR });
+        if reached && closed <= now && (complaint || dice.chance(0.9)) {
             edit(tx, &job_id, &Hand::Office, closed, |doc, editor| {
                 doc.transition(Status::Closed, editor, closed, None)
             })?;

@@ -85,6 +85,11 @@ fn migrations() -> Vec<String> {
         "ALTER TABLE reminders ADD COLUMN acknowledged_by TEXT COLLATE \"C\";".to_owned(),
         // 4: customer records (SQLite's migration 12).
         customers::SCHEMA.to_owned(),
+        // 5: the return-visit clock and its satisfaction (SQLite's migration 13).
+        "ALTER TABLE job_facts ADD COLUMN return_visit_by BIGINT;
+         ALTER TABLE job_facts ADD COLUMN return_visit_at BIGINT;
+         ALTER TABLE job_facts ADD COLUMN return_rating BIGINT;"
+            .to_owned(),
     ]
 }
 

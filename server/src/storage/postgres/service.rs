@@ -174,7 +174,12 @@ fn ratios(
              OR (resolve_by < $7 AND status <> 'cancelled'))),
            COUNT(*) FILTER (WHERE feedback_at <= feedback_by),
            COUNT(*) FILTER (WHERE feedback_by IS NOT NULL AND (feedback_at IS NOT NULL
-             OR (feedback_by < $7 AND status <> 'cancelled')))
+             OR (feedback_by < $7 AND status <> 'cancelled'))),
+           COUNT(*) FILTER (WHERE return_visit_at <= return_visit_by),
+           COUNT(*) FILTER (WHERE return_visit_by IS NOT NULL AND (return_visit_at IS NOT NULL
+             OR (return_visit_by < $7 AND status <> 'cancelled'))),
+           COUNT(*) FILTER (WHERE return_rating >= 4), COUNT(return_rating),
+           AVG(return_rating::FLOAT8)
          FROM job_facts WHERE {SELECTED} GROUP BY 1 ORDER BY 1",
         label = period_label(period)
     );
@@ -201,7 +206,10 @@ fn ratios(
                         dispatch: ratio(12)?,
                         resolve: ratio(14)?,
                         feedback: ratio(16)?,
+                        return_visit: ratio(18)?,
                     },
+                    return_satisfaction: ratio(20)?,
+                    return_mean_rating: r.try_get(22)?,
                     ..Metrics::default()
                 },
             ))
@@ -481,9 +489,9 @@ impl ServiceStoreMut for Tx<'_> {
             "INSERT INTO job_facts (job_id, kind, tier, region, category, assignee, status,
                call_received_at, created_at, dispatched_at, resolved_at, feedback_at,
                appointment_start, respond_by, dispatch_by, resolve_by, feedback_by,
-               first_visit_fixed, rating, facts)
+               first_visit_fixed, rating, facts, return_visit_by, return_visit_at, return_rating)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-               $18, $19, $20)
+               $18, $19, $20, $21, $22, $23)
              ON CONFLICT (job_id) DO UPDATE SET kind = excluded.kind, tier = excluded.tier,
                region = excluded.region, category = excluded.category,
                assignee = excluded.assignee, status = excluded.status,
@@ -493,7 +501,10 @@ impl ServiceStoreMut for Tx<'_> {
                respond_by = excluded.respond_by, dispatch_by = excluded.dispatch_by,
                resolve_by = excluded.resolve_by, feedback_by = excluded.feedback_by,
                first_visit_fixed = excluded.first_visit_fixed, rating = excluded.rating,
-               facts = excluded.facts, revision = job_facts.revision + 1, ladder_at = 0",
+               facts = excluded.facts, return_visit_by = excluded.return_visit_by,
+               return_visit_at = excluded.return_visit_at,
+               return_rating = excluded.return_rating,
+               revision = job_facts.revision + 1, ladder_at = 0",
             &[
                 &f.job_id,
                 &f.kind.as_str(),
@@ -515,6 +526,9 @@ impl ServiceStoreMut for Tx<'_> {
                 &f.first_visit_fixed.map(i64::from),
                 &f.rating.map(i64::from),
                 &json,
+                &f.return_visit_by,
+                &f.return_visit_at,
+                &f.return_rating.map(i64::from),
             ],
         )?;
         Ok(())

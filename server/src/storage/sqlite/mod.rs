@@ -138,6 +138,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE reminders ADD COLUMN acknowledged_by TEXT;",
     // 12
     customers::MIGRATION,
+    // 13
+    service::RETURN_VISITS,
 ];
 
 /// The SQLite storage backend.

@@ -69,15 +69,21 @@ pub(super) const LADDER: &str = "
     CREATE INDEX job_facts_ladder ON job_facts(ladder_at)
         WHERE status NOT IN ('cancelled', 'closed');";
 
+/// Migration 13: the return-visit clock and the satisfaction customers give on that call.
+pub(super) const RETURN_VISITS: &str = "
+    ALTER TABLE job_facts ADD COLUMN return_visit_by INTEGER;
+    ALTER TABLE job_facts ADD COLUMN return_visit_at INTEGER;
+    ALTER TABLE job_facts ADD COLUMN return_rating INTEGER;";
+
 pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageError> {
     let json = serde_json::to_string(f).map_err(corrupt)?;
     conn.prepare_cached(
         "INSERT INTO job_facts (job_id, kind, tier, region, category, assignee, status,
            call_received_at, created_at, dispatched_at, resolved_at, feedback_at,
            appointment_start, respond_by, dispatch_by, resolve_by, feedback_by,
-           first_visit_fixed, rating, facts)
+           first_visit_fixed, rating, facts, return_visit_by, return_visit_at, return_rating)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-           ?19, ?20)
+           ?19, ?20, ?21, ?22, ?23)
          ON CONFLICT (job_id) DO UPDATE SET kind = excluded.kind, tier = excluded.tier,
            region = excluded.region, category = excluded.category,
            assignee = excluded.assignee, status = excluded.status,
@@ -87,7 +93,9 @@ pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageEr
            respond_by = excluded.respond_by, dispatch_by = excluded.dispatch_by,
            resolve_by = excluded.resolve_by, feedback_by = excluded.feedback_by,
            first_visit_fixed = excluded.first_visit_fixed, rating = excluded.rating,
-           facts = excluded.facts, revision = revision + 1, ladder_at = 0",
+           facts = excluded.facts, return_visit_by = excluded.return_visit_by,
+           return_visit_at = excluded.return_visit_at, return_rating = excluded.return_rating,
+           revision = revision + 1, ladder_at = 0",
     )?
     .execute(params![
         f.job_id,
@@ -109,7 +117,10 @@ pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageEr
         f.deadlines.feedback_by,
         f.first_visit_fixed,
         f.rating,
-        json
+        json,
+        f.return_visit_by,
+        f.return_visit_at,
+        f.return_rating
     ])?;
     Ok(())
 }
@@ -300,7 +311,11 @@ fn ratios(
              OR (resolve_by < ?7 AND status <> 'cancelled'))),
            TOTAL(feedback_at <= feedback_by),
            TOTAL(feedback_by IS NOT NULL AND (feedback_at IS NOT NULL
-             OR (feedback_by < ?7 AND status <> 'cancelled')))
+             OR (feedback_by < ?7 AND status <> 'cancelled'))),
+           TOTAL(return_visit_at <= return_visit_by),
+           TOTAL(return_visit_by IS NOT NULL AND (return_visit_at IS NOT NULL
+             OR (return_visit_by < ?7 AND status <> 'cancelled'))),
+           TOTAL(return_rating >= 4), COUNT(return_rating), AVG(return_rating)
          FROM job_facts WHERE {FILTER} GROUP BY 1 ORDER BY 1",
         label = period_label(period, 8)
     );
@@ -329,7 +344,10 @@ fn ratios(
                     dispatch: ratio(12)?,
                     resolve: ratio(14)?,
                     feedback: ratio(16)?,
+                    return_visit: ratio(18)?,
                 },
+                return_satisfaction: Ratio::new(n(20)?, to_u64(r.get(21)?)),
+                return_mean_rating: r.get(22)?,
                 ..Metrics::default()
             },
         ))
