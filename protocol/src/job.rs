@@ -264,7 +264,9 @@ pub struct SlaDeadlines {
     /// Complaints: feedback to the customer by then.
     pub feedback_by: Option<Millis>,
     /// How long after the job is completed customer service has to make the return-visit call
-    /// (ms; absent in jobs opened before return visits were tracked, which have no such clock).
+    /// (ms). Written only when set (added within schema 1): jobs opened before return visits
+    /// were tracked have none, and no such clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub return_visit_within_ms: Option<Millis>,
 }
 
@@ -970,9 +972,10 @@ impl JobDoc {
     }
 
     /// Writes a correction of what dispatch recorded (see [`field_changes`]): each change puts
-    /// one value at its field (`site.address`, `kind`), so a concurrent correction of another
-    /// field, on another replica, survives the merge. Only fields [`FIELD_RULES`] gives
-    /// the editor may be written, and only scalar values one map deep.
+    /// one scalar at its field (`site.address`, `kind`), into the map already there, so a
+    /// concurrent correction of another field, on another replica, survives the merge. Only
+    /// the details ([`JobDetails`]) and the `sla` deadlines are written, and only by an editor
+    /// [`FIELD_RULES`] allows.
     ///
     /// [`FIELD_RULES`]: crate::access::FIELD_RULES
     pub fn correct(
@@ -993,20 +996,22 @@ impl JobDoc {
                 Some(_) => return Err(not_a_field()),
                 None => (change.field.as_str(), None),
             };
-            let rule = access::rule_for(top);
-            if rule.field.is_empty() || change.after.is_object() || change.after.is_array() {
+            if !CORRECTABLE.contains(&top) || change.after.is_object() || change.after.is_array() {
                 return Err(not_a_field());
             }
-            access::check_edit(editor.role, rule.field)?;
-            writes.push((top, key, json_scalar(&change.after)));
+            access::check_edit(editor.role, access::rule_for(top).field)?;
+            // A key goes into the map already there; a top-level value never replaces an object.
+            let target = match (key, self.doc.get(automerge::ROOT, top)?) {
+                (Some(_), Some((Value::Object(ObjType::Map), map))) => Some(map),
+                (None, Some((Value::Object(_), _))) | (Some(_), _) => return Err(not_a_field()),
+                (None, _) => None,
+            };
+            writes.push((top, key.zip(target), json_scalar(&change.after)));
         }
         for (top, key, value) in writes {
             match key {
                 None => self.doc.put(automerge::ROOT, top, value)?,
-                Some(key) => {
-                    let map = self.map(top)?;
-                    self.doc.put(&map, key, value)?;
-                }
+                Some((key, map)) => self.doc.put(&map, key, value)?,
             }
         }
         self.commit(now, "correct");
@@ -1313,6 +1318,12 @@ pub struct ChecklistUpdate {
     pub note: Option<String>,
 }
 
+/// The top-level keys a correction writes: the details of [`JobDetails`] and the `sla`
+/// deadlines a new tier or kind gives.
+const CORRECTABLE: [&str; 7] = [
+    "kind", "priority", "customer", "site", "product", "problem", "sla",
+];
+
 /// What dispatch records about a job at intake and may correct afterwards
 /// ([`JobDoc::correct`]): a part of [`Job`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -1511,14 +1522,28 @@ mod tests {
             doc.correct(&changes, &installer, 3_000),
             Err(SchemaError::NotYourField { field: "customer" })
         ));
-        for field in ["notes.x.y", "nonsense", "site"] {
-            let odd = FieldChange {
-                field: field.into(),
-                before: serde_json::Value::Null,
-                after: serde_json::json!({}),
-            };
-            assert!(doc.correct(&[odd], &office, 3_000).is_err(), "{field}");
+        // Only scalars into the details' maps: no other field, no object replaced, no new map.
+        let odd = |field: &str, after: serde_json::Value| FieldChange {
+            field: field.into(),
+            before: serde_json::Value::Null,
+            after,
+        };
+        for field in [
+            "notes.x.y",
+            "nonsense",
+            "site",
+            "transitions",
+            "kind.x",
+            "customer",
+        ] {
+            assert!(
+                doc.correct(&[odd(field, serde_json::json!("x"))], &office, 3_000)
+                    .is_err(),
+                "{field}"
+            );
         }
+        let object = odd("site.address", serde_json::json!({}));
+        assert!(doc.correct(&[object], &office, 3_000).is_err());
     }
 
     /// The one-pass reader writes exactly what `AutoSerde` writes, for every kind of value,

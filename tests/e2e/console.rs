@@ -852,6 +852,39 @@ fn a_call_taker_finds_a_returning_customer_by_phone_and_sees_their_history() {
     assert_eq!(bad_id.status, 400);
     assert_eq!(bad_id.body["params"]["field"], "customer.id");
     assert_eq!(dispatcher.get("/v1/customers?q=bell").body, json!([]));
+
+    // Correcting the name on one of the record's jobs leaves the shared record alone.
+    let patch = |job: &Value, body: Value| {
+        let id = job["id"].as_str().expect("id");
+        dispatcher.patch(&format!("/v1/jobs/{id}"), &body)
+    };
+    let renamed = patch(&first, json!({ "customer": { "name": "Grace B. Hopper" } }));
+    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+    let record = dispatcher.get(&format!("/v1/customers/{customer}")).body;
+    assert_eq!(record["customer"]["name"], "Grace Hopper");
+    // A customer with one job: the correction follows into the record, and the misspelt
+    // address is no longer found.
+    let lone = open("Ada Lovelace", "+44 20 7946 0001", "1 Harbor Rd", "SN-90");
+    let fixed = patch(
+        &lone,
+        json!({ "customer": { "name": "Ada King" }, "site": { "address": "1 Harbour Road" } }),
+    );
+    assert_eq!(fixed.status, 200, "{:?}", fixed.body);
+    let ada = lone["customer_id"].as_str().expect("linked");
+    let record = dispatcher.get(&format!("/v1/customers/{ada}")).body;
+    assert_eq!(record["customer"]["name"], "Ada King");
+    assert_eq!(
+        record["customer"]["sites"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(record["customer"]["sites"][0]["address"], "1 Harbour Road");
+    assert_eq!(dispatcher.get("/v1/customers?q=harbor").body, json!([]));
+    // A job is moved only to a record that exists.
+    let nowhere = patch(&lone, json!({ "customer": { "id": "cus-nobody" } }));
+    assert_eq!(
+        (nowhere.status, nowhere.body["params"]["field"].as_str()),
+        (400, Some("customer.id"))
+    );
 }
 
 /// Customer service calls the customer back after the job is completed: the job waits in the
@@ -941,6 +974,17 @@ fn a_return_visit_is_recorded_and_moves_the_satisfaction_kpi() {
     assert_eq!(
         clock_of(&server.dispatcher().job(&called), "return_visit")["state"],
         "running"
+    );
+    let queue = server.dispatcher().get("/v1/queues").body;
+    let waiting = queue["return_visits"]
+        .as_array()
+        .expect("queue")
+        .iter()
+        .find(|item| item["job"]["id"] == called.as_str())
+        .expect("still waiting");
+    assert_eq!(
+        waiting["call_again_at"], later,
+        "the time the customer asked for"
     );
     clock.advance(4 * HOUR);
     server.sign_in_again();

@@ -358,7 +358,7 @@ fn the_signature_is_bound_to_the_service_report_dispatch_and_the_customer_downlo
     );
     let close = dispatcher.post(
         &format!("/v1/jobs/{job}/status"),
-        &json!({ "to": "closed" }),
+        &json!({ "to": "closed", "reason": "the customer confirmed by e-mail" }),
     );
     assert_eq!(close.status, 200, "{:?}", close.body);
 }

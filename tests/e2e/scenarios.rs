@@ -442,6 +442,20 @@ fn a_closed_job_leaves_the_phone_after_a_quiet_week_and_comes_back_when_reopened
         .finish_visit(&job, &Outcome::default(), true)
         .expect("completed");
     anna.sync();
+    // Closing before customer service called the customer back needs a reason; after the
+    // call it does not.
+    let early = close();
+    assert_eq!(
+        (early.status, early.body["params"]["field"].as_str()),
+        (400, Some("reason")),
+        "{:?}",
+        early.body
+    );
+    let called = dispatcher.post(
+        &format!("/v1/jobs/{job}/return-visits"),
+        &json!({ "outcome": "reached", "score": 5 }),
+    );
+    assert_eq!(called.status, 200, "{:?}", called.body);
     let closed = close();
     assert_eq!(closed.status, 200, "close: {:?}", closed.body);
     clock.advance(6 * DAY);

@@ -13,7 +13,19 @@ import { errorBox, act } from './actions.js';
 /** How long typing pauses before a search follows it. */
 const TYPING_PAUSE_MS = 200;
 
-/** Searches customers for `q`; an empty list when the search fails (the form still works). */
+/** The intake form's values (input id → value) for a call from customer `c`: their record,
+ *  latest number, site and product. */
+export function callFrom(c) {
+  const site = (c.sites || [])[0] || {};
+  const product = (c.products || [])[0] || {};
+  return {
+    customer_id: c.id, customer_name: c.name, customer_phone: (c.phones || [])[0] || '', customer_email: c.email || '',
+    tier: c.tier, site_address: site.address || '', site_province: site.province || '', site_city: site.city || '',
+    site_district: site.district || '', region: site.region || '', product_model: product.model || '', product_serial: product.serial || '',
+  };
+}
+
+/** Searches customers for `q` (callers decide what a failed search shows). */
 export async function searchCustomers(q, limit = 20) {
   return api('GET', `/v1/customers?${new URLSearchParams({ q, limit: String(limit) })}`);
 }
@@ -72,13 +84,7 @@ export async function viewCustomer({ params: [id] }) {
       t(p.warranty_end >= now ? 'customers.warranty_until' : 'customers.warranty_ended', { date: fmtAny(p.warranty_end) }));
   };
   const newCall = () => {
-    const site = (c.sites || [])[0] || {};
-    const product = (c.products || [])[0] || {};
-    state.intakeDraft = {
-      customer_id: c.id, customer_name: c.name, customer_phone: (c.phones || [])[0] || '', customer_email: c.email || '',
-      tier: c.tier, site_address: site.address || '', site_province: site.province || '', site_city: site.city || '',
-      site_district: site.district || '', region: site.region || '', product_model: product.model || '', product_serial: product.serial || '',
-    };
+    state.intakeDraft = callFrom(c);
     location.hash = '#/intake';
   };
   return h('div', { class: 'page customer' },

@@ -46,14 +46,22 @@ export function field(id, text, control, hint) {
     hint ? h('span', { class: 'hint' }, hint) : null);
 }
 
-/** A site's whole address as its country writes it: in Chinese script largest part first and
- *  run together, otherwise street first, separated by commas (as the server's report does). */
+/** A site's whole address as its country writes it, as the server's report does
+ *  (`Site::full_address`): in Chinese script largest part first and run together, a part the
+ *  one before already names (上海 under 上海市) once, leaving out the parts the street already
+ *  starts with; otherwise street first, separated by commas. */
 export function siteText(site) {
-  const parts = [site.province, site.city, site.district].filter(Boolean)
-    .filter((p, i, all) => all.findIndex((q) => q.replace(/[省市]$/, '') === p.replace(/[省市]$/, '')) === i);
-  const street = site.address || '';
+  const base = (part) => part.replace(/[省市]+$/, '');
+  const parts = [];
+  for (const raw of [site.province, site.city, site.district]) {
+    const part = (raw || '').trim();
+    if (part && !parts.some((p) => base(p) === base(part))) parts.push(part);
+  }
+  const street = (site.address || '').trim();
   if (/[\u3400-\u9fff]/.test(parts.join('') + street)) {
-    return parts.filter((p) => !street.includes(p)).join('') + street;
+    let from = 0;
+    while (from < parts.length && !street.startsWith(parts.slice(from).join(''))) from += 1;
+    return parts.slice(0, from).join('') + street;
   }
   return [street, ...parts.reverse()].filter(Boolean).join(', ');
 }

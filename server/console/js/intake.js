@@ -9,7 +9,7 @@ import { $, enc, h, field, select, parseLocalInput } from './dom.js';
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { showProblems } from './actions.js';
-import { customerMatches } from './customers.js';
+import { callFrom, customerMatches } from './customers.js';
 
 /** The inputs of the fields the server requires. */
 const REQUIRED = ['customer_name', 'site_address', 'category', 'description'];
@@ -38,13 +38,7 @@ export async function viewIntake() {
   const control = (id) => form.querySelector(`#${id}`);
   const linked = h('p', { id: 'intake-linked', class: 'intake-linked', hidden: true });
   const matches = customerMatches((c) => {
-    const site = (c.sites || [])[0] || {};
-    const product = (c.products || [])[0] || {};
-    const values = {
-      customer_id: c.id, customer_name: c.name, customer_phone: (c.phones || [])[0] || '', customer_email: c.email || '',
-      tier: c.tier, site_address: site.address || '', site_province: site.province || '', site_city: site.city || '',
-      site_district: site.district || '', region: site.region || '', product_model: product.model || '', product_serial: product.serial || '',
-    };
+    const values = callFrom(c);
     for (const [id, value] of Object.entries(values)) control(id).value = value;
     state.intakeDraft = { ...(state.intakeDraft || {}), ...values };
     matches.update('');

@@ -44,7 +44,7 @@ export async function viewJob({ params: [id] }) {
           priorityBadge(sum.priority),
           flags.map((f) => h('span', { class: 'badge flag' }, `⚑ ${f}`)),
           h('span', { class: 'muted' }, t('job.meta', { id: job.id, n: v.visits || 0, received: fmtDateTime(job.call_received_at) })))),
-      h('div', { class: 'job-head-actions' }, correctButton(id), statusActions(id, sum))),
+      h('div', { class: 'job-head-actions' }, correctButton(id), statusActions(id, sum, owesCall(v.facts)))),
     errorBox('job-error'),
     correctionForm(id, job),
     h('div', { class: 'job-grid' },
@@ -69,11 +69,16 @@ export async function viewJob({ params: [id] }) {
     section(t('job.history'), historyTable(v.history || [])));
 }
 
+/** Whether customer service still owes the customer the return-visit call. */
+const owesCall = (facts) => !!facts && facts.return_visit_by != null && facts.return_visit_at == null;
+
 /** The moves dispatch can make from the job's status: reopening a visit that ended, closing one
- *  whose feedback is in, cancelling one that has not ended. Cancelling and reopening ask for a
- *  reason first (the server requires one and the history keeps it); the question and what is
- *  typed survive the page's live re-renders and a refusal. */
-function statusActions(id, sum) {
+ *  whose feedback is in, cancelling one that has not ended. Cancelling, reopening and closing
+ *  before the return-visit call ask for a reason first (the server requires one and the
+ *  history keeps it); the question and what is typed survive the page's live re-renders and a
+ *  refusal. */
+
+function statusActions(id, sum, uncalled) {
   const ended = ['completed', 'incomplete', 'cancelled', 'closed'].includes(sum.status);
   const group = h('div', { id: 'job-status-actions', class: 'actions', role: 'group', 'aria-label': t('job.status_actions') });
   const move = (to, reason) => act('job-error', async () => {
@@ -87,11 +92,14 @@ function statusActions(id, sum) {
     // Reopening brings the job back to its engineer when it has one, else back to planning.
     ended ? btn(sum.assignee ? 'assigned' : 'scheduled', t('job.reopen'), () => askReason(sum.assignee ? 'assigned' : 'scheduled')) : null,
     ended && sum.assignee ? btn('scheduled', t('job.reopen_unassigned'), () => askReason('scheduled')) : null,
-    ['completed', 'incomplete'].includes(sum.status) ? btn('closed', t('job.close_feedback_in'), () => move('closed')) : null,
+    ['completed', 'incomplete'].includes(sum.status)
+      ? btn('closed', t('job.close_feedback_in'), () => (uncalled ? askReason('closed') : move('closed'))) : null,
     ended ? null : btn('cancelled', t('job.cancel_job'), () => askReason('cancelled')),
   ];
   function askReason(to) {
     const cancelling = to === 'cancelled';
+    // Cancel, close (without the return-visit call) or reopen: each asks in its own words.
+    const verb = cancelling ? 'cancel' : to === 'closed' ? 'close' : 'reopen';
     const asked = state.statusAsk && state.statusAsk.job === id && state.statusAsk.to === to
       ? state.statusAsk : { job: id, to, reason: '' };
     state.statusAsk = asked;
@@ -99,12 +107,12 @@ function statusActions(id, sum) {
       oninput: () => { asked.reason = reason.value; } });
     reason.value = asked.reason;
     const confirm = h('button', { id: 'job-status-confirm', type: 'submit', class: ['btn', cancelling ? 'danger' : 'primary'] },
-      cancelling ? t('job.confirm_cancel') : t('job.confirm_reopen'));
+      t(`job.confirm_${verb}`));
     const back = h('button', { type: 'button', class: 'btn ghost', onclick: () => showButtons() }, t('job.keep_status'));
     const form = h('form', { class: 'status-reason', onsubmit: (e) => {
       e.preventDefault();
       move(to, reason.value.trim());
-    } }, field('job-status-reason', cancelling ? t('job.cancel_reason') : t('job.reopen_reason'), reason), h('div', { class: 'actions' }, confirm, back));
+    } }, field('job-status-reason', t(`job.${verb}_reason`), reason), h('div', { class: 'actions' }, confirm, back));
     form.addEventListener('keydown', (e) => { if (e.key === 'Escape') showButtons(); });
     group.replaceChildren(form);
     // Focused once the page is in the document (a live re-render builds it detached).
@@ -332,6 +340,7 @@ function correctionLines(detail) {
   const shown = (path, value) => {
     if (value === null || value === '') return '—';
     if (typeof value === 'number' && /(_by|_date|_end)$/.test(path)) return fmtDateTime(value);
+    if (typeof value === 'number' && /_ms$/.test(path)) return fmtDuration(value);
     return /^(kind|priority|customer\.tier)$/.test(path) ? label(value) : String(value);
   };
   return parsed.map((c, i) => h('li', {}, c

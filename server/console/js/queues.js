@@ -46,7 +46,8 @@ function queueNote(item) {
     case 'help_requested': return t('queues.note_ring_help', { ring: j.ring });
     case 'flagged': return [j.status === 'incomplete' ? t('queues.note_incomplete') : null,
       ...(item.flags || []).map(flagText)].filter(Boolean).join(t('queues.note_separator'));
-    case 'return_visit_due': return t('queues.note_return_visit');
+    case 'return_visit_due': return item.call_again_at != null
+      ? t('queues.note_call_again', { time: fmtWhen(item.call_again_at) }) : t('queues.note_return_visit');
     default: return item.note;
   }
 }

@@ -4,7 +4,7 @@
 use fieldsync_protocol::automerge::ActorId;
 use fieldsync_protocol::job::{
     Appointment, CallOutcome, Editor, FieldChange, Job, JobDetails, JobDoc, JobKind, JobSummary,
-    NewJob, ReturnVisit, Role, field_changes,
+    NewJob, ReturnVisit, Role, Site, field_changes,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, SchemaError};
@@ -268,22 +268,75 @@ fn call_problems(new: &NewJob, now: Millis, phone_region: Option<PhoneRegion>) -
 const DETAIL_PARTS: [&str; 6] = ["kind", "priority", "customer", "site", "product", "problem"];
 
 /// `details` with `patch` applied as a JSON merge patch (RFC 7396: an object merges key by
-/// key, `null` empties a field, anything else replaces it). Every value the patch gives must
-/// land in a field of [`JobDetails`] with its type: a field the details do not have (the
-/// assignee, the notes, a misspelt key) or a value of the wrong type is refused, naming it.
+/// key, `null` empties a text or a date, anything else replaces it). Every key the patch names
+/// must be a field of [`JobDetails`]: one the details do not have (the assignee, the notes, a
+/// misspelt key) is refused with `not_correctable`, emptying the kind, priority, tier or a whole
+/// part with `required`, and a value of the wrong type with `invalid_value`, each naming it.
 fn corrected(
     details: &JobDetails,
     patch: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<JobDetails, DomainError> {
+    use serde_json::Value as Json;
     let internal = |e: serde_json::Error| DomainError::Internal(e.to_string());
+    // Every key the details have: the site's optional parts are written only when given.
+    let every_key = JobDetails {
+        site: Site {
+            province: "-".into(),
+            city: "-".into(),
+            district: "-".into(),
+            ..Site::default()
+        },
+        ..JobDetails::default()
+    };
+    let known = serde_json::to_value(&every_key).map_err(internal)?;
+    let part_of = |key: &str| DETAIL_PARTS.into_iter().find(|part| *part == key);
+    let not_correctable = |part: Option<&'static str>, field: String| {
+        DomainError::invalid_field(
+            part.unwrap_or("details"),
+            Problem::NotCorrectable,
+            format!(
+                "`{field}` is not a detail of a job that dispatch corrects (the kind, priority, \
+                 customer, site, product and problem are; assignment, appointment and status \
+                 have their own calls, the field record is the installer's)"
+            ),
+        )
+        .with("value", field)
+    };
+    let not_emptied = |part: &'static str, field: String| {
+        DomainError::invalid_field(
+            part,
+            Problem::Required,
+            format!("`{field}` cannot be emptied, only changed"),
+        )
+        .with("value", field)
+    };
+    for (key, value) in patch {
+        let part = part_of(key).ok_or_else(|| not_correctable(None, key.clone()))?;
+        match (value, &known[key.as_str()]) {
+            (Json::Null, _) => return Err(not_emptied(part, key.clone())),
+            (Json::Object(fields), Json::Object(keys)) => {
+                for (field, value) in fields {
+                    let path = format!("{key}.{field}");
+                    if !keys.contains_key(field) {
+                        return Err(not_correctable(Some(part), path));
+                    }
+                    if value.is_null() && path == "customer.tier" {
+                        return Err(not_emptied(part, path));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
     let mut merged = serde_json::to_value(details).map_err(internal)?;
-    merge_patch(&mut merged, &serde_json::Value::Object(patch.clone()));
-    let after: JobDetails = serde_json::from_value(merged.clone()).map_err(|error| {
-        // The first part that does not read names the field.
+    merge_patch(&mut merged, &Json::Object(patch.clone()));
+    serde_json::from_value(merged.clone()).map_err(|error| {
+        // The first part the patch gives that does not read names the field.
         let part = DETAIL_PARTS
             .into_iter()
+            .filter(|part| patch.contains_key(*part))
             .find(|part| {
-                let alone = serde_json::json!({ *part: merged.get(*part) });
+                let alone = serde_json::json!({ *part: merged[*part] });
                 serde_json::from_value::<JobDetails>(alone).is_err()
             })
             .unwrap_or("details");
@@ -293,42 +346,21 @@ fn corrected(
             format!("`{part}` cannot be read: {error}"),
         )
         .with("value", error.to_string())
-    })?;
-    // What the typed details kept must be what was asked: a key they dropped is no field.
-    let kept = serde_json::to_value(&after).map_err(internal)?;
-    let asked: Vec<FieldChange> = field_changes(
-        "",
-        &serde_json::json!({}),
-        &serde_json::Value::Object(patch.clone()),
-    )?
-    .into_iter()
-    .filter(|asked| !asked.after.is_null())
-    .collect();
-    for asked in asked {
-        let landed = asked
-            .field
-            .split('.')
-            .try_fold(&kept, |value, key| value.get(key));
-        let empty = asked.after.as_str() == Some("");
-        if landed != Some(&asked.after) && !(landed.is_none() && empty) {
-            let part = DETAIL_PARTS
-                .into_iter()
-                .find(|part| asked.field.split('.').next() == Some(*part))
-                .unwrap_or("details");
-            return Err(DomainError::invalid_field(
-                part,
-                Problem::NotCorrectable,
-                format!(
-                    "`{}` is not a detail of a job that dispatch corrects (the kind, priority, \
-                     customer, site, product and problem are; assignment, appointment and \
-                     status have their own calls, the field record is the installer's)",
-                    asked.field
-                ),
-            )
-            .with("value", asked.field));
-        }
+    })
+}
+
+/// Fills the site's region from a Chinese province when it has none, or when the province
+/// changed (from `before`) and the region was the old province's.
+fn derive_region(site: &mut Site, before: Option<&Site>) {
+    let stale = before.is_some_and(|old| {
+        old.province != site.province
+            && region_of_province(&old.province).is_some_and(|region| region == site.region)
+    });
+    if (site.region.trim().is_empty() || stale)
+        && let Some(region) = region_of_province(&site.province)
+    {
+        site.region = region.to_owned();
     }
-    Ok(after)
 }
 
 /// Applies a JSON merge patch (RFC 7396) to `target`.
@@ -543,11 +575,7 @@ impl<'s> Dispatch<'s> {
             new.checklist = default_checklist(new.kind, self.language);
         }
         // The region follows from a Chinese province when the call names none.
-        if new.site.region.trim().is_empty()
-            && let Some(region) = region_of_province(&new.site.province)
-        {
-            new.site.region = region.to_owned();
-        }
+        derive_region(&mut new.site, None);
         write(self.storage, |tx| {
             let mut new = new.clone();
             if tx.job(&new.id)?.is_some() {
@@ -557,7 +585,8 @@ impl<'s> Dispatch<'s> {
                 )
                 .with("job", new.id.as_str()));
             }
-            new.customer.id = customers::remember(tx, &new.customer, &new.site, &new.product, now)?;
+            new.customer.id =
+                customers::link_call(tx, &new.customer, &new.site, &new.product, now)?;
             let actor = ActorId::from(tx.server_actor()?.as_slice());
             let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
             let changes = doc.get_changes(&[]);
@@ -735,6 +764,7 @@ impl<'s> Dispatch<'s> {
             let job = jobs::read_stored(tx, job_id, &stored)?;
             let before = job.details();
             let mut after = corrected(&before, patch)?;
+            derive_region(&mut after.site, Some(&before.site));
             let changes = field_changes("", &before, &after)?;
             if changes.is_empty() {
                 return Ok((stored.summary, Committed::default()));
@@ -765,8 +795,7 @@ impl<'s> Dispatch<'s> {
                     .any(|part| field.starts_with(part))
             };
             if changes.iter().any(|c| about_customer(&c.field)) {
-                after.customer.id =
-                    customers::remember(tx, &after.customer, &after.site, &after.product, now)?;
+                after.customer.id = customers::follow_correction(tx, job_id, &before, &after, now)?;
             }
             let mut changes = field_changes("", &before, &after)?;
             if after.kind != before.kind || after.customer.tier != before.customer.tier {
@@ -785,8 +814,10 @@ impl<'s> Dispatch<'s> {
     /// Moves the status as dispatch (cancel, close, reopen, schedule a follow-up).
     ///
     /// Cancelling a job and reopening one (moving it back from completed, incomplete, cancelled
-    /// or closed) need a `reason`, which the job's history records with the move; closing is
-    /// refused for a job that was never worked (`transition_not_allowed`).
+    /// or closed) need a `reason`, which the job's history records with the move, and so does
+    /// closing a job whose return-visit call has not reached the customer (closing ends that
+    /// task; the KPIs count the call as missed once its deadline passes); closing is refused for
+    /// a job that was never worked (`transition_not_allowed`).
     pub fn move_status(
         &self,
         job_id: &str,
@@ -803,12 +834,21 @@ impl<'s> Dispatch<'s> {
             // Out of a cancelled or closed job, or back from an ended visit to planning.
             let reopens = matches!(from, Status::Cancelled | Status::Closed)
                 || (from.is_terminal() && !to.is_terminal());
-            if (to == Status::Cancelled || reopens) && from != to && reason.is_empty() {
-                let what = if reopens { "reopening" } else { "cancelling" };
+            // Closing ends customer service's task: without the return-visit call, say why.
+            let uncalled = to == Status::Closed
+                && tx
+                    .job_facts(job_id)?
+                    .is_some_and(|f| f.return_visit_by.is_some() && f.return_visit_at.is_none());
+            if (to == Status::Cancelled || reopens || uncalled) && from != to && reason.is_empty() {
+                let what = match (reopens, uncalled) {
+                    (true, _) => "reopening a job",
+                    (_, true) => "closing a job whose customer was not called back",
+                    _ => "cancelling a job",
+                };
                 return Err(DomainError::invalid_field(
                     "reason",
                     Problem::Required,
-                    format!("{what} a job needs a reason, which its history keeps"),
+                    format!("{what} needs a reason, which its history keeps"),
                 ));
             }
             self.edit_in(tx, job_id, reason, now, |doc, editor| {
@@ -1147,6 +1187,66 @@ mod tests {
         );
         assert_eq!(view(&dispatch).heads, corrected.heads, "nothing stored");
 
+        // Emptying what cannot be empty, or naming a key the details lack, is refused, even
+        // with an empty value.
+        for (patch_value, problem, value) in [
+            (json!({"kind": null}), "required", "kind"),
+            (
+                json!({"customer": {"tier": null}}),
+                "required",
+                "customer.tier",
+            ),
+            (json!({"product": null}), "required", "product"),
+            (
+                json!({"site": {"adress": ""}}),
+                "not_correctable",
+                "site.adress",
+            ),
+            (json!({"notes": null}), "not_correctable", "notes"),
+            (json!({"assignee": {}}), "not_correctable", "assignee"),
+        ] {
+            let refused = dispatch
+                .correct("job-1", &patch(patch_value.clone()), None, now)
+                .expect_err("refused");
+            let params = serde_json::Value::Object(refused.params());
+            assert_eq!(
+                (params["problem"].as_str(), params["value"].as_str()),
+                (Some(problem), Some(value)),
+                "{patch_value}"
+            );
+        }
+        // The part that does not read is named, not one the patch emptied.
+        let refused = dispatch
+            .correct(
+                "job-1",
+                &patch(json!({"site": {"address": 5}, "problem": {"category": "leak"}})),
+                None,
+                now,
+            )
+            .expect_err("refused");
+        assert_eq!(serde_json::Value::Object(refused.params())["field"], "site");
+        assert_eq!(view(&dispatch).heads, corrected.heads, "nothing stored");
+
+        // A new province brings its region when the old one came from the old province.
+        dispatch
+            .correct(
+                "job-1",
+                &patch(json!({"site": {"province": "上海市", "region": ""}})),
+                None,
+                now,
+            )
+            .expect("province");
+        assert_eq!(view(&dispatch).job.site.region, "华东");
+        dispatch
+            .correct(
+                "job-1",
+                &patch(json!({"site": {"province": "广东省"}})),
+                None,
+                now,
+            )
+            .expect("province");
+        assert_eq!(view(&dispatch).job.site.region, "华南");
+
         // A patch that changes nothing makes no change; null empties a field.
         let (_, committed) = dispatch
             .correct(
@@ -1157,7 +1257,6 @@ mod tests {
             )
             .expect("unchanged");
         assert!(committed.summary.is_none());
-        assert_eq!(view(&dispatch).history.len(), corrected.history.len());
         dispatch
             .correct(
                 "job-1",

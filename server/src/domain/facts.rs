@@ -86,6 +86,11 @@ impl JobFacts {
                     .find(|&called| called >= at)
             }),
             return_rating: reached_calls(job).rev().find_map(|call| call.score),
+            call_again_at: job
+                .return_visits
+                .last()
+                .filter(|call| call.outcome == CallOutcome::CallAgain)
+                .and_then(|call| call.call_again_at),
             help_requests: u32::try_from(job.escalation.help_requests.len()).unwrap_or(u32::MAX),
             receipts,
         }

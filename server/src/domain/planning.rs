@@ -36,6 +36,9 @@ pub struct QueueItem {
     pub reason: QueueReason,
     /// In the flagged queue: what the field flagged.
     pub flags: Vec<FieldFlag>,
+    /// In the return-visit queue: when the customer asked to be called again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_again_at: Option<Millis>,
 }
 
 /// Why a job is in a queue.
@@ -127,7 +130,8 @@ fn needs_planning(status: Status) -> bool {
     )
 }
 
-/// Builds the queues at `now`: VIP customers first in every queue, then the nearest deadline.
+/// Builds the queues at `now`: VIP customers first in every queue, then the more urgent, then the
+/// nearest deadline.
 pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
     let facts: HashMap<String, JobFacts> = tx
         .open_job_facts()?
@@ -154,6 +158,7 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
             note,
             reason,
             flags: Vec::new(),
+            call_again_at: None,
         };
         if needs_planning(job.status) && job.assignee.is_none() {
             q.unassigned.push(item(
@@ -193,11 +198,13 @@ pub fn queues(tx: &dyn ReadTx, now: Millis) -> Result<Queues, DomainError> {
                 .push(item(clock_of(SlaClock::Resolve), reason, why));
         }
         if let Some(call) = clock_of(SlaClock::ReturnVisit) {
-            q.return_visits.push(item(
+            let mut due = item(
                 Some(call),
                 QueueReason::ReturnVisitDue,
                 "return-visit call due".into(),
-            ));
+            );
+            due.call_again_at = f.call_again_at;
+            q.return_visits.push(due);
         }
         let field = flags.get(&job.id).cloned().unwrap_or_default();
         let incomplete = job.status == Status::Incomplete;

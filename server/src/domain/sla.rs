@@ -34,8 +34,8 @@ pub struct SlaTargets {
     /// its resolution clock says; complaints only.
     pub escalate_unresolved_ms: Option<Millis>,
     /// Completed → customer service's return-visit call (回访) reached the customer. Counted
-    /// from the completion, not the call; absent: no return-visit clock.
-    #[serde(default)]
+    /// from the completion, not the call; `null`: no return-visit clock. A policy file that
+    /// leaves it out gets the built-in target.
     pub return_visit_ms: Option<Millis>,
 }
 
@@ -148,6 +148,8 @@ impl SlaPolicy {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         refuse_unknown_keys(&value)?;
+        let mut value = value;
+        default_return_visits(&mut value);
         let policy: SlaPolicy =
             serde_json::from_value(value).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         policy.check()?;
@@ -211,6 +213,28 @@ impl SlaPolicy {
             resolve_by: Some(received.saturating_add(t.resolve_ms)),
             feedback_by: t.feedback_ms.map(|ms| received.saturating_add(ms)),
             return_visit_within_ms: t.return_visit_ms,
+        }
+    }
+}
+
+/// Gives every rule that does not name `return_visit_ms` (a policy file written before return
+/// visits were tracked) the built-in target: 24 hours for VIP customers, else 48. An explicit
+/// `null` keeps the clock off.
+fn default_return_visits(value: &mut serde_json::Value) {
+    let Some(rules) = value
+        .get_mut("targets")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    for rule in rules
+        .iter_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+    {
+        if !rule.contains_key("return_visit_ms") {
+            let vip = rule.get("tier").and_then(serde_json::Value::as_str) == Some("vip");
+            let target = if vip { 24 * HOUR } else { 48 * HOUR };
+            rule.insert("return_visit_ms".into(), target.into());
         }
     }
 }
@@ -363,6 +387,31 @@ mod tests {
         assert_eq!(vip.dispatch_by, Some(t0 + 2 * MINUTE));
         assert_eq!(vip.resolve_by, Some(t0 + 24 * HOUR));
         assert!(vip.resolve_by < standard.resolve_by);
+    }
+
+    /// A policy file written before return visits were tracked gets the built-in return-visit
+    /// targets; `null` turns the clock off for a rule.
+    #[test]
+    fn a_policy_without_return_visits_gets_the_default_and_null_turns_it_off() {
+        let mut json = serde_json::to_value(SlaPolicy::default()).expect("json");
+        for rule in json["targets"].as_array_mut().expect("rules") {
+            rule.as_object_mut()
+                .expect("rule")
+                .remove("return_visit_ms");
+        }
+        json["targets"][0]["return_visit_ms"] = serde_json::Value::Null;
+        let read = SlaPolicy::from_json(&json.to_string()).expect("valid");
+        let first = read.targets[0];
+        assert_eq!(first.targets.return_visit_ms, None, "null: off");
+        assert_eq!(
+            read.targets(Tier::Vip, JobKind::Repair).return_visit_ms,
+            Some(24 * HOUR)
+        );
+        assert_eq!(
+            read.targets(Tier::Standard, JobKind::Maintenance)
+                .return_visit_ms,
+            Some(48 * HOUR)
+        );
     }
 
     #[test]

@@ -1071,8 +1071,9 @@ pub fn customers_are_found_and_merged(store: &dyn Storage) {
         Ok::<_, StorageError>(())
     })
     .expect("write");
-    let found = |term: &str| {
-        read(store, |tx| tx.customers_like(&like_pattern(term), 10))
+    let found = |terms: &str| {
+        let patterns: Vec<String> = terms.split(' ').map(like_pattern).collect();
+        read(store, |tx| tx.customers_like(&patterns, 10))
             .expect("read")
             .into_iter()
             .map(|r| r.id)
@@ -1080,6 +1081,8 @@ pub fn customers_are_found_and_merged(store: &dyn Storage) {
     };
     assert_eq!(found("442079460"), ["cus-grace", "cus-ada"], "newest first");
     assert_eq!(found("grace"), ["cus-grace"], "merged ones are not found");
+    assert_eq!(found("ada 0001"), ["cus-ada"], "every pattern must match");
+    assert!(found("ada 0002").is_empty());
     assert_eq!(found("100%"), ["cus-ada"]);
     assert!(found("0%l").is_empty(), "% is itself");
     assert!(found("a_a").is_empty(), "_ is itself");

@@ -104,15 +104,33 @@ pub fn like_pattern(term: &str) -> String {
     pattern
 }
 
+/// The most patterns one query matches in the database; a search with more words checks the
+/// rest in memory.
+pub const MAX_PATTERNS: usize = 4;
+
+/// The `WHERE` clause of a search for `n` patterns, numbered from `first` with `marker`
+/// (`?` for SQLite, `$` for PostgreSQL): one escaped `LIKE` each.
+pub(crate) fn like_clause(n: usize, marker: char, first: usize) -> String {
+    let mut clause = String::from("merged_into IS NULL");
+    for k in 0..n.min(MAX_PATTERNS) {
+        clause.push_str(&format!(
+            " AND search LIKE {marker}{} ESCAPE '\\'",
+            first + k
+        ));
+    }
+    clause
+}
+
 /// Reads of customer records inside one transaction.
 pub trait CustomerStore {
     /// The record with this id, merged or not.
     fn customer(&self, id: &str) -> Result<Option<CustomerRecord>, StorageError>;
-    /// Records not merged away whose search text contains `pattern` (a [`like_pattern`]), the
-    /// most recently changed first, at most `limit`.
+    /// Records not merged away whose search text matches every one of `patterns` (each a
+    /// [`like_pattern`]; at most [`MAX_PATTERNS`]), the most recently changed first (then by
+    /// id), at most `limit`.
     fn customers_like(
         &self,
-        pattern: &str,
+        patterns: &[String],
         limit: usize,
     ) -> Result<Vec<CustomerRecord>, StorageError>;
     /// The ids of the records merged into `id`.

@@ -68,6 +68,8 @@ pub struct JobFacts {
     /// The satisfaction the customer gave on the latest return-visit call that reached them
     /// and carried a score, 1 to 5.
     pub return_rating: Option<u8>,
+    /// When the customer asked to be called again, if the latest return-visit call says so.
+    pub call_again_at: Option<Millis>,
     /// Help requests from the field.
     pub help_requests: u32,
     /// When the server first saw each lifecycle move, by [`transition_key`].

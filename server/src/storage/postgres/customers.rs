@@ -2,7 +2,9 @@
 
 use super::{Tx, to_i64};
 use crate::storage::StorageError;
-use crate::storage::customers::{CustomerRecord, CustomerStore, CustomerStoreMut, decode, encode};
+use crate::storage::customers::{
+    CustomerRecord, CustomerStore, CustomerStoreMut, MAX_PATTERNS, decode, encode, like_clause,
+};
 
 /// Customer records: SQLite's migration 12. Ids sort bytewise (`COLLATE "C"`), as in SQLite.
 pub(super) const SCHEMA: &str = r#"
@@ -28,14 +30,22 @@ impl CustomerStore for Tx<'_> {
 
     fn customers_like(
         &self,
-        pattern: &str,
+        patterns: &[String],
         limit: usize,
     ) -> Result<Vec<CustomerRecord>, StorageError> {
-        let rows = self.query(
-            "SELECT record FROM customers WHERE merged_into IS NULL AND search LIKE $1 ESCAPE '\\'
-             ORDER BY updated_at DESC LIMIT $2",
-            &[&pattern, &to_i64(limit as u64)],
-        )?;
+        let patterns = &patterns[..patterns.len().min(MAX_PATTERNS)];
+        let sql = format!(
+            "SELECT record FROM customers WHERE {} ORDER BY updated_at DESC, customer_id LIMIT $1",
+            like_clause(patterns.len(), '$', 2)
+        );
+        let limit = to_i64(limit as u64);
+        let mut bound: Vec<&(dyn ::postgres::types::ToSql + Sync)> = vec![&limit];
+        bound.extend(
+            patterns
+                .iter()
+                .map(|p| p as &(dyn ::postgres::types::ToSql + Sync)),
+        );
+        let rows = self.query(&sql, &bound)?;
         rows.iter().map(|r| decode(r.try_get(0)?)).collect()
     }
 

@@ -4,7 +4,9 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Tx, to_i64};
 use crate::storage::StorageError;
-use crate::storage::customers::{CustomerRecord, CustomerStore, CustomerStoreMut, decode, encode};
+use crate::storage::customers::{
+    CustomerRecord, CustomerStore, CustomerStoreMut, MAX_PATTERNS, decode, encode, like_clause,
+};
 
 /// Migration 12: customer records, each whole as JSON beside what search matches.
 pub(super) const MIGRATION: &str = "
@@ -33,16 +35,19 @@ impl CustomerStore for Tx<'_> {
 
     fn customers_like(
         &self,
-        pattern: &str,
+        patterns: &[String],
         limit: usize,
     ) -> Result<Vec<CustomerRecord>, StorageError> {
-        let mut statement = self.0.prepare_cached(
-            "SELECT record FROM customers WHERE merged_into IS NULL AND search LIKE ?1 ESCAPE '\\'
-             ORDER BY updated_at DESC LIMIT ?2",
-        )?;
-        let rows = statement.query_map(params![pattern, to_i64(limit as u64)], |r| {
-            r.get::<_, String>(0)
-        })?;
+        let patterns = &patterns[..patterns.len().min(MAX_PATTERNS)];
+        let sql = format!(
+            "SELECT record FROM customers WHERE {} ORDER BY updated_at DESC, customer_id LIMIT ?1",
+            like_clause(patterns.len(), '?', 2)
+        );
+        let mut statement = self.0.prepare_cached(&sql)?;
+        let limit = to_i64(limit as u64);
+        let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&limit];
+        bound.extend(patterns.iter().map(|p| p as &dyn rusqlite::ToSql));
+        let rows = statement.query_map(&bound[..], |r| r.get::<_, String>(0))?;
         rows.map(|json| decode(&json?)).collect()
     }
 
