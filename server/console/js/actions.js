@@ -38,8 +38,9 @@ function overrideForm(id, retry) {
     h('button', { type: 'submit', class: 'btn danger small' }, t('booking.book_anyway')));
 }
 /** Shows every problem of a refused form in `errEl` (the server lists them in `errors`),
- *  marks the input `inputOf(field)` gives for each, and focuses the first. */
-export function showProblems(errEl, err, inputOf) {
+ *  marks the input `inputOf(field)` gives for each, and focuses the first (unless `focus` is
+ *  false). */
+export function showProblems(errEl, err, inputOf, focus = true) {
   const problems = Array.isArray(err.params && err.params.errors) && err.params.errors.length
     ? err.params.errors.map((p) => ({ ...p, message: p.error }))
     : [err];
@@ -54,7 +55,21 @@ export function showProblems(errEl, err, inputOf) {
     input.setAttribute('aria-invalid', 'true');
     first = first || input;
   }
-  if (first) first.focus();
+  if (first && focus) first.focus();
+}
+
+/** As showProblems, and kept until the page is left or `forgetProblems(key)`, so that the
+ *  form `key` shows them again when a live update rebuilds the page (restoreProblems). */
+export function keepProblems(key, errEl, err, inputOf) {
+  state.errors[`form:${key}`] = { hash: location.hash, err };
+  showProblems(errEl, err, inputOf);
+}
+export function restoreProblems(key, errEl, inputOf) {
+  const kept = state.errors[`form:${key}`];
+  if (kept && kept.hash === location.hash) showProblems(errEl, kept.err, inputOf, false);
+}
+export function forgetProblems(key) {
+  delete state.errors[`form:${key}`];
 }
 export function clearError(id) {
   delete state.errors[id];

@@ -8,7 +8,7 @@ import { state } from './state.js';
 import { enc, h, field, select } from './dom.js';
 import { api } from './api.js';
 import { t } from './i18n.js';
-import { showProblems } from './actions.js';
+import { forgetProblems, keepProblems, restoreProblems } from './actions.js';
 import { rerender } from './hooks.js';
 
 /** The details a correction can change, by group: [legend key, [path, label key, kind of
@@ -50,7 +50,8 @@ export function correctionForm(id, job) {
   };
   const reason = h('input', { id: 'fix-reason', type: 'text', maxlength: 500 });
   const errEl = h('div', { id: 'fix-error', class: 'error-box', role: 'alert', hidden: true });
-  const close = () => { state.correcting = null; rerender(); };
+  const close = () => { state.correcting = null; forgetProblems('correct'); rerender(); };
+  const inputOf = (path) => form.querySelector(`#${inputId(path || 'none')}`);
   const form = h('form', { id: 'correct-form', class: 'card correct', novalidate: true, onsubmit: (e) => { e.preventDefault(); send(); } },
     h('h2', {}, t('correct.title')), h('p', { class: 'muted' }, t('correct.note')), errEl,
     GROUPS.map(([legend, fields]) => h('fieldset', { class: 'correct-grid' }, h('legend', {}, t(legend)),
@@ -77,12 +78,14 @@ export function correctionForm(id, job) {
     try {
       await api('PATCH', `/v1/jobs/${enc(id)}`, patch);
       state.correcting = null;
+      forgetProblems('correct');
       rerender();
     } catch (err) {
       if (err.status === 401) return;
-      showProblems(errEl, err, (path) => form.querySelector(`#${inputId(path || 'none')}`));
+      keepProblems('correct', errEl, err, inputOf);
     }
   }
+  restoreProblems('correct', errEl, inputOf);
   setTimeout(() => {
     const first = form.querySelector('input, select, textarea');
     if (first && !form.contains(document.activeElement)) first.focus();

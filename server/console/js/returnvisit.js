@@ -7,7 +7,7 @@ import { state } from './state.js';
 import { enc, h, field, select, label, fmtDateTime, parseLocalInput, table, td } from './dom.js';
 import { api } from './api.js';
 import { t } from './i18n.js';
-import { showProblems } from './actions.js';
+import { forgetProblems, keepProblems, restoreProblems } from './actions.js';
 import { rerender } from './hooks.js';
 
 const OUTCOMES = ['reached', 'not_reached', 'call_again'];
@@ -51,18 +51,21 @@ function recordForm(id) {
     try {
       await api('POST', `/v1/jobs/${enc(id)}/return-visits`, body);
       state.returnVisit = null;
+      forgetProblems('return-visit');
       // Recorded: what was typed is not carried onto the fresh page.
       form.querySelectorAll('[data-dirty]').forEach((el) => { delete el.dataset.dirty; });
       rerender();
     } catch (err) {
       if (err.status === 401) return;
-      showProblems(errEl, err, (path) => form.querySelector(`#rv-${path}`));
+      keepProblems('return-visit', errEl, err, inputOf);
     }
   } },
   h('h3', {}, t('returns.record')), errEl,
   h('div', { class: 'rv-grid' }, field('rv-outcome', t('returns.col_outcome'), outcome), scoreField, againField),
   field('rv-comment', t('returns.col_comment'), comment),
   h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary' }, t('returns.save'))));
+  const inputOf = (path) => form.querySelector(`#rv-${path}`);
   shape();
+  restoreProblems('return-visit', errEl, inputOf);
   return form;
 }
