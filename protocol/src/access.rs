@@ -70,8 +70,12 @@ pub const FIELD_RULES: &[FieldRule] = &[
     rule("sla", PhoneAccess::None, true),
     rule("escalation", PhoneAccess::None, true),
     rule("escalation.ring", PhoneAccess::None, true),
-    // Customer service's calls after the visit: the office's.
+    // Customer service's calls after the visit, the customer's own survey and complaints
+    // (written by the server for the customer's link): the office's.
     rule("return_visits", PhoneAccess::None, true),
+    rule("surveys", PhoneAccess::None, true),
+    rule("complaints", PhoneAccess::None, true),
+    rule("complaint", PhoneAccess::None, true),
     // The field record: the installer's.
     rule("escalation.help_requests", PhoneAccess::Append, true),
     rule("transitions", PhoneAccess::Append, true),

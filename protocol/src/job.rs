@@ -496,6 +496,91 @@ pub struct ReturnVisit {
     pub comment: String,
 }
 
+/// The customer's own rating of the service, sent through their link (away from the
+/// installer), as the server records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct Survey {
+    /// When it arrived (ms since the Unix epoch, the server's clock).
+    pub at: Millis,
+    /// 1 to 5.
+    pub score: u8,
+    /// What the customer wrote.
+    pub comment: String,
+}
+
+/// What a complaint is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ComplaintKind {
+    /// The quality of the work.
+    QualityOfWork,
+    /// A late or missed visit, or slow service.
+    Delay,
+    /// How the engineer or the office behaved.
+    Attitude,
+    /// The product itself.
+    ProductFault,
+    /// What the customer was charged.
+    Charges,
+    /// Anything else.
+    #[default]
+    Other,
+}
+
+impl ComplaintKind {
+    /// Every kind, in the order forms offer them.
+    pub const ALL: [ComplaintKind; 6] = [
+        ComplaintKind::QualityOfWork,
+        ComplaintKind::Delay,
+        ComplaintKind::Attitude,
+        ComplaintKind::ProductFault,
+        ComplaintKind::Charges,
+        ComplaintKind::Other,
+    ];
+
+    /// The wire name: `quality_of_work`, `delay`, `attitude`, `product_fault`, `charges`,
+    /// `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComplaintKind::QualityOfWork => "quality_of_work",
+            ComplaintKind::Delay => "delay",
+            ComplaintKind::Attitude => "attitude",
+            ComplaintKind::ProductFault => "product_fault",
+            ComplaintKind::Charges => "charges",
+            ComplaintKind::Other => "other",
+        }
+    }
+}
+
+/// On a complaint job: what it is a complaint about, and who raised it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct ComplaintInfo {
+    /// The job complained about.
+    pub about_job: String,
+    /// The kind of complaint.
+    pub kind: ComplaintKind,
+    /// `customer` (through their link) or `office` (taken on a call).
+    pub source: String,
+}
+
+/// On a job complained about: one complaint raised about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct ComplaintRef {
+    /// The complaint job.
+    pub job_id: String,
+    /// When it was raised (ms since the Unix epoch, the server's clock).
+    pub at: Millis,
+    /// The kind of complaint.
+    pub kind: ComplaintKind,
+}
+
 /// The typed read model of a job document. Derived state (the effective status, the escalation
 /// ring) is computed by the domain rules in [`crate::rules`], never stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -551,6 +636,13 @@ pub struct Job {
     /// Customer service's return-visit calls after completion, in document order (added
     /// within schema 1; older documents have none).
     pub return_visits: Vec<ReturnVisit>,
+    /// The customer's own ratings through their link, in the order they arrived (added within
+    /// schema 1).
+    pub surveys: Vec<Survey>,
+    /// The complaints raised about this job (added within schema 1).
+    pub complaints: Vec<ComplaintRef>,
+    /// On a complaint job: what it is about (added within schema 1; absent on other jobs).
+    pub complaint: Option<ComplaintInfo>,
 }
 
 impl Job {
@@ -732,6 +824,8 @@ pub struct NewJob {
     pub sla: SlaDeadlines,
     /// Checklist items (id, label), usually from a template for the kind and product.
     pub checklist: Vec<(String, String)>,
+    /// For a complaint: what it is about (written only when given).
+    pub complaint: Option<ComplaintInfo>,
 }
 
 /// Who is editing, for the provenance that transitions and entries carry.
@@ -907,6 +1001,9 @@ impl JobDoc {
         put_json(&mut doc, &root, "outcome", &to_json(&Outcome::default())?)?;
         doc.put(&root, "signature", ScalarValue::Null)?;
         doc.put(&root, "rating", ScalarValue::Null)?;
+        if let Some(complaint) = &job.complaint {
+            put_json(&mut doc, &root, "complaint", &to_json(complaint)?)?;
+        }
         let mut this = JobDoc { doc };
         this.commit(now, "create job");
         Ok(this)
@@ -1251,6 +1348,40 @@ impl JobDoc {
         }
         self.append(&automerge::ROOT, "return_visits", call)?;
         self.commit(now, "return visit");
+        Ok(())
+    }
+
+    /// Records the customer's own rating, sent through their link. Dispatch (the server) only;
+    /// the score is 1 to 5.
+    pub fn record_survey(
+        &mut self,
+        survey: &Survey,
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        access::check_edit(editor.role, "surveys")?;
+        if !(1..=5).contains(&survey.score) {
+            return Err(SchemaError::InvalidValue {
+                field: "surveys",
+                value: survey.score.to_string(),
+            });
+        }
+        self.append(&automerge::ROOT, "surveys", survey)?;
+        self.commit(now, "survey");
+        Ok(())
+    }
+
+    /// Notes on the job complained about that complaint job `complaint.job_id` was raised.
+    /// Dispatch (the server) only.
+    pub fn note_complaint(
+        &mut self,
+        complaint: &ComplaintRef,
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        access::check_edit(editor.role, "complaints")?;
+        self.append(&automerge::ROOT, "complaints", complaint)?;
+        self.commit(now, "complaint raised");
         Ok(())
     }
 

@@ -275,9 +275,17 @@ fn authorization_matrix_has_no_leaks() {
             "POST",
             format!("/v1/jobs/{in_scope}/report-link"),
             Some(json!({})),
-            [401, 403, 401, 404, 404, 404, 403],
+            [401, 403, 401, 409, 409, 409, 403],
         ),
         ("GET", "/v1/reports/unknown-token".into(), None, [404; 7]),
+        // The customer's page: the shell is public, what it shows needs a working link.
+        ("GET", "/r/unknown-token".into(), None, [200; 7]),
+        (
+            "GET",
+            "/v1/reports/unknown-token/page".into(),
+            None,
+            [404; 7],
+        ),
         // Public: the console's page and the API description.
         ("GET", "/v1/openapi.json".into(), None, [200; 7]),
         ("GET", "/healthz".into(), None, [200; 7]),

@@ -1331,6 +1331,66 @@ fn a_manual_is_published_from_the_console_and_a_signed_job_shows_its_media() {
     assert!(browser.text("#report-signed-by").contains("Ada"));
     browser.screenshot("job-media.png");
 
+    // The customer's page, on a phone, in Chinese: the signed report, a rating, a complaint.
+    phone
+        .store
+        .finish_visit(&job, &Outcome::default(), true)
+        .expect("completed");
+    phone.sync();
+    let link = server
+        .dispatcher()
+        .post(&format!("/v1/jobs/{job}/report-link"), &json!({}));
+    assert_eq!(link.status, 201, "{:?}", link.body);
+    let page = link.body["page"].as_str().expect("page").to_owned();
+    let mut customer = Browser::launch_in(Some("Asia/Shanghai"), Some("zh-CN"));
+    customer.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 412, "height": 915, "deviceScaleFactor": 2, "mobile": true }),
+    );
+    customer.goto(&format!("{url}{page}"));
+    customer.wait_for(
+        "document.querySelector('#link-rating-form') && document.querySelector('a#link-report')",
+        "the customer's page with the signed report",
+    );
+    assert!(
+        customer.text("h1").contains("您的服务"),
+        "{}",
+        customer.text("h1")
+    );
+    customer.click("#link-score-4");
+    customer.fill("#link-rating-comment", "工程师很专业");
+    customer.submit("#link-rating-form");
+    customer.wait_for(
+        "/4/.test((document.querySelector('#link-rate-h + .link-done') || {}).textContent)",
+        "the thanks for a 4",
+    );
+    customer.fill("#link-complaint-kind", "delay");
+    customer.fill("#link-complaint-description", "工程师迟到了两个小时");
+    customer.submit("#link-complaint-form");
+    customer.wait_for(
+        "document.querySelectorAll('#link-complaints li').length === 1",
+        "the complaint received",
+    );
+    assert_eq!(
+        customer.eval("document.documentElement.scrollWidth <= window.innerWidth"),
+        json!(true),
+        "the page fits a phone"
+    );
+    customer.screenshot("customer-page-zh-412px.png");
+    let view = server.dispatcher().job(&job);
+    assert_eq!(view["job"]["surveys"][0]["score"], 4);
+    let complaint = view["job"]["complaints"][0]["job_id"]
+        .as_str()
+        .expect("complaint job")
+        .to_owned();
+    let complaint = server.dispatcher().job(&complaint);
+    assert_eq!(complaint["summary"]["kind"], "complaint");
+    assert_eq!(complaint["job"]["complaint"]["about_job"], job.as_str());
+    assert_eq!(
+        complaint["job"]["problem"]["description"],
+        "工程师迟到了两个小时"
+    );
+
     // The fleet: the phone that did the work, with what it reported, and its own page.
     let device = phone.store.identity().device_id.clone();
     browser.eval("location.hash = '#/fleet', true");

@@ -923,7 +923,7 @@ fn a_return_visit_is_recorded_and_moves_the_satisfaction_kpi() {
     }
     phone.sync();
     let kpis = |server: &TestServer| server.dispatcher().get("/v1/kpis").body["total"].clone();
-    assert_eq!(kpis(&server)["return_satisfaction"]["of"], 0);
+    assert_eq!(kpis(&server)["customer_satisfaction"]["of"], 0);
     assert_eq!(
         kpis(&server)["satisfaction"]["of"],
         2,
@@ -1001,10 +1001,10 @@ fn a_return_visit_is_recorded_and_moves_the_satisfaction_kpi() {
     assert_eq!(calls[2]["by"], "dispatch");
     let total = kpis(&server);
     assert_eq!(
-        total["return_satisfaction"],
+        total["customer_satisfaction"],
         json!({ "hits": 0, "of": 1, "rate": 0.0 })
     );
-    assert_eq!(total["return_mean_rating"], 3.0);
+    assert_eq!(total["customer_mean_rating"], 3.0);
     assert_eq!(
         total["satisfaction"]["hits"], 2,
         "the phone's 5s stay apart"
@@ -1019,4 +1019,117 @@ fn a_return_visit_is_recorded_and_moves_the_satisfaction_kpi() {
     assert!(reminder_rules(&server, &called).is_empty());
     assert_eq!(kpis(&server)["sla"]["return_visit"]["of"], 2);
     assert_eq!(kpis(&server)["sla"]["return_visit"]["hits"], 1);
+}
+
+/// The customer's link: a page without sign-in where the customer rates the service and
+/// complains. The rating counts in the satisfaction KPI, the complaint becomes a complaint job
+/// that climbs to the supervisor after 24 hours unresolved; bad input is named and stores
+/// nothing, one network is limited, and the link expires.
+#[test]
+fn a_customer_rates_and_complains_through_their_link_and_the_complaint_climbs() {
+    let start = now_millis();
+    let clock = Arc::new(ManualClock::new(start));
+    let server = TestServer::start_with_clock(clock.clone());
+    let dispatcher = server.dispatcher();
+    let job = create(&server, &call("standard", "repair", "north", "HP-200"));
+    dispatcher.assign(&job, Some("anna"));
+    let early = dispatcher.post(&format!("/v1/jobs/{job}/report-link"), &json!({}));
+    assert_eq!(early.status, 409, "a link follows a completed job");
+    let phone = server.phone("anna");
+    phone.sync();
+    phone.arrive(&job);
+    phone
+        .store
+        .finish_visit(&job, &Outcome::default(), true)
+        .expect("completed");
+    phone.sync();
+    let link = dispatcher.post(&format!("/v1/jobs/{job}/report-link"), &json!({}));
+    assert_eq!(link.status, 201, "{:?}", link.body);
+    let page_url = link.body["page"].as_str().expect("page").to_owned();
+    let token = page_url.trim_start_matches("/r/").to_owned();
+    let customer = server.anonymous();
+    let (status, html) = customer.get_bytes(&page_url);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&html).contains("/js/link.js"));
+    let page = customer.get(&format!("/v1/reports/{token}/page"));
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    assert_eq!(page.body["status"], "completed");
+    assert_eq!(page.body["report"], false, "not signed on this visit");
+    assert!(
+        page.body["engineer"]
+            .as_str()
+            .is_some_and(|name| !name.is_empty())
+    );
+    let (status, _) = customer.get_bytes(&format!("/v1/reports/{token}"));
+    assert_eq!(status, 404, "no report to download yet");
+
+    // Bad ratings and complaints are named and store nothing.
+    let rate = |body: Value| customer.post(&format!("/v1/reports/{token}/rating"), &body);
+    let complain = |body: Value| customer.post(&format!("/v1/reports/{token}/complaints"), &body);
+    let refused = rate(json!({ "score": 7 }));
+    assert_eq!(
+        (refused.status, refused.body["params"]["field"].as_str()),
+        (400, Some("score"))
+    );
+    let refused = complain(json!({ "kind": "rudeness", "description": "x" }));
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    let refused = complain(json!({ "kind": "delay", "description": "  " }));
+    assert_eq!(
+        (refused.status, refused.body["params"]["field"].as_str()),
+        (400, Some("description"))
+    );
+    let view = dispatcher.job(&job);
+    assert!(view["job"]["surveys"].as_array().is_none_or(Vec::is_empty));
+
+    // The rating is the customer's word on the KPIs, apart from the phone's.
+    let rated = rate(json!({ "score": 2, "comment": "the engineer was late" }));
+    assert_eq!(rated.status, 200, "{:?}", rated.body);
+    assert_eq!(rated.body["rating"]["score"], 2);
+    let total = dispatcher.get("/v1/kpis").body["total"].clone();
+    assert_eq!(total["customer_satisfaction"]["of"], 1);
+    assert_eq!(total["customer_satisfaction"]["hits"], 0);
+    let history = dispatcher.job(&job)["history"].clone();
+    assert!(
+        history
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|e| e["user"] == "@customer"),
+        "audited as the customer's"
+    );
+
+    // The complaint opens a complaint job that the job lists.
+    let raised = complain(json!({ "kind": "delay", "description": "two hours late" }));
+    assert_eq!(raised.status, 201, "{:?}", raised.body);
+    let complaint = raised.body["complaints"][0]["job_id"]
+        .as_str()
+        .expect("complaint job")
+        .to_owned();
+    let opened = dispatcher.job(&complaint);
+    assert_eq!(opened["summary"]["kind"], "complaint");
+    assert_eq!(opened["summary"]["priority"], "high");
+    assert_eq!(opened["job"]["complaint"]["source"], "customer");
+    assert_eq!(
+        opened["job"]["customer"]["name"],
+        view["job"]["customer"]["name"]
+    );
+    assert!(queue_ids(&server, "unassigned").contains(&complaint));
+
+    // Unresolved for 24 hours, it reaches the supervisor.
+    clock.advance(24 * HOUR + MINUTE);
+    server.sign_in_again();
+    server.escalate_now();
+    assert_eq!(server.dispatcher().job(&complaint)["summary"]["ring"], 2);
+    assert!(reminder_rules(&server, &complaint).contains(&"complaint:ring2".to_owned()));
+
+    // One network sends only so much; an expired link opens nothing.
+    let limited = (0..5)
+        .map(|n| rate(json!({ "score": 3, "comment": format!("again {n}") })).status)
+        .collect::<Vec<_>>();
+    assert!(limited.contains(&429), "{limited:?}");
+    clock.advance(31 * 24 * HOUR);
+    assert_eq!(
+        customer.get(&format!("/v1/reports/{token}/page")).status,
+        404
+    );
 }

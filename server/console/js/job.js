@@ -43,7 +43,8 @@ export async function viewJob({ params: [id] }) {
           h('span', { id: 'job-ring', class: `ring ring-${sum.ring}`, title: t('job.escalation_ring') }, t('job.ring', { ring: sum.ring })),
           priorityBadge(sum.priority),
           flags.map((f) => h('span', { class: 'badge flag' }, `⚑ ${f}`)),
-          h('span', { class: 'muted' }, t('job.meta', { id: job.id, n: v.visits || 0, received: fmtDateTime(job.call_received_at) })))),
+          h('span', { class: 'muted' }, t('job.meta', { id: job.id, n: v.visits || 0, received: fmtDateTime(job.call_received_at) }))),
+        complaintLinks(job)),
       h('div', { class: 'job-head-actions' }, correctButton(id), statusActions(id, sum, owesCall(v.facts)))),
     errorBox('job-error'),
     correctionForm(id, job),
@@ -58,7 +59,8 @@ export async function viewJob({ params: [id] }) {
         section(t('job.status_trail'), transitionsTable(job.transitions || []))),
       h('div', { class: 'col' },
         section(t('job.clocks'), clocksList(v.clocks || [])),
-        section(t('returns.title'), returnVisits(id, job, sum)),
+        section(t('returns.title'), returnVisits(id, job, sum),
+          ['completed', 'closed'].includes(sum.status) ? customerLink(id) : null),
         section(t('job.appointment_and_engineer'), appointmentEditor(id, sum),
           h('h3', {}, t('job.suggested_for', { day: sugDay })), suggestions),
         section(t('job.escalation'), escalation(job, sum)),
@@ -67,6 +69,18 @@ export async function viewJob({ params: [id] }) {
         section(t('job.flags'), flags.length
           ? h('ul', { class: 'plain' }, flags.map((f) => h('li', {}, `⚑ ${f}`))) : h('p', { class: 'empty' }, t('job.no_flags'))))),
     section(t('job.history'), historyTable(v.history || [])));
+}
+
+/** What links a job to complaints: the job a complaint is about, and the complaints raised
+ *  about this one. */
+function complaintLinks(job) {
+  const link = (jobId, text) => h('a', { href: `#/jobs/${enc(jobId)}` }, text);
+  const about = job.complaint ? h('p', { id: 'job-complaint-about', class: 'complaint-line' },
+    t('job.complaint_about', { kind: label(job.complaint.kind), source: label(job.complaint.source) }), ' ',
+    link(job.complaint.about_job, job.complaint.about_job)) : null;
+  const raised = (job.complaints || []).map((c) => h('p', { class: 'complaint-line' },
+    t('job.complaint_raised', { kind: label(c.kind), time: fmtDateTime(c.at) }), ' ', link(c.job_id, c.job_id)));
+  return [about, ...raised];
 }
 
 /** Whether customer service still owes the customer the return-visit call. */
@@ -245,12 +259,22 @@ function mediaItem(m) {
 }
 
 function reportBlock(id, report) {
+  return h('div', { id: 'job-report', class: 'report-box', 'data-received': String(!!report.received) },
+    h('h3', {}, t('job.report')),
+    h('p', { id: 'report-signed-by' }, t('job.report_signed_by', { name: report.signed_by || '—' })),
+    h('p', {}, report.received
+      ? h('a', { id: 'report-pdf', href: `/v1/jobs/${enc(id)}/report`, target: '_blank', rel: 'noopener' }, t('job.report_pdf'))
+      : h('span', { class: 'muted' }, t('job.report_pdf_waiting'))));
+}
+
+/** The customer's link for a completed job (their page: the job, the signed report, a rating,
+ *  a complaint), made on request and shown ready to copy. */
+function customerLink(id) {
   const saved = state.reportLinks[id];
   const out = h('div', { id: 'report-link-out', class: 'report-link-out', hidden: true });
   if (saved && saved.expires_at > Date.now()) showReportLink(out, saved);
   const button = h('button', {
-    id: 'report-link-btn', type: 'button', class: 'btn report-link-btn', disabled: !report.received,
-    title: report.received ? t('job.report_link_title') : t('job.report_link_unavailable'),
+    id: 'report-link-btn', type: 'button', class: 'btn report-link-btn', title: t('job.report_link_title'),
   }, t('job.report_link'));
   button.addEventListener('click', async () => {
     button.disabled = true;
@@ -270,19 +294,13 @@ function reportBlock(id, report) {
       if ($('report-link-btn')) $('report-link-btn').disabled = false;
     }
   });
-  return h('div', { id: 'job-report', class: 'report-box', 'data-received': String(!!report.received) },
-    h('h3', {}, t('job.report')),
-    h('p', { id: 'report-signed-by' }, t('job.report_signed_by', { name: report.signed_by || '—' })),
-    h('p', {}, report.received
-      ? h('a', { id: 'report-pdf', href: `/v1/jobs/${enc(id)}/report`, target: '_blank', rel: 'noopener' }, t('job.report_pdf'))
-      : h('span', { class: 'muted' }, t('job.report_pdf_waiting'))),
-    h('div', { class: 'report-actions' }, button, out));
+  return h('div', { class: 'report-actions' }, button, out);
 }
 
 /** The customer link in a read-only input, selected on focus for copying. */
 function showReportLink(out, link) {
   const input = h('input', { id: 'report-link-url', type: 'text', readonly: true, class: 'report-link-url',
-    value: new URL(link.url, location.origin).href, 'aria-label': t('job.report_link_label') });
+    value: new URL(link.page, location.origin).href, 'aria-label': t('job.report_link_label') });
   input.addEventListener('focus', () => input.select());
   out.replaceChildren(input, h('span', { id: 'report-link-expires', class: 'muted' }, t('job.report_link_expires', { time: fmtDateTime(link.expires_at) })));
   out.hidden = false;

@@ -52,8 +52,8 @@ export async function viewDashboard() {
       ratioTile('kpi-install-success', install, tot.installation_success),
       // Satisfaction is what customers told customer service on the return-visit call; what
       // they rated on the installer's phone, in front of the installer, is shown apart.
-      tile('kpi-satisfaction', t('kpis.satisfied_tile'), pct(tot.return_satisfaction.rate),
-        t('kpis.return_satisfaction_sub', { mean: mean(tot.return_mean_rating), n: tot.return_satisfaction.of })),
+      tile('kpi-satisfaction', t('kpis.satisfied_tile'), pct(tot.customer_satisfaction.rate),
+        t('kpis.customer_satisfaction_sub', { mean: mean(tot.customer_mean_rating), n: tot.customer_satisfaction.of })),
       tile('kpi-satisfaction-on-site', t('kpis.satisfied_on_site_tile'), pct(tot.satisfaction.rate),
         t('kpis.satisfaction_sub', { mean: mean(tot.mean_rating), n: tot.satisfaction.of })),
       ratioTile('kpi-complaint-rate', complaints, tot.complaint_rate),
@@ -65,7 +65,7 @@ export async function viewDashboard() {
         ? lineChart(t('kpis.chart_rates_title'), cats, [
           { name: ftf, cls: 'c1', ratios: m.map((x) => x.first_time_fix) },
           { name: install, cls: 'c2', ratios: m.map((x) => x.installation_success) },
-          { name: satisfied, cls: 'c3', ratios: m.map((x) => x.return_satisfaction) },
+          { name: satisfied, cls: 'c3', ratios: m.map((x) => x.customer_satisfaction) },
           { name: satisfiedOnSite, cls: 'c4', ratios: m.map((x) => x.satisfaction) }], niceScale(1, [0.25]))
         : null, [[ftf, 'c1'], [install, 'c2'], [satisfied, 'c3'], [satisfiedOnSite, 'c4']]),
       figure('chart-demand', per('demand_caption'), cats.length ? barChart(t('kpis.chart_demand_title'), cats, m.map((x) => x.jobs)) : null),

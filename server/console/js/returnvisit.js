@@ -15,6 +15,7 @@ const OUTCOMES = ['reached', 'not_reached', 'call_again'];
 /** The section's content for job `id`: the calls so far, and the form once the job is done. */
 export function returnVisits(id, job, sum) {
   const calls = job.return_visits || [];
+  const surveys = job.surveys || [];
   const done = ['completed', 'closed'].includes(sum.status);
   return [
     calls.length ? table([t('job.col_at'), t('job.col_by'), t('returns.col_outcome'), t('returns.col_score'), t('returns.col_comment')],
@@ -23,6 +24,9 @@ export function returnVisits(id, job, sum) {
           ? t('returns.call_again_at', { time: fmtDateTime(c.call_again_at) }) : label(c.outcome)),
         td(c.score != null ? `${c.score}/5` : null), td(c.comment))), { id: 'job-return-visits' })
       : h('p', { class: 'empty' }, done ? t('returns.none_yet') : t('returns.after_completion')),
+    surveys.length ? h('ul', { id: 'job-surveys', class: 'plain' }, surveys.map((sv) => h('li', {},
+      t('returns.survey', { score: sv.score, time: fmtDateTime(sv.at) }), sv.comment ? h('span', { class: 'muted' }, ` — ${sv.comment}`) : null)))
+      : null,
     done ? recordForm(id) : null,
   ];
 }

@@ -578,7 +578,7 @@ fn check_password(
 }
 
 /// The address a limit counts: IPv6 clients by their /64 (one subscriber's network).
-fn network_of(address: IpAddr) -> IpAddr {
+pub fn network_of(address: IpAddr) -> IpAddr {
     match address.to_canonical() {
         IpAddr::V6(v6) => {
             let segments = v6.segments();

@@ -3,8 +3,9 @@
 
 use fieldsync_protocol::automerge::ActorId;
 use fieldsync_protocol::job::{
-    Appointment, CallOutcome, Editor, FieldChange, Job, JobDetails, JobDoc, JobKind, JobSummary,
-    NewJob, ReturnVisit, Role, Site, field_changes,
+    Appointment, CallOutcome, ComplaintInfo, ComplaintKind, ComplaintRef, Editor, FieldChange, Job,
+    JobDetails, JobDoc, JobKind, JobSummary, NewJob, Priority, ReturnVisit, Role, Site, Survey,
+    field_changes,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, SchemaError};
@@ -18,7 +19,9 @@ use crate::domain::facts::JobFacts;
 use crate::domain::jobs::{self, Author, Committed};
 use crate::domain::planning;
 use crate::domain::sla::{ClockView, MINUTE, SlaPolicy};
-use crate::storage::{AuditEntry, AuditKind, Reminder, Storage, User, WriteTx, read, write};
+use crate::storage::{
+    AuditEntry, AuditKind, ReadTx, Reminder, Storage, User, WriteTx, read, write,
+};
 use fieldsync_protocol::Language;
 
 static DEFAULT_POLICY: LazyLock<SlaPolicy> = LazyLock::new(SlaPolicy::default);
@@ -148,6 +151,42 @@ pub fn region_of_province(province: &str) -> Option<&'static str> {
 
 /// The longest free-text field accepted from a call.
 pub const MAX_TEXT: usize = 4000;
+
+/// The longest text a customer sends through their link (a comment, a complaint).
+pub const MAX_CUSTOMER_TEXT: usize = 2000;
+
+/// The most ratings, and the most complaints, one job takes through customers' links.
+pub const MAX_LINK_ENTRIES: usize = 5;
+
+/// `text` (the request's `field`) as a problem when longer than `max` characters.
+fn too_long(field: &'static str, text: &str, max: usize) -> Vec<DomainError> {
+    if text.chars().count() <= max {
+        return Vec::new();
+    }
+    vec![
+        DomainError::invalid_field(
+            field,
+            Problem::TooLong,
+            format!("{field} is longer than {max} characters"),
+        )
+        .with("max", max),
+    ]
+}
+
+/// Refuses one more of `what` on a job that has `max` already.
+fn limit_reached(what: &str, max: usize) -> DomainError {
+    DomainError::conflict(
+        Problem::LimitReached,
+        format!("this job has taken its {max} {what}; call the service desk"),
+    )
+    .with("max", max)
+}
+
+/// The stored job `job_id`, or `not_found`.
+fn stored_job(tx: &dyn ReadTx, job_id: &str) -> Result<crate::storage::StoredJob, DomainError> {
+    tx.job(job_id)?
+        .ok_or_else(|| DomainError::not_found(Thing::Job, job_id))
+}
 
 /// The longest reason for a cancel, a reopen or a double booking, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -554,11 +593,13 @@ impl<'s> Dispatch<'s> {
     /// Opens a job from a call: checks it ([`validate_call`]), then fills the id and the call
     /// time when absent, sets the SLA deadlines from the policy (deadlines sent with the call
     /// are ignored: the policy is the contract) and the kind's checklist when absent.
-    pub fn create(
-        &self,
-        mut new: NewJob,
-        now: Millis,
-    ) -> Result<(JobSummary, Committed), DomainError> {
+    pub fn create(&self, new: NewJob, now: Millis) -> Result<(JobSummary, Committed), DomainError> {
+        let new = self.prepare_call(new, now)?;
+        write(self.storage, |tx| self.create_in(tx, new.clone(), now))
+    }
+
+    /// A call checked ([`validate_call`]) and completed as [`Dispatch::create`] describes.
+    fn prepare_call(&self, mut new: NewJob, now: Millis) -> Result<NewJob, DomainError> {
         if new.id.is_empty() {
             new.id = format!("job-{}", uuid::Uuid::new_v4().simple());
         }
@@ -576,34 +617,141 @@ impl<'s> Dispatch<'s> {
         }
         // The region follows from a Chinese province when the call names none.
         derive_region(&mut new.site, None);
-        write(self.storage, |tx| {
-            let mut new = new.clone();
-            if tx.job(&new.id)?.is_some() {
-                return Err(DomainError::conflict(
-                    Problem::JobExists,
-                    format!("job `{}` already exists", new.id),
+        Ok(new)
+    }
+
+    /// Opens the prepared call `new` inside the write transaction `tx`, linked to its
+    /// customer's record.
+    fn create_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        mut new: NewJob,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        if tx.job(&new.id)?.is_some() {
+            return Err(DomainError::conflict(
+                Problem::JobExists,
+                format!("job `{}` already exists", new.id),
+            )
+            .with("job", new.id.as_str()));
+        }
+        new.customer.id = customers::link_call(tx, &new.customer, &new.site, &new.product, now)?;
+        let actor = ActorId::from(tx.server_actor()?.as_slice());
+        let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
+        let changes = doc.get_changes(&[]);
+        let committed = jobs::commit(
+            tx,
+            &new.id,
+            (doc, None),
+            None,
+            &changes,
+            self.author_noting(""),
+            now,
+        )?;
+        let summary = committed
+            .summary
+            .clone()
+            .ok_or_else(|| DomainError::Internal("no summary".into()))?;
+        Ok((summary, committed))
+    }
+
+    /// Records the customer's own rating of job `job_id` (through their link): a score of 1 to
+    /// 5 and a comment of at most [`MAX_CUSTOMER_TEXT`] characters, at most
+    /// [`MAX_LINK_ENTRIES`] per job (`409 conflict`, problem `limit_reached`).
+    pub fn record_survey(
+        &self,
+        job_id: &str,
+        score: u8,
+        comment: &str,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        let mut problems = Vec::new();
+        if !(1..=5).contains(&score) {
+            problems.push(
+                DomainError::invalid_field(
+                    "score",
+                    Problem::InvalidValue,
+                    format!("a rating is 1 to 5, not {score}"),
                 )
-                .with("job", new.id.as_str()));
+                .with("value", score),
+            );
+        }
+        problems.extend(too_long("comment", comment, MAX_CUSTOMER_TEXT));
+        every_problem(problems)?;
+        let survey = Survey {
+            at: now,
+            score,
+            comment: comment.trim().to_owned(),
+        };
+        write(self.storage, |tx| {
+            let job = jobs::read_stored(tx, job_id, &stored_job(tx, job_id)?)?;
+            if job.surveys.len() >= MAX_LINK_ENTRIES {
+                return Err(limit_reached("ratings", MAX_LINK_ENTRIES));
             }
-            new.customer.id =
-                customers::link_call(tx, &new.customer, &new.site, &new.product, now)?;
-            let actor = ActorId::from(tx.server_actor()?.as_slice());
-            let mut doc = JobDoc::create(actor, &new, &self.editor, now)?.into_automerge();
-            let changes = doc.get_changes(&[]);
-            let committed = jobs::commit(
-                tx,
-                &new.id,
-                (doc, None),
-                None,
-                &changes,
-                self.author_noting(""),
-                now,
-            )?;
-            let summary = committed
-                .summary
-                .clone()
-                .ok_or_else(|| DomainError::Internal("no summary".into()))?;
-            Ok((summary, committed))
+            let note = format!("the customer rated the service {score}/5");
+            self.edit_in(tx, job_id, &note, now, |doc, editor| {
+                doc.record_survey(&survey, editor, now)
+            })
+        })
+    }
+
+    /// Opens a complaint job about job `about` (`source`: `customer` or `office`): the same
+    /// customer, site and product, the kind of complaint as its category, `description` (1 to
+    /// [`MAX_CUSTOMER_TEXT`] characters) as its problem, high priority, and the complaint
+    /// clocks of the policy; the job complained about lists it. At most [`MAX_LINK_ENTRIES`]
+    /// complaints about one job. Returns the complaint job and both commits.
+    pub fn raise_complaint(
+        &self,
+        about: &str,
+        kind: ComplaintKind,
+        description: &str,
+        source: &str,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed, Committed), DomainError> {
+        let description = description.trim();
+        let mut problems = too_long("description", description, MAX_CUSTOMER_TEXT);
+        if description.is_empty() {
+            problems.push(DomainError::invalid_field(
+                "description",
+                Problem::Required,
+                "say what the complaint is about",
+            ));
+        }
+        every_problem(problems)?;
+        write(self.storage, |tx| {
+            let job = jobs::read_stored(tx, about, &stored_job(tx, about)?)?;
+            if job.complaints.len() >= MAX_LINK_ENTRIES {
+                return Err(limit_reached("complaints", MAX_LINK_ENTRIES));
+            }
+            let call = NewJob {
+                kind: JobKind::Complaint,
+                customer: job.customer.clone(),
+                site: job.site.clone(),
+                product: job.product.clone(),
+                problem: fieldsync_protocol::job::Problem {
+                    category: kind.as_str().to_owned(),
+                    description: description.to_owned(),
+                },
+                priority: Priority::High,
+                complaint: Some(ComplaintInfo {
+                    about_job: about.to_owned(),
+                    kind,
+                    source: source.to_owned(),
+                }),
+                ..NewJob::default()
+            };
+            let call = self.prepare_call(call, now)?;
+            let (complaint, opened) = self.create_in(tx, call, now)?;
+            let raised = ComplaintRef {
+                job_id: complaint.id.clone(),
+                at: now,
+                kind,
+            };
+            let note = format!("complaint {} raised ({})", complaint.id, kind.as_str());
+            let (_, noted) = self.edit_in(tx, about, &note, now, |doc, editor| {
+                doc.note_complaint(&raised, editor, now)
+            })?;
+            Ok((complaint, opened, noted))
         })
     }
 

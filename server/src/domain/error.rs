@@ -193,6 +193,9 @@ codes! {
         /// The job has not been completed (`status`; `conflict`): a return visit follows a
         /// completed job.
         NotCompleted = "not_completed",
+        /// A job has taken the most it takes of something through customers' links (`max`;
+        /// `conflict`).
+        LimitReached = "limit_reached",
     }
 }
 

@@ -470,7 +470,7 @@ mod tests {
             rating: None,
             return_visit_by: None,
             return_visit_at: None,
-            return_rating: None,
+            customer_rating: None,
             call_again_at: None,
             help_requests: 0,
             receipts: Default::default(),

@@ -85,7 +85,7 @@ impl JobFacts {
                     .map(|call| call.at)
                     .find(|&called| called >= at)
             }),
-            return_rating: reached_calls(job).rev().find_map(|call| call.score),
+            customer_rating: customer_rating(job),
             call_again_at: job
                 .return_visits
                 .last()
@@ -95,6 +95,17 @@ impl JobFacts {
             receipts,
         }
     }
+}
+
+/// The customer's latest word on the service away from the installer: the score of the
+/// latest return-visit call that carried one or of their own survey, whichever came later.
+fn customer_rating(job: &Job) -> Option<u8> {
+    let calls = reached_calls(job).filter_map(|call| call.score.map(|score| (call.at, score)));
+    let surveys = job.surveys.iter().map(|survey| (survey.at, survey.score));
+    calls
+        .chain(surveys)
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, score)| score)
 }
 
 /// The return-visit calls that reached the customer, in the order they were recorded.

@@ -6,9 +6,9 @@
 //! - first-time fix: resolved jobs fixed on the first visit / resolved jobs;
 //! - installation success: installations completed on the first visit / installations
 //!   completed;
-//! - satisfaction (`return_satisfaction`, PRODUCT.md's): scores of 4 or 5 / scores customers
-//!   gave customer service on the return-visit call (the latest reached call with a score),
-//!   and their mean; apart from it, `satisfaction`: ratings of 4 or 5 / ratings given on the
+//! - satisfaction (`customer_satisfaction`, PRODUCT.md's): scores of 4 or 5 / scores customers
+//!   gave away from the installer (per job the latest: a return-visit call that reached them,
+//!   or their own survey through their link), and their mean; apart from it, `satisfaction`: ratings of 4 or 5 / ratings given on the
 //!   installer's phone, in front of the installer, and their mean;
 //! - complaint rate: complaint jobs / jobs;
 //! - first response: call → job created; time to dispatch: call → first assigned; time to
@@ -266,7 +266,7 @@ mod tests {
                     .zip(facts.deadlines.return_visit_within_ms)
                     .map(|(at, within)| at + within);
                 facts.return_visit_at = case.called_back.map(|(d, _)| received + d);
-                facts.return_rating = case.called_back.and_then(|(_, score)| score);
+                facts.customer_rating = case.called_back.and_then(|(_, score)| score);
                 tx.put_job_facts(&facts)?;
                 Ok::<_, DomainError>(())
             })
@@ -363,8 +363,8 @@ mod tests {
         // Return visits: j1 called back 10 h after completion (within 48 h); j2 (VIP) 30 h
         // after (past 24 h); j3 and j4 never, both past due. Their scores: 4 and 2.
         assert_eq!(total.sla.return_visit, Ratio::new(1, 4));
-        assert_eq!(total.return_satisfaction, Ratio::new(1, 2));
-        assert_eq!(total.return_mean_rating, Some(3.0));
+        assert_eq!(total.customer_satisfaction, Ratio::new(1, 2));
+        assert_eq!(total.customer_mean_rating, Some(3.0));
         assert_eq!(
             total.satisfaction,
             Ratio::new(2, 3),

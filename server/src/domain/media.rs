@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::Job;
 use fieldsync_protocol::knowledge::{MAX_BLOB_BYTES, UploadStatus};
-use fieldsync_protocol::rules::check_sha256;
+use fieldsync_protocol::rules::{Status, check_sha256};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -542,17 +542,36 @@ pub fn signed_report(
     Ok(sha256)
 }
 
-/// Makes a customer's download link for a job's signed report (which the server must hold).
+/// Makes a customer's link for a completed (or closed) job: their page, where they rate the
+/// service, raise a complaint and download the signed report once the server holds it.
 /// Returns the link's secret token and the link as stored (by the token's hash).
 pub fn create_report_link(
     storage: &dyn Storage,
-    blobs: &dyn BlobStore,
     job_id: &str,
     user: &str,
     now: Millis,
 ) -> Result<(String, ReportLink), DomainError> {
-    // The report must exist before a customer is sent to it.
-    signed_report(storage, blobs, job_id)?;
+    let status = read(storage, |tx| {
+        let stored = tx.job(job_id)?.ok_or_else(|| {
+            DomainError::refused(
+                Refusal::NotFound,
+                ErrorCode::UnknownJob,
+                format!("there is no job `{job_id}`"),
+            )
+        })?;
+        Ok::<_, DomainError>(stored.summary.status)
+    })?;
+    // The customer is asked about work that was done.
+    if !matches!(status, Status::Completed | Status::Closed) {
+        return Err(DomainError::conflict(
+            Problem::NotCompleted,
+            format!(
+                "job `{job_id}` is {}: a customer's link follows a completed job",
+                status.as_str()
+            ),
+        )
+        .with("status", status.as_str()));
+    }
     let token = new_secret();
     let link = ReportLink {
         job_id: job_id.to_owned(),
@@ -566,12 +585,12 @@ pub fn create_report_link(
     Ok((token, link))
 }
 
-/// The job whose report a customer's link names, while the link works.
-pub fn linked_report_job(
+/// The link a customer's token names, while it works.
+pub fn customer_link(
     storage: &dyn Storage,
     token: &str,
     now: Millis,
-) -> Result<String, DomainError> {
+) -> Result<ReportLink, DomainError> {
     let link = read(storage, |tx| {
         Ok::<_, DomainError>(tx.report_link(&secret_hash(token))?)
     })?
@@ -583,5 +602,5 @@ pub fn linked_report_job(
             "this report link is unknown or has expired; ask the service desk for a new one",
         )
     })?;
-    Ok(link.job_id)
+    Ok(link)
 }

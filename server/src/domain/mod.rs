@@ -6,7 +6,8 @@
 //! - [`sync`]: one sync round (decoded request in, response out) and the fallback.
 //! - [`jobs`]: committing a job's document with its history, audit trail, facts and case.
 //! - [`dispatch`]: what the office does to jobs; [`planning`]: queues, day board, suggestions;
-//!   [`customers`]: the customer records intake links jobs to, their search and merging.
+//!   [`customers`]: the customer records intake links jobs to, their search and merging;
+//!   [`customer_link`]: the customer's own page (their job, report, rating and complaints).
 //! - [`sla`], [`facts`], [`escalation`], [`kpi`]: SLA clocks, the service facts, the escalation
 //!   ladder, the KPIs.
 //! - [`knowledge`]: manuals, the case library, field tips and the exchange with phones.
@@ -17,6 +18,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod customer_link;
 pub mod customers;
 pub mod demo;
 pub mod dispatch;

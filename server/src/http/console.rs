@@ -38,6 +38,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "job.js",
     "jobs.js",
     "kpis.js",
+    "link.js",
     "main.js",
     "manuals.js",
     "queues.js",
@@ -148,7 +149,9 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use fieldsync_protocol::SchemaError;
-    use fieldsync_protocol::job::{JobKind, Priority, Role, Tier, TimeKind};
+    use fieldsync_protocol::job::{
+        CallOutcome, ComplaintKind, JobKind, Priority, Role, Tier, TimeKind,
+    };
     use fieldsync_protocol::rules::Status;
 
     use crate::domain::auth::{Permission, UserRole};
@@ -263,6 +266,12 @@ mod tests {
             Priority::Urgent,
         ]));
         values.extend(wire_names(&[Tier::Standard, Tier::Vip]));
+        values.extend(wire_names(&ComplaintKind::ALL));
+        values.extend(wire_names(&[
+            CallOutcome::Reached,
+            CallOutcome::NotReached,
+            CallOutcome::CallAgain,
+        ]));
         values.extend(wire_names(&[Role::Installer, Role::Dispatch]));
         keys.extend(values.iter().map(|v| format!("value.{v}")));
         let clocks = [

@@ -449,7 +449,7 @@ async fn move_status(
 
 /// Record a return-visit call.
 ///
-/// Customer service's call (回访) after a job was completed: `outcome` (`reached`, `not_reached`, `call_again` with `call_again_at`), the customer's `score` (1 to 5, only when reached) and `comment`. A reached call stops the job's return-visit clock, and its score counts in the KPIs' `return_satisfaction`, apart from the rating given on the installer's phone. A job not completed is refused (`409 conflict`, problem `not_completed`); bad values with `400 invalid_field`, every problem in `params.errors`. Permission: `EditJobs`.
+/// Customer service's call (回访) after a job was completed: `outcome` (`reached`, `not_reached`, `call_again` with `call_again_at`), the customer's `score` (1 to 5, only when reached) and `comment`. A reached call stops the job's return-visit clock, and its score counts in the KPIs' `customer_satisfaction`, apart from the rating given on the installer's phone. A job not completed is refused (`409 conflict`, problem `not_completed`); bad values with `400 invalid_field`, every problem in `params.errors`. Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{id}/return-visits",

@@ -592,15 +592,18 @@ async fn job_report(
 /// A customer's download link.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 struct ReportLinkView {
-    /// The link, relative to the server.
+    /// The customer's page (their job, the report, a rating, a complaint), relative to the
+    /// server: the link to send them.
+    page: String,
+    /// The signed report itself (a PDF), relative to the server.
     url: String,
     /// When it stops working.
     expires_at: Millis,
 }
 
-/// A download link for the customer.
+/// A link for the customer.
 ///
-/// The report must be on the server (`404 no_report`). Permission: `EditJobs`.
+/// Their page (`page`: the job, the signed report once the server holds it, a rating, a complaint) and the report's download (`url`: `404 no_report` until the server holds it). The job must be completed or closed (`409 conflict`, problem `not_completed`). Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{id}/report-link",
@@ -616,16 +619,11 @@ async fn create_report_link(
     let now = state.now();
     let (token, link) = state
         .blocking(move |state| {
-            media::create_report_link(
-                state.storage.as_ref(),
-                state.blobs.as_ref(),
-                &id,
-                caller.user(),
-                now,
-            )
+            media::create_report_link(state.storage.as_ref(), &id, caller.user(), now)
         })
         .await?;
     let view = ReportLinkView {
+        page: format!("/r/{token}"),
         url: format!("/v1/reports/{token}"),
         expires_at: link.expires_at,
     };
@@ -649,8 +647,8 @@ async fn linked_report(
     let now = state.now();
     let response = state
         .blocking(move |state| {
-            let job = media::linked_report_job(state.storage.as_ref(), &token, now)?;
-            report_of(state, &job)
+            let link = media::customer_link(state.storage.as_ref(), &token, now)?;
+            report_of(state, &link.job_id)
         })
         .await?;
     Ok(response)

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod knowledge;
+pub mod link;
 pub mod media;
 pub mod openapi;
 pub mod sync;
@@ -82,6 +83,7 @@ pub(crate) fn routes() -> Routes {
             .merge(access::public_routes())
             .merge(console::routes())
             .merge(media::public_routes())
+            .merge(link::routes())
             .routes(routes!(healthz))
             .routes(routes!(readyz))
             .routes(routes!(metrics_text))

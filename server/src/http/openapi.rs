@@ -273,6 +273,7 @@ mod tests {
             "GET /i18n/{file}",
             "GET /js/{module}",
             "GET /metrics",
+            "GET /r/{token}",
             "GET /readyz",
             "GET /v1/audit",
             "GET /v1/blobs/{sha256}",
@@ -298,6 +299,7 @@ mod tests {
             "GET /v1/queues",
             "GET /v1/reminders",
             "GET /v1/reports/{token}",
+            "GET /v1/reports/{token}/page",
             "GET /v1/users",
             "PATCH /v1/jobs/{id}",
             "POST /v1/auth/login",
@@ -315,6 +317,8 @@ mod tests {
             "POST /v1/knowledge",
             "POST /v1/manuals",
             "POST /v1/reminders/{id}/ack",
+            "POST /v1/reports/{token}/complaints",
+            "POST /v1/reports/{token}/rating",
             "POST /v1/sync",
             "POST /v1/users",
             "POST /v1/users/{id}/unlock",
@@ -381,6 +385,10 @@ mod tests {
             "/v1/auth/logout",
             "/v1/devices/enroll",
             "/v1/reports/{token}",
+            "/r/{token}",
+            "/v1/reports/{token}/page",
+            "/v1/reports/{token}/rating",
+            "/v1/reports/{token}/complaints",
         ];
         for (path, item) in json["paths"].as_object().expect("paths") {
             for (method, operation) in item.as_object().expect("item") {

@@ -1,5 +1,6 @@
 //! Per-device limits a broken or hostile app cannot exceed: how often it may sync, and how fast
-//! it may upload. Sign-in limits live with sign-in (`crate::domain::auth::LoginLimiter`).
+//! it may upload; and per network, how often anyone may send a rating or a complaint through a
+//! customer's link. Sign-in limits live with sign-in (`crate::domain::auth::LoginLimiter`).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -89,6 +90,44 @@ impl DeviceLimits {
         self.uploads
             .as_ref()
             .map_or(Duration::ZERO, |bandwidth| bandwidth.reserve(device, bytes))
+    }
+}
+
+/// How often one network may send ratings and complaints through customers' links: 20 an
+/// hour, 5 at once. Counted per node: a customer needs a handful, a script hammering the
+/// public endpoints is stopped.
+pub struct LinkLimits {
+    sends: RateLimiter<String, HashMapStateStore<String>, DefaultClock>,
+}
+
+impl std::fmt::Debug for LinkLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkLimits").finish_non_exhaustive()
+    }
+}
+
+impl Default for LinkLimits {
+    fn default() -> Self {
+        LinkLimits {
+            sends: RateLimiter::hashmap(Quota::per_hour(nonzero(20)).allow_burst(nonzero(5))),
+        }
+    }
+}
+
+impl LinkLimits {
+    /// Takes one send for `network`, or says how many seconds until it may send again.
+    pub fn send(&self, network: &str) -> Result<(), u64> {
+        if self.sends.len() > 100_000 {
+            self.sends.retain_recent();
+        }
+        self.sends
+            .check_key(&network.to_owned())
+            .map_err(|not_until| {
+                not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs()
+                    .max(1)
+            })
     }
 }
 

@@ -86,6 +86,8 @@ pub struct AppState {
     pub metrics_from: Arc<[IpAddr]>,
     /// How often a device may sync and how fast it may upload.
     pub device_limits: Arc<limits::DeviceLimits>,
+    /// How often a network may send ratings and complaints through customers' links.
+    pub link_limits: Arc<limits::LinkLimits>,
     /// The offline lease announced to phones with every sync.
     pub lease: fieldsync_protocol::wire::Lease,
     /// How long a closed job nobody changes stays on its installer's phone.
@@ -173,6 +175,7 @@ impl AppState {
             uploads: Arc::default(),
             metrics_from: Arc::new([]),
             device_limits: Arc::default(),
+            link_limits: Arc::default(),
             trusted_proxies: Arc::new([]),
             lease: fieldsync_protocol::wire::Lease::default(),
             keep_closed: DEFAULT_KEEP_CLOSED,

@@ -65,9 +65,9 @@ pub struct JobFacts {
     /// When a return-visit call first reached the customer after that completion (stops the
     /// return-visit clock).
     pub return_visit_at: Option<Millis>,
-    /// The satisfaction the customer gave on the latest return-visit call that reached them
-    /// and carried a score, 1 to 5.
-    pub return_rating: Option<u8>,
+    /// The satisfaction the customer gave away from the installer, 1 to 5: on the latest
+    /// return-visit call that carried a score, or in their own survey, whichever came later.
+    pub customer_rating: Option<u8>,
     /// When the customer asked to be called again, if the latest return-visit call says so.
     pub call_again_at: Option<Millis>,
     /// Help requests from the field.
@@ -206,11 +206,11 @@ pub struct Metrics {
     pub satisfaction: Ratio,
     /// The mean of those ratings.
     pub mean_rating: Option<f64>,
-    /// Satisfaction of 4 or 5 the customer gave customer service on a return-visit call,
-    /// away from the installer: the satisfaction KPI of PRODUCT.md.
-    pub return_satisfaction: Ratio,
+    /// Satisfaction of 4 or 5 the customer gave away from the installer (on a return-visit
+    /// call or in their own survey): the satisfaction KPI of PRODUCT.md.
+    pub customer_satisfaction: Ratio,
     /// The mean of those.
-    pub return_mean_rating: Option<f64>,
+    pub customer_mean_rating: Option<f64>,
     /// Complaint jobs among all jobs.
     pub complaint_rate: Ratio,
     /// Call → created.

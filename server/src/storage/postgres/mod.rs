@@ -88,7 +88,7 @@ fn migrations() -> Vec<String> {
         // 5: the return-visit clock and its satisfaction (SQLite's migration 13).
         "ALTER TABLE job_facts ADD COLUMN return_visit_by BIGINT;
          ALTER TABLE job_facts ADD COLUMN return_visit_at BIGINT;
-         ALTER TABLE job_facts ADD COLUMN return_rating BIGINT;"
+         ALTER TABLE job_facts ADD COLUMN customer_rating BIGINT;"
             .to_owned(),
     ]
 }

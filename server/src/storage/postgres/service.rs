@@ -178,8 +178,8 @@ fn ratios(
            COUNT(*) FILTER (WHERE return_visit_at <= return_visit_by),
            COUNT(*) FILTER (WHERE return_visit_by IS NOT NULL AND (return_visit_at IS NOT NULL
              OR (return_visit_by < $7 AND status <> 'cancelled'))),
-           COUNT(*) FILTER (WHERE return_rating >= 4), COUNT(return_rating),
-           AVG(return_rating::FLOAT8)
+           COUNT(*) FILTER (WHERE customer_rating >= 4), COUNT(customer_rating),
+           AVG(customer_rating::FLOAT8)
          FROM job_facts WHERE {SELECTED} GROUP BY 1 ORDER BY 1",
         label = period_label(period)
     );
@@ -208,8 +208,8 @@ fn ratios(
                         feedback: ratio(16)?,
                         return_visit: ratio(18)?,
                     },
-                    return_satisfaction: ratio(20)?,
-                    return_mean_rating: r.try_get(22)?,
+                    customer_satisfaction: ratio(20)?,
+                    customer_mean_rating: r.try_get(22)?,
                     ..Metrics::default()
                 },
             ))
@@ -489,7 +489,7 @@ impl ServiceStoreMut for Tx<'_> {
             "INSERT INTO job_facts (job_id, kind, tier, region, category, assignee, status,
                call_received_at, created_at, dispatched_at, resolved_at, feedback_at,
                appointment_start, respond_by, dispatch_by, resolve_by, feedback_by,
-               first_visit_fixed, rating, facts, return_visit_by, return_visit_at, return_rating)
+               first_visit_fixed, rating, facts, return_visit_by, return_visit_at, customer_rating)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                $18, $19, $20, $21, $22, $23)
              ON CONFLICT (job_id) DO UPDATE SET kind = excluded.kind, tier = excluded.tier,
@@ -503,7 +503,7 @@ impl ServiceStoreMut for Tx<'_> {
                first_visit_fixed = excluded.first_visit_fixed, rating = excluded.rating,
                facts = excluded.facts, return_visit_by = excluded.return_visit_by,
                return_visit_at = excluded.return_visit_at,
-               return_rating = excluded.return_rating,
+               customer_rating = excluded.customer_rating,
                revision = job_facts.revision + 1, ladder_at = 0",
             &[
                 &f.job_id,
@@ -528,7 +528,7 @@ impl ServiceStoreMut for Tx<'_> {
                 &json,
                 &f.return_visit_by,
                 &f.return_visit_at,
-                &f.return_rating.map(i64::from),
+                &f.customer_rating.map(i64::from),
             ],
         )?;
         Ok(())

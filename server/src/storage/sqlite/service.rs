@@ -73,7 +73,7 @@ pub(super) const LADDER: &str = "
 pub(super) const RETURN_VISITS: &str = "
     ALTER TABLE job_facts ADD COLUMN return_visit_by INTEGER;
     ALTER TABLE job_facts ADD COLUMN return_visit_at INTEGER;
-    ALTER TABLE job_facts ADD COLUMN return_rating INTEGER;";
+    ALTER TABLE job_facts ADD COLUMN customer_rating INTEGER;";
 
 pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageError> {
     let json = serde_json::to_string(f).map_err(corrupt)?;
@@ -81,7 +81,7 @@ pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageEr
         "INSERT INTO job_facts (job_id, kind, tier, region, category, assignee, status,
            call_received_at, created_at, dispatched_at, resolved_at, feedback_at,
            appointment_start, respond_by, dispatch_by, resolve_by, feedback_by,
-           first_visit_fixed, rating, facts, return_visit_by, return_visit_at, return_rating)
+           first_visit_fixed, rating, facts, return_visit_by, return_visit_at, customer_rating)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
            ?19, ?20, ?21, ?22, ?23)
          ON CONFLICT (job_id) DO UPDATE SET kind = excluded.kind, tier = excluded.tier,
@@ -94,7 +94,7 @@ pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageEr
            resolve_by = excluded.resolve_by, feedback_by = excluded.feedback_by,
            first_visit_fixed = excluded.first_visit_fixed, rating = excluded.rating,
            facts = excluded.facts, return_visit_by = excluded.return_visit_by,
-           return_visit_at = excluded.return_visit_at, return_rating = excluded.return_rating,
+           return_visit_at = excluded.return_visit_at, customer_rating = excluded.customer_rating,
            revision = revision + 1, ladder_at = 0",
     )?
     .execute(params![
@@ -120,7 +120,7 @@ pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageEr
         json,
         f.return_visit_by,
         f.return_visit_at,
-        f.return_rating
+        f.customer_rating
     ])?;
     Ok(())
 }
@@ -315,7 +315,7 @@ fn ratios(
            TOTAL(return_visit_at <= return_visit_by),
            TOTAL(return_visit_by IS NOT NULL AND (return_visit_at IS NOT NULL
              OR (return_visit_by < ?7 AND status <> 'cancelled'))),
-           TOTAL(return_rating >= 4), COUNT(return_rating), AVG(return_rating)
+           TOTAL(customer_rating >= 4), COUNT(customer_rating), AVG(customer_rating)
          FROM job_facts WHERE {FILTER} GROUP BY 1 ORDER BY 1",
         label = period_label(period, 8)
     );
@@ -346,8 +346,8 @@ fn ratios(
                     feedback: ratio(16)?,
                     return_visit: ratio(18)?,
                 },
-                return_satisfaction: Ratio::new(n(20)?, to_u64(r.get(21)?)),
-                return_mean_rating: r.get(22)?,
+                customer_satisfaction: Ratio::new(n(20)?, to_u64(r.get(21)?)),
+                customer_mean_rating: r.get(22)?,
                 ..Metrics::default()
             },
         ))
