@@ -317,6 +317,16 @@ pub struct HelpRequest {
     pub at: Millis,
     /// Why.
     pub reason: String,
+    /// The office's answer (a supervisor's, usually), once given; written only then (added
+    /// within schema 1).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub answer: String,
+    /// Who answered.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub answered_by: String,
+    /// When (the server's clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<Millis>,
 }
 
 /// The escalation state of a job.
@@ -555,17 +565,87 @@ impl ComplaintKind {
     }
 }
 
-/// On a complaint job: what it is a complaint about, and who raised it.
+/// How serious a complaint is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The usual.
+    #[default]
+    Normal,
+    /// Needs a senior's attention.
+    Serious,
+    /// Threatens the customer relationship (or safety).
+    Critical,
+}
+
+/// How a complaint ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ComplaintOutcome {
+    /// Put right.
+    Resolved,
+    /// The customer was compensated.
+    Compensated,
+    /// Money was refunded.
+    Refund,
+    /// The product was returned or exchanged.
+    ReturnOrExchange,
+    /// Not upheld (with the reason in `outcome_note`).
+    Rejected,
+}
+
+/// On a complaint job: what it is about, who raised it, and how the office handles it. Keys are
+/// written only once they have a value (added within schema 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ComplaintInfo {
-    /// The job complained about.
+    /// The job complained about (empty for a complaint taken on a call about no job).
     pub about_job: String,
     /// The kind of complaint.
     pub kind: ComplaintKind,
     /// `customer` (through their link) or `office` (taken on a call).
     pub source: String,
+    /// How serious it is.
+    pub severity: Severity,
+    /// The office user who owns it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub owner: String,
+    /// The answer given to the customer.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub answer: String,
+    /// When it was given (the server's clock): stops the complaint's feedback clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<Millis>,
+    /// How it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<ComplaintOutcome>,
+    /// Why (required for a rejection), or what was done.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub outcome_note: String,
+}
+
+/// What the office records while it handles a complaint: `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct ComplaintHandling {
+    /// The kind, when the office classifies it otherwise.
+    pub kind: Option<ComplaintKind>,
+    /// How serious it is.
+    pub severity: Option<Severity>,
+    /// Who owns it (an office user).
+    pub owner: Option<String>,
+    /// The answer given to the customer (its time is recorded with it).
+    pub answer: Option<String>,
+    /// How it ended.
+    pub outcome: Option<ComplaintOutcome>,
+    /// Why, or what was done.
+    pub outcome_note: Option<String>,
 }
 
 /// On a job complained about: one complaint raised about it.
@@ -1371,6 +1451,73 @@ impl JobDoc {
         Ok(())
     }
 
+    /// Records the office's answer to help request `index` (in document order). Dispatch only;
+    /// the entry the phone appended keeps its own keys, and the answer merges into it on the
+    /// phone.
+    pub fn answer_help(
+        &mut self,
+        index: usize,
+        answer: &str,
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        access::check_edit(editor.role, "escalation.help_requests")?;
+        let escalation = self.map("escalation")?;
+        let requests = self.list(&escalation, "help_requests")?;
+        let entry = match self.doc.get(&requests, index)? {
+            Some((Value::Object(ObjType::Map), entry)) => entry,
+            _ => {
+                return Err(SchemaError::InvalidValue {
+                    field: "escalation.help_requests",
+                    value: format!("there is no help request {index}"),
+                });
+            }
+        };
+        self.doc.put(&entry, "answer", answer)?;
+        self.doc.put(&entry, "answered_by", editor.user.as_str())?;
+        self.doc.put(&entry, "answered_at", now)?;
+        self.commit(now, "help answered");
+        Ok(())
+    }
+
+    /// Records how the office handles the complaint this job is: only the fields given are
+    /// written, into the job's `complaint` map (made for a complaint taken on a call); an answer
+    /// is timed `now`. Dispatch only.
+    pub fn handle_complaint(
+        &mut self,
+        handling: &ComplaintHandling,
+        editor: &Editor,
+        now: Millis,
+    ) -> Result<(), SchemaError> {
+        access::check_edit(editor.role, "complaint")?;
+        let complaint = self.map("complaint")?;
+        let mut values: Vec<(&str, serde_json::Value)> = Vec::new();
+        if let Some(kind) = handling.kind {
+            values.push(("kind", to_json(&kind)?));
+        }
+        if let Some(severity) = handling.severity {
+            values.push(("severity", to_json(&severity)?));
+        }
+        if let Some(owner) = &handling.owner {
+            values.push(("owner", owner.as_str().into()));
+        }
+        if let Some(answer) = &handling.answer {
+            values.push(("answer", answer.as_str().into()));
+            values.push(("answered_at", now.into()));
+        }
+        if let Some(outcome) = handling.outcome {
+            values.push(("outcome", to_json(&outcome)?));
+        }
+        if let Some(note) = &handling.outcome_note {
+            values.push(("outcome_note", note.as_str().into()));
+        }
+        for (key, value) in values {
+            self.doc.put(&complaint, key, json_scalar(&value))?;
+        }
+        self.commit(now, "complaint handled");
+        Ok(())
+    }
+
     /// Notes on the job complained about that complaint job `complaint.job_id` was raised.
     /// Dispatch (the server) only.
     pub fn note_complaint(
@@ -1428,6 +1575,7 @@ impl JobDoc {
             by: editor.user.clone(),
             at: now,
             reason: reason.to_owned(),
+            ..HelpRequest::default()
         };
         self.append(&escalation, "help_requests", &request)?;
         self.commit(now, "help request");

@@ -1391,6 +1391,30 @@ fn a_manual_is_published_from_the_console_and_a_signed_job_shows_its_media() {
         "工程师迟到了两个小时"
     );
 
+    // The office handles the complaint on its job page: owner, severity, the answer.
+    let complaint_id = complaint["summary"]["id"].as_str().expect("id").to_owned();
+    browser.eval(&format!("location.hash = '#/jobs/{complaint_id}', true"));
+    browser.wait_for(
+        "document.querySelector('#complaint-form') && document.querySelectorAll('#complaint-owner option').length > 1",
+        "the complaint form with the office's people",
+    );
+    assert!(
+        browser.text("body").contains(&job),
+        "it links the job complained about"
+    );
+    browser.fill("#complaint-owner", "dispatch");
+    browser.fill("#complaint-severity", "serious");
+    browser.fill(
+        "#complaint-answer",
+        "We are sorry; the engineer will call you to apologise.",
+    );
+    browser.submit("#complaint-form");
+    browser.wait_for(
+        "document.querySelector('#complaint-answered') && (document.querySelector('#job-clocks [data-clock=\"feedback\"]') || {}).className.includes('met')",
+        "the answer recorded and the feedback clock met",
+    );
+    browser.screenshot("complaint-handling.png");
+
     // The fleet: the phone that did the work, with what it reported, and its own page.
     let device = phone.store.identity().device_id.clone();
     browser.eval("location.hash = '#/fleet', true");

@@ -11,6 +11,8 @@ use fieldsync_client_core::protocol::now_millis;
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_server::domain::clock::ManualClock;
 use fieldsync_tests::{EventStream, TestServer};
+
+use crate::{phone_heads, server_heads};
 use serde_json::{Value, json};
 
 const MINUTE: i64 = 60_000;
@@ -274,6 +276,112 @@ fn help_asked_offline_escalates_when_it_arrives() {
     phone.sync();
     server.escalate_now();
     assert_eq!(server.dispatcher().job(&job)["summary"]["ring"], 3);
+
+    // The supervisor answers the first request in the job; the answer reaches the phone.
+    let supervisor = server.office("sam");
+    let answer = |index: usize, text: &str| {
+        supervisor.post(
+            &format!("/v1/jobs/{job}/help/{index}/answer"),
+            &json!({ "answer": text }),
+        )
+    };
+    assert_eq!(answer(7, "reset it").status, 404, "no such request");
+    assert_eq!(answer(0, "  ").status, 400, "an answer needs words");
+    let answered = answer(0, "Hold reset for ten seconds, then check the fuse");
+    assert_eq!(answered.status, 200, "{:?}", answered.body);
+    phone.sync();
+    let on_phone = phone.store.job(&job).expect("job");
+    let first = &on_phone.escalation.help_requests[0];
+    assert_eq!(first.reason, "controller fault I have not seen");
+    assert_eq!(
+        first.answer,
+        "Hold reset for ten seconds, then check the fuse"
+    );
+    assert_eq!(first.answered_by, "sam");
+    assert!(on_phone.escalation.help_requests[1].answer.is_empty());
+    assert_eq!(phone_heads(&phone, &job), server_heads(&server, &job));
+}
+
+/// The office escalates a job by hand with a reason (the ring's people are reminded), and
+/// handles a complaint: its owner, severity, the answer to the customer (which stops the
+/// feedback clock) and its outcome (a rejection needs the reason).
+#[test]
+fn the_office_escalates_by_hand_and_handles_a_complaint() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let job = dispatcher.create_job("Slow job");
+    let escalate = |ring: u8, reason: &str| {
+        dispatcher.post(
+            &format!("/v1/jobs/{job}/escalate"),
+            &json!({ "ring": ring, "reason": reason }),
+        )
+    };
+    assert_eq!(escalate(2, "").status, 400, "a reason is required");
+    assert_eq!(escalate(4, "why not").status, 400);
+    let raised = escalate(2, "the customer is a hospital");
+    assert_eq!(raised.status, 200, "{:?}", raised.body);
+    assert_eq!(raised.body["ring"], 2);
+    assert_eq!(reminder_rules(&server, &job), ["manual:ring2"]);
+    let inbox = server.office("sam").get("/v1/reminders?mine=true").body;
+    assert!(
+        inbox
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["job_id"] == job))
+    );
+    let history = dispatcher.job(&job)["history"].to_string();
+    assert!(history.contains("the customer is a hospital"), "{history}");
+    let lower = escalate(1, "calm now");
+    assert_eq!(lower.status, 400, "never lowered");
+
+    // A complaint taken on a call.
+    let complaint = create(&server, &call("vip", "complaint", "north", "HP-200"));
+    let handle = |body: Value| dispatcher.post(&format!("/v1/jobs/{complaint}/complaint"), &body);
+    assert_eq!(
+        dispatcher
+            .post(
+                &format!("/v1/jobs/{job}/complaint"),
+                &json!({ "severity": "serious" })
+            )
+            .status,
+        400,
+        "not a complaint"
+    );
+    let refused = handle(json!({ "owner": "anna", "outcome": "rejected" }));
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    let fields: Vec<&str> = refused.body["params"]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["owner", "outcome_note"],
+        "an installer owns no complaint"
+    );
+    let handled = handle(json!({
+        "kind": "delay",
+        "severity": "serious",
+        "owner": "sam",
+        "answer": "We are sorry: a supervisor will call you today.",
+    }));
+    assert_eq!(handled.status, 200, "{:?}", handled.body);
+    let view = dispatcher.job(&complaint);
+    assert_eq!(view["job"]["complaint"]["owner"], "sam");
+    assert_eq!(view["job"]["complaint"]["severity"], "serious");
+    assert_eq!(
+        clock_of(&view, "feedback")["state"],
+        "met",
+        "the answer is the feedback"
+    );
+    let closed = handle(
+        json!({ "outcome": "rejected", "outcome_note": "the delay was the customer's own" }),
+    );
+    assert_eq!(closed.status, 200, "{:?}", closed.body);
+    assert_eq!(
+        dispatcher.job(&complaint)["job"]["complaint"]["outcome"],
+        "rejected"
+    );
 }
 
 #[test]

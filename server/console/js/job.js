@@ -15,6 +15,7 @@ import { errorBox, showError, clearError, act } from './actions.js';
 import { fillEndFromStart, flagText, suggestionList, reminderItem } from './widgets.js';
 import { correctButton, correctionForm } from './correct.js';
 import { returnVisits } from './returnvisit.js';
+import { complaintHandling, escalation } from './handling.js';
 
 // ---------------------------------------------------------------- job page
 
@@ -63,7 +64,8 @@ export async function viewJob({ params: [id] }) {
           ['completed', 'closed'].includes(sum.status) ? customerLink(id) : null),
         section(t('job.appointment_and_engineer'), appointmentEditor(id, sum),
           h('h3', {}, t('job.suggested_for', { day: sugDay })), suggestions),
-        section(t('job.escalation'), escalation(job, sum)),
+        job.kind === 'complaint' ? section(t('handling.complaint_title'), await complaintHandling(id, job)) : null,
+        section(t('job.escalation'), escalation(id, job, sum)),
         section(t('job.reminders'), v.reminders && v.reminders.length
           ? h('ul', { class: 'reminder-list' }, v.reminders.map((r) => reminderItem({ ...r, customer_name: c.name }, 'job-error'))) : h('p', { class: 'empty' }, t('job.no_reminders'))),
         section(t('job.flags'), flags.length
@@ -180,16 +182,6 @@ function appointmentEditor(id, sum) {
         : t('common.unassigned')]]),
     h('div', { class: 'appt-editor' }, field('job-appt-start', t('job.appt_start'), start), field('job-appt-end', t('job.appt_end'), end),
       h('button', { id: 'job-appt-save', type: 'button', class: 'btn primary', onclick: save }, t('job.save_appointment'))),
-  ];
-}
-
-function escalation(job, sum) {
-  const helps = (job.escalation && job.escalation.help_requests) || [];
-  return [
-    h('p', {}, ringBadge(sum.ring), ' ', t('job.ring_of', { ring: sum.ring, max: 3 })),
-    helps.length ? h('ul', { class: 'plain' }, helps.map((r) => h('li', {},
-      h('strong', {}, r.by), h('span', { class: 'muted' }, ` ${fmtDateTime(r.at)} — `), r.reason)))
-      : h('p', { class: 'empty' }, t('job.no_help_requests')),
   ];
 }
 

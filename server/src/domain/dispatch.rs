@@ -3,9 +3,9 @@
 
 use fieldsync_protocol::automerge::ActorId;
 use fieldsync_protocol::job::{
-    Appointment, CallOutcome, ComplaintInfo, ComplaintKind, ComplaintRef, Editor, FieldChange, Job,
-    JobDetails, JobDoc, JobKind, JobSummary, NewJob, Priority, ReturnVisit, Role, Site, Survey,
-    field_changes,
+    Appointment, CallOutcome, ComplaintHandling, ComplaintInfo, ComplaintKind, ComplaintOutcome,
+    ComplaintRef, Editor, FieldChange, Job, JobDetails, JobDoc, JobKind, JobSummary, NewJob,
+    Priority, ReturnVisit, Role, Site, Survey, field_changes,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, SchemaError};
@@ -180,6 +180,23 @@ fn limit_reached(what: &str, max: usize) -> DomainError {
         format!("this job has taken its {max} {what}; call the service desk"),
     )
     .with("max", max)
+}
+
+/// A complaint's kind as the problem category of its job, in the organisation's language
+/// (categories are words people read and the KPIs group by).
+fn complaint_category(kind: ComplaintKind, language: Language) -> &'static str {
+    let (english, chinese) = match kind {
+        ComplaintKind::QualityOfWork => ("quality of work", "施工质量"),
+        ComplaintKind::Delay => ("delay", "延误"),
+        ComplaintKind::Attitude => ("attitude", "服务态度"),
+        ComplaintKind::ProductFault => ("product fault", "产品故障"),
+        ComplaintKind::Charges => ("charges", "收费问题"),
+        ComplaintKind::Other => ("other complaint", "其他投诉"),
+    };
+    match language {
+        Language::English => english,
+        Language::Chinese => chinese,
+    }
 }
 
 /// The stored job `job_id`, or `not_found`.
@@ -696,7 +713,8 @@ impl<'s> Dispatch<'s> {
     }
 
     /// Opens a complaint job about job `about` (`source`: `customer` or `office`): the same
-    /// customer, site and product, the kind of complaint as its category, `description` (1 to
+    /// customer, site and product, the kind of complaint (in the organisation's language) as
+    /// its category, `description` (1 to
     /// [`MAX_CUSTOMER_TEXT`] characters) as its problem, high priority, and the complaint
     /// clocks of the policy; the job complained about lists it. At most [`MAX_LINK_ENTRIES`]
     /// complaints about one job. Returns the complaint job and both commits.
@@ -729,7 +747,7 @@ impl<'s> Dispatch<'s> {
                 site: job.site.clone(),
                 product: job.product.clone(),
                 problem: fieldsync_protocol::job::Problem {
-                    category: kind.as_str().to_owned(),
+                    category: complaint_category(kind, self.language).to_owned(),
                     description: description.to_owned(),
                 },
                 priority: Priority::High,
@@ -737,6 +755,7 @@ impl<'s> Dispatch<'s> {
                     about_job: about.to_owned(),
                     kind,
                     source: source.to_owned(),
+                    ..ComplaintInfo::default()
                 }),
                 ..NewJob::default()
             };
@@ -1088,6 +1107,204 @@ impl<'s> Dispatch<'s> {
             self.edit_in(tx, job_id, "", now, |doc, editor| {
                 doc.record_return_visit(&visit, editor, now)
             })
+        })
+    }
+
+    /// Answers the field's help request `index` (in the order they were made): the answer (1 to
+    /// [`MAX_CUSTOMER_TEXT`] characters) goes into the request, so it reaches the installer's
+    /// phone with the job's next sync.
+    pub fn answer_help(
+        &self,
+        job_id: &str,
+        index: usize,
+        answer: &str,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        let answer = answer.trim();
+        let mut problems = too_long("answer", answer, MAX_CUSTOMER_TEXT);
+        if answer.is_empty() {
+            problems.push(DomainError::invalid_field(
+                "answer",
+                Problem::Required,
+                "an answer needs words",
+            ));
+        }
+        every_problem(problems)?;
+        write(self.storage, |tx| {
+            let job = jobs::read_stored(tx, job_id, &stored_job(tx, job_id)?)?;
+            if index >= job.escalation.help_requests.len() {
+                return Err(DomainError::not_found(
+                    Thing::HelpRequest,
+                    index.to_string(),
+                ));
+            }
+            let note = format!("help request {} answered", index + 1);
+            self.edit_in(tx, job_id, &note, now, |doc, editor| {
+                doc.answer_help(index, answer, editor, now)
+            })
+        })
+    }
+
+    /// Records how the office handles complaint job `job_id` (only what `handling` gives): its
+    /// kind, severity, owner (an office user), the answer given to the customer (which stops the
+    /// complaint's feedback clock) and the outcome (a rejection needs its reason in
+    /// `outcome_note`). A job that is not a complaint is refused (`400 invalid_field`, `kind`).
+    pub fn handle_complaint(
+        &self,
+        job_id: &str,
+        handling: &ComplaintHandling,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        let mut handling = handling.clone();
+        for text in [
+            &mut handling.owner,
+            &mut handling.answer,
+            &mut handling.outcome_note,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *text = text.trim().to_owned();
+        }
+        let mut problems = Vec::new();
+        for (field, text) in [
+            ("answer", &handling.answer),
+            ("outcome_note", &handling.outcome_note),
+        ] {
+            problems.extend(too_long(
+                field,
+                text.as_deref().unwrap_or(""),
+                MAX_CUSTOMER_TEXT,
+            ));
+        }
+        if handling.answer.as_deref() == Some("") {
+            problems.push(DomainError::invalid_field(
+                "answer",
+                Problem::Required,
+                "an answer to the customer needs words",
+            ));
+        }
+        write(self.storage, |tx| {
+            let job = jobs::read_stored(tx, job_id, &stored_job(tx, job_id)?)?;
+            let mut problems = std::mem::take(&mut problems);
+            if job.kind != JobKind::Complaint {
+                problems.push(
+                    DomainError::invalid_field(
+                        "kind",
+                        Problem::InvalidValue,
+                        format!("job `{job_id}` is not a complaint"),
+                    )
+                    .with("value", job.kind.as_str()),
+                );
+            }
+            if let Some(owner) = handling.owner.as_deref().filter(|o| !o.is_empty())
+                && !tx
+                    .users()?
+                    .iter()
+                    .any(|u| u.id == owner && u.role != "installer")
+            {
+                problems.push(
+                    DomainError::invalid_field(
+                        "owner",
+                        Problem::InvalidValue,
+                        format!("`{owner}` is not a user of the office"),
+                    )
+                    .with("value", owner),
+                );
+            }
+            let note = handling
+                .outcome_note
+                .clone()
+                .or_else(|| job.complaint.as_ref().map(|c| c.outcome_note.clone()))
+                .unwrap_or_default();
+            if handling.outcome == Some(ComplaintOutcome::Rejected) && note.is_empty() {
+                problems.push(DomainError::invalid_field(
+                    "outcome_note",
+                    Problem::Required,
+                    "a rejected complaint needs the reason, which the customer is told",
+                ));
+            }
+            every_problem(problems)?;
+            self.edit_in(tx, job_id, "", now, |doc, editor| {
+                doc.handle_complaint(&handling, editor, now)
+            })
+        })
+    }
+
+    /// Escalates a job by hand to `ring` (2: the engineering supervisor, 3: the head of
+    /// engineering) for `reason`, which the history keeps and a reminder to that ring carries. A
+    /// ring below the job's is refused; the same ring changes nothing but reminds again.
+    /// Returns the commit and the reminder stored (none if that ring was reminded by hand
+    /// before).
+    pub fn escalate_by_hand(
+        &self,
+        job_id: &str,
+        ring: u8,
+        reason: Option<&str>,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed, Option<Reminder>), DomainError> {
+        let reason = checked_reason("reason", reason)?;
+        let mut problems = Vec::new();
+        if !(2..=3).contains(&ring) {
+            problems.push(
+                DomainError::invalid_field(
+                    "ring",
+                    Problem::InvalidValue,
+                    "a job is escalated by hand to ring 2 or 3",
+                )
+                .with("value", ring),
+            );
+        }
+        if reason.is_empty() {
+            problems.push(DomainError::invalid_field(
+                "reason",
+                Problem::Required,
+                "escalating a job needs a reason, which its history keeps",
+            ));
+        }
+        every_problem(problems)?;
+        write(self.storage, |tx| {
+            let job = jobs::read_stored(tx, job_id, &stored_job(tx, job_id)?)?;
+            if job.ring() > ring {
+                return Err(DomainError::invalid_field(
+                    "ring",
+                    Problem::InvalidValue,
+                    format!("the job is in ring {} already", job.ring()),
+                )
+                .with("value", ring));
+            }
+            let note = format!("escalated by hand to ring {ring}: {reason}");
+            let (summary, committed) = self.edit_in(tx, job_id, &note, now, |doc, editor| {
+                if doc.read()?.ring() < ring {
+                    doc.escalate(ring, editor, now)?;
+                }
+                Ok(())
+            })?;
+            let reminder = Reminder {
+                id: 0,
+                job_id: job_id.to_owned(),
+                rule: format!("manual:ring{ring}"),
+                to_user: None,
+                to_role: Some(
+                    if ring == 2 {
+                        "supervisor"
+                    } else {
+                        "head_of_engineering"
+                    }
+                    .into(),
+                ),
+                ring,
+                clock: "manual".into(),
+                message: format!(
+                    "{} escalated {job_id} to ring {ring}: {reason}",
+                    self.editor.user
+                ),
+                created_at: now,
+                acknowledged_at: None,
+                acknowledged_by: None,
+            };
+            let stored = tx.add_reminder(&reminder)?;
+            Ok((summary, committed, stored))
         })
     }
 

@@ -212,6 +212,8 @@ codes! {
         Reminder = "reminder",
         /// A customer record.
         Customer = "customer",
+        /// A help request from the field (`id`: its index in the job).
+        HelpRequest = "help_request",
     }
 }
 

@@ -71,7 +71,12 @@ impl JobFacts {
             resolved_at: resolved.map(|(at, _)| at),
             resolved_device_at: completion.map(|t| t.at),
             resolved_server_at: resolved.map(|(_, received)| received),
-            feedback_at: first(Status::Closed).map(|t| timed(t).0),
+            // Feedback is in when the job closed, or a complaint's answer reached the customer.
+            feedback_at: first(Status::Closed)
+                .map(|t| timed(t).0)
+                .into_iter()
+                .chain(job.complaint.as_ref().and_then(|c| c.answered_at))
+                .min(),
             appointment_start: job.appointment.map(|a| a.start),
             deadlines: job.sla,
             visits: u32::try_from(visit_ends).unwrap_or(u32::MAX),

@@ -33,6 +33,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "customers.js",
     "dom.js",
     "fleet.js",
+    "handling.js",
     "hooks.js",
     "intake.js",
     "job.js",
@@ -150,7 +151,8 @@ mod tests {
 
     use fieldsync_protocol::SchemaError;
     use fieldsync_protocol::job::{
-        CallOutcome, ComplaintKind, JobKind, Priority, Role, Tier, TimeKind,
+        CallOutcome, ComplaintKind, ComplaintOutcome, JobKind, Priority, Role, Severity, Tier,
+        TimeKind,
     };
     use fieldsync_protocol::rules::Status;
 
@@ -267,6 +269,18 @@ mod tests {
         ]));
         values.extend(wire_names(&[Tier::Standard, Tier::Vip]));
         values.extend(wire_names(&ComplaintKind::ALL));
+        values.extend(wire_names(&[
+            Severity::Normal,
+            Severity::Serious,
+            Severity::Critical,
+        ]));
+        values.extend(wire_names(&[
+            ComplaintOutcome::Resolved,
+            ComplaintOutcome::Compensated,
+            ComplaintOutcome::Refund,
+            ComplaintOutcome::ReturnOrExchange,
+            ComplaintOutcome::Rejected,
+        ]));
         values.extend(wire_names(&[
             CallOutcome::Reached,
             CallOutcome::NotReached,

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use fieldsync_protocol::Millis;
-use fieldsync_protocol::job::{Appointment, JobDetails, JobSummary, NewJob};
+use fieldsync_protocol::job::{Appointment, ComplaintHandling, JobDetails, JobSummary, NewJob};
 use fieldsync_protocol::rules::Status;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -32,6 +32,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(set_appointment))
         .routes(routes!(move_status))
         .routes(routes!(record_return_visit))
+        .routes(routes!(escalate_job))
+        .routes(routes!(answer_help))
+        .routes(routes!(handle_complaint))
         .routes(routes!(job_audit))
         .routes(routes!(audit))
 }
@@ -467,6 +470,107 @@ async fn record_return_visit(
     let now = state.now();
     edit(&state, caller.principal.user().to_owned(), move |d| {
         d.record_return_visit(&id, call, now)
+    })
+    .await
+}
+
+/// An escalation by hand.
+#[derive(Deserialize, ToSchema)]
+struct EscalateBody {
+    /// 2 (the engineering supervisor) or 3 (the head of engineering).
+    ring: u8,
+    /// Why (required, at most 500 characters); the history keeps it and the reminder says it.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Escalate a job by hand.
+///
+/// Raises the job to ring 2 or 3 (never lowers it: `400 invalid_field`, `ring`) and reminds that ring (the supervisor or the head of engineering), once per job and ring, with the `reason` (required). Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/escalate",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id.")),
+    request_body = EscalateBody,
+    responses((status = 200, description = "Escalated.", body = JobSummary))
+)]
+async fn escalate_job(
+    State(state): State<AppState>,
+    caller: Authorized<need::EditJobs>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<EscalateBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let now = state.now();
+    let user = caller.principal.user().to_owned();
+    let (summary, committed, reminder) = state
+        .blocking(move |state| {
+            state
+                .dispatch(&user)
+                .escalate_by_hand(&id, body.ring, body.reason.as_deref(), now)
+        })
+        .await?;
+    state.changed(committed.nudge, vec![summary.id.clone()]);
+    if let Some(reminder) = reminder {
+        state.reminded(reminder);
+    }
+    Ok(Json(summary))
+}
+
+/// The office's answer to a help request.
+#[derive(Deserialize, ToSchema)]
+struct HelpAnswerBody {
+    /// What the installer should do (1 to 2,000 characters).
+    answer: String,
+}
+
+/// Answer a help request.
+///
+/// The answer to the field's help request `index` (0 for the first the job received) goes into the job, and so reaches the installer's phone with its next sync. An index the job lacks is `404 not_found` (`thing` `help_request`). Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/help/{index}/answer",
+    tag = "jobs",
+    params(
+        ("id" = String, Path, description = "The job id."),
+        ("index" = usize, Path, description = "The help request's position, from 0."),
+    ),
+    request_body = HelpAnswerBody,
+    responses((status = 200, description = "Answered.", body = JobSummary))
+)]
+async fn answer_help(
+    State(state): State<AppState>,
+    caller: Authorized<need::EditJobs>,
+    Path((id, index)): Path<(String, usize)>,
+    JsonBody(body): JsonBody<HelpAnswerBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let now = state.now();
+    edit(&state, caller.principal.user().to_owned(), move |d| {
+        d.answer_help(&id, index, &body.answer, now)
+    })
+    .await
+}
+
+/// Handle a complaint.
+///
+/// On a complaint job (else `400 invalid_field`, `kind`), records only what the body gives: `kind`, `severity` (`normal`, `serious`, `critical`), `owner` (an office user), `answer` (what the customer was told: timed now, it stops the complaint's feedback clock), `outcome` (`resolved`, `compensated`, `refund`, `return_or_exchange`, `rejected`, which needs `outcome_note`) and `outcome_note`. Permission: `EditJobs`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/complaint",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The complaint job's id.")),
+    request_body = ComplaintHandling,
+    responses((status = 200, description = "Recorded.", body = JobSummary))
+)]
+async fn handle_complaint(
+    State(state): State<AppState>,
+    caller: Authorized<need::EditJobs>,
+    Path(id): Path<String>,
+    JsonBody(handling): JsonBody<ComplaintHandling>,
+) -> Result<impl IntoResponse, AppError> {
+    let now = state.now();
+    edit(&state, caller.principal.user().to_owned(), move |d| {
+        d.handle_complaint(&id, &handling, now)
     })
     .await
 }

@@ -216,6 +216,12 @@ impl AppState {
         self.announce(Live::Revoked(device_id));
     }
 
+    /// Publishes a reminder stored outside the ladder (an escalation by hand).
+    pub fn reminded(&self, reminder: Reminder) {
+        ::metrics::counter!(metrics::REMINDERS_FIRED).increment(1);
+        self.announce(Live::Reminder(Arc::new(reminder)));
+    }
+
     /// Publishes what an escalation tick did: new reminders and raised rings.
     pub fn publish_tick(&self, outcome: TickOutcome) {
         for (job, users) in outcome.escalated {
