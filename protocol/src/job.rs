@@ -618,7 +618,8 @@ pub struct ComplaintInfo {
     /// The answer given to the customer.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub answer: String,
-    /// When it was given (the server's clock): stops the complaint's feedback clock.
+    /// When the first answer was given (the server's clock): stops the complaint's feedback
+    /// clock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answered_at: Option<Millis>,
     /// How it ended.
@@ -1481,8 +1482,8 @@ impl JobDoc {
     }
 
     /// Records how the office handles the complaint this job is: only the fields given are
-    /// written, into the job's `complaint` map (made for a complaint taken on a call); an answer
-    /// is timed `now`. Dispatch only.
+    /// written, into the job's `complaint` map (made for a complaint taken on a call); the first
+    /// answer is timed `now`. Dispatch only.
     pub fn handle_complaint(
         &mut self,
         handling: &ComplaintHandling,
@@ -1503,7 +1504,10 @@ impl JobDoc {
         }
         if let Some(answer) = &handling.answer {
             values.push(("answer", answer.as_str().into()));
-            values.push(("answered_at", now.into()));
+            // The first answer is the feedback the clock waited for; later ones add to it.
+            if self.doc.get(&complaint, "answered_at")?.is_none() {
+                values.push(("answered_at", now.into()));
+            }
         }
         if let Some(outcome) = handling.outcome {
             values.push(("outcome", to_json(&outcome)?));

@@ -332,6 +332,48 @@ fn the_office_escalates_by_hand_and_handles_a_complaint() {
     assert!(history.contains("the customer is a hospital"), "{history}");
     let lower = escalate(1, "calm now");
     assert_eq!(lower.status, 400, "never lowered");
+    assert_eq!(escalate(2, "again").status, 400, "only upwards");
+    let reminders = dispatcher.get("/v1/reminders").body;
+    let manual = reminders
+        .as_array()
+        .expect("reminders")
+        .iter()
+        .find(|r| r["rule"] == "manual:ring2")
+        .expect("the ring was reminded");
+    assert_eq!(
+        manual["message"], "the customer is a hospital",
+        "it carries the reason"
+    );
+
+    // A complaint taken on a call about the job: the job lists it; a job that does not exist
+    // is refused.
+    let about = |job: &str| {
+        json!({
+            "kind": "complaint",
+            "customer": { "name": "Slow job", "tier": "standard" },
+            "site": { "address": "1 Test Road" },
+            "problem": { "category": "delay", "description": "nobody came" },
+            "complaint": { "about_job": job, "kind": "delay", "source": "forged", "owner": "anna" },
+        })
+    };
+    let refused = dispatcher.post("/v1/jobs", &about("job-nope"));
+    assert_eq!(
+        refused.body["params"]["field"], "complaint.about_job",
+        "{:?}",
+        refused.body
+    );
+    let taken = dispatcher.post("/v1/jobs", &about(&job));
+    assert_eq!(taken.status, 201, "{:?}", taken.body);
+    let taken = dispatcher.job(taken.body["id"].as_str().expect("id"));
+    assert_eq!(
+        taken["job"]["complaint"]["source"], "office",
+        "what was sent is not taken"
+    );
+    assert!(taken["job"]["complaint"]["owner"].is_null());
+    assert_eq!(
+        dispatcher.job(&job)["job"]["complaints"][0]["job_id"],
+        taken["summary"]["id"]
+    );
 
     // A complaint taken on a call.
     let complaint = create(&server, &call("vip", "complaint", "north", "HP-200"));
@@ -373,6 +415,13 @@ fn the_office_escalates_by_hand_and_handles_a_complaint() {
         clock_of(&view, "feedback")["state"],
         "met",
         "the answer is the feedback"
+    );
+    let first_answer = view["job"]["complaint"]["answered_at"].clone();
+    assert_eq!(handle(json!({ "answer": "And a voucher." })).status, 200);
+    assert_eq!(
+        dispatcher.job(&complaint)["job"]["complaint"]["answered_at"],
+        first_answer,
+        "the first answer stays the feedback"
     );
     let closed = handle(
         json!({ "outcome": "rejected", "outcome_note": "the delay was the customer's own" }),

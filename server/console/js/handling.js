@@ -39,7 +39,7 @@ function answerForm(id, index) {
 }
 
 function escalateForm(id, sum) {
-  const rings = [2, 3].filter((r) => r > sum.ring || (r === sum.ring && r > 1));
+  const rings = [2, 3].filter((r) => r > sum.ring);
   const ring = select('escalate-ring', rings.map((r) => [String(r), t('handling.to_ring', { ring: r })]), String(rings[0]));
   const reason = h('input', { id: 'escalate-reason', type: 'text', maxlength: 500, required: true });
   return h('form', { id: 'escalate-form', class: 'escalate-form', onsubmit: (e) => {
@@ -60,9 +60,13 @@ export async function complaintHandling(id, job) {
   } catch (err) { /* the owner stays as it is */ }
   const kind = select('complaint-kind', COMPLAINT_KINDS, c.kind || 'other');
   const severity = select('complaint-severity', SEVERITIES, c.severity || 'normal');
-  const owner = select('complaint-owner', [['', t('handling.no_owner')], ...office.map((u) => [u.id, u.name || u.id])], c.owner || '');
+  // The current owner stays a choice even when the list of people cannot be read.
+  const people = office.map((u) => [u.id, u.name || u.id]);
+  if (c.owner && !people.some(([id]) => id === c.owner)) people.push([c.owner, c.owner]);
+  const owner = select('complaint-owner', [['', t('handling.no_owner')], ...people], c.owner || '');
   const answer = h('textarea', { id: 'complaint-answer', rows: 3, maxlength: 2000 });
-  const outcome = select('complaint-outcome', [['', t('handling.open')], ...OUTCOMES.map((o) => [o, label(o)])], c.outcome || '');
+  // An outcome once recorded is changed, not taken back.
+  const outcome = select('complaint-outcome', [...(c.outcome ? [] : [['', t('handling.open')]]), ...OUTCOMES.map((o) => [o, label(o)])], c.outcome || '');
   const note = h('textarea', { id: 'complaint-outcome_note', rows: 2, maxlength: 2000 });
   note.value = c.outcome_note || '';
   const errEl = h('div', { id: 'complaint-error', class: 'error-box', role: 'alert', hidden: true });

@@ -167,4 +167,9 @@ export const readsServerEnglish = () => lang === 'en';
 /** What a reminder says, worded from the escalation rule that fired it (`reminder.<rule>`),
  *  else the server's English text. */
 /** A reminder in words, naming the job by its customer when the server said who that is. */
-export const reminderText = (r) => (has(`reminder.${r.rule}`) ? t(`reminder.${r.rule}`, { job: r.customer_name || r.job_id }) : r.message);
+export const reminderText = (r) => {
+  if (!has(`reminder.${r.rule}`)) return r.message;
+  const text = t(`reminder.${r.rule}`, { job: r.customer_name || r.job_id });
+  // An escalation by hand carries the reason it was given.
+  return r.rule.startsWith('manual:') && r.message ? `${text}: ${r.message}` : text;
+};

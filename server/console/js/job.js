@@ -77,7 +77,7 @@ export async function viewJob({ params: [id] }) {
  *  about this one. */
 function complaintLinks(job) {
   const link = (jobId, text) => h('a', { href: `#/jobs/${enc(jobId)}` }, text);
-  const about = job.complaint ? h('p', { id: 'job-complaint-about', class: 'complaint-line' },
+  const about = job.complaint && job.complaint.about_job ? h('p', { id: 'job-complaint-about', class: 'complaint-line' },
     t('job.complaint_about', { kind: label(job.complaint.kind), source: label(job.complaint.source) }), ' ',
     link(job.complaint.about_job, job.complaint.about_job)) : null;
   const raised = (job.complaints || []).map((c) => h('p', { class: 'complaint-line' },

@@ -85,9 +85,15 @@ function complaintCard(p, done) {
   const error = h('p', { id: 'link-complaint-error', class: 'error-box', role: 'alert', hidden: true });
   const kind = h('select', { id: 'link-complaint-kind' },
     p.complaint_kinds.map((k) => h('option', { value: k }, label(k))));
-  const description = h('textarea', { id: 'link-complaint-description', rows: 4, maxlength: 2000 });
+  const description = h('textarea', { id: 'link-complaint-description', rows: 4, maxlength: 2000, required: true });
   const form = h('form', { id: 'link-complaint-form', novalidate: true, onsubmit: async (e) => {
     e.preventDefault();
+    if (!description.value.trim()) {
+      error.textContent = t('link.complaint_empty');
+      error.hidden = false;
+      description.focus();
+      return;
+    }
     try {
       render(await api('POST', `${base}/complaints`, { kind: kind.value, description: description.value.trim() }));
     } catch (err) {
@@ -102,7 +108,9 @@ function complaintCard(p, done) {
     h('h2', { id: 'link-complain-h' }, t('link.complain_title')),
     p.complaints.length
       ? [done('link.complaint_received'), h('ul', { id: 'link-complaints', class: 'plain' }, p.complaints.map((c) => h('li', {},
-        t('link.complaint_item', { kind: label(c.kind), time: fmtDateTime(c.at), id: c.job_id }))))]
+        t('link.complaint_item', { kind: label(c.kind), time: fmtDateTime(c.at), id: c.job_id }),
+        c.answer ? h('p', { class: 'help-answer' }, t('link.complaint_answer', { time: fmtDateTime(c.answered_at) }), ' ', c.answer) : null,
+        c.outcome ? h('p', { class: 'muted' }, t('link.complaint_outcome', { outcome: label(c.outcome) })) : null)))]
       : h('p', { class: 'muted' }, t('link.complain_hint')),
     form);
 }

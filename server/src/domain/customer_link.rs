@@ -5,7 +5,7 @@
 //! through [`crate::domain::dispatch::Dispatch`].
 
 use fieldsync_protocol::Millis;
-use fieldsync_protocol::job::{ComplaintKind, ComplaintRef, JobKind, Survey};
+use fieldsync_protocol::job::{ComplaintKind, ComplaintOutcome, JobKind, Survey};
 use fieldsync_protocol::rules::Status;
 use serde::Serialize;
 
@@ -19,7 +19,7 @@ use crate::storage::{Storage, read};
 pub const CUSTOMER: &str = "@customer";
 
 /// What the customer's page shows. Nothing the customer did not give or would not expect to
-/// see: no internal ids beyond the job's, no engineer's login.
+/// see: no ids beyond the job's and their complaints' references, no engineer's login.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CustomerPage {
     /// The job.
@@ -34,7 +34,7 @@ pub struct CustomerPage {
     pub call_received_at: Millis,
     /// When the work was completed, once it was.
     pub completed_at: Option<Millis>,
-    /// The engineer's name.
+    /// The engineer's name (none when the office has no name for them).
     pub engineer: Option<String>,
     /// The site's whole address.
     pub address: String,
@@ -46,10 +46,28 @@ pub struct CustomerPage {
     pub expires_at: Millis,
     /// The customer's latest rating through a link, if any.
     pub rating: Option<Survey>,
-    /// The complaints raised about the job.
-    pub complaints: Vec<ComplaintRef>,
+    /// The complaints raised about the job, with the office's answers.
+    pub complaints: Vec<ComplaintView>,
     /// The kinds of complaint the page offers.
     pub complaint_kinds: Vec<ComplaintKind>,
+}
+
+/// A complaint as the customer who raised it sees it: when, what about, and what the office
+/// answered.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ComplaintView {
+    /// Its reference (the complaint job).
+    pub job_id: String,
+    /// When it was raised.
+    pub at: Millis,
+    /// What it is about.
+    pub kind: ComplaintKind,
+    /// The office's answer, once given.
+    pub answer: String,
+    /// When it was first given.
+    pub answered_at: Option<Millis>,
+    /// How it ended, once it did.
+    pub outcome: Option<ComplaintOutcome>,
 }
 
 /// The page the customer's `token` opens, at `now`.
@@ -67,15 +85,31 @@ pub fn page(
         })?;
         let job = jobs::read_stored(tx, &link.job_id, &stored)?;
         let facts = tx.job_facts(&link.job_id)?;
+        // The engineer by name; a login is not for the customer.
         let engineer = match &job.assignee {
-            Some(user) => Some(
-                tx.users()?
-                    .into_iter()
-                    .find(|u| &u.id == user)
-                    .map_or_else(|| user.clone(), |u| u.name),
-            ),
+            Some(user) => tx
+                .user(user)?
+                .map(|u| u.name)
+                .filter(|name| !name.is_empty()),
             None => None,
         };
+        let mut complaints = Vec::new();
+        for raised in &job.complaints {
+            let answer = match tx.job(&raised.job_id)? {
+                Some(stored) => jobs::read_stored(tx, &raised.job_id, &stored)?
+                    .complaint
+                    .unwrap_or_default(),
+                None => Default::default(),
+            };
+            complaints.push(ComplaintView {
+                job_id: raised.job_id.clone(),
+                at: raised.at,
+                kind: raised.kind,
+                answer: answer.answer,
+                answered_at: answer.answered_at,
+                outcome: answer.outcome,
+            });
+        }
         Ok(CustomerPage {
             job_id: job.id.clone(),
             customer_name: job.customer.name.clone(),
@@ -89,7 +123,7 @@ pub fn page(
             report,
             expires_at: link.expires_at,
             rating: job.surveys.last().cloned(),
-            complaints: job.complaints.clone(),
+            complaints,
             complaint_kinds: ComplaintKind::ALL.to_vec(),
         })
     })

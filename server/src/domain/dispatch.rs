@@ -609,21 +609,80 @@ impl<'s> Dispatch<'s> {
 
     /// Opens a job from a call: checks it ([`validate_call`]), then fills the id and the call
     /// time when absent, sets the SLA deadlines from the policy (deadlines sent with the call
-    /// are ignored: the policy is the contract) and the kind's checklist when absent.
-    pub fn create(&self, new: NewJob, now: Millis) -> Result<(JobSummary, Committed), DomainError> {
-        let new = self.prepare_call(new, now)?;
-        write(self.storage, |tx| self.create_in(tx, new.clone(), now))
+    /// are ignored: the policy is the contract) and the kind's checklist when absent. A
+    /// complaint taken on a call may name the job it is about (`complaint.about_job`, which
+    /// must exist and then lists it) and its kind; how it is handled is recorded later.
+    pub fn create(
+        &self,
+        mut new: NewJob,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        if new.call_received_at == 0 {
+            new.call_received_at = now;
+        }
+        validate_call(&new, now, self.phone_region)?;
+        new.complaint = new
+            .complaint
+            .filter(|_| new.kind == JobKind::Complaint)
+            .map(|c| ComplaintInfo {
+                about_job: c.about_job.trim().to_owned(),
+                kind: c.kind,
+                source: "office".into(),
+                ..ComplaintInfo::default()
+            });
+        let new = self.fill_call(new, now);
+        write(self.storage, |tx| {
+            let about = new
+                .complaint
+                .as_ref()
+                .map(|c| c.about_job.clone())
+                .filter(|about| !about.is_empty());
+            if let Some(about) = &about
+                && tx.job(about)?.is_none()
+            {
+                return Err(DomainError::invalid_field(
+                    "complaint.about_job",
+                    Problem::InvalidValue,
+                    format!("there is no job `{about}` to complain about"),
+                )
+                .with("value", about.as_str()));
+            }
+            let (summary, committed) = self.create_in(tx, new.clone(), now)?;
+            if let (Some(about), Some(complaint)) = (about, &new.complaint) {
+                self.note_complaint_on(tx, &about, &summary.id, complaint.kind, now)?;
+            }
+            Ok((summary, committed))
+        })
     }
 
-    /// A call checked ([`validate_call`]) and completed as [`Dispatch::create`] describes.
-    fn prepare_call(&self, mut new: NewJob, now: Millis) -> Result<NewJob, DomainError> {
+    /// Lists complaint job `complaint` on the job it is `about`.
+    fn note_complaint_on(
+        &self,
+        tx: &mut dyn WriteTx,
+        about: &str,
+        complaint: &str,
+        kind: ComplaintKind,
+        now: Millis,
+    ) -> Result<(JobSummary, Committed), DomainError> {
+        let raised = ComplaintRef {
+            job_id: complaint.to_owned(),
+            at: now,
+            kind,
+        };
+        let note = format!("complaint {complaint} raised ({})", kind.as_str());
+        self.edit_in(tx, about, &note, now, |doc, editor| {
+            doc.note_complaint(&raised, editor, now)
+        })
+    }
+
+    /// A checked call completed as [`Dispatch::create`] describes.
+    fn fill_call(&self, mut new: NewJob, now: Millis) -> NewJob {
         if new.id.is_empty() {
             new.id = format!("job-{}", uuid::Uuid::new_v4().simple());
         }
         if new.call_received_at == 0 {
             new.call_received_at = now;
         }
-        validate_call(&new, now, self.phone_region)?;
         // A caller's clock a little ahead of ours: the call came in now.
         new.call_received_at = new.call_received_at.min(now);
         new.sla = self
@@ -634,7 +693,7 @@ impl<'s> Dispatch<'s> {
         }
         // The region follows from a Chinese province when the call names none.
         derive_region(&mut new.site, None);
-        Ok(new)
+        new
     }
 
     /// Opens the prepared call `new` inside the write transaction `tx`, linked to its
@@ -712,7 +771,7 @@ impl<'s> Dispatch<'s> {
         })
     }
 
-    /// Opens a complaint job about job `about` (`source`: `customer` or `office`): the same
+    /// Opens a complaint job about job `about` for the customer (through their link): the same
     /// customer, site and product, the kind of complaint (in the organisation's language) as
     /// its category, `description` (1 to
     /// [`MAX_CUSTOMER_TEXT`] characters) as its problem, high priority, and the complaint
@@ -723,7 +782,6 @@ impl<'s> Dispatch<'s> {
         about: &str,
         kind: ComplaintKind,
         description: &str,
-        source: &str,
         now: Millis,
     ) -> Result<(JobSummary, Committed, Committed), DomainError> {
         let description = description.trim();
@@ -754,22 +812,16 @@ impl<'s> Dispatch<'s> {
                 complaint: Some(ComplaintInfo {
                     about_job: about.to_owned(),
                     kind,
-                    source: source.to_owned(),
+                    source: "customer".into(),
                     ..ComplaintInfo::default()
                 }),
                 ..NewJob::default()
             };
-            let call = self.prepare_call(call, now)?;
+            // What the job already holds is not checked again: the customer can fix only
+            // what they wrote.
+            let call = self.fill_call(call, now);
             let (complaint, opened) = self.create_in(tx, call, now)?;
-            let raised = ComplaintRef {
-                job_id: complaint.id.clone(),
-                at: now,
-                kind,
-            };
-            let note = format!("complaint {} raised ({})", complaint.id, kind.as_str());
-            let (_, noted) = self.edit_in(tx, about, &note, now, |doc, editor| {
-                doc.note_complaint(&raised, editor, now)
-            })?;
+            let (_, noted) = self.note_complaint_on(tx, about, &complaint.id, kind, now)?;
             Ok((complaint, opened, noted))
         })
     }
@@ -1212,12 +1264,13 @@ impl<'s> Dispatch<'s> {
                     .with("value", owner),
                 );
             }
+            let current = job.complaint.clone().unwrap_or_default();
             let note = handling
                 .outcome_note
                 .clone()
-                .or_else(|| job.complaint.as_ref().map(|c| c.outcome_note.clone()))
-                .unwrap_or_default();
-            if handling.outcome == Some(ComplaintOutcome::Rejected) && note.is_empty() {
+                .unwrap_or(current.outcome_note);
+            let outcome = handling.outcome.or(current.outcome);
+            if outcome == Some(ComplaintOutcome::Rejected) && note.is_empty() {
                 problems.push(DomainError::invalid_field(
                     "outcome_note",
                     Problem::Required,
@@ -1232,10 +1285,9 @@ impl<'s> Dispatch<'s> {
     }
 
     /// Escalates a job by hand to `ring` (2: the engineering supervisor, 3: the head of
-    /// engineering) for `reason`, which the history keeps and a reminder to that ring carries. A
-    /// ring below the job's is refused; the same ring changes nothing but reminds again.
-    /// Returns the commit and the reminder stored (none if that ring was reminded by hand
-    /// before).
+    /// engineering) for `reason`, which the history keeps and a reminder to that ring carries
+    /// (its `message`). Only upwards, and not for a cancelled or closed job. Returns the commit
+    /// and the reminder stored.
     pub fn escalate_by_hand(
         &self,
         job_id: &str,
@@ -1265,7 +1317,7 @@ impl<'s> Dispatch<'s> {
         every_problem(problems)?;
         write(self.storage, |tx| {
             let job = jobs::read_stored(tx, job_id, &stored_job(tx, job_id)?)?;
-            if job.ring() > ring {
+            if job.ring() >= ring {
                 return Err(DomainError::invalid_field(
                     "ring",
                     Problem::InvalidValue,
@@ -1273,12 +1325,20 @@ impl<'s> Dispatch<'s> {
                 )
                 .with("value", ring));
             }
+            if matches!(job.status(), Status::Cancelled | Status::Closed) {
+                return Err(DomainError::invalid_field(
+                    "ring",
+                    Problem::InvalidValue,
+                    format!(
+                        "job `{job_id}` is {}: nothing to escalate",
+                        job.status().as_str()
+                    ),
+                )
+                .with("value", ring));
+            }
             let note = format!("escalated by hand to ring {ring}: {reason}");
             let (summary, committed) = self.edit_in(tx, job_id, &note, now, |doc, editor| {
-                if doc.read()?.ring() < ring {
-                    doc.escalate(ring, editor, now)?;
-                }
-                Ok(())
+                doc.escalate(ring, editor, now)
             })?;
             let reminder = Reminder {
                 id: 0,
@@ -1295,10 +1355,8 @@ impl<'s> Dispatch<'s> {
                 ),
                 ring,
                 clock: "manual".into(),
-                message: format!(
-                    "{} escalated {job_id} to ring {ring}: {reason}",
-                    self.editor.user
-                ),
+                // The reason is what the ring reads; the rule says the rest.
+                message: reason.to_owned(),
                 created_at: now,
                 acknowledged_at: None,
                 acknowledged_by: None,

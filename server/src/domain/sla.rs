@@ -28,7 +28,8 @@ pub struct SlaTargets {
     pub dispatch_ms: Millis,
     /// Call received → technically resolved (completed).
     pub resolve_ms: Millis,
-    /// Call received → feedback to the customer (the job closed); complaints only.
+    /// Call received → feedback to the customer (the complaint answered, or the job closed);
+    /// complaints only.
     pub feedback_ms: Option<Millis>,
     /// Unresolved this long after the call, the job climbs to the supervisor (ring 2) whatever
     /// its resolution clock says; complaints only.
@@ -298,7 +299,7 @@ pub enum SlaClock {
     Dispatch,
     /// → technically resolved (completed).
     Resolve,
-    /// Complaints: → feedback to the customer (closed).
+    /// Complaints: → feedback to the customer (answered, or closed).
     Feedback,
     /// Completed → customer service's return-visit call reached the customer.
     ReturnVisit,

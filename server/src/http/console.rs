@@ -301,6 +301,12 @@ mod tests {
                 .iter()
                 .map(|k| format!("time_kind.{k}")),
         );
+        // The history's fields column names every field a change can touch.
+        keys.extend(
+            fieldsync_protocol::access::FIELD_RULES
+                .iter()
+                .map(|rule| format!("field.{}", rule.field)),
+        );
         for (rule, clock) in crate::domain::escalation::rules() {
             keys.push(format!("reminder.{rule}"));
             keys.push(format!("clock.{clock}"));

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::DomainError;
-use crate::domain::auth::network_of;
+use crate::domain::auth::{network_of, secret_hash};
 use crate::domain::customer_link::{self, CUSTOMER, CustomerPage};
 use crate::domain::media::customer_link;
 use crate::http::console::asset;
@@ -44,7 +44,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "The page.", content_type = "text/html"))
 )]
 async fn customer_page(Path(_token): Path<String>) -> Response {
-    asset("text/html; charset=utf-8", CUSTOMER_HTML)
+    let mut page = asset("text/html; charset=utf-8", CUSTOMER_HTML);
+    // The address holds the credential: never send it on as a referrer.
+    page.headers_mut().insert(
+        axum::http::header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    page
 }
 
 /// What the customer's page shows.
@@ -82,7 +88,7 @@ struct RatingBody {
 
 /// Rate the service.
 ///
-/// Public: the link is the credential. A score of 1 to 5 and a comment; a later rating replaces the earlier on the page and in the KPIs' `customer_satisfaction`, and every one stays in the job (at most 5 per job: `409 conflict`, problem `limit_reached`). At most 20 ratings and complaints an hour from one network (`429 too_many_requests`).
+/// Public: the link is the credential. A score of 1 to 5 and a comment; a later rating replaces the earlier on the page and in the KPIs' `customer_satisfaction`, and every one stays in the job (at most 5 per job: `409 conflict`, problem `limit_reached`). At most 20 ratings and complaints an hour through one link from one network (`429 too_many_requests`).
 #[utoipa::path(
     post,
     path = "/v1/reports/{token}/rating",
@@ -97,7 +103,7 @@ async fn rate(
     Path(token): Path<String>,
     JsonBody(body): JsonBody<RatingBody>,
 ) -> Result<impl IntoResponse, AppError> {
-    limit(&state, from)?;
+    limit(&state, &token, from)?;
     let now = state.now();
     let page = state
         .blocking(move |state| {
@@ -126,7 +132,7 @@ struct ComplaintBody {
 
 /// Raise a complaint.
 ///
-/// Public: the link is the credential. Opens a complaint job (the same customer, site and product; high priority; the complaint clocks of the SLA policy, so it climbs to the supervisor when unresolved) that the job complained about lists (at most 5 per job: `409 conflict`, problem `limit_reached`). At most 20 ratings and complaints an hour from one network (`429 too_many_requests`).
+/// Public: the link is the credential. Opens a complaint job (the same customer, site and product; high priority; the complaint clocks of the SLA policy, so it climbs to the supervisor when unresolved) that the job complained about lists (at most 5 per job: `409 conflict`, problem `limit_reached`). At most 20 ratings and complaints an hour through one link from one network (`429 too_many_requests`).
 #[utoipa::path(
     post,
     path = "/v1/reports/{token}/complaints",
@@ -141,7 +147,7 @@ async fn complain(
     Path(token): Path<String>,
     JsonBody(body): JsonBody<ComplaintBody>,
 ) -> Result<impl IntoResponse, AppError> {
-    limit(&state, from)?;
+    limit(&state, &token, from)?;
     let now = state.now();
     let page = state
         .blocking(move |state| {
@@ -150,7 +156,6 @@ async fn complain(
                 &link.job_id,
                 body.kind,
                 &body.description,
-                "customer",
                 now,
             )?;
             state.changed(opened.nudge, vec![complaint.id]);
@@ -161,14 +166,19 @@ async fn complain(
     Ok((StatusCode::CREATED, Json(page)))
 }
 
-/// Takes one send from the caller's network.
-fn limit(state: &AppState, from: Option<std::net::IpAddr>) -> Result<(), DomainError> {
+/// Takes one send for this link from the caller's network: customers behind one carrier
+/// address do not share a budget, and one link cannot be hammered from anywhere.
+fn limit(state: &AppState, token: &str, from: Option<std::net::IpAddr>) -> Result<(), DomainError> {
     let network = from
         .map(network_of)
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let link: String = secret_hash(token)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     state
         .link_limits
-        .send(&network)
+        .send(&format!("{link}@{network}"))
         .map_err(DomainError::TooManyRequests)
 }

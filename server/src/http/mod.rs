@@ -176,9 +176,20 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %loggable_path(request.uri().path()),
         request_id = %id,
     )
+}
+
+/// `path` as the log may keep it: a customer's link is a credential, so its token is left out.
+fn loggable_path(path: &str) -> String {
+    for prefix in ["/r/", "/v1/reports/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map_or("", |at| &rest[at..]);
+            return format!("{prefix}…{tail}");
+        }
+    }
+    path.to_owned()
 }
 
 /// What a path no route serves is answered with: a JSON error like any other, with its

@@ -1,6 +1,5 @@
 //! Per-device limits a broken or hostile app cannot exceed: how often it may sync, and how fast
-//! it may upload; and per network, how often anyone may send a rating or a complaint through a
-//! customer's link. Sign-in limits live with sign-in (`crate::domain::auth::LoginLimiter`).
+//! it may upload; and how often a rating or a complaint may be sent through a customer's link. Sign-in limits live with sign-in (`crate::domain::auth::LoginLimiter`).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -93,9 +92,9 @@ impl DeviceLimits {
     }
 }
 
-/// How often one network may send ratings and complaints through customers' links: 20 an
-/// hour, 5 at once. Counted per node: a customer needs a handful, a script hammering the
-/// public endpoints is stopped.
+/// How often ratings and complaints may be sent through one customer's link from one network:
+/// 20 an hour, 5 at once. Counted per node: a customer needs a handful, a script hammering a
+/// link is stopped, and customers sharing a carrier's address keep their own budgets.
 pub struct LinkLimits {
     sends: RateLimiter<String, HashMapStateStore<String>, DefaultClock>,
 }
@@ -115,19 +114,18 @@ impl Default for LinkLimits {
 }
 
 impl LinkLimits {
-    /// Takes one send for `network`, or says how many seconds until it may send again.
-    pub fn send(&self, network: &str) -> Result<(), u64> {
+    /// Takes one send for `key` (a link and a network), or says how many seconds until it may
+    /// send again.
+    pub fn send(&self, key: &str) -> Result<(), u64> {
         if self.sends.len() > 100_000 {
             self.sends.retain_recent();
         }
-        self.sends
-            .check_key(&network.to_owned())
-            .map_err(|not_until| {
-                not_until
-                    .wait_time_from(DefaultClock::default().now())
-                    .as_secs()
-                    .max(1)
-            })
+        self.sends.check_key(&key.to_owned()).map_err(|not_until| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1)
+        })
     }
 }
 
