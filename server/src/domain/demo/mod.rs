@@ -469,17 +469,26 @@ fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJo
         JobKind::Inspection,
         JobKind::Complaint,
     ]);
-    let vip = dice.chance(0.2);
-    let region_index = dice.below(words.regions.len() as u64) as usize;
+    // About a quarter of the calls come from customers who called before: the same person,
+    // number, site and unit, drawn from their own sequence.
+    let who = if n > 20 && dice.chance(0.25) {
+        dice.below(n as u64) as usize
+    } else {
+        n
+    };
+    let mut person =
+        Dice(0x00c5_7043_e500_0001 ^ (who as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let vip = person.chance(0.2);
+    let region_index = person.below(words.regions.len() as u64) as usize;
     let region = words.regions[region_index];
-    let model = *dice.pick(&MODELS);
+    let model = *person.pick(&MODELS);
     let category = match kind {
         JobKind::Installation => words.installation,
         JobKind::Maintenance => words.annual_service,
         JobKind::Inspection => words.safety_inspection,
         JobKind::Repair | JobKind::Complaint => *dice.pick(&words.faults),
     };
-    let surname = *dice.pick(&words.surnames);
+    let surname = *person.pick(&words.surnames);
     let described = match kind {
         JobKind::Installation => words.describe_installation,
         JobKind::Complaint => words.describe_complaint,
@@ -488,8 +497,8 @@ fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJo
         JobKind::Repair => words.describe_repair,
     };
     let description = fill_in(described, &[("model", model), ("category", category)]);
-    let number = (1 + dice.below(120)).to_string();
-    let street = dice.below(words.streets.len() as u64) as usize;
+    let number = (1 + person.below(120)).to_string();
+    let street = person.below(words.streets.len() as u64) as usize;
     let street = if words.streets_by_region {
         words.streets[2 * region_index + street % 2]
     } else {
@@ -504,15 +513,15 @@ fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJo
         kind,
         call_received_at: received,
         customer: Customer {
-            id: format!("cust-{n}"),
+            id: format!("cust-{who}"),
             name: fill_in(customer, &[("surname", surname)]),
             tier: if vip { Tier::Vip } else { Tier::Standard },
-            phone: fill_in(words.phone, &[("number", &format!("{:04}", n % 10_000))]),
+            phone: fill_in(words.phone, &[("number", &format!("{:04}", who % 10_000))]),
             email: fill_in(
                 words.email,
                 &[
                     ("surname", &surname.to_lowercase()),
-                    ("number", &n.to_string()),
+                    ("number", &who.to_string()),
                 ],
             ),
         },
@@ -525,7 +534,7 @@ fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJo
         },
         product: Product {
             model: model.into(),
-            serial: format!("SN{n:06}"),
+            serial: format!("SN{who:06}"),
             ..Product::default()
         },
         problem: Problem {
