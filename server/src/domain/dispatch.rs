@@ -158,6 +158,20 @@ pub const MAX_CUSTOMER_TEXT: usize = 2000;
 /// The most ratings, and the most complaints, one job takes through customers' links.
 pub const MAX_LINK_ENTRIES: usize = 5;
 
+/// `text` (the request's `field`, trimmed) as problems when empty or longer than `max`
+/// characters.
+fn required_text(field: &'static str, text: &str, max: usize) -> Vec<DomainError> {
+    let mut problems = too_long(field, text, max);
+    if text.trim().is_empty() {
+        problems.push(DomainError::invalid_field(
+            field,
+            Problem::Required,
+            format!("{field} needs words"),
+        ));
+    }
+    problems
+}
+
 /// `text` (the request's `field`) as a problem when longer than `max` characters.
 fn too_long(field: &'static str, text: &str, max: usize) -> Vec<DomainError> {
     if text.chars().count() <= max {
@@ -773,10 +787,10 @@ impl<'s> Dispatch<'s> {
 
     /// Opens a complaint job about job `about` for the customer (through their link): the same
     /// customer, site and product, the kind of complaint (in the organisation's language) as
-    /// its category, `description` (1 to
-    /// [`MAX_CUSTOMER_TEXT`] characters) as its problem, high priority, and the complaint
-    /// clocks of the policy; the job complained about lists it. At most [`MAX_LINK_ENTRIES`]
-    /// complaints about one job. Returns the complaint job and both commits.
+    /// its category, `description` (1 to [`MAX_CUSTOMER_TEXT`] characters) as its problem, high
+    /// priority, and the complaint clocks of the policy; the job complained about lists it. At
+    /// most [`MAX_LINK_ENTRIES`] complaints about one job. Returns the complaint job and both
+    /// commits.
     pub fn raise_complaint(
         &self,
         about: &str,
@@ -785,15 +799,7 @@ impl<'s> Dispatch<'s> {
         now: Millis,
     ) -> Result<(JobSummary, Committed, Committed), DomainError> {
         let description = description.trim();
-        let mut problems = too_long("description", description, MAX_CUSTOMER_TEXT);
-        if description.is_empty() {
-            problems.push(DomainError::invalid_field(
-                "description",
-                Problem::Required,
-                "say what the complaint is about",
-            ));
-        }
-        every_problem(problems)?;
+        every_problem(required_text("description", description, MAX_CUSTOMER_TEXT))?;
         write(self.storage, |tx| {
             let job = jobs::read_stored(tx, about, &stored_job(tx, about)?)?;
             if job.complaints.len() >= MAX_LINK_ENTRIES {
@@ -1173,15 +1179,7 @@ impl<'s> Dispatch<'s> {
         now: Millis,
     ) -> Result<(JobSummary, Committed), DomainError> {
         let answer = answer.trim();
-        let mut problems = too_long("answer", answer, MAX_CUSTOMER_TEXT);
-        if answer.is_empty() {
-            problems.push(DomainError::invalid_field(
-                "answer",
-                Problem::Required,
-                "an answer needs words",
-            ));
-        }
-        every_problem(problems)?;
+        every_problem(required_text("answer", answer, MAX_CUSTOMER_TEXT))?;
         write(self.storage, |tx| {
             let job = jobs::read_stored(tx, job_id, &stored_job(tx, job_id)?)?;
             if index >= job.escalation.help_requests.len() {
@@ -1218,27 +1216,18 @@ impl<'s> Dispatch<'s> {
         {
             *text = text.trim().to_owned();
         }
-        let mut problems = Vec::new();
-        for (field, text) in [
-            ("answer", &handling.answer),
-            ("outcome_note", &handling.outcome_note),
-        ] {
-            problems.extend(too_long(
-                field,
-                text.as_deref().unwrap_or(""),
-                MAX_CUSTOMER_TEXT,
-            ));
-        }
-        if handling.answer.as_deref() == Some("") {
-            problems.push(DomainError::invalid_field(
-                "answer",
-                Problem::Required,
-                "an answer to the customer needs words",
-            ));
-        }
+        let mut problems = match handling.answer.as_deref() {
+            Some(answer) => required_text("answer", answer, MAX_CUSTOMER_TEXT),
+            None => Vec::new(),
+        };
+        problems.extend(too_long(
+            "outcome_note",
+            handling.outcome_note.as_deref().unwrap_or(""),
+            MAX_CUSTOMER_TEXT,
+        ));
         write(self.storage, |tx| {
             let job = jobs::read_stored(tx, job_id, &stored_job(tx, job_id)?)?;
-            let mut problems = std::mem::take(&mut problems);
+            let mut problems = problems;
             if job.kind != JobKind::Complaint {
                 problems.push(
                     DomainError::invalid_field(

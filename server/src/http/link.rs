@@ -103,21 +103,15 @@ async fn rate(
     Path(token): Path<String>,
     JsonBody(body): JsonBody<RatingBody>,
 ) -> Result<impl IntoResponse, AppError> {
-    limit(&state, &token, from)?;
-    let now = state.now();
-    let page = state
-        .blocking(move |state| {
-            let link = customer_link(state.storage.as_ref(), &token, now)?;
-            let (summary, committed) = state.dispatch(CUSTOMER).record_survey(
-                &link.job_id,
-                body.score,
-                &body.comment,
-                now,
-            )?;
-            state.changed(committed.nudge, vec![summary.id]);
-            customer_link::page(state.storage.as_ref(), state.blobs.as_ref(), &token, now)
-        })
-        .await?;
+    let page = through_link(&state, token, from, move |state, job_id, now| {
+        let (summary, committed) =
+            state
+                .dispatch(CUSTOMER)
+                .record_survey(job_id, body.score, &body.comment, now)?;
+        state.changed(committed.nudge, vec![summary.id]);
+        Ok(())
+    })
+    .await?;
     Ok(Json(page))
 }
 
@@ -147,23 +141,38 @@ async fn complain(
     Path(token): Path<String>,
     JsonBody(body): JsonBody<ComplaintBody>,
 ) -> Result<impl IntoResponse, AppError> {
-    limit(&state, &token, from)?;
+    let page = through_link(&state, token, from, move |state, job_id, now| {
+        let (complaint, opened, noted) =
+            state
+                .dispatch(CUSTOMER)
+                .raise_complaint(job_id, body.kind, &body.description, now)?;
+        state.changed(opened.nudge, vec![complaint.id]);
+        state.changed(noted.nudge, vec![job_id.to_owned()]);
+        Ok(())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(page)))
+}
+
+/// Runs `send` (what the customer sends about the job their link names) within the link's
+/// limit, and answers with the page as it is after it.
+async fn through_link(
+    state: &AppState,
+    token: String,
+    from: Option<std::net::IpAddr>,
+    send: impl FnOnce(&AppState, &str, fieldsync_protocol::Millis) -> Result<(), DomainError>
+    + Send
+    + 'static,
+) -> Result<CustomerPage, DomainError> {
+    limit(state, &token, from)?;
     let now = state.now();
-    let page = state
+    state
         .blocking(move |state| {
             let link = customer_link(state.storage.as_ref(), &token, now)?;
-            let (complaint, opened, noted) = state.dispatch(CUSTOMER).raise_complaint(
-                &link.job_id,
-                body.kind,
-                &body.description,
-                now,
-            )?;
-            state.changed(opened.nudge, vec![complaint.id]);
-            state.changed(noted.nudge, vec![link.job_id]);
+            send(state, &link.job_id, now)?;
             customer_link::page(state.storage.as_ref(), state.blobs.as_ref(), &token, now)
         })
-        .await?;
-    Ok((StatusCode::CREATED, Json(page)))
+        .await
 }
 
 /// Takes one send for this link from the caller's network: customers behind one carrier
