@@ -129,6 +129,23 @@ pub struct PartUsed {
     pub under_warranty: bool,
 }
 
+/// A request for help from the field, with the office's answer once given.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HelpRequest {
+    /// Who asked.
+    pub by: String,
+    /// When (the phone's clock, ms since the Unix epoch).
+    pub at_ms: i64,
+    /// Why.
+    pub reason: String,
+    /// The office's answer; empty until it is given.
+    pub answer: String,
+    /// Who answered (a supervisor, usually).
+    pub answered_by: String,
+    /// When (the server's clock), once answered.
+    pub answered_at_ms: Option<i64>,
+}
+
 /// A photo attached to a job.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PhotoRef {
@@ -209,6 +226,8 @@ pub struct JobDetail {
     pub rating_comment: String,
     /// Help requests made so far.
     pub help_requests: u32,
+    /// The help requests, oldest first, each with the office's answer once it arrived.
+    pub help: Vec<HelpRequest>,
     /// Photos attached.
     pub photos: Vec<PhotoRef>,
     /// The customer's signature, once signed.
@@ -256,6 +275,19 @@ impl JobDetail {
                 .map(|r| r.comment.clone())
                 .unwrap_or_default(),
             help_requests: u32::try_from(job.escalation.help_requests.len()).unwrap_or(u32::MAX),
+            help: job
+                .escalation
+                .help_requests
+                .iter()
+                .map(|r| HelpRequest {
+                    by: r.by.clone(),
+                    at_ms: r.at,
+                    reason: r.reason.clone(),
+                    answer: r.answer.clone(),
+                    answered_by: r.answered_by.clone(),
+                    answered_at_ms: r.answered_at,
+                })
+                .collect(),
             photos: job.photos.iter().cloned().map(Into::into).collect(),
             signature: job.signature.clone().map(Into::into),
         }

@@ -2486,6 +2486,115 @@ public func FfiConverterTypeGeoPoint_lower(_ value: GeoPoint) -> RustBuffer {
 
 
 /**
+ * A request for help from the field, with the office's answer once given.
+ */
+public struct HelpRequest: Equatable, Hashable {
+    /**
+     * Who asked.
+     */
+    public var by: String
+    /**
+     * When (the phone's clock, ms since the Unix epoch).
+     */
+    public var atMs: Int64
+    /**
+     * Why.
+     */
+    public var reason: String
+    /**
+     * The office's answer; empty until it is given.
+     */
+    public var answer: String
+    /**
+     * Who answered (a supervisor, usually).
+     */
+    public var answeredBy: String
+    /**
+     * When (the server's clock), once answered.
+     */
+    public var answeredAtMs: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Who asked.
+         */by: String, 
+        /**
+         * When (the phone's clock, ms since the Unix epoch).
+         */atMs: Int64, 
+        /**
+         * Why.
+         */reason: String, 
+        /**
+         * The office's answer; empty until it is given.
+         */answer: String, 
+        /**
+         * Who answered (a supervisor, usually).
+         */answeredBy: String, 
+        /**
+         * When (the server's clock), once answered.
+         */answeredAtMs: Int64?) {
+        self.by = by
+        self.atMs = atMs
+        self.reason = reason
+        self.answer = answer
+        self.answeredBy = answeredBy
+        self.answeredAtMs = answeredAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HelpRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHelpRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HelpRequest {
+        return
+            try HelpRequest(
+                by: FfiConverterString.read(from: &buf), 
+                atMs: FfiConverterInt64.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf), 
+                answer: FfiConverterString.read(from: &buf), 
+                answeredBy: FfiConverterString.read(from: &buf), 
+                answeredAtMs: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HelpRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.by, into: &buf)
+        FfiConverterInt64.write(value.atMs, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+        FfiConverterString.write(value.answer, into: &buf)
+        FfiConverterString.write(value.answeredBy, into: &buf)
+        FfiConverterOptionInt64.write(value.answeredAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHelpRequest_lift(_ buf: RustBuffer) throws -> HelpRequest {
+    return try FfiConverterTypeHelpRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHelpRequest_lower(_ value: HelpRequest) -> RustBuffer {
+    return FfiConverterTypeHelpRequest.lower(value)
+}
+
+
+/**
  * Everything the installer sees when opening a job.
  */
 public struct JobDetail: Equatable, Hashable {
@@ -2546,6 +2655,10 @@ public struct JobDetail: Equatable, Hashable {
      */
     public var helpRequests: UInt32
     /**
+     * The help requests, oldest first, each with the office's answer once it arrived.
+     */
+    public var help: [HelpRequest]
+    /**
      * Photos attached.
      */
     public var photos: [PhotoRef]
@@ -2600,6 +2713,9 @@ public struct JobDetail: Equatable, Hashable {
          * Help requests made so far.
          */helpRequests: UInt32, 
         /**
+         * The help requests, oldest first, each with the office's answer once it arrived.
+         */help: [HelpRequest], 
+        /**
          * Photos attached.
          */photos: [PhotoRef], 
         /**
@@ -2619,6 +2735,7 @@ public struct JobDetail: Equatable, Hashable {
         self.rating = rating
         self.ratingComment = ratingComment
         self.helpRequests = helpRequests
+        self.help = help
         self.photos = photos
         self.signature = signature
     }
@@ -2653,6 +2770,7 @@ public struct FfiConverterTypeJobDetail: FfiConverterRustBuffer {
                 rating: FfiConverterOptionUInt8.read(from: &buf), 
                 ratingComment: FfiConverterString.read(from: &buf), 
                 helpRequests: FfiConverterUInt32.read(from: &buf), 
+                help: FfiConverterSequenceTypeHelpRequest.read(from: &buf), 
                 photos: FfiConverterSequenceTypePhotoRef.read(from: &buf), 
                 signature: FfiConverterOptionTypeSignature.read(from: &buf)
         )
@@ -2673,6 +2791,7 @@ public struct FfiConverterTypeJobDetail: FfiConverterRustBuffer {
         FfiConverterOptionUInt8.write(value.rating, into: &buf)
         FfiConverterString.write(value.ratingComment, into: &buf)
         FfiConverterUInt32.write(value.helpRequests, into: &buf)
+        FfiConverterSequenceTypeHelpRequest.write(value.help, into: &buf)
         FfiConverterSequenceTypePhotoRef.write(value.photos, into: &buf)
         FfiConverterOptionTypeSignature.write(value.signature, into: &buf)
     }
@@ -5687,6 +5806,31 @@ fileprivate struct FfiConverterSequenceTypeChecklistItem: FfiConverterRustBuffer
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeChecklistItem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeHelpRequest: FfiConverterRustBuffer {
+    typealias SwiftType = [HelpRequest]
+
+    public static func write(_ value: [HelpRequest], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeHelpRequest.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [HelpRequest] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [HelpRequest]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeHelpRequest.read(from: &buf))
         }
         return seq
     }

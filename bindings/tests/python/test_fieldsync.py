@@ -248,6 +248,15 @@ class InstallerDay(unittest.TestCase):
         self.assertEqual(client.job(self.job).summary.ring, 2)
         self.assertIn([self.job], healthy.changed)
         self.assertIsInstance(healthy.events[-1], fieldsync.SyncEvent.FINISHED)
+        # The office answers the request in the job; the answer arrives with the next sync.
+        client.sync_now()
+        self.server.call("POST", f"/v1/jobs/{self.job}/help/0/answer", {"answer": "Ben is on his way"})
+        client.sync_now()
+        help = client.job(self.job).help
+        self.assertEqual(help[0].reason, "needs a second pair of hands")
+        self.assertEqual(help[0].answer, "Ben is on his way")
+        self.assertEqual(help[0].answered_by, "dispatch")
+        self.assertIsNotNone(help[0].answered_at_ms)
         broken.cancel()
         kept.cancel()
 
