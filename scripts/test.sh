@@ -3,13 +3,14 @@
 #   1. the console's clock arithmetic under Node in several time zones;
 #   2. every Rust test in the workspace: unit tests, the pinned wire and document fixtures, the
 #      storage conformance suite on SQLite and on a throwaway PostgreSQL cluster, the blob
-#      stores on a folder and on a throwaway S3-speaking server, and the
+#      stores on a folder and on a throwaway S3-speaking server, notifications through a
+#      throwaway SMTP server and a local webhook receiver, and the
 #      end-to-end suite (a real server on a real socket, real SQLite files, several devices,
 #      several server nodes on PostgreSQL), the dispatch console driven in headless Chromium,
 #      and the signed service report in Chinese read back with poppler's tools;
 #   3. the mobile bindings driven from Python and from Kotlin on the JVM against a real server,
 #      the generated Swift checked for drift, and a check build for Android and iOS targets.
-# It installs what it needs (PostgreSQL, moto's S3 server, Chromium, a CJK font and
+# It installs what it needs (PostgreSQL, moto's S3 server, aiosmtpd, Chromium, a CJK font and
 # poppler-utils, JNA, the Kotlin compiler, the mobile Rust targets, a cross C compiler) on
 # first use. Browser screenshots and the rendered Chinese report are kept in
 # target/test-artifacts.
@@ -45,6 +46,12 @@ echo "== S3-compatible object storage for the media tests"
 # shellcheck source=scripts/object-store.sh
 source scripts/object-store.sh
 start_object_store
+
+# Notifications by e-mail are tested against a real SMTP server that keeps what it receives.
+echo "== SMTP sink for the notification tests"
+# shellcheck source=scripts/mail-sink.sh
+source scripts/mail-sink.sh
+start_mail_sink
 
 echo "== Rust tests"
 cargo test --workspace --locked "$@"

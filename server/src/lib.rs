@@ -24,7 +24,8 @@ pub use state::AppState;
 
 /// Serves `state` on `listener` (a `tokio::net::TcpListener` for HTTP, an
 /// [`http::tls::TlsListener`] for HTTPS) until `shutdown` resolves, then ends the live event
-/// streams and finishes in-flight requests. The escalation scheduler runs alongside.
+/// streams and finishes in-flight requests. The escalation scheduler and the notification
+/// outbox run alongside.
 pub async fn serve<L>(
     listener: L,
     state: AppState,
@@ -37,6 +38,7 @@ where
         for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let scheduler = tokio::spawn(state::scheduler::run(state.clone()));
+    let outbox = tokio::spawn(state::outbox::run(state.clone()));
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -48,6 +50,7 @@ where
         .with_graceful_shutdown(shutdown)
         .await;
     scheduler.abort();
+    outbox.abort();
     served
 }
 

@@ -11,6 +11,7 @@ use fieldsync_protocol::now_millis;
 use fieldsync_server::domain::sla::SlaPolicy;
 use fieldsync_server::domain::{Language, auth, demo, dispatch, escalation, knowledge};
 use fieldsync_server::http::tls::{ServerCertificate, TlsListener};
+use fieldsync_server::state::outbox::{Outbox, OutboxSettings};
 use fieldsync_server::storage::Storage;
 use fieldsync_server::storage::blobs::{self, BlobLocation, FsBlobStore};
 use fieldsync_server::storage::postgres::{self, PostgresStorage};
@@ -221,6 +222,46 @@ struct ServeArgs {
     /// zh-CN, otherwise none].
     #[arg(long, value_name = "COUNTRY", env = "FIELDSYNC_PHONE_REGION")]
     phone_region: Option<String>,
+    /// The server's address as customers reach it, for the links in their notifications
+    /// (e.g. https://service.example.com) [default: the address it listens on].
+    #[arg(long, value_name = "URL", env = "FIELDSYNC_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Notifies customers by e-mail through this SMTP server: smtp://HOST:PORT (add
+    /// ?tls=required for STARTTLS) or smtps://HOST:PORT, with USER:PASSWORD@ before the host
+    /// when it asks for them; needs --mail-from.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FIELDSYNC_SMTP",
+        requires = "mail_from"
+    )]
+    smtp: Option<String>,
+    /// The sender of the e-mails, e.g. "Service <service@example.com>".
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        env = "FIELDSYNC_MAIL_FROM",
+        requires = "smtp"
+    )]
+    mail_from: Option<String>,
+    /// Notifies customers through the organisation's gateway (SMS, WeChat): each notification
+    /// is POSTed to this URL as signed JSON (docs/notifications.md); needs
+    /// --webhook-secret-file.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FIELDSYNC_WEBHOOK",
+        requires = "webhook_secret_file"
+    )]
+    webhook: Option<String>,
+    /// A file holding the secret the webhook's requests are signed with (at least 16
+    /// characters).
+    #[arg(long, value_name = "FILE", requires = "webhook")]
+    webhook_secret_file: Option<PathBuf>,
+    /// Also writes every notification to the log (it always does when neither --smtp nor
+    /// --webhook is given).
+    #[arg(long)]
+    notify_log: bool,
 }
 
 fn main() -> ExitCode {
@@ -369,9 +410,27 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         } else {
             url
         };
+        let webhook_secret = match &args.webhook_secret_file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                format!("cannot read the webhook secret from {}: {e}", path.display())
+            })?),
+            None => None,
+        };
+        let outbox = Outbox::configure(OutboxSettings {
+            smtp: args.smtp.clone(),
+            mail_from: args.mail_from.clone(),
+            webhook: args.webhook.clone(),
+            webhook_secret,
+            log: args.notify_log,
+            public_url: args.public_url.clone().unwrap_or_else(|| url.clone()),
+        })?;
+        let channels: Vec<&str> = outbox.channels().iter().map(|c| c.as_str()).collect();
         let zone = time_zone.name();
         let tag = language.tag();
-        println!("Fieldsync server on {url} (database {db}, time zone {zone}, language {tag})");
+        let told = channels.join(", ");
+        println!(
+            "Fieldsync server on {url} (database {db}, time zone {zone}, language {tag}, notifications by {told})"
+        );
         tracing::info!(%url, "serving");
         println!(
             "  sign in:  curl -d '{{\"user\":\"{office_user}\",\"password\":\"…\"}}' {url}/v1/auth/login"
@@ -389,6 +448,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         }
         println!("  console:  {url}/ (API description at {url}/v1/openapi.json)");
         let state = AppState {
+            outbox: Arc::new(outbox),
             sla: Arc::new(sla),
             metrics_from: args.metrics_from.clone().into(),
             trusted_proxies: args.trusted_proxy.clone().into(),

@@ -43,6 +43,12 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--demo-locale",
                 "--language",
                 "--phone-region",
+                "--public-url",
+                "--smtp",
+                "--mail-from",
+                "--webhook",
+                "--webhook-secret-file",
+                "--notify-log",
             ],
         ),
         (
@@ -98,6 +104,12 @@ fn unknown_options_and_missing_values_are_refused_by_name() {
     let out = run(&["serve", "--demo-locale", "zh-CN"]);
     assert!(!out.status.success(), "a demo language without the demo");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--demo"));
+    let out = run(&["serve", "--smtp", "smtp://localhost:25"]);
+    assert!(!out.status.success(), "e-mail without a sender");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mail-from"));
+    let out = run(&["serve", "--webhook", "https://gateway.example.com/hook"]);
+    assert!(!out.status.success(), "a webhook without its secret");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--webhook-secret-file"));
     let out = run(&["enroll-code"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
@@ -120,6 +132,46 @@ fn a_bad_sla_file_stops_the_start_and_says_why() {
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
 }
 
+/// Notification settings that cannot work stop the start, each named.
+#[test]
+fn bad_notification_settings_stop_the_start_and_say_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("f.sqlite3");
+    let db = db.to_str().expect("path");
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--db", db, "--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let missing = dir.path().join("no-such-secret");
+    for (extra, needle) in [
+        (
+            &["--public-url", "service.example.com"][..],
+            "--public-url `service.example.com`",
+        ),
+        (
+            &[
+                "--webhook",
+                "https://gateway.example.com/hook",
+                "--webhook-secret-file",
+                missing.to_str().expect("path"),
+            ][..],
+            "cannot read the webhook secret",
+        ),
+        (
+            &["--smtp", "smtp://localhost:25", "--mail-from", "nobody"][..],
+            "--mail-from `nobody`",
+        ),
+    ] {
+        let out = serve(extra);
+        let error = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && error.contains(needle),
+            "{extra:?}: {error}"
+        );
+    }
+}
+
 /// `serve` with every documented option: the demo is seeded (in Chinese, in the zone asked
 /// for), blobs go where `--blobs` says,
 /// the SLA file is read, the address is the one asked for; SIGTERM ends it cleanly.
@@ -133,6 +185,8 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
     let policy = serde_json::to_string(&fieldsync_server::domain::sla::SlaPolicy::default())
         .expect("policy");
     std::fs::write(&sla, policy).expect("write");
+    let secret = dir.path().join("webhook-secret");
+    std::fs::write(&secret, "a-secret-of-32-characters-------\n").expect("write");
     let mut child = Command::new(FIELDSYNC)
         .args([
             "--log-format",
@@ -155,6 +209,17 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
             "zh-CN",
             "--metrics-from",
             "127.0.0.1",
+            "--public-url",
+            "https://service.example.com",
+            "--webhook",
+            "http://127.0.0.1:9/hook",
+            "--webhook-secret-file",
+            secret.to_str().expect("path"),
+            "--smtp",
+            "smtp://127.0.0.1:9",
+            "--mail-from",
+            "Service <service@example.com>",
+            "--notify-log",
         ])
         .env("FIELDSYNC_ADMIN_PASSWORD", "admin-password-1")
         .stdout(Stdio::piped())
@@ -169,7 +234,8 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
     );
     assert!(
         seen.iter()
-            .any(|l| l.contains("time zone Asia/Shanghai, language zh-CN")),
+            .any(|l| l.contains("time zone Asia/Shanghai, language zh-CN")
+                && l.contains("notifications by email, webhook, log")),
         "{seen:?}"
     );
     assert!(blobs.is_dir(), "--blobs names the blob folder");

@@ -90,6 +90,12 @@ fn authorization_matrix_has_no_leaks() {
         ),
         (
             "GET",
+            format!("/v1/jobs/{in_scope}/notifications"),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
             "/v1/audit?kind=violation".into(),
             None,
             [401, 403, 401, 200, 200, 200, 200],

@@ -474,6 +474,11 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
         "the call recorded and the return-visit clock met",
     );
     assert!(browser.text("#job-return-visits").contains("4/5"));
+    // The customer was told the work is done (through the server's log on this server).
+    browser.wait_for(
+        "document.querySelector('#job-notifications tr[data-event=\"completed\"][data-status=\"delivered\"]')",
+        "the completion told to the customer",
+    );
     browser.screenshot("job-return-visit.png");
     let call = server
         .dispatcher()

@@ -9,6 +9,7 @@ mod hostile;
 mod knowledge;
 mod media;
 mod nodes;
+mod notifications;
 mod operations;
 mod scenarios;
 mod simulation;

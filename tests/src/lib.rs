@@ -15,6 +15,7 @@ use fieldsync_server::domain::clock::ManualClock;
 use fieldsync_server::domain::sync::PageLimits;
 use fieldsync_server::state::OrganisationZone;
 use fieldsync_server::state::limits::{DeviceLimits, DeviceQuotas};
+use fieldsync_server::state::outbox::{Outbox, OutboxSettings};
 use fieldsync_server::storage::Storage;
 use fieldsync_server::storage::blobs::BlobLocation;
 use fieldsync_server::storage::postgres::PostgresStorage;
@@ -41,6 +42,8 @@ pub struct TestServer {
     /// Where blobs are kept, when not in the server's own folder: the bucket or folder the
     /// nodes of a deployment share.
     shared_blobs: Option<BlobLocation>,
+    /// How notifications reach customers (default: the log).
+    outbox: Option<OutboxSettings>,
 }
 
 /// Where the tests' S3-compatible object storage is, as `s3://BUCKET`: `scripts/test.sh`
@@ -154,6 +157,15 @@ impl TestServer {
         server
     }
 
+    /// Like [`TestServer::start_with_clock`], notifying customers as `settings` say.
+    pub fn start_notifying(clock: Arc<ManualClock>, settings: OutboxSettings) -> Self {
+        let mut server = Self::start_with_clock(clock);
+        server.stop();
+        server.outbox = Some(settings);
+        server.boot();
+        server
+    }
+
     /// Like [`TestServer::start`], for an organisation in the time zone `name` (IANA).
     pub fn start_in_zone(name: &str) -> Self {
         let mut server = Self::start();
@@ -252,6 +264,7 @@ impl TestServer {
             sessions: Mutex::default(),
             postgres,
             shared_blobs: None,
+            outbox: None,
         }
     }
 
@@ -314,6 +327,9 @@ impl TestServer {
         if let Some(clock) = &self.clock {
             state.clock = clock.clone();
         }
+        if let Some(settings) = &self.outbox {
+            state.outbox = Arc::new(Outbox::configure(settings.clone()).expect("outbox settings"));
+        }
         let server = BackgroundServer::start_with(state, &self.addr).expect("start server");
         self.addr = server.addr.to_string();
         self.server = Some(server);
@@ -337,6 +353,12 @@ impl TestServer {
     /// The running server's storage, for seeding large fixtures without HTTP.
     pub fn storage(&self) -> Arc<dyn fieldsync_server::storage::Storage> {
         self.state().storage.clone()
+    }
+
+    /// Lets the server's notification outbox look for due deliveries now (after the test
+    /// moved the clock).
+    pub fn wake_outbox(&self) {
+        self.state().outbox.wake();
     }
 
     /// The running server's shared state.

@@ -5,7 +5,7 @@
 
 import { KINDS, PRIORITIES } from './constants.js';
 import { state } from './state.js';
-import { enc, h, field, select } from './dom.js';
+import { enc, h, field, focusWhenShown, select } from './dom.js';
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { forgetProblems, keepProblems, restoreProblems } from './actions.js';
@@ -86,9 +86,7 @@ export function correctionForm(id, job) {
     }
   }
   restoreProblems('correct', errEl, inputOf);
-  setTimeout(() => {
-    const first = form.querySelector('input, select, textarea');
-    if (first && !form.contains(document.activeElement)) first.focus();
-  });
+  const first = form.querySelector('input, select, textarea');
+  if (first) focusWhenShown(first, () => form.contains(document.activeElement));
   return form;
 }

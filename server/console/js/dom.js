@@ -81,6 +81,19 @@ export function dl(pairs) {
     [h('dt', {}, k), h('dd', {}, v === null || v === undefined || v === '' ? '—' : v)]));
 }
 
+/** Focuses `el` once it is in the document, unless `skip()` says focus is already where it
+ *  belongs: a page is built detached and a live refresh may attach a fresh copy later, so a
+ *  plain timer could fire while the element is not (or no longer) shown. */
+export function focusWhenShown(el, skip = () => false, tries = 40) {
+  setTimeout(() => {
+    if (!el.isConnected) {
+      if (tries > 0) focusWhenShown(el, skip, tries - 1);
+      return;
+    }
+    if (!skip()) el.focus();
+  }, 50);
+}
+
 export function section(title, ...children) {
   return h('section', { class: 'card' }, h('h2', {}, title), ...children);
 }

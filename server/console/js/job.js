@@ -1,13 +1,13 @@
 // Fieldsync console: the job page (#/jobs/ID): status actions, correcting its details, customer,
-// product, field record, media and the signed service report, clocks, the return visit,
-// appointment, escalation, reminders, status trail and history.
+// product, field record, media and the signed service report, clocks, the return visit, what
+// the customer was told, appointment, escalation, reminders, status trail and history.
 
 import { DEFAULT_VISIT } from './constants.js';
 import { state } from './state.js';
 import {
   $, enc, h, field, dl, section, label, fmtDuration, fmtDateTime, fmtRange, fmtAny, fmtSize,
   localDay, toLocalInput, parseLocalInput, dueSpan, tierBadge, ringBadge, priorityBadge, statusChip,
-  table, td, deviceName,
+  table, td, deviceName, focusWhenShown,
 } from './dom.js';
 import { api, blobUrl } from './api.js';
 import { clockLabel, errorText, fieldLabel, readsServerEnglish, t, termLabel } from './i18n.js';
@@ -15,6 +15,7 @@ import { errorBox, showError, clearError, act } from './actions.js';
 import { fillEndFromStart, flagText, suggestionList, reminderItem } from './widgets.js';
 import { correctButton, correctionForm } from './correct.js';
 import { returnVisits } from './returnvisit.js';
+import { notificationList } from './notifications.js';
 import { complaintHandling, escalation } from './handling.js';
 
 // ---------------------------------------------------------------- job page
@@ -62,6 +63,7 @@ export async function viewJob({ params: [id] }) {
         section(t('job.clocks'), clocksList(v.clocks || [])),
         section(t('returns.title'), returnVisits(id, job, sum),
           ['completed', 'closed'].includes(sum.status) ? customerLink(id) : null),
+        section(t('notify.title'), await notificationList(id)),
         section(t('job.appointment_and_engineer'), appointmentEditor(id, sum),
           h('h3', {}, t('job.suggested_for', { day: sugDay })), suggestions),
         job.kind === 'complaint' ? section(t('handling.complaint_title'), await complaintHandling(id, job)) : null,
@@ -132,7 +134,7 @@ function statusActions(id, sum, uncalled) {
     form.addEventListener('keydown', (e) => { if (e.key === 'Escape') showButtons(); });
     group.replaceChildren(form);
     // Focused once the page is in the document (a live re-render builds it detached).
-    setTimeout(() => { if (document.activeElement !== reason) reason.focus(); });
+    focusWhenShown(reason, () => document.activeElement === reason);
   }
   function showButtons() {
     state.statusAsk = null;

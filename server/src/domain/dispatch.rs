@@ -17,6 +17,7 @@ use crate::domain::customers;
 use crate::domain::error::{DomainError, ErrorCode, Problem, Thing};
 use crate::domain::facts::JobFacts;
 use crate::domain::jobs::{self, Author, Committed};
+use crate::domain::notify;
 use crate::domain::planning;
 use crate::domain::sla::{ClockView, MINUTE, SlaPolicy};
 use crate::storage::{
@@ -1162,9 +1163,15 @@ impl<'s> Dispatch<'s> {
                 )
                 .with("status", stored.summary.status.as_str()));
             }
-            self.edit_in(tx, job_id, "", now, |doc, editor| {
+            let edited = self.edit_in(tx, job_id, "", now, |doc, editor| {
                 doc.record_return_visit(&visit, editor, now)
-            })
+            })?;
+            // Unreachable by phone: the customer is asked to rate through their link.
+            if visit.outcome == CallOutcome::NotReached {
+                let job = jobs::read_stored(tx, job_id, &stored_job(tx, job_id)?)?;
+                notify::survey(tx, &job, &self.editor.user, now)?;
+            }
+            Ok(edited)
         })
     }
 
@@ -1267,9 +1274,15 @@ impl<'s> Dispatch<'s> {
                 ));
             }
             every_problem(problems)?;
-            self.edit_in(tx, job_id, "", now, |doc, editor| {
+            let edited = self.edit_in(tx, job_id, "", now, |doc, editor| {
                 doc.handle_complaint(&handling, editor, now)
-            })
+            })?;
+            if let Some(answer) = handling.answer.as_deref()
+                && answer != current.answer
+            {
+                notify::complaint_answered(tx, &job, answer, now)?;
+            }
+            Ok(edited)
         })
     }
 

@@ -218,6 +218,7 @@ pub fn commit(
     tx.put_job_facts(&facts)?;
     crate::domain::knowledge::record_job(tx, &job, &facts)?;
     let previous = previous.map(|p| &p.summary);
+    crate::domain::notify::after_commit(tx, &job, previous, &hex(&changes[0].hash().0), now)?;
     let before = previous.and_then(JobSummary::holder);
     let after = summary.holder();
     let mut nudge: Vec<String> = summary.assignee.iter().cloned().collect();

@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 use crate::domain::auth::{Principal, new_secret, secret_hash};
 use crate::domain::error::{DomainError, ErrorCode, Problem, Refusal};
 use crate::storage::blobs::{BlobError, BlobStore};
-use crate::storage::{BlobRecord, PendingUpload, ReadTx, ReportLink, Storage, read, write};
+use crate::storage::{
+    BlobRecord, PendingUpload, ReadTx, ReportLink, Storage, WriteTx, read, write,
+};
 
 /// How long a customer's report link works.
 pub const REPORT_LINK_LIFETIME_MS: Millis = 30 * 24 * 60 * 60 * 1000;
@@ -572,6 +574,17 @@ pub fn create_report_link(
         )
         .with("status", status.as_str()));
     }
+    write(storage, |tx| put_customer_link(tx, job_id, user, now))
+}
+
+/// Stores a new customer's link to `job_id` made by `user` at `now`, valid
+/// [`REPORT_LINK_LIFETIME_MS`]; returns its secret token and the link as stored.
+pub fn put_customer_link(
+    tx: &mut dyn WriteTx,
+    job_id: &str,
+    user: &str,
+    now: Millis,
+) -> Result<(String, ReportLink), DomainError> {
     let token = new_secret();
     let link = ReportLink {
         job_id: job_id.to_owned(),
@@ -579,9 +592,7 @@ pub fn create_report_link(
         created_at: now,
         created_by: user.to_owned(),
     };
-    write(storage, |tx| {
-        Ok::<_, DomainError>(tx.put_report_link(&secret_hash(&token), &link)?)
-    })?;
+    tx.put_report_link(&secret_hash(&token), &link)?;
     Ok((token, link))
 }
 

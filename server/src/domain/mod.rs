@@ -30,6 +30,7 @@ pub mod jobs;
 pub mod knowledge;
 pub mod kpi;
 pub mod media;
+pub mod notify;
 pub mod planning;
 pub mod sla;
 pub mod sync;

@@ -42,6 +42,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "link.js",
     "main.js",
     "manuals.js",
+    "notifications.js",
     "queues.js",
     "reminders.js",
     "returnvisit.js",
@@ -306,6 +307,29 @@ mod tests {
             fieldsync_protocol::access::FIELD_RULES
                 .iter()
                 .map(|rule| format!("field.{}", rule.field)),
+        );
+        // What the customer was told, by which channel, and where its delivery stands.
+        use crate::domain::notify::{Channel, Event};
+        use crate::storage::DeliveryStatus;
+        keys.extend(
+            Event::ALL
+                .iter()
+                .map(|e| format!("notify.event.{}", e.as_str())),
+        );
+        keys.extend(
+            [Channel::Email, Channel::Webhook, Channel::Log]
+                .iter()
+                .map(|c| format!("notify.channel.{}", c.as_str())),
+        );
+        keys.extend(
+            [
+                DeliveryStatus::Pending,
+                DeliveryStatus::Delivered,
+                DeliveryStatus::Failed,
+                DeliveryStatus::Expired,
+            ]
+            .iter()
+            .map(|s| format!("notify.status.{}", s.as_str())),
         );
         for (rule, clock) in crate::domain::escalation::rules() {
             keys.push(format!("reminder.{rule}"));

@@ -15,6 +15,7 @@ use crate::domain::DomainError;
 use crate::domain::dispatch::{Dispatch, JobView, ReturnVisitCall};
 use crate::domain::error::{ErrorCode, Problem, Thing};
 use crate::domain::jobs::Committed;
+use crate::domain::notify::{self, NotificationView};
 use crate::domain::planning::{self, JobOrder, JobSearch};
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, JsonBody, need};
@@ -36,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(answer_help))
         .routes(routes!(handle_complaint))
         .routes(routes!(job_audit))
+        .routes(routes!(job_notifications))
         .routes(routes!(audit))
 }
 
@@ -229,6 +231,33 @@ async fn job_audit(
         })
         .await?;
     Ok(Json(entries))
+}
+
+/// What the customer was told about a job.
+///
+/// Every notification about the job (an appointment booked or moved, the engineer on the way, the work completed with the customer's link, a survey after an unanswered return-visit call, a complaint's answer), oldest first, each with its deliveries: one per configured channel that reaches the customer (`email`, `webhook`, `log`), with its status (`pending`, `delivered`, `failed`, `expired`), attempts, last error and next attempt. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/notifications",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id.")),
+    responses((status = 200, description = "The job's notifications, oldest first.", body = [NotificationView]))
+)]
+async fn job_notifications(
+    State(state): State<AppState>,
+    _: Authorized<need::ReadJobs>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let views = state
+        .blocking(move |state| {
+            let storage = state.storage.as_ref();
+            if crate::storage::read(storage, |tx| Ok::<_, DomainError>(tx.job(&id)?))?.is_none() {
+                return Err(DomainError::not_found(Thing::Job, id.clone()));
+            }
+            notify::of_job(storage, &id)
+        })
+        .await?;
+    Ok(Json(views))
 }
 
 /// Which audit entries.

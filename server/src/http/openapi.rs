@@ -289,6 +289,7 @@ mod tests {
             "GET /v1/jobs",
             "GET /v1/jobs/{id}",
             "GET /v1/jobs/{id}/audit",
+            "GET /v1/jobs/{id}/notifications",
             "GET /v1/jobs/{id}/report",
             "GET /v1/jobs/{id}/suggestions",
             "GET /v1/kpis",

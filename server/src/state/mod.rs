@@ -5,6 +5,7 @@
 
 pub mod limits;
 pub mod metrics;
+pub mod outbox;
 mod relay;
 pub mod scheduler;
 
@@ -104,6 +105,8 @@ pub struct AppState {
     /// Permits for work on the blocking pool: requests beyond them wait on the executor, not
     /// as threads queued behind the database.
     pub workers: Arc<Semaphore>,
+    /// How notifications reach customers.
+    pub outbox: Arc<outbox::Outbox>,
 }
 
 /// The organisation's time zone: an IANA name this build's time-zone database knows.
@@ -183,6 +186,7 @@ impl AppState {
             language: crate::domain::Language::English,
             phone_region: None,
             workers: Arc::new(Semaphore::new(BLOCKING_WORKERS)),
+            outbox: Arc::new(outbox::Outbox::log_only("http://localhost:8080")),
         }
     }
 
@@ -209,6 +213,18 @@ impl AppState {
         // costs little (it ticks at most once per `MIN_SLEEP`), and a help request escalates
         // at once.
         self.scheduler_wake.notify_one();
+        // The change may have enqueued a notification.
+        self.outbox.wake();
+    }
+
+    /// Tells the office that deliveries of notifications about `jobs` moved on (no device
+    /// syncs for that, and nothing for the ladder to look at).
+    pub fn notified(&self, jobs: Vec<String>) {
+        self.announce(Live::Changed {
+            users: Arc::new([]),
+            jobs: jobs.into(),
+            cause: None,
+        });
     }
 
     /// Tells a revoked device's open event streams to end.

@@ -76,6 +76,7 @@ macro_rules! storage_conformance_tests {
             knowledge_round_trips,
             fleet_round_trips,
             customers_are_found_and_merged,
+            notifications_are_queued_once_and_delivered,
         );
     };
     (@tests $fresh:expr; $($check:ident),* $(,)?) => {$(
@@ -1101,4 +1102,100 @@ pub fn customers_are_found_and_merged(store: &dyn Storage) {
     write(store, |tx| tx.put_customer(&renamed)).expect("write");
     assert_eq!(found("king"), ["cus-ada"]);
     assert!(found("lovelace").is_empty());
+}
+
+/// The outbox stores a key once; new notifications are taken once; due deliveries come
+/// soonest first with their notification; a delivery replaces itself; what is next is `0`
+/// while a notification awaits its deliveries, then the earliest pending attempt.
+pub fn notifications_are_queued_once_and_delivered(store: &dyn Storage) {
+    use crate::storage::{Delivery, DeliveryStatus, StoredNotification};
+    let notification = |id: &str, key: &str, at: i64| StoredNotification {
+        id: id.into(),
+        job_id: "job-1".into(),
+        event: "completed".into(),
+        key: key.into(),
+        payload: format!(r#"{{"n":"{id}"}}"#),
+        created_at: at,
+        expires_at: at + 1_000,
+    };
+    let first = notification("n1", "job-1/completed/a", 10);
+    let second = notification("n2", "job-1/completed/b", 20);
+    let stored = write(store, |tx| {
+        Ok::<_, StorageError>([
+            tx.enqueue_notification(&first)?,
+            tx.enqueue_notification(&second)?,
+            tx.enqueue_notification(&notification("n3", "job-1/completed/a", 30))?,
+        ])
+    })
+    .expect("enqueue");
+    assert_eq!(stored, [true, true, false], "a key is stored once");
+    assert_eq!(
+        read(store, |tx| tx.next_outbox_work()).expect("next"),
+        Some(0)
+    );
+    let taken = write(store, |tx| {
+        Ok::<_, StorageError>((
+            tx.take_new_notifications(10)?,
+            tx.take_new_notifications(10)?,
+        ))
+    })
+    .expect("take");
+    assert_eq!(taken.0, [first.clone(), second.clone()]);
+    assert!(taken.1.is_empty(), "taken once");
+    assert_eq!(read(store, |tx| tx.next_outbox_work()).expect("next"), None);
+    let delivery = |id: &str, channel: &str, next: i64| Delivery {
+        notification_id: id.into(),
+        channel: channel.into(),
+        recipient: "ada@example.com".into(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: Some(next),
+        last_error: String::new(),
+        delivered_at: None,
+    };
+    write(store, |tx| {
+        tx.put_delivery(&delivery("n2", "email", 50), 20)?;
+        tx.put_delivery(&delivery("n1", "webhook", 40), 20)?;
+        tx.put_delivery(&delivery("n1", "email", 40), 20)?;
+        Ok::<_, StorageError>(())
+    })
+    .expect("deliveries");
+    assert_eq!(
+        read(store, |tx| tx.next_outbox_work()).expect("next"),
+        Some(40)
+    );
+    let due = write(store, |tx| tx.due_deliveries(45, 10)).expect("due");
+    let names: Vec<(&str, &str)> = due
+        .iter()
+        .map(|(d, n)| (d.channel.as_str(), n.id.as_str()))
+        .collect();
+    assert_eq!(names, [("email", "n1"), ("webhook", "n1")]);
+    assert_eq!(due[0].1, first);
+    let delivered = Delivery {
+        status: DeliveryStatus::Delivered,
+        attempts: 2,
+        next_attempt_at: None,
+        last_error: "connection refused".into(),
+        delivered_at: Some(60),
+        ..delivery("n1", "email", 40)
+    };
+    write(store, |tx| tx.put_delivery(&delivered, 60)).expect("delivered");
+    let (deliveries, notifications) = read(store, |tx| {
+        Ok::<_, StorageError>((tx.job_deliveries("job-1")?, tx.job_notifications("job-1")?))
+    })
+    .expect("read");
+    assert_eq!(
+        deliveries,
+        [
+            delivered,
+            delivery("n1", "webhook", 40),
+            delivery("n2", "email", 50)
+        ]
+    );
+    assert_eq!(notifications, [first, second]);
+    assert!(
+        write(store, |tx| tx.due_deliveries(39, 10))
+            .expect("due")
+            .is_empty()
+    );
 }

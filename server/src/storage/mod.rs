@@ -5,7 +5,8 @@
 //! scope), [`DeviceStore`] (users, sessions, enrollment, credentials, devices), [`AuditLog`],
 //! [`ServiceStore`] (facts, KPIs, reminders), [`KnowledgeStore`] (manuals, cases, tips) and
 //! [`BlobIndex`] (held blobs, uploads, report links), [`FleetStore`] (device reports, syncs,
-//! forwarded logs), [`CustomerStore`] (customer records and their search) — each with a `…Mut` twin for writes;
+//! forwarded logs), [`CustomerStore`] (customer records and their search), [`NotificationStore`] (the
+//! notification outbox) — each with a `…Mut` twin for writes;
 //! [`ReadTx`] and [`WriteTx`] are all of them together. Blob bytes live behind
 //! [`blobs::BlobStore`]. Everything a write closure does commits together or not at all, which is how
 //! "durable before acknowledged" holds: the sync handler builds its response inside the write
@@ -23,6 +24,7 @@ pub mod identity;
 pub mod jobs;
 pub mod knowledge;
 pub mod media;
+pub mod notifications;
 pub mod postgres;
 pub mod service;
 pub mod sqlite;
@@ -40,6 +42,9 @@ pub use identity::{
 pub use jobs::{Event, EventKind, JobStore, JobStoreMut, NewChange, StoredDocument, StoredJob};
 pub use knowledge::{KnowledgeStore, KnowledgeStoreMut};
 pub use media::{BlobIndex, BlobIndexMut, BlobRecord, PendingUpload, ReportLink};
+pub use notifications::{
+    Delivery, DeliveryStatus, NotificationStore, NotificationStoreMut, StoredNotification,
+};
 pub use service::{JobFacts, LadderEntry, Reminder, ServiceStore, ServiceStoreMut};
 
 /// Why storage failed.
@@ -98,6 +103,7 @@ pub trait ReadTx:
     + BlobIndex
     + FleetStore
     + CustomerStore
+    + NotificationStore
 {
 }
 
@@ -110,6 +116,7 @@ impl<
         + BlobIndex
         + FleetStore
         + CustomerStore
+        + NotificationStore
         + ?Sized,
 > ReadTx for T
 {
@@ -126,6 +133,7 @@ pub trait WriteTx:
     + BlobIndexMut
     + FleetStoreMut
     + CustomerStoreMut
+    + NotificationStoreMut
 {
 }
 
@@ -139,6 +147,7 @@ impl<
         + BlobIndexMut
         + FleetStoreMut
         + CustomerStoreMut
+        + NotificationStoreMut
         + ?Sized,
 > WriteTx for T
 {

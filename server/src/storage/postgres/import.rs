@@ -52,6 +52,8 @@ pub(crate) const TABLES: &[&str] = &[
     "device_logs",
     "sign_in_failures",
     "customers",
+    "notifications",
+    "deliveries",
 ];
 
 /// What was copied: rows per table, in [`TABLES`] order.

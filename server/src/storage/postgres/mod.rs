@@ -39,6 +39,7 @@ mod identity;
 mod import;
 mod jobs;
 mod knowledge;
+mod notifications;
 mod service;
 
 /// The advisory lock every write transaction holds until it ends (see the module's docs).
@@ -90,6 +91,8 @@ fn migrations() -> Vec<String> {
          ALTER TABLE job_facts ADD COLUMN return_visit_at BIGINT;
          ALTER TABLE job_facts ADD COLUMN customer_rating BIGINT;"
             .to_owned(),
+        // 6: the notification outbox (SQLite's migration 14).
+        notifications::SCHEMA.to_owned(),
     ]
 }
 

@@ -19,6 +19,7 @@ mod fleet;
 mod identity;
 mod jobs;
 mod knowledge;
+mod notifications;
 mod service;
 
 /// Numbered migrations over `PRAGMA user_version`; never edit a shipped one.
@@ -140,6 +141,8 @@ const MIGRATIONS: &[&str] = &[
     customers::MIGRATION,
     // 13
     service::RETURN_VISITS,
+    // 14
+    notifications::MIGRATION,
 ];
 
 /// The SQLite storage backend.
