@@ -153,7 +153,7 @@ impl From<CoreError> for FieldsyncError {
             .collect();
         let reason = error.message(language());
         match error {
-            CoreError::UnknownJob(_) => FieldsyncError::NotFound {
+            CoreError::UnknownJob(_) | CoreError::UnknownReminder(_) => FieldsyncError::NotFound {
                 code,
                 params,
                 reason,

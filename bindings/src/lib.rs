@@ -80,6 +80,8 @@ pub trait FieldsyncListener: Send + Sync {
     fn jobs_changed(&self, job_ids: Vec<String>);
     /// A sync started, finished or failed.
     fn sync_progressed(&self, event: SyncEvent);
+    /// A sync brought reminders addressed to the installer that the phone did not have.
+    fn reminders_arrived(&self, reminders: Vec<Reminder>);
 }
 
 type Listeners = Mutex<BTreeMap<u64, Arc<dyn FieldsyncListener>>>;
@@ -533,7 +535,11 @@ impl FieldsyncClient {
             self.transport.sync(&self.store)
         };
         match result {
-            Ok(report) => {
+            Ok(mut report) => {
+                let arrived: Vec<Reminder> = std::mem::take(&mut report.new_reminders)
+                    .into_iter()
+                    .map(Into::into)
+                    .collect();
                 let summary = SyncSummary::from(report);
                 if !summary.updated_job_ids.is_empty() {
                     let ids = summary.updated_job_ids.clone();
@@ -543,6 +549,9 @@ impl FieldsyncClient {
                     summary: summary.clone(),
                 };
                 self.notify(|l| l.sync_progressed(event.clone()));
+                if !arrived.is_empty() {
+                    self.notify(|l| l.reminders_arrived(arrived.clone()));
+                }
                 Ok(summary)
             }
             Err(e) => {
@@ -625,6 +634,24 @@ impl FieldsyncClient {
     /// records for edits it accepted and then put back because they broke a field rule.
     pub fn refusals(&self) -> Result<Vec<Refusal>, FieldsyncError> {
         Ok(self.store.refusals()?.into_iter().map(Into::into).collect())
+    }
+
+    /// The reminders addressed to the installer that they have not acknowledged, newest
+    /// first, as the last sync brought them (works offline).
+    pub fn reminders(&self) -> Result<Vec<Reminder>, FieldsyncError> {
+        Ok(self
+            .store
+            .reminders()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Acknowledges a reminder, offline: it leaves `reminders()` at once and the server records
+    /// the installer's acknowledgement at the next sync. `NotFound` for a reminder the phone
+    /// does not hold.
+    pub fn acknowledge_reminder(&self, id: u64) -> Result<(), FieldsyncError> {
+        Ok(self.store.acknowledge_reminder(id)?)
     }
 
     /// Registers a listener; keep the returned subscription as long as you want the calls.

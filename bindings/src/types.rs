@@ -433,6 +433,40 @@ impl From<RefusalRecord> for Refusal {
     }
 }
 
+/// A reminder the escalation ladder sent the installer: a clock of one of their jobs is
+/// running out, or it ran out.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Reminder {
+    /// Its id, for `acknowledge_reminder`.
+    pub id: u64,
+    /// The job it is about.
+    pub job_id: String,
+    /// The escalation rule that fired it, e.g. `resolve:owner`.
+    pub rule: String,
+    /// The job's escalation ring when it fired (1 to 3).
+    pub ring: u8,
+    /// The clock that ran out (`dispatch`, `resolve`, `feedback`, `complaint`) or `help`.
+    pub clock: String,
+    /// What it says, in English; word it from `rule` and `clock` in the app's language.
+    pub message: String,
+    /// When it fired (ms since the Unix epoch, the server's clock).
+    pub created_at: i64,
+}
+
+impl From<fieldsync_client_core::Reminder> for Reminder {
+    fn from(r: fieldsync_client_core::Reminder) -> Self {
+        Reminder {
+            id: r.id,
+            job_id: r.job_id,
+            rule: r.rule,
+            ring: r.ring,
+            clock: r.clock,
+            message: r.message,
+            created_at: r.created_at,
+        }
+    }
+}
+
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncSummary {

@@ -677,6 +677,13 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     
     /**
+     * Acknowledges a reminder, offline: it leaves `reminders()` at once and the server records
+     * the installer's acknowledgement at the next sync. `NotFound` for a reminder the phone
+     * does not hold.
+     */
+    func acknowledgeReminder(id: UInt64) throws 
+    
+    /**
      * Records a part used.
      */
     func addPart(jobId: String, partNumber: String, quantity: UInt32, underWarranty: Bool) throws 
@@ -800,6 +807,12 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
      * records for edits it accepted and then put back because they broke a field rule.
      */
     func refusals() throws  -> [Refusal]
+    
+    /**
+     * The reminders addressed to the installer that they have not acknowledged, newest
+     * first, as the last sync brought them (works offline).
+     */
+    func reminders() throws  -> [Reminder]
     
     /**
      * Tells the office how much storage is free on the phone (sent with the next sync, for
@@ -980,6 +993,20 @@ public static func `open`(config: ClientConfig)throws  -> FieldsyncClient  {
 }
     
 
+    
+    /**
+     * Acknowledges a reminder, offline: it leaves `reminders()` at once and the server records
+     * the installer's acknowledgement at the next sync. `NotFound` for a reminder the phone
+     * does not hold.
+     */
+open func acknowledgeReminder(id: UInt64)throws   {try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_acknowledge_reminder(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(id),uniffiCallStatus
+    )
+}
+}
     
     /**
      * Records a part used.
@@ -1275,6 +1302,19 @@ open func refusals()throws  -> [Refusal]  {
     return try  FfiConverterSequenceTypeRefusal.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
         uniffiCallStatus in
     uniffi_fieldsync_fn_method_fieldsyncclient_refusals(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The reminders addressed to the installer that they have not acknowledged, newest
+     * first, as the last sync brought them (works offline).
+     */
+open func reminders()throws  -> [Reminder]  {
+    return try  FfiConverterSequenceTypeReminder.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_reminders(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1589,6 +1629,11 @@ public protocol FieldsyncListener: AnyObject, Sendable {
      */
     func syncProgressed(event: SyncEvent) 
     
+    /**
+     * A sync brought reminders addressed to the installer that the phone did not have.
+     */
+    func remindersArrived(reminders: [Reminder]) 
+    
 }
 /**
  * Told when jobs change on the phone or a sync makes progress. Implemented by the app.
@@ -1673,6 +1718,18 @@ open func syncProgressed(event: SyncEvent)  {try! rustCall() {
 }
 }
     
+    /**
+     * A sync brought reminders addressed to the installer that the phone did not have.
+     */
+open func remindersArrived(reminders: [Reminder])  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsynclistener_reminders_arrived(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeReminder.lower(reminders),uniffiCallStatus
+    )
+}
+}
+    
 
     
 }
@@ -1738,6 +1795,30 @@ fileprivate struct UniffiCallbackInterfaceFieldsyncListener {
                 }
                 return uniffiObj.syncProgressed(
                      event: try FfiConverterTypeSyncEvent_lift(event)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        remindersArrived: { (
+            uniffiHandle: UInt64,
+            reminders: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeFieldsyncListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.remindersArrived(
+                     reminders: try FfiConverterSequenceTypeReminder.lift(reminders)
                 )
             }
 
@@ -3831,6 +3912,126 @@ public func FfiConverterTypeRefusal_lift(_ buf: RustBuffer) throws -> Refusal {
 #endif
 public func FfiConverterTypeRefusal_lower(_ value: Refusal) -> RustBuffer {
     return FfiConverterTypeRefusal.lower(value)
+}
+
+
+/**
+ * A reminder the escalation ladder sent the installer: a clock of one of their jobs is
+ * running out, or it ran out.
+ */
+public struct Reminder: Equatable, Hashable {
+    /**
+     * Its id, for `acknowledge_reminder`.
+     */
+    public var id: UInt64
+    /**
+     * The job it is about.
+     */
+    public var jobId: String
+    /**
+     * The escalation rule that fired it, e.g. `resolve:owner`.
+     */
+    public var rule: String
+    /**
+     * The job's escalation ring when it fired (1 to 3).
+     */
+    public var ring: UInt8
+    /**
+     * The clock that ran out (`dispatch`, `resolve`, `feedback`, `complaint`) or `help`.
+     */
+    public var clock: String
+    /**
+     * What it says, in English; word it from `rule` and `clock` in the app's language.
+     */
+    public var message: String
+    /**
+     * When it fired (ms since the Unix epoch, the server's clock).
+     */
+    public var createdAt: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Its id, for `acknowledge_reminder`.
+         */id: UInt64, 
+        /**
+         * The job it is about.
+         */jobId: String, 
+        /**
+         * The escalation rule that fired it, e.g. `resolve:owner`.
+         */rule: String, 
+        /**
+         * The job's escalation ring when it fired (1 to 3).
+         */ring: UInt8, 
+        /**
+         * The clock that ran out (`dispatch`, `resolve`, `feedback`, `complaint`) or `help`.
+         */clock: String, 
+        /**
+         * What it says, in English; word it from `rule` and `clock` in the app's language.
+         */message: String, 
+        /**
+         * When it fired (ms since the Unix epoch, the server's clock).
+         */createdAt: Int64) {
+        self.id = id
+        self.jobId = jobId
+        self.rule = rule
+        self.ring = ring
+        self.clock = clock
+        self.message = message
+        self.createdAt = createdAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Reminder: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReminder: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Reminder {
+        return
+            try Reminder(
+                id: FfiConverterUInt64.read(from: &buf), 
+                jobId: FfiConverterString.read(from: &buf), 
+                rule: FfiConverterString.read(from: &buf), 
+                ring: FfiConverterUInt8.read(from: &buf), 
+                clock: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf), 
+                createdAt: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Reminder, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.id, into: &buf)
+        FfiConverterString.write(value.jobId, into: &buf)
+        FfiConverterString.write(value.rule, into: &buf)
+        FfiConverterUInt8.write(value.ring, into: &buf)
+        FfiConverterString.write(value.clock, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+        FfiConverterInt64.write(value.createdAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReminder_lift(_ buf: RustBuffer) throws -> Reminder {
+    return try FfiConverterTypeReminder.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReminder_lower(_ value: Reminder) -> RustBuffer {
+    return FfiConverterTypeReminder.lower(value)
 }
 
 
@@ -6014,6 +6215,31 @@ fileprivate struct FfiConverterSequenceTypeRefusal: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeReminder: FfiConverterRustBuffer {
+    typealias SwiftType = [Reminder]
+
+    public static func write(_ value: [Reminder], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeReminder.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Reminder] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Reminder]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeReminder.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeSearchHit: FfiConverterRustBuffer {
     typealias SwiftType = [SearchHit]
 
@@ -6152,6 +6378,9 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_acknowledge_reminder() != 45120) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_add_part() != 65520) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6215,6 +6444,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_refusals() != 61439) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_reminders() != 18815) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_report_free_storage() != 7938) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6267,6 +6499,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsynclistener_sync_progressed() != 55566) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsynclistener_reminders_arrived() != 42757) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_subscription_cancel() != 58309) {

@@ -257,6 +257,13 @@ typedef void (*UniffiCallbackInterfaceFieldsyncListenerMethod1)(uint64_t, RustBu
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_FIELDSYNC_LISTENER_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_FIELDSYNC_LISTENER_METHOD2
+typedef void (*UniffiCallbackInterfaceFieldsyncListenerMethod2)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FIELDSYNC_LISTENER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FIELDSYNC_LISTENER
 typedef struct UniffiVTableCallbackInterfaceFieldsyncListener {
@@ -264,6 +271,7 @@ typedef struct UniffiVTableCallbackInterfaceFieldsyncListener {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceFieldsyncListenerMethod0 _Nonnull jobsChanged;
     UniffiCallbackInterfaceFieldsyncListenerMethod1 _Nonnull syncProgressed;
+    UniffiCallbackInterfaceFieldsyncListenerMethod2 _Nonnull remindersArrived;
 } UniffiVTableCallbackInterfaceFieldsyncListener;
 
 #endif
@@ -280,6 +288,11 @@ void uniffi_fieldsync_fn_free_fieldsyncclient(uint64_t handle, RustCallStatus *_
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_CONSTRUCTOR_FIELDSYNCCLIENT_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_CONSTRUCTOR_FIELDSYNCCLIENT_OPEN
 uint64_t uniffi_fieldsync_fn_constructor_fieldsyncclient_open(RustBuffer config, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ACKNOWLEDGE_REMINDER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ACKNOWLEDGE_REMINDER
+void uniffi_fieldsync_fn_method_fieldsyncclient_acknowledge_reminder(uint64_t ptr, uint64_t id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_ADD_PART
@@ -387,6 +400,11 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_preview_report(uint64_t pt
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_refusals(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_REMINDERS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_REMINDERS
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_reminders(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_REPORT_FREE_STORAGE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_REPORT_FREE_STORAGE
 void uniffi_fieldsync_fn_method_fieldsyncclient_report_free_storage(uint64_t ptr, RustBuffer app_version, RustBuffer free_bytes, RustCallStatus *_Nonnull out_status
@@ -490,6 +508,11 @@ void uniffi_fieldsync_fn_method_fieldsynclistener_jobs_changed(uint64_t ptr, Rus
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCLISTENER_SYNC_PROGRESSED
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCLISTENER_SYNC_PROGRESSED
 void uniffi_fieldsync_fn_method_fieldsynclistener_sync_progressed(uint64_t ptr, RustBuffer event, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCLISTENER_REMINDERS_ARRIVED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCLISTENER_REMINDERS_ARRIVED
+void uniffi_fieldsync_fn_method_fieldsynclistener_reminders_arrived(uint64_t ptr, RustBuffer reminders, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_CLONE_SUBSCRIPTION
@@ -767,6 +790,12 @@ void ffi_fieldsync_rust_future_free_void(uint64_t handle
 void ffi_fieldsync_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ACKNOWLEDGE_REMINDER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ACKNOWLEDGE_REMINDER
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_acknowledge_reminder(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ADD_PART
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ADD_PART
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_add_part(void
@@ -893,6 +922,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_refusals(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_REMINDERS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_REMINDERS
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_reminders(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_REPORT_FREE_STORAGE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_REPORT_FREE_STORAGE
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_report_free_storage(void
@@ -998,6 +1033,12 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsynclistener_jobs_changed(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCLISTENER_SYNC_PROGRESSED
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCLISTENER_SYNC_PROGRESSED
 uint16_t uniffi_fieldsync_checksum_method_fieldsynclistener_sync_progressed(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCLISTENER_REMINDERS_ARRIVED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCLISTENER_REMINDERS_ARRIVED
+uint16_t uniffi_fieldsync_checksum_method_fieldsynclistener_reminders_arrived(void
     
 );
 #endif

@@ -148,6 +148,8 @@ const MIGRATIONS: &[&str] = &[
         level TEXT NOT NULL,
         message TEXT NOT NULL
     ) STRICT;",
+    // 4: the reminders addressed to the installer.
+    crate::reminders::MIGRATION,
 ];
 
 /// The schema version this code writes.

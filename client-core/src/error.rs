@@ -10,6 +10,9 @@ pub enum Error {
     /// The job is not on this device.
     #[error("job `{0}` is not on this device")]
     UnknownJob(String),
+    /// The reminder is not on this device (it was never sent to this installer, or is done).
+    #[error("reminder {0} is not on this device")]
+    UnknownReminder(u64),
     /// The edit breaks a rule of the job document (a forbidden status move, a field the installer
     /// does not own, a value out of range). Nothing was written.
     #[error("edit refused: {0}")]

@@ -12,6 +12,7 @@ mod knowledge;
 mod lease;
 mod media;
 mod messages;
+mod reminders;
 pub mod report;
 mod report_log;
 mod store;
@@ -28,6 +29,7 @@ pub use knowledge::{
 pub use lease::LeaseState;
 pub use media::{MAX_PHOTO_BYTES, PendingMedia};
 pub use messages::locked_message;
+pub use reminders::Reminder;
 pub use report::Language;
 pub use report_log::Severity;
 pub use store::{DeviceIdentity, JobQuery, JobSyncState, OutboxStatus, RefusalRecord, Store};

@@ -16,6 +16,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::UnknownJob(_) => "unknown_job",
+            Error::UnknownReminder(_) => "unknown_reminder",
             Error::Refused(refusal) => refusal.code(),
             Error::Database(_) => "database",
             Error::StorageFull => "storage_full",
@@ -35,6 +36,7 @@ impl Error {
     pub fn params(&self) -> Vec<(&'static str, String)> {
         match self {
             Error::UnknownJob(job) => vec![("job", job.clone())],
+            Error::UnknownReminder(id) => vec![("reminder", id.to_string())],
             Error::Refused(refusal) => refusal.params(),
             Error::CorruptDocument { job, reason } => {
                 vec![("job", job.clone()), ("detail", reason.clone())]
@@ -65,6 +67,7 @@ impl Error {
     fn chinese(&self) -> String {
         match self {
             Error::UnknownJob(job) => format!("工单 {job} 不在本设备上"),
+            Error::UnknownReminder(id) => format!("提醒 {id} 不在本设备上"),
             Error::Refused(refusal) => match refusal {
                 SchemaError::TransitionNotAllowed { from, to, role } => format!(
                     "{}不能把工单从“{}”改为“{}”",
@@ -169,6 +172,7 @@ mod tests {
             Error::Refused(SchemaError::UnknownChecklistItem("seal".into())),
             Error::Refused(SchemaError::MissingField("kind")),
             Error::UnknownJob("j1".into()),
+            Error::UnknownReminder(7),
             Error::StorageFull,
             Error::StoreMismatch("another user's store".into()),
             Error::CorruptDocument {

@@ -44,6 +44,8 @@ pub struct SyncReport {
     pub resynced_jobs: usize,
     /// Whether the server asked for a reset.
     pub reset: bool,
+    /// Reminders addressed to the installer that arrived in this session.
+    pub new_reminders: Vec<crate::Reminder>,
 }
 
 struct InFlight {
@@ -205,6 +207,7 @@ impl<'s> SyncSession<'s> {
         } else {
             (None, 0)
         };
+        let acknowledged = crate::reminders::acknowledged(&tx)?;
         tx.commit()?;
 
         let request = SyncRequest {
@@ -225,6 +228,7 @@ impl<'s> SyncSession<'s> {
                 .collect(),
             resync,
             report,
+            acknowledged,
         };
         self.in_flight = Some(InFlight {
             sent: push
@@ -424,6 +428,10 @@ impl<'s> SyncSession<'s> {
             && jiff::tz::TimeZone::get(zone).is_ok()
         {
             meta_set(&tx, TIME_ZONE, zone)?;
+        }
+        if let Some(open) = &response.reminders {
+            let arrived = crate::reminders::replace(&tx, open)?;
+            self.report.new_reminders.extend(arrived);
         }
         if response.reset || server_changed {
             self.report.reset = true;

@@ -119,6 +119,7 @@ fuzz_target!(|data: &[u8]| {
             message: ByteBuf::from(data.to_vec()),
         }],
         report: None,
+        acknowledged: Vec::new(),
     };
 
     // Refusing the input (or failing the round) is fine; panicking is not.

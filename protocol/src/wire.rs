@@ -40,6 +40,10 @@ pub struct SyncRequest {
     /// How the device is doing, for the office's fleet view. Omitted by older devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<DeviceReport>,
+    /// Reminders (by id) the installer acknowledged on the phone, sent until the server no
+    /// longer lists them as open. Omitted when none (and by older devices).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledged: Vec<u64>,
 }
 
 /// A device's account of itself, sent with its syncs (`docs/sync-protocol.md`, "Device
@@ -190,6 +194,32 @@ pub struct SyncResponse {
     /// times of its service reports in it. Omitted by servers that announce none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// Every open reminder addressed to the device's installer, whole, on the last page of a
+    /// round (`more` false); the device keeps exactly these (and its own acknowledgements not
+    /// yet listed as done). Omitted on other pages and by older servers: the device keeps what
+    /// it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<Vec<PhoneReminder>>,
+}
+
+/// A reminder the escalation ladder sent to an installer, as their phone keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PhoneReminder {
+    /// The reminder's id (what the device acknowledges).
+    pub id: u64,
+    /// The job it is about.
+    pub job: String,
+    /// The escalation rule that fired it, e.g. `resolve:owner`.
+    pub rule: String,
+    /// The job's escalation ring when it fired.
+    pub ring: u8,
+    /// The clock that ran out (`dispatch`, `resolve`, `feedback`, `complaint`, …) or `help`.
+    pub clock: String,
+    /// What it says (English; apps word it from `rule` and `clock` in their own language).
+    pub message: String,
+    /// When it fired (ms since the Unix epoch, the server's clock).
+    pub created_at: i64,
 }
 
 /// How long a device may go without reaching the server, counted on its own clock from its last

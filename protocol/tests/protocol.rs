@@ -271,6 +271,7 @@ fn sample_request() -> SyncRequest {
         }],
         resync: vec![],
         report: None,
+        acknowledged: vec![],
     }
 }
 
@@ -434,6 +435,7 @@ fn sample_response() -> SyncResponse {
         violations: vec![],
         lease: None,
         time_zone: None,
+        reminders: None,
     }
 }
 
@@ -491,6 +493,38 @@ fn sync_response_v1_with_time_zone_is_pinned() {
     });
     assert_eq!(wire::encode(&with_zone()), pinned);
     assert_eq!(wire::decode::<SyncResponse>(&pinned), Ok(with_zone()));
+}
+
+/// The installer's reminders: `acknowledged` and `reminders` are optional fields added within
+/// version 1, like `lease`.
+#[test]
+fn sync_messages_v1_with_reminders_are_pinned() {
+    let acknowledging = || SyncRequest {
+        acknowledged: vec![7, 9],
+        ..sample_request()
+    };
+    let pinned = fixture("sync-request-v1-acknowledged.cbor", || {
+        wire::encode(&acknowledging())
+    });
+    assert_eq!(wire::encode(&acknowledging()), pinned);
+    assert_eq!(wire::decode::<SyncRequest>(&pinned), Ok(acknowledging()));
+    let reminding = || SyncResponse {
+        reminders: Some(vec![fieldsync_protocol::wire::PhoneReminder {
+            id: 7,
+            job: "job-1".into(),
+            rule: "resolve:owner".into(),
+            ring: 1,
+            clock: "resolve".into(),
+            message: "resolve due within 2h".into(),
+            created_at: NOW,
+        }]),
+        ..sample_response()
+    };
+    let pinned = fixture("sync-response-v1-reminders.cbor", || {
+        wire::encode(&reminding())
+    });
+    assert_eq!(wire::encode(&reminding()), pinned);
+    assert_eq!(wire::decode::<SyncResponse>(&pinned), Ok(reminding()));
 }
 
 #[test]

@@ -667,6 +667,7 @@ proptest! {
             push: vec![JobChanges { job: job.clone(), changes: pushed.into_iter().map(Into::into).collect() }],
             resync: vec![ResyncMessage { job: job.clone(), message: message.into() }],
             report: None,
+            acknowledged: vec![],
         };
         let _ = sync::handle(&storage, &request, PageLimits::default(), 3);
         let after = read(&storage as &dyn Storage, |tx| tx.job_document(&job)).expect("read").expect("job");

@@ -89,6 +89,32 @@ fn unknown_protocol_versions_are_named() {
     );
 }
 
+/// A request acknowledging more reminders than any phone holds is refused, named; ids that
+/// are not the installer's (unknown, or someone else's) acknowledge nothing and fail nothing.
+#[test]
+fn acknowledgements_are_bounded_and_only_the_installers_own_count() {
+    let server = TestServer::start();
+    let phone = server.phone("anna");
+    let mut flood = request(&phone);
+    flood.acknowledged = (1..=1_001).collect();
+    let (status, body) = post_sync(&server, &phone, &wire::encode(&flood), false);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("malformed_message")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("acknowledged")),
+        "{body}"
+    );
+    let mut strangers = request(&phone);
+    strangers.acknowledged = vec![1, 2, 3];
+    let (status, body) = post_sync(&server, &phone, &wire::encode(&strangers), false);
+    assert_eq!(status, 200, "{body}");
+}
+
 #[test]
 fn oversized_bodies_are_413_even_when_compressed_small() {
     let server = TestServer::start();

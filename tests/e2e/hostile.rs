@@ -60,6 +60,7 @@ impl Hostile {
             push,
             resync: Vec::new(),
             report: None,
+            acknowledged: Vec::new(),
         }
     }
 

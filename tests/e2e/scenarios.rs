@@ -817,3 +817,64 @@ fn an_online_phone_is_not_nudged_by_its_own_edit_and_the_office_hears_the_job() 
         "{next}"
     );
 }
+
+#[test]
+fn an_installer_hears_their_reminder_and_acknowledges_it_offline() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let server = TestServer::start_with_clock(clock.clone());
+    let dispatcher = server.dispatcher();
+    let job = dispatcher.create_job("Overdue job");
+    dispatcher.assign(&job, Some("anna"));
+    let anna = server.phone("anna");
+    let report = anna.sync();
+    assert!(report.new_reminders.is_empty(), "{report:?}");
+
+    // 1. The job is past its resolve deadline: the ladder reminds its engineer, and Anna's
+    //    next sync brings the reminder, once.
+    clock.advance(3 * DAY);
+    server.escalate_now();
+    // The office signs in again after three days.
+    server.forget_sessions();
+    let dispatcher = server.dispatcher();
+    let report = anna.sync();
+    let arrived: Vec<(&str, &str)> = report
+        .new_reminders
+        .iter()
+        .map(|r| (r.job_id.as_str(), r.rule.as_str()))
+        .collect();
+    assert_eq!(arrived, [(job.as_str(), "resolve:owner")], "{report:?}");
+    assert!(anna.sync().new_reminders.is_empty(), "heard once");
+    let held = anna.store.reminders().expect("reminders");
+    assert_eq!(held, report.new_reminders, "readable offline");
+
+    // 2. She acknowledges it without a signal: it leaves her list at once; the server records
+    //    who acknowledged it when she syncs. A reminder she does not hold is refused by name.
+    let id = held[0].id;
+    anna.store.acknowledge_reminder(id).expect("acknowledge");
+    assert!(anna.store.reminders().expect("reminders").is_empty());
+    let unknown = anna
+        .store
+        .acknowledge_reminder(id + 1_000)
+        .expect_err("not on the phone");
+    assert_eq!(unknown.code(), "unknown_reminder");
+    let open = dispatcher.get("/v1/reminders").body;
+    assert!(
+        open.as_array()
+            .expect("reminders")
+            .iter()
+            .any(|r| r["id"] == id),
+        "still open on the server while she is offline"
+    );
+    anna.sync();
+    let view = dispatcher.job(&job);
+    let reminder = view["reminders"]
+        .as_array()
+        .expect("reminders")
+        .iter()
+        .find(|r| r["id"] == id)
+        .expect("the reminder")
+        .clone();
+    assert_eq!(reminder["acknowledged_by"], "anna", "{reminder:?}");
+    assert!(anna.store.reminders().expect("reminders").is_empty());
+    assert!(anna.sync().new_reminders.is_empty(), "not sent again");
+}

@@ -10,6 +10,7 @@ import com.fieldsync.FieldsyncException
 import com.fieldsync.FieldsyncListener
 import com.fieldsync.GeoPoint
 import com.fieldsync.HitKind
+import com.fieldsync.Reminder
 import com.fieldsync.JobStatus
 import com.fieldsync.SyncEvent
 import com.fieldsync.SyncState
@@ -78,6 +79,8 @@ class Recorder : FieldsyncListener {
     val events = mutableListOf<SyncEvent>()
     override fun jobsChanged(jobIds: List<String>) { changed.add(jobIds) }
     override fun syncProgressed(event: SyncEvent) { events.add(event) }
+    val reminders = mutableListOf<Reminder>()
+    override fun remindersArrived(reminders: List<Reminder>) { this.reminders.addAll(reminders) }
 }
 
 fun expect(condition: Boolean, what: String) {
@@ -121,6 +124,8 @@ fun main() {
                 expect(recorder.events.first() is SyncEvent.Started && recorder.events.last() is SyncEvent.Finished, "sync events: ${recorder.events}")
                 expect(recorder.changed.contains(listOf(job)), "jobs_changed was called")
                 expect(client.allJobs().single().status == JobStatus.ASSIGNED, "assigned")
+                // A fresh job is on time: no reminder for Anna, none heard.
+                expect(client.reminders().isEmpty() && recorder.reminders.isEmpty(), "no reminders: ${client.reminders()}")
 
                 // 2. Offline work, durable at once.
                 server.stop()

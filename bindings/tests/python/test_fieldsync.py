@@ -80,12 +80,16 @@ class Recorder(fieldsync.FieldsyncListener):
     def __init__(self):
         self.changed = []
         self.events = []
+        self.reminders = []
 
     def jobs_changed(self, job_ids):
         self.changed.append(list(job_ids))
 
     def sync_progressed(self, event):
         self.events.append(event)
+
+    def reminders_arrived(self, reminders):
+        self.reminders.extend(reminders)
 
 
 class InstallerDay(unittest.TestCase):
@@ -238,6 +242,9 @@ class InstallerDay(unittest.TestCase):
             def sync_progressed(self, event):
                 raise RuntimeError("app bug")
 
+            def reminders_arrived(self, reminders):
+                raise RuntimeError("app bug")
+
         client = self.enrolled()
         broken = client.subscribe(Broken())
         healthy = Recorder()
@@ -259,6 +266,39 @@ class InstallerDay(unittest.TestCase):
         self.assertIsNotNone(help[0].answered_at_ms)
         broken.cancel()
         kept.cancel()
+
+    def test_the_installer_hears_a_reminder_and_acknowledges_it_offline(self):
+        client = self.enrolled()
+        heard = Recorder()
+        subscription = client.subscribe(heard)
+        # A call taken three days ago is past its resolve deadline once it is Anna's: the
+        # ladder reminds her (it looks again within a second of the change).
+        three_days_ago = int(time.time() * 1000) - 3 * 24 * 3600 * 1000
+        late = self.server.call("POST", "/v1/jobs", {
+            "kind": "repair", "call_received_at": three_days_ago,
+            "customer": {"name": "Grace", "tier": "standard", "phone": "+1 555 0101"},
+            "site": {"address": "2 Main Street", "region": "north"},
+            "problem": {"category": "no heat", "description": "Radiators cold"},
+        })["id"]
+        self.server.call("POST", f"/v1/jobs/{late}/assign", {"assignee": "anna"})
+        deadline = time.time() + 20
+        while not client.reminders() and time.time() < deadline:
+            client.sync_now()
+            time.sleep(0.2)
+        reminders = client.reminders()
+        self.assertEqual([(r.job_id, r.rule) for r in reminders], [(late, "resolve:owner")])
+        self.assertEqual(heard.reminders, reminders, "the listener heard it")
+        # Acknowledged without a signal: gone from the list at once, recorded by the server as
+        # Anna's at the next sync.
+        client.acknowledge_reminder(reminders[0].id)
+        self.assertEqual(client.reminders(), [])
+        with self.assertRaises(fieldsync.FieldsyncError.NotFound):
+            client.acknowledge_reminder(reminders[0].id + 1000)
+        client.sync_now()
+        on_server = self.server.call("GET", f"/v1/jobs/{late}")["reminders"]
+        acknowledged = [r for r in on_server if r["id"] == reminders[0].id][0]
+        self.assertEqual(acknowledged["acknowledged_by"], "anna")
+        subscription.cancel()
 
     def test_plain_http_to_another_host_is_refused_with_a_clear_error(self):
         config = fieldsync.ClientConfig(store_path=self.config.store_path, user_id="anna", server_url="http://fieldsync.example.com")

@@ -13,8 +13,8 @@ use fieldsync_protocol::automerge::sync::{Message, State, SyncDoc};
 use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use fieldsync_protocol::job::{Role, read_job};
 use fieldsync_protocol::wire::{
-    JobChanges, JobDocument, PROTOCOL_VERSION, Refusal, ResyncMessage, SyncRequest, SyncResponse,
-    ViolationReport,
+    JobChanges, JobDocument, PROTOCOL_VERSION, PhoneReminder, Refusal, ResyncMessage, SyncRequest,
+    SyncResponse, ViolationReport,
 };
 
 use crate::domain::error::{DomainError, ErrorCode, Problem};
@@ -51,6 +51,8 @@ pub struct RoundOutcome {
     pub response: SyncResponse,
     /// Users to nudge.
     pub nudge: Vec<String>,
+    /// Jobs whose reminders the device acknowledged in this round.
+    pub acknowledged: Vec<String>,
 }
 
 struct DecodedPush {
@@ -83,6 +85,12 @@ fn validate(request: &SyncRequest) -> Result<(), DomainError> {
         return Err(DomainError::bad_request(
             ErrorCode::BadActor,
             "`actor` must be 1 to 32 bytes",
+        ));
+    }
+    if request.acknowledged.len() > MAX_ACKNOWLEDGED {
+        return Err(DomainError::bad_request(
+            ErrorCode::MalformedMessage,
+            format!("`acknowledged` lists at most {MAX_ACKNOWLEDGED} reminders"),
         ));
     }
     Ok(())
@@ -143,6 +151,50 @@ fn refusal(job: &str, code: &str, reason: String) -> Refusal {
         code: code.to_owned(),
         reason,
     }
+}
+
+/// The most reminders one request may acknowledge.
+const MAX_ACKNOWLEDGED: usize = 1_000;
+
+/// Acknowledges, as the device's installer, the reminders the device acknowledged that are
+/// addressed to them by name; any other id (another person's, an unknown one, one acknowledged
+/// already) changes nothing, so a repeat is harmless. Returns the jobs of those acknowledged
+/// now, for the office's live views.
+fn acknowledge_reminders(
+    tx: &mut dyn WriteTx,
+    request: &SyncRequest,
+    now: Millis,
+) -> Result<Vec<String>, DomainError> {
+    let mut jobs = Vec::new();
+    for &id in &request.acknowledged {
+        let Some(reminder) = tx.reminder(id)? else {
+            continue;
+        };
+        if reminder.to_user.as_deref() == Some(request.user.as_str())
+            && reminder.acknowledged_at.is_none()
+            && tx.acknowledge_reminder(id, &request.user, now)?
+        {
+            jobs.push(reminder.job_id);
+        }
+    }
+    Ok(jobs)
+}
+
+/// The open reminders addressed to `user`, as a phone keeps them.
+fn phone_reminders(tx: &dyn WriteTx, user: &str) -> Result<Vec<PhoneReminder>, DomainError> {
+    Ok(tx
+        .open_reminders_to(user)?
+        .into_iter()
+        .map(|r| PhoneReminder {
+            id: r.id,
+            job: r.job_id,
+            rule: r.rule,
+            ring: r.ring,
+            clock: r.clock,
+            message: r.message,
+            created_at: r.created_at,
+        })
+        .collect())
 }
 
 /// Handles one sync round.
@@ -237,7 +289,12 @@ pub fn handle(
                 && request.resync.is_empty()
                 && device.as_ref().is_none_or(|d| d.last_issued_cursor == 0),
         };
+        let acknowledged = acknowledge_reminders(tx, request, now)?;
         collect_page(tx, request, start, limits, &mut response, now)?;
+        // The installer's reminders, whole, once the round's pages are done.
+        if !response.more {
+            response.reminders = Some(phone_reminders(tx, &request.user)?);
+        }
 
         tx.record_actor(&request.actor, &request.device)?;
         tx.put_device(&DeviceRecord {
@@ -259,6 +316,7 @@ pub fn handle(
         Ok(RoundOutcome {
             response,
             nudge: nudge.into_iter().collect(),
+            acknowledged,
         })
     })
 }

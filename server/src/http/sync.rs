@@ -110,6 +110,10 @@ async fn sync_handler(
             .collect();
         state.changed_by(outcome.nudge.clone(), jobs, Some(&request_device));
     }
+    if !outcome.acknowledged.is_empty() {
+        // The office's reminder lists show who acknowledged them.
+        state.changed(Vec::new(), std::mem::take(&mut outcome.acknowledged));
+    }
     outcome.response.lease = Some(state.lease);
     outcome.response.time_zone = Some(state.time_zone.name().to_owned());
     let answer = wire::encode(&outcome.response);

@@ -696,6 +696,15 @@ pub fn facts_and_reminders_round_trip(store: &dyn Storage) {
     let first = first.expect("a new rule fires");
     assert!(again.is_none(), "a rule fires once per job");
     assert_eq!(first.rule, "resolve:owner");
+    let to = |user: &str| {
+        read(store, |tx| tx.open_reminders_to(user))
+            .expect("read")
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(to("u1"), [first.id], "addressed to u1 by name");
+    assert!(to("u2").is_empty());
     write(store, |tx| {
         assert!(tx.acknowledge_reminder(first.id, "u1", 50)?);
         // The first acknowledgement stands.
@@ -704,6 +713,7 @@ pub fn facts_and_reminders_round_trip(store: &dyn Storage) {
         Ok::<_, StorageError>(())
     })
     .expect("ack");
+    assert!(to("u1").is_empty(), "acknowledged: no longer open");
     read(store, |tx| {
         assert!(tx.reminders(true)?.is_empty());
         let all = tx.reminders(false)?;

@@ -362,6 +362,8 @@ pub trait ServiceStore {
     fn reminder(&self, id: u64) -> Result<Option<Reminder>, StorageError>;
     /// One job's reminders, oldest first.
     fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError>;
+    /// The open reminders addressed to `user` by name (an engineer's), oldest first.
+    fn open_reminders_to(&self, user: &str) -> Result<Vec<Reminder>, StorageError>;
 }
 
 /// Writes of this area inside one transaction.

@@ -69,6 +69,14 @@ enum Command {
     Status,
     /// Sends the phone's changes and receives the server's.
     Sync,
+    /// Lists the reminders the escalation ladder sent the installer (as the last sync
+    /// brought them), newest first.
+    Reminders,
+    /// Acknowledges a reminder (offline; the server hears it at the next sync).
+    AckReminder {
+        /// The reminder's id, as `reminders` lists it.
+        id: u64,
+    },
     /// Waits for the server's live nudges and syncs on each (Ctrl-C to stop).
     Watch,
     /// Sets off to a job (en route).
@@ -369,6 +377,24 @@ fn run(cli: &Cli) -> Result<(), String> {
                 report.updated_jobs,
                 report.purged_jobs
             );
+            for reminder in &report.new_reminders {
+                println!(
+                    "reminder {}: {} (job {}, ring {})",
+                    reminder.id, reminder.message, reminder.job_id, reminder.ring
+                );
+            }
+        }
+        Command::Reminders => {
+            for reminder in store.reminders().map_err(e)? {
+                println!(
+                    "{}  job {}  ring {}  {}  {}",
+                    reminder.id, reminder.job_id, reminder.ring, reminder.rule, reminder.message
+                );
+            }
+        }
+        Command::AckReminder { id } => {
+            store.acknowledge_reminder(*id).map_err(e)?;
+            println!("reminder {id} acknowledged; the server hears it at the next sync");
         }
         Command::Watch => {
             println!("watching for changes (Ctrl-C to stop)");

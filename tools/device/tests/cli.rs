@@ -20,6 +20,8 @@ fn every_command_has_generated_help() {
         "show",
         "status",
         "sync",
+        "reminders",
+        "ack-reminder",
         "watch",
         "start",
         "arrive",
@@ -66,4 +68,19 @@ fn mistakes_are_refused_by_name_and_store_nothing() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--store"));
     assert!(!dir.path().join("phone.sqlite3").exists(), "nothing stored");
+    let out = Command::new(DEVICE)
+        .args(["--store", store, "--user", "anna", "ack-reminder", "soon"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "a reminder id is a number");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<ID>"));
+    let out = Command::new(DEVICE)
+        .args(["--store", store, "--user", "anna", "ack-reminder", "7"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "not on the phone");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reminder 7 is not on this device"),
+        "{out:?}"
+    );
 }

@@ -93,6 +93,9 @@ fn migrations() -> Vec<String> {
             .to_owned(),
         // 6: the notification outbox (SQLite's migration 14).
         notifications::SCHEMA.to_owned(),
+        // 7: the open reminders to one installer (SQLite's migration 15).
+        "CREATE INDEX reminders_open_to_user ON reminders(to_user) WHERE acknowledged_at IS NULL;"
+            .to_owned(),
     ]
 }
 

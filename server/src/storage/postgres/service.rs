@@ -480,6 +480,13 @@ impl ServiceStore for Tx<'_> {
         let sql = format!("{REMINDER_COLUMNS} WHERE job_id = $1 ORDER BY id");
         self.query(&sql, &[&job_id])?.iter().map(reminder).collect()
     }
+
+    fn open_reminders_to(&self, user: &str) -> Result<Vec<Reminder>, StorageError> {
+        let sql = format!(
+            "{REMINDER_COLUMNS} WHERE to_user = $1 AND acknowledged_at IS NULL ORDER BY id"
+        );
+        self.query(&sql, &[&user])?.iter().map(reminder).collect()
+    }
 }
 
 impl ServiceStoreMut for Tx<'_> {

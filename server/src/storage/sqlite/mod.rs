@@ -143,6 +143,8 @@ const MIGRATIONS: &[&str] = &[
     service::RETURN_VISITS,
     // 14
     notifications::MIGRATION,
+    // 15: each sync lists the open reminders addressed to the device's installer.
+    "CREATE INDEX reminders_open_to_user ON reminders(to_user) WHERE acknowledged_at IS NULL;",
 ];
 
 /// The SQLite storage backend.

@@ -536,6 +536,17 @@ pub(super) fn job_reminders(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+pub(super) fn open_reminders_to(
+    conn: &Connection,
+    user: &str,
+) -> Result<Vec<Reminder>, StorageError> {
+    let sql =
+        format!("{REMINDER_COLUMNS} WHERE to_user = ?1 AND acknowledged_at IS NULL ORDER BY id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([user], reminder)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub(super) fn add_reminder(
     conn: &Connection,
     new: &Reminder,
@@ -632,6 +643,10 @@ impl ServiceStore for Tx<'_> {
 
     fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError> {
         job_reminders(&self.0, job_id)
+    }
+
+    fn open_reminders_to(&self, user: &str) -> Result<Vec<Reminder>, StorageError> {
+        open_reminders_to(&self.0, user)
     }
 }
 
