@@ -223,7 +223,8 @@ struct ServeArgs {
     #[arg(long, value_name = "COUNTRY", env = "FIELDSYNC_PHONE_REGION")]
     phone_region: Option<String>,
     /// The server's address as customers reach it, for the links in their notifications
-    /// (e.g. https://service.example.com) [default: the address it listens on].
+    /// (e.g. https://service.example.com); needed with --smtp or --webhook [default: the
+    /// address it listens on, for the log].
     #[arg(long, value_name = "URL", env = "FIELDSYNC_PUBLIC_URL")]
     public_url: Option<String>,
     /// Notifies customers by e-mail through this SMTP server: smtp://HOST:PORT (add
@@ -410,6 +411,13 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         } else {
             url
         };
+        if args.public_url.is_none() && (args.smtp.is_some() || args.webhook.is_some()) {
+            return Err(
+                "--smtp and --webhook send customers links: give --public-url, the address \
+                 customers reach this server at (e.g. https://service.example.com)"
+                    .into(),
+            );
+        }
         let webhook_secret = match &args.webhook_secret_file {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
                 format!("cannot read the webhook secret from {}: {e}", path.display())

@@ -151,6 +151,8 @@ fn bad_notification_settings_stop_the_start_and_say_why() {
         ),
         (
             &[
+                "--public-url",
+                "https://service.example.com",
                 "--webhook",
                 "https://gateway.example.com/hook",
                 "--webhook-secret-file",
@@ -159,8 +161,24 @@ fn bad_notification_settings_stop_the_start_and_say_why() {
             "cannot read the webhook secret",
         ),
         (
-            &["--smtp", "smtp://localhost:25", "--mail-from", "nobody"][..],
+            &[
+                "--public-url",
+                "https://service.example.com",
+                "--smtp",
+                "smtp://localhost:25",
+                "--mail-from",
+                "nobody",
+            ][..],
             "--mail-from `nobody`",
+        ),
+        (
+            &[
+                "--smtp",
+                "smtp://localhost:25",
+                "--mail-from",
+                "Service <s@example.com>",
+            ][..],
+            "give --public-url",
         ),
     ] {
         let out = serve(extra);

@@ -12,7 +12,6 @@ use fieldsync_protocol::job::{Appointment, Job, JobSummary};
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Language, Millis};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::domain::DomainError;
 use crate::domain::media::put_customer_link;
@@ -117,6 +116,8 @@ impl Payload {
 
 /// An hour.
 const HOUR: Millis = 3_600_000;
+/// The events a later one overtakes: an appointment booked or moved, the engineer on the way.
+const PASSING: [&str; 3] = ["appointment_booked", "appointment_moved", "on_the_way"];
 /// How long an "on the way" is worth telling.
 const ON_THE_WAY_LIFETIME: Millis = 2 * HOUR;
 /// How long a completion, a survey or a complaint's answer is worth telling.
@@ -159,6 +160,20 @@ pub fn after_commit(
 ) -> Result<(), DomainError> {
     let status = job.status();
     let before = previous.map(|p| p.status);
+    // The visit moved on: news of the appointment or the journey not yet delivered is stale.
+    if before.is_some_and(|b| b != status)
+        && matches!(
+            status,
+            Status::EnRoute
+                | Status::OnSite
+                | Status::Completed
+                | Status::Incomplete
+                | Status::Cancelled
+                | Status::Closed
+        )
+    {
+        tx.supersede_notifications(&job.id, &PASSING, now)?;
+    }
     if let Some(appointment) = job.appointment
         && appointment.start > now
         && matches!(
@@ -175,6 +190,8 @@ pub fn after_commit(
             Some(_) => None,
         };
         if let Some(event) = event {
+            // Only the newest appointment is worth telling.
+            tx.supersede_notifications(&job.id, &PASSING, now)?;
             let payload = Payload {
                 appointment: Some(appointment),
                 ..Payload::of(job)
@@ -206,19 +223,14 @@ pub fn after_commit(
     Ok(())
 }
 
-/// Tells the customer of complaint job `complaint` the office's `answer` (each different
-/// answer once).
+/// Tells the customer of complaint job `complaint` the office's `answer`, given at `now`.
 pub fn complaint_answered(
     tx: &mut dyn WriteTx,
     complaint: &Job,
     answer: &str,
     now: Millis,
 ) -> Result<(), DomainError> {
-    let key: String = Sha256::digest(answer.as_bytes())
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key = now.to_string();
     let payload = Payload {
         answer: Some(answer.to_owned()),
         ..Payload::of(complaint)
@@ -327,20 +339,33 @@ pub fn claim(
 ) -> Result<Vec<Outgoing>, DomainError> {
     write(storage, |tx| {
         for notification in tx.take_new_notifications(ROUND * 4)? {
-            let payload = decode(&notification.payload)?;
+            // One that does not read (written by a newer server, say) fails on its own, seen
+            // on its job, rather than stopping the outbox.
+            let (payload, unreadable) = match decode(&notification.payload) {
+                Ok(payload) => (payload, None),
+                Err(e) => (Payload::default(), Some(e.to_string())),
+            };
             for &channel in channels {
-                let Some(recipient) = channel.recipient(&payload) else {
-                    continue;
+                let recipient = match &unreadable {
+                    Some(_) => "-".to_owned(),
+                    None => match channel.recipient(&payload) {
+                        Some(recipient) => recipient,
+                        None => continue,
+                    },
                 };
                 tx.put_delivery(
                     &Delivery {
                         notification_id: notification.id.clone(),
                         channel: channel.as_str().to_owned(),
                         recipient,
-                        status: DeliveryStatus::Pending,
+                        status: if unreadable.is_some() {
+                            DeliveryStatus::Failed
+                        } else {
+                            DeliveryStatus::Pending
+                        },
                         attempts: 0,
-                        next_attempt_at: Some(now),
-                        last_error: String::new(),
+                        next_attempt_at: unreadable.is_none().then_some(now),
+                        last_error: unreadable.clone().unwrap_or_default(),
                         delivered_at: None,
                     },
                     now,
@@ -349,6 +374,11 @@ pub fn claim(
         }
         let mut outgoing = Vec::new();
         for (mut delivery, notification) in tx.due_deliveries(now, ROUND)? {
+            // Every node has the same channels (README); one that lacks this one leaves it to
+            // those that have it.
+            if !channels.iter().any(|c| c.as_str() == delivery.channel) {
+                continue;
+            }
             let event = Event::parse(&notification.event);
             let payload = decode(&notification.payload);
             let (Some(event), Ok(payload)) = (event, payload) else {
@@ -379,7 +409,8 @@ pub fn claim(
 }
 
 /// Records how claimed deliveries went: delivered, or failed with the reason, then tried
-/// again after [`backoff`], or given up after [`MAX_ATTEMPTS`].
+/// again after [`backoff`], or given up after [`MAX_ATTEMPTS`]. A delivery another node has
+/// claimed since (this attempt outlived its lease) is left as that node records it.
 pub fn record(
     storage: &dyn Storage,
     results: Vec<(Delivery, Result<(), String>)>,
@@ -387,6 +418,14 @@ pub fn record(
 ) -> Result<(), DomainError> {
     write(storage, |tx| {
         for (mut delivery, result) in results {
+            // An attempt that outlived its lease may have been made again by another node,
+            // which then owns the delivery: its outcome stands.
+            let current = tx.delivery(&delivery.notification_id, &delivery.channel)?;
+            if current.is_none_or(|c| {
+                c.status != DeliveryStatus::Pending || c.attempts != delivery.attempts
+            }) {
+                continue;
+            }
             match result {
                 Ok(()) => {
                     delivery.status = DeliveryStatus::Delivered;
@@ -706,6 +745,86 @@ mod tests {
                 .expect("claim")
                 .is_empty()
         );
+    }
+
+    /// A moved appointment overtakes the booking not yet delivered; an attempt that outlived
+    /// its lease does not overwrite the node that tried again; a payload that does not read
+    /// fails on its own.
+    #[test]
+    fn newer_news_overtakes_older_and_late_outcomes_do_not_overwrite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage =
+            crate::storage::sqlite::SqliteStorage::open(dir.path().join("s.db")).expect("open");
+        let payload = Payload {
+            v: PAYLOAD_VERSION,
+            job_id: "j".into(),
+            phone: "13800138000".into(),
+            ..Payload::default()
+        };
+        let channels = [Channel::Webhook];
+        write(&storage, |tx| {
+            enqueue(tx, Event::AppointmentBooked, "a", &payload, DAY, 0)
+        })
+        .expect("booked");
+        let first = claim(&storage, &channels, 0).expect("claim");
+        record(
+            &storage,
+            vec![(first[0].delivery.clone(), Err("down".into()))],
+            10,
+        )
+        .expect("record");
+        write(&storage, |tx| {
+            tx.supersede_notifications("j", &PASSING, 20)?;
+            enqueue(tx, Event::AppointmentMoved, "b", &payload, DAY, 20)
+        })
+        .expect("moved");
+        let now = 10 + backoff(1);
+        let claimed = claim(&storage, &channels, now).expect("claim");
+        assert_eq!(
+            claimed.iter().map(|o| o.event).collect::<Vec<_>>(),
+            [Event::AppointmentMoved],
+            "the booking is no longer news"
+        );
+        // The attempt hangs past its lease; another round tries again and gets through.
+        let again = claim(&storage, &channels, now + ATTEMPT_LEASE).expect("claim");
+        assert_eq!(again[0].delivery.attempts, 2);
+        record(
+            &storage,
+            vec![(again[0].delivery.clone(), Ok(()))],
+            now + ATTEMPT_LEASE,
+        )
+        .expect("record");
+        record(
+            &storage,
+            vec![(claimed[0].delivery.clone(), Err("timed out".into()))],
+            now + ATTEMPT_LEASE + 1,
+        )
+        .expect("the late outcome");
+        let statuses = |job: &str| {
+            crate::storage::read(&storage, |tx| tx.job_deliveries(job))
+                .expect("read")
+                .into_iter()
+                .map(|d| (d.status, d.attempts))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            statuses("j"),
+            [(DeliveryStatus::Expired, 1), (DeliveryStatus::Delivered, 2)]
+        );
+        write(&storage, |tx| {
+            tx.enqueue_notification(&StoredNotification {
+                id: "bad".into(),
+                job_id: "k".into(),
+                event: "completed".into(),
+                key: "k/completed/x".into(),
+                payload: r#"{"v":9}"#.into(),
+                created_at: 0,
+                expires_at: DAY,
+            })
+        })
+        .expect("enqueue");
+        assert!(claim(&storage, &channels, now).expect("claim").is_empty());
+        assert_eq!(statuses("k"), [(DeliveryStatus::Failed, 0)]);
     }
 
     #[test]

@@ -20,8 +20,11 @@ use crate::domain::DomainError;
 use crate::domain::notify::{self, Channel, Message, Outgoing, ROUND};
 use crate::state::AppState;
 
-/// How long one attempt may take on any channel.
+/// How long one step of an attempt (connecting, each exchange) may take on any channel.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a whole attempt may take: well inside the claim's lease
+/// ([`crate::domain::notify::ATTEMPT_LEASE`]), so no other node tries it meanwhile.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(60);
 /// The longest the worker sleeps without looking at the outbox (a node that enqueued
 /// nothing still delivers what other nodes enqueued, and retries fall due).
 const IDLE_SLEEP: Duration = Duration::from_secs(30);
@@ -35,7 +38,7 @@ pub const SIGNATURE_HEADER: &str = "fieldsync-signature";
 pub const DELIVERY_HEADER: &str = "fieldsync-delivery";
 
 /// How the outbox reaches customers, as configured.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct OutboxSettings {
     /// The SMTP server: `smtp://host:port` (plain, or `?tls=required` for STARTTLS),
     /// `smtps://host:port` (TLS), with `user:password@` when it asks for them.
@@ -52,6 +55,23 @@ pub struct OutboxSettings {
     /// The server's address as customers reach it (for their links), e.g.
     /// `https://service.example.com`.
     pub public_url: String,
+}
+
+impl std::fmt::Debug for OutboxSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The SMTP address may carry a password; the webhook secret is one.
+        f.debug_struct("OutboxSettings")
+            .field("smtp", &self.smtp.as_deref().map(redact_password))
+            .field("mail_from", &self.mail_from)
+            .field("webhook", &self.webhook)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
+            .field("log", &self.log)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
 }
 
 /// The configured channels and the worker's wake-up.
@@ -249,7 +269,10 @@ impl Outbox {
                     .body(body)
                     .send()
                     .await
-                    .map_err(|e| format!("webhook: {}", crate::storage::with_causes(&e)))?;
+                    // The URL may carry the gateway's own token: not in what the office sees.
+                    .map_err(|e| {
+                        format!("webhook: {}", crate::storage::with_causes(&e.without_url()))
+                    })?;
                 let status = response.status();
                 if status.is_success() {
                     return Ok(());
@@ -259,6 +282,11 @@ impl Outbox {
                 Err(format!("webhook answered {status}: {text}"))
             }
             "log" => {
+                // The customer's link is their credential: the log shows it cut short.
+                let text = match &outgoing.payload.link {
+                    Some(path) => message.text.replace(path, &masked(path)),
+                    None => message.text.clone(),
+                };
                 tracing::info!(
                     target: "fieldsync::notifications",
                     notification = %outgoing.delivery.notification_id,
@@ -266,7 +294,7 @@ impl Outbox {
                     event = outgoing.event.as_str(),
                     to = %outgoing.delivery.recipient,
                     // One log line per message: the text's line breaks escaped.
-                    text = ?message.text,
+                    text = ?text,
                     "{}",
                     message.subject
                 );
@@ -311,14 +339,25 @@ pub fn sign(key: &ring::hmac::Key, seconds: i64, body: &str) -> String {
     format!("t={seconds},v1={hex}")
 }
 
-/// `url` with any password replaced by `***`, for messages.
+/// `url` with any password replaced by `***`, for messages (one that does not parse is not
+/// repeated: it may hold a password where none is expected).
 fn redact_password(url: &str) -> String {
     match reqwest::Url::parse(url.trim()) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
             parsed.to_string()
         }
-        _ => url.trim().to_owned(),
+        Err(_) => "(an address that does not parse)".to_owned(),
+    }
+}
+
+/// A customer's link path with its token cut to its first characters.
+fn masked(path: &str) -> String {
+    match path.strip_prefix("/r/") {
+        Some(token) => format!("/r/{}…", token.get(..6).unwrap_or(token)),
+        None => path.to_owned(),
     }
 }
 
@@ -326,6 +365,11 @@ fn redact_password(url: &str) -> String {
 /// many deliveries were attempted.
 pub async fn deliver_round(state: &AppState) -> Result<usize, DomainError> {
     let now = state.now();
+    // Most wakes find nothing due: a read says so without taking the write lock.
+    let next = state.read(|tx| Ok(tx.next_outbox_work()?)).await?;
+    if next.is_none_or(|at| at > now) {
+        return Ok(0);
+    }
     let channels = state.outbox.channels();
     let outgoing = state
         .blocking(move |state| notify::claim(state.storage.as_ref(), &channels, now))
@@ -337,7 +381,13 @@ pub async fn deliver_round(state: &AppState) -> Result<usize, DomainError> {
     let sends = outgoing.iter().map(|out| {
         let message = notify::message(out, state.language, &zone, &state.outbox.public_url);
         async move {
-            let result = state.outbox.send(out, &message, state).await;
+            let result =
+                match tokio::time::timeout(ATTEMPT_LIMIT, state.outbox.send(out, &message, state))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("no answer within {} s", ATTEMPT_LIMIT.as_secs())),
+                };
             if let Err(e) = &result {
                 tracing::warn!(
                     notification = %out.delivery.notification_id,
@@ -441,7 +491,7 @@ mod tests {
                 mail_from: Some("Service <service@example.com>".into()),
                 ..settings()
             },
-            "--smtp `ftp://user:***@localhost",
+            "--smtp `ftp://user:***@localhost/`",
         );
         refused(
             OutboxSettings {

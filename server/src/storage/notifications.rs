@@ -96,6 +96,12 @@ pub trait NotificationStore {
     fn job_notifications(&self, job_id: &str) -> Result<Vec<StoredNotification>, StorageError>;
     /// Their deliveries, in the order of their notifications, then by channel.
     fn job_deliveries(&self, job_id: &str) -> Result<Vec<Delivery>, StorageError>;
+    /// One channel's delivery of a notification, as stored now.
+    fn delivery(
+        &self,
+        notification_id: &str,
+        channel: &str,
+    ) -> Result<Option<Delivery>, StorageError>;
     /// When the outbox has work next: `Some(0)` while a notification awaits its deliveries,
     /// else the earliest pending delivery's next attempt; `None` when there is nothing to do.
     fn next_outbox_work(&self) -> Result<Option<Millis>, StorageError>;
@@ -122,4 +128,12 @@ pub trait NotificationStoreMut {
     ) -> Result<Vec<(Delivery, StoredNotification)>, StorageError>;
     /// Stores `delivery` (new, or replacing the one of its notification and channel).
     fn put_delivery(&mut self, delivery: &Delivery, now: Millis) -> Result<(), StorageError>;
+    /// Ends the relevance of `job_id`'s notifications of these `events` at `now` (news that a
+    /// newer notification overtakes): what is still undelivered expires at its next attempt.
+    fn supersede_notifications(
+        &mut self,
+        job_id: &str,
+        events: &[&str],
+        now: Millis,
+    ) -> Result<(), StorageError>;
 }

@@ -92,6 +92,21 @@ impl NotificationStore for Tx<'_> {
         rows.iter().map(delivery).collect()
     }
 
+    fn delivery(
+        &self,
+        notification_id: &str,
+        channel: &str,
+    ) -> Result<Option<Delivery>, StorageError> {
+        let row = self.query_opt(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries d
+                 WHERE d.notification_id = $1 AND d.channel = $2"
+            ),
+            &[&notification_id, &channel],
+        )?;
+        row.as_ref().map(delivery).transpose()
+    }
+
     fn next_outbox_work(&self) -> Result<Option<i64>, StorageError> {
         let waiting: bool = self
             .query_one(
@@ -198,6 +213,22 @@ impl NotificationStoreMut for Tx<'_> {
                 &now,
             ],
         )?;
+        Ok(())
+    }
+
+    fn supersede_notifications(
+        &mut self,
+        job_id: &str,
+        events: &[&str],
+        now: i64,
+    ) -> Result<(), StorageError> {
+        for event in events {
+            self.execute(
+                "UPDATE notifications SET expires_at = $3
+                 WHERE job_id = $1 AND event = $2 AND expires_at > $3",
+                &[&job_id, event, &now],
+            )?;
+        }
         Ok(())
     }
 }

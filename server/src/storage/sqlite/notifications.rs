@@ -1,6 +1,6 @@
 //! SQLite for the notification outbox.
 
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Tx, to_i64, to_u64};
 use crate::storage::StorageError;
@@ -94,6 +94,21 @@ impl NotificationStore for Tx<'_> {
         ))?;
         let rows = statement.query_map([job_id], delivery)?;
         rows.map(|row| checked(row?)).collect()
+    }
+
+    fn delivery(
+        &self,
+        notification_id: &str,
+        channel: &str,
+    ) -> Result<Option<Delivery>, StorageError> {
+        let mut statement = self.0.prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d
+             WHERE d.notification_id = ?1 AND d.channel = ?2"
+        ))?;
+        let row = statement
+            .query_row(params![notification_id, channel], delivery)
+            .optional()?;
+        row.map(checked).transpose()
     }
 
     fn next_outbox_work(&self) -> Result<Option<i64>, StorageError> {
@@ -199,6 +214,22 @@ impl NotificationStoreMut for Tx<'_> {
                 now
             ],
         )?;
+        Ok(())
+    }
+
+    fn supersede_notifications(
+        &mut self,
+        job_id: &str,
+        events: &[&str],
+        now: i64,
+    ) -> Result<(), StorageError> {
+        let mut statement = self.0.prepare_cached(
+            "UPDATE notifications SET expires_at = ?3
+             WHERE job_id = ?1 AND event = ?2 AND expires_at > ?3",
+        )?;
+        for event in events {
+            statement.execute(params![job_id, event, now])?;
+        }
         Ok(())
     }
 }
