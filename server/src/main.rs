@@ -357,6 +357,38 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             );
         }
     };
+    // Notification settings are checked before the database is touched: a mistake there must
+    // not leave a half-started installation behind (a created admin whose password scrolled by).
+    if args.public_url.is_none() && (args.smtp.is_some() || args.webhook.is_some()) {
+        return Err(
+            "--smtp and --webhook send customers links: give --public-url, the address \
+             customers reach this server at (e.g. https://service.example.com)"
+                .into(),
+        );
+    }
+    let webhook_secret = match &args.webhook_secret_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read the webhook secret from {}: {e}",
+                path.display()
+            )
+        })?),
+        None => None,
+    };
+    let outbox_settings = OutboxSettings {
+        smtp: args.smtp.clone(),
+        mail_from: args.mail_from.clone(),
+        webhook: args.webhook.clone(),
+        webhook_secret,
+        log: args.notify_log,
+        // Without one the links point at the address the server listens on, known once it
+        // listens; any address checks the rest now.
+        public_url: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| "http://localhost".into()),
+    };
+    Outbox::configure(outbox_settings.clone())?;
     let shared = args.database.open()?;
     let storage = shared.as_ref();
     let blobs = blob_location.open()?;
@@ -411,26 +443,9 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         } else {
             url
         };
-        if args.public_url.is_none() && (args.smtp.is_some() || args.webhook.is_some()) {
-            return Err(
-                "--smtp and --webhook send customers links: give --public-url, the address \
-                 customers reach this server at (e.g. https://service.example.com)"
-                    .into(),
-            );
-        }
-        let webhook_secret = match &args.webhook_secret_file {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-                format!("cannot read the webhook secret from {}: {e}", path.display())
-            })?),
-            None => None,
-        };
         let outbox = Outbox::configure(OutboxSettings {
-            smtp: args.smtp.clone(),
-            mail_from: args.mail_from.clone(),
-            webhook: args.webhook.clone(),
-            webhook_secret,
-            log: args.notify_log,
             public_url: args.public_url.clone().unwrap_or_else(|| url.clone()),
+            ..outbox_settings
         })?;
         let channels: Vec<&str> = outbox.channels().iter().map(|c| c.as_str()).collect();
         let zone = time_zone.name();

@@ -132,7 +132,8 @@ fn a_bad_sla_file_stops_the_start_and_says_why() {
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
 }
 
-/// Notification settings that cannot work stop the start, each named.
+/// Notification settings that cannot work stop the start, each named, before anything is
+/// stored.
 #[test]
 fn bad_notification_settings_stop_the_start_and_say_why() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -186,6 +187,10 @@ fn bad_notification_settings_stop_the_start_and_say_why() {
         assert!(
             !out.status.success() && error.contains(needle),
             "{extra:?}: {error}"
+        );
+        assert!(
+            !std::path::Path::new(db).exists(),
+            "{extra:?}: refused before the database is made"
         );
     }
 }

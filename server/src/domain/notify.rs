@@ -223,6 +223,13 @@ pub fn after_commit(
     Ok(())
 }
 
+/// Withdraws everything not yet told about `job_id` (its customer is made up, as the demo's
+/// are): undelivered notifications expire at `now`.
+pub fn withdraw(tx: &mut dyn WriteTx, job_id: &str, now: Millis) -> Result<(), DomainError> {
+    tx.supersede_notifications(job_id, &Event::ALL.map(Event::as_str), now)?;
+    Ok(())
+}
+
 /// Tells the customer of complaint job `complaint` the office's `answer`, given at `now`.
 pub fn complaint_answered(
     tx: &mut dyn WriteTx,

@@ -385,7 +385,11 @@ fn run(cli: &Cli) -> Result<(), String> {
             }
         }
         Command::Reminders => {
-            for reminder in store.reminders().map_err(e)? {
+            let reminders = store.reminders().map_err(e)?;
+            if reminders.is_empty() {
+                println!("no reminders (as of the last sync)");
+            }
+            for reminder in reminders {
                 println!(
                     "{}  job {}  ring {}  {}  {}",
                     reminder.id, reminder.job_id, reminder.ring, reminder.rule, reminder.message

@@ -25,6 +25,7 @@ use crate::domain::dispatch::Dispatch;
 use crate::domain::error::DomainError;
 use crate::domain::escalation;
 use crate::domain::jobs::{self, Author, NO_FIELDS};
+use crate::domain::notify;
 use crate::domain::planning::DAY;
 use crate::domain::sla::{HOUR, MINUTE, SlaPolicy};
 use crate::storage::{Storage, User, WriteTx, atomically, write};
@@ -361,6 +362,13 @@ fn fill(
     created += trouble(words, storage, &dispatch, &mut dice, now)?;
     escalation::tick(storage, policy, now, escalation::Look::Everything)?;
     publish_manuals(words, storage, now)?;
+    // The demo's customers are made up: what its month would have told them goes to nobody.
+    write(storage, |tx| {
+        for job in tx.list_jobs()? {
+            notify::withdraw(tx, &job.id, now)?;
+        }
+        Ok::<_, DomainError>(())
+    })?;
     Ok(created)
 }
 
