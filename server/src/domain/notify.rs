@@ -415,12 +415,50 @@ pub fn claim(
     })
 }
 
+/// Why an attempt failed, and whether trying again could help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What went wrong, for the office.
+    pub reason: String,
+    /// Whether no retry can succeed (an address the mail server rejects for good, a gateway
+    /// that refuses the request itself): the delivery fails at once.
+    pub permanent: bool,
+}
+
+impl Failure {
+    /// A failure no retry can mend.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Failure {
+            reason: reason.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// A failure worth retrying.
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Failure {
+            reason,
+            permanent: false,
+        }
+    }
+}
+
+/// A failure worth retrying.
+impl From<&str> for Failure {
+    fn from(reason: &str) -> Self {
+        reason.to_owned().into()
+    }
+}
+
 /// Records how claimed deliveries went: delivered, or failed with the reason, then tried
-/// again after [`backoff`], or given up after [`MAX_ATTEMPTS`]. A delivery another node has
+/// again after [`backoff`], or given up after [`MAX_ATTEMPTS`] or at once when the failure is
+/// permanent. A delivery another node has
 /// claimed since (this attempt outlived its lease) is left as that node records it.
 pub fn record(
     storage: &dyn Storage,
-    results: Vec<(Delivery, Result<(), String>)>,
+    results: Vec<(Delivery, Result<(), Failure>)>,
     now: Millis,
 ) -> Result<(), DomainError> {
     write(storage, |tx| {
@@ -439,9 +477,9 @@ pub fn record(
                     delivery.delivered_at = Some(now);
                     delivery.next_attempt_at = None;
                 }
-                Err(error) => {
-                    delivery.last_error = error;
-                    if delivery.attempts >= MAX_ATTEMPTS {
+                Err(failure) => {
+                    delivery.last_error = failure.reason;
+                    if failure.permanent || delivery.attempts >= MAX_ATTEMPTS {
                         delivery.status = DeliveryStatus::Failed;
                         delivery.next_attempt_at = None;
                     } else {
@@ -714,7 +752,7 @@ mod tests {
         let failed = |claimed: Vec<Outgoing>| {
             claimed
                 .into_iter()
-                .map(|o| (o.delivery, Err("refused".to_owned())))
+                .map(|o| (o.delivery, Err("refused".into())))
                 .collect()
         };
         record(&storage, failed(claimed), now).expect("record");
@@ -751,6 +789,37 @@ mod tests {
             claim(&storage, &channels, now + DAY)
                 .expect("claim")
                 .is_empty()
+        );
+        // A failure no retry can mend ends the delivery at once.
+        write(&storage, |tx| {
+            enqueue(
+                tx,
+                Event::Completed,
+                "k",
+                &payload("refused"),
+                now + DAY,
+                now,
+            )
+        })
+        .expect("enqueue");
+        let claimed = claim(&storage, &channels, now).expect("claim");
+        record(
+            &storage,
+            vec![(
+                claimed[0].delivery.clone(),
+                Err(Failure::permanent("webhook answered 400 Bad Request")),
+            )],
+            now,
+        )
+        .expect("record");
+        assert_eq!(
+            status("refused"),
+            [(
+                DeliveryStatus::Failed,
+                1,
+                None,
+                "webhook answered 400 Bad Request".into()
+            )]
         );
     }
 

@@ -17,7 +17,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
 
 use crate::domain::DomainError;
-use crate::domain::notify::{self, Channel, Message, Outgoing, ROUND};
+use crate::domain::notify::{self, Channel, Failure, Message, Outgoing, ROUND};
 use crate::state::AppState;
 
 /// How long one step of an attempt (connecting, each exchange) may take on any channel.
@@ -220,7 +220,7 @@ impl Outbox {
         outgoing: &Outgoing,
         message: &Message,
         state: &AppState,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         match outgoing.delivery.channel.as_str() {
             "email" => {
                 let email = self
@@ -228,10 +228,10 @@ impl Outbox {
                     .as_ref()
                     .ok_or("e-mail is no longer configured")?;
                 let to: Mailbox = outgoing.delivery.recipient.parse().map_err(|e| {
-                    format!(
+                    Failure::permanent(format!(
                         "`{}` is not an e-mail address: {e}",
                         outgoing.delivery.recipient
-                    )
+                    ))
                 })?;
                 let host = email.from.email.domain().to_owned();
                 let mail = lettre::Message::builder()
@@ -244,13 +244,16 @@ impl Outbox {
                     )))
                     .header(ContentType::TEXT_PLAIN)
                     .body(message.text.clone())
-                    .map_err(|e| format!("the e-mail does not build: {e}"))?;
-                email
-                    .transport
-                    .send(mail)
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("SMTP: {}", crate::storage::with_causes(&e)))
+                    .map_err(|e| Failure::permanent(format!("the e-mail does not build: {e}")))?;
+                email.transport.send(mail).await.map(drop).map_err(|e| {
+                    let reason = format!("SMTP: {}", crate::storage::with_causes(&e));
+                    // A 5xx answer (no such mailbox, refused for good) will not change.
+                    if e.is_permanent() {
+                        Failure::permanent(reason)
+                    } else {
+                        reason.into()
+                    }
+                })
             }
             "webhook" => {
                 let webhook = self
@@ -271,7 +274,10 @@ impl Outbox {
                     .await
                     // The URL may carry the gateway's own token: not in what the office sees.
                     .map_err(|e| {
-                        format!("webhook: {}", crate::storage::with_causes(&e.without_url()))
+                        Failure::from(format!(
+                            "webhook: {}",
+                            crate::storage::with_causes(&e.without_url())
+                        ))
                     })?;
                 let status = response.status();
                 if status.is_success() {
@@ -279,7 +285,17 @@ impl Outbox {
                 }
                 let text = response.text().await.unwrap_or_default();
                 let text: String = text.chars().take(200).collect();
-                Err(format!("webhook answered {status}: {text}"))
+                let reason = format!("webhook answered {status}: {text}");
+                // The gateway refuses the request itself (4xx): sending it again will not help,
+                // unless it asks for time (408, 429).
+                let refused = status.is_client_error()
+                    && status != reqwest::StatusCode::REQUEST_TIMEOUT
+                    && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
+                Err(if refused {
+                    Failure::permanent(reason)
+                } else {
+                    reason.into()
+                })
             }
             "log" => {
                 // The customer's link is their credential: the log shows it cut short.
@@ -300,7 +316,7 @@ impl Outbox {
                 );
                 Ok(())
             }
-            other => Err(format!("no channel `{other}` is configured")),
+            other => Err(format!("no channel `{other}` is configured").into()),
         }
     }
 }
@@ -386,14 +402,15 @@ pub async fn deliver_round(state: &AppState) -> Result<usize, DomainError> {
                     .await
                 {
                     Ok(result) => result,
-                    Err(_) => Err(format!("no answer within {} s", ATTEMPT_LIMIT.as_secs())),
+                    Err(_) => Err(format!("no answer within {} s", ATTEMPT_LIMIT.as_secs()).into()),
                 };
             if let Err(e) = &result {
                 tracing::warn!(
                     notification = %out.delivery.notification_id,
                     channel = %out.delivery.channel,
                     attempt = out.delivery.attempts,
-                    error = %e,
+                    error = %e.reason,
+                    permanent = e.permanent,
                     "notification not delivered"
                 );
             }
