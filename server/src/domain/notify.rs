@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::DomainError;
 use crate::domain::media::put_customer_link;
 use crate::domain::planning::DAY;
-use crate::storage::{Delivery, DeliveryStatus, Storage, StoredNotification, WriteTx, write};
+use crate::storage::{
+    Delivery, DeliveryStatus, ReadTx, Storage, StoredNotification, WriteTx, write,
+};
 
 /// What the customer is told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -285,6 +287,9 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 3] = [Channel::Email, Channel::Webhook, Channel::Log];
+
     /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -522,28 +527,26 @@ pub struct NotificationView {
 }
 
 /// The notifications about `job_id`, oldest first, with their deliveries.
-pub fn of_job(storage: &dyn Storage, job_id: &str) -> Result<Vec<NotificationView>, DomainError> {
-    crate::storage::read(storage, |tx| {
-        let mut deliveries = tx.job_deliveries(job_id)?;
-        let views = tx
-            .job_notifications(job_id)?
-            .into_iter()
-            .map(|n| {
-                let (mine, rest) = deliveries
-                    .drain(..)
-                    .partition(|d: &Delivery| d.notification_id == n.id);
-                deliveries = rest;
-                NotificationView {
-                    id: n.id,
-                    event: n.event,
-                    created_at: n.created_at,
-                    expires_at: n.expires_at,
-                    deliveries: mine,
-                }
-            })
-            .collect();
-        Ok(views)
-    })
+pub fn of_job(tx: &dyn ReadTx, job_id: &str) -> Result<Vec<NotificationView>, DomainError> {
+    let mut deliveries = tx.job_deliveries(job_id)?;
+    let views = tx
+        .job_notifications(job_id)?
+        .into_iter()
+        .map(|n| {
+            let (mine, rest) = deliveries
+                .drain(..)
+                .partition(|d: &Delivery| d.notification_id == n.id);
+            deliveries = rest;
+            NotificationView {
+                id: n.id,
+                event: n.event,
+                created_at: n.created_at,
+                expires_at: n.expires_at,
+                deliveries: mine,
+            }
+        })
+        .collect();
+    Ok(views)
 }
 
 /// A message to the customer.

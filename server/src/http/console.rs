@@ -317,19 +317,14 @@ mod tests {
                 .map(|e| format!("notify.event.{}", e.as_str())),
         );
         keys.extend(
-            [Channel::Email, Channel::Webhook, Channel::Log]
+            Channel::ALL
                 .iter()
                 .map(|c| format!("notify.channel.{}", c.as_str())),
         );
         keys.extend(
-            [
-                DeliveryStatus::Pending,
-                DeliveryStatus::Delivered,
-                DeliveryStatus::Failed,
-                DeliveryStatus::Expired,
-            ]
-            .iter()
-            .map(|s| format!("notify.status.{}", s.as_str())),
+            DeliveryStatus::ALL
+                .iter()
+                .map(|s| format!("notify.status.{}", s.as_str())),
         );
         for (rule, clock) in crate::domain::escalation::rules() {
             keys.push(format!("reminder.{rule}"));

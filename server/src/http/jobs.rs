@@ -249,12 +249,11 @@ async fn job_notifications(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     let views = state
-        .blocking(move |state| {
-            let storage = state.storage.as_ref();
-            if crate::storage::read(storage, |tx| Ok::<_, DomainError>(tx.job(&id)?))?.is_none() {
+        .read(move |tx| {
+            if tx.job(&id)?.is_none() {
                 return Err(DomainError::not_found(Thing::Job, id.clone()));
             }
-            notify::of_job(storage, &id)
+            notify::of_job(tx, &id)
         })
         .await?;
     Ok(Json(views))

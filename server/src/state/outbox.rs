@@ -11,13 +11,15 @@
 
 use std::time::Duration;
 
+use fieldsync_protocol::Millis;
+
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
 
 use crate::domain::DomainError;
-use crate::domain::notify::{self, Channel, Failure, Message, Outgoing, ROUND};
+use crate::domain::notify::{self, Channel, Failure, Message, Outgoing};
 use crate::state::AppState;
 
 /// How long one step of an attempt (connecting, each exchange) may take on any channel.
@@ -28,6 +30,8 @@ const ATTEMPT_LIMIT: Duration = Duration::from_secs(60);
 /// The longest the worker sleeps without looking at the outbox (a node that enqueued
 /// nothing still delivers what other nodes enqueued, and retries fall due).
 const IDLE_SLEEP: Duration = Duration::from_secs(30);
+/// After a round that found due work but could do none of it, before the next look.
+const IDLE_FLOOR: Duration = Duration::from_secs(1);
 /// After a round failed (the database is down), before the next.
 const FAILED_SLEEP: Duration = Duration::from_secs(5);
 
@@ -377,15 +381,9 @@ fn masked(path: &str) -> String {
     }
 }
 
-/// One round: claims what is due, sends it all at once, records how it went. Returns how
-/// many deliveries were attempted.
-pub async fn deliver_round(state: &AppState) -> Result<usize, DomainError> {
-    let now = state.now();
-    // Most wakes find nothing due: a read says so without taking the write lock.
-    let next = state.read(|tx| Ok(tx.next_outbox_work()?)).await?;
-    if next.is_none_or(|at| at > now) {
-        return Ok(0);
-    }
+/// One round at `now`: claims what is due, sends it all at once, records how it went.
+/// Returns how many deliveries were attempted.
+async fn deliver_round(state: &AppState, now: Millis) -> Result<usize, DomainError> {
     let channels = state.outbox.channels();
     let outgoing = state
         .blocking(move |state| notify::claim(state.storage.as_ref(), &channels, now))
@@ -432,25 +430,28 @@ pub async fn deliver_round(state: &AppState) -> Result<usize, DomainError> {
 }
 
 /// Runs the outbox for as long as the server runs: a round whenever something is due, when
-/// woken (a change may have enqueued a notification), and at least every [`IDLE_SLEEP`].
+/// woken (a change may have enqueued a notification), and at least every [`IDLE_SLEEP`]. What
+/// is due is read first, so most wakes take no write lock.
 pub async fn run(state: AppState) {
     loop {
-        let wait = match deliver_round(&state).await {
-            // A full round: more may be due now.
-            Ok(attempted) if attempted >= ROUND => continue,
-            Ok(_) => {
-                let next = state
-                    .read(|tx| Ok(tx.next_outbox_work()?))
-                    .await
-                    .unwrap_or(None);
-                let now = state.now();
-                next.map_or(IDLE_SLEEP, |at| {
-                    Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
-                        .min(IDLE_SLEEP)
-                })
-            }
+        let now = state.now();
+        let wait = match state.read(|tx| Ok(tx.next_outbox_work()?)).await {
+            Ok(Some(at)) if at <= now => match deliver_round(&state, now).await {
+                // Something was done: look again at once. Due work this node cannot do (a
+                // channel it lacks) waits, rather than being looked at in a busy loop.
+                Ok(0) => IDLE_FLOOR,
+                Ok(_) => Duration::ZERO,
+                Err(e) => {
+                    tracing::error!(error = %e, "notification round failed");
+                    FAILED_SLEEP
+                }
+            },
+            Ok(next) => next.map_or(IDLE_SLEEP, |at| {
+                Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
+                    .min(IDLE_SLEEP)
+            }),
             Err(e) => {
-                tracing::error!(error = %e, "notification round failed");
+                tracing::error!(error = %e, "reading the notification outbox failed");
                 FAILED_SLEEP
             }
         };

@@ -42,6 +42,14 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// Every status.
+    pub const ALL: [DeliveryStatus; 4] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Expired,
+    ];
+
     /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,17 +62,10 @@ impl DeliveryStatus {
 
     /// The status a stored name names.
     pub fn parse(name: &str) -> Result<Self, StorageError> {
-        Ok(match name {
-            "pending" => DeliveryStatus::Pending,
-            "delivered" => DeliveryStatus::Delivered,
-            "failed" => DeliveryStatus::Failed,
-            "expired" => DeliveryStatus::Expired,
-            other => {
-                return Err(StorageError::Corrupt(format!(
-                    "unknown delivery status `{other}`"
-                )));
-            }
-        })
+        DeliveryStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == name)
+            .ok_or_else(|| StorageError::Corrupt(format!("unknown delivery status `{name}`")))
     }
 }
 
