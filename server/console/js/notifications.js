@@ -28,8 +28,9 @@ export async function notificationList(id) {
       td(h('span', { class: `delivery st-${d.status}` }, t(`notify.status.${d.status}`))),
       td(detail(d))));
   });
-  return table([t('notify.col_at'), t('notify.col_event'), t('notify.col_channel'), t('notify.col_to'),
-    t('notify.col_status'), t('notify.col_detail')], rows, { id: 'job-notifications' });
+  // Wide: it scrolls inside its card at phone width, as the history does.
+  return h('div', { class: 'notifications' }, table([t('notify.col_at'), t('notify.col_event'), t('notify.col_channel'),
+    t('notify.col_to'), t('notify.col_status'), t('notify.col_detail')], rows, { id: 'job-notifications' }));
 }
 
 /** Attempts, and what went wrong or comes next. */
