@@ -654,6 +654,23 @@ impl FieldsyncClient {
         Ok(self.store.acknowledge_reminder(id)?)
     }
 
+    /// The customer of job `job_id`, offline: their products and warranties and their jobs, as
+    /// the last sync brought them; `None` when the phone holds no card for them. `NotFound` for
+    /// a job the phone does not hold.
+    pub fn customer_card(&self, job_id: String) -> Result<Option<CustomerCard>, FieldsyncError> {
+        Ok(self.store.customer_card(&job_id)?.map(Into::into))
+    }
+
+    /// The customers of every job on the phone, by name (works offline).
+    pub fn customer_cards(&self) -> Result<Vec<CustomerCard>, FieldsyncError> {
+        Ok(self
+            .store
+            .customer_cards()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
     /// Registers a listener; keep the returned subscription as long as you want the calls.
     pub fn subscribe(&self, listener: Arc<dyn FieldsyncListener>) -> Arc<Subscription> {
         let id = self.next_listener.fetch_add(1, Ordering::Relaxed);

@@ -467,6 +467,123 @@ impl From<fieldsync_client_core::Reminder> for Reminder {
     }
 }
 
+/// The customer of a job on site, offline: who they are, what they own and under which
+/// warranty, and what was done for them before.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CustomerCard {
+    /// The customer's record id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Service tier: `standard` or `vip`.
+    pub tier: String,
+    /// Phone numbers, the most recent first.
+    pub phones: Vec<String>,
+    /// The sites work was done at, one line each, the most recent first.
+    pub sites: Vec<String>,
+    /// The products they own.
+    pub products: Vec<OwnedProduct>,
+    /// Their jobs (this one included), the newest call first, at most 20.
+    pub jobs: Vec<PastJob>,
+}
+
+/// A product a customer owns, with its warranty.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OwnedProduct {
+    /// Model.
+    pub model: String,
+    /// Serial number.
+    pub serial: String,
+    /// When it was installed (ms since the Unix epoch), if known.
+    pub install_date: Option<i64>,
+    /// The purchase record's reference.
+    pub purchase_ref: String,
+    /// When its warranty ends (ms since the Unix epoch), if known.
+    pub warranty_end: Option<i64>,
+}
+
+/// One job done (or under way) for a customer.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PastJob {
+    /// The job's id.
+    pub job_id: String,
+    /// Its kind (`repair`, `installation`, …).
+    pub kind: String,
+    /// Its status (`completed`, `closed`, …).
+    pub status: String,
+    /// When the call came in (ms since the Unix epoch).
+    pub call_received_at: i64,
+    /// When the work was completed, once it was.
+    pub completed_at: Option<i64>,
+    /// The installer's user id (empty before assignment).
+    pub engineer: String,
+    /// The site, as one line.
+    pub site: String,
+    /// The product's model.
+    pub model: String,
+    /// The product's serial number.
+    pub serial: String,
+    /// The problem category.
+    pub category: String,
+    /// What the customer reported.
+    pub description: String,
+    /// The cause found.
+    pub cause: String,
+    /// The fix applied.
+    pub fix: String,
+    /// The summary for the customer.
+    pub summary: String,
+    /// Whether it was fixed on the first visit, once resolved.
+    pub first_visit_fixed: Option<bool>,
+    /// The rating the customer gave on the installer's phone, if any.
+    pub rating: Option<u8>,
+}
+
+impl From<fieldsync_client_core::CustomerCard> for CustomerCard {
+    fn from(c: fieldsync_client_core::CustomerCard) -> Self {
+        CustomerCard {
+            id: c.id,
+            name: c.name,
+            tier: c.tier,
+            phones: c.phones,
+            sites: c.sites,
+            products: c
+                .products
+                .into_iter()
+                .map(|p| OwnedProduct {
+                    model: p.model,
+                    serial: p.serial,
+                    install_date: p.install_date,
+                    purchase_ref: p.purchase_ref,
+                    warranty_end: p.warranty_end,
+                })
+                .collect(),
+            jobs: c
+                .jobs
+                .into_iter()
+                .map(|j| PastJob {
+                    job_id: j.job,
+                    kind: j.kind,
+                    status: j.status,
+                    call_received_at: j.call_received_at,
+                    completed_at: j.completed_at,
+                    engineer: j.engineer,
+                    site: j.site,
+                    model: j.model,
+                    serial: j.serial,
+                    category: j.category,
+                    description: j.description,
+                    cause: j.cause,
+                    fix: j.fix,
+                    summary: j.summary,
+                    first_visit_fixed: j.first_visit_fixed,
+                    rating: j.rating,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncSummary {
@@ -480,6 +597,8 @@ pub struct SyncSummary {
     pub updated_job_ids: Vec<String>,
     /// Jobs removed from the phone (they left the installer's scope).
     pub removed_jobs: u32,
+    /// Whether the customer cards changed (`customer_card`, `customer_cards`).
+    pub customers_changed: bool,
 }
 
 fn count(n: usize) -> u32 {
@@ -494,6 +613,7 @@ impl From<SyncReport> for SyncSummary {
             refused_jobs: count(r.refused_jobs),
             updated_job_ids: r.updated_job_ids,
             removed_jobs: count(r.purged_jobs),
+            customers_changed: r.customers_changed,
         }
     }
 }

@@ -729,6 +729,18 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     func cases(model: String) throws  -> [Case]
     
     /**
+     * The customer of job `job_id`, offline: their products and warranties and their jobs, as
+     * the last sync brought them; `None` when the phone holds no card for them. `NotFound` for
+     * a job the phone does not hold.
+     */
+    func customerCard(jobId: String) throws  -> CustomerCard?
+    
+    /**
+     * The customers of every job on the phone, by name (works offline).
+     */
+    func customerCards() throws  -> [CustomerCard]
+    
+    /**
      * This install's device id.
      */
     func deviceId()  -> String
@@ -1120,6 +1132,33 @@ open func cases(model: String)throws  -> [Case]  {
     uniffi_fieldsync_fn_method_fieldsyncclient_cases(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(model),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The customer of job `job_id`, offline: their products and warranties and their jobs, as
+     * the last sync brought them; `None` when the phone holds no card for them. `NotFound` for
+     * a job the phone does not hold.
+     */
+open func customerCard(jobId: String)throws  -> CustomerCard?  {
+    return try  FfiConverterOptionTypeCustomerCard.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_customer_card(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(jobId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The customers of every job on the phone, by name (works offline).
+     */
+open func customerCards()throws  -> [CustomerCard]  {
+    return try  FfiConverterSequenceTypeCustomerCard.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_method_fieldsyncclient_customer_cards(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -2498,6 +2537,126 @@ public func FfiConverterTypeClientConfig_lower(_ value: ClientConfig) -> RustBuf
 
 
 /**
+ * The customer of a job on site, offline: who they are, what they own and under which
+ * warranty, and what was done for them before.
+ */
+public struct CustomerCard: Equatable, Hashable {
+    /**
+     * The customer's record id.
+     */
+    public var id: String
+    /**
+     * Display name.
+     */
+    public var name: String
+    /**
+     * Service tier: `standard` or `vip`.
+     */
+    public var tier: String
+    /**
+     * Phone numbers, the most recent first.
+     */
+    public var phones: [String]
+    /**
+     * The sites work was done at, one line each, the most recent first.
+     */
+    public var sites: [String]
+    /**
+     * The products they own.
+     */
+    public var products: [OwnedProduct]
+    /**
+     * Their jobs (this one included), the newest call first, at most 20.
+     */
+    public var jobs: [PastJob]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The customer's record id.
+         */id: String, 
+        /**
+         * Display name.
+         */name: String, 
+        /**
+         * Service tier: `standard` or `vip`.
+         */tier: String, 
+        /**
+         * Phone numbers, the most recent first.
+         */phones: [String], 
+        /**
+         * The sites work was done at, one line each, the most recent first.
+         */sites: [String], 
+        /**
+         * The products they own.
+         */products: [OwnedProduct], 
+        /**
+         * Their jobs (this one included), the newest call first, at most 20.
+         */jobs: [PastJob]) {
+        self.id = id
+        self.name = name
+        self.tier = tier
+        self.phones = phones
+        self.sites = sites
+        self.products = products
+        self.jobs = jobs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CustomerCard: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCustomerCard: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CustomerCard {
+        return
+            try CustomerCard(
+                id: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                tier: FfiConverterString.read(from: &buf), 
+                phones: FfiConverterSequenceString.read(from: &buf), 
+                sites: FfiConverterSequenceString.read(from: &buf), 
+                products: FfiConverterSequenceTypeOwnedProduct.read(from: &buf), 
+                jobs: FfiConverterSequenceTypePastJob.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CustomerCard, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.tier, into: &buf)
+        FfiConverterSequenceString.write(value.phones, into: &buf)
+        FfiConverterSequenceString.write(value.sites, into: &buf)
+        FfiConverterSequenceTypeOwnedProduct.write(value.products, into: &buf)
+        FfiConverterSequenceTypePastJob.write(value.jobs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCustomerCard_lift(_ buf: RustBuffer) throws -> CustomerCard {
+    return try FfiConverterTypeCustomerCard.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCustomerCard_lower(_ value: CustomerCard) -> RustBuffer {
+    return FfiConverterTypeCustomerCard.lower(value)
+}
+
+
+/**
  * Where the phone is.
  */
 public struct GeoPoint: Equatable, Hashable {
@@ -3570,6 +3729,105 @@ public func FfiConverterTypeOutbox_lower(_ value: Outbox) -> RustBuffer {
 
 
 /**
+ * A product a customer owns, with its warranty.
+ */
+public struct OwnedProduct: Equatable, Hashable {
+    /**
+     * Model.
+     */
+    public var model: String
+    /**
+     * Serial number.
+     */
+    public var serial: String
+    /**
+     * When it was installed (ms since the Unix epoch), if known.
+     */
+    public var installDate: Int64?
+    /**
+     * The purchase record's reference.
+     */
+    public var purchaseRef: String
+    /**
+     * When its warranty ends (ms since the Unix epoch), if known.
+     */
+    public var warrantyEnd: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Model.
+         */model: String, 
+        /**
+         * Serial number.
+         */serial: String, 
+        /**
+         * When it was installed (ms since the Unix epoch), if known.
+         */installDate: Int64?, 
+        /**
+         * The purchase record's reference.
+         */purchaseRef: String, 
+        /**
+         * When its warranty ends (ms since the Unix epoch), if known.
+         */warrantyEnd: Int64?) {
+        self.model = model
+        self.serial = serial
+        self.installDate = installDate
+        self.purchaseRef = purchaseRef
+        self.warrantyEnd = warrantyEnd
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OwnedProduct: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOwnedProduct: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OwnedProduct {
+        return
+            try OwnedProduct(
+                model: FfiConverterString.read(from: &buf), 
+                serial: FfiConverterString.read(from: &buf), 
+                installDate: FfiConverterOptionInt64.read(from: &buf), 
+                purchaseRef: FfiConverterString.read(from: &buf), 
+                warrantyEnd: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OwnedProduct, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.model, into: &buf)
+        FfiConverterString.write(value.serial, into: &buf)
+        FfiConverterOptionInt64.write(value.installDate, into: &buf)
+        FfiConverterString.write(value.purchaseRef, into: &buf)
+        FfiConverterOptionInt64.write(value.warrantyEnd, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOwnedProduct_lift(_ buf: RustBuffer) throws -> OwnedProduct {
+    return try FfiConverterTypeOwnedProduct.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOwnedProduct_lower(_ value: OwnedProduct) -> RustBuffer {
+    return FfiConverterTypeOwnedProduct.lower(value)
+}
+
+
+/**
  * A part used.
  */
 public struct PartUsed: Equatable, Hashable {
@@ -3645,6 +3903,215 @@ public func FfiConverterTypePartUsed_lift(_ buf: RustBuffer) throws -> PartUsed 
 #endif
 public func FfiConverterTypePartUsed_lower(_ value: PartUsed) -> RustBuffer {
     return FfiConverterTypePartUsed.lower(value)
+}
+
+
+/**
+ * One job done (or under way) for a customer.
+ */
+public struct PastJob: Equatable, Hashable {
+    /**
+     * The job's id.
+     */
+    public var jobId: String
+    /**
+     * Its kind (`repair`, `installation`, …).
+     */
+    public var kind: String
+    /**
+     * Its status (`completed`, `closed`, …).
+     */
+    public var status: String
+    /**
+     * When the call came in (ms since the Unix epoch).
+     */
+    public var callReceivedAt: Int64
+    /**
+     * When the work was completed, once it was.
+     */
+    public var completedAt: Int64?
+    /**
+     * The installer's user id (empty before assignment).
+     */
+    public var engineer: String
+    /**
+     * The site, as one line.
+     */
+    public var site: String
+    /**
+     * The product's model.
+     */
+    public var model: String
+    /**
+     * The product's serial number.
+     */
+    public var serial: String
+    /**
+     * The problem category.
+     */
+    public var category: String
+    /**
+     * What the customer reported.
+     */
+    public var description: String
+    /**
+     * The cause found.
+     */
+    public var cause: String
+    /**
+     * The fix applied.
+     */
+    public var fix: String
+    /**
+     * The summary for the customer.
+     */
+    public var summary: String
+    /**
+     * Whether it was fixed on the first visit, once resolved.
+     */
+    public var firstVisitFixed: Bool?
+    /**
+     * The rating the customer gave on the installer's phone, if any.
+     */
+    public var rating: UInt8?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The job's id.
+         */jobId: String, 
+        /**
+         * Its kind (`repair`, `installation`, …).
+         */kind: String, 
+        /**
+         * Its status (`completed`, `closed`, …).
+         */status: String, 
+        /**
+         * When the call came in (ms since the Unix epoch).
+         */callReceivedAt: Int64, 
+        /**
+         * When the work was completed, once it was.
+         */completedAt: Int64?, 
+        /**
+         * The installer's user id (empty before assignment).
+         */engineer: String, 
+        /**
+         * The site, as one line.
+         */site: String, 
+        /**
+         * The product's model.
+         */model: String, 
+        /**
+         * The product's serial number.
+         */serial: String, 
+        /**
+         * The problem category.
+         */category: String, 
+        /**
+         * What the customer reported.
+         */description: String, 
+        /**
+         * The cause found.
+         */cause: String, 
+        /**
+         * The fix applied.
+         */fix: String, 
+        /**
+         * The summary for the customer.
+         */summary: String, 
+        /**
+         * Whether it was fixed on the first visit, once resolved.
+         */firstVisitFixed: Bool?, 
+        /**
+         * The rating the customer gave on the installer's phone, if any.
+         */rating: UInt8?) {
+        self.jobId = jobId
+        self.kind = kind
+        self.status = status
+        self.callReceivedAt = callReceivedAt
+        self.completedAt = completedAt
+        self.engineer = engineer
+        self.site = site
+        self.model = model
+        self.serial = serial
+        self.category = category
+        self.description = description
+        self.cause = cause
+        self.fix = fix
+        self.summary = summary
+        self.firstVisitFixed = firstVisitFixed
+        self.rating = rating
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PastJob: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePastJob: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PastJob {
+        return
+            try PastJob(
+                jobId: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterString.read(from: &buf), 
+                status: FfiConverterString.read(from: &buf), 
+                callReceivedAt: FfiConverterInt64.read(from: &buf), 
+                completedAt: FfiConverterOptionInt64.read(from: &buf), 
+                engineer: FfiConverterString.read(from: &buf), 
+                site: FfiConverterString.read(from: &buf), 
+                model: FfiConverterString.read(from: &buf), 
+                serial: FfiConverterString.read(from: &buf), 
+                category: FfiConverterString.read(from: &buf), 
+                description: FfiConverterString.read(from: &buf), 
+                cause: FfiConverterString.read(from: &buf), 
+                fix: FfiConverterString.read(from: &buf), 
+                summary: FfiConverterString.read(from: &buf), 
+                firstVisitFixed: FfiConverterOptionBool.read(from: &buf), 
+                rating: FfiConverterOptionUInt8.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PastJob, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.jobId, into: &buf)
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterString.write(value.status, into: &buf)
+        FfiConverterInt64.write(value.callReceivedAt, into: &buf)
+        FfiConverterOptionInt64.write(value.completedAt, into: &buf)
+        FfiConverterString.write(value.engineer, into: &buf)
+        FfiConverterString.write(value.site, into: &buf)
+        FfiConverterString.write(value.model, into: &buf)
+        FfiConverterString.write(value.serial, into: &buf)
+        FfiConverterString.write(value.category, into: &buf)
+        FfiConverterString.write(value.description, into: &buf)
+        FfiConverterString.write(value.cause, into: &buf)
+        FfiConverterString.write(value.fix, into: &buf)
+        FfiConverterString.write(value.summary, into: &buf)
+        FfiConverterOptionBool.write(value.firstVisitFixed, into: &buf)
+        FfiConverterOptionUInt8.write(value.rating, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePastJob_lift(_ buf: RustBuffer) throws -> PastJob {
+    return try FfiConverterTypePastJob.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePastJob_lower(_ value: PastJob) -> RustBuffer {
+    return FfiConverterTypePastJob.lower(value)
 }
 
 
@@ -4397,6 +4864,10 @@ public struct SyncSummary: Equatable, Hashable {
      * Jobs removed from the phone (they left the installer's scope).
      */
     public var removedJobs: UInt32
+    /**
+     * Whether the customer cards changed (`customer_card`, `customer_cards`).
+     */
+    public var customersChanged: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4415,12 +4886,16 @@ public struct SyncSummary: Equatable, Hashable {
          */updatedJobIds: [String], 
         /**
          * Jobs removed from the phone (they left the installer's scope).
-         */removedJobs: UInt32) {
+         */removedJobs: UInt32, 
+        /**
+         * Whether the customer cards changed (`customer_card`, `customer_cards`).
+         */customersChanged: Bool) {
         self.roundTrips = roundTrips
         self.acceptedJobs = acceptedJobs
         self.refusedJobs = refusedJobs
         self.updatedJobIds = updatedJobIds
         self.removedJobs = removedJobs
+        self.customersChanged = customersChanged
     }
 
     
@@ -4443,7 +4918,8 @@ public struct FfiConverterTypeSyncSummary: FfiConverterRustBuffer {
                 acceptedJobs: FfiConverterUInt32.read(from: &buf), 
                 refusedJobs: FfiConverterUInt32.read(from: &buf), 
                 updatedJobIds: FfiConverterSequenceString.read(from: &buf), 
-                removedJobs: FfiConverterUInt32.read(from: &buf)
+                removedJobs: FfiConverterUInt32.read(from: &buf), 
+                customersChanged: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -4453,6 +4929,7 @@ public struct FfiConverterTypeSyncSummary: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.refusedJobs, into: &buf)
         FfiConverterSequenceString.write(value.updatedJobIds, into: &buf)
         FfiConverterUInt32.write(value.removedJobs, into: &buf)
+        FfiConverterBool.write(value.customersChanged, into: &buf)
     }
 }
 
@@ -5843,6 +6320,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeCustomerCard: FfiConverterRustBuffer {
+    typealias SwiftType = CustomerCard?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCustomerCard.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCustomerCard.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeGeoPoint: FfiConverterRustBuffer {
     typealias SwiftType = GeoPoint?
 
@@ -6015,6 +6516,31 @@ fileprivate struct FfiConverterSequenceTypeChecklistItem: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeCustomerCard: FfiConverterRustBuffer {
+    typealias SwiftType = [CustomerCard]
+
+    public static func write(_ value: [CustomerCard], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCustomerCard.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CustomerCard] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CustomerCard]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCustomerCard.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeHelpRequest: FfiConverterRustBuffer {
     typealias SwiftType = [HelpRequest]
 
@@ -6115,6 +6641,31 @@ fileprivate struct FfiConverterSequenceTypeManualSection: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeOwnedProduct: FfiConverterRustBuffer {
+    typealias SwiftType = [OwnedProduct]
+
+    public static func write(_ value: [OwnedProduct], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOwnedProduct.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [OwnedProduct] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [OwnedProduct]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOwnedProduct.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePartUsed: FfiConverterRustBuffer {
     typealias SwiftType = [PartUsed]
 
@@ -6132,6 +6683,31 @@ fileprivate struct FfiConverterSequenceTypePartUsed: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePartUsed.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePastJob: FfiConverterRustBuffer {
+    typealias SwiftType = [PastJob]
+
+    public static func write(_ value: [PastJob], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePastJob.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PastJob] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PastJob]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePastJob.read(from: &buf))
         }
         return seq
     }
@@ -6403,6 +6979,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_cases() != 22067) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_customer_card() != 14790) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_customer_cards() != 28402) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_device_id() != 55730) {

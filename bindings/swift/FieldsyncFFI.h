@@ -335,6 +335,16 @@ RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_blob(uint64_t ptr, RustBuf
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_cases(uint64_t ptr, RustBuffer model, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_CUSTOMER_CARD
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_CUSTOMER_CARD
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_customer_card(uint64_t ptr, RustBuffer job_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_CUSTOMER_CARDS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_CUSTOMER_CARDS
+RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_customer_cards(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_METHOD_FIELDSYNCCLIENT_DEVICE_ID
 RustBuffer uniffi_fieldsync_fn_method_fieldsyncclient_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -841,6 +851,18 @@ uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_blob(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_CASES
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_CASES
 uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_cases(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_CUSTOMER_CARD
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_CUSTOMER_CARD
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_customer_card(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_CUSTOMER_CARDS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_CUSTOMER_CARDS
+uint16_t uniffi_fieldsync_checksum_method_fieldsyncclient_customer_cards(void
     
 );
 #endif

@@ -150,6 +150,8 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;",
     // 4: the reminders addressed to the installer.
     crate::reminders::MIGRATION,
+    // 5: the customers of the jobs on the phone.
+    crate::customers::MIGRATION,
 ];
 
 /// The schema version this code writes.

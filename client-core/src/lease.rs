@@ -158,6 +158,8 @@ fn wipe_what_the_server_holds(tx: &Transaction<'_>) -> Result<()> {
          -- The next sync starts over: the server sends every job in scope whole again.
          DELETE FROM meta WHERE key = 'cursor';",
     )?;
+    // Customers' names, numbers and histories are the server's: they come back at the next sync.
+    crate::customers::forget(tx)?;
     // Tips not yet sent stay, searchable.
     let kept: Vec<String> = tx
         .prepare("SELECT DISTINCT model FROM tips_docs")?
@@ -192,6 +194,23 @@ mod tests {
         seed(&store, "unsent", "anna");
         let t0 = 1_000 * DAY;
         contact(&store, t0);
+        // The customers of the jobs, as a sync brought them.
+        {
+            let mut conn = store.conn();
+            let tx = conn.transaction().expect("tx");
+            let cards = fieldsync_protocol::wire::CustomerCards {
+                token: "1.0.0.00".into(),
+                unchanged: false,
+                cards: vec![crate::CustomerCard {
+                    id: "cus-1".into(),
+                    name: "Ada".into(),
+                    ..Default::default()
+                }],
+            };
+            crate::customers::apply(&tx, &cards).expect("cards");
+            tx.commit().expect("commit");
+        }
+        assert_eq!(store.customer_cards().expect("cards").len(), 1);
         // Work captured after the last sync: an outbox entry and a photo not yet uploaded.
         store
             .append_note("unsent", "replaced the valve")
@@ -230,6 +249,15 @@ mod tests {
             "what the server holds is gone"
         );
         assert!(store.job("unsent").is_ok(), "unsent work stays");
+        assert!(
+            store.customer_cards().expect("cards").is_empty(),
+            "customers are the server's"
+        );
+        assert_eq!(
+            crate::customers::token(&store.conn()).expect("token"),
+            None,
+            "the next sync brings them whole"
+        );
         // The note and the photo's change, both still waiting to be sent.
         assert_eq!(store.outbox_status().expect("outbox").depth, 2);
         assert_eq!(store.pending_media().expect("media").len(), 1);
@@ -252,6 +280,23 @@ mod tests {
         let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
         let t0 = 1_000 * DAY;
         contact(&store, t0);
+        // The customers of the jobs, as a sync brought them.
+        {
+            let mut conn = store.conn();
+            let tx = conn.transaction().expect("tx");
+            let cards = fieldsync_protocol::wire::CustomerCards {
+                token: "1.0.0.00".into(),
+                unchanged: false,
+                cards: vec![crate::CustomerCard {
+                    id: "cus-1".into(),
+                    name: "Ada".into(),
+                    ..Default::default()
+                }],
+            };
+            crate::customers::apply(&tx, &cards).expect("cards");
+            tx.commit().expect("commit");
+        }
+        assert_eq!(store.customer_cards().expect("cards").len(), 1);
         // The clock is set ten years ahead and the phone syncs there.
         let ahead = t0 + 3_650 * DAY;
         assert!(

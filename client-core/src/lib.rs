@@ -5,6 +5,7 @@
 //! outbox until the server acknowledges them. The sync engine ([`SyncSession`]) is sans-IO;
 //! [`transport::HttpTransport`] is the only module that talks to the network.
 
+mod customers;
 mod db;
 mod error;
 mod find;
@@ -22,6 +23,7 @@ pub mod transport;
 
 pub use error::{Error, Result};
 pub use fieldsync_protocol as protocol;
+pub use fieldsync_protocol::wire::{CardJob, CardProduct, CustomerCard};
 pub use knowledge::{
     HeldAttachment, HitKind, KnowledgeApplied, ManualView, PreparedKnowledge, SearchHit,
     SnippetPart, StorageUsage, fts_query,

@@ -46,6 +46,8 @@ pub struct SyncReport {
     pub reset: bool,
     /// Reminders addressed to the installer that arrived in this session.
     pub new_reminders: Vec<crate::Reminder>,
+    /// Whether the customer cards changed in this session ([`Store::customer_cards`]).
+    pub customers_changed: bool,
 }
 
 struct InFlight {
@@ -208,6 +210,7 @@ impl<'s> SyncSession<'s> {
             (None, 0)
         };
         let acknowledged = crate::reminders::acknowledged(&tx)?;
+        let customers_token = crate::customers::token(&tx)?;
         tx.commit()?;
 
         let request = SyncRequest {
@@ -229,6 +232,7 @@ impl<'s> SyncSession<'s> {
             resync,
             report,
             acknowledged,
+            customers_token,
         };
         self.in_flight = Some(InFlight {
             sent: push
@@ -432,6 +436,9 @@ impl<'s> SyncSession<'s> {
         if let Some(open) = &response.reminders {
             let arrived = crate::reminders::replace(&tx, open)?;
             self.report.new_reminders.extend(arrived);
+        }
+        if let Some(cards) = &response.customers {
+            self.report.customers_changed |= crate::customers::apply(&tx, cards)?;
         }
         if response.reset || server_changed {
             self.report.reset = true;

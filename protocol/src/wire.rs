@@ -44,6 +44,10 @@ pub struct SyncRequest {
     /// longer lists them as open. Omitted when none (and by older devices).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledged: Vec<u64>,
+    /// The `token` of the customer cards the device holds ([`CustomerCards`]), exactly as
+    /// received. Omitted when it holds none (and by older devices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customers_token: Option<String>,
 }
 
 /// A device's account of itself, sent with its syncs (`docs/sync-protocol.md`, "Device
@@ -200,6 +204,109 @@ pub struct SyncResponse {
     /// it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reminders: Option<Vec<PhoneReminder>>,
+    /// The customers of the jobs the device holds, with their products and past jobs, on the
+    /// last page of a round when the server looked at them (see [`CustomerCards`]). Omitted
+    /// when it did not look (and by older servers): the device keeps what it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customers: Option<CustomerCards>,
+}
+
+/// The customer cards of a device: one for every customer of a job in its scope.
+///
+/// The server looks at them when the device holds none, when the device's scope changed since
+/// its `token` was issued, and at least every few minutes otherwise; when what it finds equals
+/// what the token describes, it answers `unchanged` with no cards, and the device keeps its
+/// cards with the new token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CustomerCards {
+    /// What the device sends back as `customers_token`: opaque, at most 200 characters.
+    pub token: String,
+    /// The device's cards are current: keep them (`cards` is empty).
+    pub unchanged: bool,
+    /// Every card, whole, by customer id; the device keeps exactly these.
+    pub cards: Vec<CustomerCard>,
+}
+
+/// What the installer can know about a customer on site, offline: who they are, what they own
+/// and under which warranty, and what was done for them before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CustomerCard {
+    /// The customer's record id (the `customer.id` of their jobs).
+    pub id: String,
+    /// The ids of duplicate records merged into this one: jobs may still carry them.
+    pub merged: Vec<String>,
+    /// Display name.
+    pub name: String,
+    /// Service tier: `standard` or `vip`.
+    pub tier: String,
+    /// Phone numbers, the most recent first.
+    pub phones: Vec<String>,
+    /// The sites work was done at, as one line each, the most recent first.
+    pub sites: Vec<String>,
+    /// The products installed or serviced, with their warranties.
+    pub products: Vec<CardProduct>,
+    /// Their jobs (the ones on the phone included), the newest call first, at most
+    /// [`MAX_CARD_JOBS`].
+    pub jobs: Vec<CardJob>,
+}
+
+/// The most past jobs a customer card lists.
+pub const MAX_CARD_JOBS: usize = 20;
+
+/// A product a customer owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CardProduct {
+    /// Model.
+    pub model: String,
+    /// Serial number.
+    pub serial: String,
+    /// When it was installed (ms since the Unix epoch), if known.
+    pub install_date: Option<i64>,
+    /// The purchase record's reference.
+    pub purchase_ref: String,
+    /// When its warranty ends (ms since the Unix epoch), if known.
+    pub warranty_end: Option<i64>,
+}
+
+/// One job done (or under way) for a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CardJob {
+    /// The job's id.
+    pub job: String,
+    /// Its kind, as the job document writes it (`repair`, `installation`, …).
+    pub kind: String,
+    /// Its status, as the job document writes it (`completed`, `closed`, …).
+    pub status: String,
+    /// When the call came in (ms since the Unix epoch).
+    pub call_received_at: i64,
+    /// When the work was completed, once it was.
+    pub completed_at: Option<i64>,
+    /// The installer's user id, once assigned (empty before).
+    pub engineer: String,
+    /// The site, as one line.
+    pub site: String,
+    /// The product's model.
+    pub model: String,
+    /// The product's serial number.
+    pub serial: String,
+    /// The problem category.
+    pub category: String,
+    /// What the customer reported.
+    pub description: String,
+    /// The cause found.
+    pub cause: String,
+    /// The fix applied.
+    pub fix: String,
+    /// The summary for the customer.
+    pub summary: String,
+    /// Whether it was fixed on the first visit, once resolved.
+    pub first_visit_fixed: Option<bool>,
+    /// The rating the customer gave on the installer's phone, if any.
+    pub rating: Option<u8>,
 }
 
 /// A reminder the escalation ladder sent to an installer, as their phone keeps it.

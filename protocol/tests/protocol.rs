@@ -272,6 +272,7 @@ fn sample_request() -> SyncRequest {
         resync: vec![],
         report: None,
         acknowledged: vec![],
+        customers_token: None,
     }
 }
 
@@ -436,6 +437,7 @@ fn sample_response() -> SyncResponse {
         lease: None,
         time_zone: None,
         reminders: None,
+        customers: None,
     }
 }
 
@@ -525,6 +527,68 @@ fn sync_messages_v1_with_reminders_are_pinned() {
     });
     assert_eq!(wire::encode(&reminding()), pinned);
     assert_eq!(wire::decode::<SyncResponse>(&pinned), Ok(reminding()));
+}
+
+/// The customer cards: `customers_token` and `customers` are optional fields added within
+/// version 1, like `lease`.
+#[test]
+fn sync_messages_v1_with_customer_cards_are_pinned() {
+    use fieldsync_protocol::wire::{CardJob, CardProduct, CustomerCard, CustomerCards};
+    let holding = || SyncRequest {
+        customers_token: Some("1.1700000000000.42.0f3a".into()),
+        ..sample_request()
+    };
+    let pinned = fixture(
+        "sync-request-v1-customers.cbor",
+        || wire::encode(&holding()),
+    );
+    assert_eq!(wire::encode(&holding()), pinned);
+    assert_eq!(wire::decode::<SyncRequest>(&pinned), Ok(holding()));
+    let carding = || SyncResponse {
+        customers: Some(CustomerCards {
+            token: "1.1700000000000.42.9bc1".into(),
+            unchanged: false,
+            cards: vec![CustomerCard {
+                id: "cus-1".into(),
+                merged: vec!["cus-0".into()],
+                name: "张伟".into(),
+                tier: "vip".into(),
+                phones: vec!["138 0013 8000".into()],
+                sites: vec!["上海市浦东新区世纪大道100号".into()],
+                products: vec![CardProduct {
+                    model: "KFR-35".into(),
+                    serial: "SN-1".into(),
+                    install_date: Some(NOW - 1_000),
+                    purchase_ref: "PO-7".into(),
+                    warranty_end: Some(NOW + 1_000),
+                }],
+                jobs: vec![CardJob {
+                    job: "job-0".into(),
+                    kind: "repair".into(),
+                    status: "closed".into(),
+                    call_received_at: NOW - 500,
+                    completed_at: Some(NOW - 100),
+                    engineer: "anna".into(),
+                    site: "上海市浦东新区世纪大道100号".into(),
+                    model: "KFR-35".into(),
+                    serial: "SN-1".into(),
+                    category: "no cooling".into(),
+                    description: "不制冷".into(),
+                    cause: "low refrigerant".into(),
+                    fix: "recharged".into(),
+                    summary: "cooling again".into(),
+                    first_visit_fixed: Some(true),
+                    rating: Some(5),
+                }],
+            }],
+        }),
+        ..sample_response()
+    };
+    let pinned = fixture("sync-response-v1-customers.cbor", || {
+        wire::encode(&carding())
+    });
+    assert_eq!(wire::encode(&carding()), pinned);
+    assert_eq!(wire::decode::<SyncResponse>(&pinned), Ok(carding()));
 }
 
 #[test]

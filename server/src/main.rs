@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use fieldsync_protocol::now_millis;
 use fieldsync_server::domain::sla::SlaPolicy;
-use fieldsync_server::domain::{Language, auth, demo, dispatch, escalation, knowledge};
+use fieldsync_server::domain::{Language, auth, customers, demo, dispatch, escalation, knowledge};
 use fieldsync_server::http::tls::{ServerCertificate, TlsListener};
 use fieldsync_server::state::outbox::{Outbox, OutboxSettings};
 use fieldsync_server::storage::Storage;
@@ -395,6 +395,7 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
     let now = now_millis();
     escalation::backfill_facts(storage, now).map_err(|e| e.to_string())?;
     knowledge::backfill(storage).map_err(|e| e.to_string())?;
+    customers::backfill_history(storage).map_err(|e| e.to_string())?;
     let admin_password = std::env::var("FIELDSYNC_ADMIN_PASSWORD").ok();
     if let Some(generated) =
         auth::ensure_admin(storage, admin_password.as_deref()).map_err(|e| e.to_string())?

@@ -668,6 +668,7 @@ proptest! {
             resync: vec![ResyncMessage { job: job.clone(), message: message.into() }],
             report: None,
             acknowledged: vec![],
+            customers_token: None,
         };
         let _ = sync::handle(&storage, &request, PageLimits::default(), 3);
         let after = read(&storage as &dyn Storage, |tx| tx.job_document(&job)).expect("read").expect("job");

@@ -40,6 +40,18 @@ fn try_post_sync(
 }
 
 /// A request in `phone`'s name.
+/// Posts a sync request and returns the status and the response's bytes.
+fn post_sync_raw(server: &TestServer, phone: &Phone, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut response = fieldsync_tests::agent()
+        .post(format!("{}/v1/sync", server.url()))
+        .header("Authorization", format!("Bearer {}", phone.credential))
+        .header("Content-Type", wire::CONTENT_TYPE)
+        .send(body)
+        .expect("POST /v1/sync");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_vec().expect("body"))
+}
+
 fn request(phone: &Phone) -> SyncRequest {
     SyncRequest {
         v: 1,
@@ -113,6 +125,39 @@ fn acknowledgements_are_bounded_and_only_the_installers_own_count() {
     strangers.acknowledged = vec![1, 2, 3];
     let (status, body) = post_sync(&server, &phone, &wire::encode(&strangers), false);
     assert_eq!(status, 200, "{body}");
+}
+
+/// A customer-cards token longer than any the server issues is refused, named; one the server
+/// did not issue reads as none, and the cards come whole.
+#[test]
+fn customer_tokens_are_bounded_and_a_strange_one_brings_every_card() {
+    let server = TestServer::start();
+    let job = server.dispatcher().create_job("Grace Hopper");
+    server.dispatcher().assign(&job, Some("anna"));
+    let phone = server.phone("anna");
+    let mut long = request(&phone);
+    long.customers_token = Some("x".repeat(201));
+    let (status, body) = post_sync(&server, &phone, &wire::encode(&long), false);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("malformed_message")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("customers_token")),
+        "{body}"
+    );
+    let mut strange = request(&phone);
+    strange.customers_token = Some("not.one.of.ours".into());
+    let (status, bytes) = post_sync_raw(&server, &phone, &wire::encode(&strange));
+    assert_eq!(status, 200);
+    let response: wire::SyncResponse = wire::decode(&bytes).expect("a response");
+    let cards = response.customers.expect("the server looked");
+    assert!(!cards.unchanged);
+    assert_eq!(cards.cards.len(), 1, "{cards:?}");
+    assert_eq!(cards.cards[0].name, "Grace Hopper");
 }
 
 #[test]

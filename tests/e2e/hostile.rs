@@ -61,6 +61,7 @@ impl Hostile {
             resync: Vec::new(),
             report: None,
             acknowledged: Vec::new(),
+            customers_token: None,
         }
     }
 

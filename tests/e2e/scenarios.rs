@@ -878,3 +878,138 @@ fn an_installer_hears_their_reminder_and_acknowledges_it_offline() {
     assert!(anna.store.reminders().expect("reminders").is_empty());
     assert!(anna.sync().new_reminders.is_empty(), "not sent again");
 }
+
+/// The customer travels with the job: Anna's phone knows, offline, what Ben did for the same
+/// customer last time, the product's warranty and their numbers; an unchanged set costs no
+/// bytes; a new job for the customer reaches the card within the refresh; a job that leaves
+/// the phone takes its customer with it at once.
+#[test]
+fn an_installer_sees_the_customers_products_and_past_jobs_offline() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let server = TestServer::start_with_clock(clock.clone());
+    let open = |dispatcher: &fieldsync_tests::Dispatcher, problem: &str| {
+        let answer = dispatcher.post(
+            "/v1/jobs",
+            &json!({
+                "kind": "repair",
+                "customer": { "name": "张伟", "phone": "138 0013 8000", "tier": "vip" },
+                "site": { "address": "世纪大道100号", "province": "上海市" },
+                "product": { "model": "KFR-35", "serial": "SN-1", "purchase_ref": "PO-7",
+                             "warranty_end": 1_900_000_000_000_i64 },
+                "problem": { "category": "no cooling", "description": problem },
+            }),
+        );
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+        answer.body["id"].as_str().expect("id").to_owned()
+    };
+
+    // 1. Last month Ben fixed the air conditioner.
+    let dispatcher = server.dispatcher();
+    let earlier = open(&dispatcher, "不制冷");
+    dispatcher.assign(&earlier, Some("ben"));
+    let ben = server.phone("ben");
+    ben.sync();
+    ben.arrive(&earlier);
+    ben.store
+        .finish_visit(
+            &earlier,
+            &Outcome {
+                first_visit_success: Some(true),
+                cause: "low refrigerant".into(),
+                fix: "recharged".into(),
+                summary: "cooling again".into(),
+            },
+            true,
+        )
+        .expect("complete");
+    ben.sync();
+
+    // 2. The customer calls again; Anna gets the job, and with it the customer.
+    clock.advance(30 * DAY);
+    server.forget_sessions();
+    let dispatcher = server.dispatcher();
+    let now = open(&dispatcher, "漏水");
+    dispatcher.assign(&now, Some("anna"));
+    let anna = server.phone("anna");
+    let report = anna.sync();
+    assert!(report.customers_changed, "{report:?}");
+
+    // 3. Offline, the card says who they are, what they own and what was done before.
+    let card = anna
+        .store
+        .customer_card(&now)
+        .expect("read")
+        .expect("a card for the job's customer");
+    assert_eq!((card.name.as_str(), card.tier.as_str()), ("张伟", "vip"));
+    assert_eq!(card.phones, ["138 0013 8000"]);
+    assert_eq!(card.sites, ["上海市世纪大道100号"]);
+    assert_eq!(card.products.len(), 1);
+    assert_eq!(
+        (
+            card.products[0].serial.as_str(),
+            card.products[0].purchase_ref.as_str(),
+            card.products[0].warranty_end
+        ),
+        ("SN-1", "PO-7", Some(1_900_000_000_000))
+    );
+    let history: Vec<&str> = card.jobs.iter().map(|j| j.job.as_str()).collect();
+    assert_eq!(
+        history,
+        [now.as_str(), earlier.as_str()],
+        "newest call first"
+    );
+    let before = &card.jobs[1];
+    assert_eq!(
+        (
+            before.engineer.as_str(),
+            before.status.as_str(),
+            before.cause.as_str(),
+            before.fix.as_str(),
+            before.description.as_str(),
+            before.first_visit_fixed
+        ),
+        (
+            "ben",
+            "completed",
+            "low refrigerant",
+            "recharged",
+            "不制冷",
+            Some(true)
+        )
+    );
+    assert!(before.completed_at.is_some());
+    assert_eq!(
+        anna.store.customer_cards().expect("cards"),
+        vec![card.clone()]
+    );
+
+    // 4. Nothing changed: the next sync brings no cards.
+    let quiet = anna.sync();
+    assert!(!quiet.customers_changed, "{quiet:?}");
+
+    // 5. The customer calls about another unit (open, not yet assigned): within the refresh
+    //    Anna's card knows it.
+    let third = dispatcher.post(
+        "/v1/jobs",
+        &json!({
+            "kind": "installation",
+            "customer": { "name": "张伟", "phone": "13800138000" },
+            "site": { "address": "世纪大道100号", "province": "上海市" },
+            "product": { "model": "KFR-50", "serial": "SN-2" },
+            "problem": { "category": "new unit", "description": "装新空调" },
+        }),
+    );
+    assert_eq!(third.status, 201, "{:?}", third.body);
+    clock.advance(11 * 60 * 1000);
+    let refreshed = anna.sync();
+    assert!(refreshed.customers_changed, "{refreshed:?}");
+    let card = anna.store.customer_card(&now).expect("read").expect("card");
+    assert_eq!(card.jobs.len(), 3);
+    assert_eq!(card.products[0].serial, "SN-2", "the latest product first");
+
+    // 6. The job goes to Ben: it leaves Anna's phone and its customer with it, at once.
+    dispatcher.assign(&now, Some("ben"));
+    let moved = anna.sync();
+    assert!(moved.customers_changed, "{moved:?}");
+    assert!(anna.store.customer_cards().expect("cards").is_empty());
+}

@@ -126,9 +126,14 @@ fun main() {
                 expect(client.allJobs().single().status == JobStatus.ASSIGNED, "assigned")
                 // A fresh job is on time: no reminder for Anna, none heard.
                 expect(client.reminders().isEmpty() && recorder.reminders.isEmpty(), "no reminders: ${client.reminders()}")
+                // The job's customer came with it.
+                expect(summary.customersChanged, "the customer card arrived: $summary")
+                val card = client.customerCard(job)
+                expect(card?.name == "Ada" && card.tier == "vip" && card.jobs.map { it.jobId } == listOf(job), "customer card: $card")
 
                 // 2. Offline work, durable at once.
                 server.stop()
+                expect(client.customerCard(job) == card, "the customer is readable offline")
                 client.moveStatus(job, JobStatus.ON_SITE, GeoPoint(52.5, 13.4))
                 client.updateChecklistItem(job, "power", ChecklistUpdate(done = true))
                 client.appendNote(job, "Replaced the valve.")

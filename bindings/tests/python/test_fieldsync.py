@@ -145,9 +145,18 @@ class InstallerDay(unittest.TestCase):
         self.assertEqual([j.id for j in jobs], [self.job])
         self.assertEqual(jobs[0].status, fieldsync.JobStatus.ASSIGNED)
         self.assertTrue(jobs[0].vip)
+        # The job's customer came with it: who they are, what they own, their jobs.
+        self.assertTrue(summary.customers_changed)
+        card = client.customer_card(self.job)
+        self.assertEqual((card.name, card.tier, card.phones), ("Ada", "vip", ["+1 555 0100"]))
+        self.assertEqual([p.serial for p in card.products], ["SN1"])
+        self.assertEqual([(j.job_id, j.engineer, j.description) for j in card.jobs],
+                         [(self.job, "anna", "Radiators cold")])
+        self.assertEqual(client.customer_cards(), [card])
 
         # Offline: the server is gone; every step still saves at once.
         self.server.stop()
+        self.assertEqual(client.customer_card(self.job), card, "readable offline")
         client.move_status(self.job, fieldsync.JobStatus.EN_ROUTE, None)
         client.move_status(self.job, fieldsync.JobStatus.ON_SITE, fieldsync.GeoPoint(lat=52.5, lon=13.4))
         client.update_checklist_item(self.job, "power", fieldsync.ChecklistUpdate(done=True))
@@ -191,6 +200,8 @@ class InstallerDay(unittest.TestCase):
         client.sync_now()
         with self.assertRaises(fieldsync.FieldsyncError.NotFound):
             client.job("no-such-job")
+        with self.assertRaises(fieldsync.FieldsyncError.NotFound):
+            client.customer_card("no-such-job")
         with self.assertRaises(fieldsync.FieldsyncError.NotAllowed) as raised:
             client.set_rating(self.job, 9, "too good")
         self.assertIn("rating", str(raised.exception))

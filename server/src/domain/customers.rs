@@ -4,16 +4,22 @@
 //! follows into the record (see [`follow_correction`]). Search finds records by name, phone number (by its digits, however it was
 //! written), address, product model or serial; duplicates are merged into one record.
 
+use std::collections::BTreeMap;
+
 use fieldsync_protocol::Millis;
-use fieldsync_protocol::job::{Customer, JobDetails, JobSummary, Product, Site, Tier};
+use fieldsync_protocol::job::{Customer, Job, JobDetails, JobSummary, Product, Site, Tier};
+use fieldsync_protocol::wire::{CardJob, CardProduct, CustomerCard, CustomerCards, MAX_CARD_JOBS};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::domain::error::{DomainError, Problem, Thing};
+use crate::domain::facts::JobFacts;
 use crate::domain::jobs;
 use crate::storage::customers::{
-    CustomerRecord, MAX_PATTERNS, RECORD_VERSION, like_pattern, phone_digits, search_terms,
+    CUSTOMER_JOB_VERSION, CustomerJob, CustomerRecord, MAX_PATTERNS, RECORD_VERSION, like_pattern,
+    phone_digits, search_terms,
 };
-use crate::storage::{ReadTx, WriteTx};
+use crate::storage::{ReadTx, Storage, WriteTx, read, write};
 
 /// The most records one search returns.
 pub const MAX_RESULTS: usize = 50;
@@ -67,12 +73,15 @@ pub fn find(
 /// its newest job names, until a call or a correction makes the record.
 pub fn view(tx: &dyn ReadTx, id: &str) -> Result<CustomerView, DomainError> {
     let merged = tx.merged_into(id)?;
-    let mut jobs: Vec<JobSummary> = tx
-        .list_jobs()?
-        .into_iter()
-        .filter(|job| job.customer_id == id || merged.contains(&job.customer_id))
+    let ids: Vec<String> = std::iter::once(id.to_owned())
+        .chain(merged.iter().cloned())
         .collect();
-    jobs.sort_by_key(|job| std::cmp::Reverse(job.call_received_at));
+    let mut jobs = Vec::new();
+    for line in tx.customer_jobs(&ids, usize::MAX)? {
+        if let Some(stored) = tx.job(&line.job_id)? {
+            jobs.push(stored.summary);
+        }
+    }
     let customer = match (tx.customer(id)?, jobs.first()) {
         (Some(record), _) => record,
         (None, Some(newest)) => record_of_job(tx, &newest.id)?,
@@ -184,9 +193,9 @@ pub fn follow_correction(
         return link_call(tx, new, &after.site, &after.product, now);
     };
     let shared = tx
-        .list_jobs()?
+        .customer_jobs(std::slice::from_ref(&record.id), 2)?
         .iter()
-        .any(|job| job.id != job_id && job.customer_id == record.id);
+        .any(|line| line.job_id != job_id);
     if relinked || shared {
         let linked = Customer {
             id: record.id,
@@ -385,4 +394,277 @@ pub fn merge(
     tx.put_customer(&duplicate)?;
     tx.put_customer(&kept)?;
     Ok(kept)
+}
+
+/// Keeps job `job`'s line in its customer's history (called by [`jobs::commit`]).
+pub fn record_job(tx: &mut dyn WriteTx, job: &Job, facts: &JobFacts) -> Result<(), DomainError> {
+    tx.put_customer_job(&CustomerJob {
+        v: CUSTOMER_JOB_VERSION,
+        job_id: job.id.clone(),
+        customer_id: job.customer.id.trim().to_owned(),
+        call_received_at: job.call_received_at,
+        kind: job.kind.as_str().to_owned(),
+        status: facts.status.as_str().to_owned(),
+        engineer: job.assignee.clone(),
+        completed_at: facts.resolved_at,
+        site: job.site.full_address(),
+        product: job.product.clone(),
+        category: job.problem.category.clone(),
+        description: job.problem.description.clone(),
+        cause: job.outcome.cause.clone(),
+        fix: job.outcome.fix.clone(),
+        summary: job.outcome.summary.clone(),
+        first_visit_fixed: facts.first_visit_fixed,
+        rating: job.rating.as_ref().map(|r| r.score),
+    })?;
+    Ok(())
+}
+
+/// How many jobs one startup pass gives their history line.
+const BACKFILL_BATCH: usize = 200;
+
+/// Gives jobs stored before customer histories were kept their line. Returns how many.
+pub fn backfill_history(storage: &dyn Storage) -> Result<usize, DomainError> {
+    let mut done = 0;
+    loop {
+        let missing = read(storage, |tx| {
+            Ok::<_, DomainError>(tx.jobs_without_customer_line(BACKFILL_BATCH)?)
+        })?;
+        if missing.is_empty() {
+            return Ok(done);
+        }
+        write(storage, |tx| {
+            for job_id in &missing {
+                let (Some(stored), Some(facts)) = (tx.job(job_id)?, tx.job_facts(job_id)?) else {
+                    continue;
+                };
+                let job = jobs::read_stored(tx, job_id, &stored)?;
+                record_job(tx, &job, &facts)?;
+            }
+            Ok::<_, DomainError>(())
+        })?;
+        done += missing.len();
+        if missing.len() < BACKFILL_BATCH {
+            return Ok(done);
+        }
+    }
+}
+
+/// How long a phone's customer cards go unchecked at most while its scope stays the same.
+pub const CARDS_REFRESH_MS: Millis = 10 * 60 * 1000;
+
+/// What a phone's cards token says: when the server issued it, the phone's scope then (the
+/// `seq` of its installer's latest scope event), and the digest of the cards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CardsToken {
+    issued_at: Millis,
+    scope_seq: u64,
+    digest: String,
+}
+
+impl CardsToken {
+    fn encode(&self) -> String {
+        format!("1.{}.{}.{}", self.issued_at, self.scope_seq, self.digest)
+    }
+
+    /// A token this server issued; anything else reads as none.
+    fn decode(token: &str) -> Option<CardsToken> {
+        let mut parts = token.split('.');
+        let (Some("1"), Some(issued_at), Some(scope_seq), Some(digest), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        Some(CardsToken {
+            issued_at: issued_at.parse().ok()?,
+            scope_seq: scope_seq.parse().ok()?,
+            digest: digest.to_owned(),
+        })
+    }
+}
+
+/// The customer cards for `user`'s phone, which holds those `token` describes (none without
+/// one), at `now`: `None` when they need no look (the same scope, looked at less than
+/// [`CARDS_REFRESH_MS`] ago, and no `force`), else the cards whole, or `unchanged` when they
+/// equal what the phone holds.
+pub fn phone_cards(
+    tx: &dyn ReadTx,
+    user: &str,
+    token: Option<&str>,
+    force: bool,
+    now: Millis,
+) -> Result<Option<CustomerCards>, DomainError> {
+    let scope_seq = tx.latest_scope_seq(user)?;
+    let held = token.and_then(CardsToken::decode);
+    if let Some(held) = &held
+        && !force
+        && held.scope_seq == scope_seq
+        && (held.issued_at..held.issued_at.saturating_add(CARDS_REFRESH_MS)).contains(&now)
+    {
+        return Ok(None);
+    }
+    let cards = cards_in_scope(tx, user)?;
+    let digest = jobs::hex(&Sha256::digest(fieldsync_protocol::wire::encode(&cards))[..16]);
+    let unchanged = held.is_some_and(|held| held.digest == digest);
+    Ok(Some(CustomerCards {
+        token: CardsToken {
+            issued_at: now,
+            scope_seq,
+            digest,
+        }
+        .encode(),
+        unchanged,
+        cards: if unchanged { Vec::new() } else { cards },
+    }))
+}
+
+/// One card for every customer of a job in `user`'s scope, by customer id.
+fn cards_in_scope(tx: &dyn ReadTx, user: &str) -> Result<Vec<CustomerCard>, DomainError> {
+    let lines = tx.customer_jobs_of(&tx.jobs_in_scope(user)?)?;
+    // The customers, by the live record their jobs' ids lead to, with a job of each.
+    let mut customers: BTreeMap<String, (Option<CustomerRecord>, String)> = BTreeMap::new();
+    for line in lines.iter().filter(|line| !line.customer_id.is_empty()) {
+        let record = live_record(tx, &line.customer_id)?;
+        let id = record
+            .as_ref()
+            .map_or_else(|| line.customer_id.clone(), |r| r.id.clone());
+        customers.entry(id).or_insert((record, line.job_id.clone()));
+    }
+    let mut cards = Vec::with_capacity(customers.len());
+    for (id, (record, a_job)) in customers {
+        let record = match record {
+            Some(record) => record,
+            None => record_of_job(tx, &a_job)?,
+        };
+        let merged = tx.merged_into(&id)?;
+        let ids: Vec<String> = std::iter::once(id.clone())
+            .chain(merged.iter().cloned())
+            .collect();
+        let jobs = tx.customer_jobs(&ids, MAX_CARD_JOBS)?;
+        cards.push(card(id, merged, record, jobs));
+    }
+    Ok(cards)
+}
+
+/// A customer's record and history as the phone keeps them.
+fn card(
+    id: String,
+    merged: Vec<String>,
+    record: CustomerRecord,
+    jobs: Vec<CustomerJob>,
+) -> CustomerCard {
+    CustomerCard {
+        id,
+        merged,
+        name: record.name,
+        tier: record.tier.as_str().to_owned(),
+        phones: record.phones,
+        sites: record.sites.iter().map(Site::full_address).collect(),
+        products: record
+            .products
+            .into_iter()
+            .map(|p| CardProduct {
+                model: p.model,
+                serial: p.serial,
+                install_date: p.install_date,
+                purchase_ref: p.purchase_ref,
+                warranty_end: p.warranty_end,
+            })
+            .collect(),
+        jobs: jobs
+            .into_iter()
+            .map(|line| CardJob {
+                job: line.job_id,
+                kind: line.kind,
+                status: line.status,
+                call_received_at: line.call_received_at,
+                completed_at: line.completed_at,
+                engineer: line.engineer.unwrap_or_default(),
+                site: line.site,
+                model: line.product.model,
+                serial: line.product.serial,
+                category: line.category,
+                description: line.description,
+                cause: line.cause,
+                fix: line.fix,
+                summary: line.summary,
+                first_visit_fixed: line.first_visit_fixed,
+                rating: line.rating,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fieldsync_protocol::job::{Customer, NewJob, Problem, Product, Site};
+
+    use super::*;
+    use crate::domain::dispatch::Dispatch;
+    use crate::storage::sqlite::SqliteStorage;
+
+    /// Every commit keeps the job's line in its customer's history; a database from before
+    /// lines were kept gets them at startup, once, with what the documents say.
+    #[test]
+    fn every_job_has_a_history_line_and_older_databases_get_theirs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("server.db");
+        let storage = SqliteStorage::open(&path).expect("open");
+        let dispatch = Dispatch::new(&storage, "dispatch");
+        let call = NewJob {
+            id: "job-1".into(),
+            customer: Customer {
+                name: "Grace Hopper".into(),
+                phone: "+44 20 7946 0958".into(),
+                ..Customer::default()
+            },
+            site: Site {
+                address: "12 Harbour Road".into(),
+                ..Site::default()
+            },
+            product: Product {
+                model: "HP-200".into(),
+                serial: "SN-77".into(),
+                ..Product::default()
+            },
+            problem: Problem {
+                category: "leak".into(),
+                description: "water under the unit".into(),
+            },
+            ..NewJob::default()
+        };
+        dispatch.create(call, 1_790_000_000_000).expect("create");
+        let line = |storage: &SqliteStorage| {
+            read(storage, |tx| {
+                Ok::<_, DomainError>(tx.customer_jobs_of(&["job-1".to_owned()])?)
+            })
+            .expect("read")
+        };
+        let kept = line(&storage);
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].customer_id.starts_with("cus-"), "{kept:?}");
+        assert_eq!(
+            (
+                kept[0].site.as_str(),
+                kept[0].product.serial.as_str(),
+                kept[0].description.as_str(),
+                kept[0].status.as_str()
+            ),
+            ("12 Harbour Road", "SN-77", "water under the unit", "new")
+        );
+
+        // As before the history was kept: the line is gone, and startup restores it.
+        rusqlite::Connection::open(&path)
+            .expect("open")
+            .execute("DELETE FROM customer_jobs", [])
+            .expect("delete");
+        assert!(line(&storage).is_empty());
+        assert_eq!(backfill_history(&storage).expect("backfill"), 1);
+        assert_eq!(line(&storage), kept);
+        assert_eq!(backfill_history(&storage).expect("again"), 0);
+    }
 }

@@ -39,7 +39,7 @@ pub struct Author<'a> {
 pub const NO_FIELDS: &BTreeMap<ChangeHash, Vec<String>> = &BTreeMap::new();
 
 /// Lower-case hex.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -217,6 +217,7 @@ pub fn commit(
     let facts = JobFacts::derive(&job, previous_facts.as_ref(), now);
     tx.put_job_facts(&facts)?;
     crate::domain::knowledge::record_job(tx, &job, &facts)?;
+    crate::domain::customers::record_job(tx, &job, &facts)?;
     let previous = previous.map(|p| &p.summary);
     crate::domain::notify::after_commit(tx, &job, previous, &hex(&changes[0].hash().0), now)?;
     let before = previous.and_then(JobSummary::holder);

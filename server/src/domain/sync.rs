@@ -93,6 +93,16 @@ fn validate(request: &SyncRequest) -> Result<(), DomainError> {
             format!("`acknowledged` lists at most {MAX_ACKNOWLEDGED} reminders"),
         ));
     }
+    if request
+        .customers_token
+        .as_ref()
+        .is_some_and(|token| token.len() > MAX_TOKEN_BYTES)
+    {
+        return Err(DomainError::bad_request(
+            ErrorCode::MalformedMessage,
+            format!("`customers_token` is at most {MAX_TOKEN_BYTES} bytes"),
+        ));
+    }
     Ok(())
 }
 
@@ -152,6 +162,9 @@ fn refusal(job: &str, code: &str, reason: String) -> Refusal {
         reason,
     }
 }
+
+/// The longest `customers_token` a request may carry (the server issues far shorter ones).
+const MAX_TOKEN_BYTES: usize = 200;
 
 /// The most reminders one request may acknowledge.
 const MAX_ACKNOWLEDGED: usize = 1_000;
@@ -294,6 +307,13 @@ pub fn handle(
         // The installer's reminders, whole, once the round's pages are done.
         if !response.more {
             response.reminders = Some(phone_reminders(tx, &request.user)?);
+            response.customers = crate::domain::customers::phone_cards(
+                tx,
+                &request.user,
+                request.customers_token.as_deref(),
+                reset,
+                now,
+            )?;
         }
 
         tx.record_actor(&request.actor, &request.device)?;

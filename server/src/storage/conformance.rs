@@ -76,6 +76,7 @@ macro_rules! storage_conformance_tests {
             knowledge_round_trips,
             fleet_round_trips,
             customers_are_found_and_merged,
+            customer_history_is_found_by_customer,
             notifications_are_queued_once_and_delivered,
         );
     };
@@ -404,6 +405,21 @@ pub fn events_follow_current_scope(store: &dyn Storage) {
         Some(2)
     );
     assert!(!read(store, |tx| tx.ever_in_scope("theirs", "u1")).expect("read"));
+    // The scope now, and the seq of its latest change, which a leave moves on.
+    let scope = |user: &str| {
+        read(store, |tx| {
+            Ok::<_, StorageError>((tx.jobs_in_scope(user)?, tx.latest_scope_seq(user)?))
+        })
+        .expect("read")
+    };
+    assert_eq!(scope("u1"), (vec!["mine".to_owned()], 2));
+    assert_eq!(scope("u2"), (vec!["theirs".to_owned()], 4));
+    assert_eq!(scope("nobody"), (vec![], 0));
+    write(store, |tx| {
+        tx.record_scope("mine", "u1", EventKind::Leave, 3)
+    })
+    .expect("write");
+    assert_eq!(scope("u1"), (vec![], 6));
 }
 
 /// Closed jobs idle since a time are found while still in scope; once they leave, their later
@@ -1112,6 +1128,64 @@ pub fn customers_are_found_and_merged(store: &dyn Storage) {
     write(store, |tx| tx.put_customer(&renamed)).expect("write");
     assert_eq!(found("king"), ["cus-ada"]);
     assert!(found("lovelace").is_empty());
+}
+
+/// A customer's history lines come newest call first, for any of several customer ids, at
+/// most as many as asked; a job's line replaces its previous one; jobs without a line are found.
+pub fn customer_history_is_found_by_customer(store: &dyn Storage) {
+    use crate::storage::customers::CustomerJob;
+    let line = |job: &str, customer: &str, at: i64| CustomerJob {
+        v: 1,
+        job_id: job.into(),
+        customer_id: customer.into(),
+        call_received_at: at,
+        kind: "repair".into(),
+        status: "new".into(),
+        ..CustomerJob::default()
+    };
+    write(store, |tx| {
+        tx.put_job(&stored(summary("j-old", None)), &[change(1)], None, 1)?;
+        tx.put_job(&stored(summary("j-bare", None)), &[change(2)], None, 1)?;
+        tx.put_customer_job(&line("j-old", "cus-a", 10))?;
+        tx.put_customer_job(&line("j-new", "cus-a", 30))?;
+        tx.put_customer_job(&line("j-twin", "cus-b", 20))?;
+        tx.put_customer_job(&line("j-other", "cus-c", 40))
+    })
+    .expect("write");
+    let jobs = |lines: Vec<CustomerJob>| -> Vec<String> {
+        lines.into_iter().map(|line| line.job_id).collect()
+    };
+    let ids = |list: &[&str]| -> Vec<String> { list.iter().map(|id| (*id).to_owned()).collect() };
+    let history = |customers: &[&str], limit| {
+        jobs(read(store, |tx| tx.customer_jobs(&ids(customers), limit)).expect("read"))
+    };
+    assert_eq!(history(&["cus-a"], 10), ["j-new", "j-old"]);
+    assert_eq!(
+        history(&["cus-a", "cus-b"], 10),
+        ["j-new", "j-twin", "j-old"]
+    );
+    assert_eq!(history(&["cus-a", "cus-b"], 2), ["j-new", "j-twin"]);
+    assert!(history(&["cus-z"], 10).is_empty());
+    assert!(history(&[], 10).is_empty());
+    let of = read(store, |tx| {
+        tx.customer_jobs_of(&ids(&["j-twin", "j-new", "j-none"]))
+    })
+    .expect("read");
+    assert_eq!(jobs(of), ["j-new", "j-twin"]);
+    // Moved to another customer and completed: the line replaces the old one.
+    let moved = CustomerJob {
+        status: "completed".into(),
+        cause: "leak".into(),
+        ..line("j-old", "cus-b", 10)
+    };
+    write(store, |tx| tx.put_customer_job(&moved)).expect("write");
+    assert_eq!(history(&["cus-a"], 10), ["j-new"]);
+    let stored_line = read(store, |tx| tx.customer_jobs(&ids(&["cus-b"]), 10)).expect("read");
+    assert_eq!(stored_line[1], moved);
+    assert_eq!(
+        read(store, |tx| tx.jobs_without_customer_line(10)).expect("read"),
+        ["j-bare"]
+    );
 }
 
 /// The outbox stores a key once; new notifications are taken once; due deliveries come

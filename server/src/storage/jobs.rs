@@ -147,6 +147,11 @@ pub trait JobStore {
     fn ever_in_scope(&self, job_id: &str, user: &str) -> Result<bool, StorageError>;
     /// Whether the job is in the user's scope now: its latest scope event for them is an entry.
     fn in_scope(&self, job_id: &str, user: &str) -> Result<bool, StorageError>;
+    /// The jobs in the user's scope now, by id.
+    fn jobs_in_scope(&self, user: &str) -> Result<Vec<String>, StorageError>;
+    /// The `seq` of the user's latest scope event (0 when none): it changes whenever their
+    /// scope does.
+    fn latest_scope_seq(&self, user: &str) -> Result<u64, StorageError>;
     /// Closed jobs nobody has changed since `idle_since` that are still in their assignee's
     /// scope, as `(job, assignee)`, at most `limit`: the ones due to leave the phone.
     fn idle_closed_in_scope(

@@ -69,6 +69,12 @@ enum Command {
     Status,
     /// Sends the phone's changes and receives the server's.
     Sync,
+    /// Shows the customer of a job as the last sync brought them: their phones and sites, the
+    /// products they own with warranties, and their jobs (works offline).
+    Customer {
+        /// The job id.
+        job: String,
+    },
     /// Lists the reminders the escalation ladder sent the installer (as the last sync
     /// brought them), newest first.
     Reminders,
@@ -384,6 +390,13 @@ fn run(cli: &Cli) -> Result<(), String> {
                 );
             }
         }
+        Command::Customer { job } => match store.customer_card(job).map_err(e)? {
+            Some(card) => println!(
+                "{}",
+                serde_json::to_string_pretty(&card).map_err(|e| e.to_string())?
+            ),
+            None => println!("no customer card for job {job} (as of the last sync)"),
+        },
         Command::Reminders => {
             let reminders = store.reminders().map_err(e)?;
             if reminders.is_empty() {

@@ -20,6 +20,7 @@ fn every_command_has_generated_help() {
         "show",
         "status",
         "sync",
+        "customer",
         "reminders",
         "ack-reminder",
         "watch",
@@ -81,6 +82,15 @@ fn mistakes_are_refused_by_name_and_store_nothing() {
     assert!(!out.status.success(), "not on the phone");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("reminder 7 is not on this device"),
+        "{out:?}"
+    );
+    let out = Command::new(DEVICE)
+        .args(["--store", store, "--user", "anna", "customer", "job-9"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "no such job on the phone");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("job-9"),
         "{out:?}"
     );
 }

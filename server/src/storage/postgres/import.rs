@@ -52,6 +52,7 @@ pub(crate) const TABLES: &[&str] = &[
     "device_logs",
     "sign_in_failures",
     "customers",
+    "customer_jobs",
     "notifications",
     "deliveries",
 ];

@@ -182,6 +182,29 @@ impl JobStore for Tx<'_> {
         Ok(kind.as_deref() == Some("enter"))
     }
 
+    fn jobs_in_scope(&self, user: &str) -> Result<Vec<String>, StorageError> {
+        let rows = self.query(
+            &format!(
+                "SELECT DISTINCT e.job_id FROM events e
+                 WHERE e.user_id = $1 AND e.kind = 'enter' AND {} = 'enter'
+                 ORDER BY e.job_id",
+                latest_scope_kind("e.job_id", "$1")
+            ),
+            &[&user],
+        )?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    fn latest_scope_seq(&self, user: &str) -> Result<u64, StorageError> {
+        let seq: Option<i64> = self
+            .query_one(
+                "SELECT MAX(seq) FROM events WHERE user_id = $1 AND kind IN ('enter', 'leave')",
+                &[&user],
+            )?
+            .try_get(0)?;
+        Ok(seq.map_or(0, to_u64))
+    }
+
     fn idle_closed_in_scope(
         &self,
         idle_since: Millis,

@@ -96,6 +96,8 @@ fn migrations() -> Vec<String> {
         // 7: the open reminders to one installer (SQLite's migration 15).
         "CREATE INDEX reminders_open_to_user ON reminders(to_user) WHERE acknowledged_at IS NULL;"
             .to_owned(),
+        // 8: each job as its customer's history shows it (SQLite's migration 16).
+        customers::HISTORY.to_owned(),
     ]
 }
 

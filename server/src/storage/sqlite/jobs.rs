@@ -177,6 +177,26 @@ impl JobStore for Tx<'_> {
         Ok(kind.as_deref() == Some("enter"))
     }
 
+    fn jobs_in_scope(&self, user: &str) -> Result<Vec<String>, StorageError> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT DISTINCT e.job_id FROM events e
+             WHERE e.user_id = ?1 AND e.kind = 'enter' AND {} = 'enter'
+             ORDER BY e.job_id",
+            latest_scope_kind("e.job_id", "?1")
+        ))?;
+        let rows = stmt.query_map([user], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn latest_scope_seq(&self, user: &str) -> Result<u64, StorageError> {
+        let seq: Option<i64> = self.0.query_row(
+            "SELECT MAX(seq) FROM events WHERE user_id = ?1 AND kind IN ('enter', 'leave')",
+            [user],
+            |r| r.get(0),
+        )?;
+        Ok(seq.map_or(0, to_u64))
+    }
+
     fn idle_closed_in_scope(
         &self,
         idle_since: Millis,

@@ -145,6 +145,8 @@ const MIGRATIONS: &[&str] = &[
     notifications::MIGRATION,
     // 15: each sync lists the open reminders addressed to the device's installer.
     "CREATE INDEX reminders_open_to_user ON reminders(to_user) WHERE acknowledged_at IS NULL;",
+    // 16
+    customers::HISTORY,
 ];
 
 /// The SQLite storage backend.
