@@ -158,7 +158,9 @@ impl From<CoreError> for FieldsyncError {
                 params,
                 reason,
             },
-            CoreError::Refused(_) | CoreError::BadServerUrl(_) => FieldsyncError::NotAllowed {
+            CoreError::Refused(_)
+            | CoreError::BadServerUrl(_)
+            | CoreError::BadEnrollmentLink(_) => FieldsyncError::NotAllowed {
                 code,
                 params,
                 reason,

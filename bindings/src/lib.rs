@@ -93,6 +93,15 @@ pub struct Subscription {
     listeners: Weak<Listeners>,
 }
 
+/// Reads the enrollment link a phone scans from the office's QR code
+/// (`fieldsync://enroll?server=…&user=…&code=…`): open the client with its `server` and `user`,
+/// then `enroll(code)`. `NotAllowed` (code `bad_enrollment_link`) names what is wrong with a
+/// text that is not one.
+#[uniffi::export]
+pub fn parse_enrollment_link(link: String) -> Result<EnrollmentLink, FieldsyncError> {
+    Ok(fieldsync_client_core::parse_enrollment_link(&link)?.into())
+}
+
 #[uniffi::export]
 impl Subscription {
     /// Stops calling the listener. Calling it again does nothing.

@@ -584,6 +584,28 @@ impl From<fieldsync_client_core::CustomerCard> for CustomerCard {
     }
 }
 
+/// What the office's enrollment QR code holds: the server, the installer and the one-time
+/// code (`parse_enrollment_link`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EnrollmentLink {
+    /// The server's base URL: the `serverUrl` to open the client with.
+    pub server: String,
+    /// The installer the code enrolls: the `userId` to open the client with.
+    pub user: String,
+    /// The one-time code, for `enroll`.
+    pub code: String,
+}
+
+impl From<fieldsync_client_core::EnrollmentLink> for EnrollmentLink {
+    fn from(link: fieldsync_client_core::EnrollmentLink) -> Self {
+        EnrollmentLink {
+            server: link.server,
+            user: link.user,
+            code: link.code,
+        }
+    }
+}
+
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncSummary {

@@ -2657,6 +2657,86 @@ public func FfiConverterTypeCustomerCard_lower(_ value: CustomerCard) -> RustBuf
 
 
 /**
+ * What the office's enrollment QR code holds: the server, the installer and the one-time
+ * code (`parse_enrollment_link`).
+ */
+public struct EnrollmentLink: Equatable, Hashable {
+    /**
+     * The server's base URL: the `serverUrl` to open the client with.
+     */
+    public var server: String
+    /**
+     * The installer the code enrolls: the `userId` to open the client with.
+     */
+    public var user: String
+    /**
+     * The one-time code, for `enroll`.
+     */
+    public var code: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The server's base URL: the `serverUrl` to open the client with.
+         */server: String, 
+        /**
+         * The installer the code enrolls: the `userId` to open the client with.
+         */user: String, 
+        /**
+         * The one-time code, for `enroll`.
+         */code: String) {
+        self.server = server
+        self.user = user
+        self.code = code
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EnrollmentLink: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEnrollmentLink: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EnrollmentLink {
+        return
+            try EnrollmentLink(
+                server: FfiConverterString.read(from: &buf), 
+                user: FfiConverterString.read(from: &buf), 
+                code: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EnrollmentLink, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.server, into: &buf)
+        FfiConverterString.write(value.user, into: &buf)
+        FfiConverterString.write(value.code, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnrollmentLink_lift(_ buf: RustBuffer) throws -> EnrollmentLink {
+    return try FfiConverterTypeEnrollmentLink.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnrollmentLink_lower(_ value: EnrollmentLink) -> RustBuffer {
+    return FfiConverterTypeEnrollmentLink.lower(value)
+}
+
+
+/**
  * Where the phone is.
  */
 public struct GeoPoint: Equatable, Hashable {
@@ -6938,6 +7018,20 @@ fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
         return dict
     }
 }
+/**
+ * Reads the enrollment link a phone scans from the office's QR code
+ * (`fieldsync://enroll?server=…&user=…&code=…`): open the client with its `server` and `user`,
+ * then `enroll(code)`. `NotAllowed` (code `bad_enrollment_link`) names what is wrong with a
+ * text that is not one.
+ */
+public func parseEnrollmentLink(link: String)throws  -> EnrollmentLink  {
+    return try  FfiConverterTypeEnrollmentLink_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_fn_func_parse_enrollment_link(
+        FfiConverterString.lower(link),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -6953,6 +7047,9 @@ private let initializationResult: InitializationResult = {
     let scaffolding_contract_version = ffi_fieldsync_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
+    }
+    if (uniffi_fieldsync_checksum_func_parse_enrollment_link() != 18876) {
+        return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_acknowledge_reminder() != 45120) {
         return InitializationResult.apiChecksumMismatch

@@ -540,6 +540,11 @@ void uniffi_fieldsync_fn_free_subscription(uint64_t handle, RustCallStatus *_Non
 void uniffi_fieldsync_fn_method_subscription_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_FUNC_PARSE_ENROLLMENT_LINK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FN_FUNC_PARSE_ENROLLMENT_LINK
+RustBuffer uniffi_fieldsync_fn_func_parse_enrollment_link(RustBuffer link, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_FFI_FIELDSYNC_RUSTBUFFER_ALLOC
 #define UNIFFI_FFIDEF_FFI_FIELDSYNC_RUSTBUFFER_ALLOC
 RustBuffer ffi_fieldsync_rustbuffer_alloc(uint64_t size, RustCallStatus *_Nonnull out_status
@@ -798,6 +803,12 @@ void ffi_fieldsync_rust_future_free_void(uint64_t handle
 #ifndef UNIFFI_FFIDEF_FFI_FIELDSYNC_RUST_FUTURE_COMPLETE_VOID
 #define UNIFFI_FFIDEF_FFI_FIELDSYNC_RUST_FUTURE_COMPLETE_VOID
 void ffi_fieldsync_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_FUNC_PARSE_ENROLLMENT_LINK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_FUNC_PARSE_ENROLLMENT_LINK
+uint16_t uniffi_fieldsync_checksum_func_parse_enrollment_link(void
+    
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CHECKSUM_METHOD_FIELDSYNCCLIENT_ACKNOWLEDGE_REMINDER

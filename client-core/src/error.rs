@@ -13,6 +13,9 @@ pub enum Error {
     /// The reminder is not on this device (it was never sent to this installer, or is done).
     #[error("reminder {0} is not on this device")]
     UnknownReminder(u64),
+    /// A scanned or pasted enrollment link does not read; nothing was sent.
+    #[error("{0}")]
+    BadEnrollmentLink(#[from] fieldsync_protocol::enrollment::LinkError),
     /// The edit breaks a rule of the job document (a forbidden status move, a field the installer
     /// does not own, a value out of range). Nothing was written.
     #[error("edit refused: {0}")]

@@ -23,6 +23,7 @@ pub mod transport;
 
 pub use error::{Error, Result};
 pub use fieldsync_protocol as protocol;
+pub use fieldsync_protocol::enrollment::EnrollmentLink;
 pub use fieldsync_protocol::wire::{CardJob, CardProduct, CustomerCard};
 pub use knowledge::{
     HeldAttachment, HitKind, KnowledgeApplied, ManualView, PreparedKnowledge, SearchHit,
@@ -37,3 +38,10 @@ pub use report_log::Severity;
 pub use store::{DeviceIdentity, JobQuery, JobSyncState, OutboxStatus, RefusalRecord, Store};
 pub use sync::{SyncReport, SyncSession};
 pub use tls::ServerTrust;
+
+/// Reads the enrollment link an office's QR code holds (`fieldsync://enroll?server=…&user=…&code=…`):
+/// the server to use, the installer it enrolls and the one-time code, for `HttpTransport::enroll`.
+/// A text that is not one is [`Error::BadEnrollmentLink`], naming what is wrong.
+pub fn parse_enrollment_link(text: &str) -> Result<EnrollmentLink> {
+    Ok(EnrollmentLink::parse(text)?)
+}

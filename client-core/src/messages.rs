@@ -5,6 +5,7 @@
 //! English messages are the errors' own `Display` texts.
 
 use fieldsync_protocol::SchemaError;
+use fieldsync_protocol::enrollment::{LinkError, MAX_LINK_CHARS, PREFIX};
 use fieldsync_protocol::job::Role;
 
 use crate::error::Error;
@@ -17,6 +18,7 @@ impl Error {
         match self {
             Error::UnknownJob(_) => "unknown_job",
             Error::UnknownReminder(_) => "unknown_reminder",
+            Error::BadEnrollmentLink(_) => "bad_enrollment_link",
             Error::Refused(refusal) => refusal.code(),
             Error::Database(_) => "database",
             Error::StorageFull => "storage_full",
@@ -37,6 +39,7 @@ impl Error {
         match self {
             Error::UnknownJob(job) => vec![("job", job.clone())],
             Error::UnknownReminder(id) => vec![("reminder", id.to_string())],
+            Error::BadEnrollmentLink(e) => vec![("detail", e.to_string())],
             Error::Refused(refusal) => refusal.params(),
             Error::CorruptDocument { job, reason } => {
                 vec![("job", job.clone()), ("detail", reason.clone())]
@@ -68,6 +71,14 @@ impl Error {
         match self {
             Error::UnknownJob(job) => format!("工单 {job} 不在本设备上"),
             Error::UnknownReminder(id) => format!("提醒 {id} 不在本设备上"),
+            Error::BadEnrollmentLink(e) => match e {
+                LinkError::NotALink => format!("这不是注册链接：应以 {PREFIX} 开头"),
+                LinkError::TooLong => format!("注册链接超过 {MAX_LINK_CHARS} 个字符"),
+                LinkError::Parameter(name) => format!("注册链接的“{name}”缺失或无效"),
+                LinkError::Server(server) => {
+                    format!("注册链接的服务器“{server}”不是 http:// 或 https:// 地址")
+                }
+            },
             Error::Refused(refusal) => match refusal {
                 SchemaError::TransitionNotAllowed { from, to, role } => format!(
                     "{}不能把工单从“{}”改为“{}”",
@@ -173,6 +184,7 @@ mod tests {
             Error::Refused(SchemaError::MissingField("kind")),
             Error::UnknownJob("j1".into()),
             Error::UnknownReminder(7),
+            Error::BadEnrollmentLink(LinkError::Parameter("code".into())),
             Error::StorageFull,
             Error::StoreMismatch("another user's store".into()),
             Error::CorruptDocument {

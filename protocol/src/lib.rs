@@ -7,6 +7,7 @@
 //! nothing else in the workspace defines a persisted or wire shape that both sides read.
 
 pub mod access;
+pub mod enrollment;
 pub mod job;
 pub mod knowledge;
 pub mod language;

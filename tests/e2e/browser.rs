@@ -980,6 +980,7 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
         "#/dashboard".to_owned(),
         "#/manuals".to_owned(),
         "#/fleet".to_owned(),
+        "#/people".to_owned(),
         "#/reminders".to_owned(),
         format!("#/jobs/{id}"),
         format!("#/jobs/{job}"),
@@ -1436,4 +1437,119 @@ fn a_manual_is_published_from_the_console_and_a_signed_job_shows_its_media() {
     );
     assert!(browser.text("#device-syncs").contains("Changes sent"));
     browser.screenshot("device.png");
+}
+
+/// An admin adds an installer on the people page (a weak password for an office user is named,
+/// nothing stored), enrolls the installer's phone with the QR code the page shows, and the
+/// phone, given only the link, enrolls and syncs; at a phone's width the page still fits.
+#[test]
+fn an_admin_adds_an_installer_and_enrolls_their_phone_from_the_page() {
+    let server = TestServer::start();
+    let url = server.url();
+    let mut browser = Browser::launch();
+    browser.sign_in(&url, "admin", &password_of("admin"));
+    browser.eval("location.hash = '#/people', true");
+    browser.wait_for(
+        "document.querySelector('#people-table') && document.querySelector('#user-form')",
+        "the people page with the admin's form",
+    );
+    assert!(browser.text("#people-table").contains("anna"));
+
+    // A dispatcher with a short password is refused by name; nothing is stored.
+    browser.fill("#user-id", "dora");
+    browser.fill("#user-name", "Dora");
+    browser.fill("#user-role", "dispatcher");
+    browser.fill("#user-password", "short");
+    browser.submit("#user-form");
+    browser.wait_for(
+        "!document.querySelector('#user-form-error').hidden",
+        "the password refused",
+    );
+    assert!(
+        browser.text("#user-form-error").contains("10"),
+        "{}",
+        browser.text("#user-form-error")
+    );
+    assert!(!browser.text("#people-table").contains("dora"));
+
+    // Carla, a new installer in the south with two skills.
+    browser.fill("#user-id", "carla");
+    browser.fill("#user-name", "Carla Gomez");
+    browser.fill("#user-role", "installer");
+    browser.fill("#user-region", "south");
+    browser.fill("#user-skills", "HP-200, boilers");
+    browser.fill("#user-password", "");
+    browser.submit("#user-form");
+    browser.wait_for(
+        "document.querySelector('#people-table tr[data-user=\"carla\"]')",
+        "Carla in the list",
+    );
+    let row = browser.text("#people-table tr[data-user=\"carla\"]");
+    assert!(
+        row.contains("Carla Gomez") && row.contains("HP-200, boilers") && row.contains("south"),
+        "{row}"
+    );
+
+    // Her phone: a one-time code as a QR code and as a link.
+    browser.click("button[data-enroll=\"carla\"]");
+    browser.wait_for(
+        "document.querySelector('#invitation-qr rect + g rect')",
+        "the QR code",
+    );
+    browser.screenshot("people-enroll.png");
+    let link = browser
+        .eval("document.querySelector('#invitation-link').value")
+        .as_str()
+        .expect("the link")
+        .to_owned();
+    let link = fieldsync_client_core::parse_enrollment_link(&link).expect("a link that reads");
+    assert_eq!(
+        (link.server.as_str(), link.user.as_str()),
+        (url.as_str(), "carla")
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = fieldsync_client_core::Store::open(dir.path().join("phone.sqlite3"), &link.user)
+        .expect("store");
+    let transport =
+        fieldsync_client_core::transport::HttpTransport::new(&link.server).expect("transport");
+    let credential = transport.enroll(&store, &link.code).expect("enrolled");
+    let transport = transport.with_credential(&credential);
+    transport.sync(&store).expect("the phone syncs");
+    // The code works once.
+    let again = fieldsync_client_core::Store::open(dir.path().join("again.sqlite3"), "carla")
+        .expect("store");
+    assert!(transport.enroll(&again, &link.code).is_err(), "spent");
+
+    // The page at a phone's width: the table scrolls in its card, the QR code fits.
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 412, "height": 915, "deviceScaleFactor": 2, "mobile": true }),
+    );
+    browser.eval("location.hash = '#/fleet', true");
+    browser.wait_for("document.querySelector('#fleet-table')", "the fleet");
+    browser.eval("location.hash = '#/people', true");
+    browser.wait_for("document.querySelector('#people-table')", "the people");
+    assert!(
+        browser.text("#people-table").contains("1"),
+        "Carla's phone counted"
+    );
+    assert!(
+        browser.eval("!document.querySelector('#invitation')") == json!(true),
+        "the code was shown once: gone after leaving the page"
+    );
+    browser.click("button[data-enroll=\"anna\"]");
+    browser.wait_for(
+        "(document.querySelector('#invitation-title') || {}).textContent.includes('anna')",
+        "Anna's QR code",
+    );
+    assert_eq!(
+        browser.eval(
+            "document.documentElement.scrollWidth <= window.innerWidth \
+             && document.querySelector('#invitation-qr').getBoundingClientRect().right <= window.innerWidth"
+        ),
+        json!(true),
+        "the people page fits 412 px"
+    );
+    browser.screenshot("people-at-412px.png");
+    browser.call("Emulation.clearDeviceMetricsOverride", json!({}));
 }

@@ -202,6 +202,14 @@ class InstallerDay(unittest.TestCase):
             client.job("no-such-job")
         with self.assertRaises(fieldsync.FieldsyncError.NotFound):
             client.customer_card("no-such-job")
+        # The office's QR code holds an enrollment link; a text that is not one is named.
+        link = fieldsync.parse_enrollment_link(
+            "fieldsync://enroll?server=https%3A%2F%2Ffs.example.com&user=anna&code=0f3a")
+        self.assertEqual((link.server, link.user, link.code), ("https://fs.example.com", "anna", "0f3a"))
+        with self.assertRaises(fieldsync.FieldsyncError.NotAllowed) as raised:
+            fieldsync.parse_enrollment_link("fieldsync://enroll?server=https%3A%2F%2Fa&user=anna")
+        self.assertEqual(raised.exception.code, "bad_enrollment_link")
+        self.assertIn("code", raised.exception.reason)
         with self.assertRaises(fieldsync.FieldsyncError.NotAllowed) as raised:
             client.set_rating(self.job, 9, "too good")
         self.assertIn("rating", str(raised.exception))

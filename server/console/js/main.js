@@ -22,6 +22,7 @@ import { viewReminders } from './reminders.js';
 import { viewManuals } from './manuals.js';
 import { viewDashboard } from './kpis.js';
 import { viewFleet, viewDevice } from './fleet.js';
+import { viewPeople } from './people.js';
 
 // ---------------------------------------------------------------- sign-in and shell
 
@@ -121,7 +122,7 @@ function renderShell() {
       h('a', { class: 'brand', href: '#/queues' }, 'Fieldsync'),
       h('nav', { id: 'nav', 'aria-label': t('nav.label') },
         link('#/queues', t('nav.queues')), link('#/jobs', t('nav.jobs')), link('#/customers', t('nav.customers')), link('#/intake', t('nav.intake')), link('#/board', t('nav.board')),
-        link('#/dashboard', t('nav.dashboard')), link('#/manuals', t('nav.manuals')), link('#/fleet', t('nav.fleet'))),
+        link('#/dashboard', t('nav.dashboard')), link('#/manuals', t('nav.manuals')), link('#/fleet', t('nav.fleet')), link('#/people', t('nav.people'))),
       h('div', { class: 'topbar-right' },
         h('a', { href: '#/reminders', class: 'reminders-link', title: t('shell.reminders_title') },
           t('shell.reminders'), ' ', h('span', { id: 'reminder-count', class: 'count-badge', 'aria-label': t('shell.reminders_count') }, '0')),
@@ -150,7 +151,7 @@ const ROUTES = [
   [/^\/dashboard$/, viewDashboard], [/^\/reminders$/, viewReminders], [/^\/jobs$/, viewJobs], [/^\/jobs\/([^/]+)$/, viewJob],
   [/^\/customers$/, viewCustomers], [/^\/customers\/([^/]+)$/, viewCustomer],
   [/^\/manuals$/, viewManuals], [/^\/manuals\/([^/]+)\/(\d+)$/, viewManuals],
-  [/^\/fleet$/, viewFleet], [/^\/devices\/([^/]+)$/, viewDevice],
+  [/^\/fleet$/, viewFleet], [/^\/people$/, viewPeople], [/^\/devices\/([^/]+)$/, viewDevice],
 ];
 
 function parseHash() {
@@ -179,6 +180,8 @@ async function route(refresh = false) {
   const seq = ++state.seq;
   if (!refresh) {
     state.errors = {};
+    // An enrollment code is shown once: leaving its page (or opening it again) forgets it.
+    state.invitation = null;
     // Another day on the board or another job: keep the page until the new one is ready.
     if (path.split('/')[1] !== state.lastPath) {
       view.replaceChildren(h('p', { class: 'loading' }, t('common.loading')));

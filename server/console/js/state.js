@@ -23,4 +23,5 @@ export const state = {
   // uploads survive moving between manuals and other pages.
   manuals: { form: null, latest: new Map(), selected: null, onList: null },
   reportLinks: {}, // job id -> the customer link made in this session
+  invitation: null, // the enrollment code just issued on the people page, shown once (until left)
 };

@@ -735,6 +735,48 @@ pub fn issue_enrollment_code(
     })
 }
 
+/// An enrollment code with the link a phone scans to enroll (shown once).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Invitation {
+    /// The code, whose user and expiry the link carries too.
+    #[serde(flatten)]
+    pub issued: IssuedCode,
+    /// `fieldsync://enroll?server=…&user=…&code=…` (`docs/mobile.md`): the server, the user
+    /// and the code in one text.
+    pub link: String,
+    /// The link as a QR code: one string per row of modules, `1` dark and `0` light, without
+    /// the quiet zone (leave four light modules around it).
+    pub qr: Vec<String>,
+}
+
+impl Invitation {
+    /// The invitation to enroll at `server` (the base URL phones reach) with `issued`.
+    pub fn new(server: &str, issued: IssuedCode) -> Result<Invitation, DomainError> {
+        let link = fieldsync_protocol::enrollment::EnrollmentLink {
+            server: server.trim_end_matches('/').to_owned(),
+            user: issued.user.clone(),
+            code: issued.code.clone(),
+        }
+        .to_uri();
+        let code = qrcode::QrCode::with_error_correction_level(&link, qrcode::EcLevel::M)
+            .map_err(|e| DomainError::Internal(format!("the enrollment QR code: {e}")))?;
+        let width = code.width();
+        let qr = code
+            .to_colors()
+            .chunks(width.max(1))
+            .map(|row| {
+                row.iter()
+                    .map(|module| match module {
+                        qrcode::Color::Dark => '1',
+                        qrcode::Color::Light => '0',
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Invitation { issued, link, qr })
+    }
+}
+
 /// A device's new credential (shown once; the device keeps it in its platform keystore).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Enrolled {

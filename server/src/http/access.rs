@@ -9,7 +9,7 @@ use fieldsync_protocol::Millis;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::DomainError;
-use crate::domain::auth::{self, Enrolled, IssuedCode, Principal, SignedIn};
+use crate::domain::auth::{self, Enrolled, Invitation, Principal, SignedIn};
 use crate::domain::error::{ErrorCode, Thing};
 use crate::domain::fleet::{self, DeviceDetail, DeviceOverview};
 use crate::http::error::AppError;
@@ -208,26 +208,63 @@ struct EnrollmentBody {
 
 /// Issue an enrollment code.
 ///
-/// A one-time code for an installer's phone, valid 24 hours. Permission: `ManageDevices`.
+/// A one-time code for an installer's phone, valid 24 hours, with the enrollment link a phone scans (`link`, and as a QR code in `qr`): its server is the caller's `Origin` (the console's address), else the `Host` the request named, over `https://` unless that host is this machine. Permission: `ManageDevices`.
 #[utoipa::path(
     post,
     path = "/v1/enrollments",
     tag = "devices",
     request_body = EnrollmentBody,
-    responses((status = 201, description = "A one-time code, shown once.", body = IssuedCode))
+    responses((status = 201, description = "A one-time code and its link, shown once.", body = Invitation))
 )]
 async fn issue_enrollment(
     State(state): State<AppState>,
     caller: Authorized<need::ManageDevices>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<EnrollmentBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let now = state.now();
-    let issued = state
+    let server = address_reached(&headers);
+    let invitation = state
         .blocking(move |state| {
-            auth::issue_enrollment_code(state.storage.as_ref(), caller.user(), &body.user, now)
+            let issued = auth::issue_enrollment_code(
+                state.storage.as_ref(),
+                caller.user(),
+                &body.user,
+                now,
+            )?;
+            Invitation::new(&server, issued)
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(issued)))
+    Ok((StatusCode::CREATED, Json(invitation)))
+}
+
+/// The longest server address an enrollment link carries.
+const MAX_ADDRESS_CHARS: usize = 300;
+
+/// The base URL the caller reached the server at: the browser's `Origin` (behind a proxy, the
+/// public address), else the `Host` header, over `https://` unless it names this machine (a
+/// phone accepts `http://` only to itself); `http://localhost` when neither reads.
+fn address_reached(headers: &HeaderMap) -> String {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty() && value.len() <= MAX_ADDRESS_CHARS)
+    };
+    if let Some(origin) =
+        text(header::ORIGIN).filter(|o| o.starts_with("https://") || o.starts_with("http://"))
+    {
+        return origin.to_owned();
+    }
+    match text(header::HOST) {
+        Some(host) => {
+            let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+            let local = matches!(name, "localhost" | "[::1]") || name.starts_with("127.");
+            format!("{}://{host}", if local { "http" } else { "https" })
+        }
+        None => "http://localhost".to_owned(),
+    }
 }
 
 /// A device trading its code.

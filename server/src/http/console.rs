@@ -43,6 +43,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "main.js",
     "manuals.js",
     "notifications.js",
+    "people.js",
     "queues.js",
     "reminders.js",
     "returnvisit.js",

@@ -55,7 +55,9 @@ struct Cli {
 enum Command {
     /// Trades a one-time enrollment code (from dispatch) for the device's credential.
     Enroll {
-        /// The code.
+        /// The code, or the enrollment link the office's QR code holds
+        /// (`fieldsync://enroll?server=…&user=…&code=…`; its server and user must be this
+        /// phone's `--server` and `--user`).
         code: String,
     },
     /// Lists the jobs on the phone.
@@ -314,7 +316,25 @@ fn run(cli: &Cli) -> Result<(), String> {
     let e = |e: fieldsync_client_core::Error| e.message(language);
     match &cli.command {
         Command::Enroll { code } => {
-            let credential = transport.enroll(&store, code).map_err(e)?;
+            let code = if code.trim().starts_with("fieldsync:") {
+                let link = fieldsync_client_core::parse_enrollment_link(code).map_err(e)?;
+                if link.user != *user {
+                    return Err(format!(
+                        "the link enrolls {}'s phone, not {user}'s: give --user {}",
+                        link.user, link.user
+                    ));
+                }
+                if link.server.trim_end_matches('/') != cli.server.trim_end_matches('/') {
+                    return Err(format!(
+                        "the link is for the server at {}: give --server {} (with every command)",
+                        link.server, link.server
+                    ));
+                }
+                link.code
+            } else {
+                code.clone()
+            };
+            let credential = transport.enroll(&store, &code).map_err(e)?;
             write_private(&credential_path(&cli.store), credential.as_bytes())
                 .map_err(|e| format!("cannot keep the credential: {e}"))?;
             println!("enrolled device {} for {user}", store.identity().device_id);

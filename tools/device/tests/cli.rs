@@ -84,6 +84,31 @@ fn mistakes_are_refused_by_name_and_store_nothing() {
         String::from_utf8_lossy(&out.stderr).contains("reminder 7 is not on this device"),
         "{out:?}"
     );
+    // An enrollment link for someone else, or another server, is refused before any request.
+    for (link, expected) in [
+        (
+            "fieldsync://enroll?server=http%3A%2F%2F127.0.0.1%3A8080&user=ben&code=1",
+            "give --user ben",
+        ),
+        (
+            "fieldsync://enroll?server=https%3A%2F%2Ffs.example.com&user=anna&code=1",
+            "give --server https://fs.example.com",
+        ),
+        (
+            "fieldsync://enroll?server=http%3A%2F%2F127.0.0.1%3A8080&user=anna",
+            "`code` is missing",
+        ),
+    ] {
+        let out = Command::new(DEVICE)
+            .args(["--store", store, "--user", "anna", "enroll", link])
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{link}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(expected),
+            "{link}: {out:?}"
+        );
+    }
     let out = Command::new(DEVICE)
         .args(["--store", store, "--user", "anna", "customer", "job-9"])
         .output()
