@@ -665,13 +665,16 @@ impl FieldsyncClient {
 
     /// The customer of job `job_id`, offline: their products and warranties and their jobs, as
     /// the last sync brought them; `None` when the phone holds no card for them. `NotFound` for
-    /// a job the phone does not hold.
+    /// a job the phone does not hold; `Locked` past the offline lease.
     pub fn customer_card(&self, job_id: String) -> Result<Option<CustomerCard>, FieldsyncError> {
+        self.usable()?;
         Ok(self.store.customer_card(&job_id)?.map(Into::into))
     }
 
-    /// The customers of every job on the phone, by name (works offline).
+    /// The customers of every job on the phone, by name (works offline); `Locked` past the
+    /// offline lease.
     pub fn customer_cards(&self) -> Result<Vec<CustomerCard>, FieldsyncError> {
+        self.usable()?;
         Ok(self
             .store
             .customer_cards()?

@@ -473,6 +473,8 @@ impl From<fieldsync_client_core::Reminder> for Reminder {
 pub struct CustomerCard {
     /// The customer's record id.
     pub id: String,
+    /// Ids of duplicate records merged into this one, which jobs may still carry.
+    pub merged: Vec<String>,
     /// Display name.
     pub name: String,
     /// Service tier: `standard` or `vip`.
@@ -483,7 +485,7 @@ pub struct CustomerCard {
     pub sites: Vec<String>,
     /// The products they own.
     pub products: Vec<OwnedProduct>,
-    /// Their jobs (this one included), the newest call first, at most 20.
+    /// Their jobs (the phone's own among them), the newest call first, at most 20.
     pub jobs: Vec<PastJob>,
 }
 
@@ -543,6 +545,7 @@ impl From<fieldsync_client_core::CustomerCard> for CustomerCard {
     fn from(c: fieldsync_client_core::CustomerCard) -> Self {
         CustomerCard {
             id: c.id,
+            merged: c.merged,
             name: c.name,
             tier: c.tier,
             phones: c.phones,

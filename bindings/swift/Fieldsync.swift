@@ -731,12 +731,13 @@ public protocol FieldsyncClientProtocol: AnyObject, Sendable {
     /**
      * The customer of job `job_id`, offline: their products and warranties and their jobs, as
      * the last sync brought them; `None` when the phone holds no card for them. `NotFound` for
-     * a job the phone does not hold.
+     * a job the phone does not hold; `Locked` past the offline lease.
      */
     func customerCard(jobId: String) throws  -> CustomerCard?
     
     /**
-     * The customers of every job on the phone, by name (works offline).
+     * The customers of every job on the phone, by name (works offline); `Locked` past the
+     * offline lease.
      */
     func customerCards() throws  -> [CustomerCard]
     
@@ -1139,7 +1140,7 @@ open func cases(model: String)throws  -> [Case]  {
     /**
      * The customer of job `job_id`, offline: their products and warranties and their jobs, as
      * the last sync brought them; `None` when the phone holds no card for them. `NotFound` for
-     * a job the phone does not hold.
+     * a job the phone does not hold; `Locked` past the offline lease.
      */
 open func customerCard(jobId: String)throws  -> CustomerCard?  {
     return try  FfiConverterOptionTypeCustomerCard.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -1152,7 +1153,8 @@ open func customerCard(jobId: String)throws  -> CustomerCard?  {
 }
     
     /**
-     * The customers of every job on the phone, by name (works offline).
+     * The customers of every job on the phone, by name (works offline); `Locked` past the
+     * offline lease.
      */
 open func customerCards()throws  -> [CustomerCard]  {
     return try  FfiConverterSequenceTypeCustomerCard.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -2546,6 +2548,10 @@ public struct CustomerCard: Equatable, Hashable {
      */
     public var id: String
     /**
+     * Ids of duplicate records merged into this one, which jobs may still carry.
+     */
+    public var merged: [String]
+    /**
      * Display name.
      */
     public var name: String
@@ -2566,7 +2572,7 @@ public struct CustomerCard: Equatable, Hashable {
      */
     public var products: [OwnedProduct]
     /**
-     * Their jobs (this one included), the newest call first, at most 20.
+     * Their jobs (the phone's own among them), the newest call first, at most 20.
      */
     public var jobs: [PastJob]
 
@@ -2576,6 +2582,9 @@ public struct CustomerCard: Equatable, Hashable {
         /**
          * The customer's record id.
          */id: String, 
+        /**
+         * Ids of duplicate records merged into this one, which jobs may still carry.
+         */merged: [String], 
         /**
          * Display name.
          */name: String, 
@@ -2592,9 +2601,10 @@ public struct CustomerCard: Equatable, Hashable {
          * The products they own.
          */products: [OwnedProduct], 
         /**
-         * Their jobs (this one included), the newest call first, at most 20.
+         * Their jobs (the phone's own among them), the newest call first, at most 20.
          */jobs: [PastJob]) {
         self.id = id
+        self.merged = merged
         self.name = name
         self.tier = tier
         self.phones = phones
@@ -2620,6 +2630,7 @@ public struct FfiConverterTypeCustomerCard: FfiConverterRustBuffer {
         return
             try CustomerCard(
                 id: FfiConverterString.read(from: &buf), 
+                merged: FfiConverterSequenceString.read(from: &buf), 
                 name: FfiConverterString.read(from: &buf), 
                 tier: FfiConverterString.read(from: &buf), 
                 phones: FfiConverterSequenceString.read(from: &buf), 
@@ -2631,6 +2642,7 @@ public struct FfiConverterTypeCustomerCard: FfiConverterRustBuffer {
 
     public static func write(_ value: CustomerCard, into buf: inout [UInt8]) {
         FfiConverterString.write(value.id, into: &buf)
+        FfiConverterSequenceString.write(value.merged, into: &buf)
         FfiConverterString.write(value.name, into: &buf)
         FfiConverterString.write(value.tier, into: &buf)
         FfiConverterSequenceString.write(value.phones, into: &buf)
@@ -7078,10 +7090,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_cases() != 22067) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_checksum_method_fieldsyncclient_customer_card() != 14790) {
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_customer_card() != 59012) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_checksum_method_fieldsyncclient_customer_cards() != 28402) {
+    if (uniffi_fieldsync_checksum_method_fieldsyncclient_customer_cards() != 59190) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_checksum_method_fieldsyncclient_device_id() != 55730) {

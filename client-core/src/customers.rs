@@ -73,11 +73,13 @@ pub(crate) fn token(conn: &Connection) -> Result<Option<String>> {
     meta_get(conn, TOKEN)
 }
 
-/// Forgets every card (the lease's wipe: they are the server's data).
-pub(crate) fn forget(conn: &Connection) -> Result<()> {
-    conn.execute("DELETE FROM customer_cards", [])?;
+/// Forgets every card and their token (the lease's wipe, a revoked phone, another server: the
+/// cards are the server's data, and the next sync brings them whole). Returns whether there
+/// were cards.
+pub(crate) fn forget(conn: &Connection) -> Result<bool> {
+    let cards = conn.execute("DELETE FROM customer_cards", [])?;
     conn.execute("DELETE FROM meta WHERE key = ?1", [TOKEN])?;
-    Ok(())
+    Ok(cards > 0)
 }
 
 #[cfg(test)]

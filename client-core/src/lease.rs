@@ -160,6 +160,8 @@ fn wipe_what_the_server_holds(tx: &Transaction<'_>) -> Result<()> {
     )?;
     // Customers' names, numbers and histories are the server's: they come back at the next sync.
     crate::customers::forget(tx)?;
+    // Reminders too, but for acknowledgements not yet sent: they are the installer's work.
+    tx.execute("DELETE FROM reminders WHERE acknowledged_at IS NULL", [])?;
     // Tips not yet sent stay, searchable.
     let kept: Vec<String> = tx
         .prepare("SELECT DISTINCT model FROM tips_docs")?

@@ -623,8 +623,8 @@ impl Store {
         Ok(())
     }
 
-    /// Removes every job from the device, captured work included, and the reference knowledge
-    /// (manuals, cases, tips): what a revoked device does (it is lost or stolen, and the server
+    /// Removes every job from the device, captured work included, the reference knowledge
+    /// (manuals, cases, tips), the customer cards and the reminders: what a revoked device does (it is lost or stolen, and the server
     /// no longer accepts anything from it). The device identity stays, so it can be enrolled
     /// again.
     pub fn wipe(&self) -> Result<()> {
@@ -644,8 +644,10 @@ impl Store {
              DELETE FROM tips_docs;
              DELETE FROM tip_outbox;
              DELETE FROM knowledge_fts;
+             DELETE FROM reminders;
              DELETE FROM meta WHERE key IN ('cursor', 'server');",
         )?;
+        crate::customers::forget(&tx)?;
         tx.commit()?;
         Ok(())
     }

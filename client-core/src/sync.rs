@@ -437,6 +437,10 @@ impl<'s> SyncSession<'s> {
             let arrived = crate::reminders::replace(&tx, open)?;
             self.report.new_reminders.extend(arrived);
         }
+        // Another server's cards (and token) say nothing about this one's customers.
+        if server_changed {
+            self.report.customers_changed |= crate::customers::forget(&tx)?;
+        }
         if let Some(cards) = &response.customers {
             self.report.customers_changed |= crate::customers::apply(&tx, cards)?;
         }

@@ -16,8 +16,8 @@ const VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The longest link accepted (a QR code holds about 2,300 characters at the lowest correction).
-pub const MAX_LINK_CHARS: usize = 1_000;
+/// The longest link accepted (a QR code at medium error correction holds 2,331 bytes).
+pub const MAX_LINK_CHARS: usize = 2_000;
 
 /// What a phone needs to enroll: where, as whom, and the one-time code.
 #[derive(Debug, Clone, PartialEq, Eq)]

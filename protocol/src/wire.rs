@@ -214,13 +214,13 @@ pub struct SyncResponse {
 /// The customer cards of a device: one for every customer of a job in its scope.
 ///
 /// The server looks at them when the device holds none, when the device's scope changed since
-/// its `token` was issued, and at least every few minutes otherwise; when what it finds equals
+/// its `token` was issued, and at least every 10 minutes otherwise; when what it finds equals
 /// what the token describes, it answers `unchanged` with no cards, and the device keeps its
 /// cards with the new token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct CustomerCards {
-    /// What the device sends back as `customers_token`: opaque, at most 200 characters.
+    /// What the device sends back as `customers_token`: opaque, at most 200 bytes.
     pub token: String,
     /// The device's cards are current: keep them (`cards` is empty).
     pub unchanged: bool,
@@ -247,8 +247,8 @@ pub struct CustomerCard {
     pub sites: Vec<String>,
     /// The products installed or serviced, with their warranties.
     pub products: Vec<CardProduct>,
-    /// Their jobs (the ones on the phone included), the newest call first, at most
-    /// [`MAX_CARD_JOBS`].
+    /// Their newest jobs (which include the phone's own unless the customer had
+    /// [`MAX_CARD_JOBS`] calls since), the newest call first.
     pub jobs: Vec<CardJob>,
 }
 

@@ -222,9 +222,10 @@ struct ServeArgs {
     /// zh-CN, otherwise none].
     #[arg(long, value_name = "COUNTRY", env = "FIELDSYNC_PHONE_REGION")]
     phone_region: Option<String>,
-    /// The server's address as customers reach it, for the links in their notifications
-    /// (e.g. https://service.example.com); needed with --smtp or --webhook [default: the
-    /// address it listens on, for the log].
+    /// The server's address as customers and phones reach it, for the links in notifications
+    /// and the phones' enrollment links (e.g. https://service.example.com); needed with --smtp
+    /// or --webhook [default: the address it listens on, for the log; the address the office
+    /// reached the server at, for enrollment links].
     #[arg(long, value_name = "URL", env = "FIELDSYNC_PUBLIC_URL")]
     public_url: Option<String>,
     /// Notifies customers by e-mail through this SMTP server: smtp://HOST:PORT (add
@@ -481,6 +482,10 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
             time_zone: Arc::new(time_zone),
             language,
             phone_region,
+            public_url: args
+                .public_url
+                .as_deref()
+                .map(|url| url.trim().trim_end_matches('/').to_owned()),
             ..AppState::new(shared, blobs)
         };
         let served = match certificate {

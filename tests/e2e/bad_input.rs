@@ -39,7 +39,6 @@ fn try_post_sync(
     ))
 }
 
-/// A request in `phone`'s name.
 /// Posts a sync request and returns the status and the response's bytes.
 fn post_sync_raw(server: &TestServer, phone: &Phone, body: &[u8]) -> (u16, Vec<u8>) {
     let mut response = fieldsync_tests::agent()
@@ -52,6 +51,7 @@ fn post_sync_raw(server: &TestServer, phone: &Phone, body: &[u8]) -> (u16, Vec<u
     (status, response.body_mut().read_to_vec().expect("body"))
 }
 
+/// A request in `phone`'s name.
 fn request(phone: &Phone) -> SyncRequest {
     SyncRequest {
         v: 1,

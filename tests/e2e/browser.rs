@@ -1490,6 +1490,29 @@ fn an_admin_adds_an_installer_and_enrolls_their_phone_from_the_page() {
         "{row}"
     );
 
+    // Changed later: only what is changed changes, her skills stay.
+    browser.click("button[data-edit=\"carla\"]");
+    assert_eq!(
+        browser.eval("document.querySelector('#user-skills').value"),
+        json!("HP-200, boilers")
+    );
+    browser.fill("#user-region", "north");
+    browser.submit("#user-form");
+    browser.wait_for(
+        "(document.querySelector('#people-table tr[data-user=\"carla\"]') || {}).textContent.includes('north')",
+        "Carla moved north",
+    );
+    assert!(
+        browser
+            .text("#people-table tr[data-user=\"carla\"]")
+            .contains("HP-200, boilers")
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#user-form [data-dirty]').length"),
+        json!(0),
+        "nothing left unsaved"
+    );
+
     // Her phone: a one-time code as a QR code and as a link.
     browser.click("button[data-enroll=\"carla\"]");
     browser.wait_for(
@@ -1529,8 +1552,9 @@ fn an_admin_adds_an_installer_and_enrolls_their_phone_from_the_page() {
     browser.wait_for("document.querySelector('#fleet-table')", "the fleet");
     browser.eval("location.hash = '#/people', true");
     browser.wait_for("document.querySelector('#people-table')", "the people");
-    assert!(
-        browser.text("#people-table").contains("1"),
+    assert_eq!(
+        browser.text("#people-table tr[data-user=\"carla\"] td:nth-child(6)"),
+        "1",
         "Carla's phone counted"
     );
     assert!(

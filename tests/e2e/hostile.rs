@@ -453,6 +453,11 @@ fn a_revoked_device_is_refused_at_once_and_wipes_its_jobs() {
     server.dispatcher().assign(&job, Some("anna"));
     let phone = server.phone("anna");
     phone.sync();
+    assert_eq!(
+        phone.store.customer_cards().expect("cards").len(),
+        1,
+        "the customer came with the job"
+    );
     phone.store.append_note(&job, "unsent").expect("note");
     let device = phone.store.identity().device_id.clone();
     let open_stream = fieldsync_tests::EventStream::open(&server.url(), &phone.credential);
@@ -471,7 +476,16 @@ fn a_revoked_device_is_refused_at_once_and_wipes_its_jobs() {
     );
     assert!(phone.store.job_ids().expect("ids").is_empty());
     let conn = rusqlite::Connection::open(phone.path()).expect("open phone file");
-    for table in ["docs", "doc_chunks", "jobs", "outbox", "blobs", "job_blobs"] {
+    for table in [
+        "docs",
+        "doc_chunks",
+        "jobs",
+        "outbox",
+        "blobs",
+        "job_blobs",
+        "customer_cards",
+        "reminders",
+    ] {
         let rows: i64 = conn
             .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .expect("count");

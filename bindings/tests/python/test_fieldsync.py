@@ -349,6 +349,11 @@ class InstallerDay(unittest.TestCase):
         with self.assertRaises(fieldsync.FieldsyncError.Locked) as raised:
             client.job(self.job)
         self.assertIn("sync", raised.exception.reason)
+        # The customers' names, numbers and histories are locked with the jobs.
+        with self.assertRaises(fieldsync.FieldsyncError.Locked):
+            client.customer_card(self.job)
+        with self.assertRaises(fieldsync.FieldsyncError.Locked):
+            client.customer_cards()
         # Syncing renews it: the phone is usable again.
         client.sync_now()
         client.job(self.job)

@@ -4,7 +4,7 @@
 // sign-in lock-out.
 
 import { state } from './state.js';
-import { h, s, enc, field, label, select, table, td, fmtDateTime } from './dom.js';
+import { $, h, s, enc, field, label, select, table, td, fmtDateTime } from './dom.js';
 import { api } from './api.js';
 import { act, errorBox, showError, clearError } from './actions.js';
 import { rerender } from './hooks.js';
@@ -66,6 +66,10 @@ function userRow(user, phones) {
     actions.push(h('button', { type: 'button', class: 'btn small', 'data-enroll': user.id, onclick: () => enroll(user) },
       t('people.enroll')));
   }
+  if (isAdmin()) {
+    actions.push(h('button', { type: 'button', class: 'btn small', 'data-edit': user.id, onclick: () => editUser(user) },
+      t('people.edit')));
+  }
   if (user.role !== 'installer' && isAdmin()) {
     actions.push(h('button', {
       type: 'button', class: 'btn small',
@@ -75,6 +79,21 @@ function userRow(user, phones) {
   return h('tr', { 'data-user': user.id },
     td(user.name), td(user.id), td(label(user.role)), td(user.region), td((user.skills || []).join(', ')),
     td(phones ? h('a', { href: '#/fleet' }, String(phones)) : null, 'num'), td(actions));
+}
+
+/** Fills the admin's form with `user`, to change them (the password stays empty: kept). */
+function editUser(user) {
+  const values = {
+    'user-id': user.id, 'user-name': user.name, 'user-role': user.role, 'user-region': user.region || '',
+    'user-skills': (user.skills || []).join(', '), 'user-password': '',
+  };
+  for (const [id, value] of Object.entries(values)) {
+    const el = $(id);
+    if (!el) return;
+    el.value = value;
+    el.dataset.dirty = '1'; // a live refresh keeps what is being changed
+  }
+  $('user-name').focus();
 }
 
 /** An admin's form to add a user or change one (the same id replaces it). */
@@ -93,7 +112,11 @@ function userForm() {
       if (password) body.password = password;
       clearError('user-form-error');
       api('POST', '/v1/users', body)
-        .then(() => { form.reset(); rerender(); })
+        .then(() => {
+          form.reset();
+          form.querySelectorAll('[data-dirty]').forEach((el) => { delete el.dataset.dirty; });
+          rerender();
+        })
         .catch((err) => showError('user-form-error', err));
     },
   },

@@ -758,6 +758,9 @@ impl Invitation {
             code: issued.code.clone(),
         }
         .to_uri();
+        // What phones would refuse is never handed out.
+        fieldsync_protocol::enrollment::EnrollmentLink::parse(&link)
+            .map_err(|e| DomainError::Internal(format!("the enrollment link: {e}")))?;
         let code = qrcode::QrCode::with_error_correction_level(&link, qrcode::EcLevel::M)
             .map_err(|e| DomainError::Internal(format!("the enrollment QR code: {e}")))?;
         let width = code.width();

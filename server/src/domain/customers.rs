@@ -73,11 +73,8 @@ pub fn find(
 /// its newest job names, until a call or a correction makes the record.
 pub fn view(tx: &dyn ReadTx, id: &str) -> Result<CustomerView, DomainError> {
     let merged = tx.merged_into(id)?;
-    let ids: Vec<String> = std::iter::once(id.to_owned())
-        .chain(merged.iter().cloned())
-        .collect();
     let mut jobs = Vec::new();
-    for line in tx.customer_jobs(&ids, usize::MAX)? {
+    for line in tx.customer_jobs(&with_merged(id, &merged), usize::MAX)? {
         if let Some(stored) = tx.job(&line.job_id)? {
             jobs.push(stored.summary);
         }
@@ -433,18 +430,26 @@ pub fn backfill_history(storage: &dyn Storage) -> Result<usize, DomainError> {
         if missing.is_empty() {
             return Ok(done);
         }
-        write(storage, |tx| {
+        let written = write(storage, |tx| {
+            let mut written = 0;
             for job_id in &missing {
-                let (Some(stored), Some(facts)) = (tx.job(job_id)?, tx.job_facts(job_id)?) else {
+                let Some(stored) = tx.job(job_id)? else {
                     continue;
                 };
                 let job = jobs::read_stored(tx, job_id, &stored)?;
+                // Facts are backfilled first; a job without them still gets its line.
+                let facts = match tx.job_facts(job_id)? {
+                    Some(facts) => facts,
+                    None => JobFacts::derive(&job, None, job.created_at),
+                };
                 record_job(tx, &job, &facts)?;
+                written += 1;
             }
-            Ok::<_, DomainError>(())
+            Ok::<_, DomainError>(written)
         })?;
-        done += missing.len();
-        if missing.len() < BACKFILL_BATCH {
+        done += written;
+        // A batch that wrote nothing would come back the same: stop rather than loop.
+        if written == 0 || missing.len() < BACKFILL_BATCH {
             return Ok(done);
         }
     }
@@ -489,19 +494,17 @@ impl CardsToken {
 
 /// The customer cards for `user`'s phone, which holds those `token` describes (none without
 /// one), at `now`: `None` when they need no look (the same scope, looked at less than
-/// [`CARDS_REFRESH_MS`] ago, and no `force`), else the cards whole, or `unchanged` when they
-/// equal what the phone holds.
+/// [`CARDS_REFRESH_MS`] ago), else the cards whole, or `unchanged` when they equal what the
+/// phone holds.
 pub fn phone_cards(
     tx: &dyn ReadTx,
     user: &str,
     token: Option<&str>,
-    force: bool,
     now: Millis,
 ) -> Result<Option<CustomerCards>, DomainError> {
     let scope_seq = tx.latest_scope_seq(user)?;
     let held = token.and_then(CardsToken::decode);
     if let Some(held) = &held
-        && !force
         && held.scope_seq == scope_seq
         && (held.issued_at..held.issued_at.saturating_add(CARDS_REFRESH_MS)).contains(&now)
     {
@@ -522,32 +525,46 @@ pub fn phone_cards(
     }))
 }
 
-/// One card for every customer of a job in `user`'s scope, by customer id.
+/// One card for every customer of a job in `user`'s scope, by customer id. A customer whose
+/// record or history does not read is left out (and logged), not the others.
 fn cards_in_scope(tx: &dyn ReadTx, user: &str) -> Result<Vec<CustomerCard>, DomainError> {
     let lines = tx.customer_jobs_of(&tx.jobs_in_scope(user)?)?;
-    // The customers, by the live record their jobs' ids lead to, with a job of each.
-    let mut customers: BTreeMap<String, (Option<CustomerRecord>, String)> = BTreeMap::new();
+    // The customers by the id of the live record their jobs' ids lead to, with a job of each.
+    let mut customers: BTreeMap<String, &CustomerJob> = BTreeMap::new();
     for line in lines.iter().filter(|line| !line.customer_id.is_empty()) {
-        let record = live_record(tx, &line.customer_id)?;
-        let id = record
-            .as_ref()
-            .map_or_else(|| line.customer_id.clone(), |r| r.id.clone());
-        customers.entry(id).or_insert((record, line.job_id.clone()));
+        let live = live_record(tx, &line.customer_id)
+            .ok()
+            .flatten()
+            .map_or_else(|| line.customer_id.clone(), |record| record.id);
+        customers.entry(live).or_insert(line);
     }
     let mut cards = Vec::with_capacity(customers.len());
-    for (id, (record, a_job)) in customers {
-        let record = match record {
-            Some(record) => record,
-            None => record_of_job(tx, &a_job)?,
-        };
-        let merged = tx.merged_into(&id)?;
-        let ids: Vec<String> = std::iter::once(id.clone())
-            .chain(merged.iter().cloned())
-            .collect();
-        let jobs = tx.customer_jobs(&ids, MAX_CARD_JOBS)?;
-        cards.push(card(id, merged, record, jobs));
+    for (id, line) in customers {
+        match customer_card(tx, &id, &line.job_id) {
+            Ok(card) => cards.push(card),
+            Err(e) => tracing::warn!(customer = %id, error = %e, "customer card left out"),
+        }
     }
     Ok(cards)
+}
+
+/// The card of the customer `id` (a live record, or the customer job `a_job` names when no
+/// record exists).
+fn customer_card(tx: &dyn ReadTx, id: &str, a_job: &str) -> Result<CustomerCard, DomainError> {
+    let record = match tx.customer(id)? {
+        Some(record) => record,
+        None => record_of_job(tx, a_job)?,
+    };
+    let merged = tx.merged_into(id)?;
+    let jobs = tx.customer_jobs(&with_merged(id, &merged), MAX_CARD_JOBS)?;
+    Ok(card(id.to_owned(), merged, record, jobs))
+}
+
+/// `id` and the ids of the records merged into it.
+fn with_merged(id: &str, merged: &[String]) -> Vec<String> {
+    std::iter::once(id.to_owned())
+        .chain(merged.iter().cloned())
+        .collect()
 }
 
 /// A customer's record and history as the phone keeps them.
@@ -666,5 +683,89 @@ mod tests {
         assert_eq!(backfill_history(&storage).expect("backfill"), 1);
         assert_eq!(line(&storage), kept);
         assert_eq!(backfill_history(&storage).expect("again"), 0);
+    }
+
+    /// A phone's cards: whole at first, nothing while the token is fresh and the scope the
+    /// same, `unchanged` when looked at again and equal, whole again when a job enters; a job
+    /// naming a merged duplicate finds the record it was merged into.
+    #[test]
+    fn a_phones_cards_follow_its_scope_and_cost_nothing_while_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("server.db")).expect("open");
+        crate::domain::auth::put_user(
+            &storage,
+            &crate::storage::User {
+                id: "anna".into(),
+                name: "Anna".into(),
+                role: "installer".into(),
+                region: String::new(),
+                skills: Vec::new(),
+            },
+            None,
+        )
+        .expect("anna");
+        let dispatch = Dispatch::new(&storage, "dispatch");
+        let now = 1_790_000_000_000;
+        let call = |id: &str, name: &str, phone: &str| NewJob {
+            id: id.into(),
+            customer: Customer {
+                name: name.into(),
+                phone: phone.into(),
+                ..Customer::default()
+            },
+            site: Site {
+                address: "12 Harbour Road".into(),
+                ..Site::default()
+            },
+            problem: Problem {
+                category: "leak".into(),
+                description: "water".into(),
+            },
+            ..NewJob::default()
+        };
+        let (first, _) = dispatch
+            .create(call("job-1", "Grace Hopper", "+44 20 7946 0958"), now)
+            .expect("create");
+        dispatch
+            .assign("job-1", Some("anna"), None, None, now)
+            .expect("assign");
+        let cards = |token: Option<&str>, at: Millis| {
+            read(&storage, |tx| phone_cards(tx, "anna", token, at)).expect("cards")
+        };
+
+        let whole = cards(None, now).expect("looked: the phone holds none");
+        assert!(!whole.unchanged);
+        assert_eq!(whole.cards.len(), 1);
+        assert_eq!(whole.cards[0].id, first.customer_id);
+        assert_eq!(whole.cards[0].jobs[0].job, "job-1");
+        assert_eq!(
+            cards(Some(&whole.token), now + 60_000),
+            None,
+            "fresh, same scope"
+        );
+        let again = cards(Some(&whole.token), now + CARDS_REFRESH_MS).expect("looked again");
+        assert!(again.unchanged && again.cards.is_empty(), "{again:?}");
+        assert!(cards(Some("garbage"), now).is_some_and(|c| !c.unchanged));
+
+        // A second job for a duplicate record, merged into the first; it enters Anna's scope.
+        let (twin, _) = dispatch
+            .create(call("job-2", "Grace H.", "+44 20 7946 0000"), now)
+            .expect("create");
+        assert_ne!(twin.customer_id, first.customer_id);
+        write(&storage, |tx| {
+            merge(tx, &twin.customer_id, &first.customer_id, now)
+        })
+        .expect("merge");
+        dispatch
+            .assign("job-2", Some("anna"), None, None, now)
+            .expect("assign");
+        let moved = cards(Some(&again.token), now + CARDS_REFRESH_MS + 1).expect("scope moved");
+        assert!(!moved.unchanged);
+        assert_eq!(moved.cards.len(), 1, "one customer: {moved:?}");
+        let card = &moved.cards[0];
+        assert_eq!(card.merged, std::slice::from_ref(&twin.customer_id));
+        let jobs: Vec<&str> = card.jobs.iter().map(|j| j.job.as_str()).collect();
+        assert_eq!(jobs.len(), 2, "{jobs:?}");
+        assert!(card.phones.contains(&"+44 20 7946 0000".to_owned()));
     }
 }

@@ -17,10 +17,11 @@ use fieldsync_protocol::wire::{
     SyncResponse, ViolationReport,
 };
 
+use crate::domain::customers;
 use crate::domain::error::{DomainError, ErrorCode, Problem};
 use crate::domain::jobs::{self, Author};
 use crate::storage::{
-    AuditEntry, AuditKind, DeviceRecord, EventKind, Storage, StoredJob, WriteTx, write,
+    AuditEntry, AuditKind, DeviceRecord, EventKind, Storage, StoredJob, WriteTx, read, write,
 };
 
 /// A device with this many rule violations is flagged for an admin.
@@ -220,7 +221,7 @@ pub fn handle(
     validate(request)?;
     let pushes = decode_pushes(request);
     let resync = decode_resync(request);
-    write(storage, |tx| {
+    let mut outcome = write(storage, |tx| {
         let server = tx.server_id()?;
         if let Some(owner) = tx.device_for_actor(&request.actor)?
             && owner != request.device
@@ -307,13 +308,6 @@ pub fn handle(
         // The installer's reminders, whole, once the round's pages are done.
         if !response.more {
             response.reminders = Some(phone_reminders(tx, &request.user)?);
-            response.customers = crate::domain::customers::phone_cards(
-                tx,
-                &request.user,
-                request.customers_token.as_deref(),
-                reset,
-                now,
-            )?;
         }
 
         tx.record_actor(&request.actor, &request.device)?;
@@ -338,7 +332,21 @@ pub fn handle(
             nudge: nudge.into_iter().collect(),
             acknowledged,
         })
-    })
+    })?;
+    // The customer cards, once the round's pages are done: read after its commit, so that they
+    // never hold up other writers, and best effort, so that a customer's broken record never
+    // fails the round that carries the installer's work (the device keeps what it has).
+    if !outcome.response.more {
+        let token = request.customers_token.as_deref();
+        outcome.response.customers = read(storage, |tx| {
+            customers::phone_cards(tx, &request.user, token, now)
+        })
+        .unwrap_or_else(|e| {
+            tracing::warn!(user = %request.user, error = %e, "customer cards not built");
+            None
+        });
+    }
+    Ok(outcome)
 }
 
 /// The stored job, if `user`'s devices may send changes for it: it exists and is assigned to

@@ -208,7 +208,7 @@ struct EnrollmentBody {
 
 /// Issue an enrollment code.
 ///
-/// A one-time code for an installer's phone, valid 24 hours, with the enrollment link a phone scans (`link`, and as a QR code in `qr`): its server is the caller's `Origin` (the console's address), else the `Host` the request named, over `https://` unless that host is this machine. Permission: `ManageDevices`.
+/// A one-time code for an installer's phone, valid 24 hours, with the enrollment link a phone scans (`link`, and as a QR code in `qr`): its server is `serve --public-url` when set, else the caller's `Origin` (the console's address), else the `Host` the request named, over `https://` unless that host is this machine. Permission: `ManageDevices`.
 #[utoipa::path(
     post,
     path = "/v1/enrollments",
@@ -223,7 +223,10 @@ async fn issue_enrollment(
     JsonBody(body): JsonBody<EnrollmentBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let now = state.now();
-    let server = address_reached(&headers);
+    let server = state
+        .public_url
+        .clone()
+        .unwrap_or_else(|| address_reached(&headers));
     let invitation = state
         .blocking(move |state| {
             let issued = auth::issue_enrollment_code(
@@ -258,12 +261,84 @@ fn address_reached(headers: &HeaderMap) -> String {
         return origin.to_owned();
     }
     match text(header::HOST) {
-        Some(host) => {
-            let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
-            let local = matches!(name, "localhost" | "[::1]") || name.starts_with("127.");
-            format!("{}://{host}", if local { "http" } else { "https" })
-        }
+        Some(host) if is_this_machine(host) => format!("http://{host}"),
+        Some(host) => format!("https://{host}"),
         None => "http://localhost".to_owned(),
+    }
+}
+
+/// Whether `host` (a `Host` header: a name or address, maybe with a port) is this machine.
+fn is_this_machine(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.clone(),
+                    value
+                        .parse()
+                        .unwrap_or_else(|_| unreachable!("a header value")),
+                )
+            })
+            .collect()
+    }
+
+    /// The console's origin wins; without it the host decides, in clear text only to this
+    /// machine.
+    #[test]
+    fn an_enrollment_link_names_the_address_the_office_reached() {
+        let cases = [
+            (
+                headers(&[
+                    (header::ORIGIN, "https://fs.example.com"),
+                    (header::HOST, "10.0.0.5:8080"),
+                ]),
+                "https://fs.example.com",
+            ),
+            (
+                headers(&[(header::HOST, "fs.example.com")]),
+                "https://fs.example.com",
+            ),
+            (
+                headers(&[(header::HOST, "127.0.0.1:8080")]),
+                "http://127.0.0.1:8080",
+            ),
+            (
+                headers(&[(header::HOST, "localhost:8080")]),
+                "http://localhost:8080",
+            ),
+            (
+                headers(&[(header::HOST, "[::1]:8080")]),
+                "http://[::1]:8080",
+            ),
+            (headers(&[(header::HOST, "[::1]")]), "http://[::1]"),
+            (
+                headers(&[(header::HOST, "127.evil.example")]),
+                "https://127.evil.example",
+            ),
+            (
+                headers(&[(header::ORIGIN, "null"), (header::HOST, "a.example")]),
+                "https://a.example",
+            ),
+            (headers(&[]), "http://localhost"),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(address_reached(&given), expected, "{given:?}");
+        }
     }
 }
 

@@ -107,6 +107,9 @@ pub struct AppState {
     pub workers: Arc<Semaphore>,
     /// How notifications reach customers.
     pub outbox: Arc<outbox::Outbox>,
+    /// The server's address as phones and customers reach it, when configured (`--public-url`,
+    /// without a trailing `/`): the enrollment links name it.
+    pub public_url: Option<String>,
 }
 
 /// The organisation's time zone: an IANA name this build's time-zone database knows.
@@ -187,6 +190,7 @@ impl AppState {
             phone_region: None,
             workers: Arc::new(Semaphore::new(BLOCKING_WORKERS)),
             outbox: Arc::new(outbox::Outbox::log_only("http://localhost:8080")),
+            public_url: None,
         }
     }
 
