@@ -1577,3 +1577,88 @@ fn an_admin_adds_an_installer_and_enrolls_their_phone_from_the_page() {
     browser.screenshot("people-at-412px.png");
     browser.call("Emulation.clearDeviceMetricsOverride", json!({}));
 }
+
+/// The queues show each job once, filter by region and tier, name engineers, and assign several
+/// picked jobs at once.
+#[test]
+fn a_dispatcher_filters_the_queues_and_assigns_several_jobs_at_once() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let open = |name: &str, region: &str, tier: &str| {
+        let answer = dispatcher.post(
+            "/v1/jobs",
+            &json!({
+                "kind": "repair",
+                "customer": { "name": name, "tier": tier },
+                "site": { "address": "1 Main Street", "region": region },
+                "problem": { "category": "no heat", "description": "cold" },
+            }),
+        );
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+        answer.body["id"].as_str().expect("id").to_owned()
+    };
+    let north_vip = open("Ada North", "north", "vip");
+    let north = open("Ben North", "north", "standard");
+    let south = open("Cleo South", "south", "standard");
+    let url = server.url();
+    let mut browser = Browser::launch();
+    browser.sign_in(&url, "dispatch", &password_of("dispatch"));
+    browser.eval("location.hash = '#/queues', true");
+    browser.wait_for(
+        "document.querySelectorAll('.queue-item').length === 3",
+        "three jobs, each carded once though unassigned and unscheduled",
+    );
+    assert_eq!(browser.text("#queue-unscheduled .count"), "0");
+
+    // Only the north.
+    browser.fill("#qf-region", "north");
+    browser.wait_for(
+        "document.querySelectorAll('.queue-item').length === 2",
+        "the north's two jobs",
+    );
+    assert!(!browser.text("#view").contains("Cleo South"));
+    browser.fill("#qf-tier", "vip");
+    browser.wait_for(
+        "document.querySelectorAll('.queue-item').length === 1",
+        "the north's VIP",
+    );
+    browser.click("#qf-clear");
+    browser.wait_for(
+        "document.querySelectorAll('.queue-item').length === 3",
+        "every job again",
+    );
+    assert_eq!(
+        browser.eval(
+            "[...document.querySelectorAll('#queue-filters select')].map((s) => s.value).join()"
+        ),
+        json!(",,,"),
+        "the filters read as cleared"
+    );
+
+    // Two picked, assigned to Anna at once.
+    browser.click(&format!("#pick-{north_vip}"));
+    browser.wait_for("document.querySelector('#bulk-form')", "the bulk bar");
+    browser.click(&format!("#pick-{south}"));
+    browser.wait_for(
+        "(document.querySelector('#bulk-form') || {}).textContent.includes('2')",
+        "two selected",
+    );
+    browser.screenshot("queues-bulk.png");
+    browser.fill("#bulk-engineer", "anna");
+    browser.submit("#bulk-form");
+    browser.wait_for(
+        "!document.querySelector('#bulk-form') \
+         && document.querySelectorAll('#queue-unassigned .queue-item').length === 1",
+        "two jobs assigned, one left unassigned",
+    );
+    for job in [&north_vip, &south] {
+        assert_eq!(dispatcher.job(job)["summary"]["assignee"], "anna", "{job}");
+    }
+    assert!(dispatcher.job(&north)["summary"]["assignee"].is_null());
+    // Assigned but not yet booked: now in the unscheduled queue, naming the engineer.
+    let unscheduled = browser.text("#queue-unscheduled");
+    assert!(
+        unscheduled.contains("Ada North") && unscheduled.contains("anna"),
+        "{unscheduled}"
+    );
+}

@@ -23,5 +23,7 @@ export const state = {
   // uploads survive moving between manuals and other pages.
   manuals: { form: null, latest: new Map(), selected: null, onList: null },
   reportLinks: {}, // job id -> the customer link made in this session
+  queueFilter: null, // the queues' filters: {region, engineer, tier, kind}, kept while the console is open
+  queuePicked: null, // the jobs picked on the queues for a bulk action: a Set of ids
   invitation: null, // the enrollment code just issued on the people page, shown once (until left)
 };
