@@ -981,6 +981,7 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
         "#/manuals".to_owned(),
         "#/fleet".to_owned(),
         "#/people".to_owned(),
+        "#/week".to_owned(),
         "#/reminders".to_owned(),
         format!("#/jobs/{id}"),
         format!("#/jobs/{job}"),
@@ -1660,5 +1661,62 @@ fn a_dispatcher_filters_the_queues_and_assigns_several_jobs_at_once() {
     assert!(
         unscheduled.contains("Ada North") && unscheduled.contains("anna"),
         "{unscheduled}"
+    );
+}
+
+/// One engineer's week from the board: seven days from the Monday, each visit under its day
+/// with its time and customer, free days said so, the next week one click away.
+#[test]
+fn a_dispatcher_reads_an_engineers_week() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let tuesday = dispatcher.create_job("Ada Tuesday");
+    let thursday = dispatcher.create_job("Cleo Thursday");
+    // Tuesday 8 January 2030, 10:00–12:00 UTC, and Thursday the 10th, 14:00–15:30.
+    for (job, start, end) in [
+        (&tuesday, 1_894_096_800_000_i64, 1_894_104_000_000_i64),
+        (&thursday, 1_894_284_000_000, 1_894_289_400_000),
+    ] {
+        dispatcher.assign(job, Some("anna"));
+        dispatcher.set_appointment(job, start, end);
+    }
+    let url = server.url();
+    let mut browser = Browser::launch_in(Some("UTC"), None);
+    browser.sign_in(&url, "dispatch", &password_of("dispatch"));
+    // From the day board, the engineer's name opens their week.
+    browser.eval("location.hash = '#/board?day=2030-01-08', true");
+    browser.wait_for(
+        "document.querySelector('.board-row[data-engineer=\"anna\"] a.board-engineer')",
+        "the board with Anna's row",
+    );
+    browser.click(".board-row[data-engineer=\"anna\"] a.board-engineer");
+    browser.wait_for(
+        "document.querySelectorAll('#week-grid .week-day').length === 7",
+        "Anna's week",
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('#week-grid .week-day').dataset.day"),
+        json!("2030-01-07"),
+        "the week starts on the Monday"
+    );
+    let day = |browser: &mut Browser, day: &str| browser.text(&format!("[data-day=\"{day}\"]"));
+    let tue = day(&mut browser, "2030-01-08");
+    assert!(
+        tue.contains("Ada Tuesday") && tue.contains("10:00"),
+        "{tue}"
+    );
+    assert!(tue.contains("1 visit · 2 h"), "{tue}");
+    let thu = day(&mut browser, "2030-01-10");
+    assert!(
+        thu.contains("Cleo Thursday") && thu.contains("1.5 h"),
+        "{thu}"
+    );
+    assert!(day(&mut browser, "2030-01-07").contains("Free"));
+    browser.screenshot("week.png");
+    browser.click("button[aria-label=\"Next week\"]");
+    browser.wait_for(
+        "location.hash.includes('from=2030-01-14') && document.querySelectorAll('#week-grid .week-visit').length === 0 \
+         && document.querySelector('#week-grid .week-day') && document.querySelector('#week-grid .week-day').dataset.day === '2030-01-14'",
+        "the next, empty week",
     );
 }

@@ -11,6 +11,7 @@ import { api } from './api.js';
 import { t, errorText } from './i18n.js';
 import { errorBox, act } from './actions.js';
 import { fillEndFromStart, suggestionList } from './widgets.js';
+import { weekHash } from './week.js';
 
 const BOARD_FROM = 6; // the day board shows 06:00–22:00
 const BOARD_TO = 22;
@@ -100,7 +101,9 @@ function engineerRow(ctx, eng) {
   }
   const row = h('div', { class: 'board-row', 'data-engineer': eng.user },
     h('div', { class: 'board-label' },
-      h('strong', {}, eng.name || eng.user), h('span', { class: 'muted' }, ` ${eng.region || ''} · ${eng.jobs.length}`),
+      h('a', { href: weekHash(eng.user, ctx.day), title: t('week.title', { name: eng.name || eng.user }), class: 'board-engineer' },
+        h('strong', {}, eng.name || eng.user)),
+      h('span', { class: 'muted' }, ` ${eng.region || ''} · ${eng.jobs.length}`),
       h('div', { class: 'skills muted' }, (eng.skills || []).join(t('common.list_separator')))),
     track);
   dropTarget(row, (id, e) => {

@@ -160,6 +160,8 @@ const localized = (ms, opts) => new Date(ms).toLocaleString(language(), { ...opt
 
 export const fmtTime = (ms) => (ms == null ? '—' : localized(ms, { hour: '2-digit', minute: '2-digit' }));
 const fmtDate = (ms) => (ms == null ? '—' : localized(ms, { day: 'numeric', month: 'short', year: 'numeric' }));
+/** A day (`YYYY-MM-DD`) as a column heading: weekday, day and month. */
+export const fmtDay = (day) => localized(dayAt(day, 12), { weekday: 'short', day: 'numeric', month: 'short' });
 
 export function fmtDateTime(ms) {
   if (ms == null) return '—';

@@ -23,6 +23,7 @@ import { viewManuals } from './manuals.js';
 import { viewDashboard } from './kpis.js';
 import { viewFleet, viewDevice } from './fleet.js';
 import { viewPeople } from './people.js';
+import { viewWeek } from './week.js';
 
 // ---------------------------------------------------------------- sign-in and shell
 
@@ -151,7 +152,7 @@ const ROUTES = [
   [/^\/dashboard$/, viewDashboard], [/^\/reminders$/, viewReminders], [/^\/jobs$/, viewJobs], [/^\/jobs\/([^/]+)$/, viewJob],
   [/^\/customers$/, viewCustomers], [/^\/customers\/([^/]+)$/, viewCustomer],
   [/^\/manuals$/, viewManuals], [/^\/manuals\/([^/]+)\/(\d+)$/, viewManuals],
-  [/^\/fleet$/, viewFleet], [/^\/people$/, viewPeople], [/^\/devices\/([^/]+)$/, viewDevice],
+  [/^\/fleet$/, viewFleet], [/^\/people$/, viewPeople], [/^\/week$/, viewWeek], [/^\/devices\/([^/]+)$/, viewDevice],
 ];
 
 function parseHash() {

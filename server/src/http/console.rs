@@ -49,6 +49,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "returnvisit.js",
     "state.js",
     "uploads.js",
+    "week.js",
     "widgets.js",
     "i18n.js",
 );
