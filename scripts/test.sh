@@ -6,11 +6,12 @@
 #      stores on a folder and on a throwaway S3-speaking server, notifications through a
 #      throwaway SMTP server and a local webhook receiver, and the
 #      end-to-end suite (a real server on a real socket, real SQLite files, several devices,
-#      several server nodes on PostgreSQL), the dispatch console driven in headless Chromium,
+#      several server nodes on PostgreSQL), the dispatch console driven in headless Chromium
+#      (every page checked with axe-core's accessibility rules),
 #      and the signed service report in Chinese read back with poppler's tools;
 #   3. the mobile bindings driven from Python and from Kotlin on the JVM against a real server,
 #      the generated Swift checked for drift, and a check build for Android and iOS targets.
-# It installs what it needs (PostgreSQL, moto's S3 server, aiosmtpd, Chromium, a CJK font and
+# It installs what it needs (PostgreSQL, moto's S3 server, aiosmtpd, Chromium, axe-core, a CJK font and
 # poppler-utils, JNA, the Kotlin compiler, the mobile Rust targets, a cross C compiler) on
 # first use. Browser screenshots and the rendered Chinese report are kept in
 # target/test-artifacts.
@@ -52,6 +53,15 @@ echo "== SMTP sink for the notification tests"
 # shellcheck source=scripts/mail-sink.sh
 source scripts/mail-sink.sh
 start_mail_sink
+
+# The browser tests check every console page with axe-core's accessibility rules.
+echo "== axe-core for the accessibility check"
+axe_dir=${CARGO_TARGET_DIR:-$PWD/target}/tools/axe
+if [ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" ]; then
+  mkdir -p "$axe_dir"
+  npm install --prefix "$axe_dir" --no-save --no-audit --no-fund --loglevel=error axe-core@4.14.1 >/dev/null
+fi
+export FIELDSYNC_AXE=$axe_dir/node_modules/axe-core/axe.min.js
 
 echo "== Rust tests"
 cargo test --workspace --locked "$@"

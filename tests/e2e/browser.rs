@@ -1720,3 +1720,100 @@ fn a_dispatcher_reads_an_engineers_week() {
         "the next, empty week",
     );
 }
+
+/// axe-core's rules, from `FIELDSYNC_AXE` or where the README's test command installs them.
+fn axe_source() -> String {
+    let path = std::env::var("FIELDSYNC_AXE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/tools/axe/node_modules/axe-core/axe.min.js")
+        });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core for the accessibility check is not at {} ({e}): the README's test command \
+             installs it, or set FIELDSYNC_AXE to an axe.min.js",
+            path.display()
+        )
+    })
+}
+
+/// Every page of the console, on the demo month, in English and in Chinese, at a desk's width
+/// and a phone's, has no serious or critical accessibility violation by axe-core's rules
+/// (WCAG 2.1 A and AA).
+#[test]
+fn every_page_passes_an_accessibility_check() {
+    let axe = axe_source();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (storage, _) = demo_storage(dir.path(), now_millis(), 14, Language::English);
+    let server =
+        BackgroundServer::start(Arc::new(storage), &dir.path().join("blobs"), "127.0.0.1:0")
+            .expect("server");
+    let url = server.url();
+    let token = fieldsync_tests::sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
+    let jobs = office_get(&url, &token, "/v1/jobs");
+    let job = jobs[0]["id"].as_str().expect("a job").to_owned();
+    let customer = jobs[0]["customer_id"]
+        .as_str()
+        .expect("a customer")
+        .to_owned();
+    let mut browser = Browser::launch();
+    browser.sign_in(&url, demo::DISPATCHER, demo::DISPATCHER_PASSWORD);
+    let pages = [
+        "#/queues".to_owned(),
+        "#/jobs".to_owned(),
+        format!("#/jobs/{job}"),
+        "#/customers".to_owned(),
+        format!("#/customers/{customer}"),
+        "#/intake".to_owned(),
+        format!("#/board?day={}", today()),
+        "#/week".to_owned(),
+        "#/dashboard".to_owned(),
+        "#/manuals".to_owned(),
+        "#/fleet".to_owned(),
+        "#/people".to_owned(),
+        "#/reminders".to_owned(),
+    ];
+    let mut found = BTreeMap::new();
+    for (language, width) in [("en", 1280), ("en", 412), ("zh-CN", 1280)] {
+        if language != "en" {
+            browser.choose("#language", language);
+            browser.wait_for(
+                &format!("document.documentElement.lang === '{language}' && document.querySelector('#nav')"),
+                language,
+            );
+        }
+        // Again after the language's reload.
+        if browser.eval("!window.axe") == json!(true) {
+            browser.eval(&format!("{axe}\n; true"));
+        }
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500 }),
+        );
+        for page in &pages {
+            browser.eval(&format!("location.hash = '{page}', true"));
+            browser.wait_for(
+                "document.querySelector('#view') && !document.querySelector('#view .loading') \
+                 && document.querySelector('#view').children.length > 0",
+                page,
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            browser.eval(
+                "window.axeDone = null; axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }) \
+                 .then((r) => { window.axeDone = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical') \
+                 .map((v) => `${v.id}: ${v.help} (${v.nodes.length}) ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`); }); true",
+            );
+            browser.wait_for("window.axeDone", "axe's report");
+            let violations = browser.eval("window.axeDone");
+            if violations.as_array().is_some_and(|v| !v.is_empty()) {
+                found.insert(format!("{page} in {language} at {width}px"), violations);
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "{}",
+        serde_json::to_string_pretty(&found).unwrap_or_default()
+    );
+}

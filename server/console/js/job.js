@@ -302,7 +302,8 @@ function showReportLink(out, link) {
 
 function transitionsTable(transitions) {
   if (!transitions.length) return h('p', { class: 'empty' }, t('job.no_transitions'));
-  return h('div', { class: 'status-trail' }, table([t('job.col_at'), t('job.col_to'), t('job.col_by'), t('job.col_device'), t('job.col_location')], transitions.map((tr) => h('tr', {},
+  // Scrolls sideways at phone width: reachable from the keyboard.
+  return h('div', { class: 'status-trail', tabindex: 0, role: 'region', 'aria-label': t('job.status_trail') }, table([t('job.col_at'), t('job.col_to'), t('job.col_by'), t('job.col_device'), t('job.col_location')], transitions.map((tr) => h('tr', {},
     td(fmtDateTime(tr.at)), td(statusChip(tr.to)), td(tr.role ? t('job.by_role', { by: tr.by || '—', role: label(tr.role) }) : tr.by || '—'), td(deviceName(tr.device)),
     td(tr.lat != null && tr.lon != null ? `${Number(tr.lat).toFixed(4)}, ${Number(tr.lon).toFixed(4)}` : null)))));
 }
@@ -311,7 +312,7 @@ function transitionsTable(transitions) {
  *  one row per entry; both tables share fixed column widths. */
 function historyTable(history) {
   const cols = () => h('colgroup', {}, ['c-time', 'c-time', 'c-kind', 'c-user', 'c-dev', 'c-fields', 'c-detail'].map((c) => h('col', { class: c })));
-  return h('div', { class: 'history' },
+  return h('div', { class: 'history', tabindex: 0, role: 'region', 'aria-label': t('job.history') },
     h('table', { class: 'data history-head', 'aria-hidden': 'true' }, cols(),
       h('thead', {}, h('tr', {}, [t('job.history_server_time'), t('job.history_device_time'), t('job.history_kind'), t('job.history_user'),
         t('job.history_device'), t('job.history_fields'), t('job.history_detail')].map((text) => h('th', {}, text))))),

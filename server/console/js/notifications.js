@@ -29,7 +29,7 @@ export async function notificationList(id) {
       td(detail(d))));
   });
   // Wide: it scrolls inside its card at phone width, as the history does.
-  return h('div', { class: 'notifications' }, table([t('notify.col_at'), t('notify.col_event'), t('notify.col_channel'),
+  return h('div', { class: 'notifications', tabindex: 0, role: 'region', 'aria-label': t('notify.title') }, table([t('notify.col_at'), t('notify.col_event'), t('notify.col_channel'),
     t('notify.col_to'), t('notify.col_status'), t('notify.col_detail')], rows, { id: 'job-notifications' }));
 }
 
