@@ -1689,6 +1689,31 @@ fn a_dispatcher_reads_an_engineers_week() {
         "document.querySelector('.board-row[data-engineer=\"anna\"] a.board-engineer')",
         "the board with Anna's row",
     );
+    // From the keyboard: the page's title has focus, Enter on a job opens the panel with focus
+    // in it, Escape closes it and gives focus back to the job.
+    browser.wait_for(
+        "document.activeElement && document.activeElement.matches('#view h1')",
+        "focus on the page's title",
+    );
+    let card = format!("#view .board-job[data-job-id=\"{tuesday}\"]");
+    browser.eval(&format!(
+        "(() => {{ const c = document.querySelector({card:?}); c.focus(); \
+         c.dispatchEvent(new KeyboardEvent('keydown', {{ key: 'Enter', bubbles: true }})); return true; }})()"
+    ));
+    browser.wait_for(
+        "!document.querySelector('#assign-panel').hidden \
+         && document.querySelector('#assign-panel').contains(document.activeElement)",
+        "the panel, with focus in it",
+    );
+    browser.eval(
+        "document.activeElement.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true })), true",
+    );
+    browser.wait_for(
+        &format!(
+            "document.querySelector('#assign-panel').hidden && document.activeElement === document.querySelector({card:?})"
+        ),
+        "the panel closed, focus back on the job",
+    );
     browser.click(".board-row[data-engineer=\"anna\"] a.board-engineer");
     browser.wait_for(
         "document.querySelectorAll('#week-grid .week-day').length === 7",

@@ -44,6 +44,8 @@ export async function viewBoard({ query }) {
       data.unplanned.length ? null : h('p', { class: 'empty' }, t('board.all_planned')), unplanned),
     boardTimeline(ctx, data.engineers),
     ctx.panel);
+  // Escape anywhere on the board closes the panel.
+  ctx.layout.addEventListener('keydown', (e) => { if (e.key === 'Escape' && state.board.selected) closePanel(ctx); });
   if (state.board.selected) await fillPanel(ctx, state.board.selected);
   return h('div', { class: 'page board' },
     h('div', { class: 'toolbar' },
@@ -137,7 +139,7 @@ function boardJob(ctx, j) {
   h('div', { class: 'bj-meta' }, [j.appointment_start != null ? when : j.assignee || t('board.unassigned_short'), label(j.kind), j.region].join(' · ')));
   el.addEventListener('click', () => openPanel(ctx, j.id));
   el.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openPanel(ctx, j.id); }
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openPanel(ctx, j.id, true); }
   });
   el.addEventListener('dragstart', (e) => {
     e.dataTransfer.setData('text/plain', j.id);
@@ -175,17 +177,26 @@ function moveJob(ctx, id, user, start, end) {
     : api('POST', `/v1/jobs/${enc(id)}/assign`, { assignee: user, appointment: { start, end }, override_reason: reason })));
 }
 
-function openPanel(ctx, id) {
+/** Opens the assign panel for job `id`; from the keyboard (`focus`), focus moves into it. */
+async function openPanel(ctx, id, focus = false) {
   state.board.selected = id;
   ctx.layout.querySelectorAll('.board-job').forEach((el) => el.classList.toggle('selected', el.dataset.jobId === id));
-  fillPanel(ctx, id);
+  await fillPanel(ctx, id);
+  if (focus && state.board.selected === id) {
+    const first = ctx.panel.querySelector('.assign-btn:not([disabled])') || ctx.panel.querySelector('button.close');
+    if (first) first.focus();
+  }
 }
 
+/** Closes the panel; focus goes back to the job it was open for. */
 function closePanel(ctx) {
+  const id = state.board.selected;
   state.board.selected = null;
   ctx.panel.hidden = true;
   ctx.layout.classList.remove('with-panel');
   ctx.layout.querySelectorAll('.board-job.selected').forEach((el) => el.classList.remove('selected'));
+  const card = id && [...ctx.layout.querySelectorAll('.board-job')].find((el) => el.dataset.jobId === id);
+  if (card) card.focus();
 }
 
 async function fillPanel(ctx, id) {

@@ -198,11 +198,23 @@ async function route(refresh = false) {
     view.replaceChildren(node);
     view.dataset.hash = location.hash;
     if (keep) restoreInputs(keep);
+    // A new page: focus goes to its title (after a view that focuses its own field has done
+    // so), so the next Tab starts in the page, not back at the top bar.
+    if (!refresh) setTimeout(() => focusTitle(view));
   } catch (err) {
     if (seq !== state.seq || err.status === 401) return;
     view.replaceChildren(h('div', { class: 'error-box', role: 'alert' }, errorText(err), ' ',
       h('button', { type: 'button', class: 'btn', onclick: () => route() }, t('common.retry'))));
   }
+}
+
+function focusTitle(view) {
+  const active = document.activeElement;
+  if (active && active !== document.body && view.contains(active)) return;
+  const title = view.querySelector('h1');
+  if (!title) return;
+  title.tabIndex = -1;
+  title.focus({ preventScroll: true });
 }
 
 function snapshotInputs(root) {
@@ -214,7 +226,12 @@ function snapshotInputs(root) {
 function restoreInputs({ values, focus }) {
   for (const [id, value] of Object.entries(values)) {
     const el = $(id);
-    if (el) { el.value = value; el.dataset.dirty = '1'; }
+    if (!el) continue;
+    const changed = el.value !== value;
+    el.value = value;
+    el.dataset.dirty = '1';
+    // Typed while the fresh copy was being built: the page hears it as typed (a search runs).
+    if (changed) el.dispatchEvent(new Event('input', { bubbles: true }));
   }
   if (focus && $(focus)) $(focus).focus();
 }
