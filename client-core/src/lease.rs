@@ -282,23 +282,6 @@ mod tests {
         let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
         let t0 = 1_000 * DAY;
         contact(&store, t0);
-        // The customers of the jobs, as a sync brought them.
-        {
-            let mut conn = store.conn();
-            let tx = conn.transaction().expect("tx");
-            let cards = fieldsync_protocol::wire::CustomerCards {
-                token: "1.0.0.00".into(),
-                unchanged: false,
-                cards: vec![crate::CustomerCard {
-                    id: "cus-1".into(),
-                    name: "Ada".into(),
-                    ..Default::default()
-                }],
-            };
-            crate::customers::apply(&tx, &cards).expect("cards");
-            tx.commit().expect("commit");
-        }
-        assert_eq!(store.customer_cards().expect("cards").len(), 1);
         // The clock is set ten years ahead and the phone syncs there.
         let ahead = t0 + 3_650 * DAY;
         assert!(
