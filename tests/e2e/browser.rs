@@ -1133,6 +1133,17 @@ fn the_demo_month_fills_the_dashboard_board_and_queues() {
         ),
         "only dispatch's reminders",
     );
+    // All of them acknowledged at once: the open list of dispatch's own is empty, and the
+    // badge follows.
+    browser.click("#ack-all-mine");
+    browser.wait_for(
+        "document.querySelectorAll('li.reminder').length === 0 && !document.querySelector('#ack-all-mine')",
+        "dispatch's reminders acknowledged",
+    );
+    let open: Vec<Value> =
+        serde_json::from_value(office_get(&url, &token, "/v1/reminders?mine=true"))
+            .expect("reminders");
+    assert!(open.is_empty(), "{open:?}");
 
     // An admin reads the same pages but is offered no planning controls.
     let mut admin = Browser::launch();

@@ -65,11 +65,16 @@ export function flagText(f) {
 
 // ---------------------------------------------------------------- reminders
 
+/** Whether the signed-in user is among the reminder's recipients. */
+export function isMine(r) {
+  const me = state.me || {};
+  return r.to_user ? r.to_user === me.user : r.to_role === me.role;
+}
+
 /** One reminder: acknowledged by whom and when, or a button for its recipients (the person it
  *  names, or anyone of the role it names: the server accepts no one else). */
 export function reminderItem(r, errorId) {
-  const me = state.me || {};
-  const mine = r.to_user ? r.to_user === me.user : r.to_role === me.role;
+  const mine = isMine(r);
   return h('li', { class: ['reminder', `ring-${r.ring}`], 'data-reminder-id': r.id },
     ringBadge(r.ring),
     h('div', { class: 'rm-body' },
