@@ -51,6 +51,8 @@ export async function viewJobs() {
     clearTimeout(pause);
     pause = setTimeout(refresh, TYPING_PAUSE_MS);
   });
+  // Typed while a live refresh rebuilt the page: search for what the field now says.
+  field.addEventListener('restored', () => { search.q = field.value; refresh(); });
   // Enter opens the first job found.
   field.addEventListener('keydown', (e) => {
     const first = results.querySelector('a.job-link');

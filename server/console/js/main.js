@@ -230,8 +230,8 @@ function restoreInputs({ values, focus }) {
     const changed = el.value !== value;
     el.value = value;
     el.dataset.dirty = '1';
-    // Typed while the fresh copy was being built: the page hears it as typed (a search runs).
-    if (changed) el.dispatchEvent(new Event('input', { bubbles: true }));
+    // Typed while the fresh copy was being built: a page that acts on typing (a search) is told.
+    if (changed) el.dispatchEvent(new Event('restored'));
   }
   if (focus && $(focus)) $(focus).focus();
 }
