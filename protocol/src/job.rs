@@ -171,9 +171,21 @@ pub struct Site {
     /// District, e.g. `天河区`. Written only when given.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub district: String,
+    /// Where the site is, WGS-84 latitude in degrees, when dispatch knows it (written only
+    /// when given, always together with `lon`; added within schema 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    /// Where the site is, WGS-84 longitude in degrees, when dispatch knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
 }
 
 impl Site {
+    /// The site's position, `(lat, lon)`, when both are known.
+    pub fn position(&self) -> Option<(f64, f64)> {
+        self.lat.zip(self.lon)
+    }
+
     /// The whole address. In Chinese script largest part first: province, city (once where the
     /// city is the province, as 上海市), district, street, leaving out the parts the street
     /// already starts with (`广州市天河区天河路1号` under 广东省 gains only the province).

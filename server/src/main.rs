@@ -9,8 +9,10 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use fieldsync_protocol::now_millis;
 use fieldsync_server::domain::sla::SlaPolicy;
+use fieldsync_server::domain::travel::{DEFAULT_TRAVEL_KMH, TravelSpeed};
 use fieldsync_server::domain::{Language, auth, customers, demo, dispatch, escalation, knowledge};
 use fieldsync_server::http::tls::{ServerCertificate, TlsListener};
+use fieldsync_server::state::MapTiles;
 use fieldsync_server::state::outbox::{Outbox, OutboxSettings};
 use fieldsync_server::storage::Storage;
 use fieldsync_server::storage::blobs::{self, BlobLocation, FsBlobStore};
@@ -153,6 +155,15 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// Reads `--travel-kmh`: a number within the speeds [`TravelSpeed`] takes.
+fn travel_speed(value: &str) -> Result<f64, String> {
+    let kmh: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a number of km/h"))?;
+    TravelSpeed::new(kmh).map(TravelSpeed::kmh)
+}
+
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
     #[command(flatten)]
@@ -212,6 +223,16 @@ struct ServeArgs {
     /// [default: UTC, or Asia/Shanghai for the language zh-CN].
     #[arg(long, value_name = "IANA NAME", env = "FIELDSYNC_TIME_ZONE")]
     time_zone: Option<String>,
+    /// How fast engineers get from one site to the next, in km/h along a straight line: a
+    /// visit booked with less time than that from the visit before it or to the one after it
+    /// is refused unless dispatch gives a reason (between 1 and 200).
+    #[arg(long, value_name = "KM/H", default_value_t = DEFAULT_TRAVEL_KMH, value_parser = travel_speed)]
+    travel_kmh: f64,
+    /// A map tile server the console draws today's map on, with {z}, {x} and {y} in the
+    /// address (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; respect its usage
+    /// policy) [default: none: the map draws its points on a plain background].
+    #[arg(long, value_name = "URL", env = "FIELDSYNC_MAP_TILES", value_parser = MapTiles::parse)]
+    map_tiles: Option<MapTiles>,
     /// The organisation's working language, `en` or `zh-CN`: new jobs get their checklist
     /// in it [default: en, or the demo's language with --demo-locale].
     #[arg(long, value_name = "LANGUAGE", env = "FIELDSYNC_LANGUAGE")]
@@ -486,6 +507,8 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
                 .public_url
                 .as_deref()
                 .map(|url| url.trim().trim_end_matches('/').to_owned()),
+            travel: TravelSpeed::new(args.travel_kmh)?,
+            map_tiles: args.map_tiles.clone().map(Arc::new),
             ..AppState::new(shared, blobs)
         };
         let served = match certificate {

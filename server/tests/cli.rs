@@ -49,6 +49,8 @@ fn every_help_is_generated_and_names_the_documented_options() {
                 "--webhook",
                 "--webhook-secret-file",
                 "--notify-log",
+                "--travel-kmh",
+                "--map-tiles",
             ],
         ),
         (
@@ -110,6 +112,24 @@ fn unknown_options_and_missing_values_are_refused_by_name() {
     let out = run(&["serve", "--webhook", "https://gateway.example.com/hook"]);
     assert!(!out.status.success(), "a webhook without its secret");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--webhook-secret-file"));
+    for speed in ["0", "fast", "250"] {
+        let out = run(&["serve", "--travel-kmh", speed]);
+        assert!(!out.status.success(), "a travel speed of {speed}");
+        let error = String::from_utf8_lossy(&out.stderr);
+        assert!(error.contains("--travel-kmh"), "{error}");
+    }
+    for tiles in [
+        "https://tiles.example.com/map.png",
+        "ftp://tiles.example.com/{z}/{x}/{y}.png",
+    ] {
+        let out = run(&["serve", "--map-tiles", tiles]);
+        assert!(!out.status.success(), "map tiles at {tiles}");
+        let error = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            error.contains("--map-tiles") && error.contains(tiles),
+            "{error}"
+        );
+    }
     let out = run(&["enroll-code"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
@@ -243,6 +263,10 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
             "--mail-from",
             "Service <service@example.com>",
             "--notify-log",
+            "--travel-kmh",
+            "25",
+            "--map-tiles",
+            "https://tiles.example.com:8443/{z}/{x}/{y}.png",
         ])
         .env("FIELDSYNC_ADMIN_PASSWORD", "admin-password-1")
         .stdout(Stdio::piped())
@@ -268,6 +292,19 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
     // --metrics-from lets this address read the metrics without signing in.
     let metrics = ureq_get(&format!("{url}/metrics"));
     assert!(metrics.contains("fieldsync_database_bytes"), "{metrics}");
+    // --map-tiles: the console's page admits images from the tile server, and from no other.
+    let console = get_answer(&format!("{url}/"));
+    let policy = console
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("content-security-policy:")
+        })
+        .unwrap_or_default();
+    assert!(
+        policy.contains("img-src 'self' data: https://tiles.example.com:8443;"),
+        "{policy}"
+    );
     let status = terminate(&mut child);
     assert!(status.success(), "a graceful stop on SIGTERM: {status:?}");
     // --log-format json: every log line is one JSON object.
@@ -471,8 +508,19 @@ fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
     child.wait().expect("wait")
 }
 
-/// A plain HTTP GET over a socket (no client library needed for one line).
+/// The body of a GET of `url`, trimmed.
 fn ureq_get(url: &str) -> String {
+    get_answer(url)
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The whole answer to a plain HTTP GET of `url` over a socket (no client library needed for
+/// one line): status line, headers and body.
+fn get_answer(url: &str) -> String {
     use std::io::{Read, Write};
     let address = url.trim_start_matches("http://");
     let (host, path) = address.split_once('/').unwrap_or((address, ""));
@@ -485,9 +533,4 @@ fn ureq_get(url: &str) -> String {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read");
     answer
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
 }

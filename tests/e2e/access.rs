@@ -193,6 +193,12 @@ fn authorization_matrix_has_no_leaks() {
         ),
         (
             "GET",
+            "/v1/map".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
             format!("/v1/jobs/{in_scope}/suggestions"),
             None,
             [401, 403, 401, 200, 200, 200, 200],

@@ -5,16 +5,18 @@
 //! second test opens the demo month and keeps screenshots of the dashboard and the board.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use fieldsync_client_core::protocol::job::Outcome;
 use fieldsync_client_core::protocol::now_millis;
+use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_server::domain::sla::SlaPolicy;
 use fieldsync_server::domain::{Language, auth, demo, dispatch, planning};
 use fieldsync_server::state::OrganisationZone;
@@ -327,6 +329,7 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     browser.fill("#site_address", "12 Harbour Road");
     browser.fill("#region", "north");
     browser.fill("#description", "Radiators cold since this morning");
+    browser.fill("#site_position", "95.1, -3.17");
     browser.submit("#intake-form");
     browser.wait_for(
         "(document.querySelector('#intake-error') || {}).textContent",
@@ -336,14 +339,15 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
     assert!(
         errors.contains("name is required")
             && errors.contains("category is required")
-            && errors.contains("not an email address"),
+            && errors.contains("not an email address")
+            && errors.contains("Latitude is out of range"),
         "{errors}"
     );
     assert_eq!(
         browser.eval(
             "[...document.querySelectorAll('#intake-form .invalid')].map((e) => e.id).join()"
         ),
-        json!("customer_name,customer_email,category")
+        json!("customer_name,customer_email,site_position,category")
     );
     assert_eq!(server.dispatcher().get("/v1/jobs").body, json!([]));
     browser.screenshot("intake-every-error.png");
@@ -362,18 +366,31 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
         "the draft is kept"
     );
 
-    // The call, taken properly.
+    // The call, taken properly; a position that is not two numbers is said so at once.
     browser.fill("#customer_email", "");
     browser.fill("#category", "no heat");
     browser.fill("#customer_name", "Hotel Tanaka");
     browser.fill("#tier", "vip");
     browser.fill("#kind", "repair");
     browser.fill("#product_model", "HP-200");
+    browser.fill("#site_position", "by the harbour");
+    browser.submit("#intake-form");
+    browser.wait_for(
+        "(document.querySelector('#intake-error') || {}).textContent.includes('two numbers') \
+         && document.querySelector('#site_position').classList.contains('invalid')",
+        "the position refused on the form",
+    );
+    assert_eq!(server.dispatcher().get("/v1/jobs").body, json!([]));
+    browser.fill("#site_position", "55.9755, -3.1710");
     browser.submit("#intake-form");
     let job = browser.opened_job();
     let stored = server.dispatcher().job(&job);
     assert_eq!(stored["job"]["customer"]["tier"], "vip");
     assert_eq!(stored["job"]["problem"]["category"], "no heat");
+    assert_eq!(
+        (&stored["job"]["site"]["lat"], &stored["job"]["site"]["lon"]),
+        (&json!(55.9755), &json!(-3.171))
+    );
 
     // Assign it on today's board, from the ranked suggestions.
     let day = today();
@@ -982,6 +999,7 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
         "#/fleet".to_owned(),
         "#/people".to_owned(),
         "#/week".to_owned(),
+        "#/map".to_owned(),
         "#/reminders".to_owned(),
         format!("#/jobs/{id}"),
         format!("#/jobs/{job}"),
@@ -1757,6 +1775,148 @@ fn a_dispatcher_reads_an_engineers_week() {
     );
 }
 
+/// A map tile server on a socket of its own: answers every request with one plain SVG tile,
+/// and counts what it served.
+fn tile_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the tile server");
+    let template = format!(
+        "http://{}/{{z}}/{{x}}/{{y}}.svg",
+        listener.local_addr().expect("its address")
+    );
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        const TILE: &str = "<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'>\
+            <rect width='256' height='256' fill='#dfe9d8' stroke='#b5c4ad'/></svg>";
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/svg+xml\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{TILE}",
+                TILE.len()
+            );
+            if stream.write_all(answer.as_bytes()).is_ok() {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (template, served)
+}
+
+/// The day's map: visits and jobs still to plan where their sites are, a job without
+/// coordinates where its engineer arrived, the engineer there, a job with no known place named
+/// under the map; the configured tile server's tiles drawn under the points (the console's
+/// security policy lets them in); every point a link.
+#[test]
+fn a_dispatcher_sees_the_days_jobs_and_engineers_on_the_map() {
+    let (tiles, served) = tile_server();
+    let server = TestServer::start_with_map_tiles(&tiles);
+    let dispatcher = server.dispatcher();
+    let day = now_millis() / planning::DAY * planning::DAY;
+    let at = |hour: i64| day + hour * 3_600_000;
+    let pudong = dispatcher.create_job_at("浦东张先生", 31.2286, 121.5265);
+    let xuhui = dispatcher.create_job_at("徐汇李女士", 31.1920, 121.4370);
+    let to_plan = dispatcher.create_job_at("静安王先生", 31.2290, 121.4480);
+    let arrived = dispatcher.create_job("Arrival Only");
+    let nowhere = dispatcher.create_job("Nowhere Known");
+    for (job, engineer, hour) in [
+        (&pudong, "anna", 9),
+        (&xuhui, "ben", 10),
+        (&arrived, "anna", 13),
+        (&nowhere, "ben", 15),
+    ] {
+        dispatcher.assign(job, Some(engineer));
+        dispatcher.set_appointment(job, at(hour), at(hour + 1));
+    }
+    let phone = server.phone("anna");
+    phone.sync();
+    for (to, position) in [
+        (Status::EnRoute, None),
+        (Status::OnSite, Some((31.2050, 121.4600))),
+    ] {
+        phone
+            .store
+            .move_status(&arrived, to, position)
+            .expect("move");
+    }
+    phone.sync();
+
+    let url = server.url();
+    let mut browser = Browser::launch_in(Some("UTC"), None);
+    browser.sign_in(&url, "dispatch", &password_of("dispatch"));
+    browser.click("#nav a[href=\"#/map\"]");
+    browser.wait_for(
+        "document.querySelectorAll('#day-map .map-job').length === 4",
+        "four jobs on the map",
+    );
+    let placed = browser.eval(
+        "[...document.querySelectorAll('#day-map .map-job')].map((a) => a.dataset.jobId).sort()",
+    );
+    let mut expected = vec![
+        pudong.clone(),
+        xuhui.clone(),
+        to_plan.clone(),
+        arrived.clone(),
+    ];
+    expected.sort();
+    assert_eq!(placed, json!(expected));
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#day-map .map-dot.is-unplanned').length"),
+        json!(1),
+        "one still to plan"
+    );
+    assert_eq!(
+        browser.eval(
+            "[...document.querySelectorAll('#day-map .map-engineer')].map((e) => e.dataset.user)"
+        ),
+        json!(["anna"]),
+        "Anna where she arrived; Ben has not arrived anywhere"
+    );
+    let listed = browser.text("#map-jobs");
+    assert!(listed.contains("where the engineer arrived"), "{listed}");
+    assert!(browser.text("#map-unlocated").contains("Nowhere Known"));
+    assert!(browser.text("#map-engineers").contains("ben"));
+    browser.wait_for(
+        "document.querySelectorAll('#day-map image.map-tile').length > 0",
+        "tiles under the points",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        served.load(Ordering::SeqCst) > 0,
+        "the browser fetched the tiles"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    browser.screenshot("map.png");
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 412, "height": 900, "deviceScaleFactor": 1, "mobile": true }),
+    );
+    // Drawn again at the phone's width.
+    browser.eval(&format!("location.hash = '#/map?day={}', true", today()));
+    browser.wait_for(
+        "location.hash.includes('day=') && document.querySelectorAll('#day-map .map-job').length === 4 \
+         && document.querySelector('#day-map').viewBox.baseVal.width < 412",
+        "the map at a phone's width",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    browser.screenshot("map-at-412px.png");
+    // A point is a link to its job.
+    browser.eval(&format!(
+        "document.querySelector('#day-map .map-job[data-job-id=\"{xuhui}\"]').dispatchEvent(new MouseEvent('click', {{ bubbles: true, cancelable: true }})), true"
+    ));
+    browser.wait_for(
+        &format!("location.hash === '#/jobs/{xuhui}'"),
+        "the job's page from its point",
+    );
+}
+
 /// axe-core's rules, from `FIELDSYNC_AXE` or where the README's test command installs them.
 fn axe_source() -> String {
     let path = std::env::var("FIELDSYNC_AXE")
@@ -1804,6 +1964,7 @@ fn every_page_passes_an_accessibility_check() {
         "#/intake".to_owned(),
         format!("#/board?day={}", today()),
         "#/week".to_owned(),
+        "#/map".to_owned(),
         "#/dashboard".to_owned(),
         "#/manuals".to_owned(),
         "#/fleet".to_owned(),

@@ -777,6 +777,239 @@ fn a_double_booking_is_refused_unless_dispatch_gives_a_reason() {
     );
 }
 
+/// Planning knows where its visits are: a visit next to another of the engineer's too far
+/// away to travel between them in the time left (a straight line at 30 km/h) is refused,
+/// naming the other visit, the distance and the minutes, before or after it, unless dispatch
+/// gives a reason, which the history keeps. Coordinates are checked at intake and in a
+/// correction, a job without them is never refused for travel, the suggestions say how far
+/// each engineer's nearest visit is, and the day's map places jobs by their site or by where
+/// the engineer arrived, and the engineer there.
+#[test]
+fn a_visit_without_time_to_travel_is_refused_unless_dispatch_gives_a_reason() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let day = now_millis() / (24 * HOUR) * (24 * HOUR);
+    let at = |minutes: i64| day + minutes * 60_000;
+    let (pudong, xuhui) = ((31.2286, 121.5265), (31.1920, 121.4370));
+
+    // Coordinates that cannot be are named, and nothing is stored.
+    let jobs_before = dispatcher.get("/v1/jobs").body.as_array().map(Vec::len);
+    for (site, field, problem) in [
+        (
+            json!({ "lat": 91.0, "lon": 121.0 }),
+            "site.lat",
+            "out_of_range",
+        ),
+        (
+            json!({ "lat": 31.0, "lon": -180.5 }),
+            "site.lon",
+            "out_of_range",
+        ),
+        (json!({ "lat": 31.0 }), "site.lon", "required"),
+    ] {
+        let mut call = json!({
+            "kind": "repair",
+            "customer": { "name": "Nobody", "tier": "standard" },
+            "site": { "address": "1 Test Road", "region": "north" },
+            "problem": { "category": "no heat", "description": "cold" },
+        });
+        for (key, value) in site.as_object().expect("object") {
+            call["site"][key] = value.clone();
+        }
+        let refused = dispatcher.post("/v1/jobs", &call);
+        assert_eq!(refused.status, 400, "{:?}", refused.body);
+        let errors = refused.body["params"]["errors"].clone();
+        let named = errors
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain([&refused.body])
+            .any(|e| e["params"]["field"] == field && e["params"]["problem"] == problem);
+        assert!(named, "{field} {problem}: {}", refused.body);
+    }
+    assert_eq!(
+        dispatcher.get("/v1/jobs").body.as_array().map(Vec::len),
+        jobs_before
+    );
+
+    // Anna is in Pudong from 10:00 to 11:00; Xuhui is 9.3 km away, 19 minutes at 30 km/h.
+    let first = dispatcher.create_job_at("浦东张先生", pudong.0, pudong.1);
+    dispatcher.set_appointment(&first, at(600), at(660));
+    dispatcher.assign(&first, Some("anna"));
+    let second = dispatcher.create_job_at("徐汇李女士", xuhui.0, xuhui.1);
+    dispatcher.set_appointment(&second, at(675), at(720));
+    let assign = |body: Value| dispatcher.post(&format!("/v1/jobs/{second}/assign"), &body);
+    let refused = assign(json!({ "assignee": "anna" }));
+    assert_eq!(
+        (refused.status, refused.body["params"]["problem"].as_str()),
+        (409, Some("no_travel_time")),
+        "{:?}",
+        refused.body
+    );
+    let params = &refused.body["params"];
+    assert_eq!(params["job"], first.as_str());
+    assert_eq!(params["customer"], "浦东张先生");
+    assert_eq!(
+        (params["needed"].as_i64(), params["free"].as_i64()),
+        (Some(19), Some(15))
+    );
+    assert_eq!(params["before"], true);
+    assert!(
+        (9.0..9.6).contains(&params["km"].as_f64().expect("km")),
+        "{params}"
+    );
+    assert!(
+        dispatcher.job(&second)["summary"]["assignee"].is_null(),
+        "nothing stored"
+    );
+
+    // Half an hour after her visit there is time.
+    dispatcher.set_appointment(&second, at(690), at(750));
+    assert_eq!(assign(json!({ "assignee": "anna" })).status, 200);
+
+    // A visit before hers that leaves ten minutes is refused the other way round; with a
+    // reason it is booked, and the history says next to what and why.
+    let early = dispatcher.create_job_at("徐汇王先生", xuhui.0 + 0.001, xuhui.1);
+    let book = |reason: Option<&str>| {
+        dispatcher.post(
+            &format!("/v1/jobs/{early}/assign"),
+            &json!({ "assignee": "anna", "appointment": { "start": at(530), "end": at(590) },
+                     "override_reason": reason }),
+        )
+    };
+    let refused = book(None);
+    assert_eq!(refused.status, 409, "{:?}", refused.body);
+    assert_eq!(
+        (
+            refused.body["params"]["before"].as_bool(),
+            refused.body["params"]["job"].as_str()
+        ),
+        (Some(false), Some(first.as_str()))
+    );
+    assert_eq!(book(Some("the customer opens at 8:50")).status, 200);
+    let expected =
+        format!("booked without travel time next to job {first}: the customer opens at 8:50");
+    let history = dispatcher.job(&early)["history"].clone();
+    assert!(
+        history
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|e| e["detail"] == expected.as_str()),
+        "{history}"
+    );
+
+    // Without coordinates nobody can say, so nothing is refused for travel.
+    let nowhere = dispatcher.create_job("Somewhere Unknown");
+    let booked = dispatcher.post(
+        &format!("/v1/jobs/{nowhere}/assign"),
+        &json!({ "assignee": "anna", "appointment": { "start": at(700), "end": at(720) } }),
+    );
+    assert_eq!(
+        booked.status, 409,
+        "it overlaps the 11:30 visit: {:?}",
+        booked.body
+    );
+    assert_eq!(booked.body["params"]["problem"], "double_booked");
+    let booked = dispatcher.post(
+        &format!("/v1/jobs/{nowhere}/assign"),
+        &json!({ "assignee": "anna", "appointment": { "start": at(755), "end": at(760) } }),
+    );
+    assert_eq!(booked.status, 200, "{:?}", booked.body);
+
+    // A correction sets, keeps in pairs and clears the coordinates.
+    let patch = |body: Value| dispatcher.patch(&format!("/v1/jobs/{nowhere}"), &body);
+    assert_eq!(
+        patch(json!({ "site": { "lat": 31.2, "lon": 121.45 } })).status,
+        200
+    );
+    assert_eq!(dispatcher.job(&nowhere)["job"]["site"]["lat"], 31.2);
+    let half = patch(json!({ "site": { "lat": null } }));
+    assert_eq!(
+        (half.status, half.body["params"]["field"].as_str()),
+        (400, Some("site.lat")),
+        "{:?}",
+        half.body
+    );
+    assert_eq!(
+        patch(json!({ "site": { "lat": null, "lon": null } })).status,
+        200
+    );
+    assert!(dispatcher.job(&nowhere)["job"]["site"]["lat"].is_null());
+
+    // The suggestions for a job in Xuhui that day say how far each engineer's nearest visit is.
+    let third = dispatcher.create_job_at("徐汇赵女士", xuhui.0, xuhui.1 + 0.002);
+    let day_label = dispatcher.get("/v1/map?tz_offset=0").body["day"].clone();
+    let ranked = dispatcher.get(&format!(
+        "/v1/jobs/{third}/suggestions?day={}",
+        day_label.as_str().expect("day")
+    ));
+    let anna = ranked
+        .body
+        .as_array()
+        .expect("suggestions")
+        .iter()
+        .find(|s| s["user"] == "anna")
+        .expect("anna")
+        .clone();
+    assert_eq!(anna["km"].as_f64().map(|km| km < 0.5), Some(true), "{anna}");
+    assert!(
+        anna["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .any(|r| r
+                .as_str()
+                .is_some_and(|r| r.contains("km from their nearest visit"))),
+        "{anna}"
+    );
+
+    // On the map: jobs by their sites; once Anna arrives at the job without coordinates, it
+    // is placed where she arrived, and she is there.
+    let phone = server.phone("anna");
+    phone.sync();
+    phone
+        .store
+        .move_status(&nowhere, Status::EnRoute, None)
+        .expect("en route");
+    phone
+        .store
+        .move_status(&nowhere, Status::OnSite, Some((31.21, 121.46)))
+        .expect("on site");
+    phone.sync();
+    let map = dispatcher.get("/v1/map?tz_offset=0").body;
+    let placed = |id: &str| {
+        map["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .find(|j| j["job"]["id"] == id)
+            .cloned()
+    };
+    assert_eq!(placed(&first).expect("first")["located_by"], "site");
+    assert_eq!(placed(&first).expect("first")["position"]["lat"], pudong.0);
+    let arrived = placed(&nowhere).expect("placed by the arrival");
+    assert_eq!(arrived["located_by"], "arrival");
+    assert_eq!(arrived["position"], json!({ "lat": 31.21, "lon": 121.46 }));
+    assert!(
+        placed(&third).is_some(),
+        "a job still to plan is on the map"
+    );
+    let anna = map["engineers"]
+        .as_array()
+        .expect("engineers")
+        .iter()
+        .find(|e| e["user"] == "anna")
+        .expect("anna")
+        .clone();
+    assert_eq!(
+        (anna["job"].as_str(), anna["position"]["lon"].as_f64()),
+        (Some(nowhere.as_str()), Some(121.46))
+    );
+    assert_eq!(map["travel_kmh"], 30.0);
+    assert!(map["tiles"].is_null());
+}
+
 /// Any job is found again from what the caller says: words of the customer's name in any case
 /// (Chinese too), the engineer, the job id; narrowed by status, in the order asked; a bad
 /// filter is named.

@@ -13,9 +13,9 @@ use fieldsync_client_core::{Store, SyncReport};
 use fieldsync_server::domain::auth;
 use fieldsync_server::domain::clock::ManualClock;
 use fieldsync_server::domain::sync::PageLimits;
-use fieldsync_server::state::OrganisationZone;
 use fieldsync_server::state::limits::{DeviceLimits, DeviceQuotas};
 use fieldsync_server::state::outbox::{Outbox, OutboxSettings};
+use fieldsync_server::state::{MapTiles, OrganisationZone};
 use fieldsync_server::storage::Storage;
 use fieldsync_server::storage::blobs::BlobLocation;
 use fieldsync_server::storage::postgres::PostgresStorage;
@@ -44,6 +44,8 @@ pub struct TestServer {
     shared_blobs: Option<BlobLocation>,
     /// How notifications reach customers (default: the log).
     outbox: Option<OutboxSettings>,
+    /// The tile server the console's map draws on (default: none).
+    map_tiles: Option<MapTiles>,
 }
 
 /// Where the tests' S3-compatible object storage is, as `s3://BUCKET`: `scripts/test.sh`
@@ -175,6 +177,16 @@ impl TestServer {
         server
     }
 
+    /// Like [`TestServer::start`], with the console's map drawn on the tiles of `template`
+    /// (as `serve --map-tiles` takes it).
+    pub fn start_with_map_tiles(template: &str) -> Self {
+        let mut server = Self::start();
+        server.stop();
+        server.map_tiles = Some(MapTiles::parse(template).expect("a tile address"));
+        server.boot();
+        server
+    }
+
     /// Like [`TestServer::start`], with these per-device limits.
     pub fn start_with_quotas(quotas: DeviceQuotas) -> Self {
         Self::start_inner(PageLimits::default(), quotas, None)
@@ -265,6 +277,7 @@ impl TestServer {
             postgres,
             shared_blobs: None,
             outbox: None,
+            map_tiles: None,
         }
     }
 
@@ -324,6 +337,7 @@ impl TestServer {
         state.device_limits = Arc::new(DeviceLimits::new(self.quotas));
         state.trusted_proxies = self.trusted_proxies.clone().into();
         state.time_zone = self.time_zone.clone();
+        state.map_tiles = self.map_tiles.clone().map(Arc::new);
         if let Some(clock) = &self.clock {
             state.clock = clock.clone();
         }
@@ -661,6 +675,21 @@ impl Dispatcher {
                 "site": { "address": "1 Test Road", "region": "north" },
                 "problem": { "category": "no heat", "description": "cold radiators" },
                 "checklist": [["power", "Check power"], ["seal", "Check seal"]],
+            }),
+        );
+        assert_eq!(answer.status, 201, "create job: {:?}", answer.body);
+        answer.body["id"].as_str().expect("job id").to_owned()
+    }
+
+    /// Opens a repair job for a customer at a site with coordinates and returns its id.
+    pub fn create_job_at(&self, customer: &str, lat: f64, lon: f64) -> String {
+        let answer = self.post(
+            "/v1/jobs",
+            &json!({
+                "kind": "repair",
+                "customer": { "name": customer, "tier": "standard" },
+                "site": { "address": "世纪大道1号", "region": "华东", "lat": lat, "lon": lon },
+                "problem": { "category": "no heat", "description": "cold radiators" },
             }),
         );
         assert_eq!(answer.status, 201, "create job: {:?}", answer.body);

@@ -78,15 +78,15 @@ export function clearError(id) {
 }
 
 /** Runs an action, reports failure in `errorId`, then re-renders the current view. An action
- *  that books a visit takes the reason to override a double booking as its argument: refused
- *  as one, it is offered again with the reason asked for. */
+ *  that books a visit takes the reason to override a double booking (or a visit without time to
+ *  travel to it) as its argument: refused as one, it is offered again with the reason asked for. */
 export async function act(errorId, fn) {
   try {
     await fn();
     clearError(errorId);
   } catch (err) {
-    const doubleBooked = err && err.params && err.params.problem === 'double_booked';
-    showError(errorId, err, doubleBooked ? fn : undefined);
+    const overridable = err && err.params && ['double_booked', 'no_travel_time'].includes(err.params.problem);
+    showError(errorId, err, overridable ? fn : undefined);
   }
   rerender();
 }

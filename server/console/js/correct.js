@@ -5,10 +5,10 @@
 
 import { KINDS, PRIORITIES } from './constants.js';
 import { state } from './state.js';
-import { enc, h, field, focusWhenShown, select } from './dom.js';
+import { enc, h, field, focusWhenShown, select, parsePosition, positionText } from './dom.js';
 import { api } from './api.js';
 import { t } from './i18n.js';
-import { forgetProblems, keepProblems, restoreProblems } from './actions.js';
+import { forgetProblems, keepProblems, restoreProblems, showProblems } from './actions.js';
 import { rerender } from './hooks.js';
 
 /** The details a correction can change, by group: [legend key, [path, label key, kind of
@@ -17,7 +17,7 @@ const GROUPS = [
   ['intake.customer', [['customer.name', 'intake.customer_name'], ['customer.phone', 'intake.customer_phone', 'tel'],
     ['customer.email', 'intake.customer_email', 'email'], ['customer.tier', 'intake.tier', 'tier']]],
   ['intake.site', [['site.province', 'intake.province'], ['site.city', 'intake.city'], ['site.district', 'intake.district'],
-    ['site.address', 'intake.site_address'], ['site.region', 'intake.region']]],
+    ['site.address', 'intake.site_address'], ['site.region', 'intake.region'], ['site.position', 'intake.position', 'position']]],
   ['intake.product', [['product.model', 'intake.product_model'], ['product.serial', 'intake.product_serial']]],
   ['intake.problem', [['kind', 'intake.kind', 'kind'], ['priority', 'intake.priority', 'priority'],
     ['problem.category', 'intake.category'], ['problem.description', 'intake.description', 'text']]],
@@ -25,7 +25,9 @@ const GROUPS = [
 const FIELDS = GROUPS.flatMap(([, fields]) => fields);
 
 const inputId = (path) => `fix-${path.replace(/\./g, '_')}`;
-const valueAt = (job, path) => path.split('.').reduce((v, key) => (v == null ? v : v[key]), job) ?? '';
+// The coordinates are one field, `lat, lon`, as they are typed.
+const valueAt = (job, path) => (path === 'site.position' ? positionText(job.site)
+  : path.split('.').reduce((v, key) => (v == null ? v : v[key]), job) ?? '');
 
 /** The button that opens the form, for the job page's head. */
 export function correctButton(id) {
@@ -51,7 +53,7 @@ export function correctionForm(id, job) {
   const reason = h('input', { id: 'fix-reason', type: 'text', maxlength: 500 });
   const errEl = h('div', { id: 'fix-error', class: 'error-box', role: 'alert', hidden: true });
   const close = () => { state.correcting = null; forgetProblems('correct'); rerender(); };
-  const inputOf = (path) => form.querySelector(`#${inputId(path || 'none')}`);
+  const inputOf = (path) => form.querySelector(`#${inputId(['site.lat', 'site.lon'].includes(path) ? 'site.position' : path || 'none')}`);
   const form = h('form', { id: 'correct-form', class: 'card correct', novalidate: true, onsubmit: (e) => { e.preventDefault(); send(); } },
     h('h2', {}, t('correct.title')), h('p', { class: 'muted' }, t('correct.note')), errEl,
     GROUPS.map(([legend, fields]) => h('fieldset', { class: 'correct-grid' }, h('legend', {}, t(legend)),
@@ -69,6 +71,15 @@ export function correctionForm(id, job) {
     for (const [path] of FIELDS) {
       const value = form.querySelector(`#${inputId(path)}`).value.trim();
       if (value === String(valueAt(job, path)).trim()) continue;
+      if (path === 'site.position') {
+        const position = parsePosition(value);
+        if (position === undefined) {
+          showProblems(errEl, new Error(t('intake.position_invalid')), () => inputOf(path));
+          return;
+        }
+        patch.site = { ...patch.site, lat: position ? position.lat : null, lon: position ? position.lon : null };
+        continue;
+      }
       const [top, key] = path.split('.');
       if (key) (patch[top] = patch[top] || {})[key] = value;
       else patch[top] = value;

@@ -5,7 +5,7 @@
 // customers while a call is typed (customerMatches).
 
 import { state } from './state.js';
-import { enc, h, label, fmtAny, fmtDateTime, section, dl, siteText, tierBadge, statusChip, table, td } from './dom.js';
+import { enc, h, label, fmtAny, fmtDateTime, section, dl, siteText, positionText, tierBadge, statusChip, table, td } from './dom.js';
 import { api } from './api.js';
 import { t, errorText } from './i18n.js';
 import { errorBox, act } from './actions.js';
@@ -21,7 +21,7 @@ export function callFrom(c) {
   return {
     customer_id: c.id, customer_name: c.name, customer_phone: (c.phones || [])[0] || '', customer_email: c.email || '',
     tier: c.tier, site_address: site.address || '', site_province: site.province || '', site_city: site.city || '',
-    site_district: site.district || '', region: site.region || '', product_model: product.model || '', product_serial: product.serial || '',
+    site_district: site.district || '', region: site.region || '', site_position: positionText(site), product_model: product.model || '', product_serial: product.serial || '',
   };
 }
 

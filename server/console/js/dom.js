@@ -66,6 +66,20 @@ export function siteText(site) {
   return [street, ...parts.reverse()].filter(Boolean).join(', ');
 }
 
+/** A site's coordinates as a person types them, `lat, lon`; empty when unknown. */
+export const positionText = (site) => (site && site.lat != null && site.lon != null ? `${site.lat}, ${site.lon}` : '');
+
+/** A position typed as `lat, lon` (a comma, a Chinese comma or spaces between, as map apps copy
+ *  it): `{ lat, lon }`, `null` when nothing was typed, `undefined` when it does not read as two
+ *  numbers (the server checks their ranges). */
+export function parsePosition(text) {
+  const parts = text.trim().split(/\s*[,，]\s*|\s+/).filter(Boolean);
+  if (!parts.length) return null;
+  const numbers = parts.map(Number);
+  if (numbers.length !== 2 || numbers.some((n) => !Number.isFinite(n))) return undefined;
+  return { lat: numbers[0], lon: numbers[1] };
+}
+
 /** A menu of `options` (values, or [value, text]) with `value` chosen; that option is also the
  *  default, to which resetting the form returns. */
 export function select(id, options, value, attrs = {}) {

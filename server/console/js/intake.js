@@ -5,7 +5,7 @@
 
 import { KINDS, PRIORITIES } from './constants.js';
 import { state } from './state.js';
-import { $, enc, h, field, select, parseLocalInput } from './dom.js';
+import { $, enc, h, field, select, parseLocalInput, parsePosition } from './dom.js';
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { showProblems } from './actions.js';
@@ -19,7 +19,7 @@ const INTAKE_FIELDS = {
   'customer.name': 'customer_name', 'customer.phone': 'customer_phone',
   'customer.email': 'customer_email', 'customer.tier': 'tier', 'site.address': 'site_address',
   'site.province': 'site_province', 'site.city': 'site_city', 'site.district': 'site_district',
-  'site.region': 'region', 'product.model': 'product_model', 'product.serial': 'product_serial',
+  'site.region': 'region', 'site.lat': 'site_position', 'site.lon': 'site_position', 'product.model': 'product_model', 'product.serial': 'product_serial',
   'problem.category': 'category', 'problem.description': 'description', kind: 'kind',
   call_received_at: 'call_received_at', priority: 'priority',
 };
@@ -69,7 +69,8 @@ export async function viewIntake() {
       field('site_city', t('intake.city'), input('site_city')),
       field('site_district', t('intake.district'), input('site_district')),
       field('site_address', t('intake.site_address'), input('site_address')),
-      field('region', t('intake.region'), input('region', { list: 'region-list' }), t('intake.region_hint')), regions),
+      field('region', t('intake.region'), input('region', { list: 'region-list' }), t('intake.region_hint')), regions,
+      field('site_position', t('intake.position'), input('site_position', { inputmode: 'decimal', autocomplete: 'off' }), t('intake.position_hint'))),
     h('fieldset', {}, h('legend', {}, t('intake.product')),
       field('product_model', t('intake.product_model'), input('product_model')),
       field('product_serial', t('intake.product_serial'), input('product_serial'))),
@@ -135,6 +136,12 @@ async function submitIntake(e) {
     priority: v('priority'),
   };
   if (v('call_received_at')) body.call_received_at = parseLocalInput(v('call_received_at'));
+  const position = parsePosition(v('site_position'));
+  if (position === undefined) {
+    showProblems(errEl, new Error(t('intake.position_invalid')), () => $('site_position'));
+    return;
+  }
+  if (position) Object.assign(body.site, position);
   const button = form.querySelector('button[type=submit]');
   button.disabled = true;
   try {

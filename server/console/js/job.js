@@ -7,7 +7,7 @@ import { state } from './state.js';
 import {
   $, enc, h, field, dl, section, label, fmtDuration, fmtDateTime, fmtRange, fmtAny, fmtSize,
   localDay, toLocalInput, parseLocalInput, dueSpan, tierBadge, ringBadge, priorityBadge, statusChip,
-  table, td, deviceName, focusWhenShown,
+  table, td, deviceName, focusWhenShown, positionText,
 } from './dom.js';
 import { api, blobUrl } from './api.js';
 import { clockLabel, errorText, fieldLabel, readsServerEnglish, t, termLabel } from './i18n.js';
@@ -382,5 +382,6 @@ function siteRows(site) {
   if (site.city && site.city !== site.province) rows.push([t('job.city'), site.city]);
   if (site.district) rows.push([t('job.district'), site.district]);
   rows.push([t('job.address'), site.address]);
+  if (positionText(site)) rows.push([t('job.position'), h('a', { href: '#/map', id: 'job-position' }, positionText(site))]);
   return rows;
 }

@@ -24,6 +24,7 @@ import { viewDashboard } from './kpis.js';
 import { viewFleet, viewDevice } from './fleet.js';
 import { viewPeople } from './people.js';
 import { viewWeek } from './week.js';
+import { viewMap } from './map.js';
 
 // ---------------------------------------------------------------- sign-in and shell
 
@@ -122,7 +123,7 @@ function renderShell() {
     h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '#/queues' }, 'Fieldsync'),
       h('nav', { id: 'nav', 'aria-label': t('nav.label') },
-        link('#/queues', t('nav.queues')), link('#/jobs', t('nav.jobs')), link('#/customers', t('nav.customers')), link('#/intake', t('nav.intake')), link('#/board', t('nav.board')),
+        link('#/queues', t('nav.queues')), link('#/jobs', t('nav.jobs')), link('#/customers', t('nav.customers')), link('#/intake', t('nav.intake')), link('#/board', t('nav.board')), link('#/map', t('nav.map')),
         link('#/dashboard', t('nav.dashboard')), link('#/manuals', t('nav.manuals')), link('#/fleet', t('nav.fleet')), link('#/people', t('nav.people'))),
       h('div', { class: 'topbar-right' },
         h('a', { href: '#/reminders', class: 'reminders-link', title: t('shell.reminders_title') },
@@ -152,7 +153,7 @@ const ROUTES = [
   [/^\/dashboard$/, viewDashboard], [/^\/reminders$/, viewReminders], [/^\/jobs$/, viewJobs], [/^\/jobs\/([^/]+)$/, viewJob],
   [/^\/customers$/, viewCustomers], [/^\/customers\/([^/]+)$/, viewCustomer],
   [/^\/manuals$/, viewManuals], [/^\/manuals\/([^/]+)\/(\d+)$/, viewManuals],
-  [/^\/fleet$/, viewFleet], [/^\/people$/, viewPeople], [/^\/week$/, viewWeek], [/^\/devices\/([^/]+)$/, viewDevice],
+  [/^\/fleet$/, viewFleet], [/^\/people$/, viewPeople], [/^\/week$/, viewWeek], [/^\/map$/, viewMap], [/^\/devices\/([^/]+)$/, viewDevice],
 ];
 
 function parseHash() {

@@ -52,6 +52,8 @@ function suggestionReasons(sg) {
     sg.same_region ? t('widgets.reason_works_in', { region: sg.region })
       : sg.region ? t('widgets.reason_based_in', { region: sg.region }) : null,
     sg.load ? t('widgets.reason_load', { n: sg.load, day: sg.day }) : t('widgets.reason_free', { day: sg.day }),
+    sg.busy_with ? t('widgets.reason_busy', { customer: sg.busy_with.customer_name }) : null,
+    sg.km != null ? t('widgets.reason_km', { km: sg.km.toLocaleString() }) : null,
   ].filter(Boolean);
 }
 

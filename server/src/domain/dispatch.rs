@@ -20,8 +20,9 @@ use crate::domain::jobs::{self, Author, Committed};
 use crate::domain::notify;
 use crate::domain::planning;
 use crate::domain::sla::{ClockView, MINUTE, SlaPolicy};
+use crate::domain::travel::{self, TravelSpeed};
 use crate::storage::{
-    AuditEntry, AuditKind, ReadTx, Reminder, Storage, User, WriteTx, read, write,
+    AuditEntry, AuditKind, ReadTx, Reminder, Storage, StoredJob, User, WriteTx, read, write,
 };
 use fieldsync_protocol::Language;
 
@@ -318,6 +319,7 @@ fn call_problems(new: &NewJob, now: Millis, phone_region: Option<PhoneRegion>) -
     if let Err(problem) = check_phone(new.customer.phone.trim(), phone_region) {
         problems.push(problem);
     }
+    problems.extend(position_problems(&new.site));
     if new.call_received_at > now + MINUTE {
         problems.push(DomainError::invalid_field(
             "call_received_at",
@@ -331,6 +333,35 @@ fn call_problems(new: &NewJob, now: Millis, phone_region: Option<PhoneRegion>) -
             Problem::BeforeEpoch,
             "the call's received time is before 1970",
         ));
+    }
+    problems
+}
+
+/// What is wrong with a site's coordinates: both or neither, each a finite number in its
+/// range.
+fn position_problems(site: &Site) -> Vec<DomainError> {
+    let mut problems = Vec::new();
+    for (field, value, other, limit) in [
+        ("site.lat", site.lat, site.lon, 90.0),
+        ("site.lon", site.lon, site.lat, 180.0),
+    ] {
+        match value {
+            Some(degrees) if !degrees.is_finite() || degrees.abs() > limit => problems.push(
+                DomainError::invalid_field(
+                    field,
+                    Problem::OutOfRange,
+                    format!("{field} must be between -{limit} and {limit} degrees"),
+                )
+                .with("value", degrees.to_string())
+                .with("max", limit),
+            ),
+            None if other.is_some() => problems.push(DomainError::invalid_field(
+                field,
+                Problem::Required,
+                format!("{field} is required with the other coordinate"),
+            )),
+            _ => {}
+        }
     }
     problems
 }
@@ -355,6 +386,8 @@ fn corrected(
             province: "-".into(),
             city: "-".into(),
             district: "-".into(),
+            lat: Some(0.0),
+            lon: Some(0.0),
             ..Site::default()
         },
         ..JobDetails::default()
@@ -543,6 +576,7 @@ pub struct Dispatch<'s> {
     policy: &'s SlaPolicy,
     language: Language,
     phone_region: Option<PhoneRegion>,
+    travel: TravelSpeed,
 }
 
 /// The country whose numbering plan a customer's phone number without a `+` follows (ISO 3166
@@ -589,7 +623,14 @@ impl<'s> Dispatch<'s> {
             policy: &DEFAULT_POLICY,
             language: Language::English,
             phone_region: None,
+            travel: TravelSpeed::default(),
         }
+    }
+
+    /// The same, checking the time between an engineer's visits against travel at `speed`.
+    pub fn with_travel(mut self, speed: TravelSpeed) -> Self {
+        self.travel = speed;
+        self
     }
 
     /// The same, opening jobs under `policy` instead of the default SLA targets.
@@ -904,8 +945,10 @@ impl<'s> Dispatch<'s> {
     /// Changes who does a job (`assignee`, `None` to keep it) and when (`window`, `None` to
     /// keep it) in one change, checked in the same transaction against the engineer's other
     /// visits: one that shares any moment with this one is refused (`409 conflict`,
-    /// `double_booked`, naming it) unless `override_reason` says why it is booked anyway; the
-    /// job's history keeps that reason.
+    /// `double_booked`, naming it), and so is a visit next to one too far away to get between
+    /// them in the time left (`no_travel_time`: a straight line at the travel speed, when both
+    /// places are known), unless `override_reason` says why it is booked anyway; the job's
+    /// history keeps that reason.
     fn book(
         &self,
         job_id: &str,
@@ -937,24 +980,13 @@ impl<'s> Dispatch<'s> {
             let mut note = String::new();
             if let (Some(engineer), Some(slot)) = (engineer, slot)
                 && !current.status.is_terminal()
-                && let Some(other) = planning::clash(tx, job_id, engineer, slot)?
+                && let Some((conflict, overridden)) =
+                    self.planning_conflict(tx, &stored, engineer, slot)?
             {
                 if override_reason.is_empty() {
-                    return Err(DomainError::conflict(
-                        Problem::DoubleBooked,
-                        format!(
-                            "{engineer} already has job `{}` ({}) at that time; give a reason \
-                             to book it anyway",
-                            other.id, other.customer_name
-                        ),
-                    )
-                    .with("user", engineer)
-                    .with("job", other.id.as_str())
-                    .with("customer", other.customer_name.as_str())
-                    .with("start", other.appointment_start)
-                    .with("end", other.appointment_end));
+                    return Err(conflict);
                 }
-                note = format!("booked over job {}: {override_reason}", other.id);
+                note = format!("{overridden}: {override_reason}");
             }
             self.edit_in(tx, job_id, &note, now, |doc, editor| {
                 if let Some(window) = window {
@@ -966,6 +998,68 @@ impl<'s> Dispatch<'s> {
                 }
             })
         })
+    }
+
+    /// What stands against `engineer` doing the stored job in `slot`: another visit at the same
+    /// time (`double_booked`), else a neighbouring visit too far away for the time between
+    /// them (`no_travel_time`): the conflict to answer with, and the history's words for
+    /// booking it anyway.
+    fn planning_conflict(
+        &self,
+        tx: &dyn ReadTx,
+        stored: &StoredJob,
+        engineer: &str,
+        slot: Appointment,
+    ) -> Result<Option<(DomainError, String)>, DomainError> {
+        let job_id = stored.summary.id.as_str();
+        if let Some(other) = planning::clash(tx, job_id, engineer, slot)? {
+            return Ok(Some((
+                DomainError::conflict(
+                    Problem::DoubleBooked,
+                    format!(
+                        "{engineer} already has job `{}` ({}) at that time; give a reason to \
+                         book it anyway",
+                        other.id, other.customer_name
+                    ),
+                )
+                .with("user", engineer)
+                .with("job", other.id.as_str())
+                .with("customer", other.customer_name.as_str())
+                .with("start", other.appointment_start)
+                .with("end", other.appointment_end),
+                format!("booked over job {}", other.id),
+            )));
+        }
+        let job = jobs::read_stored(tx, job_id, stored)?;
+        let Some(short) = travel::too_little_travel(tx, &job, engineer, slot, self.travel)? else {
+            return Ok(None);
+        };
+        let other = &short.other;
+        let km = (short.km * 10.0).round() / 10.0;
+        Ok(Some((
+            DomainError::conflict(
+                Problem::NoTravelTime,
+                format!(
+                    "{engineer} needs about {} min to travel the {km} km {} job `{}` ({}) and \
+                     would have {} min; give a reason to book it anyway",
+                    short.needed,
+                    if short.before { "from" } else { "to" },
+                    other.id,
+                    other.customer_name,
+                    short.free
+                ),
+            )
+            .with("user", engineer)
+            .with("job", other.id.as_str())
+            .with("customer", other.customer_name.as_str())
+            .with("start", other.appointment_start)
+            .with("end", other.appointment_end)
+            .with("km", km)
+            .with("needed", short.needed)
+            .with("free", short.free)
+            .with("before", short.before),
+            format!("booked without travel time next to job {}", other.id),
+        )))
     }
 
     /// Corrects what was recorded at intake ([`JobDetails`]: the kind, priority, customer,
@@ -1005,8 +1099,14 @@ impl<'s> Dispatch<'s> {
                 priority: after.priority,
                 ..NewJob::default()
             };
+            // The coordinates are checked as a pair: clearing one leaves the other alone.
+            let coordinate = |field: &str| field == "site.lat" || field == "site.lon";
             let changed = |field: Option<&str>| {
-                field.is_some_and(|field| changes.iter().any(|c| c.field == field))
+                field.is_some_and(|field| {
+                    changes
+                        .iter()
+                        .any(|c| c.field == field || (coordinate(field) && coordinate(&c.field)))
+                })
             };
             every_problem(
                 call_problems(&call, now, self.phone_region)

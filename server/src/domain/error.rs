@@ -167,7 +167,8 @@ codes! {
         EndBeforeStart = "end_before_start",
         /// A range whose start is after its end.
         StartAfterEnd = "start_after_end",
-        /// A day outside the calendar the server keeps.
+        /// A day outside the calendar the server keeps, or a number outside its range
+        /// (`max`).
         OutOfRange = "out_of_range",
         /// A value the field cannot take (`value`).
         InvalidValue = "invalid_value",
@@ -184,6 +185,11 @@ codes! {
         /// The engineer already has a visit then (`user`, `job`, `customer`, `start`, `end`:
         /// the other visit; `conflict`). Sent again with an `override_reason`, it is booked.
         DoubleBooked = "double_booked",
+        /// The engineer's visit just before or after is too far away to get between them in
+        /// the time left (`user`, `job`, `customer`, `start`, `end`: the other visit; `km`,
+        /// `needed` and `free` minutes, `before`: whether it comes first; `conflict`). Sent
+        /// again with an `override_reason`, it is booked.
+        NoTravelTime = "no_travel_time",
         /// A correction names something that is not a detail dispatch corrects (`value`: the
         /// field as the request named it).
         NotCorrectable = "not_correctable",

@@ -6,6 +6,7 @@
 //! - [`sync`]: one sync round (decoded request in, response out) and the fallback.
 //! - [`jobs`]: committing a job's document with its history, audit trail, facts and case.
 //! - [`dispatch`]: what the office does to jobs; [`planning`]: queues, day board, suggestions;
+//!   [`travel`]: where jobs and engineers are, travel between visits, the day's map;
 //!   [`customers`]: the customer records intake links jobs to, their search and merging;
 //!   [`customer_link`]: the customer's own page (their job, report, rating and complaints).
 //! - [`sla`], [`facts`], [`escalation`], [`kpi`]: SLA clocks, the service facts, the escalation
@@ -34,6 +35,7 @@ pub mod notify;
 pub mod planning;
 pub mod sla;
 pub mod sync;
+pub mod travel;
 
 pub use error::{DomainError, ErrorCode, Problem, Refusal, Thing};
 pub use fieldsync_protocol::Language;

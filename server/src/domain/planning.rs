@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::domain::error::{DomainError, ErrorCode, Thing};
 use crate::domain::facts::JobFacts;
 use crate::domain::sla::{ClockState, ClockView, SlaClock};
+use crate::domain::travel::{self, Position};
 use crate::storage::{AuditKind, ReadTx, User};
 
 /// One day in milliseconds. Days here are 24 hours from local midnight: on a day when the
@@ -543,10 +544,18 @@ pub struct Suggestion {
     /// Their skills.
     pub skills: Vec<String>,
     /// Higher is better: 3 per matching skill, 2 for the job's region, minus 1 per job they
-    /// already have that day.
+    /// already have that day, minus 5 when they are busy at the job's appointment, minus 1 per
+    /// 10 km (whole) between the job and the nearest of their visits that day.
     pub score: i64,
     /// Jobs they already have that day.
     pub load: usize,
+    /// The visit they already have at the job's appointment, if the job has one and they do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_with: Option<JobSummary>,
+    /// Kilometres in a straight line from the job to the nearest of their visits that day,
+    /// when both places are known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub km: Option<f64>,
     /// The day the load counts (`YYYY-MM-DD` in the organisation's zone).
     pub day: String,
     /// Their skills that cover the job.
@@ -554,7 +563,7 @@ pub struct Suggestion {
     /// Whether they work in the job's region.
     pub same_region: bool,
     /// Why, in English words (a client in another language words `matched_skills`,
-    /// `same_region`, `region`, `load` and `day` itself).
+    /// `same_region`, `region`, `load`, `day`, `busy_with` and `km` itself).
     pub reasons: Vec<String>,
 }
 
@@ -568,7 +577,8 @@ fn skill_matches(skill: &str, kind: &str, category: &str, model: &str) -> bool {
             || model.to_lowercase().starts_with(&skill))
 }
 
-/// Ranks every installer for `job_id` on `day`: best first; ties by lighter load, then name.
+/// Ranks every installer for `job_id` on `day`: best first; ties by lighter load, then
+/// nearer, then name.
 pub fn suggestions(
     tx: &dyn ReadTx,
     job_id: &str,
@@ -580,6 +590,21 @@ pub fn suggestions(
     let job = crate::domain::jobs::read_stored(tx, job_id, &stored)?;
     let jobs = tx.list_jobs()?;
     let label = &day.label;
+    let here = travel::job_position(&job).map(|(position, _)| position);
+    // Where each of the day's visits is, read only when the job's own place is known.
+    let mut places: HashMap<&str, Option<Position>> = HashMap::new();
+    if here.is_some() {
+        for other in jobs.iter().filter(|j| j.id != job.id && on_day(j, day)) {
+            let place = match tx.job(&other.id)? {
+                Some(stored) => {
+                    let other = crate::domain::jobs::read_stored(tx, &other.id, &stored)?;
+                    travel::job_position(&other).map(|(position, _)| position)
+                }
+                None => None,
+            };
+            places.insert(other.id.as_str(), place);
+        }
+    }
     let mut ranked: Vec<Suggestion> = installers(tx)?
         .into_iter()
         .map(|u| {
@@ -597,11 +622,29 @@ pub fn suggestions(
                 .collect();
             let same_region = !job.site.region.trim().is_empty()
                 && u.region.trim().eq_ignore_ascii_case(job.site.region.trim());
-            let load = jobs
+            let theirs: Vec<&JobSummary> = jobs
                 .iter()
                 .filter(|j| j.id != job.id && j.assignee.as_deref() == Some(&u.id))
                 .filter(|j| on_day(j, day) && j.status != Status::Cancelled)
-                .count();
+                .collect();
+            let load = theirs.len();
+            let busy_with = job.appointment.and_then(|slot| {
+                theirs
+                    .iter()
+                    .filter(|j| !j.status.is_terminal())
+                    .find(|j| {
+                        matches!((j.appointment_start, j.appointment_end),
+                        (Some(start), Some(end)) if start < slot.end && slot.start < end)
+                    })
+                    .map(|j| (*j).clone())
+            });
+            let km = here.and_then(|here| {
+                theirs
+                    .iter()
+                    .filter_map(|j| places.get(j.id.as_str()).copied().flatten())
+                    .map(|there| (here.km_to(there) * 10.0).round() / 10.0)
+                    .min_by(f64::total_cmp)
+            });
             let mut reasons = Vec::new();
             if matched.is_empty() {
                 reasons.push("no matching skill".to_owned());
@@ -619,7 +662,16 @@ pub fn suggestions(
                 1 => format!("1 job on {label}"),
                 n => format!("{n} jobs on {label}"),
             });
-            let score = 3 * matched.len() as i64 + if same_region { 2 } else { 0 } - load as i64;
+            if let Some(other) = &busy_with {
+                reasons.push(format!("busy at that time ({})", other.customer_name));
+            }
+            if let Some(km) = km {
+                reasons.push(format!("{km} km from their nearest visit that day"));
+            }
+            let score = 3 * matched.len() as i64 + if same_region { 2 } else { 0 }
+                - load as i64
+                - if busy_with.is_some() { 5 } else { 0 }
+                - km.map_or(0, |km| (km / 10.0) as i64);
             let matched_skills: Vec<String> = matched.into_iter().cloned().collect();
             Suggestion {
                 user: u.id,
@@ -628,6 +680,8 @@ pub fn suggestions(
                 skills: u.skills,
                 score,
                 load,
+                busy_with,
+                km,
                 day: label.clone(),
                 matched_skills,
                 same_region,
@@ -639,6 +693,10 @@ pub fn suggestions(
         b.score
             .cmp(&a.score)
             .then(a.load.cmp(&b.load))
+            .then(
+                a.km.unwrap_or(f64::MAX)
+                    .total_cmp(&b.km.unwrap_or(f64::MAX)),
+            )
             .then(a.name.cmp(&b.name))
     });
     Ok(ranked)

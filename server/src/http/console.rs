@@ -7,7 +7,7 @@
 //! Every asset is sent with a strict Content-Security-Policy (scripts and styles only from this
 //! origin, no inline script), so an injected string in job data cannot run as code.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -42,6 +42,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "link.js",
     "main.js",
     "manuals.js",
+    "map.js",
     "notifications.js",
     "people.js",
     "queues.js",
@@ -65,10 +66,15 @@ const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
 
 /// A static asset with the console's security headers.
 pub fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
+    asset_under(content_type, CSP.to_owned(), body)
+}
+
+/// A static asset under the security policy `csp`.
+fn asset_under(content_type: &'static str, csp: String, body: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::CONTENT_SECURITY_POLICY, csp.as_str()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
@@ -93,8 +99,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
     tag = "console",
     responses((status = 200, description = "The page.", content_type = "text/html"))
 )]
-async fn page() -> Response {
-    asset("text/html; charset=utf-8", INDEX_HTML)
+async fn page(State(state): State<AppState>) -> Response {
+    // The map's tiles are the only images from elsewhere, and only from the configured server.
+    let csp = match &state.map_tiles {
+        Some(tiles) => CSP.replacen(
+            "img-src 'self' data:",
+            &format!("img-src 'self' data: {}", tiles.origin),
+            1,
+        ),
+        None => CSP.to_owned(),
+    };
+    asset_under("text/html; charset=utf-8", csp, INDEX_HTML)
 }
 
 /// The console's style sheet.

@@ -17,6 +17,7 @@ use crate::domain::error::{ErrorCode, Problem, Thing};
 use crate::domain::kpi::{self, KpiFilter, Period};
 use crate::domain::planning::{self, Board, Queues, Suggestion};
 use crate::domain::sla::SlaPolicy;
+use crate::domain::travel::{self, DayMap};
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, need};
 use crate::state::AppState;
@@ -29,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(queues))
         .routes(routes!(board))
+        .routes(routes!(day_map))
         .routes(routes!(suggestions))
         .routes(routes!(reminders))
         .routes(routes!(acknowledge_reminder))
@@ -96,9 +98,33 @@ async fn board(
     Ok(Json(board))
 }
 
+/// The day's map.
+///
+/// The day's visits and the jobs still to plan, each where its site's coordinates (or the engineer's arrival) put it, and every installer where their phone last arrived that day; with the tile server to draw them on, if one is configured. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/map",
+    tag = "planning",
+    params(DayQuery),
+    responses((status = 200, description = "Where the day's jobs and engineers are.", body = DayMap))
+)]
+async fn day_map(
+    State(state): State<AppState>,
+    _: Authorized<need::ReadJobs>,
+    Query(query): Query<DayQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    let day = query.day(&state)?;
+    let tiles = state.map_tiles.as_ref().map(|t| t.template.clone());
+    let speed = state.travel;
+    let map = state
+        .read(move |tx| travel::day_map(tx, &day, tiles, speed))
+        .await?;
+    Ok(Json(map))
+}
+
 /// Rank installers for a job.
 ///
-/// By skills (kind, category, model family), region and load that day, with the reasons in words. Permission: `ReadJobs`.
+/// By skills (kind, category, model family), region, load that day, whether they are free at the job's appointment and how far their nearest visit that day is, with the reasons in words. Permission: `ReadJobs`.
 #[utoipa::path(
     get,
     path = "/v1/jobs/{id}/suggestions",

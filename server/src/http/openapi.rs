@@ -295,6 +295,7 @@ mod tests {
             "GET /v1/kpis",
             "GET /v1/manuals",
             "GET /v1/manuals/{model}/{version}",
+            "GET /v1/map",
             "GET /v1/me",
             "GET /v1/openapi.json",
             "GET /v1/queues",

@@ -110,6 +110,47 @@ pub struct AppState {
     /// The server's address as phones and customers reach it, when configured (`--public-url`,
     /// without a trailing `/`): the enrollment links name it.
     pub public_url: Option<String>,
+    /// How fast engineers travel between sites, for the planning checks.
+    pub travel: crate::domain::travel::TravelSpeed,
+    /// The tile server the console's map draws under its points, if configured.
+    pub map_tiles: Option<Arc<MapTiles>>,
+}
+
+/// A map tile server: an address with `{z}`, `{x}` and `{y}` where the tile's zoom and
+/// column and row go (e.g. `https://tile.openstreetmap.org/{z}/{x}/{y}.png`), and its origin,
+/// which the console's security policy lets images come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapTiles {
+    /// The address template.
+    pub template: String,
+    /// `scheme://host[:port]`.
+    pub origin: String,
+}
+
+impl MapTiles {
+    /// Reads a template, or says what is wrong with it.
+    pub fn parse(template: &str) -> Result<Self, String> {
+        let template = template.trim();
+        for part in ["{z}", "{x}", "{y}"] {
+            if !template.contains(part) {
+                return Err(format!(
+                    "the map tile address `{template}` has no {part} (e.g. \
+                     https://tile.example.com/{{z}}/{{x}}/{{y}}.png)"
+                ));
+            }
+        }
+        let url = reqwest::Url::parse(template)
+            .map_err(|e| format!("the map tile address `{template}` is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "the map tile address `{template}` must be an http:// or https:// address"
+            ));
+        }
+        Ok(MapTiles {
+            template: template.to_owned(),
+            origin: url.origin().ascii_serialization(),
+        })
+    }
 }
 
 /// The organisation's time zone: an IANA name this build's time-zone database knows.
@@ -191,6 +232,8 @@ impl AppState {
             workers: Arc::new(Semaphore::new(BLOCKING_WORKERS)),
             outbox: Arc::new(outbox::Outbox::log_only("http://localhost:8080")),
             public_url: None,
+            travel: Default::default(),
+            map_tiles: None,
         }
     }
 
@@ -328,6 +371,7 @@ impl AppState {
             .with_sla(&self.sla)
             .with_language(self.language)
             .with_phone_region(self.phone_region)
+            .with_travel(self.travel)
     }
 
     /// Runs `f` on the blocking pool (storage is synchronous and never runs on the executor).

@@ -181,7 +181,7 @@ fn visit(
     };
     edit(tx, job_id, &Hand::Phone(engineer), synced, |doc, editor| {
         doc.transition(Status::EnRoute, editor, start, None)?;
-        doc.transition(Status::OnSite, editor, on_site, None)?;
+        doc.transition(Status::OnSite, editor, on_site, arrival(doc)?)?;
         let items: Vec<String> = doc.read()?.checklist.keys().cloned().collect();
         for (n, item) in items.iter().enumerate() {
             let done = fixed || n + 1 < items.len();
@@ -372,6 +372,15 @@ fn fill(
     Ok(created)
 }
 
+/// Where the engineer's phone records its arrival: at the site, a few metres off.
+fn arrival(doc: &JobDoc) -> Result<Option<(f64, f64)>, SchemaError> {
+    Ok(doc
+        .read()?
+        .site
+        .position()
+        .map(|(lat, lon)| (lat + 0.0001, lon - 0.0001)))
+}
+
 /// Dispatch books a two-hour appointment from `start` and assigns `engineer`, at `at`.
 fn book(
     tx: &mut dyn WriteTx,
@@ -422,7 +431,7 @@ fn trouble(
                     asked,
                     |doc, editor| {
                         doc.transition(Status::EnRoute, editor, start, None)?;
-                        doc.transition(Status::OnSite, editor, start + 30 * MINUTE, None)?;
+                        doc.transition(Status::OnSite, editor, start + 30 * MINUTE, arrival(doc)?)?;
                         doc.request_help(editor, words.stalled_help, asked)
                     },
                 )?;
@@ -505,13 +514,23 @@ fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJo
         JobKind::Repair => words.describe_repair,
     };
     let description = fill_in(described, &[("model", model), ("category", category)]);
-    let number = (1 + person.below(120)).to_string();
+    let house = 1 + person.below(120);
+    let number = house.to_string();
     let street = person.below(words.streets.len() as u64) as usize;
     let street = if words.streets_by_region {
-        words.streets[2 * region_index + street % 2]
+        2 * region_index + street % 2
     } else {
-        words.streets[street]
+        street
     };
+    // Houses spread over a kilometre or so around the street's point.
+    let (lat, lon) = words.street_positions[street];
+    let spread = |n: u64| (n % 11) as f64 - 5.0;
+    let micro = |degrees: f64| (degrees * 1e6).round() / 1e6;
+    let (lat, lon) = (
+        micro(lat + spread(house) * 0.0009),
+        micro(lon + spread(house / 11) * 0.0012),
+    );
+    let street = words.streets[street];
     let customer = if vip {
         words.vip_customer
     } else {
@@ -539,6 +558,8 @@ fn new_call(words: &Words, dice: &mut Dice, received: Millis, n: usize) -> NewJo
             province: street.0.into(),
             city: street.1.into(),
             district: street.2.into(),
+            lat: Some(lat),
+            lon: Some(lon),
         },
         product: Product {
             model: model.into(),
@@ -637,7 +658,7 @@ fn call(
             let asked = start + HOUR;
             edit(tx, &job_id, &Hand::Phone(engineer), asked, |doc, editor| {
                 doc.transition(Status::EnRoute, editor, start, None)?;
-                doc.transition(Status::OnSite, editor, start + 30 * MINUTE, None)?;
+                doc.transition(Status::OnSite, editor, start + 30 * MINUTE, arrival(doc)?)?;
                 doc.request_help(editor, words.unknown_fault_help, asked)
             })?;
             asked

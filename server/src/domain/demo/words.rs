@@ -41,6 +41,8 @@ pub(super) struct Words {
     /// and `streets[2i + 1]` where addresses follow the region.
     pub regions: [&'static str; 3],
     pub streets: [Street; 6],
+    /// Where each street of `streets` is (latitude, longitude): the sites on it lie around it.
+    pub street_positions: [(f64, f64); 6],
     /// Whether a street is chosen in the job's region (else anywhere).
     pub streets_by_region: bool,
     pub address: &'static str,
@@ -111,6 +113,15 @@ pub(super) const ENGLISH: Words = Words {
         street("Station Square"),
         street("Orchard Way"),
         street("Kings Avenue"),
+    ],
+    // Around Edinburgh, as the English addresses read.
+    street_positions: [
+        (55.9533, -3.1883),
+        (55.9755, -3.1710),
+        (55.9240, -3.2100),
+        (55.9460, -3.2180),
+        (55.9390, -3.1500),
+        (55.9650, -3.2450),
     ],
     streets_by_region: false,
     address: "{number} {street}",
@@ -271,6 +282,14 @@ pub(super) const CHINESE: Words = Words {
         ("广东省", "广州市", "越秀区", "中山五路"),
         ("北京市", "北京市", "朝阳区", "建国路"),
         ("北京市", "北京市", "海淀区", "中关村大街"),
+    ],
+    street_positions: [
+        (31.2286, 121.5265),
+        (31.1920, 121.4370),
+        (23.1325, 113.3240),
+        (23.1270, 113.2680),
+        (39.9087, 116.4600),
+        (39.9830, 116.3160),
     ],
     streets_by_region: true,
     address: "{street}{number}号",
