@@ -155,6 +155,24 @@ fn authorization_matrix_has_no_leaks() {
             [401, 403, 401, 403, 403, 403, 201],
         ),
         (
+            "GET",
+            "/v1/users/anna/schedule".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "PUT",
+            "/v1/users/anna/schedule".into(),
+            Some(json!({ "week": vec![json!({ "start": "00:00", "end": "24:00" }); 7] })),
+            [401, 403, 401, 200, 200, 200, 403],
+        ),
+        (
+            "DELETE",
+            "/v1/users/anna/schedule".into(),
+            None,
+            [401, 403, 401, 204, 204, 204, 403],
+        ),
+        (
             "POST",
             "/v1/enrollments".into(),
             Some(json!({ "user": "ben" })),
@@ -333,6 +351,12 @@ fn authorization_matrix_has_no_leaks() {
                         .patch(path, body.as_ref().unwrap_or(&Value::Null))
                         .status
                 }
+                "PUT" => {
+                    client
+                        .put(path, body.as_ref().unwrap_or(&Value::Null))
+                        .status
+                }
+                "DELETE" => client.delete(path).status,
                 _ => {
                     client
                         .post(path, body.as_ref().unwrap_or(&Value::Null))

@@ -18,7 +18,7 @@ use fieldsync_client_core::protocol::job::Outcome;
 use fieldsync_client_core::protocol::now_millis;
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_server::domain::sla::SlaPolicy;
-use fieldsync_server::domain::{Language, auth, demo, dispatch, planning};
+use fieldsync_server::domain::{Language, auth, demo, dispatch, planning, schedule};
 use fieldsync_server::state::OrganisationZone;
 use fieldsync_server::storage::blobs::FsBlobStore;
 use fieldsync_server::storage::sqlite::SqliteStorage;
@@ -1775,6 +1775,114 @@ fn a_dispatcher_reads_an_engineers_week() {
     );
 }
 
+/// A dispatcher gives an installer a working week and time off from the people page (a day
+/// that ends before it starts is marked and nothing is stored), the week view shows them, and
+/// a visit on the day off is refused until a reason is given.
+#[test]
+fn a_dispatcher_sets_an_engineers_hours_and_the_week_and_bookings_follow_them() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let url = server.url();
+    let mut browser = Browser::launch_in(Some("UTC"), None);
+    browser.sign_in(&url, "dispatch", &password_of("dispatch"));
+    browser.click("#nav a[href=\"#/people\"]");
+    browser.wait_for(
+        "document.querySelector('#people-table button[data-schedule=\"anna\"]')",
+        "Anna's hours button",
+    );
+    browser.click("#people-table button[data-schedule=\"anna\"]");
+    browser.wait_for(
+        "document.querySelector('#schedule-form')",
+        "the working week",
+    );
+    browser.eval(&format!("{}\n; true", axe_source()));
+    assert_eq!(
+        axe_violations(&mut browser),
+        json!([]),
+        "the form is accessible"
+    );
+    // Friday off; a Tuesday that ends before it starts; two days of training.
+    browser.eval("document.querySelector('#sched-works-4').click(), true");
+    browser.fill("#sched-start-1", "18:00");
+    browser.fill("#sched-end-1", "08:00");
+    browser.fill("#sched-from", "2030-01-09");
+    browser.fill("#sched-to", "2030-01-10");
+    browser.fill("#sched-reason", "training");
+    browser.click("#sched-add");
+    browser.wait_for(
+        "document.querySelector('#schedule-away li') && /training/.test(document.querySelector('#schedule-away').textContent)",
+        "the time off in the list",
+    );
+    browser.submit("#schedule-form");
+    browser.wait_for(
+        "document.querySelector('.schedule-week tr[data-day=\"1\"].invalid') \
+         && !document.querySelector('#schedule-error').hidden",
+        "Tuesday marked",
+    );
+    assert!(
+        dispatcher.get("/v1/users/anna/schedule").body.is_null(),
+        "nothing stored"
+    );
+    assert_eq!(
+        browser.text("#schedule-error"),
+        "Tuesday: give two times, the first before the second."
+    );
+    browser.screenshot("schedule-refused.png");
+    browser.fill("#sched-start-1", "08:00");
+    browser.fill("#sched-end-1", "17:00");
+    browser.submit("#schedule-form");
+    browser.wait_for(
+        "!document.querySelector('#schedule-form')",
+        "the form put away",
+    );
+    let stored = dispatcher.get("/v1/users/anna/schedule").body;
+    assert!(stored["week"][4].is_null(), "{stored}");
+    assert_eq!(
+        stored["week"][1],
+        json!({ "start": "08:00", "end": "17:00" })
+    );
+    assert_eq!(stored["time_off"][0]["reason"], "training");
+
+    // The week shows her hours, the training and the Friday off.
+    browser.eval("location.hash = '#/week?engineer=anna&from=2030-01-07', true");
+    browser.wait_for(
+        "document.querySelectorAll('#week-grid .week-day').length === 7",
+        "Anna's week",
+    );
+    let day = |browser: &mut Browser, day: &str| {
+        browser.text(&format!("[data-day=\"{day}\"] .week-hours"))
+    };
+    assert_eq!(day(&mut browser, "2030-01-07"), "Works 08:00–17:00");
+    assert_eq!(
+        day(&mut browser, "2030-01-09"),
+        "Away 2030-01-09 – 2030-01-10 (training)"
+    );
+    assert_eq!(day(&mut browser, "2030-01-11"), "Day off");
+    browser.screenshot("week-hours.png");
+
+    // A visit on her Friday off is refused, and booked with a reason.
+    let job = dispatcher.create_job("Ada Friday");
+    dispatcher.assign(&job, Some("anna"));
+    browser.eval(&format!("location.hash = '#/jobs/{job}', true"));
+    browser.wait_for("document.querySelector('#job-appt-start')", "the job page");
+    // Friday 11 January 2030, 10:00–11:00 (the page's zone is UTC).
+    browser.fill("#job-appt-start", "2030-01-11T10:00");
+    browser.fill("#job-appt-end", "2030-01-11T11:00");
+    browser.click("#job-appt-save");
+    browser.wait_for(
+        "document.querySelector('#job-error-override')",
+        "the day off, refused with a reason asked for",
+    );
+    let refusal = browser.text("#job-error");
+    assert!(refusal.contains("does not work on that day"), "{refusal}");
+    browser.fill("#job-error-override", "she swapped her day off");
+    browser.submit("#job-error .override");
+    browser.wait_for(
+        "/she swapped her day off/.test(document.querySelector('#job-history').textContent)",
+        "the reason in the history",
+    );
+}
+
 /// A map tile server on a socket of its own: answers every request with one plain SVG tile,
 /// and counts what it served.
 fn tile_server() -> (String, Arc<AtomicUsize>) {
@@ -1934,6 +2042,18 @@ fn axe_source() -> String {
     })
 }
 
+/// The page's serious and critical violations of axe-core's WCAG 2.1 A and AA rules (axe
+/// loaded already), each with up to three of the elements concerned.
+fn axe_violations(browser: &mut Browser) -> Value {
+    browser.eval(
+        "window.axeDone = null; axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }) \
+         .then((r) => { window.axeDone = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical') \
+         .map((v) => `${v.id}: ${v.help} (${v.nodes.length}) ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`); }); true",
+    );
+    browser.wait_for("window.axeDone", "axe's report");
+    browser.eval("window.axeDone")
+}
+
 /// Every page of the console, on the demo month, in English and in Chinese, at a desk's width
 /// and a phone's, has no serious or critical accessibility violation by axe-core's rules
 /// (WCAG 2.1 A and AA).
@@ -1942,6 +2062,23 @@ fn every_page_passes_an_accessibility_check() {
     let axe = axe_source();
     let dir = tempfile::tempdir().expect("tempdir");
     let (storage, _) = demo_storage(dir.path(), now_millis(), 14, Language::English);
+    // Working weeks with today away, so that the board and the week show hours and time off.
+    let day = today();
+    let week: Value = json!({
+        "week": [{ "start": "08:00", "end": "18:00" }, { "start": "08:00", "end": "18:00" },
+                 { "start": "08:00", "end": "18:00" }, { "start": "08:00", "end": "18:00" },
+                 { "start": "08:00", "end": "18:00" }, null, null],
+        "time_off": [{ "from": day, "to": day, "reason": "training" }],
+    });
+    let users = fieldsync_server::storage::read(&storage, |tx| tx.users()).expect("users");
+    for user in users.iter().filter(|u| u.role == "installer") {
+        schedule::set(
+            &storage,
+            &user.id,
+            serde_json::from_value(week.clone()).ok(),
+        )
+        .expect("a working week");
+    }
     let server =
         BackgroundServer::start(Arc::new(storage), &dir.path().join("blobs"), "127.0.0.1:0")
             .expect("server");
@@ -1996,13 +2133,7 @@ fn every_page_passes_an_accessibility_check() {
                 page,
             );
             std::thread::sleep(Duration::from_millis(300));
-            browser.eval(
-                "window.axeDone = null; axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }) \
-                 .then((r) => { window.axeDone = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical') \
-                 .map((v) => `${v.id}: ${v.help} (${v.nodes.length}) ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`); }); true",
-            );
-            browser.wait_for("window.axeDone", "axe's report");
-            let violations = browser.eval("window.axeDone");
+            let violations = axe_violations(&mut browser);
             if violations.as_array().is_some_and(|v| !v.is_empty()) {
                 found.insert(format!("{page} in {language} at {width}px"), violations);
             }

@@ -1010,6 +1010,200 @@ fn a_visit_without_time_to_travel_is_refused_unless_dispatch_gives_a_reason() {
     assert!(map["tiles"].is_null());
 }
 
+/// An engineer's working week and time off hold every booking: a visit on a day away, on a
+/// weekday off or outside the day's hours is refused, saying which, unless dispatch gives a
+/// reason, which the history keeps; the board and the suggestions say who works when. A
+/// schedule that cannot be is refused whole, naming every problem, and nothing is stored.
+#[test]
+fn an_engineers_hours_and_time_off_hold_bookings_unless_dispatch_gives_a_reason() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let path = "/v1/users/anna/schedule";
+    assert_eq!(dispatcher.get(path).body, Value::Null, "none yet");
+    let day = |d: &str| json!({ "start": "08:00", "end": d });
+    let week = json!([
+        day("17:00"),
+        day("17:00"),
+        day("17:00"),
+        day("17:00"),
+        day("12:00"),
+        null,
+        null
+    ]);
+
+    // Whole or not at all.
+    let refused = dispatcher.put(
+        path,
+        &json!({ "week": [day("17:00"), { "start": "17:00", "end": "08:00" }, null, null, null, null],
+                 "time_off": [{ "from": "2030-01-10", "to": "2030-01-09" }] }),
+    );
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    let fields: Vec<(&str, &str)> = refused.body["params"]["errors"]
+        .as_array()
+        .expect("every problem")
+        .iter()
+        .map(|e| {
+            (
+                e["params"]["field"].as_str().unwrap_or_default(),
+                e["params"]["problem"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("week", "invalid_value"),
+            ("week", "start_after_end"),
+            ("time_off", "start_after_end")
+        ]
+    );
+    assert_eq!(dispatcher.get(path).body, Value::Null, "nothing stored");
+    let not_an_installer = dispatcher.put("/v1/users/dispatch/schedule", &json!({ "week": week }));
+    assert_eq!(
+        not_an_installer.body["code"], "unknown_installer",
+        "{:?}",
+        not_an_installer.body
+    );
+    assert_eq!(
+        dispatcher
+            .put("/v1/users/nobody/schedule", &json!({ "week": week }))
+            .status,
+        404
+    );
+
+    let stored = dispatcher.put(
+        path,
+        &json!({ "week": week, "time_off": [{ "from": "2030-01-09", "to": "2030-01-10", "reason": "training" }] }),
+    );
+    assert_eq!(stored.status, 200, "{:?}", stored.body);
+    assert_eq!(
+        dispatcher.get(path).body["time_off"][0]["reason"],
+        "training"
+    );
+
+    // Monday 7 January 2030 (UTC, the test organisation's zone).
+    let monday = 1_893_974_400_000_i64;
+    let at = |days: i64, hour: i64| monday + days * 24 * HOUR + hour * HOUR;
+    let job = dispatcher.create_job("Ada Lovelace");
+    let book = |start: i64, end: i64, reason: Option<&str>| {
+        dispatcher.post(
+            &format!("/v1/jobs/{job}/assign"),
+            &json!({ "assignee": "anna", "appointment": { "start": start, "end": end },
+                     "override_reason": reason }),
+        )
+    };
+    let problem = |answer: &fieldsync_tests::Answer| {
+        (
+            answer.status,
+            answer.body["params"]["problem"].as_str().map(str::to_owned),
+        )
+    };
+    let late = book(at(0, 16), at(0, 18), None);
+    assert_eq!(
+        problem(&late),
+        (409, Some("outside_working_hours".into())),
+        "{:?}",
+        late.body
+    );
+    assert_eq!(
+        (
+            late.body["params"]["shift_start"].as_str(),
+            late.body["params"]["shift_end"].as_str()
+        ),
+        (Some("08:00"), Some("17:00"))
+    );
+    assert_eq!(
+        problem(&book(at(4, 11), at(4, 13), None)).1.as_deref(),
+        Some("outside_working_hours"),
+        "Friday ends at noon"
+    );
+    assert_eq!(
+        problem(&book(at(5, 10), at(5, 11), None)).1.as_deref(),
+        Some("day_off"),
+        "Saturday"
+    );
+    let away = book(at(2, 10), at(2, 11), None);
+    assert_eq!(problem(&away).1.as_deref(), Some("time_off"));
+    assert_eq!(
+        (
+            away.body["params"]["from"].as_str(),
+            away.body["params"]["reason"].as_str()
+        ),
+        (Some("2030-01-09"), Some("training"))
+    );
+    assert!(
+        dispatcher.job(&job)["summary"]["assignee"].is_null(),
+        "nothing stored"
+    );
+    assert_eq!(
+        book(at(0, 9), at(0, 11), None).status,
+        200,
+        "within her Monday"
+    );
+
+    // With a reason it is booked, and the history says so.
+    assert_eq!(
+        book(at(2, 10), at(2, 11), Some("she asked to do this one")).status,
+        200
+    );
+    let history = dispatcher.job(&job)["history"].clone();
+    assert!(
+        history
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|e| e["detail"] == "booked while anna is away: she asked to do this one"),
+        "{history}"
+    );
+
+    // The board says who works when; the suggestions put her last on her day off.
+    let board = |day: &str| dispatcher.get(&format!("/v1/board?day={day}")).body;
+    let row = |board: &Value, user: &str| {
+        board["engineers"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["user"] == user)
+            .cloned()
+            .expect("row")
+    };
+    assert_eq!(
+        row(&board("2030-01-07"), "anna")["shift"],
+        json!({ "start": "08:00", "end": "17:00" })
+    );
+    assert_eq!(
+        row(&board("2030-01-09"), "anna")["away"]["kind"],
+        "time_off"
+    );
+    assert_eq!(row(&board("2030-01-12"), "anna")["away"]["kind"], "day_off");
+    assert!(
+        row(&board("2030-01-07"), "ben")["shift"].is_null(),
+        "no schedule, no limits"
+    );
+    let saturday = dispatcher.create_job("Grace Hopper");
+    dispatcher.set_appointment(&saturday, at(5, 10), at(5, 11));
+    let ranked = dispatcher
+        .get(&format!("/v1/jobs/{saturday}/suggestions?day=2030-01-12"))
+        .body;
+    let order: Vec<&str> = ranked
+        .as_array()
+        .expect("ranked")
+        .iter()
+        .filter_map(|s| s["user"].as_str())
+        .collect();
+    assert_eq!(order, ["ben", "anna"]);
+    assert_eq!(ranked[1]["unavailable"]["kind"], "day_off");
+
+    // Without a schedule she may be booked at any time again.
+    assert_eq!(dispatcher.delete(path).status, 204);
+    assert_eq!(dispatcher.get(path).body, Value::Null);
+    let sat = dispatcher.post(
+        &format!("/v1/jobs/{saturday}/assign"),
+        &json!({ "assignee": "anna" }),
+    );
+    assert_eq!(sat.status, 200, "{:?}", sat.body);
+}
+
 /// Any job is found again from what the caller says: words of the customer's name in any case
 /// (Chinese too), the engineer, the job id; narrowed by status, in the order asked; a bad
 /// filter is named.

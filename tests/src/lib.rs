@@ -556,6 +556,20 @@ impl Dispatcher {
         self.send_json(self.agent.patch(format!("{}{path}", self.url)), body)
     }
 
+    /// PUTs JSON and returns the answer, whatever its status.
+    pub fn put(&self, path: &str, body: &Value) -> Answer {
+        self.send_json(self.agent.put(format!("{}{path}", self.url)), body)
+    }
+
+    /// DELETEs and returns the answer, whatever its status.
+    pub fn delete(&self, path: &str) -> Answer {
+        let mut request = self.agent.delete(format!("{}{path}", self.url));
+        if let Some(authorization) = self.authorization() {
+            request = request.header("Authorization", authorization);
+        }
+        answer(request.call().expect("DELETE"))
+    }
+
     fn send_json(
         &self,
         request: ureq::RequestBuilder<ureq::typestate::WithBody>,

@@ -77,15 +77,19 @@ export function clearError(id) {
   if (el) { el.textContent = ''; el.hidden = true; }
 }
 
+/** The planning conflicts a reason overrides (the server books the visit anyway). */
+const OVERRIDABLE = ['double_booked', 'no_travel_time', 'time_off', 'day_off', 'outside_working_hours'];
+
 /** Runs an action, reports failure in `errorId`, then re-renders the current view. An action
- *  that books a visit takes the reason to override a double booking (or a visit without time to
- *  travel to it) as its argument: refused as one, it is offered again with the reason asked for. */
+ *  that books a visit takes the reason to override a planning conflict (a double booking, no
+ *  time to travel, the engineer away or off) as its argument: refused with one, it is offered
+ *  again with the reason asked for. */
 export async function act(errorId, fn) {
   try {
     await fn();
     clearError(errorId);
   } catch (err) {
-    const overridable = err && err.params && ['double_booked', 'no_travel_time'].includes(err.params.problem);
+    const overridable = err && err.params && OVERRIDABLE.includes(err.params.problem);
     showError(errorId, err, overridable ? fn : undefined);
   }
   rerender();

@@ -10,7 +10,7 @@ import {
 import { api } from './api.js';
 import { t, errorText } from './i18n.js';
 import { errorBox, act } from './actions.js';
-import { fillEndFromStart, suggestionList } from './widgets.js';
+import { fillEndFromStart, hoursText, suggestionList } from './widgets.js';
 import { weekHash } from './week.js';
 
 const BOARD_FROM = 6; // the day board shows 06:00–22:00
@@ -101,11 +101,13 @@ function engineerRow(ctx, eng) {
     line.style.left = `${((now - ctx.t0) / BOARD_SPAN) * 100}%`;
     track.append(line);
   }
-  const row = h('div', { class: 'board-row', 'data-engineer': eng.user },
+  const hours = hoursText(eng);
+  const row = h('div', { class: ['board-row', eng.away && 'is-away'], 'data-engineer': eng.user },
     h('div', { class: 'board-label' },
       h('a', { href: weekHash(eng.user, ctx.day), title: t('week.title', { name: eng.name || eng.user }), class: 'board-engineer' },
         h('strong', {}, eng.name || eng.user)),
       h('span', { class: 'muted' }, ` ${eng.region || ''} · ${eng.jobs.length}`),
+      hours ? h('div', { class: 'board-hours' }, hours) : null,
       h('div', { class: 'skills muted' }, (eng.skills || []).join(t('common.list_separator')))),
     track);
   dropTarget(row, (id, e) => {

@@ -184,6 +184,7 @@ async function route(refresh = false) {
     state.errors = {};
     // An enrollment code is shown once: leaving its page (or opening it again) forgets it.
     state.invitation = null;
+    state.scheduleFor = null;
     // Another day on the board or another job: keep the page until the new one is ready.
     if (path.split('/')[1] !== state.lastPath) {
       view.replaceChildren(h('p', { class: 'loading' }, t('common.loading')));

@@ -1,7 +1,7 @@
 // Fieldsync console: the people (#/people). Every user with their role, region, skills and
 // phones; dispatchers and admins enroll an installer's phone with a one-time code shown as a
-// QR code the phone scans (the enrollment link); an admin adds or changes users and lifts a
-// sign-in lock-out.
+// QR code the phone scans (the enrollment link); those who plan set an installer's working
+// week and time off (schedule.js); an admin adds or changes users and lifts a sign-in lock-out.
 
 import { state } from './state.js';
 import { $, h, s, enc, field, label, select, table, td, fmtDateTime } from './dom.js';
@@ -9,6 +9,7 @@ import { api } from './api.js';
 import { act, errorBox, showError, clearError } from './actions.js';
 import { rerender } from './hooks.js';
 import { t } from './i18n.js';
+import { mayPlan, scheduleButton, scheduleEditor } from './schedule.js';
 
 const ROLES = ['installer', 'dispatcher', 'supervisor', 'head_of_engineering', 'admin'];
 
@@ -66,6 +67,7 @@ function userRow(user, phones) {
     actions.push(h('button', { type: 'button', class: 'btn small', 'data-enroll': user.id, onclick: () => enroll(user) },
       t('people.enroll')));
   }
+  if (user.role === 'installer' && mayPlan()) actions.push(scheduleButton(user));
   if (isAdmin()) {
     actions.push(h('button', { type: 'button', class: 'btn small', 'data-edit': user.id, onclick: () => editUser(user) },
       t('people.edit')));
@@ -134,7 +136,7 @@ function userForm() {
 }
 
 export async function viewPeople() {
-  const [users, devices] = await Promise.all([api('GET', '/v1/users'), api('GET', '/v1/devices')]);
+  const [users, devices, schedule] = await Promise.all([api('GET', '/v1/users'), api('GET', '/v1/devices'), scheduleEditor()]);
   const phones = {};
   for (const d of devices) if (!d.revoked_at) phones[d.user_id] = (phones[d.user_id] || 0) + 1;
   users.sort((a, b) => ROLES.indexOf(a.role) - ROLES.indexOf(b.role) || (a.name || a.id).localeCompare(b.name || b.id));
@@ -142,6 +144,7 @@ export async function viewPeople() {
     h('h1', { class: 'page-title' }, t('people.title'), ' ', h('span', { class: 'count' }, String(users.length))),
     errorBox('people-error'),
     invitationCard(),
+    schedule,
     h('div', { class: 'card table-scroll' }, table(
       [t('people.name'), t('people.id'), t('people.role'), t('people.region'), t('people.skills'), t('people.phones'), ''],
       users.map((u) => userRow(u, phones[u.id])), { id: 'people-table' })),

@@ -25,5 +25,6 @@ export const state = {
   reportLinks: {}, // job id -> the customer link made in this session
   queueFilter: null, // the queues' filters: {region, engineer, tier, kind}, kept while the console is open
   queuePicked: null, // the jobs picked on the queues for a bulk action: a Set of ids
+  scheduleFor: null, // the installer whose working week is being edited on the people page, with the draft
   invitation: null, // the enrollment code just issued on the people page, shown once (until left)
 };

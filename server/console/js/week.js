@@ -7,6 +7,7 @@ import { enc, h, select, fmtTime, fmtDay, localDay, validDay, shiftDay, tierBadg
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { HOUR } from './constants.js';
+import { hoursText } from './widgets.js';
 
 /** The Monday of the week holding `day` (a calendar date: its weekday is the same everywhere). */
 export function mondayOf(day) {
@@ -31,11 +32,14 @@ export async function viewWeek({ query }) {
     const visits = (row ? row.jobs : []).filter((j) => j.appointment_start != null)
       .sort((a, b) => a.appointment_start - b.appointment_start);
     const booked = visits.reduce((sum, j) => sum + Math.max((j.appointment_end || j.appointment_start) - j.appointment_start, 0), 0);
-    return h('section', { class: ['card', 'week-day', day === localDay() && 'is-today'], 'data-day': day, 'aria-labelledby': `wd-${day}` },
+    const hours = row && hoursText(row);
+    return h('section', { class: ['card', 'week-day', day === localDay() && 'is-today', row && row.away && 'is-away'], 'data-day': day, 'aria-labelledby': `wd-${day}` },
       h('h2', { id: `wd-${day}` }, h('a', { href: `#/board?day=${day}`, title: t('week.open_board') }, fmtDay(day))),
-      h('p', { class: 'muted week-load' }, visits.length
+      hours ? h('p', { class: 'week-hours' }, hours) : null,
+      // A day away is said so above; "free" would read as free to book.
+      visits.length || !(row && row.away) ? h('p', { class: 'muted week-load' }, visits.length
         ? t('week.load', { n: visits.length, hours: (Math.round((booked / HOUR) * 10) / 10).toLocaleString() })
-        : t('week.free')),
+        : t('week.free')) : null,
       h('ol', { class: 'week-visits' }, visits.map((j) => h('li', {},
         h('a', { class: ['week-visit', j.tier === 'vip' && 'is-vip'], href: `#/jobs/${enc(j.id)}`, 'data-job-id': j.id },
           h('span', { class: 'week-time' }, `${fmtTime(j.appointment_start)}–${fmtTime(j.appointment_end)}`),

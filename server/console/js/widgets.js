@@ -44,6 +44,22 @@ export function suggestionList(suggestions, current, onAssign) {
   ];
 }
 
+/** Why an engineer's working week keeps them from a visit (a suggestion's `unavailable`, a
+ *  board row's `away`), in words. */
+function unavailableText(why) {
+  if (why.kind === 'time_off') {
+    return why.reason ? t('hours.away_because', why) : t('hours.away', why);
+  }
+  return why.kind === 'day_off' ? t('hours.day_off') : t('hours.outside', why);
+}
+
+/** What an engineer's working week says of a board row's day: away, or their hours; null
+ *  when the office gave them no working week. */
+export function hoursText(row) {
+  if (row.away) return unavailableText(row.away);
+  return row.shift ? t('hours.shift', row.shift) : null;
+}
+
 /** Why an engineer is suggested, in the page's language, from the suggestion's facts. */
 function suggestionReasons(sg) {
   const skills = sg.matched_skills || [];
@@ -53,6 +69,7 @@ function suggestionReasons(sg) {
       : sg.region ? t('widgets.reason_based_in', { region: sg.region }) : null,
     sg.load ? t('widgets.reason_load', { n: sg.load, day: sg.day }) : t('widgets.reason_free', { day: sg.day }),
     sg.busy_with ? t('widgets.reason_busy', { customer: sg.busy_with.customer_name }) : null,
+    sg.unavailable ? unavailableText(sg.unavailable) : sg.shift && t('hours.shift', sg.shift),
     sg.km != null ? t('widgets.reason_km', { km: sg.km.toLocaleString() }) : null,
   ].filter(Boolean);
 }

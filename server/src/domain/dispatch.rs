@@ -19,12 +19,14 @@ use crate::domain::facts::JobFacts;
 use crate::domain::jobs::{self, Author, Committed};
 use crate::domain::notify;
 use crate::domain::planning;
+use crate::domain::schedule;
 use crate::domain::sla::{ClockView, MINUTE, SlaPolicy};
 use crate::domain::travel::{self, TravelSpeed};
 use crate::storage::{
     AuditEntry, AuditKind, ReadTx, Reminder, Storage, StoredJob, User, WriteTx, read, write,
 };
 use fieldsync_protocol::Language;
+use jiff::tz::TimeZone;
 
 static DEFAULT_POLICY: LazyLock<SlaPolicy> = LazyLock::new(SlaPolicy::default);
 
@@ -505,7 +507,7 @@ fn correction_note(changes: &[FieldChange], reason: &str) -> String {
 /// The first of `problems` as the error, carrying all of them (itself included) in its
 /// `errors` parameter, each with its `field`, `code`, `error` and `params`: a form marks every
 /// field at once instead of one per submit.
-fn every_problem(mut problems: Vec<DomainError>) -> Result<(), DomainError> {
+pub(crate) fn every_problem(mut problems: Vec<DomainError>) -> Result<(), DomainError> {
     if problems.is_empty() {
         return Ok(());
     }
@@ -577,6 +579,7 @@ pub struct Dispatch<'s> {
     language: Language,
     phone_region: Option<PhoneRegion>,
     travel: TravelSpeed,
+    zone: TimeZone,
 }
 
 /// The country whose numbering plan a customer's phone number without a `+` follows (ISO 3166
@@ -624,7 +627,14 @@ impl<'s> Dispatch<'s> {
             language: Language::English,
             phone_region: None,
             travel: TravelSpeed::default(),
+            zone: TimeZone::UTC,
         }
+    }
+
+    /// The same, holding bookings to engineers' hours in the organisation's time `zone`.
+    pub fn with_time_zone(mut self, zone: TimeZone) -> Self {
+        self.zone = zone;
+        self
     }
 
     /// The same, checking the time between an engineer's visits against travel at `speed`.
@@ -1001,9 +1011,10 @@ impl<'s> Dispatch<'s> {
     }
 
     /// What stands against `engineer` doing the stored job in `slot`: another visit at the same
-    /// time (`double_booked`), else a neighbouring visit too far away for the time between
-    /// them (`no_travel_time`): the conflict to answer with, and the history's words for
-    /// booking it anyway.
+    /// time (`double_booked`), else their time off, weekday off or hours (`time_off`,
+    /// `day_off`, `outside_working_hours`), else a neighbouring visit too far away for the
+    /// time between them (`no_travel_time`): the conflict to answer with, and the history's
+    /// words for booking it anyway.
     fn planning_conflict(
         &self,
         tx: &dyn ReadTx,
@@ -1029,6 +1040,12 @@ impl<'s> Dispatch<'s> {
                 .with("end", other.appointment_end),
                 format!("booked over job {}", other.id),
             )));
+        }
+        if let Some(why) = tx
+            .work_schedule(engineer)?
+            .and_then(|week| schedule::unavailable(&week, slot, &self.zone))
+        {
+            return Ok(Some(why.conflict(engineer)));
         }
         let job = jobs::read_stored(tx, job_id, stored)?;
         let Some(short) = travel::too_little_travel(tx, &job, engineer, slot, self.travel)? else {

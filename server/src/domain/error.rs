@@ -190,6 +190,15 @@ codes! {
         /// `needed` and `free` minutes, `before`: whether it comes first; `conflict`). Sent
         /// again with an `override_reason`, it is booked.
         NoTravelTime = "no_travel_time",
+        /// The engineer is away that day (`user`, `from`, `to`, `reason`: the time off;
+        /// `conflict`). Sent again with an `override_reason`, it is booked.
+        TimeOff = "time_off",
+        /// The engineer does not work that weekday (`user`; `conflict`). Sent again with an
+        /// `override_reason`, it is booked.
+        DayOff = "day_off",
+        /// The visit is not within the engineer's hours that day (`user`, `shift_start`,
+        /// `shift_end`; `conflict`). Sent again with an `override_reason`, it is booked.
+        OutsideWorkingHours = "outside_working_hours",
         /// A correction names something that is not a detail dispatch corrects (`value`: the
         /// field as the request named it).
         NotCorrectable = "not_correctable",

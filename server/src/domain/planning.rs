@@ -13,9 +13,10 @@ use serde::Serialize;
 
 use crate::domain::error::{DomainError, ErrorCode, Thing};
 use crate::domain::facts::JobFacts;
+use crate::domain::schedule::{self, Unavailable};
 use crate::domain::sla::{ClockState, ClockView, SlaClock};
 use crate::domain::travel::{self, Position};
-use crate::storage::{AuditKind, ReadTx, User};
+use crate::storage::{AuditKind, ReadTx, Shift, User, WorkSchedule};
 
 /// One day in milliseconds. Days here are 24 hours from local midnight: on a day when the
 /// clocks change, the board is an hour short or long at its end.
@@ -434,6 +435,13 @@ pub struct BoardRow {
     pub region: String,
     /// Their skills.
     pub skills: Vec<String>,
+    /// Their hours that day, when the office gave them a working week and they work that day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift: Option<Shift>,
+    /// Why they do not work that day (time off, or a weekday off), when their working week
+    /// says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub away: Option<Unavailable>,
     /// Their jobs with an appointment that day, by start.
     pub jobs: Vec<JobSummary>,
 }
@@ -488,12 +496,31 @@ fn installers(tx: &dyn ReadTx) -> Result<Vec<User>, DomainError> {
     Ok(users)
 }
 
+/// Each engineer's hours on `date` from their working week (none without one), or why they do
+/// not work then.
+fn hours_on(
+    tx: &dyn ReadTx,
+    date: Date,
+) -> Result<HashMap<String, Result<Option<Shift>, Unavailable>>, DomainError> {
+    Ok(tx
+        .work_schedules()?
+        .into_iter()
+        .map(|(user, week)| (user, schedule::on_day(&week, date)))
+        .collect())
+}
+
 /// The board of `day`.
 pub fn board(tx: &dyn ReadTx, day: &Day) -> Result<Board, DomainError> {
     let jobs = tx.list_jobs()?;
+    let mut hours = hours_on(tx, schedule::date_of(day)?)?;
     let engineers = installers(tx)?
         .into_iter()
         .map(|u| {
+            let (shift, away) = match hours.remove(&u.id) {
+                Some(Ok(shift)) => (shift, None),
+                Some(Err(why)) => (None, Some(why)),
+                None => (None, None),
+            };
             let mut mine: Vec<JobSummary> = jobs
                 .iter()
                 .filter(|j| j.assignee.as_deref() == Some(&u.id) && on_day(j, day))
@@ -506,6 +533,8 @@ pub fn board(tx: &dyn ReadTx, day: &Day) -> Result<Board, DomainError> {
                 name: u.name,
                 region: u.region,
                 skills: u.skills,
+                shift,
+                away,
                 jobs: mine,
             }
         })
@@ -544,9 +573,17 @@ pub struct Suggestion {
     /// Their skills.
     pub skills: Vec<String>,
     /// Higher is better: 3 per matching skill, 2 for the job's region, minus 1 per job they
-    /// already have that day, minus 5 when they are busy at the job's appointment, minus 1 per
-    /// 10 km (whole) between the job and the nearest of their visits that day.
+    /// already have that day, minus 5 when they are busy at the job's appointment, minus 10
+    /// when their working week keeps them from it (`unavailable`), minus 1 per 10 km (whole)
+    /// between the job and the nearest of their visits that day.
     pub score: i64,
+    /// Their hours that day, when the office gave them a working week and they work that day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift: Option<Shift>,
+    /// Why their working week keeps them from the job: time off or a day off on that day, or,
+    /// when the job has an appointment that day, hours that do not cover it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<Unavailable>,
     /// Jobs they already have that day.
     pub load: usize,
     /// The visit they already have at the job's appointment, if the job has one and they do.
@@ -563,7 +600,8 @@ pub struct Suggestion {
     /// Whether they work in the job's region.
     pub same_region: bool,
     /// Why, in English words (a client in another language words `matched_skills`,
-    /// `same_region`, `region`, `load`, `day`, `busy_with` and `km` itself).
+    /// `same_region`, `region`, `load`, `day`, `busy_with`, `shift`, `unavailable` and `km`
+    /// itself).
     pub reasons: Vec<String>,
 }
 
@@ -583,6 +621,7 @@ pub fn suggestions(
     tx: &dyn ReadTx,
     job_id: &str,
     day: &Day,
+    zone: &TimeZone,
 ) -> Result<Vec<Suggestion>, DomainError> {
     let stored = tx
         .job(job_id)?
@@ -591,6 +630,12 @@ pub fn suggestions(
     let jobs = tx.list_jobs()?;
     let label = &day.label;
     let here = travel::job_position(&job).map(|(position, _)| position);
+    let mut hours = hours_on(tx, schedule::date_of(day)?)?;
+    let weeks: HashMap<String, WorkSchedule> = tx.work_schedules()?.into_iter().collect();
+    // The job's own appointment, when it is on that day, is what their hours must cover.
+    let slot = job
+        .appointment
+        .filter(|slot| (day.start..day.end).contains(&slot.start));
     // Where each of the day's visits is, read only when the job's own place is known.
     let mut places: HashMap<&str, Option<Position>> = HashMap::new();
     if here.is_some() {
@@ -668,9 +713,32 @@ pub fn suggestions(
             if let Some(km) = km {
                 reasons.push(format!("{km} km from their nearest visit that day"));
             }
+            let (shift, mut unavailable) = match hours.remove(&u.id) {
+                Some(Ok(shift)) => (shift, None),
+                Some(Err(why)) => (None, Some(why)),
+                None => (None, None),
+            };
+            if let (None, Some(slot), Some(week)) = (&unavailable, slot, weeks.get(&u.id)) {
+                unavailable = schedule::unavailable(week, slot, zone);
+            }
+            match &unavailable {
+                Some(Unavailable::TimeOff { from, to, .. }) => {
+                    reasons.push(format!("away from {from} to {to}"));
+                }
+                Some(Unavailable::DayOff) => reasons.push(format!("does not work on {label}")),
+                Some(Unavailable::OutsideHours { start, end }) => {
+                    reasons.push(format!("works {start}–{end}, not at the appointment"));
+                }
+                None => {
+                    if let Some(shift) = &shift {
+                        reasons.push(format!("works {}–{}", shift.start, shift.end));
+                    }
+                }
+            }
             let score = 3 * matched.len() as i64 + if same_region { 2 } else { 0 }
                 - load as i64
                 - if busy_with.is_some() { 5 } else { 0 }
+                - if unavailable.is_some() { 10 } else { 0 }
                 - km.map_or(0, |km| (km / 10.0) as i64);
             let matched_skills: Vec<String> = matched.into_iter().cloned().collect();
             Suggestion {
@@ -682,6 +750,8 @@ pub fn suggestions(
                 load,
                 busy_with,
                 km,
+                shift,
+                unavailable,
                 day: label.clone(),
                 matched_skills,
                 same_region,

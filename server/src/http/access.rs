@@ -12,11 +12,12 @@ use crate::domain::DomainError;
 use crate::domain::auth::{self, Enrolled, Invitation, Principal, SignedIn};
 use crate::domain::error::{ErrorCode, Thing};
 use crate::domain::fleet::{self, DeviceDetail, DeviceOverview};
+use crate::domain::schedule;
 use crate::http::error::AppError;
 use crate::http::extract::{Authorized, ClientAddr, JsonBody, need, request_facts};
 use crate::http::openapi::ErrorBody;
 use crate::state::{AppState, metrics};
-use crate::storage::User;
+use crate::storage::{User, WorkSchedule};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -25,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, put_user))
         .routes(routes!(unlock_user))
+        .routes(routes!(get_schedule, put_schedule, delete_schedule))
         .routes(routes!(issue_enrollment))
         .routes(routes!(list_devices))
         .routes(routes!(get_device))
@@ -117,6 +119,73 @@ async fn unlock_user(
     state
         .write(move |tx| Ok(tx.forget_sign_in_failures(&id)?))
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An installer's working week and time off.
+///
+/// `null` when the office has given them none (they may be booked at any time). Permission: `ReadUsers`.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}/schedule",
+    tag = "users",
+    params(("id" = String, Path, description = "The user id.")),
+    responses((status = 200, description = "Their working week and time off, or null.", body = Option<WorkSchedule>))
+)]
+async fn get_schedule(
+    State(state): State<AppState>,
+    _: Authorized<need::ReadUsers>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let schedule = state
+        .blocking(move |state| schedule::of(state.storage.as_ref(), &id))
+        .await?;
+    Ok(Json(schedule))
+}
+
+/// Set an installer's working week and time off.
+///
+/// Seven days, Monday first, each `{"start": "08:00", "end": "17:00"}` or `null` for a day off, in the organisation's time zone; time off as whole days `{"from", "to", "reason"}`. Bookings outside them are refused (`time_off`, `day_off`, `outside_working_hours`) unless dispatch gives a reason. Every problem is named at once and nothing is stored. Permission: `EditJobs`.
+#[utoipa::path(
+    put,
+    path = "/v1/users/{id}/schedule",
+    tag = "users",
+    params(("id" = String, Path, description = "The installer's user id.")),
+    request_body = WorkSchedule,
+    responses((status = 200, description = "Stored, as stored (time off in order).", body = WorkSchedule))
+)]
+async fn put_schedule(
+    State(state): State<AppState>,
+    _: Authorized<need::EditJobs>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<WorkSchedule>,
+) -> Result<impl IntoResponse, AppError> {
+    let stored = state
+        .blocking(move |state| schedule::set(state.storage.as_ref(), &id, Some(body)))
+        .await?;
+    state.changed(Vec::new(), Vec::new());
+    Ok(Json(stored))
+}
+
+/// Remove an installer's working week and time off.
+///
+/// They may be booked at any time again. Permission: `EditJobs`.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{id}/schedule",
+    tag = "users",
+    params(("id" = String, Path, description = "The installer's user id.")),
+    responses((status = 204, description = "Removed."))
+)]
+async fn delete_schedule(
+    State(state): State<AppState>,
+    _: Authorized<need::EditJobs>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    state
+        .blocking(move |state| schedule::set(state.storage.as_ref(), &id, None))
+        .await?;
+    state.changed(Vec::new(), Vec::new());
     Ok(StatusCode::NO_CONTENT)
 }
 

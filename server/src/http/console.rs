@@ -48,6 +48,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "queues.js",
     "reminders.js",
     "returnvisit.js",
+    "schedule.js",
     "state.js",
     "uploads.js",
     "week.js",

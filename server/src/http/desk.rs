@@ -139,8 +139,9 @@ async fn suggestions(
     Query(query): Query<DayQuery>,
 ) -> Result<impl IntoResponse, AppError> {
     let day = query.day(&state)?;
+    let zone = state.time_zone.clone();
     let ranked = state
-        .read(move |tx| planning::suggestions(tx, &id, &day))
+        .read(move |tx| planning::suggestions(tx, &id, &day, zone.zone()))
         .await?;
     Ok(Json(ranked))
 }

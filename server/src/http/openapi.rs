@@ -267,6 +267,7 @@ mod tests {
             .collect();
         listed.sort();
         let expected = [
+            "DELETE /v1/users/{id}/schedule",
             "GET /",
             "GET /console.css",
             "GET /healthz",
@@ -303,6 +304,7 @@ mod tests {
             "GET /v1/reports/{token}",
             "GET /v1/reports/{token}/page",
             "GET /v1/users",
+            "GET /v1/users/{id}/schedule",
             "PATCH /v1/jobs/{id}",
             "POST /v1/auth/login",
             "POST /v1/auth/logout",
@@ -328,6 +330,7 @@ mod tests {
             "POST /v1/users",
             "POST /v1/users/{id}/unlock",
             "PUT /v1/blobs/{sha256}",
+            "PUT /v1/users/{id}/schedule",
         ];
         assert_eq!(listed, expected);
     }

@@ -372,6 +372,7 @@ impl AppState {
             .with_language(self.language)
             .with_phone_region(self.phone_region)
             .with_travel(self.travel)
+            .with_time_zone(self.time_zone.zone().clone())
     }
 
     /// Runs `f` on the blocking pool (storage is synchronous and never runs on the executor).

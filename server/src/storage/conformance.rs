@@ -8,8 +8,8 @@ use fieldsync_protocol::rules::Status;
 
 use super::{
     AuditEntry, AuditKind, BlobRecord, Credential, DeviceRecord, EnrollmentCode, EventKind,
-    NewChange, PendingUpload, Reminder, ReportLink, Session, Storage, StorageError, StoredDocument,
-    StoredJob, User, read, write,
+    NewChange, PendingUpload, Reminder, ReportLink, SCHEDULE_VERSION, Session, Shift, Storage,
+    StorageError, StoredDocument, StoredJob, TimeOff, User, WorkSchedule, read, write,
 };
 use crate::storage::JobFacts;
 use fieldsync_protocol::knowledge::{Attachment, Case, Manual, Section};
@@ -67,6 +67,7 @@ macro_rules! storage_conformance_tests {
             history_becomes_visible_in_seq_order,
             idle_closed_jobs_leave_scope,
             devices_and_users_round_trip,
+            work_schedules_round_trip,
             identities_round_trip,
             sign_in_failures_are_counted_per_account_and_network,
             audit_is_ordered_and_filtered,
@@ -486,6 +487,62 @@ pub fn idle_closed_jobs_leave_scope(store: &dyn Storage) {
         .filter(|e| e.job_id == "quiet" && e.kind == EventKind::Change)
         .count();
     assert_eq!(changes, 2, "both changes of the job back in scope");
+}
+
+/// A working week is stored per user, replaced whole, listed by user and removed.
+pub fn work_schedules_round_trip(store: &dyn Storage) {
+    let shift = |start: &str, end: &str| {
+        Some(Shift {
+            start: start.into(),
+            end: end.into(),
+        })
+    };
+    let mut week = vec![shift("08:00", "17:00"); 5];
+    week.extend([None, None]);
+    let schedule = WorkSchedule {
+        v: SCHEDULE_VERSION,
+        week,
+        time_off: vec![TimeOff {
+            from: "2030-01-07".into(),
+            to: "2030-01-11".into(),
+            reason: "年假".into(),
+        }],
+    };
+    write(store, |tx| {
+        for id in ["u1", "u2"] {
+            tx.put_user(&User {
+                id: id.into(),
+                name: id.into(),
+                role: "installer".into(),
+                region: String::new(),
+                skills: Vec::new(),
+            })?;
+        }
+        tx.set_work_schedule("u2", Some(&schedule))?;
+        tx.set_work_schedule("u1", Some(&schedule))
+    })
+    .expect("write");
+    let mut later = schedule.clone();
+    later.week[5] = shift("09:00", "12:00");
+    later.time_off.clear();
+    write(store, |tx| tx.set_work_schedule("u1", Some(&later))).expect("replace");
+    assert_eq!(
+        read(store, |tx| tx.work_schedule("u1")).expect("read"),
+        Some(later.clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.work_schedules()).expect("read"),
+        vec![("u1".to_owned(), later), ("u2".to_owned(), schedule)]
+    );
+    write(store, |tx| tx.set_work_schedule("u1", None)).expect("remove");
+    assert_eq!(
+        read(store, |tx| tx.work_schedule("u1")).expect("read"),
+        None
+    );
+    assert_eq!(
+        read(store, |tx| tx.work_schedule("nobody")).expect("read"),
+        None
+    );
 }
 
 /// [`DeviceStore`](crate::storage::DeviceStore): devices, actors and users.

@@ -81,6 +81,48 @@ pub struct User {
     pub skills: Vec<String>,
 }
 
+/// The version of [`WorkSchedule`]'s stored JSON.
+pub const SCHEDULE_VERSION: u32 = 1;
+
+/// An engineer's working week and time off, which planning holds bookings to (as JSON, `v` 1).
+/// Times and days are the organisation's (`serve --time-zone`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkSchedule {
+    /// The stored shape's version, [`SCHEDULE_VERSION`].
+    #[serde(default = "schedule_version")]
+    pub v: u32,
+    /// Seven days, Monday first: the hours worked that weekday, `null` for a day off.
+    pub week: Vec<Option<Shift>>,
+    /// Days away (leave, training, sickness), by first day.
+    #[serde(default)]
+    pub time_off: Vec<TimeOff>,
+}
+
+fn schedule_version() -> u32 {
+    SCHEDULE_VERSION
+}
+
+/// The hours of one working day, `HH:MM` to `HH:MM` (`24:00` for midnight at its end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Shift {
+    /// When work starts.
+    pub start: String,
+    /// When it ends.
+    pub end: String,
+}
+
+/// Whole days away, `from` to `to` inclusive (`YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TimeOff {
+    /// The first day away.
+    pub from: String,
+    /// The last day away.
+    pub to: String,
+    /// Why, in the office's words (may be empty).
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// Reads of this area inside one transaction.
 pub trait DeviceStore {
     /// The device that uploaded changes by `actor`, if any did.
@@ -89,6 +131,10 @@ pub trait DeviceStore {
     fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError>;
     /// Every user.
     fn users(&self) -> Result<Vec<User>, StorageError>;
+    /// A user's working week and time off, if the office gave them one.
+    fn work_schedule(&self, user_id: &str) -> Result<Option<WorkSchedule>, StorageError>;
+    /// Every working week and time off the office gave, by user id.
+    fn work_schedules(&self) -> Result<Vec<(String, WorkSchedule)>, StorageError>;
     /// One user.
     fn user(&self, user_id: &str) -> Result<Option<User>, StorageError>;
     /// A user's password hash (PHC string), if they have a password.
@@ -122,6 +168,12 @@ pub trait DeviceStoreMut: DeviceStore {
     fn record_actor(&mut self, actor: &[u8], device_id: &str) -> Result<(), StorageError>;
     /// Creates or updates a user.
     fn put_user(&mut self, user: &User) -> Result<(), StorageError>;
+    /// Sets (`Some`) or removes a user's working week and time off.
+    fn set_work_schedule(
+        &mut self,
+        user_id: &str,
+        schedule: Option<&WorkSchedule>,
+    ) -> Result<(), StorageError>;
     /// Sets a user's password hash (PHC string) and ends the user's sessions.
     fn set_password_hash(&mut self, user_id: &str, hash: &str) -> Result<(), StorageError>;
     /// Stores a session under its token's hash.
@@ -160,4 +212,33 @@ pub trait DeviceStoreMut: DeviceStore {
     fn forget_sign_in_failure(&mut self, id: u64) -> Result<(), StorageError>;
     /// Forgets every failure of `user`, from every network (an admin's unlock).
     fn forget_sign_in_failures(&mut self, user: &str) -> Result<(), StorageError>;
+}
+
+/// A working week as stored.
+pub(crate) fn encode_schedule(schedule: &WorkSchedule) -> Result<String, StorageError> {
+    serde_json::to_string(schedule).map_err(|e| StorageError::Corrupt(format!("schedule: {e}")))
+}
+
+/// A stored working week.
+pub(crate) fn decode_schedule(json: &str) -> Result<WorkSchedule, StorageError> {
+    serde_json::from_str(json).map_err(|e| StorageError::Corrupt(format!("schedule: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stored JSON of a working week is pinned: a newer server reads what an older one
+    /// wrote, and writes the same.
+    #[test]
+    fn the_stored_schedule_is_pinned() {
+        let json = r#"{"v":1,"week":[{"start":"08:00","end":"17:00"},{"start":"08:00","end":"17:00"},{"start":"08:00","end":"17:00"},{"start":"08:00","end":"17:00"},{"start":"08:00","end":"12:00"},null,null],"time_off":[{"from":"2030-01-07","to":"2030-01-11","reason":"年假"}]}"#;
+        let schedule = decode_schedule(json).expect("decodes");
+        assert_eq!(
+            schedule.week[4].as_ref().map(|s| s.end.as_str()),
+            Some("12:00")
+        );
+        assert_eq!(schedule.time_off[0].reason, "年假");
+        assert_eq!(encode_schedule(&schedule).expect("encodes"), json);
+    }
 }

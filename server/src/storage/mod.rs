@@ -37,7 +37,8 @@ pub use customers::{CustomerRecord, CustomerStore, CustomerStoreMut};
 pub use documents::DocumentCache;
 pub use fleet::{FleetStore, FleetStoreMut};
 pub use identity::{
-    Credential, DeviceRecord, DeviceStore, DeviceStoreMut, EnrollmentCode, Session, User,
+    Credential, DeviceRecord, DeviceStore, DeviceStoreMut, EnrollmentCode, SCHEDULE_VERSION,
+    Session, Shift, TimeOff, User, WorkSchedule,
 };
 pub use jobs::{Event, EventKind, JobStore, JobStoreMut, NewChange, StoredDocument, StoredJob};
 pub use knowledge::{KnowledgeStore, KnowledgeStoreMut};

@@ -5,10 +5,19 @@ use ::postgres::Row;
 use fieldsync_protocol::Millis;
 
 use super::{Tx, to_i64, to_u64};
+use crate::storage::identity::{decode_schedule, encode_schedule};
 use crate::storage::{
     Credential, DeviceRecord, DeviceStore, DeviceStoreMut, EnrollmentCode, Session, StorageError,
-    User,
+    User, WorkSchedule,
 };
+
+/// Each engineer's working week and time off: SQLite's migration 17.
+pub(super) const SCHEDULES: &str = r#"
+    CREATE TABLE work_schedules (
+        user_id TEXT COLLATE "C" PRIMARY KEY REFERENCES users(id),
+        schedule TEXT NOT NULL
+    );
+"#;
 
 /// The tables of users, sessions, enrollment codes, credentials, devices and actors: the layout
 /// SQLite's migrations 1 and 2 leave. Every text column compares and sorts bytewise
@@ -116,6 +125,30 @@ impl DeviceStore for Tx<'_> {
             last_issued_cursor: to_u64(row.try_get(4)?),
             last_seen: row.try_get(5)?,
         }))
+    }
+
+    fn work_schedule(&self, user_id: &str) -> Result<Option<WorkSchedule>, StorageError> {
+        self.query_opt(
+            "SELECT schedule FROM work_schedules WHERE user_id = $1",
+            &[&user_id],
+        )?
+        .map(|row| decode_schedule(&row.try_get::<_, String>(0)?))
+        .transpose()
+    }
+
+    fn work_schedules(&self) -> Result<Vec<(String, WorkSchedule)>, StorageError> {
+        self.query(
+            "SELECT user_id, schedule FROM work_schedules ORDER BY user_id",
+            &[],
+        )?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                decode_schedule(&row.try_get::<_, String>(1)?)?,
+            ))
+        })
+        .collect()
     }
 
     fn users(&self) -> Result<Vec<User>, StorageError> {
@@ -254,6 +287,22 @@ impl DeviceStoreMut for Tx<'_> {
                region = excluded.region, skills = excluded.skills",
             &[&user.id, &user.name, &user.role, &user.region, &skills],
         )?;
+        Ok(())
+    }
+
+    fn set_work_schedule(
+        &mut self,
+        user_id: &str,
+        schedule: Option<&WorkSchedule>,
+    ) -> Result<(), StorageError> {
+        match schedule {
+            Some(schedule) => self.execute(
+                "INSERT INTO work_schedules (user_id, schedule) VALUES ($1, $2)
+                 ON CONFLICT (user_id) DO UPDATE SET schedule = excluded.schedule",
+                &[&user_id, &encode_schedule(schedule)?],
+            )?,
+            None => self.execute("DELETE FROM work_schedules WHERE user_id = $1", &[&user_id])?,
+        };
         Ok(())
     }
 

@@ -26,6 +26,7 @@ use crate::storage::sqlite::SqliteStorage;
 pub(crate) const TABLES: &[&str] = &[
     "meta",
     "users",
+    "work_schedules",
     "sessions",
     "enrollment_codes",
     "credentials",

@@ -98,6 +98,8 @@ fn migrations() -> Vec<String> {
             .to_owned(),
         // 8: each job as its customer's history shows it (SQLite's migration 16).
         customers::HISTORY.to_owned(),
+        // 9: engineers' working weeks and time off (SQLite's migration 17).
+        identity::SCHEDULES.to_owned(),
     ]
 }
 

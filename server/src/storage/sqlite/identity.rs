@@ -4,10 +4,18 @@ use fieldsync_protocol::Millis;
 use rusqlite::{OptionalExtension, params};
 
 use super::{CREDENTIAL_COLUMNS, Tx, credential_from, to_i64, to_u64};
+use crate::storage::identity::{decode_schedule, encode_schedule};
 use crate::storage::{
     Credential, DeviceRecord, DeviceStore, DeviceStoreMut, EnrollmentCode, Session, StorageError,
-    User,
+    User, WorkSchedule,
 };
+
+/// Migration 17: each engineer's working week and time off, one JSON document per user.
+pub(super) const SCHEDULES: &str = "
+    CREATE TABLE work_schedules (
+        user_id TEXT PRIMARY KEY NOT NULL REFERENCES users(id),
+        schedule TEXT NOT NULL
+    ) STRICT;";
 
 impl DeviceStore for Tx<'_> {
     fn device_for_actor(&self, actor: &[u8]) -> Result<Option<String>, StorageError> {
@@ -66,6 +74,30 @@ impl DeviceStore for Tx<'_> {
                 region,
                 skills,
             })
+        })
+        .collect()
+    }
+
+    fn work_schedule(&self, user_id: &str) -> Result<Option<WorkSchedule>, StorageError> {
+        let json: Option<String> = self
+            .0
+            .query_row(
+                "SELECT schedule FROM work_schedules WHERE user_id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        json.as_deref().map(decode_schedule).transpose()
+    }
+
+    fn work_schedules(&self) -> Result<Vec<(String, WorkSchedule)>, StorageError> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT user_id, schedule FROM work_schedules ORDER BY user_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (user, json) = row?;
+            Ok((user, decode_schedule(&json)?))
         })
         .collect()
     }
@@ -229,6 +261,24 @@ impl DeviceStoreMut for Tx<'_> {
                region = excluded.region, skills = excluded.skills",
             params![user.id, user.name, user.role, user.region, skills],
         )?;
+        Ok(())
+    }
+
+    fn set_work_schedule(
+        &mut self,
+        user_id: &str,
+        schedule: Option<&WorkSchedule>,
+    ) -> Result<(), StorageError> {
+        match schedule {
+            Some(schedule) => self.0.execute(
+                "INSERT INTO work_schedules (user_id, schedule) VALUES (?1, ?2)
+                 ON CONFLICT (user_id) DO UPDATE SET schedule = excluded.schedule",
+                params![user_id, encode_schedule(schedule)?],
+            )?,
+            None => self
+                .0
+                .execute("DELETE FROM work_schedules WHERE user_id = ?1", [user_id])?,
+        };
         Ok(())
     }
 

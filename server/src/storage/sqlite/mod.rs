@@ -147,6 +147,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX reminders_open_to_user ON reminders(to_user) WHERE acknowledged_at IS NULL;",
     // 16
     customers::HISTORY,
+    // 17: engineers' working weeks and time off.
+    identity::SCHEDULES,
 ];
 
 /// The SQLite storage backend.
