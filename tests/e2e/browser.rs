@@ -1883,6 +1883,95 @@ fn a_dispatcher_sets_an_engineers_hours_and_the_week_and_bookings_follow_them() 
     );
 }
 
+/// Planning by touch, as on a tablet: a job dragged with a finger from the unplanned list onto
+/// an engineer's row at 10:00 is theirs at 10:00; a tap still opens the job's panel.
+#[test]
+fn a_job_is_planned_by_touch_on_the_board() {
+    let server = TestServer::start();
+    let dispatcher = server.dispatcher();
+    let job = dispatcher.create_job("Ada Touch");
+    let url = server.url();
+    let mut browser = Browser::launch_in(Some("UTC"), None);
+    browser.sign_in(&url, "dispatch", &password_of("dispatch"));
+    browser.call(
+        "Emulation.setTouchEmulationEnabled",
+        json!({ "enabled": true, "maxTouchPoints": 5 }),
+    );
+    browser.eval("location.hash = '#/board?day=2030-01-08', true");
+    let card = format!("#board-unplanned .board-job[data-job-id=\"{job}\"]");
+    browser.wait_for(
+        &format!("document.querySelector({card:?})"),
+        "the job among the unplanned",
+    );
+    // From the card's middle to Anna's track at 10:00 (06:00 to 22:00 across the track).
+    let points = browser.eval(&format!(
+        "(() => {{ const c = document.querySelector({card:?}).getBoundingClientRect(); \
+           const t = document.querySelector('.board-row[data-engineer=\"anna\"] .board-track').getBoundingClientRect(); \
+           return [c.left + c.width / 2, c.top + c.height / 2, t.left + t.width * 4 / 16 + 2, t.top + t.height / 2]; }})()"
+    ));
+    let at = |i: usize| points[i].as_f64().expect("a coordinate");
+    let touch = |browser: &mut Browser, kind: &str, x: f64, y: f64| {
+        let points = if kind == "touchEnd" {
+            json!([])
+        } else {
+            json!([{ "x": x, "y": y }])
+        };
+        browser.call(
+            "Input.dispatchTouchEvent",
+            json!({ "type": kind, "touchPoints": points }),
+        );
+    };
+    touch(&mut browser, "touchStart", at(0), at(1));
+    for step in 1..=10 {
+        let f = f64::from(step) / 10.0;
+        touch(
+            &mut browser,
+            "touchMove",
+            at(0) + (at(2) - at(0)) * f,
+            at(1) + (at(3) - at(1)) * f,
+        );
+    }
+    assert_eq!(
+        browser.eval("document.querySelectorAll('.board-row[data-engineer=\"anna\"].drop-over, .touch-ghost').length"),
+        json!(2),
+        "the card follows the finger over Anna's row"
+    );
+    touch(&mut browser, "touchEnd", at(2), at(3));
+    let summary = || dispatcher.job(&job)["summary"].clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while summary()["assignee"].is_null() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let planned = summary();
+    assert_eq!(planned["assignee"], "anna", "{planned}");
+    // Tuesday 8 January 2030, 10:00 UTC.
+    assert_eq!(planned["appointment_start"], 1_894_096_800_000_i64);
+    assert_eq!(
+        browser.eval("document.querySelectorAll('.touch-ghost').length"),
+        json!(0)
+    );
+
+    // A tap opens the job's panel.
+    let on_row = format!(".board-row[data-engineer=\"anna\"] .board-job[data-job-id=\"{job}\"]");
+    browser.wait_for(
+        &format!("document.querySelector({on_row:?})"),
+        "the job on Anna's row",
+    );
+    let middle = browser.eval(&format!(
+        "(() => {{ const c = document.querySelector({on_row:?}).getBoundingClientRect(); return [c.left + c.width / 2, c.top + c.height / 2]; }})()"
+    ));
+    let (x, y) = (
+        middle[0].as_f64().expect("x"),
+        middle[1].as_f64().expect("y"),
+    );
+    touch(&mut browser, "touchStart", x, y);
+    touch(&mut browser, "touchEnd", x, y);
+    browser.wait_for(
+        "!document.querySelector('#assign-panel').hidden",
+        "the job's panel",
+    );
+}
+
 /// A map tile server on a socket of its own: answers every request with one plain SVG tile,
 /// and counts what it served.
 fn tile_server() -> (String, Arc<AtomicUsize>) {

@@ -150,10 +150,69 @@ function boardJob(ctx, j) {
     el.classList.add('dragging');
   });
   el.addEventListener('dragend', () => { state.drag = null; el.classList.remove('dragging'); });
+  touchDrag(el, j);
   return el;
 }
 
+/** Where each drop target's handler is, for drags by touch (which have no drop events). */
+const dropHandlers = new WeakMap();
+
+/** Moves a job by touch (a finger or a pen), as the mouse drags it: the card follows the finger
+ *  once it has moved a few pixels, and is dropped where it is let go. A tap still opens the
+ *  panel; the card itself does not scroll the page (`touch-action: none`), the rest does. */
+function touchDrag(el, j) {
+  let drag = null;
+  const targetAt = (x, y) => {
+    for (let node = document.elementFromPoint(x, y); node; node = node.parentElement) {
+      if (dropHandlers.has(node)) return node;
+    }
+    return null;
+  };
+  el.addEventListener('pointerdown', (e) => {
+    if (e.pointerType === 'mouse' || !e.isPrimary) return;
+    drag = { x: e.clientX, y: e.clientY, ghost: null, over: null };
+    el.setPointerCapture(e.pointerId);
+  });
+  el.addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    if (!drag.ghost) {
+      if (Math.hypot(e.clientX - drag.x, e.clientY - drag.y) < 8) return;
+      drag.ghost = el.cloneNode(true);
+      drag.ghost.classList.add('touch-ghost');
+      drag.ghost.removeAttribute('id');
+      drag.ghost.removeAttribute('style'); // a timeline card's place on its track
+      document.body.append(drag.ghost);
+      el.classList.add('dragging');
+    }
+    drag.ghost.style.left = `${e.clientX - 20}px`;
+    drag.ghost.style.top = `${e.clientY - 20}px`;
+    const over = targetAt(e.clientX, e.clientY);
+    if (over !== drag.over) {
+      if (drag.over) drag.over.classList.remove('drop-over');
+      if (over) over.classList.add('drop-over');
+      drag.over = over;
+    }
+  });
+  const end = (e, dropped) => {
+    if (!drag) return;
+    const { ghost, over } = drag;
+    drag = null;
+    if (!ghost) return; // a tap: the click that follows opens the panel
+    ghost.remove();
+    el.classList.remove('dragging');
+    if (over) over.classList.remove('drop-over');
+    // A click the browser may send right after the drag must not open the panel.
+    const swallow = (c) => c.stopImmediatePropagation();
+    el.addEventListener('click', swallow, { capture: true });
+    setTimeout(() => el.removeEventListener('click', swallow, { capture: true }));
+    if (dropped && over) dropHandlers.get(over)(j.id, e);
+  };
+  el.addEventListener('pointerup', (e) => end(e, true));
+  el.addEventListener('pointercancel', (e) => end(e, false));
+}
+
 function dropTarget(el, onDrop) {
+  dropHandlers.set(el, onDrop);
   el.addEventListener('dragover', (e) => {
     e.preventDefault();
     e.dataTransfer.dropEffect = 'move';
