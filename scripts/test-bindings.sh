@@ -41,6 +41,8 @@ rm -rf "$generated/kotlin"
 "$bindgen" generate --no-format --library "$library" --language kotlin --out-dir "$generated/kotlin" >/dev/null
 jar=$target/kotlin/installer-day.jar
 mkdir -p "$(dirname "$jar")"
+# A compile error must fail the run, never leave an older jar to be run.
+rm -f "$jar"
 "$kotlin_home/bin/kotlinc" -nowarn "$generated/kotlin/com/fieldsync/fieldsync.kt" bindings/tests/kotlin/InstallerDay.kt \
   -cp /usr/share/java/jna.jar -d "$jar" 2>&1 | grep -v '^warning' || true
 java -Djna.library.path="$target/debug" -cp "$jar:/usr/share/java/jna.jar:$kotlin_home/lib/kotlin-stdlib.jar" InstallerDayKt

@@ -204,6 +204,8 @@ pub struct JobDetail {
     pub customer_phone: String,
     /// The whole site address (province, city and district first, when dispatch gave them).
     pub address: String,
+    /// Where the site is, when dispatch gave its coordinates (for a map or navigation app).
+    pub site_position: Option<GeoPoint>,
     /// Product model.
     pub product_model: String,
     /// Product serial number.
@@ -243,6 +245,7 @@ impl JobDetail {
             summary: job.summary().into(),
             customer_phone: job.customer.phone.clone(),
             address: job.site.full_address(),
+            site_position: job.site.position().map(|(lat, lon)| GeoPoint { lat, lon }),
             product_model: job.product.model.clone(),
             product_serial: job.product.serial.clone(),
             warranty_end_ms: job.product.warranty_end,
@@ -346,7 +349,7 @@ impl From<VisitOutcome> for job::Outcome {
     }
 }
 
-/// Where the phone is.
+/// A place on Earth (WGS-84): where the phone is, or a job's site.
 #[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
 pub struct GeoPoint {
     /// Latitude in degrees.

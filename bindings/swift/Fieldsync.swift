@@ -2749,7 +2749,7 @@ public func FfiConverterTypeEnrollmentLink_lower(_ value: EnrollmentLink) -> Rus
 
 
 /**
- * Where the phone is.
+ * A place on Earth (WGS-84): where the phone is, or a job's site.
  */
 public struct GeoPoint: Equatable, Hashable {
     /**
@@ -2943,6 +2943,10 @@ public struct JobDetail: Equatable, Hashable {
      */
     public var address: String
     /**
+     * Where the site is, when dispatch gave its coordinates (for a map or navigation app).
+     */
+    public var sitePosition: GeoPoint?
+    /**
      * Product model.
      */
     public var productModel: String
@@ -3012,6 +3016,9 @@ public struct JobDetail: Equatable, Hashable {
          * The whole site address (province, city and district first, when dispatch gave them).
          */address: String, 
         /**
+         * Where the site is, when dispatch gave its coordinates (for a map or navigation app).
+         */sitePosition: GeoPoint?, 
+        /**
          * Product model.
          */productModel: String, 
         /**
@@ -3056,6 +3063,7 @@ public struct JobDetail: Equatable, Hashable {
         self.summary = summary
         self.customerPhone = customerPhone
         self.address = address
+        self.sitePosition = sitePosition
         self.productModel = productModel
         self.productSerial = productSerial
         self.warrantyEndMs = warrantyEndMs
@@ -3091,6 +3099,7 @@ public struct FfiConverterTypeJobDetail: FfiConverterRustBuffer {
                 summary: FfiConverterTypeJobListItem.read(from: &buf), 
                 customerPhone: FfiConverterString.read(from: &buf), 
                 address: FfiConverterString.read(from: &buf), 
+                sitePosition: FfiConverterOptionTypeGeoPoint.read(from: &buf), 
                 productModel: FfiConverterString.read(from: &buf), 
                 productSerial: FfiConverterString.read(from: &buf), 
                 warrantyEndMs: FfiConverterOptionInt64.read(from: &buf), 
@@ -3112,6 +3121,7 @@ public struct FfiConverterTypeJobDetail: FfiConverterRustBuffer {
         FfiConverterTypeJobListItem.write(value.summary, into: &buf)
         FfiConverterString.write(value.customerPhone, into: &buf)
         FfiConverterString.write(value.address, into: &buf)
+        FfiConverterOptionTypeGeoPoint.write(value.sitePosition, into: &buf)
         FfiConverterString.write(value.productModel, into: &buf)
         FfiConverterString.write(value.productSerial, into: &buf)
         FfiConverterOptionInt64.write(value.warrantyEndMs, into: &buf)

@@ -107,7 +107,7 @@ fun main() {
         server.call("POST", "/v1/users", """{"id":"dispatch","name":"Dora","role":"dispatcher","password":"$DISPATCH_PASSWORD"}""")
         // The admin may read jobs but not edit them: dispatch does the rest.
         server.signIn("dispatch", DISPATCH_PASSWORD)
-        val created = server.call("POST", "/v1/jobs", """{"kind":"repair","customer":{"name":"Ada","tier":"vip"},"site":{"address":"1 Main Street"},"problem":{"category":"no heat","description":"Radiators cold"},"checklist":[["power","Check power"]]}""")
+        val created = server.call("POST", "/v1/jobs", """{"kind":"repair","customer":{"name":"Ada","tier":"vip"},"site":{"address":"1 Main Street","lat":31.2286,"lon":121.5265},"problem":{"category":"no heat","description":"Radiators cold"},"checklist":[["power","Check power"]]}""")
         val job = jsonString(created, "id")
         server.call("POST", "/v1/jobs/$job/assign", """{"assignee":"anna"}""")
 
@@ -123,6 +123,7 @@ fun main() {
                 expect(summary.updatedJobIds == listOf(job), "first sync brings the job: $summary")
                 expect(recorder.events.first() is SyncEvent.Started && recorder.events.last() is SyncEvent.Finished, "sync events: ${recorder.events}")
                 expect(recorder.changed.contains(listOf(job)), "jobs_changed was called")
+                expect(client.job(job).sitePosition == GeoPoint(31.2286, 121.5265), "the site's position arrives")
                 expect(client.allJobs().single().status == JobStatus.ASSIGNED, "assigned")
                 // A fresh job is on time: no reminder for Anna, none heard.
                 expect(client.reminders().isEmpty() && recorder.reminders.isEmpty(), "no reminders: ${client.reminders()}")

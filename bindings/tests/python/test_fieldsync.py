@@ -107,7 +107,7 @@ class InstallerDay(unittest.TestCase):
         job = self.server.call("POST", "/v1/jobs", {
             "kind": "repair",
             "customer": {"name": "Ada", "tier": "vip", "phone": "+1 555 0100"},
-            "site": {"address": "1 Main Street", "region": "north"},
+            "site": {"address": "1 Main Street", "region": "north", "lat": 55.9533, "lon": -3.1883},
             "product": {"model": "HP-300", "serial": "SN1"},
             "problem": {"category": "no heat", "description": "Radiators cold"},
             "checklist": [["power", "Check power"], ["seal", "Check seal"]],
@@ -173,6 +173,7 @@ class InstallerDay(unittest.TestCase):
         self.assertEqual(client.outbox().depth, 10)
         detail = client.job(self.job)
         self.assertEqual(detail.summary.status, fieldsync.JobStatus.COMPLETED)
+        self.assertEqual(detail.site_position, fieldsync.GeoPoint(lat=55.9533, lon=-3.1883))
         self.assertTrue(detail.checklist[0].done)
         self.assertEqual(detail.parts[0].part_number, "PV-22")
 
