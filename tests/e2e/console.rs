@@ -1141,6 +1141,61 @@ fn an_engineers_hours_and_time_off_hold_bookings_unless_dispatch_gives_a_reason(
         "within her Monday"
     );
 
+    // A visit over hers that also runs past her hours is refused for both, and one reason
+    // books it over both.
+    let both = dispatcher.create_job("Barbara Liskov");
+    let over = |reason: Option<&str>| {
+        dispatcher.post(
+            &format!("/v1/jobs/{both}/assign"),
+            &json!({ "assignee": "anna", "appointment": { "start": at(0, 10), "end": at(0, 18) },
+                     "override_reason": reason }),
+        )
+    };
+    let refused = over(None);
+    let conflicts: Vec<&str> = refused.body["params"]["conflicts"]
+        .as_array()
+        .expect("every conflict")
+        .iter()
+        .filter_map(|c| c["problem"].as_str())
+        .collect();
+    assert_eq!(
+        conflicts,
+        ["double_booked", "outside_working_hours"],
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(over(Some("all hands")).status, 200);
+    let history = dispatcher.job(&both)["history"].clone();
+    let expected = format!("booked over job {job}; booked outside anna's hours: all hands");
+    assert!(
+        history
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|e| e["detail"] == expected.as_str()),
+        "{history}"
+    );
+    // Cancelled and reopened, the visit comes back with its conflicts named in the history.
+    let status = |body: Value| dispatcher.post(&format!("/v1/jobs/{both}/status"), &body);
+    assert_eq!(
+        status(json!({ "to": "cancelled", "reason": "customer away" })).status,
+        200
+    );
+    assert_eq!(
+        status(json!({ "to": "assigned", "reason": "back home" })).status,
+        200
+    );
+    let history = dispatcher.job(&both)["history"].clone();
+    let expected = format!("back home (booked over job {job}; booked outside anna's hours)");
+    assert!(
+        history
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|e| e["detail"] == expected.as_str()),
+        "{history}"
+    );
+
     // With a reason it is booked, and the history says so.
     assert_eq!(
         book(at(2, 10), at(2, 11), Some("she asked to do this one")).status,

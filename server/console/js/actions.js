@@ -21,7 +21,10 @@ export function showError(id, err, retry) {
   if (err && err.status === 401) return;
   // An API error reads in the page's language; anything else thrown (the console's own checks
   // throw an Error with translated text) keeps its message.
-  const text = err && typeof err === 'object' ? errorText(err) : String(err);
+  // A booking refused for several conflicts names them all (one reason overrides them all).
+  const conflicts = err && err.params && Array.isArray(err.params.conflicts) ? err.params.conflicts : [];
+  const text = conflicts.length > 1 ? conflicts.map((params) => errorText({ code: 'conflict', params })).join(' ')
+    : err && typeof err === 'object' ? errorText(err) : String(err);
   state.errors[id] = { hash: location.hash, text, retry };
   const el = $(id);
   if (el) fill(el, state.errors[id]);

@@ -43,7 +43,8 @@ export async function scheduleEditor() {
   const dayRows = week.map((shift, i) => {
     const works = h('input', { type: 'checkbox', id: `sched-works-${i}`, checked: !!shift });
     const start = h('input', { type: 'time', id: `sched-start-${i}`, value: shift ? shift.start : '08:00', 'aria-label': t('schedule.start_of', { day: names[i] }) });
-    const end = h('input', { type: 'time', id: `sched-end-${i}`, value: shift ? shift.end : '17:00', 'aria-label': t('schedule.end_of', { day: names[i] }) });
+    // A day that ends at midnight ends at 24:00, which a time field shows as 00:00.
+    const end = h('input', { type: 'time', id: `sched-end-${i}`, value: shift ? shift.end.replace('24:00', '00:00') : '17:00', 'aria-label': t('schedule.end_of', { day: names[i] }) });
     return h('tr', { 'data-day': i },
       h('th', { scope: 'row' }, h('label', { for: works.id }, works, ' ', names[i])), h('td', {}, start), h('td', {}, end));
   });
@@ -72,19 +73,8 @@ export async function scheduleEditor() {
         close();
       } catch (err) {
         if (err.status === 401) return;
-        showProblems(errEl, err, () => null);
-        // Each problem names the day or the period it is about: said so, and marked.
-        const problems = (err.params && err.params.errors) || [];
-        problems.forEach((p, n) => {
-          const index = p.params && p.params.index;
-          const at = p.field === 'week' ? form.querySelector(`tr[data-day="${index}"]`) : awayList.querySelector(`li[data-index="${index}"]`);
-          if (!at) return;
-          at.classList.add('invalid');
-          const said = p.field === 'week' ? t('schedule.bad_day', { day: names[index] })
-            : t('schedule.bad_period', { from: away[index].from, to: away[index].to });
-          const item = problems.length === 1 ? errEl : errEl.querySelectorAll('li')[n];
-          if (item && p.params.problem !== 'too_long') item.textContent = said;
-        });
+        who.error = err; // shown again when a live refresh rebuilds the form
+        showSaved();
       }
     },
   },
@@ -124,9 +114,32 @@ export async function scheduleEditor() {
   form.addEventListener('keydown', (e) => { if (e.key === 'Escape') close(); });
   // The days as the form shows them, kept in the draft as they change.
   function readWeek() {
-    return week.map((_, i) => (form.querySelector(`#sched-works-${i}`).checked
-      ? { start: form.querySelector(`#sched-start-${i}`).value, end: form.querySelector(`#sched-end-${i}`).value } : null));
+    return week.map((_, i) => {
+      if (!form.querySelector(`#sched-works-${i}`).checked) return null;
+      const start = form.querySelector(`#sched-start-${i}`).value;
+      const end = form.querySelector(`#sched-end-${i}`).value;
+      return { start, end: end === '00:00' ? '24:00' : end };
+    });
   }
   form.addEventListener('change', () => { who.draft.week = readWeek(); });
+  // The server's problems, each naming the day or the period it is about: said so, and marked.
+  function showSaved() {
+    const err = who.error;
+    if (!err) return;
+    showProblems(errEl, err, () => null, false);
+    const problems = (err.params && err.params.errors) || [];
+    problems.forEach((p, n) => {
+      const index = p.params && p.params.index;
+      const at = p.field === 'week' ? form.querySelector(`tr[data-day="${index}"]`) : awayList.querySelector(`li[data-index="${index}"]`);
+      if (!at) return;
+      at.classList.add('invalid');
+      if (!['invalid_value', 'start_after_end'].includes(p.params.problem)) return;
+      const said = p.field === 'week' ? t('schedule.bad_day', { day: names[index] })
+        : t('schedule.bad_period', { from: away[index].from, to: away[index].to });
+      const item = problems.length === 1 ? errEl : errEl.querySelectorAll('li')[n];
+      if (item) item.textContent = said;
+    });
+  }
+  showSaved();
   return form;
 }

@@ -45,11 +45,10 @@ export function suggestionList(suggestions, current, onAssign) {
 }
 
 /** Why an engineer's working week keeps them from a visit (a suggestion's `unavailable`, a
- *  board row's `away`), in words. */
+ *  board row's `away`), in words. The reason for time off stays in the editor: the board is
+ *  read by the whole office. */
 function unavailableText(why) {
-  if (why.kind === 'time_off') {
-    return why.reason ? t('hours.away_because', why) : t('hours.away', why);
-  }
+  if (why.kind === 'time_off') return t('hours.away', why);
   return why.kind === 'day_off' ? t('hours.day_off') : t('hours.outside', why);
 }
 

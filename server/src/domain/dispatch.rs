@@ -525,6 +525,18 @@ pub(crate) fn every_problem(mut problems: Vec<DomainError>) -> Result<(), Domain
     Err(problems.swap_remove(0).with("errors", all))
 }
 
+/// The first of a booking's `conflicts` as the error, carrying all of them (itself included)
+/// in its `conflicts` parameter, each with its `problem` and the other parameters: one reason
+/// overrides them all, so the dispatcher is shown them all.
+fn every_conflict(mut conflicts: Vec<(DomainError, String)>) -> DomainError {
+    let all: Vec<serde_json::Value> = conflicts
+        .iter()
+        .map(|(conflict, _)| serde_json::Value::Object(conflict.params()))
+        .collect();
+    let (first, _) = conflicts.swap_remove(0);
+    first.with("conflicts", all)
+}
+
 /// A return-visit call as customer service records it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 pub struct ReturnVisitCall {
@@ -990,13 +1002,16 @@ impl<'s> Dispatch<'s> {
             let mut note = String::new();
             if let (Some(engineer), Some(slot)) = (engineer, slot)
                 && !current.status.is_terminal()
-                && let Some((conflict, overridden)) =
-                    self.planning_conflict(tx, &stored, engineer, slot)?
             {
-                if override_reason.is_empty() {
-                    return Err(conflict);
+                let conflicts = self.planning_conflicts(tx, &stored, engineer, slot)?;
+                if !conflicts.is_empty() {
+                    let words: Vec<&str> = conflicts.iter().map(|(_, w)| w.as_str()).collect();
+                    let words = words.join("; ");
+                    if override_reason.is_empty() {
+                        return Err(every_conflict(conflicts));
+                    }
+                    note = format!("{words}: {override_reason}");
                 }
-                note = format!("{overridden}: {override_reason}");
             }
             self.edit_in(tx, job_id, &note, now, |doc, editor| {
                 if let Some(window) = window {
@@ -1010,21 +1025,22 @@ impl<'s> Dispatch<'s> {
         })
     }
 
-    /// What stands against `engineer` doing the stored job in `slot`: another visit at the same
-    /// time (`double_booked`), else their time off, weekday off or hours (`time_off`,
-    /// `day_off`, `outside_working_hours`), else a neighbouring visit too far away for the
-    /// time between them (`no_travel_time`): the conflict to answer with, and the history's
-    /// words for booking it anyway.
-    fn planning_conflict(
+    /// Everything that stands against `engineer` doing the stored job in `slot`, in this
+    /// order: another visit at the same time (`double_booked`), their time off, weekday off or
+    /// hours (`time_off`, `day_off`, `outside_working_hours`), a neighbouring visit too far
+    /// away for the time between them (`no_travel_time`); each as the conflict to answer with
+    /// and the history's words for booking it anyway.
+    fn planning_conflicts(
         &self,
         tx: &dyn ReadTx,
         stored: &StoredJob,
         engineer: &str,
         slot: Appointment,
-    ) -> Result<Option<(DomainError, String)>, DomainError> {
+    ) -> Result<Vec<(DomainError, String)>, DomainError> {
         let job_id = stored.summary.id.as_str();
+        let mut conflicts = Vec::new();
         if let Some(other) = planning::clash(tx, job_id, engineer, slot)? {
-            return Ok(Some((
+            conflicts.push((
                 DomainError::conflict(
                     Problem::DoubleBooked,
                     format!(
@@ -1039,21 +1055,21 @@ impl<'s> Dispatch<'s> {
                 .with("start", other.appointment_start)
                 .with("end", other.appointment_end),
                 format!("booked over job {}", other.id),
-            )));
+            ));
         }
         if let Some(why) = tx
             .work_schedule(engineer)?
             .and_then(|week| schedule::unavailable(&week, slot, &self.zone))
         {
-            return Ok(Some(why.conflict(engineer)));
+            conflicts.push(why.conflict(engineer));
         }
         let job = jobs::read_stored(tx, job_id, stored)?;
         let Some(short) = travel::too_little_travel(tx, &job, engineer, slot, self.travel)? else {
-            return Ok(None);
+            return Ok(conflicts);
         };
         let other = &short.other;
         let km = (short.km * 10.0).round() / 10.0;
-        Ok(Some((
+        conflicts.push((
             DomainError::conflict(
                 Problem::NoTravelTime,
                 format!(
@@ -1076,7 +1092,8 @@ impl<'s> Dispatch<'s> {
             .with("free", short.free)
             .with("before", short.before),
             format!("booked without travel time next to job {}", other.id),
-        )))
+        ));
+        Ok(conflicts)
     }
 
     /// Corrects what was recorded at intake ([`JobDetails`]: the kind, priority, customer,
@@ -1194,7 +1211,26 @@ impl<'s> Dispatch<'s> {
                     format!("{what} needs a reason, which its history keeps"),
                 ));
             }
-            self.edit_in(tx, job_id, reason, now, |doc, editor| {
+            // A job reopened into planning keeps its engineer and visit: what now stands against
+            // that visit is booked over with the reopening's reason, and the history says so.
+            let mut note = reason.to_owned();
+            let current = &stored.summary;
+            if reopens
+                && !to.is_terminal()
+                && let (Some(engineer), Some(start), Some(end)) = (
+                    current.assignee.as_deref(),
+                    current.appointment_start,
+                    current.appointment_end,
+                )
+            {
+                let conflicts =
+                    self.planning_conflicts(tx, &stored, engineer, Appointment { start, end })?;
+                let words: Vec<&str> = conflicts.iter().map(|(_, w)| w.as_str()).collect();
+                if !words.is_empty() {
+                    note = format!("{reason} ({})", words.join("; "));
+                }
+            }
+            self.edit_in(tx, job_id, &note, now, |doc, editor| {
                 doc.transition(to, editor, now, None)
             })
         })

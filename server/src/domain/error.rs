@@ -172,6 +172,8 @@ codes! {
         OutOfRange = "out_of_range",
         /// A value the field cannot take (`value`).
         InvalidValue = "invalid_value",
+        /// More entries than the field keeps (`max`).
+        TooMany = "too_many",
         /// A phone's upload names no job.
         JobRequired = "job_required",
         /// More field tips than one exchange takes (`models`, `changes`).

@@ -496,31 +496,25 @@ fn installers(tx: &dyn ReadTx) -> Result<Vec<User>, DomainError> {
     Ok(users)
 }
 
-/// Each engineer's hours on `date` from their working week (none without one), or why they do
-/// not work then.
-fn hours_on(
-    tx: &dyn ReadTx,
-    date: Date,
-) -> Result<HashMap<String, Result<Option<Shift>, Unavailable>>, DomainError> {
-    Ok(tx
-        .work_schedules()?
-        .into_iter()
-        .map(|(user, week)| (user, schedule::on_day(&week, date)))
-        .collect())
+/// An engineer's hours on `date` from their working `week`, or why they do not work then;
+/// neither without a working week.
+fn hours_of(week: Option<&WorkSchedule>, date: Date) -> (Option<Shift>, Option<Unavailable>) {
+    match week.map(|week| schedule::on_day(week, date)) {
+        Some(Ok(shift)) => (shift, None),
+        Some(Err(why)) => (None, Some(why)),
+        None => (None, None),
+    }
 }
 
 /// The board of `day`.
 pub fn board(tx: &dyn ReadTx, day: &Day) -> Result<Board, DomainError> {
     let jobs = tx.list_jobs()?;
-    let mut hours = hours_on(tx, schedule::date_of(day)?)?;
+    let weeks: HashMap<String, WorkSchedule> = tx.work_schedules()?.into_iter().collect();
+    let date = schedule::date_of(day)?;
     let engineers = installers(tx)?
         .into_iter()
         .map(|u| {
-            let (shift, away) = match hours.remove(&u.id) {
-                Some(Ok(shift)) => (shift, None),
-                Some(Err(why)) => (None, Some(why)),
-                None => (None, None),
-            };
+            let (shift, away) = hours_of(weeks.get(&u.id), date);
             let mut mine: Vec<JobSummary> = jobs
                 .iter()
                 .filter(|j| j.assignee.as_deref() == Some(&u.id) && on_day(j, day))
@@ -630,24 +624,19 @@ pub fn suggestions(
     let jobs = tx.list_jobs()?;
     let label = &day.label;
     let here = travel::job_position(&job).map(|(position, _)| position);
-    let mut hours = hours_on(tx, schedule::date_of(day)?)?;
     let weeks: HashMap<String, WorkSchedule> = tx.work_schedules()?.into_iter().collect();
+    let date = schedule::date_of(day)?;
     // The job's own appointment, when it is on that day, is what their hours must cover.
     let slot = job
         .appointment
         .filter(|slot| (day.start..day.end).contains(&slot.start));
-    // Where each of the day's visits is, read only when the job's own place is known.
+    // Where the engineers' visits that day are, read only when the job's own place is known.
     let mut places: HashMap<&str, Option<Position>> = HashMap::new();
     if here.is_some() {
         for other in jobs.iter().filter(|j| j.id != job.id && on_day(j, day)) {
-            let place = match tx.job(&other.id)? {
-                Some(stored) => {
-                    let other = crate::domain::jobs::read_stored(tx, &other.id, &stored)?;
-                    travel::job_position(&other).map(|(position, _)| position)
-                }
-                None => None,
-            };
-            places.insert(other.id.as_str(), place);
+            if other.assignee.is_some() && other.status != Status::Cancelled {
+                places.insert(other.id.as_str(), travel::position_of(tx, &other.id)?);
+            }
         }
     }
     let mut ranked: Vec<Suggestion> = installers(tx)?
@@ -713,12 +702,9 @@ pub fn suggestions(
             if let Some(km) = km {
                 reasons.push(format!("{km} km from their nearest visit that day"));
             }
-            let (shift, mut unavailable) = match hours.remove(&u.id) {
-                Some(Ok(shift)) => (shift, None),
-                Some(Err(why)) => (None, Some(why)),
-                None => (None, None),
-            };
-            if let (None, Some(slot), Some(week)) = (&unavailable, slot, weeks.get(&u.id)) {
+            let week = weeks.get(&u.id);
+            let (shift, mut unavailable) = hours_of(week, date);
+            if let (None, Some(slot), Some(week)) = (&unavailable, slot, week) {
                 unavailable = schedule::unavailable(week, slot, zone);
             }
             match &unavailable {

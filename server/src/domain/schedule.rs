@@ -33,7 +33,8 @@ const WEEKDAYS: [&str; 7] = [
 /// Minutes since midnight of `HH:MM` (`24:00` is the day's end), if it is one.
 fn minutes(time: &str) -> Option<u32> {
     let (hours, mins) = time.split_once(':')?;
-    if hours.len() != 2 || mins.len() != 2 {
+    let two_digits = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(hours) || !two_digits(mins) {
         return None;
     }
     let (hours, mins): (u32, u32) = (hours.parse().ok()?, mins.parse().ok()?);
@@ -95,7 +96,7 @@ pub fn checked(mut schedule: WorkSchedule) -> Result<WorkSchedule, DomainError> 
         problems.push(
             DomainError::invalid_field(
                 "time_off",
-                Problem::TooLong,
+                Problem::TooMany,
                 format!("a schedule keeps at most {MAX_TIME_OFF} periods of time off"),
             )
             .with("max", MAX_TIME_OFF),
@@ -160,7 +161,8 @@ pub fn set(
         let user = tx
             .user(user_id)?
             .ok_or_else(|| DomainError::not_found(Thing::User, user_id))?;
-        if user.role != "installer" {
+        // Anyone's may be removed (a user who is no installer any more keeps none).
+        if schedule.is_some() && user.role != "installer" {
             return Err(DomainError::bad_request(
                 ErrorCode::UnknownInstaller,
                 format!("`{user_id}` is not an installer: only installers have working hours"),
@@ -402,6 +404,35 @@ mod tests {
         assert!(unavailable(&schedule, morning, &zone).is_some());
     }
 
+    /// Hours are wall-clock hours: on the day the clocks go forward, 08:00 is still 08:00.
+    #[test]
+    fn hours_follow_the_organisations_clock_through_daylight_saving() {
+        let berlin = TimeZone::get("Europe/Berlin").expect("zone");
+        let mut schedule = week(Some(("08:00", "17:00")));
+        schedule.week[6] = schedule.week[0].clone();
+        let local = |at: &str| {
+            let at: jiff::civil::DateTime = at.parse().expect("date and time");
+            at.to_zoned(berlin.clone())
+                .expect("zoned")
+                .timestamp()
+                .as_millisecond()
+        };
+        // Sunday 31 March 2030: the clocks go from 02:00 to 03:00.
+        let visit = |from: &str, to: &str| Appointment {
+            start: local(&format!("2030-03-31T{from}")),
+            end: local(&format!("2030-03-31T{to}")),
+        };
+        assert_eq!(
+            unavailable(&schedule, visit("08:00", "09:00"), &berlin),
+            None
+        );
+        assert_eq!(
+            unavailable(&schedule, visit("16:00", "17:00"), &berlin),
+            None
+        );
+        assert!(unavailable(&schedule, visit("07:30", "08:30"), &berlin).is_some());
+    }
+
     #[test]
     fn a_schedule_is_checked_whole_and_tidied() {
         let mut schedule = week(Some(("08:00", "17:00")));
@@ -458,7 +489,7 @@ mod tests {
             ..week(None)
         };
         assert!(checked(short).is_err());
-        for bad in ["24:01", "7:00", "08:60", "ab:cd"] {
+        for bad in ["24:01", "7:00", "08:60", "ab:cd", "+8:00", "08:+5"] {
             assert_eq!(minutes(bad), None, "{bad}");
         }
     }

@@ -56,8 +56,23 @@ pub enum LocatedBy {
     Arrival,
 }
 
-/// Where `job` is, and how that is known: the site's coordinates, else the position of the
-/// latest arrival on site.
+impl Position {
+    /// A position a phone reported, if it can be one: finite, within range, and not the 0, 0
+    /// a phone without a fix may send.
+    pub fn reported(lat: Option<f64>, lon: Option<f64>) -> Option<Position> {
+        let (lat, lon) = (lat?, lon?);
+        let plausible = lat.is_finite()
+            && lon.is_finite()
+            && lat.abs() <= 90.0
+            && lon.abs() <= 180.0
+            && (lat, lon) != (0.0, 0.0);
+        plausible.then_some(Position { lat, lon })
+    }
+}
+
+/// Where `job` is, and how that is known: the site's coordinates (checked when dispatch gave
+/// them), else where the phone was at the latest arrival on site that reported a plausible
+/// position.
 pub fn job_position(job: &Job) -> Option<(Position, LocatedBy)> {
     if let Some((lat, lon)) = job.site.position() {
         return Some((Position { lat, lon }, LocatedBy::Site));
@@ -66,15 +81,7 @@ pub fn job_position(job: &Job) -> Option<(Position, LocatedBy)> {
         .iter()
         .rev()
         .filter(|t| t.to == Status::OnSite)
-        .find_map(|t| {
-            Some((
-                Position {
-                    lat: t.lat?,
-                    lon: t.lon?,
-                },
-                LocatedBy::Arrival,
-            ))
-        })
+        .find_map(|t| Position::reported(t.lat, t.lon).map(|p| (p, LocatedBy::Arrival)))
 }
 
 /// How fast engineers get from one site to the next, in a straight line.
@@ -147,7 +154,8 @@ pub fn too_little_travel(
         .list_jobs()?
         .into_iter()
         .filter(|j| j.id != job.id && j.assignee.as_deref() == Some(engineer))
-        .filter(|j| !j.status.is_terminal())
+        // A finished visit is where the engineer sets off from; a called-off one is not.
+        .filter(|j| !matches!(j.status, Status::Cancelled | Status::Closed))
         .filter_map(|j| match (j.appointment_start, j.appointment_end) {
             (Some(start), Some(end)) => Some((j, Appointment { start, end })),
             _ => None,
@@ -184,7 +192,7 @@ pub fn too_little_travel(
 }
 
 /// Where the stored job `job_id` is, if it exists and its place is known.
-fn position_of(tx: &dyn ReadTx, job_id: &str) -> Result<Option<Position>, DomainError> {
+pub(crate) fn position_of(tx: &dyn ReadTx, job_id: &str) -> Result<Option<Position>, DomainError> {
     let Some(stored) = tx.job(job_id)? else {
         return Ok(None);
     };
@@ -212,7 +220,8 @@ pub struct MapEngineer {
     pub name: String,
     /// Their region.
     pub region: String,
-    /// Where their phone was at their latest arrival that day, if any.
+    /// Where their phone was at their latest arrival that day at one of the day's visits or
+    /// jobs to plan, if any.
     pub position: Option<Position>,
     /// When (the phone's clock).
     pub at: Option<Millis>,
@@ -264,11 +273,11 @@ pub fn day_map(
         };
         let job = jobs::read_stored(tx, &summary.id, &stored)?;
         for t in job.transitions.iter().filter(|t| t.to == Status::OnSite) {
-            if let (Some(lat), Some(lon)) = (t.lat, t.lon)
+            if let Some(position) = Position::reported(t.lat, t.lon)
                 && (day.start..day.end).contains(&t.at)
                 && arrivals.get(&t.by).is_none_or(|(at, _, _)| *at < t.at)
             {
-                arrivals.insert(t.by.clone(), (t.at, Position { lat, lon }, job.id.clone()));
+                arrivals.insert(t.by.clone(), (t.at, position, job.id.clone()));
             }
         }
         match job_position(&job) {
@@ -334,6 +343,21 @@ mod tests {
             lon: -179.5,
         };
         assert!((west.km_to(east) - 111.2).abs() < 0.5);
+    }
+
+    #[test]
+    fn a_phone_without_a_fix_places_nothing() {
+        assert_eq!(Position::reported(Some(0.0), Some(0.0)), None);
+        assert_eq!(Position::reported(Some(f64::NAN), Some(1.0)), None);
+        assert_eq!(Position::reported(Some(91.0), Some(1.0)), None);
+        assert_eq!(Position::reported(Some(1.0), None), None);
+        assert_eq!(
+            Position::reported(Some(31.2), Some(121.5)),
+            Some(Position {
+                lat: 31.2,
+                lon: 121.5
+            })
+        );
     }
 
     #[test]

@@ -346,7 +346,8 @@ struct AssignBody {
     /// time is).
     #[serde(default)]
     appointment: Option<Appointment>,
-    /// Why the visit is booked although it overlaps another of the engineer's (at most 500
+    /// Why the visit is booked in spite of its planning conflicts (another visit at the same
+    /// time, the engineer away, off or outside their hours, no time to travel; at most 500
     /// characters); without it such a booking is refused.
     #[serde(default)]
     override_reason: Option<String>,
@@ -354,7 +355,7 @@ struct AssignBody {
 
 /// Assign, reassign or unassign.
 ///
-/// `assignee: null` unassigns. A visit that overlaps another of the engineer's (one not yet ended) is refused with `409 conflict`, problem `double_booked`, naming the other job (`job`, `customer`, `start`, `end`), unless `override_reason` says why; the job's history keeps the reason. Permission: `EditJobs`.
+/// `assignee: null` unassigns. A visit is refused with `409 conflict` unless `override_reason` says why (the job's history keeps the reason and what it overrode) when it overlaps another of the engineer's not yet ended (problem `double_booked`, naming the other job: `job`, `customer`, `start`, `end`), falls on their time off (`time_off`: `from`, `to`, `reason`), on a weekday they do not work (`day_off`) or outside the day's hours (`outside_working_hours`: `shift_start`, `shift_end`), or leaves too little time to travel from the visit before it or to the one after it (`no_travel_time`: the other job, `km`, `needed` and `free` minutes, `before`). The answer names the first; `conflicts` lists all of them, each with its `problem` and parameters. Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{id}/assign",
@@ -389,7 +390,8 @@ struct AppointmentBody {
     start: Millis,
     /// Window end (ms since the Unix epoch).
     end: Millis,
-    /// Why the visit is booked although it overlaps another of the engineer's (at most 500
+    /// Why the visit is booked in spite of its planning conflicts (another visit at the same
+    /// time, the engineer away, off or outside their hours, no time to travel; at most 500
     /// characters); without it such a booking is refused.
     #[serde(default)]
     override_reason: Option<String>,
@@ -397,7 +399,7 @@ struct AppointmentBody {
 
 /// Set the appointment window.
 ///
-/// A window that overlaps another visit of the job's engineer is refused as `POST /v1/jobs/{id}/assign` describes, unless `override_reason` says why. Permission: `EditJobs`.
+/// A window with a planning conflict for the job's engineer (another visit, time off, a day off, hours, travel) is refused as `POST /v1/jobs/{id}/assign` describes, unless `override_reason` says why. Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{id}/appointment",
