@@ -2046,7 +2046,10 @@ fn a_dispatcher_sees_the_days_jobs_and_engineers_on_the_map() {
     let url = server.url();
     let mut browser = Browser::launch_in(Some("UTC"), None);
     browser.sign_in(&url, "dispatch", &password_of("dispatch"));
-    browser.click("#nav a[href=\"#/map\"]");
+    browser.eval(&format!(
+        "location.hash = '#/map?day={}', true",
+        planning::day_label(day)
+    ));
     browser.wait_for(
         "document.querySelectorAll('#day-map .map-job').length === 4",
         "four jobs on the map",
@@ -2096,10 +2099,15 @@ fn a_dispatcher_sees_the_days_jobs_and_engineers_on_the_map() {
         "Emulation.setDeviceMetricsOverride",
         json!({ "width": 412, "height": 900, "deviceScaleFactor": 1, "mobile": true }),
     );
-    // Drawn again at the phone's width.
-    browser.eval(&format!("location.hash = '#/map?day={}', true", today()));
+    // Drawn again at the phone's width (by way of another page).
+    browser.eval("location.hash = '#/queues', true");
+    browser.wait_for("!document.querySelector('#day-map')", "another page");
+    browser.eval(&format!(
+        "location.hash = '#/map?day={}', true",
+        planning::day_label(day)
+    ));
     browser.wait_for(
-        "location.hash.includes('day=') && document.querySelectorAll('#day-map .map-job').length === 4 \
+        "document.querySelectorAll('#day-map .map-job').length === 4 \
          && document.querySelector('#day-map').viewBox.baseVal.width < 412",
         "the map at a phone's width",
     );
