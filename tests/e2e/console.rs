@@ -10,7 +10,7 @@ use fieldsync_client_core::protocol::job::Outcome;
 use fieldsync_client_core::protocol::now_millis;
 use fieldsync_client_core::protocol::rules::Status;
 use fieldsync_server::domain::clock::ManualClock;
-use fieldsync_tests::{EventStream, TestServer};
+use fieldsync_tests::{Dispatcher, EventStream, TestServer};
 
 use crate::{phone_heads, server_heads};
 use serde_json::{Value, json};
@@ -733,16 +733,8 @@ fn a_double_booking_is_refused_unless_dispatch_gives_a_reason() {
     // With a reason it is booked, and the history says over what and why.
     let booked = assign(json!({ "assignee": "anna", "override_reason": "customer insists" }));
     assert_eq!(booked.status, 200, "{:?}", booked.body);
-    let history = dispatcher.job(&second)["history"].clone();
     let expected = format!("booked over job {first}: customer insists");
-    assert!(
-        history
-            .as_array()
-            .expect("history")
-            .iter()
-            .any(|entry| entry["detail"] == expected.as_str()),
-        "{history}"
-    );
+    assert_history_says(&dispatcher, &second, &expected);
 
     // A cancelled visit frees its time; engineer and time are set in one change.
     let cancel = dispatcher.post(
@@ -889,15 +881,7 @@ fn a_visit_without_time_to_travel_is_refused_unless_dispatch_gives_a_reason() {
     assert_eq!(book(Some("the customer opens at 8:50")).status, 200);
     let expected =
         format!("booked without travel time next to job {first}: the customer opens at 8:50");
-    let history = dispatcher.job(&early)["history"].clone();
-    assert!(
-        history
-            .as_array()
-            .expect("history")
-            .iter()
-            .any(|e| e["detail"] == expected.as_str()),
-        "{history}"
-    );
+    assert_history_says(&dispatcher, &early, &expected);
 
     // Without coordinates nobody can say, so nothing is refused for travel.
     let nowhere = dispatcher.create_job("Somewhere Unknown");
@@ -1163,16 +1147,8 @@ fn an_engineers_hours_and_time_off_hold_bookings_unless_dispatch_gives_a_reason(
         refused.body
     );
     assert_eq!(over(Some("all hands")).status, 200);
-    let history = dispatcher.job(&both)["history"].clone();
     let expected = format!("booked over job {job}; booked outside anna's hours: all hands");
-    assert!(
-        history
-            .as_array()
-            .expect("history")
-            .iter()
-            .any(|e| e["detail"] == expected.as_str()),
-        "{history}"
-    );
+    assert_history_says(&dispatcher, &both, &expected);
     // Cancelled and reopened, the visit comes back with its conflicts named in the history.
     let status = |body: Value| dispatcher.post(&format!("/v1/jobs/{both}/status"), &body);
     assert_eq!(
@@ -1183,30 +1159,18 @@ fn an_engineers_hours_and_time_off_hold_bookings_unless_dispatch_gives_a_reason(
         status(json!({ "to": "assigned", "reason": "back home" })).status,
         200
     );
-    let history = dispatcher.job(&both)["history"].clone();
     let expected = format!("back home (booked over job {job}; booked outside anna's hours)");
-    assert!(
-        history
-            .as_array()
-            .expect("history")
-            .iter()
-            .any(|e| e["detail"] == expected.as_str()),
-        "{history}"
-    );
+    assert_history_says(&dispatcher, &both, &expected);
 
     // With a reason it is booked, and the history says so.
     assert_eq!(
         book(at(2, 10), at(2, 11), Some("she asked to do this one")).status,
         200
     );
-    let history = dispatcher.job(&job)["history"].clone();
-    assert!(
-        history
-            .as_array()
-            .expect("history")
-            .iter()
-            .any(|e| e["detail"] == "booked while anna is away: she asked to do this one"),
-        "{history}"
+    assert_history_says(
+        &dispatcher,
+        &job,
+        "booked while anna is away: she asked to do this one",
     );
 
     // The board says who works when; the suggestions put her last on her day off.
@@ -1255,6 +1219,19 @@ fn an_engineers_hours_and_time_off_hold_bookings_unless_dispatch_gives_a_reason(
         &json!({ "assignee": "anna" }),
     );
     assert_eq!(sat.status, 200, "{:?}", sat.body);
+}
+
+/// Asserts that the history of `job` has an entry whose words are `detail`.
+fn assert_history_says(dispatcher: &Dispatcher, job: &str, detail: &str) {
+    let history = dispatcher.job(job)["history"].clone();
+    assert!(
+        history
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|entry| entry["detail"] == detail),
+        "no `{detail}` in {history}"
+    );
 }
 
 /// Any job is found again from what the caller says: words of the customer's name in any case
