@@ -713,6 +713,26 @@ fn a_dispatcher_takes_a_call_assigns_it_and_sees_the_kpi_move() {
         "Grace Hopper's job, alone",
     );
     browser.screenshot("jobs-found-by-typing.png");
+    // The search saved as a view comes back with one click.
+    browser.fill("#jobs-sort", "customer");
+    browser.fill("#jobs-view-name", "Grace");
+    browser.click("#jobs-view-save");
+    browser.wait_for(
+        "document.querySelector('.view-chip[data-view=\"Grace\"]') && document.querySelector('#jobs-view-name').value === ''",
+        "the saved view",
+    );
+    browser.fill("#jobs-q", "");
+    browser.fill("#jobs-sort", "call");
+    browser.wait_for(
+        "document.querySelectorAll('#jobs-table tbody tr').length > 1",
+        "every open job",
+    );
+    browser.click(".view-chip[data-view=\"Grace\"] button");
+    browser.wait_for(
+        "document.querySelector('#jobs-q').value === 'grace hop' && document.querySelector('#jobs-sort').value === 'customer' \
+         && document.querySelectorAll('#jobs-table tbody tr').length === 1",
+        "the view's search again",
+    );
     browser.eval(
         "document.querySelector('#jobs-q').dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })), true",
     );

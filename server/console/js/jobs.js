@@ -1,12 +1,14 @@
 // Fieldsync console: the job list (#/jobs): find any job by customer, job id, engineer, region or
 // kind as the dispatcher types, narrowed by status and ordered by call, appointment, deadline or
 // customer. The search is the server's (GET /v1/jobs?q=…); what was typed survives live
-// re-renders and a visit to a job.
+// re-renders and a visit to a job. A search is saved as a named view (in this browser, for this
+// user) and brought back with one click.
 
 import { state } from './state.js';
 import { enc, h, label, fmtDateTime, fmtRange, tierBadge, ringBadge, statusChip, table, td } from './dom.js';
 import { api } from './api.js';
 import { t, errorText } from './i18n.js';
+import { rerender } from './hooks.js';
 
 const STATUSES = ['new', 'scheduled', 'assigned', 'en_route', 'on_site', 'completed', 'incomplete', 'cancelled', 'closed'];
 const SORTS = ['call', 'appointment', 'deadline', 'customer'];
@@ -14,6 +16,63 @@ const SORTS = ['call', 'appointment', 'deadline', 'customer'];
 const TYPING_PAUSE_MS = 200;
 /** The most jobs listed at once: a longer list is narrowed by typing, not by scrolling. */
 const SHOWN = 200;
+/** The most saved views a user keeps, and the longest name of one. */
+const MAX_VIEWS = 20;
+const MAX_VIEW_NAME = 40;
+
+/** Where this user's saved views are kept in this browser. */
+const viewsKey = () => `fieldsync.jobViews.${(state.me && state.me.user) || ''}`;
+
+/** This user's saved views: [{ name, q, status, sort }], oldest first. */
+function savedViews() {
+  try {
+    const views = JSON.parse(localStorage.getItem(viewsKey()) || '[]');
+    return Array.isArray(views) ? views.filter((v) => v && typeof v.name === 'string') : [];
+  } catch (e) {
+    return [];
+  }
+}
+
+function keepViews(views) {
+  try { localStorage.setItem(viewsKey(), JSON.stringify(views)); } catch (e) { /* private mode: this page only */ }
+}
+
+/** Shows the page again from `search`: the controls say what it says, not what was typed. */
+function showSearch() {
+  document.querySelectorAll('#jobs-q, #jobs-status, #jobs-sort, #jobs-view-name').forEach((el) => { delete el.dataset.dirty; });
+  rerender();
+}
+
+/** The saved views as buttons that bring a search back, each with one to forget it, and a
+ *  field to save the current search under a name (a name in use is replaced). */
+function viewsBar(search) {
+  const views = savedViews();
+  const name = h('input', {
+    id: 'jobs-view-name', type: 'text', maxlength: MAX_VIEW_NAME, autocomplete: 'off',
+    placeholder: t('jobs.view_name'), 'aria-label': t('jobs.view_name'),
+  });
+  const save = () => {
+    const named = name.value.trim();
+    if (!named) { name.focus(); return; }
+    const kept = views.filter((v) => v.name !== named);
+    kept.push({ name: named, q: search.q, status: search.status, sort: search.sort });
+    keepViews(kept.slice(-MAX_VIEWS));
+    showSearch();
+  };
+  name.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); save(); } });
+  return h('div', { class: 'jobs-views', role: 'group', 'aria-label': t('jobs.views') },
+    views.map((v) => h('span', { class: 'view-chip', 'data-view': v.name },
+      h('button', {
+        type: 'button', class: 'btn small', title: [v.q, v.status ? label(v.status) : t('jobs.status_all')].filter(Boolean).join(' · '),
+        onclick: () => { Object.assign(search, { q: v.q || '', status: v.status ?? 'open', sort: v.sort || 'call' }); showSearch(); },
+      }, v.name),
+      h('button', {
+        type: 'button', class: 'btn ghost small', 'aria-label': t('jobs.view_forget', { name: v.name }),
+        onclick: () => { keepViews(views.filter((x) => x.name !== v.name)); showSearch(); },
+      }, '×'))),
+    name,
+    h('button', { type: 'button', class: 'btn small', id: 'jobs-view-save', onclick: save }, t('jobs.view_save')));
+}
 
 export async function viewJobs() {
   const search = state.jobSearch || (state.jobSearch = { q: '', status: 'open', sort: 'call' });
@@ -65,6 +124,7 @@ export async function viewJobs() {
   return h('div', { class: 'page jobs' },
     h('h1', { class: 'page-title' }, t('jobs.title')),
     h('div', { class: 'jobs-filters' }, field, status, sort),
+    viewsBar(search),
     results);
 }
 
