@@ -45,6 +45,7 @@ mkdir -p "$(dirname "$jar")"
 rm -f "$jar"
 "$kotlin_home/bin/kotlinc" -nowarn "$generated/kotlin/com/fieldsync/fieldsync.kt" bindings/tests/kotlin/InstallerDay.kt \
   -cp /usr/share/java/jna.jar -d "$jar" 2>&1 | grep -v '^warning' || true
+[ -s "$jar" ] || { echo "kotlin: the test did not compile" >&2; exit 1; }
 java -Djna.library.path="$target/debug" -cp "$jar:/usr/share/java/jna.jar:$kotlin_home/lib/kotlin-stdlib.jar" InstallerDayKt
 
 echo "-- Mobile targets (check builds; linking needs the NDK or Xcode)"

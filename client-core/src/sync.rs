@@ -162,6 +162,7 @@ impl<'s> SyncSession<'s> {
         let mut confirmed = BTreeMap::new();
         for (job, state) in &mut self.resync {
             let mut doc = store::load_doc(&tx, job)?;
+            resend_what_they_need(state);
             let mut message = doc.sync().generate_sync_message(state);
             if message.is_none() {
                 let ours = doc.get_heads();
@@ -621,12 +622,87 @@ fn delete_orphans(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Makes the next fallback message carry again every change the server still says it needs.
+///
+/// The server keeps no sync state between rounds (`docs/sync-protocol.md`, the fallback): a
+/// change that reached it before one it depends on cannot be applied, is not kept, and is asked
+/// for again. Automerge's sync state remembers it as sent and would never send it again; the
+/// exchange would then go round without end (it happens when the server's Bloom filter
+/// wrongly claims a change the phone holds, about one exchange in a hundred).
+fn resend_what_they_need(state: &mut State) {
+    for hash in state.their_need.iter().flatten() {
+        state.sent_hashes.remove(hash);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use fieldsync_protocol::wire::JobChanges;
 
     use super::*;
     use crate::store::tests::seed;
+
+    /// The server as the fallback meets it: no sync state between rounds, a scratch copy that
+    /// keeps only the changes that apply, answered from the stored document.
+    fn stateless_server_round(server: &mut AutoCommit, message: Message) -> Option<Message> {
+        let mut scratch = server.fork();
+        let before = scratch.get_heads();
+        let mut state = State::new();
+        scratch
+            .sync()
+            .receive_sync_message(&mut state, message)
+            .expect("applies");
+        let arrived: Vec<Change> = scratch.get_changes(&before);
+        server.apply_changes(arrived).expect("stored");
+        server.sync().generate_sync_message(&mut state)
+    }
+
+    /// A change the server asked for, got before the change it depends on, and asks for again
+    /// goes again: without that the fallback went round without end.
+    #[test]
+    fn a_change_the_stateless_server_asks_for_again_goes_again() {
+        use fieldsync_protocol::automerge::transaction::Transactable;
+        use fieldsync_protocol::automerge::{ROOT, sync::SyncDoc as _};
+
+        let mut server = AutoCommit::new();
+        server.put(ROOT, "id", "job-1").expect("put");
+        server.commit();
+        let mut phone = server.fork();
+        phone.put(ROOT, "first", "note").expect("put");
+        phone.commit();
+        phone.put(ROOT, "second", "note").expect("put");
+        phone.commit();
+        let second = phone.get_heads();
+        // The phone sent the second change alone; the server could not apply it, kept nothing,
+        // and asks for it again (the first stays unasked for until then).
+        let mut state = State::new();
+        state.sent_hashes.extend(second.iter().copied());
+        state.their_heads = Some(server.get_heads());
+        state.their_need = Some(second.clone());
+        state.their_have = Some(Vec::new());
+        state.have_responded = true;
+        state.last_sent_heads = second.clone();
+
+        let mut forgetful = state.clone();
+        let message = phone.sync().generate_sync_message(&mut forgetful);
+        assert!(
+            message.is_none_or(|m| m.changes.is_empty()),
+            "Automerge alone does not send it again"
+        );
+        for _ in 0..10 {
+            resend_what_they_need(&mut state);
+            let Some(message) = phone.sync().generate_sync_message(&mut state) else {
+                break;
+            };
+            if let Some(reply) = stateless_server_round(&mut server, message) {
+                phone
+                    .sync()
+                    .receive_sync_message(&mut state, reply)
+                    .expect("applies");
+            }
+        }
+        assert_eq!(server.get_heads(), second, "the server holds both changes");
+    }
 
     /// One job's unusable data is set aside; the other job in the same response still syncs,
     /// and nothing half-written remains for the bad one.

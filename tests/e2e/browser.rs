@@ -1942,7 +1942,9 @@ fn a_job_is_planned_by_touch_on_the_board() {
             json!({ "type": kind, "touchPoints": points }),
         );
     };
+    // Picked up sideways (up or down would scroll the page), then carried to the row.
     touch(&mut browser, "touchStart", at(0), at(1));
+    touch(&mut browser, "touchMove", at(0) + 16.0, at(1));
     for step in 1..=10 {
         let f = f64::from(step) / 10.0;
         touch(
@@ -1972,11 +1974,16 @@ fn a_job_is_planned_by_touch_on_the_board() {
         json!(0)
     );
 
-    // A tap opens the job's panel.
+    // Put away the panel the drop opened; then a click opens it again.
     let on_row = format!(".board-row[data-engineer=\"anna\"] .board-job[data-job-id=\"{job}\"]");
     browser.wait_for(
         &format!("document.querySelector({on_row:?})"),
         "the job on Anna's row",
+    );
+    browser.click("#assign-panel button.close");
+    browser.wait_for(
+        "document.querySelector('#assign-panel').hidden",
+        "the panel put away",
     );
     let middle = browser.eval(&format!(
         "(() => {{ const c = document.querySelector({on_row:?}).getBoundingClientRect(); return [c.left + c.width / 2, c.top + c.height / 2]; }})()"
@@ -1985,12 +1992,33 @@ fn a_job_is_planned_by_touch_on_the_board() {
         middle[0].as_f64().expect("x"),
         middle[1].as_f64().expect("y"),
     );
-    touch(&mut browser, "touchStart", x, y);
-    touch(&mut browser, "touchEnd", x, y);
+    // The click a tap makes opens the job's panel: the drag before it does not swallow it.
+    browser.click(&on_row);
     browser.wait_for(
         "!document.querySelector('#assign-panel').hidden",
         "the job's panel",
     );
+
+    // Let go over nothing (the page's title), a drag changes nothing and opens nothing.
+    browser.click("#assign-panel button.close");
+    browser.wait_for(
+        "document.querySelector('#assign-panel').hidden",
+        "the panel put away again",
+    );
+    let title = browser.eval(
+        "(() => { const t = document.querySelector('#view h1').getBoundingClientRect(); return t.top + t.height / 2; })()",
+    );
+    let title = title.as_f64().expect("y");
+    touch(&mut browser, "touchStart", x, y);
+    touch(&mut browser, "touchMove", x + 16.0, y);
+    touch(&mut browser, "touchMove", x + 16.0, title);
+    touch(&mut browser, "touchEnd", x + 16.0, title);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        browser.eval("[document.querySelector('#assign-panel').hidden, document.querySelectorAll('.touch-ghost').length]"),
+        json!([true, 0])
+    );
+    assert_eq!(summary()["appointment_start"], 1_894_096_800_000_i64);
 }
 
 /// A map tile server on a socket of its own: answers every request with one plain SVG tile,

@@ -1109,9 +1109,14 @@ fn an_engineers_hours_and_time_off_hold_bookings_unless_dispatch_gives_a_reason(
     assert_eq!(
         (
             away.body["params"]["from"].as_str(),
-            away.body["params"]["reason"].as_str()
+            away.body["params"]["to"].as_str()
         ),
-        (Some("2030-01-09"), Some("training"))
+        (Some("2030-01-09"), Some("2030-01-10"))
+    );
+    assert!(
+        away.body["params"].get("reason").is_none() && !away.body.to_string().contains("training"),
+        "why she is away stays with her schedule: {:?}",
+        away.body
     );
     assert!(
         dispatcher.job(&job)["summary"]["assignee"].is_null(),

@@ -23,7 +23,8 @@ export function showError(id, err, retry) {
   // throw an Error with translated text) keeps its message.
   // A booking refused for several conflicts names them all (one reason overrides them all).
   const conflicts = err && err.params && Array.isArray(err.params.conflicts) ? err.params.conflicts : [];
-  const text = conflicts.length > 1 ? conflicts.map((params) => errorText({ code: 'conflict', params })).join(' ')
+  const text = conflicts.length > 1
+    ? h('ul', { class: 'plain' }, conflicts.map((params) => h('li', {}, errorText({ code: 'conflict', params }))))
     : err && typeof err === 'object' ? errorText(err) : String(err);
   state.errors[id] = { hash: location.hash, text, retry };
   const el = $(id);

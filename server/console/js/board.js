@@ -139,7 +139,11 @@ function boardJob(ctx, j) {
   },
   h('div', { class: 'bj-name' }, j.tier === 'vip' ? h('span', { class: 'badge vip' }, t('board.vip')) : null, ' ', j.customer_name),
   h('div', { class: 'bj-meta' }, [j.appointment_start != null ? when : j.assignee || t('board.unassigned_short'), label(j.kind), j.region].join(' · ')));
-  el.addEventListener('click', () => openPanel(ctx, j.id));
+  el.addEventListener('click', () => {
+    // Not the click that ends a drag by touch.
+    if (Date.now() - Number(el.dataset.dragged || 0) < 600) return;
+    openPanel(ctx, j.id);
+  });
   el.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openPanel(ctx, j.id, true); }
   });
@@ -157,9 +161,11 @@ function boardJob(ctx, j) {
 /** Where each drop target's handler is, for drags by touch (which have no drop events). */
 const dropHandlers = new WeakMap();
 
-/** Moves a job by touch (a finger or a pen), as the mouse drags it: the card follows the finger
- *  once it has moved a few pixels, and is dropped where it is let go. A tap still opens the
- *  panel; the card itself does not scroll the page (`touch-action: none`), the rest does. */
+/** Moves a job by touch (a finger or a pen), as the mouse drags it: a card moved sideways
+ *  follows the finger and is dropped where it is let go; moved up or down first, the page
+ *  scrolls (`touch-action: pan-y`), and a tap still opens the panel. A touch's events stay with
+ *  the card it began on (implicit pointer capture); while a card is held the live refresh
+ *  waits, as it does for the mouse (`state.drag`), so the card is not rebuilt under it. */
 function touchDrag(el, j) {
   let drag = null;
   const targetAt = (x, y) => {
@@ -171,17 +177,20 @@ function touchDrag(el, j) {
   el.addEventListener('pointerdown', (e) => {
     if (e.pointerType === 'mouse' || !e.isPrimary) return;
     drag = { x: e.clientX, y: e.clientY, ghost: null, over: null };
-    el.setPointerCapture(e.pointerId);
   });
   el.addEventListener('pointermove', (e) => {
     if (!drag) return;
     if (!drag.ghost) {
-      if (Math.hypot(e.clientX - drag.x, e.clientY - drag.y) < 8) return;
-      drag.ghost = el.cloneNode(true);
-      drag.ghost.classList.add('touch-ghost');
-      drag.ghost.removeAttribute('id');
-      drag.ghost.removeAttribute('style'); // a timeline card's place on its track
-      document.body.append(drag.ghost);
+      const [dx, dy] = [Math.abs(e.clientX - drag.x), Math.abs(e.clientY - drag.y)];
+      if (Math.max(dx, dy) < 8) return;
+      if (dy > dx) { drag = null; return; } // a scroll: the browser has it
+      const ghost = el.cloneNode(true);
+      ghost.classList.add('touch-ghost');
+      for (const name of ['id', 'style', 'data-job-id', 'role', 'tabindex', 'draggable', 'title']) ghost.removeAttribute(name);
+      ghost.setAttribute('aria-hidden', 'true');
+      document.body.append(ghost);
+      drag.ghost = ghost;
+      state.drag = j;
       el.classList.add('dragging');
     }
     drag.ghost.style.left = `${e.clientX - 20}px`;
@@ -198,13 +207,12 @@ function touchDrag(el, j) {
     const { ghost, over } = drag;
     drag = null;
     if (!ghost) return; // a tap: the click that follows opens the panel
+    state.drag = null;
     ghost.remove();
     el.classList.remove('dragging');
     if (over) over.classList.remove('drop-over');
-    // A click the browser may send right after the drag must not open the panel.
-    const swallow = (c) => c.stopImmediatePropagation();
-    el.addEventListener('click', swallow, { capture: true });
-    setTimeout(() => el.removeEventListener('click', swallow, { capture: true }));
+    // The click a browser may still send for the touch must not open the panel.
+    el.dataset.dragged = String(Date.now());
     if (dropped && over) dropHandlers.get(over)(j.id, e);
   };
   el.addEventListener('pointerup', (e) => end(e, true));

@@ -37,6 +37,9 @@ function keepViews(views) {
   try { localStorage.setItem(viewsKey(), JSON.stringify(views)); } catch (e) { /* private mode: this page only */ }
 }
 
+/** A search's status filter in words. */
+const statusText = (status) => (status === 'open' ? t('jobs.status_open') : status ? label(status) : t('jobs.status_all'));
+
 /** Shows the page again from `search`: the controls say what it says, not what was typed. */
 function showSearch() {
   document.querySelectorAll('#jobs-q, #jobs-status, #jobs-sort, #jobs-view-name').forEach((el) => { delete el.dataset.dirty; });
@@ -54,7 +57,8 @@ function viewsBar(search) {
   const save = () => {
     const named = name.value.trim();
     if (!named) { name.focus(); return; }
-    const kept = views.filter((v) => v.name !== named);
+    // Read again: another tab may have saved since this bar was built.
+    const kept = savedViews().filter((v) => v.name !== named);
     kept.push({ name: named, q: search.q, status: search.status, sort: search.sort });
     keepViews(kept.slice(-MAX_VIEWS));
     showSearch();
@@ -63,12 +67,12 @@ function viewsBar(search) {
   return h('div', { class: 'jobs-views', role: 'group', 'aria-label': t('jobs.views') },
     views.map((v) => h('span', { class: 'view-chip', 'data-view': v.name },
       h('button', {
-        type: 'button', class: 'btn small', title: [v.q, v.status ? label(v.status) : t('jobs.status_all')].filter(Boolean).join(' · '),
+        type: 'button', class: 'btn small', title: [v.q, statusText(v.status), t(`jobs.sort_${v.sort || 'call'}`)].filter(Boolean).join(' · '),
         onclick: () => { Object.assign(search, { q: v.q || '', status: v.status ?? 'open', sort: v.sort || 'call' }); showSearch(); },
       }, v.name),
       h('button', {
         type: 'button', class: 'btn ghost small', 'aria-label': t('jobs.view_forget', { name: v.name }),
-        onclick: () => { keepViews(views.filter((x) => x.name !== v.name)); showSearch(); },
+        onclick: () => { keepViews(savedViews().filter((x) => x.name !== v.name)); showSearch(); },
       }, '×'))),
     name,
     h('button', { type: 'button', class: 'btn small', id: 'jobs-view-save', onclick: save }, t('jobs.view_save')));

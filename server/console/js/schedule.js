@@ -54,7 +54,7 @@ export async function scheduleEditor() {
     noAway.hidden = away.length > 0;
     awayList.replaceChildren(...away.map((p, i) => h('li', { 'data-index': i },
       `${p.from} – ${p.to}${p.reason ? ` · ${p.reason}` : ''} `,
-      h('button', { type: 'button', class: 'btn ghost small', onclick: () => { away.splice(i, 1); drawAway(); } }, t('schedule.remove')))));
+      h('button', { type: 'button', class: 'btn ghost small', onclick: () => { away.splice(i, 1); who.error = null; drawAway(); } }, t('schedule.remove')))));
   };
   drawAway();
   const from = h('input', { type: 'date', id: 'sched-from' });
@@ -95,6 +95,7 @@ export async function scheduleEditor() {
       onclick: () => {
         if (!from.value) { from.focus(); return; }
         away.push({ from: from.value, to: to.value || from.value, reason: reason.value.trim() });
+        who.error = null; // the problems named were of the list as it was
         from.value = ''; to.value = ''; reason.value = '';
         drawAway();
       },
@@ -121,7 +122,8 @@ export async function scheduleEditor() {
       return { start, end: end === '00:00' ? '24:00' : end };
     });
   }
-  form.addEventListener('change', () => { who.draft.week = readWeek(); });
+  // Kept as they change; the problems named were of the form as it was.
+  form.addEventListener('change', () => { who.draft.week = readWeek(); who.error = null; });
   // The server's problems, each naming the day or the period it is about: said so, and marked.
   function showSaved() {
     const err = who.error;

@@ -192,8 +192,7 @@ codes! {
         /// `needed` and `free` minutes, `before`: whether it comes first; `conflict`). Sent
         /// again with an `override_reason`, it is booked.
         NoTravelTime = "no_travel_time",
-        /// The engineer is away that day (`user`, `from`, `to`, `reason`: the time off;
-        /// `conflict`). Sent again with an `override_reason`, it is booked.
+        /// The engineer is away that day (`user`, `from`, `to`: the time off; `conflict`). Sent again with an `override_reason`, it is booked.
         TimeOff = "time_off",
         /// The engineer does not work that weekday (`user`; `conflict`). Sent again with an
         /// `override_reason`, it is booked.

@@ -188,14 +188,13 @@ pub fn of(storage: &dyn Storage, user_id: &str) -> Result<Option<WorkSchedule>, 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Unavailable {
-    /// They are away that day.
+    /// They are away that day (why stays with their schedule, which only the office's
+    /// people pages read: a board is read by everyone who plans).
     TimeOff {
         /// The first day away.
         from: String,
         /// The last day away.
         to: String,
-        /// Why, as the office wrote it.
-        reason: String,
     },
     /// They do not work that weekday.
     DayOff,
@@ -213,22 +212,16 @@ impl Unavailable {
     /// anyway.
     pub fn conflict(&self, engineer: &str) -> (DomainError, String) {
         match self {
-            Unavailable::TimeOff { from, to, reason } => (
+            Unavailable::TimeOff { from, to } => (
                 DomainError::conflict(
                     Problem::TimeOff,
                     format!(
-                        "{engineer} is away from {from} to {to}{}; give a reason to book it anyway",
-                        if reason.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({reason})")
-                        }
+                        "{engineer} is away from {from} to {to}; give a reason to book it anyway"
                     ),
                 )
                 .with("user", engineer)
                 .with("from", from.as_str())
-                .with("to", to.as_str())
-                .with("reason", reason.as_str()),
+                .with("to", to.as_str()),
                 format!("booked while {engineer} is away"),
             ),
             Unavailable::DayOff => (
@@ -268,7 +261,6 @@ pub fn on_day(schedule: &WorkSchedule, day: Date) -> Result<Option<Shift>, Unava
         return Err(Unavailable::TimeOff {
             from: away.from.clone(),
             to: away.to.clone(),
-            reason: away.reason.clone(),
         });
     }
     let weekday = usize::try_from(day.weekday().to_monday_zero_offset()).unwrap_or(0);
@@ -381,10 +373,13 @@ mod tests {
             Some(Unavailable::DayOff),
             "Saturday"
         );
-        assert!(matches!(
+        assert_eq!(
             unavailable(&schedule, slot("2030-01-10", "10:00", "11:00"), &zone),
-            Some(Unavailable::TimeOff { reason, .. }) if reason == "training"
-        ));
+            Some(Unavailable::TimeOff {
+                from: "2030-01-09".into(),
+                to: "2030-01-10".into()
+            })
+        );
         // Over midnight never fits; ending at midnight fits a day that ends at 24:00.
         let late = week(Some(("18:00", "24:00")));
         let overnight = Appointment {

@@ -154,8 +154,9 @@ pub fn too_little_travel(
         .list_jobs()?
         .into_iter()
         .filter(|j| j.id != job.id && j.assignee.as_deref() == Some(engineer))
-        // A finished visit is where the engineer sets off from; a called-off one is not.
-        .filter(|j| !matches!(j.status, Status::Cancelled | Status::Closed))
+        // A finished (or closed) visit is where the engineer sets off from; a called-off one
+        // is not.
+        .filter(|j| j.status != Status::Cancelled)
         .filter_map(|j| match (j.appointment_start, j.appointment_end) {
             (Some(start), Some(end)) => Some((j, Appointment { start, end })),
             _ => None,

@@ -100,7 +100,7 @@ async fn board(
 
 /// The day's map.
 ///
-/// The day's visits and the jobs still to plan, each where its site's coordinates (or the engineer's arrival) put it, and every installer where their phone last arrived that day; with the tile server to draw them on, if one is configured. Permission: `ReadJobs`.
+/// The day's visits and the jobs still to plan, each where its site's coordinates (or the engineer's arrival) put it, and every installer where their phone last arrived that day at one of those jobs; with the tile server to draw them on, if one is configured. Permission: `ReadJobs`.
 #[utoipa::path(
     get,
     path = "/v1/map",

@@ -355,7 +355,7 @@ struct AssignBody {
 
 /// Assign, reassign or unassign.
 ///
-/// `assignee: null` unassigns. A visit is refused with `409 conflict` unless `override_reason` says why (the job's history keeps the reason and what it overrode) when it overlaps another of the engineer's not yet ended (problem `double_booked`, naming the other job: `job`, `customer`, `start`, `end`), falls on their time off (`time_off`: `from`, `to`, `reason`), on a weekday they do not work (`day_off`) or outside the day's hours (`outside_working_hours`: `shift_start`, `shift_end`), or leaves too little time to travel from the visit before it or to the one after it (`no_travel_time`: the other job, `km`, `needed` and `free` minutes, `before`). The answer names the first; `conflicts` lists all of them, each with its `problem` and parameters. Permission: `EditJobs`.
+/// `assignee: null` unassigns. A visit is refused with `409 conflict` unless `override_reason` says why (the job's history keeps the reason and what it overrode) when it overlaps another of the engineer's not yet ended (problem `double_booked`, naming the other job: `job`, `customer`, `start`, `end`), falls on their time off (`time_off`: `from`, `to`), on a weekday they do not work (`day_off`) or outside the day's hours (`outside_working_hours`: `shift_start`, `shift_end`), or leaves too little time to travel from the visit before it or to the one after it (`no_travel_time`: the other job, `km`, `needed` and `free` minutes, `before`). The answer names the first; `conflicts` lists all of them, each with its `problem` and parameters. Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{id}/assign",
@@ -438,7 +438,7 @@ struct StatusBody {
 
 /// Move the status.
 ///
-/// Dispatch may move a job back. Cancelling and reopening need a `reason` (`400 invalid_field`, field `reason`, problem `required`). Only a `completed` or `incomplete` job can be closed (`400 invalid_edit` with the problem `transition_not_allowed` otherwise), and only once the server holds every photo, the signature and the report (`409 media_missing`). Permission: `EditJobs`.
+/// Dispatch may move a job back. Cancelling and reopening need a `reason` (`400 invalid_field`, field `reason`, problem `required`); a reopened job keeps its engineer and visit, and its history names the planning conflicts that visit now has (booked over with the reopening's reason). Only a `completed` or `incomplete` job can be closed (`400 invalid_edit` with the problem `transition_not_allowed` otherwise), and only once the server holds every photo, the signature and the report (`409 media_missing`). Permission: `EditJobs`.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{id}/status",
