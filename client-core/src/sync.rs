@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fieldsync_protocol::automerge::sync::{Message, State, SyncDoc};
+use fieldsync_protocol::automerge::sync::{Message, MessageVersion, State, SyncDoc};
 use fieldsync_protocol::automerge::{AutoCommit, Change};
 use fieldsync_protocol::now_millis;
 use fieldsync_protocol::wire::{self, JobChanges, ResyncMessage, SyncRequest, SyncResponse};
@@ -162,7 +162,6 @@ impl<'s> SyncSession<'s> {
         let mut confirmed = BTreeMap::new();
         for (job, state) in &mut self.resync {
             let mut doc = store::load_doc(&tx, job)?;
-            resend_what_they_need(state);
             let mut message = doc.sync().generate_sync_message(state);
             if message.is_none() {
                 let ours = doc.get_heads();
@@ -184,7 +183,8 @@ impl<'s> SyncSession<'s> {
                     message = doc.sync().generate_sync_message(state);
                 }
             }
-            if let Some(message) = message {
+            if let Some(mut message) = message {
+                send_all_they_lack(&mut doc, state, &mut message);
                 if resync_bytes > PUSH_BUDGET_BYTES {
                     // The rest go next round; a fresh state makes them start over cleanly.
                     *state = State::new();
@@ -622,17 +622,35 @@ fn delete_orphans(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Makes the next fallback message carry again every change the server still says it needs.
+/// When the server's last message needed changes, makes `message` carry every change after the
+/// server's heads, not only those Automerge picked.
 ///
 /// The server keeps no sync state between rounds (`docs/sync-protocol.md`, the fallback): a
-/// change that reached it before one it depends on cannot be applied, is not kept, and is asked
-/// for again. Automerge's sync state remembers it as sent and would never send it again; the
-/// exchange would then go round without end (it happens when the server's Bloom filter
-/// wrongly claims a change the phone holds, about one exchange in a hundred).
-fn resend_what_they_need(state: &mut State) {
-    for hash in state.their_need.iter().flatten() {
-        state.sent_hashes.remove(hash);
+/// change that reaches it before one it depends on cannot be applied and is not kept, and the
+/// server, answering from its stored document, asks for that change again rather than for the
+/// one it lacks. Automerge picks what to send from the server's Bloom filter, which wrongly
+/// claims a change now and then (about one exchange in a hundred), and from what it sent before;
+/// the exchange then goes round without end. Every change after the server's heads is a
+/// superset of what it lacks, and changes it holds already are ignored.
+fn send_all_they_lack(doc: &mut AutoCommit, state: &State, message: &mut Message) {
+    let asked = state
+        .their_need
+        .as_ref()
+        .is_some_and(|need| !need.is_empty());
+    let Some(theirs) = state.their_heads.as_ref() else {
+        return;
+    };
+    // Their heads must all be ours, or "after their heads" means nothing here.
+    if !asked || !theirs.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+        return;
     }
+    let changes: Vec<Vec<u8>> = doc
+        .get_changes(theirs)
+        .into_iter()
+        .map(|change| change.raw_bytes().to_vec())
+        .collect();
+    message.changes = changes.into();
+    message.version = MessageVersion::V1;
 }
 
 #[cfg(test)]
@@ -642,27 +660,15 @@ mod tests {
     use super::*;
     use crate::store::tests::seed;
 
-    /// The server as the fallback meets it: no sync state between rounds, a scratch copy that
-    /// keeps only the changes that apply, answered from the stored document.
-    fn stateless_server_round(server: &mut AutoCommit, message: Message) -> Option<Message> {
-        let mut scratch = server.fork();
-        let before = scratch.get_heads();
-        let mut state = State::new();
-        scratch
-            .sync()
-            .receive_sync_message(&mut state, message)
-            .expect("applies");
-        let arrived: Vec<Change> = scratch.get_changes(&before);
-        server.apply_changes(arrived).expect("stored");
-        server.sync().generate_sync_message(&mut state)
-    }
-
-    /// A change the server asked for, got before the change it depends on, and asks for again
-    /// goes again: without that the fallback went round without end.
-    #[test]
-    fn a_change_the_stateless_server_asks_for_again_goes_again() {
+    /// Runs the fallback for the phone's `first` and `second` changes against a server as the
+    /// fallback meets it (no sync state between rounds, a scratch copy that keeps only the
+    /// changes that apply, answers from the stored document) whose Bloom filter wrongly claims
+    /// `first`, for at most ten rounds, with or without [`send_all_they_lack`]; whether the
+    /// server ends up holding both.
+    fn fallback_settles(fix: bool) -> bool {
+        use fieldsync_protocol::automerge::ROOT;
+        use fieldsync_protocol::automerge::sync::{BloomFilter, Have};
         use fieldsync_protocol::automerge::transaction::Transactable;
-        use fieldsync_protocol::automerge::{ROOT, sync::SyncDoc as _};
 
         let mut server = AutoCommit::new();
         server.put(ROOT, "id", "job-1").expect("put");
@@ -670,38 +676,57 @@ mod tests {
         let mut phone = server.fork();
         phone.put(ROOT, "first", "note").expect("put");
         phone.commit();
+        let first = phone.get_heads();
         phone.put(ROOT, "second", "note").expect("put");
         phone.commit();
-        let second = phone.get_heads();
-        // The phone sent the second change alone; the server could not apply it, kept nothing,
-        // and asks for it again (the first stays unasked for until then).
         let mut state = State::new();
-        state.sent_hashes.extend(second.iter().copied());
-        state.their_heads = Some(server.get_heads());
-        state.their_need = Some(second.clone());
-        state.their_have = Some(Vec::new());
-        state.have_responded = true;
-        state.last_sent_heads = second.clone();
-
-        let mut forgetful = state.clone();
-        let message = phone.sync().generate_sync_message(&mut forgetful);
-        assert!(
-            message.is_none_or(|m| m.changes.is_empty()),
-            "Automerge alone does not send it again"
-        );
         for _ in 0..10 {
-            resend_what_they_need(&mut state);
-            let Some(message) = phone.sync().generate_sync_message(&mut state) else {
+            let Some(mut message) = phone.sync().generate_sync_message(&mut state) else {
                 break;
             };
-            if let Some(reply) = stateless_server_round(&mut server, message) {
-                phone
-                    .sync()
-                    .receive_sync_message(&mut state, reply)
-                    .expect("applies");
+            if fix {
+                send_all_they_lack(&mut phone, &state, &mut message);
             }
+            let mut scratch = server.fork();
+            let before = scratch.get_heads();
+            let mut theirs = State::new();
+            scratch
+                .sync()
+                .receive_sync_message(&mut theirs, message)
+                .expect("applies");
+            server
+                .apply_changes(scratch.get_changes(&before))
+                .expect("stored");
+            let Some(mut reply) = server.sync().generate_sync_message(&mut theirs) else {
+                continue;
+            };
+            // The false positive: the filter claims the phone's first change too.
+            for have in &mut reply.have {
+                let mut claimed: Vec<_> = server
+                    .get_changes(&have.last_sync)
+                    .iter()
+                    .map(|c| c.hash())
+                    .collect();
+                claimed.extend(first.iter().copied());
+                *have = Have {
+                    last_sync: have.last_sync.clone(),
+                    bloom: BloomFilter::from_hashes(claimed.iter()),
+                };
+            }
+            phone
+                .sync()
+                .receive_sync_message(&mut state, reply)
+                .expect("applies");
         }
-        assert_eq!(server.get_heads(), second, "the server holds both changes");
+        server.get_heads() == phone.get_heads()
+    }
+
+    /// The fallback settles though the stateless server's Bloom filter wrongly claims a change
+    /// the phone holds; Automerge's choice alone goes round without end.
+    #[test]
+    fn the_fallback_settles_past_a_bloom_filter_false_positive() {
+        assert!(!fallback_settles(false), "the case this guards against");
+        assert!(fallback_settles(true));
     }
 
     /// One job's unusable data is set aside; the other job in the same response still syncs,
