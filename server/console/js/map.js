@@ -9,6 +9,7 @@
 import { enc, h, s, fmtTime, fmtDay, localDay, validDay, shiftDay, tierBadge, statusChip } from './dom.js';
 import { api } from './api.js';
 import { t } from './i18n.js';
+import { weekHash } from './week.js';
 
 const PAD = 48;
 const TILE = 256;
@@ -115,7 +116,7 @@ export async function viewMap({ query }) {
     const engineerPoint = (e) => {
       const { x, y } = at(e.position);
       const title = t('map.engineer_at', { name: e.name || e.user, time: fmtTime(e.at) });
-      return s('a', { href: `#/week?${new URLSearchParams({ engineer: e.user, from: day })}`, class: 'map-engineer', 'data-user': e.user, 'aria-label': title },
+      return s('a', { href: weekHash(e.user, day), class: 'map-engineer', 'data-user': e.user, 'aria-label': title },
         s('title', {}, title),
         s('rect', { x: x - 11, y: y - 11, width: 22, height: 22, rx: 5, class: 'map-engineer-mark' }),
         s('text', { ...labelAt(x, y + 22), class: 'map-label map-engineer-name' }, e.name || e.user));

@@ -525,6 +525,16 @@ pub(crate) fn every_problem(mut problems: Vec<DomainError>) -> Result<(), Domain
     Err(problems.swap_remove(0).with("errors", all))
 }
 
+/// `conflict`, naming the engineer's other visit it is about (`job`, `customer`, `start`,
+/// `end`).
+fn about_visit(conflict: DomainError, other: &JobSummary) -> DomainError {
+    conflict
+        .with("job", other.id.as_str())
+        .with("customer", other.customer_name.as_str())
+        .with("start", other.appointment_start)
+        .with("end", other.appointment_end)
+}
+
 /// The first of a booking's `conflicts` as the error, carrying all of them (itself included)
 /// in its `conflicts` parameter, each with its `problem` and the other parameters: one reason
 /// overrides them all, so the dispatcher is shown them all.
@@ -1041,19 +1051,18 @@ impl<'s> Dispatch<'s> {
         let mut conflicts = Vec::new();
         if let Some(other) = planning::clash(tx, job_id, engineer, slot)? {
             conflicts.push((
-                DomainError::conflict(
-                    Problem::DoubleBooked,
-                    format!(
-                        "{engineer} already has job `{}` ({}) at that time; give a reason to \
-                         book it anyway",
-                        other.id, other.customer_name
-                    ),
-                )
-                .with("user", engineer)
-                .with("job", other.id.as_str())
-                .with("customer", other.customer_name.as_str())
-                .with("start", other.appointment_start)
-                .with("end", other.appointment_end),
+                about_visit(
+                    DomainError::conflict(
+                        Problem::DoubleBooked,
+                        format!(
+                            "{engineer} already has job `{}` ({}) at that time; give a reason \
+                             to book it anyway",
+                            other.id, other.customer_name
+                        ),
+                    )
+                    .with("user", engineer),
+                    &other,
+                ),
                 format!("booked over job {}", other.id),
             ));
         }
@@ -1070,23 +1079,22 @@ impl<'s> Dispatch<'s> {
         let other = &short.other;
         let km = (short.km * 10.0).round() / 10.0;
         conflicts.push((
-            DomainError::conflict(
-                Problem::NoTravelTime,
-                format!(
-                    "{engineer} needs about {} min to travel the {km} km {} job `{}` ({}) and \
-                     would have {} min; give a reason to book it anyway",
-                    short.needed,
-                    if short.before { "from" } else { "to" },
-                    other.id,
-                    other.customer_name,
-                    short.free
-                ),
+            about_visit(
+                DomainError::conflict(
+                    Problem::NoTravelTime,
+                    format!(
+                        "{engineer} needs about {} min to travel the {km} km {} job `{}` ({}) \
+                         and would have {} min; give a reason to book it anyway",
+                        short.needed,
+                        if short.before { "from" } else { "to" },
+                        other.id,
+                        other.customer_name,
+                        short.free
+                    ),
+                )
+                .with("user", engineer),
+                other,
             )
-            .with("user", engineer)
-            .with("job", other.id.as_str())
-            .with("customer", other.customer_name.as_str())
-            .with("start", other.appointment_start)
-            .with("end", other.appointment_end)
             .with("km", km)
             .with("needed", short.needed)
             .with("free", short.free)

@@ -473,12 +473,14 @@ pub fn clash(
         .list_jobs()?
         .into_iter()
         .filter(|j| j.id != job_id && j.assignee.as_deref() == Some(engineer))
-        .filter(|j| !j.status.is_terminal())
-        .filter(|j| {
-            matches!((j.appointment_start, j.appointment_end),
-                (Some(start), Some(end)) if start < slot.end && slot.start < end)
-        })
+        .filter(|j| !j.status.is_terminal() && shares_time(j, slot))
         .min_by_key(|j| j.appointment_start))
+}
+
+/// Whether `job`'s appointment shares any moment with `slot` (visits that only touch do not).
+fn shares_time(job: &JobSummary, slot: Appointment) -> bool {
+    matches!((job.appointment_start, job.appointment_end),
+        (Some(start), Some(end)) if start < slot.end && slot.start < end)
 }
 
 fn on_day(job: &JobSummary, day: &Day) -> bool {
@@ -665,11 +667,7 @@ pub fn suggestions(
             let busy_with = job.appointment.and_then(|slot| {
                 theirs
                     .iter()
-                    .filter(|j| !j.status.is_terminal())
-                    .find(|j| {
-                        matches!((j.appointment_start, j.appointment_end),
-                        (Some(start), Some(end)) if start < slot.end && slot.start < end)
-                    })
+                    .find(|j| !j.status.is_terminal() && shares_time(j, slot))
                     .map(|j| (*j).clone())
             });
             let km = here.and_then(|here| {
