@@ -245,6 +245,26 @@ fn authorization_matrix_has_no_leaks() {
             None,
             [401, 403, 401, 200, 200, 200, 200],
         ),
+        // The managed lists: the office reads them, admins keep them (the entry the admin
+        // puts is deleted again, so the matrix's own calls stay unmanaged).
+        (
+            "GET",
+            "/v1/lists".into(),
+            None,
+            [401, 403, 401, 200, 200, 200, 200],
+        ),
+        (
+            "PUT",
+            "/v1/lists/categories/matrix".into(),
+            Some(json!({ "name_zh": "矩阵", "name_en": "Matrix" })),
+            [401, 403, 401, 403, 403, 403, 200],
+        ),
+        (
+            "DELETE",
+            "/v1/lists/categories/matrix".into(),
+            None,
+            [401, 403, 401, 403, 403, 403, 204],
+        ),
         (
             "GET",
             "/v1/me".into(),

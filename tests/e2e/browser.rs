@@ -868,8 +868,13 @@ fn a_chinese_dispatcher_takes_a_call_assigns_it_and_reads_the_desk_in_chinese() 
     browser.fill("#site_province", "上海市");
     browser.fill("#site_district", "浦东新区");
     browser.fill("#site_address", "世纪大道 100 号");
-    browser.fill("#category", "不制冷");
-    browser.fill("#description", "空调开机后不制冷，室外机不转");
+    // The category is chosen from the organisation's list, by its Chinese name.
+    browser.fill("#category", "不制热");
+    assert_eq!(
+        browser.eval("document.querySelector('#category').selectedOptions[0].textContent"),
+        json!("不制热")
+    );
+    browser.fill("#description", "空调开机后不制热，室外机不转");
     browser.submit("#intake-form");
     browser.wait_for(
         "(document.querySelector('#intake-error') || {}).textContent",
@@ -1628,6 +1633,186 @@ fn an_admin_adds_an_installer_and_enrolls_their_phone_from_the_page() {
     browser.call("Emulation.clearDeviceMetricsOverride", json!({}));
 }
 
+/// An admin keeps the regions and problem categories with both names; a bad entry is marked
+/// field by field; intake, corrections and the people page then offer the entries not retired,
+/// and every page names them in the reader's language.
+#[test]
+fn an_admin_keeps_the_lists_and_the_desk_names_them_in_each_language() {
+    let server = TestServer::start();
+    let url = server.url();
+    let early = server.dispatcher().create_job("Ada"); // region north, category "no heat"
+    let mut browser = Browser::launch();
+    browser.sign_in(&url, "admin", &password_of("admin"));
+    browser.eval("location.hash = '#/lists', true");
+    browser.wait_for("document.querySelector('#regions-form')", "the lists page");
+    assert!(
+        browser
+            .text("#list-regions")
+            .contains("any text is accepted")
+    );
+
+    // A region without names: each missing name is marked, nothing is stored.
+    browser.fill("#regions-code", "north");
+    browser.submit("#regions-form");
+    browser.wait_for(
+        "!document.querySelector('#regions-error').hidden",
+        "the entry refused",
+    );
+    assert_eq!(
+        browser.eval(
+            "[...document.querySelectorAll('#regions-form .invalid')].map((e) => e.id).join()"
+        ),
+        json!("regions-zh,regions-en")
+    );
+    assert!(
+        browser
+            .text("#regions-error")
+            .contains("Chinese name is required")
+    );
+    assert_eq!(
+        server.dispatcher().get("/v1/lists").body["regions"],
+        json!([])
+    );
+
+    for (list, code, zh, en) in [
+        ("regions", "north", "北区", "North"),
+        ("regions", "south", "南区", "South"),
+        ("categories", "no heat", "不制热", "No heat"),
+        ("categories", "leak", "漏水", "Leak"),
+    ] {
+        browser.fill(&format!("#{list}-code"), code);
+        browser.fill(&format!("#{list}-zh"), zh);
+        browser.fill(&format!("#{list}-en"), en);
+        browser.submit(&format!("#{list}-form"));
+        browser.wait_for(
+            &format!("document.querySelector('#list-{list}-table tr[data-code=\"{code}\"]')"),
+            "the new entry",
+        );
+    }
+    // Renamed, and one category retired.
+    browser.click("#list-regions-table button[data-edit=\"south\"]");
+    assert_eq!(
+        browser.eval("document.querySelector('#regions-code').value"),
+        json!("south")
+    );
+    browser.fill("#regions-en", "South Coast");
+    browser.submit("#regions-form");
+    browser.wait_for(
+        "document.querySelector('#list-regions-table').textContent.includes('South Coast')",
+        "the region renamed",
+    );
+    browser.click("#list-categories-table button[data-retire=\"leak\"]");
+    browser.wait_for(
+        "(document.querySelector('#list-categories-table tr[data-code=\"leak\"]') || {}).className === 'retired'",
+        "the category retired",
+    );
+    // Deleting a region a job carries is refused with the reason.
+    browser.click("#list-regions-table button[data-delete=\"north\"]");
+    browser.wait_for(
+        "!document.querySelector('#lists-error').hidden",
+        "the delete refused",
+    );
+    assert!(
+        browser.text("#lists-error").contains("retire it instead"),
+        "{}",
+        browser.text("#lists-error")
+    );
+    browser.screenshot("lists.png");
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 412, "height": 915, "deviceScaleFactor": 2, "mobile": true }),
+    );
+    browser.eval("location.hash = '#/people', true");
+    browser.wait_for("document.querySelector('#people-table')", "the people");
+    browser.eval("location.hash = '#/lists', true");
+    browser.wait_for(
+        "document.querySelector('#list-categories-table')",
+        "the lists",
+    );
+    assert_eq!(
+        browser.eval("document.documentElement.scrollWidth <= window.innerWidth"),
+        json!(true),
+        "the lists page fits 412 px"
+    );
+    browser.screenshot("lists-at-412px.png");
+    browser.call("Emulation.clearDeviceMetricsOverride", json!({}));
+
+    // The people page offers the regions by name.
+    browser.eval("location.hash = '#/people', true");
+    browser.wait_for("document.querySelector('#user-form')", "the admin's form");
+    assert_eq!(
+        browser.eval("[...document.querySelector('#user-region').options].map((o) => o.textContent).join('|')"),
+        json!("— choose —|North|South Coast")
+    );
+
+    // A Chinese dispatcher: intake offers the entries not retired, by their Chinese names.
+    let mut desk = Browser::launch_in(None, Some("zh-CN"));
+    desk.sign_in(&url, "dispatch", &password_of("dispatch"));
+    desk.eval("location.hash = '#/intake', true");
+    desk.wait_for(
+        "document.querySelector('#intake-form select#category')",
+        "the intake form",
+    );
+    assert_eq!(
+        desk.eval(
+            "[...document.querySelector('#category').options].map((o) => o.textContent).join('|')"
+        ),
+        json!("— 请选择 —|不制热"),
+        "the retired category is not offered"
+    );
+    desk.fill("#customer_name", "周敏");
+    desk.fill("#site_address", "滨海路 8 号");
+    desk.fill("#region", "south");
+    desk.fill("#category", "no heat");
+    desk.fill("#description", "暖气不热");
+    desk.submit("#intake-form");
+    let job = desk.opened_job();
+    desk.wait_for("document.querySelector('#job-status')", "the new job");
+    let page = desk.text("#view");
+    assert!(page.contains("南区") && page.contains("不制热"), "{page}");
+    let stored = server.dispatcher().get(&format!("/v1/jobs/{job}")).body;
+    assert_eq!(
+        (
+            &stored["job"]["site"]["region"],
+            &stored["job"]["problem"]["category"]
+        ),
+        (&json!("south"), &json!("no heat")),
+        "the job carries the codes"
+    );
+    // The earlier job, corrected: its region is offered by name and kept unless changed.
+    desk.eval(&format!("location.hash = '#/jobs/{early}', true"));
+    desk.wait_for(
+        "document.querySelector('#job-correct') && document.querySelector('#view').textContent.includes('Ada')",
+        "the earlier job",
+    );
+    assert!(
+        desk.text("#view").contains("北区"),
+        "{}",
+        desk.text("#view")
+    );
+    desk.click("#job-correct");
+    desk.wait_for(
+        "document.querySelector('#fix-site_region')",
+        "the correction form",
+    );
+    assert_eq!(
+        desk.eval("document.querySelector('#fix-site_region').selectedOptions[0].textContent"),
+        json!("北区")
+    );
+    desk.fill("#fix-problem_description", "暖气片不热，楼上也是");
+    desk.submit("#correct-form");
+    desk.wait_for(
+        "!document.querySelector('#correct-form')",
+        "the correction saved",
+    );
+    let stored = server.dispatcher().get(&format!("/v1/jobs/{early}")).body;
+    assert_eq!(stored["job"]["site"]["region"], "north");
+    assert_eq!(
+        stored["job"]["problem"]["description"],
+        "暖气片不热，楼上也是"
+    );
+}
+
 /// The queues show each job once, filter by region and tier, name engineers, and assign several
 /// picked jobs at once.
 #[test]
@@ -2248,6 +2433,7 @@ fn every_page_passes_an_accessibility_check() {
         "#/manuals".to_owned(),
         "#/fleet".to_owned(),
         "#/people".to_owned(),
+        "#/lists".to_owned(),
         "#/reminders".to_owned(),
     ];
     let mut found = BTreeMap::new();

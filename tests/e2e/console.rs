@@ -1752,3 +1752,200 @@ fn a_customer_rates_and_complains_through_their_link_and_the_complaint_climbs() 
         404
     );
 }
+
+/// `(field, problem)` of every problem a refusal names.
+fn problems_named(refused: &fieldsync_tests::Answer) -> Vec<(String, String)> {
+    refused.body["params"]["errors"]
+        .as_array()
+        .expect("every problem")
+        .iter()
+        .map(|e| {
+            let text = |name: &str| e["params"][name].as_str().unwrap_or_default().to_owned();
+            (text("field"), text("problem"))
+        })
+        .collect()
+}
+
+/// Regions and problem categories come from the organisation's lists once it keeps them:
+/// names in both languages, bad entries refused whole, intake, corrections and engineers held
+/// to the codes not retired, a province's region only when listed, and an entry in use kept.
+#[test]
+fn regions_and_categories_come_from_the_organisations_lists() {
+    let server = TestServer::start();
+    let admin = server.office("admin");
+    let dispatcher = server.dispatcher();
+    // Not managed yet: any value goes.
+    let early = create(&server, &call("standard", "repair", "north", "HP-200"));
+    assert_eq!(
+        dispatcher.get("/v1/lists").body,
+        json!({ "regions": [], "categories": [] })
+    );
+
+    // Bad entries: every problem at once, nothing stored.
+    let refused = admin.put(
+        "/v1/lists/regions/%20",
+        &json!({ "name_zh": " ", "name_en": "x".repeat(101) }),
+    );
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert_eq!(
+        problems_named(&refused),
+        [
+            ("code".to_owned(), "required".to_owned()),
+            ("name_zh".to_owned(), "required".to_owned()),
+            ("name_en".to_owned(), "too_long".to_owned()),
+        ]
+    );
+    let refused = admin.put(
+        "/v1/lists/towns/leith",
+        &json!({ "name_zh": "利斯", "name_en": "Leith" }),
+    );
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (400, Some("invalid_path"))
+    );
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .expect("message")
+            .contains("`towns`")
+    );
+    let refused = admin.put("/v1/lists/regions/leith", &json!({ "name_zh": "利斯" }));
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    assert_eq!(
+        dispatcher.get("/v1/lists").body,
+        json!({ "regions": [], "categories": [] })
+    );
+
+    // The office's lists, names trimmed.
+    for (path, zh, en) in [
+        ("regions/north", " 北区 ", "North "),
+        ("regions/%E5%8D%8E%E4%B8%9C", "华东", "East China"),
+        ("categories/no%20heat", "不制热", "No heat"),
+    ] {
+        let answer = admin.put(
+            &format!("/v1/lists/{path}"),
+            &json!({ "name_zh": zh, "name_en": en }),
+        );
+        assert_eq!(answer.status, 200, "{path}: {:?}", answer.body);
+    }
+    let lists = dispatcher.get("/v1/lists").body;
+    assert_eq!(
+        lists["regions"],
+        json!([
+            { "code": "north", "name_zh": "北区", "name_en": "North", "retired": false },
+            { "code": "华东", "name_zh": "华东", "name_en": "East China", "retired": false },
+        ])
+    );
+    assert_eq!(lists["categories"][0]["name_en"], "No heat");
+
+    // Intake takes codes of the lists only, naming both problems at once.
+    let count = || dispatcher.get("/v1/jobs").body.as_array().map(Vec::len);
+    let jobs_before = count();
+    let mut stranger = call("standard", "repair", "south", "HP-200");
+    stranger["problem"]["category"] = json!("leak");
+    let refused = dispatcher.post("/v1/jobs", &stranger);
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert_eq!(
+        problems_named(&refused),
+        [
+            ("site.region".to_owned(), "not_in_list".to_owned()),
+            ("problem.category".to_owned(), "not_in_list".to_owned()),
+        ]
+    );
+    assert_eq!(
+        refused.body["params"]["errors"][0]["params"]["value"],
+        "south"
+    );
+    assert_eq!(count(), jobs_before, "nothing stored");
+
+    // A province gives its region only when the list has it.
+    let mut shanghai = call("standard", "repair", "", "HP-200");
+    shanghai["site"]["province"] = json!("上海市");
+    let in_shanghai = create(&server, &shanghai);
+    assert_eq!(
+        dispatcher.get(&format!("/v1/jobs/{in_shanghai}")).body["job"]["site"]["region"],
+        "华东"
+    );
+    let mut sichuan = call("standard", "repair", "", "HP-200");
+    sichuan["site"]["province"] = json!("四川");
+    let in_sichuan = create(&server, &sichuan);
+    assert_eq!(
+        dispatcher.get(&format!("/v1/jobs/{in_sichuan}")).body["job"]["site"]["region"],
+        ""
+    );
+
+    // A retired region: refused for new jobs, kept on the job that carries it, which can
+    // still be corrected otherwise, and on the engineer whose home it is.
+    let answer = admin.post(
+        "/v1/users",
+        &json!({ "id": "nora", "name": "Nora", "role": "installer", "region": "north" }),
+    );
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    let retire = admin.put(
+        "/v1/lists/regions/north",
+        &json!({ "name_zh": "北区", "name_en": "North", "retired": true }),
+    );
+    assert_eq!(retire.body["retired"], true);
+    let refused = dispatcher.post("/v1/jobs", &call("standard", "repair", "north", "HP-200"));
+    assert_eq!(
+        problems_named(&refused),
+        [("site.region".to_owned(), "not_in_list".to_owned())]
+    );
+    assert_eq!(
+        refused.body["params"]["errors"][0]["params"]["retired"],
+        true
+    );
+    let corrected = dispatcher.patch(
+        &format!("/v1/jobs/{early}"),
+        &json!({ "problem": { "description": "radiators cold upstairs" } }),
+    );
+    assert_eq!(corrected.status, 200, "{:?}", corrected.body);
+    let moved = dispatcher.patch(
+        &format!("/v1/jobs/{early}"),
+        &json!({ "site": { "region": "south" } }),
+    );
+    assert_eq!(
+        problems_named(&moved),
+        [("site.region".to_owned(), "not_in_list".to_owned())]
+    );
+    let renamed = admin.post(
+        "/v1/users",
+        &json!({ "id": "nora", "name": "Nora Li", "role": "installer", "region": "north" }),
+    );
+    assert_eq!(renamed.status, 201, "kept: {:?}", renamed.body);
+    let refused = admin.post(
+        "/v1/users",
+        &json!({ "id": "olga", "name": "Olga", "role": "installer", "region": "north" }),
+    );
+    assert_eq!(
+        (refused.status, refused.body["params"]["problem"].as_str()),
+        (400, Some("not_in_list"))
+    );
+
+    // An entry in use stays (retire it instead); one nothing carries goes.
+    let kept = admin.delete("/v1/lists/regions/north");
+    assert_eq!(
+        (kept.status, kept.body["params"]["problem"].as_str()),
+        (409, Some("in_use"))
+    );
+    let missing = admin.delete("/v1/lists/regions/west");
+    assert_eq!(
+        (missing.status, missing.body["params"]["thing"].as_str()),
+        (404, Some("list_entry"))
+    );
+    admin.put(
+        "/v1/lists/regions/west",
+        &json!({ "name_zh": "西区", "name_en": "West" }),
+    );
+    assert_eq!(admin.delete("/v1/lists/regions/west").status, 204);
+    let codes: Vec<Value> = dispatcher.get("/v1/lists").body["regions"]
+        .as_array()
+        .expect("regions")
+        .iter()
+        .map(|e| e["code"].clone())
+        .collect();
+    assert_eq!(codes, [json!("north"), json!("华东")]);
+}

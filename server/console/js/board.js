@@ -12,6 +12,7 @@ import { t, errorText } from './i18n.js';
 import { errorBox, act } from './actions.js';
 import { fillEndFromStart, hoursText, suggestionList } from './widgets.js';
 import { weekHash } from './week.js';
+import { regionName } from './lists.js';
 
 const BOARD_FROM = 6; // the day board shows 06:00–22:00
 const BOARD_TO = 22;
@@ -106,7 +107,7 @@ function engineerRow(ctx, eng) {
     h('div', { class: 'board-label' },
       h('a', { href: weekHash(eng.user, ctx.day), title: t('week.title', { name: eng.name || eng.user }), class: 'board-engineer' },
         h('strong', {}, eng.name || eng.user)),
-      h('span', { class: 'muted' }, ` ${eng.region || ''} · ${eng.jobs.length}`),
+      h('span', { class: 'muted' }, ` ${regionName(eng.region) || ''} · ${eng.jobs.length}`),
       hours ? h('div', { class: 'board-hours' }, hours) : null,
       h('div', { class: 'skills muted' }, (eng.skills || []).join(t('common.list_separator')))),
     track);
@@ -135,10 +136,10 @@ function boardJob(ctx, j) {
   const el = h('div', {
     class: ['board-job', `st-${j.status}`, j.tier === 'vip' && 'is-vip', `prio-${j.priority}`, state.board.selected === j.id && 'selected'],
     'data-job-id': j.id, draggable: 'true', tabindex: '0', role: 'button',
-    title: `${j.customer_name} · ${label(j.kind)} · ${j.region} · ${label(j.status)} · ${when}${j.assignee ? ` · ${j.assignee}` : ''}`,
+    title: `${j.customer_name} · ${label(j.kind)} · ${regionName(j.region)} · ${label(j.status)} · ${when}${j.assignee ? ` · ${j.assignee}` : ''}`,
   },
   h('div', { class: 'bj-name' }, j.tier === 'vip' ? h('span', { class: 'badge vip' }, t('board.vip')) : null, ' ', j.customer_name),
-  h('div', { class: 'bj-meta' }, [j.appointment_start != null ? when : j.assignee || t('board.unassigned_short'), label(j.kind), j.region].join(' · ')));
+  h('div', { class: 'bj-meta' }, [j.appointment_start != null ? when : j.assignee || t('board.unassigned_short'), label(j.kind), regionName(j.region)].join(' · ')));
   el.addEventListener('click', () => {
     // Not the click that ends a drag by touch.
     if (Date.now() - Number(el.dataset.dragged || 0) < 600) return;
@@ -301,7 +302,7 @@ async function fillPanel(ctx, id) {
       h('button', { type: 'button', class: 'btn ghost close', 'aria-label': t('board.close_panel'), onclick: () => closePanel(ctx) }, '×')),
     dl([
       [t('board.kind'), label(job.kind)], [t('board.status'), statusChip(job.status)], [t('board.priority'), label(job.priority)],
-      [t('board.region'), job.region], [t('board.ring'), ringBadge(job.ring)], [t('board.engineer'), job.assignee || t('common.unassigned')],
+      [t('board.region'), regionName(job.region)], [t('board.ring'), ringBadge(job.ring)], [t('board.engineer'), job.assignee || t('common.unassigned')],
       [t('board.appointment'), fmtRange(job.appointment_start, job.appointment_end)],
       job.resolve_by != null && [t('board.resolve_by'), dueSpan(job.resolve_by)],
     ]),

@@ -10,6 +10,7 @@ import { api } from './api.js';
 import { t } from './i18n.js';
 import { forgetProblems, keepProblems, restoreProblems, showProblems } from './actions.js';
 import { rerender } from './hooks.js';
+import { listControl } from './lists.js';
 
 /** The details a correction can change, by group: [legend key, [path, label key, kind of
  *  control]…]. */
@@ -17,10 +18,10 @@ const GROUPS = [
   ['intake.customer', [['customer.name', 'intake.customer_name'], ['customer.phone', 'intake.customer_phone', 'tel'],
     ['customer.email', 'intake.customer_email', 'email'], ['customer.tier', 'intake.tier', 'tier']]],
   ['intake.site', [['site.province', 'intake.province'], ['site.city', 'intake.city'], ['site.district', 'intake.district'],
-    ['site.address', 'intake.site_address'], ['site.region', 'intake.region'], ['site.position', 'intake.position', 'position']]],
+    ['site.address', 'intake.site_address'], ['site.region', 'intake.region', 'region'], ['site.position', 'intake.position', 'position']]],
   ['intake.product', [['product.model', 'intake.product_model'], ['product.serial', 'intake.product_serial']]],
   ['intake.problem', [['kind', 'intake.kind', 'kind'], ['priority', 'intake.priority', 'priority'],
-    ['problem.category', 'intake.category'], ['problem.description', 'intake.description', 'text']]],
+    ['problem.category', 'intake.category', 'category'], ['problem.description', 'intake.description', 'text']]],
 ];
 const FIELDS = GROUPS.flatMap(([, fields]) => fields);
 
@@ -43,6 +44,7 @@ export function correctionForm(id, job) {
     if (kind === 'tier') return select(attrs.id, [['standard', t('intake.tier_standard')], ['vip', t('intake.tier_vip')]], valueAt(job, path));
     if (kind === 'kind') return select(attrs.id, KINDS, valueAt(job, path));
     if (kind === 'priority') return select(attrs.id, PRIORITIES, valueAt(job, path));
+    if (kind === 'region' || kind === 'category') return listControl(attrs.id, kind, valueAt(job, path));
     if (kind === 'text') {
       const area = h('textarea', { ...attrs, rows: 3 });
       area.value = valueAt(job, path);

@@ -9,6 +9,7 @@ import { enc, h, label, fmtAny, fmtDateTime, section, dl, siteText, positionText
 import { api } from './api.js';
 import { t, errorText } from './i18n.js';
 import { errorBox, act } from './actions.js';
+import { regionName } from './lists.js';
 
 /** How long typing pauses before a search follows it. */
 const TYPING_PAUSE_MS = 200;
@@ -102,7 +103,7 @@ export async function viewCustomer({ params: [id] }) {
           [t('customers.since'), fmtDateTime(c.created_at)]])),
         section(t('customers.sites'), (c.sites || []).length
           ? h('ul', { id: 'customer-sites', class: 'plain' }, c.sites.map((s) => h('li', {}, siteText(s),
-            s.region ? h('span', { class: 'muted' }, ` · ${s.region}`) : null)))
+            s.region ? h('span', { class: 'muted' }, ` · ${regionName(s.region)}`) : null)))
           : h('p', { class: 'empty' }, t('customers.no_sites'))),
         section(t('customers.products'), (c.products || []).length
           ? table([t('job.model'), t('job.serial'), t('job.purchase_ref'), t('job.installed'), t('job.warranty_until')],
@@ -114,7 +115,7 @@ export async function viewCustomer({ params: [id] }) {
           ? table([t('jobs.col_call'), t('jobs.col_status'), t('intake.kind'), t('jobs.col_region'), t('job.rating')],
             jobs.map((j) => h('tr', { 'data-job-id': j.id },
               td(h('a', { class: 'job-link', href: `#/jobs/${enc(j.id)}` }, fmtDateTime(j.call_received_at))),
-              td(statusChip(j.status)), td(label(j.kind)), td(j.region), td(j.rating != null ? `${j.rating}/5` : null))),
+              td(statusChip(j.status)), td(label(j.kind)), td(regionName(j.region)), td(j.rating != null ? `${j.rating}/5` : null))),
             { id: 'customer-jobs' })
           : h('p', { class: 'empty' }, t('customers.no_jobs'))),
         c.merged_into ? null : section(t('customers.merge'), mergeForm(c.id, merged)))));

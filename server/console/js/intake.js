@@ -10,6 +10,7 @@ import { api } from './api.js';
 import { t } from './i18n.js';
 import { showProblems } from './actions.js';
 import { callFrom, customerMatches } from './customers.js';
+import { isKept, listControl } from './lists.js';
 
 /** The inputs of the fields the server requires. */
 const REQUIRED = ['customer_name', 'site_address', 'category', 'description'];
@@ -26,12 +27,15 @@ const INTAKE_FIELDS = {
 
 export async function viewIntake() {
   const input = (id, attrs = {}) => h('input', { id, name: id, type: 'text', ...attrs });
+  // Regions and categories are chosen from the organisation's lists once it keeps them.
+  // Until then, the regions the engineers work in are suggested for the region field.
   const regions = h('datalist', { id: 'region-list' });
-  // Regions the engineers work in, as suggestions for the region field (best effort).
-  api('GET', '/v1/users').then((users) => {
-    const known = [...new Set(users.map((u) => u.region).filter(Boolean))].sort();
-    regions.replaceChildren(...known.map((r) => h('option', { value: r })));
-  }, () => {});
+  if (!isKept('region')) {
+    api('GET', '/v1/users').then((users) => {
+      const known = [...new Set(users.map((u) => u.region).filter(Boolean))].sort();
+      regions.replaceChildren(...known.map((r) => h('option', { value: r })));
+    }, () => {});
+  }
   // A returning customer: known records offered as the name or number is typed; picking one
   // fills the call from it and links the job to it.
   // Controls of the form, found before it is in the page.
@@ -69,14 +73,14 @@ export async function viewIntake() {
       field('site_city', t('intake.city'), input('site_city')),
       field('site_district', t('intake.district'), input('site_district')),
       field('site_address', t('intake.site_address'), input('site_address')),
-      field('region', t('intake.region'), input('region', { list: 'region-list' }), t('intake.region_hint')), regions,
+      field('region', t('intake.region'), listControl('region', 'region', '', { list: 'region-list' }), t('intake.region_hint')), regions,
       field('site_position', t('intake.position'), input('site_position', { inputmode: 'decimal', autocomplete: 'off' }), t('intake.position_hint'))),
     h('fieldset', {}, h('legend', {}, t('intake.product')),
       field('product_model', t('intake.product_model'), input('product_model')),
       field('product_serial', t('intake.product_serial'), input('product_serial'))),
     h('fieldset', { class: 'wide' }, h('legend', {}, t('intake.problem')),
       field('kind', t('intake.kind'), select('kind', KINDS, 'repair')),
-      field('category', t('intake.category'), input('category')),
+      field('category', t('intake.category'), listControl('category', 'category')),
       field('priority', t('intake.priority'), select('priority', PRIORITIES, 'normal')),
       field('call_received_at', t('intake.call_received_at'), input('call_received_at', { type: 'datetime-local' }), t('intake.call_received_hint')),
       h('div', { class: 'field span-all' }, h('label', { for: 'description' }, t('intake.description')),

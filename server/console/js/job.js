@@ -17,6 +17,7 @@ import { correctButton, correctionForm } from './correct.js';
 import { returnVisits } from './returnvisit.js';
 import { notificationList } from './notifications.js';
 import { complaintHandling, escalation } from './handling.js';
+import { categoryName, regionName } from './lists.js';
 
 // ---------------------------------------------------------------- job page
 
@@ -54,7 +55,7 @@ export async function viewJob({ params: [id] }) {
       h('div', { class: 'col' },
         section(t('job.customer_and_site'), dl([[t('job.customer'), c.id
           ? h('a', { id: 'job-customer-link', href: `#/customers/${enc(c.id)}`, title: t('job.customer_history') }, c.name) : c.name], [t('job.tier'), c.tier === 'vip' ? t('job.tier_vip') : t('job.tier_standard')],
-          [t('job.phone'), c.phone], [t('job.email'), c.email], ...siteRows(job.site || {}), [t('job.region'), job.site && job.site.region]])),
+          [t('job.phone'), c.phone], [t('job.email'), c.email], ...siteRows(job.site || {}), [t('job.region'), job.site && regionName(job.site.region)]])),
         section(t('job.product_and_problem'), productProblem(job)),
         section(t('job.field_record'), fieldRecord(job, sum)),
         mediaBlock(id, v),
@@ -150,7 +151,7 @@ function productProblem(job) {
   const pr = job.problem || {};
   return [
     dl([[t('job.model'), p.model], [t('job.serial'), p.serial], [t('job.installed'), fmtAny(p.install_date)], [t('job.purchase_ref'), p.purchase_ref],
-      [t('job.warranty_until'), fmtAny(p.warranty_end)], [t('job.category'), pr.category], [t('job.priority'), label(job.priority)],
+      [t('job.warranty_until'), fmtAny(p.warranty_end)], [t('job.category'), categoryName(pr.category)], [t('job.priority'), label(job.priority)],
       [t('job.created'), fmtDateTime(job.created_at)]]),
     h('p', { class: 'description' }, pr.description || ''),
   ];

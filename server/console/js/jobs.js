@@ -9,6 +9,7 @@ import { enc, h, label, fmtDateTime, fmtRange, tierBadge, ringBadge, statusChip,
 import { api } from './api.js';
 import { t, errorText } from './i18n.js';
 import { rerender } from './hooks.js';
+import { regionName } from './lists.js';
 
 const STATUSES = ['new', 'scheduled', 'assigned', 'en_route', 'on_site', 'completed', 'incomplete', 'cancelled', 'closed'];
 const SORTS = ['call', 'appointment', 'deadline', 'customer'];
@@ -142,7 +143,7 @@ function resultList(jobs, names) {
     jobs.map((j) => h('tr', { 'data-job-id': j.id },
       td(h('a', { class: 'job-link', href: `#/jobs/${enc(j.id)}` }, tierBadge(j.tier), ' ', j.customer_name, ' ', ringBadge(j.ring))),
       td(statusChip(j.status)), td(j.assignee && (names.get(j.assignee) || j.assignee)), td(j.appointment_start != null ? fmtRange(j.appointment_start, j.appointment_end) : null),
-      td(j.region), td(fmtDateTime(j.call_received_at)))),
+      td(regionName(j.region)), td(fmtDateTime(j.call_received_at)))),
     { id: 'jobs-table' }),
   ];
 }

@@ -7,6 +7,7 @@ import { rerender } from './hooks.js';
 import { h, s, field, select, label, pct, fmtDuration, table, td } from './dom.js';
 import { api } from './api.js';
 import { clockLabel, t } from './i18n.js';
+import { listName } from './lists.js';
 
 // ---------------------------------------------------------------- constants
 
@@ -28,8 +29,9 @@ export async function viewDashboard() {
   const tot = d.total; // not `t`, which is the catalog's text
   const cats = d.buckets.map((b) => b.period);
   const m = d.buckets.map((b) => b.metrics);
-  const rows = (list) => list.map((r) => ({ label: r.key || '—', value: r.jobs, text: String(r.jobs),
-    tip: t('kpis.jobs_tip', { key: r.key, n: r.jobs }) }));
+  // Regions and categories by their names in the reader's language.
+  const rows = (list, kind) => list.map((r) => ({ label: listName(kind, r.key) || '—', value: r.jobs, text: String(r.jobs),
+    tip: t('kpis.jobs_tip', { key: listName(kind, r.key), n: r.jobs }) }));
   const maxOf = (list) => Math.max(1, ...list.map((r) => r.jobs));
   const durations = [['first_response', t('kpis.first_response')], ['time_to_dispatch', t('kpis.time_to_dispatch')],
     ['time_to_resolve', t('kpis.time_to_resolve')], ['appointment_wait', t('kpis.appointment_wait')]];
@@ -77,8 +79,8 @@ export async function viewDashboard() {
         return { label: clockLabel(c), value: r.rate, cls: r.rate != null && r.rate < 0.8 ? 'bad' : 'c2',
           text: r.rate == null ? '—' : `${pct(r.rate)} (${r.hits}/${r.of})`, tip: t('kpis.sla_tip', { clock: clockLabel(c), hits: r.hits, of: r.of }) };
       }), 1)),
-      figure('chart-category', t('kpis.chart_category'), d.by_category.length ? hBars(t('kpis.chart_category_title'), rows(d.by_category), maxOf(d.by_category)) : null),
-      figure('chart-region', t('kpis.chart_region'), d.by_region.length ? hBars(t('kpis.chart_region_title'), rows(d.by_region), maxOf(d.by_region)) : null),
+      figure('chart-category', t('kpis.chart_category'), d.by_category.length ? hBars(t('kpis.chart_category_title'), rows(d.by_category, 'category'), maxOf(d.by_category)) : null),
+      figure('chart-region', t('kpis.chart_region'), d.by_region.length ? hBars(t('kpis.chart_region_title'), rows(d.by_region, 'region'), maxOf(d.by_region)) : null),
       figure('chart-complaints', complaints, cats.length
         ? lineChart(t('kpis.chart_complaints_title'), cats, [{ name: complaints, cls: 'bad', ratios: m.map((x) => x.complaint_rate) }],
           niceScale(Math.max(0.05, ...m.map((x) => x.complaint_rate.rate || 0))))
@@ -95,14 +97,14 @@ function kpiFilters(options) {
     if (f[key] && !list.some((o) => o[0] === f[key])) opts.push([f[key], f[key]]);
     return select(`kpi-${key}`, opts, f[key], { onchange: onChange(key) });
   };
-  const pair = (x) => [x, x];
+  const named = (kind) => (x) => [x, listName(kind, x)];
   return h('form', { class: 'card filters', onsubmit: (e) => e.preventDefault() },
     field('kpi-period', t('kpis.period'), select('kpi-period', [['day', t('kpis.period_day')], ['week', t('kpis.period_week')],
       ['month', t('kpis.period_month')]], f.period, { onchange: onChange('period') })),
     field('kpi-from', t('kpis.from'), h('input', { id: 'kpi-from', type: 'date', value: f.from, onchange: onChange('from') })),
     field('kpi-to', t('kpis.to'), h('input', { id: 'kpi-to', type: 'date', value: f.to, onchange: onChange('to') })),
-    field('kpi-region', t('kpis.region'), withAll(t('kpis.all_regions'), (options.regions || []).map(pair), 'region')),
-    field('kpi-category', t('kpis.category'), withAll(t('kpis.all_categories'), (options.categories || []).map(pair), 'category')),
+    field('kpi-region', t('kpis.region'), withAll(t('kpis.all_regions'), (options.regions || []).map(named('region')), 'region')),
+    field('kpi-category', t('kpis.category'), withAll(t('kpis.all_categories'), (options.categories || []).map(named('category')), 'category')),
     field('kpi-kind', t('kpis.kind'), withAll(t('kpis.all_kinds'), KINDS.map((k) => [k, label(k)]), 'kind')),
     field('kpi-engineer', t('kpis.engineer'), withAll(t('kpis.all_engineers'), (options.engineers || []).map((e) => [e.user, e.name || e.user]), 'engineer')));
 }

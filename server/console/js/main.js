@@ -25,6 +25,7 @@ import { viewFleet, viewDevice } from './fleet.js';
 import { viewPeople } from './people.js';
 import { viewWeek } from './week.js';
 import { viewMap } from './map.js';
+import { loadLists, viewLists } from './lists.js';
 
 // ---------------------------------------------------------------- sign-in and shell
 
@@ -124,7 +125,7 @@ function renderShell() {
       h('a', { class: 'brand', href: '#/queues' }, 'Fieldsync'),
       h('nav', { id: 'nav', 'aria-label': t('nav.label') },
         link('#/queues', t('nav.queues')), link('#/jobs', t('nav.jobs')), link('#/customers', t('nav.customers')), link('#/intake', t('nav.intake')), link('#/board', t('nav.board')), link('#/map', t('nav.map')),
-        link('#/dashboard', t('nav.dashboard')), link('#/manuals', t('nav.manuals')), link('#/fleet', t('nav.fleet')), link('#/people', t('nav.people'))),
+        link('#/dashboard', t('nav.dashboard')), link('#/manuals', t('nav.manuals')), link('#/fleet', t('nav.fleet')), link('#/people', t('nav.people')), link('#/lists', t('nav.lists'))),
       h('div', { class: 'topbar-right' },
         h('a', { href: '#/reminders', class: 'reminders-link', title: t('shell.reminders_title') },
           t('shell.reminders'), ' ', h('span', { id: 'reminder-count', class: 'count-badge', 'aria-label': t('shell.reminders_count') }, '0')),
@@ -154,6 +155,7 @@ const ROUTES = [
   [/^\/customers$/, viewCustomers], [/^\/customers\/([^/]+)$/, viewCustomer],
   [/^\/manuals$/, viewManuals], [/^\/manuals\/([^/]+)\/(\d+)$/, viewManuals],
   [/^\/fleet$/, viewFleet], [/^\/people$/, viewPeople], [/^\/week$/, viewWeek], [/^\/map$/, viewMap], [/^\/devices\/([^/]+)$/, viewDevice],
+  [/^\/lists$/, viewLists],
 ];
 
 function parseHash() {
@@ -193,6 +195,8 @@ async function route(refresh = false) {
     state.lastPath = path.split('/')[1];
   }
   try {
+    // Regions and categories read by their names on every page, and forms offer the lists.
+    await loadLists();
     const node = await fn({ params: match.slice(1).map(decodeURIComponent), query });
     if (seq !== state.seq) return;
     // Typed-in values carry over only onto a fresh copy of the same page.

@@ -10,6 +10,7 @@ import { act, errorBox, showError, clearError } from './actions.js';
 import { rerender } from './hooks.js';
 import { t } from './i18n.js';
 import { mayPlan, scheduleButton, scheduleEditor } from './schedule.js';
+import { listControl, regionName, setListValue } from './lists.js';
 
 const ROLES = ['installer', 'dispatcher', 'supervisor', 'head_of_engineering', 'admin'];
 
@@ -79,7 +80,7 @@ function userRow(user, phones) {
     }, t('people.unlock')));
   }
   return h('tr', { 'data-user': user.id },
-    td(user.name), td(user.id), td(label(user.role)), td(user.region), td((user.skills || []).join(', ')),
+    td(user.name), td(user.id), td(label(user.role)), td(regionName(user.region)), td((user.skills || []).join(', ')),
     td(phones ? h('a', { href: '#/fleet' }, String(phones)) : null, 'num'), td(actions));
 }
 
@@ -92,7 +93,8 @@ function editUser(user) {
   for (const [id, value] of Object.entries(values)) {
     const el = $(id);
     if (!el) return;
-    el.value = value;
+    if (id === 'user-region') setListValue(el, 'region', value);
+    else el.value = value;
     el.dataset.dirty = '1'; // a live refresh keeps what is being changed
   }
   $('user-name').focus();
@@ -127,7 +129,7 @@ function userForm() {
   field('user-id', t('people.id'), input('user-id', { required: true, maxlength: 64, autocomplete: 'off' })),
   field('user-name', t('people.name'), input('user-name', { required: true, maxlength: 200 })),
   field('user-role', t('people.role'), select('user-role', ROLES.map((r) => [r, label(r)]), 'installer')),
-  field('user-region', t('people.region'), input('user-region', { maxlength: 100 })),
+  field('user-region', t('people.region'), listControl('user-region', 'region', '', { maxlength: 100 })),
   field('user-skills', t('people.skills'), input('user-skills', { maxlength: 500 }), t('people.skills_hint')),
   field('user-password', t('people.password'), h('input', { id: 'user-password', type: 'password', autocomplete: 'new-password' }),
     t('people.password_hint')),

@@ -10,6 +10,7 @@ import { errorBox, showError, clearError } from './actions.js';
 import { rerender } from './hooks.js';
 import { clockLabel, errorText, t } from './i18n.js';
 import { flagText } from './widgets.js';
+import { categoryName, regionName } from './lists.js';
 
 // Each queue's title is queues.<key> in the catalog; shown in this order.
 const QUEUES = ['unassigned', 'unscheduled', 'overdue', 'escalated', 'flagged', 'return_visits'];
@@ -70,7 +71,7 @@ function filterBar(jobs, installers, names) {
   const any = ['', t('queues.filter_any')];
   return h('form', { class: 'card filters', id: 'queue-filters', onsubmit: (e) => e.preventDefault() },
     field('qf-region', t('queues.filter_region'),
-      select('qf-region', [any, ...distinct(jobs.map((j) => j.region)).map((r) => [r, r])], f.region, { onchange: choose('region') })),
+      select('qf-region', [any, ...distinct(jobs.map((j) => j.region)).map((r) => [r, regionName(r)])], f.region, { onchange: choose('region') })),
     field('qf-engineer', t('queues.filter_engineer'),
       select('qf-engineer', [any, [NOBODY, t('queues.filter_nobody')],
         ...installers.map((u) => [u.id, names[u.id]])], f.engineer, { onchange: choose('engineer') })),
@@ -143,7 +144,7 @@ function queueCard({ item, also }, names) {
   const link = h('a', { class: ['queue-item', j.tier === 'vip' && 'is-vip'], href: `#/jobs/${enc(j.id)}`, 'data-job-id': j.id },
     h('div', { class: 'qi-line' }, tierBadge(j.tier), h('strong', { class: 'qi-customer' }, j.customer_name),
       priorityBadge(j.priority), ringBadge(j.ring)),
-    h('div', { class: 'qi-line muted' }, label(j.kind), ' · ', [j.category, j.region].filter(Boolean).join(' / ') || '—',
+    h('div', { class: 'qi-line muted' }, label(j.kind), ' · ', [categoryName(j.category), regionName(j.region)].filter(Boolean).join(' / ') || '—',
       j.assignee ? ` · ${names[j.assignee] || j.assignee}` : ''),
     item.due != null ? h('div', { class: 'qi-due' }, h('span', { class: 'clock-name' }, clockLabel(item.clock || 'due')), ' ',
       dueSpan(item.due), h('span', { class: 'muted' }, ` · ${fmtWhen(item.due)}`)) : null,

@@ -27,4 +27,5 @@ export const state = {
   queuePicked: null, // the jobs picked on the queues for a bulk action: a Set of ids
   scheduleFor: null, // the installer whose working week is being edited on the people page, with the draft
   invitation: null, // the enrollment code just issued on the people page, shown once (until left)
+  lists: null, // the managed lists of regions and problem categories, read before every page
 };

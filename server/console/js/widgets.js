@@ -6,6 +6,7 @@ import { api } from './api.js';
 import { act } from './actions.js';
 import { state } from './state.js';
 import { clockLabel, fieldLabel, readsServerEnglish, reminderText, t } from './i18n.js';
+import { regionName } from './lists.js';
 
 // ---------------------------------------------------------------- open reminders badge
 
@@ -33,7 +34,7 @@ export function suggestionList(suggestions, current, onAssign) {
   return [suggestions.length ? null : h('p', { class: 'empty' }, t('widgets.no_suggestions')),
     h('ol', { id: 'suggestions', class: 'suggestions' }, suggestions.map((sg) => h('li', { class: sg.user === current && 'current' },
       h('div', { class: 'sg-head' },
-        h('strong', {}, sg.name || sg.user), h('span', { class: 'muted' }, ` ${sg.region || ''}`),
+        h('strong', {}, sg.name || sg.user), h('span', { class: 'muted' }, ` ${regionName(sg.region) || ''}`),
         h('span', { class: 'sg-score', title: t('widgets.score_title') },
           t('widgets.score', { score: Number.isInteger(sg.score) ? sg.score : Number(sg.score).toFixed(2) }))),
       h('div', { class: 'sg-load muted' }, t('widgets.load', { n: sg.load }),
@@ -64,8 +65,8 @@ function suggestionReasons(sg) {
   const skills = sg.matched_skills || [];
   return [
     skills.length ? t('widgets.reason_knows', { skills: skills.join(t('common.list_separator')) }) : t('widgets.reason_no_skill'),
-    sg.same_region ? t('widgets.reason_works_in', { region: sg.region })
-      : sg.region ? t('widgets.reason_based_in', { region: sg.region }) : null,
+    sg.same_region ? t('widgets.reason_works_in', { region: regionName(sg.region) })
+      : sg.region ? t('widgets.reason_based_in', { region: regionName(sg.region) }) : null,
     sg.load ? t('widgets.reason_load', { n: sg.load, day: sg.day }) : t('widgets.reason_free', { day: sg.day }),
     sg.busy_with ? t('widgets.reason_busy', { customer: sg.busy_with.customer_name }) : null,
     sg.unavailable ? unavailableText(sg.unavailable) : sg.shift && t('hours.shift', sg.shift),

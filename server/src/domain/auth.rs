@@ -24,8 +24,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::domain::error::{DomainError, ErrorCode, Problem, Thing};
+use crate::domain::lists::ManagedLists;
 use crate::storage::{
-    Credential, EnrollmentCode, ReadTx, Session, Storage, User, WriteTx, read, write,
+    Credential, EnrollmentCode, ListKind, ReadTx, Session, Storage, User, WriteTx, read, write,
 };
 
 /// The roles of PRODUCT.md.
@@ -82,7 +83,8 @@ pub enum Permission {
     EditJobs,
     /// List users.
     ReadUsers,
-    /// Create users, change roles, set passwords.
+    /// Create users, change roles, set passwords; keep the organisation's lists of regions and
+    /// problem categories.
     ManageUsers,
     /// List devices.
     ReadDevices,
@@ -921,6 +923,16 @@ pub fn put_user(
         None => None,
     };
     write(storage, |tx| {
+        // A region is checked against the list when it changes: an engineer keeps a retired one.
+        let kept = tx
+            .user(&user.id)?
+            .is_some_and(|old| old.region == user.region);
+        if !kept
+            && let Some(problem) =
+                ManagedLists::load(tx)?.problem(ListKind::Region, "region", &user.region)
+        {
+            return Err(problem);
+        }
         tx.put_user(user)?;
         if let Some(hash) = &hash {
             // A new password ends every session signed in with the old one.

@@ -17,13 +17,15 @@ use crate::domain::customers;
 use crate::domain::error::{DomainError, ErrorCode, Problem, Thing};
 use crate::domain::facts::JobFacts;
 use crate::domain::jobs::{self, Author, Committed};
+use crate::domain::lists::{self, ManagedLists};
 use crate::domain::notify;
 use crate::domain::planning;
 use crate::domain::schedule;
 use crate::domain::sla::{ClockView, MINUTE, SlaPolicy};
 use crate::domain::travel::{self, TravelSpeed};
 use crate::storage::{
-    AuditEntry, AuditKind, ReadTx, Reminder, Storage, StoredJob, User, WriteTx, read, write,
+    AuditEntry, AuditKind, ListKind, ReadTx, Reminder, Storage, StoredJob, User, WriteTx, read,
+    write,
 };
 use fieldsync_protocol::Language;
 use jiff::tz::TimeZone;
@@ -125,27 +127,44 @@ fn check_phone(typed: &str, region: Option<PhoneRegion>) -> Result<(), DomainErr
     })
 }
 
-/// China's seven geographic regions (and 港澳台) by their provincial-level divisions, as
-/// service organisations there divide their engineers.
-const CHINESE_REGIONS: &[(&str, &[&str])] = &[
-    ("华北", &["北京", "天津", "河北", "山西", "内蒙古"]),
-    ("东北", &["辽宁", "吉林", "黑龙江"]),
+/// China's seven geographic regions (and 港澳台), with their English names, by their
+/// provincial-level divisions, as service organisations there divide their engineers.
+pub const CHINESE_REGIONS: &[(&str, &str, &[&str])] = &[
+    (
+        "华北",
+        "North China",
+        &["北京", "天津", "河北", "山西", "内蒙古"],
+    ),
+    ("东北", "Northeast China", &["辽宁", "吉林", "黑龙江"]),
     (
         "华东",
+        "East China",
         &["上海", "江苏", "浙江", "安徽", "福建", "江西", "山东"],
     ),
-    ("华中", &["河南", "湖北", "湖南"]),
-    ("华南", &["广东", "广西", "海南"]),
-    ("西南", &["重庆", "四川", "贵州", "云南", "西藏"]),
-    ("西北", &["陕西", "甘肃", "青海", "宁夏", "新疆"]),
-    ("港澳台", &["香港", "澳门", "台湾"]),
+    ("华中", "Central China", &["河南", "湖北", "湖南"]),
+    ("华南", "South China", &["广东", "广西", "海南"]),
+    (
+        "西南",
+        "Southwest China",
+        &["重庆", "四川", "贵州", "云南", "西藏"],
+    ),
+    (
+        "西北",
+        "Northwest China",
+        &["陕西", "甘肃", "青海", "宁夏", "新疆"],
+    ),
+    (
+        "港澳台",
+        "Hong Kong, Macao and Taiwan",
+        &["香港", "澳门", "台湾"],
+    ),
 ];
 
 /// The region of a Chinese province, however it is written (`上海`, `上海市`, `廣東省`,
 /// `广西壮族自治区`); `None` for anything else.
 pub fn region_of_province(province: &str) -> Option<&'static str> {
     let province = fast2s::convert(province.trim());
-    CHINESE_REGIONS.iter().find_map(|(region, provinces)| {
+    CHINESE_REGIONS.iter().find_map(|(region, _, provinces)| {
         provinces
             .iter()
             .any(|p| province.starts_with(p))
@@ -202,7 +221,7 @@ fn limit_reached(what: &str, max: usize) -> DomainError {
 
 /// A complaint's kind as the problem category of its job, in the organisation's language
 /// (categories are words people read and the KPIs group by).
-fn complaint_category(kind: ComplaintKind, language: Language) -> &'static str {
+pub(crate) fn complaint_category(kind: ComplaintKind, language: Language) -> &'static str {
     let (english, chinese) = match kind {
         ComplaintKind::QualityOfWork => ("quality of work", "施工质量"),
         ComplaintKind::Delay => ("delay", "延误"),
@@ -249,13 +268,26 @@ pub fn validate_call(
     new: &NewJob,
     now: Millis,
     phone_region: Option<PhoneRegion>,
+    lists: &ManagedLists,
 ) -> Result<(), DomainError> {
-    every_problem(call_problems(new, now, phone_region))
+    every_problem(call_problems(new, now, phone_region, lists))
 }
 
-/// Everything wrong with a call, each naming its field.
-fn call_problems(new: &NewJob, now: Millis, phone_region: Option<PhoneRegion>) -> Vec<DomainError> {
+/// Everything wrong with a call, each naming its field: the region and the category must be in
+/// the organisation's lists once it manages them.
+fn call_problems(
+    new: &NewJob,
+    now: Millis,
+    phone_region: Option<PhoneRegion>,
+    lists: &ManagedLists,
+) -> Vec<DomainError> {
     let mut problems: Vec<DomainError> = Vec::new();
+    problems.extend(lists.problem(ListKind::Region, "site.region", &new.site.region));
+    problems.extend(lists.problem(
+        ListKind::Category,
+        "problem.category",
+        &new.problem.category,
+    ));
     // What dispatch needs to send someone; the region and the product model may be unknown
     // on the phone and filled in later.
     let required: [(&'static str, &str, &str); 4] = [
@@ -456,14 +488,16 @@ fn corrected(
 }
 
 /// Fills the site's region from a Chinese province when it has none, or when the province
-/// changed (from `before`) and the region was the old province's.
-fn derive_region(site: &mut Site, before: Option<&Site>) {
+/// changed (from `before`) and the region was the old province's; only with a region the
+/// organisation's list admits.
+fn derive_region(site: &mut Site, before: Option<&Site>, lists: &ManagedLists) {
     let stale = before.is_some_and(|old| {
         old.province != site.province
             && region_of_province(&old.province).is_some_and(|region| region == site.region)
     });
     if (site.region.trim().is_empty() || stale)
         && let Some(region) = region_of_province(&site.province)
+            .filter(|region| lists.admits(ListKind::Region, region))
     {
         site.region = region.to_owned();
     }
@@ -708,7 +742,8 @@ impl<'s> Dispatch<'s> {
         if new.call_received_at == 0 {
             new.call_received_at = now;
         }
-        validate_call(&new, now, self.phone_region)?;
+        let lists = lists::lists(self.storage)?;
+        validate_call(&new, now, self.phone_region, &lists)?;
         new.complaint = new
             .complaint
             .filter(|_| new.kind == JobKind::Complaint)
@@ -718,7 +753,7 @@ impl<'s> Dispatch<'s> {
                 source: "office".into(),
                 ..ComplaintInfo::default()
             });
-        let new = self.fill_call(new, now);
+        let new = self.fill_call(new, now, &lists);
         write(self.storage, |tx| {
             let about = new
                 .complaint
@@ -764,7 +799,7 @@ impl<'s> Dispatch<'s> {
     }
 
     /// A checked call completed as [`Dispatch::create`] describes.
-    fn fill_call(&self, mut new: NewJob, now: Millis) -> NewJob {
+    fn fill_call(&self, mut new: NewJob, now: Millis, lists: &ManagedLists) -> NewJob {
         if new.id.is_empty() {
             new.id = format!("job-{}", uuid::Uuid::new_v4().simple());
         }
@@ -780,7 +815,7 @@ impl<'s> Dispatch<'s> {
             new.checklist = default_checklist(new.kind, self.language);
         }
         // The region follows from a Chinese province when the call names none.
-        derive_region(&mut new.site, None);
+        derive_region(&mut new.site, None, lists);
         new
     }
 
@@ -899,7 +934,7 @@ impl<'s> Dispatch<'s> {
             };
             // What the job already holds is not checked again: the customer can fix only
             // what they wrote.
-            let call = self.fill_call(call, now);
+            let call = self.fill_call(call, now, &ManagedLists::load(tx)?);
             let (complaint, opened) = self.create_in(tx, call, now)?;
             let (_, noted) = self.note_complaint_on(tx, about, &complaint.id, kind, now)?;
             Ok((complaint, opened, noted))
@@ -1126,7 +1161,8 @@ impl<'s> Dispatch<'s> {
             let job = jobs::read_stored(tx, job_id, &stored)?;
             let before = job.details();
             let mut after = corrected(&before, patch)?;
-            derive_region(&mut after.site, Some(&before.site));
+            let lists = ManagedLists::load(tx)?;
+            derive_region(&mut after.site, Some(&before.site), &lists);
             let changes = field_changes("", &before, &after)?;
             if changes.is_empty() {
                 return Ok((stored.summary, Committed::default()));
@@ -1151,7 +1187,7 @@ impl<'s> Dispatch<'s> {
                 })
             };
             every_problem(
-                call_problems(&call, now, self.phone_region)
+                call_problems(&call, now, self.phone_region, &lists)
                     .into_iter()
                     .filter(|problem| changed(problem.field()))
                     .collect(),

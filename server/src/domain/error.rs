@@ -212,6 +212,12 @@ codes! {
         /// A job has taken the most it takes of something through customers' links (`max`;
         /// `conflict`).
         LimitReached = "limit_reached",
+        /// A region or problem category that is not in the organisation's managed list, or
+        /// whose entry is retired (`value`, `list`: `region` or `category`, `retired`).
+        NotInList = "not_in_list",
+        /// A list entry still carried by jobs or engineers cannot be deleted, only retired
+        /// (`list`, `code`; `conflict`).
+        InUse = "in_use",
     }
 }
 
@@ -230,6 +236,8 @@ codes! {
         Customer = "customer",
         /// A help request from the field (`id`: its index in the job).
         HelpRequest = "help_request",
+        /// An entry of a managed list (`id`: its code).
+        ListEntry = "list_entry",
     }
 }
 

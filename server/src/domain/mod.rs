@@ -7,7 +7,8 @@
 //! - [`jobs`]: committing a job's document with its history, audit trail, facts and case.
 //! - [`dispatch`]: what the office does to jobs; [`planning`]: queues, day board, suggestions;
 //!   [`travel`]: where jobs and engineers are, travel between visits, the day's map;
-//!   [`schedule`]: engineers' working weeks and time off;
+//!   [`schedule`]: engineers' working weeks and time off; [`lists`]: the managed lists of
+//!   regions and problem categories;
 //!   [`customers`]: the customer records intake links jobs to, their search and merging;
 //!   [`customer_link`]: the customer's own page (their job, report, rating and complaints).
 //! - [`sla`], [`facts`], [`escalation`], [`kpi`]: SLA clocks, the service facts, the escalation
@@ -31,6 +32,7 @@ pub mod fleet;
 pub mod jobs;
 pub mod knowledge;
 pub mod kpi;
+pub mod lists;
 pub mod media;
 pub mod notify;
 pub mod planning;

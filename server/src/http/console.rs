@@ -40,6 +40,7 @@ const MODULES: &[(&str, &str)] = modules!(
     "jobs.js",
     "kpis.js",
     "link.js",
+    "lists.js",
     "main.js",
     "manuals.js",
     "map.js",

@@ -1,5 +1,5 @@
-//! The dispatch desk: queues, the day board, engineer suggestions, reminders, the KPI report
-//! and the SLA policy in force.
+//! The dispatch desk: queues, the day board, engineer suggestions, reminders, the KPI report,
+//! the SLA policy in force, and the managed lists of regions and problem categories.
 
 use std::collections::HashMap;
 
@@ -15,13 +15,14 @@ use crate::domain::DomainError;
 use crate::domain::auth::UserRole;
 use crate::domain::error::{ErrorCode, Problem, Thing};
 use crate::domain::kpi::{self, KpiFilter, Period};
+use crate::domain::lists::{self, ManagedLists};
 use crate::domain::planning::{self, Board, Queues, Suggestion};
 use crate::domain::sla::SlaPolicy;
 use crate::domain::travel::{self, DayMap};
 use crate::http::error::AppError;
-use crate::http::extract::{Authorized, need};
+use crate::http::extract::{Authorized, JsonBody, need};
 use crate::state::AppState;
-use crate::storage::Reminder;
+use crate::storage::{ListEntry, ListKind, Reminder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -36,6 +37,91 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(acknowledge_reminder))
         .routes(routes!(kpis))
         .routes(routes!(sla_config))
+        .routes(routes!(managed_lists))
+        .routes(routes!(put_list_entry, delete_list_entry))
+}
+
+/// The organisation's lists of regions and problem categories.
+///
+/// Each entry is the code jobs carry with its Chinese and English names; retired entries stay on what carries them but are no longer accepted. An empty list is not managed and takes any value. Permission: `ReadJobs`.
+#[utoipa::path(
+    get,
+    path = "/v1/lists",
+    tag = "lists",
+    responses((status = 200, description = "Both lists, each by code.", body = ManagedLists))
+)]
+async fn managed_lists(
+    State(state): State<AppState>,
+    _: Authorized<need::ReadJobs>,
+) -> Result<impl IntoResponse, AppError> {
+    let lists = state.blocking(|state| lists::lists(state.storage.as_ref()));
+    Ok(Json(lists.await?))
+}
+
+/// The list a path names: `regions` or `categories`.
+fn list_named(name: &str) -> Result<ListKind, AppError> {
+    match name {
+        "regions" => Ok(ListKind::Region),
+        "categories" => Ok(ListKind::Category),
+        _ => Err(AppError::bad_request(
+            ErrorCode::InvalidPath,
+            format!("there is no list `{name}`; the lists are `regions` and `categories`"),
+        )),
+    }
+}
+
+/// Create, rename, retire or restore an entry of a list.
+///
+/// `list` is `regions` or `categories`; `code` (1 to 40 characters) is what jobs carry and never changes once used. Both names are required (1 to 100 characters); every problem is named at once and nothing is stored. From then on new jobs (and engineers, for regions) must carry a code of the list that is not retired (`not_in_list`). Permission: `ManageUsers`.
+#[utoipa::path(
+    put,
+    path = "/v1/lists/{list}/{code}",
+    tag = "lists",
+    params(
+        ("list" = String, Path, description = "`regions` or `categories`."),
+        ("code" = String, Path, description = "The entry's code."),
+    ),
+    request_body = lists::EntryBody,
+    responses((status = 200, description = "Stored, as stored (trimmed).", body = ListEntry))
+)]
+async fn put_list_entry(
+    State(state): State<AppState>,
+    _: Authorized<need::ManageUsers>,
+    Path((list, code)): Path<(String, String)>,
+    JsonBody(body): JsonBody<lists::EntryBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let list = list_named(&list)?;
+    let stored = state
+        .blocking(move |state| lists::put(state.storage.as_ref(), list, &code, body))
+        .await?;
+    state.changed(Vec::new(), Vec::new());
+    Ok(Json(stored))
+}
+
+/// Delete an entry of a list.
+///
+/// Only an entry nothing carries: one a job or an engineer carries is refused with `409 in_use` (retire it instead). Permission: `ManageUsers`.
+#[utoipa::path(
+    delete,
+    path = "/v1/lists/{list}/{code}",
+    tag = "lists",
+    params(
+        ("list" = String, Path, description = "`regions` or `categories`."),
+        ("code" = String, Path, description = "The entry's code."),
+    ),
+    responses((status = 204, description = "Deleted."))
+)]
+async fn delete_list_entry(
+    State(state): State<AppState>,
+    _: Authorized<need::ManageUsers>,
+    Path((list, code)): Path<(String, String)>,
+) -> Result<impl IntoResponse, AppError> {
+    let list = list_named(&list)?;
+    state
+        .blocking(move |state| lists::delete(state.storage.as_ref(), list, &code))
+        .await?;
+    state.changed(Vec::new(), Vec::new());
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The dispatch queues.

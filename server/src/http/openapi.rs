@@ -84,6 +84,7 @@ are answered `408` after 30 seconds, except the event stream (no limit) and blob
         (name = "planning", description = "Queues, day board, installer suggestions."),
         (name = "reminders", description = "The escalation ladder's reminders."),
         (name = "kpis", description = "Service KPIs."),
+        (name = "lists", description = "The organisation's managed lists of regions and problem categories, named in Chinese and English."),
         (name = "config", description = "Server configuration."),
         (name = "live", description = "Live updates."),
         (name = "sync", description = "The device sync protocol (docs/sync-protocol.md)."),
@@ -267,6 +268,7 @@ mod tests {
             .collect();
         listed.sort();
         let expected = [
+            "DELETE /v1/lists/{list}/{code}",
             "DELETE /v1/users/{id}/schedule",
             "GET /",
             "GET /console.css",
@@ -294,6 +296,7 @@ mod tests {
             "GET /v1/jobs/{id}/report",
             "GET /v1/jobs/{id}/suggestions",
             "GET /v1/kpis",
+            "GET /v1/lists",
             "GET /v1/manuals",
             "GET /v1/manuals/{model}/{version}",
             "GET /v1/map",
@@ -330,6 +333,7 @@ mod tests {
             "POST /v1/users",
             "POST /v1/users/{id}/unlock",
             "PUT /v1/blobs/{sha256}",
+            "PUT /v1/lists/{list}/{code}",
             "PUT /v1/users/{id}/schedule",
         ];
         assert_eq!(listed, expected);

@@ -11,10 +11,11 @@ use super::{
     NewChange, PendingUpload, Reminder, ReportLink, SCHEDULE_VERSION, Session, Shift, Storage,
     StorageError, StoredDocument, StoredJob, TimeOff, User, WorkSchedule, read, write,
 };
-use crate::storage::JobFacts;
+use crate::storage::{JobFacts, ListEntry, ListKind};
 use fieldsync_protocol::knowledge::{Attachment, Case, Manual, Section};
 
-fn summary(id: &str, assignee: Option<&str>) -> JobSummary {
+/// A job's summary as the checks store it.
+pub(crate) fn summary(id: &str, assignee: Option<&str>) -> JobSummary {
     JobSummary {
         id: id.into(),
         kind: JobKind::Repair,
@@ -35,7 +36,8 @@ fn summary(id: &str, assignee: Option<&str>) -> JobSummary {
     }
 }
 
-fn change(n: u8) -> NewChange {
+/// The `n`th made-up change.
+pub(crate) fn change(n: u8) -> NewChange {
     NewChange {
         hash: [n; 32],
         bytes: vec![n; 4],
@@ -72,6 +74,7 @@ macro_rules! storage_conformance_tests {
             sign_in_failures_are_counted_per_account_and_network,
             audit_is_ordered_and_filtered,
             facts_and_reminders_round_trip,
+            managed_lists_round_trip,
             ladder_looks_at_changed_and_due_jobs,
             blob_index_round_trips,
             knowledge_round_trips,
@@ -171,7 +174,8 @@ pub fn identity_is_stable(store: &dyn Storage) {
 }
 
 /// A projection row for `summary` (the store keeps the byte counts itself).
-fn stored(summary: JobSummary) -> StoredJob {
+/// `summary` as a stored job.
+pub(crate) fn stored(summary: JobSummary) -> StoredJob {
     StoredJob {
         summary,
         heads: Vec::new(),
@@ -712,6 +716,93 @@ pub fn audit_is_ordered_and_filtered(store: &dyn Storage) {
         Ok::<_, StorageError>(())
     })
     .expect("read");
+}
+
+/// [`ServiceStore`](crate::storage::ServiceStore): the managed lists, each by code, kept
+/// apart, replaced whole, and whose codes count as in use once a job or a user carries them.
+pub fn managed_lists_round_trip(store: &dyn Storage) {
+    let entry = |code: &str, zh: &str, en: &str| ListEntry {
+        code: code.into(),
+        name_zh: zh.into(),
+        name_en: en.into(),
+        retired: false,
+    };
+    let east = entry("华东", "华东", "East China");
+    let north = entry("north", "北区", "North");
+    let leak = entry("leak", "漏水", "Leak");
+    write(store, |tx| {
+        tx.put_list_entry(ListKind::Region, &east)?;
+        tx.put_list_entry(ListKind::Region, &north)?;
+        tx.put_list_entry(ListKind::Category, &leak)?;
+        tx.put_user(&User {
+            id: "u1".into(),
+            name: "Una".into(),
+            role: "installer".into(),
+            region: "north".into(),
+            skills: Vec::new(),
+        })?;
+        tx.put_job(&stored(summary("j1", None)), &[change(1)], None, 30)?;
+        let mut facts = JobFacts::derive(
+            &fieldsync_protocol::job::Job {
+                id: "j1".into(),
+                ..Default::default()
+            },
+            None,
+            30,
+        );
+        facts.category = "leak".into();
+        tx.put_job_facts(&facts)
+    })
+    .expect("write");
+    let retired_east = ListEntry {
+        name_en: "East".into(),
+        retired: true,
+        ..east.clone()
+    };
+    write(store, |tx| {
+        tx.put_list_entry(ListKind::Region, &retired_east)
+    })
+    .expect("replace");
+    read(store, |tx| {
+        // By code, bytewise: ASCII before Chinese.
+        assert_eq!(
+            tx.list_entries(ListKind::Region)?,
+            [north.clone(), retired_east.clone()]
+        );
+        assert_eq!(
+            tx.list_entries(ListKind::Category)?,
+            std::slice::from_ref(&leak)
+        );
+        assert!(
+            tx.list_code_in_use(ListKind::Region, "north")?,
+            "a user's region"
+        );
+        assert!(!tx.list_code_in_use(ListKind::Region, "华东")?);
+        assert!(
+            tx.list_code_in_use(ListKind::Category, "leak")?,
+            "a job's category"
+        );
+        assert!(!tx.list_code_in_use(ListKind::Category, "north")?);
+        Ok::<_, StorageError>(())
+    })
+    .expect("read");
+    write(store, |tx| {
+        assert!(tx.delete_list_entry(ListKind::Region, "华东")?);
+        assert!(
+            !tx.delete_list_entry(ListKind::Region, "华东")?,
+            "deleted already"
+        );
+        assert!(
+            !tx.delete_list_entry(ListKind::Region, "leak")?,
+            "a category's code"
+        );
+        Ok::<_, StorageError>(())
+    })
+    .expect("delete");
+    assert_eq!(
+        read(store, |tx| tx.list_entries(ListKind::Region)).expect("read"),
+        [north]
+    );
 }
 
 /// [`ServiceStore`](crate::storage::ServiceStore): facts and reminders that fire once.

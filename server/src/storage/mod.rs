@@ -46,7 +46,9 @@ pub use media::{BlobIndex, BlobIndexMut, BlobRecord, PendingUpload, ReportLink};
 pub use notifications::{
     Delivery, DeliveryStatus, NotificationStore, NotificationStoreMut, StoredNotification,
 };
-pub use service::{JobFacts, LadderEntry, Reminder, ServiceStore, ServiceStoreMut};
+pub use service::{
+    JobFacts, LadderEntry, ListEntry, ListKind, Reminder, ServiceStore, ServiceStoreMut,
+};
 
 /// Why storage failed.
 #[derive(Debug, Clone, thiserror::Error)]

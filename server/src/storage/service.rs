@@ -1,6 +1,7 @@
 //! The service side: the job facts projection the SLA clocks, the escalation ladder and the
-//! planning views read, the KPIs computed over it (definitions in `crate::domain::kpi`), and the
-//! stored reminders.
+//! planning views read, the KPIs computed over it (definitions in `crate::domain::kpi`), the
+//! stored reminders, and the organisation's managed lists of regions and problem categories the
+//! facts are grouped by.
 
 use std::collections::BTreeMap;
 
@@ -330,6 +331,50 @@ pub struct LadderEntry {
     pub revision: u64,
 }
 
+/// One of the organisation's managed lists, whose codes are what a job's `site.region` or
+/// `problem.category` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListKind {
+    /// Service regions (jobs' `site.region`, engineers' home region).
+    Region,
+    /// Problem categories (jobs' `problem.category`).
+    Category,
+}
+
+impl ListKind {
+    /// Both lists.
+    pub const ALL: [ListKind; 2] = [ListKind::Region, ListKind::Category];
+
+    /// The stored and API name: `region` or `category`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Region => "region",
+            ListKind::Category => "category",
+        }
+    }
+
+    /// The list named `name` (`region`, `category`).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|list| list.as_str() == name)
+    }
+}
+
+/// One entry of a managed list: the code jobs carry and its name in both languages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ListEntry {
+    /// What jobs carry (`华东`, `north`, `leak`); never changes once used.
+    pub code: String,
+    /// The name Chinese readers see.
+    pub name_zh: String,
+    /// The name English readers see.
+    pub name_en: String,
+    /// A retired entry stays on the jobs that carry it but is no longer offered or accepted
+    /// for new values.
+    #[serde(default)]
+    pub retired: bool,
+}
+
 /// Reads of this area inside one transaction.
 pub trait ServiceStore {
     /// One job's service facts.
@@ -364,6 +409,10 @@ pub trait ServiceStore {
     fn job_reminders(&self, job_id: &str) -> Result<Vec<Reminder>, StorageError>;
     /// The open reminders addressed to `user` by name (an engineer's), oldest first.
     fn open_reminders_to(&self, user: &str) -> Result<Vec<Reminder>, StorageError>;
+    /// The entries of a managed list, by code.
+    fn list_entries(&self, list: ListKind) -> Result<Vec<ListEntry>, StorageError>;
+    /// Whether any job (or, for regions, any user) carries `code` from `list`.
+    fn list_code_in_use(&self, list: ListKind, code: &str) -> Result<bool, StorageError>;
 }
 
 /// Writes of this area inside one transaction.
@@ -391,4 +440,8 @@ pub trait ServiceStoreMut: ServiceStore {
         user: &str,
         now: Millis,
     ) -> Result<bool, StorageError>;
+    /// Creates or replaces the entry of `list` with `entry.code`.
+    fn put_list_entry(&mut self, list: ListKind, entry: &ListEntry) -> Result<(), StorageError>;
+    /// Removes the entry of `list` with `code`; false when there is none.
+    fn delete_list_entry(&mut self, list: ListKind, code: &str) -> Result<bool, StorageError>;
 }

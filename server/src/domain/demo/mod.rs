@@ -13,22 +13,23 @@
 
 use fieldsync_protocol::automerge::ActorId;
 use fieldsync_protocol::job::{
-    Appointment, CallOutcome, ChecklistUpdate, Customer, Editor, JobDoc, JobKind, NewJob, Outcome,
-    PartUsed, Priority, Problem, Product, Rating, ReturnVisit, Role, Site, Tier, TimeEntry,
-    TimeKind,
+    Appointment, CallOutcome, ChecklistUpdate, ComplaintKind, Customer, Editor, JobDoc, JobKind,
+    NewJob, Outcome, PartUsed, Priority, Problem, Product, Rating, ReturnVisit, Role, Site, Tier,
+    TimeEntry, TimeKind,
 };
 use fieldsync_protocol::rules::Status;
 use fieldsync_protocol::{Millis, SchemaError};
 
 use crate::domain::auth;
-use crate::domain::dispatch::Dispatch;
+use crate::domain::dispatch::{self, Dispatch};
 use crate::domain::error::DomainError;
 use crate::domain::escalation;
 use crate::domain::jobs::{self, Author, NO_FIELDS};
+use crate::domain::lists;
 use crate::domain::notify;
 use crate::domain::planning::DAY;
 use crate::domain::sla::{HOUR, MINUTE, SlaPolicy};
-use crate::storage::{Storage, User, WriteTx, atomically, write};
+use crate::storage::{ListKind, Storage, User, WriteTx, atomically, write};
 use fieldsync_protocol::Language;
 
 mod words;
@@ -233,6 +234,66 @@ fn visit(
     Ok(end)
 }
 
+/// The demo's managed lists: its regions (in Chinese, all of China's, as intake derives them
+/// from provinces) and every problem category it gives jobs, complaints included, each named
+/// in both languages.
+fn put_lists(storage: &dyn Storage, locale: Language) -> Result<(), DomainError> {
+    let (english, chinese) = (&words::ENGLISH, &words::CHINESE);
+    let regions: Vec<(&str, &str, &str)> = match locale {
+        Language::English => vec![
+            ("north", "北区", "North"),
+            ("south", "南区", "South"),
+            ("east", "东区", "East"),
+        ],
+        Language::Chinese => dispatch::CHINESE_REGIONS
+            .iter()
+            .map(|&(code, name_en, _)| (code, code, name_en))
+            .collect(),
+    };
+    let mut categories: Vec<(&str, &str)> = english
+        .faults
+        .into_iter()
+        .zip(chinese.faults)
+        .chain([
+            (english.installation, chinese.installation),
+            (english.annual_service, chinese.annual_service),
+            (english.safety_inspection, chinese.safety_inspection),
+        ])
+        .collect();
+    categories.extend(ComplaintKind::ALL.into_iter().map(|kind| {
+        (
+            dispatch::complaint_category(kind, Language::English),
+            dispatch::complaint_category(kind, Language::Chinese),
+        )
+    }));
+    let capitalised = |name: &str| {
+        let mut chars = name.chars();
+        chars.next().map_or_else(String::new, |first| {
+            first.to_uppercase().chain(chars).collect()
+        })
+    };
+    let categories = categories.into_iter().map(|(name_en, name_zh)| {
+        let code = match locale {
+            Language::English => name_en,
+            Language::Chinese => name_zh,
+        };
+        (code, name_zh, name_en)
+    });
+    let entries = regions
+        .into_iter()
+        .map(|entry| (ListKind::Region, entry))
+        .chain(categories.map(|entry| (ListKind::Category, entry)));
+    for (list, (code, name_zh, name_en)) in entries {
+        let body = lists::EntryBody {
+            name_zh: name_zh.into(),
+            name_en: capitalised(name_en),
+            retired: false,
+        };
+        lists::put(storage, list, code, body)?;
+    }
+    Ok(())
+}
+
 fn put_people(storage: &dyn Storage, words: &Words) -> Result<(), DomainError> {
     auth::put_user(
         storage,
@@ -329,6 +390,7 @@ fn fill(
     if dispatch.users()?.iter().any(|u| u.role != "admin") {
         return Ok(0);
     }
+    put_lists(storage, locale)?;
     put_people(storage, words)?;
     let mut dice = Dice(0x5eed_f1e1_d5c0_ffee);
     let today = words.day_of(now);

@@ -27,6 +27,7 @@ pub(crate) const TABLES: &[&str] = &[
     "meta",
     "users",
     "work_schedules",
+    "list_entries",
     "sessions",
     "enrollment_codes",
     "credentials",

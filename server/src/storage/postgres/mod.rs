@@ -100,6 +100,8 @@ fn migrations() -> Vec<String> {
         customers::HISTORY.to_owned(),
         // 9: engineers' working weeks and time off (SQLite's migration 17).
         identity::SCHEDULES.to_owned(),
+        // 10: the managed lists of regions and problem categories (SQLite's migration 18).
+        service::LISTS.to_owned(),
     ]
 }
 

@@ -12,7 +12,8 @@ use crate::storage::service::{
     Period, Ratio, SlaCompliance,
 };
 use crate::storage::{
-    JobFacts, LadderEntry, Reminder, ServiceStore, ServiceStoreMut, StorageError,
+    JobFacts, LadderEntry, ListEntry, ListKind, Reminder, ServiceStore, ServiceStoreMut,
+    StorageError,
 };
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::JobKind;
@@ -345,7 +346,55 @@ fn reminder(r: &Row) -> Result<Reminder, StorageError> {
     })
 }
 
+/// The managed lists of regions and problem categories, seeded with the values jobs and users
+/// already carry: SQLite's migration 18.
+pub(super) const LISTS: &str = r#"
+    CREATE TABLE list_entries (
+        list TEXT COLLATE "C" NOT NULL CHECK (list IN ('region', 'category')),
+        code TEXT COLLATE "C" NOT NULL,
+        name_zh TEXT COLLATE "C" NOT NULL,
+        name_en TEXT COLLATE "C" NOT NULL,
+        retired BOOLEAN NOT NULL DEFAULT FALSE,
+        PRIMARY KEY (list, code)
+    );
+    INSERT INTO list_entries (list, code, name_zh, name_en)
+        SELECT 'region', region, region, region FROM job_facts WHERE region <> ''
+        UNION SELECT 'region', region, region, region FROM users WHERE region <> ''
+        UNION SELECT 'category', category, category, category FROM job_facts
+            WHERE category <> ''
+        ON CONFLICT DO NOTHING;
+"#;
+
 impl ServiceStore for Tx<'_> {
+    fn list_entries(&self, list: ListKind) -> Result<Vec<ListEntry>, StorageError> {
+        self.query(
+            "SELECT code, name_zh, name_en, retired FROM list_entries WHERE list = $1
+             ORDER BY code",
+            &[&list.as_str()],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(ListEntry {
+                code: r.try_get(0)?,
+                name_zh: r.try_get(1)?,
+                name_en: r.try_get(2)?,
+                retired: r.try_get(3)?,
+            })
+        })
+        .collect()
+    }
+
+    fn list_code_in_use(&self, list: ListKind, code: &str) -> Result<bool, StorageError> {
+        let sql = match list {
+            ListKind::Region => {
+                "SELECT EXISTS (SELECT 1 FROM job_facts WHERE region = $1)
+                     OR EXISTS (SELECT 1 FROM users WHERE region = $1)"
+            }
+            ListKind::Category => "SELECT EXISTS (SELECT 1 FROM job_facts WHERE category = $1)",
+        };
+        Ok(self.query_one(sql, &[&code])?.try_get(0)?)
+    }
+
     fn job_facts(&self, job_id: &str) -> Result<Option<JobFacts>, StorageError> {
         let row = self.query_opt("SELECT facts FROM job_facts WHERE job_id = $1", &[&job_id])?;
         row.map(|r| -> Result<JobFacts, StorageError> {
@@ -597,5 +646,30 @@ impl ServiceStoreMut for Tx<'_> {
             &[&to_i64(id), &now, &user],
         )?;
         Ok(changed == 1)
+    }
+
+    fn put_list_entry(&mut self, list: ListKind, entry: &ListEntry) -> Result<(), StorageError> {
+        self.execute(
+            "INSERT INTO list_entries (list, code, name_zh, name_en, retired)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (list, code) DO UPDATE SET name_zh = excluded.name_zh,
+               name_en = excluded.name_en, retired = excluded.retired",
+            &[
+                &list.as_str(),
+                &entry.code,
+                &entry.name_zh,
+                &entry.name_en,
+                &entry.retired,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_list_entry(&mut self, list: ListKind, code: &str) -> Result<bool, StorageError> {
+        let deleted = self.execute(
+            "DELETE FROM list_entries WHERE list = $1 AND code = $2",
+            &[&list.as_str(), &code],
+        )?;
+        Ok(deleted == 1)
     }
 }

@@ -149,6 +149,8 @@ const MIGRATIONS: &[&str] = &[
     customers::HISTORY,
     // 17: engineers' working weeks and time off.
     identity::SCHEDULES,
+    // 18: the managed lists of regions and problem categories.
+    service::LISTS,
 ];
 
 /// The SQLite storage backend.
@@ -436,5 +438,58 @@ mod tests {
         drop(conn);
         let error = SqliteStorage::open(&path).expect_err("newer").to_string();
         assert!(error.contains("newer"), "{error}");
+    }
+
+    /// Upgrading to managed lists makes the regions and categories already in use their
+    /// first entries, named by themselves, so nothing stored falls outside its list.
+    #[test]
+    fn the_lists_start_with_the_values_in_use() {
+        use crate::storage::conformance::{change, stored, summary};
+        use crate::storage::{JobFacts, ListEntry, ListKind, User};
+        use fieldsync_protocol::job::Job;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let store = SqliteStorage::open(&path).expect("open");
+        super::super::write(&store, |tx| {
+            for (id, region) in [("u1", "north"), ("u2", ""), ("u3", "华东")] {
+                tx.put_user(&User {
+                    id: id.into(),
+                    name: id.into(),
+                    role: "installer".into(),
+                    region: region.into(),
+                    skills: Vec::new(),
+                })?;
+            }
+            tx.put_job(&stored(summary("j1", None)), &[change(1)], None, 1)?;
+            let mut facts = JobFacts::derive(&Job::default(), None, 1);
+            facts.job_id = "j1".into();
+            facts.region = "华东".into();
+            facts.category = "leak".into();
+            tx.put_job_facts(&facts)
+        })
+        .expect("write");
+        drop(store);
+        let conn = Connection::open(&path).expect("open raw");
+        conn.execute_batch("DROP TABLE list_entries; PRAGMA user_version = 17;")
+            .expect("back to 17");
+        drop(conn);
+        let store = SqliteStorage::open(&path).expect("upgrade");
+        let entry = |code: &str| ListEntry {
+            code: code.into(),
+            name_zh: code.into(),
+            name_en: code.into(),
+            retired: false,
+        };
+        let lists = super::super::read(&store, |tx| {
+            Ok::<_, StorageError>((
+                tx.list_entries(ListKind::Region)?,
+                tx.list_entries(ListKind::Category)?,
+            ))
+        })
+        .expect("read");
+        assert_eq!(
+            lists,
+            (vec![entry("north"), entry("华东")], vec![entry("leak")])
+        );
     }
 }

@@ -10,7 +10,8 @@ use crate::storage::service::{
     Period, Ratio, SlaCompliance,
 };
 use crate::storage::{
-    JobFacts, LadderEntry, Reminder, ServiceStore, ServiceStoreMut, StorageError,
+    JobFacts, LadderEntry, ListEntry, ListKind, Reminder, ServiceStore, ServiceStoreMut,
+    StorageError,
 };
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::JobKind;
@@ -599,7 +600,59 @@ fn reminder_by_id(conn: &Connection, id: u64) -> Result<Option<Reminder>, Storag
         .optional()?)
 }
 
+/// Migration 18: the managed lists of regions and problem categories. The values jobs and
+/// engineers already carry become their first entries, named by themselves, so that nothing
+/// stored falls outside its list; an office renames them afterwards.
+pub(super) const LISTS: &str = "
+    CREATE TABLE list_entries (
+        list TEXT NOT NULL CHECK (list IN ('region', 'category')),
+        code TEXT NOT NULL,
+        name_zh TEXT NOT NULL,
+        name_en TEXT NOT NULL,
+        retired INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (list, code)
+    ) STRICT;
+    INSERT OR IGNORE INTO list_entries (list, code, name_zh, name_en)
+        SELECT 'region', region, region, region FROM job_facts WHERE region <> ''
+        UNION SELECT 'region', region, region, region FROM users WHERE region <> ''
+        UNION SELECT 'category', category, category, category FROM job_facts
+            WHERE category <> '';";
+
+/// The SQL that tells whether a code of `list` is in use (`?1`).
+fn code_in_use_sql(list: ListKind) -> &'static str {
+    match list {
+        ListKind::Region => {
+            "SELECT EXISTS (SELECT 1 FROM job_facts WHERE region = ?1)
+                 OR EXISTS (SELECT 1 FROM users WHERE region = ?1)"
+        }
+        ListKind::Category => "SELECT EXISTS (SELECT 1 FROM job_facts WHERE category = ?1)",
+    }
+}
+
 impl ServiceStore for Tx<'_> {
+    fn list_entries(&self, list: ListKind) -> Result<Vec<ListEntry>, StorageError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT code, name_zh, name_en, retired FROM list_entries WHERE list = ?1
+             ORDER BY code",
+        )?;
+        let rows = stmt.query_map([list.as_str()], |r| {
+            Ok(ListEntry {
+                code: r.get(0)?,
+                name_zh: r.get(1)?,
+                name_en: r.get(2)?,
+                retired: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn list_code_in_use(&self, list: ListKind, code: &str) -> Result<bool, StorageError> {
+        Ok(self
+            .0
+            .prepare_cached(code_in_use_sql(list))?
+            .query_row([code], |r| r.get(0))?)
+    }
+
     fn job_facts(&self, job_id: &str) -> Result<Option<JobFacts>, StorageError> {
         facts(&self.0, job_id)
     }
@@ -675,5 +728,31 @@ impl ServiceStoreMut for Tx<'_> {
         now: Millis,
     ) -> Result<bool, StorageError> {
         acknowledge_reminder(&self.0, id, user, now)
+    }
+
+    fn put_list_entry(&mut self, list: ListKind, entry: &ListEntry) -> Result<(), StorageError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO list_entries (list, code, name_zh, name_en, retired)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (list, code) DO UPDATE SET name_zh = excluded.name_zh,
+                   name_en = excluded.name_en, retired = excluded.retired",
+            )?
+            .execute(params![
+                list.as_str(),
+                entry.code,
+                entry.name_zh,
+                entry.name_en,
+                entry.retired
+            ])?;
+        Ok(())
+    }
+
+    fn delete_list_entry(&mut self, list: ListKind, code: &str) -> Result<bool, StorageError> {
+        let deleted = self
+            .0
+            .prepare_cached("DELETE FROM list_entries WHERE list = ?1 AND code = ?2")?
+            .execute(params![list.as_str(), code])?;
+        Ok(deleted == 1)
     }
 }

@@ -1,0 +1,163 @@
+// Fieldsync console: the organisation's lists of regions and problem categories (#/lists).
+// Jobs carry an entry's code; every page shows it by its name in the reader's language, and
+// every form that takes a region or a category offers the entries not retired. A list with no
+// entries is not kept yet and takes any text. Admins add, rename, retire and delete entries
+// here; everyone in the office reads them.
+
+import { state } from './state.js';
+import { enc, h, field, table, td } from './dom.js';
+import { api } from './api.js';
+import { act, errorBox, forgetProblems, keepProblems, restoreProblems } from './actions.js';
+import { rerender } from './hooks.js';
+import { language, t } from './i18n.js';
+
+/** The lists by the name a job's field gives them, with their API paths and texts. */
+const LISTS = [
+  { list: 'region', path: 'regions', title: 'lists.regions', add: 'lists.add_region' },
+  { list: 'category', path: 'categories', title: 'lists.categories', add: 'lists.add_category' },
+];
+const pathOf = (list) => LISTS.find((l) => l.list === list).path;
+
+/** Reads both lists again (before every page is drawn, so that names and choices are
+ *  current). */
+export async function loadLists() {
+  state.lists = await api('GET', '/v1/lists');
+}
+
+const entriesOf = (list) => (state.lists && state.lists[pathOf(list)]) || [];
+const nameOf = (entry) => (language() === 'zh-CN' ? entry.name_zh : entry.name_en);
+
+/** The name of `code` of `list` (`region`, `category`) in the reader's language; the code
+ *  itself when the list does not have it. */
+export function listName(list, code) {
+  const entry = code ? entriesOf(list).find((e) => e.code === code) : null;
+  return entry ? nameOf(entry) : code;
+}
+
+/** A region's name (`listName('region', code)`). */
+export const regionName = (code) => listName('region', code);
+/** A problem category's name. */
+export const categoryName = (code) => listName('category', code);
+
+/** Whether the organisation keeps `list` (it has entries): values are then chosen from it. */
+export const isKept = (list) => entriesOf(list).length > 0;
+
+/** An option for `code` of `list` that is not offered (retired or not listed), so that a form
+ *  showing a value it carries never drops it. */
+const notOffered = (list, code) => h('option', { value: code }, t('lists.not_offered', { name: listName(list, code) }));
+
+/** A control for a value of `list`: while the list is kept, a choice of its entries not
+ *  retired, by name (and `current` when it is not one of them); else a text field with
+ *  `textAttrs`. */
+export function listControl(id, list, current = '', textAttrs = {}) {
+  if (!isKept(list)) return h('input', { id, name: id, type: 'text', value: current, ...textAttrs });
+  const options = entriesOf(list).filter((e) => !e.retired).map((e) => [e.code, nameOf(e)]);
+  options.sort((a, b) => a[1].localeCompare(b[1], language()));
+  const select = h('select', { id, name: id },
+    h('option', { value: '' }, t('lists.none')),
+    options.map(([code, text]) => h('option', { value: code }, text)));
+  setListValue(select, list, current);
+  return select;
+}
+
+/** Sets a control made by `listControl` to `code`, adding it as not offered when the choice
+ *  lacks it. */
+export function setListValue(control, list, code) {
+  if (control.tagName === 'SELECT' && code && ![...control.options].some((o) => o.value === code)) {
+    control.options[0].after(notOffered(list, code));
+  }
+  control.value = code || '';
+}
+
+const isAdmin = () => state.me && state.me.role === 'admin';
+
+/** Stores `entry` in `path` (`regions`, `categories`) with `changes`, then draws the page
+ *  again. */
+function save(path, entry, changes) {
+  act('lists-error', () => api('PUT', `/v1/lists/${path}/${enc(entry.code)}`, {
+    name_zh: entry.name_zh, name_en: entry.name_en, retired: entry.retired, ...changes,
+  }));
+}
+
+/** Fills the list's form with `entry`, to rename it. */
+function edit(path, entry) {
+  for (const [key, value] of [['code', entry.code], ['zh', entry.name_zh], ['en', entry.name_en]]) {
+    const el = document.getElementById(`${path}-${key}`);
+    el.value = value;
+    el.dataset.dirty = '1'; // a live refresh keeps what is being changed
+  }
+  document.getElementById(`${path}-zh`).focus();
+}
+
+function entryRow(path, entry) {
+  const actions = isAdmin() ? [
+    h('button', { type: 'button', class: 'btn small', 'data-edit': entry.code, onclick: () => edit(path, entry) }, t('lists.rename')),
+    h('button', {
+      type: 'button', class: 'btn small', 'data-retire': entry.code,
+      onclick: () => save(path, entry, { retired: !entry.retired }),
+    }, entry.retired ? t('lists.restore') : t('lists.retire')),
+    h('button', {
+      type: 'button', class: 'btn small ghost', 'data-delete': entry.code,
+      onclick: () => act('lists-error', () => api('DELETE', `/v1/lists/${path}/${enc(entry.code)}`)),
+    }, t('lists.delete')),
+  ] : null;
+  return h('tr', { 'data-code': entry.code, class: entry.retired ? 'retired' : null },
+    td(entry.code), td(entry.name_zh), td(entry.name_en),
+    td(entry.retired ? t('lists.retired') : t('lists.offered')), td(actions && h('div', { class: 'actions entry-actions' }, actions)));
+}
+
+/** An admin's form to add an entry or rename one (the same code replaces it). */
+function entryForm({ path, add }) {
+  const errEl = h('div', { id: `${path}-error`, class: 'error-box', role: 'alert', hidden: true });
+  const id = (key) => `${path}-${key}`;
+  // The server's field names → the form's inputs.
+  const inputOf = (name) => form.querySelector(`#${id({ code: 'code', name_zh: 'zh', name_en: 'en' }[name] || 'none')}`);
+  const input = (key, attrs) => h('input', { id: id(key), name: id(key), type: 'text', autocomplete: 'off', ...attrs });
+  const form = h('form', {
+    id: id('form'), class: 'list-form', novalidate: true,
+    onsubmit: (e) => {
+      e.preventDefault();
+      const value = (key) => form.querySelector(`#${id(key)}`).value;
+      form.querySelectorAll('.invalid').forEach((el) => { el.classList.remove('invalid'); el.removeAttribute('aria-invalid'); });
+      const code = value('code').trim();
+      const current = entriesOf(LISTS.find((l) => l.path === path).list).find((x) => x.code === code);
+      // An empty code still goes to the server, which names every problem at once.
+      api('PUT', `/v1/lists/${path}/${enc(code || ' ')}`, {
+        name_zh: value('zh'), name_en: value('en'), retired: current ? current.retired : false,
+      }).then(() => {
+        form.reset();
+        form.querySelectorAll('[data-dirty]').forEach((el) => { delete el.dataset.dirty; });
+        forgetProblems(path);
+        rerender();
+      }).catch((err) => { if (err.status !== 401) keepProblems(path, errEl, err, inputOf); });
+    },
+  },
+  h('h3', {}, t(add)),
+  errEl,
+  h('div', { class: 'list-form-fields' },
+    field(id('code'), t('lists.code'), input('code', { maxlength: 40 }), t('lists.code_hint')),
+    field(id('zh'), t('lists.name_zh'), input('zh', { maxlength: 100, lang: 'zh-CN' })),
+    field(id('en'), t('lists.name_en'), input('en', { maxlength: 100, lang: 'en' }))),
+  h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn primary' }, t('lists.save'))));
+  form.addEventListener('input', (e) => { e.target.classList.remove('invalid'); e.target.removeAttribute('aria-invalid'); });
+  restoreProblems(path, errEl, inputOf);
+  return form;
+}
+
+export async function viewLists() {
+  return h('div', { class: 'page' },
+    h('h1', { class: 'page-title' }, t('lists.title')),
+    h('p', { class: 'muted' }, t('lists.note')),
+    errorBox('lists-error'),
+    LISTS.map((l) => {
+      const entries = entriesOf(l.list);
+      return h('section', { class: 'card', id: `list-${l.path}`, 'aria-labelledby': `list-${l.path}-title` },
+        h('h2', { id: `list-${l.path}-title` }, t(l.title), ' ', h('span', { class: 'count' }, String(entries.length))),
+        // Scrolls sideways on a phone: reachable from the keyboard.
+        entries.length ? h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-labelledby': `list-${l.path}-title` }, table(
+          [t('lists.code'), t('lists.name_zh'), t('lists.name_en'), t('lists.state'), ''],
+          entries.map((e) => entryRow(l.path, e)), { id: `list-${l.path}-table` }))
+          : h('p', { class: 'muted' }, t('lists.empty')),
+        isAdmin() ? entryForm(l) : null);
+    }));
+}
