@@ -9,7 +9,8 @@
 //! - [`storage`]: the storage traits by area, the SQLite backend, the conformance suite, and
 //!   the blob store.
 //!
-//! This file assembles them: [`serve`] and [`BackgroundServer`].
+//! This file assembles them: [`serve`] and [`BackgroundServer`], and sets the process up for
+//! serving ([`limit_malloc_arenas`]).
 
 pub mod domain;
 pub mod http;
@@ -21,6 +22,41 @@ use std::sync::Arc;
 
 pub use http::app;
 pub use state::AppState;
+
+/// The environment variable through which glibc takes its number of memory arenas.
+const MALLOC_ARENA_MAX: &str = "MALLOC_ARENA_MAX";
+
+/// Runs this program again in place with `MALLOC_ARENA_MAX=2`, unless its environment sets the
+/// variable already (an operator's choice stands). Call it first in `main`, before any thread
+/// starts.
+///
+/// glibc gives busy threads memory arenas of their own, up to eight per core, and the storage
+/// workers keep theirs: with 100 phones online the server's peak RSS is 69 MB with glibc's
+/// default and 42 MB with two arenas, at the same CPU per edit (README, *A fleet online*).
+/// glibc reads the variable only as a program starts, so the program is started again with the
+/// same arguments in the same process (`exec`: the process id and open files stay). Only on
+/// Linux with glibc; elsewhere, or when the program cannot be started again (its file was
+/// replaced by an upgrade), it returns and the server runs with the allocator's defaults.
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        if std::env::var_os(MALLOC_ARENA_MAX).is_some() {
+            return;
+        }
+        let Ok(program) = std::env::current_exe() else {
+            return;
+        };
+        let mut args = std::env::args_os();
+        let mut again = std::process::Command::new(program);
+        if let Some(name) = args.next() {
+            again.arg0(name);
+        }
+        // `exec` returns only when it failed.
+        let error = again.args(args).env(MALLOC_ARENA_MAX, "2").exec();
+        eprintln!("could not start again with {MALLOC_ARENA_MAX}=2 ({error}); going on without");
+    }
+}
 
 /// Serves `state` on `listener` (a `tokio::net::TcpListener` for HTTP, an
 /// [`http::tls::TlsListener`] for HTTPS) until `shutdown` resolves, then ends the live event

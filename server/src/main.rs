@@ -288,6 +288,7 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    fieldsync_server::limit_malloc_arenas();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,rustls=warn".into());

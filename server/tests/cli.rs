@@ -279,6 +279,8 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
             .any(|l| l.starts_with("demo data:") && l.contains("wangfang")),
         "the Chinese demo was seeded: {seen:?}"
     );
+    // The server asks glibc for two memory arenas, in the process that was started.
+    assert_eq!(malloc_arena_max(&child).as_deref(), Some("2"));
     assert!(
         seen.iter()
             .any(|l| l.contains("time zone Asia/Shanghai, language zh-CN")
@@ -457,12 +459,18 @@ fn serve_and_enroll_code_run_on_postgresql() {
             "--demo",
         ])
         .env("FIELDSYNC_ADMIN_PASSWORD", "admin-password-1")
+        .env("MALLOC_ARENA_MAX", "4")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
     let (url_served, seen) = wait_until_serving(&mut child);
     assert!(seen.iter().any(|l| l.starts_with("demo data:")), "{seen:?}");
+    assert_eq!(
+        malloc_arena_max(&child).as_deref(),
+        Some("4"),
+        "the operator's choice stands"
+    );
     let ready = ureq_get(&format!("{url_served}/readyz"));
     assert!(ready.contains(r#""ready":true"#), "{ready}");
     let out = Command::new(FIELDSYNC)
@@ -474,6 +482,15 @@ fn serve_and_enroll_code_run_on_postgresql() {
     let code = String::from_utf8_lossy(&out.stdout);
     assert!(code.trim().len() >= 8, "a code: {code}");
     assert!(terminate(&mut child).success());
+}
+
+/// The `MALLOC_ARENA_MAX` in a running process's environment, as Linux shows it.
+fn malloc_arena_max(child: &std::process::Child) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).expect("environ");
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|entry| std::str::from_utf8(entry).ok())
+        .find_map(|entry| entry.strip_prefix("MALLOC_ARENA_MAX=").map(str::to_owned))
 }
 
 /// Reads a starting server's output until it says where it serves: that URL, and every line

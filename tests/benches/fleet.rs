@@ -52,6 +52,8 @@ const DISPATCHER_PASSWORD: &str = "fleet-dispatcher-password";
 
 fn main() {
     if let (Ok(db), Ok(blobs)) = (std::env::var(SERVE), std::env::var(SERVE_BLOBS)) {
+        // The server process starts as `fieldsync` does.
+        fieldsync_server::limit_malloc_arenas();
         serve(&db, &blobs);
         return;
     }
