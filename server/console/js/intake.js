@@ -10,7 +10,7 @@ import { api } from './api.js';
 import { t } from './i18n.js';
 import { showProblems } from './actions.js';
 import { callFrom, customerMatches } from './customers.js';
-import { isKept, listControl } from './lists.js';
+import { isKept, listControl, setControlValue } from './lists.js';
 
 /** The inputs of the fields the server requires. */
 const REQUIRED = ['customer_name', 'site_address', 'category', 'description'];
@@ -43,7 +43,7 @@ export async function viewIntake() {
   const linked = h('p', { id: 'intake-linked', class: 'intake-linked', hidden: true });
   const matches = customerMatches((c) => {
     const values = callFrom(c);
-    for (const [id, value] of Object.entries(values)) control(id).value = value;
+    for (const [id, value] of Object.entries(values)) setControlValue(control(id), value);
     state.intakeDraft = { ...(state.intakeDraft || {}), ...values };
     matches.update('');
     showLinked();
@@ -95,7 +95,7 @@ export async function viewIntake() {
   // The draft: every change is kept, and a call half-typed when the dispatcher left comes back.
   const draft = state.intakeDraft || {};
   form.querySelectorAll('input, select, textarea').forEach((control) => {
-    if (draft[control.id] !== undefined) control.value = draft[control.id];
+    if (draft[control.id] !== undefined) setControlValue(control, draft[control.id]);
   });
   showLinked();
   form.addEventListener('input', (e) => {

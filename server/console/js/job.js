@@ -355,6 +355,8 @@ function correctionLines(detail) {
     if (value === null || value === '') return '—';
     if (typeof value === 'number' && /(_by|_date|_end)$/.test(path)) return fmtDateTime(value);
     if (typeof value === 'number' && /_ms$/.test(path)) return fmtDuration(value);
+    if (path === 'site.region') return regionName(value);
+    if (path === 'problem.category') return categoryName(value);
     return /^(kind|priority|customer\.tier)$/.test(path) ? label(value) : String(value);
   };
   return parsed.map((c, i) => h('li', {}, c

@@ -94,7 +94,7 @@ function kpiFilters(options) {
   // A chosen value stays selectable even if the options for the new range no longer list it.
   const withAll = (allText, list, key) => {
     const opts = [['', allText], ...list];
-    if (f[key] && !list.some((o) => o[0] === f[key])) opts.push([f[key], f[key]]);
+    if (f[key] && !list.some((o) => o[0] === f[key])) opts.push([f[key], listName(key, f[key])]);
     return select(`kpi-${key}`, opts, f[key], { onchange: onChange(key) });
   };
   const named = (kind) => (x) => [x, listName(kind, x)];

@@ -44,7 +44,8 @@ export const isKept = (list) => entriesOf(list).length > 0;
 
 /** An option for `code` of `list` that is not offered (retired or not listed), so that a form
  *  showing a value it carries never drops it. */
-const notOffered = (list, code) => h('option', { value: code }, t('lists.not_offered', { name: listName(list, code) }));
+const notOffered = (list, code) => h('option', { value: code, 'data-not-offered': '' },
+  t('lists.not_offered', { name: listName(list, code) }));
 
 /** A control for a value of `list`: while the list is kept, a choice of its entries not
  *  retired, by name (and `current` when it is not one of them); else a text field with
@@ -53,20 +54,29 @@ export function listControl(id, list, current = '', textAttrs = {}) {
   if (!isKept(list)) return h('input', { id, name: id, type: 'text', value: current, ...textAttrs });
   const options = entriesOf(list).filter((e) => !e.retired).map((e) => [e.code, nameOf(e)]);
   options.sort((a, b) => a[1].localeCompare(b[1], language()));
-  const select = h('select', { id, name: id },
+  const select = h('select', { id, name: id, 'data-list': list },
     h('option', { value: '' }, t('lists.none')),
     options.map(([code, text]) => h('option', { value: code }, text)));
   setListValue(select, list, current);
   return select;
 }
 
-/** Sets a control made by `listControl` to `code`, adding it as not offered when the choice
- *  lacks it. */
+/** Sets a control made by `listControl` to `code`: a choice shows a value it does not offer as
+ *  such (and drops the one it showed before), so a form never loses what a job or an engineer
+ *  carries. */
 export function setListValue(control, list, code) {
-  if (control.tagName === 'SELECT' && code && ![...control.options].some((o) => o.value === code)) {
-    control.options[0].after(notOffered(list, code));
+  if (control.tagName === 'SELECT') {
+    control.querySelectorAll('option[data-not-offered]').forEach((o) => { if (o.value !== code) o.remove(); });
+    if (code && ![...control.options].some((o) => o.value === code)) control.options[0].after(notOffered(list, code));
   }
   control.value = code || '';
+}
+
+/** Sets any form control to `value`, a list's choice through setListValue (drafts, a live
+ *  refresh putting typed values back, a customer picked at intake). */
+export function setControlValue(control, value) {
+  if (control.dataset.list) setListValue(control, control.dataset.list, value);
+  else control.value = value;
 }
 
 const isAdmin = () => state.me && state.me.role === 'admin';
@@ -90,16 +100,16 @@ function edit(path, entry) {
 }
 
 function entryRow(path, entry) {
+  // Each button names its entry to a screen reader: the same words repeat on every row.
+  const button = (action, attrs, onclick) => h('button', {
+    type: 'button', class: 'btn small', ...attrs, onclick,
+    'aria-label': t(`lists.${action}_entry`, { name: nameOf(entry) }),
+  }, t(`lists.${action}`));
   const actions = isAdmin() ? [
-    h('button', { type: 'button', class: 'btn small', 'data-edit': entry.code, onclick: () => edit(path, entry) }, t('lists.rename')),
-    h('button', {
-      type: 'button', class: 'btn small', 'data-retire': entry.code,
-      onclick: () => save(path, entry, { retired: !entry.retired }),
-    }, entry.retired ? t('lists.restore') : t('lists.retire')),
-    h('button', {
-      type: 'button', class: 'btn small ghost', 'data-delete': entry.code,
-      onclick: () => act('lists-error', () => api('DELETE', `/v1/lists/${path}/${enc(entry.code)}`)),
-    }, t('lists.delete')),
+    button('rename', { 'data-edit': entry.code }, () => edit(path, entry)),
+    button(entry.retired ? 'restore' : 'retire', { 'data-retire': entry.code }, () => save(path, entry, { retired: !entry.retired })),
+    button('delete', { 'data-delete': entry.code, class: 'btn small ghost' },
+      () => act('lists-error', () => api('DELETE', `/v1/lists/${path}/${enc(entry.code)}`))),
   ] : null;
   return h('tr', { 'data-code': entry.code, class: entry.retired ? 'retired' : null },
     td(entry.code), td(entry.name_zh), td(entry.name_en),
@@ -119,8 +129,12 @@ function entryForm({ path, add }) {
       e.preventDefault();
       const value = (key) => form.querySelector(`#${id(key)}`).value;
       form.querySelectorAll('.invalid').forEach((el) => { el.classList.remove('invalid'); el.removeAttribute('aria-invalid'); });
-      const code = value('code').trim();
-      const current = entriesOf(LISTS.find((l) => l.path === path).list).find((x) => x.code === code);
+      // A code is taken as stored when an entry has it exactly (an upgrade made entries of
+      // the values in use, spaces and all); a new one is trimmed.
+      const entries = entriesOf(LISTS.find((l) => l.path === path).list);
+      const typed = value('code');
+      const current = entries.find((x) => x.code === typed) || entries.find((x) => x.code === typed.trim());
+      const code = current ? current.code : typed.trim();
       // An empty code still goes to the server, which names every problem at once.
       api('PUT', `/v1/lists/${path}/${enc(code || ' ')}`, {
         name_zh: value('zh'), name_en: value('en'), retired: current ? current.retired : false,
@@ -153,6 +167,9 @@ export async function viewLists() {
       const entries = entriesOf(l.list);
       return h('section', { class: 'card', id: `list-${l.path}`, 'aria-labelledby': `list-${l.path}-title` },
         h('h2', { id: `list-${l.path}-title` }, t(l.title), ' ', h('span', { class: 'count' }, String(entries.length))),
+        // Kept, yet nothing to choose: every new job would be refused until one is restored.
+        entries.length && entries.every((e) => e.retired)
+          ? h('p', { class: 'error-box', role: 'status' }, t('lists.all_retired')) : null,
         // Scrolls sideways on a phone: reachable from the keyboard.
         entries.length ? h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-labelledby': `list-${l.path}-title` }, table(
           [t('lists.code'), t('lists.name_zh'), t('lists.name_en'), t('lists.state'), ''],

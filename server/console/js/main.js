@@ -25,7 +25,7 @@ import { viewFleet, viewDevice } from './fleet.js';
 import { viewPeople } from './people.js';
 import { viewWeek } from './week.js';
 import { viewMap } from './map.js';
-import { loadLists, viewLists } from './lists.js';
+import { loadLists, setControlValue, viewLists } from './lists.js';
 
 // ---------------------------------------------------------------- sign-in and shell
 
@@ -234,7 +234,7 @@ function restoreInputs({ values, focus }) {
     const el = $(id);
     if (!el) continue;
     const changed = el.value !== value;
-    el.value = value;
+    setControlValue(el, value);
     el.dataset.dirty = '1';
     // Typed while the fresh copy was being built: a page that acts on typing (a search) is told.
     if (changed) el.dispatchEvent(new Event('restored'));

@@ -10,7 +10,7 @@ import { act, errorBox, showError, clearError } from './actions.js';
 import { rerender } from './hooks.js';
 import { t } from './i18n.js';
 import { mayPlan, scheduleButton, scheduleEditor } from './schedule.js';
-import { listControl, regionName, setListValue } from './lists.js';
+import { listControl, regionName, setControlValue } from './lists.js';
 
 const ROLES = ['installer', 'dispatcher', 'supervisor', 'head_of_engineering', 'admin'];
 
@@ -93,8 +93,7 @@ function editUser(user) {
   for (const [id, value] of Object.entries(values)) {
     const el = $(id);
     if (!el) return;
-    if (id === 'user-region') setListValue(el, 'region', value);
-    else el.value = value;
+    setControlValue(el, value);
     el.dataset.dirty = '1'; // a live refresh keeps what is being changed
   }
   $('user-name').focus();

@@ -17,7 +17,7 @@ use crate::domain::customers;
 use crate::domain::error::{DomainError, ErrorCode, Problem, Thing};
 use crate::domain::facts::JobFacts;
 use crate::domain::jobs::{self, Author, Committed};
-use crate::domain::lists::{self, ManagedLists};
+use crate::domain::lists::ManagedLists;
 use crate::domain::notify;
 use crate::domain::planning;
 use crate::domain::schedule;
@@ -282,12 +282,6 @@ fn call_problems(
     lists: &ManagedLists,
 ) -> Vec<DomainError> {
     let mut problems: Vec<DomainError> = Vec::new();
-    problems.extend(lists.problem(ListKind::Region, "site.region", &new.site.region));
-    problems.extend(lists.problem(
-        ListKind::Category,
-        "problem.category",
-        &new.problem.category,
-    ));
     // What dispatch needs to send someone; the region and the product model may be unknown
     // on the phone and filled in later.
     let required: [(&'static str, &str, &str); 4] = [
@@ -368,6 +362,12 @@ fn call_problems(
             "the call's received time is before 1970",
         ));
     }
+    problems.extend(lists.problem(ListKind::Region, "site.region", &new.site.region));
+    problems.extend(lists.problem(
+        ListKind::Category,
+        "problem.category",
+        &new.problem.category,
+    ));
     problems
 }
 
@@ -489,17 +489,17 @@ fn corrected(
 
 /// Fills the site's region from a Chinese province when it has none, or when the province
 /// changed (from `before`) and the region was the old province's; only with a region the
-/// organisation's list admits.
+/// organisation's list admits. A region left over from the old province is cleared when the
+/// new one gives none, rather than kept wrong.
 fn derive_region(site: &mut Site, before: Option<&Site>, lists: &ManagedLists) {
     let stale = before.is_some_and(|old| {
         old.province != site.province
             && region_of_province(&old.province).is_some_and(|region| region == site.region)
     });
-    if (site.region.trim().is_empty() || stale)
-        && let Some(region) = region_of_province(&site.province)
+    if site.region.trim().is_empty() || stale {
+        site.region = region_of_province(&site.province)
             .filter(|region| lists.admits(ListKind::Region, region))
-    {
-        site.region = region.to_owned();
+            .map_or_else(String::new, str::to_owned);
     }
 }
 
@@ -742,8 +742,6 @@ impl<'s> Dispatch<'s> {
         if new.call_received_at == 0 {
             new.call_received_at = now;
         }
-        let lists = lists::lists(self.storage)?;
-        validate_call(&new, now, self.phone_region, &lists)?;
         new.complaint = new
             .complaint
             .filter(|_| new.kind == JobKind::Complaint)
@@ -753,8 +751,12 @@ impl<'s> Dispatch<'s> {
                 source: "office".into(),
                 ..ComplaintInfo::default()
             });
-        let new = self.fill_call(new, now, &lists);
         write(self.storage, |tx| {
+            // Checked against the lists in the transaction that stores the job, so that an
+            // entry deleted meanwhile is not written.
+            let lists = ManagedLists::load(tx)?;
+            validate_call(&new, now, self.phone_region, &lists)?;
+            let new = self.fill_call(new, now, &lists);
             let about = new
                 .complaint
                 .as_ref()

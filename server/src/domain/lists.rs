@@ -64,18 +64,18 @@ impl ManagedLists {
         field: &'static str,
         value: &str,
     ) -> Option<DomainError> {
-        if value.is_empty() || self.admits(list, value) {
+        if value.trim().is_empty() || self.admits(list, value) {
             return None;
         }
         let retired = self.entries(list).iter().any(|e| e.code == value);
-        let what = match list {
-            ListKind::Region => "region",
-            ListKind::Category => "problem category",
+        let (one, all) = match list {
+            ListKind::Region => ("region", "regions"),
+            ListKind::Category => ("problem category", "problem categories"),
         };
         let message = if retired {
-            format!("the {what} `{value}` is retired; choose another from the list")
+            format!("the {one} `{value}` is retired; choose another from the list")
         } else {
-            format!("`{value}` is not in the organisation's list of the {what}s")
+            format!("`{value}` is not in the organisation's list of {all}")
         };
         Some(
             DomainError::invalid_field(field, Problem::NotInList, message)
@@ -135,49 +135,61 @@ fn text_problems(field: &'static str, value: &str, max: usize) -> Option<DomainE
     }
 }
 
-/// Creates or replaces the entry `code` of `list` (codes, names trimmed; every problem named at
-/// once and nothing stored on error). Returns the entry as stored.
+/// Creates or replaces the entry `code` of `list`, names trimmed, every problem named at once
+/// and nothing stored on error. A new code is trimmed and checked; an existing one is taken as
+/// it is stored (an upgrade made entries of the values already in use, whatever they were), so
+/// that every entry can be renamed and retired. Returns the entry as stored.
 pub fn put(
     storage: &dyn Storage,
     list: ListKind,
     code: &str,
     body: EntryBody,
 ) -> Result<ListEntry, DomainError> {
-    let entry = ListEntry {
-        code: code.trim().to_owned(),
-        name_zh: body.name_zh.trim().to_owned(),
-        name_en: body.name_en.trim().to_owned(),
-        retired: body.retired,
-    };
-    every_problem(
-        [
-            text_problems("code", &entry.code, MAX_CODE),
-            text_problems("name_zh", &entry.name_zh, MAX_NAME),
-            text_problems("name_en", &entry.name_en, MAX_NAME),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
-    )?;
     write(storage, |tx| {
         let entries = tx.list_entries(list)?;
-        if entries.len() >= MAX_ENTRIES && !entries.iter().any(|e| e.code == entry.code) {
+        let known = entries.iter().any(|e| e.code == code);
+        let entry = ListEntry {
+            code: if known { code } else { code.trim() }.to_owned(),
+            name_zh: body.name_zh.trim().to_owned(),
+            name_en: body.name_en.trim().to_owned(),
+            retired: body.retired,
+        };
+        let code_problem = (!known)
+            .then(|| text_problems("code", &entry.code, MAX_CODE))
+            .flatten();
+        every_problem(
+            [
+                code_problem,
+                text_problems("name_zh", &entry.name_zh, MAX_NAME),
+                text_problems("name_en", &entry.name_en, MAX_NAME),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        )?;
+        if !known && entries.len() >= MAX_ENTRIES {
             return Err(DomainError::invalid_field(
                 "code",
                 Problem::TooMany,
-                format!("a list keeps at most {MAX_ENTRIES} entries; retire or delete one"),
+                format!(
+                    "a list keeps at most {MAX_ENTRIES} entries, retired ones included; \
+                     delete one nothing carries"
+                ),
             )
             .with("max", MAX_ENTRIES));
         }
         tx.put_list_entry(list, &entry)?;
-        Ok(entry.clone())
+        Ok(entry)
     })
 }
 
-/// Deletes the entry `code` of `list`: refused with `in_use` while a job or an engineer carries
-/// it (retire it instead), `not_found` when there is none.
+/// Deletes the entry `code` of `list`: `not_found` when there is none, refused with `in_use`
+/// while a job or an engineer carries it (retire it instead).
 pub fn delete(storage: &dyn Storage, list: ListKind, code: &str) -> Result<(), DomainError> {
     write(storage, |tx| {
+        if !tx.list_entries(list)?.iter().any(|e| e.code == code) {
+            return Err(DomainError::not_found(Thing::ListEntry, code));
+        }
         if tx.list_code_in_use(list, code)? {
             return Err(DomainError::conflict(
                 Problem::InUse,
@@ -186,18 +198,17 @@ pub fn delete(storage: &dyn Storage, list: ListKind, code: &str) -> Result<(), D
             .with("list", list.as_str())
             .with("code", code));
         }
-        if !tx.delete_list_entry(list, code)? {
-            return Err(DomainError::not_found(Thing::ListEntry, code));
-        }
+        tx.delete_list_entry(list, code)?;
         Ok(())
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ManagedLists;
+    use super::{EntryBody, ManagedLists, put};
     use crate::domain::error::Problem;
-    use crate::storage::{ListEntry, ListKind};
+    use crate::storage::sqlite::SqliteStorage;
+    use crate::storage::{ListEntry, ListKind, read, write};
 
     fn entry(code: &str, retired: bool) -> ListEntry {
         ListEntry {
@@ -206,6 +217,43 @@ mod tests {
             name_en: code.into(),
             retired,
         }
+    }
+
+    /// An entry an upgrade made of a value in use (spaces, any length) is renamed and retired
+    /// as it is stored; a new code is trimmed and held to the rules.
+    #[test]
+    fn entries_from_an_upgrade_are_kept_by_their_stored_code() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(dir.path().join("lists.db")).expect("open");
+        let long = "x".repeat(super::MAX_CODE + 10);
+        write(&storage, |tx| {
+            tx.put_list_entry(ListKind::Region, &entry("north ", false))?;
+            tx.put_list_entry(ListKind::Region, &entry(&long, false))
+        })
+        .expect("seeded");
+        let body = |retired| EntryBody {
+            name_zh: " 北区 ".into(),
+            name_en: "North".into(),
+            retired,
+        };
+        let stored = put(&storage, ListKind::Region, "north ", body(true)).expect("retired");
+        assert_eq!(
+            (stored.code.as_str(), stored.name_zh.as_str()),
+            ("north ", "北区")
+        );
+        put(&storage, ListKind::Region, &long, body(false)).expect("renamed");
+        let refused = put(&storage, ListKind::Region, &format!("{long}y"), body(false))
+            .expect_err("a new code that long");
+        assert_eq!(
+            serde_json::Value::Object(refused.params())["problem"],
+            Problem::TooLong.as_str()
+        );
+        let codes: Vec<String> = read(&storage, |tx| tx.list_entries(ListKind::Region))
+            .expect("read")
+            .into_iter()
+            .map(|e| e.code)
+            .collect();
+        assert_eq!(codes, ["north ".to_owned(), long]);
     }
 
     /// An empty list takes anything; a managed one its codes that are not retired, exactly.
@@ -229,6 +277,17 @@ mod tests {
         assert_eq!(params["problem"], Problem::NotInList.as_str());
         assert_eq!(params["retired"], true);
         assert_eq!(params["list"], "region");
-        assert!(lists.problem(ListKind::Region, "site.region", "").is_none());
+        assert!(
+            lists
+                .problem(ListKind::Region, "site.region", " ")
+                .is_none()
+        );
+        let unknown = lists
+            .problem(ListKind::Region, "site.region", "north")
+            .expect("not listed");
+        assert_eq!(
+            unknown.to_string(),
+            "`north` is not in the organisation's list of regions"
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::domain::facts::JobFacts;
 use crate::domain::schedule::{self, Unavailable};
 use crate::domain::sla::{ClockState, ClockView, SlaClock};
 use crate::domain::travel::{self, Position};
-use crate::storage::{AuditKind, ReadTx, Shift, User, WorkSchedule};
+use crate::storage::{AuditKind, ListKind, ReadTx, Shift, User, WorkSchedule};
 
 /// One day in milliseconds. Days here are 24 hours from local midnight: on a day when the
 /// clocks change, the board is an hour short or long at its end.
@@ -864,7 +864,7 @@ impl JobOrder {
 #[derive(Debug, Clone, Default)]
 pub struct JobSearch {
     /// Words that must all appear (any case) in the job's customer, id, engineer (login or
-    /// name), region or kind; empty matches every job.
+    /// name), region (code or either name) or kind; empty matches every job.
     pub text: String,
     /// The statuses wanted; empty means every status.
     pub statuses: Vec<Status>,
@@ -885,8 +885,14 @@ pub fn find_jobs(
         .split_whitespace()
         .map(str::to_lowercase)
         .collect();
-    // Dispatchers know engineers by name (赵敏), phones by login (zhaomin).
+    // Dispatchers know engineers by name (赵敏), phones by login (zhaomin), and regions by the
+    // names the console shows (East China, 华东) as well as by their codes.
     let names: HashMap<String, String> = tx.users()?.into_iter().map(|u| (u.id, u.name)).collect();
+    let regions: HashMap<String, String> = tx
+        .list_entries(ListKind::Region)?
+        .into_iter()
+        .map(|e| (e.code, format!("{} {}", e.name_zh, e.name_en)))
+        .collect();
     let mut found: Vec<JobSummary> = tx
         .list_jobs()?
         .into_iter()
@@ -899,6 +905,7 @@ pub fn find_jobs(
                 engineer,
                 names.get(engineer).map_or("", String::as_str),
                 j.region.as_str(),
+                regions.get(&j.region).map_or("", String::as_str),
                 j.kind.as_str(),
             ]
             .join(" ")

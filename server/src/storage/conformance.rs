@@ -174,7 +174,6 @@ pub fn identity_is_stable(store: &dyn Storage) {
 }
 
 /// A projection row for `summary` (the store keeps the byte counts itself).
-/// `summary` as a stored job.
 pub(crate) fn stored(summary: JobSummary) -> StoredJob {
     StoredJob {
         summary,

@@ -343,20 +343,12 @@ pub enum ListKind {
 }
 
 impl ListKind {
-    /// Both lists.
-    pub const ALL: [ListKind; 2] = [ListKind::Region, ListKind::Category];
-
     /// The stored and API name: `region` or `category`.
     pub fn as_str(self) -> &'static str {
         match self {
             ListKind::Region => "region",
             ListKind::Category => "category",
         }
-    }
-
-    /// The list named `name` (`region`, `category`).
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|list| list.as_str() == name)
     }
 }
 

@@ -857,7 +857,7 @@ mod tests {
             seed_days(&storage, &SlaPolicy::default(), now, 7, Language::Chinese).expect("seed");
         assert!(created > 40, "{created} jobs");
 
-        let (users, jobs, manuals) = read(&storage, |tx| {
+        let (users, jobs, manuals, lists) = read(&storage, |tx| {
             let jobs = tx
                 .list_jobs()?
                 .iter()
@@ -866,11 +866,27 @@ mod tests {
                     jobs::read_stored(tx, &summary.id, &stored)
                 })
                 .collect::<Result<Vec<_>, DomainError>>()?;
-            Ok::<_, DomainError>((tx.users()?, jobs, tx.manual_summaries()?))
+            Ok::<_, DomainError>((
+                tx.users()?,
+                jobs,
+                tx.manual_summaries()?,
+                crate::domain::lists::ManagedLists::load(tx)?,
+            ))
         })
         .expect("read");
         for user in users.iter().filter(|u| u.role != "admin") {
             assert!(is_chinese(&user.name), "{user:?}");
+            assert!(
+                user.region.is_empty() || lists.admits(ListKind::Region, &user.region),
+                "{user:?}"
+            );
+        }
+        // Every region and category the demo gives is in its lists, named in both languages.
+        for entry in lists.regions.iter().chain(&lists.categories) {
+            assert!(
+                is_chinese(&entry.name_zh) && entry.name_en.is_ascii(),
+                "{entry:?}"
+            );
         }
         for job in &jobs {
             assert!(is_chinese(&job.customer.name), "{:?}", job.customer);
@@ -896,6 +912,12 @@ mod tests {
             assert!(job.site.district.ends_with('区'), "{:?}", job.site);
             assert!(job.site.full_address().ends_with('号'), "{:?}", job.site);
             assert!(is_chinese(&job.problem.description), "{:?}", job.problem);
+            assert!(
+                lists.admits(ListKind::Category, &job.problem.category),
+                "{:?}",
+                job.problem
+            );
+            assert!(lists.admits(ListKind::Region, &job.site.region));
             for item in job.checklist.values() {
                 assert!(is_chinese(&item.label), "{item:?}");
             }

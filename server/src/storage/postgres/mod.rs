@@ -573,7 +573,7 @@ pub(crate) mod tests {
     /// scope and reminders, numbering carrying on after SQLite's, and a second import refused.
     #[test]
     fn an_import_keeps_every_id_and_numbering_carries_on() {
-        use crate::storage::{EventKind, NewChange, Reminder, StoredJob, read, write};
+        use crate::storage::{EventKind, ListKind, NewChange, Reminder, StoredJob, read, write};
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("old.sqlite3");
         let sqlite = SqliteStorage::open(&path).expect("sqlite");
@@ -607,10 +607,17 @@ pub(crate) mod tests {
             acknowledged_at: None,
             acknowledged_by: None,
         };
+        let retired = crate::storage::ListEntry {
+            code: "west".into(),
+            name_zh: "西区".into(),
+            name_en: "West".into(),
+            retired: true,
+        };
         write(&sqlite, |tx| {
             tx.put_job(&job, &[change(1), change(2)], None, 2)?;
             tx.record_scope("j1", "u1", EventKind::Enter, 3)?;
             tx.add_reminder(&reminder)?;
+            tx.put_list_entry(ListKind::Region, &retired)?;
             Ok::<_, StorageError>(())
         })
         .expect("fill");
@@ -622,6 +629,7 @@ pub(crate) mod tests {
                     tx.events_for_user("u1", 0, 100)?,
                     tx.reminders(false)?,
                     tx.job("j1")?,
+                    tx.list_entries(ListKind::Region)?,
                 ))
             })
             .expect("read")
@@ -752,9 +760,27 @@ pub(crate) mod tests {
                 old_schema.name
             ))
             .expect("empty schema");
-        // The layout of the first shipped version, then the server's migrations over it.
+        // The layout of the first shipped version, then the server's migrations over it. An
+        // engineer's region before the lists existed becomes the first entry of its list.
         migrate(&mut client, &migrations()[..1]).expect("version 1");
+        migrate(&mut client, &migrations()[..9]).expect("version 9");
+        client
+            .batch_execute("INSERT INTO users (id, name, role, region) VALUES ('u1', 'Una', 'installer', '华东')")
+            .expect("a user");
         migrate(&mut client, &migrations()).expect("upgrade");
+        let seeded: Vec<(String, String, String, bool)> = client
+            .query(
+                "SELECT code, name_zh, name_en, retired FROM list_entries",
+                &[],
+            )
+            .expect("lists")
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        assert_eq!(
+            seeded,
+            [("华东".into(), "华东".into(), "华东".into(), false)]
+        );
         let mut admin = Client::connect(&fresh_schema.url, NoTls).expect("connect");
         assert_eq!(
             layout(&mut admin, &old_schema.name),
