@@ -23,38 +23,51 @@ use std::sync::Arc;
 pub use http::app;
 pub use state::AppState;
 
-/// The environment variable through which glibc takes its number of memory arenas.
-const MALLOC_ARENA_MAX: &str = "MALLOC_ARENA_MAX";
-
 /// Runs this program again in place with `MALLOC_ARENA_MAX=2`, unless its environment sets the
 /// variable already (an operator's choice stands). Call it first in `main`, before any thread
 /// starts.
 ///
 /// glibc gives busy threads memory arenas of their own, up to eight per core, and the storage
-/// workers keep theirs: with 100 phones online the server's peak RSS is 69 MB with glibc's
-/// default and 42 MB with two arenas, at the same CPU per edit (README, *A fleet online*).
-/// glibc reads the variable only as a program starts, so the program is started again with the
-/// same arguments in the same process (`exec`: the process id and open files stay). Only on
-/// Linux with glibc; elsewhere, or when the program cannot be started again (its file was
-/// replaced by an upgrade), it returns and the server runs with the allocator's defaults.
+/// workers keep theirs: with 100 phones online the server's peak RSS was 70 MB with sixteen
+/// arenas (glibc's default on two cores) and 48 MB with two, at the same CPU per edit (README,
+/// *A fleet online*). glibc reads the variable only as a program starts, so the program is
+/// started again with the same arguments in the same process (`exec`: the process id and open
+/// files stay). It is started again once at most: a mark in the environment says it was, since
+/// glibc removes `MALLOC_ARENA_MAX` from a privileged program's environment (one given file
+/// capabilities to bind port 443), where the setting has no effect anyway. Only on Linux with
+/// glibc, and only when this process runs the program's own file (not through the dynamic
+/// loader or a tool such as valgrind); otherwise, or when the program cannot be started again
+/// (its file was replaced by an upgrade), it returns and the server runs with the allocator's
+/// defaults.
 pub fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt;
-        if std::env::var_os(MALLOC_ARENA_MAX).is_some() {
+        const ARENAS: &str = "MALLOC_ARENA_MAX";
+        const STARTED_AGAIN: &str = "FIELDSYNC_STARTED_WITH_ARENAS";
+        if std::env::var_os(ARENAS).is_some() || std::env::var_os(STARTED_AGAIN).is_some() {
             return;
         }
         let Ok(program) = std::env::current_exe() else {
             return;
         };
         let mut args = std::env::args_os();
-        let mut again = std::process::Command::new(program);
-        if let Some(name) = args.next() {
-            again.arg0(name);
+        let Some(name) = args.next() else {
+            return;
+        };
+        // The file this process runs is the program it was started as (argv[0]), not a loader
+        // or a tool running it.
+        if std::path::Path::new(&name).file_name() != program.file_name() {
+            return;
         }
         // `exec` returns only when it failed.
-        let error = again.args(args).env(MALLOC_ARENA_MAX, "2").exec();
-        eprintln!("could not start again with {MALLOC_ARENA_MAX}=2 ({error}); going on without");
+        let error = std::process::Command::new(program)
+            .arg0(name)
+            .args(args)
+            .env(ARENAS, "2")
+            .env(STARTED_AGAIN, "1")
+            .exec();
+        eprintln!("could not start again with {ARENAS}=2 ({error}); going on without");
     }
 }
 

@@ -269,6 +269,7 @@ fn serve_takes_every_documented_option_and_stops_on_sigterm() {
             "https://tiles.example.com:8443/{z}/{x}/{y}.png",
         ])
         .env("FIELDSYNC_ADMIN_PASSWORD", "admin-password-1")
+        .env_remove("MALLOC_ARENA_MAX")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -10,7 +10,7 @@ import { api } from './api.js';
 import { t } from './i18n.js';
 import { forgetProblems, keepProblems, restoreProblems, showProblems } from './actions.js';
 import { rerender } from './hooks.js';
-import { listControl } from './lists.js';
+import { controlValue, listControl } from './lists.js';
 
 /** The details a correction can change, by group: [legend key, [path, label key, kind of
  *  control]…]. */
@@ -71,8 +71,10 @@ export function correctionForm(id, job) {
     // Only what differs from what the job holds, as a merge patch of its details.
     const patch = {};
     for (const [path] of FIELDS) {
-      const value = form.querySelector(`#${inputId(path)}`).value.trim();
-      if (value === String(valueAt(job, path)).trim()) continue;
+      const control = form.querySelector(`#${inputId(path)}`);
+      const value = controlValue(control);
+      const held = String(valueAt(job, path));
+      if (value === (control.dataset.list ? held : held.trim())) continue;
       if (path === 'site.position') {
         const position = parsePosition(value);
         if (position === undefined) {

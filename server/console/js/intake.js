@@ -10,7 +10,7 @@ import { api } from './api.js';
 import { t } from './i18n.js';
 import { showProblems } from './actions.js';
 import { callFrom, customerMatches } from './customers.js';
-import { isKept, listControl, setControlValue } from './lists.js';
+import { controlValue, isKept, listControl, setControlValue } from './lists.js';
 
 /** The inputs of the fields the server requires. */
 const REQUIRED = ['customer_name', 'site_address', 'category', 'description'];
@@ -124,7 +124,7 @@ export async function viewIntake() {
 async function submitIntake(e) {
   e.preventDefault();
   const form = e.currentTarget;
-  const v = (id) => $(id).value.trim();
+  const v = (id) => controlValue($(id));
   const errEl = $('intake-error');
   form.querySelectorAll('.invalid').forEach((el) => { el.classList.remove('invalid'); el.removeAttribute('aria-invalid'); });
   errEl.hidden = true;

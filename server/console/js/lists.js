@@ -16,7 +16,6 @@ const LISTS = [
   { list: 'region', path: 'regions', title: 'lists.regions', add: 'lists.add_region' },
   { list: 'category', path: 'categories', title: 'lists.categories', add: 'lists.add_category' },
 ];
-const pathOf = (list) => LISTS.find((l) => l.list === list).path;
 
 /** Reads both lists again (before every page is drawn, so that names and choices are
  *  current). */
@@ -24,7 +23,11 @@ export async function loadLists() {
   state.lists = await api('GET', '/v1/lists');
 }
 
-const entriesOf = (list) => (state.lists && state.lists[pathOf(list)]) || [];
+// Any other name (a KPI filter's `engineer`) has no entries: its values are shown as they are.
+const entriesOf = (list) => {
+  const known = LISTS.find((l) => l.list === list);
+  return (known && state.lists && state.lists[known.path]) || [];
+};
 const nameOf = (entry) => (language() === 'zh-CN' ? entry.name_zh : entry.name_en);
 
 /** The name of `code` of `list` (`region`, `category`) in the reader's language; the code
@@ -43,8 +46,9 @@ export const categoryName = (code) => listName('category', code);
 export const isKept = (list) => entriesOf(list).length > 0;
 
 /** An option for `code` of `list` that is not offered (retired or not listed), so that a form
- *  showing a value it carries never drops it. */
-const notOffered = (list, code) => h('option', { value: code, 'data-not-offered': '' },
+ *  showing a value it carries never drops it; `carried` when the control was made with it (the
+ *  job's or engineer's own value, kept whatever is chosen meanwhile). */
+const notOffered = (list, code, carried) => h('option', { value: code, 'data-not-offered': carried ? 'carried' : 'set' },
   t('lists.not_offered', { name: listName(list, code) }));
 
 /** A control for a value of `list`: while the list is kept, a choice of its entries not
@@ -57,16 +61,17 @@ export function listControl(id, list, current = '', textAttrs = {}) {
   const select = h('select', { id, name: id, 'data-list': list },
     h('option', { value: '' }, t('lists.none')),
     options.map(([code, text]) => h('option', { value: code }, text)));
-  setListValue(select, list, current);
+  if (current && !options.some(([code]) => code === current)) select.options[0].after(notOffered(list, current, true));
+  select.value = current;
   return select;
 }
 
 /** Sets a control made by `listControl` to `code`: a choice shows a value it does not offer as
- *  such (and drops the one it showed before), so a form never loses what a job or an engineer
- *  carries. */
+ *  such (and drops one it was set to before, as when the admin's form moves to another
+ *  engineer), so a form never loses what a job or an engineer carries. */
 export function setListValue(control, list, code) {
   if (control.tagName === 'SELECT') {
-    control.querySelectorAll('option[data-not-offered]').forEach((o) => { if (o.value !== code) o.remove(); });
+    control.querySelectorAll('option[data-not-offered="set"]').forEach((o) => { if (o.value !== code) o.remove(); });
     if (code && ![...control.options].some((o) => o.value === code)) control.options[0].after(notOffered(list, code));
   }
   control.value = code || '';
@@ -78,6 +83,10 @@ export function setControlValue(control, value) {
   if (control.dataset.list) setListValue(control, control.dataset.list, value);
   else control.value = value;
 }
+
+/** What a form control holds, as it is sent: typed text trimmed, a list's code exactly as
+ *  stored (an upgrade made entries of the values in use, spaces and all). */
+export const controlValue = (control) => (control.dataset.list ? control.value : control.value.trim());
 
 const isAdmin = () => state.me && state.me.role === 'admin';
 

@@ -10,7 +10,7 @@ import { act, errorBox, showError, clearError } from './actions.js';
 import { rerender } from './hooks.js';
 import { t } from './i18n.js';
 import { mayPlan, scheduleButton, scheduleEditor } from './schedule.js';
-import { listControl, regionName, setControlValue } from './lists.js';
+import { controlValue, listControl, regionName, setControlValue } from './lists.js';
 
 const ROLES = ['installer', 'dispatcher', 'supervisor', 'head_of_engineering', 'admin'];
 
@@ -106,7 +106,7 @@ function userForm() {
     id: 'user-form', class: 'card people-form', novalidate: true,
     onsubmit: (e) => {
       e.preventDefault();
-      const value = (id) => form.querySelector(`#${id}`).value.trim();
+      const value = (id) => controlValue(form.querySelector(`#${id}`));
       const password = form.querySelector('#user-password').value;
       const body = {
         id: value('user-id'), name: value('user-name'), role: value('user-role'), region: value('user-region'),

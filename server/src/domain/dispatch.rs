@@ -495,6 +495,7 @@ fn derive_region(site: &mut Site, before: Option<&Site>, lists: &ManagedLists) {
     let stale = before.is_some_and(|old| {
         old.province != site.province
             && region_of_province(&old.province).is_some_and(|region| region == site.region)
+            && region_of_province(&site.province) != Some(site.region.as_str())
     });
     if site.region.trim().is_empty() || stale {
         site.region = region_of_province(&site.province)
@@ -1638,6 +1639,38 @@ mod tests {
 
     use super::{Dispatch, Language, check_phone, default_checklist, phone_region};
     use crate::storage::sqlite::SqliteStorage;
+
+    /// A corrected province moves the region it gave along, only to a region the list admits;
+    /// a province in the same region leaves it, retired or not.
+    #[test]
+    fn a_corrected_province_moves_its_region_only_within_the_list() {
+        use super::derive_region;
+        use crate::domain::lists::ManagedLists;
+        use crate::storage::ListEntry;
+        use fieldsync_protocol::job::Site;
+        let entry = |code: &str, retired| ListEntry {
+            code: code.into(),
+            name_zh: code.into(),
+            name_en: code.into(),
+            retired,
+        };
+        let lists = ManagedLists {
+            regions: vec![entry("华东", true), entry("华北", false)],
+            categories: Vec::new(),
+        };
+        let site = |province: &str, region: &str| Site {
+            province: province.into(),
+            region: region.into(),
+            ..Site::default()
+        };
+        let before = site("上海市", "华东");
+        for (province, region) in [("江苏省", "华东"), ("北京", "华北"), ("广东省", "")]
+        {
+            let mut after = site(province, "华东");
+            derive_region(&mut after, Some(&before), &lists);
+            assert_eq!(after.region, region, "{province}");
+        }
+    }
 
     /// A call that names a Chinese province and no region gets the province's region.
     #[test]

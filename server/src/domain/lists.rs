@@ -136,9 +136,10 @@ fn text_problems(field: &'static str, value: &str, max: usize) -> Option<DomainE
 }
 
 /// Creates or replaces the entry `code` of `list`, names trimmed, every problem named at once
-/// and nothing stored on error. A new code is trimmed and checked; an existing one is taken as
-/// it is stored (an upgrade made entries of the values already in use, whatever they were), so
-/// that every entry can be renamed and retired. Returns the entry as stored.
+/// and nothing stored on error. A new code is trimmed and checked; an existing one (exactly, or
+/// once trimmed) is taken as it is stored, and so are its names when they are sent unchanged
+/// (an upgrade made entries of the values already in use, whatever they were), so that every
+/// entry can be renamed and retired. Returns the entry as stored.
 pub fn put(
     storage: &dyn Storage,
     list: ListKind,
@@ -147,27 +148,49 @@ pub fn put(
 ) -> Result<ListEntry, DomainError> {
     write(storage, |tx| {
         let entries = tx.list_entries(list)?;
-        let known = entries.iter().any(|e| e.code == code);
+        let stored = entries
+            .iter()
+            .find(|e| e.code == code)
+            .or_else(|| entries.iter().find(|e| e.code == code.trim()));
         let entry = ListEntry {
-            code: if known { code } else { code.trim() }.to_owned(),
+            code: stored.map_or(code.trim(), |e| e.code.as_str()).to_owned(),
             name_zh: body.name_zh.trim().to_owned(),
             name_en: body.name_en.trim().to_owned(),
             retired: body.retired,
         };
-        let code_problem = (!known)
-            .then(|| text_problems("code", &entry.code, MAX_CODE))
-            .flatten();
+        // What is stored already stands (retiring an entry an upgrade named by a long value
+        // resends that name); what is new is checked.
+        let check = |field, value: &str, held: Option<&str>, max| {
+            (held != Some(value))
+                .then(|| text_problems(field, value, max))
+                .flatten()
+        };
         every_problem(
             [
-                code_problem,
-                text_problems("name_zh", &entry.name_zh, MAX_NAME),
-                text_problems("name_en", &entry.name_en, MAX_NAME),
+                check(
+                    "code",
+                    &entry.code,
+                    stored.map(|e| e.code.as_str()),
+                    MAX_CODE,
+                ),
+                check(
+                    "name_zh",
+                    &entry.name_zh,
+                    stored.map(|e| e.name_zh.as_str()),
+                    MAX_NAME,
+                ),
+                check(
+                    "name_en",
+                    &entry.name_en,
+                    stored.map(|e| e.name_en.as_str()),
+                    MAX_NAME,
+                ),
             ]
             .into_iter()
             .flatten()
             .collect(),
         )?;
-        if !known && entries.len() >= MAX_ENTRIES {
+        if stored.is_none() && entries.len() >= MAX_ENTRIES {
             return Err(DomainError::invalid_field(
                 "code",
                 Problem::TooMany,
@@ -225,7 +248,7 @@ mod tests {
     fn entries_from_an_upgrade_are_kept_by_their_stored_code() {
         let dir = tempfile::tempdir().expect("tempdir");
         let storage = SqliteStorage::open(dir.path().join("lists.db")).expect("open");
-        let long = "x".repeat(super::MAX_CODE + 10);
+        let long = "x".repeat(super::MAX_NAME + 10);
         write(&storage, |tx| {
             tx.put_list_entry(ListKind::Region, &entry("north ", false))?;
             tx.put_list_entry(ListKind::Region, &entry(&long, false))
@@ -241,7 +264,29 @@ mod tests {
             (stored.code.as_str(), stored.name_zh.as_str()),
             ("north ", "北区")
         );
+        let unchanged = EntryBody {
+            name_zh: long.clone(),
+            name_en: long.clone(),
+            retired: true,
+        };
+        put(&storage, ListKind::Region, &long, unchanged).expect("retired, names as stored");
         put(&storage, ListKind::Region, &long, body(false)).expect("renamed");
+        let refused = put(
+            &storage,
+            ListKind::Region,
+            &long,
+            EntryBody {
+                name_en: format!("{long}y"),
+                ..body(false)
+            },
+        )
+        .expect_err("a new name that long");
+        assert_eq!(
+            serde_json::Value::Object(refused.params())["problem"],
+            Problem::TooLong.as_str()
+        );
+        // A stored code sent with a space too many is the same entry.
+        put(&storage, ListKind::Region, &format!("{long} "), body(false)).expect("the same entry");
         let refused = put(&storage, ListKind::Region, &format!("{long}y"), body(false))
             .expect_err("a new code that long");
         assert_eq!(

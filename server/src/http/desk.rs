@@ -72,7 +72,7 @@ fn list_named(name: &str) -> Result<ListKind, AppError> {
 
 /// Create, rename, retire or restore an entry of a list.
 ///
-/// `list` is `regions` or `categories`; `code` (1 to 40 characters) is what jobs carry and never changes once used. Both names are required (1 to 100 characters); every problem is named at once and nothing is stored. From then on new jobs (and engineers, for regions) must carry a code of the list that is not retired (`not_in_list`). Permission: `ManageUsers`.
+/// `list` is `regions` or `categories`; `code` is what jobs carry and never changes once used: a new one is trimmed and takes 1 to 40 characters, an existing one is matched as stored (or once trimmed). Both names are required (1 to 100 characters, trimmed); every problem is named at once and nothing is stored. From then on new jobs (and engineers, for regions) must carry a code of the list that is not retired (`not_in_list`). Permission: `ManageUsers`.
 #[utoipa::path(
     put,
     path = "/v1/lists/{list}/{code}",
@@ -82,7 +82,7 @@ fn list_named(name: &str) -> Result<ListKind, AppError> {
         ("code" = String, Path, description = "The entry's code."),
     ),
     request_body = lists::EntryBody,
-    responses((status = 200, description = "Stored, as stored (trimmed).", body = ListEntry))
+    responses((status = 200, description = "Stored, as stored.", body = ListEntry))
 )]
 async fn put_list_entry(
     State(state): State<AppState>,
