@@ -138,14 +138,13 @@ function entryForm({ path, add }) {
       e.preventDefault();
       const value = (key) => form.querySelector(`#${id(key)}`).value;
       form.querySelectorAll('.invalid').forEach((el) => { el.classList.remove('invalid'); el.removeAttribute('aria-invalid'); });
-      // A code is taken as stored when an entry has it exactly (an upgrade made entries of
-      // the values in use, spaces and all); a new one is trimmed.
+      // The code goes as typed: the server matches a stored one exactly or once trimmed, and
+      // trims a new one. Renaming keeps the entry's retired state. An empty code still goes,
+      // and the server names every problem at once.
       const entries = entriesOf(LISTS.find((l) => l.path === path).list);
       const typed = value('code');
       const current = entries.find((x) => x.code === typed) || entries.find((x) => x.code === typed.trim());
-      const code = current ? current.code : typed.trim();
-      // An empty code still goes to the server, which names every problem at once.
-      api('PUT', `/v1/lists/${path}/${enc(code || ' ')}`, {
+      api('PUT', `/v1/lists/${path}/${enc(typed || ' ')}`, {
         name_zh: value('zh'), name_en: value('en'), retired: current ? current.retired : false,
       }).then(() => {
         form.reset();

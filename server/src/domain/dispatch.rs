@@ -183,7 +183,7 @@ pub const MAX_LINK_ENTRIES: usize = 5;
 
 /// `text` (the request's `field`, trimmed) as problems when empty or longer than `max`
 /// characters.
-fn required_text(field: &'static str, text: &str, max: usize) -> Vec<DomainError> {
+pub(crate) fn required_text(field: &'static str, text: &str, max: usize) -> Vec<DomainError> {
     let mut problems = too_long(field, text, max);
     if text.trim().is_empty() {
         problems.push(DomainError::invalid_field(

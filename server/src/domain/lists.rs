@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::dispatch::every_problem;
+use crate::domain::dispatch::{every_problem, required_text};
 use crate::domain::error::{DomainError, Problem, Thing};
 use crate::storage::{ListEntry, ListKind, ReadTx, Storage, read, write};
 
@@ -103,36 +103,21 @@ pub fn lists(storage: &dyn Storage) -> Result<ManagedLists, DomainError> {
     read(storage, |tx| ManagedLists::load(tx))
 }
 
-/// Everything wrong with one text of an entry: required, at most `max` characters, no control
-/// characters.
-fn text_problems(field: &'static str, value: &str, max: usize) -> Option<DomainError> {
-    if value.is_empty() {
-        Some(DomainError::invalid_field(
-            field,
-            Problem::Required,
-            format!("`{field}` is required"),
-        ))
-    } else if value.chars().count() > max {
-        Some(
-            DomainError::invalid_field(
-                field,
-                Problem::TooLong,
-                format!("`{field}` is longer than {max} characters"),
-            )
-            .with("max", max),
-        )
-    } else if value.chars().any(char::is_control) {
-        Some(
+/// Everything wrong with one text of an entry: what any required text must be (words, at most
+/// `max` characters), and no control characters.
+fn text_problems(field: &'static str, value: &str, max: usize) -> Vec<DomainError> {
+    let mut problems = required_text(field, value, max);
+    if value.chars().any(char::is_control) {
+        problems.push(
             DomainError::invalid_field(
                 field,
                 Problem::InvalidValue,
                 format!("`{field}` holds a control character"),
             )
             .with("value", value),
-        )
-    } else {
-        None
+        );
     }
+    problems
 }
 
 /// Creates or replaces the entry `code` of `list`, names trimmed, every problem named at once
@@ -161,9 +146,11 @@ pub fn put(
         // What is stored already stands (retiring an entry an upgrade named by a long value
         // resends that name); what is new is checked.
         let check = |field, value: &str, held: Option<&str>, max| {
-            (held != Some(value))
-                .then(|| text_problems(field, value, max))
-                .flatten()
+            if held == Some(value) {
+                Vec::new()
+            } else {
+                text_problems(field, value, max)
+            }
         };
         every_problem(
             [
