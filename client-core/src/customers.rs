@@ -6,6 +6,7 @@
 use fieldsync_protocol::wire::{CustomerCard, CustomerCards};
 use rusqlite::{Connection, Transaction};
 
+use crate::db::CachedStatements;
 use crate::error::{Error, Result};
 use crate::store::{Store, meta_get, meta_set};
 
@@ -56,11 +57,11 @@ pub(crate) fn apply(tx: &Transaction<'_>, sent: &CustomerCards) -> Result<bool> 
     if sent.unchanged {
         return Ok(false);
     }
-    tx.execute("DELETE FROM customer_cards", [])?;
+    tx.execute_cached("DELETE FROM customer_cards", [])?;
     for card in &sent.cards {
         let json = serde_json::to_string(card)
             .map_err(|e| Error::Protocol(format!("customer card: {e}")))?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT OR REPLACE INTO customer_cards (customer_id, name, card) VALUES (?1, ?2, ?3)",
             (&card.id, &card.name, json),
         )?;
@@ -77,8 +78,8 @@ pub(crate) fn token(conn: &Connection) -> Result<Option<String>> {
 /// cards are the server's data, and the next sync brings them whole). Returns whether there
 /// were cards.
 pub(crate) fn forget(conn: &Connection) -> Result<bool> {
-    let cards = conn.execute("DELETE FROM customer_cards", [])?;
-    conn.execute("DELETE FROM meta WHERE key = ?1", [TOKEN])?;
+    let cards = conn.execute_cached("DELETE FROM customer_cards", [])?;
+    conn.execute_cached("DELETE FROM meta WHERE key = ?1", [TOKEN])?;
     Ok(cards > 0)
 }
 

@@ -29,6 +29,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::db::CachedStatements;
 use crate::error::{Error, Result};
 use crate::store::{Store, hex, meta_get, meta_set};
 
@@ -329,7 +330,7 @@ impl Store {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        conn.execute(
+        conn.execute_cached(
             "UPDATE blob_state SET last_used = ?3 WHERE sha256 IN
                (SELECT sha256 FROM manual_attachments WHERE model = ?1 AND version = ?2)",
             params![model, version, now_millis()],
@@ -405,7 +406,7 @@ impl Store {
         let before = doc.0.get_heads();
         doc.add(&tip)?;
         for change in doc.0.get_changes(&before) {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO tip_outbox (model, change) VALUES (?1, ?2)",
                 params![model, change.raw_bytes()],
             )?;
@@ -423,7 +424,7 @@ impl Store {
         match budget {
             Some(bytes) => meta_set(&tx, "storage_budget", &bytes.to_string())?,
             None => {
-                tx.execute("DELETE FROM meta WHERE key = 'storage_budget'", [])?;
+                tx.execute_cached("DELETE FROM meta WHERE key = 'storage_budget'", [])?;
             }
         }
         enforce_budget(&tx)?;
@@ -434,7 +435,7 @@ impl Store {
     /// How the blob storage is used.
     pub fn storage_usage(&self) -> Result<StorageUsage> {
         let conn = self.conn();
-        let (unsent, sent, reference) = conn.query_row(
+        let (unsent, sent, reference) = conn.query_row_cached(
             "SELECT
                COALESCE(SUM(CASE WHEN kind = 'captured' AND uploaded = 0 THEN size END), 0),
                COALESCE(SUM(CASE WHEN kind = 'captured' AND uploaded = 1 THEN size END), 0),
@@ -535,7 +536,7 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut touched: BTreeSet<String> = BTreeSet::new();
         for id in &prepared.sent_tips {
-            tx.execute("DELETE FROM tip_outbox WHERE id = ?1", [id])?;
+            tx.execute_cached("DELETE FROM tip_outbox WHERE id = ?1", [id])?;
         }
         for delta in &response.manuals {
             install_delta(&tx, delta, now)?;
@@ -544,9 +545,9 @@ impl Store {
         }
         for case in &response.cases {
             if case.removed {
-                tx.execute("DELETE FROM cases WHERE job_id = ?1", [&case.job_id])?;
+                tx.execute_cached("DELETE FROM cases WHERE job_id = ?1", [&case.job_id])?;
             } else {
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO cases (job_id, model, symptom, cause, fix, completed_at, engineer, cursor)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (job_id) DO UPDATE SET model = excluded.model, symptom = excluded.symptom,
@@ -565,7 +566,7 @@ impl Store {
                 )?;
                 applied.cases += 1;
             }
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO case_cursors (model, cursor) VALUES (?1, ?2)
                  ON CONFLICT (model) DO UPDATE SET cursor = MAX(cursor, excluded.cursor)",
                 params![case.model, i64::try_from(case.cursor).unwrap_or(i64::MAX)],
@@ -627,7 +628,7 @@ impl Store {
         mut server: TipsDoc,
     ) -> Result<TipsDoc> {
         let local = load_tips(tx, model)?;
-        tx.execute("DELETE FROM tip_outbox WHERE model = ?1", [model])?;
+        tx.execute_cached("DELETE FROM tip_outbox WHERE model = ?1", [model])?;
         let held: BTreeSet<String> = server.tips().into_iter().map(|t| t.id).collect();
         let before = server.0.get_heads();
         let user = &self.identity().user_id;
@@ -638,7 +639,7 @@ impl Store {
             }
         }
         for change in server.0.get_changes(&before) {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO tip_outbox (model, change) VALUES (?1, ?2)",
                 params![model, change.raw_bytes()],
             )?;
@@ -679,12 +680,12 @@ impl Store {
         let now = now_millis();
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO blobs (sha256, mime, bytes, created_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (sha256) DO NOTHING",
             params![attachment.sha256, attachment.mime, bytes, now],
         )?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO blob_state (sha256, kind, size, last_used) VALUES (?1, 'reference', ?2, ?3)
              ON CONFLICT (sha256) DO NOTHING",
             params![attachment.sha256, i64::try_from(bytes.len()).unwrap_or(i64::MAX), now],
@@ -716,7 +717,7 @@ fn decode(text: &str) -> Result<Vec<u8>> {
 
 fn shown_version(conn: &rusqlite::Connection, model: &str) -> Result<Option<(u32, String)>> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT version, title FROM manuals WHERE model = ?1 AND complete = 1
              ORDER BY version DESC LIMIT 1",
             [model],
@@ -754,7 +755,7 @@ fn install_delta(tx: &Transaction<'_>, delta: &ManualDelta, now: Millis) -> Resu
         delta.sections.iter().map(|s| (s.id.as_str(), s)).collect();
     // A half-installed copy of the same version (from an earlier answer) is replaced.
     drop_version(tx, &delta.model, delta.version)?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO manuals (model, version, title, complete, installed_at) VALUES (?1, ?2, ?3, 0, ?4)",
         params![delta.model, delta.version, delta.title, now],
     )?;
@@ -769,7 +770,7 @@ fn install_delta(tx: &Transaction<'_>, delta: &ManualDelta, now: Millis) -> Resu
                     delta.model, delta.version
                 ))
             })?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO manual_sections (model, version, position, section_id, title, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -783,7 +784,7 @@ fn install_delta(tx: &Transaction<'_>, delta: &ManualDelta, now: Millis) -> Resu
         )?;
     }
     for (position, attachment) in delta.attachments.iter().enumerate() {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO manual_attachments (model, version, position, sha256, name, mime, size)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -797,7 +798,7 @@ fn install_delta(tx: &Transaction<'_>, delta: &ManualDelta, now: Millis) -> Resu
             ],
         )?;
     }
-    let missing: bool = tx.query_row(
+    let missing: bool = tx.query_row_cached(
         "SELECT EXISTS (SELECT 1 FROM manual_attachments a WHERE a.model = ?1 AND a.version = ?2
            AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = a.sha256))",
         params![delta.model, delta.version],
@@ -811,7 +812,7 @@ fn install_delta(tx: &Transaction<'_>, delta: &ManualDelta, now: Millis) -> Resu
 
 /// Makes a version the one shown and drops the older ones (the caller reindexes the model).
 fn complete_version(tx: &Transaction<'_>, model: &str, version: u32) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE manuals SET complete = 1 WHERE model = ?1 AND version = ?2",
         params![model, version],
     )?;
@@ -829,7 +830,7 @@ fn complete_version(tx: &Transaction<'_>, model: &str, version: u32) -> Result<(
 
 fn drop_version(tx: &Transaction<'_>, model: &str, version: u32) -> Result<()> {
     for table in ["manual_sections", "manual_attachments", "manuals"] {
-        tx.execute(
+        tx.execute_cached(
             &format!("DELETE FROM {table} WHERE model = ?1 AND version = ?2"),
             params![model, version],
         )?;
@@ -838,7 +839,7 @@ fn drop_version(tx: &Transaction<'_>, model: &str, version: u32) -> Result<()> {
 }
 
 fn drop_unreferenced_attachments(tx: &Transaction<'_>) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM blobs WHERE sha256 IN (SELECT sha256 FROM blob_state WHERE kind = 'reference')
            AND NOT EXISTS (SELECT 1 FROM manual_attachments a WHERE a.sha256 = blobs.sha256)
            AND NOT EXISTS (SELECT 1 FROM job_blobs j WHERE j.sha256 = blobs.sha256)",
@@ -856,9 +857,9 @@ fn forget_model(tx: &Transaction<'_>, model: &str) -> Result<()> {
         "cases",
         "case_cursors",
     ] {
-        tx.execute(&format!("DELETE FROM {table} WHERE model = ?1"), [model])?;
+        tx.execute_cached(&format!("DELETE FROM {table} WHERE model = ?1"), [model])?;
     }
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM tips_docs WHERE model = ?1
            AND NOT EXISTS (SELECT 1 FROM tip_outbox WHERE model = ?1)",
         [model],
@@ -868,7 +869,7 @@ fn forget_model(tx: &Transaction<'_>, model: &str) -> Result<()> {
 
 fn load_tips(conn: &rusqlite::Connection, model: &str) -> Result<TipsDoc> {
     let saved: Option<Vec<u8>> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT doc FROM tips_docs WHERE model = ?1",
             [model],
             |row| row.get(0),
@@ -881,7 +882,7 @@ fn load_tips(conn: &rusqlite::Connection, model: &str) -> Result<TipsDoc> {
 }
 
 fn save_tips(tx: &Transaction<'_>, model: &str, doc: &mut TipsDoc) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO tips_docs (model, doc) VALUES (?1, ?2)
          ON CONFLICT (model) DO UPDATE SET doc = excluded.doc",
         params![model, doc.0.save()],
@@ -910,7 +911,7 @@ pub(crate) fn refresh_search_index(tx: &Transaction<'_>) -> Result<()> {
 
 /// Rebuilds a model's rows in the search index from the shown manual, its cases and tips.
 pub(crate) fn reindex(tx: &Transaction<'_>, model: &str) -> Result<()> {
-    tx.execute("DELETE FROM knowledge_fts WHERE model = ?1", [model])?;
+    tx.execute_cached("DELETE FROM knowledge_fts WHERE model = ?1", [model])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO knowledge_fts (title, body, kind, reference, model) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -971,7 +972,7 @@ pub(crate) fn enforce_budget(tx: &Transaction<'_>) -> Result<()> {
         return Ok(());
     };
     let mut used: u64 =
-        tx.query_row("SELECT COALESCE(SUM(size), 0) FROM blob_state", [], |row| {
+        tx.query_row_cached("SELECT COALESCE(SUM(size), 0) FROM blob_state", [], |row| {
             row.get::<_, i64>(0).map(|v| u64::try_from(v).unwrap_or(0))
         })?;
     if used <= budget {
@@ -992,8 +993,8 @@ pub(crate) fn enforce_budget(tx: &Transaction<'_>) -> Result<()> {
         if used <= budget {
             break;
         }
-        tx.execute("DELETE FROM job_blobs WHERE sha256 = ?1", [&sha256])?;
-        tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [&sha256])?;
+        tx.execute_cached("DELETE FROM job_blobs WHERE sha256 = ?1", [&sha256])?;
+        tx.execute_cached("DELETE FROM blobs WHERE sha256 = ?1", [&sha256])?;
         used = used.saturating_sub(u64::try_from(size).unwrap_or(0));
     }
     Ok(())
@@ -1024,7 +1025,7 @@ mod tests {
         assert_eq!(index(&store).as_deref(), Some(SEARCH_INDEX));
         let rows: i64 = store
             .conn()
-            .query_row("SELECT COUNT(*) FROM knowledge_fts", [], |row| row.get(0))
+            .query_row_cached("SELECT COUNT(*) FROM knowledge_fts", [], |row| row.get(0))
             .expect("count");
         assert_eq!(
             rows, 0,

@@ -11,6 +11,7 @@ use fieldsync_protocol::Millis;
 use fieldsync_protocol::wire::Lease;
 use rusqlite::Transaction;
 
+use crate::db::CachedStatements;
 use crate::error::{Error, Result};
 use crate::store::{Store, meta_get, meta_set};
 
@@ -70,7 +71,7 @@ pub(crate) fn record_contact(tx: &Transaction<'_>, lease: &Lease, now: Millis) -
     meta_set(tx, LEASE, &json)?;
     meta_set(tx, ELAPSED, "0")?;
     meta_set(tx, LAST_OBSERVED, &now.to_string())?;
-    tx.execute("DELETE FROM meta WHERE key = ?1", [WIPED])?;
+    tx.execute_cached("DELETE FROM meta WHERE key = ?1", [WIPED])?;
     Ok(())
 }
 
@@ -134,7 +135,7 @@ fn lease_state(lease: &Lease, elapsed: Millis, now: Millis) -> LeaseState {
 }
 
 fn wipe_what_the_server_holds(tx: &Transaction<'_>) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM docs WHERE needs_resync = 0
            AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = docs.job_id)
            AND NOT EXISTS (SELECT 1 FROM job_blobs JOIN blob_state USING (sha256)
@@ -161,7 +162,7 @@ fn wipe_what_the_server_holds(tx: &Transaction<'_>) -> Result<()> {
     // Customers' names, numbers and histories are the server's: they come back at the next sync.
     crate::customers::forget(tx)?;
     // Reminders too, but for acknowledgements not yet sent: they are the installer's work.
-    tx.execute("DELETE FROM reminders WHERE acknowledged_at IS NULL", [])?;
+    tx.execute_cached("DELETE FROM reminders WHERE acknowledged_at IS NULL", [])?;
     // Tips not yet sent stay, searchable.
     let kept: Vec<String> = tx
         .prepare("SELECT DISTINCT model FROM tips_docs")?

@@ -2,6 +2,7 @@
 //! signs, stored in the blob store in the same transaction as the job change that refers to
 //! them, and handed to the transport for upload until the server holds them.
 
+use crate::db::CachedStatements;
 use crate::report::{ReportOptions, service_report_pdf};
 use fieldsync_protocol::job::{BlobRef, Signature};
 use fieldsync_protocol::{Millis, SchemaError};
@@ -59,19 +60,19 @@ fn store_captured(
     now: Millis,
 ) -> Result<String> {
     let sha256 = hex(&Sha256::digest(bytes));
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO blobs (sha256, mime, bytes, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (sha256) DO NOTHING",
         params![sha256, mime, bytes, now],
     )?;
     // Bytes a manual also uses become captured work: kept until the server holds them.
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO blob_state (sha256, kind, size, last_used) VALUES (?1, 'captured', ?2, ?3)
          ON CONFLICT (sha256) DO UPDATE SET kind = 'captured',
            uploaded = CASE WHEN kind = 'captured' THEN uploaded ELSE 0 END",
         params![sha256, i64::try_from(bytes.len()).unwrap_or(i64::MAX), now],
     )?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO job_blobs (job_id, sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         params![job_id, sha256],
     )?;
@@ -189,7 +190,7 @@ impl Store {
     pub fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
+            .query_row_cached(
                 "SELECT bytes FROM blobs WHERE sha256 = ?1",
                 [sha256],
                 |row| row.get(0),
@@ -238,7 +239,7 @@ impl Store {
     ) -> Result<()> {
         let conn = self.conn();
         let rowid: i64 = conn
-            .query_row(
+            .query_row_cached(
                 "SELECT rowid FROM blobs WHERE sha256 = ?1",
                 [sha256],
                 |row| row.get(0),
@@ -259,7 +260,7 @@ impl Store {
     pub fn mark_uploaded(&self, sha256: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        tx.execute_cached(
             "UPDATE blob_state SET uploaded = 1 WHERE sha256 = ?1",
             [sha256],
         )?;
@@ -295,7 +296,7 @@ mod tests {
         assert_eq!(store.blob(&photo.sha256).expect("blob"), Some(bytes));
         let blobs: i64 = store
             .conn()
-            .query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))
+            .query_row_cached("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))
             .expect("count");
         assert_eq!(blobs, 1);
         assert!(store.attach_photo(&job, b"", "image/jpeg", "").is_err());
@@ -321,7 +322,7 @@ mod tests {
         // The file may not grow past its current size: the next photo does not fit.
         let pages: i64 = store
             .conn()
-            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .query_row_cached("PRAGMA page_count", [], |r| r.get(0))
             .expect("page count");
         store
             .conn()

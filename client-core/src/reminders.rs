@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use fieldsync_protocol::wire::PhoneReminder;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::db::CachedStatements;
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -79,7 +80,7 @@ impl Store {
     pub fn acknowledge_reminder(&self, id: u64) -> Result<()> {
         let conn = self.conn();
         let known: Option<i64> = conn
-            .query_row(
+            .query_row_cached(
                 "SELECT id FROM reminders WHERE id = ?1",
                 [to_i64(id)],
                 |r| r.get(0),
@@ -88,7 +89,7 @@ impl Store {
         if known.is_none() {
             return Err(Error::UnknownReminder(id));
         }
-        conn.execute(
+        conn.execute_cached(
             "UPDATE reminders SET acknowledged_at = ?2 WHERE id = ?1 AND acknowledged_at IS NULL",
             params![to_i64(id), fieldsync_protocol::now_millis()],
         )?;
@@ -114,14 +115,14 @@ pub(crate) fn replace(conn: &Connection, open: &[PhoneReminder]) -> Result<Vec<R
         rows.collect::<std::result::Result<_, _>>()?
     };
     for gone in held.difference(&listed) {
-        conn.execute("DELETE FROM reminders WHERE id = ?1", [gone])?;
+        conn.execute_cached("DELETE FROM reminders WHERE id = ?1", [gone])?;
     }
     let mut arrived = Vec::new();
     for r in open {
         if held.contains(&to_i64(r.id)) {
             continue;
         }
-        conn.execute(
+        conn.execute_cached(
             "INSERT INTO reminders (id, job_id, rule, ring, clock, message, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![

@@ -7,6 +7,7 @@ use fieldsync_protocol::Millis;
 use fieldsync_protocol::wire::{self, DeviceReport, LogEntry, MAX_LOG_MESSAGE, MAX_REPORTED_LOG};
 use rusqlite::{Connection, Transaction};
 
+use crate::db::CachedStatements;
 use crate::error::Result;
 use crate::store::{Store, meta_get, meta_set};
 
@@ -38,11 +39,11 @@ impl Store {
         let message: String = message.chars().take(MAX_LOG_MESSAGE).collect();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO device_log (at, level, message) VALUES (?1, ?2, ?3)",
             rusqlite::params![at, severity.as_str(), message],
         )?;
-        tx.execute(
+        tx.execute_cached(
             "DELETE FROM device_log WHERE id <= (SELECT MAX(id) FROM device_log) - ?1",
             [MAX_KEPT_LOG],
         )?;
@@ -59,7 +60,7 @@ impl Store {
         match free_storage_bytes {
             Some(bytes) => meta_set(&tx, "free_storage_bytes", &bytes.to_string())?,
             None => {
-                tx.execute("DELETE FROM meta WHERE key = 'free_storage_bytes'", [])?;
+                tx.execute_cached("DELETE FROM meta WHERE key = 'free_storage_bytes'", [])?;
             }
         }
         tx.commit()?;
@@ -69,8 +70,9 @@ impl Store {
 
 /// The report for a request made at `now`, and the id of the newest log entry it carries.
 pub(crate) fn build(conn: &Connection, now: Millis) -> Result<(DeviceReport, i64)> {
-    let count = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |row| row.get(0))?) };
-    let oldest_outbox_at: Option<i64> = conn.query_row(
+    let count =
+        |sql: &str| -> Result<i64> { Ok(conn.query_row_cached(sql, [], |row| row.get(0))?) };
+    let oldest_outbox_at: Option<i64> = conn.query_row_cached(
         "SELECT MIN(created_at) FROM outbox WHERE parked = 0",
         [],
         |row| row.get(0),
@@ -117,7 +119,7 @@ pub(crate) fn build(conn: &Connection, now: Millis) -> Result<(DeviceReport, i64
 
 /// The server has the report: its log entries are forgotten, and the last error with them.
 pub(crate) fn delivered(tx: &Transaction<'_>, newest_log_id: i64) -> Result<()> {
-    tx.execute("DELETE FROM device_log WHERE id <= ?1", [newest_log_id])?;
-    tx.execute("DELETE FROM meta WHERE key = 'last_error'", [])?;
+    tx.execute_cached("DELETE FROM device_log WHERE id <= ?1", [newest_log_id])?;
+    tx.execute_cached("DELETE FROM meta WHERE key = 'last_error'", [])?;
     Ok(())
 }

@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::{Deserialize, Serialize};
 
 use crate::db;
+use crate::db::CachedStatements;
 use crate::error::{Error, Result};
 use crate::report::Language;
 
@@ -169,14 +170,14 @@ impl std::fmt::Debug for Store {
 
 pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+        .query_row_cached("SELECT value FROM meta WHERE key = ?1", [key], |row| {
             row.get(0)
         })
         .optional()?)
 }
 
 pub(crate) fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         params![key, value],
     )?;
@@ -514,7 +515,7 @@ impl Store {
             return Ok(());
         }
         for change in &changes {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO outbox (job_id, hash, change, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![job_id, change.hash().0.as_slice(), change.raw_bytes(), now],
             )?;
@@ -529,7 +530,7 @@ impl Store {
     /// The outbox at a glance.
     pub fn outbox_status(&self) -> Result<OutboxStatus> {
         let conn = self.conn();
-        let (depth, oldest, attempts) = conn.query_row(
+        let (depth, oldest, attempts) = conn.query_row_cached(
             "SELECT COUNT(*), MIN(created_at), COALESCE(MAX(attempts), 0) FROM outbox WHERE parked = 0",
             [],
             |row| {
@@ -541,9 +542,9 @@ impl Store {
             },
         )?;
         let refusals: i64 =
-            conn.query_row("SELECT COUNT(*) FROM refusals", [], |row| row.get(0))?;
+            conn.query_row_cached("SELECT COUNT(*) FROM refusals", [], |row| row.get(0))?;
         let parked: i64 =
-            conn.query_row("SELECT COUNT(*) FROM outbox WHERE parked = 1", [], |row| {
+            conn.query_row_cached("SELECT COUNT(*) FROM outbox WHERE parked = 1", [], |row| {
                 row.get(0)
             })?;
         Ok(OutboxStatus {
@@ -559,7 +560,7 @@ impl Store {
     /// refused.
     pub fn sync_state(&self, job_id: &str) -> Result<JobSyncState> {
         let conn = self.conn();
-        let exists: bool = conn.query_row(
+        let exists: bool = conn.query_row_cached(
             "SELECT EXISTS (SELECT 1 FROM docs WHERE job_id = ?1)",
             [job_id],
             |row| row.get(0),
@@ -567,19 +568,19 @@ impl Store {
         if !exists {
             return Err(Error::UnknownJob(job_id.to_owned()));
         }
-        let (unsent, sent): (i64, i64) = conn.query_row(
+        let (unsent, sent): (i64, i64) = conn.query_row_cached(
             "SELECT COALESCE(SUM(sent_at IS NULL), 0), COALESCE(SUM(sent_at IS NOT NULL), 0)
              FROM outbox WHERE job_id = ?1 AND parked = 0",
             [job_id],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        let (refused, in_fallback): (bool, bool) = conn.query_row(
+        let (refused, in_fallback): (bool, bool) = conn.query_row_cached(
             "SELECT last_push_refused, needs_resync FROM docs WHERE job_id = ?1",
             [job_id],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
         // Photo bytes count as captured work: until the server holds them, the job is not done.
-        let photos_waiting: bool = conn.query_row(
+        let photos_waiting: bool = conn.query_row_cached(
             "SELECT EXISTS (SELECT 1 FROM job_blobs JOIN blob_state USING (sha256)
                WHERE job_id = ?1 AND kind = 'captured' AND uploaded = 0)",
             [job_id],
@@ -619,7 +620,7 @@ impl Store {
     /// the phone's backup.
     pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<()> {
         let target = path.as_ref().to_string_lossy().into_owned();
-        self.conn().execute("VACUUM INTO ?1", [target])?;
+        self.conn().execute_cached("VACUUM INTO ?1", [target])?;
         Ok(())
     }
 
@@ -696,12 +697,12 @@ pub(crate) fn append_changes(tx: &Transaction<'_>, job_id: &str, changes: &[Chan
     for change in changes {
         bytes.extend_from_slice(change.raw_bytes());
     }
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO docs (job_id, chunk_count) VALUES (?1, 1)
          ON CONFLICT (job_id) DO UPDATE SET chunk_count = chunk_count + 1",
         [job_id],
     )?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO doc_chunks (job_id, bytes) VALUES (?1, ?2)",
         params![job_id, bytes],
     )?;
@@ -719,13 +720,13 @@ pub(crate) fn replace_with_snapshot(
 
 /// Replaces a document's chunks with the given saved bytes.
 pub(crate) fn insert_snapshot(tx: &Transaction<'_>, job_id: &str, saved: &[u8]) -> Result<()> {
-    tx.execute("DELETE FROM doc_chunks WHERE job_id = ?1", [job_id])?;
-    tx.execute(
+    tx.execute_cached("DELETE FROM doc_chunks WHERE job_id = ?1", [job_id])?;
+    tx.execute_cached(
         "INSERT INTO docs (job_id, chunk_count) VALUES (?1, 1)
          ON CONFLICT (job_id) DO UPDATE SET chunk_count = 1",
         [job_id],
     )?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO doc_chunks (job_id, bytes) VALUES (?1, ?2)",
         params![job_id, saved],
     )?;
@@ -738,7 +739,7 @@ pub(crate) fn maybe_compact(
     job_id: &str,
     doc: &mut AutoCommit,
 ) -> Result<()> {
-    let chunks: i64 = tx.query_row(
+    let chunks: i64 = tx.query_row_cached(
         "SELECT chunk_count FROM docs WHERE job_id = ?1",
         [job_id],
         |row| row.get(0),
@@ -757,7 +758,7 @@ pub(crate) fn update_projection(
 ) -> Result<()> {
     let summary = read(doc, job_id)?.summary();
     let json = serde_json::to_string(&summary).map_err(|e| Error::Protocol(e.to_string()))?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO jobs (job_id, status, appointment_start, appointment_end, summary) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, appointment_start = excluded.appointment_start,
            appointment_end = excluded.appointment_end, summary = excluded.summary",
@@ -860,7 +861,7 @@ pub(crate) mod tests {
         }
         let chunks: i64 = store
             .conn()
-            .query_row(
+            .query_row_cached(
                 "SELECT COUNT(*) FROM doc_chunks WHERE job_id = ?1",
                 [&job],
                 |r| r.get(0),

@@ -16,6 +16,7 @@ use fieldsync_protocol::now_millis;
 use fieldsync_protocol::wire::{self, JobChanges, ResyncMessage, SyncRequest, SyncResponse};
 use rusqlite::{Transaction, TransactionBehavior, params};
 
+use crate::db::CachedStatements;
 use crate::error::{Error, Result};
 use crate::store::{self, Store, TIME_ZONE, meta_get, meta_set};
 
@@ -150,7 +151,7 @@ impl<'s> SyncSession<'s> {
         let now = now_millis();
         for rows in push.values() {
             for (id, _) in rows {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE outbox SET sent_at = ?1, attempts = attempts + 1 WHERE id = ?2",
                     params![now, id],
                 )?;
@@ -170,7 +171,7 @@ impl<'s> SyncSession<'s> {
                     .as_ref()
                     .is_some_and(|theirs| ours.iter().all(|h| theirs.contains(h)));
                 if server_has_ours {
-                    let newest: i64 = tx.query_row(
+                    let newest: i64 = tx.query_row_cached(
                         "SELECT COALESCE(MAX(id), 0) FROM outbox WHERE job_id = ?1",
                         [job],
                         |row| row.get(0),
@@ -267,7 +268,7 @@ impl<'s> SyncSession<'s> {
         for job in &response.accepted {
             if let Some(ids) = in_flight.sent.get(job) {
                 delete_outbox_rows(&tx, ids)?;
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE docs SET last_push_refused = 0 WHERE job_id = ?1",
                     [job],
                 )?;
@@ -288,11 +289,11 @@ impl<'s> SyncSession<'s> {
             // Refused changes are parked, not deleted: they stay on the phone (and keep the job
             // from being purged) but are not pushed again.
             park_outbox_rows(&tx, &ids)?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE docs SET last_push_refused = 1 WHERE job_id = ?1",
                 [&refusal.job],
             )?;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO refusals (job_id, code, reason, changes, at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![refusal.job, refusal.code, refusal.reason, ids.len() as i64, now_millis()],
             )?;
@@ -304,7 +305,7 @@ impl<'s> SyncSession<'s> {
         // Accepted, but a field rule was broken: the server's compensating change arrives with
         // the other changes; the phone keeps the server's explanation to show.
         for violation in &response.violations {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO refusals (job_id, code, reason, changes, at) VALUES (?1, ?2, ?3, 1, ?4)",
                 params![
                     violation.job,
@@ -317,7 +318,7 @@ impl<'s> SyncSession<'s> {
         // Whatever was sent and not answered goes back to "saved locally".
         for ids in in_flight.sent.values() {
             for id in ids {
-                tx.execute("UPDATE outbox SET sent_at = NULL WHERE id = ?1", [id])?;
+                tx.execute_cached("UPDATE outbox SET sent_at = NULL WHERE id = ?1", [id])?;
             }
         }
 
@@ -383,11 +384,11 @@ impl<'s> SyncSession<'s> {
                     self.resync.remove(&message.job);
                     set_fallback(&tx, &message.job, false)?;
                     park_outbox_rows(&tx, &outbox_ids(&tx, &message.job, i64::MAX)?)?;
-                    tx.execute(
+                    tx.execute_cached(
                         "INSERT INTO refusals (job_id, code, reason, changes, at) VALUES (?1, 'merge_failed', ?2, 0, ?3)",
                         params![message.job, reason, now_millis()],
                     )?;
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE docs SET last_push_refused = 1 WHERE job_id = ?1",
                         [&message.job],
                     )?;
@@ -409,7 +410,7 @@ impl<'s> SyncSession<'s> {
         }
 
         for job in &response.left {
-            tx.execute("UPDATE docs SET left_scope = 1 WHERE job_id = ?1", [job])?;
+            tx.execute_cached("UPDATE docs SET left_scope = 1 WHERE job_id = ?1", [job])?;
         }
         self.report.purged_jobs += purge_safe_jobs(&tx)?;
 
@@ -447,7 +448,7 @@ impl<'s> SyncSession<'s> {
         }
         if response.reset || server_changed {
             self.report.reset = true;
-            tx.execute("UPDATE docs SET needs_resync = 1", [])?;
+            tx.execute_cached("UPDATE docs SET needs_resync = 1", [])?;
         }
         let fallback_pending = !fallback_jobs(&tx)?.is_empty();
         tx.commit()?;
@@ -493,7 +494,7 @@ fn fallback_jobs(tx: &Transaction<'_>) -> Result<BTreeSet<String>> {
 }
 
 fn set_fallback(tx: &Transaction<'_>, job: &str, on: bool) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE docs SET needs_resync = ?1 WHERE job_id = ?2",
         params![on, job],
     )?;
@@ -571,7 +572,7 @@ fn store_document(
     bytes: &[u8],
     incoming: &mut AutoCommit,
 ) -> Result<()> {
-    tx.execute("UPDATE docs SET left_scope = 0 WHERE job_id = ?1", [job])?;
+    tx.execute_cached("UPDATE docs SET left_scope = 0 WHERE job_id = ?1", [job])?;
     match store::load_doc(tx, job) {
         Ok(mut local) => {
             local
@@ -596,7 +597,7 @@ pub const RULE_VIOLATION: &str = "rule_violation";
 /// the outbox and no fallback is pending for them: captured work is never dropped. What goes
 /// goes whole: the document, its projection, its photos' bytes and its refusal records.
 fn purge_safe_jobs(tx: &Transaction<'_>) -> Result<usize> {
-    let purged = tx.execute(
+    let purged = tx.execute_cached(
         "DELETE FROM docs WHERE left_scope = 1 AND needs_resync = 0
            AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = docs.job_id)
            AND NOT EXISTS (SELECT 1 FROM job_blobs JOIN blob_state USING (sha256)
@@ -773,7 +774,7 @@ mod tests {
         assert_eq!(store.cursor().expect("cursor"), 7);
         let flagged: bool = store
             .conn()
-            .query_row(
+            .query_row_cached(
                 "SELECT needs_resync FROM docs WHERE job_id = 'bad'",
                 [],
                 |r| r.get(0),

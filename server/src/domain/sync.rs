@@ -11,7 +11,7 @@ use fieldsync_protocol::Millis;
 use fieldsync_protocol::access::{Violation, compensate, inspect_change};
 use fieldsync_protocol::automerge::sync::{Message, State, SyncDoc};
 use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
-use fieldsync_protocol::job::{Role, read_job};
+use fieldsync_protocol::job::{Job, Role, read_job};
 use fieldsync_protocol::wire::{
     JobChanges, JobDocument, PROTOCOL_VERSION, PhoneReminder, Refusal, ResyncMessage, SyncRequest,
     SyncResponse, ViolationReport,
@@ -453,46 +453,45 @@ fn store_device_changes(
         ));
         return Ok(false);
     }
-    // Fast path: the schema is checked once at the end. Only when that fails is the push
-    // applied again checking after every change, to put back exactly what broke it.
-    let mut outcome = apply_pushed(doc, pending.clone(), from.user, now, false);
-    let mut read = None;
-    if let Applied::Done { doc, .. } = &outcome {
-        match read_job(doc.as_ref()) {
-            Ok(job) => read = Some(job),
-            Err(_) => {
-                outcome = apply_pushed(server_doc(tx, job, stored)?, pending, from.user, now, true);
-            }
-        }
-    }
-    let (mut doc, start, enforced) = match outcome {
-        Applied::Done {
+    // Fast path: a push that breaks no rule is applied in one batch and read once. Anything
+    // else is applied again from the stored document one change at a time, checking after
+    // every change, to put back exactly what broke.
+    let (mut doc, start, enforced, read) = match apply_clean(doc, &pending, from.user) {
+        Some(Clean {
             doc,
             start,
             enforced,
-        } => (*doc, start, enforced),
-        Applied::Refused(reason) => {
-            response.refused.push(refusal(
-                job,
-                "invalid_change",
-                format!("job `{job}`: {reason}"),
-            ));
-            return Ok(false);
-        }
-        Applied::Missing if from.fallback => {
-            response.refused.push(refusal(
-                job,
-                "invalid_sync_message",
-                format!("job `{job}`: the changes depend on history that was not sent"),
-            ));
-            return Ok(false);
-        }
-        Applied::Missing => {
-            // The changes build on history we do not have (our database was restored, or the
-            // device skipped some): the Automerge sync fallback finds out what is missing.
-            response.resync_needed.push(job.to_owned());
-            return Ok(false);
-        }
+            read,
+        }) => (doc, start, enforced, Some(read)),
+        None => match apply_pushed(server_doc(tx, job, stored)?, pending, from.user, now) {
+            Applied::Done {
+                doc,
+                start,
+                enforced,
+            } => (*doc, start, enforced, None),
+            Applied::Refused(reason) => {
+                response.refused.push(refusal(
+                    job,
+                    "invalid_change",
+                    format!("job `{job}`: {reason}"),
+                ));
+                return Ok(false);
+            }
+            Applied::Missing if from.fallback => {
+                response.refused.push(refusal(
+                    job,
+                    "invalid_sync_message",
+                    format!("job `{job}`: the changes depend on history that was not sent"),
+                ));
+                return Ok(false);
+            }
+            Applied::Missing => {
+                // The changes build on history we do not have (our database was restored, or the
+                // device skipped some): the Automerge sync fallback finds out what is missing.
+                response.resync_needed.push(job.to_owned());
+                return Ok(false);
+            }
+        },
     };
     let read = match read.map_or_else(|| read_job(&doc), Ok) {
         Ok(read) => read,
@@ -578,15 +577,55 @@ enum Applied {
     Missing,
 }
 
+/// A push applied in one batch that broke no rule.
+struct Clean {
+    doc: AutoCommit,
+    /// The heads before the push.
+    start: Vec<ChangeHash>,
+    /// The fields each change touched (nothing broken).
+    enforced: Enforced,
+    read: Job,
+}
+
+/// Applies pushed changes in one batch, the common case: Automerge applies a batch in one pass
+/// over the document, where one change at a time costs a pass each. `None` when anything is
+/// off (Automerge refuses a change, one depends on history the server lacks, one breaks a
+/// field rule, or the document no longer reads); [`apply_pushed`] then finds out which and
+/// puts back exactly what broke. A change is held to the rules as of itself (the paths it
+/// touched resolved at its own heads), so later changes of the batch do not hide a broken rule:
+/// one that alters an entry an earlier one appended is itself a violation.
+fn apply_clean(mut doc: AutoCommit, pending: &[Change], user: &str) -> Option<Clean> {
+    let start = doc.get_heads();
+    guarded(|| {
+        doc.apply_changes(pending.iter().cloned())
+            .map_err(|e| e.to_string())
+    })
+    .ok()?;
+    let mut enforced = Enforced::default();
+    for change in pending {
+        doc.get_change_by_hash(&change.hash())?;
+        let inspection =
+            guarded(|| Ok(inspect_change(&doc, change, Role::Installer, user))).ok()?;
+        if !inspection.violations.is_empty() {
+            return None;
+        }
+        enforced
+            .fields
+            .insert(change.hash(), inspection.fields.into_iter().collect());
+    }
+    let read = read_job(&doc).ok()?;
+    Some(Clean {
+        doc,
+        start,
+        enforced,
+        read,
+    })
+}
+
 /// Applies pushed changes one at a time, in the order given, holding each to the field rules
-/// as soon as it is in (so the changes after it build on a document that keeps them).
-fn apply_pushed(
-    mut doc: AutoCommit,
-    mut pending: Vec<Change>,
-    user: &str,
-    now: Millis,
-    check_schema_each: bool,
-) -> Applied {
+/// and the schema as soon as it is in (so the changes after it build on a document that keeps
+/// them).
+fn apply_pushed(mut doc: AutoCommit, mut pending: Vec<Change>, user: &str, now: Millis) -> Applied {
     let start = doc.get_heads();
     let mut enforced = Enforced::default();
     for change in pending.clone() {
@@ -605,7 +644,7 @@ fn apply_pushed(
         for change in &applied {
             let held = guarded(|| {
                 enforced
-                    .enforce(&mut doc, &before, change, user, now, check_schema_each)
+                    .enforce(&mut doc, &before, change, user, now)
                     .map_err(|e| e.to_string())
             });
             if let Err(reason) = held {
@@ -640,7 +679,7 @@ struct Enforced {
 
 impl Enforced {
     /// Holds one applied change to the field rules: finds what it broke and writes the
-    /// compensating change at once. With `check_schema`, a change that leaves the document
+    /// compensating change at once. A change that leaves the document
     /// unreadable has every field it touched put back too.
     fn enforce(
         &mut self,
@@ -649,14 +688,13 @@ impl Enforced {
         change: &Change,
         user: &str,
         now: Millis,
-        check_schema: bool,
     ) -> Result<(), fieldsync_protocol::SchemaError> {
         let inspection = inspect_change(doc, change, Role::Installer, user);
         let message = format!("compensate {}", change.hash());
         let seconds = now.div_euclid(1000);
         let mut broken = inspection.violations.clone();
         compensate(doc, before, &broken, &message, seconds)?;
-        if check_schema && let Err(e) = read_job(doc) {
+        if let Err(e) = read_job(doc) {
             let repairs = inspection.schema_repairs(&e.to_string());
             compensate(doc, before, &repairs, &message, seconds)?;
             broken.extend(repairs);

@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::{Tx, to_i64, to_u64};
+use super::{CachedStatements, Tx, to_i64, to_u64};
 use crate::storage::{AuditEntry, AuditKind, AuditLog, AuditLogMut, StorageError};
 
 impl AuditLog for Tx<'_> {
@@ -67,7 +67,7 @@ impl AuditLog for Tx<'_> {
     }
 
     fn violation_count(&self, device_id: &str) -> Result<u64, StorageError> {
-        let count: i64 = self.0.query_row(
+        let count: i64 = self.0.query_row_cached(
             "SELECT COUNT(DISTINCT change_hash) FROM audit
              WHERE kind = 'violation' AND device_id = ?1",
             [device_id],

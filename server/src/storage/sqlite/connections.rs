@@ -33,6 +33,11 @@ const READERS: usize = 4;
 /// How long a connection waits for a lock another process holds.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many prepared statements each connection keeps. A sync round runs several dozen
+/// distinct statements; with rusqlite's default of 16 they pushed each other out of the cache
+/// and each was parsed and planned again every round.
+pub(super) const STATEMENT_CACHE: usize = 256;
+
 /// The writer connection and the group its open transaction carries.
 pub(super) struct Writer {
     state: Mutex<WriterState>,
@@ -244,6 +249,7 @@ pub(super) fn open_read_only(path: &Path) -> Result<Connection, StorageError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     super::service::register_functions(&conn)?;
     Ok(conn)
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Tx, to_i64};
+use super::{CachedStatements, Tx, to_i64};
 use crate::storage::StorageError;
 use crate::storage::customers::{
     CustomerJob, CustomerRecord, CustomerStore, CustomerStoreMut, MAX_PATTERNS, decode,
@@ -52,7 +52,7 @@ impl CustomerStore for Tx<'_> {
     fn customer(&self, id: &str) -> Result<Option<CustomerRecord>, StorageError> {
         let json: Option<String> = self
             .0
-            .query_row(
+            .query_row_cached(
                 "SELECT record FROM customers WHERE customer_id = ?1",
                 [id],
                 |r| r.get(0),
@@ -125,7 +125,7 @@ impl CustomerStore for Tx<'_> {
 
 impl CustomerStoreMut for Tx<'_> {
     fn put_customer(&mut self, record: &CustomerRecord) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO customers (customer_id, record, search, merged_into, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (customer_id) DO UPDATE SET record = excluded.record,
@@ -143,7 +143,7 @@ impl CustomerStoreMut for Tx<'_> {
     }
 
     fn put_customer_job(&mut self, line: &CustomerJob) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO customer_jobs (job_id, customer_id, call_received_at, line)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (job_id) DO UPDATE SET customer_id = excluded.customer_id,

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Tx, to_i64, to_u64};
+use super::{CachedStatements, Tx, to_i64, to_u64};
 use crate::storage::StorageError;
 use crate::storage::fleet::{
     DeviceLogEntry, FleetStore, FleetStoreMut, KEPT_LOG, KEPT_SYNCS, StoredReport, SyncEntry,
@@ -42,7 +42,7 @@ impl FleetStore for Tx<'_> {
     fn device_report(&self, device_id: &str) -> Result<Option<StoredReport>, StorageError> {
         let row = self
             .0
-            .query_row(
+            .query_row_cached(
                 "SELECT report, received_at, clock_skew_ms FROM device_reports WHERE device_id = ?1",
                 [device_id],
                 |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
@@ -97,7 +97,7 @@ impl FleetStoreMut for Tx<'_> {
         entry: &SyncEntry,
         report: Option<&StoredReport>,
     ) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO device_syncs (device_id, at, pushed, outbox_depth) VALUES (?1, ?2, ?3, ?4)",
             params![
                 device_id,
@@ -106,7 +106,7 @@ impl FleetStoreMut for Tx<'_> {
                 entry.outbox_depth.map(to_i64)
             ],
         )?;
-        self.0.execute(
+        self.0.execute_cached(
             "DELETE FROM device_syncs WHERE device_id = ?1 AND id NOT IN
                (SELECT id FROM device_syncs WHERE device_id = ?1 ORDER BY id DESC LIMIT ?2)",
             params![device_id, to_i64(KEPT_SYNCS)],
@@ -115,7 +115,7 @@ impl FleetStoreMut for Tx<'_> {
             return Ok(());
         };
         let json = serde_json::to_string(&stored.report).map_err(corrupt)?;
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO device_reports (device_id, report, received_at, clock_skew_ms)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (device_id) DO UPDATE SET report = excluded.report,
@@ -123,7 +123,7 @@ impl FleetStoreMut for Tx<'_> {
             params![device_id, json, stored.received_at, stored.clock_skew_ms],
         )?;
         for line in &stored.report.log {
-            self.0.execute(
+            self.0.execute_cached(
                 "INSERT INTO device_logs (device_id, at, received_at, level, message)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -135,7 +135,7 @@ impl FleetStoreMut for Tx<'_> {
                 ],
             )?;
         }
-        self.0.execute(
+        self.0.execute_cached(
             "DELETE FROM device_logs WHERE device_id = ?1 AND id NOT IN
                (SELECT id FROM device_logs WHERE device_id = ?1 ORDER BY id DESC LIMIT ?2)",
             params![device_id, to_i64(KEPT_LOG)],

@@ -3,7 +3,7 @@
 use fieldsync_protocol::Millis;
 use rusqlite::{OptionalExtension, params};
 
-use super::{CREDENTIAL_COLUMNS, Tx, credential_from, to_i64, to_u64};
+use super::{CREDENTIAL_COLUMNS, CachedStatements, Tx, credential_from, to_i64, to_u64};
 use crate::storage::identity::{decode_schedule, encode_schedule};
 use crate::storage::{
     Credential, DeviceRecord, DeviceStore, DeviceStoreMut, EnrollmentCode, Session, StorageError,
@@ -21,7 +21,7 @@ impl DeviceStore for Tx<'_> {
     fn device_for_actor(&self, actor: &[u8]) -> Result<Option<String>, StorageError> {
         Ok(self
             .0
-            .query_row(
+            .query_row_cached(
                 "SELECT device_id FROM actors WHERE actor = ?1",
                 [actor],
                 |r| r.get(0),
@@ -32,7 +32,7 @@ impl DeviceStore for Tx<'_> {
     fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError> {
         Ok(self
             .0
-            .query_row(
+            .query_row_cached(
                 "SELECT device_id, user_id, actor, last_presented_cursor, last_issued_cursor, last_seen
                  FROM devices WHERE device_id = ?1",
                 [device_id],
@@ -81,7 +81,7 @@ impl DeviceStore for Tx<'_> {
     fn work_schedule(&self, user_id: &str) -> Result<Option<WorkSchedule>, StorageError> {
         let json: Option<String> = self
             .0
-            .query_row(
+            .query_row_cached(
                 "SELECT schedule FROM work_schedules WHERE user_id = ?1",
                 [user_id],
                 |r| r.get(0),
@@ -105,7 +105,7 @@ impl DeviceStore for Tx<'_> {
     fn user(&self, user_id: &str) -> Result<Option<User>, StorageError> {
         let row = self
             .0
-            .query_row(
+            .query_row_cached(
                 "SELECT name, role, region, skills FROM users WHERE id = ?1",
                 [user_id],
                 |r| {
@@ -134,7 +134,7 @@ impl DeviceStore for Tx<'_> {
     fn password_hash(&self, user_id: &str) -> Result<Option<String>, StorageError> {
         Ok(self
             .0
-            .query_row(
+            .query_row_cached(
                 "SELECT password_hash FROM users WHERE id = ?1",
                 [user_id],
                 |r| r.get(0),
@@ -146,7 +146,7 @@ impl DeviceStore for Tx<'_> {
     fn session(&self, token_hash: &[u8]) -> Result<Option<Session>, StorageError> {
         Ok(self
             .0
-            .query_row(
+            .query_row_cached(
                 "SELECT user_id, csrf, expires_at FROM sessions WHERE token_hash = ?1",
                 [token_hash],
                 |r| {
@@ -163,7 +163,7 @@ impl DeviceStore for Tx<'_> {
     fn enrollment_code(&self, code_hash: &[u8]) -> Result<Option<EnrollmentCode>, StorageError> {
         Ok(self
             .0
-            .query_row(
+            .query_row_cached(
                 "SELECT user_id, created_by, expires_at, used_at FROM enrollment_codes
                  WHERE code_hash = ?1",
                 [code_hash],
@@ -182,7 +182,7 @@ impl DeviceStore for Tx<'_> {
     fn credential_by_token(&self, token_hash: &[u8]) -> Result<Option<Credential>, StorageError> {
         Ok(self
             .0
-            .query_row(
+            .query_row_cached(
                 &format!("{CREDENTIAL_COLUMNS} WHERE token_hash = ?1"),
                 [token_hash],
                 credential_from,
@@ -193,7 +193,7 @@ impl DeviceStore for Tx<'_> {
     fn credential(&self, device_id: &str) -> Result<Option<Credential>, StorageError> {
         Ok(self
             .0
-            .query_row(
+            .query_row_cached(
                 &format!("{CREDENTIAL_COLUMNS} WHERE device_id = ?1"),
                 [device_id],
                 credential_from,
@@ -226,7 +226,7 @@ impl DeviceStore for Tx<'_> {
 
 impl DeviceStoreMut for Tx<'_> {
     fn put_device(&mut self, device: &DeviceRecord) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO devices (device_id, user_id, actor, last_presented_cursor, last_issued_cursor, last_seen)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id, actor = excluded.actor,
@@ -245,7 +245,7 @@ impl DeviceStoreMut for Tx<'_> {
     }
 
     fn record_actor(&mut self, actor: &[u8], device_id: &str) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO actors (actor, device_id) VALUES (?1, ?2) ON CONFLICT (actor) DO NOTHING",
             params![actor, device_id],
         )?;
@@ -255,7 +255,7 @@ impl DeviceStoreMut for Tx<'_> {
     fn put_user(&mut self, user: &User) -> Result<(), StorageError> {
         let skills = serde_json::to_string(&user.skills)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO users (id, name, role, region, skills) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,
                region = excluded.region, skills = excluded.skills",
@@ -270,30 +270,30 @@ impl DeviceStoreMut for Tx<'_> {
         schedule: Option<&WorkSchedule>,
     ) -> Result<(), StorageError> {
         match schedule {
-            Some(schedule) => self.0.execute(
+            Some(schedule) => self.0.execute_cached(
                 "INSERT INTO work_schedules (user_id, schedule) VALUES (?1, ?2)
                  ON CONFLICT (user_id) DO UPDATE SET schedule = excluded.schedule",
                 params![user_id, encode_schedule(schedule)?],
             )?,
             None => self
                 .0
-                .execute("DELETE FROM work_schedules WHERE user_id = ?1", [user_id])?,
+                .execute_cached("DELETE FROM work_schedules WHERE user_id = ?1", [user_id])?,
         };
         Ok(())
     }
 
     fn set_password_hash(&mut self, user_id: &str, hash: &str) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "UPDATE users SET password_hash = ?2 WHERE id = ?1",
             params![user_id, hash],
         )?;
         self.0
-            .execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+            .execute_cached("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
         Ok(())
     }
 
     fn put_session(&mut self, token_hash: &[u8], session: &Session) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO sessions (token_hash, user_id, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
             params![
                 token_hash,
@@ -307,7 +307,7 @@ impl DeviceStoreMut for Tx<'_> {
 
     fn delete_session(&mut self, token_hash: &[u8]) -> Result<(), StorageError> {
         self.0
-            .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+            .execute_cached("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
         Ok(())
     }
 
@@ -316,7 +316,7 @@ impl DeviceStoreMut for Tx<'_> {
         code_hash: &[u8],
         code: &EnrollmentCode,
     ) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO enrollment_codes (code_hash, user_id, created_by, expires_at, used_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
@@ -331,7 +331,7 @@ impl DeviceStoreMut for Tx<'_> {
     }
 
     fn use_enrollment_code(&mut self, code_hash: &[u8], now: Millis) -> Result<bool, StorageError> {
-        let updated = self.0.execute(
+        let updated = self.0.execute_cached(
             "UPDATE enrollment_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
             params![code_hash, now],
         )?;
@@ -343,7 +343,7 @@ impl DeviceStoreMut for Tx<'_> {
         token_hash: &[u8],
         credential: &Credential,
     ) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO credentials (device_id, user_id, token_hash, enrolled_at, enrolled_by,
                revoked_at, flagged_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id,
@@ -364,7 +364,7 @@ impl DeviceStoreMut for Tx<'_> {
     }
 
     fn revoke_device(&mut self, device_id: &str, now: Millis) -> Result<bool, StorageError> {
-        let updated = self.0.execute(
+        let updated = self.0.execute_cached(
             "UPDATE credentials SET revoked_at = COALESCE(revoked_at, ?2) WHERE device_id = ?1",
             params![device_id, now],
         )?;
@@ -372,7 +372,7 @@ impl DeviceStoreMut for Tx<'_> {
     }
 
     fn flag_device(&mut self, device_id: &str, now: Millis) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "UPDATE credentials SET flagged_at = COALESCE(flagged_at, ?2) WHERE device_id = ?1",
             params![device_id, now],
         )?;
@@ -406,7 +406,7 @@ impl DeviceStoreMut for Tx<'_> {
 
     fn forget_sign_in_failures(&mut self, user: &str) -> Result<(), StorageError> {
         self.0
-            .execute("DELETE FROM sign_in_failures WHERE user_id = ?1", [user])?;
+            .execute_cached("DELETE FROM sign_in_failures WHERE user_id = ?1", [user])?;
         Ok(())
     }
 }

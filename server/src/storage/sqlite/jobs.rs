@@ -2,9 +2,9 @@
 
 use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::JobSummary;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Tx, summary_from, to_i64, to_u64};
+use super::{CachedStatements, Tx, summary_from, to_i64, to_u64};
 use crate::storage::{
     DocumentCache, Event, EventKind, JobStore, JobStoreMut, NewChange, StorageError,
     StoredDocument, StoredJob,
@@ -32,7 +32,7 @@ impl JobStore for Tx<'_> {
     fn server_id(&self) -> Result<String, StorageError> {
         let bytes: Vec<u8> =
             self.0
-                .query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
+                .query_row_cached("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
                     r.get(0)
                 })?;
         String::from_utf8(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))
@@ -43,9 +43,9 @@ impl JobStore for Tx<'_> {
     }
 
     fn max_seq(&self) -> Result<u64, StorageError> {
-        let seq: i64 = self
-            .0
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+        let seq: i64 =
+            self.0
+                .query_row_cached("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
         Ok(to_u64(seq))
     }
 
@@ -119,44 +119,16 @@ impl JobStore for Tx<'_> {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Event>, StorageError> {
-        // Changes of jobs in the user's scope now (assigned to them, not cancelled, and not
-        // closed long enough to have left the phone) and the user's scope events.
-        let mut stmt = self.0.prepare_cached(&format!(
-            "SELECT seq, job_id, kind, user_id, origin_device, change FROM events
-             WHERE seq > ?1 AND (
-               (kind = 'change' AND job_id IN
-                 (SELECT j.job_id FROM jobs j WHERE j.assignee = ?2 AND j.status <> 'cancelled'
-                    AND {} = 'enter'))
-               OR (kind IN ('enter', 'leave') AND user_id = ?2))
-             ORDER BY seq LIMIT ?3",
-            latest_scope_kind("j.job_id", "?2")
-        ))?;
-        let rows = stmt.query_map(params![to_i64(after), user, to_i64(limit as u64)], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<Vec<u8>>>(5)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (seq, job_id, kind, user, origin_device, change) = row?;
-            Ok(Event {
-                seq: to_u64(seq),
-                job_id,
-                kind: EventKind::parse(&kind)?,
-                user,
-                origin_device,
-                change,
-            })
-        })
-        .collect()
+        let plan = if self.max_seq()?.saturating_sub(after) <= WALK_EVENTS_WITHIN {
+            EventsPlan::WalkEvents
+        } else {
+            EventsPlan::FromScope
+        };
+        events_for_user(&self.0, user, after, limit, plan)
     }
 
     fn latest_entry(&self, job_id: &str, user: &str) -> Result<Option<u64>, StorageError> {
-        let seq: Option<i64> = self.0.query_row(
+        let seq: Option<i64> = self.0.query_row_cached(
             "SELECT MAX(seq) FROM events WHERE job_id = ?1 AND user_id = ?2 AND kind = 'enter'",
             [job_id, user],
             |r| r.get(0),
@@ -169,7 +141,7 @@ impl JobStore for Tx<'_> {
     }
 
     fn in_scope(&self, job_id: &str, user: &str) -> Result<bool, StorageError> {
-        let kind: Option<String> = self.0.query_row(
+        let kind: Option<String> = self.0.query_row_cached(
             &format!("SELECT {}", latest_scope_kind("?1", "?2")),
             [job_id, user],
             |r| r.get(0),
@@ -189,7 +161,7 @@ impl JobStore for Tx<'_> {
     }
 
     fn latest_scope_seq(&self, user: &str) -> Result<u64, StorageError> {
-        let seq: Option<i64> = self.0.query_row(
+        let seq: Option<i64> = self.0.query_row_cached(
             "SELECT MAX(seq) FROM events WHERE user_id = ?1 AND kind IN ('enter', 'leave')",
             [user],
             |r| r.get(0),
@@ -218,6 +190,71 @@ impl JobStore for Tx<'_> {
 
 /// SQL for the kind of the latest scope event of job `job` for user `user` (`enter`, `leave`,
 /// or NULL), both SQL expressions: whether the job is in the user's scope now.
+/// How [`events_for_user`] finds a user's events: the same rows either way, at different costs.
+#[derive(Debug, Clone, Copy)]
+enum EventsPlan {
+    /// Walk the events after the cursor, checking each one's job: cheapest shortly after the
+    /// cursor (a phone that syncs often), whatever the size of the user's scope.
+    WalkEvents,
+    /// Start from the jobs in the user's scope: reads only theirs, not the whole fleet's, when
+    /// the cursor is far behind (a first sync, a phone back after weeks).
+    FromScope,
+}
+
+/// Up to this many events after the cursor, [`EventsPlan::WalkEvents`] is used.
+const WALK_EVENTS_WITHIN: u64 = 1_000;
+
+/// Changes of jobs in the user's scope now (assigned to them, not cancelled, and not closed long
+/// enough to have left the phone) and the user's scope events, after `after`, in order.
+fn events_for_user(
+    conn: &Connection,
+    user: &str,
+    after: u64,
+    limit: usize,
+    plan: EventsPlan,
+) -> Result<Vec<Event>, StorageError> {
+    let in_scope = match plan {
+        EventsPlan::WalkEvents => format!(
+            "EXISTS (SELECT 1 FROM jobs j WHERE j.job_id = e.job_id AND j.assignee = ?2
+               AND j.status <> 'cancelled' AND {} = 'enter')",
+            latest_scope_kind("e.job_id", "?2")
+        ),
+        EventsPlan::FromScope => format!(
+            "job_id IN (SELECT j.job_id FROM jobs j WHERE j.assignee = ?2
+               AND j.status <> 'cancelled' AND {} = 'enter')",
+            latest_scope_kind("j.job_id", "?2")
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT seq, job_id, kind, user_id, origin_device, change FROM events e
+         WHERE seq > ?1 AND ((kind = 'change' AND {in_scope})
+           OR (kind IN ('enter', 'leave') AND user_id = ?2))
+         ORDER BY seq LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![to_i64(after), user, to_i64(limit as u64)], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, Option<Vec<u8>>>(5)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (seq, job_id, kind, user, origin_device, change) = row?;
+        Ok(Event {
+            seq: to_u64(seq),
+            job_id,
+            kind: EventKind::parse(&kind)?,
+            user,
+            origin_device,
+            change,
+        })
+    })
+    .collect()
+}
+
 fn latest_scope_kind(job: &str, user: &str) -> String {
     format!(
         "(SELECT kind FROM events
@@ -308,7 +345,7 @@ impl JobStoreMut for Tx<'_> {
         kind: EventKind,
         now: Millis,
     ) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO events (job_id, kind, user_id, received_at) VALUES (?1, ?2, ?3, ?4)",
             params![job_id, kind.as_str(), user, now],
         )?;
@@ -326,6 +363,37 @@ mod tests {
     use crate::storage::read;
 
     /// Every table's and index's definition, for comparing two databases' layouts.
+    /// Both ways of finding a user's events give the same rows, from every cursor and with a
+    /// page limit, over the scope scenarios of the conformance suite (jobs entering, leaving
+    /// and entering again, another user's jobs, closed jobs idle long enough to leave).
+    #[test]
+    fn both_plans_find_the_same_events() {
+        use super::{EventsPlan, events_for_user};
+        use crate::storage::conformance;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let store = SqliteStorage::open(&path).expect("open");
+        conformance::events_follow_current_scope(&store);
+        conformance::idle_closed_jobs_leave_scope(&store);
+        let max = read(&store, |tx| tx.max_seq()).expect("max");
+        drop(store);
+        let conn = Connection::open(&path).expect("open raw");
+        let mut found = 0;
+        for user in ["u1", "u2", "nobody"] {
+            for after in 0..=max {
+                for limit in [1, 3, 100] {
+                    let walked = events_for_user(&conn, user, after, limit, EventsPlan::WalkEvents)
+                        .expect("walk");
+                    let scoped = events_for_user(&conn, user, after, limit, EventsPlan::FromScope)
+                        .expect("scope");
+                    assert_eq!(walked, scoped, "{user} after {after}, limit {limit}");
+                    found += walked.len();
+                }
+            }
+        }
+        assert!(found > 0, "the scenarios leave events to find");
+    }
+
     fn layout(conn: &Connection) -> Vec<String> {
         let mut stmt = conn
             .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")

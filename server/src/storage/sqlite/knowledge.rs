@@ -4,7 +4,7 @@
 use fieldsync_protocol::knowledge::{Attachment, Case, Manual, ManualSummary, Section};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Tx, to_i64, to_u64};
+use super::{CachedStatements, Tx, to_i64, to_u64};
 use crate::storage::{
     BlobIndex, BlobIndexMut, BlobRecord, KnowledgeStore, KnowledgeStoreMut, PendingUpload,
     ReportLink, StorageError,
@@ -93,7 +93,7 @@ pub(super) const MIGRATION: &str = "
 
 pub(super) fn blob(conn: &Connection, sha256: &str) -> Result<Option<BlobRecord>, StorageError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT sha256, size, mime, created_at, created_by FROM blobs WHERE sha256 = ?1",
             [sha256],
             |r| {
@@ -114,7 +114,7 @@ pub(super) fn upload(
     sha256: &str,
 ) -> Result<Option<PendingUpload>, StorageError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT sha256, size, mime, started_at, started_by FROM uploads WHERE sha256 = ?1",
             [sha256],
             |r| {
@@ -138,7 +138,7 @@ pub(super) fn blob_jobs(conn: &Connection, sha256: &str) -> Result<Vec<String>, 
 }
 
 pub(super) fn is_manual_attachment(conn: &Connection, sha256: &str) -> Result<bool, StorageError> {
-    Ok(conn.query_row(
+    Ok(conn.query_row_cached(
         "SELECT EXISTS (SELECT 1 FROM manual_attachments WHERE sha256 = ?1)",
         [sha256],
         |r| r.get(0),
@@ -146,7 +146,7 @@ pub(super) fn is_manual_attachment(conn: &Connection, sha256: &str) -> Result<bo
 }
 
 pub(super) fn put_upload(conn: &Connection, upload: &PendingUpload) -> Result<(), StorageError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO uploads (sha256, size, mime, started_at, started_by) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (sha256) DO UPDATE SET size = excluded.size, mime = excluded.mime,
            started_at = excluded.started_at, started_by = excluded.started_by",
@@ -156,8 +156,8 @@ pub(super) fn put_upload(conn: &Connection, upload: &PendingUpload) -> Result<()
 }
 
 pub(super) fn finish_upload(conn: &Connection, blob: &BlobRecord) -> Result<(), StorageError> {
-    conn.execute("DELETE FROM uploads WHERE sha256 = ?1", [&blob.sha256])?;
-    conn.execute(
+    conn.execute_cached("DELETE FROM uploads WHERE sha256 = ?1", [&blob.sha256])?;
+    conn.execute_cached(
         "INSERT INTO blobs (sha256, size, mime, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (sha256) DO NOTHING",
         params![
@@ -172,7 +172,7 @@ pub(super) fn finish_upload(conn: &Connection, blob: &BlobRecord) -> Result<(), 
 }
 
 pub(super) fn discard_upload(conn: &Connection, sha256: &str) -> Result<(), StorageError> {
-    conn.execute("DELETE FROM uploads WHERE sha256 = ?1", [sha256])?;
+    conn.execute_cached("DELETE FROM uploads WHERE sha256 = ?1", [sha256])?;
     Ok(())
 }
 
@@ -181,7 +181,7 @@ pub(super) fn link_job_blob(
     job_id: &str,
     sha256: &str,
 ) -> Result<(), StorageError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO job_blobs (job_id, sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         params![job_id, sha256],
     )?;
@@ -213,7 +213,7 @@ pub(super) fn latest_manual_version(
     conn: &Connection,
     model: &str,
 ) -> Result<Option<u32>, StorageError> {
-    Ok(conn.query_row(
+    Ok(conn.query_row_cached(
         "SELECT MAX(version) FROM manuals WHERE model = ?1",
         [model],
         |r| r.get(0),
@@ -227,7 +227,7 @@ pub(super) fn manual(
     version: Option<u32>,
 ) -> Result<Option<Manual>, StorageError> {
     let head = conn
-        .query_row(
+        .query_row_cached(
             "SELECT version, title, published_at, published_by FROM manuals
              WHERE model = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
             params![model, version],
@@ -276,7 +276,7 @@ pub(super) fn manual(
 }
 
 pub(super) fn put_manual(conn: &Connection, manual: &Manual) -> Result<(), StorageError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO manuals (model, version, title, published_at, published_by) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![manual.model, manual.version, manual.title, manual.published_at, manual.published_by],
     )?;
@@ -378,20 +378,20 @@ pub(super) fn put_job_product(
     model: &str,
     case: Option<&Case>,
 ) -> Result<(), StorageError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO job_products (job_id, model) VALUES (?1, ?2)
          ON CONFLICT (job_id) DO UPDATE SET model = excluded.model",
         params![job_id, model],
     )?;
     let Some(case) = case else {
-        conn.execute(
+        conn.execute_cached(
             "UPDATE cases SET removed = 1, cursor = (SELECT MAX(cursor) + 1 FROM cases)
              WHERE job_id = ?1 AND removed = 0",
             [job_id],
         )?;
         return Ok(());
     };
-    let unchanged: bool = conn.query_row(
+    let unchanged: bool = conn.query_row_cached(
         "SELECT EXISTS (SELECT 1 FROM cases WHERE job_id = ?1 AND model = ?2 AND symptom = ?3
            AND cause = ?4 AND fix = ?5 AND completed_at = ?6 AND engineer = ?7 AND removed = 0)",
         params![
@@ -408,7 +408,7 @@ pub(super) fn put_job_product(
     if unchanged {
         return Ok(());
     }
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO cases (job_id, model, symptom, cause, fix, completed_at, engineer, cursor)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(cursor), 0) + 1 FROM cases))
          ON CONFLICT (job_id) DO UPDATE SET model = excluded.model, symptom = excluded.symptom,
@@ -429,14 +429,14 @@ pub(super) fn put_job_product(
 
 pub(super) fn tips_doc(conn: &Connection, model: &str) -> Result<Option<Vec<u8>>, StorageError> {
     Ok(conn
-        .query_row("SELECT doc FROM tips WHERE model = ?1", [model], |r| {
+        .query_row_cached("SELECT doc FROM tips WHERE model = ?1", [model], |r| {
             r.get(0)
         })
         .optional()?)
 }
 
 pub(super) fn put_tips_doc(conn: &Connection, model: &str, doc: &[u8]) -> Result<(), StorageError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO tips (model, doc) VALUES (?1, ?2) ON CONFLICT (model) DO UPDATE SET doc = excluded.doc",
         params![model, doc],
     )?;
@@ -448,7 +448,7 @@ pub(super) fn report_link(
     token_hash: &[u8],
 ) -> Result<Option<ReportLink>, StorageError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT job_id, expires_at, created_at, created_by FROM report_links WHERE token_hash = ?1",
             [token_hash],
             |r| {
@@ -468,7 +468,7 @@ pub(super) fn put_report_link(
     token_hash: &[u8],
     link: &ReportLink,
 ) -> Result<(), StorageError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO report_links (token_hash, job_id, expires_at, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![token_hash, link.job_id, link.expires_at, link.created_at, link.created_by],
     )?;
@@ -532,9 +532,9 @@ impl KnowledgeStoreMut for Tx<'_> {
 
 impl BlobIndex for Tx<'_> {
     fn held_blob_bytes(&self) -> Result<u64, StorageError> {
-        let bytes: i64 = self
-            .0
-            .query_row("SELECT COALESCE(SUM(size), 0) FROM blobs", [], |r| r.get(0))?;
+        let bytes: i64 =
+            self.0
+                .query_row_cached("SELECT COALESCE(SUM(size), 0) FROM blobs", [], |r| r.get(0))?;
         Ok(to_u64(bytes))
     }
 

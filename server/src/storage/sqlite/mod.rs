@@ -10,7 +10,7 @@ use fieldsync_protocol::job::JobSummary;
 use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
 
 use crate::storage::{Credential, DocumentCache, ReadTx, Storage, StorageError, WriteTx};
-use connections::{BUSY_TIMEOUT, Readers, Writer};
+use connections::{BUSY_TIMEOUT, Readers, STATEMENT_CACHE, Writer};
 
 mod audit;
 mod connections;
@@ -183,6 +183,33 @@ pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Statements run through the connection's cache of prepared statements: parsing and planning
+/// a statement costs more than running most of them, and a sync round runs dozens.
+pub(crate) trait CachedStatements {
+    /// [`Connection::execute`], prepared once per connection.
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+
+    /// [`Connection::query_row`], prepared once per connection.
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl CachedStatements for Connection {
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 impl SqliteStorage {
     /// Opens (creating and migrating) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
@@ -195,6 +222,7 @@ impl SqliteStorage {
         // in memory rather than in a temporary file per savepoint.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         service::register_functions(&conn)?;
         let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let current = usize::try_from(current).unwrap_or(0);
@@ -209,7 +237,7 @@ impl SqliteStorage {
             tx.execute_batch(migration)?;
             if index == 0 {
                 let server_id = format!("srv-{}", uuid::Uuid::new_v4().simple());
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO meta (key, value) VALUES ('server_id', ?1)",
                     [server_id.as_bytes()],
                 )?;
@@ -320,7 +348,7 @@ impl Storage for SqliteStorage {
     fn probe_write(&self, now: fieldsync_protocol::Millis) -> Result<(), StorageError> {
         self.writer.write(|conn| {
             let savepoint = conn.savepoint()?;
-            savepoint.execute(
+            savepoint.execute_cached(
                 "INSERT INTO probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
                 [now],
             )?;

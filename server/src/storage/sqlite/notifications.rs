@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Tx, to_i64, to_u64};
+use super::{CachedStatements, Tx, to_i64, to_u64};
 use crate::storage::StorageError;
 use crate::storage::notifications::{
     Delivery, DeliveryStatus, NotificationStore, NotificationStoreMut, StoredNotification,
@@ -112,7 +112,7 @@ impl NotificationStore for Tx<'_> {
     }
 
     fn next_outbox_work(&self) -> Result<Option<i64>, StorageError> {
-        let waiting: bool = self.0.query_row(
+        let waiting: bool = self.0.query_row_cached(
             "SELECT EXISTS (SELECT 1 FROM notifications WHERE fanned_out = 0)",
             [],
             |r| r.get(0),
@@ -120,7 +120,7 @@ impl NotificationStore for Tx<'_> {
         if waiting {
             return Ok(Some(0));
         }
-        Ok(self.0.query_row(
+        Ok(self.0.query_row_cached(
             "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'",
             [],
             |r| r.get(0),
@@ -133,7 +133,7 @@ impl NotificationStoreMut for Tx<'_> {
         &mut self,
         notification: &StoredNotification,
     ) -> Result<bool, StorageError> {
-        let stored = self.0.execute(
+        let stored = self.0.execute_cached(
             "INSERT INTO notifications
                (notification_id, job_id, event, dedup_key, payload, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (dedup_key) DO NOTHING",
@@ -193,7 +193,7 @@ impl NotificationStoreMut for Tx<'_> {
     }
 
     fn put_delivery(&mut self, delivery: &Delivery, now: i64) -> Result<(), StorageError> {
-        self.0.execute(
+        self.0.execute_cached(
             "INSERT INTO deliveries (notification_id, channel, recipient, status, attempts,
                next_attempt_at, last_error, delivered_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)

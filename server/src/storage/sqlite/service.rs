@@ -4,7 +4,7 @@
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Tx, to_i64, to_u64};
+use super::{CachedStatements, Tx, to_i64, to_u64};
 use crate::storage::service::{
     Bucket, Count, DURATIONS, Durations, EngineerKpis, KpiData, KpiFilter, Metrics, NOTHING_AHEAD,
     Period, Ratio, SlaCompliance,
@@ -128,7 +128,7 @@ pub(super) fn put_facts(conn: &Connection, f: &JobFacts) -> Result<(), StorageEr
 
 pub(super) fn facts(conn: &Connection, job_id: &str) -> Result<Option<JobFacts>, StorageError> {
     let json: Option<String> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT facts FROM job_facts WHERE job_id = ?1",
             [job_id],
             |r| r.get(0),
