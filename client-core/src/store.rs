@@ -41,6 +41,14 @@ const USER_NAME: &str = "user_name";
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
 
+/// A document is compacted into one snapshot once the changes stored after its snapshot reach
+/// this fraction of the snapshot's size. Loading a document applies those changes op by op, at
+/// several times the cost per byte of reading a snapshot, and every edit and every change from
+/// the server loads it (rewriting a small snapshot costs less than loading it); a snapshot is
+/// rewritten only after at least an eighth of its size was appended, a bounded cost per
+/// appended byte however long the job's history.
+const COMPACT_TAIL_SHARE: i64 = 8;
+
 /// Who this device is: fixed when the store is first created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceIdentity {
@@ -733,18 +741,22 @@ pub(crate) fn insert_snapshot(tx: &Transaction<'_>, job_id: &str, saved: &[u8]) 
     Ok(())
 }
 
-/// Compacts a document once it has gathered many incremental chunks.
+/// Compacts a document once the changes stored after its snapshot are many or large enough
+/// to slow its loading ([`COMPACT_AFTER_CHUNKS`], [`COMPACT_TAIL_SHARE`]).
 pub(crate) fn maybe_compact(
     tx: &Transaction<'_>,
     job_id: &str,
     doc: &mut AutoCommit,
 ) -> Result<()> {
-    let chunks: i64 = tx.query_row_cached(
-        "SELECT chunk_count FROM docs WHERE job_id = ?1",
+    let (chunks, bytes, snapshot): (i64, i64, i64) = tx.query_row_cached(
+        "SELECT COUNT(*), COALESCE(SUM(length(bytes)), 0),
+           COALESCE((SELECT length(bytes) FROM doc_chunks WHERE job_id = ?1 ORDER BY id LIMIT 1), 0)
+         FROM doc_chunks WHERE job_id = ?1",
         [job_id],
-        |row| row.get(0),
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
-    if chunks > COMPACT_AFTER_CHUNKS {
+    let tail = bytes - snapshot;
+    if chunks > COMPACT_AFTER_CHUNKS || (chunks > 1 && tail * COMPACT_TAIL_SHARE >= snapshot) {
         replace_with_snapshot(tx, job_id, doc)?;
     }
     Ok(())
@@ -848,6 +860,53 @@ pub(crate) mod tests {
             tx.commit().expect("commit");
         }
         assert_eq!(listed(&store), ["job-early"], "today in Shanghai");
+    }
+
+    /// Edits that add up to a share of the snapshot's size are folded into it, so loading the
+    /// document never applies more than that many bytes of changes one op at a time.
+    #[test]
+    fn a_long_tail_of_changes_is_folded_into_the_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("phone.db"), "anna").expect("open");
+        let job = String::from("job-1");
+        seed(&store, &job, "anna");
+        let sizes = |store: &Store| -> (i64, i64, i64) {
+            store
+                .conn()
+                .query_row_cached(
+                    "SELECT COUNT(*), SUM(length(bytes)),
+                       (SELECT length(bytes) FROM doc_chunks WHERE job_id = ?1 ORDER BY id LIMIT 1)
+                     FROM doc_chunks WHERE job_id = ?1",
+                    [&job],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .expect("sizes")
+        };
+        // A document of some size, as a job with a history is.
+        store
+            .append_note(
+                &job,
+                &(0..400u64)
+                    .map(|i| format!("{} ", i.wrapping_mul(2_654_435_761) % 100_003))
+                    .collect::<String>(),
+            )
+            .expect("long note");
+        let (mut kept, mut compacted) = (false, false);
+        for n in 0..12 {
+            let (before, ..) = sizes(&store);
+            store.append_note(&job, &format!("{n}")).expect("note");
+            let (chunks, bytes, snapshot) = sizes(&store);
+            kept |= chunks > 1;
+            compacted |= chunks == 1 && before > 1;
+            assert!(
+                (bytes - snapshot) * COMPACT_TAIL_SHARE < snapshot,
+                "after note {n}: {} bytes of changes on a {snapshot}-byte snapshot",
+                bytes - snapshot
+            );
+        }
+        assert!(kept, "small edits are kept as changes after the snapshot");
+        assert!(compacted, "the document was folded into a snapshot");
+        assert_eq!(store.job(&job).expect("job").notes.lines().count(), 13);
     }
 
     #[test]
