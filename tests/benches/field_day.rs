@@ -9,6 +9,10 @@
 //! Run with `cargo bench -p fieldsync-tests --bench field_day` (add `-- --quick` for one run
 //! of 200 jobs). With `FIELDSYNC_TEST_DATABASE_URL` set (`bash scripts/with-services.sh cargo
 //! bench …`) every size runs on SQLite and on PostgreSQL, side by side.
+//!
+//! To profile the reconnect alone, start `perf record -D -1 --control=fifo:CTL,ACK …` on the
+//! bench with `FIELD_DAY_PERF_CONTROL=CTL,ACK` (two FIFOs made with `mkfifo`): the bench
+//! switches the recording on just before each reconnect and off just after it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::collections::BTreeSet;
@@ -203,6 +207,7 @@ fn run(jobs: usize, backend: &str) -> Run {
         .expect("transport")
         .with_credential(&credential);
     let server_before = server_round_seconds(&server);
+    perf_control("enable");
     let started = Instant::now();
     // Where the time goes: the phone's own work (preparing each request, applying each answer)
     // and the server's rounds (from its metrics); the rest is HTTP on loopback.
@@ -223,6 +228,7 @@ fn run(jobs: usize, backend: &str) -> Run {
         rounds.push((request, response));
     }
     let reconnect = started.elapsed();
+    perf_control("disable");
     let in_server = Duration::from_secs_f64(server_round_seconds(&server) - server_before);
     // What was exchanged, read once the clock has stopped.
     let mut exchanged = BTreeSet::new();
@@ -258,6 +264,27 @@ fn run(jobs: usize, backend: &str) -> Run {
         raw_change_bytes: phone_raw + dispatch_raw,
         jobs_exchanged: exchanged.len(),
     }
+}
+
+/// Sends `command` to a `perf record --control` FIFO named by `FIELD_DAY_PERF_CONTROL`
+/// (`CTL,ACK`), and waits for perf to acknowledge it; nothing without the variable.
+fn perf_control(command: &str) {
+    use std::io::{Read, Write};
+    let Ok(fifos) = std::env::var("FIELD_DAY_PERF_CONTROL") else {
+        return;
+    };
+    let (control, ack) = fifos
+        .split_once(',')
+        .expect("FIELD_DAY_PERF_CONTROL is CTL,ACK: two FIFOs");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(control)
+        .and_then(|mut fifo| fifo.write_all(format!("{command}\n").as_bytes()))
+        .expect("perf's control FIFO");
+    let mut answer = [0u8; 5];
+    let _ = std::fs::File::open(ack)
+        .and_then(|mut fifo| fifo.read(&mut answer))
+        .expect("perf's acknowledgement FIFO");
 }
 
 /// The server's total time in sync rounds so far, from its metrics.
