@@ -628,7 +628,7 @@ impl Store {
     /// the phone's backup.
     pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<()> {
         let target = path.as_ref().to_string_lossy().into_owned();
-        self.conn().execute_cached("VACUUM INTO ?1", [target])?;
+        self.conn().execute("VACUUM INTO ?1", [target])?;
         Ok(())
     }
 
@@ -749,9 +749,10 @@ pub(crate) fn maybe_compact(
     doc: &mut AutoCommit,
 ) -> Result<()> {
     let (chunks, bytes, snapshot): (i64, i64, i64) = tx.query_row_cached(
-        "SELECT COUNT(*), COALESCE(SUM(length(bytes)), 0),
+        "SELECT chunk_count,
+           (SELECT COALESCE(SUM(length(bytes)), 0) FROM doc_chunks WHERE job_id = ?1),
            COALESCE((SELECT length(bytes) FROM doc_chunks WHERE job_id = ?1 ORDER BY id LIMIT 1), 0)
-         FROM doc_chunks WHERE job_id = ?1",
+         FROM docs WHERE job_id = ?1",
         [job_id],
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;

@@ -470,14 +470,15 @@ impl<'s> SyncSession<'s> {
 /// part back and come out as the inner `Err` (the caller sets the job aside and goes on);
 /// anything else (the database failing) stays fatal for the round.
 fn per_job<T>(tx: &Transaction<'_>, f: impl FnOnce() -> Result<T>) -> Result<Result<T, String>> {
-    tx.execute_batch("SAVEPOINT per_job")?;
+    tx.execute_cached("SAVEPOINT per_job", [])?;
     match f() {
         Ok(value) => {
-            tx.execute_batch("RELEASE per_job")?;
+            tx.execute_cached("RELEASE per_job", [])?;
             Ok(Ok(value))
         }
         Err(e @ (Error::Protocol(_) | Error::CorruptDocument { .. } | Error::Refused(_))) => {
-            tx.execute_batch("ROLLBACK TO per_job; RELEASE per_job")?;
+            tx.execute_cached("ROLLBACK TO per_job", [])?;
+            tx.execute_cached("RELEASE per_job", [])?;
             Ok(Err(e.to_string()))
         }
         Err(e) => Err(e),

@@ -12,7 +12,8 @@
 //!
 //! To profile the reconnect alone, start `perf record -D -1 --control=fifo:CTL,ACK …` on the
 //! bench with `FIELD_DAY_PERF_CONTROL=CTL,ACK` (two FIFOs made with `mkfifo`): the bench
-//! switches the recording on just before each reconnect and off just after it.
+//! switches the recording on just before each reconnect and off just after it (and waits for
+//! perf at each, so set the variable only while perf is recording).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::collections::BTreeSet;

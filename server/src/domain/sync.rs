@@ -454,44 +454,68 @@ fn store_device_changes(
         return Ok(false);
     }
     // Fast path: a push that breaks no rule is applied in one batch and read once. Anything
-    // else is applied again from the stored document one change at a time, checking after
-    // every change, to put back exactly what broke.
-    let (mut doc, start, enforced, read) = match apply_clean(doc, &pending, from.user) {
-        Some(Clean {
+    // else is applied again from the stored document one change at a time, holding each to
+    // the field rules, with the schema checked once at the end; only when that fails is it
+    // applied a third time checking the schema after every change, to put back exactly what
+    // broke it.
+    let (mut outcome, mut read) = match apply_clean(doc, &pending, from.user) {
+        Some(clean) => (
+            Applied::Done {
+                doc: Box::new(clean.doc),
+                start: clean.start,
+                enforced: clean.enforced,
+            },
+            Some(clean.read),
+        ),
+        None => (
+            apply_pushed(
+                server_doc(tx, job, stored)?,
+                pending.clone(),
+                from.user,
+                now,
+                false,
+            ),
+            None,
+        ),
+    };
+    if read.is_none()
+        && let Applied::Done { doc, .. } = &outcome
+    {
+        match read_job(doc.as_ref()) {
+            Ok(job) => read = Some(job),
+            Err(_) => {
+                outcome = apply_pushed(server_doc(tx, job, stored)?, pending, from.user, now, true);
+            }
+        }
+    }
+    let (mut doc, start, enforced) = match outcome {
+        Applied::Done {
             doc,
             start,
             enforced,
-            read,
-        }) => (doc, start, enforced, Some(read)),
-        None => match apply_pushed(server_doc(tx, job, stored)?, pending, from.user, now) {
-            Applied::Done {
-                doc,
-                start,
-                enforced,
-            } => (*doc, start, enforced, None),
-            Applied::Refused(reason) => {
-                response.refused.push(refusal(
-                    job,
-                    "invalid_change",
-                    format!("job `{job}`: {reason}"),
-                ));
-                return Ok(false);
-            }
-            Applied::Missing if from.fallback => {
-                response.refused.push(refusal(
-                    job,
-                    "invalid_sync_message",
-                    format!("job `{job}`: the changes depend on history that was not sent"),
-                ));
-                return Ok(false);
-            }
-            Applied::Missing => {
-                // The changes build on history we do not have (our database was restored, or the
-                // device skipped some): the Automerge sync fallback finds out what is missing.
-                response.resync_needed.push(job.to_owned());
-                return Ok(false);
-            }
-        },
+        } => (*doc, start, enforced),
+        Applied::Refused(reason) => {
+            response.refused.push(refusal(
+                job,
+                "invalid_change",
+                format!("job `{job}`: {reason}"),
+            ));
+            return Ok(false);
+        }
+        Applied::Missing if from.fallback => {
+            response.refused.push(refusal(
+                job,
+                "invalid_sync_message",
+                format!("job `{job}`: the changes depend on history that was not sent"),
+            ));
+            return Ok(false);
+        }
+        Applied::Missing => {
+            // The changes build on history we do not have (our database was restored, or the
+            // device skipped some): the Automerge sync fallback finds out what is missing.
+            response.resync_needed.push(job.to_owned());
+            return Ok(false);
+        }
     };
     let read = match read.map_or_else(|| read_job(&doc), Ok) {
         Ok(read) => read,
@@ -623,9 +647,15 @@ fn apply_clean(mut doc: AutoCommit, pending: &[Change], user: &str) -> Option<Cl
 }
 
 /// Applies pushed changes one at a time, in the order given, holding each to the field rules
-/// and the schema as soon as it is in (so the changes after it build on a document that keeps
-/// them).
-fn apply_pushed(mut doc: AutoCommit, mut pending: Vec<Change>, user: &str, now: Millis) -> Applied {
+/// (and with `check_schema_each`, to the schema) as soon as it is in, so the changes after it
+/// build on a document that keeps them.
+fn apply_pushed(
+    mut doc: AutoCommit,
+    mut pending: Vec<Change>,
+    user: &str,
+    now: Millis,
+    check_schema_each: bool,
+) -> Applied {
     let start = doc.get_heads();
     let mut enforced = Enforced::default();
     for change in pending.clone() {
@@ -644,7 +674,7 @@ fn apply_pushed(mut doc: AutoCommit, mut pending: Vec<Change>, user: &str, now: 
         for change in &applied {
             let held = guarded(|| {
                 enforced
-                    .enforce(&mut doc, &before, change, user, now)
+                    .enforce(&mut doc, &before, change, user, now, check_schema_each)
                     .map_err(|e| e.to_string())
             });
             if let Err(reason) = held {
@@ -679,7 +709,7 @@ struct Enforced {
 
 impl Enforced {
     /// Holds one applied change to the field rules: finds what it broke and writes the
-    /// compensating change at once. A change that leaves the document
+    /// compensating change at once. With `check_schema`, a change that leaves the document
     /// unreadable has every field it touched put back too.
     fn enforce(
         &mut self,
@@ -688,13 +718,14 @@ impl Enforced {
         change: &Change,
         user: &str,
         now: Millis,
+        check_schema: bool,
     ) -> Result<(), fieldsync_protocol::SchemaError> {
         let inspection = inspect_change(doc, change, Role::Installer, user);
         let message = format!("compensate {}", change.hash());
         let seconds = now.div_euclid(1000);
         let mut broken = inspection.violations.clone();
         compensate(doc, before, &broken, &message, seconds)?;
-        if let Err(e) = read_job(doc) {
+        if check_schema && let Err(e) = read_job(doc) {
             let repairs = inspection.schema_repairs(&e.to_string());
             compensate(doc, before, &repairs, &message, seconds)?;
             broken.extend(repairs);

@@ -188,8 +188,6 @@ impl JobStore for Tx<'_> {
     }
 }
 
-/// SQL for the kind of the latest scope event of job `job` for user `user` (`enter`, `leave`,
-/// or NULL), both SQL expressions: whether the job is in the user's scope now.
 /// How [`events_for_user`] finds a user's events: the same rows either way, at different costs.
 #[derive(Debug, Clone, Copy)]
 enum EventsPlan {
@@ -255,6 +253,8 @@ fn events_for_user(
     .collect()
 }
 
+/// SQL for the kind of the latest scope event of job `job` for user `user` (`enter`, `leave`,
+/// or NULL), both SQL expressions: whether the job is in the user's scope now.
 fn latest_scope_kind(job: &str, user: &str) -> String {
     format!(
         "(SELECT kind FROM events
@@ -362,10 +362,10 @@ mod tests {
     use crate::storage::documents::heads_bytes;
     use crate::storage::read;
 
-    /// Every table's and index's definition, for comparing two databases' layouts.
     /// Both ways of finding a user's events give the same rows, from every cursor and with a
     /// page limit, over the scope scenarios of the conformance suite (jobs entering, leaving
-    /// and entering again, another user's jobs, closed jobs idle long enough to leave).
+    /// and entering again, another user's jobs, closed jobs idle long enough to leave), a
+    /// cancelled job and a job moved from one installer to another.
     #[test]
     fn both_plans_find_the_same_events() {
         use super::{EventsPlan, events_for_user};
@@ -375,6 +375,26 @@ mod tests {
         let store = SqliteStorage::open(&path).expect("open");
         conformance::events_follow_current_scope(&store);
         conformance::idle_closed_jobs_leave_scope(&store);
+        crate::storage::write(&store, |tx| {
+            use crate::storage::EventKind;
+            use fieldsync_protocol::rules::Status;
+            let mut cancelled = conformance::summary("cancelled", Some("u1"));
+            cancelled.status = Status::Cancelled;
+            tx.put_job(
+                &conformance::stored(cancelled),
+                &[conformance::change(40)],
+                None,
+                90,
+            )?;
+            tx.record_scope("cancelled", "u1", EventKind::Enter, 90)?;
+            let moved = |to| conformance::stored(conformance::summary("moved", Some(to)));
+            tx.put_job(&moved("u1"), &[conformance::change(41)], None, 91)?;
+            tx.record_scope("moved", "u1", EventKind::Enter, 91)?;
+            tx.record_scope("moved", "u1", EventKind::Leave, 92)?;
+            tx.put_job(&moved("u2"), &[conformance::change(42)], None, 92)?;
+            tx.record_scope("moved", "u2", EventKind::Enter, 92)
+        })
+        .expect("write");
         let max = read(&store, |tx| tx.max_seq()).expect("max");
         drop(store);
         let conn = Connection::open(&path).expect("open raw");
@@ -394,6 +414,7 @@ mod tests {
         assert!(found > 0, "the scenarios leave events to find");
     }
 
+    /// Every table's and index's definition, for comparing two databases' layouts.
     fn layout(conn: &Connection) -> Vec<String> {
         let mut stmt = conn
             .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
