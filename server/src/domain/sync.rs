@@ -459,14 +459,7 @@ fn store_device_changes(
     // applied a third time checking the schema after every change, to put back exactly what
     // broke it.
     let (mut outcome, mut read) = match apply_clean(doc, &pending, from.user) {
-        Some(clean) => (
-            Applied::Done {
-                doc: Box::new(clean.doc),
-                start: clean.start,
-                enforced: clean.enforced,
-            },
-            Some(clean.read),
-        ),
+        Some((applied, read)) => (applied, Some(read)),
         None => (
             apply_pushed(
                 server_doc(tx, job, stored)?,
@@ -601,24 +594,14 @@ enum Applied {
     Missing,
 }
 
-/// A push applied in one batch that broke no rule.
-struct Clean {
-    doc: AutoCommit,
-    /// The heads before the push.
-    start: Vec<ChangeHash>,
-    /// The fields each change touched (nothing broken).
-    enforced: Enforced,
-    read: Job,
-}
-
-/// Applies pushed changes in one batch, the common case: Automerge applies a batch in one pass
-/// over the document, where one change at a time costs a pass each. `None` when anything is
-/// off (Automerge refuses a change, one depends on history the server lacks, one breaks a
-/// field rule, or the document no longer reads); [`apply_pushed`] then finds out which and
-/// puts back exactly what broke. A change is held to the rules as of itself (the paths it
-/// touched resolved at its own heads), so later changes of the batch do not hide a broken rule:
-/// one that alters an entry an earlier one appended is itself a violation.
-fn apply_clean(mut doc: AutoCommit, pending: &[Change], user: &str) -> Option<Clean> {
+/// Applies pushed changes in one batch, the common case (Automerge does part of its work once
+/// per batch rather than once per change), and reads the result. `None` when anything is off
+/// (Automerge refuses a change, one depends on history the server lacks, one breaks a field
+/// rule, or the document no longer reads); [`apply_pushed`] then finds out which and puts back
+/// exactly what broke. A change is held to the rules as of itself (the paths it touched
+/// resolved at its own heads), so later changes of the batch do not hide a broken rule: one
+/// that alters an entry an earlier one appended is itself a violation.
+fn apply_clean(mut doc: AutoCommit, pending: &[Change], user: &str) -> Option<(Applied, Job)> {
     let start = doc.get_heads();
     guarded(|| {
         doc.apply_changes(pending.iter().cloned())
@@ -638,12 +621,14 @@ fn apply_clean(mut doc: AutoCommit, pending: &[Change], user: &str) -> Option<Cl
             .insert(change.hash(), inspection.fields.into_iter().collect());
     }
     let read = read_job(&doc).ok()?;
-    Some(Clean {
-        doc,
-        start,
-        enforced,
+    Some((
+        Applied::Done {
+            doc: Box::new(doc),
+            start,
+            enforced,
+        },
         read,
-    })
+    ))
 }
 
 /// Applies pushed changes one at a time, in the order given, holding each to the field rules
