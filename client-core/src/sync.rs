@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fieldsync_protocol::automerge::sync::{Message, MessageVersion, State, SyncDoc};
 use fieldsync_protocol::automerge::{AutoCommit, Change};
-use fieldsync_protocol::now_millis;
 use fieldsync_protocol::wire::{self, JobChanges, ResyncMessage, SyncRequest, SyncResponse};
+use fieldsync_protocol::{holds_change, now_millis};
 use rusqlite::{Transaction, TransactionBehavior, params};
 
 use crate::db::CachedStatements;
@@ -547,17 +547,14 @@ fn apply_changes(tx: &Transaction<'_>, job: &str, changes: Vec<Change>) -> Resul
     };
     let new: Vec<Change> = changes
         .into_iter()
-        .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
+        .filter(|c| !holds_change(&mut doc, &c.hash()))
         .collect();
     if new.is_empty() {
         return Ok(Applied::Stored);
     }
     doc.apply_changes(new.clone())
         .map_err(|e| Error::Protocol(format!("job `{job}`: {e}")))?;
-    if new
-        .iter()
-        .any(|c| doc.get_change_by_hash(&c.hash()).is_none())
-    {
+    if new.iter().any(|c| !holds_change(&mut doc, &c.hash())) {
         return Ok(Applied::MissingHistory);
     }
     store::append_changes(tx, job, &new)?;
@@ -643,7 +640,7 @@ fn send_all_they_lack(doc: &mut AutoCommit, state: &State, message: &mut Message
         return;
     };
     // Their heads must all be ours, or "after their heads" means nothing here.
-    if !asked || !theirs.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+    if !asked || !theirs.iter().all(|h| holds_change(doc, h)) {
         return;
     }
     let changes: Vec<Vec<u8>> = doc

@@ -28,6 +28,14 @@ pub fn now_millis() -> Millis {
     Millis::try_from(since_epoch.as_millis()).unwrap_or(Millis::MAX)
 }
 
+/// Whether `doc` holds the change `hash`: applied, not merely queued waiting for its history.
+///
+/// `get_change_by_hash` answers the same question by rebuilding the whole change from the
+/// document's columns, only for the caller to drop it; this looks in the change graph alone.
+pub fn holds_change(doc: &mut automerge::AutoCommit, hash: &automerge::ChangeHash) -> bool {
+    doc.get_change_meta_by_hash(hash).is_some()
+}
+
 /// Lower-case hex of `bytes` (how SHA-256 digests are written everywhere).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -215,7 +215,11 @@ pub fn commit(
         Err(e) => return Err(e.into()),
     };
     let facts = JobFacts::derive(&job, previous_facts.as_ref(), now);
-    tx.put_job_facts(&facts)?;
+    // Most edits (a checklist tick, a note) change no fact: rewriting the row would only dirty
+    // its pages and those of its indexes, and wake the ladder for a job it already judged.
+    if previous_facts.as_ref() != Some(&facts) {
+        tx.put_job_facts(&facts)?;
+    }
     crate::domain::knowledge::record_job(tx, &job, &facts)?;
     crate::domain::customers::record_job(tx, &job, &facts)?;
     let previous = previous.map(|p| &p.summary);

@@ -8,13 +8,13 @@ use automerge::Change;
 use automerge::ChangeHash;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use fieldsync_protocol::Millis;
 use fieldsync_protocol::job::Job;
 use fieldsync_protocol::knowledge::{
     self, Case, KNOWLEDGE_VERSION, KnowledgeRequest, KnowledgeResponse, Manual, ManualInput,
     TipsAnswer, TipsDoc, TipsPush,
 };
 use fieldsync_protocol::rules::Status;
+use fieldsync_protocol::{Millis, holds_change};
 use serde::Serialize;
 
 use crate::domain::error::{DomainError, ErrorCode, Problem, Refusal};
@@ -342,7 +342,7 @@ fn exchange_tips(
     // it lacks: the known ones do, and duplicates cost the phone nothing.
     let known_heads: Vec<ChangeHash> = phone_heads
         .into_iter()
-        .filter(|h| doc.0.get_change_by_hash(h).is_some())
+        .filter(|h| holds_change(&mut doc.0, h))
         .collect();
     answer.changes = doc
         .0

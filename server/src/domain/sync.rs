@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fieldsync_protocol::Millis;
 use fieldsync_protocol::access::{Violation, compensate, inspect_change};
 use fieldsync_protocol::automerge::sync::{Message, State, SyncDoc};
 use fieldsync_protocol::automerge::{ActorId, AutoCommit, Change, ChangeHash};
@@ -16,6 +15,7 @@ use fieldsync_protocol::wire::{
     JobChanges, JobDocument, PROTOCOL_VERSION, PhoneReminder, Refusal, ResyncMessage, SyncRequest,
     SyncResponse, ViolationReport,
 };
+use fieldsync_protocol::{Millis, holds_change};
 
 use crate::domain::customers;
 use crate::domain::error::{DomainError, ErrorCode, Problem};
@@ -439,7 +439,7 @@ fn store_device_changes(
     // Changes the server already has are a harmless replay.
     let pending: Vec<Change> = changes
         .into_iter()
-        .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
+        .filter(|c| !holds_change(&mut doc, &c.hash()))
         .collect();
     if pending.is_empty() {
         jobs::keep(tx, job, doc);
@@ -610,7 +610,7 @@ fn apply_clean(mut doc: AutoCommit, pending: &[Change], user: &str) -> Option<(A
     .ok()?;
     let mut enforced = Enforced::default();
     for change in pending {
-        doc.get_change_by_hash(&change.hash())?;
+        holds_change(&mut doc, &change.hash()).then_some(())?;
         let inspection =
             guarded(|| Ok(inspect_change(&doc, change, Role::Installer, user))).ok()?;
         if !inspection.violations.is_empty() {
@@ -644,7 +644,7 @@ fn apply_pushed(
     let start = doc.get_heads();
     let mut enforced = Enforced::default();
     for change in pending.clone() {
-        if doc.get_change_by_hash(&change.hash()).is_some() {
+        if holds_change(&mut doc, &change.hash()) {
             continue;
         }
         let before = doc.get_heads();
@@ -654,7 +654,7 @@ fn apply_pushed(
         // A change can bring queued ones with it (pushed out of causal order).
         let (applied, waiting): (Vec<Change>, Vec<Change>) = pending
             .into_iter()
-            .partition(|c| doc.get_change_by_hash(&c.hash()).is_some());
+            .partition(|c| holds_change(&mut doc, &c.hash()));
         pending = waiting;
         for change in &applied {
             let held = guarded(|| {
@@ -845,7 +845,7 @@ fn resync_round(
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .filter(|h| holds_change(&mut doc, h))
             .collect();
         doc.fork_at(&theirs)
             .map_err(|e| DomainError::Internal(format!("job `{job}`: {e}")))?

@@ -331,7 +331,8 @@ impl KnowledgeStoreMut for Tx<'_> {
         // transaction takes the same `MAX(cursor) + 1` meanwhile.
         self.execute(
             "INSERT INTO job_products (job_id, model) VALUES ($1, $2)
-             ON CONFLICT (job_id) DO UPDATE SET model = excluded.model",
+             ON CONFLICT (job_id) DO UPDATE SET model = excluded.model
+               WHERE job_products.model <> excluded.model",
             &[&job_id, &model],
         )?;
         let Some(case) = case else {

@@ -274,8 +274,24 @@ impl JobStoreMut for Tx<'_> {
         let id = &job.summary.id;
         let summary = serde_json::to_string(&job.summary)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        self.0
-            .prepare_cached(
+        // Most commits keep the job's holder and status: leaving those columns out of the
+        // update leaves their indexes' pages clean.
+        let kept = self.0.execute_cached(
+            "UPDATE jobs SET call_received_at = ?4, summary = ?5, updated_at = ?6, heads = ?7
+             WHERE job_id = ?1 AND assignee IS ?2 AND status = ?3",
+            params![
+                id,
+                job.summary.assignee,
+                job.summary.status.as_str(),
+                job.summary.call_received_at,
+                summary,
+                now,
+                job.heads,
+            ],
+        )?;
+        if kept == 0 {
+            self.0
+                .prepare_cached(
                 "INSERT INTO jobs (job_id, assignee, status, call_received_at, summary, updated_at,
                    heads)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -293,6 +309,7 @@ impl JobStoreMut for Tx<'_> {
                 now,
                 job.heads,
             ])?;
+        }
         let mut appended = 0;
         let mut stmt = self.0.prepare_cached(
             "INSERT INTO events (job_id, kind, origin_device, hash, change, received_at)

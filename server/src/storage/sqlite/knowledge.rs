@@ -380,7 +380,8 @@ pub(super) fn put_job_product(
 ) -> Result<(), StorageError> {
     conn.execute_cached(
         "INSERT INTO job_products (job_id, model) VALUES (?1, ?2)
-         ON CONFLICT (job_id) DO UPDATE SET model = excluded.model",
+         ON CONFLICT (job_id) DO UPDATE SET model = excluded.model
+           WHERE model <> excluded.model",
         params![job_id, model],
     )?;
     let Some(case) = case else {

@@ -520,4 +520,146 @@ mod tests {
             (vec![entry("north"), entry("华东")], vec![entry("leak")])
         );
     }
+
+    /// The tables and indexes whose pages the write-ahead log of the database at `path` holds:
+    /// what was written since the log was last emptied. A page goes to the log whole (4 KiB),
+    /// so this is what a write costs the disk.
+    fn written_btrees(path: &Path) -> std::collections::BTreeSet<String> {
+        let log = std::fs::read(path.with_extension("db-wal")).expect("read the log");
+        let conn = Connection::open(path).expect("open raw");
+        let mut stmt = conn
+            .prepare("SELECT pageno, name FROM dbstat")
+            .expect("dbstat");
+        let owners: std::collections::HashMap<u32, String> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("pages")
+            .collect::<Result<_, _>>()
+            .expect("pages");
+        // The log's layout (sqlite.org/fileformat.html#the_write_ahead_log): a 32-byte header,
+        // then frames of a 24-byte header (the page's number first) and the page.
+        let word = |at: usize| u32::from_be_bytes(log[at..at + 4].try_into().expect("word"));
+        let page_size = word(8) as usize;
+        let salts = &log[16..24];
+        let mut written = std::collections::BTreeSet::new();
+        let mut at = 32;
+        while at + 24 + page_size <= log.len() && &log[at + 8..at + 16] == salts {
+            written.insert(owners.get(&word(at)).cloned().unwrap_or_default());
+            at += 24 + page_size;
+        }
+        written
+    }
+
+    /// What a checklist tick synced from a phone writes: the change (its history entry, its
+    /// audit entry), the job's row and the device's round. Not the facts, the product, the
+    /// job's holder and status, or the device's user, none of which a tick changes.
+    #[test]
+    fn a_checklist_tick_writes_only_what_it_changes() {
+        use crate::domain::dispatch::Dispatch;
+        use crate::domain::jobs::{self, Author, NO_FIELDS};
+        use crate::domain::sync::{PageLimits, handle};
+        use fieldsync_protocol::automerge::ActorId;
+        use fieldsync_protocol::job::{
+            ChecklistUpdate, Customer, Editor, NewJob, Problem, Role, Site,
+        };
+        use fieldsync_protocol::wire::{DeviceReport, SyncRequest};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let store = SqliteStorage::open(&path).expect("open");
+        let now = 1_790_000_000_000;
+        let call = NewJob {
+            id: "job-1".into(),
+            customer: Customer {
+                name: "Grace Hopper".into(),
+                ..Customer::default()
+            },
+            site: Site {
+                address: "12 Harbour Road".into(),
+                ..Site::default()
+            },
+            problem: Problem {
+                category: "leak".into(),
+                description: "water under the unit".into(),
+            },
+            ..NewJob::default()
+        };
+        Dispatch::new(&store, "dispatch")
+            .create(call, now)
+            .expect("create");
+        let round = SyncRequest {
+            v: 1,
+            device: "phone".into(),
+            user: "anna".into(),
+            actor: vec![7; 16].into(),
+            report: Some(DeviceReport::default()),
+            ..SyncRequest::default()
+        };
+        handle(&store, &round, PageLimits::default(), now).expect("first round");
+        let empty_the_log = || {
+            Connection::open(&path)
+                .expect("open raw")
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+                .expect("checkpoint");
+        };
+
+        empty_the_log();
+        let editor = Editor {
+            user: "anna".into(),
+            device: "phone".into(),
+            role: Role::Installer,
+        };
+        let author = Author {
+            user: "anna",
+            device: Some("phone"),
+            fields: NO_FIELDS,
+            binds_actors: true,
+            note: "",
+        };
+        super::super::write(&store, |tx| {
+            let tick = ChecklistUpdate {
+                done: Some(true),
+                ..ChecklistUpdate::default()
+            };
+            jobs::edit(
+                tx,
+                "job-1",
+                ActorId::from([7; 16]),
+                &editor,
+                author,
+                now + 1,
+                |job, _| job.update_checklist_item("diagnose", &tick, now + 1),
+            )
+        })
+        .expect("tick");
+        assert_eq!(
+            written_btrees(&path),
+            [
+                "audit",
+                "audit_by_job",
+                "audit_by_kind",
+                "events",
+                "events_by_job",
+                "events_change_hash",
+                "jobs",
+                "sqlite_sequence",
+            ]
+            .map(String::from)
+            .into(),
+        );
+
+        empty_the_log();
+        handle(&store, &round, PageLimits::default(), now + 2).expect("second round");
+        assert_eq!(
+            written_btrees(&path),
+            [
+                "device_reports",
+                "device_syncs",
+                "device_syncs_by_device",
+                "devices",
+                "sqlite_sequence",
+            ]
+            .map(String::from)
+            .into(),
+        );
+    }
 }
