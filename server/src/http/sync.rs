@@ -165,7 +165,11 @@ async fn events(
         COALESCE
     };
     // Each item: `Some(event)` to send, `None` to end the stream.
-    let stream = BroadcastStream::new(state.live.subscribe()).filter_map(move |live| {
+    let listener = match &only {
+        Some(user) => state.live.user(user),
+        None => state.live.office(),
+    };
+    let stream = BroadcastStream::new(listener).filter_map(move |live| {
         let event = match live {
             Ok(Live::Revoked(revoked)) => {
                 return (device.as_ref() == Some(&revoked)).then_some(None);

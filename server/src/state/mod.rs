@@ -4,6 +4,7 @@
 //! ([`scheduler`]). The HTTP layer reads this state; nothing here knows HTTP.
 
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod outbox;
 mod relay;
@@ -13,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use fieldsync_protocol::Millis;
-use tokio::sync::{Notify, Semaphore, broadcast, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::domain::auth::LoginLimiter;
 use crate::domain::clock::{Clock, SystemClock};
@@ -26,6 +27,7 @@ use crate::domain::sla::SlaPolicy;
 use crate::domain::sync::PageLimits;
 use crate::storage::blobs::BlobStore;
 use crate::storage::{Bulletin, ReadTx, Reminder, Storage, WriteTx};
+use live::LiveBus;
 
 /// What the live event stream tells its listeners.
 #[derive(Debug, Clone)]
@@ -63,7 +65,7 @@ pub struct AppState {
     /// The storage backend.
     pub storage: Arc<dyn Storage>,
     /// Live events to online devices and consoles.
-    pub live: broadcast::Sender<Live>,
+    pub live: Arc<LiveBus>,
     /// The other server nodes sharing the storage, told of every live event (none: this
     /// process is the only server).
     pub bulletin: Option<Arc<dyn Bulletin>>,
@@ -203,7 +205,7 @@ impl AppState {
     pub fn new(storage: Arc<dyn Storage>, blobs: Arc<dyn BlobStore>) -> Self {
         // Before anything is recorded.
         metrics::recorder();
-        let (live, _) = broadcast::channel(1024);
+        let live = Arc::new(LiveBus::default());
         let bulletin = storage.bulletin();
         if let Some(bulletin) = &bulletin {
             relay::listen(bulletin.as_ref(), live.clone());
@@ -334,8 +336,7 @@ impl AppState {
         if let Some(bulletin) = &self.bulletin {
             relay::post(bulletin.as_ref(), &event);
         }
-        // No subscribers is fine: nobody is online here.
-        let _ = self.live.send(event);
+        self.live.publish(event);
     }
 
     /// Whether the server can do its work now: the database takes a write and the blob store

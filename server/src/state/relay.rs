@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 
 use super::Live;
+use super::live::LiveBus;
 use crate::storage::{Bulletin, Reminder};
 
 /// The version of the messages this node writes and reads.
@@ -55,10 +55,9 @@ pub(super) fn post(bulletin: &dyn Bulletin, event: &Live) {
 }
 
 /// Hands the other nodes' events to this node's listeners from now on.
-pub(super) fn listen(bulletin: &dyn Bulletin, live: broadcast::Sender<Live>) {
+pub(super) fn listen(bulletin: &dyn Bulletin, live: Arc<LiveBus>) {
     bulletin.listen(Box::new(move |message| match read(message) {
-        // No subscribers is fine: nobody is online here.
-        Some(event) => drop(live.send(event)),
+        Some(event) => live.publish(event),
         None => tracing::warn!(%message, "ignored a live event from another node"),
     }));
 }
