@@ -119,10 +119,19 @@ impl JobStore for Tx<'_> {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Event>, StorageError> {
-        let plan = if self.max_seq()?.saturating_sub(after) <= WALK_EVENTS_WITHIN {
-            EventsPlan::WalkEvents
-        } else {
+        let behind = self.max_seq()?.saturating_sub(after);
+        // Counted only as far as it decides the plan: a year of an installer's jobs is not
+        // counted on every round.
+        let counted_to = behind / SCOPE_JOB_COST_IN_EVENTS + 1;
+        let assigned: i64 = self.0.query_row_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE assignee = ?1 LIMIT ?2)",
+            params![user, to_i64(counted_to)],
+            |r| r.get(0),
+        )?;
+        let plan = if to_u64(assigned) < counted_to {
             EventsPlan::FromScope
+        } else {
+            EventsPlan::WalkEvents
         };
         events_for_user(&self.0, user, after, limit, plan)
     }
@@ -189,18 +198,24 @@ impl JobStore for Tx<'_> {
 }
 
 /// How [`events_for_user`] finds a user's events: the same rows either way, at different costs.
+/// The cheaper is the one with less to read: the events after the cursor, or the jobs
+/// assigned to the user ([`SCOPE_JOB_COST_IN_EVENTS`] converts between them).
 #[derive(Debug, Clone, Copy)]
 enum EventsPlan {
-    /// Walk the events after the cursor, checking each one's job: cheapest shortly after the
-    /// cursor (a phone that syncs often), whatever the size of the user's scope.
+    /// Walk the events after the cursor, checking each one's job: for a user with many jobs
+    /// whose cursor is close behind (a dispatcher's test phone, an installer with years of
+    /// jobs who syncs often in a quiet fleet).
     WalkEvents,
-    /// Start from the jobs in the user's scope: reads only theirs, not the whole fleet's, when
-    /// the cursor is far behind (a first sync, a phone back after weeks).
+    /// Look up the events of each job in the user's scope through the index by job: reads
+    /// only theirs, however busy the rest of the fleet was since the cursor (a first sync, a
+    /// phone back after weeks, any phone of a large fleet online).
     FromScope,
 }
 
-/// Up to this many events after the cursor, [`EventsPlan::WalkEvents`] is used.
-const WALK_EVENTS_WITHIN: u64 = 1_000;
+/// What looking up one assigned job costs against walking one event: measured on a fleet's
+/// database, about 1 µs per job (its scope check and its events' index) against 0.5 µs per
+/// event walked.
+const SCOPE_JOB_COST_IN_EVENTS: u64 = 2;
 
 /// Changes of jobs in the user's scope now (assigned to them, not cancelled, and not closed long
 /// enough to have left the phone) and the user's scope events, after `after`, in order.
