@@ -610,7 +610,9 @@ fn apply_clean(mut doc: AutoCommit, pending: &[Change], user: &str) -> Option<(A
     .ok()?;
     let mut enforced = Enforced::default();
     for change in pending {
-        holds_change(&mut doc, &change.hash()).then_some(())?;
+        if !holds_change(&mut doc, &change.hash()) {
+            return None;
+        }
         let inspection =
             guarded(|| Ok(inspect_change(&doc, change, Role::Installer, user))).ok()?;
         if !inspection.violations.is_empty() {

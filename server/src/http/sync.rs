@@ -175,6 +175,8 @@ async fn events(
                 return (device.as_ref() == Some(&revoked)).then_some(None);
             }
             Ok(Live::Changed { users, jobs, cause }) => {
+                // A phone's listener hears only its user's events already; the check stays so
+                // that a stream never sends another user's jobs whatever the bus does.
                 if only.as_ref().is_some_and(|user| !users.contains(user)) {
                     return None;
                 }

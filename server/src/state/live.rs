@@ -4,7 +4,9 @@
 //! One channel for everyone woke every open stream on every edit anywhere in the fleet, and all
 //! but one or two of the phones' streams dropped it again: with a thousand phones online, a
 //! thousand wake-ups per edit. Each user has a channel of their own instead, made when their
-//! first stream opens and dropped at the first event after their last stream closed.
+//! first stream opens and dropped at the first event for them (or the first revocation) after
+//! their last stream closed; a user who goes quiet keeps an idle channel, one per enrolled user
+//! at most.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,7 +19,8 @@ use super::Live;
 const OFFICE_BACKLOG: usize = 1024;
 
 /// Events a phone's stream may fall behind by before it misses some (it then ends, and the
-/// phone reconnects). One user's events are few; every channel holds this many slots.
+/// phone reconnects). One user's events are few (jobs leaving their phone together are one
+/// event); every channel holds this many slots.
 const USER_BACKLOG: usize = 64;
 
 /// Where live events go; see the module documentation.
@@ -56,8 +59,11 @@ impl LiveBus {
                 Live::Changed {
                     users: concerned, ..
                 } => {
-                    for user in concerned.iter() {
-                        tell(&mut users, user, &event);
+                    // A cancelled job names its installer twice (holder and the one who left).
+                    for (i, user) in concerned.iter().enumerate() {
+                        if !concerned[..i].contains(user) {
+                            tell(&mut users, user, &event);
+                        }
                     }
                 }
                 Live::Reminder(reminder) => {
@@ -136,7 +142,7 @@ mod tests {
         let bus = LiveBus::default();
         let (mut office, mut anna, mut ben) = (bus.office(), bus.user("anna"), bus.user("ben"));
         bus.publish(changed(&["anna"], "j1"));
-        bus.publish(changed(&["ben", "anna"], "j2"));
+        bus.publish(changed(&["ben", "anna", "ben"], "j2"));
         bus.publish(changed(&[], "j3"));
         bus.publish(Live::Reminder(Arc::new(crate::storage::Reminder {
             id: 1,

@@ -315,8 +315,17 @@ impl AppState {
         // The ladder need not look again for jobs leaving phones: no `changed`.
         let retired = jobs::retire_closed(self.storage.as_ref(), self.keep_closed, now)?;
         let count = retired.len();
+        // One event per installer, naming all their jobs that left: a batch can hold hundreds.
+        let mut by_user: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for (job, user) in retired {
-            self.job_changed(job, vec![user]);
+            by_user.entry(user).or_default().push(job);
+        }
+        for (user, jobs) in by_user {
+            self.announce(Live::Changed {
+                users: vec![user].into(),
+                jobs: jobs.into(),
+                cause: None,
+            });
         }
         Ok(count)
     }

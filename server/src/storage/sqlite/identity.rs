@@ -226,19 +226,20 @@ impl DeviceStore for Tx<'_> {
 
 impl DeviceStoreMut for Tx<'_> {
     fn put_device(&mut self, device: &DeviceRecord) -> Result<(), StorageError> {
+        let row = params![
+            device.device_id,
+            device.user_id,
+            device.actor,
+            to_i64(device.last_presented_cursor),
+            to_i64(device.last_issued_cursor),
+            device.last_seen
+        ];
         // Every round moves the cursors and the time seen; the device's user and actor are set
         // once. Leaving them out of that update leaves the index by user clean.
         let seen = self.0.execute_cached(
             "UPDATE devices SET last_presented_cursor = ?4, last_issued_cursor = ?5, last_seen = ?6
              WHERE device_id = ?1 AND user_id = ?2 AND actor = ?3",
-            params![
-                device.device_id,
-                device.user_id,
-                device.actor,
-                to_i64(device.last_presented_cursor),
-                to_i64(device.last_issued_cursor),
-                device.last_seen
-            ],
+            row,
         )?;
         if seen > 0 {
             return Ok(());
@@ -249,14 +250,7 @@ impl DeviceStoreMut for Tx<'_> {
              ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id, actor = excluded.actor,
                last_presented_cursor = excluded.last_presented_cursor,
                last_issued_cursor = excluded.last_issued_cursor, last_seen = excluded.last_seen",
-            params![
-                device.device_id,
-                device.user_id,
-                device.actor,
-                to_i64(device.last_presented_cursor),
-                to_i64(device.last_issued_cursor),
-                device.last_seen
-            ],
+            row,
         )?;
         Ok(())
     }

@@ -208,7 +208,8 @@ enum EventsPlan {
     WalkEvents,
     /// Look up the events of each job in the user's scope through the index by job: reads
     /// only theirs, however busy the rest of the fleet was since the cursor (a first sync, a
-    /// phone back after weeks, any phone of a large fleet online).
+    /// phone back after weeks, any phone of a large fleet online). Unlike the walk, it reads
+    /// all of them before the page's limit applies, on every page.
     FromScope,
 }
 
@@ -289,41 +290,33 @@ impl JobStoreMut for Tx<'_> {
         let id = &job.summary.id;
         let summary = serde_json::to_string(&job.summary)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let row = params![
+            id,
+            job.summary.assignee,
+            job.summary.status.as_str(),
+            job.summary.call_received_at,
+            summary,
+            now,
+            job.heads,
+        ];
         // Most commits keep the job's holder and status: leaving those columns out of the
         // update leaves their indexes' pages clean.
         let kept = self.0.execute_cached(
             "UPDATE jobs SET call_received_at = ?4, summary = ?5, updated_at = ?6, heads = ?7
              WHERE job_id = ?1 AND assignee IS ?2 AND status = ?3",
-            params![
-                id,
-                job.summary.assignee,
-                job.summary.status.as_str(),
-                job.summary.call_received_at,
-                summary,
-                now,
-                job.heads,
-            ],
+            row,
         )?;
         if kept == 0 {
-            self.0
-                .prepare_cached(
-                "INSERT INTO jobs (job_id, assignee, status, call_received_at, summary, updated_at,
-                   heads)
+            self.0.execute_cached(
+                "INSERT INTO jobs (job_id, assignee, status, call_received_at, summary,
+                   updated_at, heads)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (job_id) DO UPDATE SET assignee = excluded.assignee,
                    status = excluded.status, call_received_at = excluded.call_received_at,
                    summary = excluded.summary, updated_at = excluded.updated_at,
                    heads = excluded.heads",
-            )?
-            .execute(params![
-                id,
-                job.summary.assignee,
-                job.summary.status.as_str(),
-                job.summary.call_received_at,
-                summary,
-                now,
-                job.heads,
-            ])?;
+                row,
+            )?;
         }
         let mut appended = 0;
         let mut stmt = self.0.prepare_cached(

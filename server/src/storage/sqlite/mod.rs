@@ -10,7 +10,7 @@ use fieldsync_protocol::job::JobSummary;
 use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
 
 use crate::storage::{Credential, DocumentCache, ReadTx, Storage, StorageError, WriteTx};
-use connections::{BUSY_TIMEOUT, Readers, STATEMENT_CACHE, Writer};
+use connections::{BUSY_TIMEOUT, Readers, Writer, keep_statements};
 
 mod audit;
 mod connections;
@@ -222,7 +222,7 @@ impl SqliteStorage {
         // in memory rather than in a temporary file per savepoint.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        keep_statements(&conn)?;
         service::register_functions(&conn)?;
         let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let current = usize::try_from(current).unwrap_or(0);
@@ -551,7 +551,8 @@ mod tests {
 
     /// What a checklist tick synced from a phone writes: the change (its history entry, its
     /// audit entry), the job's row and the device's round. Not the facts, the product, the
-    /// job's holder and status, or the device's user, none of which a tick changes.
+    /// job's holder and status, or the device's user, none of which a tick changes; a device
+    /// given to another user is still recorded as theirs.
     #[test]
     fn a_checklist_tick_writes_only_what_it_changes() {
         use crate::domain::dispatch::Dispatch;
@@ -583,9 +584,21 @@ mod tests {
             },
             ..NewJob::default()
         };
-        Dispatch::new(&store, "dispatch")
-            .create(call, now)
-            .expect("create");
+        super::super::write(&store, |tx| {
+            tx.put_user(&crate::storage::User {
+                id: "anna".into(),
+                name: "Anna".into(),
+                role: "installer".into(),
+                region: String::new(),
+                skills: Vec::new(),
+            })
+        })
+        .expect("user");
+        let dispatch = Dispatch::new(&store, "dispatch");
+        dispatch.create(call, now).expect("create");
+        dispatch
+            .assign("job-1", Some("anna"), None, None, now)
+            .expect("assign");
         let round = SyncRequest {
             v: 1,
             device: "phone".into(),
@@ -661,5 +674,16 @@ mod tests {
             .map(String::from)
             .into(),
         );
+
+        let handed_over = crate::storage::DeviceRecord {
+            user_id: "ben".into(),
+            actor: vec![8; 16],
+            ..super::super::read(&store, |tx| tx.device("phone"))
+                .expect("read")
+                .expect("the device")
+        };
+        super::super::write(&store, |tx| tx.put_device(&handed_over)).expect("hand over");
+        let device = super::super::read(&store, |tx| tx.device("phone")).expect("read");
+        assert_eq!(device, Some(handed_over));
     }
 }
