@@ -840,9 +840,8 @@ pub struct JobSummary {
 /// documents of older schema versions read; values of the wrong type are an error that names the
 /// field.
 pub fn read_job(doc: &impl ReadDoc) -> Result<Job, SchemaError> {
-    let value = doc_json(doc, &automerge::ROOT, ObjType::Map, 0)?;
-    let job: Job =
-        serde_json::from_value(value).map_err(|e| SchemaError::Unreadable(e.to_string()))?;
+    let job = Job::deserialize(crate::reader::Node::root(doc))
+        .map_err(|e| SchemaError::Unreadable(e.to_string()))?;
     if job.id.is_empty() {
         return Err(SchemaError::MissingField("id"));
     }
@@ -852,45 +851,6 @@ pub fn read_job(doc: &impl ReadDoc) -> Result<Job, SchemaError> {
 /// How deeply objects may nest in a job document. The schema needs four levels; the limit keeps
 /// a hostile document from exhausting the stack of whoever reads it.
 pub const MAX_NESTING: usize = 8;
-
-/// An object of the document as JSON, exactly as [`AutoSerde`](automerge::AutoSerde) writes it (text as a string,
-/// scalars as they serialize), refusing objects nested deeper than [`MAX_NESTING`]. One pass
-/// over each object: `AutoSerde` looks every key and every list index up again, which costs
-/// several times the walk (most of a phone's time applying a first download went there).
-fn doc_json(
-    doc: &impl ReadDoc,
-    obj: &ObjId,
-    typ: ObjType,
-    depth: usize,
-) -> Result<serde_json::Value, SchemaError> {
-    if depth > MAX_NESTING {
-        return Err(SchemaError::Unreadable(format!(
-            "objects nest deeper than {MAX_NESTING} levels"
-        )));
-    }
-    let value = |value: Value<'_>, id: &dyn Fn() -> ObjId| match value {
-        Value::Object(typ) => doc_json(doc, &id(), typ, depth + 1),
-        Value::Scalar(scalar) => {
-            serde_json::to_value(&*scalar).map_err(|e| SchemaError::Unreadable(e.to_string()))
-        }
-    };
-    Ok(match typ {
-        ObjType::Map | ObjType::Table => serde_json::Value::Object(
-            doc.map_range(obj, ..)
-                .map(|item| {
-                    let json = value(item.value.clone().into_value(), &|| item.id())?;
-                    Ok((item.key.into_owned(), json))
-                })
-                .collect::<Result<_, SchemaError>>()?,
-        ),
-        ObjType::List => serde_json::Value::Array(
-            doc.list_range(obj, ..)
-                .map(|item| value(item.value.clone().into_value(), &|| item.id()))
-                .collect::<Result<_, SchemaError>>()?,
-        ),
-        ObjType::Text => serde_json::Value::String(doc.text(obj)?),
-    })
-}
 
 /// What dispatch records when it opens a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -1870,7 +1830,7 @@ mod tests {
         other.put(ROOT, "status", "on_site").expect("put");
         doc.merge(&mut other).expect("merge");
 
-        let ours = doc_json(&doc, &ROOT, ObjType::Map, 0).expect("json");
+        let ours = crate::reader::Node::root(&doc).into_json().expect("json");
         let reference = serde_json::to_value(AutoSerde::from(&doc)).expect("reference");
         assert_eq!(ours, reference);
     }

@@ -11,6 +11,7 @@ pub mod enrollment;
 pub mod job;
 pub mod knowledge;
 pub mod language;
+mod reader;
 pub mod rules;
 pub mod wire;
 

@@ -651,6 +651,46 @@ fn schema_v1_document_layout_is_pinned() {
     assert!(job.checklist["power"].done);
 }
 
+/// Reading a job document walks it once, straight into the model; it reads the same job as its
+/// JSON does (nested objects, text, lists, optional values, enums and a merged conflict).
+#[test]
+fn a_job_reads_as_its_json_does() {
+    use fieldsync_protocol::job::{Job, PartUsed, Rating};
+    let mut doc = schema_v1_sample();
+    doc.add_part(
+        &PartUsed {
+            part_number: "FLT-9".into(),
+            quantity: 2,
+            under_warranty: true,
+            by: "a".into(),
+            at: NOW,
+        },
+        NOW,
+    )
+    .expect("part");
+    doc.set_rating(
+        &Rating {
+            score: 4,
+            comment: "准时".into(),
+        },
+        NOW,
+    )
+    .expect("rating");
+    doc.request_help(&installer("a"), "second pair of hands", NOW)
+        .expect("help");
+    let mut other = JobDoc::load(&doc.automerge().save(), actor(9)).expect("fork");
+    other
+        .splice_notes(0, 0, "On the roof. ", NOW)
+        .expect("their notes");
+    doc.splice_notes(0, 0, "Ladder needed. ", NOW)
+        .expect("our notes");
+    let mut merged = doc.into_automerge();
+    merged.merge(&mut other.into_automerge()).expect("merge");
+
+    let through_json: Job = serde_json::from_str(&layout(&merged)).expect("from json");
+    assert_eq!(read_job(&merged).expect("read"), through_json);
+}
+
 #[test]
 fn hostile_nesting_is_refused_not_a_crash() {
     use fieldsync_protocol::automerge::{ObjType, ROOT, transaction::Transactable};
